@@ -1,0 +1,3 @@
+"""brian2_sparseprop: exact event-driven simulation, training and chaos analysis of spiking networks."""
+
+__all__ = []
