@@ -170,6 +170,7 @@ class EventNetwork:
             raise ValueError(f"n must be in [1, 2**31 - 1), found: {n}")
         n = int(n)
         self.n = n
+        self._check_memory(n, np.size(indices) if indices is not None else 0)
         self._config = dict(n=n, model=model, tau=tau, drive=drive, threshold=threshold, reset=reset,
                             refractory=refractory, integrate_refractory=integrate_refractory,
                             v_init=v_init, indptr=indptr, indices=indices, weights=weights,
@@ -215,7 +216,6 @@ class EventNetwork:
             raise TypeError(f"seed must be an integer or None, found {type(seed).__name__}")
         self._bitgen = np.random.PCG64(seed)
         self._lif_shared_tau = bool(lif_shared_tau)
-        self._check_memory(n, nnz)
         # inputs and recording, fixed at the first run
         self._poisson = []       # (rates (m,), targets/CSR, weights, delays)
         self._generators = []

@@ -24,8 +24,9 @@ Events are processed in time order; at equal times: neuron events (spikes, refra
 delayed spike arrivals, then external inputs; within a heap, the lower index first; delayed arrivals in
 the order they were sent. A kick that takes a neuron to threshold makes it fire at that same time. All
 spikes caused within one instant (a cascade) are processed breadth-first in the order in which the
-neurons crossed threshold. A neuron is insensitive to kicks in the instant it fires: those that reach it
-after it crossed threshold and before the instant is over are absorbed by the reset.
+neurons crossed threshold. A neuron is insensitive to kicks in the instant it fires: every kick that
+reaches it at that same time after it crossed threshold (from the cascade, or from other events at that
+time) is absorbed by the reset.
 """
 import numpy as np
 cimport cython
@@ -151,8 +152,8 @@ cdef class Engine:
     cdef object bitgen_obj
     cdef bitgen_t* rng
     # the instant's cascade
-    cdef idx_t[::1] fifo
-    cdef idx_t fifo_tail
+    cdef idx_t[::1] fifo                # neurons that crossed threshold in the current instant
+    cdef idx_t fifo_head, fifo_tail
     # recording
     cdef double* rec_t
     cdef idx_t* rec_i
@@ -607,14 +608,18 @@ cdef class Engine:
 
     cdef int run_cascade(self, double t) except -1 nogil:
         """Fire every neuron queued in this instant's FIFO (and those they push over threshold)."""
-        cdef idx_t head = 0, k
-        while head < self.fifo_tail:
-            self.emit(self.fifo[head], t)
-            head += 1
+        while self.fifo_head < self.fifo_tail:
+            self.fifo_head += 1
+            self.emit(self.fifo[self.fifo_head - 1], t)
+        return 0
+
+    cdef void end_instant(self) noexcept nogil:
+        """Time moves on: the neurons that fired in the past instant take inputs again."""
+        cdef idx_t k
         for k in range(self.fifo_tail):
             self.flags[self.fifo[k]] &= ~F_PENDING
+        self.fifo_head = 0
         self.fifo_tail = 0
-        return 0
 
     cdef inline double class_top_time(self, int c) noexcept nogil:
         cdef NeuronClass* cl = &self.classes[c]
@@ -701,6 +706,7 @@ cdef class Engine:
                     self.take_sample(ts)
                     continue
             if te >= t_stop:
+                self.end_instant()
                 self.t = t_stop
                 return 0
             if done >= max_events:
@@ -711,6 +717,8 @@ cdef class Engine:
                 continue                            # select again in the new frame
             done += 1
             self.n_events += 1
+            if te > self.t:
+                self.end_instant()
             self.t = te
             self.ensure_base(te)
             if tn <= td and tn <= ti:
