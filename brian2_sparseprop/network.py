@@ -480,8 +480,10 @@ class EventNetwork:
         ref_end = np.full(n if (self._tref > 0).any() else 1, -np.inf)
 
         csr = self._combined_connectivity()
-        spec = dict(n=n, flags=flags, x=x, t_last=t_last,
-                    ref_end=ref_end, pos=np.zeros(n, np.int32), heap_keys=np.zeros(n), heap_ids=order,
+        neurons = np.zeros(n, _engine.NEURON_DTYPE)
+        neurons["x"], neurons["flags"] = x, flags
+        spec = dict(n=n, neurons=neurons, t_last=t_last,
+                    ref_end=ref_end, heap_keys=np.zeros(n), heap_ids=order,
                     tau=self._tau, drive=self._drive, threshold=np.ascontiguousarray(thr, dtype=np.float64),
                     reset=np.ascontiguousarray(self._reset, dtype=np.float64), refractory=self._tref,
                     ith=np.ascontiguousarray(ith, dtype=np.float64),
@@ -699,7 +701,7 @@ class EventNetwork:
         return 0 if self._engine is None else self._engine.n_spikes
 
     # ------------------------------------------------------------------ state
-    _MUTABLE = ("x", "t_last", "ref_end", "flags", "pos", "heap_keys", "heap_ids", "in_keys", "in_ids",
+    _MUTABLE = ("neurons", "t_last", "ref_end", "heap_keys", "heap_ids", "in_keys", "in_ids",
                 "in_pos", "gen_ptr", "gen_rep")
 
     def get_state(self):
