@@ -79,7 +79,7 @@ def _check_csr(indptr, indices, n_rows, n_targets, what):
         bad = (indices < 0) | (indices >= n_targets)
         k = int(np.argmax(bad))
         raise ValueError(f"{what}: indices must be in [0, {n_targets}), found {indices[k]} at position {k}")
-    return indptr.astype(np.int64), indices.astype(np.int32)
+    return indptr.astype(np.int64), indices.astype(np.int32)     # our own copies, used by the engine
 
 
 def _available_memory():
@@ -522,7 +522,7 @@ class EventNetwork:
             indptr.append(ip[1:] + base)
             base += ip[-1]
         indptr = np.concatenate(indptr)
-        indices = np.concatenate(idx).astype(np.int32)
+        indices = idx[0] if len(idx) == 1 else np.concatenate(idx)    # pieces are our own int32 copies
         nnz = indices.size
 
         def merged(parts):
