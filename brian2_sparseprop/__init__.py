@@ -1,3 +1,7 @@
 """brian2_sparseprop: exact event-driven simulation, training and chaos analysis of spiking networks."""
 
-__all__ = []
+from .balanced import BalancedRateNetwork, BalancedRun, SinusoidalDrive
+from .meanfield import PeriodicDMFT, StationaryDMFT, periodic_dmft, stationary_dmft
+
+__all__ = ["BalancedRateNetwork", "BalancedRun", "SinusoidalDrive", "PeriodicDMFT", "StationaryDMFT",
+           "periodic_dmft", "stationary_dmft"]

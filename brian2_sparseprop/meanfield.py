@@ -186,6 +186,42 @@ class _GaussHermite:
         return self.cross(m1, v1, m2, v2, c), self.cross_prime(m1, v1, m2, v2, c)
 
 
+class _PhaseAveraged:
+    """Moments of phi(h + x) averaged over static offsets x (quenched input), same interface."""
+
+    def __init__(self, mom, offsets):
+        self.mom = mom
+        self.name = mom.name
+        self.x = np.asarray(offsets, dtype=float)
+
+    def _avg1(self, f, m, v):
+        m = np.asarray(m, dtype=float)
+        return np.mean(f(m[..., None] + self.x, np.asarray(v, dtype=float)[..., None]), axis=-1)
+
+    def mean(self, m, v):
+        return self._avg1(self.mom.mean, m, v)
+
+    def mean_prime(self, m, v):
+        return self._avg1(self.mom.mean_prime, m, v)
+
+    def second(self, m, v):
+        return self._avg1(self.mom.second, m, v)
+
+    def second_prime(self, m, v):
+        return self._avg1(self.mom.second_prime, m, v)
+
+    def _avg2(self, f, m1, v1, m2, v2, c):
+        x = self.x
+        args = [np.asarray(u, dtype=float)[..., None] for u in (m1, v1, m2, v2, c)]
+        return np.mean(f(args[0] + x, args[1], args[2] + x, args[3], args[4]), axis=-1)
+
+    def cross(self, m1, v1, m2, v2, c):
+        return self._avg2(self.mom.cross, m1, v1, m2, v2, c)
+
+    def cross_prime(self, m1, v1, m2, v2, c):
+        return self._avg2(self.mom.cross_prime, m1, v1, m2, v2, c)
+
+
 def _moments(phi, n_gh):
     if not isinstance(phi, str):
         raise TypeError(f"phi must be a string, found: {phi!r}")
@@ -335,6 +371,12 @@ class StationaryDMFT:
         Mean rate ``nu``.
     chaotic : bool
         True for the time-dependent (chaotic) solution, False for the fixed point.
+    n_gh : int
+        Gauss-Hermite nodes (tanh).
+    quenched_amplitude : float
+        Amplitude A of static offsets ``A sin(theta_i)`` with uniform phases (0: none).
+    n_phases : int
+        Trapezoidal points of the phase average.
     """
 
     g: float
@@ -348,9 +390,11 @@ class StationaryDMFT:
     rate: float
     chaotic: bool
     n_gh: int = 80
+    quenched_amplitude: float = 0.0
+    n_phases: int = 1
 
     def _mom(self):
-        return _moments(self.phi, self.n_gh)
+        return _quenched(_moments(self.phi, self.n_gh), self.quenched_amplitude, self.n_phases)
 
     def _C(self, u, prime=False):
         mom = self._mom()
@@ -461,7 +505,13 @@ class StationaryDMFT:
         return _rate(-1.0 + np.sqrt(max(-E0, 0.0)), tau)
 
 
-def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80):
+def _quenched(mom, amplitude, n_phases):
+    if amplitude == 0.0:
+        return _PhaseAveraged(mom, [0.0])
+    return _PhaseAveraged(mom, amplitude * np.sin(2 * np.pi * (np.arange(n_phases) + 0.5) / n_phases))
+
+
+def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_amplitude=0.0, n_phases=32):
     """Solve the stationary DMFT self-consistently.
 
     Parameters
@@ -479,6 +529,12 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80):
         Transfer function.
     n_gh : int
         Gauss-Hermite nodes per dimension (tanh).
+    quenched_amplitude : float
+        Amplitude A (>= 0) of static offsets ``A sin(theta_i)``, theta_i uniform: the quasi-static limit of
+        slow independent sinusoidal input. The population averages include the phase average
+        (trapezoidal rule with ``n_phases`` points).
+    n_phases : int
+        Points of the phase average (>= 1).
 
     Returns
     -------
@@ -500,7 +556,13 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80):
     J0 = _check_real("J0", J0, nonnegative=True)
     I0 = _check_real("I0", I0)
     N = _check_N(N)
-    mom = _moments(phi, n_gh)
+    quenched_amplitude = _check_real("quenched_amplitude", quenched_amplitude, nonnegative=True)
+    if isinstance(n_phases, bool) or not isinstance(n_phases, (int, np.integer)):
+        raise TypeError(f"n_phases must be an integer, found: {n_phases!r}")
+    if n_phases < 1:
+        raise ValueError(f"n_phases must be >= 1, found: {n_phases}")
+    mom = _quenched(_moments(phi, n_gh), quenched_amplitude, n_phases)
+    extra = (n_gh, quenched_amplitude, n_phases)
     g2 = g * g
 
     def C(u, m, d0):
@@ -578,11 +640,11 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80):
                 d0 = scipy.optimize.brentq(lambda x: residual(x)[0], d_low, d_fp * (1 - 1e-10),
                                            xtol=1e-14 * d_fp, rtol=1e-14)
                 R, m, di = residual(d0)
-                return StationaryDMFT(g, J0, I0, N, mom.name, m, d0, di, float(mom.mean(m, d0)), True, n_gh)
+                return StationaryDMFT(g, J0, I0, N, mom.name, m, d0, di, float(mom.mean(m, d0)), True, *extra)
     # No chaotic solution: the fixed point.
     d0 = d_fp
     m = _solve_mean(mom, d0, J0, I0, N)
-    return StationaryDMFT(g, J0, I0, N, mom.name, m, d0, d0, float(mom.mean(m, d0)), False, n_gh)
+    return StationaryDMFT(g, J0, I0, N, mom.name, m, d0, d0, float(mom.mean(m, d0)), False, *extra)
 
 
 @dataclass(frozen=True)

@@ -114,14 +114,14 @@ def test_stationary_errors(kwargs, error, match):
 def test_relu_balanced_transition_at_sqrt2():
     """Balanced relu network: the fixed point loses stability and the chaotic solution appears at
     g = sqrt(2) (at the transition m = 0 and g^2 <phi'^2> = g^2 / 2 = 1). The zero of lambda_1(g) is
-    located by bisection to 1e-5; the chaotic solution exists 0.01 above and not 0.01 below."""
+    located by bisection to 1e-4; the chaotic solution exists 0.01 above and not 0.01 below."""
     lo, hi = 1.2, 1.6
     lam = lambda g: float(stationary_dmft(g).lyapunov_exponent())  # noqa: E731
     assert lam(lo) < 0 < lam(hi)
-    while hi - lo > 1e-5:
+    while hi - lo > 1e-4:
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if lam(mid) > 0 else (mid, hi)
-    assert 0.5 * (lo + hi) == pytest.approx(np.sqrt(2), abs=1e-5)
+    assert 0.5 * (lo + hi) == pytest.approx(np.sqrt(2), abs=1e-4)
     assert not stationary_dmft(np.sqrt(2) - 0.01).chaotic
     assert stationary_dmft(np.sqrt(2) + 0.01).chaotic
 
@@ -150,10 +150,10 @@ def test_tanh_below_one_is_quiescent(g, expected):
 
 def test_tanh_transition_at_one():
     """Above g = 1 the chaotic solution appears with small Delta_0 and lambda_1 > 0 (second order)."""
-    sol = stationary_dmft(1.05, J0=0.0, I0=0.0, phi="tanh")
-    assert sol.chaotic and 0 < sol.delta0 < 0.2 and sol.delta_inf == 0.0
-    lam = float(sol.lyapunov_exponent(step=0.02))
-    assert 0 < lam < 0.01
+    sol = stationary_dmft(1.1, J0=0.0, I0=0.0, phi="tanh", n_gh=40)
+    assert sol.chaotic and 0 < sol.delta0 < 0.4 and sol.delta_inf == 0.0
+    lam = float(sol.lyapunov_exponent(step=0.05, t_max=50.0))
+    assert 0 < lam < 0.02
 
 
 def test_stationary_solution_is_self_consistent():
