@@ -80,6 +80,8 @@ FLAG_CODES = {"kind_shift": KIND_SHIFT, "class_shift": CLASS_SHIFT, "refractory"
 # a shared class rescales once (t - t0) / tau exceeds this (E stays below 2**64)
 DEF REBASE_SPAN = 44.0
 DEF LN2 = 0.6931471805599453
+DEF PF_RECORD = 16
+DEF PF_KEY = 8
 # the epoch moves on once the time since it exceeds this many seconds
 DEF EPOCH_SPAN = 2.0
 
@@ -518,9 +520,9 @@ cdef class Engine:
             kz = k1
         else:
             kz = k
-        # two-stage prefetch: a target's pos and state 16 synapses ahead, its heap key 8 ahead
-        kp = k + 16
-        kq = k + 8
+        # two-stage prefetch: a target's record PF_RECORD synapses ahead, its heap key PF_KEY ahead
+        kp = k + PF_RECORD
+        kq = k + PF_KEY
         while k < kz:
             if kp < kz:
                 SP_PREFETCH(&self.nrn[idx[kp]])
