@@ -654,6 +654,23 @@ cdef class Engine:
                 cl.top_time = k
         return cl.top_time
 
+    cdef void neuron_events(self, double t) noexcept nogil:
+        """Take every neuron event due at t (spikes and refractory ends, of all classes) before any of
+        them acts: neurons that reach threshold on their own at the same instant all fire."""
+        cdef int c
+        cdef idx_t i
+        cdef NeuronClass* cl
+        for c in range(self.n_classes):
+            cl = &self.classes[c]
+            while self.class_top_time(c) <= t:
+                i = cl.heap.ids[0]
+                if self.nrn[i].flags & F_REFRACTORY:
+                    if not self.end_refractory(i, t):
+                        continue                    # back to ordinary dynamics, keyed by its next spike
+                self.cross(i)
+                heap_update(&cl.heap, i, INFINITY)  # out of the way until its reset gives a new key
+                cl.top_id = -1
+
     cdef int input_event(self, double t) except -1 nogil:
         cdef idx_t q = self.in_heap.ids[0], g
         cdef int64_t p
@@ -736,12 +753,7 @@ cdef class Engine:
             self.t = te
             self.ensure_base(te)
             if tn <= td and tn <= ti:
-                i = self.classes[best_c].heap.ids[0]
-                if self.nrn[i].flags & F_REFRACTORY:
-                    if self.end_refractory(i, te):
-                        self.cross(i)
-                else:
-                    self.cross(i)
+                self.neuron_events(te)
             elif td <= ti:
                 self.delay_event()
             else:
