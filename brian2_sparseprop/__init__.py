@@ -1,3 +1,25 @@
 """brian2_sparseprop: exact event-driven simulation, training and chaos analysis of spiking networks."""
 
-__all__ = []
+from brian2_sparseprop.rate_lyapunov import (
+    GRU,
+    LSTM,
+    RNN,
+    LyapunovSpectrum,
+    RateNetwork,
+    largest_exponent_two_trajectories,
+    lyapunov_spectrum,
+    meanfield_largest_exponent,
+    random_coupling,
+)
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "LyapunovSpectrum",
+    "RateNetwork",
+    "largest_exponent_two_trajectories",
+    "lyapunov_spectrum",
+    "meanfield_largest_exponent",
+    "random_coupling",
+]

@@ -716,8 +716,11 @@ def _figure(record, path):
             ax2.plot(np.full(acc.shape[1], d) + (-0.6 if cond == "plain" else 0.6), acc[j], ".",
                      color=color, label=cond if j == 0 else None)
     ax1.set(xlabel="delay d (steps)", ylabel=f"success rate (accuracy >= {record['success']})",
-            ylim=(-0.05, 1.05), title=f"delayed {record['task']}, {record['model']} N = {record['N']}")
-    ax1.legend()
+            ylim=(-0.05, 1.05),
+            title=(f"delayed {record['task'].upper() if record['task'] == 'xor' else 'copy'}, "
+                   f"{record['model']} N = {record['N']}, {record['train_steps']} Adam steps"))
+    ax1.legend(title="flossing before training" if not record["flossing"]["interval"] else
+               f"flossing before and every {record['flossing']['interval']} steps")
     ax2.axhline(0.5, color="0.6", lw=0.8)
     ax2.set(xlabel="delay d (steps)", ylabel="final test accuracy",
             title=f"{record['seeds']} seeds per point")
