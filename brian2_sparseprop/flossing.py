@@ -511,7 +511,12 @@ def floss(params, *, model, settings, n_steps=None, key):
         raise ValueError(f"settings.k must be <= the state dimension {_state_dim(model, params)}, "
                          f"found: {settings.k}")
     n_steps = settings.steps_before if n_steps is None else _check_int("n_steps", n_steps, 0)
-    state = _adam_init(params)
+    params, _, history = _floss_loop(params, _adam_init(params), model, settings, n_steps, key)
+    return params, history
+
+
+def _floss_loop(params, state, model, settings, n_steps, key):
+    """``n_steps`` Adam steps on the flossing loss from optimiser ``state``; validated inputs."""
     n_in = (params["W_in"] if model == "rnn" else params["W"]).shape[1]
     history = np.empty((n_steps, settings.k))
     T = settings.washout + settings.horizon
@@ -523,7 +528,7 @@ def floss(params, *, model, settings, n_steps=None, key):
                                       washout=settings.washout)
         history[i] = np.asarray(lam)
         params, state = _adam_update(params, grads, state, settings.lr)
-    return params, history
+    return params, state, history
 
 
 @dataclasses.dataclass
@@ -586,7 +591,8 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
         Clip the global gradient norm of the task loss to this value (None: no clipping).
     flossing : FlossingSettings or None
         None: plain training. Otherwise flossing for ``steps_before`` steps before training and,
-        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps.
+        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps; the flossing
+        phases continue one Adam run (their own optimiser state, separate from the task's).
     eval_every : int
         Training steps between evaluations on a fixed test batch of 256 sequences.
     key : jax.Array
@@ -634,7 +640,11 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
         s_eval = delayed_parity(lam_key[0], 1, T, (1,))[0][0].astype(params["w_out"].dtype)
         before = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
                                                washout=flossing.washout, key=lam_key[1]))
-        params, _ = floss(params, model=model, settings=flossing, key=k_f)
+        # validates the settings against the model
+        floss(params, model=model, settings=flossing, n_steps=0, key=k_f)
+        floss_state = _adam_init(params)
+        params, floss_state, _ = _floss_loop(params, floss_state, model, flossing,
+                                             flossing.steps_before, k_f)
         after = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
                                               washout=flossing.washout, key=lam_key[1]))
     state = _adam_init(params)
@@ -657,8 +667,10 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
                 grads = _clip(grads, clip_norm)[0]
             params, state = _adam_update(params, grads, state, lr)
             if flossing is not None and flossing.interval and i % flossing.interval == 0:
-                params, _ = floss(params, model=model, settings=flossing,
-                                  n_steps=flossing.steps_during, key=k_f)
+                # one Adam run continued across the phases: a fresh optimiser would move every
+                # weight by about lr per step at the start of each phase
+                params, floss_state, _ = _floss_loop(params, floss_state, model, flossing,
+                                                     flossing.steps_during, k_f)
             if i % eval_every == 0 or i == n_steps:
                 record(i)
     except KeyboardInterrupt:
