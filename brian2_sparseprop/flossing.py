@@ -784,6 +784,8 @@ def main(argv=None):
                                 batch_size=a.batch_size, lr=a.lr,
                                 flossing=settings if cond == "flossing" else None,
                                 eval_every=max(1, a.train_steps // 20), key=k_train)
+                    if res.interrupted:  # train() keeps its partial metrics; the run is unfinished
+                        raise KeyboardInterrupt
                     run = {"seed": seed, "final_accuracy": res.final_accuracy,
                            "best_accuracy": float(res.test_accuracy.max()),
                            "final_loss": float(res.test_loss[-1]),
