@@ -591,8 +591,8 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
         Clip the global gradient norm of the task loss to this value (None: no clipping).
     flossing : FlossingSettings or None
         None: plain training. Otherwise flossing for ``steps_before`` steps before training and,
-        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps; the flossing
-        phases continue one Adam run (their own optimiser state, separate from the task's).
+        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps, taken with
+        the task's Adam optimiser state (moments shared with the task gradients).
     eval_every : int
         Training steps between evaluations on a fixed test batch of 256 sequences.
     key : jax.Array
@@ -641,10 +641,7 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
         before = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
                                                washout=flossing.washout, key=lam_key[1]))
         # validates the settings against the model
-        floss(params, model=model, settings=flossing, n_steps=0, key=k_f)
-        floss_state = _adam_init(params)
-        params, floss_state, _ = _floss_loop(params, floss_state, model, flossing,
-                                             flossing.steps_before, k_f)
+        params, _ = floss(params, model=model, settings=flossing, key=k_f)
         after = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
                                               washout=flossing.washout, key=lam_key[1]))
     state = _adam_init(params)
@@ -667,10 +664,11 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
                 grads = _clip(grads, clip_norm)[0]
             params, state = _adam_update(params, grads, state, lr)
             if flossing is not None and flossing.interval and i % flossing.interval == 0:
-                # one Adam run continued across the phases: a fresh optimiser would move every
-                # weight by about lr per step at the start of each phase
-                params, floss_state, _ = _floss_loop(params, floss_state, model, flossing,
-                                                     flossing.steps_during, k_f)
+                # flossing steps through the task's optimiser: its second moments scale the
+                # flossing steps (a separate Adam would move every weight by about lr per step
+                # however small the flossing gradient, which undid the training in our runs)
+                params, state, _ = _floss_loop(params, state, model, flossing,
+                                               flossing.steps_during, k_f)
             if i % eval_every == 0 or i == n_steps:
                 record(i)
     except KeyboardInterrupt:
