@@ -429,7 +429,9 @@ class FlossingSettings:
     steps_during : int
         Flossing steps in each phase during training.
     lr : float
-        Adam learning rate of the flossing steps.
+        Adam learning rate of the flossing steps before training.
+    lr_during : float or None
+        Learning rate of the flossing steps during training (None: ``lr``).
 
     Raises
     ------
@@ -451,6 +453,7 @@ class FlossingSettings:
     interval: int = 0
     steps_during: int = 10
     lr: float = 1e-3
+    lr_during: float | None = None
 
     def __post_init__(self):
         _check_int("k", self.k, 1)
@@ -461,6 +464,8 @@ class FlossingSettings:
         _check_int("steps_during", self.steps_during, 0)
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be finite and > 0, found: {self.lr}")
+        if self.lr_during is not None and not (math.isfinite(self.lr_during) and self.lr_during > 0):
+            raise ValueError(f"lr_during must be None or finite and > 0, found: {self.lr_during}")
 
 
 def floss(params, *, model, settings, n_steps=None, key):
@@ -515,8 +520,9 @@ def floss(params, *, model, settings, n_steps=None, key):
     return params, history
 
 
-def _floss_loop(params, state, model, settings, n_steps, key):
+def _floss_loop(params, state, model, settings, n_steps, key, clip_norm=None, lr=None):
     """``n_steps`` Adam steps on the flossing loss from optimiser ``state``; validated inputs."""
+    lr = settings.lr if lr is None else lr
     n_in = (params["W_in"] if model == "rnn" else params["W"]).shape[1]
     history = np.empty((n_steps, settings.k))
     T = settings.washout + settings.horizon
@@ -527,7 +533,9 @@ def _floss_loop(params, state, model, settings, n_steps, key):
         (_, lam), grads = _floss_grad(params, inputs, k_q, model=model, k=settings.k,
                                       washout=settings.washout)
         history[i] = np.asarray(lam)
-        params, state = _adam_update(params, grads, state, settings.lr)
+        if clip_norm is not None:
+            grads = _clip(grads, clip_norm)[0]
+        params, state = _adam_update(params, grads, state, lr)
     return params, state, history
 
 
@@ -591,8 +599,9 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
         Clip the global gradient norm of the task loss to this value (None: no clipping).
     flossing : FlossingSettings or None
         None: plain training. Otherwise flossing for ``steps_before`` steps before training and,
-        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps, taken with
-        the task's Adam optimiser state (moments shared with the task gradients).
+        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps (learning
+        rate ``lr_during``), continuing the Adam run of the flossing before training (an optimiser
+        separate from the task's).
     eval_every : int
         Training steps between evaluations on a fixed test batch of 256 sequences.
     key : jax.Array
@@ -641,7 +650,10 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
         before = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
                                                washout=flossing.washout, key=lam_key[1]))
         # validates the settings against the model
-        params, _ = floss(params, model=model, settings=flossing, key=k_f)
+        floss(params, model=model, settings=flossing, n_steps=0, key=k_f)  # validates settings
+        floss_state = _adam_init(params)
+        params, floss_state, _ = _floss_loop(params, floss_state, model, flossing,
+                                             flossing.steps_before, k_f)
         after = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
                                               washout=flossing.washout, key=lam_key[1]))
     state = _adam_init(params)
@@ -664,11 +676,11 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
                 grads = _clip(grads, clip_norm)[0]
             params, state = _adam_update(params, grads, state, lr)
             if flossing is not None and flossing.interval and i % flossing.interval == 0:
-                # flossing steps through the task's optimiser: its second moments scale the
-                # flossing steps (a separate Adam would move every weight by about lr per step
-                # however small the flossing gradient, which undid the training in our runs)
-                params, state, _ = _floss_loop(params, state, model, flossing,
-                                               flossing.steps_during, k_f)
+                # the flossing optimiser continues from the flossing before training; sharing
+                # the task's Adam state instead leaks flossing momentum into the task steps
+                params, floss_state, _ = _floss_loop(params, floss_state, model, flossing,
+                                                     flossing.steps_during, k_f,
+                                                     lr=flossing.lr_during)
             if i % eval_every == 0 or i == n_steps:
                 record(i)
     except KeyboardInterrupt:
@@ -702,6 +714,8 @@ def _parse(argv):
                    help="training steps between flossing phases (0: only before training)")
     p.add_argument("--floss-steps-during", type=int, default=10)
     p.add_argument("--floss-lr", type=float, default=3e-3)
+    p.add_argument("--floss-lr-during", type=float, default=None,
+                   help="learning rate of the flossing steps during training (default: --floss-lr)")
     p.add_argument("--success", type=float, default=0.9,
                    help="final test accuracy counted as success (chance is 0.5)")
     p.add_argument("--output", default="flossing_experiment",
@@ -763,7 +777,8 @@ def main(argv=None):
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, found: {getattr(a, name)}")
     settings = FlossingSettings(k=a.k, horizon=a.floss_horizon, washout=a.floss_washout,
                                 steps_before=a.floss_steps, interval=a.floss_interval,
-                                steps_during=a.floss_steps_during, lr=a.floss_lr)
+                                steps_during=a.floss_steps_during, lr=a.floss_lr,
+                                lr_during=a.floss_lr_during)
     record = {"model": a.model, "N": a.N, "g": a.g, "task": a.task, "delays": a.delays,
               "seeds": a.seeds, "train_steps": a.train_steps, "batch_size": a.batch_size,
               "lr": a.lr, "success": a.success, "flossing": dataclasses.asdict(settings),

@@ -235,6 +235,7 @@ def test_lyapunov_exponents_bad_input(kwargs, match):
     (dict(horizon=2.5), TypeError, "horizon must be an int"),
     (dict(interval=-1), ValueError, "interval must be >= 0"),
     (dict(lr=0.0), ValueError, "lr must be finite and > 0"),
+    (dict(lr_during=-1e-3), ValueError, "lr_during must be None or finite and > 0"),
 ])
 def test_flossing_settings_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
