@@ -27,9 +27,13 @@ import math
 import sys
 import time
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as exc:  # the rest of the package works without JAX
+    raise ImportError("brian2_sparseprop.flossing needs JAX: pip install 'brian2_sparseprop[jax]'") from exc
 
 __all__ = [
     "init_params",
