@@ -391,7 +391,7 @@ def _adam_update(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-8):
 def _clip(grads, clip_norm):
     norm = jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree_util.tree_leaves(grads)))
     scale = jnp.minimum(1.0, clip_norm / (norm + 1e-12))
-    return jax.tree_util.tree_map(lambda g: g * scale, grads), norm
+    return jax.tree_util.tree_map(lambda g: g * scale, grads)
 
 
 @jax.jit(static_argnames=("model", "k", "washout"))
@@ -524,7 +524,7 @@ def floss(params, *, model, settings, n_steps=None, key):
     return params, history
 
 
-def _floss_loop(params, state, model, settings, n_steps, key, clip_norm=None, lr=None):
+def _floss_loop(params, state, model, settings, n_steps, key, lr=None):
     """``n_steps`` Adam steps on the flossing loss from optimiser ``state``; validated inputs."""
     lr = settings.lr if lr is None else lr
     n_in = (params["W_in"] if model == "rnn" else params["W"]).shape[1]
@@ -537,8 +537,6 @@ def _floss_loop(params, state, model, settings, n_steps, key, clip_norm=None, lr
         (_, lam), grads = _floss_grad(params, inputs, k_q, model=model, k=settings.k,
                                       washout=settings.washout)
         history[i] = np.asarray(lam)
-        if clip_norm is not None:
-            grads = _clip(grads, clip_norm)[0]
         params, state = _adam_update(params, grads, state, lr)
     return params, state, history
 
@@ -677,7 +675,7 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
             batch = delayed_parity(k_b, batch_size, seq_len, lags)
             _, grads = _task_grad(params, *batch, model=model)
             if clip_norm is not None:
-                grads = _clip(grads, clip_norm)[0]
+                grads = _clip(grads, clip_norm)
             params, state = _adam_update(params, grads, state, lr)
             if flossing is not None and flossing.interval and i % flossing.interval == 0:
                 # the flossing optimiser continues from the flossing before training; sharing
