@@ -652,6 +652,7 @@ def plot_lyapunov_vs_amplitude(result, path, xscale="linear"):
     ax.axhline(0, color="k", lw=0.5)
     if xscale == "symlog":
         ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(left=0.0)
     p = result["parameters"]
     ax.set_xlabel("input amplitude $I_1$")
     ax.set_ylabel(r"$\lambda_1$ (1/$\tau$)")

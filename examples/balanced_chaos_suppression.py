@@ -5,7 +5,9 @@ Computes, from the dynamic mean-field theory (DMFT) and from network simulations
 1. lambda_1 against the input amplitude I1 (N = 1000 networks with the theory for the same N, and the
    theory alone for N = 5000);
 2. the critical amplitude I1_crit against the network size N (common input grows like sqrt(N));
-3. I1_crit against the input frequency f and against the gain g, with the quasi-static (slow input) limit.
+3. I1_crit against the input frequency f and against the gain g, with the quasi-static (slow input) limit;
+4. learning: test error of a student network trained from a driven teacher against I1 and against the
+   teacher's lambda_1.
 
 Every point is stored in ``--out`` (default ``balanced_results``), so an interrupted run resumes where it
 stopped. Figures go to ``--figures`` (default ``docs/figures``). Run:
@@ -17,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from brian2_sparseprop.chaos_suppression import (critical_amplitude_sweep, lyapunov_vs_amplitude,
-                                                 plot_critical_amplitude, plot_lyapunov_vs_amplitude)
+from brian2_sparseprop.chaos_suppression import (critical_amplitude_sweep, learning_vs_amplitude,
+                                                 lyapunov_vs_amplitude, plot_critical_amplitude, plot_learning,
+                                                 plot_lyapunov_vs_amplitude)
 
 
 def main():
@@ -60,6 +63,13 @@ def main():
     plot_critical_amplitude(res, figs / "balanced_I1crit_vs_g.png")
     print("I1_crit vs g:", {k: np.round(v, 3).tolist() for k, v in res["I1_crit"].items()},
           "quasi-static:", {k: np.round(v, 3).tolist() for k, v in res["quasi_static"].items()})
+
+    # 4. learning
+    res = learning_vs_amplitude([0.0, 2.0, 5.0, 10.0, 20.0, 40.0], n_networks=args.networks, N=300, g=2.0,
+                                f=0.2, J0=1.0, I0=1.0, t_train=100.0, **common)
+    plot_learning(res, figs / "balanced_learning.png")
+    print("learning, median test error:", {k: np.round(np.median(v, axis=1), 5).tolist()
+                                           for k, v in res["test_error"].items()})
 
 
 if __name__ == "__main__":
