@@ -688,6 +688,7 @@ def plot_critical_amplitude(result, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     colors = {"common": "tab:green", "independent": "tab:purple"}
     vary = result["parameters"]["vary"]
     fig, ax = plt.subplots(figsize=(5, 3.6))
@@ -701,6 +702,11 @@ def plot_critical_amplitude(result, path):
     if vary in ("f", "N", "K") and any(len(y) and np.all(y > 0) for y in finite):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    p = result["parameters"]
+    keys = [k for k in ("N", "g", "f") if k in p and k != vary and not (vary == "K" and k == "N")]
+    fixed = ", ".join(f"{k}={p[k]:g}" for k in keys)
+    ax.set_title(f"{fixed} (quasi-static: f -> 0)", fontsize=9)
     ax.set_xlabel({"f": r"f ($1/\tau$)", "N": "N", "K": "K", "g": "g"}[vary])
     ax.set_ylabel(r"$I_1^{crit}$")
     ax.legend(fontsize=7)
