@@ -7,7 +7,7 @@ float64 on x86-64, so their own rounding is negligible against the test toleranc
 """
 import numpy as np
 
-__all__ = ["LD", "PI", "first_passage", "state_at", "spike_train"]
+__all__ = ["LD", "PI", "first_passage", "state_at", "spike_train", "ulp_tolerance"]
 
 LD = np.longdouble
 PI = 4 * np.arctan(LD(1))
@@ -90,6 +90,8 @@ def spike_train(model, v0, t_stop, tau, drive, threshold=1.0, reset=0.0, refract
                 integrate_refractory=False):
     """Closed-form spike times on ``[0, t_stop)`` of an isolated neuron started at ``v0``.
 
+    ``integrate_refractory=True`` is meant for LIF neurons (a QIF state would diverge while refractory).
+
     After the first spike the neuron is periodic with period ``refractory + T`` (``T`` the first-passage
     time from reset), or ``max(refractory, T)`` when the state integrates during refractoriness.
 
@@ -109,3 +111,14 @@ def spike_train(model, v0, t_stop, tau, drive, threshold=1.0, reset=0.0, refract
     k = np.arange(int(np.floor((LD(t_stop) - t1) / period)) + 2, dtype=LD)
     times = t1 + k * period
     return times[times < LD(t_stop)]
+
+
+def ulp_tolerance(times):
+    """Tolerance for the k-th spike time of a periodic train: ``4 k ulp(t_k)``.
+
+    Each spike adds at most one rounding of the running time (half an ulp of ``t``) plus a few eps of the
+    period (less than an ulp of ``t``), so a simulator that chains periods stays within a few ulp of ``t``
+    per spike so far; one that re-bases its times does better.
+    """
+    k = np.arange(1, len(times) + 1)
+    return 4 * k * np.spacing(np.asarray(times, float))

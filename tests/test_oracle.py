@@ -1,7 +1,7 @@
 """The reference simulator itself, against closed forms and hand-worked event sequences."""
 import numpy as np
 import pytest
-from closed_forms import LD, first_passage, spike_train, state_at
+from closed_forms import LD, first_passage, spike_train, state_at, ulp_tolerance
 from oracle import Oracle, generator_kicks, poisson_times
 
 TAU = 0.01
@@ -27,12 +27,6 @@ SILENT = [
     ("theta", -np.pi, -0.5, 1.0, 0.0),
     ("theta", -0.5, 0.0, 1.0, 0.0),
 ]
-
-
-def ulp_tolerance(times):
-    """A few ulp of t per spike so far: each spike adds one rounding of t and a few eps of the period."""
-    k = np.arange(1, len(times) + 1)
-    return 4 * k * np.spacing(np.asarray(times, float))
 
 
 @pytest.mark.parametrize("refractory", [0.0, 0.003])
