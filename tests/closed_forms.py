@@ -113,12 +113,13 @@ def spike_train(model, v0, t_stop, tau, drive, threshold=1.0, reset=0.0, refract
     return times[times < LD(t_stop)]
 
 
-def ulp_tolerance(times):
-    """Tolerance for the k-th spike time of a periodic train: ``4 k ulp(t_k)``.
+def ulp_tolerance(times, tau):
+    """Tolerance for the k-th spike time of a periodic train: ``4 k (ulp(t_k) + eps tau)``.
 
-    Each spike adds at most one rounding of the running time (half an ulp of ``t``) plus a few eps of the
-    period (less than an ulp of ``t``), so a simulator that chains periods stays within a few ulp of ``t``
-    per spike so far; one that re-bases its times does better.
+    Each spike adds at most one rounding of the running time (half an ulp of ``t``) plus a few roundings
+    of the period, whose natural scale is ``tau`` (a first-passage time ``tau log(ratio)`` carries an
+    absolute error of about ``eps tau`` even when it is much shorter than ``tau``). So a simulator that
+    chains periods stays within a few ``ulp(t) + eps tau`` per spike so far; one that re-bases does better.
     """
     k = np.arange(1, len(times) + 1)
-    return 4 * k * np.spacing(np.asarray(times, float))
+    return 4 * k * (np.spacing(np.asarray(times, float)) + np.finfo(float).eps * tau)

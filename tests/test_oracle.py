@@ -41,7 +41,7 @@ def test_single_neuron_spike_train(case, refractory):
     assert len(expected) >= 1
     assert len(net.spike_times) == len(expected)
     err = np.abs(np.asarray(net.spike_times, LD) - expected)
-    assert np.all(err <= ulp_tolerance(expected))
+    assert np.all(err <= ulp_tolerance(expected, TAU))
 
 
 @pytest.mark.parametrize("case", SILENT, ids=lambda c: f"{c[0]}-I{c[2]}-v{c[1]:.2f}")
