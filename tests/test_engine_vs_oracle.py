@@ -11,7 +11,7 @@ import pytest
 from oracle import Oracle, generator_kicks, poisson_times
 from scipy import stats
 
-EventNetwork = pytest.importorskip("brian2_sparseprop").EventNetwork
+from brian2_sparseprop import EventNetwork
 
 MODELS = np.array(["lif", "qif", "theta"])
 

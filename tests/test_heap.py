@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-IndexedHeap = pytest.importorskip("brian2_sparseprop._heap").IndexedHeap
+from brian2_sparseprop._heap import IndexedHeap
 
 
 class LazyHeapq:
