@@ -45,10 +45,15 @@ def case_id(case):
     return f"{case[0]}-I{case[2]}-v{case[1]:.2f}"
 
 
-def single(case, refractory=0.0, integrate_refractory=False):
+def single(case, refractory=0.0, integrate_refractory=False, lif_shared_tau=True):
     model, v0, drive, threshold, reset = case
     return EventNetwork(1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset,
-                        refractory=refractory, integrate_refractory=integrate_refractory, v_init=[v0])
+                        refractory=refractory, integrate_refractory=integrate_refractory, v_init=[v0],
+                        lif_shared_tau=lif_shared_tau)
+
+
+# the engine has two LIF representations: shared-tau keys without transcendentals per event, and (v, t_last)
+LIF_REPRESENTATIONS = pytest.mark.parametrize("lif_shared_tau", [True, False], ids=["shared-tau", "general"])
 
 
 def assert_train(spike_times, expected, tau=TAU):
@@ -71,12 +76,23 @@ def test_spike_train_matches_closed_form(case, refractory, duration):
     assert net.t == duration
 
 
+@LIF_REPRESENTATIONS
+@pytest.mark.parametrize("refractory", [0.0, 0.002])
+@pytest.mark.parametrize("case", [c for c in MEAN_DRIVEN if c[0] == "lif"], ids=case_id)
+def test_lif_representations_match_closed_form(case, refractory, lif_shared_tau):
+    duration = 20.0
+    net = single(case, refractory, lif_shared_tau=lif_shared_tau)
+    net.run(duration)
+    assert_train(net.spike_times, spike_train(case[0], case[1], duration, TAU, *case[2:], refractory=refractory))
+
+
+@LIF_REPRESENTATIONS
 @pytest.mark.parametrize("refractory", [0.003, 0.01, 0.05])
 @pytest.mark.parametrize("drive", [1.2, 2.0, 5.0])
-def test_lif_integrate_refractory_period(drive, refractory):
+def test_lif_integrate_refractory_period(drive, refractory, lif_shared_tau):
     # the state integrates while refractory but cannot spike: period = max(refractory, free passage time)
     case = ("lif", 0.0, drive, 1.0, 0.0)
-    net = single(case, refractory, integrate_refractory=True)
+    net = single(case, refractory, integrate_refractory=True, lif_shared_tau=lif_shared_tau)
     net.run(1.0)
     assert_train(net.spike_times, spike_train(*case[:2], 1.0, TAU, *case[2:], refractory=refractory,
                                               integrate_refractory=True))
@@ -161,16 +177,18 @@ def test_suprathreshold_kick_fires_at_arrival_time_exactly():
     assert list(net.spike_times) == [t_in + delay]
 
 
-@pytest.mark.parametrize("model,drive,threshold,reset", [
-    ("lif", 1.1, 1.0, 0.0),
-    ("qif", 1.0, 1.0, -1.0),
-    ("theta", 0.7, 1.0, 0.0),
+@pytest.mark.parametrize("model,drive,threshold,reset,lif_shared_tau", [
+    ("lif", 1.1, 1.0, 0.0, True),
+    ("lif", 1.1, 1.0, 0.0, False),
+    ("qif", 1.0, 1.0, -1.0, True),
+    ("theta", 0.7, 1.0, 0.0, True),
 ])
-def test_long_run_keeps_spike_times_within_1e9_s(model, drive, threshold, reset):
+def test_long_run_keeps_spike_times_within_1e9_s(model, drive, threshold, reset, lif_shared_tau):
     # issue 2 requirement: after 10^4 s a periodic neuron's spike times agree with the closed form
     # to 1e-9 s or better (offsets that grow with time must be re-based)
     duration = 1e4
-    net = EventNetwork(1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset)
+    net = EventNetwork(1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset,
+                       lif_shared_tau=lif_shared_tau)
     net.run(duration)
     reset_state = -np.pi if model == "theta" else reset
     expected = spike_train(model, reset_state, duration, TAU, drive, threshold, reset)
@@ -180,3 +198,22 @@ def test_long_run_keeps_spike_times_within_1e9_s(model, drive, threshold, reset)
     # and the state at the end
     since = LD(duration) - expected[-1]
     assert net.v[0] == pytest.approx(float(state_at(model, reset_state, since, TAU, drive)), abs=1e-6)
+
+
+@pytest.mark.parametrize("lif_shared_tau", [True, pytest.param(False, marks=pytest.mark.slow)],
+                         ids=["shared-tau", "general"])
+def test_long_run_population_keeps_spike_times_within_1e9_s(lif_shared_tau):
+    # eight uncoupled LIF neurons with one tau, different drives, phases and refractory periods: the keys
+    # of the shared-tau representation are re-based together while neurons sit at different phases
+    drives = np.array([1.02, 1.1, 1.3, 1.7, 1.2, 2.0, 1.05, 1.5])
+    refractory = np.array([0.0, 0.001, 0.0, 0.0025, 0.0, 0.004, 0.0, 0.0005])
+    v0 = np.linspace(0.0, 0.9, 8)
+    duration = 1e4
+    net = EventNetwork(8, model="lif", tau=TAU, drive=drives, refractory=refractory, v_init=v0,
+                       lif_shared_tau=lif_shared_tau)
+    net.run(duration)
+    for i in range(8):
+        expected = spike_train("lif", v0[i], duration, TAU, drives[i], refractory=refractory[i])
+        got = net.spike_times[net.spike_indices == i]
+        assert len(got) == len(expected)
+        assert float(np.abs(got.astype(LD) - expected).max()) <= 1e-9

@@ -42,8 +42,9 @@ def random_neurons(rng, n, models, mean_driven):
                 reset=reset, v_init=v_init)
 
 
-def random_generator(rng, n, n_sources, rate, t_stop, w_low, w_high, delayed):
-    times = [poisson_times(rng, rate, t_stop) for _ in range(n_sources)]
+def random_generator(rng, n, n_sources, rate, t_stop, w_low, w_high, delayed, period=0.0):
+    """Spike-generator input: Poisson-like given times on [0, t_stop) (one period if ``period > 0``)."""
+    times = [poisson_times(rng, rate, period or t_stop) for _ in range(n_sources)]
     sources = np.concatenate([np.full(len(t), s) for s, t in enumerate(times)])
     times = np.concatenate(times)
     order = np.argsort(times, kind="stable")
@@ -53,11 +54,11 @@ def random_generator(rng, n, n_sources, rate, t_stop, w_low, w_high, delayed):
     nnz = len(indices)
     return dict(times=times[order], sources=sources[order], n_sources=n_sources, indptr=indptr, indices=indices,
                 weights=rng.uniform(w_low, w_high, nnz),
-                delays=rng.uniform(1e-4, 3e-3, nnz) if delayed else np.zeros(nnz))
+                delays=rng.uniform(1e-4, 3e-3, nnz) if delayed else np.zeros(nnz), period=period)
 
 
 def scenario(name, rng):
-    """Network parameters, optional spike-generator input and duration (s) of one scenario."""
+    """Network parameters, optional spike-generator input (up to 30 s) and duration (s) of one scenario."""
     n = int(rng.integers(5, 51))
     generator = None
     if name == "lif-inhibitory":
@@ -66,6 +67,19 @@ def scenario(name, rng):
         indptr, indices = random_csr(rng, n, 8)
         syn = dict(weights=-rng.uniform(0.05, 0.3, len(indices)), delays=0.0)
         duration = 0.3
+    elif name == "lif-shared-tau":
+        # S1-like: few distinct taus, so the engine's transcendental-free shared-tau keys are used;
+        # inhibition with and without delays, refractoriness, external kicks, long enough for re-basing
+        models = np.full(n, "lif")
+        neurons = random_neurons(rng, n, models, mean_driven=True)
+        neurons["tau"] = rng.choice([0.01, 0.02, 0.005], n)
+        neurons["threshold"] = rng.uniform(0.9, 1.2, n)  # per-neuron thresholds (and drives) with shared taus
+        neurons["refractory"] = rng.choice([0.0, 1e-3], n)
+        indptr, indices = random_csr(rng, n, 8)
+        syn = dict(weights=-rng.uniform(0.02, 0.2, len(indices)),
+                   delays=np.where(rng.uniform(size=len(indices)) < 0.5, 0.0, rng.uniform(1e-4, 2e-3, len(indices))))
+        generator = random_generator(rng, n, 3, 20.0, 30.0, -0.2, 0.5, delayed=True)
+        duration = 1.0
     elif name == "excitatory-cascades":
         # zero-delay excitation strong enough to chain: many neurons fire at one instant
         models = rng.choice(MODELS[:2], n)
@@ -79,7 +93,7 @@ def scenario(name, rng):
         neurons["refractory"] = rng.uniform(0.0, 3e-3, n)
         indptr, indices = random_csr(rng, n, 6)
         syn = dict(weights=rng.uniform(-0.5, 0.5, len(indices)), delays=rng.uniform(1e-4, 4e-3, len(indices)))
-        generator = random_generator(rng, n, 5, 100.0, 0.2, -0.5, 0.8, delayed=True)
+        generator = random_generator(rng, n, 5, 100.0, 0.2, -0.5, 0.8, delayed=True, period=0.05)
         duration = 0.2
     elif name == "fluctuation-driven-generator":
         # silent without input; external spikes of both signs (instantaneous and delayed) make them fire
@@ -123,7 +137,7 @@ def scenario(name, rng):
 
 NOT_ABSORBED = ("engine bug: a kick that arrives from the delay queue or a spike generator at the instant "
                 "its target fires is added after the reset instead of being absorbed by it")
-SCENARIOS = ["lif-inhibitory", "excitatory-cascades", "mixed-models-delays-refractory",
+SCENARIOS = ["lif-inhibitory", "lif-shared-tau", "excitatory-cascades", "mixed-models-delays-refractory",
              "fluctuation-driven-generator",
              pytest.param("scalar-delay-excitatory", marks=pytest.mark.xfail(strict=True, reason=NOT_ABSORBED)),
              "lif-integrate-refractory", "breadth-first-mixed-signs"]
@@ -154,7 +168,7 @@ def run_both(params, generator, duration, record_times=()):
     if generator is not None:
         engine.add_spike_generator(**generator)
         gen = {k: v for k, v in generator.items() if k != "n_sources"}
-        kicks = generator_kicks(**gen)
+        kicks = generator_kicks(**gen, t_stop=duration)
     if len(record_times):
         engine.record_states(np.arange(params["n"]), record_times)
     engine.run(duration)
@@ -176,6 +190,17 @@ def test_random_network_matches_oracle(name, rng):
     # enough for QIF states near threshold and still fails on any missed or extra kick
     np.testing.assert_allclose(engine.state_values, np.array(oracle.state_values), rtol=1e-7, atol=1e-6)
     np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-7, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_long_shared_tau_network_run_matches_oracle(rng):
+    # 30 s = 1500 to 6000 tau: the shared-tau keys are re-based many times along the way; inhibitory LIF
+    # networks are stable, so the two simulations keep the same spike sequence throughout
+    params, generator, _ = scenario("lif-shared-tau", rng)
+    record_times = np.sort(rng.uniform(0, 30.0, 7))
+    engine, oracle = run_both(params, generator, 30.0, record_times)
+    assert_same_spikes(engine, oracle, 1e-9 * np.min(params["tau"]))
+    np.testing.assert_allclose(engine.state_values, np.array(oracle.state_values), rtol=1e-7, atol=1e-6)
 
 
 def test_scenarios_exercise_cascades(rng):

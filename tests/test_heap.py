@@ -49,7 +49,7 @@ def check_equal(heap, ref, probe):
     assert heap.key(probe) == ref.keys[probe]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(program=heap_programs(max_n=20), data=st.data())
 def test_small_heap_matches_heapq_after_every_update(program, data):
     keys, updates = program
@@ -61,7 +61,7 @@ def test_small_heap_matches_heapq_after_every_update(program, data):
         check_equal(heap, ref, data.draw(st.integers(0, len(keys) - 1)))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(program=heap_programs(max_n=3000), data=st.data())
 def test_large_heap_matches_heapq_after_every_update(program, data):
     # several levels of a d-ary heap, so sift-up and sift-down cross many nodes
@@ -73,7 +73,7 @@ def test_large_heap_matches_heapq_after_every_update(program, data):
         check_equal(heap, ref, data.draw(st.integers(0, len(keys) - 1)))
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 500), data=st.data())
 def test_popping_by_raising_the_top_key_to_inf_gives_sorted_order(n, data):
     # the engine's use: the top neuron fires and gets a later key; raising each top to +inf in turn

@@ -106,8 +106,8 @@ def test_suprathreshold_kick_fires_at_once():
 
 
 def test_kick_during_refractoriness_adds_and_fires_at_end():
-    # neuron 1 fires from v1 = 0.99 on its own? no: I = 0.5 < 1, so make it fire by a first kick, then a
-    # second kick lands while it is refractory and is kept (clamped state), firing it when the period ends
+    # neuron 1 (silent, I = 0.5) fires on an external kick; the kick from neuron 0 lands while it is
+    # refractory, is kept in the clamped state and fires it when the period ends
     t0 = float(first_passage("lif", 0.0, TAU, 1.5))
     inputs = ([t0 - 2e-3], [1], [0.6])  # external kick: v1 = 0.5 decayed + 0.6 >= 1 -> spike at t0 - 2 ms
     net = Oracle(2, model="lif", tau=TAU, drive=[1.5, 0.5], refractory=5e-3, v_init=[0.0, 0.5],
