@@ -161,6 +161,18 @@ def test_pickle_round_trip_mid_run(rng, seed):
     assert_same_continuation(a, b, T1)
 
 
+def test_pickle_round_trip_before_the_first_run(rng, seed):
+    spec = network_spec(rng)
+    probes = np.sort(rng.uniform(0, 0.2, 5))
+    a = build(spec, seed, record_states_at=probes, rate_bin=0.01)
+    b = pickle.loads(pickle.dumps(a))
+    a.run(0.2)
+    b.run(0.2)
+    assert_identical(a, b)
+    np.testing.assert_array_equal(a.state_values, b.state_values)
+    np.testing.assert_array_equal(a.rate, b.rate)
+
+
 def test_pickled_state_dict_restores(rng, seed):
     spec = network_spec(rng)
     a = run_split(spec, seed, T1)
@@ -287,6 +299,14 @@ def test_interrupt_keeps_what_was_simulated_and_continues(rng):
     reference.run(t_stop_first + 1.0)
     assert net.t == reference.t
     assert_identical(net, reference)
+
+
+def test_text_report_prints_progress(capsys):
+    net = fresh()
+    net.run(0.05, report="text")
+    out = capsys.readouterr().out
+    assert "Starting simulation at t=0.0 s for a duration of 0.05 s" in out
+    assert "100%" in out
 
 
 SIGINT_SCRIPT = textwrap.dedent("""

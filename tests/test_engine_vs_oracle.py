@@ -135,8 +135,9 @@ def scenario(name, rng):
     return dict(n=n, **neurons, indptr=indptr, indices=indices, **syn), generator, duration
 
 
-NOT_ABSORBED = ("engine bug: a kick that arrives from the delay queue or a spike generator at the instant "
-                "its target fires is added after the reset instead of being absorbed by it")
+NOT_ABSORBED = ("engine bug: a kick delivered by another queued event (another generator spike, or the delayed "
+                "kicks of another presynaptic spike) at the instant its target fires is added after the reset "
+                "instead of being absorbed by it (zero-delay cascades and one spike's own synapses are fine)")
 SCENARIOS = ["lif-inhibitory", "lif-shared-tau", "excitatory-cascades", "mixed-models-delays-refractory",
              "fluctuation-driven-generator",
              pytest.param("scalar-delay-excitatory", marks=pytest.mark.xfail(strict=True, reason=NOT_ABSORBED)),
