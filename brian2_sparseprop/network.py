@@ -170,6 +170,7 @@ class EventNetwork:
             raise ValueError(f"n must be in [1, 2**31 - 1), found: {n}")
         n = int(n)
         self.n = n
+        self._check_memory(n, np.size(indices) if indices is not None else 0)
         self._config = dict(n=n, model=model, tau=tau, drive=drive, threshold=threshold, reset=reset,
                             refractory=refractory, integrate_refractory=integrate_refractory,
                             v_init=v_init, indptr=indptr, indices=indices, weights=weights,
@@ -215,7 +216,6 @@ class EventNetwork:
             raise TypeError(f"seed must be an integer or None, found {type(seed).__name__}")
         self._bitgen = np.random.PCG64(seed)
         self._lif_shared_tau = bool(lif_shared_tau)
-        self._check_memory(n, nnz)
         # inputs and recording, fixed at the first run
         self._poisson = []       # (rates (m,), targets/CSR, weights, delays)
         self._generators = []
@@ -452,8 +452,8 @@ class EventNetwork:
         counts = np.bincount(cls, minlength=len(class_tau))
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
-        flags = np.zeros(n, np.uint8)
         F = _engine.FLAG_CODES
+        flags = (kind.astype(np.uint16) << F["kind_shift"]) | (cls.astype(np.uint16) << F["class_shift"])
         flags[self._integ] |= F["integrate_refractory"]
         flags[codes == 2] |= F["theta"]
         if self._record_idx is None:
@@ -480,7 +480,7 @@ class EventNetwork:
         ref_end = np.full(n if (self._tref > 0).any() else 1, -np.inf)
 
         csr = self._combined_connectivity()
-        spec = dict(n=n, kind=kind, cls=cls, flags=flags, x=x, t_last=t_last,
+        spec = dict(n=n, flags=flags, x=x, t_last=t_last,
                     ref_end=ref_end, pos=np.zeros(n, np.int32), heap_keys=np.zeros(n), heap_ids=order,
                     tau=self._tau, drive=self._drive, threshold=np.ascontiguousarray(thr, dtype=np.float64),
                     reset=np.ascontiguousarray(self._reset, dtype=np.float64), refractory=self._tref,

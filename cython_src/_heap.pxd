@@ -20,7 +20,7 @@ cdef inline bint heap_less(float64_t ka, idx_t ia, float64_t kb, idx_t ib) noexc
 
 
 cdef inline void heap_sift_up(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
-    cdef idx_t parent
+    cdef idx_t parent, p0 = p
     while p > 0:
         parent = (p - 1) >> 3
         if heap_less(k, i, h.keys[parent], h.ids[parent]):
@@ -31,12 +31,13 @@ cdef inline void heap_sift_up(Heap* h, idx_t p, float64_t k, idx_t i) noexcept n
         else:
             break
     h.keys[p] = k
-    h.ids[p] = i
-    h.pos[i] = p
+    if p != p0:                 # most updates leave the item where it was: touch only its key
+        h.ids[p] = i
+        h.pos[i] = p
 
 
 cdef inline void heap_sift_down(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
-    cdef idx_t c, c_end, best
+    cdef idx_t c, c_end, best, p0 = p
     cdef float64_t kbest
     while True:
         c = 8 * p + 1
@@ -61,8 +62,9 @@ cdef inline void heap_sift_down(Heap* h, idx_t p, float64_t k, idx_t i) noexcept
         else:
             break
     h.keys[p] = k
-    h.ids[p] = i
-    h.pos[i] = p
+    if p != p0:
+        h.ids[p] = i
+        h.pos[i] = p
 
 
 cdef inline void heap_update(Heap* h, idx_t i, float64_t k) noexcept nogil:
