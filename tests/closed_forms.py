@@ -14,9 +14,14 @@ PI = 4 * np.arctan(LD(1))
 
 
 def _x_of_theta(theta):
-    """``tan(theta / 2)`` with ``theta = -pi`` mapped to ``-inf``."""
+    """``tan(theta / 2)`` with the reset ``theta = -pi`` mapped to ``-inf``.
+
+    The simulators' reset is the float64 value ``-np.pi``, which lies 1.2e-16 above the true -pi; it
+    stands for the reset itself (``tan`` of it would be a finite -1.6e16 and shift passage times by
+    ``tau / 1.6e16``).
+    """
     theta = LD(theta)
-    return -LD(np.inf) if theta <= -PI else np.tan(theta / 2)
+    return -LD(np.inf) if theta <= LD(-np.pi) else np.tan(theta / 2)
 
 
 def first_passage(model, v0, tau, drive, threshold=1.0):

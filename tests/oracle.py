@@ -44,10 +44,16 @@ __all__ = ["MODELS", "Oracle", "flow", "time_to_spike", "kick", "generator_kicks
 MODELS = ("lif", "qif", "theta")
 
 
+def _floats(*arrays):
+    """Broadcast arrays to a common floating dtype (float64 at least; long double stays long double)."""
+    dtype = np.result_type(*arrays, np.float64)
+    return np.broadcast_arrays(*(np.asarray(a, dtype) for a in arrays))
+
+
 def _moebius(drive, x):
     """Coefficients ``(A, B, C, D)`` of the flow ``v -> (A v + B) / (C v + D)`` of ``dv/ds = v**2 + drive``
     over a dimensionless time ``x = dt / tau``."""
-    drive, x = np.broadcast_arrays(np.asarray(drive, float), np.asarray(x, float))
+    drive, x = _floats(drive, x)
     pos, neg = drive > 0, drive < 0
     w = np.sqrt(np.abs(drive))
     w_safe = np.where(w > 0, w, 1.0)
@@ -80,7 +86,8 @@ def _blowup_time(s, c, drive):
     w = np.sqrt(np.abs(drive))
     w_safe = np.where(w > 0, w, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_pos = (0.5 * np.pi - np.arctan2(s, w * c)) / w_safe
+        half_pi = np.arctan2(np.ones_like(s), 0.0)  # pi / 2 in the working precision
+        t_pos = (half_pi - np.arctan2(s, w * c)) / w_safe
         t_zero = np.where(s > 0, c / s, np.inf)
         gap = s - w * c
         t_neg = np.where(gap > 0, np.log1p(2.0 * w * c / np.where(gap > 0, gap, 1.0)) / (2.0 * w_safe), np.inf)
@@ -101,7 +108,7 @@ def flow(model, v, dt, tau, drive):
     ndarray
         The state after ``dt``.
     """
-    v, dt, tau, drive = np.broadcast_arrays(*(np.asarray(a, float) for a in (v, dt, tau, drive)))
+    v, dt, tau, drive = _floats(v, dt, tau, drive)
     x = dt / tau
     if model == "lif":
         return v + (drive - v) * -np.expm1(-x)
@@ -126,7 +133,7 @@ def time_to_spike(model, v, tau, drive, threshold):
     ndarray
         First-passage times (s).
     """
-    v, tau, drive, threshold = np.broadcast_arrays(*(np.asarray(a, float) for a in (v, tau, drive, threshold)))
+    v, tau, drive, threshold = _floats(v, tau, drive, threshold)
     if model == "theta":
         s, c = _theta_to_projective(v)
         return tau * _blowup_time(s, c, drive)
@@ -156,7 +163,7 @@ def kick(model, v, w):
     """State after a delta kick ``v += w`` (theta neurons: ``tan(theta / 2) += w``)."""
     if model != "theta":
         return v + w
-    s, c = _theta_to_projective(np.asarray(v, float))
+    s, c = _theta_to_projective(_floats(v)[0])
     return _projective_to_theta(s + w * c, c)
 
 
@@ -213,6 +220,9 @@ class Oracle:
 
     Parameters follow ``brian2_sparseprop.EventNetwork`` (seconds, unitless states); external input is
     given as explicit kicks ``inputs = (times, targets, weights)`` (see :func:`generator_kicks`).
+    ``dtype=np.longdouble`` runs the same method in extended precision (x86-64: 64-bit mantissa), to
+    tell the reference's own accumulated rounding from an error of the engine on long runs. The closed
+    forms lose precision for ``0 < |drive| < 1e-8`` (the ``sqrt(|drive|)`` branches); ``drive = 0`` is exact.
 
     Examples
     --------
@@ -224,9 +234,11 @@ class Oracle:
 
     def __init__(self, n, model="lif", tau=0.01, drive=1.1, threshold=1.0, reset=0.0, refractory=0.0,
                  integrate_refractory=False, v_init=None, indptr=None, indices=None, weights=0.0,
-                 delays=0.0, inputs=None):
+                 delays=0.0, inputs=None, dtype=np.float64):
+        self.dtype = dtype = np.dtype(dtype)
+
         def per_neuron(x):
-            return np.array(np.broadcast_to(np.asarray(x, float), (n,)))
+            return np.array(np.broadcast_to(np.asarray(x, dtype), (n,)))
 
         self.n = n
         models = np.array(np.broadcast_to(np.asarray(model), (n,)))
@@ -246,16 +258,16 @@ class Oracle:
             indptr, indices = np.zeros(n + 1, int), np.zeros(0, int)
         self.indptr, self.indices = np.asarray(indptr, int), np.asarray(indices, int)
         nnz = len(self.indices)
-        self.weights = np.broadcast_to(np.asarray(weights, float), (nnz,))
-        self.delays = np.broadcast_to(np.asarray(delays, float), (nnz,))
-        self.t = 0.0
-        self.ref_end = np.full(n, -np.inf)
-        self.fired_at = np.full(n, np.nan)
+        self.weights = np.broadcast_to(np.asarray(weights, dtype), (nnz,))
+        self.delays = np.broadcast_to(np.asarray(delays, dtype), (nnz,))
+        self.t = dtype.type(0)
+        self.ref_end = np.full(n, -np.inf, dtype)
+        self.fired_at = np.full(n, np.nan, dtype)
         self.pending = []
         self.seq = 0
         if inputs is not None:
             for t, j, w in zip(*inputs):
-                self._schedule(float(t), int(j), float(w))
+                self._schedule(dtype.type(t), int(j), dtype.type(w))
         self.spike_times, self.spike_indices = [], []
         self.state_times, self.state_values = [], []
         self.n_events = 0
@@ -270,7 +282,7 @@ class Oracle:
         return self.t < self.ref_end
 
     def _next_spike_times(self):
-        out = np.full(self.n, np.inf)
+        out = np.full(self.n, np.inf, self.dtype)
         for m, idx in self.groups.items():
             if len(idx):
                 out[idx] = self.t + time_to_spike(m, self.v[idx], self.tau[idx], self.drive[idx],
@@ -319,9 +331,9 @@ class Oracle:
             i = fifo.popleft()
             for k in range(self.indptr[i], self.indptr[i + 1]):
                 if self.delays[k] == 0.0:
-                    self._kick(int(self.indices[k]), float(self.weights[k]), fifo)
+                    self._kick(int(self.indices[k]), self.weights[k], fifo)
                 else:
-                    self._schedule(self.t + float(self.delays[k]), int(self.indices[k]), float(self.weights[k]))
+                    self._schedule(self.t + self.delays[k], int(self.indices[k]), self.weights[k])
 
     # --- main loop ----------------------------------------------------------------------------------
     def run(self, duration, record_times=()):
@@ -331,7 +343,7 @@ class Oracle:
         events of that instant.
         """
         t_end = self.t + duration
-        records = deque(float(t) for t in record_times)
+        records = deque(self.dtype.type(t) for t in record_times)
         fifo = deque()
         if not self._started:
             self._started = True

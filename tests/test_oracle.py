@@ -44,6 +44,19 @@ def test_single_neuron_spike_train(case, refractory):
     assert np.all(err <= ulp_tolerance(expected, TAU))
 
 
+@pytest.mark.parametrize("case", FIRING[:3] + FIRING[4:5] + FIRING[7:9], ids=lambda c: f"{c[0]}-I{c[2]}-v{c[1]:.2f}")
+def test_long_double_oracle_is_about_2048_times_more_precise(case):
+    # same method in extended precision: eps is 2**-63 instead of 2**-52, so the tolerance shrinks by 2**11
+    model, v0, drive, threshold, reset = case
+    net = Oracle(1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset, v_init=v0,
+                 dtype=np.longdouble)
+    net.run(2.0)
+    expected = spike_train(model, v0, 2.0, TAU, drive, threshold, reset)
+    assert len(net.spike_times) == len(expected)
+    err = np.abs(np.asarray(net.spike_times, LD) - expected)
+    assert np.all(err <= ulp_tolerance(expected, TAU) / 2**11)
+
+
 @pytest.mark.parametrize("case", SILENT, ids=lambda c: f"{c[0]}-I{c[2]}-v{c[1]:.2f}")
 def test_fluctuation_driven_neuron_is_silent_and_follows_closed_form(case):
     model, v0, drive, threshold, reset = case
