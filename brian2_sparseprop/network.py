@@ -79,7 +79,7 @@ def _check_csr(indptr, indices, n_rows, n_targets, what):
         bad = (indices < 0) | (indices >= n_targets)
         k = int(np.argmax(bad))
         raise ValueError(f"{what}: indices must be in [0, {n_targets}), found {indices[k]} at position {k}")
-    return indptr.astype(np.int64), indices.astype(np.int32)
+    return indptr.astype(np.int64), indices.astype(np.int32)     # our own copies, used by the engine
 
 
 def _available_memory():
@@ -480,8 +480,10 @@ class EventNetwork:
         ref_end = np.full(n if (self._tref > 0).any() else 1, -np.inf)
 
         csr = self._combined_connectivity()
-        spec = dict(n=n, flags=flags, x=x, t_last=t_last,
-                    ref_end=ref_end, pos=np.zeros(n, np.int32), heap_keys=np.zeros(n), heap_ids=order,
+        neurons = np.zeros(n, _engine.NEURON_DTYPE)
+        neurons["x"], neurons["flags"] = x, flags
+        spec = dict(n=n, neurons=neurons, t_last=t_last,
+                    ref_end=ref_end, heap_keys=np.zeros(n), heap_ids=order,
                     tau=self._tau, drive=self._drive, threshold=np.ascontiguousarray(thr, dtype=np.float64),
                     reset=np.ascontiguousarray(self._reset, dtype=np.float64), refractory=self._tref,
                     ith=np.ascontiguousarray(ith, dtype=np.float64),
@@ -520,7 +522,7 @@ class EventNetwork:
             indptr.append(ip[1:] + base)
             base += ip[-1]
         indptr = np.concatenate(indptr)
-        indices = np.concatenate(idx).astype(np.int32)
+        indices = idx[0] if len(idx) == 1 else np.concatenate(idx)    # pieces are our own int32 copies
         nnz = indices.size
 
         def merged(parts):
@@ -699,7 +701,7 @@ class EventNetwork:
         return 0 if self._engine is None else self._engine.n_spikes
 
     # ------------------------------------------------------------------ state
-    _MUTABLE = ("x", "t_last", "ref_end", "flags", "pos", "heap_keys", "heap_ids", "in_keys", "in_ids",
+    _MUTABLE = ("neurons", "t_last", "ref_end", "heap_keys", "heap_ids", "in_keys", "in_ids",
                 "in_pos", "gen_ptr", "gen_rep")
 
     def get_state(self):

@@ -83,6 +83,15 @@ DEF LN2 = 0.6931471805599453
 # the epoch moves on once the time since it exceeds this many seconds
 DEF EPOCH_SPAN = 2.0
 
+cdef struct Neuron:              # what a kick touches of its target, in one 16-byte record
+    double x                    # state: u (shared LIF), v (lazy), or v held during refractoriness
+    idx_t pos                   # position in its class's heap
+    uint16_t flags              # status bits | kind << KIND_SHIFT | class << CLASS_SHIFT
+    uint16_t spare
+
+NEURON_DTYPE = np.dtype([("x", np.float64), ("pos", np.int32), ("flags", np.uint16), ("spare", np.uint16)])
+
+
 cdef struct NeuronClass:
     Heap heap
     bint shared
@@ -115,9 +124,9 @@ cdef class Engine:
     cdef readonly idx_t n_pre
     cdef readonly int n_classes
     # per-neuron state and static description
-    cdef uint16_t[::1] flags            # status bits | kind << KIND_SHIFT | class << CLASS_SHIFT
-    cdef double[::1] x, t_last, ref_end
-    cdef idx_t[::1] pos
+    cdef Neuron[::1] neurons
+    cdef Neuron* nrn
+    cdef double[::1] t_last, ref_end
     cdef double[::1] heap_keys
     cdef idx_t[::1] heap_ids
     # parameters: arrays of length n, or of length 1 with mask 0 (shared by all)
@@ -189,11 +198,10 @@ cdef class Engine:
         cdef int c
         self.n = spec["n"]
         self.n_pre = spec["n_pre"]
-        self.flags = spec["flags"]
-        self.x = spec["x"]
+        self.neurons = spec["neurons"]
+        self.nrn = &self.neurons[0]
         self.t_last = spec["t_last"]
         self.ref_end = spec["ref_end"]
-        self.pos = spec["pos"]
         self.heap_keys = spec["heap_keys"]
         self.heap_ids = spec["heap_ids"]
         self.p_tau, self.m_tau = spec["tau"], self._mask(spec["tau"])
@@ -221,7 +229,8 @@ cdef class Engine:
         for c in range(self.n_classes):
             self.classes[c].heap.keys = &self.heap_keys[class_offsets[c]] if self.n else NULL
             self.classes[c].heap.ids = &self.heap_ids[class_offsets[c]] if self.n else NULL
-            self.classes[c].heap.pos = &self.pos[0]
+            self.classes[c].heap.pos = &self.nrn[0].pos
+            self.classes[c].heap.pos_stride = sizeof(Neuron) // sizeof(idx_t)
             self.classes[c].heap.size = class_offsets[c + 1] - class_offsets[c]
             self.classes[c].shared = spec["class_shared"][c]
             self.classes[c].tau = spec["class_tau"][c]
@@ -245,6 +254,7 @@ cdef class Engine:
         self.in_heap.keys = &self.in_keys[0]
         self.in_heap.ids = &self.in_ids[0]
         self.in_heap.pos = &self.in_pos[0]
+        self.in_heap.pos_stride = 1
         self.in_heap.size = self.n_poisson + self.n_gen
         self.bitgen_obj = bit_generator
         self.rng = <bitgen_t*>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
@@ -277,9 +287,9 @@ cdef class Engine:
             for p in range(cl.heap.size):
                 i = cl.heap.ids[p]
                 if cl.shared:
-                    cl.heap.keys[p] = self.shared_key(i, self.x[i])
+                    cl.heap.keys[p] = self.shared_key(i, self.nrn[i].x)
                 else:
-                    cl.heap.keys[p] = self.t_last[i] + self.time_to_threshold(i, self.x[i])
+                    cl.heap.keys[p] = self.t_last[i] + self.time_to_threshold(i, self.nrn[i].x)
             heap_build(&cl.heap)
             cl.top_id = -1
         heap_build(&self.in_heap)
@@ -387,8 +397,8 @@ cdef class Engine:
         for p in range(cl.heap.size):
             i = cl.heap.ids[p]
             cl.heap.keys[p] = ldexp(cl.heap.keys[p], -m)
-            if not (self.flags[i] & F_REFRACTORY) or (self.flags[i] & F_INTEGRATE_REF):
-                self.x[i] = ldexp(self.x[i], -m)
+            if not (self.nrn[i].flags & F_REFRACTORY) or (self.nrn[i].flags & F_INTEGRATE_REF):
+                self.nrn[i].x = ldexp(self.nrn[i].x, -m)
         cl.t0 += m * (cl.tau * LN2)
         self._invalidate(c)
 
@@ -430,14 +440,14 @@ cdef class Engine:
 
     cdef inline double free_v(self, idx_t i, double t) noexcept nogil:
         """v of a lazily stored neuron at time t (integrating, not clamped)."""
-        if KIND(self.flags[i]) == KIND_LIF:
-            return lif_advance(self.x[i], t - self.t_last[i], self.p_tau[i & self.m_tau],
+        if KIND(self.nrn[i].flags) == KIND_LIF:
+            return lif_advance(self.nrn[i].x, t - self.t_last[i], self.p_tau[i & self.m_tau],
                                self.p_drive[i & self.m_drive])
-        return qif_advance(self.x[i], t - self.t_last[i], self.p_tau[i & self.m_tau],
+        return qif_advance(self.nrn[i].x, t - self.t_last[i], self.p_tau[i & self.m_tau],
                            self.p_drive[i & self.m_drive])
 
     cdef inline double time_to_threshold(self, idx_t i, double v) noexcept nogil:
-        if KIND(self.flags[i]) == KIND_LIF:
+        if KIND(self.nrn[i].flags) == KIND_LIF:
             return lif_time_to(v, self.p_thr[i & self.m_thr], self.p_tau[i & self.m_tau],
                                self.p_drive[i & self.m_drive])
         return qif_time_to(v, self.p_thr[i & self.m_thr], self.p_tau[i & self.m_tau],
@@ -448,12 +458,12 @@ cdef class Engine:
 
     cdef double value(self, idx_t i, double t) noexcept nogil:
         """The state variable of neuron i at time t (no event in between): v, or theta for theta neurons."""
-        cdef uint16_t f = self.flags[i]
+        cdef uint16_t f = self.nrn[i].flags
         cdef double v
         if (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF):
-            v = self.x[i]
-        elif KIND(self.flags[i]) == KIND_LIF_U:
-            v = self.p_drive[i & self.m_drive] - self.x[i] / self.class_E(&self.classes[CLS(self.flags[i])], t)
+            v = self.nrn[i].x
+        elif KIND(self.nrn[i].flags) == KIND_LIF_U:
+            v = self.p_drive[i & self.m_drive] - self.nrn[i].x / self.class_E(&self.classes[CLS(self.nrn[i].flags)], t)
         else:
             v = self.free_v(i, t)
         if f & F_THETA:
@@ -461,37 +471,37 @@ cdef class Engine:
         return v
 
     cdef inline void cross(self, idx_t i) noexcept nogil:
-        self.flags[i] |= F_PENDING
+        self.nrn[i].flags |= F_PENDING
         self.fifo[self.fifo_tail] = i
         self.fifo_tail += 1
 
     cdef inline void kick(self, idx_t i, double w, double t) noexcept nogil:
-        cdef uint16_t f = self.flags[i]
+        cdef uint16_t f = self.nrn[i].flags
         cdef NeuronClass* cl
         cdef double E, u, v
         if f & (F_PENDING | F_REFRACTORY):
             if f & F_PENDING:
                 return                               # absorbed by this instant's reset
             if not (f & F_INTEGRATE_REF):
-                self.x[i] += w                       # clamped: inputs add, no integration
-            elif KIND(self.flags[i]) == KIND_LIF_U:
-                self.x[i] -= w * self.class_E(&self.classes[CLS(self.flags[i])], t)
+                self.nrn[i].x += w                       # clamped: inputs add, no integration
+            elif KIND(self.nrn[i].flags) == KIND_LIF_U:
+                self.nrn[i].x -= w * self.class_E(&self.classes[CLS(self.nrn[i].flags)], t)
             else:
-                self.x[i] = self.free_v(i, t) + w
+                self.nrn[i].x = self.free_v(i, t) + w
                 self.t_last[i] = t
             return
-        cl = &self.classes[CLS(self.flags[i])]
-        if KIND(self.flags[i]) == KIND_LIF_U:
+        cl = &self.classes[CLS(f)]
+        if KIND(f) == KIND_LIF_U:
             E = self.class_E(cl, t)
-            u = self.x[i] - w * E
-            self.x[i] = u
+            u = self.nrn[i].x - w * E
+            self.nrn[i].x = u
             if u <= self.p_ith[i & self.m_ith] * E:
                 self.cross(i)
             else:
                 heap_update(&cl.heap, i, self.shared_key(i, u))
         else:
             v = self.free_v(i, t) + w
-            self.x[i] = v
+            self.nrn[i].x = v
             self.t_last[i] = t
             if v >= self.p_thr[i & self.m_thr]:
                 self.cross(i)
@@ -513,11 +523,10 @@ cdef class Engine:
         kq = k + 8
         while k < kz:
             if kp < kz:
-                SP_PREFETCH(&self.pos[idx[kp]])
-                SP_PREFETCH(&self.x[idx[kp]])
+                SP_PREFETCH(&self.nrn[idx[kp]])
             if kq < kz:
                 j = idx[kq]
-                SP_PREFETCH(&self.heap_keys[0] + self.pos[j] + self.class_offset[CLS(self.flags[j])])
+                SP_PREFETCH(&self.heap_keys[0] + self.nrn[j].pos + self.class_offset[CLS(self.nrn[j].flags)])
             self.kick(idx[k], self.weights[k & self.m_w], t)
             k += 1
             kp += 1
@@ -528,8 +537,8 @@ cdef class Engine:
 
     cdef int emit(self, idx_t i, double t) except -1 nogil:
         """Neuron i fires at t: record, reset, send its spike."""
-        cdef uint16_t f = self.flags[i]
-        cdef NeuronClass* cl = &self.classes[CLS(self.flags[i])]
+        cdef uint16_t f = self.nrn[i].flags
+        cdef NeuronClass* cl = &self.classes[CLS(self.nrn[i].flags)]
         cdef double tref = self.p_tref[i & self.m_tref], reset = self.p_reset[i & self.m_reset]
         cdef double E, key
         cdef int64_t b
@@ -557,18 +566,18 @@ cdef class Engine:
                 self.rate_counts[b] += 1
         cl.top_id = -1
         if tref > 0.0:
-            self.flags[i] = f | F_REFRACTORY
+            self.nrn[i].flags = f | F_REFRACTORY
             self.ref_end[i] = t + tref
-        if KIND(self.flags[i]) == KIND_LIF_U:
+        if KIND(self.nrn[i].flags) == KIND_LIF_U:
             E = self.class_E(cl, t)
             if tref > 0.0:
-                self.x[i] = (self.p_drive[i & self.m_drive] - reset) * E if (f & F_INTEGRATE_REF) else reset
+                self.nrn[i].x = (self.p_drive[i & self.m_drive] - reset) * E if (f & F_INTEGRATE_REF) else reset
                 key = exp((self.ref_end[i] - cl.t0) / cl.tau)
             else:
-                self.x[i] = (self.p_drive[i & self.m_drive] - reset) * E
-                key = self.shared_key(i, self.x[i])
+                self.nrn[i].x = (self.p_drive[i & self.m_drive] - reset) * E
+                key = self.shared_key(i, self.nrn[i].x)
         else:
-            self.x[i] = reset
+            self.nrn[i].x = reset
             self.t_last[i] = t
             key = self.ref_end[i] if tref > 0.0 else t + self.time_to_threshold(i, reset)
         heap_update(&cl.heap, i, key)
@@ -585,21 +594,21 @@ cdef class Engine:
 
     cdef int end_refractory(self, idx_t i, double t) noexcept nogil:
         """Neuron i leaves refractoriness at t. Returns 1 if it fires at once."""
-        cdef uint16_t f = self.flags[i]
-        cdef NeuronClass* cl = &self.classes[CLS(self.flags[i])]
+        cdef uint16_t f = self.nrn[i].flags
+        cdef NeuronClass* cl = &self.classes[CLS(self.nrn[i].flags)]
         cdef double E, u, v
-        self.flags[i] = f & ~F_REFRACTORY
+        self.nrn[i].flags = f & ~F_REFRACTORY
         cl.top_id = -1
-        if KIND(self.flags[i]) == KIND_LIF_U:
+        if KIND(self.nrn[i].flags) == KIND_LIF_U:
             E = self.class_E(cl, t)
-            u = self.x[i] if (f & F_INTEGRATE_REF) else (self.p_drive[i & self.m_drive] - self.x[i]) * E
-            self.x[i] = u
+            u = self.nrn[i].x if (f & F_INTEGRATE_REF) else (self.p_drive[i & self.m_drive] - self.nrn[i].x) * E
+            self.nrn[i].x = u
             if u <= self.p_ith[i & self.m_ith] * E:
                 return 1
             heap_update(&cl.heap, i, self.shared_key(i, u))
         else:
-            v = self.free_v(i, t) if (f & F_INTEGRATE_REF) else self.x[i]
-            self.x[i] = v
+            v = self.free_v(i, t) if (f & F_INTEGRATE_REF) else self.nrn[i].x
+            self.nrn[i].x = v
             self.t_last[i] = t
             if v >= self.p_thr[i & self.m_thr]:
                 return 1
@@ -617,7 +626,7 @@ cdef class Engine:
         """Time moves on: the neurons that fired in the past instant take inputs again."""
         cdef idx_t k
         for k in range(self.fifo_tail):
-            self.flags[self.fifo[k]] &= ~F_PENDING
+            self.nrn[self.fifo[k]].flags &= ~F_PENDING
         self.fifo_head = 0
         self.fifo_tail = 0
 
@@ -632,7 +641,7 @@ cdef class Engine:
         if i != cl.top_id or k != cl.top_key:
             cl.top_id = i
             cl.top_key = k
-            if self.flags[i] & F_REFRACTORY:
+            if self.nrn[i].flags & F_REFRACTORY:
                 cl.top_time = self.ref_end[i]
             elif cl.shared:
                 cl.top_time = INFINITY if k == INFINITY else cl.t0 + cl.tau * log(k)
@@ -723,7 +732,7 @@ cdef class Engine:
             self.ensure_base(te)
             if tn <= td and tn <= ti:
                 i = self.classes[best_c].heap.ids[0]
-                if self.flags[i] & F_REFRACTORY:
+                if self.nrn[i].flags & F_REFRACTORY:
                     if self.end_refractory(i, te):
                         self.cross(i)
                 else:

@@ -5,13 +5,15 @@
 # cheap. Ties are broken by the lower item index, which makes every order deterministic.
 #
 # Several heaps may share one `pos` array indexed by a global item id (the engine keeps one heap per
-# neuron class and one `pos` array over all neurons); `ids` hold those global ids.
+# neuron class and one `pos` field per neuron); `ids` hold those global ids. `pos_stride` lets `pos` be
+# a field of an array of structs (item i's position is pos[i * pos_stride]).
 from _typedefs cimport idx_t, float64_t
 
 cdef struct Heap:
     float64_t* keys     # key at each heap position
     idx_t* ids          # item at each heap position
     idx_t* pos          # heap position of each item (indexed by item id)
+    idx_t pos_stride
     idx_t size
 
 
@@ -26,14 +28,14 @@ cdef inline void heap_sift_up(Heap* h, idx_t p, float64_t k, idx_t i) noexcept n
         if heap_less(k, i, h.keys[parent], h.ids[parent]):
             h.keys[p] = h.keys[parent]
             h.ids[p] = h.ids[parent]
-            h.pos[h.ids[p]] = p
+            h.pos[h.ids[p] * h.pos_stride] = p
             p = parent
         else:
             break
     h.keys[p] = k
     if p != p0:                 # most updates leave the item where it was: touch only its key
         h.ids[p] = i
-        h.pos[i] = p
+        h.pos[i * h.pos_stride] = p
 
 
 cdef inline void heap_sift_down(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
@@ -57,19 +59,19 @@ cdef inline void heap_sift_down(Heap* h, idx_t p, float64_t k, idx_t i) noexcept
         if heap_less(kbest, h.ids[best], k, i):
             h.keys[p] = kbest
             h.ids[p] = h.ids[best]
-            h.pos[h.ids[p]] = p
+            h.pos[h.ids[p] * h.pos_stride] = p
             p = best
         else:
             break
     h.keys[p] = k
     if p != p0:
         h.ids[p] = i
-        h.pos[i] = p
+        h.pos[i * h.pos_stride] = p
 
 
 cdef inline void heap_update(Heap* h, idx_t i, float64_t k) noexcept nogil:
     """Set the key of item i to k and restore the heap order."""
-    cdef idx_t p = h.pos[i]
+    cdef idx_t p = h.pos[i * h.pos_stride]
     if heap_less(k, i, h.keys[p], i):
         heap_sift_up(h, p, k, i)
     else:
@@ -80,7 +82,7 @@ cdef inline void heap_build(Heap* h) noexcept nogil:
     """Heapify keys/ids in place (Floyd) and fill pos."""
     cdef idx_t p
     for p in range(h.size):
-        h.pos[h.ids[p]] = p
+        h.pos[h.ids[p] * h.pos_stride] = p
     if h.size > 1:
         p = (h.size - 2) >> 3
         while p >= 0:
