@@ -50,9 +50,9 @@ def random_generator(rng, n, n_sources, rate, t_stop, w_low, w_high, delayed, pe
     sources = np.concatenate([np.full(len(t), s) for s, t in enumerate(times)])
     times = np.concatenate(times)
     order = np.argsort(times, kind="stable")
-    indptr, indices = random_csr(rng, n + n_sources, 3)  # reuse: rows of the first n_sources, no self-skip
-    indptr = indptr[: n_sources + 1]
-    indices = indices[: indptr[-1]] % n
+    rows = [rng.choice(n, size=rng.integers(1, min(3, n) + 1), replace=False) for _ in range(n_sources)]
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    indices = np.concatenate(rows)
     nnz = len(indices)
     return dict(times=times[order], sources=sources[order], n_sources=n_sources, indptr=indptr, indices=indices,
                 weights=rng.uniform(w_low, w_high, nnz),
