@@ -85,7 +85,7 @@ def _blowup_time(s, c, drive):
     pos, neg = drive > 0, drive < 0
     w = np.sqrt(np.abs(drive))
     w_safe = np.where(w > 0, w, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         half_pi = np.arctan2(np.ones_like(s), 0.0)  # pi / 2 in the working precision
         t_pos = (half_pi - np.arctan2(s, w * c)) / w_safe
         t_zero = np.where(s > 0, c / s, np.inf)
@@ -138,7 +138,7 @@ def time_to_spike(model, v, tau, drive, threshold):
         s, c = _theta_to_projective(v)
         return tau * _blowup_time(s, c, drive)
     above = v >= threshold
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if model == "lif":
             fires = drive > threshold
             x = np.where(fires, np.log1p((threshold - v) / (drive - threshold)), np.inf)
