@@ -19,15 +19,18 @@ Kicks: ``v += w`` (theta: ``tan(theta / 2) += w``; a finite kick never makes a t
 Simultaneity rule (the engine's documented rule, re-implemented here):
 
 - a kick that takes a LIF/QIF neuron to ``v >= threshold`` makes it spike at that same time;
-- the spikes of one instant are processed breadth-first: a first-in-first-out queue of spiking neurons,
-  each delivering its zero-delay kicks in CSR order (checking the threshold after every single kick)
-  and scheduling its delayed kicks at ``t + delay``;
+- all events of one instant are processed as one breadth-first cascade: its first level are the ends of
+  refractory periods (a neuron whose state is at or above threshold then spikes), the autonomous
+  threshold crossings (by neuron index), then the kicks arriving at that instant (by arrival time, ties
+  in the order they were scheduled); spiking neurons go to a first-in-first-out queue, each delivering
+  its zero-delay kicks in CSR order (checking the threshold after every single kick) and scheduling its
+  delayed kicks at ``t + delay``; the spikes these kicks cause form the next level, and so on;
 - kicks that reach a neuron at the instant it fires (before or after it is processed) are absorbed by
   its reset, so a neuron spikes at most once per instant;
-- events of one instant are taken in this order: ends of refractory periods (a neuron whose state is at
-  or above threshold then spikes), autonomous threshold crossings (by neuron index), then delivered
-  kicks (by arrival time, ties in the order they were scheduled); each one's cascade is completed before
-  the next.
+- a neuron reaching threshold on its own at an instant fires then, whatever kicks the instant brings it
+  (its reset absorbs them; Brian2 likewise thresholds before synapses);
+- a neuron is no longer refractory at the instant its period ends (Brian2: ``t - lastspike >= refractory``),
+  so kicks arriving then are checked against threshold one by one, as at any other instant.
 
 Refractoriness (Brian2's ``(unless refractory)``): for ``refractory`` seconds after a spike the state is
 not integrated and the neuron cannot spike; kicks still add to the state (except those of the spike
@@ -366,15 +369,14 @@ class Oracle:
                 records.popleft()
                 self.state_times.append(t_next)
                 self.state_values.append(self.v.copy())
+            # the first level of the instant's breadth-first cascade, then the levels it causes
             for j in np.flatnonzero(ref & (self.ref_end == t_next)):
-                if self.v[j] >= self.threshold[j] and self.fired_at[j] != t_next:
+                if self.v[j] >= self.threshold[j]:
                     self._fire(int(j), fifo)
-                    self._drain(fifo)
             for j in np.flatnonzero(t_spike == t_next):
                 if self.fired_at[j] != t_next:
                     self._fire(int(j), fifo)
-                    self._drain(fifo)
             while self.pending and self.pending[0][0] == t_next:
                 _, _, j, w = heapq.heappop(self.pending)
                 self._kick(j, w, fifo)
-                self._drain(fifo)
+            self._drain(fifo)

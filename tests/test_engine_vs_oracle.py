@@ -243,6 +243,20 @@ def test_cascade_order_is_breadth_first():
     np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-12)
 
 
+def test_kicks_arriving_together_form_the_first_level_of_the_cascade():
+    # 0 reaches 1 (+0.3) and 2 (+0.7) over 1 ms delays; 1 inhibits 2 at once (-0.6). Breadth-first over the
+    # instant, both arrivals are delivered before 1's spike acts: 2 fires too and 1's kick is absorbed.
+    # (Completing 1's cascade before delivering the second arrival would leave 2 below threshold.)
+    t0 = 0.01 * np.log(3.0)
+    params = dict(n=3, model="lif", tau=0.01, drive=[1.5, 0.8, 0.5], v_init=[0.0, 0.8, 0.5],
+                  indptr=[0, 2, 3, 3], indices=[1, 2, 2], weights=[0.3, 0.7, -0.6], delays=[1e-3, 1e-3, 0.0])
+    engine, oracle = run_both(params, None, t0 + 2e-3)
+    assert list(oracle.spike_indices) == [0, 1, 2]
+    assert list(engine.spike_indices) == [0, 1, 2]
+    assert engine.spike_times[1] == engine.spike_times[2]
+    np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-12)
+
+
 def test_cascade_records_spikes_in_breadth_first_order():
     # a chain 0 -> {3, 1} -> 2 with zero delays: breadth-first levels are [0], [3, 1], [2]
     params = dict(n=4, model="lif", tau=0.01, drive=[1.5, 0.95, 0.95, 0.95], v_init=[0.0, 0.95, 0.95, 0.95],
