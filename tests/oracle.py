@@ -21,8 +21,8 @@ Simultaneity rule (the engine's documented rule, re-implemented here):
 - a kick that takes a LIF/QIF neuron to ``v >= threshold`` makes it spike at that same time;
 - all events of one instant are processed as one breadth-first cascade: its first level are the ends of
   refractory periods (a neuron whose state is at or above threshold then spikes), the autonomous
-  threshold crossings (by neuron index), then the kicks arriving at that instant (by arrival time, ties
-  in the order they were scheduled); spiking neurons go to a first-in-first-out queue, each delivering
+  threshold crossings (by neuron index), then the delayed kicks arriving at that instant (in the order
+  they were sent), then external kicks (in the order given); spiking neurons go to a first-in-first-out queue, each delivering
   its zero-delay kicks in CSR order (checking the threshold after every single kick) and scheduling its
   delayed kicks at ``t + delay``; the spikes these kicks cause form the next level, and so on;
 - kicks that reach a neuron at the instant it fires (before or after it is processed) are absorbed by
@@ -45,6 +45,7 @@ import numpy as np
 __all__ = ["MODELS", "Oracle", "flow", "time_to_spike", "kick", "generator_kicks", "poisson_times"]
 
 MODELS = ("lif", "qif", "theta")
+DELAYED, EXTERNAL = 0, 1  # at equal times, delayed arrivals come before external inputs
 
 
 def _floats(*arrays):
@@ -270,15 +271,15 @@ class Oracle:
         self.seq = 0
         if inputs is not None:
             for t, j, w in zip(*inputs):
-                self._schedule(dtype.type(t), int(j), dtype.type(w))
+                self._schedule(dtype.type(t), int(j), dtype.type(w), EXTERNAL)
         self.spike_times, self.spike_indices = [], []
         self.state_times, self.state_values = [], []
         self.n_events = 0
         self._started = False
 
     # --- primitives ---------------------------------------------------------------------------------
-    def _schedule(self, t, j, w):
-        heapq.heappush(self.pending, (t, self.seq, j, w))
+    def _schedule(self, t, j, w, kind):
+        heapq.heappush(self.pending, (t, kind, self.seq, j, w))
         self.seq += 1
 
     def _refractory(self):
@@ -336,7 +337,7 @@ class Oracle:
                 if self.delays[k] == 0.0:
                     self._kick(int(self.indices[k]), self.weights[k], fifo)
                 else:
-                    self._schedule(self.t + self.delays[k], int(self.indices[k]), self.weights[k])
+                    self._schedule(self.t + self.delays[k], int(self.indices[k]), self.weights[k], DELAYED)
 
     # --- main loop ----------------------------------------------------------------------------------
     def run(self, duration, record_times=()):
@@ -377,6 +378,6 @@ class Oracle:
                 if self.fired_at[j] != t_next:
                     self._fire(int(j), fifo)
             while self.pending and self.pending[0][0] == t_next:
-                _, _, j, w = heapq.heappop(self.pending)
+                *_, j, w = heapq.heappop(self.pending)
                 self._kick(j, w, fifo)
             self._drain(fifo)

@@ -257,6 +257,21 @@ def test_kicks_arriving_together_form_the_first_level_of_the_cascade():
     np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-12)
 
 
+def test_delayed_arrivals_act_before_external_inputs_of_the_same_instant():
+    # documented order at equal times: neuron events, delayed arrivals, external inputs. Dyadic times: 0 fires
+    # on an external kick at t1 and reaches 1 (+0.7, crossing) at t1 + d, when an external -0.6 also reaches
+    # 1: the delayed kick acts first, 1 fires and the external kick is absorbed.
+    t1, d = 2.0**-6, 2.0**-10
+    params = dict(n=2, model="lif", tau=0.01, drive=[0.0, 0.5], v_init=[0.0, 0.5], indptr=[0, 1, 1], indices=[1],
+                  weights=[0.7], delays=d)
+    generator = dict(times=[t1, t1 + d], sources=[0, 1], n_sources=2, indptr=[0, 1, 2], indices=[0, 1],
+                     weights=[1.5, -0.6])
+    engine, oracle = run_both(params, generator, t1 + 2 * d)
+    assert list(oracle.spike_indices) == [0, 1]
+    assert list(engine.spike_indices) == [0, 1]
+    np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-12)
+
+
 def test_cascade_records_spikes_in_breadth_first_order():
     # a chain 0 -> {3, 1} -> 2 with zero delays: breadth-first levels are [0], [3, 1], [2]
     params = dict(n=4, model="lif", tau=0.01, drive=[1.5, 0.95, 0.95, 0.95], v_init=[0.0, 0.95, 0.95, 0.95],
