@@ -373,12 +373,9 @@ def test_kick_at_refractory_end_instant_fires_like_at_any_other_instant():
     assert list(engine.spike_times) == [t1, t1 + r]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: of neurons reaching threshold at the same instant on their own, a lower-index one that fires "
-    "first can suppress a later one by an inhibitory zero-delay kick, although the kick reaches it at the "
-    "instant it fires and should be absorbed by its reset (Brian2: all of them spike)"))
 def test_simultaneous_autonomous_spikes_all_fire_despite_inhibition_among_them():
-    # four identical neurons started together cross threshold at the same instant tau ln 2; 2 inhibits 3
+    # four identical neurons started together cross threshold at the same instant tau ln 2; 2 inhibits 3,
+    # and its kick reaches 3 in the instant 3 fires, so the reset absorbs it (Brian2: all of them spike)
     params = dict(n=4, model="lif", tau=0.01, drive=2.0, v_init=np.zeros(4), indptr=[0, 0, 0, 1, 1], indices=[3],
                   weights=[-0.6])
     engine, oracle = run_both(params, None, 0.01)
