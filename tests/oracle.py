@@ -22,11 +22,12 @@ Simultaneity rule (the engine's documented rule, re-implemented here):
 - all events of one instant are processed as one breadth-first cascade: its first level are the ends of
   refractory periods (a neuron whose state is at or above threshold then spikes), the autonomous
   threshold crossings (by neuron index), then the delayed kicks arriving at that instant (in the order
-  they were sent), then external kicks (in the order given); spiking neurons go to a first-in-first-out queue, each delivering
-  its zero-delay kicks in CSR order (checking the threshold after every single kick) and scheduling its
-  delayed kicks at ``t + delay``; the spikes these kicks cause form the next level, and so on;
-- kicks that reach a neuron at the instant it fires (before or after it is processed) are absorbed by
-  its reset, so a neuron spikes at most once per instant;
+  they were sent), then external kicks (in the order given); spiking neurons go to a first-in-first-out
+  queue, each delivering its zero-delay kicks in CSR order (checking the threshold after every single
+  kick) and scheduling its delayed kicks at ``t + delay``; the spikes these kicks cause form the next
+  level, and so on;
+- kicks that reach a neuron in the instant it fires, after its crossing (whether or not its turn in the
+  queue has come), are absorbed by its reset, so a neuron spikes at most once per instant;
 - a neuron reaching threshold on its own at an instant fires then, whatever kicks the instant brings it
   (its reset absorbs them; Brian2 likewise thresholds before synapses);
 - a neuron is no longer refractory at the instant its period ends (Brian2: ``t - lastspike >= refractory``),
