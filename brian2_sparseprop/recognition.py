@@ -16,6 +16,7 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   with threshold ``x > pi`` and reset to ``-pi``.
 """
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,10 +31,13 @@ from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
 from brian2.monitors.ratemonitor import PopulationRateMonitor
 from brian2.monitors.spikemonitor import SpikeMonitor
 from brian2.monitors.statemonitor import StateMonitor
+from brian2.parsing.expressions import parse_expression_dimensions
 from brian2.parsing.statements import parse_statement
 from brian2.parsing.sympytools import str_to_sympy
 from brian2.synapses.synapses import Synapses
+from brian2.units.allunits import second
 from brian2.units.fundamentalunits import Quantity
+from brian2.utils.stringtools import get_identifiers
 from sympy.core.function import AppliedUndef
 
 __all__ = ["EngineSpec", "GroupSpec", "SourceSpec", "recognise_network"]
@@ -205,6 +209,11 @@ def _refuse(obj, construct, supported):
     )
 
 
+def _natural_key(obj):
+    """Sort key for object names in which 'group_10' comes after 'group_9'."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", obj.name)]
+
+
 def _symbol(name):
     """The sympy symbol that Brian2's `str_to_sympy` creates for a name (real-valued)."""
     return sympy.Symbol(name, real=True)
@@ -354,20 +363,21 @@ def _reset_value(group, variable, evaluator, model):
     return evaluator.evaluate(rhs, "the reset")
 
 
-def _refractory_value(group, evaluator):
+def _refractory_value(group, evaluator, run_namespace):
     ref = group._refractory
     if ref is False or ref is None:
         return np.zeros(len(group))
     if isinstance(ref, Quantity):
         return np.broadcast_to(np.asarray(ref, dtype=float), (len(group),)).copy()
-    expr = str_to_sympy(str(ref))
-    if isinstance(expr, (sympy.logic.boolalg.Boolean, sympy.core.relational.Relational)):
+    identifiers = get_identifiers(str(ref))
+    variables = group.resolve_all(identifiers, run_namespace, user_identifiers=identifiers)
+    if parse_expression_dimensions(str(ref), variables) is not second.dim:
         raise _refuse(
             group,
             f"the refractory condition '{ref}'",
             "supported are refractory periods given as a time or a constant expression of time",
         )
-    return evaluator.evaluate(expr, "the refractory period")
+    return evaluator.evaluate(str_to_sympy(str(ref)), "the refractory period")
 
 
 def _check_group_constructs(group):
@@ -448,7 +458,7 @@ def _recognise_group(group, offset, run_namespace):
                 f"NeuronGroup '{group.name}': the reset must lie below the threshold, found for neuron {i}: "
                 f"reset {reset[i] - shift[i]} >= threshold {threshold[i] - shift[i]}"
             )
-    refractory = _refractory_value(group, evaluator)
+    refractory = _refractory_value(group, evaluator, run_namespace)
     if np.any(refractory < 0) or not np.all(np.isfinite(refractory)):
         raise ValueError(f"NeuronGroup '{group.name}': refractory must be >= 0 s, found: {refractory}")
     spec = GroupSpec(group=group, offset=offset, model=model, variable=variable, shift=shift, refractory=refractory)
@@ -613,7 +623,7 @@ def recognise_network(objects, run_namespace=None):
     ('lif', 0.01, 1.1)
     """
     run_namespace = {} if run_namespace is None else run_namespace
-    objects = sorted((obj for obj in objects if obj.active), key=lambda obj: obj.name)
+    objects = sorted((obj for obj in objects if obj.active), key=_natural_key)
     kinds = {
         "neurons": [],
         "synapses": [],
