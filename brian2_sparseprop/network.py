@@ -1,0 +1,759 @@
+"""Exact event-driven networks of pulse-coupled LIF, QIF and theta neurons, without Brian2.
+
+Arrays in, arrays out: times in seconds, rates in Hz, state variables in the model's own numbers.
+The compiled loop lives in `brian2_sparseprop._engine`; this module validates, prepares and documents.
+"""
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import _engine
+
+__all__ = ["EventNetwork"]
+
+MODELS = ("lif", "qif", "theta")
+MAX_SHARED_CLASSES = 8          # distinct LIF taus that get the transcendental-free representation
+CHUNK_EVENTS = 200_000          # events per call into the compiled loop (interrupts and progress between)
+
+
+def _as_param(name, value, n, *, positive=False, nonneg=False):
+    """A finite float parameter, scalar or one value per neuron, as a 1-d array of length 1 or n."""
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        a = a.reshape(1)
+    elif a.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},), found shape {a.shape}")
+    _check_values(name, a, positive=positive, nonneg=nonneg)
+    if a.size > 1 and np.all(a == a[0]):
+        a = a[:1].copy()
+    return a
+
+
+def _check_values(name, a, *, positive=False, nonneg=False):
+    bad = ~np.isfinite(a)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(f"{name} must be finite, found {a[k]} at index {k}")
+    if positive and (a <= 0).any():
+        k = int(np.argmax(a <= 0))
+        raise ValueError(f"{name} must be > 0, found {a[k]} at index {k}")
+    if nonneg and (a < 0).any():
+        k = int(np.argmax(a < 0))
+        raise ValueError(f"{name} must be >= 0, found {a[k]} at index {k}")
+
+
+def _per_synapse(name, value, nnz, *, nonneg=False):
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        a = a.reshape(1)
+    elif a.shape != (nnz,):
+        raise ValueError(f"{name} must be a scalar or have one value per synapse, shape ({nnz},), "
+                         f"found shape {a.shape}")
+    _check_values(name, a, nonneg=nonneg)
+    return a
+
+
+def _check_csr(indptr, indices, n_rows, n_targets, what):
+    """Validate CSR arrays; returns them as (int64 indptr, int32 indices)."""
+    indptr = np.asarray(indptr)
+    indices = np.asarray(indices)
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise TypeError(f"{what}: indptr and indices must be integer arrays, found dtypes "
+                        f"{indptr.dtype} and {indices.dtype}")
+    if indptr.shape != (n_rows + 1,):
+        raise ValueError(f"{what}: indptr must have shape ({n_rows + 1},), found {indptr.shape}")
+    if indices.ndim != 1:
+        raise ValueError(f"{what}: indices must be 1-d, found shape {indices.shape}")
+    if indptr[0] != 0:
+        raise ValueError(f"{what}: indptr[0] must be 0, found {indptr[0]}")
+    steps = np.diff(indptr)
+    if (steps < 0).any():
+        k = int(np.argmax(steps < 0))
+        raise ValueError(f"{what}: indptr must be non-decreasing, found indptr[{k}] = {indptr[k]} > "
+                         f"indptr[{k + 1}] = {indptr[k + 1]}")
+    if indptr[-1] != indices.size:
+        raise ValueError(f"{what}: indptr[-1] must equal len(indices) = {indices.size}, found {indptr[-1]}")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_targets):
+        bad = (indices < 0) | (indices >= n_targets)
+        k = int(np.argmax(bad))
+        raise ValueError(f"{what}: indices must be in [0, {n_targets}), found {indices[k]} at position {k}")
+    return indptr.astype(np.int64), indices.astype(np.int32)
+
+
+def _available_memory():
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
+class EventNetwork:
+    """A network of pulse-coupled neurons simulated exactly, event by event (SparseProp).
+
+    Each neuron follows one of three one-dimensional models between input pulses, in closed form:
+
+    * ``'lif'``:   ``tau dv/dt = drive - v``, spike when v reaches ``threshold``, then ``v = reset``;
+    * ``'qif'``:   ``tau dv/dt = v**2 + drive`` (any sign of drive), same threshold and reset;
+    * ``'theta'``: ``tau dtheta/dt = (1 - cos theta) + (1 + cos theta) drive``, spike at theta = pi,
+      continuing from -pi.
+
+    A presynaptic spike kicks each target by its synapse's weight, after its delay: ``v += w``
+    (theta neurons receive delta currents, ``tan(theta/2) += w``). Work per spike is
+    O(K log N) for K targets in a network of N neurons.
+
+    Parameters
+    ----------
+    n : int
+        Number of neurons.
+    model : str or array_like of str, shape (n,)
+        ``'lif'``, ``'qif'`` or ``'theta'``, for all neurons or per neuron.
+    tau : float or array_like, shape (n,)
+        Membrane time constant (s), > 0.
+    drive : float or array_like, shape (n,)
+        Constant input in the model's equation (see above).
+    threshold, reset : float or array_like, shape (n,)
+        Threshold and reset of LIF and QIF neurons (ignored for theta neurons). ``reset < threshold``
+        unless the neuron has a refractory period.
+    refractory : float or array_like, shape (n,)
+        Absolute refractory period (s), >= 0.
+    integrate_refractory : bool or array_like of bool, shape (n,)
+        False (default): Brian2's ``(unless refractory)``: the state is held during refractoriness while
+        inputs still add to it. True: the state integrates but cannot cross threshold (LIF only). A neuron
+        at or above threshold when its refractory period ends fires at that instant.
+    v_init : array_like, shape (n,), optional
+        Initial state, below threshold (theta neurons: theta in [-pi, pi)). Default: the reset value.
+    indptr, indices : array_like of int, optional
+        Connectivity in CSR form: the targets of neuron j are ``indices[indptr[j]:indptr[j + 1]]``.
+    weights : float or array_like, shape (nnz,)
+        Kick per synapse.
+    delays : float or array_like, shape (nnz,)
+        Transmission delay per synapse (s), >= 0, exact in continuous time.
+    seed : int, optional
+        Seed of the Poisson inputs' random numbers; runs are bit-reproducible from it.
+    lif_shared_tau : bool
+        Give LIF neurons that share a tau (at most 8 distinct values) the representation without any
+        transcendental function per synaptic event (default). False stores every neuron as (v, t_last),
+        with one exp and one log per synaptic event; both give the same spikes to rounding.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For malformed or out-of-range arguments, naming the value and the rule.
+    MemoryError
+        If the network would not fit in the available memory (estimated before allocating).
+
+    Examples
+    --------
+    A periodic LIF neuron (period tau ln(I / (I - 1))) and a ring of three that it drives:
+
+    >>> import numpy as np
+    >>> from brian2_sparseprop import EventNetwork
+    >>> net = EventNetwork(1, tau=0.01, drive=1.1)
+    >>> net.run(0.1)
+    >>> np.allclose(np.diff(net.spike_times), 0.01 * np.log(11))
+    True
+    >>> ring = EventNetwork(3, drive=[1.5, 0.5, 0.5], indptr=[0, 1, 2, 3], indices=[1, 2, 0],
+    ...                     weights=0.6, delays=0.001)
+    >>> ring.run(0.05)
+    >>> sorted(set(ring.spike_indices.tolist()))
+    [0, 1, 2]
+    """
+
+    def __init__(self, n, model="lif", tau=0.01, drive=1.1, threshold=1.0, reset=0.0, refractory=0.0,
+                 integrate_refractory=False, v_init=None, indptr=None, indices=None, weights=0.0,
+                 delays=0.0, seed=None, lif_shared_tau=True):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"n must be an integer, found {type(n).__name__}")
+        if not 1 <= n < 2**31 - 1:
+            raise ValueError(f"n must be in [1, 2**31 - 1), found: {n}")
+        n = int(n)
+        self.n = n
+        self._config = dict(n=n, model=model, tau=tau, drive=drive, threshold=threshold, reset=reset,
+                            refractory=refractory, integrate_refractory=integrate_refractory,
+                            v_init=v_init, indptr=indptr, indices=indices, weights=weights,
+                            delays=delays, seed=seed, lif_shared_tau=lif_shared_tau)
+        codes = self._model_codes(model, n)
+        self._codes = codes
+        self._tau = _as_param("tau", tau, n, positive=True)
+        self._drive = _as_param("drive", drive, n)
+        thr = _as_param("threshold", threshold, n)
+        rst = _as_param("reset", reset, n)
+        self._tref = _as_param("refractory", refractory, n, nonneg=True)
+        theta = codes == 2
+        if theta.any():                      # theta neurons: threshold +inf, reset -inf in v = tan(theta/2)
+            thr = np.where(theta, np.inf, np.broadcast_to(thr, (n,)))
+            rst = np.where(theta, -np.inf, np.broadcast_to(rst, (n,)))
+        self._thr, self._reset = thr, rst
+        integ = np.broadcast_to(np.asarray(integrate_refractory, dtype=bool), (n,)) \
+            if np.ndim(integrate_refractory) == 0 else np.asarray(integrate_refractory, dtype=bool)
+        if integ.shape != (n,):
+            raise ValueError(f"integrate_refractory must be a bool or have shape ({n},), found {integ.shape}")
+        if (integ & (codes != 0)).any():
+            k = int(np.argmax(integ & (codes != 0)))
+            raise ValueError(f"integrate_refractory is supported for LIF neurons only, found neuron {k} "
+                             f"of model {MODELS[codes[k]]!r}")
+        self._integ = integ
+        tb, rb = np.broadcast_to(thr, (n,)), np.broadcast_to(rst, (n,))
+        bad = (rb >= tb) & (np.broadcast_to(self._tref, (n,)) == 0) & ~theta
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValueError(f"reset must be < threshold when there is no refractory period, found "
+                             f"reset {rb[k]} >= threshold {tb[k]} for neuron {k}")
+        self._v_init = self._initial_state(v_init, n, tb, rb, theta)
+        # connectivity
+        if (indptr is None) != (indices is None):
+            raise ValueError("give both indptr and indices, or neither")
+        if indptr is None:
+            indptr, indices = np.zeros(n + 1, np.int64), np.zeros(0, np.int32)
+        self._indptr, self._indices = _check_csr(indptr, indices, n, n, "connectivity")
+        nnz = self._indices.size
+        self._weights = _per_synapse("weights", weights, nnz)
+        self._delays = _per_synapse("delays", delays, nnz, nonneg=True)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be an integer or None, found {type(seed).__name__}")
+        self._bitgen = np.random.PCG64(seed)
+        self._lif_shared_tau = bool(lif_shared_tau)
+        self._check_memory(n, nnz)
+        # inputs and recording, fixed at the first run
+        self._poisson = []       # (rates (m,), targets/CSR, weights, delays)
+        self._generators = []
+        self._record_idx = None  # None: all
+        self._rate_bin = None
+        self._rate_counts = np.zeros(0, np.int64)
+        self._sample_idx = None
+        self._sample_times = np.zeros(0)
+        self._sample_values = []
+        self._n_samples_done = 0
+        self._spike_chunks = []
+        self._engine = None
+        self._spec = None
+        self.t = 0.0
+
+    # ------------------------------------------------------------------ construction helpers
+    @staticmethod
+    def _model_codes(model, n):
+        if isinstance(model, str):
+            if model not in MODELS:
+                raise ValueError(f"model must be one of {MODELS}, found: {model!r}")
+            return np.full(n, MODELS.index(model), np.uint8)
+        m = np.asarray(model)
+        if m.shape != (n,):
+            raise ValueError(f"model must be a string or have shape ({n},), found shape {m.shape}")
+        unknown = sorted(set(m.tolist()) - set(MODELS))
+        if unknown:
+            raise ValueError(f"model must be one of {MODELS}, found: {unknown[0]!r}")
+        return np.array([MODELS.index(x) for x in m.tolist()], np.uint8)
+
+    @staticmethod
+    def _initial_state(v_init, n, thr, rst, theta):
+        if v_init is None:
+            return np.where(theta, -np.pi, rst).astype(np.float64)
+        v = np.asarray(v_init, dtype=np.float64)
+        if v.shape != (n,):
+            raise ValueError(f"v_init must have shape ({n},), found {v.shape}")
+        _check_values("v_init", v)
+        bad = ~theta & (v >= thr)
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValueError(f"v_init must be below threshold, found {v[k]} >= {thr[k]} for neuron {k}")
+        bad = theta & ((v < -np.pi) | (v >= np.pi))
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValueError(f"v_init of theta neurons must be in [-pi, pi), found {v[k]} for neuron {k}")
+        return v.copy()
+
+    @staticmethod
+    def _check_memory(n, nnz, extra_synapses=0):
+        need = 96 * n + 28 * (nnz + extra_synapses)
+        avail = _available_memory()
+        if avail is not None and need > avail:
+            raise MemoryError(f"the network needs about {need / 2**30:.1f} GiB ({n} neurons, "
+                              f"{nnz + extra_synapses} synapses) but only {avail / 2**30:.1f} GiB are available")
+
+    def _check_not_built(self, what):
+        if self._engine is not None:
+            raise RuntimeError(f"{what} must be called before the first run()")
+
+    # ------------------------------------------------------------------ inputs
+    def add_poisson_input(self, rate, weight, targets=None, delay=0.0):
+        """Independent Poisson spike trains, one per target neuron, in continuous time.
+
+        Like Brian2's ``PoissonInput(group, 'v', N, r, weight)``, which is a Poisson process of rate
+        ``N * r`` per neuron.
+
+        Parameters
+        ----------
+        rate : float or array_like, shape (m,)
+            Rate of each target's process (Hz), >= 0.
+        weight : float or array_like, shape (m,)
+            Kick of each input spike.
+        targets : array_like of int, shape (m,), optional
+            Target neurons (default: all, m = n).
+        delay : float
+            Delay (s) between an input event and its kick, >= 0.
+
+        Examples
+        --------
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(100, drive=0.0, seed=1)
+        >>> net.add_poisson_input(rate=2000.0, weight=0.05)
+        >>> net.run(1.0)
+        >>> net.spike_times.size > 0
+        True
+        """
+        self._check_not_built("add_poisson_input")
+        targets = np.arange(self.n) if targets is None else np.asarray(targets)
+        if targets.ndim != 1 or targets.dtype.kind not in "iu":
+            raise TypeError(f"targets must be a 1-d integer array, found {targets.dtype} of shape {targets.shape}")
+        m = targets.size
+        self.add_poisson_sources(np.broadcast_to(_per_synapse("rate", rate, m, nonneg=True), (m,)),
+                                 np.arange(m + 1), targets,
+                                 np.broadcast_to(_per_synapse("weight", weight, m), (m,)), delay)
+
+    def add_poisson_sources(self, rates, indptr, indices, weights, delays=0.0):
+        """Poisson sources with their own connectivity (like a PoissonGroup with Synapses).
+
+        Parameters
+        ----------
+        rates : array_like, shape (m,)
+            Constant rate of each source (Hz), >= 0.
+        indptr, indices : array_like of int
+            CSR connectivity from the m sources to the network's neurons.
+        weights, delays : float or array_like, shape (nnz,)
+            Kicks and delays (s, >= 0) of the synapses.
+        """
+        self._check_not_built("add_poisson_sources")
+        rates = np.asarray(rates, dtype=np.float64)
+        if rates.ndim != 1:
+            raise ValueError(f"rates must be 1-d, found shape {rates.shape}")
+        _check_values("rates", rates, nonneg=True)
+        ip, ix = _check_csr(indptr, indices, rates.size, self.n, "Poisson sources")
+        w = _per_synapse("weights", weights, ix.size)
+        d = _per_synapse("delays", delays, ix.size, nonneg=True)
+        self._check_memory(self.n, self._indices.size, ix.size + sum(p[2].size for p in self._poisson))
+        self._poisson.append((rates.copy(), ip, ix, w, d))
+
+    def add_spike_generator(self, times, sources, n_sources, indptr, indices, weights, delays=0.0,
+                            period=0.0):
+        """Given spike times of external sources with their own connectivity (like a
+        SpikeGeneratorGroup with Synapses).
+
+        Parameters
+        ----------
+        times : array_like, shape (s,)
+            Spike times (s), >= 0; with a period, also < period.
+        sources : array_like of int, shape (s,)
+            Source of each spike, in [0, n_sources).
+        n_sources : int
+            Number of sources.
+        indptr, indices : array_like of int
+            CSR connectivity from the sources to the network's neurons.
+        weights, delays : float or array_like, shape (nnz,)
+            Kicks and delays (s, >= 0) of the synapses.
+        period : float
+            If > 0, the pattern repeats with this period (s).
+
+        Examples
+        --------
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, drive=0.0)
+        >>> net.add_spike_generator([0.001, 0.002], [0, 0], 1, [0, 1], [0], weights=0.6)
+        >>> net.run(0.01)
+        >>> net.spike_times
+        array([0.002])
+        """
+        self._check_not_built("add_spike_generator")
+        times = np.asarray(times, dtype=np.float64)
+        sources = np.asarray(sources)
+        if times.ndim != 1 or sources.shape != times.shape:
+            raise ValueError(f"times and sources must be 1-d of equal length, found shapes "
+                             f"{times.shape} and {sources.shape}")
+        if sources.dtype.kind not in "iu" and sources.size:
+            raise TypeError(f"sources must be integers, found dtype {sources.dtype}")
+        _check_values("times", times, nonneg=True)
+        _check_values("period", np.asarray([period], dtype=np.float64), nonneg=True)
+        if sources.size and (sources.min() < 0 or sources.max() >= n_sources):
+            k = int(np.argmax((sources < 0) | (sources >= n_sources)))
+            raise ValueError(f"sources must be in [0, {n_sources}), found {sources[k]} at position {k}")
+        if period > 0 and times.size and times.max() >= period:
+            raise ValueError(f"spike times must be < period = {period}, found {times.max()}")
+        ip, ix = _check_csr(indptr, indices, int(n_sources), self.n, "spike generator")
+        w = _per_synapse("weights", weights, ix.size)
+        d = _per_synapse("delays", delays, ix.size, nonneg=True)
+        order = np.argsort(times, kind="stable")
+        self._generators.append((times[order], sources[order].astype(np.int64), int(n_sources), ip, ix,
+                                 w, d, float(period)))
+
+    # ------------------------------------------------------------------ recording
+    def record_spikes(self, indices=None):
+        """Record the spikes of these neurons (default: all)."""
+        self._check_not_built("record_spikes")
+        self._record_idx = None if indices is None else self._check_indices(indices, "indices")
+
+    def record_states(self, indices, times):
+        """Record the exact state of ``indices`` at the absolute times ``times`` (s, ascending).
+
+        May be called again before a later run to add later times for the same neurons.
+        """
+        idx = self._check_indices(indices, "indices")
+        times = np.asarray(times, dtype=np.float64).reshape(-1)
+        _check_values("times", times, nonneg=True)
+        if (np.diff(times) < 0).any():
+            raise ValueError("times must be in ascending order")
+        if self._sample_idx is not None and not np.array_equal(idx, self._sample_idx):
+            raise ValueError("record_states: later calls must record the same neurons")
+        last = self._sample_times[-1] if self._sample_times.size else -np.inf
+        if times.size and (times[0] < max(self.t, last) or (times[0] == last)):
+            raise ValueError(f"times must be >= the current time {self.t} and after those already "
+                             f"requested, found {times[0]}")
+        self._sample_idx = idx
+        self._sample_times = np.concatenate([self._sample_times, times])
+
+    def record_rate(self, bin_width):
+        """Count the spikes of all neurons in bins of ``bin_width`` (s) aligned at t = 0."""
+        self._check_not_built("record_rate")
+        if not (np.isfinite(bin_width) and bin_width > 0):
+            raise ValueError(f"bin_width must be > 0, found: {bin_width}")
+        self._rate_bin = float(bin_width)
+
+    def _check_indices(self, indices, name):
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            raise TypeError(f"{name} must be a 1-d integer array, found dtype {idx.dtype}, shape {idx.shape}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n):
+            k = int(np.argmax((idx < 0) | (idx >= self.n)))
+            raise ValueError(f"{name} must be in [0, {self.n}), found {idx[k]}")
+        return idx.astype(np.int32)
+
+    # ------------------------------------------------------------------ building the engine
+    def _build_engine(self):
+        n = self.n
+        codes = self._codes
+        tau_full = np.broadcast_to(self._tau, (n,))
+        lif = codes == 0
+        lif_taus = np.unique(tau_full[lif])
+        shared = self._lif_shared_tau and lif.any() and lif_taus.size <= MAX_SHARED_CLASSES
+        kind = np.where(codes == 0, 1, 2).astype(np.uint8)                 # lazy LIF / QIF
+        cls = np.zeros(n, np.uint8)
+        class_tau, class_shared = [], []
+        if shared:
+            for c, tv in enumerate(lif_taus):
+                cls[lif & (tau_full == tv)] = c
+                class_tau.append(float(tv))
+                class_shared.append(True)
+            kind[lif] = 0
+        if (kind != 0).any():
+            cls[kind != 0] = len(class_tau)
+            class_tau.append(1.0)
+            class_shared.append(False)
+        order = np.argsort(cls, kind="stable").astype(np.int32)
+        counts = np.bincount(cls, minlength=len(class_tau))
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+        flags = np.zeros(n, np.uint8)
+        F = _engine.FLAG_CODES
+        flags[self._integ] |= F["integrate_refractory"]
+        flags[codes == 2] |= F["theta"]
+        if self._record_idx is None:
+            flags |= F["record"]
+        else:
+            flags[self._record_idx] |= F["record"]
+        if self._rate_bin is not None:
+            flags |= F["rate"]
+
+        drive, thr = self._drive, self._thr
+        ith = drive - thr if drive.size == thr.size else np.broadcast_to(drive, (n,)) - np.broadcast_to(thr, (n,))
+        with np.errstate(divide="ignore"):
+            inv_ith = np.where(ith > 0, 1.0 / np.where(ith > 0, ith, 1.0), 0.0)
+
+        # state: theta neurons are stored as v = tan(theta / 2)
+        v0 = self._v_init.copy()
+        th = codes == 2
+        v0[th] = np.where(v0[th] <= -np.pi, -np.inf, np.tan(v0[th] / 2))
+        x = v0.copy()
+        dr = np.broadcast_to(drive, (n,))
+        x[kind == 0] = dr[kind == 0] - v0[kind == 0]          # u at t0 = t = 0: E = 1
+        any_lazy = (kind != 0).any()
+        t_last = np.zeros(n if any_lazy else 1)
+        ref_end = np.full(n if (self._tref > 0).any() else 1, -np.inf)
+
+        csr = self._combined_connectivity()
+        spec = dict(n=n, kind=kind, cls=cls, flags=flags, x=x, t_last=t_last,
+                    ref_end=ref_end, pos=np.zeros(n, np.int32), heap_keys=np.zeros(n), heap_ids=order,
+                    tau=self._tau, drive=self._drive, threshold=np.ascontiguousarray(thr, dtype=np.float64),
+                    reset=np.ascontiguousarray(self._reset, dtype=np.float64), refractory=self._tref,
+                    ith=np.ascontiguousarray(ith, dtype=np.float64),
+                    inv_ith=np.ascontiguousarray(inv_ith, dtype=np.float64),
+                    class_offsets=offsets, class_shared=class_shared, class_tau=class_tau,
+                    class_t0=[0.0] * len(class_tau), t=0.0, epoch=0.0, seq=0, dq={k: np.zeros(0) for k in ("t_arr", "t_spk", "syn", "src", "seq")},
+                    **csr)
+        self._spec = spec
+        self._engine = _engine.Engine(spec, self._bitgen)
+        self._engine.initialize_heaps()
+
+    def _combined_connectivity(self):
+        """One CSR over presynaptic ids: neurons, then Poisson sources, then generator sources; each
+        row sorted by delay so that a spike needs one queue entry per distinct delay in flight."""
+        rows_ptr = [self._indptr]
+        idx, w, d = [self._indices], [self._weights], [self._delays]
+        nnz_all = [self._indices.size]
+        pois_rate, pois_src = [], []
+        gen = []
+        n_pre = self.n
+        for rates, ip, ix, ww, dd in self._poisson:
+            pois_rate.append(rates)
+            pois_src.append(np.arange(n_pre, n_pre + rates.size))
+            rows_ptr.append(ip)
+            idx.append(ix), w.append(ww), d.append(dd), nnz_all.append(ix.size)
+            n_pre += rates.size
+        for times, sources, n_src, ip, ix, ww, dd, period in self._generators:
+            gen.append((times, sources + n_pre, period))
+            rows_ptr.append(ip)
+            idx.append(ix), w.append(ww), d.append(dd), nnz_all.append(ix.size)
+            n_pre += n_src
+        # stitch the CSR pieces
+        indptr = [np.zeros(1, np.int64)]
+        base = 0
+        for ip in rows_ptr:
+            indptr.append(ip[1:] + base)
+            base += ip[-1]
+        indptr = np.concatenate(indptr)
+        indices = np.concatenate(idx).astype(np.int32)
+        nnz = indices.size
+
+        def merged(parts):
+            if all(p.size == 1 for p in parts) and len({float(p[0]) for p in parts}) == 1:
+                return parts[0].copy()
+            return np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(parts, nnz_all)])
+        weights = merged(w) if nnz else np.zeros(1)
+        delays = merged(d) if nnz else np.zeros(1)
+        zero_end = np.zeros(1, np.int64)
+        if delays.size > 1:
+            row = np.repeat(np.arange(n_pre), np.diff(indptr))
+            perm = np.lexsort((delays, row))
+            indices, delays = indices[perm], delays[perm]
+            if weights.size > 1:
+                weights = weights[perm]
+            zero_end = indptr[:-1] + np.add.reduceat(np.append(delays == 0, False), indptr[:-1])[:n_pre] \
+                if n_pre else zero_end
+            zero_end = np.minimum(zero_end, indptr[1:])
+        # external input heap: Poisson sources then generators, keyed by next event time
+        rates = np.concatenate(pois_rate) if pois_rate else np.zeros(0)
+        n_pois = rates.size
+        rng = np.random.Generator(self._bitgen)
+        with np.errstate(divide="ignore"):
+            first = np.where(rates > 0, rng.standard_exponential(n_pois) / np.where(rates > 0, rates, 1), np.inf)
+        gen_times = np.concatenate([g[0] for g in gen]) if gen else np.zeros(0)
+        gen_src = np.concatenate([g[1] for g in gen]).astype(np.int32) if gen else np.zeros(0, np.int32)
+        lens = np.array([g[0].size for g in gen], np.int64)
+        gen_start = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64) if gen else np.zeros(0, np.int64)
+        gen_end = gen_start + lens
+        gen_first = np.array([g[0][0] if g[0].size else np.inf for g in gen])
+        in_keys = np.concatenate([first, gen_first]).astype(np.float64)
+        return dict(n_pre=n_pre, indptr=indptr, indices=indices, weights=weights, delays=delays,
+                    zero_end=zero_end.astype(np.int64), poisson_rate=rates,
+                    poisson_src=np.concatenate(pois_src).astype(np.int32) if pois_src else np.zeros(0, np.int32),
+                    gen_times=gen_times, gen_src=gen_src, gen_start=gen_start, gen_end=gen_end,
+                    gen_ptr=gen_start.copy(), gen_rep=np.zeros(len(gen), np.int64),
+                    gen_period=np.array([g[2] for g in gen], np.float64),
+                    in_keys=in_keys, in_ids=np.arange(in_keys.size, dtype=np.int32),
+                    in_pos=np.zeros(in_keys.size, np.int32))
+
+    # ------------------------------------------------------------------ running
+    def run(self, duration, report=None, report_period=10.0):
+        """Simulate for ``duration`` seconds from the current time.
+
+        Events exactly at the end time are left to the next run, so that ``run(a); run(b)`` gives the
+        result of ``run(a + b)``. Ctrl-C stops the run cleanly: what was simulated up to the last event is
+        kept (``t`` is that event's time), and a later ``run`` continues from there.
+
+        Parameters
+        ----------
+        duration : float
+            Simulated time (s), >= 0.
+        report : None, 'text' or callable
+            Progress: 'text' prints to stdout; a callable gets ``(t_now, t_start, t_end, elapsed)``.
+        report_period : float
+            Wall-clock seconds between progress reports.
+        """
+        if not (np.isfinite(duration) and duration >= 0):
+            raise ValueError(f"duration must be finite and >= 0, found: {duration}")
+        if report is not None and report != "text" and not callable(report):
+            raise ValueError(f"report must be None, 'text' or a callable, found: {report!r}")
+        if self._engine is None:
+            self._build_engine()
+        eng = self._engine
+        t_start, t_stop = self.t, self.t + float(duration)
+        # state samples of this run
+        s0 = self._n_samples_done
+        s1 = s0 + int(np.searchsorted(self._sample_times[s0:], t_stop, side="left"))
+        out = np.full((s1 - s0, 0 if self._sample_idx is None else self._sample_idx.size), np.nan)
+        eng.set_samples(self._sample_times[s0:s1], self._sample_idx if self._sample_idx is not None
+                        else np.zeros(0, np.int32), out)
+        if self._rate_bin is not None:
+            first = int(np.floor(t_start / self._rate_bin))
+            last = int(np.floor(t_stop / self._rate_bin))
+            counts = np.zeros(last - first + 1, np.int64)
+            eng.set_rate_counts(counts, self._rate_bin, first)
+        wall0 = last_report = time.monotonic()
+        if report == "text":
+            print(f"Starting simulation at t={t_start} s for a duration of {duration} s")
+        try:
+            while eng.advance(t_stop, CHUNK_EVENTS) == 1:
+                now = time.monotonic()
+                if report is not None and now - last_report >= report_period:
+                    last_report = now
+                    self._report(report, eng.epoch + eng.t, t_start, t_stop, now - wall0)
+            self.t = t_stop
+        finally:
+            if self.t != t_stop:            # interrupted: keep the time of the last event
+                self.t = eng.epoch + eng.t
+            times, idx = eng.take_spikes()
+            if times.size:
+                self._spike_chunks.append((times, idx))
+            taken = eng.samples_taken
+            if taken:
+                self._sample_values.append(out[:taken])
+            self._n_samples_done = s0 + taken
+            if self._rate_bin is not None:
+                self._add_rate_counts(counts, first)
+        if report is not None:
+            self._report(report, self.t, t_start, t_stop, time.monotonic() - wall0)
+
+    @staticmethod
+    def _report(report, t, t_start, t_stop, elapsed):
+        if callable(report):
+            report(t, t_start, t_stop, elapsed)
+            return
+        frac = (t - t_start) / (t_stop - t_start) if t_stop > t_start else 1.0
+        remaining = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+        print(f"{t - t_start:.4g} s ({100 * frac:.0f}%) simulated in {elapsed:.3g} s"
+              + (f", estimated {remaining:.3g} s remaining." if frac < 1 else ""), file=sys.stdout)
+
+    def _add_rate_counts(self, counts, first):
+        need = first + counts.size
+        if self._rate_counts.size < need:
+            self._rate_counts = np.concatenate([self._rate_counts, np.zeros(need - self._rate_counts.size, np.int64)])
+        self._rate_counts[first:need] += counts
+
+    # ------------------------------------------------------------------ results
+    @property
+    def spike_times(self):
+        """Times (s) of the recorded spikes, in the order they happened."""
+        self._merge_spikes()
+        return self._spike_chunks[0][0] if self._spike_chunks else np.zeros(0)
+
+    @property
+    def spike_indices(self):
+        """Neuron index of each recorded spike."""
+        self._merge_spikes()
+        return self._spike_chunks[0][1] if self._spike_chunks else np.zeros(0, np.int32)
+
+    def _merge_spikes(self):
+        if len(self._spike_chunks) > 1:
+            self._spike_chunks = [(np.concatenate([c[0] for c in self._spike_chunks]),
+                                   np.concatenate([c[1] for c in self._spike_chunks]))]
+
+    @property
+    def state_times(self):
+        """Times (s) at which states were recorded so far."""
+        return self._sample_times[:self._n_samples_done].copy()
+
+    @property
+    def state_values(self):
+        """Recorded states, shape (n_times, n_recorded_neurons)."""
+        if len(self._sample_values) > 1:
+            self._sample_values = [np.concatenate(self._sample_values)]
+        if self._sample_values:
+            return self._sample_values[0]
+        return np.zeros((0, 0 if self._sample_idx is None else self._sample_idx.size))
+
+    @property
+    def rate_bins(self):
+        """Left edges (s) of the population-rate bins up to the current time."""
+        if self._rate_bin is None:
+            raise RuntimeError("call record_rate(bin_width) before the first run")
+        return np.arange(self._n_rate_bins()) * self._rate_bin
+
+    @property
+    def rate(self):
+        """Population rate (Hz per neuron) in each bin of ``rate_bins``."""
+        m = self._n_rate_bins()
+        return self._rate_counts[:m] / (self.n * self._rate_bin) if self._rate_bin else np.zeros(0)
+
+    def _n_rate_bins(self):
+        return int(np.ceil(self.t / self._rate_bin - 1e-12)) if self._rate_bin else 0
+
+    @property
+    def v(self):
+        """The exact state of every neuron at the current time (theta for theta neurons)."""
+        if self._engine is None:
+            return self._v_init.copy()
+        return self._engine.values(np.arange(self.n, dtype=np.int32), self.t)
+
+    @property
+    def n_spikes(self):
+        """Number of spikes of all neurons so far (recorded or not)."""
+        return 0 if self._engine is None else self._engine.n_spikes
+
+    # ------------------------------------------------------------------ state
+    _MUTABLE = ("x", "t_last", "ref_end", "flags", "pos", "heap_keys", "heap_ids", "in_keys", "in_ids",
+                "in_pos", "gen_ptr", "gen_rep")
+
+    def get_state(self):
+        """A copy of the full dynamical state: neurons, queues, pending delayed spikes, random state.
+
+        The recorded results are not part of it. ``set_state`` puts it back; together they give
+        Brian2-like store/restore.
+        """
+        if self._engine is None:
+            self._build_engine()
+        eng = self._engine
+        state = {k: self._spec[k].copy() for k in self._MUTABLE}
+        state["delay_queue"] = eng.delay_queue()
+        state["class_origins"] = eng.class_origins()
+        state["clock"] = (eng.epoch, eng.t, eng.seq_counter, eng.n_events, eng.n_spikes)
+        state["t"] = self.t
+        state["rng"] = self._bitgen.state
+        state["n_samples_done"] = self._n_samples_done
+        return state
+
+    def set_state(self, state):
+        """Restore a state obtained from ``get_state`` of this network (or one built identically)."""
+        if self._engine is None:
+            self._build_engine()
+        for k in self._MUTABLE:
+            if state[k].shape != self._spec[k].shape:
+                raise ValueError(f"state does not fit this network: {k} has shape {state[k].shape}, "
+                                 f"expected {self._spec[k].shape}")
+        for k in self._MUTABLE:
+            np.copyto(self._spec[k], state[k])
+        eng = self._engine
+        eng._set_delay_queue(state["delay_queue"])
+        eng.set_class_origins(state["class_origins"])
+        eng.set_clock(*state["clock"])
+        self._bitgen.state = state["rng"]
+        self.t = state["t"]
+        self._n_samples_done = min(state["n_samples_done"], self._sample_times.size)
+
+    def __getstate__(self):
+        return {"config": self._config, "poisson": self._poisson, "generators": self._generators,
+                "record_idx": self._record_idx, "rate_bin": self._rate_bin, "rate_counts": self._rate_counts,
+                "sample_idx": self._sample_idx, "sample_times": self._sample_times,
+                "sample_values": self.state_values if self._sample_values else None,
+                "spikes": (self.spike_times, self.spike_indices),
+                "state": self.get_state() if self._engine is not None else None}
+
+    def __setstate__(self, d):
+        self.__init__(**d["config"])
+        self._poisson, self._generators = d["poisson"], d["generators"]
+        self._record_idx, self._rate_bin, self._rate_counts = d["record_idx"], d["rate_bin"], d["rate_counts"]
+        self._sample_idx, self._sample_times = d["sample_idx"], d["sample_times"]
+        if d["sample_values"] is not None:
+            self._sample_values = [d["sample_values"]]
+        if d["spikes"][0].size:
+            self._spike_chunks = [d["spikes"]]
+        if d["state"] is not None:
+            self.set_state(d["state"])
