@@ -1,4 +1,9 @@
 """brian2_sparseprop: exact event-driven simulation, training and chaos analysis of spiking networks."""
+from brian2.devices.device import all_devices as _brian2_devices
+
+from .device import SparsePropDevice
 from .network import EventNetwork
 
-__all__ = ["EventNetwork"]
+_brian2_devices["sparseprop"] = SparsePropDevice()
+
+__all__ = ["EventNetwork", "SparsePropDevice"]

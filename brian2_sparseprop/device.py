@@ -280,11 +280,11 @@ class SparsePropDevice(RuntimeDevice):
             progress = None
             if callback is not None:
 
-                def progress(t_now, t_stop):
-                    fraction = min(1.0, (t_now + session.t_offset - t_start) / duration) if duration > 0 else 1.0
-                    callback((time.time() - wall_start) * second, fraction, t_start * second, duration * second)
+                def progress(t_now, t_first, t_stop, elapsed):
+                    fraction = min(1.0, (t_now - t_first) / (t_stop - t_first)) if t_stop > t_first else 1.0
+                    callback(elapsed * second, fraction, t_start * second, duration * second)
 
-            engine.run(duration, report=progress)
+            engine.run(duration, report=progress, report_period=report_period)
         self._write_back(net, session, t_start, t_end, ticks)
         for clock in clocks:
             clock.set_interval(t_start * second, t_end * second)
@@ -293,7 +293,7 @@ class SparsePropDevice(RuntimeDevice):
         net.t_ = t_end
         self._last_run_time = time.time() - wall_start
         self._last_run_completed_fraction = 1.0
-        if callback is not None:
+        if callback is not None and engine is None:
             callback((time.time() - wall_start) * second, 1.0, t_start * second, duration * second)
 
     @staticmethod
@@ -398,7 +398,7 @@ class SparsePropDevice(RuntimeDevice):
         mon.variables["t"].get_value()[size:] = tick
         local = np.asarray(mon.record, dtype=np.int64) + (mon.source.start if isinstance(mon.source, Subgroup) else 0)
         for name in mon.record_variables:
-            target = mon.variables["_recorded_" + name].get_value()
+            target = mon.recorded_variables[name].get_value()
             if name == group_spec.variable:
                 values = state_values[rows][:, columns] - group_spec.shift[local][None, :]
             else:
@@ -427,8 +427,13 @@ class SparsePropDevice(RuntimeDevice):
         stored = state["_random_generator_state"].get("sparseprop")
         if stored is None:
             self._sessions.pop(net, None)
-        else:
-            self._sessions[net] = _Stored(**stored)
+            return
+        stored = _Stored(**stored)
+        if not restore_random_state and stored.engine is not None:
+            # Brian2's semantics: random numbers after a restore are independent of the first run
+            fresh = np.random.PCG64(int(np.random.randint(0, 2**31 - 1))).state
+            stored.engine = dict(stored.engine, rng=fresh)
+        self._sessions[net] = stored
 
     def get_random_state(self):
         """Brian2's random state, plus the engine's state while ``Network.store`` runs."""

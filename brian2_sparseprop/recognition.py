@@ -135,7 +135,7 @@ class EngineSpec:
     threshold: np.ndarray
     reset: np.ndarray
     refractory: np.ndarray
-    integrate_refractory: bool
+    integrate_refractory: np.ndarray
     v_init: np.ndarray
     indptr: np.ndarray
     indices: np.ndarray
@@ -451,22 +451,39 @@ def _recognise_group(group, offset, run_namespace):
     else:
         threshold = threshold + shift
         reset = reset + shift
-        bad = np.flatnonzero(~(reset < threshold))
-        if len(bad):
-            i = bad[0]
-            raise ValueError(
-                f"NeuronGroup '{group.name}': the reset must lie below the threshold, found for neuron {i}: "
-                f"reset {reset[i] - shift[i]} >= threshold {threshold[i] - shift[i]}"
-            )
     refractory = _refractory_value(group, evaluator, run_namespace)
     if np.any(refractory < 0) or not np.all(np.isfinite(refractory)):
         raise ValueError(f"NeuronGroup '{group.name}': refractory must be >= 0 s, found: {refractory}")
+    if model != "theta":
+        bad = np.flatnonzero(~(reset < threshold) & (refractory == 0))
+        if len(bad):
+            i = bad[0]
+            raise ValueError(
+                f"NeuronGroup '{group.name}': without refractoriness the reset must lie below the threshold, "
+                f"found for neuron {i}: "
+                f"reset {reset[i] - shift[i]} >= threshold {threshold[i] - shift[i]}"
+            )
+    integrate = "unless refractory" not in eq.flags and bool(np.any(refractory > 0))
+    if integrate and model != "lif":
+        raise _refuse(
+            group,
+            f"integrating a {model} neuron during its refractory period",
+            "refractory QIF and theta neurons must use '(unless refractory)'",
+        )
     spec = GroupSpec(group=group, offset=offset, model=model, variable=variable, shift=shift, refractory=refractory)
     v_init = spec.to_engine(group.variables[variable].get_value())
     if model == "theta":
         v_init = np.mod(v_init + np.pi, 2 * np.pi) - np.pi
-    params = dict(tau=tau, drive=drive, threshold=threshold, reset=reset, refractory=refractory, v_init=v_init)
-    return spec, params, "unless refractory" not in eq.flags
+    params = dict(
+        tau=tau,
+        drive=drive,
+        threshold=threshold,
+        reset=reset,
+        refractory=refractory,
+        v_init=v_init,
+        integrate_refractory=np.full(n, integrate),
+    )
+    return spec, params
 
 
 def _kick_values(syn, target_spec, run_namespace, index_arrays, size):
@@ -623,7 +640,9 @@ def recognise_network(objects, run_namespace=None):
     ('lif', 0.01, 1.1)
     """
     run_namespace = {} if run_namespace is None else run_namespace
-    objects = sorted((obj for obj in objects if obj.active), key=_natural_key)
+    objects = [obj for obj in objects if obj.active]
+    contained = {id(sub) for obj in objects for sub in obj.contained_objects}
+    objects = sorted((obj for obj in objects if id(obj) not in contained), key=_natural_key)
     kinds = {
         "neurons": [],
         "synapses": [],
@@ -655,22 +674,12 @@ def recognise_network(objects, run_namespace=None):
 
     group_specs = {}
     params = []
-    integrate_flags = set()
     offset = 0
     for group in kinds["neurons"]:
-        spec, p, integrate = _recognise_group(group, offset, run_namespace)
+        spec, p = _recognise_group(group, offset, run_namespace)
         group_specs[group.name] = spec
         params.append(p)
-        if np.any(spec.refractory > 0):
-            integrate_flags.add(integrate)
         offset += spec.n
-    if len(integrate_flags) > 1:
-        names = [g.name for g in kinds["neurons"]]
-        raise _refuse(
-            kinds["neurons"][0],
-            f"refractory groups {names} that mix '(unless refractory)' with integration during refractoriness",
-            "all refractory groups of one network must either use '(unless refractory)' or not",
-        )
     n = offset
 
     def concat(key):
@@ -706,7 +715,7 @@ def recognise_network(objects, run_namespace=None):
         threshold=concat("threshold"),
         reset=concat("reset"),
         refractory=concat("refractory"),
-        integrate_refractory=bool(integrate_flags and integrate_flags.pop()),
+        integrate_refractory=concat("integrate_refractory").astype(bool),
         v_init=concat("v_init"),
         indptr=indptr,
         indices=indices,
