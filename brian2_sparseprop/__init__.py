@@ -3,7 +3,8 @@ from brian2.devices.device import all_devices as _brian2_devices
 
 from .device import SparsePropDevice
 from .network import EventNetwork
+from .neo import from_neo, to_neo
 
 _brian2_devices["sparseprop"] = SparsePropDevice()
 
-__all__ = ["EventNetwork", "SparsePropDevice"]
+__all__ = ["EventNetwork", "SparsePropDevice", "to_neo", "from_neo"]

@@ -123,7 +123,8 @@ class SparsePropDevice(RuntimeDevice):
     Examples
     --------
     >>> import brian2_sparseprop
-    >>> from brian2 import NeuronGroup, SpikeMonitor, ms, run, set_device, reset_device, start_scope
+    >>> from brian2 import NeuronGroup, SpikeMonitor, ms, run, set_device, start_scope
+    >>> from brian2.devices.device import reset_device
     >>> set_device('sparseprop')
     >>> start_scope()
     >>> G = NeuronGroup(1, 'dv/dt = (1.1 - v)/(10*ms) : 1', threshold='v > 1', reset='v = 0')
@@ -141,6 +142,8 @@ class SparsePropDevice(RuntimeDevice):
         self._warned = set()
         self._sessions = weakref.WeakKeyDictionary()
         self._store_target = None
+        #: Monitors and groups whose values were last written by an exact run (read by `to_neo`)
+        self.written_exactly = weakref.WeakSet()
 
     def activate(self, build_on_run=True, fallback=False, **kwargs):
         """Called by ``set_device``; ``fallback=True`` runs refused networks with Brian2's runtime."""
@@ -286,6 +289,8 @@ class SparsePropDevice(RuntimeDevice):
 
             engine.run(duration, report=progress, report_period=report_period)
         self._write_back(net, session, t_start, t_end, ticks)
+        for obj in spec.spike_monitors + spec.state_monitors + spec.rate_monitors + [g.group for g in spec.groups]:
+            self.written_exactly.add(obj)
         for clock in clocks:
             clock.set_interval(t_start * second, t_end * second)
             clock.variables["timestep"].set_value(clock._i_end)
@@ -413,6 +418,8 @@ class SparsePropDevice(RuntimeDevice):
             Network.store.original_function(net, name=name, filename=filename, **kwds)
         finally:
             self._store_target = None
+        #: Monitors and groups whose values were last written by an exact run (read by `to_neo`)
+        self.written_exactly = weakref.WeakSet()
 
     def network_restore(self, net, name="default", filename=None, restore_random_state=False, **kwds):
         """``Network.restore`` that also restores the engine stored with the network."""
