@@ -20,17 +20,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
+from brian2.core.base import BrianObjectException
 from brian2.core.namespace import get_local_namespace
 from brian2.core.network import Network, TextReport
 from brian2.core.preferences import prefs
 from brian2.devices.device import RuntimeDevice, all_devices
 from brian2.groups.subgroup import Subgroup
+from brian2.input.poissongroup import PoissonGroup
+from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
 from brian2.units.allunits import second
-from brian2.units.fundamentalunits import Quantity, fail_for_dimension_mismatch
+from brian2.units.fundamentalunits import fail_for_dimension_mismatch
+from brian2.utils.logger import get_logger
 
 from brian2_sparseprop.recognition import recognise_network
 
 __all__ = ["SparsePropDevice", "ExactFallbackWarning"]
+
+_generator_logger = get_logger("brian2.input.spikegeneratorgroup")
 
 
 class ExactFallbackWarning(UserWarning):
@@ -50,6 +56,7 @@ class _Session:
     n_states_seen: int = 0
     lastspike: np.ndarray = None
     key: tuple = None
+    t_end: float = None
 
 
 @dataclass
@@ -70,14 +77,51 @@ def _spec_key(spec):
         parts += [np.atleast_1d(entry["rate"]), np.atleast_1d(entry["weight"]), entry["targets"]]
     for source in spec.poisson_sources + spec.spike_generators:
         parts += [source.indptr, source.indices, source.weights, source.delays]
+        parts += [np.asarray(source.group.variables[name].get_value()) for name in _SOURCE_VARIABLES[type(source.group)]]
     names = [g.group.name for g in spec.groups]
     names += [s.group.name for s in spec.poisson_sources + spec.spike_generators]
     names += [m.name for m in spec.spike_monitors + spec.state_monitors + spec.rate_monitors]
     return names, parts
 
 
+_SOURCE_VARIABLES = {PoissonGroup: ("rates",), SpikeGeneratorGroup: ("spike_time", "neuron_index", "period")}
+
+
 def _same_key(a, b):
     return a[0] == b[0] and len(a[1]) == len(b[1]) and all(np.array_equal(x, y) for x, y in zip(a[1], b[1]))
+
+
+def _check_generator(group, t_now):
+    """Brian2's checks of a SpikeGeneratorGroup before a run, so that scripts behave the same.
+
+    One spike per neuron and time step, a period of at least dt, and a warning (with Brian2's own
+    logger name) when changed spike times lie before the current time. Errors are wrapped in
+    `BrianObjectException` as Brian2's ``before_run`` does.
+    """
+    dt = group.clock.dt_
+    try:
+        period = float(group.variables["period"].get_value().reshape(-1)[0])
+        if 0 < period < dt:
+            raise ValueError(f"The period of '{group.name}' is {period * second!s}, which is smaller than its dt of {dt * second!s}.")
+        times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
+        indices = np.asarray(group.variables["neuron_index"].get_value())
+        if group._spikes_changed:
+            past = np.flatnonzero(np.round(times / dt) < np.round(t_now / dt))
+            if len(past):
+                _generator_logger.warn(
+                    "The SpikeGeneratorGroup contains spike times earlier than the start time of the current "
+                    f"run (t = {t_now * second!s}), these spikes will be ignored.",
+                    name_suffix="ignored_spikes",
+                )
+        bins = np.asarray((times + 1e-3 * dt) / dt, dtype=np.int64)
+        if np.any((np.diff(bins) == 0) & (np.diff(indices) == 0)):
+            raise ValueError(
+                f"Using a dt of {dt * second!s}, some neurons of SpikeGeneratorGroup '{group.name}' spike more "
+                "than once during a time step."
+            )
+    except ValueError as error:
+        raise BrianObjectException("An error occurred when preparing an object.", group) from error
+    group._spikes_changed = False
 
 
 def _generator_events(group, t_start, t_end):
@@ -201,7 +245,7 @@ class SparsePropDevice(RuntimeDevice):
             if _same_key(session.key, key):
                 return self._restored_session(net, spec, key, session)
             session = None
-        if session is not None and _same_key(session.key, key) and abs(session.t_offset + session.engine.t - t_now) <= 1e-12:
+        if session is not None and _same_key(session.key, key) and session.t_end == t_now:
             changed = any(
                 not np.array_equal(g.group.variables[g.variable].get_value(), session.written.get(g.group.name))
                 for g in spec.groups
@@ -266,6 +310,8 @@ class SparsePropDevice(RuntimeDevice):
         )
 
     def _run_exact(self, net, spec, duration, report, report_period):
+        for source in spec.spike_generators:
+            _check_generator(source.group, float(net.t_))
         session = self._session(net, spec)
         t_start = float(net.t_)
         t_end = t_start + duration
@@ -296,6 +342,7 @@ class SparsePropDevice(RuntimeDevice):
             clock.variables["timestep"].set_value(clock._i_end)
             clock.variables["t"].set_value(clock._i_end * clock.dt_)
         net.t_ = t_end
+        session.t_end = t_end
         self._last_run_time = time.time() - wall_start
         self._last_run_completed_fraction = 1.0
         if callback is not None and engine is None:

@@ -52,6 +52,7 @@ def recognise(*objects, **namespace):
 )
 def test_lif_forms(equations, drive, tau):
     group = NeuronGroup(3, equations, threshold="v > -40*mV", reset="v = -60*mV", refractory=1 * ms)
+    group.v = -60 * mV
     spec = recognise(group, v0=-50 * mV, El=-70 * mV, R=10 * Mohm)
     assert spec.groups[0].model == "lif"
     np.testing.assert_allclose(spec.drive, drive, rtol=1e-12, atol=1e-15)
@@ -285,6 +286,11 @@ def refusal_cases():
 
         return [lif(), noop]
 
+    def above_threshold():
+        group = lif()
+        group.v = [0.5, 1.5, 1.0]
+        return [group]
+
     def qif_integrating_refractory():
         return [lif(model="dv/dt = (v**2 + 1)/tau : 1", refractory=1 * ms)]
 
@@ -316,6 +322,7 @@ def refusal_cases():
         (spike_monitor_variables, NotImplementedError, r"recording the variables \['v'\] at spikes"),
         (spike_monitor_poisson, NotImplementedError, r"recording from PoissonGroup 'pg_recorded'"),
         (network_op, NotImplementedError, r"the object type NetworkOperation"),
+        (above_threshold, NotImplementedError, r"v at or above the threshold \(neurons \[1, 2\], e.g. v = 1.5 >= 1.0\)"),
         (qif_integrating_refractory, NotImplementedError, r"integrating a qif neuron during its refractory"),
         (rate_monitor_generator, NotImplementedError, r"PopulationRateMonitor must record a NeuronGroup"),
     ]
