@@ -323,3 +323,25 @@ def test_report_text(exact, capsys):
     assert "Starting simulation at t=0. s for a duration of 10. ms" in out
     assert "(100%)" in out
     assert group.v[0] > 0
+
+
+@pytest.mark.parametrize("weight", [0.5, -0.3, 2.0])
+def test_theta_kick_is_a_delta_current(exact, weight):
+    # tau dth/dt = (1 - cos th) + (1 + cos th) I: u = tan(th/2) = sqrt(I) tan(phi), phi advancing at
+    # sqrt(I)/tau from -pi/2 (th = -pi) to pi/2 (spike); the kick sets u -> u + w at t1
+    tau, drive, t1 = 0.01, 0.5, 0.004
+    gen = SpikeGeneratorGroup(1, [0], [t1 * 1000] * ms)
+    theta = NeuronGroup(
+        1, "dth/dt = ((1 - cos(th)) + (1 + cos(th))*I)/tau : 1", threshold="th > pi", reset="th = -pi",
+        namespace={"I": drive, "tau": tau * second},
+    )
+    theta.th = -np.pi
+    syn = Synapses(gen, theta, on_pre="th_post = 2*arctan(tan(th_post/2) + w)", namespace={"w": weight})
+    syn.connect()
+    spikes = SpikeMonitor(theta)
+    run(60 * ms)
+    root = np.sqrt(drive)
+    phase = -np.pi / 2 + root * t1 / tau
+    kicked = np.arctan((root * np.tan(phase) + weight) / root)
+    expected = t1 + (np.pi / 2 - kicked) * tau / root
+    assert float(spikes.t[0] / second) == pytest.approx(expected, rel=1e-12)
