@@ -347,6 +347,7 @@ class SparsePropDevice(RuntimeDevice):
         self._last_run_completed_fraction = 1.0
         if callback is not None and engine is None:
             callback((time.time() - wall_start) * second, 1.0, t_start * second, duration * second)
+        net.after_run()
 
     @staticmethod
     def _report_callback(report, report_period, t_start, duration):

@@ -299,7 +299,9 @@ def _classify(group, variable, expr):
     """Identify the model family of dx/dt = expr: returns (model, coefficient expressions)."""
     x = _symbol(variable)
     if x not in expr.free_symbols:
-        raise _refuse(group, f"dx/dt = {expr} does not depend on '{variable}'", _SUPPORTED_MODELS)
+        raise _refuse(
+            group, f"d{variable}/dt = {expr}, which does not depend on '{variable}' (a perfect integrator)", _SUPPORTED_MODELS
+        )
     first = sympy.diff(expr, x)
     second = sympy.diff(first, x)
     if sympy.simplify(second) == 0:
@@ -384,7 +386,9 @@ def _check_group_constructs(group):
     eqs = group.equations
     if eqs.stochastic_variables:
         raise _refuse(group, f"the stochastic variable(s) {sorted(eqs.stochastic_variables)}", _SUPPORTED_MODELS)
-    if len(eqs.diff_eq_names) != 1:
+    if len(eqs.diff_eq_names) == 0:
+        raise _refuse(group, "a group without differential equations", _SUPPORTED_MODELS)
+    if len(eqs.diff_eq_names) > 1:
         raise _refuse(
             group, f"{len(eqs.diff_eq_names)} differential equations ({sorted(eqs.diff_eq_names)})", _SUPPORTED_MODELS
         )
