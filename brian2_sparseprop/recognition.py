@@ -183,8 +183,8 @@ class EngineSpec:
             v_init=self.v_init,
             indptr=self.indptr if len(self.indices) else None,
             indices=self.indices if len(self.indices) else None,
-            weights=self.weights,
-            delays=self.delays,
+            weights=_scalar_if_constant(self.weights),
+            delays=_scalar_if_constant(self.delays),
         )
 
 
@@ -280,7 +280,8 @@ class _Evaluator:
         func = sympy.lambdify(symbols, expr, modules="numpy")
         with np.errstate(all="ignore"):
             result = np.asarray(func(*args), dtype=float)
-        return np.broadcast_to(result, (self.size,)).copy()
+        # a constant stays a read-only broadcast view: no copy per synapse until one is needed
+        return np.broadcast_to(result, (self.size,))
 
 
 def _model_expression(group, variable):
@@ -295,6 +296,11 @@ def _model_expression(group, variable):
     return expr
 
 
+def _is_zero(expr):
+    """Whether a sympy expression is identically zero (cheap tests first; simplify is slow)."""
+    return expr == 0 or sympy.expand(expr) == 0 or sympy.simplify(expr) == 0
+
+
 def _classify(group, variable, expr):
     """Identify the model family of dx/dt = expr: returns (model, coefficient expressions)."""
     x = _symbol(variable)
@@ -304,17 +310,14 @@ def _classify(group, variable, expr):
         )
     first = sympy.diff(expr, x)
     second = sympy.diff(first, x)
-    if sympy.simplify(second) == 0:
-        a1 = sympy.simplify(first)
-        if x in a1.free_symbols:
-            raise _refuse(group, f"dx/dt = {expr}", _SUPPORTED_MODELS)
-        return "lif", {"a1": a1, "a0": expr.subs(x, 0)}
-    if sympy.simplify(sympy.diff(second, x)) == 0:
-        return "qif", {"a": second / 2, "b": first.subs(x, 0), "c": expr.subs(x, 0)}
+    if _is_zero(second):
+        return "lif", {"a1": first.subs(x, 0), "a0": expr.subs(x, 0)}
+    if _is_zero(sympy.diff(second, x)):
+        return "qif", {"a": second.subs(x, 0) / 2, "b": first.subs(x, 0), "c": expr.subs(x, 0)}
     at_zero = expr.subs(x, 0)
     at_pi = expr.subs(x, sympy.pi)
     theta_form = (at_pi / 2) * (1 - sympy.cos(x)) + (at_zero / 2) * (1 + sympy.cos(x))
-    if sympy.simplify(expr - theta_form) == 0:
+    if _is_zero(expr - theta_form):
         return "theta", {"f0": at_zero, "fpi": at_pi}
     raise _refuse(group, f"the non-linear equation d{variable}/dt = {expr}", _SUPPORTED_MODELS)
 
@@ -564,8 +567,8 @@ def _recognise_synapses(syn, group_specs, run_namespace):
             syn, f"the target {type(target_root).__name__} '{target_root.name}'", "Synapses must target a NeuronGroup"
         )
     target_spec = group_specs[target_root.name]
-    pre = np.asarray(syn.variables["_synaptic_pre"].get_value(), dtype=np.int64)
-    post = np.asarray(syn.variables["_synaptic_post"].get_value(), dtype=np.int64)
+    pre = np.asarray(syn.variables["_synaptic_pre"].get_value())
+    post = np.asarray(syn.variables["_synaptic_post"].get_value())
     size = len(pre)
     index_arrays = {"_idx": np.arange(size), "_presynaptic_idx": pre, "_postsynaptic_idx": post}
     kick = _kick_values(syn, target_spec, run_namespace, index_arrays, size)
@@ -574,14 +577,35 @@ def _recognise_synapses(syn, group_specs, run_namespace):
         delay = np.zeros(0)
     if np.any(delay < 0) or not np.all(np.isfinite(delay)):
         raise ValueError(f"Synapses '{syn.name}': delays must be finite and >= 0 s, found: {delay[delay < 0]}")
-    return pre, target_spec.offset + post, kick, delay.copy()
+    return pre, (target_spec.offset + post) if target_spec.offset else post, kick, delay
+
+
+def _concatenate(parts):
+    """Concatenation that keeps a single part (or equal constant parts) without copying."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(p.ndim == 1 and p.strides == (0,) for p in parts) and len({float(p[0]) for p in parts if len(p)}) <= 1:
+        value = next((p[0] for p in parts if len(p)), 0.0)
+        return np.broadcast_to(np.asarray(value, dtype=float), (sum(len(p) for p in parts),))
+    return np.concatenate(parts)
+
+
+def _scalar_if_constant(values):
+    """A float if an array is a broadcast constant, else the array (the engine takes both)."""
+    values = np.asarray(values)
+    if values.ndim == 1 and len(values) and values.strides == (0,):
+        return float(values[0])
+    return values
 
 
 def _csr(n_sources, pre, post, weights, delays):
-    order = np.argsort(pre, kind="stable")
+    """CSR arrays from synapse lists, keeping the order of the synapses of each source."""
     indptr = np.zeros(n_sources + 1, dtype=np.int64)
     np.cumsum(np.bincount(pre, minlength=n_sources), out=indptr[1:])
-    return indptr, post[order].astype(np.int64), weights[order].astype(float), delays[order].astype(float)
+    if len(pre) < 2 or np.all(pre[1:] >= pre[:-1]):
+        return indptr, post, weights, delays
+    order = np.argsort(pre, kind="stable")
+    return indptr, post[order], weights[order], delays[order]
 
 
 def _poisson_input(pin, group_specs, run_namespace):
@@ -706,7 +730,8 @@ def recognise_network(objects, run_namespace=None):
         source_root = _root(syn.source)
         pre, post, kick, delay = _recognise_synapses(syn, group_specs, run_namespace)
         if source_root.name in group_specs:
-            neuron_pre.append(group_specs[source_root.name].offset + pre)
+            offset_pre = group_specs[source_root.name].offset
+            neuron_pre.append(offset_pre + pre if offset_pre else pre)
             neuron_post.append(post)
             neuron_w.append(kick)
             neuron_d.append(delay)
@@ -716,7 +741,7 @@ def recognise_network(objects, run_namespace=None):
             raise _refuse(syn, f"the source {type(source_root).__name__} '{source_root.name}'", _SUPPORTED_OBJECTS)
     if neuron_pre:
         indptr, indices, weights, delays = _csr(
-            n, *(np.concatenate(parts) for parts in (neuron_pre, neuron_post, neuron_w, neuron_d))
+            n, *(_concatenate(parts) for parts in (neuron_pre, neuron_post, neuron_w, neuron_d))
         )
     else:
         indptr, indices, weights, delays = np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
@@ -739,7 +764,7 @@ def recognise_network(objects, run_namespace=None):
     for source in kinds["sources"]:
         parts = source_parts.get(source.name, [])
         if parts:
-            csr = _csr(len(source), *(np.concatenate([p[k] for p in parts]) for k in range(4)))
+            csr = _csr(len(source), *(_concatenate([p[k] for p in parts]) for k in range(4)))
         else:
             csr = (np.zeros(len(source) + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
         entry = SourceSpec(source, *csr)
