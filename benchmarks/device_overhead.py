@@ -9,8 +9,9 @@ For each network the same Brian2 script is timed:
 - ``standalone dt=...`` (with ``--standalone``): cpp_standalone, total time of build and run, and the
   simulation loop alone as Brian2 reports it.
 
-All times are wall-clock seconds of one run in this process, reported as ratios to ``engine``; the
-machine may be shared, so read the ratios, not the absolute numbers. Usage::
+All times are wall-clock seconds in this process (engine and device: the best of ``--repeat``
+alternating runs), reported as ratios to ``engine``; the machine may be shared, so read the ratios,
+not the absolute numbers. Usage::
 
     python benchmarks/device_overhead.py [--networks s1 s3] [--n 100000] [--t-s1 1.0] [--t-s3 0.2]
                                          [--dt 0.1 0.01] [--standalone] [--quick]
@@ -132,14 +133,19 @@ def time_standalone(build, duration, dt):
             reset_device()
 
 
-def benchmark(name, build, duration, dts, standalone):
+def benchmark(name, build, duration, dts, standalone, repeat):
     from brian2 import start_scope
 
-    print(f"\n{name}: {duration} s simulated")
-    device_s, device_spikes, net = time_device(build, duration)
-    start_scope()
-    net, _ = build()
-    engine_s, engine_spikes = time_engine(net, duration)
+    print(f"\n{name}: {duration} s simulated; engine and device: best of {repeat}, alternating")
+    engine_times, device_times = [], []
+    for _ in range(repeat):
+        device_s, device_spikes, _ = time_device(build, duration)
+        device_times.append(device_s)
+        start_scope()
+        net, _ = build()
+        engine_s, engine_spikes = time_engine(net, duration)
+        engine_times.append(engine_s)
+    engine_s, device_s = min(engine_times), min(device_times)
     rows = [("engine alone", engine_s, engine_spikes), ("device run()", device_s, device_spikes)]
     for dt in dts:
         seconds, spikes = time_runtime(build, duration, dt)
@@ -163,16 +169,18 @@ def main(argv=None):
     parser.add_argument("--dt", type=float, nargs="+", default=[0.1, 0.01], help="Brian2 time steps in ms")
     parser.add_argument("--standalone", action="store_true", help="also time cpp_standalone (compiles C++)")
     parser.add_argument("--quick", action="store_true", help="S1 with N = 1e4, S3 at 1/5 size, short runs")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of engine and device runs (best is kept)")
     args = parser.parse_args(argv)
     dts = [d * 1e-3 for d in args.dt]
     if args.quick:
         args.n, args.t_s1, args.t_s3 = 10_000, 0.5, 0.1
     if "s1" in args.networks:
-        benchmark(f"S1, N = {args.n}, K = 100", lambda: s1_network(args.n), args.t_s1, dts, args.standalone)
+        benchmark(f"S1, N = {args.n}, K = 100", lambda: s1_network(args.n), args.t_s1, dts, args.standalone,
+                  args.repeat)
     if "s3" in args.networks:
         scale = 0.2 if args.quick else 1.0
         benchmark(f"S3, Brunel type, {int(12500 * scale)} neurons", lambda: s3_network(scale=scale),
-                  args.t_s3, dts, args.standalone)
+                  args.t_s3, dts, args.standalone, args.repeat)
 
 
 if __name__ == "__main__":
