@@ -570,13 +570,14 @@ def _recognise_synapses(syn, group_specs, run_namespace):
     pre = np.asarray(syn.variables["_synaptic_pre"].get_value())
     post = np.asarray(syn.variables["_synaptic_post"].get_value())
     size = len(pre)
-    index_arrays = {"_idx": np.arange(size), "_presynaptic_idx": pre, "_postsynaptic_idx": post}
+    index_arrays = {"_presynaptic_idx": pre, "_postsynaptic_idx": post}  # per-synapse values are in order
     kick = _kick_values(syn, target_spec, run_namespace, index_arrays, size)
     delay = np.broadcast_to(np.asarray(syn.variables["delay"].get_value(), dtype=float).reshape(-1), (size,))
     if size == 0:
         delay = np.zeros(0)
-    if np.any(delay < 0) or not np.all(np.isfinite(delay)):
-        raise ValueError(f"Synapses '{syn.name}': delays must be finite and >= 0 s, found: {delay[delay < 0]}")
+    checked = delay[:1] if delay.strides == (0,) else delay
+    if np.any(checked < 0) or not np.all(np.isfinite(checked)):
+        raise ValueError(f"Synapses '{syn.name}': delays must be finite and >= 0 s, found: {checked[~(checked >= 0)]}")
     return pre, (target_spec.offset + post) if target_spec.offset else post, kick, delay
 
 
@@ -600,12 +601,13 @@ def _scalar_if_constant(values):
 
 def _csr(n_sources, pre, post, weights, delays):
     """CSR arrays from synapse lists, keeping the order of the synapses of each source."""
-    indptr = np.zeros(n_sources + 1, dtype=np.int64)
-    np.cumsum(np.bincount(pre, minlength=n_sources), out=indptr[1:])
     if len(pre) < 2 or np.all(pre[1:] >= pre[:-1]):
-        return indptr, post, weights, delays
-    order = np.argsort(pre, kind="stable")
-    return indptr, post[order], weights[order], delays[order]
+        order = None
+    else:
+        order = np.argsort(pre, kind="stable")
+        pre, post, weights, delays = pre[order], post[order], weights[order], delays[order]
+    indptr = np.searchsorted(pre, np.arange(n_sources + 1)).astype(np.int64)
+    return indptr, post, weights, delays
 
 
 def _poisson_input(pin, group_specs, run_namespace):

@@ -142,14 +142,15 @@ def test_synapses_weights_delays_and_subgroups():
     spec = recognise(exc, inh, s_lit, s_ext, s_syn, g=4, J=0.05)
     pre = np.repeat(np.arange(spec.n), np.diff(spec.indptr))
     triples = sorted(zip(pre, spec.indices, np.round(spec.weights, 12), np.round(spec.delays, 12)))
+    e, i = spec.neuron_indices(exc)[0], spec.neuron_indices(inh)[0]  # group order follows Brian2's names
     expected = sorted(
-        [(i, 5 + j, 0.1, 0.0015) for i in (1, 2) for j in range(3)]
-        + [(5, 2, -0.2, 0.0), (7, 4, -0.2, 0.0)]
-        + [(4, 1, 0.05, 0.00025), (0, 3, 0.01, 0.00075)]
+        [(e + k, i + j, 0.1, 0.0015) for k in (1, 2) for j in range(3)]
+        + [(i, e + 2, -0.2, 0.0), (i + 2, e + 4, -0.2, 0.0)]
+        + [(e + 4, e + 1, 0.05, 0.00025), (e, e + 3, 0.01, 0.00075)]
     )
     assert triples == expected
-    np.testing.assert_array_equal(spec.neuron_indices(exc[2:5]), [2, 3, 4])
-    np.testing.assert_array_equal(spec.neuron_indices(inh), [5, 6, 7])
+    np.testing.assert_array_equal(spec.neuron_indices(exc[2:5]), e + np.array([2, 3, 4]))
+    np.testing.assert_array_equal(spec.neuron_indices(inh), i + np.array([0, 1, 2]))
 
 
 def test_inputs():
