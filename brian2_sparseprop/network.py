@@ -79,7 +79,7 @@ def _check_csr(indptr, indices, n_rows, n_targets, what):
         bad = (indices < 0) | (indices >= n_targets)
         k = int(np.argmax(bad))
         raise ValueError(f"{what}: indices must be in [0, {n_targets}), found {indices[k]} at position {k}")
-    return indptr.astype(np.int64), indices.astype(np.int32)
+    return indptr.astype(np.int64), indices.astype(np.int32)     # our own copies, used by the engine
 
 
 def _available_memory():
@@ -170,6 +170,7 @@ class EventNetwork:
             raise ValueError(f"n must be in [1, 2**31 - 1), found: {n}")
         n = int(n)
         self.n = n
+        self._check_memory(n, np.size(indices) if indices is not None else 0)
         self._config = dict(n=n, model=model, tau=tau, drive=drive, threshold=threshold, reset=reset,
                             refractory=refractory, integrate_refractory=integrate_refractory,
                             v_init=v_init, indptr=indptr, indices=indices, weights=weights,
@@ -215,7 +216,6 @@ class EventNetwork:
             raise TypeError(f"seed must be an integer or None, found {type(seed).__name__}")
         self._bitgen = np.random.PCG64(seed)
         self._lif_shared_tau = bool(lif_shared_tau)
-        self._check_memory(n, nnz)
         # inputs and recording, fixed at the first run
         self._poisson = []       # (rates (m,), targets/CSR, weights, delays)
         self._generators = []
@@ -452,8 +452,8 @@ class EventNetwork:
         counts = np.bincount(cls, minlength=len(class_tau))
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
-        flags = np.zeros(n, np.uint8)
         F = _engine.FLAG_CODES
+        flags = (kind.astype(np.uint16) << F["kind_shift"]) | (cls.astype(np.uint16) << F["class_shift"])
         flags[self._integ] |= F["integrate_refractory"]
         flags[codes == 2] |= F["theta"]
         if self._record_idx is None:
@@ -480,8 +480,10 @@ class EventNetwork:
         ref_end = np.full(n if (self._tref > 0).any() else 1, -np.inf)
 
         csr = self._combined_connectivity()
-        spec = dict(n=n, kind=kind, cls=cls, flags=flags, x=x, t_last=t_last,
-                    ref_end=ref_end, pos=np.zeros(n, np.int32), heap_keys=np.zeros(n), heap_ids=order,
+        neurons = np.zeros(n, _engine.NEURON_DTYPE)
+        neurons["x"], neurons["flags"] = x, flags
+        spec = dict(n=n, neurons=neurons, t_last=t_last,
+                    ref_end=ref_end, heap_keys=np.zeros(n), heap_ids=order,
                     tau=self._tau, drive=self._drive, threshold=np.ascontiguousarray(thr, dtype=np.float64),
                     reset=np.ascontiguousarray(self._reset, dtype=np.float64), refractory=self._tref,
                     ith=np.ascontiguousarray(ith, dtype=np.float64),
@@ -520,7 +522,7 @@ class EventNetwork:
             indptr.append(ip[1:] + base)
             base += ip[-1]
         indptr = np.concatenate(indptr)
-        indices = np.concatenate(idx).astype(np.int32)
+        indices = idx[0] if len(idx) == 1 else np.concatenate(idx)    # pieces are our own int32 copies
         nnz = indices.size
 
         def merged(parts):
@@ -699,7 +701,7 @@ class EventNetwork:
         return 0 if self._engine is None else self._engine.n_spikes
 
     # ------------------------------------------------------------------ state
-    _MUTABLE = ("x", "t_last", "ref_end", "flags", "pos", "heap_keys", "heap_ids", "in_keys", "in_ids",
+    _MUTABLE = ("neurons", "t_last", "ref_end", "heap_keys", "heap_ids", "in_keys", "in_ids",
                 "in_pos", "gen_ptr", "gen_rep")
 
     def get_state(self):

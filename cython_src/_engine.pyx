@@ -24,10 +24,12 @@ Events are processed in time order; at equal times: neuron events (spikes, refra
 delayed spike arrivals, then external inputs; within a heap, the lower index first; delayed arrivals in
 the order they were sent. A kick that takes a neuron to threshold makes it fire at that same time. All
 spikes caused within one instant (a cascade) are processed breadth-first in the order in which the
-neurons crossed threshold. A neuron is insensitive to kicks in the instant it fires: those that reach it
-after it crossed threshold and before the instant is over are absorbed by the reset.
+neurons crossed threshold. A neuron is insensitive to kicks in the instant it fires: every kick that
+reaches it at that same time after it crossed threshold (from the cascade, or from other events at that
+time) is absorbed by the reset.
 """
 import numpy as np
+cimport cython
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.math cimport exp, log, log1p, atan, ldexp, floor, INFINITY, NAN
@@ -35,7 +37,7 @@ from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 
-from _typedefs cimport idx_t, syn_t, float64_t, uint8_t, uint64_t, int64_t
+from _typedefs cimport idx_t, syn_t, float64_t, uint16_t, uint64_t, int64_t
 from _heap cimport Heap, heap_update, heap_build
 from _models cimport lif_advance, lif_time_to, qif_advance, qif_time_to
 
@@ -51,8 +53,11 @@ cdef enum:
     KIND_LIF = 1        # LIF, (v, t_last)
     KIND_QIF = 2        # QIF / theta, (v, t_last)
 
-# neuron flags (the first two change during a run, the others are static)
+# neuron flags (the first two change during a run, the others are static); one uint16 per neuron
+# also holds the neuron's kind and class, so that a kick reads one small word besides the state
 cdef enum:
+    KIND_SHIFT = 8
+    CLASS_SHIFT = 10
     F_REFRACTORY = 1
     F_PENDING = 2
     F_INTEGRATE_REF = 4
@@ -60,15 +65,34 @@ cdef enum:
     F_RECORD = 16
     F_RATE = 32
 
+cdef inline int KIND(uint16_t f) noexcept nogil:
+    return (f >> KIND_SHIFT) & 3
+
+
+cdef inline int CLS(uint16_t f) noexcept nogil:
+    return f >> CLASS_SHIFT
+
+
 KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF}
-FLAG_CODES = {"refractory": F_REFRACTORY, "integrate_refractory": F_INTEGRATE_REF, "theta": F_THETA,
+FLAG_CODES = {"kind_shift": KIND_SHIFT, "class_shift": CLASS_SHIFT, "refractory": F_REFRACTORY, "integrate_refractory": F_INTEGRATE_REF, "theta": F_THETA,
               "record": F_RECORD, "rate": F_RATE}
 
 # a shared class rescales once (t - t0) / tau exceeds this (E stays below 2**64)
 DEF REBASE_SPAN = 44.0
 DEF LN2 = 0.6931471805599453
+DEF PF_RECORD = 16
+DEF PF_KEY = 8
 # the epoch moves on once the time since it exceeds this many seconds
 DEF EPOCH_SPAN = 2.0
+
+cdef struct Neuron:              # what a kick touches of its target, in one 16-byte record
+    double x                    # state: u (shared LIF), v (lazy), or v held during refractoriness
+    idx_t pos                   # position in its class's heap
+    uint16_t flags              # status bits | kind << KIND_SHIFT | class << CLASS_SHIFT
+    uint16_t spare
+
+NEURON_DTYPE = np.dtype([("x", np.float64), ("pos", np.int32), ("flags", np.uint16), ("spare", np.uint16)])
+
 
 cdef struct NeuronClass:
     Heap heap
@@ -94,6 +118,7 @@ cdef inline bint dq_less(DelayEvent* a, DelayEvent* b) noexcept nogil:
     return a.t_arr < b.t_arr or (a.t_arr == b.t_arr and a.seq < b.seq)
 
 
+@cython.final
 cdef class Engine:
     """Owner of all arrays of one network and the event loop over them (private; see EventNetwork)."""
     # sizes
@@ -101,9 +126,9 @@ cdef class Engine:
     cdef readonly idx_t n_pre
     cdef readonly int n_classes
     # per-neuron state and static description
-    cdef uint8_t[::1] kind, cls, flags
-    cdef double[::1] x, t_last, ref_end
-    cdef idx_t[::1] pos
+    cdef Neuron[::1] neurons
+    cdef Neuron* nrn
+    cdef double[::1] t_last, ref_end
     cdef double[::1] heap_keys
     cdef idx_t[::1] heap_ids
     # parameters: arrays of length n, or of length 1 with mask 0 (shared by all)
@@ -111,6 +136,7 @@ cdef class Engine:
     cdef int64_t m_tau, m_drive, m_thr, m_reset, m_tref, m_ith
     # classes
     cdef NeuronClass* classes
+    cdef int64_t[::1] class_offset     # start of each class's block in heap_keys / heap_ids
     # connectivity over presynaptic ids 0..n_pre-1 (neurons first, then external sources)
     cdef int64_t[::1] indptr
     cdef idx_t[::1] indices
@@ -137,8 +163,8 @@ cdef class Engine:
     cdef object bitgen_obj
     cdef bitgen_t* rng
     # the instant's cascade
-    cdef idx_t[::1] fifo
-    cdef idx_t fifo_tail
+    cdef idx_t[::1] fifo                # neurons that crossed threshold in the current instant
+    cdef idx_t fifo_head, fifo_tail
     # recording
     cdef double* rec_t
     cdef idx_t* rec_i
@@ -174,13 +200,10 @@ cdef class Engine:
         cdef int c
         self.n = spec["n"]
         self.n_pre = spec["n_pre"]
-        self.kind = spec["kind"]
-        self.cls = spec["cls"]
-        self.flags = spec["flags"]
-        self.x = spec["x"]
+        self.neurons = spec["neurons"]
+        self.nrn = &self.neurons[0]
         self.t_last = spec["t_last"]
         self.ref_end = spec["ref_end"]
-        self.pos = spec["pos"]
         self.heap_keys = spec["heap_keys"]
         self.heap_ids = spec["heap_ids"]
         self.p_tau, self.m_tau = spec["tau"], self._mask(spec["tau"])
@@ -200,6 +223,7 @@ cdef class Engine:
         self.fifo = np.empty(max(self.n, 1), dtype=np.int32)
         # classes
         class_offsets = spec["class_offsets"]
+        self.class_offset = class_offsets
         self.n_classes = len(class_offsets) - 1
         self.classes = <NeuronClass*>malloc(max(self.n_classes, 1) * sizeof(NeuronClass))
         if self.classes == NULL:
@@ -207,7 +231,8 @@ cdef class Engine:
         for c in range(self.n_classes):
             self.classes[c].heap.keys = &self.heap_keys[class_offsets[c]] if self.n else NULL
             self.classes[c].heap.ids = &self.heap_ids[class_offsets[c]] if self.n else NULL
-            self.classes[c].heap.pos = &self.pos[0]
+            self.classes[c].heap.pos = &self.nrn[0].pos
+            self.classes[c].heap.pos_stride = sizeof(Neuron) // sizeof(idx_t)
             self.classes[c].heap.size = class_offsets[c + 1] - class_offsets[c]
             self.classes[c].shared = spec["class_shared"][c]
             self.classes[c].tau = spec["class_tau"][c]
@@ -231,6 +256,7 @@ cdef class Engine:
         self.in_heap.keys = &self.in_keys[0]
         self.in_heap.ids = &self.in_ids[0]
         self.in_heap.pos = &self.in_pos[0]
+        self.in_heap.pos_stride = 1
         self.in_heap.size = self.n_poisson + self.n_gen
         self.bitgen_obj = bit_generator
         self.rng = <bitgen_t*>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
@@ -263,9 +289,9 @@ cdef class Engine:
             for p in range(cl.heap.size):
                 i = cl.heap.ids[p]
                 if cl.shared:
-                    cl.heap.keys[p] = self.shared_key(i, self.x[i])
+                    cl.heap.keys[p] = self.shared_key(i, self.nrn[i].x)
                 else:
-                    cl.heap.keys[p] = self.t_last[i] + self.time_to_threshold(i, self.x[i])
+                    cl.heap.keys[p] = self.t_last[i] + self.time_to_threshold(i, self.nrn[i].x)
             heap_build(&cl.heap)
             cl.top_id = -1
         heap_build(&self.in_heap)
@@ -373,8 +399,8 @@ cdef class Engine:
         for p in range(cl.heap.size):
             i = cl.heap.ids[p]
             cl.heap.keys[p] = ldexp(cl.heap.keys[p], -m)
-            if not (self.flags[i] & F_REFRACTORY) or (self.flags[i] & F_INTEGRATE_REF):
-                self.x[i] = ldexp(self.x[i], -m)
+            if not (self.nrn[i].flags & F_REFRACTORY) or (self.nrn[i].flags & F_INTEGRATE_REF):
+                self.nrn[i].x = ldexp(self.nrn[i].x, -m)
         cl.t0 += m * (cl.tau * LN2)
         self._invalidate(c)
 
@@ -416,14 +442,14 @@ cdef class Engine:
 
     cdef inline double free_v(self, idx_t i, double t) noexcept nogil:
         """v of a lazily stored neuron at time t (integrating, not clamped)."""
-        if self.kind[i] == KIND_LIF:
-            return lif_advance(self.x[i], t - self.t_last[i], self.p_tau[i & self.m_tau],
+        if KIND(self.nrn[i].flags) == KIND_LIF:
+            return lif_advance(self.nrn[i].x, t - self.t_last[i], self.p_tau[i & self.m_tau],
                                self.p_drive[i & self.m_drive])
-        return qif_advance(self.x[i], t - self.t_last[i], self.p_tau[i & self.m_tau],
+        return qif_advance(self.nrn[i].x, t - self.t_last[i], self.p_tau[i & self.m_tau],
                            self.p_drive[i & self.m_drive])
 
     cdef inline double time_to_threshold(self, idx_t i, double v) noexcept nogil:
-        if self.kind[i] == KIND_LIF:
+        if KIND(self.nrn[i].flags) == KIND_LIF:
             return lif_time_to(v, self.p_thr[i & self.m_thr], self.p_tau[i & self.m_tau],
                                self.p_drive[i & self.m_drive])
         return qif_time_to(v, self.p_thr[i & self.m_thr], self.p_tau[i & self.m_tau],
@@ -434,12 +460,12 @@ cdef class Engine:
 
     cdef double value(self, idx_t i, double t) noexcept nogil:
         """The state variable of neuron i at time t (no event in between): v, or theta for theta neurons."""
-        cdef uint8_t f = self.flags[i]
+        cdef uint16_t f = self.nrn[i].flags
         cdef double v
         if (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF):
-            v = self.x[i]
-        elif self.kind[i] == KIND_LIF_U:
-            v = self.p_drive[i & self.m_drive] - self.x[i] / self.class_E(&self.classes[self.cls[i]], t)
+            v = self.nrn[i].x
+        elif KIND(self.nrn[i].flags) == KIND_LIF_U:
+            v = self.p_drive[i & self.m_drive] - self.nrn[i].x / self.class_E(&self.classes[CLS(self.nrn[i].flags)], t)
         else:
             v = self.free_v(i, t)
         if f & F_THETA:
@@ -447,37 +473,37 @@ cdef class Engine:
         return v
 
     cdef inline void cross(self, idx_t i) noexcept nogil:
-        self.flags[i] |= F_PENDING
+        self.nrn[i].flags |= F_PENDING
         self.fifo[self.fifo_tail] = i
         self.fifo_tail += 1
 
     cdef inline void kick(self, idx_t i, double w, double t) noexcept nogil:
-        cdef uint8_t f = self.flags[i]
+        cdef uint16_t f = self.nrn[i].flags
         cdef NeuronClass* cl
         cdef double E, u, v
         if f & (F_PENDING | F_REFRACTORY):
             if f & F_PENDING:
                 return                               # absorbed by this instant's reset
             if not (f & F_INTEGRATE_REF):
-                self.x[i] += w                       # clamped: inputs add, no integration
-            elif self.kind[i] == KIND_LIF_U:
-                self.x[i] -= w * self.class_E(&self.classes[self.cls[i]], t)
+                self.nrn[i].x += w                       # clamped: inputs add, no integration
+            elif KIND(self.nrn[i].flags) == KIND_LIF_U:
+                self.nrn[i].x -= w * self.class_E(&self.classes[CLS(self.nrn[i].flags)], t)
             else:
-                self.x[i] = self.free_v(i, t) + w
+                self.nrn[i].x = self.free_v(i, t) + w
                 self.t_last[i] = t
             return
-        cl = &self.classes[self.cls[i]]
-        if self.kind[i] == KIND_LIF_U:
+        cl = &self.classes[CLS(f)]
+        if KIND(f) == KIND_LIF_U:
             E = self.class_E(cl, t)
-            u = self.x[i] - w * E
-            self.x[i] = u
+            u = self.nrn[i].x - w * E
+            self.nrn[i].x = u
             if u <= self.p_ith[i & self.m_ith] * E:
                 self.cross(i)
             else:
                 heap_update(&cl.heap, i, self.shared_key(i, u))
         else:
             v = self.free_v(i, t) + w
-            self.x[i] = v
+            self.nrn[i].x = v
             self.t_last[i] = t
             if v >= self.p_thr[i & self.m_thr]:
                 self.cross(i)
@@ -485,30 +511,36 @@ cdef class Engine:
                 heap_update(&cl.heap, i, t + self.time_to_threshold(i, v))
 
     cdef int propagate(self, idx_t src, double t) except -1 nogil:
-        cdef syn_t k = self.indptr[src], k1 = self.indptr[src + 1], kz, kp
+        cdef syn_t k = self.indptr[src], k1 = self.indptr[src + 1], kz, kp, kq
         cdef idx_t* idx = &self.indices[0]
+        cdef idx_t j
         if self.delay_array:
             kz = self.zero_end[src]
         elif self.delay_scalar == 0.0:
             kz = k1
         else:
             kz = k
-        kp = k + 8
+        # two-stage prefetch: a target's record PF_RECORD synapses ahead, its heap key PF_KEY ahead
+        kp = k + PF_RECORD
+        kq = k + PF_KEY
         while k < kz:
             if kp < kz:
-                SP_PREFETCH(&self.pos[idx[kp]])
-                SP_PREFETCH(&self.x[idx[kp]])
+                SP_PREFETCH(&self.nrn[idx[kp]])
+            if kq < kz:
+                j = idx[kq]
+                SP_PREFETCH(&self.heap_keys[0] + self.nrn[j].pos + self.class_offset[CLS(self.nrn[j].flags)])
             self.kick(idx[k], self.weights[k & self.m_w], t)
             k += 1
             kp += 1
+            kq += 1
         if kz < k1:
             self.dq_push(t + (self.delays[kz] if self.delay_array else self.delay_scalar), t, src, kz)
         return 0
 
     cdef int emit(self, idx_t i, double t) except -1 nogil:
         """Neuron i fires at t: record, reset, send its spike."""
-        cdef uint8_t f = self.flags[i]
-        cdef NeuronClass* cl = &self.classes[self.cls[i]]
+        cdef uint16_t f = self.nrn[i].flags
+        cdef NeuronClass* cl = &self.classes[CLS(self.nrn[i].flags)]
         cdef double tref = self.p_tref[i & self.m_tref], reset = self.p_reset[i & self.m_reset]
         cdef double E, key
         cdef int64_t b
@@ -536,41 +568,49 @@ cdef class Engine:
                 self.rate_counts[b] += 1
         cl.top_id = -1
         if tref > 0.0:
-            self.flags[i] = f | F_REFRACTORY
+            self.nrn[i].flags = f | F_REFRACTORY
             self.ref_end[i] = t + tref
-        if self.kind[i] == KIND_LIF_U:
+        if KIND(self.nrn[i].flags) == KIND_LIF_U:
             E = self.class_E(cl, t)
             if tref > 0.0:
-                self.x[i] = (self.p_drive[i & self.m_drive] - reset) * E if (f & F_INTEGRATE_REF) else reset
+                self.nrn[i].x = (self.p_drive[i & self.m_drive] - reset) * E if (f & F_INTEGRATE_REF) else reset
                 key = exp((self.ref_end[i] - cl.t0) / cl.tau)
             else:
-                self.x[i] = (self.p_drive[i & self.m_drive] - reset) * E
-                key = self.shared_key(i, self.x[i])
+                self.nrn[i].x = (self.p_drive[i & self.m_drive] - reset) * E
+                key = self.shared_key(i, self.nrn[i].x)
         else:
-            self.x[i] = reset
+            self.nrn[i].x = reset
             self.t_last[i] = t
             key = self.ref_end[i] if tref > 0.0 else t + self.time_to_threshold(i, reset)
         heap_update(&cl.heap, i, key)
+        self.prefetch_row(cl.heap.ids[0])       # the likely next spiker's targets
         self.propagate(i, t)
         return 0
 
+    cdef inline void prefetch_row(self, idx_t j) noexcept nogil:
+        cdef syn_t k = self.indptr[j], k1 = self.indptr[j + 1]
+        cdef idx_t* idx = &self.indices[0]
+        while k < k1:
+            SP_PREFETCH(idx + k)
+            k += 16                             # one 64-byte line holds 16 indices
+
     cdef int end_refractory(self, idx_t i, double t) noexcept nogil:
         """Neuron i leaves refractoriness at t. Returns 1 if it fires at once."""
-        cdef uint8_t f = self.flags[i]
-        cdef NeuronClass* cl = &self.classes[self.cls[i]]
+        cdef uint16_t f = self.nrn[i].flags
+        cdef NeuronClass* cl = &self.classes[CLS(self.nrn[i].flags)]
         cdef double E, u, v
-        self.flags[i] = f & ~F_REFRACTORY
+        self.nrn[i].flags = f & ~F_REFRACTORY
         cl.top_id = -1
-        if self.kind[i] == KIND_LIF_U:
+        if KIND(self.nrn[i].flags) == KIND_LIF_U:
             E = self.class_E(cl, t)
-            u = self.x[i] if (f & F_INTEGRATE_REF) else (self.p_drive[i & self.m_drive] - self.x[i]) * E
-            self.x[i] = u
+            u = self.nrn[i].x if (f & F_INTEGRATE_REF) else (self.p_drive[i & self.m_drive] - self.nrn[i].x) * E
+            self.nrn[i].x = u
             if u <= self.p_ith[i & self.m_ith] * E:
                 return 1
             heap_update(&cl.heap, i, self.shared_key(i, u))
         else:
-            v = self.free_v(i, t) if (f & F_INTEGRATE_REF) else self.x[i]
-            self.x[i] = v
+            v = self.free_v(i, t) if (f & F_INTEGRATE_REF) else self.nrn[i].x
+            self.nrn[i].x = v
             self.t_last[i] = t
             if v >= self.p_thr[i & self.m_thr]:
                 return 1
@@ -579,14 +619,18 @@ cdef class Engine:
 
     cdef int run_cascade(self, double t) except -1 nogil:
         """Fire every neuron queued in this instant's FIFO (and those they push over threshold)."""
-        cdef idx_t head = 0, k
-        while head < self.fifo_tail:
-            self.emit(self.fifo[head], t)
-            head += 1
-        for k in range(self.fifo_tail):
-            self.flags[self.fifo[k]] &= ~F_PENDING
-        self.fifo_tail = 0
+        while self.fifo_head < self.fifo_tail:
+            self.fifo_head += 1
+            self.emit(self.fifo[self.fifo_head - 1], t)
         return 0
+
+    cdef void end_instant(self) noexcept nogil:
+        """Time moves on: the neurons that fired in the past instant take inputs again."""
+        cdef idx_t k
+        for k in range(self.fifo_tail):
+            self.nrn[self.fifo[k]].flags &= ~F_PENDING
+        self.fifo_head = 0
+        self.fifo_tail = 0
 
     cdef inline double class_top_time(self, int c) noexcept nogil:
         cdef NeuronClass* cl = &self.classes[c]
@@ -599,7 +643,7 @@ cdef class Engine:
         if i != cl.top_id or k != cl.top_key:
             cl.top_id = i
             cl.top_key = k
-            if self.flags[i] & F_REFRACTORY:
+            if self.nrn[i].flags & F_REFRACTORY:
                 cl.top_time = self.ref_end[i]
             elif cl.shared:
                 cl.top_time = INFINITY if k == INFINITY else cl.t0 + cl.tau * log(k)
@@ -673,6 +717,7 @@ cdef class Engine:
                     self.take_sample(ts)
                     continue
             if te >= t_stop:
+                self.end_instant()
                 self.t = t_stop
                 return 0
             if done >= max_events:
@@ -683,11 +728,13 @@ cdef class Engine:
                 continue                            # select again in the new frame
             done += 1
             self.n_events += 1
+            if te > self.t:
+                self.end_instant()
             self.t = te
             self.ensure_base(te)
             if tn <= td and tn <= ti:
                 i = self.classes[best_c].heap.ids[0]
-                if self.flags[i] & F_REFRACTORY:
+                if self.nrn[i].flags & F_REFRACTORY:
                     if self.end_refractory(i, te):
                         self.cross(i)
                 else:

@@ -5,13 +5,15 @@
 # cheap. Ties are broken by the lower item index, which makes every order deterministic.
 #
 # Several heaps may share one `pos` array indexed by a global item id (the engine keeps one heap per
-# neuron class and one `pos` array over all neurons); `ids` hold those global ids.
+# neuron class and one `pos` field per neuron); `ids` hold those global ids. `pos_stride` lets `pos` be
+# a field of an array of structs (item i's position is pos[i * pos_stride]).
 from _typedefs cimport idx_t, float64_t
 
 cdef struct Heap:
     float64_t* keys     # key at each heap position
     idx_t* ids          # item at each heap position
     idx_t* pos          # heap position of each item (indexed by item id)
+    idx_t pos_stride
     idx_t size
 
 
@@ -20,23 +22,24 @@ cdef inline bint heap_less(float64_t ka, idx_t ia, float64_t kb, idx_t ib) noexc
 
 
 cdef inline void heap_sift_up(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
-    cdef idx_t parent
+    cdef idx_t parent, p0 = p
     while p > 0:
         parent = (p - 1) >> 3
         if heap_less(k, i, h.keys[parent], h.ids[parent]):
             h.keys[p] = h.keys[parent]
             h.ids[p] = h.ids[parent]
-            h.pos[h.ids[p]] = p
+            h.pos[h.ids[p] * h.pos_stride] = p
             p = parent
         else:
             break
     h.keys[p] = k
-    h.ids[p] = i
-    h.pos[i] = p
+    if p != p0:                 # most updates leave the item where it was: touch only its key
+        h.ids[p] = i
+        h.pos[i * h.pos_stride] = p
 
 
 cdef inline void heap_sift_down(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
-    cdef idx_t c, c_end, best
+    cdef idx_t c, c_end, best, p0 = p
     cdef float64_t kbest
     while True:
         c = 8 * p + 1
@@ -56,18 +59,19 @@ cdef inline void heap_sift_down(Heap* h, idx_t p, float64_t k, idx_t i) noexcept
         if heap_less(kbest, h.ids[best], k, i):
             h.keys[p] = kbest
             h.ids[p] = h.ids[best]
-            h.pos[h.ids[p]] = p
+            h.pos[h.ids[p] * h.pos_stride] = p
             p = best
         else:
             break
     h.keys[p] = k
-    h.ids[p] = i
-    h.pos[i] = p
+    if p != p0:
+        h.ids[p] = i
+        h.pos[i * h.pos_stride] = p
 
 
 cdef inline void heap_update(Heap* h, idx_t i, float64_t k) noexcept nogil:
     """Set the key of item i to k and restore the heap order."""
-    cdef idx_t p = h.pos[i]
+    cdef idx_t p = h.pos[i * h.pos_stride]
     if heap_less(k, i, h.keys[p], i):
         heap_sift_up(h, p, k, i)
     else:
@@ -78,7 +82,7 @@ cdef inline void heap_build(Heap* h) noexcept nogil:
     """Heapify keys/ids in place (Floyd) and fill pos."""
     cdef idx_t p
     for p in range(h.size):
-        h.pos[h.ids[p]] = p
+        h.pos[h.ids[p] * h.pos_stride] = p
     if h.size > 1:
         p = (h.size - 2) >> 3
         while p >= 0:

@@ -42,6 +42,7 @@ cdef class IndexedHeap:
         self.h.keys = &self._keys[0]
         self.h.ids = &self._ids[0]
         self.h.pos = &self._pos[0]
+        self.h.pos_stride = 1
         self.h.size = <idx_t>k.size
         heap_build(&self.h)
 
@@ -66,4 +67,4 @@ cdef class IndexedHeap:
     def key(self, i):
         """The current key of item ``i``."""
         self._check(i)
-        return float(self.h.keys[self.h.pos[i]])
+        return float(self.h.keys[self.h.pos[i * self.h.pos_stride]])

@@ -36,6 +36,8 @@ cdef inline double qif_advance(double v, double dt, double tau, double I) noexce
         return v                       # stable fixed point
     R = 1.0 if isinf(v) else (v - a) / (v + a)
     R *= exp(2.0 * a * dt / tau)
+    if isinf(R):
+        return -a                      # long after: settled on the stable fixed point
     return a * (1.0 + R) / (1.0 - R)
 
 

@@ -1,0 +1,802 @@
+"""Gradient flossing: training recurrent networks with their first Lyapunov exponents pushed to zero.
+
+Gradient flossing (Engelken, NeurIPS 2023) adds a loss on the first ``k`` Lyapunov exponents of the
+forward dynamics, ``sum_i lambda_i**2``, estimated by the QR method over a finite horizon and
+differentiated through the QR steps. Minimising it before (and at intervals during) training keeps
+the long-term Jacobian well conditioned, so that gradients survive long delays.
+
+This module needs JAX (``pip install brian2_sparseprop[jax]``); the rest of the package does not.
+
+Models (state ``x``, binary input ``s_t``, one logit read out per step):
+
+- ``'rnn'``: ``x_t = J tanh(x_{t-1}) + b + W_in s_t``, readout ``w_out tanh(x_t) + b_out``
+  (the map of :class:`brian2_sparseprop.rate_lyapunov.RNN`);
+- ``'lstm'``: state ``(h, c)``, gates ``(i, f, g, o)`` as in
+  :class:`brian2_sparseprop.rate_lyapunov.LSTM`, readout from ``h``;
+- ``'gru'``: as in :class:`brian2_sparseprop.rate_lyapunov.GRU`, readout from ``h``.
+
+Tasks: a stream of random bits ``s_t in {-1, +1}``; the target at step ``t`` is the parity (XOR)
+of the bits at ``t - d`` for the lags ``d`` in ``lags``: one lag is the delayed copy task, the
+lags ``(d // 2, d)`` the delayed XOR task used by the experiment (``main``).
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "init_params",
+    "delayed_parity",
+    "lyapunov_exponents",
+    "flossing_loss",
+    "task_loss",
+    "FlossingSettings",
+    "floss",
+    "TrainingResult",
+    "train",
+    "main",
+]
+
+_MODELS = ("rnn", "lstm", "gru")
+
+
+def _check_model(model):
+    if model not in _MODELS:
+        raise ValueError(f"model must be one of {_MODELS}, found: {model!r}")
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, found: {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, found: {value}")
+    return int(value)
+
+
+def _check_lags(lags):
+    if not isinstance(lags, (tuple, list)) or len(lags) == 0:
+        raise TypeError(f"lags must be a non-empty tuple of ints, found: {lags!r}")
+    for d in lags:
+        _check_int("each lag", d, 1)
+    if len(set(lags)) != len(lags):
+        raise ValueError(f"lags must be distinct, found: {lags}")
+    return tuple(int(d) for d in lags)
+
+
+# ----------------------------------------------------------------------------- models
+
+def init_params(model, N, *, g=1.0, n_inputs=1, key):
+    """Random initial parameters of a recurrent network with one logit output.
+
+    Recurrent weights are Gaussian with variance ``g**2 / N`` (the gain of the random network),
+    input weights standard normal, readout weights of variance ``1 / N``, biases zero (LSTM forget
+    gate bias 1).
+
+    Parameters
+    ----------
+    model : {'rnn', 'lstm', 'gru'}
+        Architecture.
+    N : int
+        Number of units.
+    g : float
+        Gain of the recurrent weights, > 0.
+    n_inputs : int
+        Input channels.
+    key : jax.Array
+        PRNG key (``jax.random.key(seed)``).
+
+    Returns
+    -------
+    dict of str to jax.Array
+        ``rnn``: ``J (N, N)``, ``W_in (N, n_inputs)``, ``b (N,)``; ``lstm``/``gru``: ``U (G N, N)``,
+        ``W (G N, n_inputs)``, ``b (G N,)`` with ``G = 4`` or ``3``; all: ``w_out (N,)``, ``b_out ()``.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is unknown, ``N < 1``, ``n_inputs < 1`` or ``g <= 0``.
+
+    Examples
+    --------
+    >>> p = init_params("rnn", 8, key=jax.random.key(0))
+    >>> sorted(p), p["J"].shape
+    (['J', 'W_in', 'b', 'b_out', 'w_out'], (8, 8))
+    """
+    _check_model(model)
+    N = _check_int("N", N, 1)
+    n_inputs = _check_int("n_inputs", n_inputs, 1)
+    if not (math.isfinite(g) and g > 0):
+        raise ValueError(f"g must be finite and > 0, found: {g}")
+    k1, k2, k3 = jax.random.split(key, 3)
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[model]
+    rec = g / math.sqrt(N) * jax.random.normal(k1, (G * N, N))
+    inp = jax.random.normal(k2, (G * N, n_inputs))
+    out = {"w_out": jax.random.normal(k3, (N,)) / math.sqrt(N), "b_out": jnp.zeros(())}
+    if model == "rnn":
+        return {"J": rec, "W_in": inp, "b": jnp.zeros(N), **out}
+    b = jnp.zeros(G * N)
+    if model == "lstm":
+        b = b.at[N:2 * N].set(1.0)
+    return {"U": rec, "W": inp, "b": b, **out}
+
+
+def _state_dim(model, params):
+    N = params["w_out"].shape[0]
+    return 2 * N if model == "lstm" else N
+
+
+def _step(model, params, x, s):
+    if model == "rnn":
+        return params["J"] @ jnp.tanh(x) + params["b"] + params["W_in"] @ s
+    N = params["w_out"].shape[0]
+    if model == "lstm":
+        h, c = x[:N], x[N:]
+        a = params["U"] @ h + params["W"] @ s + params["b"]
+        i, f = jax.nn.sigmoid(a[:N]), jax.nn.sigmoid(a[N:2 * N])
+        gg, o = jnp.tanh(a[2 * N:3 * N]), jax.nn.sigmoid(a[3 * N:])
+        c_new = f * c + i * gg
+        return jnp.concatenate([o * jnp.tanh(c_new), c_new])
+    a_in = params["W"] @ s + params["b"]
+    m = params["U"] @ x
+    r = jax.nn.sigmoid(a_in[:N] + m[:N])
+    z = jax.nn.sigmoid(a_in[N:2 * N] + m[N:2 * N])
+    n = jnp.tanh(a_in[2 * N:] + r * m[2 * N:])
+    return (1 - z) * n + z * x
+
+
+def _readout(model, params, x):
+    N = params["w_out"].shape[0]
+    h = jnp.tanh(x) if model == "rnn" else x[:N]
+    return params["w_out"] @ h + params["b_out"]
+
+
+# ----------------------------------------------------------------------------- tasks
+
+def delayed_parity(key, batch_size, seq_len, lags):
+    """Random binary input streams and their delayed-parity targets.
+
+    Parameters
+    ----------
+    key : jax.Array
+        PRNG key.
+    batch_size : int
+        Number of sequences.
+    seq_len : int
+        Steps per sequence, > ``max(lags)``.
+    lags : tuple of int
+        Delays (steps); target ``y_t = XOR_d [s_{t-d} = +1]``. ``(d,)``: delayed copy;
+        ``(d // 2, d)``: delayed XOR.
+
+    Returns
+    -------
+    inputs : jax.Array, shape (batch_size, seq_len, 1)
+        Bits as ``-1.0`` / ``+1.0``.
+    targets : jax.Array, shape (batch_size, seq_len)
+        ``0.0`` / ``1.0``; meaningful where ``mask`` is True.
+    mask : jax.Array, shape (seq_len,)
+        True from step ``max(lags)`` on.
+
+    Raises
+    ------
+    TypeError
+        If ``lags`` is not a non-empty tuple of ints.
+    ValueError
+        If a lag is < 1, lags repeat, or ``seq_len <= max(lags)``.
+
+    Examples
+    --------
+    >>> s, y, m = delayed_parity(jax.random.key(0), 2, 10, (3,))
+    >>> bool(jnp.all(y[:, 3:] == (s[:, :-3, 0] > 0)))
+    True
+    """
+    lags = _check_lags(lags)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    seq_len = _check_int("seq_len", seq_len, 1)
+    if seq_len <= max(lags):
+        raise ValueError(f"seq_len must be > max(lags) = {max(lags)}, found: {seq_len}")
+    bits = jax.random.bernoulli(key, 0.5, (batch_size, seq_len))
+    parity = jnp.zeros((batch_size, seq_len), dtype=bool)
+    for d in lags:
+        shifted = jnp.pad(bits[:, :-d], ((0, 0), (d, 0)))
+        parity = parity ^ shifted
+    inputs = jnp.where(bits, 1.0, -1.0)[:, :, None]
+    mask = jnp.arange(seq_len) >= max(lags)
+    return inputs, parity.astype(inputs.dtype), mask
+
+
+def _run(model, params, inputs):
+    """Logits of one sequence ``inputs (T, n_in)`` from the zero state."""
+    x0 = jnp.zeros(_state_dim(model, params), dtype=inputs.dtype)
+
+    def body(x, s):
+        x = _step(model, params, x, s)
+        return x, _readout(model, params, x)
+
+    return jax.lax.scan(body, x0, inputs)[1]
+
+
+def task_loss(params, inputs, targets, mask, *, model):
+    """Mean binary cross-entropy and accuracy of the logits over the masked steps.
+
+    Parameters
+    ----------
+    params : dict of str to jax.Array
+        Network parameters (:func:`init_params`).
+    inputs, targets, mask : jax.Array
+        As returned by :func:`delayed_parity`.
+    model : {'rnn', 'lstm', 'gru'}
+        Architecture.
+
+    Returns
+    -------
+    loss : jax.Array, scalar
+        Cross-entropy in nats per step (``ln 2 = 0.693`` at chance).
+    accuracy : jax.Array, scalar
+        Fraction of masked steps where the sign of the logit matches the target.
+
+    Examples
+    --------
+    >>> p = init_params("rnn", 8, key=jax.random.key(0))
+    >>> loss, acc = task_loss(p, *delayed_parity(jax.random.key(1), 4, 20, (2,)), model="rnn")
+    >>> 0 <= float(acc) <= 1
+    True
+    """
+    logits = jax.vmap(lambda s: _run(model, params, s))(inputs)
+    ce = jnp.logaddexp(0.0, logits) - targets * logits
+    w = mask.astype(logits.dtype)[None, :]
+    n = w.sum() * logits.shape[0]
+    loss = (ce * w).sum() / n
+    acc = (((logits > 0) == (targets > 0.5)) * w).sum() / n
+    return loss, acc
+
+
+# ----------------------------------------------------------------------------- Lyapunov exponents
+
+def lyapunov_exponents(params, inputs, *, model, k, washout=0, key):
+    """First ``k`` Lyapunov exponents (per step) along one driven trajectory, differentiable.
+
+    QR method with re-orthonormalisation at every step; the trajectory starts from the zero
+    state, the ``k`` tangent vectors from a random orthonormal system; the first ``washout`` steps
+    are not counted. Tangent vectors are pushed with ``jax.jvp`` of the step map, and the result is
+    differentiable with respect to ``params`` through the QR factorisations.
+
+    Parameters
+    ----------
+    params : dict of str to jax.Array
+        Network parameters (:func:`init_params`).
+    inputs : jax.Array, shape (T, n_inputs)
+        Input stream; ``T > washout``.
+    model : {'rnn', 'lstm', 'gru'}
+        Architecture.
+    k : int
+        Number of exponents, ``1 <= k <=`` state dimension.
+    washout : int
+        Uncounted initial steps.
+    key : jax.Array
+        PRNG key for the initial tangent vectors.
+
+    Returns
+    -------
+    jax.Array, shape (k,)
+        Exponents in nats per step.
+
+    Examples
+    --------
+    >>> p = init_params("rnn", 16, g=0.5, key=jax.random.key(0))
+    >>> s = delayed_parity(jax.random.key(1), 1, 400, (1,))[0][0]
+    >>> lam = lyapunov_exponents(p, s, model="rnn", k=2, washout=100, key=jax.random.key(2))
+    >>> bool(jnp.all(lam < 0))
+    True
+    """
+    _check_model(model)
+    dim = _state_dim(model, params)
+    k = _check_int("k", k, 1)
+    if k > dim:
+        raise ValueError(f"k must be <= the state dimension {dim}, found: {k}")
+    washout = _check_int("washout", washout, 0)
+    if inputs.ndim != 2 or inputs.shape[0] <= washout:
+        raise ValueError(f"inputs must have shape (T, n_inputs) with T > washout = {washout}, "
+                         f"found: {inputs.shape}")
+    return _lyapunov_jit(params, inputs, key, model=model, k=k, washout=washout)
+
+
+@jax.jit(static_argnames=("model", "k", "washout"))
+def _lyapunov_jit(params, inputs, key, *, model, k, washout):
+    dim = _state_dim(model, params)
+    Q0 = jnp.linalg.qr(jax.random.normal(key, (dim, k), dtype=inputs.dtype))[0]
+    x0 = jnp.zeros(dim, dtype=inputs.dtype)
+    counted = jnp.arange(inputs.shape[0]) >= washout
+
+    def body(carry, xs):
+        x, Q = carry
+        s, c = xs
+
+        def f(y):
+            return _step(model, params, y, s)
+
+        x_new, Q_new = jax.vmap(lambda q: jax.jvp(f, (x,), (q,)), in_axes=1, out_axes=(None, 1))(Q)
+        Q_new, R = jnp.linalg.qr(Q_new)
+        return (x_new, Q_new), jnp.where(c, jnp.log(jnp.abs(jnp.diagonal(R))), 0.0)
+
+    logs = jax.lax.scan(body, (x0, Q0), (inputs, counted))[1]
+    return logs.sum(axis=0) / (inputs.shape[0] - washout)
+
+
+def flossing_loss(params, inputs, *, model, k, washout=0, key):
+    """Gradient-flossing loss ``sum_{i <= k} lambda_i**2`` (exponents per step).
+
+    Parameters
+    ----------
+    params : dict of str to jax.Array
+        Network parameters (:func:`init_params`).
+    inputs : jax.Array, shape (T, n_inputs)
+        Input stream along which the exponents are estimated.
+    model : {'rnn', 'lstm', 'gru'}
+        Architecture.
+    k : int
+        Number of exponents.
+    washout : int
+        Uncounted initial steps.
+    key : jax.Array
+        PRNG key for the initial tangent vectors.
+
+    Returns
+    -------
+    jax.Array, scalar
+        The loss, differentiable with respect to ``params`` (``jax.grad``).
+
+    Examples
+    --------
+    >>> p = init_params("rnn", 8, g=2.0, key=jax.random.key(0))
+    >>> s = delayed_parity(jax.random.key(1), 1, 60, (1,))[0][0]
+    >>> grads = jax.grad(flossing_loss)(p, s, model="rnn", k=2, washout=10, key=jax.random.key(2))
+    >>> grads["J"].shape
+    (8, 8)
+    """
+    lam = lyapunov_exponents(params, inputs, model=model, k=k, washout=washout, key=key)
+    return jnp.sum(lam ** 2)
+
+
+# ----------------------------------------------------------------------------- optimisation
+
+def _adam_init(params):
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    return (zeros, zeros, jnp.zeros((), dtype=jnp.int32))
+
+
+@jax.jit
+def _adam_update(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-8):
+    m, v, t = state
+    t = t + 1
+    m = jax.tree_util.tree_map(lambda a, g: b1 * a + (1 - b1) * g, m, grads)
+    v = jax.tree_util.tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, v, grads)
+    c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+    params = jax.tree_util.tree_map(
+        lambda p, a, b: p - lr * (a / c1) / (jnp.sqrt(b / c2) + eps), params, m, v)
+    return params, (m, v, t)
+
+
+@jax.jit
+def _clip(grads, clip_norm):
+    norm = jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree_util.tree_leaves(grads)))
+    scale = jnp.minimum(1.0, clip_norm / (norm + 1e-12))
+    return jax.tree_util.tree_map(lambda g: g * scale, grads), norm
+
+
+@jax.jit(static_argnames=("model", "k", "washout"))
+def _floss_grad(params, inputs, key, *, model, k, washout):
+    def loss(p):
+        lam = _lyapunov_jit(p, inputs, key, model=model, k=k, washout=washout)
+        return jnp.sum(lam ** 2), lam
+    return jax.value_and_grad(loss, has_aux=True)(params)
+
+
+@jax.jit(static_argnames=("model",))
+def _task_eval(params, inputs, targets, mask, *, model):
+    return task_loss(params, inputs, targets, mask, model=model)
+
+
+@jax.jit(static_argnames=("model",))
+def _task_grad(params, inputs, targets, mask, *, model):
+    def loss(p):
+        return task_loss(p, inputs, targets, mask, model=model)
+    return jax.value_and_grad(loss, has_aux=True)(params)
+
+
+@dataclasses.dataclass(frozen=True)
+class FlossingSettings:
+    """Settings of gradient flossing.
+
+    Parameters
+    ----------
+    k : int
+        Number of exponents pushed toward zero.
+    horizon : int
+        Counted steps of the trajectory on which the exponents are estimated.
+    washout : int
+        Uncounted steps before the horizon.
+    steps_before : int
+        Flossing steps (Adam) before training.
+    interval : int
+        Training steps between flossing phases during training (0: no flossing during training).
+    steps_during : int
+        Flossing steps in each phase during training.
+    lr : float
+        Adam learning rate of the flossing steps.
+
+    Raises
+    ------
+    TypeError
+        If a count is not an int.
+    ValueError
+        If a count is out of range or ``lr <= 0``.
+
+    Examples
+    --------
+    >>> FlossingSettings(k=4, horizon=100).steps_before
+    500
+    """
+
+    k: int = 8
+    horizon: int = 200
+    washout: int = 50
+    steps_before: int = 500
+    interval: int = 0
+    steps_during: int = 10
+    lr: float = 1e-3
+
+    def __post_init__(self):
+        _check_int("k", self.k, 1)
+        _check_int("horizon", self.horizon, 1)
+        _check_int("washout", self.washout, 0)
+        _check_int("steps_before", self.steps_before, 0)
+        _check_int("interval", self.interval, 0)
+        _check_int("steps_during", self.steps_during, 0)
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be finite and > 0, found: {self.lr}")
+
+
+def floss(params, *, model, settings, n_steps=None, key):
+    """Minimise the flossing loss with Adam for ``n_steps`` steps (default ``settings.steps_before``).
+
+    Every step draws a fresh random binary input stream of ``settings.washout + settings.horizon``
+    steps (the task's input statistics) and fresh initial tangent vectors.
+
+    Parameters
+    ----------
+    params : dict of str to jax.Array
+        Network parameters (:func:`init_params`).
+    model : {'rnn', 'lstm', 'gru'}
+        Architecture.
+    settings : FlossingSettings
+        ``k``, ``horizon``, ``washout``, ``lr``.
+    n_steps : int or None
+        Adam steps.
+    key : jax.Array
+        PRNG key.
+
+    Returns
+    -------
+    params : dict of str to jax.Array
+        Flossed parameters.
+    exponents : numpy.ndarray, shape (n_steps, k)
+        Exponents (per step) estimated at each step, before its update.
+
+    Raises
+    ------
+    TypeError
+        If ``settings`` is not a FlossingSettings.
+    ValueError
+        If ``model`` is unknown or ``settings.k`` exceeds the state dimension.
+
+    Examples
+    --------
+    >>> p = init_params("rnn", 8, g=2.0, key=jax.random.key(0))
+    >>> st = FlossingSettings(k=2, horizon=30, washout=10, lr=1e-2)
+    >>> p, lam = floss(p, model="rnn", settings=st, n_steps=3, key=jax.random.key(1))
+    >>> lam.shape
+    (3, 2)
+    """
+    _check_model(model)
+    if not isinstance(settings, FlossingSettings):
+        raise TypeError(f"settings must be a FlossingSettings, found: {type(settings).__name__}")
+    if settings.k > _state_dim(model, params):
+        raise ValueError(f"settings.k must be <= the state dimension {_state_dim(model, params)}, "
+                         f"found: {settings.k}")
+    n_steps = settings.steps_before if n_steps is None else _check_int("n_steps", n_steps, 0)
+    state = _adam_init(params)
+    n_in = (params["W_in"] if model == "rnn" else params["W"]).shape[1]
+    history = np.empty((n_steps, settings.k))
+    T = settings.washout + settings.horizon
+    for i in range(n_steps):
+        key, k_in, k_q = jax.random.split(key, 3)
+        bits = jax.random.bernoulli(k_in, 0.5, (T, n_in))
+        inputs = jnp.where(bits, 1.0, -1.0).astype(params["w_out"].dtype)
+        (_, lam), grads = _floss_grad(params, inputs, k_q, model=model, k=settings.k,
+                                      washout=settings.washout)
+        history[i] = np.asarray(lam)
+        params, state = _adam_update(params, grads, state, settings.lr)
+    return params, history
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """Outcome of :func:`train`.
+
+    Attributes
+    ----------
+    params : dict of str to jax.Array
+        Trained parameters.
+    steps : numpy.ndarray of int
+        Training steps at which the test metrics were taken.
+    test_loss : numpy.ndarray
+        Cross-entropy (nats per step) on a fixed test batch at ``steps``.
+    test_accuracy : numpy.ndarray
+        Accuracy on the test batch at ``steps``.
+    exponents_before : numpy.ndarray, shape (k,) or (0,)
+        First exponents (per step) at initialisation (empty without flossing).
+    exponents_after_flossing : numpy.ndarray, shape (k,) or (0,)
+        First exponents after the flossing before training (empty without flossing).
+    interrupted : bool
+        True if training stopped early on KeyboardInterrupt (the metrics so far are kept).
+    """
+
+    params: dict
+    steps: np.ndarray
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
+    exponents_before: np.ndarray
+    exponents_after_flossing: np.ndarray
+    interrupted: bool = False
+
+    @property
+    def final_accuracy(self):
+        """Test accuracy at the last evaluation (float)."""
+        return float(self.test_accuracy[-1])
+
+
+def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3, clip_norm=1.0,
+          flossing=None, eval_every=100, key):
+    """Train on the delayed-parity task with Adam (BPTT), optionally with gradient flossing.
+
+    Parameters
+    ----------
+    params : dict of str to jax.Array
+        Initial parameters (:func:`init_params`).
+    model : {'rnn', 'lstm', 'gru'}
+        Architecture.
+    lags : tuple of int
+        Task lags (:func:`delayed_parity`).
+    n_steps : int
+        Training steps (one batch each).
+    batch_size : int
+        Sequences per batch.
+    seq_len : int or None
+        Steps per sequence (default ``2 * max(lags) + 20``).
+    lr : float
+        Adam learning rate of the task loss.
+    clip_norm : float or None
+        Clip the global gradient norm of the task loss to this value (None: no clipping).
+    flossing : FlossingSettings or None
+        None: plain training. Otherwise flossing for ``steps_before`` steps before training and,
+        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps.
+    eval_every : int
+        Training steps between evaluations on a fixed test batch of 256 sequences.
+    key : jax.Array
+        PRNG key.
+
+    Returns
+    -------
+    TrainingResult
+
+    Raises
+    ------
+    TypeError
+        If ``flossing`` is neither None nor a FlossingSettings, or a count is not an int.
+    ValueError
+        If ``model`` is unknown, a count or ``lr`` is out of range, or ``seq_len <= max(lags)``.
+
+    Examples
+    --------
+    >>> p = init_params("rnn", 8, key=jax.random.key(0))
+    >>> res = train(p, model="rnn", lags=(1,), n_steps=20, eval_every=10, key=jax.random.key(1))
+    >>> res.steps.tolist()
+    [0, 10, 20]
+    """
+    _check_model(model)
+    lags = _check_lags(lags)
+    n_steps = _check_int("n_steps", n_steps, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    eval_every = _check_int("eval_every", eval_every, 1)
+    seq_len = 2 * max(lags) + 20 if seq_len is None else _check_int("seq_len", seq_len, 2)
+    if seq_len <= max(lags):
+        raise ValueError(f"seq_len must be > max(lags) = {max(lags)}, found: {seq_len}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be finite and > 0, found: {lr}")
+    if clip_norm is not None and not (math.isfinite(clip_norm) and clip_norm > 0):
+        raise ValueError(f"clip_norm must be None or > 0, found: {clip_norm}")
+    if flossing is not None and not isinstance(flossing, FlossingSettings):
+        raise TypeError(f"flossing must be None or a FlossingSettings, found: {type(flossing).__name__}")
+    key, k_test = jax.random.split(key)
+    test = delayed_parity(k_test, 256, seq_len, lags)
+    before = after = np.empty(0)
+    if flossing is not None:
+        key, k_f, k_l = jax.random.split(key, 3)
+        lam_key = jax.random.split(k_l, 2)
+        T = flossing.washout + 4 * flossing.horizon
+        s_eval = delayed_parity(lam_key[0], 1, T, (1,))[0][0].astype(params["w_out"].dtype)
+        before = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
+                                               washout=flossing.washout, key=lam_key[1]))
+        params, _ = floss(params, model=model, settings=flossing, key=k_f)
+        after = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
+                                              washout=flossing.washout, key=lam_key[1]))
+    state = _adam_init(params)
+    steps, losses, accs = [], [], []
+
+    def record(i):
+        loss, acc = _task_eval(params, *test, model=model)
+        steps.append(i)
+        losses.append(float(loss))
+        accs.append(float(acc))
+
+    record(0)
+    interrupted = False
+    try:
+        for i in range(1, n_steps + 1):
+            key, k_b, k_f = jax.random.split(key, 3)
+            batch = delayed_parity(k_b, batch_size, seq_len, lags)
+            _, grads = _task_grad(params, *batch, model=model)
+            if clip_norm is not None:
+                grads = _clip(grads, clip_norm)[0]
+            params, state = _adam_update(params, grads, state, lr)
+            if flossing is not None and flossing.interval and i % flossing.interval == 0:
+                params, _ = floss(params, model=model, settings=flossing,
+                                  n_steps=flossing.steps_during, key=k_f)
+            if i % eval_every == 0 or i == n_steps:
+                record(i)
+    except KeyboardInterrupt:
+        interrupted = True
+    return TrainingResult(params, np.array(steps), np.array(losses), np.array(accs), before, after,
+                          interrupted)
+
+
+# ----------------------------------------------------------------------------- experiment / CLI
+
+def _parse(argv):
+    p = argparse.ArgumentParser(
+        prog="sparseprop-floss",
+        description="Delayed-XOR training of a recurrent network with and without gradient "
+                    "flossing, over several delays and seeds; saves a figure and a JSON record.")
+    p.add_argument("--model", choices=_MODELS, default="rnn")
+    p.add_argument("--N", type=int, default=80, help="units (default 80)")
+    p.add_argument("--g", type=float, default=1.0, help="initial gain of the recurrent weights")
+    p.add_argument("--delays", type=int, nargs="+", default=[10, 15, 20, 25, 30, 40],
+                   help="task delays d; the XOR lags are (d // 2, d)")
+    p.add_argument("--task", choices=("xor", "copy"), default="xor")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--train-steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--k", type=int, default=8, help="exponents flossed")
+    p.add_argument("--floss-steps", type=int, default=200, help="flossing steps before training")
+    p.add_argument("--floss-horizon", type=int, default=100)
+    p.add_argument("--floss-washout", type=int, default=50)
+    p.add_argument("--floss-interval", type=int, default=0,
+                   help="training steps between flossing phases (0: only before training)")
+    p.add_argument("--floss-steps-during", type=int, default=10)
+    p.add_argument("--floss-lr", type=float, default=3e-3)
+    p.add_argument("--success", type=float, default=0.9,
+                   help="final test accuracy counted as success (chance is 0.5)")
+    p.add_argument("--output", default="flossing_experiment",
+                   help="output prefix: writes PREFIX.png and PREFIX.json")
+    return p.parse_args(argv)
+
+
+def _lags(task, d):
+    return (d,) if task == "copy" else (d // 2, d)
+
+
+def _figure(record, path):
+    from matplotlib.figure import Figure
+    delays = record["delays"]
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    for cond, color in (("plain", "C0"), ("flossing", "C1")):
+        acc = np.array([[r["final_accuracy"] for r in record["runs"][cond][str(d)]] for d in delays])
+        succ = (acc >= record["success"]).mean(axis=1)
+        ax1.plot(delays, succ, "o-", color=color, label=cond)
+        for j, d in enumerate(delays):
+            ax2.plot(np.full(acc.shape[1], d) + (-0.6 if cond == "plain" else 0.6), acc[j], ".",
+                     color=color, label=cond if j == 0 else None)
+    ax1.set(xlabel="delay d (steps)", ylabel=f"success rate (accuracy >= {record['success']})",
+            ylim=(-0.05, 1.05), title=f"delayed {record['task']}, {record['model']} N = {record['N']}")
+    ax1.legend()
+    ax2.axhline(0.5, color="0.6", lw=0.8)
+    ax2.set(xlabel="delay d (steps)", ylabel="final test accuracy",
+            title=f"{record['seeds']} seeds per point")
+    ax2.legend()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    """Run the flossing experiment (console script ``sparseprop-floss``).
+
+    For every delay ``d`` and seed, the same initial network is trained on the delayed XOR (lags
+    ``(d // 2, d)``) or delayed copy task with and without flossing before training; the final test
+    accuracies, success rates and exponents before/after flossing are printed and written to
+    ``PREFIX.json``, the success rate against delay to ``PREFIX.png``. The JSON is rewritten after
+    every run, so an interrupted experiment keeps its finished runs.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        Command-line arguments (None: ``sys.argv[1:]``); see ``sparseprop-floss --help``.
+
+    Returns
+    -------
+    int
+        Exit status (0).
+    """
+    a = _parse(argv)
+    for name in ("N", "seeds", "train_steps", "k", "floss_steps", "floss_horizon"):
+        if getattr(a, name) < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, found: {getattr(a, name)}")
+    settings = FlossingSettings(k=a.k, horizon=a.floss_horizon, washout=a.floss_washout,
+                                steps_before=a.floss_steps, interval=a.floss_interval,
+                                steps_during=a.floss_steps_during, lr=a.floss_lr)
+    record = {"model": a.model, "N": a.N, "g": a.g, "task": a.task, "delays": a.delays,
+              "seeds": a.seeds, "train_steps": a.train_steps, "batch_size": a.batch_size,
+              "lr": a.lr, "success": a.success, "flossing": dataclasses.asdict(settings),
+              "runs": {"plain": {}, "flossing": {}}}
+    t_start = time.perf_counter()
+    try:
+        for d in a.delays:
+            for cond in ("plain", "flossing"):
+                record["runs"][cond][str(d)] = []
+            for seed in range(a.seeds):
+                k_init, k_train = jax.random.split(jax.random.key(seed))
+                p0 = init_params(a.model, a.N, g=a.g, key=k_init)
+                for cond in ("plain", "flossing"):
+                    t0 = time.perf_counter()
+                    res = train(p0, model=a.model, lags=_lags(a.task, d), n_steps=a.train_steps,
+                                batch_size=a.batch_size, lr=a.lr,
+                                flossing=settings if cond == "flossing" else None,
+                                eval_every=max(1, a.train_steps // 20), key=k_train)
+                    run = {"seed": seed, "final_accuracy": res.final_accuracy,
+                           "best_accuracy": float(res.test_accuracy.max()),
+                           "final_loss": float(res.test_loss[-1]),
+                           "lambda_max_before": (float(res.exponents_before[0])
+                                                 if res.exponents_before.size else None),
+                           "lambda_max_after": (float(res.exponents_after_flossing[0])
+                                                if res.exponents_after_flossing.size else None),
+                           "seconds": time.perf_counter() - t0}
+                    record["runs"][cond][str(d)].append(run)
+                    print(f"d={d:3d} seed={seed} {cond:8s} acc={run['final_accuracy']:.3f} "
+                          f"loss={run['final_loss']:.3f} lambda1 {run['lambda_max_before']} -> "
+                          f"{run['lambda_max_after']} ({run['seconds']:.1f} s)", flush=True)
+                    with open(a.output + ".json", "w") as fh:
+                        json.dump(record, fh, indent=1)
+    except KeyboardInterrupt:
+        print("interrupted; keeping the finished runs", file=sys.stderr)
+        record["delays"] = [d for d in a.delays
+                            if len(record["runs"]["flossing"].get(str(d), [])) == a.seeds]
+    record["seconds_total"] = time.perf_counter() - t_start
+    with open(a.output + ".json", "w") as fh:
+        json.dump(record, fh, indent=1)
+    print("delay  success(plain)  success(flossing)")
+    for d in record["delays"]:
+        s = [np.mean([r["final_accuracy"] >= a.success for r in record["runs"][c][str(d)]])
+             for c in ("plain", "flossing")]
+        print(f"{d:5d}  {s[0]:14.2f}  {s[1]:17.2f}")
+    print(f"total {record['seconds_total']:.0f} s")
+    if record["delays"]:
+        _figure(record, a.output + ".png")
+        print(f"figure: {a.output}.png, record: {a.output}.json")
+    return 0

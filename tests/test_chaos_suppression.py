@@ -1,0 +1,151 @@
+"""Tests of the chaos-suppression experiments: resumable sweeps, CLI, theory against simulation."""
+import doctest
+import json
+
+import numpy as np
+import pytest
+
+from brian2_sparseprop import balanced, chaos_suppression, meanfield
+from brian2_sparseprop.chaos_suppression import (critical_amplitude, critical_amplitude_sweep,
+                                                 lyapunov_vs_amplitude, main, network_point,
+                                                 quasi_static_critical_amplitude, run_sweep, theory_point)
+from brian2_sparseprop.meanfield import stationary_dmft
+
+_FAST = dict(t_transient=2.0, t_measure=5.0, dt=0.2)
+
+
+def _points():
+    return [dict(g=2.0, I1=I1, f=0.2, kind="common", N=1000, **_FAST) for I1 in (0.0, 3.0)]
+
+
+def test_sweep_writes_one_file_per_point_and_resumes(tmp_path):
+    first = run_sweep(theory_point, _points(), tmp_path, n_workers=2)
+    files = sorted(tmp_path.glob("theory_point-*.json"))
+    assert len(files) == 2
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    assert run_sweep(theory_point, _points(), tmp_path, n_workers=2) == first  # loaded, not recomputed
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
+    files[0].unlink()  # an "interrupted" sweep: one point missing
+    again = run_sweep(theory_point, _points(), tmp_path, n_workers=1)
+    assert again == first
+    assert files[1].stat().st_mtime_ns == stamps[files[1]]
+    saved = json.loads(files[0].read_text())
+    assert saved["params"]["I1"] in (0.0, 3.0) and "lambda1" in saved["result"]
+
+
+def test_sweep_keeps_finished_points_when_one_fails(tmp_path):
+    points = _points() + [dict(g=2.0, I1=1.0, f=0.2, kind="bogus", N=1000, **_FAST)]
+    with pytest.raises(RuntimeError, match="1 of 3 sweep points failed.*bogus"):
+        run_sweep(theory_point, points, tmp_path, n_workers=2)
+    assert len(list(tmp_path.glob("theory_point-*.json"))) == 2
+
+
+@pytest.mark.parametrize("args, error, match", [
+    (("not callable", []), TypeError, "task must be callable"),
+    ((theory_point, [1]), TypeError, "every point must be a dict"),
+    ((theory_point, [], "x", 0), ValueError, "n_workers must be >= 1"),
+    ((theory_point, [], "x", 1.5), TypeError, "n_workers must be an integer"),
+])
+def test_sweep_errors(tmp_path, args, error, match):
+    task, points, *rest = args
+    with pytest.raises(error, match=match):
+        run_sweep(task, points, tmp_path / "out", *rest[1:])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda d: lyapunov_vs_amplitude([-1.0], out_dir=d), "I1_values must be a 1D array"),
+    (lambda d: lyapunov_vs_amplitude([1.0], f=0.0, out_dir=d), "f must be > 0"),
+    (lambda d: lyapunov_vs_amplitude([1.0], kinds=["shared"], out_dir=d), "kinds must be drawn from"),
+    (lambda d: critical_amplitude_sweep("tau", [1.0], out_dir=d), "vary must be one of"),
+    (lambda d: critical_amplitude("both"), "kinds must be drawn from"),
+    (lambda d: quasi_static_critical_amplitude("both"), "kinds must be drawn from"),
+])
+def test_experiment_errors(tmp_path, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(tmp_path)
+
+
+def test_lyapunov_vs_amplitude_theory_and_network(tmp_path):
+    res = lyapunov_vs_amplitude([0.0, 2.0], N=200, out_dir=tmp_path, n_workers=2, n_networks=2,
+                                theory_options=_FAST, network_options=dict(duration=5.0, t_transient=5.0))
+    for kind in ("common", "independent"):
+        assert res["theory"][kind].shape == (2,)
+        assert res["network"][kind].shape == (2, 2)
+        assert np.all(np.isfinite(res["network"][kind].magnitude))
+    # at I1 = 0 both kinds are the same stationary theory
+    assert float(res["theory"]["common"][0]) == pytest.approx(float(res["theory"]["independent"][0]), abs=1e-12)
+    path = chaos_suppression.plot_lyapunov_vs_amplitude(res, tmp_path / "lyap.png")
+    assert path.stat().st_size > 1000
+
+
+def test_network_point_reports_balanced_rate():
+    """The time-averaged rate of a balanced network is I0/J0 - m/(sqrt(N) J0) with m = O(1): within 15% of
+    I0/J0 at N = 400."""
+    out = network_point(2.0, 0.0, 0.2, "common", 400, 0, duration=20.0, t_transient=10.0)
+    assert out["rate"] == pytest.approx(1.0, rel=0.15)
+
+
+def test_quasi_static_common_formula():
+    """I1_crit(common, f -> 0) = sqrt(N) I0 / cos(pi p), p = lambda_c/(1 + lambda_c): at that amplitude the
+    cycle average of lambda (lambda_c while sqrt(N) I0 + I1 sin(psi) > 0, -1 while silent) vanishes, and it
+    scales exactly like sqrt(N)."""
+    N = 3000
+    I1c = quasi_static_critical_amplitude("common", N=N)
+    lam_c = float(stationary_dmft(2.0).lyapunov_exponent())
+    psi = 2 * np.pi * (np.arange(200000) + 0.5) / 200000
+    on = np.sqrt(N) + I1c * np.sin(psi) > 0
+    assert np.mean(np.where(on, lam_c, -1.0)) == pytest.approx(0.0, abs=1e-4)
+    assert quasi_static_critical_amplitude("common", N=4 * N) == pytest.approx(2 * I1c, rel=1e-12)
+
+
+def test_quenched_offsets_reduce_lyapunov_exponent():
+    """Static offsets A sin(theta) (slow independent input) lower lambda_1 monotonically from the
+    stationary value."""
+    lams = [float(stationary_dmft(2.0, quenched_amplitude=A, n_phases=8).lyapunov_exponent(step=0.02))
+            for A in (0.0, 2.0, 4.0)]
+    assert lams[0] == pytest.approx(float(stationary_dmft(2.0).lyapunov_exponent(step=0.02)), abs=1e-12)
+    assert lams[0] > lams[1] > lams[2]
+
+
+def test_cli_lyapunov_and_critical(tmp_path, capsys):
+    fig = tmp_path / "fig.png"
+    assert main(["lyapunov", "--I1", "0,2", "--N", "1000", "--out", str(tmp_path), "--workers", "2",
+                 "--t-transient", "2", "--t-measure", "5", "--dt", "0.2", "--figure", str(fig)]) == 0
+    out = capsys.readouterr().out
+    assert "common theory" in out and "independent theory" in out
+    assert fig.stat().st_size > 1000
+    fig2 = tmp_path / "crit.png"
+    assert main(["critical", "--vary", "N", "--values", "1000", "--g", "1.2", "--out", str(tmp_path),
+                 "--workers", "1", "--t-measure", "5", "--figure", str(fig2)]) == 0
+    assert "I1_crit [nan]" in capsys.readouterr().out  # g < sqrt(2): no chaos to suppress
+    assert fig2.stat().st_size > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, I1", [("common", 0.0), ("common", 10.0), ("independent", 2.0)])
+def test_theory_matches_simulation_at_N5000(kind, I1):
+    """lambda_1 of one N = 5000 network (g = 2, f = 0.2/tau, 150 tau) against the DMFT with the same N.
+    Tolerance 0.02/tau (about 20% of lambda_1 at I1 = 0): finite-size effects (the N = 2000 networks are
+    ~25% below the theory) and the statistical error of a 150 tau average (~0.005/tau)."""
+    th = theory_point(2.0, I1, 0.2, kind, 5000)["lambda1"]
+    nw = network_point(2.0, I1, 0.2, kind, 5000, 1, duration=150.0, t_transient=20.0)["lambda1"]
+    assert nw == pytest.approx(th, abs=0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, ratio, rel", [("common", 2.0, 0.25), ("independent", 1.0, 0.1)])
+def test_critical_amplitude_scaling_with_N(kind, ratio, rel):
+    """Quadrupling N doubles I1_crit for common input (the balance cancels it, sqrt(N)) and leaves it
+    unchanged for independent input. f = 0.2/tau, DMFT; tolerances allow the O(1) offset of the common
+    input's cancellation at these sizes and the 1% root tolerance."""
+    opts = dict(f=0.2, rtol=1e-2, n_phases=8, t_transient=30.0, t_measure=30.0)
+    small = critical_amplitude(kind, N=1000, I1_start=2.0, **opts)
+    large = critical_amplitude(kind, N=4000, I1_start=2.0, **opts)
+    assert large / small == pytest.approx(ratio, rel=rel)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", [balanced, meanfield, chaos_suppression])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
