@@ -389,10 +389,7 @@ class SparsePropDevice(RuntimeDevice):
         else:
             times, indices, state = np.zeros(0), np.zeros(0, np.int64), np.zeros(0)
         if len(indices):
-            # the last spike of each neuron in this run
-            order = np.argsort(indices, kind="stable")
-            last = np.flatnonzero(np.r_[np.diff(indices[order]) != 0, True])
-            session.lastspike[indices[order][last]] = times[order][last]
+            np.maximum.at(session.lastspike, indices, times)  # the last spike of each neuron
         for g in spec.groups:
             values = g.from_engine(state[g.offset : g.offset + g.n])
             variable = g.group.variables[g.variable]
