@@ -606,7 +606,7 @@ def _csr(n_sources, pre, post, weights, delays):
     else:
         order = np.argsort(pre, kind="stable")
         pre, post, weights, delays = pre[order], post[order], weights[order], delays[order]
-    indptr = np.searchsorted(pre, np.arange(n_sources + 1)).astype(np.int64)
+    indptr = np.searchsorted(pre, np.arange(n_sources + 1, dtype=pre.dtype)).astype(np.int64)
     return indptr, post, weights, delays
 
 
