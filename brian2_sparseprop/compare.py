@@ -28,7 +28,8 @@ class Comparison:
     rows : list of dict
         Keys: ``monitor``, ``dt`` (s), ``first_spike_error`` (s, mean over neurons of the absolute
         error of the first spike), ``max_first_spike_error`` (s), ``spike_time_error`` (s, mean
-        absolute error over all spikes matched in order, neuron by neuron), ``count_difference`` (mean
+        absolute error over all spikes matched in order, neuron by neuron), ``last_spike_error`` (s, mean
+        over neurons of the error of the last matched spike: the accumulated error), ``count_difference`` (mean
         absolute difference of spike counts per neuron), ``rate_exact``, ``rate_clock`` (Hz),
         ``cv_exact``, ``cv_clock``, ``fano_exact``, ``fano_clock``, ``van_rossum`` (mean over neurons of
         the van Rossum distance between the exact and the clock-driven train, dimensionless),
@@ -51,14 +52,15 @@ class Comparison:
     def summary(self):
         """The rows as a plain-text table."""
         header = (
-            f"{'monitor':<16} {'dt (ms)':>8} {'first (ms)':>11} {'all (ms)':>10} {'d count':>8} "
+            f"{'monitor':<16} {'dt (ms)':>8} {'first (ms)':>11} {'all (ms)':>10} {'last (ms)':>10} {'d count':>8} "
             f"{'rate ex/clk (Hz)':>18} {'CV ex/clk':>13} {'Fano ex/clk':>13} {'vR':>7} {'diverge (ms)':>13}"
         )
         lines = [header, "-" * len(header)]
         for r in self.rows:
             lines.append(
                 f"{r['monitor']:<16} {r['dt'] * 1e3:>8.4g} {r['first_spike_error'] * 1e3:>11.4g} "
-                f"{r['spike_time_error'] * 1e3:>10.4g} {r['count_difference']:>8.3g} "
+                f"{r['spike_time_error'] * 1e3:>10.4g} {r['last_spike_error'] * 1e3:>10.4g} "
+                f"{r['count_difference']:>8.3g} "
                 f"{r['rate_exact']:>8.3f}/{r['rate_clock']:<9.3f} {r['cv_exact']:>6.3f}/{r['cv_clock']:<6.3f} "
                 f"{r['fano_exact']:>6.3f}/{r['fano_clock']:<6.3f} {r['van_rossum']:>7.3g} "
                 f"{r['divergence_time'] * 1e3:>13.4g}"
@@ -214,11 +216,12 @@ def _row(name, dt, exact, clock, tolerance, time_constant):
     c_times, c_indices, _, c_stop = clock
     t_stop = max(t_stop, c_stop, float(np.max(times, initial=0)), float(np.max(c_times, initial=0)))
     ex_trains, ck_trains = _trains(times, indices, n), _trains(c_times, c_indices, n)
-    first_errors, all_errors, count_diff, divergence = [], [], [], np.inf
+    first_errors, last_errors, all_errors, count_diff, divergence = [], [], [], [], np.inf
     for a, b in zip(ex_trains, ck_trains):
         m = min(len(a), len(b))
         if m:
             first_errors.append(abs(a[0] - b[0]))
+            last_errors.append(abs(a[m - 1] - b[m - 1]))
             errors = np.abs(a[:m] - b[:m])
             all_errors.append(errors)
             bad = np.flatnonzero(errors > tolerance)
@@ -236,6 +239,7 @@ def _row(name, dt, exact, clock, tolerance, time_constant):
         "first_spike_error": float(np.mean(first_errors)) if first_errors else float("nan"),
         "max_first_spike_error": float(np.max(first_errors)) if first_errors else float("nan"),
         "spike_time_error": float(np.mean(all_errors)) if len(all_errors) else float("nan"),
+        "last_spike_error": float(np.mean(last_errors)) if last_errors else float("nan"),
         "count_difference": float(np.mean(count_diff)) if count_diff else 0.0,
         "rate_exact": len(times) / (n * duration) if n else float("nan"),
         "rate_clock": len(c_times) / (n * duration) if n else float("nan"),
