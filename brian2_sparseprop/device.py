@@ -87,6 +87,23 @@ def _spec_key(spec):
 _SOURCE_VARIABLES = {PoissonGroup: ("rates",), SpikeGeneratorGroup: ("spike_time", "neuron_index", "period")}
 
 
+def _snapshot(key):
+    """A copy of a key that later changes of the Brian2 arrays it refers to cannot alter.
+
+    Several recognised arrays are views of Brian2's own arrays (e.g. per-synapse weights); a constant
+    broadcast over all synapses is stored as one value.
+    """
+    names, parts = key
+    frozen = []
+    for part in parts:
+        part = np.asarray(part)
+        if part.ndim == 1 and len(part) and part.strides == (0,):
+            frozen.append(np.broadcast_to(part[:1].copy(), part.shape))
+        else:
+            frozen.append(part.copy())
+    return list(names), frozen
+
+
 def _same_key(a, b):
     return a[0] == b[0] and len(a[1]) == len(b[1]) and all(np.array_equal(x, y) for x, y in zip(a[1], b[1]))
 
@@ -254,13 +271,13 @@ class SparsePropDevice(RuntimeDevice):
                 session.spec = spec
                 return session
         session = self._new_session(spec, t_now)
-        session.key = key
+        session.key = _snapshot(key)
         self._sessions[net] = session
         return session
 
     def _restored_session(self, net, spec, key, stored):
         session = self._new_session(spec, stored.t_offset)
-        session.key = key
+        session.key = _snapshot(key)
         if session.engine is not None:
             session.engine.set_state(stored.engine)
             session.n_spikes_seen = len(session.engine.spike_times)

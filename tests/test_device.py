@@ -399,3 +399,17 @@ def test_ei_network_rates_agree_with_the_runtime(seed):
     # clock-driven spike stamping and delay rounding at dt = 0.1 ms
     assert rates[0] > 5
     assert rates[1] == pytest.approx(rates[0], rel=0.15)
+
+
+def test_changed_weights_between_runs_are_used(exact):
+    gen = SpikeGeneratorGroup(1, [0, 0], [2, 7] * ms)
+    target = NeuronGroup(1, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    syn = Synapses(gen, target, "w : 1", on_pre="v_post += w")
+    syn.connect()
+    syn.w = 0.5
+    spikes = SpikeMonitor(target)
+    run(5 * ms)
+    assert spikes.num_spikes == 0
+    syn.w = 2.0  # changed in place in Brian2's array
+    run(5 * ms)
+    np.testing.assert_allclose(spikes.t / ms, [7.0], rtol=1e-12)
