@@ -27,4 +27,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PYTHON="$ROOT/.venv/bin/python"
 "$PYTHON" -m pip install -q --upgrade pip
-"$PYTHON" -m pip install -q ".[${1:-}]"
+if [ -n "${1:-}" ]; then "$PYTHON" -m pip install -q ".[$1]"; else "$PYTHON" -m pip install -q .; fi
