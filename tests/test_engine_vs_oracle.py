@@ -320,6 +320,19 @@ def test_delayed_arrivals_act_before_external_inputs_of_the_same_instant():
     np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-12)
 
 
+@pytest.mark.parametrize("weight", [0.2, 0.9], ids=["subthreshold", "fires"])
+def test_state_sample_at_an_event_time_is_taken_before_the_event(weight):
+    # documented (like Brian2's StateMonitor at the start of a step): a sample at t sees all events before
+    # t and none at t; dyadic t so that the kick lands exactly on the sample time
+    t = 2.0**-6
+    params = dict(n=1, model="lif", tau=0.01, drive=0.5, v_init=[0.2])
+    generator = dict(times=[t], sources=[0], n_sources=1, indptr=[0, 1], indices=[0], weights=[weight])
+    engine, oracle = run_both(params, generator, 2 * t, record_times=[t])
+    before = 0.5 + (0.2 - 0.5) * np.exp(-t / 0.01)
+    assert oracle.state_values[0][0] == pytest.approx(before, rel=1e-14)
+    assert engine.state_values[0, 0] == pytest.approx(before, rel=1e-14)
+
+
 def test_cascade_records_spikes_in_breadth_first_order():
     # a chain 0 -> {3, 1} -> 2 with zero delays: breadth-first levels are [0], [3, 1], [2]
     params = dict(n=4, model="lif", tau=0.01, drive=[1.5, 0.95, 0.95, 0.95], v_init=[0.0, 0.95, 0.95, 0.95],
