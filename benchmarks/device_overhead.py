@@ -1,0 +1,188 @@
+"""Device overhead and speed against Brian2, for S1 (sparse inhibitory LIF) and S3 (Brunel-type E/I).
+
+For each network the same Brian2 script is timed:
+
+- ``engine``: the `EventNetwork` alone, built from the arrays the device recognises, plus ``run``;
+- ``device``: ``Network.run`` with ``set_device('sparseprop')`` (recognition, engine build, run,
+  write-back into the monitors); the overhead is ``device / engine - 1`` (target: at most 10 %);
+- ``runtime dt=...``: Brian2's runtime (Cython target, cache warmed by a zero-length run first);
+- ``standalone dt=...`` (with ``--standalone``): cpp_standalone, total time of build and run, and the
+  simulation loop alone as Brian2 reports it.
+
+Engine, device and runtime are timed in CPU seconds of this (single-threaded) process, which other
+jobs on a shared machine disturb far less than wall-clock time; cpp_standalone runs in a child process
+and is timed by the wall clock. Engine and device: the best of ``--repeat`` alternating runs. All
+times are reported as ratios to ``engine``: read the ratios, not the absolute numbers. Usage::
+
+    python benchmarks/device_overhead.py [--networks s1 s3] [--n 100000] [--t-s1 1.0] [--t-s3 0.2]
+                                         [--dt 0.1 0.01] [--standalone] [--quick]
+"""
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+
+
+def s1_network(n, k=100, seed=0):
+    """S1 as an ordinary Brian2 script: dv/dt = (I - v)/tau, K random targets, weight -1/sqrt(K)."""
+    from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms
+
+    from brian2_sparseprop.standard import random_out_connectivity
+
+    rng = np.random.default_rng(seed)
+    indptr, indices = random_out_connectivity(n, k, rng)
+    group = NeuronGroup(n, "dv/dt = (I - v)/tau : 1", threshold="v > 1", reset="v = 0",
+                        namespace={"I": 1.1, "tau": 10 * ms}, name="s1")
+    group.v = rng.uniform(0, 1, n)
+    syn = Synapses(group, group, on_pre="v_post += w", namespace={"w": -1 / np.sqrt(k)}, name="s1_syn")
+    syn.connect(i=np.repeat(np.arange(n), np.diff(indptr)), j=indices.astype(np.int64))
+    spikes = SpikeMonitor(group, name="s1_spikes")
+    return Network(group, syn, spikes), spikes
+
+
+def s3_network(seed=0, scale=1.0):
+    """S3 (Brunel 2000 type): 10,000 E + 2,500 I LIF neurons, p = 0.1, delay 1.5 ms, refractory 2 ms,
+    J = 0.1 mV, g = 5, external PoissonInput at twice the threshold rate."""
+    from brian2 import Hz, Network, NeuronGroup, PoissonInput, SpikeMonitor, Synapses, mV, ms, seed as brian_seed
+
+    brian_seed(seed)
+    n_e, n_i = int(10000 * scale), int(2500 * scale)
+    c_e = int(0.1 * n_e)
+    tau, theta, v_r, J, g = 20 * ms, 20 * mV, 10 * mV, 0.1 * mV, 5.0
+    nu_thr = theta / (J * c_e * tau)
+    neurons = NeuronGroup(n_e + n_i, "dv/dt = -v/tau : volt (unless refractory)", threshold="v > theta",
+                          reset="v = v_r", refractory=2 * ms, method="exact",
+                          namespace={"tau": tau, "theta": theta, "v_r": v_r}, name="s3")
+    neurons.v = "v_r * rand()"
+    exc = Synapses(neurons[:n_e], neurons, on_pre="v_post += J", delay=1.5 * ms, namespace={"J": J}, name="s3_e")
+    exc.connect(p=0.1)
+    inh = Synapses(neurons[n_e:], neurons, on_pre="v_post += -g*J", delay=1.5 * ms,
+                   namespace={"J": J, "g": g}, name="s3_i")
+    inh.connect(p=0.1)
+    drive = PoissonInput(neurons, "v", c_e, 2 * nu_thr, weight=J)
+    spikes = SpikeMonitor(neurons, name="s3_spikes")
+    return Network(neurons, exc, inh, drive, spikes), spikes
+
+
+def time_engine(net, duration):
+    """Build the EventNetwork from the recognised arrays and run it; returns (seconds, n_spikes)."""
+    from brian2_sparseprop import EventNetwork
+    from brian2_sparseprop.recognition import recognise_network
+
+    spec = recognise_network(net.objects, {})
+    start = time.process_time()
+    engine = EventNetwork(**spec.engine_kwargs(), seed=1)
+    for entry in spec.poisson_inputs:
+        engine.add_poisson_input(entry["rate"], entry["weight"], targets=entry["targets"])
+    engine.record_spikes()
+    engine.run(duration)
+    return time.process_time() - start, len(engine.spike_times)
+
+
+def time_device(build, duration):
+    from brian2 import Network, NeuronGroup, ms, second, set_device, start_scope
+    from brian2.devices.device import reset_device
+
+    import brian2_sparseprop  # noqa: F401
+
+    set_device("sparseprop")
+    try:
+        start_scope()
+        warm_up = NeuronGroup(1, "dv/dt = (2 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+        Network(warm_up).run(1 * ms)  # one-time imports outside the timing, as for the runtime
+        start_scope()
+        net, spikes = build()
+        start = time.process_time()
+        net.run(duration * second)
+        return time.process_time() - start, spikes.num_spikes, net
+    finally:
+        reset_device()
+
+
+def time_runtime(build, duration, dt):
+    from brian2 import defaultclock, ms, prefs, second, start_scope
+
+    prefs.codegen.target = "cython"
+    start_scope()
+    defaultclock.dt = dt * second
+    net, spikes = build()
+    net.run(0 * ms)  # generate and compile (or load from the cache) outside the timing
+    start = time.process_time()
+    net.run(duration * second)
+    prefs.codegen.target = "auto"
+    return time.process_time() - start, spikes.num_spikes
+
+
+def time_standalone(build, duration, dt):
+    from brian2 import defaultclock, device, second, set_device, start_scope
+    from brian2.devices.device import reset_device
+
+    with tempfile.TemporaryDirectory() as directory:
+        set_device("cpp_standalone", directory=directory, build_on_run=True)
+        try:
+            start_scope()
+            defaultclock.dt = dt * second
+            net, spikes = build()
+            start = time.perf_counter()
+            net.run(duration * second)
+            total = time.perf_counter() - start
+            return total, float(device._last_run_time), spikes.num_spikes
+        finally:
+            device.reinit()
+            reset_device()
+
+
+def benchmark(name, build, duration, dts, standalone, repeat):
+    from brian2 import start_scope
+
+    print(f"\n{name}: {duration} s simulated; engine and device: best of {repeat}, alternating")
+    engine_times, device_times = [], []
+    for _ in range(repeat):
+        device_s, device_spikes, _ = time_device(build, duration)
+        device_times.append(device_s)
+        start_scope()
+        net, _ = build()
+        engine_s, engine_spikes = time_engine(net, duration)
+        engine_times.append(engine_s)
+    engine_s, device_s = min(engine_times), min(device_times)
+    rows = [("engine alone", engine_s, engine_spikes), ("device run()", device_s, device_spikes)]
+    for dt in dts:
+        seconds, spikes = time_runtime(build, duration, dt)
+        rows.append((f"runtime dt={dt * 1e3:g} ms", seconds, spikes))
+        if standalone:
+            total, loop, spikes = time_standalone(build, duration, dt)
+            rows.append((f"standalone dt={dt * 1e3:g} ms (build+run)", total, spikes))
+            rows.append((f"standalone dt={dt * 1e3:g} ms (loop only)", loop, spikes))
+    print(f"  {'':42s} {'seconds':>9s} {'/ engine':>9s} {'spikes':>10s}   (CPU s; standalone: wall s)")
+    for label, seconds, spikes in rows:
+        print(f"  {label:42s} {seconds:9.3f} {seconds / engine_s:9.3f} {spikes:10d}")
+    print(f"  device overhead: {100 * (device_s / engine_s - 1):.1f} % of the engine's time")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--networks", nargs="+", default=["s1", "s3"], choices=["s1", "s3"])
+    parser.add_argument("--n", type=int, default=100_000, help="S1 size (default 1e5)")
+    parser.add_argument("--t-s1", type=float, default=1.0, help="S1 simulated time in s (default 1)")
+    parser.add_argument("--t-s3", type=float, default=0.2, help="S3 simulated time in s (default 0.2)")
+    parser.add_argument("--dt", type=float, nargs="+", default=[0.1, 0.01], help="Brian2 time steps in ms")
+    parser.add_argument("--standalone", action="store_true", help="also time cpp_standalone (compiles C++)")
+    parser.add_argument("--quick", action="store_true", help="S1 with N = 1e4, S3 at 1/5 size, short runs")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of engine and device runs (best is kept)")
+    args = parser.parse_args(argv)
+    dts = [d * 1e-3 for d in args.dt]
+    if args.quick:
+        args.n, args.t_s1, args.t_s3 = 10_000, 0.5, 0.1
+    if "s1" in args.networks:
+        benchmark(f"S1, N = {args.n}, K = 100", lambda: s1_network(args.n), args.t_s1, dts, args.standalone,
+                  args.repeat)
+    if "s3" in args.networks:
+        scale = 0.2 if args.quick else 1.0
+        benchmark(f"S3, Brunel type, {int(12500 * scale)} neurons", lambda: s3_network(scale=scale),
+                  args.t_s3, dts, args.standalone, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,521 @@
+"""The Brian2 device 'sparseprop': ordinary Brian2 scripts run with the exact event-driven engine.
+
+``import brian2_sparseprop`` registers the device; ``set_device('sparseprop')`` makes ``run()`` and
+``Network.run()`` recognise the network (`brian2_sparseprop.recognition`), simulate it with
+`brian2_sparseprop.EventNetwork` in continuous time, and write the results back into the ordinary
+Brian2 objects: final state variables, ``lastspike``/``not_refractory``, SpikeMonitor, StateMonitor
+(exact values at the monitor's clock ticks), PopulationRateMonitor, clocks and ``Network.t``.
+The exact path generates and compiles no Brian2 code.
+
+``set_device('sparseprop', fallback=True)`` runs networks that cannot be simulated exactly with
+Brian2's ordinary runtime instead, with one warning per refused construct.
+"""
+
+import pickle
+import sys
+import time
+import warnings
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
+from brian2.core.base import BrianObjectException
+from brian2.core.namespace import get_local_namespace
+from brian2.core.network import Network, TextReport
+from brian2.core.preferences import prefs
+from brian2.devices.device import RuntimeDevice, all_devices
+from brian2.groups.subgroup import Subgroup
+from brian2.input.poissongroup import PoissonGroup
+from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
+from brian2.units.allunits import second
+from brian2.units.fundamentalunits import fail_for_dimension_mismatch
+from brian2.utils.logger import get_logger
+
+from brian2_sparseprop.recognition import recognise_network
+
+__all__ = ["SparsePropDevice", "ExactFallbackWarning"]
+
+_generator_logger = get_logger("brian2.input.spikegeneratorgroup")
+
+
+class ExactFallbackWarning(UserWarning):
+    """A network was run with Brian2's runtime because the exact engine cannot simulate it."""
+
+
+@dataclass
+class _Session:
+    """The engine behind one Brian2 Network, and what has been written back from it."""
+
+    spec: object
+    engine: object
+    t_offset: float
+    state_indices: np.ndarray
+    written: dict = field(default_factory=dict)
+    n_spikes_seen: int = 0
+    n_states_seen: int = 0
+    lastspike: np.ndarray = None
+    key: tuple = None
+    t_end: float = None
+
+
+@dataclass
+class _Stored:
+    """An engine state restored by ``Network.restore``, to be attached at the next run."""
+
+    key: tuple
+    t_offset: float
+    lastspike: np.ndarray
+    engine: object
+
+
+def _spec_key(spec):
+    """The parts of a recognised network that fix the engine (everything but the initial state)."""
+    parts = [spec.model, spec.tau, spec.drive, spec.threshold, spec.reset, spec.refractory]
+    parts += [spec.indptr, spec.indices, spec.weights, spec.delays]
+    for entry in spec.poisson_inputs:
+        parts += [np.atleast_1d(entry["rate"]), np.atleast_1d(entry["weight"]), entry["targets"]]
+    for source in spec.poisson_sources + spec.spike_generators:
+        parts += [source.indptr, source.indices, source.weights, source.delays]
+        parts += [np.asarray(source.group.variables[name].get_value()) for name in _SOURCE_VARIABLES[type(source.group)]]
+    names = [g.group.name for g in spec.groups]
+    names += [s.group.name for s in spec.poisson_sources + spec.spike_generators]
+    names += [m.name for m in spec.spike_monitors + spec.state_monitors + spec.rate_monitors]
+    return names, parts
+
+
+_SOURCE_VARIABLES = {PoissonGroup: ("rates",), SpikeGeneratorGroup: ("spike_time", "neuron_index", "period")}
+
+
+def _snapshot(key):
+    """A copy of a key that later changes of the Brian2 arrays it refers to cannot alter.
+
+    Several recognised arrays are views of Brian2's own arrays (e.g. per-synapse weights); a constant
+    broadcast over all synapses is stored as one value.
+    """
+    names, parts = key
+    frozen = []
+    for part in parts:
+        part = np.asarray(part)
+        if part.ndim == 1 and len(part) and part.strides == (0,):
+            frozen.append(np.broadcast_to(part[:1].copy(), part.shape))
+        else:
+            frozen.append(part.copy())
+    return list(names), frozen
+
+
+def _same_key(a, b):
+    return a[0] == b[0] and len(a[1]) == len(b[1]) and all(np.array_equal(x, y) for x, y in zip(a[1], b[1]))
+
+
+def _check_generator(group, t_now):
+    """Brian2's checks of a SpikeGeneratorGroup before a run, so that scripts behave the same.
+
+    One spike per neuron and time step, a period of at least dt, and a warning (with Brian2's own
+    logger name) when changed spike times lie before the current time. Errors are wrapped in
+    `BrianObjectException` as Brian2's ``before_run`` does.
+    """
+    dt = group.clock.dt_
+    try:
+        period = float(group.variables["period"].get_value().reshape(-1)[0])
+        if 0 < period < dt:
+            raise ValueError(f"The period of '{group.name}' is {period * second!s}, which is smaller than its dt of {dt * second!s}.")
+        times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
+        indices = np.asarray(group.variables["neuron_index"].get_value())
+        if group._spikes_changed:
+            past = np.flatnonzero(np.round(times / dt) < np.round(t_now / dt))
+            if len(past):
+                _generator_logger.warn(
+                    "The SpikeGeneratorGroup contains spike times earlier than the start time of the current "
+                    f"run (t = {t_now * second!s}), these spikes will be ignored.",
+                    name_suffix="ignored_spikes",
+                )
+        bins = np.asarray((times + 1e-3 * dt) / dt, dtype=np.int64)
+        if np.any((np.diff(bins) == 0) & (np.diff(indices) == 0)):
+            raise ValueError(
+                f"Using a dt of {dt * second!s}, some neurons of SpikeGeneratorGroup '{group.name}' spike more "
+                "than once during a time step."
+            )
+    except ValueError as error:
+        raise BrianObjectException("An error occurred when preparing an object.", group) from error
+    group._spikes_changed = False
+
+
+def _generator_events(group, t_start, t_end):
+    """Spikes (times, indices) of a SpikeGeneratorGroup in [t_start, t_end), period included."""
+    times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
+    indices = np.asarray(group.variables["neuron_index"].get_value(), dtype=np.int64)
+    period = float(group.variables["period"].get_value().reshape(-1)[0])
+    if period > 0 and len(times):
+        first = int(np.floor(t_start / period))
+        last = int(np.ceil(t_end / period))
+        cycles = np.arange(first, last + 1)
+        times = (times[None, :] + period * cycles[:, None]).ravel()
+        indices = np.tile(indices, len(cycles))
+    keep = (times >= t_start) & (times < t_end)
+    order = np.lexsort((indices[keep], times[keep]))
+    return times[keep][order], indices[keep][order]
+
+
+def _clock_ticks(clock, t_start, t_end):
+    """Times (s) of the clock's ticks in a run from t_start to t_end, as Brian2 steps them."""
+    clock.set_interval(t_start * second, t_end * second)
+    first = int(clock.variables["timestep"].get_value().reshape(-1)[0])
+    return np.arange(first, int(clock._i_end)) * clock.dt_
+
+
+def _append(variable, values):
+    """Append values along the first axis of a dynamic Brian2 array variable."""
+    old = variable.get_value()
+    size = len(old)
+    new_shape = (size + len(values),) + tuple(old.shape[1:])
+    variable.resize(new_shape if len(new_shape) > 1 else new_shape[0])
+    variable.get_value()[size:] = values
+
+
+class SparsePropDevice(RuntimeDevice):
+    """Brian2 device that runs recognised networks with the exact event-driven engine.
+
+    Registered as ``'sparseprop'`` on ``import brian2_sparseprop``; select it with
+    ``set_device('sparseprop')`` or ``set_device('sparseprop', fallback=True)``. Storage of variables,
+    synapse creation and state assignment are those of Brian2's runtime device (with the numpy target,
+    so nothing is compiled, unless ``prefs.codegen.target`` names another target).
+
+    Examples
+    --------
+    >>> import brian2_sparseprop
+    >>> from brian2 import NeuronGroup, SpikeMonitor, ms, run, set_device, start_scope
+    >>> from brian2.devices.device import reset_device
+    >>> set_device('sparseprop')
+    >>> start_scope()
+    >>> G = NeuronGroup(1, 'dv/dt = (1.1 - v)/(10*ms) : 1', threshold='v > 1', reset='v = 0')
+    >>> mon = SpikeMonitor(G)
+    >>> run(100 * ms)
+    >>> round(float(mon.t[0] / ms), 6)  # 10 ms * ln(11)
+    23.978953
+    >>> reset_device()
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.fallback = False
+        self._in_fallback = False
+        self._warned = set()
+        self._sessions = weakref.WeakKeyDictionary()
+        self._store_target = None
+        #: Monitors and groups whose values were last written by an exact run (read by `to_neo`)
+        self.written_exactly = weakref.WeakSet()
+
+    def activate(self, build_on_run=True, fallback=False, **kwargs):
+        """Called by ``set_device``; ``fallback=True`` runs refused networks with Brian2's runtime."""
+        if not isinstance(fallback, bool):
+            raise TypeError(f"fallback must be True or False, found: {fallback!r}")
+        super().activate(build_on_run=build_on_run, **kwargs)
+        self.fallback = fallback
+        self._warned = set()
+
+    def code_object_class(self, codeobj_class=None, fallback_pref="codegen.target"):
+        """Numpy code objects (nothing compiled) unless a target is named or a fallback run is on."""
+        if codeobj_class is None and not self._in_fallback and prefs[fallback_pref] == "auto":
+            return NumpyCodeObject
+        return super().code_object_class(codeobj_class=codeobj_class, fallback_pref=fallback_pref)
+
+    # ------------------------------------------------------------------ run
+    def network_run(
+        self, net, duration, report=None, report_period=10 * second, namespace=None, profile=None, level=0, **kwds
+    ):
+        """Run ``net`` for ``duration`` exactly (called by ``Network.run`` via Brian2's device override)."""
+        fail_for_dimension_mismatch(duration, second, "run duration must be a time, found: {value}", value=duration)
+        if duration < 0:
+            raise ValueError(f"Function 'run' expected a non-negative duration but got '{duration}'")
+        if kwds:
+            raise TypeError(f"unknown keyword argument(s) for run: {sorted(kwds)}")
+        if namespace is None:
+            namespace = get_local_namespace(level=level + 2)
+        objects = [obj for obj in net.objects]
+        try:
+            spec = recognise_network(objects, namespace)
+        except NotImplementedError as error:
+            if not self.fallback:
+                raise
+            reason = str(error)
+            if reason not in self._warned:
+                self._warned.add(reason)
+                warnings.warn(f"running with Brian2's runtime instead: {reason}", ExactFallbackWarning, stacklevel=3)
+            self._sessions.pop(net, None)
+            self._in_fallback = True
+            try:
+                Network.run.original_function(
+                    net, duration, report=report, report_period=report_period, namespace=namespace, profile=profile
+                )
+            finally:
+                self._in_fallback = False
+            return
+        self._run_exact(net, spec, float(duration), report, float(report_period))
+
+    def _session(self, net, spec):
+        """The cached engine of ``net`` if it still matches the network, else a new one."""
+        t_now = float(net.t_)
+        session = self._sessions.get(net)
+        key = _spec_key(spec)
+        if isinstance(session, _Stored):
+            if _same_key(session.key, key):
+                return self._restored_session(net, spec, key, session)
+            session = None
+        if session is not None and _same_key(session.key, key) and session.t_end == t_now:
+            changed = any(
+                not np.array_equal(g.group.variables[g.variable].get_value(), session.written.get(g.group.name))
+                for g in spec.groups
+            )
+            if not changed:
+                session.spec = spec
+                return session
+        session = self._new_session(spec, t_now)
+        session.key = _snapshot(key)
+        self._sessions[net] = session
+        return session
+
+    def _restored_session(self, net, spec, key, stored):
+        session = self._new_session(spec, stored.t_offset)
+        session.key = _snapshot(key)
+        if session.engine is not None:
+            session.engine.set_state(stored.engine)
+            session.n_spikes_seen = len(session.engine.spike_times)
+            session.n_states_seen = len(session.engine.state_times)
+        session.lastspike = stored.lastspike.copy()
+        session.written = {g.group.name: np.array(g.group.variables[g.variable].get_value()) for g in spec.groups}
+        self._sessions[net] = session
+        return session
+
+    def _new_session(self, spec, t_offset):
+        from brian2_sparseprop.network import EventNetwork
+
+        engine = None
+        if spec.n:
+            engine = EventNetwork(**spec.engine_kwargs(), seed=int(np.random.randint(0, 2**31 - 1)))
+            for entry in spec.poisson_inputs:
+                engine.add_poisson_input(entry["rate"], entry["weight"], targets=entry["targets"])
+            for source in spec.poisson_sources:
+                rates = np.asarray(source.group.variables["rates"].get_value(), dtype=float)
+                engine.add_poisson_sources(rates, source.indptr, source.indices, source.weights, source.delays)
+            for source in spec.spike_generators:
+                self._add_generator(engine, source, t_offset)
+            engine.record_spikes()
+        state_indices = [spec.neuron_indices(m.source)[np.asarray(m.record, dtype=np.int64)] for m in spec.state_monitors]
+        state_indices = np.unique(np.concatenate(state_indices)) if state_indices else np.zeros(0, np.int64)
+        lastspike = np.full(spec.n, -np.inf)
+        for g in spec.groups:
+            if "lastspike" in g.group.variables:
+                lastspike[g.offset : g.offset + g.n] = g.group.variables["lastspike"].get_value()
+        return _Session(spec=spec, engine=engine, t_offset=t_offset, state_indices=state_indices, lastspike=lastspike)
+
+    @staticmethod
+    def _add_generator(engine, source, t_offset):
+        group = source.group
+        times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
+        indices = np.asarray(group.variables["neuron_index"].get_value(), dtype=np.int64)
+        period = float(group.variables["period"].get_value().reshape(-1)[0])
+        if period > 0:
+            times = np.mod(times - t_offset, period)
+        else:
+            keep = times >= t_offset
+            times, indices = times[keep] - t_offset, indices[keep]
+        order = np.lexsort((indices, times))
+        engine.add_spike_generator(
+            times[order], indices[order], len(group), source.indptr, source.indices, source.weights, source.delays,
+            period=period,
+        )
+
+    def _run_exact(self, net, spec, duration, report, report_period):
+        for source in spec.spike_generators:
+            _check_generator(source.group, float(net.t_))
+        session = self._session(net, spec)
+        t_start = float(net.t_)
+        t_end = t_start + duration
+        clocks = {obj.clock for obj in net.objects}
+        ticks = {m.name: _clock_ticks(m.clock, t_start, t_end) for m in spec.state_monitors + spec.rate_monitors}
+        engine = session.engine
+        if engine is not None and len(session.state_indices):
+            times = np.unique(np.concatenate([ticks[m.name] for m in spec.state_monitors]))
+            engine.record_states(session.state_indices, times - session.t_offset)
+        callback = self._report_callback(report, report_period, t_start, duration)
+        wall_start = time.time()
+        if callback is not None:
+            callback(0 * second, 0.0, t_start * second, duration * second)
+        if engine is not None:
+            progress = None
+            if callback is not None:
+
+                def progress(t_now, t_first, t_stop, elapsed):
+                    fraction = min(1.0, (t_now - t_first) / (t_stop - t_first)) if t_stop > t_first else 1.0
+                    callback(elapsed * second, fraction, t_start * second, duration * second)
+
+            engine.run(duration, report=progress, report_period=report_period)
+        self._write_back(net, session, t_start, t_end, ticks)
+        for obj in spec.spike_monitors + spec.state_monitors + spec.rate_monitors + [g.group for g in spec.groups]:
+            self.written_exactly.add(obj)
+        for clock in clocks:
+            clock.set_interval(t_start * second, t_end * second)
+            clock.variables["timestep"].set_value(clock._i_end)
+            clock.variables["t"].set_value(clock._i_end * clock.dt_)
+        net.t_ = t_end
+        session.t_end = t_end
+        self._last_run_time = time.time() - wall_start
+        self._last_run_completed_fraction = 1.0
+        if callback is not None and engine is None:
+            callback((time.time() - wall_start) * second, 1.0, t_start * second, duration * second)
+        net.after_run()
+
+    @staticmethod
+    def _report_callback(report, report_period, t_start, duration):
+        if report is None:
+            return None
+        if report in ("text", "stdout"):
+            inner = TextReport(sys.stdout)
+        elif report == "stderr":
+            inner = TextReport(sys.stderr)
+        elif isinstance(report, str):
+            raise ValueError(f'Do not know how to handle report argument "{report}".')
+        elif callable(report):
+            inner = report
+        else:
+            raise TypeError(
+                "report must be 'text', 'stdout', 'stderr' or a callable(elapsed, completed, start, duration), "
+                f"found: {type(report).__name__}"
+            )
+        last = [time.time()]
+
+        def throttled(elapsed, completed, start, total):
+            now = time.time()
+            if completed in (0.0, 1.0) or now - last[0] >= report_period:
+                last[0] = now
+                inner(elapsed, completed, start, total)
+
+        return throttled
+
+    # ----------------------------------------------------------- write back
+    def _write_back(self, net, session, t_start, t_end, ticks):
+        spec, engine = session.spec, session.engine
+        if engine is not None:
+            all_times = np.asarray(engine.spike_times, dtype=float)
+            all_indices = np.asarray(engine.spike_indices, dtype=np.int64)
+            times = all_times[session.n_spikes_seen :] + session.t_offset
+            indices = all_indices[session.n_spikes_seen :]
+            session.n_spikes_seen = len(all_times)
+            state = np.asarray(engine.v, dtype=float)
+        else:
+            times, indices, state = np.zeros(0), np.zeros(0, np.int64), np.zeros(0)
+        if len(indices):
+            np.maximum.at(session.lastspike, indices, times)  # the last spike of each neuron
+        for g in spec.groups:
+            values = g.from_engine(state[g.offset : g.offset + g.n])
+            variable = g.group.variables[g.variable]
+            variable.set_value(values)
+            session.written[g.group.name] = np.array(variable.get_value())
+            if "lastspike" in g.group.variables:
+                lastspike = session.lastspike[g.offset : g.offset + g.n]
+                g.group.variables["lastspike"].set_value(np.where(np.isfinite(lastspike), lastspike, -1e4))
+                g.group.variables["not_refractory"].set_value(t_end - lastspike >= g.refractory)
+        for mon in spec.spike_monitors:
+            root = mon.source.source if isinstance(mon.source, Subgroup) else mon.source
+            start = mon.source.start if isinstance(mon.source, Subgroup) else 0
+            if any(g.group.name == root.name for g in spec.groups):
+                first = spec.group_spec(mon.source).offset + start
+                keep = (indices >= first) & (indices < first + len(mon.source))
+                self._append_spikes(mon, times[keep], indices[keep] - first)
+            else:
+                gen_times, gen_indices = _generator_events(root, t_start, t_end)
+                keep = (gen_indices >= start) & (gen_indices < start + len(mon.source))
+                self._append_spikes(mon, gen_times[keep], gen_indices[keep] - start)
+        if engine is not None and len(session.state_indices):
+            state_times = np.asarray(engine.state_times, dtype=float)[session.n_states_seen :] + session.t_offset
+            state_values = np.asarray(engine.state_values, dtype=float)[session.n_states_seen :]
+            session.n_states_seen += len(state_times)
+            for mon in spec.state_monitors:
+                self._append_states(mon, spec, session, ticks[mon.name], state_times, state_values)
+        for mon in spec.rate_monitors:
+            first = spec.neuron_indices(mon.source)[0]
+            keep = (indices >= first) & (indices < first + len(mon.source))
+            tick = ticks[mon.name]
+            dt = mon.clock.dt_
+            counts = np.histogram(times[keep], bins=np.r_[tick, tick[-1] + dt])[0] if len(tick) else np.zeros(0)
+            _append(mon.variables["t"], tick)
+            _append(mon.variables["rate"], counts / (len(mon.source) * dt))
+            mon.variables["N"].set_value(len(mon.variables["t"].get_value()))
+
+    @staticmethod
+    def _append_spikes(mon, times, indices):
+        counts = np.bincount(indices, minlength=len(mon.source)).astype(mon.variables["count"].dtype)
+        mon.variables["count"].set_value(mon.variables["count"].get_value() + counts)
+        if mon.record:
+            _append(mon.variables["t"], times)
+            _append(mon.variables["i"], indices)
+            mon.variables["N"].set_value(len(mon.variables["t"].get_value()))
+        else:
+            mon.variables["N"].set_value(int(mon.variables["N"].get_value().reshape(-1)[0]) + len(times))
+
+    @staticmethod
+    def _append_states(mon, spec, session, tick, state_times, state_values):
+        group_spec = spec.group_spec(mon.source)
+        engine_indices = spec.neuron_indices(mon.source)[np.asarray(mon.record, dtype=np.int64)]
+        columns = np.searchsorted(session.state_indices, engine_indices)
+        rows = np.searchsorted(state_times, tick - 1e-12 * max(1.0, abs(tick[-1]) if len(tick) else 1.0))
+        size = len(mon.variables["t"].get_value())
+        mon.resize(size + len(tick))
+        mon.variables["t"].get_value()[size:] = tick
+        local = np.asarray(mon.record, dtype=np.int64) + (mon.source.start if isinstance(mon.source, Subgroup) else 0)
+        for name in mon.record_variables:
+            target = mon.recorded_variables[name].get_value()
+            if name == group_spec.variable:
+                values = state_values[rows][:, columns] - group_spec.shift[local][None, :]
+            else:
+                values = np.broadcast_to(group_spec.group.variables[name].get_value()[local], (len(tick), len(local)))
+            target[size:] = values
+
+    # -------------------------------------------------------- store/restore
+    def network_store(self, net, name="default", filename=None, **kwds):
+        """``Network.store`` that also stores the engine (pending spikes, input queues, random state)."""
+        self._store_target = net
+        try:
+            Network.store.original_function(net, name=name, filename=filename, **kwds)
+        finally:
+            self._store_target = None
+        #: Monitors and groups whose values were last written by an exact run (read by `to_neo`)
+        self.written_exactly = weakref.WeakSet()
+
+    def network_restore(self, net, name="default", filename=None, restore_random_state=False, **kwds):
+        """``Network.restore`` that also restores the engine stored with the network."""
+        Network.restore.original_function(
+            net, name=name, filename=filename, restore_random_state=restore_random_state, **kwds
+        )
+        if filename is None:
+            state = net._stored_state[name]
+        else:
+            with open(filename, "rb") as f:
+                state = pickle.load(f)[name]
+        stored = state["_random_generator_state"].get("sparseprop")
+        if stored is None:
+            self._sessions.pop(net, None)
+            return
+        stored = _Stored(**stored)
+        if not restore_random_state and stored.engine is not None:
+            # Brian2's semantics: random numbers after a restore are independent of the first run
+            fresh = np.random.PCG64(int(np.random.randint(0, 2**31 - 1))).state
+            stored.engine = dict(stored.engine, rng=fresh)
+        self._sessions[net] = stored
+
+    def get_random_state(self):
+        """Brian2's random state, plus the engine's state while ``Network.store`` runs."""
+        state = super().get_random_state()
+        net = self._store_target
+        session = self._sessions.get(net) if net is not None else None
+        if isinstance(session, _Stored):
+            state["sparseprop"] = dict(vars(session))
+        elif session is not None:
+            state["sparseprop"] = {
+                "key": session.key,
+                "t_offset": session.t_offset,
+                "lastspike": session.lastspike.copy(),
+                "engine": session.engine.get_state() if session.engine is not None else None,
+            }
+        return state

@@ -1,0 +1,820 @@
+"""Recognise Brian2 networks that the exact engine can run, and translate them into plain arrays.
+
+The translation reads Brian2's own objects (equations, threshold, reset, refractoriness, synaptic
+``on_pre`` code, inputs and monitors) with Brian2's own equation machinery (sympy expressions), and
+returns an `EngineSpec`: numpy arrays in SI numbers that `brian2_sparseprop.EventNetwork` takes as they
+are. Everything the engine cannot run exactly is refused with a `NotImplementedError` that names the
+object, the construct and what is supported, before any simulation starts.
+
+Supported neuron models (one state variable ``x``, every other symbol constant during a run):
+
+- LIF: ``dx/dt`` linear in ``x`` with a negative coefficient, ``dx/dt = (drive - x) / tau``;
+- QIF: ``dx/dt`` quadratic in ``x`` with a positive leading coefficient,
+  ``dx/dt = a x**2 + b x + c``, mapped to ``tau dy/dt = y**2 + drive`` by the shift
+  ``y = x + b / (2 a)`` and ``tau = 1 / a``;
+- theta: ``dx/dt = A + B cos(x)`` with ``A > B``, i.e. ``tau dx/dt = (1 - cos x) + (1 + cos x) drive``,
+  with threshold ``x > pi`` and reset to ``-pi``.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+from brian2.core.variables import ArrayVariable, Constant, Subexpression
+from brian2.equations.equations import DIFFERENTIAL_EQUATION, SUBEXPRESSION
+from brian2.groups.neurongroup import NeuronGroup
+from brian2.groups.subgroup import Subgroup
+from brian2.input.poissongroup import PoissonGroup
+from brian2.input.poissoninput import PoissonInput
+from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
+from brian2.monitors.ratemonitor import PopulationRateMonitor
+from brian2.monitors.spikemonitor import SpikeMonitor
+from brian2.monitors.statemonitor import StateMonitor
+from brian2.parsing.expressions import parse_expression_dimensions
+from brian2.parsing.statements import parse_statement
+from brian2.parsing.sympytools import str_to_sympy
+from brian2.synapses.synapses import Synapses
+from brian2.units.allunits import second
+from brian2.units.fundamentalunits import Quantity
+from brian2.utils.stringtools import get_identifiers
+from sympy.core.function import AppliedUndef
+
+__all__ = ["EngineSpec", "GroupSpec", "SourceSpec", "recognise_network"]
+
+_SUPPORTED_MODELS = (
+    "supported are one-dimensional LIF (dx/dt linear in x), QIF (dx/dt quadratic in x) and theta "
+    "(dx/dt = A + B*cos(x)) neurons whose parameters are constants or per-neuron parameters"
+)
+_SUPPORTED_ON_PRE = (
+    "supported is a single statement 'x_post += expr' (theta neurons: "
+    "'x_post = 2*arctan(tan(x_post/2) + expr)') where expr uses constants and per-synapse parameters"
+)
+_SUPPORTED_OBJECTS = (
+    "supported are NeuronGroup, Subgroup, Synapses, PoissonInput, PoissonGroup, "
+    "SpikeGeneratorGroup, SpikeMonitor, StateMonitor and PopulationRateMonitor"
+)
+
+
+@dataclass
+class GroupSpec:
+    """Where one NeuronGroup lives in the engine and how its state maps to the engine's state.
+
+    Attributes
+    ----------
+    group : brian2.NeuronGroup
+        The Brian2 group (never a Subgroup).
+    offset : int
+        Index of the group's first neuron in the engine.
+    model : str
+        'lif', 'qif' or 'theta'.
+    variable : str
+        Name of the group's state variable.
+    shift : ndarray (n,), in the variable's SI unit
+        Engine state = Brian2 value (SI) + shift (non-zero only for QIF models with a linear term).
+    refractory : ndarray (n,), s
+        Absolute refractory period of each neuron.
+    """
+
+    group: NeuronGroup
+    offset: int
+    model: str
+    variable: str
+    shift: np.ndarray
+    refractory: np.ndarray
+
+    @property
+    def n(self):
+        """Number of neurons in the group."""
+        return len(self.group)
+
+    def to_engine(self, values):
+        """Brian2 values (SI) of the state variable -> engine state."""
+        return np.asarray(values, dtype=float) + self.shift
+
+    def from_engine(self, values):
+        """Engine state -> Brian2 values (SI) of the state variable."""
+        return np.asarray(values, dtype=float) - self.shift
+
+
+@dataclass
+class SourceSpec:
+    """An input source (PoissonGroup or SpikeGeneratorGroup) and its CSR connectivity to neurons.
+
+    Attributes
+    ----------
+    group : brian2.PoissonGroup or brian2.SpikeGeneratorGroup
+        The Brian2 input group.
+    indptr, indices : ndarray of int
+        CSR connectivity from the group's neurons to engine neurons.
+    weights : ndarray of float
+        Kick of each synapse in engine units.
+    delays : ndarray of float, s
+        Delay of each synapse.
+    """
+
+    group: object
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    delays: np.ndarray
+
+
+@dataclass
+class EngineSpec:
+    """A recognised Brian2 network as plain arrays for `brian2_sparseprop.EventNetwork`.
+
+    All neuron arrays have one entry per engine neuron; groups are stored one after the other in
+    `groups` order. Times are in seconds, states and kicks in the SI numbers of the Brian2 state
+    variable (shifted for QIF models, see `GroupSpec`).
+    """
+
+    model: np.ndarray
+    tau: np.ndarray
+    drive: np.ndarray
+    threshold: np.ndarray
+    reset: np.ndarray
+    refractory: np.ndarray
+    integrate_refractory: np.ndarray
+    v_init: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    delays: np.ndarray
+    groups: list = field(default_factory=list)
+    poisson_inputs: list = field(default_factory=list)
+    poisson_sources: list = field(default_factory=list)
+    spike_generators: list = field(default_factory=list)
+    spike_monitors: list = field(default_factory=list)
+    state_monitors: list = field(default_factory=list)
+    rate_monitors: list = field(default_factory=list)
+
+    @property
+    def n(self):
+        """Number of engine neurons."""
+        return len(self.model)
+
+    def group_spec(self, group):
+        """The `GroupSpec` of a NeuronGroup or of the group a Subgroup belongs to."""
+        name = _root(group).name
+        for spec in self.groups:
+            if spec.group.name == name:
+                return spec
+        raise KeyError(f"{group.name} is not a NeuronGroup of this network")
+
+    def neuron_indices(self, group):
+        """Engine indices of the neurons of a NeuronGroup or Subgroup."""
+        spec = self.group_spec(group)
+        start = group.start if isinstance(group, Subgroup) else 0
+        return spec.offset + start + np.arange(len(group))
+
+    def engine_kwargs(self):
+        """Keyword arguments for the `EventNetwork` constructor (without ``seed``)."""
+        models = np.unique(self.model)
+        return dict(
+            n=self.n,
+            model=str(models[0]) if len(models) == 1 else self.model,
+            tau=self.tau,
+            drive=self.drive,
+            threshold=self.threshold,
+            reset=self.reset,
+            refractory=self.refractory,
+            integrate_refractory=self.integrate_refractory,
+            v_init=self.v_init,
+            indptr=self.indptr if len(self.indices) else None,
+            indices=self.indices if len(self.indices) else None,
+            weights=_scalar_if_constant(self.weights),
+            delays=_scalar_if_constant(self.delays),
+        )
+
+
+def _root(group):
+    """The NeuronGroup (or input group) that a Subgroup is a part of."""
+    while isinstance(group, Subgroup):
+        group = group.source
+    return group
+
+
+def _local_indices(group):
+    """Indices of a group's neurons in its root group."""
+    start = group.start if isinstance(group, Subgroup) else 0
+    return start + np.arange(len(group))
+
+
+def _refuse(obj, construct, supported):
+    return NotImplementedError(
+        f"{type(obj).__name__} '{obj.name}': {construct} cannot be simulated exactly by the "
+        f"sparseprop device; {supported}. Use set_device('sparseprop', fallback=True) to run such "
+        "networks with Brian2's runtime instead."
+    )
+
+
+def _natural_key(obj):
+    """Sort key for object names in which 'group_10' comes after 'group_9'."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", obj.name)]
+
+
+def _symbol(name):
+    """The sympy symbol that Brian2's `str_to_sympy` creates for a name (real-valued)."""
+    return sympy.Symbol(name, real=True)
+
+
+def _code_lines(code):
+    lines = []
+    for line in str(code).replace(";", "\n").split("\n"):
+        line = line.split("#")[0].strip()
+        if line:
+            lines.append(line)
+    return lines
+
+
+class _Evaluator:
+    """Evaluates sympy expressions in the context of a Brian2 group or synapses.
+
+    Each symbol is resolved as Brian2 resolves it (group variables first, then the group's namespace
+    and the run namespace); per-neuron or per-synapse variables give arrays, external constants
+    scalars. Symbols naming values that change during a run are refused.
+    """
+
+    def __init__(self, owner, run_namespace, changing, size, index_arrays=None):
+        self.owner = owner
+        self.run_namespace = run_namespace
+        self.changing = set(changing)
+        self.size = size
+        self.index_arrays = index_arrays or {}
+
+    def values(self, name, construct):
+        if name in ("t", "t_in_timesteps", "lastspike", "not_refractory") or name in self.changing:
+            raise _refuse(
+                self.owner,
+                f"{construct} depends on '{name}', which changes during a run",
+                _SUPPORTED_MODELS if isinstance(self.owner, NeuronGroup) else _SUPPORTED_ON_PRE,
+            )
+        var = self.owner._resolve(name, self.run_namespace)
+        if isinstance(var, Constant):
+            return np.asarray(var.value, dtype=float)
+        if isinstance(var, Subexpression):
+            raise _refuse(self.owner, f"{construct} uses the subexpression '{name}'", _SUPPORTED_ON_PRE)
+        if not isinstance(var, ArrayVariable):
+            raise _refuse(self.owner, f"{construct} uses '{name}' ({type(var).__name__})", _SUPPORTED_MODELS)
+        value = np.asarray(var.get_value(), dtype=float)
+        if var.scalar:
+            return value.reshape(-1)[0]
+        index = self.owner.variables.indices[name]
+        if index in self.index_arrays:
+            return value[self.index_arrays[index]]
+        return value
+
+    def evaluate(self, expr, construct):
+        """Value of a sympy expression for each element (ndarray of shape (size,))."""
+        undefined = expr.atoms(AppliedUndef)
+        if undefined:
+            raise _refuse(
+                self.owner,
+                f"{construct} calls the function(s) {sorted(str(f.func) for f in undefined)} "
+                "(TimedArray or user functions)",
+                _SUPPORTED_MODELS,
+            )
+        symbols = sorted(expr.free_symbols, key=str)
+        args = [self.values(str(s), construct) for s in symbols]
+        func = sympy.lambdify(symbols, expr, modules="numpy")
+        with np.errstate(all="ignore"):
+            result = np.asarray(func(*args), dtype=float)
+        # a constant stays a read-only broadcast view: no copy per synapse until one is needed
+        return np.broadcast_to(result, (self.size,))
+
+
+def _model_expression(group, variable):
+    """dx/dt of a group's state variable as a sympy expression, subexpressions substituted."""
+    eqs = group.user_equations
+    expr = str_to_sympy(eqs[variable].expr.code)
+    for _ in range(len(eqs.subexpr_names) + 1):
+        names = {str(s) for s in expr.free_symbols} & set(eqs.subexpr_names)
+        if not names:
+            break
+        expr = expr.subs({_symbol(n): str_to_sympy(eqs[n].expr.code) for n in names})
+    return expr
+
+
+def _is_zero(expr):
+    """Whether a sympy expression is identically zero (cheap tests first; simplify is slow)."""
+    return expr == 0 or sympy.expand(expr) == 0 or sympy.simplify(expr) == 0
+
+
+def _classify(group, variable, expr):
+    """Identify the model family of dx/dt = expr: returns (model, coefficient expressions)."""
+    x = _symbol(variable)
+    if x not in expr.free_symbols:
+        raise _refuse(
+            group, f"d{variable}/dt = {expr}, which does not depend on '{variable}' (a perfect integrator)", _SUPPORTED_MODELS
+        )
+    first = sympy.diff(expr, x)
+    second = sympy.diff(first, x)
+    if _is_zero(second):
+        return "lif", {"a1": first.subs(x, 0), "a0": expr.subs(x, 0)}
+    if _is_zero(sympy.diff(second, x)):
+        return "qif", {"a": second.subs(x, 0) / 2, "b": first.subs(x, 0), "c": expr.subs(x, 0)}
+    at_zero = expr.subs(x, 0)
+    at_pi = expr.subs(x, sympy.pi)
+    theta_form = (at_pi / 2) * (1 - sympy.cos(x)) + (at_zero / 2) * (1 + sympy.cos(x))
+    if _is_zero(expr - theta_form):
+        return "theta", {"f0": at_zero, "fpi": at_pi}
+    raise _refuse(group, f"the non-linear equation d{variable}/dt = {expr}", _SUPPORTED_MODELS)
+
+
+def _threshold_value(group, variable, evaluator):
+    code = group.events.get("spike")
+    if code is None:
+        raise _refuse(group, "a group without threshold", "groups need a threshold 'x > value'")
+    cond = str_to_sympy(str(code))
+    x = _symbol(variable)
+    if isinstance(cond, (sympy.StrictGreaterThan, sympy.GreaterThan)):
+        lhs, rhs = cond.lhs, cond.rhs
+    elif isinstance(cond, (sympy.StrictLessThan, sympy.LessThan)):
+        lhs, rhs = cond.rhs, cond.lhs
+    else:
+        lhs, rhs = None, None
+    if lhs != x or x in rhs.free_symbols:
+        raise _refuse(
+            group,
+            f"the threshold condition '{code}'",
+            f"supported are thresholds '{variable} > value' or '{variable} >= value' with a constant value",
+        )
+    return evaluator.evaluate(rhs, "the threshold")
+
+
+def _reset_value(group, variable, evaluator, model):
+    code = group.event_codes.get("spike", "")
+    lines = _code_lines(code)
+    supported = (
+        f"supported is a single reset statement '{variable} = value' with a constant value"
+        + (f" (theta neurons: '{variable} = -pi' or '{variable} -= 2*pi')" if model == "theta" else "")
+    )
+    if len(lines) != 1:
+        raise _refuse(group, f"the reset '{code}'", supported)
+    var, op, expr, _ = parse_statement(lines[0])
+    x = _symbol(variable)
+    rhs = str_to_sympy(expr)
+    if var != variable:
+        raise _refuse(group, f"the reset statement '{lines[0]}' (it changes '{var}')", supported)
+    if op == "-=" and model == "theta":
+        rhs = x - rhs
+    elif op != "=":
+        raise _refuse(group, f"the reset statement '{lines[0]}'", supported)
+    if model == "theta" and sympy.simplify(rhs - (x - 2 * sympy.pi)) == 0:
+        return np.full(len(group), -np.pi)
+    if x in rhs.free_symbols:
+        raise _refuse(group, f"the reset statement '{lines[0]}'", supported)
+    return evaluator.evaluate(rhs, "the reset")
+
+
+def _refractory_value(group, evaluator, run_namespace):
+    ref = group._refractory
+    if ref is False or ref is None:
+        return np.zeros(len(group))
+    if isinstance(ref, Quantity):
+        return np.broadcast_to(np.asarray(ref, dtype=float), (len(group),)).copy()
+    identifiers = get_identifiers(str(ref))
+    variables = group.resolve_all(identifiers, run_namespace, user_identifiers=identifiers)
+    if parse_expression_dimensions(str(ref), variables) is not second.dim:
+        raise _refuse(
+            group,
+            f"the refractory condition '{ref}'",
+            "supported are refractory periods given as a time or a constant expression of time",
+        )
+    return evaluator.evaluate(str_to_sympy(str(ref)), "the refractory period")
+
+
+def _check_group_constructs(group):
+    eqs = group.equations
+    if eqs.stochastic_variables:
+        raise _refuse(group, f"the stochastic variable(s) {sorted(eqs.stochastic_variables)}", _SUPPORTED_MODELS)
+    if len(eqs.diff_eq_names) == 0:
+        raise _refuse(group, "a group without differential equations", _SUPPORTED_MODELS)
+    if len(eqs.diff_eq_names) > 1:
+        raise _refuse(
+            group, f"{len(eqs.diff_eq_names)} differential equations ({sorted(eqs.diff_eq_names)})", _SUPPORTED_MODELS
+        )
+    extra_events = set(group.events) - {"spike"}
+    if extra_events:
+        raise _refuse(group, f"the custom event(s) {sorted(extra_events)}", "only the 'spike' event is supported")
+    if group._linked_variables:
+        raise _refuse(group, f"the linked variable(s) {sorted(group._linked_variables)}", _SUPPORTED_MODELS)
+    if group.subexpression_updater is not None:
+        raise _refuse(group, "subexpressions flagged '(constant over dt)'", _SUPPORTED_MODELS)
+    known = set(group.thresholder.values()) | set(group.resetter.values()) | {group.state_updater}
+    for obj in group.contained_objects:
+        if obj not in known:
+            raise _refuse(group, f"the attached operation '{obj.name}' (e.g. run_regularly)", _SUPPORTED_OBJECTS)
+
+
+def _recognise_group(group, offset, run_namespace):
+    """Model, per-neuron parameters and state mapping of one NeuronGroup."""
+    _check_group_constructs(group)
+    group.equations.check_units(group, run_namespace=run_namespace)
+    variable = next(iter(group.equations.diff_eq_names))
+    eq = group.user_equations[variable]
+    n = len(group)
+    changing = {variable}
+    evaluator = _Evaluator(group, run_namespace, changing, n)
+    model, coeffs = _classify(group, variable, _model_expression(group, variable))
+    values = {k: evaluator.evaluate(v, f"the equation for '{variable}'") for k, v in coeffs.items()}
+    shift = np.zeros(n)
+    if model == "lif":
+        if np.any(values["a1"] >= 0) or not np.all(np.isfinite(values["a1"])):
+            raise ValueError(
+                f"NeuronGroup '{group.name}': d{variable}/dt = (drive - {variable})/tau needs tau > 0, "
+                f"found: tau = {-1 / values['a1']}"
+            )
+        tau = -1.0 / values["a1"]
+        drive = values["a0"] * tau
+    elif model == "qif":
+        a = values["a"]
+        if np.any(a <= 0) or not np.all(np.isfinite(a)):
+            raise ValueError(
+                f"NeuronGroup '{group.name}': the quadratic coefficient of d{variable}/dt must be > 0, found: {a}"
+            )
+        tau = 1.0 / a
+        shift = values["b"] / (2 * a)
+        drive = (values["c"] - values["b"] ** 2 / (4 * a)) / a
+    else:
+        alpha = values["fpi"] / 2
+        if np.any(alpha <= 0) or not np.all(np.isfinite(alpha)):
+            raise ValueError(
+                f"NeuronGroup '{group.name}': theta neurons need d{variable}/dt > 0 at {variable} = pi "
+                f"(tau > 0), found: {values['fpi']}"
+            )
+        tau = 1.0 / alpha
+        drive = values["f0"] / values["fpi"]
+    threshold = _threshold_value(group, variable, evaluator)
+    reset = _reset_value(group, variable, evaluator, model)
+    if model == "theta":
+        if not np.allclose(threshold, np.pi, rtol=0, atol=1e-12):
+            raise _refuse(
+                group, f"a theta-neuron threshold at {threshold[0]}", "theta neurons spike at pi ('theta > pi')"
+            )
+        if not np.allclose(reset, -np.pi, rtol=0, atol=1e-12):
+            raise _refuse(group, f"a theta-neuron reset to {reset[0]}", "theta neurons reset to -pi")
+    else:
+        threshold = threshold + shift
+        reset = reset + shift
+    refractory = _refractory_value(group, evaluator, run_namespace)
+    if np.any(refractory < 0) or not np.all(np.isfinite(refractory)):
+        raise ValueError(f"NeuronGroup '{group.name}': refractory must be >= 0 s, found: {refractory}")
+    if model != "theta":
+        bad = np.flatnonzero(~(reset < threshold) & (refractory == 0))
+        if len(bad):
+            i = bad[0]
+            raise ValueError(
+                f"NeuronGroup '{group.name}': without refractoriness the reset must lie below the threshold, "
+                f"found for neuron {i}: "
+                f"reset {reset[i] - shift[i]} >= threshold {threshold[i] - shift[i]}"
+            )
+    integrate = "unless refractory" not in eq.flags and bool(np.any(refractory > 0))
+    if integrate and model != "lif":
+        raise _refuse(
+            group,
+            f"integrating a {model} neuron during its refractory period",
+            "refractory QIF and theta neurons must use '(unless refractory)'",
+        )
+    spec = GroupSpec(group=group, offset=offset, model=model, variable=variable, shift=shift, refractory=refractory)
+    v_init = spec.to_engine(group.variables[variable].get_value())
+    if model == "theta":
+        v_init = np.mod(v_init + np.pi, 2 * np.pi) - np.pi
+    else:
+        above = np.flatnonzero(~(v_init < threshold))
+        if len(above):
+            raise _refuse(
+                group,
+                f"starting a run with {variable} at or above the threshold (neurons {above[:10].tolist()}, "
+                f"e.g. {variable} = {v_init[above[0]] - shift[above[0]]} >= {threshold[above[0]] - shift[above[0]]})",
+                "the state of every neuron must lie below its threshold when a run starts",
+            )
+    params = dict(
+        tau=tau,
+        drive=drive,
+        threshold=threshold,
+        reset=reset,
+        refractory=refractory,
+        v_init=v_init,
+        integrate_refractory=np.full(n, integrate),
+    )
+    return spec, params
+
+
+def _kick_values(syn, target_spec, run_namespace, index_arrays, size):
+    """Per-synapse kick (engine units) of a Synapses' on_pre code."""
+    if not hasattr(syn, "pre") or list(syn._pathways) != [syn.pre]:
+        names = [p.name for p in syn._pathways]
+        raise _refuse(syn, f"the pathways {names}", "exactly one pathway, on_pre, is supported")
+    if syn.pre.event != "spike":
+        raise _refuse(syn, f"on_pre triggered by the event '{syn.pre.event}'", "only spikes trigger on_pre")
+    lines = _code_lines(syn.pre.code)
+    variable = target_spec.variable
+    if len(lines) != 1:
+        raise _refuse(syn, f"the on_pre code '{syn.pre.code}'", _SUPPORTED_ON_PRE)
+    name, op, expr, _ = parse_statement(lines[0])
+    target_var = target_spec.group.variables[variable]
+    if syn.variables.get(name) is not target_var:
+        raise _refuse(syn, f"the on_pre statement '{lines[0]}' (it changes '{name}')", _SUPPORTED_ON_PRE)
+    x = _symbol(name)
+    rhs = str_to_sympy(expr)
+    changing = {name, variable, f"{variable}_post", f"{variable}_pre"}
+    evaluator = _Evaluator(syn, run_namespace, changing, size, index_arrays)
+    if target_spec.model == "theta":
+        kick = None
+        if op == "=" and isinstance(rhs, sympy.Mul) and len(rhs.args) == 2 and 2 in rhs.args:
+            inner = [a for a in rhs.args if a != 2][0]
+            if isinstance(inner, sympy.atan) or str(inner.func) == "atan":
+                kick = sympy.simplify(inner.args[0] - sympy.tan(x / 2))
+        if kick is None or x in kick.free_symbols:
+            raise _refuse(
+                syn,
+                f"the on_pre statement '{lines[0]}' onto theta neurons",
+                f"theta neurons take delta-current kicks '{name} = 2*arctan(tan({name}/2) + w)'",
+            )
+    elif op == "+=":
+        kick = rhs
+    elif op == "=" and x not in sympy.simplify(rhs - x).free_symbols:
+        kick = sympy.simplify(rhs - x)
+    else:
+        raise _refuse(syn, f"the on_pre statement '{lines[0]}'", _SUPPORTED_ON_PRE)
+    return evaluator.evaluate(kick, "the on_pre code")
+
+
+def _check_synapse_constructs(syn):
+    eqs = syn.equations
+    if eqs.diff_eq_names:
+        raise _refuse(syn, f"synaptic dynamics (differential equations for {sorted(eqs.diff_eq_names)})", _SUPPORTED_ON_PRE)
+    if syn.summed_updaters:
+        raise _refuse(syn, f"summed variables {sorted(syn.summed_updaters)}", _SUPPORTED_ON_PRE)
+    if any(eq.type == SUBEXPRESSION for eq in eqs.values()):
+        raise _refuse(syn, "synaptic subexpressions", _SUPPORTED_ON_PRE)
+    known = set(syn._pathways) | set(getattr(syn, "summed_updaters", {}).values())
+    if getattr(syn, "state_updater", None) is not None:
+        known.add(syn.state_updater)
+    for obj in syn.contained_objects:
+        if obj not in known:
+            raise _refuse(syn, f"the attached operation '{obj.name}' (e.g. run_regularly)", _SUPPORTED_OBJECTS)
+
+
+def _recognise_synapses(syn, group_specs, run_namespace):
+    """(pre, global post, kick, delay) arrays of one Synapses object; pre is local to its source root."""
+    _check_synapse_constructs(syn)
+    target_root = _root(syn.target)
+    if target_root.name not in group_specs:
+        raise _refuse(
+            syn, f"the target {type(target_root).__name__} '{target_root.name}'", "Synapses must target a NeuronGroup"
+        )
+    target_spec = group_specs[target_root.name]
+    pre = np.asarray(syn.variables["_synaptic_pre"].get_value())
+    post = np.asarray(syn.variables["_synaptic_post"].get_value())
+    size = len(pre)
+    index_arrays = {"_presynaptic_idx": pre, "_postsynaptic_idx": post}  # per-synapse values are in order
+    kick = _kick_values(syn, target_spec, run_namespace, index_arrays, size)
+    delay = np.broadcast_to(np.asarray(syn.variables["delay"].get_value(), dtype=float).reshape(-1), (size,))
+    if size == 0:
+        delay = np.zeros(0)
+    checked = delay[:1] if delay.strides == (0,) else delay
+    if np.any(checked < 0) or not np.all(np.isfinite(checked)):
+        raise ValueError(f"Synapses '{syn.name}': delays must be finite and >= 0 s, found: {checked[~(checked >= 0)]}")
+    return pre, (target_spec.offset + post) if target_spec.offset else post, kick, delay
+
+
+def _concatenate(parts):
+    """Concatenation that keeps a single part (or equal constant parts) without copying."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(p.ndim == 1 and p.strides == (0,) for p in parts) and len({float(p[0]) for p in parts if len(p)}) <= 1:
+        value = next((p[0] for p in parts if len(p)), 0.0)
+        return np.broadcast_to(np.asarray(value, dtype=float), (sum(len(p) for p in parts),))
+    return np.concatenate(parts)
+
+
+def _scalar_if_constant(values):
+    """A float if an array is a broadcast constant, else the array (the engine takes both)."""
+    values = np.asarray(values)
+    if values.ndim == 1 and len(values) and values.strides == (0,):
+        return float(values[0])
+    return values
+
+
+def _csr(n_sources, pre, post, weights, delays):
+    """CSR arrays from synapse lists, keeping the order of the synapses of each source."""
+    if len(pre) < 2 or np.all(pre[1:] >= pre[:-1]):
+        order = None
+    else:
+        order = np.argsort(pre, kind="stable")
+        pre, post, weights, delays = pre[order], post[order], weights[order], delays[order]
+    indptr = np.searchsorted(pre, np.arange(n_sources + 1, dtype=pre.dtype)).astype(np.int64)
+    return indptr, post, weights, delays
+
+
+def _poisson_input(pin, group_specs, run_namespace):
+    target = pin._group
+    root = _root(target)
+    if root.name not in group_specs:
+        raise _refuse(pin, f"the target {type(root).__name__} '{root.name}'", "PoissonInput must target a NeuronGroup")
+    spec = group_specs[root.name]
+    if pin._target_var != spec.variable:
+        raise _refuse(
+            pin, f"the target variable '{pin._target_var}'", f"PoissonInput must target the state variable '{spec.variable}'"
+        )
+    if spec.model == "theta":
+        raise _refuse(pin, "input onto theta neurons", "PoissonInput is supported for LIF and QIF neurons")
+    rate = pin._rate
+    if isinstance(rate, str):
+        raise _refuse(pin, f"the rate expression '{rate}'", "PoissonInput rates must be constant quantities")
+    local = _local_indices(target)
+    evaluator = _Evaluator(root, run_namespace, {spec.variable}, len(local), {"_idx": local})
+    weight = pin._weight
+    if isinstance(weight, str):
+        weight_values = evaluator.evaluate(str_to_sympy(weight), "the PoissonInput weight")
+    else:
+        weight_values = np.full(len(local), float(np.asarray(weight)))
+    if len(weight_values) and not np.allclose(weight_values, weight_values[0], rtol=0, atol=0):
+        weight_arg = weight_values
+    else:
+        weight_arg = float(weight_values[0]) if len(weight_values) else 0.0
+    return dict(rate=float(pin._N) * float(rate), weight=weight_arg, targets=spec.offset + local)
+
+
+def _source_rates(group):
+    if isinstance(group, PoissonGroup):
+        if isinstance(group._rates, str):
+            raise _refuse(group, f"the rate expression '{group._rates}'", "PoissonGroup rates must be constant quantities")
+        return np.asarray(group.variables["rates"].get_value(), dtype=float).copy()
+    return None
+
+
+def recognise_network(objects, run_namespace=None):
+    """Translate the objects of a Brian2 network into an `EngineSpec`, or refuse them.
+
+    Parameters
+    ----------
+    objects : iterable of brian2.BrianObject
+        The network's top-level objects (``Network.objects``); inactive objects are ignored.
+    run_namespace : dict, optional
+        Namespace for external names (the locals and globals of the caller of ``run``).
+
+    Returns
+    -------
+    EngineSpec
+        Neuron parameters, connectivity, inputs and monitors as plain arrays.
+
+    Raises
+    ------
+    NotImplementedError
+        For a valid Brian2 construct that the exact engine cannot run; the message names the object,
+        the construct and what is supported.
+    ValueError
+        For parameters outside the models' domain (e.g. tau <= 0, reset above threshold).
+
+    Examples
+    --------
+    >>> from brian2 import NeuronGroup, ms
+    >>> G = NeuronGroup(3, 'dv/dt = (1.1 - v)/(10*ms) : 1', threshold='v > 1', reset='v = 0')
+    >>> spec = recognise_network([G])
+    >>> spec.groups[0].model, float(spec.tau[0]), float(spec.drive[0])
+    ('lif', 0.01, 1.1)
+    """
+    run_namespace = {} if run_namespace is None else run_namespace
+    objects = [obj for obj in objects if obj.active]
+    contained = {id(sub) for obj in objects for sub in obj.contained_objects}
+    objects = sorted((obj for obj in objects if id(obj) not in contained), key=_natural_key)
+    kinds = {
+        "neurons": [],
+        "synapses": [],
+        "poisson_inputs": [],
+        "sources": [],
+        "spike_monitors": [],
+        "state_monitors": [],
+        "rate_monitors": [],
+    }
+    for obj in objects:
+        if isinstance(obj, (PoissonGroup, SpikeGeneratorGroup)):
+            kinds["sources"].append(obj)
+        elif isinstance(obj, NeuronGroup):
+            kinds["neurons"].append(obj)
+        elif isinstance(obj, Synapses):
+            kinds["synapses"].append(obj)
+        elif isinstance(obj, PoissonInput):
+            kinds["poisson_inputs"].append(obj)
+        elif isinstance(obj, SpikeMonitor):
+            kinds["spike_monitors"].append(obj)
+        elif isinstance(obj, StateMonitor):
+            kinds["state_monitors"].append(obj)
+        elif isinstance(obj, PopulationRateMonitor):
+            kinds["rate_monitors"].append(obj)
+        elif isinstance(obj, Subgroup):
+            continue
+        else:
+            raise _refuse(obj, f"the object type {type(obj).__name__}", _SUPPORTED_OBJECTS)
+
+    group_specs = {}
+    params = []
+    offset = 0
+    for group in kinds["neurons"]:
+        spec, p = _recognise_group(group, offset, run_namespace)
+        group_specs[group.name] = spec
+        params.append(p)
+        offset += spec.n
+    n = offset
+
+    def concat(key):
+        return np.concatenate([p[key] for p in params]) if params else np.zeros(0)
+
+    model = np.concatenate([np.full(s.n, s.model) for s in group_specs.values()]) if params else np.zeros(0, str)
+
+    neuron_pre, neuron_post, neuron_w, neuron_d = [], [], [], []
+    source_parts = {}
+    for syn in kinds["synapses"]:
+        source_root = _root(syn.source)
+        pre, post, kick, delay = _recognise_synapses(syn, group_specs, run_namespace)
+        if source_root.name in group_specs:
+            offset_pre = group_specs[source_root.name].offset
+            neuron_pre.append(offset_pre + pre if offset_pre else pre)
+            neuron_post.append(post)
+            neuron_w.append(kick)
+            neuron_d.append(delay)
+        elif isinstance(source_root, (PoissonGroup, SpikeGeneratorGroup)):
+            source_parts.setdefault(source_root.name, []).append((pre, post, kick, delay))
+        else:
+            raise _refuse(syn, f"the source {type(source_root).__name__} '{source_root.name}'", _SUPPORTED_OBJECTS)
+    if neuron_pre:
+        indptr, indices, weights, delays = _csr(
+            n, *(_concatenate(parts) for parts in (neuron_pre, neuron_post, neuron_w, neuron_d))
+        )
+    else:
+        indptr, indices, weights, delays = np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+
+    spec = EngineSpec(
+        model=model,
+        tau=concat("tau"),
+        drive=concat("drive"),
+        threshold=concat("threshold"),
+        reset=concat("reset"),
+        refractory=concat("refractory"),
+        integrate_refractory=concat("integrate_refractory").astype(bool),
+        v_init=concat("v_init"),
+        indptr=indptr,
+        indices=indices,
+        weights=weights,
+        delays=delays,
+        groups=list(group_specs.values()),
+    )
+    for source in kinds["sources"]:
+        parts = source_parts.get(source.name, [])
+        if parts:
+            csr = _csr(len(source), *(_concatenate([p[k] for p in parts]) for k in range(4)))
+        else:
+            csr = (np.zeros(len(source) + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        entry = SourceSpec(source, *csr)
+        if isinstance(source, PoissonGroup):
+            rates = _source_rates(source)
+            if np.any(rates < 0) or not np.all(np.isfinite(rates)):
+                raise ValueError(f"PoissonGroup '{source.name}': rates must be finite and >= 0 Hz, found: {rates}")
+            spec.poisson_sources.append(entry)
+        else:
+            spec.spike_generators.append(entry)
+    for pin in kinds["poisson_inputs"]:
+        spec.poisson_inputs.append(_poisson_input(pin, group_specs, run_namespace))
+    for mon in kinds["spike_monitors"]:
+        _check_spike_monitor(mon, group_specs)
+        spec.spike_monitors.append(mon)
+    for mon in kinds["state_monitors"]:
+        _check_state_monitor(mon, group_specs)
+        spec.state_monitors.append(mon)
+    for mon in kinds["rate_monitors"]:
+        if _root(mon.source).name not in group_specs:
+            raise _refuse(mon, f"recording from '{mon.source.name}'", "PopulationRateMonitor must record a NeuronGroup")
+        spec.rate_monitors.append(mon)
+    return spec
+
+
+def _check_spike_monitor(mon, group_specs):
+    root = _root(mon.source)
+    if mon.event != "spike":
+        raise _refuse(mon, f"recording the event '{mon.event}'", "only spikes can be recorded")
+    extra = set(mon.record_variables) - {"i", "t"}
+    if extra:
+        raise _refuse(mon, f"recording the variables {sorted(extra)} at spikes", "SpikeMonitor records spike times")
+    if root.name not in group_specs and not isinstance(root, SpikeGeneratorGroup):
+        raise _refuse(
+            mon, f"recording from {type(root).__name__} '{root.name}'", "SpikeMonitor records NeuronGroups and SpikeGeneratorGroups"
+        )
+
+
+def _check_state_monitor(mon, group_specs):
+    root = _root(mon.source)
+    if root.name not in group_specs:
+        raise _refuse(mon, f"recording from {type(root).__name__} '{root.name}'", "StateMonitor records NeuronGroups")
+    spec = group_specs[root.name]
+    eqs = root.equations
+    for name in mon.record_variables:
+        if name != spec.variable and name not in eqs.parameter_names:
+            raise _refuse(
+                mon,
+                f"recording '{name}'",
+                f"StateMonitor records the state variable '{spec.variable}' and parameters of '{root.name}'",
+            )

@@ -1,0 +1,87 @@
+"""Run Brian2's own test suite against the 'sparseprop' device and report passed / skipped / failed.
+
+Brian2 marks the tests that any device should pass as ``standalone_compatible``; this script runs
+them (single-run and multiple-run tests, as ``brian2.test(test_standalone=...)`` does) with
+``set_device('sparseprop')``. Tests whose network the device refuses (NotImplementedError, e.g.
+non-linear or multi-dimensional models, synaptic dynamics, TimedArray) count as skipped, the others
+must pass. Usage::
+
+    python scripts/brian2_suite.py [--long] [-k EXPRESSION] [--list-failures] [--list-skips]
+
+The exit status is 0 when no accepted test failed.
+"""
+
+import argparse
+import collections
+import os
+import sys
+
+import pytest
+
+
+class _Outcomes:
+    """pytest plugin collecting the outcome of every test (call phase, or setup when it failed)."""
+
+    def __init__(self):
+        self.outcomes = collections.OrderedDict()
+        self.messages = {}
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            self.outcomes[report.nodeid] = report.outcome
+            if report.outcome != "passed":
+                text = getattr(report, "longreprtext", "") or str(report.longrepr)
+                self.messages[report.nodeid] = text.strip().splitlines()[-1][:300] if text.strip() else ""
+
+
+def run_suite(long_tests=False, keyword=None):
+    """Run the standalone-compatible Brian2 tests with the device; returns the outcome collector."""
+    import brian2
+    from brian2.core.preferences import prefs
+    from brian2.tests import PreferencePlugin, make_argv
+
+    import brian2_sparseprop  # noqa: F401  (registers the device)
+
+    prefs.reset_to_defaults()
+    dirname = os.path.dirname(brian2.__file__)
+    collector = _Outcomes()
+    for multiple_runs in (False, True):
+        plugin = PreferencePlugin(prefs, fail_for_not_implemented=False)
+        plugin.device = "sparseprop"
+        plugin.device_options = {"directory": None, "with_output": False}
+        if multiple_runs:
+            plugin.device_options["build_on_run"] = False
+        markers = "standalone_compatible" + ("" if long_tests else " and not long")
+        markers += " and multiple_runs" if multiple_runs else " and not multiple_runs"
+        argv = make_argv([dirname], markers) + ["-p", "no:cacheprovider", "-q", "--no-header", "-W", "ignore"]
+        if keyword:
+            argv += ["-k", keyword]
+        pytest.main(argv, plugins=[plugin, collector])
+    return collector
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--long", action="store_true", help="include Brian2's long tests")
+    parser.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
+    parser.add_argument("--list-failures", action="store_true", help="list the failed tests with their error")
+    parser.add_argument("--list-skips", action="store_true", help="list the skipped tests with the reason")
+    args = parser.parse_args(argv)
+    collector = run_suite(long_tests=args.long, keyword=args.keyword)
+    counts = collections.Counter(collector.outcomes.values())
+    print()
+    print(f"Brian2 {__import__('brian2').__version__} standalone-compatible tests with set_device('sparseprop'):")
+    print(f"  passed  {counts['passed']:4d}")
+    print(f"  skipped {counts['skipped']:4d}  (refused by the device with NotImplementedError, or skipped by Brian2)")
+    print(f"  failed  {counts['failed']:4d}")
+    for kind, flag in (("failed", args.list_failures), ("skipped", args.list_skips)):
+        if flag or (kind == "failed" and counts["failed"]):
+            print(f"\n{kind}:")
+            for nodeid, outcome in collector.outcomes.items():
+                if outcome == kind:
+                    print(f"  {nodeid}\n      {collector.messages.get(nodeid, '')}")
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

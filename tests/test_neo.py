@@ -1,0 +1,176 @@
+"""Brian2 results to Neo (compliant, usable by Elephant) and Neo spike trains back to Brian2."""
+
+import numpy as np
+import pytest
+import quantities as pq
+from brian2 import (
+    Hz,
+    Network,
+    NeuronGroup,
+    PoissonInput,
+    PopulationRateMonitor,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    StateMonitor,
+    Synapses,
+    mV,
+    ms,
+    prefs,
+    second,
+    seed as brian_seed,
+    set_device,
+    start_scope,
+)
+from brian2.devices.device import reset_device
+from neo.test.tools import assert_neo_object_is_compliant
+
+import brian2_sparseprop  # noqa: F401  (registers the device)
+from brian2_sparseprop import from_neo, to_neo
+
+elephant_statistics = pytest.importorskip("elephant.statistics")
+elephant_dissimilarity = pytest.importorskip("elephant.spike_train_dissimilarity")
+
+
+@pytest.fixture(params=["runtime", "sparseprop"])
+def device(request):
+    """Both Brian2's runtime (numpy target, nothing compiled) and the exact device."""
+    if request.param == "runtime":
+        prefs.codegen.target = "numpy"
+    else:
+        set_device("sparseprop")
+    start_scope()
+    yield request.param
+    if request.param == "runtime":
+        prefs.codegen.target = "auto"
+    else:
+        reset_device()
+
+
+def small_network():
+    group = NeuronGroup(
+        12,
+        "dv/dt = (v0 - v)/(10*ms) : volt (unless refractory)\nv0 : volt",
+        threshold="v > -50*mV",
+        reset="v = -60*mV",
+        refractory=2 * ms,
+        name="cells",
+    )
+    group.v0 = "-48*mV - i*0.2*mV"
+    group.v = -60 * mV
+    syn = Synapses(group, group, on_pre="v_post += -0.5*mV", delay=1 * ms)
+    syn.connect(p=0.3)
+    drive = PoissonInput(group, "v", 10, 50 * Hz, weight=0.3 * mV)
+    spikes = SpikeMonitor(group[2:10])
+    states = StateMonitor(group, "v", record=[0, 3, 5])
+    rate = PopulationRateMonitor(group)
+    net = Network(group, syn, drive, spikes, states, rate)
+    return net, spikes, states, rate
+
+
+def test_block_is_compliant_and_matches_the_monitors(device, seed):
+    brian_seed(seed)
+    net, spikes, states, rate = small_network()
+    net.run(100 * ms)
+    block = to_neo(net)
+    assert_neo_object_is_compliant(block)
+    segment = block.segments[0]
+    assert len(segment.spiketrains) == 8
+    trains = spikes.spike_trains()
+    for k, train in enumerate(segment.spiketrains):
+        assert train.annotations["group"] == "cells"
+        assert train.annotations["neuron_index"] == 2 + k
+        assert train.annotations["simulation"] == ("exact" if device == "sparseprop" else "clock-driven")
+        assert "dv/dt" in train.annotations["model"]
+        assert train.t_stop == 0.1 * pq.s
+        np.testing.assert_array_equal(train.rescale(pq.s).magnitude, np.asarray(trains[k] / second))
+    voltage = [s for s in segment.analogsignals if s.annotations["variable"] == "v"][0]
+    assert voltage.shape == (1000, 3)
+    assert voltage.units == pq.V
+    np.testing.assert_array_equal(voltage.array_annotations["neuron_index"], [0, 3, 5])
+    np.testing.assert_allclose(voltage.magnitude.T, np.asarray(states.v / mV) * 1e-3, rtol=1e-12)
+    assert voltage.sampling_period == 0.1 * pq.ms
+    population = [s for s in segment.analogsignals if s.annotations["variable"] == "population_rate"][0]
+    assert population.units == pq.Hz
+    np.testing.assert_allclose(population.magnitude[:, 0], np.asarray(rate.rate / Hz))
+
+
+def test_elephant_reads_the_trains(device, seed):
+    brian_seed(seed)
+    net, spikes, _, _ = small_network()
+    net.run(200 * ms)
+    trains = to_neo(spikes).segments[0].spiketrains
+    for k, train in enumerate(trains):
+        rate = elephant_statistics.mean_firing_rate(train)
+        assert rate.rescale(pq.Hz).magnitude == pytest.approx(spikes.count[k] / 0.2)
+    distances = elephant_dissimilarity.van_rossum_distance(trains, time_constant=5 * pq.ms)
+    assert distances.shape == (8, 8)
+    np.testing.assert_allclose(np.diag(distances), 0.0, atol=1e-12)
+
+
+def test_round_trip_through_a_spike_generator():
+    set_device("sparseprop")
+    start_scope()
+    try:
+        group = NeuronGroup(3, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0")
+        group.I = [1.2, 1.5, 3.0]
+        spikes = SpikeMonitor(group)
+        Network(group, spikes).run(50 * ms)
+        trains = to_neo(spikes).segments[0].spiketrains
+        start_scope()
+        replay = from_neo(trains)
+        replayed = SpikeMonitor(replay)
+        Network(replay, replayed).run(50 * ms)
+        for k in range(3):
+            np.testing.assert_array_equal(replayed.spike_trains()[k] / second, spikes.spike_trains()[k] / second)
+    finally:
+        reset_device()
+
+
+def test_generator_period():
+    trains = [
+        __import__("neo").SpikeTrain([1, 4] * pq.ms, t_stop=5 * pq.ms),
+        __import__("neo").SpikeTrain([2] * pq.ms, t_stop=5 * pq.ms),
+    ]
+    group = from_neo(trains, period=5 * ms)
+    assert float(group.period / ms) == pytest.approx(5)
+    np.testing.assert_array_equal(group._neuron_index, [0, 1, 0])
+
+
+def test_to_neo_errors():
+    prefs.codegen.target = "numpy"
+    try:
+        start_scope()
+        group = NeuronGroup(2, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+        counter = SpikeMonitor(group, record=False)
+        net = Network(group, counter)
+        net.run(1 * ms)
+        with pytest.raises(TypeError, match="to_neo takes Networks, .* found: NeuronGroup"):
+            to_neo(group)
+        with pytest.raises(ValueError, match="at least one monitor"):
+            to_neo(Network(NeuronGroup(1, "v : 1")))
+        with pytest.raises(ValueError, match="record=False"):
+            to_neo(counter)
+        with pytest.raises(ValueError, match=r"t_stop must be > t_start, found: t_stop = 0.001 s"):
+            to_neo(counter, t_start=2 * ms)
+    finally:
+        prefs.codegen.target = "auto"
+
+
+def test_from_neo_errors():
+    with pytest.raises(ValueError, match="at least one spike train"):
+        from_neo([])
+    with pytest.raises(TypeError, match="found list at position 0"):
+        from_neo([[1, 2]])
+
+
+def test_spikes_outside_the_window_are_refused():
+    prefs.codegen.target = "numpy"
+    try:
+        start_scope()
+        generator = SpikeGeneratorGroup(1, [0], [3] * ms)
+        spikes = SpikeMonitor(generator)
+        Network(generator, spikes).run(5 * ms)
+        with pytest.raises(ValueError, match=r"spikes outside \[t_start, t_stop\] = \[0.0, 0.002\] s"):
+            to_neo(spikes, t_stop=2 * ms)
+    finally:
+        prefs.codegen.target = "auto"
