@@ -27,6 +27,14 @@ def _real_array(name, value):
     return a.astype(np.float64)
 
 
+def _scalar(name, value):
+    """A real scalar as a float, or a TypeError naming the parameter."""
+    a = _real_array(name, value)
+    if a.ndim != 0:
+        raise TypeError(f"{name} must be a scalar, found an array of shape {a.shape}")
+    return float(a)
+
+
 def _as_param(name, value, n, *, positive=False, nonneg=False):
     """A finite float parameter, scalar or one value per neuron, as a 1-d array of length 1 or n."""
     a = _real_array(name, value)
@@ -430,6 +438,7 @@ class EventNetwork:
     def record_rate(self, bin_width):
         """Count the spikes of all neurons in bins of ``bin_width`` (s) aligned at t = 0."""
         self._check_not_built("record_rate")
+        bin_width = _scalar("bin_width", bin_width)
         if not (np.isfinite(bin_width) and bin_width > 0):
             raise ValueError(f"bin_width must be > 0, found: {bin_width}")
         self._rate_bin = float(bin_width)
@@ -596,6 +605,8 @@ class EventNetwork:
         report_period : float
             Wall-clock seconds between progress reports.
         """
+        duration = _scalar("duration", duration)
+        report_period = _scalar("report_period", report_period)
         if not (np.isfinite(duration) and duration >= 0):
             raise ValueError(f"duration must be finite and >= 0, found: {duration}")
         if report is not None and report != "text" and not callable(report):
