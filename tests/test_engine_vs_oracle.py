@@ -419,13 +419,14 @@ def test_kick_at_refractory_end_spike_is_absorbed():
 
 
 def test_kick_at_refractory_end_instant_fires_like_at_any_other_instant():
-    # dyadic times and kicks: the neuron fires at t1 and is refractory until t1 + r; at exactly t1 + r it gets
-    # +0.5, +0.5 (reaches threshold: fires), -0.6 (absorbed). Dyadic kicks, because the engine's LIF state
-    # u = (I - v) exp(t/tau) would round a non-dyadic sum such as 0.3 + 0.7 to an ulp below threshold.
+    # dyadic times: the neuron fires at t1 and is refractory until t1 + r; at exactly t1 + r it gets +0.3,
+    # +0.8 (crosses threshold with a margin: fires), -0.6 (absorbed). A sum landing exactly on threshold
+    # (0.3 + 0.7) would test rounding, not the rule: the engine's LIF state u = (I - v) exp(t / tau) can
+    # put it an ulp below.
     t1, r = 2.0**-6, 2.0**-10
     params = dict(n=1, model="lif", tau=0.01, drive=0.0, refractory=r, v_init=[0.0])
     generator = dict(times=[t1, t1 + r, t1 + r, t1 + r], sources=[0, 1, 2, 3], n_sources=4, indptr=[0, 1, 2, 3, 4],
-                     indices=[0, 0, 0, 0], weights=[1.5, 0.5, 0.5, -0.6])
+                     indices=[0, 0, 0, 0], weights=[1.5, 0.3, 0.8, -0.6])
     engine, oracle = run_both(params, generator, 0.03)
     assert list(oracle.spike_times) == [t1, t1 + r]
     assert list(engine.spike_times) == [t1, t1 + r]
