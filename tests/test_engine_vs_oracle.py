@@ -320,6 +320,19 @@ def test_delayed_arrivals_act_before_external_inputs_of_the_same_instant():
     np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-12)
 
 
+@pytest.mark.parametrize("weight", [0.2, 0.9], ids=["subthreshold", "fires"])
+def test_state_sample_at_an_event_time_is_taken_before_the_event(weight):
+    # documented (like Brian2's StateMonitor at the start of a step): a sample at t sees all events before
+    # t and none at t; dyadic t so that the kick lands exactly on the sample time
+    t = 2.0**-6
+    params = dict(n=1, model="lif", tau=0.01, drive=0.5, v_init=[0.2])
+    generator = dict(times=[t], sources=[0], n_sources=1, indptr=[0, 1], indices=[0], weights=[weight])
+    engine, oracle = run_both(params, generator, 2 * t, record_times=[t])
+    before = 0.5 + (0.2 - 0.5) * np.exp(-t / 0.01)
+    assert oracle.state_values[0][0] == pytest.approx(before, rel=1e-14)
+    assert engine.state_values[0, 0] == pytest.approx(before, rel=1e-14)
+
+
 def test_cascade_records_spikes_in_breadth_first_order():
     # a chain 0 -> {3, 1} -> 2 with zero delays: breadth-first levels are [0], [3, 1], [2]
     params = dict(n=4, model="lif", tau=0.01, drive=[1.5, 0.95, 0.95, 0.95], v_init=[0.0, 0.95, 0.95, 0.95],
@@ -406,13 +419,14 @@ def test_kick_at_refractory_end_spike_is_absorbed():
 
 
 def test_kick_at_refractory_end_instant_fires_like_at_any_other_instant():
-    # dyadic times and kicks: the neuron fires at t1 and is refractory until t1 + r; at exactly t1 + r it gets
-    # +0.5, +0.5 (reaches threshold: fires), -0.6 (absorbed). Dyadic kicks, because the engine's LIF state
-    # u = (I - v) exp(t/tau) would round a non-dyadic sum such as 0.3 + 0.7 to an ulp below threshold.
+    # dyadic times: the neuron fires at t1 and is refractory until t1 + r; at exactly t1 + r it gets +0.3,
+    # +0.8 (crosses threshold with a margin: fires), -0.6 (absorbed). A sum landing exactly on threshold
+    # (0.3 + 0.7) would test rounding, not the rule: the engine's LIF state u = (I - v) exp(t / tau) can
+    # put it an ulp below.
     t1, r = 2.0**-6, 2.0**-10
     params = dict(n=1, model="lif", tau=0.01, drive=0.0, refractory=r, v_init=[0.0])
     generator = dict(times=[t1, t1 + r, t1 + r, t1 + r], sources=[0, 1, 2, 3], n_sources=4, indptr=[0, 1, 2, 3, 4],
-                     indices=[0, 0, 0, 0], weights=[1.5, 0.5, 0.5, -0.6])
+                     indices=[0, 0, 0, 0], weights=[1.5, 0.3, 0.8, -0.6])
     engine, oracle = run_both(params, generator, 0.03)
     assert list(oracle.spike_times) == [t1, t1 + r]
     assert list(engine.spike_times) == [t1, t1 + r]
