@@ -24,7 +24,7 @@ from brian2.core.base import BrianObjectException
 from brian2.core.namespace import get_local_namespace
 from brian2.core.network import Network, TextReport
 from brian2.core.preferences import prefs
-from brian2.devices.device import RuntimeDevice, all_devices
+from brian2.devices.device import RuntimeDevice
 from brian2.groups.subgroup import Subgroup
 from brian2.input.poissongroup import PoissonGroup
 from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
@@ -141,6 +141,16 @@ def _check_generator(group, t_now):
     group._spikes_changed = False
 
 
+def _engine_progress(callback, t_start, duration):
+    """The engine's report(t_now, t_first, t_stop, elapsed) as Brian2's report(elapsed, completed, start, duration)."""
+
+    def progress(t_now, t_first, t_stop, elapsed):
+        fraction = min(1.0, (t_now - t_first) / (t_stop - t_first)) if t_stop > t_first else 1.0
+        callback(elapsed * second, fraction, t_start * second, duration * second)
+
+    return progress
+
+
 def _generator_events(group, t_start, t_end):
     """Spikes (times, indices) of a SpikeGeneratorGroup in [t_start, t_end), period included."""
     times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
@@ -230,6 +240,7 @@ class SparsePropDevice(RuntimeDevice):
             raise ValueError(f"Function 'run' expected a non-negative duration but got '{duration}'")
         if kwds:
             raise TypeError(f"unknown keyword argument(s) for run: {sorted(kwds)}")
+        callback = self._report_callback(report, float(report_period))
         if namespace is None:
             namespace = get_local_namespace(level=level + 2)
         objects = [obj for obj in net.objects]
@@ -251,7 +262,7 @@ class SparsePropDevice(RuntimeDevice):
             finally:
                 self._in_fallback = False
             return
-        self._run_exact(net, spec, float(duration), report, float(report_period))
+        self._run_exact(net, spec, float(duration), callback, float(report_period))
 
     def _session(self, net, spec):
         """The cached engine of ``net`` if it still matches the network, else a new one."""
@@ -326,7 +337,7 @@ class SparsePropDevice(RuntimeDevice):
             period=period,
         )
 
-    def _run_exact(self, net, spec, duration, report, report_period):
+    def _run_exact(self, net, spec, duration, callback, report_period):
         for source in spec.spike_generators:
             _check_generator(source.group, float(net.t_))
         session = self._session(net, spec)
@@ -338,18 +349,11 @@ class SparsePropDevice(RuntimeDevice):
         if engine is not None and len(session.state_indices):
             times = np.unique(np.concatenate([ticks[m.name] for m in spec.state_monitors]))
             engine.record_states(session.state_indices, times - session.t_offset)
-        callback = self._report_callback(report, report_period, t_start, duration)
         wall_start = time.time()
         if callback is not None:
             callback(0 * second, 0.0, t_start * second, duration * second)
         if engine is not None:
-            progress = None
-            if callback is not None:
-
-                def progress(t_now, t_first, t_stop, elapsed):
-                    fraction = min(1.0, (t_now - t_first) / (t_stop - t_first)) if t_stop > t_first else 1.0
-                    callback(elapsed * second, fraction, t_start * second, duration * second)
-
+            progress = None if callback is None else _engine_progress(callback, t_start, duration)
             engine.run(duration, report=progress, report_period=report_period)
         self._write_back(net, session, t_start, t_end, ticks)
         for obj in spec.spike_monitors + spec.state_monitors + spec.rate_monitors + [g.group for g in spec.groups]:
@@ -367,7 +371,7 @@ class SparsePropDevice(RuntimeDevice):
         net.after_run()
 
     @staticmethod
-    def _report_callback(report, report_period, t_start, duration):
+    def _report_callback(report, report_period):
         if report is None:
             return None
         if report in ("text", "stdout"):

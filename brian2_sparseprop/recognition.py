@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 from brian2.core.variables import ArrayVariable, Constant, Subexpression
-from brian2.equations.equations import DIFFERENTIAL_EQUATION, SUBEXPRESSION
+from brian2.equations.equations import SUBEXPRESSION
 from brian2.groups.neurongroup import NeuronGroup
 from brian2.groups.subgroup import Subgroup
 from brian2.input.poissongroup import PoissonGroup
