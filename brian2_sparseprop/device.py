@@ -70,18 +70,25 @@ class _Stored:
 
 
 def _spec_key(spec):
-    """The parts of a recognised network that fix the engine (everything but the initial state)."""
+    """The parts of a recognised network that fix the engine (everything but the initial state).
+
+    Returns the object names, the arrays, and the arrays' ids that are connectivity (``indptr``,
+    ``indices``): Brian2 only ever appends synapses, never changes them in place, so a snapshot may
+    refer to these instead of copying them.
+    """
     parts = [spec.model, spec.tau, spec.drive, spec.threshold, spec.reset, spec.refractory]
     parts += [spec.indptr, spec.indices, spec.weights, spec.delays]
+    structural = {id(spec.indptr), id(spec.indices)}
     for entry in spec.poisson_inputs:
         parts += [np.atleast_1d(entry["rate"]), np.atleast_1d(entry["weight"]), entry["targets"]]
     for source in spec.poisson_sources + spec.spike_generators:
         parts += [source.indptr, source.indices, source.weights, source.delays]
+        structural |= {id(source.indptr), id(source.indices)}
         parts += [np.asarray(source.group.variables[name].get_value()) for name in _SOURCE_VARIABLES[type(source.group)]]
     names = [g.group.name for g in spec.groups]
     names += [s.group.name for s in spec.poisson_sources + spec.spike_generators]
     names += [m.name for m in spec.spike_monitors + spec.state_monitors + spec.rate_monitors]
-    return names, parts
+    return names, parts, structural
 
 
 _SOURCE_VARIABLES = {PoissonGroup: ("rates",), SpikeGeneratorGroup: ("spike_time", "neuron_index", "period")}
@@ -93,15 +100,18 @@ def _snapshot(key):
     Several recognised arrays are views of Brian2's own arrays (e.g. per-synapse weights); a constant
     broadcast over all synapses is stored as one value.
     """
-    names, parts = key
+    names, parts, structural = key
     frozen = []
     for part in parts:
+        if id(part) in structural:
+            frozen.append(part)
+            continue
         part = np.asarray(part)
         if part.ndim == 1 and len(part) and part.strides == (0,):
             frozen.append(np.broadcast_to(part[:1].copy(), part.shape))
         else:
             frozen.append(part.copy())
-    return list(names), frozen
+    return list(names), frozen, set()
 
 
 def _same_key(a, b):
