@@ -1,15 +1,28 @@
-"""brian2_sparseprop: exact event-driven simulation, training and chaos analysis of spiking networks."""
+"""brian2_sparseprop: exact event-driven simulation, training and chaos analysis of spiking networks.
+
+Importing the package registers the Brian2 device ``'sparseprop'``: ``set_device('sparseprop')``.
+"""
 from brian2.devices.device import all_devices as _brian2_devices
 
 from .balanced import BalancedRateNetwork, BalancedRun, SinusoidalDrive
 from .device import SparsePropDevice
 from .meanfield import PeriodicDMFT, StationaryDMFT, periodic_dmft, stationary_dmft
-from .network import EventNetwork
 from .neo import from_neo, to_neo
+from .network import EventNetwork
+from .rate_lyapunov import (GRU, LSTM, RNN, LyapunovSpectrum, RateNetwork, largest_exponent_two_trajectories,
+                            lyapunov_spectrum, meanfield_largest_exponent, random_coupling)
 
 _brian2_devices["sparseprop"] = SparsePropDevice()
 
-__all__ = ["EventNetwork",
-           "BalancedRateNetwork", "BalancedRun", "SinusoidalDrive", "PeriodicDMFT", "StationaryDMFT",
-           "periodic_dmft", "stationary_dmft",
-           "SparsePropDevice", "to_neo", "from_neo"]
+__all__ = [
+    # exact event-driven engine and its Brian2 device
+    "EventNetwork", "SparsePropDevice",
+    # Neo conversion
+    "to_neo", "from_neo",
+    # Lyapunov spectra of rate networks and RNN maps
+    "GRU", "LSTM", "RNN", "LyapunovSpectrum", "RateNetwork", "largest_exponent_two_trajectories",
+    "lyapunov_spectrum", "meanfield_largest_exponent", "random_coupling",
+    # balanced rate networks and their mean-field theory
+    "BalancedRateNetwork", "BalancedRun", "SinusoidalDrive", "PeriodicDMFT", "StationaryDMFT",
+    "periodic_dmft", "stationary_dmft",
+]

@@ -30,9 +30,10 @@ import scipy.optimize
 from .balanced import BalancedRateNetwork, SinusoidalDrive
 from .meanfield import periodic_dmft, stationary_dmft
 
-__all__ = ["theory_point", "network_point", "critical_amplitude_task", "run_sweep", "lyapunov_vs_amplitude",
+__all__ = ["theory_point", "network_point", "learning_point", "critical_amplitude_task", "run_sweep", "lyapunov_vs_amplitude",
            "critical_amplitude", "critical_amplitude_sweep", "quasi_static_critical_amplitude",
-           "plot_lyapunov_vs_amplitude", "plot_critical_amplitude", "main"]
+           "learning_vs_amplitude", "plot_lyapunov_vs_amplitude", "plot_critical_amplitude", "plot_learning",
+           "main"]
 
 _KINDS = ("common", "independent")
 
@@ -89,6 +90,72 @@ def network_point(g, I1, f, kind, N, seed, J0=1.0, I0=1.0, K=None, duration=200.
                   record_every=10)
     return {"lambda1": float(run.lyapunov_exponents.magnitude[0]),
             "rate": float(run.population_rate.magnitude.mean())}
+
+
+def learning_point(I1, kind, N=500, g=2.0, f=0.2, seed=0, J0=1.0, I0=1.0, t_train=200.0, t_test=50.0,
+                   t_transient=50.0, dt=0.05, ridge=1e-2):
+    """Train a student network from a driven teacher (full-FORCE style, batch ridge regression).
+
+    The teacher is a balanced network driven by ``I1 sin(2 pi f t + theta_i)``. The student (same size,
+    same constant input) must generate the teacher's total input ``J phi(h_T) + I1 sin(...)`` with its own
+    recurrent weights ``J_S``, and a readout ``w`` must produce the target ``sin(2 pi f t)`` from its rates.
+    Both are fitted by ridge regression on the teacher's rates over ``t_train`` (teacher forcing); the
+    student then runs autonomously from the teacher's final state for ``t_test`` and the test error is
+    the mean squared output error over the target's variance (1/2). A chaotic teacher (lambda_1 > 0) does
+    not follow the input reliably, and the student fails.
+
+    Parameters
+    ----------
+    I1 : float
+        Teacher input amplitude.
+    kind : {'common', 'independent'}
+        Phases of the teacher input.
+    N, g, f, seed, J0, I0 : float
+        Network parameters (f in units of 1/tau).
+    t_train, t_test, t_transient, dt : float
+        Times in units of tau.
+    ridge : float
+        Ridge parameter relative to the mean diagonal of the rates' Gram matrix.
+
+    Returns
+    -------
+    dict
+        ``{"test_error": float, "teacher_lambda1": float}``.
+
+    Examples
+    --------
+    >>> out = learning_point(10.0, "independent", N=100, t_train=20.0, t_test=5.0, t_transient=10.0)
+    >>> sorted(out)
+    ['teacher_lambda1', 'test_error']
+    """
+    _check_kinds([kind])
+    rng = np.random.default_rng(seed + 7919)
+    theta = np.zeros(N) if kind == "common" else rng.uniform(0, 2 * np.pi, N)
+    w = 2 * np.pi * f
+    teacher = BalancedRateNetwork(N, g=g, J0=J0, I0=I0, seed=seed)
+    drive = lambda t: I1 * np.sin(w * t + theta)  # noqa: E731
+    run = teacher.run(t_train, drive=drive, dt=dt, t_transient=t_transient, n_record=N)
+    R = run.rates.magnitude  # (T, N) rates phi(h_T)
+    t = t_transient + dt * np.arange(len(R))
+    J = teacher.coupling_matrix()
+    D = R @ J.T + I1 * np.sin(w * t[:, None] + theta[None, :])  # desired total input (T, N)
+    G = R.T @ R
+    reg = ridge * np.trace(G) / N * np.eye(N)
+    J_S = np.linalg.solve(G + reg, R.T @ D).T
+    target = np.sin(w * t)
+    w_out = np.linalg.solve(G + reg, R.T @ target)
+    # autonomous student from the teacher's final state; exponential Euler
+    h = run.state.copy()
+    a, b = np.exp(-dt), -np.expm1(-dt)
+    n_test = int(round(t_test / dt))
+    z = np.empty(n_test)
+    t0 = t[-1] + dt
+    for i in range(n_test):
+        h = a * h + b * (J_S @ np.maximum(h, 0.0) + teacher.constant_input)
+        z[i] = w_out @ np.maximum(h, 0.0)
+    t_out = t0 + dt * np.arange(1, n_test + 1)
+    err = float(np.mean((z - np.sin(w * t_out)) ** 2) / 0.5)
+    return {"test_error": err, "teacher_lambda1": float(run.lyapunov_exponents.magnitude[0])}
 
 
 def _point_file(out_dir, task_name, params):
@@ -272,6 +339,104 @@ def lyapunov_vs_amplitude(I1_values, *, f=0.2, g=2.0, N=5000, J0=1.0, I0=1.0, ki
             "parameters": dict(f=f, g=g, N=N, J0=J0, I0=I0, n_networks=n_networks, time_unit="tau")}
 
 
+def learning_vs_amplitude(I1_values, *, kinds=_KINDS, n_networks=3, out_dir="balanced_results", n_workers=None,
+                          **learning_options):
+    """Test error of the student and lambda_1 of the teacher against I1 (see :func:`learning_point`).
+
+    Parameters
+    ----------
+    I1_values : array_like
+        Teacher input amplitudes (>= 0).
+    kinds : sequence of {'common', 'independent'}
+    n_networks : int
+        Realisations (seeds 0 .. n_networks - 1) per point.
+    out_dir, n_workers
+        As in :func:`run_sweep`.
+    **learning_options
+        Passed to :func:`learning_point` (N, g, f, t_train, ...).
+
+    Returns
+    -------
+    dict
+        ``{"I1": ndarray, "test_error": {kind: ndarray (n_I1, n_networks)},
+        "teacher_lambda1": {kind: Quantity (n_I1, n_networks)}, "parameters": dict}``.
+
+    Raises
+    ------
+    ValueError
+        For negative amplitudes or unknown kinds.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> res = learning_vs_amplitude([10.0], kinds=["independent"], n_networks=1, out_dir=tempfile.mkdtemp(),
+    ...                             n_workers=1, N=100, t_train=20.0, t_test=5.0, t_transient=10.0)
+    >>> res["test_error"]["independent"].shape
+    (1, 1)
+    """
+    I1_values = np.asarray(I1_values, dtype=float)
+    if I1_values.ndim != 1 or np.any(I1_values < 0) or not np.all(np.isfinite(I1_values)):
+        raise ValueError(f"I1_values must be a 1D array of finite values >= 0, found: {I1_values}")
+    kinds = _check_kinds(kinds)
+    points = [dict(I1=float(I1), kind=kind, seed=s, **learning_options)
+              for kind in kinds for I1 in I1_values for s in range(n_networks)]
+    res = run_sweep(learning_point, points, out_dir, n_workers)
+    shape = (len(I1_values), n_networks)
+    err, lam = {}, {}
+    for j, kind in enumerate(kinds):
+        block = res[j * len(I1_values) * n_networks:(j + 1) * len(I1_values) * n_networks]
+        err[kind] = np.array([r["test_error"] for r in block]).reshape(shape)
+        lam[kind] = pq.Quantity(np.array([r["teacher_lambda1"] for r in block]).reshape(shape), pq.dimensionless)
+    return {"I1": I1_values, "test_error": err, "teacher_lambda1": lam,
+            "parameters": dict(learning_options, n_networks=n_networks, time_unit="tau")}
+
+
+def plot_learning(result, path):
+    """Save test error against I1 and against the teacher's lambda_1 (two panels) to ``path``.
+
+    Parameters
+    ----------
+    result : dict
+        Output of :func:`learning_vs_amplitude`.
+    path : str or Path
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> res = {"I1": np.array([0.0, 5.0]), "test_error": {"common": np.array([[1.0], [0.5]])},
+    ...        "teacher_lambda1": {"common": pq.Quantity([[0.1], [0.05]])}, "parameters": {}}
+    >>> os.path.exists(plot_learning(res, os.path.join(tempfile.mkdtemp(), "c.png")))
+    True
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    colors = {"common": "tab:green", "independent": "tab:purple"}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.4))
+    for kind, err in result["test_error"].items():
+        med = np.median(err, axis=1)
+        q1, q3 = np.percentile(err, 25, axis=1), np.percentile(err, 75, axis=1)
+        ax1.errorbar(result["I1"], med, yerr=[med - q1, q3 - med], fmt="o-", ms=4, color=colors[kind],
+                     capsize=2, label=kind)
+        ax2.scatter(result["teacher_lambda1"][kind].magnitude.ravel(), err.ravel(), s=12, color=colors[kind],
+                    label=kind)
+    for ax in (ax1, ax2):
+        ax.set_yscale("log")
+        ax.set_ylabel("test error (MSE / target variance)")
+        ax.legend(fontsize=7)
+    ax1.set_xlabel("teacher input amplitude $I_1$")
+    ax2.set_xlabel(r"teacher $\lambda_1$ (1/$\tau$)")
+    ax2.axvline(0, color="k", lw=0.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
 def critical_amplitude(kind, *, f=0.2, g=2.0, N=5000, J0=1.0, I0=1.0, I1_start=1.0, rtol=1e-3, I1_max=1e4,
                        **theory_options):
     """The critical amplitude I1_crit where lambda_1(I1) from the DMFT crosses zero.
@@ -446,7 +611,7 @@ def critical_amplitude_sweep(vary, values, *, kinds=_KINDS, f=0.2, g=2.0, N=5000
     return {"values": values, "I1_crit": crit, "quasi_static": qs, "parameters": dict(base, vary=vary)}
 
 
-def plot_lyapunov_vs_amplitude(result, path):
+def plot_lyapunov_vs_amplitude(result, path, xscale="linear"):
     """Save lambda_1 against I1 (theory lines, network medians with interquartile bars) to ``path``.
 
     Parameters
@@ -455,6 +620,8 @@ def plot_lyapunov_vs_amplitude(result, path):
         Output of :func:`lyapunov_vs_amplitude`.
     path : str or Path
         Image file.
+    xscale : {'linear', 'symlog'}
+        Scale of the I1 axis ('symlog' shows the small independent and the large common I1_crit together).
 
     Returns
     -------
@@ -483,6 +650,9 @@ def plot_lyapunov_vs_amplitude(result, path):
         ax.errorbar(I1, med, yerr=[med - q1, q3 - med], fmt="o", ms=4, color=colors[kind], capsize=2,
                     label=f"{kind}, network (n={x.shape[1]})")
     ax.axhline(0, color="k", lw=0.5)
+    if xscale == "symlog":
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(left=0.0)
     p = result["parameters"]
     ax.set_xlabel("input amplitude $I_1$")
     ax.set_ylabel(r"$\lambda_1$ (1/$\tau$)")
@@ -518,6 +688,7 @@ def plot_critical_amplitude(result, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     colors = {"common": "tab:green", "independent": "tab:purple"}
     vary = result["parameters"]["vary"]
     fig, ax = plt.subplots(figsize=(5, 3.6))
@@ -531,6 +702,11 @@ def plot_critical_amplitude(result, path):
     if vary in ("f", "N", "K") and any(len(y) and np.all(y > 0) for y in finite):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    p = result["parameters"]
+    keys = [k for k in ("N", "g", "f") if k in p and k != vary and not (vary == "K" and k == "N")]
+    fixed = ", ".join(f"{k}={p[k]:g}" for k in keys)
+    ax.set_title(f"{fixed} (quasi-static: f -> 0)", fontsize=9)
     ax.set_xlabel({"f": r"f ($1/\tau$)", "N": "N", "K": "K", "g": "g"}[vary])
     ax.set_ylabel(r"$I_1^{crit}$")
     ax.legend(fontsize=7)
@@ -551,8 +727,8 @@ def _floats(text):
 def main(argv=None):
     """Command-line entry point ``sparseprop-balanced``.
 
-    Sub-commands: ``lyapunov`` (lambda_1 vs I1, theory and networks) and ``critical`` (I1_crit vs f, N, K
-    or g). Results go to ``--out`` (one JSON file per point, resumable); the figure to ``--figure``.
+    Sub-commands: ``lyapunov`` (lambda_1 vs I1, theory and networks), ``critical`` (I1_crit vs f, N, K
+    or g) and ``learning`` (student test error vs the teacher's input amplitude). Results go to ``--out`` (one JSON file per point, resumable); the figure to ``--figure``.
 
     Parameters
     ----------
@@ -575,7 +751,7 @@ def main(argv=None):
     """
     parser = argparse.ArgumentParser(prog="sparseprop-balanced", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("lyapunov", "critical"):
+    for name in ("lyapunov", "critical", "learning"):
         p = sub.add_parser(name)
         p.add_argument("--g", type=float, default=2.0)
         p.add_argument("--N", type=float, default=5000)
@@ -593,6 +769,10 @@ def main(argv=None):
     lp.add_argument("--I1", default="0:20:20", help="'start:stop:n' or comma-separated values")
     lp.add_argument("--networks", type=int, default=0, help="network realisations per point")
     lp.add_argument("--duration", type=float, default=200.0, help="network averaging time (tau)")
+    lrn = sub.choices["learning"]
+    lrn.add_argument("--I1", default="0,2,5,10,20", help="'start:stop:n' or comma-separated values")
+    lrn.add_argument("--networks", type=int, default=3, help="teacher/student realisations per point")
+    lrn.add_argument("--t-train", type=float, default=200.0)
     cp = sub.choices["critical"]
     cp.add_argument("--vary", choices=("f", "N", "K", "g"), required=True)
     cp.add_argument("--values", required=True, help="'start:stop:n' or comma-separated values")
@@ -610,6 +790,14 @@ def main(argv=None):
             print(kind, "network median", np.round(np.median(lam.magnitude, axis=1), 4).tolist())
         if args.figure:
             plot_lyapunov_vs_amplitude(res, args.figure)
+    elif args.command == "learning":
+        res = learning_vs_amplitude(_floats(args.I1), kinds=args.kinds, n_networks=args.networks, out_dir=args.out,
+                                    n_workers=args.workers, N=int(N), g=args.g, f=args.f, J0=args.J0, I0=args.I0,
+                                    t_train=args.t_train)
+        for kind, err in res["test_error"].items():
+            print(kind, "median test error", np.round(np.median(err, axis=1), 5).tolist())
+        if args.figure:
+            plot_learning(res, args.figure)
     else:
         res = critical_amplitude_sweep(args.vary, _floats(args.values), kinds=args.kinds, f=args.f, g=args.g,
                                        N=N, J0=args.J0, I0=args.I0, out_dir=args.out, n_workers=args.workers,

@@ -141,7 +141,7 @@ def _run(model, device, dt, seed, target, fallback):
 
     import brian2_sparseprop  # noqa: F401  (registers the device)
 
-    old_target = brian2.prefs.codegen.target
+    old_target, old_dt = brian2.prefs.codegen.target, brian2.defaultclock.dt
     kwargs = {"fallback": True} if device == "sparseprop" and fallback else {}
     brian2.set_device(device, **kwargs)
     try:
@@ -170,6 +170,7 @@ def _run(model, device, dt, seed, target, fallback):
         }
     finally:
         brian2.prefs.codegen.target = old_target
+        brian2.defaultclock.dt = old_dt
         reset_device()
 
 

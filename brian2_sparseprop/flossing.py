@@ -27,9 +27,13 @@ import math
 import sys
 import time
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as exc:  # the rest of the package works without JAX
+    raise ImportError("brian2_sparseprop.flossing needs JAX: pip install 'brian2_sparseprop[jax]'") from exc
 
 __all__ = [
     "init_params",
@@ -387,7 +391,7 @@ def _adam_update(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-8):
 def _clip(grads, clip_norm):
     norm = jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree_util.tree_leaves(grads)))
     scale = jnp.minimum(1.0, clip_norm / (norm + 1e-12))
-    return jax.tree_util.tree_map(lambda g: g * scale, grads), norm
+    return jax.tree_util.tree_map(lambda g: g * scale, grads)
 
 
 @jax.jit(static_argnames=("model", "k", "washout"))
@@ -429,7 +433,9 @@ class FlossingSettings:
     steps_during : int
         Flossing steps in each phase during training.
     lr : float
-        Adam learning rate of the flossing steps.
+        Adam learning rate of the flossing steps before training.
+    lr_during : float or None
+        Learning rate of the flossing steps during training (None: ``lr``).
 
     Raises
     ------
@@ -451,6 +457,7 @@ class FlossingSettings:
     interval: int = 0
     steps_during: int = 10
     lr: float = 1e-3
+    lr_during: float | None = None
 
     def __post_init__(self):
         _check_int("k", self.k, 1)
@@ -461,6 +468,8 @@ class FlossingSettings:
         _check_int("steps_during", self.steps_during, 0)
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be finite and > 0, found: {self.lr}")
+        if self.lr_during is not None and not (math.isfinite(self.lr_during) and self.lr_during > 0):
+            raise ValueError(f"lr_during must be None or finite and > 0, found: {self.lr_during}")
 
 
 def floss(params, *, model, settings, n_steps=None, key):
@@ -511,7 +520,13 @@ def floss(params, *, model, settings, n_steps=None, key):
         raise ValueError(f"settings.k must be <= the state dimension {_state_dim(model, params)}, "
                          f"found: {settings.k}")
     n_steps = settings.steps_before if n_steps is None else _check_int("n_steps", n_steps, 0)
-    state = _adam_init(params)
+    params, _, history = _floss_loop(params, _adam_init(params), model, settings, n_steps, key)
+    return params, history
+
+
+def _floss_loop(params, state, model, settings, n_steps, key, lr=None):
+    """``n_steps`` Adam steps on the flossing loss from optimiser ``state``; validated inputs."""
+    lr = settings.lr if lr is None else lr
     n_in = (params["W_in"] if model == "rnn" else params["W"]).shape[1]
     history = np.empty((n_steps, settings.k))
     T = settings.washout + settings.horizon
@@ -522,8 +537,8 @@ def floss(params, *, model, settings, n_steps=None, key):
         (_, lam), grads = _floss_grad(params, inputs, k_q, model=model, k=settings.k,
                                       washout=settings.washout)
         history[i] = np.asarray(lam)
-        params, state = _adam_update(params, grads, state, settings.lr)
-    return params, history
+        params, state = _adam_update(params, grads, state, lr)
+    return params, state, history
 
 
 @dataclasses.dataclass
@@ -586,7 +601,9 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
         Clip the global gradient norm of the task loss to this value (None: no clipping).
     flossing : FlossingSettings or None
         None: plain training. Otherwise flossing for ``steps_before`` steps before training and,
-        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps.
+        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps (learning
+        rate ``lr_during``), continuing the Adam run of the flossing before training (an optimiser
+        separate from the task's).
     eval_every : int
         Training steps between evaluations on a fixed test batch of 256 sequences.
     key : jax.Array
@@ -634,7 +651,11 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
         s_eval = delayed_parity(lam_key[0], 1, T, (1,))[0][0].astype(params["w_out"].dtype)
         before = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
                                                washout=flossing.washout, key=lam_key[1]))
-        params, _ = floss(params, model=model, settings=flossing, key=k_f)
+        # validates the settings against the model
+        floss(params, model=model, settings=flossing, n_steps=0, key=k_f)  # validates settings
+        floss_state = _adam_init(params)
+        params, floss_state, _ = _floss_loop(params, floss_state, model, flossing,
+                                             flossing.steps_before, k_f)
         after = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
                                               washout=flossing.washout, key=lam_key[1]))
     state = _adam_init(params)
@@ -654,11 +675,14 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
             batch = delayed_parity(k_b, batch_size, seq_len, lags)
             _, grads = _task_grad(params, *batch, model=model)
             if clip_norm is not None:
-                grads = _clip(grads, clip_norm)[0]
+                grads = _clip(grads, clip_norm)
             params, state = _adam_update(params, grads, state, lr)
             if flossing is not None and flossing.interval and i % flossing.interval == 0:
-                params, _ = floss(params, model=model, settings=flossing,
-                                  n_steps=flossing.steps_during, key=k_f)
+                # the flossing optimiser continues from the flossing before training; sharing
+                # the task's Adam state instead leaks flossing momentum into the task steps
+                params, floss_state, _ = _floss_loop(params, floss_state, model, flossing,
+                                                     flossing.steps_during, k_f,
+                                                     lr=flossing.lr_during)
             if i % eval_every == 0 or i == n_steps:
                 record(i)
     except KeyboardInterrupt:
@@ -692,6 +716,8 @@ def _parse(argv):
                    help="training steps between flossing phases (0: only before training)")
     p.add_argument("--floss-steps-during", type=int, default=10)
     p.add_argument("--floss-lr", type=float, default=3e-3)
+    p.add_argument("--floss-lr-during", type=float, default=None,
+                   help="learning rate of the flossing steps during training (default: --floss-lr)")
     p.add_argument("--success", type=float, default=0.9,
                    help="final test accuracy counted as success (chance is 0.5)")
     p.add_argument("--output", default="flossing_experiment",
@@ -716,8 +742,11 @@ def _figure(record, path):
             ax2.plot(np.full(acc.shape[1], d) + (-0.6 if cond == "plain" else 0.6), acc[j], ".",
                      color=color, label=cond if j == 0 else None)
     ax1.set(xlabel="delay d (steps)", ylabel=f"success rate (accuracy >= {record['success']})",
-            ylim=(-0.05, 1.05), title=f"delayed {record['task']}, {record['model']} N = {record['N']}")
-    ax1.legend()
+            ylim=(-0.05, 1.05),
+            title=(f"delayed {record['task'].upper() if record['task'] == 'xor' else 'copy'}, "
+                   f"{record['model']} N = {record['N']}, {record['train_steps']} Adam steps"))
+    ax1.legend(title="flossing before training" if not record["flossing"]["interval"] else
+               f"flossing before and every {record['flossing']['interval']} steps")
     ax2.axhline(0.5, color="0.6", lw=0.8)
     ax2.set(xlabel="delay d (steps)", ylabel="final test accuracy",
             title=f"{record['seeds']} seeds per point")
@@ -750,7 +779,8 @@ def main(argv=None):
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, found: {getattr(a, name)}")
     settings = FlossingSettings(k=a.k, horizon=a.floss_horizon, washout=a.floss_washout,
                                 steps_before=a.floss_steps, interval=a.floss_interval,
-                                steps_during=a.floss_steps_during, lr=a.floss_lr)
+                                steps_during=a.floss_steps_during, lr=a.floss_lr,
+                                lr_during=a.floss_lr_during)
     record = {"model": a.model, "N": a.N, "g": a.g, "task": a.task, "delays": a.delays,
               "seeds": a.seeds, "train_steps": a.train_steps, "batch_size": a.batch_size,
               "lr": a.lr, "success": a.success, "flossing": dataclasses.asdict(settings),
@@ -769,6 +799,8 @@ def main(argv=None):
                                 batch_size=a.batch_size, lr=a.lr,
                                 flossing=settings if cond == "flossing" else None,
                                 eval_every=max(1, a.train_steps // 20), key=k_train)
+                    if res.interrupted:  # train() keeps its partial metrics; the run is unfinished
+                        raise KeyboardInterrupt
                     run = {"seed": seed, "final_accuracy": res.final_accuracy,
                            "best_accuracy": float(res.test_accuracy.max()),
                            "final_loss": float(res.test_loss[-1]),

@@ -18,9 +18,26 @@ MAX_SHARED_CLASSES = 8          # distinct LIF taus that get the transcendental-
 CHUNK_EVENTS = 200_000          # events per call into the compiled loop (interrupts and progress between)
 
 
+def _real_array(name, value):
+    """value as a float64 array, or a TypeError naming the parameter if it is not made of real numbers."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "iuf" or isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number or an array of real numbers, found "
+                        f"{type(value).__name__} {value!r:.60}")
+    return a.astype(np.float64)
+
+
+def _scalar(name, value):
+    """A real scalar as a float, or a TypeError naming the parameter."""
+    a = _real_array(name, value)
+    if a.ndim != 0:
+        raise TypeError(f"{name} must be a scalar, found an array of shape {a.shape}")
+    return float(a)
+
+
 def _as_param(name, value, n, *, positive=False, nonneg=False):
     """A finite float parameter, scalar or one value per neuron, as a 1-d array of length 1 or n."""
-    a = np.asarray(value, dtype=np.float64)
+    a = _real_array(name, value)
     if a.ndim == 0:
         a = a.reshape(1)
     elif a.shape != (n,):
@@ -45,7 +62,7 @@ def _check_values(name, a, *, positive=False, nonneg=False):
 
 
 def _per_synapse(name, value, nnz, *, nonneg=False):
-    a = np.asarray(value, dtype=np.float64)
+    a = _real_array(name, value)
     if a.ndim == 0:
         a = a.reshape(1)
     elif a.shape != (nnz,):
@@ -187,8 +204,12 @@ class EventNetwork:
             thr = np.where(theta, np.inf, np.broadcast_to(thr, (n,)))
             rst = np.where(theta, -np.inf, np.broadcast_to(rst, (n,)))
         self._thr, self._reset = thr, rst
-        integ = np.broadcast_to(np.asarray(integrate_refractory, dtype=bool), (n,)) \
-            if np.ndim(integrate_refractory) == 0 else np.asarray(integrate_refractory, dtype=bool)
+        integ = np.asarray(integrate_refractory)
+        if integ.dtype.kind != "b":
+            raise TypeError(f"integrate_refractory must be a bool or an array of bools, found "
+                            f"{type(integrate_refractory).__name__} {integrate_refractory!r:.60}")
+        if integ.ndim == 0:
+            integ = np.broadcast_to(integ, (n,))
         if integ.shape != (n,):
             raise ValueError(f"integrate_refractory must be a bool or have shape ({n},), found {integ.shape}")
         if (integ & (codes != 0)).any():
@@ -239,6 +260,9 @@ class EventNetwork:
                 raise ValueError(f"model must be one of {MODELS}, found: {model!r}")
             return np.full(n, MODELS.index(model), np.uint8)
         m = np.asarray(model)
+        if m.dtype.kind != "U":
+            raise TypeError(f"model must be a string or an array of strings, found "
+                            f"{type(model).__name__} {model!r:.60}")
         if m.shape != (n,):
             raise ValueError(f"model must be a string or have shape ({n},), found shape {m.shape}")
         unknown = sorted(set(m.tolist()) - set(MODELS))
@@ -250,7 +274,7 @@ class EventNetwork:
     def _initial_state(v_init, n, thr, rst, theta):
         if v_init is None:
             return np.where(theta, -np.pi, rst).astype(np.float64)
-        v = np.asarray(v_init, dtype=np.float64)
+        v = _real_array("v_init", v_init)
         if v.shape != (n,):
             raise ValueError(f"v_init must have shape ({n},), found {v.shape}")
         _check_values("v_init", v)
@@ -325,7 +349,7 @@ class EventNetwork:
             Kicks and delays (s, >= 0) of the synapses.
         """
         self._check_not_built("add_poisson_sources")
-        rates = np.asarray(rates, dtype=np.float64)
+        rates = _real_array("rates", rates)
         if rates.ndim != 1:
             raise ValueError(f"rates must be 1-d, found shape {rates.shape}")
         _check_values("rates", rates, nonneg=True)
@@ -365,7 +389,7 @@ class EventNetwork:
         array([0.002])
         """
         self._check_not_built("add_spike_generator")
-        times = np.asarray(times, dtype=np.float64)
+        times = _real_array("times", times)
         sources = np.asarray(sources)
         if times.ndim != 1 or sources.shape != times.shape:
             raise ValueError(f"times and sources must be 1-d of equal length, found shapes "
@@ -373,7 +397,7 @@ class EventNetwork:
         if sources.dtype.kind not in "iu" and sources.size:
             raise TypeError(f"sources must be integers, found dtype {sources.dtype}")
         _check_values("times", times, nonneg=True)
-        _check_values("period", np.asarray([period], dtype=np.float64), nonneg=True)
+        _check_values("period", _real_array("period", period).reshape(1), nonneg=True)
         if sources.size and (sources.min() < 0 or sources.max() >= n_sources):
             k = int(np.argmax((sources < 0) | (sources >= n_sources)))
             raise ValueError(f"sources must be in [0, {n_sources}), found {sources[k]} at position {k}")
@@ -398,7 +422,7 @@ class EventNetwork:
         May be called again before a later run to add later times for the same neurons.
         """
         idx = self._check_indices(indices, "indices")
-        times = np.asarray(times, dtype=np.float64).reshape(-1)
+        times = _real_array("times", times).reshape(-1)
         _check_values("times", times, nonneg=True)
         if (np.diff(times) < 0).any():
             raise ValueError("times must be in ascending order")
@@ -414,6 +438,7 @@ class EventNetwork:
     def record_rate(self, bin_width):
         """Count the spikes of all neurons in bins of ``bin_width`` (s) aligned at t = 0."""
         self._check_not_built("record_rate")
+        bin_width = _scalar("bin_width", bin_width)
         if not (np.isfinite(bin_width) and bin_width > 0):
             raise ValueError(f"bin_width must be > 0, found: {bin_width}")
         self._rate_bin = float(bin_width)
@@ -580,6 +605,8 @@ class EventNetwork:
         report_period : float
             Wall-clock seconds between progress reports.
         """
+        duration = _scalar("duration", duration)
+        report_period = _scalar("report_period", report_period)
         if not (np.isfinite(duration) and duration >= 0):
             raise ValueError(f"duration must be finite and >= 0, found: {duration}")
         if report is not None and report != "text" and not callable(report):

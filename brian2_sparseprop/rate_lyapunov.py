@@ -102,7 +102,7 @@ def _resolve_phi(phi):
 
 # ----------------------------------------------------------------------------- validation helpers
 
-def _as_matrix(name, a, shape=None, allow_sparse=False):
+def _as_matrix(name, a, allow_sparse=False):
     if allow_sparse and scipy.sparse.issparse(a):
         a = scipy.sparse.csr_array(a, dtype=float)
         data = a.data
@@ -116,8 +116,6 @@ def _as_matrix(name, a, shape=None, allow_sparse=False):
         data = a
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-dimensional, found shape {a.shape}")
-    if shape is not None and a.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, found: {a.shape}")
     if not np.all(np.isfinite(data)):
         raise ValueError(f"{name} must be finite, found non-finite entries")
     return a
@@ -777,7 +775,7 @@ def _prepare(model, n_total, x0, inputs, rng):
     if inputs.ndim == 1:
         inputs = inputs[:, None]
     if model.n_inputs == 0:
-        raise ValueError(f"inputs were given but the model takes none (no input weights)")
+        raise ValueError("inputs were given but the model takes none (no input weights)")
     if inputs.shape != (n_total, model.n_inputs):
         raise ValueError(f"inputs must have shape (n_transient + n_transient_ons + n_steps, n_inputs) "
                          f"= ({n_total}, {model.n_inputs}), found: {inputs.shape}")

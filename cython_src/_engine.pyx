@@ -38,7 +38,7 @@ from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 
 from _typedefs cimport idx_t, syn_t, float64_t, uint16_t, uint64_t, int64_t
-from _heap cimport Heap, heap_update, heap_build
+from _heap cimport Heap, heap_update, heap_build, heap_sift_down, heap_sift_up
 from _models cimport lif_advance, lif_time_to, qif_advance, qif_time_to
 
 cdef extern from *:
@@ -499,8 +499,11 @@ cdef class Engine:
             self.nrn[i].x = u
             if u <= self.p_ith[i & self.m_ith] * E:
                 self.cross(i)
+            elif w <= 0.0:
+                # the key only grows: no need to read the old one (a cache miss saved per inhibitory kick)
+                heap_sift_down(&cl.heap, self.nrn[i].pos, self.shared_key(i, u), i)
             else:
-                heap_update(&cl.heap, i, self.shared_key(i, u))
+                heap_sift_up(&cl.heap, self.nrn[i].pos, self.shared_key(i, u), i)
         else:
             v = self.free_v(i, t) + w
             self.nrn[i].x = v
@@ -651,6 +654,23 @@ cdef class Engine:
                 cl.top_time = k
         return cl.top_time
 
+    cdef void neuron_events(self, double t) noexcept nogil:
+        """Take every neuron event due at t (spikes and refractory ends, of all classes) before any of
+        them acts: neurons that reach threshold on their own at the same instant all fire."""
+        cdef int c
+        cdef idx_t i
+        cdef NeuronClass* cl
+        for c in range(self.n_classes):
+            cl = &self.classes[c]
+            while self.class_top_time(c) <= t:
+                i = cl.heap.ids[0]
+                if self.nrn[i].flags & F_REFRACTORY:
+                    if not self.end_refractory(i, t):
+                        continue                    # back to ordinary dynamics, keyed by its next spike
+                self.cross(i)
+                heap_update(&cl.heap, i, INFINITY)  # out of the way until its reset gives a new key
+                cl.top_id = -1
+
     cdef int input_event(self, double t) except -1 nogil:
         cdef idx_t q = self.in_heap.ids[0], g
         cdef int64_t p
@@ -733,12 +753,7 @@ cdef class Engine:
             self.t = te
             self.ensure_base(te)
             if tn <= td and tn <= ti:
-                i = self.classes[best_c].heap.ids[0]
-                if self.nrn[i].flags & F_REFRACTORY:
-                    if self.end_refractory(i, te):
-                        self.cross(i)
-                else:
-                    self.cross(i)
+                self.neuron_events(te)
             elif td <= ti:
                 self.delay_event()
             else:

@@ -5,7 +5,7 @@
 # LIF:  tau dv/dt = I - v.
 # QIF:  tau dv/dt = v**2 + I; the theta neuron is the QIF with threshold +inf and reset -inf in the
 #       coordinate v = tan(theta / 2), so both share these kernels (v may be -inf right after a reset).
-from libc.math cimport exp, expm1, log, log1p, sqrt, tan, atan, INFINITY, isinf
+from libc.math cimport expm1, log1p, sqrt, tan, tanh, atan2, INFINITY, M_PI, isinf
 
 
 cdef inline double lif_advance(double v, double dt, double tau, double I) noexcept nogil:
@@ -19,41 +19,49 @@ cdef inline double lif_time_to(double v, double level, double tau, double I) noe
     return tau * log1p((level - v) / (I - level))
 
 
-cdef inline double qif_advance(double v, double dt, double tau, double I) noexcept nogil:
-    # precondition: v does not reach +inf within dt
-    cdef double a, x, R
-    if dt == 0.0:
-        return v
+cdef inline double qif_T(double s, double I) noexcept nogil:
+    # tan(a s) / a for I > 0, s for I = 0, tanh(a s) / a for I < 0 (a = sqrt|I|): precise for any small |I|
+    cdef double a
     if I > 0.0:
         a = sqrt(I)
-        return a * tan(atan(v / a) + a * dt / tau)
-    if I == 0.0:
-        # -1/v advances uniformly at 1/tau (v = -inf gives -1/v = +0, v = +0 gives -inf: both stay right)
-        x = -1.0 / v + dt / tau
-        return -1.0 / x
-    a = sqrt(-I)
-    if v == -a:
-        return v                       # stable fixed point
-    R = 1.0 if isinf(v) else (v - a) / (v + a)
-    R *= exp(2.0 * a * dt / tau)
-    if isinf(R):
-        return -a                      # long after: settled on the stable fixed point
-    return a * (1.0 + R) / (1.0 - R)
+        return tan(a * s) / a
+    if I < 0.0:
+        a = sqrt(-I)
+        return tanh(a * s) / a
+    return s
+
+
+cdef inline double qif_advance(double v, double dt, double tau, double I) noexcept nogil:
+    # precondition: v does not reach +inf within dt. With T = qif_T(dt / tau, I), the flow of
+    # tau dv/dt = v**2 + I is v -> (v + I T) / (1 - v T) for every sign of I (tangent addition), and
+    # -inf -> -1 / T; for I < 0 it settles on -sqrt(-I) without overflow.
+    cdef double T
+    if dt == 0.0:
+        return v
+    T = qif_T(dt / tau, I)
+    if isinf(v):
+        return -1.0 / T
+    return (v + I * T) / (1.0 - v * T)
 
 
 cdef inline double qif_time_to(double v, double level, double tau, double I) noexcept nogil:
-    # precondition: v < level; level may be +inf
-    cdef double a, R, Rl
+    # precondition: v < level; v may be -inf, level may be +inf. Written without differences of nearly
+    # equal numbers, so that it stays precise as I -> 0.
+    cdef double a
     if I > 0.0:
         a = sqrt(I)
-        return tau / a * (atan(level / a) - atan(v / a))
+        if isinf(level):
+            return tau / a * atan2(a, v)
+        if isinf(v):
+            return tau / a * (M_PI - atan2(a, level))
+        return tau / a * atan2(a * (level - v), I + level * v)
     if I == 0.0:
         if v <= 0.0:
             return INFINITY
-        return tau * (level - v) / (v * level) if not isinf(level) else tau / v
+        return tau / v if isinf(level) else tau * (level - v) / (v * level)
     a = sqrt(-I)
     if v <= a:
-        return INFINITY                # below the unstable fixed point: decays to -a
-    R = (v - a) / (v + a)
-    Rl = 1.0 if isinf(level) else (level - a) / (level + a)
-    return tau / (2.0 * a) * log(Rl / R)
+        return INFINITY                # at or below the unstable fixed point: never reaches threshold
+    if isinf(level):
+        return tau / (2.0 * a) * log1p(2.0 * a / (v - a))
+    return tau / (2.0 * a) * log1p(2.0 * a * (level - v) / ((level + a) * (v - a)))

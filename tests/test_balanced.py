@@ -87,6 +87,20 @@ def test_sparse_structure(seed):
     assert net.constant_input == pytest.approx(np.sqrt(K) * net.I0)
 
 
+@pytest.mark.parametrize("K", [None, 50])
+def test_time_averaged_mean_equation(seed, K):
+    """Averaging tau dm/dt = -m + (1/N) 1^T J phi(h) + sqrt(K) I0 over time gives
+    <m> = (1/N) 1^T J <phi> + sqrt(K) I0 (sqrt(N) when dense) up to (m(T) - m(0))/T and the O(dt) error of
+    the scheme (tolerance 0.02, against |m| of about 2 and sqrt(N) I0 of about 17)."""
+    N = 300
+    net = BalancedRateNetwork(N, K=K, seed=seed)
+    run = net.run(40.0, dt=0.02, t_transient=10.0, n_exponents=0, n_record=N)
+    m = run.mean_input.magnitude.mean()
+    phi_mean = run.rates.magnitude.mean(axis=0)
+    rhs = net.coupling_matrix().sum(axis=0) @ phi_mean / N + net.constant_input
+    assert m == pytest.approx(rhs, abs=0.02)
+
+
 @pytest.mark.parametrize("phi, g, J0, I0", [("relu", 0.6, 1.0, 1.0), ("tanh", 0.7, 0.0, 0.3)])
 def test_fixed_point_spectrum_matches_jacobian_eigenvalues(seed, phi, g, J0, I0):
     """Below the transition the network settles on a fixed point h*; its full Lyapunov spectrum is the set

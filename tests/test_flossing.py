@@ -235,6 +235,7 @@ def test_lyapunov_exponents_bad_input(kwargs, match):
     (dict(horizon=2.5), TypeError, "horizon must be an int"),
     (dict(interval=-1), ValueError, "interval must be >= 0"),
     (dict(lr=0.0), ValueError, "lr must be finite and > 0"),
+    (dict(lr_during=-1e-3), ValueError, "lr_during must be None or finite and > 0"),
 ])
 def test_flossing_settings_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -255,3 +256,46 @@ def test_floss_and_train_bad_input():
         train(p, model="rnn", lags=(5,), n_steps=1, seq_len=5, key=jax.random.key(0))
     with pytest.raises(ValueError, match="clip_norm must be None or > 0"):
         train(p, model="rnn", lags=(2,), n_steps=1, clip_norm=0.0, key=jax.random.key(0))
+
+
+# ----------------------------------------------------------------------------- interrupts
+
+def test_train_keeps_metrics_when_interrupted(monkeypatch):
+    from brian2_sparseprop import flossing as fl
+    real = fl._task_grad
+    calls = {"n": 0}
+
+    def grad_then_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fl, "_task_grad", grad_then_interrupt)
+    p = init_params("rnn", 16, key=jax.random.key(0))
+    res = train(p, model="rnn", lags=(2, 4), n_steps=10, eval_every=1, key=jax.random.key(1))
+    assert res.interrupted
+    assert res.steps.tolist() == [0, 1, 2]
+
+
+def test_cli_stops_and_keeps_finished_runs_when_interrupted(monkeypatch, tmp_path, capsys):
+    from brian2_sparseprop import flossing as fl
+    real = fl.train
+    calls = {"n": 0}
+
+    def train_then_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        res = real(*args, **kwargs)
+        res.interrupted = calls["n"] > 2
+        return res
+
+    monkeypatch.setattr(fl, "train", train_then_interrupt)
+    out = tmp_path / "exp"
+    main(["--N", "16", "--delays", "4", "--seeds", "3", "--train-steps", "2", "--k", "3",
+          "--floss-steps", "1", "--floss-horizon", "60", "--floss-washout", "20", "--output", str(out)])
+    assert calls["n"] == 3  # stopped at the first interrupted run
+    record = json.loads((tmp_path / "exp.json").read_text())
+    assert record["delays"] == []  # no delay has all its seeds
+    assert len(record["runs"]["plain"]["4"]) == len(record["runs"]["flossing"]["4"]) == 1
+    assert not (tmp_path / "exp.png").exists()
+    assert "interrupted" in capsys.readouterr().err
