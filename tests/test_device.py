@@ -431,3 +431,23 @@ def test_report_must_be_known(exact):
         net.run(1 * ms, report="loud")
     with pytest.raises(TypeError, match="report must be 'text', 'stdout', 'stderr' or a callable.*found: int"):
         net.run(1 * ms, report=3)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Brian2 drops writes to '(unless refractory)' variables while a neuron is refractory (conditional "
+    "write on not_refractory); the engine's integrate_refractory=False adds them. Needs an engine mode.",
+)
+def test_inputs_during_refractoriness_are_dropped_as_in_brian2(exact):
+    # Brian2 (any target): a kick at 12 ms, during the refractory period after the spike at ~10.99 ms, is lost
+    gen = SpikeGeneratorGroup(1, [0], [12] * ms)
+    group = NeuronGroup(
+        1, "dv/dt = (1.5 - v)/(10*ms) : 1 (unless refractory)", threshold="v > 1", reset="v = 0", refractory=2 * ms
+    )
+    syn = Synapses(gen, group, on_pre="v_post += 0.3")
+    syn.connect()
+    spikes = SpikeMonitor(group)
+    run(30 * ms)
+    first = 0.01 * np.log(3)
+    # dropped kick: the second spike comes one free period after the end of refractoriness
+    assert float(spikes.t[1] / second) == pytest.approx(2 * first + 0.002, rel=1e-12)
