@@ -24,7 +24,7 @@ from brian2.core.base import BrianObjectException
 from brian2.core.namespace import get_local_namespace
 from brian2.core.network import Network, TextReport
 from brian2.core.preferences import prefs
-from brian2.devices.device import RuntimeDevice, all_devices
+from brian2.devices.device import RuntimeDevice
 from brian2.groups.subgroup import Subgroup
 from brian2.input.poissongroup import PoissonGroup
 from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
@@ -70,18 +70,25 @@ class _Stored:
 
 
 def _spec_key(spec):
-    """The parts of a recognised network that fix the engine (everything but the initial state)."""
+    """The parts of a recognised network that fix the engine (everything but the initial state).
+
+    Returns the object names, the arrays, and the arrays' ids that are connectivity (``indptr``,
+    ``indices``): Brian2 only ever appends synapses, never changes them in place, so a snapshot may
+    refer to these instead of copying them.
+    """
     parts = [spec.model, spec.tau, spec.drive, spec.threshold, spec.reset, spec.refractory]
     parts += [spec.indptr, spec.indices, spec.weights, spec.delays]
+    structural = {id(spec.indptr), id(spec.indices)}
     for entry in spec.poisson_inputs:
         parts += [np.atleast_1d(entry["rate"]), np.atleast_1d(entry["weight"]), entry["targets"]]
     for source in spec.poisson_sources + spec.spike_generators:
         parts += [source.indptr, source.indices, source.weights, source.delays]
+        structural |= {id(source.indptr), id(source.indices)}
         parts += [np.asarray(source.group.variables[name].get_value()) for name in _SOURCE_VARIABLES[type(source.group)]]
     names = [g.group.name for g in spec.groups]
     names += [s.group.name for s in spec.poisson_sources + spec.spike_generators]
     names += [m.name for m in spec.spike_monitors + spec.state_monitors + spec.rate_monitors]
-    return names, parts
+    return names, parts, structural
 
 
 _SOURCE_VARIABLES = {PoissonGroup: ("rates",), SpikeGeneratorGroup: ("spike_time", "neuron_index", "period")}
@@ -93,15 +100,18 @@ def _snapshot(key):
     Several recognised arrays are views of Brian2's own arrays (e.g. per-synapse weights); a constant
     broadcast over all synapses is stored as one value.
     """
-    names, parts = key
+    names, parts, structural = key
     frozen = []
     for part in parts:
+        if id(part) in structural:
+            frozen.append(part)
+            continue
         part = np.asarray(part)
         if part.ndim == 1 and len(part) and part.strides == (0,):
             frozen.append(np.broadcast_to(part[:1].copy(), part.shape))
         else:
             frozen.append(part.copy())
-    return list(names), frozen
+    return list(names), frozen, set()
 
 
 def _same_key(a, b):
@@ -139,6 +149,16 @@ def _check_generator(group, t_now):
     except ValueError as error:
         raise BrianObjectException("An error occurred when preparing an object.", group) from error
     group._spikes_changed = False
+
+
+def _engine_progress(callback, t_start, duration):
+    """The engine's report(t_now, t_first, t_stop, elapsed) as Brian2's report(elapsed, completed, start, duration)."""
+
+    def progress(t_now, t_first, t_stop, elapsed):
+        fraction = min(1.0, (t_now - t_first) / (t_stop - t_first)) if t_stop > t_first else 1.0
+        callback(elapsed * second, fraction, t_start * second, duration * second)
+
+    return progress
 
 
 def _generator_events(group, t_start, t_end):
@@ -230,6 +250,7 @@ class SparsePropDevice(RuntimeDevice):
             raise ValueError(f"Function 'run' expected a non-negative duration but got '{duration}'")
         if kwds:
             raise TypeError(f"unknown keyword argument(s) for run: {sorted(kwds)}")
+        callback = self._report_callback(report, float(report_period))
         if namespace is None:
             namespace = get_local_namespace(level=level + 2)
         objects = [obj for obj in net.objects]
@@ -251,7 +272,7 @@ class SparsePropDevice(RuntimeDevice):
             finally:
                 self._in_fallback = False
             return
-        self._run_exact(net, spec, float(duration), report, float(report_period))
+        self._run_exact(net, spec, float(duration), callback, float(report_period))
 
     def _session(self, net, spec):
         """The cached engine of ``net`` if it still matches the network, else a new one."""
@@ -326,7 +347,7 @@ class SparsePropDevice(RuntimeDevice):
             period=period,
         )
 
-    def _run_exact(self, net, spec, duration, report, report_period):
+    def _run_exact(self, net, spec, duration, callback, report_period):
         for source in spec.spike_generators:
             _check_generator(source.group, float(net.t_))
         session = self._session(net, spec)
@@ -338,18 +359,11 @@ class SparsePropDevice(RuntimeDevice):
         if engine is not None and len(session.state_indices):
             times = np.unique(np.concatenate([ticks[m.name] for m in spec.state_monitors]))
             engine.record_states(session.state_indices, times - session.t_offset)
-        callback = self._report_callback(report, report_period, t_start, duration)
         wall_start = time.time()
         if callback is not None:
             callback(0 * second, 0.0, t_start * second, duration * second)
         if engine is not None:
-            progress = None
-            if callback is not None:
-
-                def progress(t_now, t_first, t_stop, elapsed):
-                    fraction = min(1.0, (t_now - t_first) / (t_stop - t_first)) if t_stop > t_first else 1.0
-                    callback(elapsed * second, fraction, t_start * second, duration * second)
-
+            progress = None if callback is None else _engine_progress(callback, t_start, duration)
             engine.run(duration, report=progress, report_period=report_period)
         self._write_back(net, session, t_start, t_end, ticks)
         for obj in spec.spike_monitors + spec.state_monitors + spec.rate_monitors + [g.group for g in spec.groups]:
@@ -367,7 +381,7 @@ class SparsePropDevice(RuntimeDevice):
         net.after_run()
 
     @staticmethod
-    def _report_callback(report, report_period, t_start, duration):
+    def _report_callback(report, report_period):
         if report is None:
             return None
         if report in ("text", "stdout"):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 from brian2.core.variables import ArrayVariable, Constant, Subexpression
-from brian2.equations.equations import DIFFERENTIAL_EQUATION, SUBEXPRESSION
+from brian2.equations.equations import SUBEXPRESSION
 from brian2.groups.neurongroup import NeuronGroup
 from brian2.groups.subgroup import Subgroup
 from brian2.input.poissongroup import PoissonGroup
@@ -275,11 +275,16 @@ class _Evaluator:
                 "(TimedArray or user functions)",
                 _SUPPORTED_MODELS,
             )
-        symbols = sorted(expr.free_symbols, key=str)
-        args = [self.values(str(s), construct) for s in symbols]
-        func = sympy.lambdify(symbols, expr, modules="numpy")
-        with np.errstate(all="ignore"):
-            result = np.asarray(func(*args), dtype=float)
+        if expr.is_Number:
+            result = np.asarray(float(expr))
+        elif expr.is_Symbol:
+            result = np.asarray(self.values(str(expr), construct), dtype=float)
+        else:
+            symbols = sorted(expr.free_symbols, key=str)
+            args = [self.values(str(s), construct) for s in symbols]
+            func = sympy.lambdify(symbols, expr, modules="numpy")
+            with np.errstate(all="ignore"):
+                result = np.asarray(func(*args), dtype=float)
         # a constant stays a read-only broadcast view: no copy per synapse until one is needed
         return np.broadcast_to(result, (self.size,))
 
