@@ -136,9 +136,11 @@ class EventNetwork:
     refractory : float or array_like, shape (n,)
         Absolute refractory period (s), >= 0.
     integrate_refractory : bool or array_like of bool, shape (n,)
-        False (default): Brian2's ``(unless refractory)``: the state is held during refractoriness while
-        inputs still add to it. True: the state integrates but cannot cross threshold (LIF only). A neuron
-        at or above threshold when its refractory period ends fires at that instant.
+        False (default): Brian2's ``(unless refractory)``: the state is held at the reset value during
+        refractoriness and inputs arriving then are dropped (Brian2 writes such a variable only when not
+        refractory). True: the state integrates and takes inputs but cannot cross threshold (LIF only;
+        Brian2's refractory without the flag). A neuron at or above threshold when its refractory period
+        ends fires at that instant.
     v_init : array_like, shape (n,), optional
         Initial state, below threshold (theta neurons: theta in [-pi, pi)). Default: the reset value.
     indptr, indices : array_like of int, optional

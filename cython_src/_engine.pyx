@@ -485,8 +485,8 @@ cdef class Engine:
             if f & F_PENDING:
                 return                               # absorbed by this instant's reset
             if not (f & F_INTEGRATE_REF):
-                self.nrn[i].x += w                       # clamped: inputs add, no integration
-            elif KIND(self.nrn[i].flags) == KIND_LIF_U:
+                return                               # Brian2's (unless refractory): inputs are dropped
+            if KIND(self.nrn[i].flags) == KIND_LIF_U:
                 self.nrn[i].x -= w * self.class_E(&self.classes[CLS(self.nrn[i].flags)], t)
             else:
                 self.nrn[i].x = self.free_v(i, t) + w

@@ -34,9 +34,10 @@ Simultaneity rule (the engine's documented rule, re-implemented here):
   so kicks arriving then are checked against threshold one by one, as at any other instant.
 
 Refractoriness (Brian2's ``(unless refractory)``): for ``refractory`` seconds after a spike the state is
-not integrated and the neuron cannot spike; kicks still add to the state (except those of the spike
-instant itself, see above). When the period ends a state at or above threshold spikes at once. With
-``integrate_refractory=True`` the state is integrated during the period but still cannot spike.
+not integrated, the neuron cannot spike, and kicks are dropped (Brian2 writes to an ``(unless refractory)``
+variable only when ``not_refractory``). When the period ends a state at or above threshold spikes at once.
+With ``integrate_refractory=True`` the state is integrated during the period and kicks add to it, but it
+still cannot spike.
 """
 import heapq
 from collections import deque
@@ -327,6 +328,8 @@ class Oracle:
     def _kick(self, j, w, fifo):
         if self.fired_at[j] == self.t:
             return  # absorbed by the reset of this instant
+        if self.t < self.ref_end[j] and not self.integrate_refractory:
+            return  # Brian2's (unless refractory): a clamped neuron takes no input while refractory
         self.v[j] = kick(self.models[j], self.v[j], w)
         if not self.is_theta[j] and not self.t < self.ref_end[j] and self.v[j] >= self.threshold[j]:
             self._fire(j, fifo)

@@ -433,11 +433,6 @@ def test_report_must_be_known(exact):
         net.run(1 * ms, report=3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Brian2 drops writes to '(unless refractory)' variables while a neuron is refractory (conditional "
-    "write on not_refractory); the engine's integrate_refractory=False adds them. Needs an engine mode.",
-)
 def test_inputs_during_refractoriness_are_dropped_as_in_brian2(exact):
     # Brian2 (any target): a kick at 12 ms, during the refractory period after the spike at ~10.99 ms, is lost
     gen = SpikeGeneratorGroup(1, [0], [12] * ms)

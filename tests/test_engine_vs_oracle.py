@@ -354,14 +354,31 @@ def test_reciprocal_zero_delay_kicks_are_absorbed_by_reset():
     np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-12)
 
 
-def test_kick_during_refractoriness_is_kept_and_fires_at_end():
-    # Brian2 (unless refractory): the clamped state still takes synaptic kicks; reaching threshold while
-    # refractory, the neuron fires the moment its refractory period ends
+REFRACTORY_KICK = dict(  # neuron 1 fires at t0 - 2 ms (generator kick), neuron 0 kicks it at t0 (refractory)
+    params=dict(n=2, model="lif", tau=0.01, drive=[1.5, 0.5], refractory=5e-3, v_init=[0.0, 0.5],
+                indptr=[0, 1, 1], indices=[1], weights=[1.2]),
+    generator=dict(times=[0.01 * np.log(3.0) - 2e-3], sources=[0], n_sources=1, indptr=[0, 1], indices=[1],
+                   weights=[0.6]))
+
+
+def test_kick_during_refractoriness_is_dropped():
+    # Brian2 (unless refractory): writes to v happen only when not refractory, so the kick at t0 is lost
+    # and neuron 1 restarts from its reset when the period ends, below threshold for good (drive 0.5)
     t0 = 0.01 * np.log(3.0)  # first spike of neuron 0 (I = 1.5, from 0)
-    params = dict(n=2, model="lif", tau=0.01, drive=[1.5, 0.5], refractory=5e-3, v_init=[0.0, 0.5],
-                  indptr=[0, 1, 1], indices=[1], weights=[1.2])
-    generator = dict(times=[t0 - 2e-3], sources=[0], n_sources=1, indptr=[0, 1], indices=[1], weights=[0.6])
-    engine, oracle = run_both(params, generator, t0 + 4e-3)
+    engine, oracle = run_both(REFRACTORY_KICK["params"], REFRACTORY_KICK["generator"], t0 + 4e-3)
+    assert list(oracle.spike_indices) == [1, 0]
+    assert list(engine.spike_indices) == [1, 0]
+    np.testing.assert_allclose(engine.spike_times, oracle.spike_times, rtol=1e-14)
+    # from reset 0 at the end of refractoriness (t0 + 3 ms), 1 ms of free evolution towards 0.5
+    assert engine.v[1] == pytest.approx(0.5 * -np.expm1(-1e-3 / 0.01), rel=1e-12)
+
+
+def test_kick_during_integrated_refractoriness_adds_and_fires_at_end():
+    # integrate_refractory=True (Brian2's refractory without the flag): the kick adds to the integrating
+    # state, which is then above threshold: the neuron fires the moment its refractory period ends
+    t0 = 0.01 * np.log(3.0)
+    params = dict(REFRACTORY_KICK["params"], integrate_refractory=True)
+    engine, oracle = run_both(params, REFRACTORY_KICK["generator"], t0 + 4e-3)
     assert list(oracle.spike_indices) == [1, 0, 1]
     assert list(engine.spike_indices) == [1, 0, 1]
     np.testing.assert_allclose(engine.spike_times, oracle.spike_times, rtol=1e-14)
@@ -406,10 +423,11 @@ def test_delayed_kicks_of_two_spikes_arriving_together_are_absorbed_after_the_fi
 
 
 def test_kick_at_refractory_end_spike_is_absorbed():
-    # dyadic times, so every sum is exact: a kick during refractoriness (+1.5) makes the neuron fire when
-    # the period ends (t1 + r); a kick arriving exactly then (+0.3) is absorbed by that spike's reset
+    # integrated refractoriness (kicks then add): a kick during the period (+1.5) leaves the state above
+    # threshold, so the neuron fires when the period ends (t1 + r); a kick arriving exactly then (+0.3) is
+    # absorbed by that spike's reset
     t1, r = 2.0**-6, 2.0**-9
-    params = dict(n=1, model="lif", tau=0.01, drive=0.0, refractory=r, v_init=[0.0])
+    params = dict(n=1, model="lif", tau=0.01, drive=0.0, refractory=r, v_init=[0.0], integrate_refractory=True)
     generator = dict(times=[t1, t1 + 2.0**-10, t1 + r], sources=[0, 0, 1], n_sources=2, indptr=[0, 1, 2],
                      indices=[0, 0], weights=[1.5, 0.3])
     engine, oracle = run_both(params, generator, 0.02)
