@@ -6,7 +6,9 @@ Experiments (each returns Quantities and can save a figure):
   input, from the non-stationary DMFT and from network simulations (several realisations, error bars);
 * :func:`critical_amplitude` -- the zero crossing I1_crit of lambda_1(I1), from the theory or from
   simulations; :func:`critical_amplitude_sweep` varies f, N, K (balance tightness) or g;
-* :func:`quasi_static_critical_amplitude` -- the slow-input limit of I1_crit.
+* :func:`quasi_static_critical_amplitude` -- the slow-input limit of I1_crit;
+* :func:`learning_vs_amplitude` -- test error of a student network trained from a driven teacher
+  (:func:`learning_point`) against I1 and against the teacher's lambda_1.
 
 Every sweep runs its points in parallel with :class:`concurrent.futures.ProcessPoolExecutor` and writes
 one JSON file per finished point into ``out_dir``; a rerun with the same ``out_dir`` loads finished points
@@ -30,7 +32,8 @@ import scipy.optimize
 from .balanced import BalancedRateNetwork, SinusoidalDrive
 from .meanfield import periodic_dmft, stationary_dmft
 
-__all__ = ["theory_point", "network_point", "learning_point", "critical_amplitude_task", "run_sweep", "lyapunov_vs_amplitude",
+__all__ = ["theory_point", "network_point", "learning_point", "critical_amplitude_task", "run_sweep",
+           "lyapunov_vs_amplitude",
            "critical_amplitude", "critical_amplitude_sweep", "quasi_static_critical_amplitude",
            "learning_vs_amplitude", "plot_lyapunov_vs_amplitude", "plot_critical_amplitude", "plot_learning",
            "main"]
@@ -728,7 +731,8 @@ def main(argv=None):
     """Command-line entry point ``sparseprop-balanced``.
 
     Sub-commands: ``lyapunov`` (lambda_1 vs I1, theory and networks), ``critical`` (I1_crit vs f, N, K
-    or g) and ``learning`` (student test error vs the teacher's input amplitude). Results go to ``--out`` (one JSON file per point, resumable); the figure to ``--figure``.
+    or g) and ``learning`` (student test error vs the teacher's input amplitude). Results go to ``--out``
+    (one JSON file per point, resumable); the figure to ``--figure``.
 
     Parameters
     ----------

@@ -2,8 +2,8 @@
 
 Computes, from the dynamic mean-field theory (DMFT) and from network simulations,
 
-1. lambda_1 against the input amplitude I1 (N = 1000 networks with the theory for the same N, and the
-   theory alone for N = 5000);
+1. lambda_1 against the input amplitude I1 (N = 1000 networks with the theory for the same N; with
+   ``--large`` also N = 5000 networks; the theory alone for N = 5000);
 2. the critical amplitude I1_crit against the network size N (common input grows like sqrt(N));
 3. I1_crit against the input frequency f and against the gain g, with the quasi-static (slow input) limit;
 4. learning: test error of a student network trained from a driven teacher against I1 and against the
@@ -30,6 +30,8 @@ def main():
     parser.add_argument("--figures", default="docs/figures")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--networks", type=int, default=3, help="network realisations per point")
+    parser.add_argument("--large", action="store_true",
+                        help="also simulate N = 5000 networks (2 per point, about 25 min on 2 cores)")
     args = parser.parse_args()
     figs = Path(args.figures)
     figs.mkdir(parents=True, exist_ok=True)
@@ -40,7 +42,11 @@ def main():
     res = lyapunov_vs_amplitude(I1, f=0.2, N=1000, n_networks=args.networks,
                                 network_options=dict(duration=200.0, t_transient=50.0), **common)
     plot_lyapunov_vs_amplitude(res, figs / "balanced_lyapunov_vs_I1_N1000.png", xscale="symlog")
-    # 1b. theory alone at N = 5000 (20 points per input kind)
+    if args.large:  # 1b. networks at N = 5000
+        res = lyapunov_vs_amplitude([0.0, 3.0, 6.0, 40.0, 70.0], f=0.2, N=5000, n_networks=2,
+                                    network_options=dict(duration=100.0, t_transient=20.0), **common)
+        plot_lyapunov_vs_amplitude(res, figs / "balanced_lyapunov_vs_I1_N5000.png", xscale="symlog")
+    # 1c. theory alone at N = 5000 (20 points per input kind)
     I1 = np.concatenate([np.linspace(0.0, 9.0, 10), np.linspace(10.0, 100.0, 10)])
     res = lyapunov_vs_amplitude(I1, f=0.2, N=5000, **common)
     plot_lyapunov_vs_amplitude(res, figs / "balanced_lyapunov_vs_I1_N5000_theory.png", xscale="symlog")

@@ -103,12 +103,15 @@ def test_time_averaged_mean_equation(seed, K):
 
 @pytest.mark.parametrize("phi, g, J0, I0", [("relu", 0.6, 1.0, 1.0), ("tanh", 0.7, 0.0, 0.3)])
 def test_fixed_point_spectrum_matches_jacobian_eigenvalues(seed, phi, g, J0, I0):
-    """Below the transition the network settles on a fixed point h*; its full Lyapunov spectrum is the set
-    of real parts of the eigenvalues of -1 + J diag(phi'(h*)). Tolerance 0.02: O(dt) = 0.01 error of the
-    scheme plus the finite averaging time (complex pairs are averaged over their rotation)."""
+    """Below the transition the network settles on a fixed point h*; its Lyapunov spectrum is the set of
+    real parts of the eigenvalues of -1 + J diag(phi'(h*)). Checked: the largest exponent (tolerance 0.02:
+    O(dt) scheme error and finite averaging) and the sum of all N (tolerance 0.01 + dt sum lambda^2 with
+    dt = 0.02: the first-order error is about dt lambda^2 / 2 per exponent, largest for the stiff mean
+    mode). Interior exponents of nearly degenerate eigenvalues converge only as exp(-gap T), so they are
+    not compared one by one."""
     N = 12
     net = BalancedRateNetwork(N, g=g, J0=J0, I0=I0, phi=phi, seed=seed)
-    run = net.run(60.0, dt=0.01, t_transient=40.0, n_exponents=N)
+    run = net.run(60.0, dt=0.02, t_transient=40.0, n_exponents=N)
     h = run.state
     J = net.coupling_matrix()
     d = (h > 0).astype(float) if phi == "relu" else 1 / np.cosh(h) ** 2
@@ -118,7 +121,7 @@ def test_fixed_point_spectrum_matches_jacobian_eigenvalues(seed, phi, g, J0, I0)
     eig = np.sort(np.linalg.eigvals(-np.eye(N) + J * d[None, :]).real)[::-1]
     lam = run.lyapunov_exponents.magnitude
     assert lam[0] == pytest.approx(eig[0], abs=0.02)
-    assert lam.sum() == pytest.approx(eig.sum(), abs=0.01 + 0.01 * np.sum(eig ** 2))
+    assert lam.sum() == pytest.approx(eig.sum(), abs=0.01 + 0.02 * np.sum(eig ** 2))
 
 
 def test_exponent_sum_equals_mean_trace(seed):

@@ -103,9 +103,9 @@ def test_quasi_static_common_formula():
 def test_quenched_offsets_reduce_lyapunov_exponent():
     """Static offsets A sin(theta) (slow independent input) lower lambda_1 monotonically from the
     stationary value."""
-    lams = [float(stationary_dmft(2.0, quenched_amplitude=A, n_phases=8).lyapunov_exponent(step=0.02))
+    lams = [float(stationary_dmft(2.0, quenched_amplitude=A, n_phases=4).lyapunov_exponent(step=0.05))
             for A in (0.0, 2.0, 4.0)]
-    assert lams[0] == pytest.approx(float(stationary_dmft(2.0).lyapunov_exponent(step=0.02)), abs=1e-12)
+    assert lams[0] == pytest.approx(float(stationary_dmft(2.0).lyapunov_exponent(step=0.05)), abs=1e-12)
     assert lams[0] > lams[1] > lams[2]
 
 
