@@ -30,6 +30,8 @@ import numpy as np
 import quantities as pq
 import scipy.sparse
 
+from ._validation import check_real as _check_real, check_int as _check_int
+
 __all__ = ["SinusoidalDrive", "BalancedRateNetwork", "BalancedRun"]
 
 _TRANSFER_FUNCTIONS = ("relu", "tanh")
@@ -53,27 +55,8 @@ def _transfer(name):
     return np.tanh, _tanh_prime
 
 
-def _check_real(name, value, *, positive=False, nonnegative=False):
-    if isinstance(value, pq.Quantity) or isinstance(value, bool) or not np.isscalar(value):
-        raise TypeError(f"{name} must be a real number, found: {value!r}")
-    if not np.isreal(value):
-        raise TypeError(f"{name} must be a real number, found: {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, found: {value}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, found: {value}")
-    if nonnegative and value < 0:
-        raise ValueError(f"{name} must be >= 0, found: {value}")
-    return value
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, found: {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, found: {value}")
-    return int(value)
 
 
 def _check_tau(tau):

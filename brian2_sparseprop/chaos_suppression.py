@@ -22,6 +22,7 @@ import argparse
 import concurrent.futures
 import hashlib
 import json
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -230,7 +231,10 @@ def run_sweep(task, points, out_dir, n_workers=None):
         return results
     errors = []
     workers = n_workers or os.cpu_count() or 1
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+    # workers fork from a fresh server process, never from this one: forking a process that runs
+    # multithreaded code (BLAS, or JAX when it was imported) can deadlock
+    context = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
         futures = {pool.submit(task, **points[i]): i for i in todo}
         try:
             for fut in concurrent.futures.as_completed(futures):

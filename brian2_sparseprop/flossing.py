@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from ._validation import check_int as _check_int
+
 try:
     import jax
     import jax.numpy as jnp
@@ -56,12 +58,6 @@ def _check_model(model):
         raise ValueError(f"model must be one of {_MODELS}, found: {model!r}")
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, found: {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, found: {value}")
-    return int(value)
 
 
 def _check_lags(lags):

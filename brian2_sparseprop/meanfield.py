@@ -41,6 +41,8 @@ import scipy.optimize
 import scipy.signal
 from scipy.special import ndtr, owens_t
 
+from ._validation import check_real as _check_real
+
 __all__ = ["StationaryDMFT", "PeriodicDMFT", "stationary_dmft", "periodic_dmft", "gaussian_moments"]
 
 _SQRT2PI = np.sqrt(2.0 * np.pi)
@@ -283,17 +285,6 @@ def gaussian_moments(phi, m1, v1, m2=None, v2=None, c=None, *, n_gh=80):
     return mom.cross(m1, v1, m2, v2, c), mom.cross_prime(m1, v1, m2, v2, c)
 
 
-def _check_real(name, value, *, positive=False, nonnegative=False):
-    if isinstance(value, (bool, pq.Quantity)) or not np.isscalar(value) or not np.isreal(value):
-        raise TypeError(f"{name} must be a real number, found: {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, found: {value}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, found: {value}")
-    if nonnegative and value < 0:
-        raise ValueError(f"{name} must be >= 0, found: {value}")
-    return value
 
 
 def _check_N(N):

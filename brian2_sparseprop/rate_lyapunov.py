@@ -27,6 +27,8 @@ import numpy as np
 import quantities as pq
 import scipy.sparse
 
+from ._validation import check_int as _check_int
+
 __all__ = [
     "step",
     "random_coupling",
@@ -147,12 +149,6 @@ def _as_time(name, t):
     return value
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, found: {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, found: {value}")
-    return int(value)
 
 
 # ----------------------------------------------------------------------------- coupling matrices
