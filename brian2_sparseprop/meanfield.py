@@ -104,15 +104,7 @@ class _ReLU:
 
     @classmethod
     def cross(cls, m1, v1, m2, v2, c):
-        s1, s2, rho, r, a, b = cls._standard(m1, v1, m2, v2, c)
-        P = _bvn_cdf(-a, -b, rho)
-        fa, fb = _pdf(a), _pdf(b)
-        Qa = ndtr((rho * a - b) / r)
-        Qb = ndtr((rho * b - a) / r)
-        EU = fa * Qa + rho * fb * Qb
-        EV = fb * Qb + rho * fa * Qa
-        EUV = rho * P + rho * a * fa * Qa + rho * b * fb * Qb + r * fb * _pdf((a - rho * b) / r)
-        return m1 * m2 * P + m1 * s2 * EV + m2 * s1 * EU + s1 * s2 * EUV
+        return cls.cross_both(m1, v1, m2, v2, c)[0]
 
     @classmethod
     def cross_prime(cls, m1, v1, m2, v2, c):
