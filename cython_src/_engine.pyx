@@ -524,14 +524,12 @@ cdef class Engine:
         cdef idx_t* idx = &self.indices[0]
         cdef double* wts = &self.weights[0]
         cdef int64_t m_w = self.m_w
-        cdef double* keys = &self.heap_keys[0]
-        cdef int64_t* coff = &self.class_offset[0]
         cdef double* ith = &self.p_ith[0]
         cdef double* inv_ith = &self.p_inv_ith[0]
         cdef int64_t m_ith = self.m_ith
         cdef NeuronClass* cl
         cdef syn_t kp = k + PF_RECORD, kq = k + PF_KEY
-        cdef idx_t j
+        cdef idx_t j, p, c
         cdef uint16_t f
         cdef double w, E, u, th
         while k < k_end:
@@ -539,7 +537,15 @@ cdef class Engine:
                 SP_PREFETCH(nrn + idx[kp])
             if kq < k_end:
                 j = idx[kq]
-                SP_PREFETCH(keys + coff[CLS(nrn[j].flags)] + nrn[j].pos)
+                cl = self.classes + CLS(nrn[j].flags)
+                p = nrn[j].pos
+                SP_PREFETCH(cl.heap.keys + p)
+                # and the block of its 8 children, which an update of an inner node reads (a leaf gets
+                # the root's children instead: in cache anyway, and no branch to mispredict)
+                c = 8 * p + 1
+                c = c if c < cl.heap.size else 1
+                SP_PREFETCH(cl.heap.keys + c)
+                SP_PREFETCH(cl.heap.ids + c)
             j = idx[k]
             w = wts[k & m_w]
             f = nrn[j].flags
