@@ -568,6 +568,55 @@ cdef class Engine:
             kp += 1
             kq += 1
 
+    cdef void kick_row_shared(self, syn_t k, syn_t k_end, double t) noexcept nogil:
+        """`kick_row` for a network whose neurons all form one shared LIF class: E(t) and the heap are
+        held in locals for the whole row."""
+        cdef Neuron* nrn = self.nrn
+        cdef idx_t* idx = &self.indices[0]
+        cdef double* wts = &self.weights[0]
+        cdef int64_t m_w = self.m_w
+        cdef double* ith = &self.p_ith[0]
+        cdef double* inv_ith = &self.p_inv_ith[0]
+        cdef int64_t m_ith = self.m_ith
+        cdef NeuronClass* cl = self.classes
+        cdef Heap* heap = &cl.heap
+        cdef double* keys = heap.keys
+        cdef idx_t* ids = heap.ids
+        cdef idx_t size = heap.size
+        cdef double E = self.class_E(cl, t)
+        cdef syn_t kp = k + PF_RECORD, kq = k + PF_KEY
+        cdef idx_t j, p, c
+        cdef uint16_t f
+        cdef double w, u, th
+        while k < k_end:
+            if kp < k_end:
+                SP_PREFETCH(nrn + idx[kp])
+            if kq < k_end:
+                p = nrn[idx[kq]].pos
+                SP_PREFETCH(keys + p)
+                c = 8 * p + 1
+                c = c if c < size else 1
+                SP_PREFETCH(keys + c)
+                SP_PREFETCH(ids + c)
+            j = idx[k]
+            w = wts[k & m_w]
+            f = nrn[j].flags
+            if f & (F_PENDING | F_REFRACTORY):
+                self.kick(j, w, t)
+            else:
+                u = nrn[j].x - w * E
+                nrn[j].x = u
+                th = ith[j & m_ith]
+                if u <= th * E:
+                    self.cross(j)
+                elif w <= 0.0:
+                    heap_sift_down(heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+                else:
+                    heap_sift_up(heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+            k += 1
+            kp += 1
+            kq += 1
+
     cdef int propagate(self, idx_t src, double t) except -1 nogil:
         cdef syn_t k = self.indptr[src], k1 = self.indptr[src + 1], kz
         if self.delay_array:
@@ -576,7 +625,10 @@ cdef class Engine:
             kz = k1
         else:
             kz = k
-        self.kick_row(k, kz, t)
+        if self.n_classes == 1 and self.classes[0].shared:
+            self.kick_row_shared(k, kz, t)
+        else:
+            self.kick_row(k, kz, t)
         if kz < k1:
             self.dq_push(t + (self.delays[kz] if self.delay_array else self.delay_scalar), t, src, kz)
         return 0
