@@ -729,10 +729,71 @@ class EventNetwork:
 
     @property
     def v(self):
-        """The exact state of every neuron at the current time (theta for theta neurons)."""
+        """The exact state of every neuron at the current time (theta for theta neurons); settable,
+        as `set_v` for all neurons."""
         if self._engine is None:
             return self._v_init.copy()
         return self._engine.values(np.arange(self.n, dtype=np.int32), self.t)
+
+    @v.setter
+    def v(self, values):
+        self.set_v(values)
+
+    def set_v(self, values, indices=None):
+        """Set the state of neurons at the current time, between runs (Brian2's ``G.v[i] = x``).
+
+        Everything else carries on: spikes in flight, refractory periods, the Poisson streams. A neuron
+        set at or above threshold fires at the current time when the next run starts; a refractory
+        neuron (unless it integrates during refractoriness) holds the value until its refractory period
+        ends. Before the first run this sets the initial state, which must then be below threshold.
+
+        Parameters
+        ----------
+        values : float or array_like, shape (len(indices),)
+            New v (theta in [-pi, pi) for theta neurons).
+        indices : array_like of int, optional
+            The neurons, each at most once (default: all).
+
+        Raises
+        ------
+        TypeError, ValueError
+            For values that are not finite reals, theta outside [-pi, pi), or bad or repeated indices.
+
+        Examples
+        --------
+        A neuron without drive, kicked up to 0.5, relaxes as 0.5 exp(-t/tau):
+
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, tau=0.01, drive=0.0)
+        >>> net.run(0.01)
+        >>> net.set_v(0.5)
+        >>> net.run(0.01)
+        >>> round(float(net.v[0]), 12) == round(0.5 * np.exp(-1), 12)
+        True
+        """
+        idx = np.arange(self.n, dtype=np.int32) if indices is None else self._check_indices(indices, "indices")
+        if np.unique(idx).size != idx.size:
+            raise ValueError("indices must not repeat")
+        v = _real_array("values", values)
+        if v.ndim > 1 or (v.ndim == 1 and v.shape != idx.shape):
+            raise ValueError(f"values must be a scalar or have shape {idx.shape}, found shape {v.shape}")
+        v = np.broadcast_to(v, idx.shape).copy()
+        _check_values("values", v)
+        theta = self._codes[idx] == 2
+        bad = theta & ((v < -np.pi) | (v >= np.pi))
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValueError(f"values of theta neurons must be in [-pi, pi), found {v[k]} for neuron {idx[k]}")
+        if self._engine is None:
+            v_init = self._v_init.copy()
+            v_init[idx] = v
+            thr = np.broadcast_to(self._thr, (self.n,))
+            self._v_init = self._initial_state(v_init, self.n, thr, None, theta=self._codes == 2)
+            self._config["v_init"] = self._v_init.copy()
+            return
+        x = v.copy()
+        x[theta] = np.where(v[theta] <= -np.pi, -np.inf, np.tan(v[theta] / 2))
+        self._engine.set_values(idx, x)
 
     @property
     def n_spikes(self):

@@ -896,6 +896,35 @@ cdef class Engine:
             ov[r] = self.value(idx[r], t)
         return out
 
+    def set_values(self, const idx_t[::1] idx, const double[::1] vals):
+        """Set the stored state (v; tan(theta/2) for theta neurons) of the given neurons at the current
+        time, between two calls of `advance`. A refractory neuron that does not integrate holds the new
+        value until its refractory period ends; a neuron set at or above threshold fires at the current
+        time when the simulation continues."""
+        cdef idx_t r, i
+        cdef uint16_t f
+        cdef NeuronClass* cl
+        cdef double t = self.t, v, key
+        self.ensure_base(t)
+        for r in range(idx.shape[0]):
+            i = idx[r]
+            v = vals[r]
+            f = self.nrn[i].flags
+            cl = &self.classes[CLS(f)]
+            cl.top_id = -1
+            if (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF):
+                self.nrn[i].x = v                    # held; the key stays the refractory end
+                continue
+            if KIND(f) == KIND_LIF_U:
+                self.nrn[i].x = (self.p_drive[i & self.m_drive] - v) * self.class_E(cl, t)
+                key = 0.0 if v >= self.p_thr[i & self.m_thr] else self.shared_key(i, self.nrn[i].x)
+            else:
+                self.nrn[i].x = v
+                self.t_last[i] = t
+                key = t if v >= self.p_thr[i & self.m_thr] else t + self.time_to_threshold(i, v)
+            if not (f & F_REFRACTORY):
+                heap_update(&cl.heap, i, key)
+
     def class_origins(self):
         """The time origin t0 of every class (relative to the epoch)."""
         return [self.classes[c].t0 for c in range(self.n_classes)]

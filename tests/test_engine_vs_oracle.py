@@ -510,3 +510,34 @@ def test_poisson_sources_share_events_among_their_targets(seed):
     for train, rate in [(trains[0], 100.0), (trains[2], 300.0)]:
         assert abs(len(train) - rate * 4.0) < 5 * np.sqrt(rate * 4.0)
         assert stats.kstest(np.diff(train) * rate, "expon").pvalue > KS_ALPHA
+
+
+@pytest.mark.parametrize("name", ["lif-shared-tau", "mixed-models-delays-refractory", "scalar-delay-excitatory",
+                                  "lif-integrate-refractory"])
+def test_setting_v_mid_run_matches_oracle(name, rng):
+    # set_v between two runs, like Brian2's G.v[i] = x: some neurons below, some at or above threshold
+    # (they fire at once), refractory ones included; spikes in flight and external input carry on
+    params, generator, duration = scenario(name, rng)
+    t1 = duration / 2
+    n = params["n"]
+    engine = EventNetwork(**params)
+    kicks = None
+    if generator is not None:
+        engine.add_spike_generator(**generator)
+        kicks = generator_kicks(**{k: v for k, v in generator.items() if k != "n_sources"}, t_stop=duration)
+    oracle = Oracle(**params, inputs=kicks)
+    engine.run(t1)
+    oracle.run(t1)
+    idx = rng.choice(n, size=max(1, n // 3), replace=False)
+    models = np.broadcast_to(np.asarray(params["model"]), (n,))[idx]
+    thr = np.broadcast_to(np.asarray(params["threshold"], float), (n,))[idx]
+    low = np.broadcast_to(np.asarray(params["reset"], float), (n,))[idx]
+    values = np.where(models == "theta", rng.uniform(-np.pi, np.pi, idx.size),
+                      low + rng.uniform(0.0, 1.3, idx.size) * (thr - low))
+    engine.set_v(values, idx)
+    oracle.v[idx] = values
+    engine.run(duration - t1)
+    oracle.run(duration - t1)
+    assert len(oracle.spike_times) >= 10, "scenario too quiet to test anything"
+    assert_same_spikes(engine, oracle, 1e-9 * np.min(params["tau"]))
+    np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-7, atol=1e-6)
