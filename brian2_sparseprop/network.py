@@ -579,11 +579,13 @@ class EventNetwork:
                 if n_pre else zero_end
             zero_end = np.minimum(zero_end, indptr[1:])
         # external input heap: Poisson sources then generators, keyed by next event time
+        # all Poisson sources together are one Poisson process of the summed rate (an alias table picks
+        # the source of each event): one entry in the input heap however many sources
         rates = np.concatenate(pois_rate) if pois_rate else np.zeros(0)
-        n_pois = rates.size
+        total = float(rates.sum())
+        prob, alias = _engine.alias_table(rates) if total > 0 else (np.zeros(0), np.zeros(0, np.int32))
         rng = np.random.Generator(self._bitgen)
-        with np.errstate(divide="ignore"):
-            first = np.where(rates > 0, rng.standard_exponential(n_pois) / np.where(rates > 0, rates, 1), np.inf)
+        first = rng.standard_exponential(1) / total if total > 0 else np.zeros(0)
         gen_times = np.concatenate([g[0] for g in gen]) if gen else np.zeros(0)
         gen_src = np.concatenate([g[1] for g in gen]).astype(np.int32) if gen else np.zeros(0, np.int32)
         lens = np.array([g[0].size for g in gen], np.int64)
@@ -592,7 +594,8 @@ class EventNetwork:
         gen_first = np.array([g[0][0] if g[0].size else np.inf for g in gen])
         in_keys = np.concatenate([first, gen_first]).astype(np.float64)
         return dict(n_pre=n_pre, indptr=indptr, indices=indices, weights=weights, delays=delays,
-                    zero_end=zero_end.astype(np.int64), poisson_rate=rates,
+                    zero_end=zero_end.astype(np.int64), poisson_total=total, poisson_prob=prob,
+                    poisson_alias=alias,
                     poisson_src=np.concatenate(pois_src).astype(np.int32) if pois_src else np.zeros(0, np.int32),
                     gen_times=gen_times, gen_src=gen_src, gen_start=gen_start, gen_end=gen_end,
                     gen_ptr=gen_start.copy(), gen_rep=np.zeros(len(gen), np.int64),

@@ -148,8 +148,10 @@ cdef class Engine:
     cdef Heap in_heap
     cdef double[::1] in_keys
     cdef idx_t[::1] in_ids, in_pos
-    cdef idx_t n_poisson, n_gen
-    cdef double[::1] poisson_rate
+    cdef idx_t n_poisson, n_gen         # Poisson entries in the input heap (0 or 1), generators
+    cdef double poisson_total           # all Poisson sources as one process of the summed rate
+    cdef double[::1] poisson_prob       # alias table picking the source of each event
+    cdef idx_t[::1] poisson_alias
     cdef idx_t[::1] poisson_src
     cdef double[::1] gen_times, gen_period
     cdef idx_t[::1] gen_src
@@ -233,8 +235,10 @@ cdef class Engine:
             self.classes[c].t0 = spec["class_t0"][c]
             self._invalidate(c)
         # external inputs
-        self.n_poisson = spec["poisson_rate"].size
-        self.poisson_rate = spec["poisson_rate"] if self.n_poisson else np.zeros(1)
+        self.poisson_total = spec["poisson_total"]
+        self.n_poisson = 1 if self.poisson_total > 0.0 else 0
+        self.poisson_prob = spec["poisson_prob"] if self.n_poisson else np.zeros(1)
+        self.poisson_alias = spec["poisson_alias"] if self.n_poisson else np.zeros(1, np.int32)
         self.poisson_src = spec["poisson_src"] if self.n_poisson else np.zeros(1, np.int32)
         self.n_gen = spec["gen_start"].size
         self.gen_times = spec["gen_times"] if spec["gen_times"].size else np.zeros(1)
@@ -757,12 +761,17 @@ cdef class Engine:
                 cl.top_id = -1
 
     cdef int input_event(self, double t) except -1 nogil:
-        cdef idx_t q = self.in_heap.ids[0], g
+        cdef idx_t q = self.in_heap.ids[0], g, k
         cdef int64_t p
         cdef double nxt
         if q < self.n_poisson:
-            self.propagate(self.poisson_src[q], t)
-            nxt = t - log1p(-self.rng.next_double(self.rng.state)) / self.poisson_rate[q]
+            # the superposition of independent Poisson processes is one Poisson process of the summed
+            # rate whose events belong to source k with probability rate_k / total (alias method)
+            k = <idx_t>(self.rng.next_double(self.rng.state) * self.poisson_src.shape[0])
+            if self.rng.next_double(self.rng.state) >= self.poisson_prob[k]:
+                k = self.poisson_alias[k]
+            self.propagate(self.poisson_src[k], t)
+            nxt = t - log1p(-self.rng.next_double(self.rng.state)) / self.poisson_total
         else:
             g = q - self.n_poisson
             p = self.gen_ptr[g]
@@ -945,3 +954,46 @@ cdef class Engine:
     @property
     def seq_counter(self):
         return self.seq
+
+
+def alias_table(const double[::1] weights):
+    """Walker's alias table (Vose's construction) for drawing k with probability weights[k] / sum:
+    draw k uniformly, keep it with probability prob[k], else take alias[k]. O(m).
+
+    Examples
+    --------
+    >>> prob, alias = alias_table(np.array([1.0, 3.0]))
+    >>> prob.tolist(), alias.tolist()
+    ([0.5, 1.0], [1, 1])
+    """
+    cdef Py_ssize_t m = weights.shape[0], n_small = 0, n_large = 0, k, s, l
+    cdef double total = 0.0
+    for k in range(m):
+        total += weights[k]
+    prob_a = np.ones(m)
+    alias_a = np.arange(m, dtype=np.int32)
+    scaled_a = np.asarray(weights) * (m / total)
+    small_a = np.empty(m, np.intp)
+    large_a = np.empty(m, np.intp)
+    cdef double[::1] prob = prob_a, scaled = scaled_a
+    cdef idx_t[::1] alias = alias_a
+    cdef Py_ssize_t[::1] small = small_a, large = large_a
+    for k in range(m):
+        if scaled[k] < 1.0:
+            small[n_small] = k
+            n_small += 1
+        else:
+            large[n_large] = k
+            n_large += 1
+    while n_small and n_large:
+        n_small -= 1
+        s = small[n_small]
+        l = large[n_large - 1]
+        prob[s] = scaled[s]
+        alias[s] = <idx_t>l
+        scaled[l] = (scaled[l] + scaled[s]) - 1.0
+        if scaled[l] < 1.0:
+            n_large -= 1
+            small[n_small] = l
+            n_small += 1
+    return prob_a, alias_a       # the entries left in either list keep probability 1 (rounding)

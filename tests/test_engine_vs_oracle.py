@@ -497,6 +497,18 @@ def test_poisson_input_per_target_rates_and_targets(seed):
     assert np.all(np.abs(got - rates * 5.0) < 5 * np.sqrt(rates * 5.0))
 
 
+@pytest.mark.parametrize("m", [1, 2, 7, 1000])
+def test_alias_table_reproduces_the_weights(m, rng):
+    # all Poisson sources run as one process; the alias table picks each event's source with
+    # probability rate / total: reconstruct those probabilities from the table
+    from brian2_sparseprop._engine import alias_table
+    w = rng.uniform(0, 5, m) * (rng.random(m) < 0.8)
+    w[0] = 1.0
+    prob, alias = alias_table(w)
+    implied = prob / m + np.bincount(alias, weights=(1 - prob) / m, minlength=m)
+    np.testing.assert_allclose(implied, w / w.sum(), rtol=0, atol=1e-13)
+
+
 def test_poisson_sources_share_events_among_their_targets(seed):
     # PoissonGroup + Synapses: a source's event reaches all its targets at the same time (plus delay)
     rates = np.array([100.0, 300.0])
