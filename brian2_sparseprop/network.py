@@ -570,11 +570,14 @@ class EventNetwork:
         delays = merged(d) if nnz else np.zeros(1)
         zero_end = np.zeros(1, np.int64)
         if delays.size > 1:
-            row = np.repeat(np.arange(n_pre), np.diff(indptr))
-            perm = np.lexsort((delays, row))
-            indices, delays = indices[perm], delays[perm]
-            if weights.size > 1:
-                weights = weights[perm]
+            row_start = np.zeros(nnz, bool)
+            row_start[indptr[:-1][np.diff(indptr) > 0]] = True
+            if ((np.diff(delays) < 0) & ~row_start[1:]).any():      # sort only if some row needs it
+                row = np.repeat(np.arange(n_pre), np.diff(indptr))
+                perm = np.lexsort((delays, row))
+                indices, delays = indices[perm], delays[perm]
+                if weights.size > 1:
+                    weights = weights[perm]
             zero_end = indptr[:-1] + np.add.reduceat(np.append(delays == 0, False), indptr[:-1])[:n_pre] \
                 if n_pre else zero_end
             zero_end = np.minimum(zero_end, indptr[1:])
