@@ -28,7 +28,9 @@ from brian2 import (
     store,
 )
 from brian2.codegen.runtime.cython_rt import CythonCodeObject
-from brian2.devices.device import reset_device
+from brian2.codegen.runtime.cython_rt.extension_manager import CythonExtensionManager
+from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
+from brian2.devices.device import Device, reset_device
 
 import brian2_sparseprop  # noqa: F401  (registers the device)
 from brian2_sparseprop.device import ExactFallbackWarning
@@ -272,14 +274,63 @@ def test_theta_and_qif_periods(exact):
     np.testing.assert_allclose(isi, 0.01 * (np.pi - 2e-6), rtol=1e-9)
 
 
-def test_exact_path_compiles_nothing(exact, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("Cython code was generated")
+@pytest.fixture
+def codegen_calls(monkeypatch):
+    """Records every Brian2 code object created, compiled or run, and every Cython extension built."""
+    calls = []
 
-    monkeypatch.setattr(CythonCodeObject, "compile", refuse)
-    net, spikes = build_ei()
-    net.run(5 * ms)
+    def recorder(name, original):
+        def record(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        return record
+
+    targets = [
+        (Device, "code_object"),
+        (NumpyCodeObject, "compile_block"),
+        (NumpyCodeObject, "run_block"),
+        (CythonCodeObject, "compile_block"),
+        (CythonCodeObject, "run_block"),
+        (CythonExtensionManager, "create_extension"),
+    ]
+
+    def start():
+        for owner, name in targets:
+            monkeypatch.setattr(owner, name, recorder(f"{owner.__name__}.{name}", getattr(owner, name)))
+
+    return calls, start
+
+
+def test_exact_path_compiles_nothing(exact, codegen_calls):
+    calls, start_recording = codegen_calls
+    net, spikes = build_ei()  # connect() and string assignments: numpy code objects, nothing compiled
     assert prefs.codegen.target == "auto"
+    start_recording()
+    net.run(5 * ms)
+    net.store()
+    net.run(5 * ms)
+    net.restore()
+    net.run(5 * ms)
+    assert spikes.num_spikes > 0
+    assert calls == []
+
+
+def test_codegen_recorder_sees_a_runtime_run(codegen_calls):
+    # the recorder of the test above is not blind: Brian2's runtime creates and runs code objects
+    calls, start_recording = codegen_calls
+    set_device("sparseprop", fallback=True)
+    try:
+        start_scope()
+        prefs.codegen.target = "numpy"
+        group = NeuronGroup(1, "dv/dt = (2 - v + 0.1*v**3)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+        start_recording()
+        with pytest.warns(ExactFallbackWarning):
+            Network(group).run(1 * ms)
+    finally:
+        prefs.codegen.target = "auto"
+        reset_device()
+    assert "Device.code_object" in calls and "NumpyCodeObject.run_block" in calls
 
 
 def test_refused_network_raises_before_running(exact):
