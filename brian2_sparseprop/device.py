@@ -264,6 +264,8 @@ class SparsePropDevice(RuntimeDevice):
                 self._warned.add(reason)
                 warnings.warn(f"running with Brian2's runtime instead: {reason}", ExactFallbackWarning, stacklevel=3)
             self._sessions.pop(net, None)
+            for obj in net.objects:
+                self.written_exactly.discard(obj)  # now written by Brian2's runtime
             self._in_fallback = True
             try:
                 Network.run.original_function(
@@ -494,8 +496,6 @@ class SparsePropDevice(RuntimeDevice):
             Network.store.original_function(net, name=name, filename=filename, **kwds)
         finally:
             self._store_target = None
-        #: Monitors and groups whose values were last written by an exact run (read by `to_neo`)
-        self.written_exactly = weakref.WeakSet()
 
     def network_restore(self, net, name="default", filename=None, restore_random_state=False, **kwds):
         """``Network.restore`` that also restores the engine stored with the network."""

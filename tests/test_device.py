@@ -32,7 +32,7 @@ from brian2.codegen.runtime.cython_rt.extension_manager import CythonExtensionMa
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 from brian2.devices.device import Device, reset_device
 
-import brian2_sparseprop  # noqa: F401  (registers the device)
+import brian2_sparseprop  # registers the device
 from brian2_sparseprop.device import ExactFallbackWarning
 
 
@@ -541,3 +541,24 @@ def test_changed_state_keeps_the_poisson_stream(exact, seed):
     np.testing.assert_array_equal(changed[1:], reference[1:])
     t = np.arange(200) * 1e-4
     np.testing.assert_allclose(changed[0], reference[0] + 0.5 * np.exp(-t / 0.01), rtol=1e-12)
+
+
+def test_to_neo_labels_exact_results_after_store_and_fallback():
+    set_device("sparseprop", fallback=True)
+    try:
+        start_scope()
+        prefs.codegen.target = "numpy"
+        group = NeuronGroup(2, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0")
+        group.I = 2
+        spikes = SpikeMonitor(group)
+        net = Network(group, spikes)
+        net.run(20 * ms)
+        net.store()  # storing does not change what wrote the monitor
+        assert brian2_sparseprop.to_neo(spikes).segments[0].spiketrains[0].annotations["simulation"] == "exact"
+        group.run_regularly("v = v", dt=1 * ms)  # refused: the next run is Brian2's runtime
+        with pytest.warns(ExactFallbackWarning, match="run_regularly"):
+            net.run(20 * ms)
+        assert brian2_sparseprop.to_neo(spikes).segments[0].spiketrains[0].annotations["simulation"] == "clock-driven"
+    finally:
+        prefs.codegen.target = "auto"
+        reset_device()
