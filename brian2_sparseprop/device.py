@@ -25,6 +25,7 @@ from brian2.core.namespace import get_local_namespace
 from brian2.core.network import Network, TextReport
 from brian2.core.preferences import prefs
 from brian2.devices.device import RuntimeDevice
+from brian2.groups.neurongroup import NeuronGroup
 from brian2.groups.subgroup import Subgroup
 from brian2.input.poissongroup import PoissonGroup
 from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
@@ -34,13 +35,17 @@ from brian2.utils.logger import get_logger
 
 from brian2_sparseprop.recognition import recognise_network
 
-__all__ = ["SparsePropDevice", "ExactFallbackWarning"]
+__all__ = ["SparsePropDevice", "ExactFallbackWarning", "EngineRestartWarning"]
 
 _generator_logger = get_logger("brian2.input.spikegeneratorgroup")
 
 
 class ExactFallbackWarning(UserWarning):
     """A network was run with Brian2's runtime because the exact engine cannot simulate it."""
+
+
+class EngineRestartWarning(UserWarning):
+    """A change between two runs restarted the exact engine, which dropped spikes in flight or refractoriness."""
 
 
 @dataclass
@@ -67,6 +72,8 @@ class _Stored:
     t_offset: float
     lastspike: np.ndarray
     engine: object
+    #: (group name, variable) -> values of the state variables right after the restore
+    written: dict = field(default_factory=dict)
 
 
 def _spec_key(spec):
@@ -116,6 +123,26 @@ def _snapshot(key):
 
 def _same_key(a, b):
     return a[0] == b[0] and len(a[1]) == len(b[1]) and all(np.array_equal(x, y) for x, y in zip(a[1], b[1]))
+
+
+def _warn_restart(net, spec, t_now, engine_state, lastspike, what):
+    """Warn that a rebuilt engine drops what the old one held at ``t_now``: spikes in flight, refractoriness.
+
+    ``engine_state`` is the old engine's ``get_state()`` (or None), ``lastspike`` its neurons' last spike
+    times (s, -inf if none). Nothing is said when nothing is lost.
+    """
+    in_flight = 0 if engine_state is None else len(engine_state["delay_queue"]["t_arr"])
+    refractory = 0
+    if len(lastspike) == spec.n:
+        refractory = int(np.count_nonzero(t_now - lastspike < spec.refractory))
+    if in_flight or refractory:
+        warnings.warn(
+            f"{type(net).__name__} '{net.name}': {what} changed between runs, so the exact engine restarts from "
+            f"the current values at t = {t_now * second!s}; {in_flight} pending delayed spike events and the "
+            f"refractoriness of {refractory} neurons are dropped (Brian2's runtime would keep them)",
+            EngineRestartWarning,
+            stacklevel=6,
+        )
 
 
 def _check_generator(group, t_now):
@@ -282,17 +309,31 @@ class SparsePropDevice(RuntimeDevice):
         session = self._sessions.get(net)
         key = _spec_key(spec)
         if isinstance(session, _Stored):
-            if _same_key(session.key, key):
-                return self._restored_session(net, spec, key, session)
-            session = None
-        if session is not None and _same_key(session.key, key) and session.t_end == t_now:
-            changed = any(
-                not np.array_equal(g.group.variables[g.variable].get_value(), session.written.get(g.group.name))
+            same = _same_key(session.key, key)
+            changed = [
+                g.group.name
                 for g in spec.groups
-            )
-            if not changed:
+                if not np.array_equal(
+                    g.group.variables[g.variable].get_value(), session.written.get((g.group.name, g.variable))
+                )
+            ]
+            if same and not changed:
+                return self._restored_session(net, spec, key, session)
+            what = "parameters, connectivity or inputs" if not same else f"the state of {', '.join(changed)}"
+            _warn_restart(net, spec, t_now, session.engine, session.lastspike, what)
+        elif session is not None and session.t_end == t_now:
+            same = _same_key(session.key, key)
+            changed = [
+                g.group.name
+                for g in spec.groups
+                if not np.array_equal(g.group.variables[g.variable].get_value(), session.written.get(g.group.name))
+            ]
+            if same and not changed:
                 session.spec = spec
                 return session
+            state = session.engine.get_state() if session.engine is not None else None
+            what = "parameters, connectivity or inputs" if not same else f"the state of {', '.join(changed)}"
+            _warn_restart(net, spec, t_now, state, session.lastspike, what)
         session = self._new_session(spec, t_now)
         session.key = _snapshot(key)
         self._sessions[net] = session
@@ -512,6 +553,12 @@ class SparsePropDevice(RuntimeDevice):
             self._sessions.pop(net, None)
             return
         stored = _Stored(**stored)
+        stored.written = {
+            (obj.name, name): np.array(obj.variables[name].get_value())
+            for obj in net.objects
+            if isinstance(obj, NeuronGroup)
+            for name in obj.equations.diff_eq_names
+        }
         if not restore_random_state and stored.engine is not None:
             # Brian2's semantics: random numbers after a restore are independent of the first run
             fresh = np.random.PCG64(int(np.random.randint(0, 2**31 - 1))).state

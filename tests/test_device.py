@@ -33,7 +33,7 @@ from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 from brian2.devices.device import Device, reset_device
 
 import brian2_sparseprop  # registers the device
-from brian2_sparseprop.device import ExactFallbackWarning
+from brian2_sparseprop.device import EngineRestartWarning, ExactFallbackWarning
 
 
 @pytest.fixture
@@ -506,6 +506,7 @@ RESTART_DROPS = (
 
 
 @pytest.mark.xfail(strict=True, reason=RESTART_DROPS)
+@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.EngineRestartWarning")
 def test_changed_state_keeps_spikes_in_flight(exact):
     group = NeuronGroup(2, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0")
     group.I = [2.0, 0.5]
@@ -522,6 +523,7 @@ def test_changed_state_keeps_spikes_in_flight(exact):
 
 
 @pytest.mark.xfail(strict=True, reason=RESTART_DROPS)
+@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.EngineRestartWarning")
 def test_changed_state_keeps_the_poisson_stream(exact, seed):
     # reference: the same run without the change; LIF is linear, so only neuron 0 differs, by 0.5 exp(-t/tau)
     runs = []
@@ -562,3 +564,46 @@ def test_to_neo_labels_exact_results_after_store_and_fallback():
     finally:
         prefs.codegen.target = "auto"
         reset_device()
+
+
+@pytest.mark.parametrize("change", ["state", "weight"])
+def test_restart_warns_what_it_drops(exact, change):
+    group = NeuronGroup(
+        2, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0", refractory=3 * ms, name="g"
+    )
+    group.I = [2.0, 0.5]
+    syn = Synapses(group, group, "w : 1", on_pre="v_post += w", delay=5 * ms)
+    syn.connect(i=0, j=1)
+    syn.w = 0.2
+    net = Network(group, syn, name="net")
+    net.run(8 * ms)  # neuron 0 spiked at 6.93 ms: refractory until 9.93 ms, its spike in flight until 11.93 ms
+    if change == "state":
+        group.v[1] = 0.3
+        what = "the state of g"
+    else:
+        syn.w = 0.1
+        what = "parameters, connectivity or inputs"
+    with pytest.warns(
+        EngineRestartWarning,
+        match=rf"Network 'net': {what} changed between runs, so the exact engine restarts from the current values "
+        r"at t = 8\. ms; 1 pending delayed spike events and the refractoriness of 1 neurons are dropped",
+    ) as record:
+        net.run(1 * ms)
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing changed: no restart, no warning
+        net.run(1 * ms)
+
+
+def test_state_set_after_restore_is_used(exact):
+    group = NeuronGroup(1, "dv/dt = (0.5 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    states = StateMonitor(group, "v", record=True)
+    net = Network(group, states)
+    net.run(5 * ms)
+    net.store()
+    net.run(5 * ms)
+    net.restore()
+    group.v = 0.9
+    net.run(5 * ms)
+    t = np.asarray(states.t / second)[50:] - 0.005
+    np.testing.assert_allclose(states.v[0][50:], 0.5 + 0.4 * np.exp(-t / 0.01), rtol=1e-13)
