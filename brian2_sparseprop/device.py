@@ -13,6 +13,7 @@ Brian2's ordinary runtime instead, with one warning per refused construct.
 
 import pickle
 import sys
+from contextlib import contextmanager
 import time
 import warnings
 import weakref
@@ -230,6 +231,7 @@ class SparsePropDevice(RuntimeDevice):
 
     Examples
     --------
+    >>> import brian2
     >>> import brian2_sparseprop
     >>> from brian2 import NeuronGroup, SpikeMonitor, ms, run, set_device, start_scope
     >>> from brian2.devices.device import reset_device
@@ -240,7 +242,19 @@ class SparsePropDevice(RuntimeDevice):
     >>> run(100 * ms)
     >>> round(float(mon.t[0] / ms), 6)  # 10 ms * ln(11)
     23.978953
+    >>> sorted(brian2.get_device().timers)  # CPU seconds of the last run
+    ['engine', 'recognition', 'total']
     >>> reset_device()
+
+    Attributes
+    ----------
+    timers : dict of str to float
+        CPU seconds of the last exact run: ``'recognition'`` (reading the Brian2 objects),
+        ``'engine'`` (building, restoring and running `brian2_sparseprop.EventNetwork`) and
+        ``'total'`` (all of ``run()``); the device's own cost is ``total - engine``. Empty after a
+        fallback run.
+    written_exactly : weakref.WeakSet
+        Monitors and groups whose values were last written by an exact run (read by `to_neo`).
     """
 
     def __init__(self):
@@ -250,8 +264,8 @@ class SparsePropDevice(RuntimeDevice):
         self._warned = set()
         self._sessions = weakref.WeakKeyDictionary()
         self._store_target = None
-        #: Monitors and groups whose values were last written by an exact run (read by `to_neo`)
         self.written_exactly = weakref.WeakSet()
+        self.timers = {}
 
     def activate(self, build_on_run=True, fallback=False, **kwargs):
         """Called by ``set_device``; ``fallback=True`` runs refused networks with Brian2's runtime."""
@@ -281,8 +295,11 @@ class SparsePropDevice(RuntimeDevice):
         if namespace is None:
             namespace = get_local_namespace(level=level + 2)
         objects = [obj for obj in net.objects]
+        self.timers = {}
+        start = time.process_time()
         try:
-            spec = recognise_network(objects, namespace)
+            with self._timing("recognition"):
+                spec = recognise_network(objects, namespace)
         except NotImplementedError as error:
             if not self.fallback:
                 raise
@@ -300,8 +317,20 @@ class SparsePropDevice(RuntimeDevice):
                 )
             finally:
                 self._in_fallback = False
+                self.timers = {}
             return
+        self.timers["engine"] = 0.0
         self._run_exact(net, spec, float(duration), callback, float(report_period))
+        self.timers["total"] = time.process_time() - start
+
+    @contextmanager
+    def _timing(self, name):
+        """Adds the CPU time of the block to ``timers[name]``."""
+        start = time.process_time()
+        try:
+            yield
+        finally:
+            self.timers[name] = self.timers.get(name, 0.0) + time.process_time() - start
 
     def _session(self, net, spec):
         """The cached engine of ``net`` if it still matches the network, else a new one."""
@@ -343,7 +372,8 @@ class SparsePropDevice(RuntimeDevice):
         session = self._new_session(spec, stored.t_offset)
         session.key = _snapshot(key)
         if session.engine is not None:
-            session.engine.set_state(stored.engine)
+            with self._timing("engine"):
+                session.engine.set_state(stored.engine)
             session.n_spikes_seen = len(session.engine.spike_times)
             session.n_states_seen = len(session.engine.state_times)
         session.lastspike = stored.lastspike.copy()
@@ -356,15 +386,17 @@ class SparsePropDevice(RuntimeDevice):
 
         engine = None
         if spec.n:
-            engine = EventNetwork(**spec.engine_kwargs(), seed=int(np.random.randint(0, 2**31 - 1)))
-            for entry in spec.poisson_inputs:
-                engine.add_poisson_input(entry["rate"], entry["weight"], targets=entry["targets"])
-            for source in spec.poisson_sources:
-                rates = np.asarray(source.group.variables["rates"].get_value(), dtype=float)
-                engine.add_poisson_sources(rates, source.indptr, source.indices, source.weights, source.delays)
-            for source in spec.spike_generators:
-                self._add_generator(engine, source, t_offset)
-            engine.record_spikes()
+            seed = int(np.random.randint(0, 2**31 - 1))
+            with self._timing("engine"):
+                engine = EventNetwork(**spec.engine_kwargs(), seed=seed)
+                for entry in spec.poisson_inputs:
+                    engine.add_poisson_input(entry["rate"], entry["weight"], targets=entry["targets"])
+                for source in spec.poisson_sources:
+                    rates = np.asarray(source.group.variables["rates"].get_value(), dtype=float)
+                    engine.add_poisson_sources(rates, source.indptr, source.indices, source.weights, source.delays)
+                for source in spec.spike_generators:
+                    self._add_generator(engine, source, t_offset)
+                engine.record_spikes()
         state_indices = [spec.neuron_indices(m.source)[np.asarray(m.record, dtype=np.int64)] for m in spec.state_monitors]
         state_indices = np.unique(np.concatenate(state_indices)) if state_indices else np.zeros(0, np.int64)
         lastspike = np.full(spec.n, -np.inf)
@@ -401,13 +433,15 @@ class SparsePropDevice(RuntimeDevice):
         engine = session.engine
         if engine is not None and len(session.state_indices):
             times = np.unique(np.concatenate([ticks[m.name] for m in spec.state_monitors]))
-            engine.record_states(session.state_indices, times - session.t_offset)
+            with self._timing("engine"):
+                engine.record_states(session.state_indices, times - session.t_offset)
         wall_start = time.time()
         if callback is not None:
             callback(0 * second, 0.0, t_start * second, duration * second)
         if engine is not None:
             progress = None if callback is None else _engine_progress(callback, t_start, duration)
-            engine.run(duration, report=progress, report_period=report_period)
+            with self._timing("engine"):
+                engine.run(duration, report=progress, report_period=report_period)
         self._write_back(net, session, t_start, t_end, ticks)
         for obj in spec.spike_monitors + spec.state_monitors + spec.rate_monitors + [g.group for g in spec.groups]:
             self.written_exactly.add(obj)

@@ -603,8 +603,11 @@ def _constant(values):
         return values
     bits = values.view(np.int64)
     first = bits[0]
-    if np.any(bits[:64] != first) or bits.min() != first or bits.max() != first:
-        return values
+    chunk = 1 << 16  # min and max of a block that stays in cache: one pass over memory, early exit
+    for start in range(0, len(bits), chunk):
+        block = bits[start : start + chunk]
+        if block.min() != first or block.max() != first:
+            return values
     return np.broadcast_to(values[:1].copy(), values.shape)
 
 
