@@ -81,7 +81,7 @@ FLAG_CODES = {"kind_shift": KIND_SHIFT, "class_shift": CLASS_SHIFT, "refractory"
 DEF REBASE_SPAN = 44.0
 DEF LN2 = 0.6931471805599453
 DEF PF_RECORD = 16
-DEF PF_KEY = 8
+DEF PF_CHILDREN = 8
 # the epoch moves on once the time since it exceeds this many seconds
 DEF EPOCH_SPAN = 2.0
 
@@ -513,29 +513,120 @@ cdef class Engine:
             else:
                 heap_update(&cl.heap, i, t + self.time_to_threshold(i, v))
 
-    cdef int propagate(self, idx_t src, double t) except -1 nogil:
-        cdef syn_t k = self.indptr[src], k1 = self.indptr[src + 1], kz, kp, kq
+    cdef void kick_row(self, syn_t k, syn_t k_end, double t) noexcept nogil:
+        """Kick the targets of synapses k .. k_end - 1 at time t.
+
+        The common case, a shared-class LIF target that is neither refractory nor pending, is done inline
+        with every array pointer held in a local (stores into the neuron records could otherwise alias the
+        engine's fields and force reloads); the rest goes through `kick`. Two-stage prefetch: a target's
+        record PF_RECORD synapses ahead, the children of its heap node PF_CHILDREN ahead."""
+        cdef Neuron* nrn = self.nrn
         cdef idx_t* idx = &self.indices[0]
-        cdef idx_t j
+        cdef double* wts = &self.weights[0]
+        cdef int64_t m_w = self.m_w
+        cdef double* ith = &self.p_ith[0]
+        cdef double* inv_ith = &self.p_inv_ith[0]
+        cdef int64_t m_ith = self.m_ith
+        cdef NeuronClass* cl
+        cdef syn_t kp = k + PF_RECORD, kq = k + PF_CHILDREN
+        cdef idx_t j, p, c
+        cdef uint16_t f
+        cdef double w, E, u, th
+        while k < k_end:
+            if kp < k_end:
+                SP_PREFETCH(nrn + idx[kp])
+            if kq < k_end:
+                j = idx[kq]
+                cl = self.classes + CLS(nrn[j].flags)
+                p = nrn[j].pos
+                # the block of its 8 children, which an update of an inner node reads (a leaf gets the
+                # root's children instead: in cache anyway). Its own key is only written: no prefetch,
+                # the store buffer hides that miss (measured: prefetching it gained nothing).
+                c = 8 * p + 1
+                c = c if c < cl.heap.size else 1
+                SP_PREFETCH(cl.heap.keys + c)
+                SP_PREFETCH(cl.heap.ids + c)
+            j = idx[k]
+            w = wts[k & m_w]
+            f = nrn[j].flags
+            if f & (F_PENDING | F_REFRACTORY | (3 << KIND_SHIFT)):     # not an active shared LIF
+                self.kick(j, w, t)
+            else:
+                cl = self.classes + CLS(f)
+                E = self.class_E(cl, t)
+                u = nrn[j].x - w * E
+                nrn[j].x = u
+                th = ith[j & m_ith]
+                if u <= th * E:
+                    self.cross(j)
+                elif w <= 0.0:
+                    # the key only grows: no need to read the old one (a cache miss saved per inhibitory kick)
+                    heap_sift_down(&cl.heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+                else:
+                    heap_sift_up(&cl.heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+            k += 1
+            kp += 1
+            kq += 1
+
+    cdef void kick_row_shared(self, syn_t k, syn_t k_end, double t) noexcept nogil:
+        """`kick_row` for a network whose neurons all form one shared LIF class: E(t) and the heap are
+        held in locals for the whole row."""
+        cdef Neuron* nrn = self.nrn
+        cdef idx_t* idx = &self.indices[0]
+        cdef double* wts = &self.weights[0]
+        cdef int64_t m_w = self.m_w
+        cdef double* ith = &self.p_ith[0]
+        cdef double* inv_ith = &self.p_inv_ith[0]
+        cdef int64_t m_ith = self.m_ith
+        cdef NeuronClass* cl = self.classes
+        cdef Heap* heap = &cl.heap
+        cdef double* keys = heap.keys
+        cdef idx_t* ids = heap.ids
+        cdef idx_t size = heap.size
+        cdef double E = self.class_E(cl, t)
+        cdef syn_t kp = k + PF_RECORD, kq = k + PF_CHILDREN
+        cdef idx_t j, c
+        cdef uint16_t f
+        cdef double w, u, th
+        while k < k_end:
+            if kp < k_end:
+                SP_PREFETCH(nrn + idx[kp])
+            if kq < k_end:
+                c = 8 * nrn[idx[kq]].pos + 1
+                c = c if c < size else 1
+                SP_PREFETCH(keys + c)
+                SP_PREFETCH(ids + c)
+            j = idx[k]
+            w = wts[k & m_w]
+            f = nrn[j].flags
+            if f & (F_PENDING | F_REFRACTORY):
+                self.kick(j, w, t)
+            else:
+                u = nrn[j].x - w * E
+                nrn[j].x = u
+                th = ith[j & m_ith]
+                if u <= th * E:
+                    self.cross(j)
+                elif w <= 0.0:
+                    heap_sift_down(heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+                else:
+                    heap_sift_up(heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+            k += 1
+            kp += 1
+            kq += 1
+
+    cdef int propagate(self, idx_t src, double t) except -1 nogil:
+        cdef syn_t k = self.indptr[src], k1 = self.indptr[src + 1], kz
         if self.delay_array:
             kz = self.zero_end[src]
         elif self.delay_scalar == 0.0:
             kz = k1
         else:
             kz = k
-        # two-stage prefetch: a target's record PF_RECORD synapses ahead, its heap key PF_KEY ahead
-        kp = k + PF_RECORD
-        kq = k + PF_KEY
-        while k < kz:
-            if kp < kz:
-                SP_PREFETCH(&self.nrn[idx[kp]])
-            if kq < kz:
-                j = idx[kq]
-                SP_PREFETCH(&self.heap_keys[0] + self.nrn[j].pos + self.class_offset[CLS(self.nrn[j].flags)])
-            self.kick(idx[k], self.weights[k & self.m_w], t)
-            k += 1
-            kp += 1
-            kq += 1
+        if self.n_classes == 1 and self.classes[0].shared:
+            self.kick_row_shared(k, kz, t)
+        else:
+            self.kick_row(k, kz, t)
         if kz < k1:
             self.dq_push(t + (self.delays[kz] if self.delay_array else self.delay_scalar), t, src, kz)
         return 0
@@ -694,11 +785,15 @@ cdef class Engine:
 
     cdef int delay_event(self) except -1 nogil:
         cdef DelayEvent ev = self.dq_pop()
-        cdef syn_t k = ev.syn, k1 = self.indptr[ev.src + 1]
-        cdef double d = self.delays[k] if self.delay_array else self.delay_scalar
-        while k < k1 and (not self.delay_array or self.delays[k] == d):
-            self.kick(self.indices[k], self.weights[k & self.m_w], ev.t_arr)
-            k += 1
+        cdef syn_t k0 = ev.syn, k = ev.syn, k1 = self.indptr[ev.src + 1]
+        cdef double d
+        if self.delay_array:
+            d = self.delays[k]
+            while k < k1 and self.delays[k] == d:
+                k += 1
+        else:
+            k = k1
+        self.kick_row(k0, k, ev.t_arr)
         if k < k1:
             self.dq_push(ev.t_spk + self.delays[k], ev.t_spk, ev.src, k)
         return 0
