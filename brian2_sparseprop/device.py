@@ -13,10 +13,10 @@ Brian2's ordinary runtime instead, with one warning per refused construct.
 
 import pickle
 import sys
-from contextlib import contextmanager
 import time
 import warnings
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,7 +73,7 @@ class _Stored:
     t_offset: float
     lastspike: np.ndarray
     engine: object
-    #: (group name, variable) -> values of the state variables right after the restore
+    #: values of each group's state variable right after the restore
     written: dict = field(default_factory=dict)
 
 
@@ -124,6 +124,15 @@ def _snapshot(key):
 
 def _same_key(a, b):
     return a[0] == b[0] and len(a[1]) == len(b[1]) and all(np.array_equal(x, y) for x, y in zip(a[1], b[1]))
+
+
+def _changed_groups(spec, written):
+    """Names of the groups whose state variable differs from the values last written (or restored)."""
+    return [
+        g.group.name
+        for g in spec.groups
+        if not np.array_equal(g.group.variables[g.variable].get_value(), written.get(g.group.name))
+    ]
 
 
 def _warn_restart(net, spec, t_now, engine_state, lastspike, what):
@@ -337,30 +346,18 @@ class SparsePropDevice(RuntimeDevice):
         t_now = float(net.t_)
         session = self._sessions.get(net)
         key = _spec_key(spec)
-        if isinstance(session, _Stored):
+        if isinstance(session, _Stored) or (session is not None and session.t_end == t_now):
             same = _same_key(session.key, key)
-            changed = [
-                g.group.name
-                for g in spec.groups
-                if not np.array_equal(
-                    g.group.variables[g.variable].get_value(), session.written.get((g.group.name, g.variable))
-                )
-            ]
+            changed = _changed_groups(spec, session.written)
             if same and not changed:
-                return self._restored_session(net, spec, key, session)
-            what = "parameters, connectivity or inputs" if not same else f"the state of {', '.join(changed)}"
-            _warn_restart(net, spec, t_now, session.engine, session.lastspike, what)
-        elif session is not None and session.t_end == t_now:
-            same = _same_key(session.key, key)
-            changed = [
-                g.group.name
-                for g in spec.groups
-                if not np.array_equal(g.group.variables[g.variable].get_value(), session.written.get(g.group.name))
-            ]
-            if same and not changed:
+                if isinstance(session, _Stored):
+                    return self._restored_session(net, spec, key, session)
                 session.spec = spec
                 return session
-            state = session.engine.get_state() if session.engine is not None else None
+            if isinstance(session, _Stored):
+                state = session.engine
+            else:
+                state = session.engine.get_state() if session.engine is not None else None
             what = "parameters, connectivity or inputs" if not same else f"the state of {', '.join(changed)}"
             _warn_restart(net, spec, t_now, state, session.lastspike, what)
         session = self._new_session(spec, t_now)
@@ -588,10 +585,9 @@ class SparsePropDevice(RuntimeDevice):
             return
         stored = _Stored(**stored)
         stored.written = {
-            (obj.name, name): np.array(obj.variables[name].get_value())
+            obj.name: np.array(obj.variables[next(iter(obj.equations.diff_eq_names))].get_value())
             for obj in net.objects
-            if isinstance(obj, NeuronGroup)
-            for name in obj.equations.diff_eq_names
+            if isinstance(obj, NeuronGroup) and len(obj.equations.diff_eq_names) == 1
         }
         if not restore_random_state and stored.engine is not None:
             # Brian2's semantics: random numbers after a restore are independent of the first run
