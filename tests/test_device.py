@@ -16,6 +16,7 @@ from brian2 import (
     StateMonitor,
     Synapses,
     defaultclock,
+    get_device,
     mV,
     ms,
     prefs,
@@ -561,6 +562,7 @@ def test_to_neo_labels_exact_results_after_store_and_fallback():
         with pytest.warns(ExactFallbackWarning, match="run_regularly"):
             net.run(20 * ms)
         assert brian2_sparseprop.to_neo(spikes).segments[0].spiketrains[0].annotations["simulation"] == "clock-driven"
+        assert get_device().timers == {}  # nothing ran exactly
     finally:
         prefs.codegen.target = "auto"
         reset_device()
@@ -607,3 +609,13 @@ def test_state_set_after_restore_is_used(exact):
     net.run(5 * ms)
     t = np.asarray(states.t / second)[50:] - 0.005
     np.testing.assert_allclose(states.v[0][50:], 0.5 + 0.4 * np.exp(-t / 0.01), rtol=1e-13)
+
+
+def test_timers_split_the_run(exact):
+    net, spikes = build_ei()
+    net.run(20 * ms)
+    timers = get_device().timers
+    assert sorted(timers) == ["engine", "recognition", "total"]
+    assert timers["engine"] > 0 and timers["recognition"] > 0
+    # the parts are timed inside the total, by the same clock
+    assert timers["engine"] + timers["recognition"] <= timers["total"]
