@@ -38,14 +38,8 @@ from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 
 from _typedefs cimport idx_t, syn_t, float64_t, uint16_t, uint64_t, int64_t
-from _heap cimport Heap, heap_update, heap_build, heap_sift_down, heap_sift_up
+from _heap cimport Heap, heap_update, heap_build, heap_sift_down, heap_sift_up, heap_sink, SP_PREFETCH
 from _models cimport lif_advance, lif_time_to, qif_advance, qif_time_to
-
-cdef extern from *:
-    """
-    #define SP_PREFETCH(p) __builtin_prefetch((const void*)(p), 1, 3)
-    """
-    void SP_PREFETCH(const void* p) noexcept nogil
 
 # neuron kinds
 cdef enum:
@@ -759,7 +753,7 @@ cdef class Engine:
                     if not self.end_refractory(i, t):
                         continue                    # back to ordinary dynamics, keyed by its next spike
                 self.cross(i)
-                heap_update(&cl.heap, i, INFINITY)  # out of the way until its reset gives a new key
+                heap_sink(&cl.heap, 0, INFINITY, i)  # out of the way until its reset gives a new key
                 cl.top_id = -1
 
     cdef int input_event(self, double t) except -1 nogil:

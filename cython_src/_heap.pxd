@@ -9,6 +9,12 @@
 # a field of an array of structs (item i's position is pos[i * pos_stride]).
 from _typedefs cimport idx_t, float64_t
 
+cdef extern from *:
+    """
+    #define SP_PREFETCH(p) __builtin_prefetch((const void*)(p), 1, 3)
+    """
+    void SP_PREFETCH(const void* p) noexcept nogil
+
 cdef struct Heap:
     float64_t* keys     # key at each heap position
     idx_t* ids          # item at each heap position
@@ -65,6 +71,48 @@ cdef inline void heap_sift_down(Heap* h, idx_t p, float64_t k, idx_t i) noexcept
         kbest = keys[c]
         c += 1
         while c < c_end:
+            kc = keys[c]
+            if kc < kbest or (kc == kbest and ids[c] < ids[best]):
+                best = c
+                kbest = kc
+            c += 1
+        ib = ids[best]
+        if kbest < k or (kbest == k and ib < i):
+            keys[p] = kbest
+            ids[p] = ib
+            pos[ib * stride] = p
+            p = best
+        else:
+            break
+    keys[p] = k
+    if p != p0:
+        ids[p] = i
+        pos[i * stride] = p
+
+
+cdef inline void heap_sink(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
+    """`heap_sift_down` for a key that sinks far (a node leaving the top): while it scans a node's 8
+    children it prefetches each child's own children, so that the next level's block is in flight."""
+    cdef float64_t* keys = h.keys
+    cdef idx_t* ids = h.ids
+    cdef idx_t* pos = h.pos
+    cdef idx_t stride = h.pos_stride, size = h.size
+    cdef idx_t c, c_end, best, ib, g, p0 = p
+    cdef float64_t kbest, kc
+    while True:
+        c = 8 * p + 1
+        if c >= size:
+            break
+        c_end = c + 8
+        if c_end > size:
+            c_end = size
+        best = c
+        kbest = keys[c]
+        while c < c_end:
+            g = 8 * c + 1
+            if g < size:
+                SP_PREFETCH(keys + g)
+                SP_PREFETCH(ids + g)
             kc = keys[c]
             if kc < kbest or (kc == kbest and ids[c] < ids[best]):
                 best = c
