@@ -13,11 +13,12 @@ For each network the same Brian2 script is timed:
   alone as Brian2 reports it (wall clock), and the compile time (wall clock, not a ratio to compare).
 
 Engine, device, runtime and the standalone binary are timed in CPU seconds, which other jobs on a
-shared machine disturb far less than wall-clock time. Engine and device: the best of ``--repeat`` alternating runs. All
-times are reported as ratios to ``engine``: read the ratios, not the absolute numbers. Usage::
+shared machine disturb far less than wall-clock time. Engine and device: the best of ``--repeat``
+alternating runs. All times are reported as ratios to ``engine``: read the ratios, not the absolute
+numbers. Usage::
 
     python benchmarks/device_overhead.py [--networks s1 s3] [--n 100000] [--t-s1 1.0] [--t-s3 0.2]
-                                         [--dt 0.1 0.01] [--standalone] [--quick]
+                                         [--dt 0.1 0.01] [--standalone] [--quick] [--repeat 3]
 """
 
 import argparse

@@ -615,7 +615,8 @@ def _concatenate(parts):
     """Concatenation that keeps a single part (or equal constant parts) without copying."""
     if len(parts) == 1:
         return parts[0]
-    if all(p.ndim == 1 and p.strides == (0,) for p in parts) and len({np.float64(p[0]).tobytes() for p in parts if len(p)}) <= 1:
+    constants = all(p.ndim == 1 and p.strides == (0,) for p in parts)
+    if constants and len({np.float64(p[0]).tobytes() for p in parts if len(p)}) <= 1:  # bitwise equal
         value = next((p[0] for p in parts if len(p)), 0.0)
         return np.broadcast_to(np.asarray(value, dtype=float), (sum(len(p) for p in parts),))
     return np.concatenate(parts)
