@@ -347,23 +347,37 @@ class SparsePropDevice(RuntimeDevice):
         session = self._sessions.get(net)
         key = _spec_key(spec)
         if isinstance(session, _Stored) or (session is not None and session.t_end == t_now):
-            same = _same_key(session.key, key)
-            changed = _changed_groups(spec, session.written)
-            if same and not changed:
+            if _same_key(session.key, key):
+                # the same network; a state variable the user set in between goes to the engine as
+                # it stands, with spikes in flight, refractoriness and the random stream kept
+                before = session.written
                 if isinstance(session, _Stored):
-                    return self._restored_session(net, spec, key, session)
+                    session = self._restored_session(net, spec, key, session)
                 session.spec = spec
+                self._set_changed_states(session, spec, before)
                 return session
             if isinstance(session, _Stored):
                 state = session.engine
             else:
                 state = session.engine.get_state() if session.engine is not None else None
-            what = "parameters, connectivity or inputs" if not same else f"the state of {', '.join(changed)}"
-            _warn_restart(net, spec, t_now, state, session.lastspike, what)
+            _warn_restart(net, spec, t_now, state, session.lastspike, "parameters, connectivity or inputs")
         session = self._new_session(spec, t_now)
         session.key = _snapshot(key)
         self._sessions[net] = session
         return session
+
+    def _set_changed_states(self, session, spec, before):
+        """Pass every neuron whose state variable differs from ``before`` (the values last written or
+        restored, per group) to the engine's ``set_v``."""
+        for name in _changed_groups(spec, before):
+            g = next(g for g in spec.groups if g.group.name == name)
+            current = np.array(g.group.variables[g.variable].get_value())
+            old = before.get(name)
+            idx = np.arange(g.n) if old is None else np.flatnonzero(current != old)
+            if session.engine is not None:
+                with self._timing("engine"):
+                    session.engine.set_v(g.to_engine(current)[idx], g.offset + idx)
+            session.written[name] = current
 
     def _restored_session(self, net, spec, key, stored):
         session = self._new_session(spec, stored.t_offset)

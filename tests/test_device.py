@@ -500,14 +500,6 @@ def test_inputs_during_refractoriness_are_dropped_as_in_brian2(exact):
     assert float(spikes.t[1] / second) == pytest.approx(2 * first + 0.002, rel=1e-12)
 
 
-RESTART_DROPS = (
-    "EventNetwork has no API to set the state mid-run: after a change of v between runs the device rebuilds "
-    "the engine, which drops spikes in flight and refractoriness and draws a new random stream"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=RESTART_DROPS)
-@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.EngineRestartWarning")
 def test_changed_state_keeps_spikes_in_flight(exact):
     group = NeuronGroup(2, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0")
     group.I = [2.0, 0.5]
@@ -523,8 +515,6 @@ def test_changed_state_keeps_spikes_in_flight(exact):
     np.testing.assert_allclose(states.v[0][80:], expected, rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=RESTART_DROPS)
-@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.EngineRestartWarning")
 def test_changed_state_keeps_the_poisson_stream(exact, seed):
     # reference: the same run without the change; LIF is linear, so only neuron 0 differs, by 0.5 exp(-t/tau)
     runs = []
@@ -568,8 +558,7 @@ def test_to_neo_labels_exact_results_after_store_and_fallback():
         reset_device()
 
 
-@pytest.mark.parametrize("change", ["state", "weight"])
-def test_restart_warns_what_it_drops(exact, change):
+def test_restart_warns_what_it_drops(exact):
     group = NeuronGroup(
         2, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0", refractory=3 * ms, name="g"
     )
@@ -579,12 +568,8 @@ def test_restart_warns_what_it_drops(exact, change):
     syn.w = 0.2
     net = Network(group, syn, name="net")
     net.run(8 * ms)  # neuron 0 spiked at 6.93 ms: refractory until 9.93 ms, its spike in flight until 11.93 ms
-    if change == "state":
-        group.v[1] = 0.3
-        what = "the state of g"
-    else:
-        syn.w = 0.1
-        what = "parameters, connectivity or inputs"
+    syn.w = 0.1
+    what = "parameters, connectivity or inputs"
     with pytest.warns(
         EngineRestartWarning,
         match=rf"Network 'net': {what} changed between runs, so the exact engine restarts from the current values "
