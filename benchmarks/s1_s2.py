@@ -90,6 +90,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIM))
     p.add_argument("--no-brian2", action="store_true", help="skip the Brian2 clock-driven baselines")
+    p.add_argument("--brian2-max-n", type=int, default=100_000,
+                   help="largest N for the Brian2 baselines (default 1e5; 1e6 needs about 5 GiB and minutes to build)")
     p.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -107,9 +109,9 @@ def main():
             # the O(N) method: a few thousand spikes are enough to time it
             d = run_sub("dense", n, min(sim, 2000.0 / (3.4 * n)) if n > 1000 else 1.0)
             extra.append(("O(N) exact", d))
-        if not args.no_brian2 and n <= 100_000:
-            extra.append(("Brian2 dt=0.1ms", run_sub("brian2_0.1", n, min(sim, 1.0))))
-            extra.append(("Brian2 dt=0.01ms", run_sub("brian2_0.01", n, min(sim, 0.2))))
+        if not args.no_brian2 and n <= args.brian2_max_n:
+            extra.append(("Brian2 dt=0.1ms", run_sub("brian2_0.1", n, min(sim, 1.0, 1e5 / n))))
+            extra.append(("Brian2 dt=0.01ms", run_sub("brian2_0.01", n, min(sim, 0.2, 2e4 / n))))
         for label, e in extra:
             e["label"] = label
             if "us_per_spike" in e and base:
