@@ -613,6 +613,12 @@ cdef class Engine:
             kp += 1
             kq += 1
 
+    cdef inline void kick_targets(self, syn_t k, syn_t k_end, double t) noexcept nogil:
+        if self.n_classes == 1 and self.classes[0].shared:
+            self.kick_row_shared(k, k_end, t)
+        else:
+            self.kick_row(k, k_end, t)
+
     cdef int propagate(self, idx_t src, double t) except -1 nogil:
         cdef syn_t k = self.indptr[src], k1 = self.indptr[src + 1], kz
         if self.delay_array:
@@ -621,10 +627,7 @@ cdef class Engine:
             kz = k1
         else:
             kz = k
-        if self.n_classes == 1 and self.classes[0].shared:
-            self.kick_row_shared(k, kz, t)
-        else:
-            self.kick_row(k, kz, t)
+        self.kick_targets(k, kz, t)
         if kz < k1:
             self.dq_push(t + (self.delays[kz] if self.delay_array else self.delay_scalar), t, src, kz)
         return 0
@@ -796,7 +799,7 @@ cdef class Engine:
                 k += 1
         else:
             k = k1
-        self.kick_row(k0, k, ev.t_arr)
+        self.kick_targets(k0, k, ev.t_arr)
         if k < k1:
             self.dq_push(ev.t_spk + self.delays[k], ev.t_spk, ev.src, k)
         return 0
