@@ -26,6 +26,9 @@ extensions = [
         f"brian2_sparseprop.{pyx.stem}",
         [str(pyx)],
         include_dirs=[np.get_include(), "cython_src"],
+        # numpy's C distributions (the engine draws exponential intervals with numpy's ziggurat)
+        library_dirs=[os.path.join(os.path.dirname(np.__file__), "random", "lib")],
+        libraries=["npyrandom"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3"] + ([] if DEBUG else ["-DNDEBUG"]),
         extra_link_args=["-lm"],

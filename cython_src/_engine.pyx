@@ -32,10 +32,11 @@ import numpy as np
 cimport cython
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.math cimport exp, log, log1p, atan, ldexp, floor, INFINITY, NAN
+from libc.math cimport exp, log, atan, ldexp, floor, INFINITY, NAN
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
+from numpy.random.c_distributions cimport random_standard_exponential
 
 from _typedefs cimport idx_t, syn_t, float64_t, uint16_t, uint64_t, int64_t
 from _heap cimport Heap, heap_update, heap_build, heap_sift_down, heap_sift_up, heap_sink, SP_PREFETCH
@@ -770,11 +771,12 @@ cdef class Engine:
         if q < self.n_poisson:
             # the superposition of independent Poisson processes is one Poisson process of the summed
             # rate whose events belong to source k with probability rate_k / total (alias method)
+            # (alias entries of probability 1, all of them for equal rates, need no second draw)
             k = <idx_t>(self.rng.next_double(self.rng.state) * self.poisson_src.shape[0])
-            if self.rng.next_double(self.rng.state) >= self.poisson_prob[k]:
+            if self.poisson_prob[k] < 1.0 and self.rng.next_double(self.rng.state) >= self.poisson_prob[k]:
                 k = self.poisson_alias[k]
             self.propagate(self.poisson_src[k], t)
-            nxt = t - log1p(-self.rng.next_double(self.rng.state)) / self.poisson_total
+            nxt = t + random_standard_exponential(self.rng) / self.poisson_total
         else:
             g = q - self.n_poisson
             p = self.gen_ptr[g]
