@@ -423,7 +423,7 @@ class StationaryDMFT:
         bin_size : float
             Lag spacing in units of tau.
         tau : Quantity (time) or None
-            Time constant for the lag axis; None uses seconds standing for units of tau
+            Time constant for the lag axis (then in seconds); None uses seconds standing for units of tau
             (annotated ``time_unit='tau'``).
 
         Returns
@@ -442,9 +442,9 @@ class StationaryDMFT:
         bin_size = _check_real("bin_size", bin_size, positive=True)
         tau = _check_tau(tau)
         lags = np.arange(0.0, t_max + 0.5 * bin_size, bin_size)
-        unit = pq.s if tau is None else tau
+        unit = 1.0 if tau is None else float(tau.rescale(pq.s).magnitude)
         return neo.AnalogSignal(self.autocovariance_values(lags)[:, None], units=pq.dimensionless,
-                                sampling_period=bin_size * unit, t_start=0 * unit, name="autocovariance",
+                                sampling_period=bin_size * unit * pq.s, t_start=0 * pq.s, name="autocovariance",
                                 time_unit="tau" if tau is None else "s", **self._annotations())
 
     def _annotations(self):
@@ -644,20 +644,23 @@ class PeriodicDMFT:
         ``c(t, t)``, the variance of the fluctuations.
     lyapunov_exponent : Quantity
         ``lambda_1`` (1/s when ``tau`` was given, dimensionless per tau otherwise).
-    lags : ndarray
-        Lags (units of tau) of ``autocovariance``.
-    autocovariance : ndarray
-        ``c(t, t - lag)`` for the times of the last period (rows) and ``lags`` (columns).
+    autocovariance : neo.AnalogSignal
+        ``c(t_k, t_k - lag)``: the signal's time axis is the lag (from 0 to ``max_lag``), channel k the
+        reference time ``t_k`` of the last input period (``array_annotations['reference_time']``, in the
+        unit of the time axis), shape (n_lags, steps per period); dimensionless.
     parameters : dict
         The parameters of the solution.
+
+    All time axes are in seconds when ``tau`` was given; otherwise they carry seconds that stand for units
+    of tau (annotation ``time_unit='tau'``; Neo requires a time unit). Every signal carries the
+    parameters as annotations.
     """
 
     mean_input: neo.AnalogSignal
     rate: neo.AnalogSignal
     variance: neo.AnalogSignal
     lyapunov_exponent: pq.Quantity
-    lags: np.ndarray
-    autocovariance: np.ndarray
+    autocovariance: neo.AnalogSignal
     parameters: dict
 
 
@@ -856,12 +859,16 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
     nus = np.array([nu_and_slope(m[i], v[i], i)[0] for i in range(n_tr, n + 1)])
     params = dict(g=g, I1=I1, f_tau=f, kind=kind, J0=J0, I0=I0, N=N, phi=mom.name, dt_tau=dt,
                   t_transient_tau=n_tr * dt, n_phases=n_phases)
-    unit = pq.s if tau is None else tau
 
-    def signal(values, name):
-        return neo.AnalogSignal(values[:, None], units=pq.dimensionless, sampling_period=dt * unit,
-                                t_start=t[n_tr] * unit, name=name, time_unit="tau" if tau is None else "s",
-                                **params)
-    return PeriodicDMFT(mean_input=signal(m[n_tr:], "mean input"), rate=signal(nus, "population rate"),
-                        variance=signal(v[n_tr:], "variance"), lyapunov_exponent=_rate(lam, tau),
-                        lags=np.arange(n_lag + 1) * dt, autocovariance=c_last, parameters=params)
+    unit_s = 1.0 if tau is None else float(tau.rescale(pq.s).magnitude)
+    unit = pq.s
+
+    def signal(values, name, t_start=t[n_tr], **extra):
+        return neo.AnalogSignal(values, units=pq.dimensionless, sampling_period=dt * unit_s * unit,
+                                t_start=t_start * unit_s * unit, name=name,
+                                time_unit="tau" if tau is None else "s", **params, **extra)
+    reference = t[n - per_period + 1:n + 1] * unit_s
+    acov = signal(c_last.T, "autocovariance", t_start=0.0, array_annotations={"reference_time": reference})
+    return PeriodicDMFT(mean_input=signal(m[n_tr:, None], "mean input"), rate=signal(nus[:, None], "population rate"),
+                        variance=signal(v[n_tr:, None], "variance"), lyapunov_exponent=_rate(lam, tau),
+                        autocovariance=acov, parameters=params)
