@@ -289,6 +289,20 @@ def _check_N(N):
     return float(N)
 
 
+def _check_K(K, N, J0):
+    """In-degree K of the sparse variant and rho J0^2, rho = (N - K)/(N - 1) (1 when N is None)."""
+    if K is None:
+        return None, 0.0
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer, float)):
+        raise TypeError(f"K must be a number or None, found: {K!r}")
+    if not K >= 1:
+        raise ValueError(f"K must be >= 1, found: {K}")
+    if N is not None and K > N - 1:
+        raise ValueError(f"K must be <= N - 1 = {N - 1:g}, found: {K}")
+    rho = 1.0 if N is None else (N - K) / (N - 1)
+    return float(K), rho * J0 ** 2
+
+
 def _check_tau(tau):
     if tau is None:
         return None
@@ -360,6 +374,11 @@ class StationaryDMFT:
         Amplitude A of static offsets ``A sin(theta_i)`` with uniform phases (0: none).
     n_phases : int
         Trapezoidal points of the phase average.
+    K : float or None
+        In-degree of the sparse variant (None: dense).
+    sparse_variance : float
+        ``rho J0^2`` with ``rho = (N - K)/(N - 1)``: weight of the in-degree sampling variance of the mean
+        coupling (0 when dense).
     """
 
     g: float
@@ -375,6 +394,13 @@ class StationaryDMFT:
     n_gh: int = 80
     quenched_amplitude: float = 0.0
     n_phases: int = 1
+    K: float | None = None
+    sparse_variance: float = 0.0
+
+    @property
+    def _g2(self):
+        """Effective gain^2 of the fluctuation and tangent forcing: g^2 + rho J0^2 (sparse)."""
+        return self.g ** 2 + self.sparse_variance
 
     def _mom(self):
         return _quenched(_moments(self.phi, self.n_gh), self.quenched_amplitude, self.n_phases)
@@ -397,11 +423,12 @@ class StationaryDMFT:
         return out
 
     def _trajectory(self, t_max):
-        g2 = self.g ** 2
+        g2 = self._g2
+        shift = self.sparse_variance * self.rate ** 2
         d_inf = self.delta_inf
 
         def rhs(t, y):
-            return [y[1], y[0] - g2 * float(self._C(min(y[0], self.delta0)))]
+            return [y[1], y[0] - g2 * float(self._C(min(y[0], self.delta0))) + shift]
 
         def settle(t, y):  # stop when the trajectory turns back or crosses Delta_inf
             return y[1] if t > 0 else -1.0
@@ -448,8 +475,8 @@ class StationaryDMFT:
                                 time_unit="tau" if tau is None else "s", **self._annotations())
 
     def _annotations(self):
-        return dict(g=self.g, J0=self.J0, I0=self.I0, N=self.N, phi=self.phi, m=self.m, delta0=self.delta0,
-                    delta_inf=self.delta_inf, rate=self.rate, chaotic=self.chaotic)
+        return dict(g=self.g, J0=self.J0, I0=self.I0, N=self.N, K=self.K, phi=self.phi, m=self.m,
+                    delta0=self.delta0, delta_inf=self.delta_inf, rate=self.rate, chaotic=self.chaotic)
 
     def lyapunov_exponent(self, tau=None, *, t_max=60.0, step=0.01):
         """Largest Lyapunov exponent ``lambda_1 = -1 + sqrt(-E_0)`` from the stationary theory.
@@ -477,12 +504,12 @@ class StationaryDMFT:
         step = _check_real("step", step, positive=True)
         mom = self._mom()
         if not self.chaotic:
-            lam = -1.0 + self.g * np.sqrt(float(mom.second_prime(self.m, self.delta0)))
+            lam = -1.0 + np.sqrt(self._g2 * float(mom.second_prime(self.m, self.delta0)))
             return _rate(lam, tau)
         n = int(round(t_max / step))
         lags = np.arange(-n, n + 1) * step
         Cp = self._C(self.autocovariance_values(lags), prime=True)
-        diag = 2.0 / step ** 2 - self.g ** 2 * Cp
+        diag = 2.0 / step ** 2 - self._g2 * Cp
         off = np.full(len(lags) - 1, -1.0 / step ** 2)
         E0 = scipy.linalg.eigh_tridiagonal(diag, off, select="i", select_range=(0, 0), eigvals_only=True)[0]
         return _rate(-1.0 + np.sqrt(max(-E0, 0.0)), tau)
@@ -494,7 +521,8 @@ def _quenched(mom, amplitude, n_phases):
     return _PhaseAveraged(mom, amplitude * np.sin(2 * np.pi * (np.arange(n_phases) + 0.5) / n_phases))
 
 
-def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_amplitude=0.0, n_phases=32):
+def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, K=None, phi="relu", n_gh=80, quenched_amplitude=0.0,
+                    n_phases=32):
     """Solve the stationary DMFT self-consistently.
 
     Parameters
@@ -507,7 +535,13 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
         Constant input.
     N : float or None
         Network size in the mean equation ``m = sqrt(N) (I0 - J0 nu)``; None: balance limit
-        ``J0 nu = I0``.
+        ``J0 nu = I0``. With ``K`` given, N enters only through ``rho`` (None: ``rho = 1``).
+    K : float or None
+        In-degree of the sparse variant (``BalancedRateNetwork(N, K=K)``): the mean equation becomes
+        ``m = sqrt(K) (I0 - J0 nu)`` and the fluctuations gain the in-degree sampling variance of the mean
+        coupling, ``(1 - d^2) Delta = (g^2 + rho J0^2) C(Delta) - rho J0^2 nu^2`` with
+        ``rho = (N - K)/(N - 1)`` (finite-population correction of K partners drawn without replacement);
+        the tangent forcing becomes ``(g^2 + rho J0^2) C_phi'``. None: dense network.
     phi : {'relu', 'tanh'}
         Transfer function.
     n_gh : int
@@ -539,14 +573,16 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
     J0 = _check_real("J0", J0, nonnegative=True)
     I0 = _check_real("I0", I0)
     N = _check_N(N)
+    K, rho_J02 = _check_K(K, N, J0)
+    N_mean = N if K is None else K
     quenched_amplitude = _check_real("quenched_amplitude", quenched_amplitude, nonnegative=True)
     if isinstance(n_phases, bool) or not isinstance(n_phases, (int, np.integer)):
         raise TypeError(f"n_phases must be an integer, found: {n_phases!r}")
     if n_phases < 1:
         raise ValueError(f"n_phases must be >= 1, found: {n_phases}")
     mom = _quenched(_moments(phi, n_gh), quenched_amplitude, n_phases)
-    extra = (n_gh, quenched_amplitude, n_phases)
-    g2 = g * g
+    extra = (n_gh, quenched_amplitude, n_phases, K, rho_J02)
+    g2 = g * g + rho_J02  # effective gain^2 (sparse: plus the in-degree sampling variance of the mean coupling)
 
     def C(u, m, d0):
         return mom.cross(m, d0, m, d0, u)
@@ -560,9 +596,13 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
     xs = 0.5 * (xs + 1.0)
     ws = 0.5 * ws
 
+    def shift_of(m, d0):  # rho J0^2 nu^2, the part of the sparse forcing that does not depend on the lag
+        return rho_J02 * float(mom.mean(m, d0)) ** 2 if rho_J02 else 0.0
+
     def delta_inf_of(d0, m):
-        """Smallest root of G(u) = g^2 C(u) - u on [0, d0] (None if G > 0 on it)."""
-        G = lambda u: g2 * float(C(u, m, d0)) - u  # noqa: E731
+        """Smallest root of G(u) = g^2 C(u) - shift - u on [0, d0] (None if G > 0 on it)."""
+        shift = shift_of(m, d0)
+        G = lambda u: g2 * float(C(u, m, d0)) - shift - u  # noqa: E731
         if G(0.0) <= 1e-13 * max(d0, 1e-300):
             return 0.0
         # G is convex; its minimum is where g^2 C'(u) = 1.
@@ -578,17 +618,17 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
         return scipy.optimize.brentq(G, 0.0, u_min, xtol=1e-15 * d0, rtol=1e-15)
 
     def residual(d0):
-        m = _solve_mean(mom, d0, J0, I0, N)
+        m = _solve_mean(mom, d0, J0, I0, N_mean)
         di = delta_inf_of(d0, m)
         if di is None:
             return None, m, None
         u = d0 - (d0 - di) * xs ** 2
         integral = np.sum(ws * C(u, m, d0) * 2.0 * (d0 - di) * xs)
-        return 0.5 * (d0 ** 2 - di ** 2) - g2 * integral, m, di
+        return 0.5 * (d0 ** 2 - di ** 2) - g2 * integral + shift_of(m, d0) * (d0 - di), m, di
 
-    def H(d0):  # fixed-point condition Delta_0 = g^2 <phi^2>
-        m = _solve_mean(mom, d0, J0, I0, N)
-        return g2 * float(mom.second(m, d0)) - d0
+    def H(d0):  # fixed-point condition Delta_0 = g^2 <phi^2> (+ rho J0^2 Var(phi) when sparse)
+        m = _solve_mean(mom, d0, J0, I0, N_mean)
+        return g2 * float(mom.second(m, d0)) - shift_of(m, d0) - d0
 
     grid = np.geomspace(1e-6, 1e6, 241)
     vals = np.array([H(d) for d in grid])
@@ -601,7 +641,7 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
     if d_fp > 0:
         # Chaotic solutions have Delta_0 in (d_low, d_fp): below d_fp so that Delta'' < 0 at lag 0, above
         # d_low where G(u) = g^2 C(u) - u first dips below zero (so that Delta_inf exists).
-        has_root = lambda d0: delta_inf_of(d0, _solve_mean(mom, d0, J0, I0, N)) is not None  # noqa: E731
+        has_root = lambda d0: delta_inf_of(d0, _solve_mean(mom, d0, J0, I0, N_mean)) is not None  # noqa: E731
         hi = d_fp * (1 - 1e-10)
         if has_root(hi):
             lo = d_fp * 1e-9
@@ -626,7 +666,7 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
                 return StationaryDMFT(g, J0, I0, N, mom.name, m, d0, di, float(mom.mean(m, d0)), True, *extra)
     # No chaotic solution: the fixed point.
     d0 = d_fp
-    m = _solve_mean(mom, d0, J0, I0, N)
+    m = _solve_mean(mom, d0, J0, I0, N_mean)
     return StationaryDMFT(g, J0, I0, N, mom.name, m, d0, d0, float(mom.mean(m, d0)), False, *extra)
 
 
