@@ -724,8 +724,8 @@ def _advance_row(row, forcing, a, b):
     return new
 
 
-def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu", dt=0.1, t_transient=40.0,
-                  t_measure=60.0, n_phases=16, max_lag=20.0, tau=None, n_gh=80):
+def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, K=None, phi="relu", dt=0.1,
+                  t_transient=40.0, t_measure=60.0, n_phases=16, max_lag=20.0, tau=None, n_gh=80):
     """Solve the non-stationary DMFT under ``I1 sin(2 pi f t + theta)`` input by forward integration.
 
     The two-time equations for ``c(t, s)`` and the tangent correlation ``D(t, s)`` are integrated on a grid
@@ -749,6 +749,10 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
         Mean coupling and constant input.
     N : float or None
         Network size entering the mean equation; None is the balance limit (common input fully cancelled).
+    K : float or None
+        In-degree of the sparse variant, as in :func:`stationary_dmft`: ``sqrt(K)`` in the mean equation,
+        forcing ``(g^2 + rho J0^2) <phi(t) phi(s)> - rho J0^2 nu(t) nu(s)`` of ``c`` and
+        ``(g^2 + rho J0^2) <phi' phi'>`` of the tangent correlation, ``rho = (N - K)/(N - 1)``.
     phi : {'relu', 'tanh'}
         Transfer function.
     dt : float
@@ -795,6 +799,7 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
     J0 = _check_real("J0", J0, nonnegative=True)
     I0 = _check_real("I0", I0)
     N = _check_N(N)
+    K, rho_J02 = _check_K(K, N, J0)
     dt = _check_real("dt", dt, positive=True)
     t_transient = _check_real("t_transient", t_transient, nonnegative=True)
     t_measure = _check_real("t_measure", t_measure, positive=True)
@@ -815,7 +820,7 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
     n = n_tr + n_meas
     a, b = np.exp(-dt), -np.expm1(-dt)
     omega = 2 * np.pi * f
-    g2 = g * g
+    g2 = g * g + rho_J02
     t = np.arange(n + 1) * dt
     if kind == "independent":
         phases = 2 * np.pi * np.arange(n_phases) / n_phases
@@ -830,7 +835,8 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
         x = m + shift[:, i]
         return float(np.mean(mom.mean(x, v))), float(np.mean(mom.mean_prime(x, v)))
 
-    sN = None if N is None else np.sqrt(N)
+    N_mean = N if K is None else K
+    sN = None if N_mean is None else np.sqrt(N_mean)
 
     def rhs(m, v, i):
         nu, slope = nu_and_slope(m, v, i)
@@ -864,13 +870,18 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
         x1 = m[i] + shift[:, i][:, None]
         x2 = m[:i + 1][None, :] + shift[:, :i + 1]
         F, G = mom.cross_both(x1, v[i], x2, v[None, :i + 1], row[None, :])
-        return g2 * F.mean(axis=0), g2 * G.mean(axis=0)
+        F = g2 * F.mean(axis=0)
+        if rho_J02:
+            F -= rho_J02 * nu[i] * nu[:i + 1]
+        return F, g2 * G.mean(axis=0)
 
-    stat = stationary_dmft(g, J0=J0, I0=I0, N=N, phi=phi, n_gh=n_gh)
+    stat = stationary_dmft(g, J0=J0, I0=I0, N=N, K=K, phi=phi, n_gh=n_gh)
     m = np.empty(n + 1)
     v = np.empty(n + 1)
     m[0] = stat.m
     v[0] = max(stat.delta0, 1e-6)
+    nu = np.empty(n + 1)
+    nu[0] = nu_and_slope(m[0], v[0], 0)[0]
     c_row = np.array([v[0]])
     D_row = np.array([1.0])
     log_scale = np.zeros(n + 1)
@@ -884,6 +895,7 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
         new_D = _advance_row(D_row, _predict(K, G_prev), a, b)
         v[i + 1] = new_c[-1]
         m[i + 1] = step_mean(m[i], v[i], v[i + 1], i)
+        nu[i + 1] = nu_and_slope(m[i + 1], v[i + 1], i + 1)[0]
         scale = new_D[-1]
         if not (np.isfinite(scale) and scale > 0 and np.all(np.isfinite(new_c))):
             raise FloatingPointError(f"DMFT integration failed at t = {t[i + 1]} tau; reduce dt")
@@ -896,8 +908,8 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
             k = min(n_lag, i + 1)
             c_last[j, :k + 1] = c_row[::-1][:k + 1]
     lam = (log_scale[n] - log_scale[n_tr]) / (2 * (t[n] - t[n_tr]))
-    nus = np.array([nu_and_slope(m[i], v[i], i)[0] for i in range(n_tr, n + 1)])
-    params = dict(g=g, I1=I1, f_tau=f, kind=kind, J0=J0, I0=I0, N=N, phi=mom.name, dt_tau=dt,
+    nus = nu[n_tr:]
+    params = dict(g=g, I1=I1, f_tau=f, kind=kind, J0=J0, I0=I0, N=N, K=K, phi=mom.name, dt_tau=dt,
                   t_transient_tau=n_tr * dt, n_phases=n_phases)
 
     unit_s = 1.0 if tau is None else float(tau.rescale(pq.s).magnitude)
