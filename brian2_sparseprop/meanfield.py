@@ -890,9 +890,9 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, K=None, ph
     c_last = np.full((per_period, n_lag + 1), np.nan)
     for i in range(n):
         F, Gp = forcing(i, m, v, c_row)
-        K = Gp * D_row
+        KD = Gp * D_row
         new_c = _advance_row(c_row, _predict(F, F_prev), a, b)
-        new_D = _advance_row(D_row, _predict(K, G_prev), a, b)
+        new_D = _advance_row(D_row, _predict(KD, G_prev), a, b)
         v[i + 1] = new_c[-1]
         m[i + 1] = step_mean(m[i], v[i], v[i + 1], i)
         nu[i + 1] = nu_and_slope(m[i + 1], v[i + 1], i + 1)[0]
@@ -901,7 +901,7 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, K=None, ph
             raise FloatingPointError(f"DMFT integration failed at t = {t[i + 1]} tau; reduce dt")
         new_D /= scale
         log_scale[i + 1] = log_scale[i] + np.log(scale)
-        F_prev, G_prev = F, K / scale
+        F_prev, G_prev = F, KD / scale
         c_row, D_row = new_c, new_D
         j = i + 1 - (n - per_period + 1)
         if j >= 0:

@@ -324,7 +324,7 @@ def test_sparse_periodic_solver_reproduces_sparse_stationary_theory():
     and mean within 1e-3 (relative), lambda_1 within 0.003 (52.18 vs 52.17, 0.1386 vs 0.1389 measured)."""
     stat = stationary_dmft(2.0, N=1000, K=50)
     sol = periodic_dmft(2.0, 0.0, 0.2, N=1000, K=50, t_transient=30.0, t_measure=25.0, max_lag=1.0)
-    assert sol.mean_input.annotations["K"] == 50.0
+    assert sol.parameters["K"] == 50.0 and sol.mean_input.annotations["K"] == 50.0
     assert float(sol.variance.magnitude.mean()) == pytest.approx(stat.delta0, rel=1e-3)
     assert float(sol.mean_input.magnitude.mean()) == pytest.approx(stat.m, rel=1e-3)
     assert float(sol.lyapunov_exponent) == pytest.approx(float(stat.lyapunov_exponent()), abs=0.003)
