@@ -98,7 +98,7 @@ def network_point(g, I1, f, kind, N, seed, J0=1.0, I0=1.0, K=None, duration=200.
 
 
 def learning_point(I1, kind, N=500, g=2.0, f=0.2, seed=0, J0=1.0, I0=1.0, t_train_max=300.0, t_test=50.0,
-                   t_transient=50.0, dt=0.05, alpha=1.0, error_threshold=1e-2):
+                   t_transient=50.0, dt=0.05, alpha=1.0, error_threshold=1e-2, min_periods=12):
     """Train a student network from a driven teacher online (full-FORCE, recursive least squares; a sweep task).
 
     A thin wrapper of :func:`brian2_sparseprop.balanced_learning.train_student` that returns plain numbers
@@ -116,6 +116,8 @@ def learning_point(I1, kind, N=500, g=2.0, f=0.2, seed=0, J0=1.0, I0=1.0, t_trai
         Times in units of tau.
     alpha, error_threshold : float
         Regulariser of the recursive least squares and the stopping threshold of the test error.
+    min_periods : int
+        Least number of training periods.
 
     Returns
     -------
@@ -124,14 +126,15 @@ def learning_point(I1, kind, N=500, g=2.0, f=0.2, seed=0, J0=1.0, I0=1.0, t_trai
 
     Examples
     --------
-    >>> out = learning_point(10.0, "independent", N=100, t_train_max=20.0, t_test=5.0, t_transient=10.0)
+    >>> out = learning_point(10.0, "independent", N=100, t_train_max=20.0, t_test=5.0, t_transient=10.0,
+    ...                      min_periods=4)
     >>> sorted(out)
     ['converged', 't_trained', 'teacher_lambda1', 'test_error']
     """
     _check_kinds([kind])
     res = train_student(I1, kind, N=N, g=g, J0=J0, I0=I0, f=f, seed=seed, dt=dt, t_transient=t_transient,
                         t_train_max=t_train_max, t_test=t_test, error_threshold=error_threshold, alpha=alpha,
-                        n_record=0)
+                        min_periods=min_periods, n_record=0)
     return {"test_error": res.test_error, "teacher_lambda1": float(res.teacher_lambda1.magnitude),
             "converged": bool(res.converged), "t_trained": float(res.t_trained.magnitude)}
 
@@ -351,7 +354,8 @@ def learning_vs_amplitude(I1_values, *, kinds=_KINDS, n_networks=3, out_dir="bal
     --------
     >>> import tempfile
     >>> res = learning_vs_amplitude([10.0], kinds=["independent"], n_networks=1, out_dir=tempfile.mkdtemp(),
-    ...                             n_workers=1, N=100, t_train_max=20.0, t_test=5.0, t_transient=10.0)
+    ...                             n_workers=1, N=100, t_train_max=20.0, t_test=5.0, t_transient=10.0,
+    ...                             min_periods=4)
     >>> res["test_error"]["independent"].shape
     (1, 1)
     """
