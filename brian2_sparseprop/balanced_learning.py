@@ -305,8 +305,8 @@ def train_student(I1, kind, *, N=500, g=2.0, J0=1.0, I0=1.0, f=0.2, seed=None, d
             z[i] = w @ r
             rates[i] = r
             h = a * h + b * (J_S @ r + c0)
-        if not np.all(np.isfinite(h)):
-            raise FloatingPointError("the autonomous student diverged; reduce dt or increase alpha")
+            if not np.all(np.isfinite(h)):
+                raise FloatingPointError("the free-running student diverged; reduce dt or increase alpha")
         return z, rates
 
     h = warm.state.copy()
