@@ -16,6 +16,7 @@ import sys
 import time
 import warnings
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,7 @@ from brian2.core.namespace import get_local_namespace
 from brian2.core.network import Network, TextReport
 from brian2.core.preferences import prefs
 from brian2.devices.device import RuntimeDevice
+from brian2.groups.neurongroup import NeuronGroup
 from brian2.groups.subgroup import Subgroup
 from brian2.input.poissongroup import PoissonGroup
 from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
@@ -34,13 +36,17 @@ from brian2.utils.logger import get_logger
 
 from brian2_sparseprop.recognition import recognise_network
 
-__all__ = ["SparsePropDevice", "ExactFallbackWarning"]
+__all__ = ["SparsePropDevice", "ExactFallbackWarning", "EngineRestartWarning"]
 
 _generator_logger = get_logger("brian2.input.spikegeneratorgroup")
 
 
 class ExactFallbackWarning(UserWarning):
     """A network was run with Brian2's runtime because the exact engine cannot simulate it."""
+
+
+class EngineRestartWarning(UserWarning):
+    """A change between two runs restarted the exact engine, which dropped spikes in flight or refractoriness."""
 
 
 @dataclass
@@ -67,6 +73,8 @@ class _Stored:
     t_offset: float
     lastspike: np.ndarray
     engine: object
+    #: values of each group's state variable right after the restore
+    written: dict = field(default_factory=dict)
 
 
 def _spec_key(spec):
@@ -116,6 +124,35 @@ def _snapshot(key):
 
 def _same_key(a, b):
     return a[0] == b[0] and len(a[1]) == len(b[1]) and all(np.array_equal(x, y) for x, y in zip(a[1], b[1]))
+
+
+def _changed_groups(spec, written):
+    """Names of the groups whose state variable differs from the values last written (or restored)."""
+    return [
+        g.group.name
+        for g in spec.groups
+        if not np.array_equal(g.group.variables[g.variable].get_value(), written.get(g.group.name))
+    ]
+
+
+def _warn_restart(net, spec, t_now, engine_state, lastspike, what):
+    """Warn that a rebuilt engine drops what the old one held at ``t_now``: spikes in flight, refractoriness.
+
+    ``engine_state`` is the old engine's ``get_state()`` (or None), ``lastspike`` its neurons' last spike
+    times (s, -inf if none). Nothing is said when nothing is lost.
+    """
+    in_flight = 0 if engine_state is None else len(engine_state["delay_queue"]["t_arr"])
+    refractory = 0
+    if len(lastspike) == spec.n:
+        refractory = int(np.count_nonzero(t_now - lastspike < spec.refractory))
+    if in_flight or refractory:
+        warnings.warn(
+            f"{type(net).__name__} '{net.name}': {what} changed between runs, so the exact engine restarts from "
+            f"the current values at t = {t_now * second!s}; {in_flight} pending delayed spike events and the "
+            f"refractoriness of {refractory} neurons are dropped (Brian2's runtime would keep them)",
+            EngineRestartWarning,
+            stacklevel=6,
+        )
 
 
 def _check_generator(group, t_now):
@@ -203,6 +240,7 @@ class SparsePropDevice(RuntimeDevice):
 
     Examples
     --------
+    >>> import brian2
     >>> import brian2_sparseprop
     >>> from brian2 import NeuronGroup, SpikeMonitor, ms, run, set_device, start_scope
     >>> from brian2.devices.device import reset_device
@@ -213,7 +251,19 @@ class SparsePropDevice(RuntimeDevice):
     >>> run(100 * ms)
     >>> round(float(mon.t[0] / ms), 6)  # 10 ms * ln(11)
     23.978953
+    >>> sorted(brian2.get_device().timers)  # CPU seconds of the last run
+    ['engine', 'recognition', 'total']
     >>> reset_device()
+
+    Attributes
+    ----------
+    timers : dict of str to float
+        CPU seconds of the last exact run: ``'recognition'`` (reading the Brian2 objects),
+        ``'engine'`` (building, restoring and running `brian2_sparseprop.EventNetwork`) and
+        ``'total'`` (all of ``run()``); the device's own cost is ``total - engine``. Empty after a
+        fallback run.
+    written_exactly : weakref.WeakSet
+        Monitors and groups whose values were last written by an exact run (read by `to_neo`).
     """
 
     def __init__(self):
@@ -223,8 +273,8 @@ class SparsePropDevice(RuntimeDevice):
         self._warned = set()
         self._sessions = weakref.WeakKeyDictionary()
         self._store_target = None
-        #: Monitors and groups whose values were last written by an exact run (read by `to_neo`)
         self.written_exactly = weakref.WeakSet()
+        self.timers = {}
 
     def activate(self, build_on_run=True, fallback=False, **kwargs):
         """Called by ``set_device``; ``fallback=True`` runs refused networks with Brian2's runtime."""
@@ -254,8 +304,11 @@ class SparsePropDevice(RuntimeDevice):
         if namespace is None:
             namespace = get_local_namespace(level=level + 2)
         objects = [obj for obj in net.objects]
+        self.timers = {}
+        start = time.process_time()
         try:
-            spec = recognise_network(objects, namespace)
+            with self._timing("recognition"):
+                spec = recognise_network(objects, namespace)
         except NotImplementedError as error:
             if not self.fallback:
                 raise
@@ -264,6 +317,8 @@ class SparsePropDevice(RuntimeDevice):
                 self._warned.add(reason)
                 warnings.warn(f"running with Brian2's runtime instead: {reason}", ExactFallbackWarning, stacklevel=3)
             self._sessions.pop(net, None)
+            for obj in net.objects:
+                self.written_exactly.discard(obj)  # now written by Brian2's runtime
             self._in_fallback = True
             try:
                 Network.run.original_function(
@@ -271,36 +326,65 @@ class SparsePropDevice(RuntimeDevice):
                 )
             finally:
                 self._in_fallback = False
+                self.timers = {}
             return
+        self.timers["engine"] = 0.0
         self._run_exact(net, spec, float(duration), callback, float(report_period))
+        self.timers["total"] = time.process_time() - start
+
+    @contextmanager
+    def _timing(self, name):
+        """Adds the CPU time of the block to ``timers[name]``."""
+        start = time.process_time()
+        try:
+            yield
+        finally:
+            self.timers[name] = self.timers.get(name, 0.0) + time.process_time() - start
 
     def _session(self, net, spec):
         """The cached engine of ``net`` if it still matches the network, else a new one."""
         t_now = float(net.t_)
         session = self._sessions.get(net)
         key = _spec_key(spec)
-        if isinstance(session, _Stored):
+        if isinstance(session, _Stored) or (session is not None and session.t_end == t_now):
             if _same_key(session.key, key):
-                return self._restored_session(net, spec, key, session)
-            session = None
-        if session is not None and _same_key(session.key, key) and session.t_end == t_now:
-            changed = any(
-                not np.array_equal(g.group.variables[g.variable].get_value(), session.written.get(g.group.name))
-                for g in spec.groups
-            )
-            if not changed:
+                # the same network; a state variable the user set in between goes to the engine as
+                # it stands, with spikes in flight, refractoriness and the random stream kept
+                before = session.written
+                if isinstance(session, _Stored):
+                    session = self._restored_session(net, spec, key, session)
                 session.spec = spec
+                self._set_changed_states(session, spec, before)
                 return session
+            if isinstance(session, _Stored):
+                state = session.engine
+            else:
+                state = session.engine.get_state() if session.engine is not None else None
+            _warn_restart(net, spec, t_now, state, session.lastspike, "parameters, connectivity or inputs")
         session = self._new_session(spec, t_now)
         session.key = _snapshot(key)
         self._sessions[net] = session
         return session
 
+    def _set_changed_states(self, session, spec, before):
+        """Pass every neuron whose state variable differs from ``before`` (the values last written or
+        restored, per group) to the engine's ``set_v``."""
+        for name in _changed_groups(spec, before):
+            g = next(g for g in spec.groups if g.group.name == name)
+            current = np.array(g.group.variables[g.variable].get_value())
+            old = before.get(name)
+            idx = np.arange(g.n) if old is None else np.flatnonzero(current != old)
+            if session.engine is not None:
+                with self._timing("engine"):
+                    session.engine.set_v(g.to_engine(current)[idx], g.offset + idx)
+            session.written[name] = current
+
     def _restored_session(self, net, spec, key, stored):
         session = self._new_session(spec, stored.t_offset)
         session.key = _snapshot(key)
         if session.engine is not None:
-            session.engine.set_state(stored.engine)
+            with self._timing("engine"):
+                session.engine.set_state(stored.engine)
             session.n_spikes_seen = len(session.engine.spike_times)
             session.n_states_seen = len(session.engine.state_times)
         session.lastspike = stored.lastspike.copy()
@@ -313,15 +397,17 @@ class SparsePropDevice(RuntimeDevice):
 
         engine = None
         if spec.n:
-            engine = EventNetwork(**spec.engine_kwargs(), seed=int(np.random.randint(0, 2**31 - 1)))
-            for entry in spec.poisson_inputs:
-                engine.add_poisson_input(entry["rate"], entry["weight"], targets=entry["targets"])
-            for source in spec.poisson_sources:
-                rates = np.asarray(source.group.variables["rates"].get_value(), dtype=float)
-                engine.add_poisson_sources(rates, source.indptr, source.indices, source.weights, source.delays)
-            for source in spec.spike_generators:
-                self._add_generator(engine, source, t_offset)
-            engine.record_spikes()
+            seed = int(np.random.randint(0, 2**31 - 1))
+            with self._timing("engine"):
+                engine = EventNetwork(**spec.engine_kwargs(), seed=seed)
+                for entry in spec.poisson_inputs:
+                    engine.add_poisson_input(entry["rate"], entry["weight"], targets=entry["targets"])
+                for source in spec.poisson_sources:
+                    rates = np.asarray(source.group.variables["rates"].get_value(), dtype=float)
+                    engine.add_poisson_sources(rates, source.indptr, source.indices, source.weights, source.delays)
+                for source in spec.spike_generators:
+                    self._add_generator(engine, source, t_offset)
+                engine.record_spikes()
         state_indices = [spec.neuron_indices(m.source)[np.asarray(m.record, dtype=np.int64)] for m in spec.state_monitors]
         state_indices = np.unique(np.concatenate(state_indices)) if state_indices else np.zeros(0, np.int64)
         lastspike = np.full(spec.n, -np.inf)
@@ -358,13 +444,15 @@ class SparsePropDevice(RuntimeDevice):
         engine = session.engine
         if engine is not None and len(session.state_indices):
             times = np.unique(np.concatenate([ticks[m.name] for m in spec.state_monitors]))
-            engine.record_states(session.state_indices, times - session.t_offset)
+            with self._timing("engine"):
+                engine.record_states(session.state_indices, times - session.t_offset)
         wall_start = time.time()
         if callback is not None:
             callback(0 * second, 0.0, t_start * second, duration * second)
         if engine is not None:
             progress = None if callback is None else _engine_progress(callback, t_start, duration)
-            engine.run(duration, report=progress, report_period=report_period)
+            with self._timing("engine"):
+                engine.run(duration, report=progress, report_period=report_period)
         self._write_back(net, session, t_start, t_end, ticks)
         for obj in spec.spike_monitors + spec.state_monitors + spec.rate_monitors + [g.group for g in spec.groups]:
             self.written_exactly.add(obj)
@@ -494,8 +582,6 @@ class SparsePropDevice(RuntimeDevice):
             Network.store.original_function(net, name=name, filename=filename, **kwds)
         finally:
             self._store_target = None
-        #: Monitors and groups whose values were last written by an exact run (read by `to_neo`)
-        self.written_exactly = weakref.WeakSet()
 
     def network_restore(self, net, name="default", filename=None, restore_random_state=False, **kwds):
         """``Network.restore`` that also restores the engine stored with the network."""
@@ -512,6 +598,11 @@ class SparsePropDevice(RuntimeDevice):
             self._sessions.pop(net, None)
             return
         stored = _Stored(**stored)
+        stored.written = {
+            obj.name: np.array(obj.variables[next(iter(obj.equations.diff_eq_names))].get_value())
+            for obj in net.objects
+            if isinstance(obj, NeuronGroup) and len(obj.equations.diff_eq_names) == 1
+        }
         if not restore_random_state and stored.engine is not None:
             # Brian2's semantics: random numbers after a restore are independent of the first run
             fresh = np.random.PCG64(int(np.random.randint(0, 2**31 - 1))).state

@@ -99,6 +99,16 @@ def _check_csr(indptr, indices, n_rows, n_targets, what):
     return indptr.astype(np.int64), indices.astype(np.int32)     # our own copies, used by the engine
 
 
+def _line_aligned(a):
+    """A copy of the 1-d array `a` placed so that its element 1 starts a 64-byte cache line: then the 8
+    children ``8 p + 1 .. 8 p + 8`` of every node p of an 8-ary heap in it share one line of keys."""
+    buf = np.empty(a.size + 64 // a.itemsize, a.dtype)
+    skip = (-(buf.ctypes.data + a.itemsize) % 64) // a.itemsize
+    out = buf[skip:skip + a.size]
+    out[...] = a
+    return out
+
+
 def _available_memory():
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -510,7 +520,7 @@ class EventNetwork:
         neurons = np.zeros(n, _engine.NEURON_DTYPE)
         neurons["x"], neurons["flags"] = x, flags
         spec = dict(n=n, neurons=neurons, t_last=t_last,
-                    ref_end=ref_end, heap_keys=np.zeros(n), heap_ids=order,
+                    ref_end=ref_end, heap_keys=_line_aligned(np.zeros(n)), heap_ids=_line_aligned(order),
                     tau=self._tau, drive=self._drive, threshold=np.ascontiguousarray(thr, dtype=np.float64),
                     reset=np.ascontiguousarray(self._reset, dtype=np.float64), refractory=self._tref,
                     ith=np.ascontiguousarray(ith, dtype=np.float64),
@@ -560,20 +570,25 @@ class EventNetwork:
         delays = merged(d) if nnz else np.zeros(1)
         zero_end = np.zeros(1, np.int64)
         if delays.size > 1:
-            row = np.repeat(np.arange(n_pre), np.diff(indptr))
-            perm = np.lexsort((delays, row))
-            indices, delays = indices[perm], delays[perm]
-            if weights.size > 1:
-                weights = weights[perm]
+            row_start = np.zeros(nnz, bool)
+            row_start[indptr[:-1][np.diff(indptr) > 0]] = True
+            if ((np.diff(delays) < 0) & ~row_start[1:]).any():      # sort only if some row needs it
+                row = np.repeat(np.arange(n_pre), np.diff(indptr))
+                perm = np.lexsort((delays, row))
+                indices, delays = indices[perm], delays[perm]
+                if weights.size > 1:
+                    weights = weights[perm]
             zero_end = indptr[:-1] + np.add.reduceat(np.append(delays == 0, False), indptr[:-1])[:n_pre] \
                 if n_pre else zero_end
             zero_end = np.minimum(zero_end, indptr[1:])
         # external input heap: Poisson sources then generators, keyed by next event time
+        # all Poisson sources together are one Poisson process of the summed rate (an alias table picks
+        # the source of each event): one entry in the input heap however many sources
         rates = np.concatenate(pois_rate) if pois_rate else np.zeros(0)
-        n_pois = rates.size
+        total = float(rates.sum())
+        prob, alias = _engine.alias_table(rates) if total > 0 else (np.zeros(0), np.zeros(0, np.int32))
         rng = np.random.Generator(self._bitgen)
-        with np.errstate(divide="ignore"):
-            first = np.where(rates > 0, rng.standard_exponential(n_pois) / np.where(rates > 0, rates, 1), np.inf)
+        first = rng.standard_exponential(1) / total if total > 0 else np.zeros(0)
         gen_times = np.concatenate([g[0] for g in gen]) if gen else np.zeros(0)
         gen_src = np.concatenate([g[1] for g in gen]).astype(np.int32) if gen else np.zeros(0, np.int32)
         lens = np.array([g[0].size for g in gen], np.int64)
@@ -582,7 +597,8 @@ class EventNetwork:
         gen_first = np.array([g[0][0] if g[0].size else np.inf for g in gen])
         in_keys = np.concatenate([first, gen_first]).astype(np.float64)
         return dict(n_pre=n_pre, indptr=indptr, indices=indices, weights=weights, delays=delays,
-                    zero_end=zero_end.astype(np.int64), poisson_rate=rates,
+                    zero_end=zero_end.astype(np.int64), poisson_total=total, poisson_prob=prob,
+                    poisson_alias=alias,
                     poisson_src=np.concatenate(pois_src).astype(np.int32) if pois_src else np.zeros(0, np.int32),
                     gen_times=gen_times, gen_src=gen_src, gen_start=gen_start, gen_end=gen_end,
                     gen_ptr=gen_start.copy(), gen_rep=np.zeros(len(gen), np.int64),
@@ -719,10 +735,71 @@ class EventNetwork:
 
     @property
     def v(self):
-        """The exact state of every neuron at the current time (theta for theta neurons)."""
+        """The exact state of every neuron at the current time (theta for theta neurons); settable,
+        as `set_v` for all neurons."""
         if self._engine is None:
             return self._v_init.copy()
         return self._engine.values(np.arange(self.n, dtype=np.int32), self.t)
+
+    @v.setter
+    def v(self, values):
+        self.set_v(values)
+
+    def set_v(self, values, indices=None):
+        """Set the state of neurons at the current time, between runs (Brian2's ``G.v[i] = x``).
+
+        Everything else carries on: spikes in flight, refractory periods, the Poisson streams. A neuron
+        set at or above threshold fires at the current time when the next run starts; a refractory
+        neuron (unless it integrates during refractoriness) holds the value until its refractory period
+        ends. Before the first run this sets the initial state, which must then be below threshold.
+
+        Parameters
+        ----------
+        values : float or array_like, shape (len(indices),)
+            New v (theta in [-pi, pi) for theta neurons).
+        indices : array_like of int, optional
+            The neurons, each at most once (default: all).
+
+        Raises
+        ------
+        TypeError, ValueError
+            For values that are not finite reals, theta outside [-pi, pi), or bad or repeated indices.
+
+        Examples
+        --------
+        A neuron without drive, kicked up to 0.5, relaxes as 0.5 exp(-t/tau):
+
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, tau=0.01, drive=0.0)
+        >>> net.run(0.01)
+        >>> net.set_v(0.5)
+        >>> net.run(0.01)
+        >>> print(f"{net.v[0]:.12f} {0.5 * np.exp(-1):.12f}")
+        0.183939720586 0.183939720586
+        """
+        idx = np.arange(self.n, dtype=np.int32) if indices is None else self._check_indices(indices, "indices")
+        if np.unique(idx).size != idx.size:
+            raise ValueError("indices must not repeat")
+        v = _real_array("values", values)
+        if v.ndim > 1 or (v.ndim == 1 and v.shape != idx.shape):
+            raise ValueError(f"values must be a scalar or have shape {idx.shape}, found shape {v.shape}")
+        v = np.broadcast_to(v, idx.shape).copy()
+        _check_values("values", v)
+        theta = self._codes[idx] == 2
+        bad = theta & ((v < -np.pi) | (v >= np.pi))
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValueError(f"values of theta neurons must be in [-pi, pi), found {v[k]} for neuron {idx[k]}")
+        if self._engine is None:
+            v_init = self._v_init.copy()
+            v_init[idx] = v
+            thr = np.broadcast_to(self._thr, (self.n,))
+            self._v_init = self._initial_state(v_init, self.n, thr, None, theta=self._codes == 2)
+            self._config["v_init"] = self._v_init.copy()
+            return
+        x = v.copy()
+        x[theta] = np.where(v[theta] <= -np.pi, -np.inf, np.tan(v[theta] / 2))
+        self._engine.set_values(idx, x)
 
     @property
     def n_spikes(self):

@@ -576,21 +576,47 @@ def _recognise_synapses(syn, group_specs, run_namespace):
     post = np.asarray(syn.variables["_synaptic_post"].get_value())
     size = len(pre)
     index_arrays = {"_presynaptic_idx": pre, "_postsynaptic_idx": post}  # per-synapse values are in order
-    kick = _kick_values(syn, target_spec, run_namespace, index_arrays, size)
+    kick = _constant(_kick_values(syn, target_spec, run_namespace, index_arrays, size))
     delay = np.broadcast_to(np.asarray(syn.variables["delay"].get_value(), dtype=float).reshape(-1), (size,))
     if size == 0:
         delay = np.zeros(0)
+    delay = _constant(delay)
     checked = delay[:1] if delay.strides == (0,) else delay
-    if np.any(checked < 0) or not np.all(np.isfinite(checked)):
-        raise ValueError(f"Synapses '{syn.name}': delays must be finite and >= 0 s, found: {checked[~(checked >= 0)]}")
+    # two reductions instead of boolean temporaries of the synapses' size; NaN fails both
+    if len(checked) and not (checked.min() >= 0 and checked.max() < np.inf):
+        k = int(np.argmax(~((checked >= 0) & (checked < np.inf))))
+        raise ValueError(f"Synapses '{syn.name}': delays must be finite and >= 0 s, found: {checked[k]} s")
     return pre, (target_spec.offset + post) if target_spec.offset else post, kick, delay
+
+
+def _constant(values):
+    """A per-synapse array whose elements are all bitwise equal as a read-only broadcast of one value.
+
+    Brian2 stores a delay or weight set to one value as one value per synapse; given as a constant
+    (broadcast), the engine needs no per-synapse array and no sort by delay, and the device no copy.
+    Bitwise equality keeps results identical (``0.0`` and ``-0.0`` stay distinct).
+    """
+    values = np.asarray(values)
+    if values.ndim != 1 or len(values) < 2 or values.strides == (0,) or values.dtype != np.float64:
+        return values
+    if not values.flags.c_contiguous:
+        return values
+    bits = values.view(np.int64)
+    first = bits[0]
+    chunk = 1 << 16  # min and max of a block that stays in cache: one pass over memory, early exit
+    for start in range(0, len(bits), chunk):
+        block = bits[start : start + chunk]
+        if block.min() != first or block.max() != first:
+            return values
+    return np.broadcast_to(values[:1].copy(), values.shape)
 
 
 def _concatenate(parts):
     """Concatenation that keeps a single part (or equal constant parts) without copying."""
     if len(parts) == 1:
         return parts[0]
-    if all(p.ndim == 1 and p.strides == (0,) for p in parts) and len({float(p[0]) for p in parts if len(p)}) <= 1:
+    constants = all(p.ndim == 1 and p.strides == (0,) for p in parts)
+    if constants and len({np.float64(p[0]).tobytes() for p in parts if len(p)}) <= 1:  # bitwise equal
         value = next((p[0] for p in parts if len(p)), 0.0)
         return np.broadcast_to(np.asarray(value, dtype=float), (sum(len(p) for p in parts),))
     return np.concatenate(parts)

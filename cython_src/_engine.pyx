@@ -38,14 +38,8 @@ from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 
 from _typedefs cimport idx_t, syn_t, float64_t, uint16_t, uint64_t, int64_t
-from _heap cimport Heap, heap_update, heap_build, heap_sift_down, heap_sift_up
+from _heap cimport Heap, heap_update, heap_build, heap_sift_down, heap_sift_up, heap_sink, SP_PREFETCH
 from _models cimport lif_advance, lif_time_to, qif_advance, qif_time_to
-
-cdef extern from *:
-    """
-    #define SP_PREFETCH(p) __builtin_prefetch((const void*)(p), 1, 3)
-    """
-    void SP_PREFETCH(const void* p) noexcept nogil
 
 # neuron kinds
 cdef enum:
@@ -81,7 +75,7 @@ FLAG_CODES = {"kind_shift": KIND_SHIFT, "class_shift": CLASS_SHIFT, "refractory"
 DEF REBASE_SPAN = 44.0
 DEF LN2 = 0.6931471805599453
 DEF PF_RECORD = 16
-DEF PF_KEY = 8
+DEF PF_CHILDREN = 8
 # the epoch moves on once the time since it exceeds this many seconds
 DEF EPOCH_SPAN = 2.0
 
@@ -154,8 +148,10 @@ cdef class Engine:
     cdef Heap in_heap
     cdef double[::1] in_keys
     cdef idx_t[::1] in_ids, in_pos
-    cdef idx_t n_poisson, n_gen
-    cdef double[::1] poisson_rate
+    cdef idx_t n_poisson, n_gen         # Poisson entries in the input heap (0 or 1), generators
+    cdef double poisson_total           # all Poisson sources as one process of the summed rate
+    cdef double[::1] poisson_prob       # alias table picking the source of each event
+    cdef idx_t[::1] poisson_alias
     cdef idx_t[::1] poisson_src
     cdef double[::1] gen_times, gen_period
     cdef idx_t[::1] gen_src
@@ -239,8 +235,10 @@ cdef class Engine:
             self.classes[c].t0 = spec["class_t0"][c]
             self._invalidate(c)
         # external inputs
-        self.n_poisson = spec["poisson_rate"].size
-        self.poisson_rate = spec["poisson_rate"] if self.n_poisson else np.zeros(1)
+        self.poisson_total = spec["poisson_total"]
+        self.n_poisson = 1 if self.poisson_total > 0.0 else 0
+        self.poisson_prob = spec["poisson_prob"] if self.n_poisson else np.zeros(1)
+        self.poisson_alias = spec["poisson_alias"] if self.n_poisson else np.zeros(1, np.int32)
         self.poisson_src = spec["poisson_src"] if self.n_poisson else np.zeros(1, np.int32)
         self.n_gen = spec["gen_start"].size
         self.gen_times = spec["gen_times"] if spec["gen_times"].size else np.zeros(1)
@@ -513,29 +511,120 @@ cdef class Engine:
             else:
                 heap_update(&cl.heap, i, t + self.time_to_threshold(i, v))
 
-    cdef int propagate(self, idx_t src, double t) except -1 nogil:
-        cdef syn_t k = self.indptr[src], k1 = self.indptr[src + 1], kz, kp, kq
+    cdef void kick_row(self, syn_t k, syn_t k_end, double t) noexcept nogil:
+        """Kick the targets of synapses k .. k_end - 1 at time t.
+
+        The common case, a shared-class LIF target that is neither refractory nor pending, is done inline
+        with every array pointer held in a local (stores into the neuron records could otherwise alias the
+        engine's fields and force reloads); the rest goes through `kick`. Two-stage prefetch: a target's
+        record PF_RECORD synapses ahead, the children of its heap node PF_CHILDREN ahead."""
+        cdef Neuron* nrn = self.nrn
         cdef idx_t* idx = &self.indices[0]
-        cdef idx_t j
+        cdef double* wts = &self.weights[0]
+        cdef int64_t m_w = self.m_w
+        cdef double* ith = &self.p_ith[0]
+        cdef double* inv_ith = &self.p_inv_ith[0]
+        cdef int64_t m_ith = self.m_ith
+        cdef NeuronClass* cl
+        cdef syn_t kp = k + PF_RECORD, kq = k + PF_CHILDREN
+        cdef idx_t j, p, c
+        cdef uint16_t f
+        cdef double w, E, u, th
+        while k < k_end:
+            if kp < k_end:
+                SP_PREFETCH(nrn + idx[kp])
+            if kq < k_end:
+                j = idx[kq]
+                cl = self.classes + CLS(nrn[j].flags)
+                p = nrn[j].pos
+                # the block of its 8 children, which an update of an inner node reads (a leaf gets the
+                # root's children instead: in cache anyway). Its own key is only written: no prefetch,
+                # the store buffer hides that miss (measured: prefetching it gained nothing).
+                c = 8 * p + 1
+                c = c if c < cl.heap.size else 1
+                SP_PREFETCH(cl.heap.keys + c)
+                SP_PREFETCH(cl.heap.ids + c)
+            j = idx[k]
+            w = wts[k & m_w]
+            f = nrn[j].flags
+            if f & (F_PENDING | F_REFRACTORY | (3 << KIND_SHIFT)):     # not an active shared LIF
+                self.kick(j, w, t)
+            else:
+                cl = self.classes + CLS(f)
+                E = self.class_E(cl, t)
+                u = nrn[j].x - w * E
+                nrn[j].x = u
+                th = ith[j & m_ith]
+                if u <= th * E:
+                    self.cross(j)
+                elif w <= 0.0:
+                    # the key only grows: no need to read the old one (a cache miss saved per inhibitory kick)
+                    heap_sift_down(&cl.heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+                else:
+                    heap_sift_up(&cl.heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+            k += 1
+            kp += 1
+            kq += 1
+
+    cdef void kick_row_shared(self, syn_t k, syn_t k_end, double t) noexcept nogil:
+        """`kick_row` for a network whose neurons all form one shared LIF class: E(t) and the heap are
+        held in locals for the whole row."""
+        cdef Neuron* nrn = self.nrn
+        cdef idx_t* idx = &self.indices[0]
+        cdef double* wts = &self.weights[0]
+        cdef int64_t m_w = self.m_w
+        cdef double* ith = &self.p_ith[0]
+        cdef double* inv_ith = &self.p_inv_ith[0]
+        cdef int64_t m_ith = self.m_ith
+        cdef NeuronClass* cl = self.classes
+        cdef Heap* heap = &cl.heap
+        cdef double* keys = heap.keys
+        cdef idx_t* ids = heap.ids
+        cdef idx_t size = heap.size
+        cdef double E = self.class_E(cl, t)
+        cdef syn_t kp = k + PF_RECORD, kq = k + PF_CHILDREN
+        cdef idx_t j, c
+        cdef uint16_t f
+        cdef double w, u, th
+        while k < k_end:
+            if kp < k_end:
+                SP_PREFETCH(nrn + idx[kp])
+            if kq < k_end:
+                c = 8 * nrn[idx[kq]].pos + 1
+                c = c if c < size else 1
+                SP_PREFETCH(keys + c)
+                SP_PREFETCH(ids + c)
+            j = idx[k]
+            w = wts[k & m_w]
+            f = nrn[j].flags
+            if f & (F_PENDING | F_REFRACTORY):
+                self.kick(j, w, t)
+            else:
+                u = nrn[j].x - w * E
+                nrn[j].x = u
+                th = ith[j & m_ith]
+                if u <= th * E:
+                    self.cross(j)
+                elif w <= 0.0:
+                    heap_sift_down(heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+                else:
+                    heap_sift_up(heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+            k += 1
+            kp += 1
+            kq += 1
+
+    cdef int propagate(self, idx_t src, double t) except -1 nogil:
+        cdef syn_t k = self.indptr[src], k1 = self.indptr[src + 1], kz
         if self.delay_array:
             kz = self.zero_end[src]
         elif self.delay_scalar == 0.0:
             kz = k1
         else:
             kz = k
-        # two-stage prefetch: a target's record PF_RECORD synapses ahead, its heap key PF_KEY ahead
-        kp = k + PF_RECORD
-        kq = k + PF_KEY
-        while k < kz:
-            if kp < kz:
-                SP_PREFETCH(&self.nrn[idx[kp]])
-            if kq < kz:
-                j = idx[kq]
-                SP_PREFETCH(&self.heap_keys[0] + self.nrn[j].pos + self.class_offset[CLS(self.nrn[j].flags)])
-            self.kick(idx[k], self.weights[k & self.m_w], t)
-            k += 1
-            kp += 1
-            kq += 1
+        if self.n_classes == 1 and self.classes[0].shared:
+            self.kick_row_shared(k, kz, t)
+        else:
+            self.kick_row(k, kz, t)
         if kz < k1:
             self.dq_push(t + (self.delays[kz] if self.delay_array else self.delay_scalar), t, src, kz)
         return 0
@@ -668,16 +757,21 @@ cdef class Engine:
                     if not self.end_refractory(i, t):
                         continue                    # back to ordinary dynamics, keyed by its next spike
                 self.cross(i)
-                heap_update(&cl.heap, i, INFINITY)  # out of the way until its reset gives a new key
+                heap_sink(&cl.heap, 0, INFINITY, i)  # out of the way until its reset gives a new key
                 cl.top_id = -1
 
     cdef int input_event(self, double t) except -1 nogil:
-        cdef idx_t q = self.in_heap.ids[0], g
+        cdef idx_t q = self.in_heap.ids[0], g, k
         cdef int64_t p
         cdef double nxt
         if q < self.n_poisson:
-            self.propagate(self.poisson_src[q], t)
-            nxt = t - log1p(-self.rng.next_double(self.rng.state)) / self.poisson_rate[q]
+            # the superposition of independent Poisson processes is one Poisson process of the summed
+            # rate whose events belong to source k with probability rate_k / total (alias method)
+            k = <idx_t>(self.rng.next_double(self.rng.state) * self.poisson_src.shape[0])
+            if self.rng.next_double(self.rng.state) >= self.poisson_prob[k]:
+                k = self.poisson_alias[k]
+            self.propagate(self.poisson_src[k], t)
+            nxt = t - log1p(-self.rng.next_double(self.rng.state)) / self.poisson_total
         else:
             g = q - self.n_poisson
             p = self.gen_ptr[g]
@@ -694,11 +788,15 @@ cdef class Engine:
 
     cdef int delay_event(self) except -1 nogil:
         cdef DelayEvent ev = self.dq_pop()
-        cdef syn_t k = ev.syn, k1 = self.indptr[ev.src + 1]
-        cdef double d = self.delays[k] if self.delay_array else self.delay_scalar
-        while k < k1 and (not self.delay_array or self.delays[k] == d):
-            self.kick(self.indices[k], self.weights[k & self.m_w], ev.t_arr)
-            k += 1
+        cdef syn_t k0 = ev.syn, k = ev.syn, k1 = self.indptr[ev.src + 1]
+        cdef double d
+        if self.delay_array:
+            d = self.delays[k]
+            while k < k1 and self.delays[k] == d:
+                k += 1
+        else:
+            k = k1
+        self.kick_row(k0, k, ev.t_arr)
         if k < k1:
             self.dq_push(ev.t_spk + self.delays[k], ev.t_spk, ev.src, k)
         return 0
@@ -807,6 +905,35 @@ cdef class Engine:
             ov[r] = self.value(idx[r], t)
         return out
 
+    def set_values(self, const idx_t[::1] idx, const double[::1] vals):
+        """Set the stored state (v; tan(theta/2) for theta neurons) of the given neurons at the current
+        time, between two calls of `advance`. A refractory neuron that does not integrate holds the new
+        value until its refractory period ends; a neuron set at or above threshold fires at the current
+        time when the simulation continues."""
+        cdef idx_t r, i
+        cdef uint16_t f
+        cdef NeuronClass* cl
+        cdef double t = self.t, v, key
+        self.ensure_base(t)
+        for r in range(idx.shape[0]):
+            i = idx[r]
+            v = vals[r]
+            f = self.nrn[i].flags
+            cl = &self.classes[CLS(f)]
+            cl.top_id = -1
+            if (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF):
+                self.nrn[i].x = v                    # held; the key stays the refractory end
+                continue
+            if KIND(f) == KIND_LIF_U:
+                self.nrn[i].x = (self.p_drive[i & self.m_drive] - v) * self.class_E(cl, t)
+                key = 0.0 if v >= self.p_thr[i & self.m_thr] else self.shared_key(i, self.nrn[i].x)
+            else:
+                self.nrn[i].x = v
+                self.t_last[i] = t
+                key = t if v >= self.p_thr[i & self.m_thr] else t + self.time_to_threshold(i, v)
+            if not (f & F_REFRACTORY):
+                heap_update(&cl.heap, i, key)
+
     def class_origins(self):
         """The time origin t0 of every class (relative to the epoch)."""
         return [self.classes[c].t0 for c in range(self.n_classes)]
@@ -827,3 +954,46 @@ cdef class Engine:
     @property
     def seq_counter(self):
         return self.seq
+
+
+def alias_table(const double[::1] weights):
+    """Walker's alias table (Vose's construction) for drawing k with probability weights[k] / sum:
+    draw k uniformly, keep it with probability prob[k], else take alias[k]. O(m).
+
+    Examples
+    --------
+    >>> prob, alias = alias_table(np.array([1.0, 3.0]))
+    >>> prob.tolist(), alias.tolist()
+    ([0.5, 1.0], [1, 1])
+    """
+    cdef Py_ssize_t m = weights.shape[0], n_small = 0, n_large = 0, k, s, l
+    cdef double total = 0.0
+    for k in range(m):
+        total += weights[k]
+    prob_a = np.ones(m)
+    alias_a = np.arange(m, dtype=np.int32)
+    scaled_a = np.asarray(weights) * (m / total)
+    small_a = np.empty(m, np.intp)
+    large_a = np.empty(m, np.intp)
+    cdef double[::1] prob = prob_a, scaled = scaled_a
+    cdef idx_t[::1] alias = alias_a
+    cdef Py_ssize_t[::1] small = small_a, large = large_a
+    for k in range(m):
+        if scaled[k] < 1.0:
+            small[n_small] = k
+            n_small += 1
+        else:
+            large[n_large] = k
+            n_large += 1
+    while n_small and n_large:
+        n_small -= 1
+        s = small[n_small]
+        l = large[n_large - 1]
+        prob[s] = scaled[s]
+        alias[s] = <idx_t>l
+        scaled[l] = (scaled[l] + scaled[s]) - 1.0
+        if scaled[l] < 1.0:
+            n_large -= 1
+            small[n_small] = l
+            n_small += 1
+    return prob_a, alias_a       # the entries left in either list keep probability 1 (rounding)

@@ -9,6 +9,12 @@
 # a field of an array of structs (item i's position is pos[i * pos_stride]).
 from _typedefs cimport idx_t, float64_t
 
+cdef extern from *:
+    """
+    #define SP_PREFETCH(p) __builtin_prefetch((const void*)(p), 1, 3)
+    """
+    void SP_PREFETCH(const void* p) noexcept nogil
+
 cdef struct Heap:
     float64_t* keys     # key at each heap position
     idx_t* ids          # item at each heap position
@@ -22,51 +28,108 @@ cdef inline bint heap_less(float64_t ka, idx_t ia, float64_t kb, idx_t ib) noexc
 
 
 cdef inline void heap_sift_up(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
-    cdef idx_t parent, p0 = p
+    # the Heap's fields are read once into locals: the stores below (int32 ids and positions) could
+    # alias them, which would make the compiler reload every field at every level
+    cdef float64_t* keys = h.keys
+    cdef idx_t* ids = h.ids
+    cdef idx_t* pos = h.pos
+    cdef idx_t stride = h.pos_stride
+    cdef idx_t parent, ip, p0 = p
+    cdef float64_t kp
     while p > 0:
         parent = (p - 1) >> 3
-        if heap_less(k, i, h.keys[parent], h.ids[parent]):
-            h.keys[p] = h.keys[parent]
-            h.ids[p] = h.ids[parent]
-            h.pos[h.ids[p] * h.pos_stride] = p
+        kp = keys[parent]
+        ip = ids[parent]
+        if k < kp or (k == kp and i < ip):
+            keys[p] = kp
+            ids[p] = ip
+            pos[ip * stride] = p
             p = parent
         else:
             break
-    h.keys[p] = k
+    keys[p] = k
     if p != p0:                 # most updates leave the item where it was: touch only its key
-        h.ids[p] = i
-        h.pos[i * h.pos_stride] = p
+        ids[p] = i
+        pos[i * stride] = p
 
 
 cdef inline void heap_sift_down(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
-    cdef idx_t c, c_end, best, p0 = p
-    cdef float64_t kbest
+    cdef float64_t* keys = h.keys
+    cdef idx_t* ids = h.ids
+    cdef idx_t* pos = h.pos
+    cdef idx_t stride = h.pos_stride, size = h.size
+    cdef idx_t c, c_end, best, ib, p0 = p
+    cdef float64_t kbest, kc
     while True:
         c = 8 * p + 1
-        if c >= h.size:
+        if c >= size:
             break
         c_end = c + 8
-        if c_end > h.size:
-            c_end = h.size
+        if c_end > size:
+            c_end = size
         best = c
-        kbest = h.keys[c]
+        kbest = keys[c]
         c += 1
         while c < c_end:
-            if heap_less(h.keys[c], h.ids[c], kbest, h.ids[best]):
+            kc = keys[c]
+            if kc < kbest or (kc == kbest and ids[c] < ids[best]):
                 best = c
-                kbest = h.keys[c]
+                kbest = kc
             c += 1
-        if heap_less(kbest, h.ids[best], k, i):
-            h.keys[p] = kbest
-            h.ids[p] = h.ids[best]
-            h.pos[h.ids[p] * h.pos_stride] = p
+        ib = ids[best]
+        if kbest < k or (kbest == k and ib < i):
+            keys[p] = kbest
+            ids[p] = ib
+            pos[ib * stride] = p
             p = best
         else:
             break
-    h.keys[p] = k
+    keys[p] = k
     if p != p0:
-        h.ids[p] = i
-        h.pos[i * h.pos_stride] = p
+        ids[p] = i
+        pos[i * stride] = p
+
+
+cdef inline void heap_sink(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
+    """`heap_sift_down` for a key that sinks far (a node leaving the top): while it scans a node's 8
+    children it prefetches each child's own children, so that the next level's block is in flight."""
+    cdef float64_t* keys = h.keys
+    cdef idx_t* ids = h.ids
+    cdef idx_t* pos = h.pos
+    cdef idx_t stride = h.pos_stride, size = h.size
+    cdef idx_t c, c_end, best, ib, g, p0 = p
+    cdef float64_t kbest, kc
+    while True:
+        c = 8 * p + 1
+        if c >= size:
+            break
+        c_end = c + 8
+        if c_end > size:
+            c_end = size
+        best = c
+        kbest = keys[c]
+        while c < c_end:
+            g = 8 * c + 1
+            if g < size:
+                SP_PREFETCH(keys + g)
+                SP_PREFETCH(ids + g)
+            kc = keys[c]
+            if kc < kbest or (kc == kbest and ids[c] < ids[best]):
+                best = c
+                kbest = kc
+            c += 1
+        ib = ids[best]
+        if kbest < k or (kbest == k and ib < i):
+            keys[p] = kbest
+            ids[p] = ib
+            pos[ib * stride] = p
+            p = best
+        else:
+            break
+    keys[p] = k
+    if p != p0:
+        ids[p] = i
+        pos[i * stride] = p
 
 
 cdef inline void heap_update(Heap* h, idx_t i, float64_t k) noexcept nogil:

@@ -1,7 +1,7 @@
 """Python access to the engine's indexed 8-ary heap, for tests against ``heapq``."""
 import numpy as np
 
-from _heap cimport Heap, heap_build, heap_update
+from _heap cimport Heap, heap_build, heap_sink, heap_update
 from _typedefs cimport idx_t, float64_t
 
 
@@ -59,6 +59,13 @@ cdef class IndexedHeap:
         if key != key:
             raise ValueError("key must not be NaN")
         heap_update(&self.h, <idx_t>i, key)
+
+    def increase(self, i, double key):
+        """Raise the key of item ``i`` to ``key`` (>= its key) with the sink that prefetches a level ahead."""
+        self._check(i)
+        if not key >= self.key(i):
+            raise ValueError(f"increase needs a key >= the current key {self.key(i)}, found: {key}")
+        heap_sink(&self.h, self.h.pos[i * self.h.pos_stride], key, <idx_t>i)
 
     def top(self):
         """The item with the smallest key (ties: lowest index), and its key."""

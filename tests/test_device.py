@@ -16,6 +16,7 @@ from brian2 import (
     StateMonitor,
     Synapses,
     defaultclock,
+    get_device,
     mV,
     ms,
     prefs,
@@ -28,10 +29,12 @@ from brian2 import (
     store,
 )
 from brian2.codegen.runtime.cython_rt import CythonCodeObject
-from brian2.devices.device import reset_device
+from brian2.codegen.runtime.cython_rt.extension_manager import CythonExtensionManager
+from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
+from brian2.devices.device import Device, reset_device
 
-import brian2_sparseprop  # noqa: F401  (registers the device)
-from brian2_sparseprop.device import ExactFallbackWarning
+import brian2_sparseprop  # registers the device
+from brian2_sparseprop.device import EngineRestartWarning, ExactFallbackWarning
 
 
 @pytest.fixture
@@ -272,14 +275,63 @@ def test_theta_and_qif_periods(exact):
     np.testing.assert_allclose(isi, 0.01 * (np.pi - 2e-6), rtol=1e-9)
 
 
-def test_exact_path_compiles_nothing(exact, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("Cython code was generated")
+@pytest.fixture
+def codegen_calls(monkeypatch):
+    """Records every Brian2 code object created, compiled or run, and every Cython extension built."""
+    calls = []
 
-    monkeypatch.setattr(CythonCodeObject, "compile", refuse)
-    net, spikes = build_ei()
-    net.run(5 * ms)
+    def recorder(name, original):
+        def record(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        return record
+
+    targets = [
+        (Device, "code_object"),
+        (NumpyCodeObject, "compile_block"),
+        (NumpyCodeObject, "run_block"),
+        (CythonCodeObject, "compile_block"),
+        (CythonCodeObject, "run_block"),
+        (CythonExtensionManager, "create_extension"),
+    ]
+
+    def start():
+        for owner, name in targets:
+            monkeypatch.setattr(owner, name, recorder(f"{owner.__name__}.{name}", getattr(owner, name)))
+
+    return calls, start
+
+
+def test_exact_path_compiles_nothing(exact, codegen_calls):
+    calls, start_recording = codegen_calls
+    net, spikes = build_ei()  # connect() and string assignments: numpy code objects, nothing compiled
     assert prefs.codegen.target == "auto"
+    start_recording()
+    net.run(5 * ms)
+    net.store()
+    net.run(5 * ms)
+    net.restore()
+    net.run(5 * ms)
+    assert spikes.num_spikes > 0
+    assert calls == []
+
+
+def test_codegen_recorder_sees_a_runtime_run(codegen_calls):
+    # the recorder of the test above is not blind: Brian2's runtime creates and runs code objects
+    calls, start_recording = codegen_calls
+    set_device("sparseprop", fallback=True)
+    try:
+        start_scope()
+        prefs.codegen.target = "numpy"
+        group = NeuronGroup(1, "dv/dt = (2 - v + 0.1*v**3)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+        start_recording()
+        with pytest.warns(ExactFallbackWarning):
+            Network(group).run(1 * ms)
+    finally:
+        prefs.codegen.target = "auto"
+        reset_device()
+    assert "Device.code_object" in calls and "NumpyCodeObject.run_block" in calls
 
 
 def test_refused_network_raises_before_running(exact):
@@ -446,3 +498,109 @@ def test_inputs_during_refractoriness_are_dropped_as_in_brian2(exact):
     first = 0.01 * np.log(3)
     # dropped kick: the second spike comes one free period after the end of refractoriness
     assert float(spikes.t[1] / second) == pytest.approx(2 * first + 0.002, rel=1e-12)
+
+
+def test_changed_state_keeps_spikes_in_flight(exact):
+    group = NeuronGroup(2, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0")
+    group.I = [2.0, 0.5]
+    syn = Synapses(group, group, on_pre="v_post += 0.2", delay=5 * ms)
+    syn.connect(i=0, j=1)
+    states = StateMonitor(group, "v", record=[1])
+    run(8 * ms)  # neuron 0 spiked at 10 ms * ln 2; its kick arrives 5 ms later
+    group.v[1] = 0.3
+    run(10 * ms)
+    t = np.asarray(states.t / second)[80:]
+    arrival = 0.01 * np.log(2) + 0.005
+    expected = 0.5 - 0.2 * np.exp(-(t - 0.008) / 0.01) + 0.2 * np.exp(-(t - arrival) / 0.01) * (t >= arrival)
+    np.testing.assert_allclose(states.v[0][80:], expected, rtol=1e-12)
+
+
+def test_changed_state_keeps_the_poisson_stream(exact, seed):
+    # reference: the same run without the change; LIF is linear, so only neuron 0 differs, by 0.5 exp(-t/tau)
+    runs = []
+    for change in (False, True):
+        start_scope()
+        brian_seed(seed)
+        group = NeuronGroup(4, "dv/dt = -v/(10*ms) : 1", threshold="v > 100", reset="v = 0")
+        drive = PoissonInput(group, "v", 10, 100 * Hz, weight=0.01)  # noqa: F841  (part of the network)
+        states = StateMonitor(group, "v", record=True)
+        run(20 * ms)
+        if change:
+            group.v[0] = group.v[0] + 0.5
+        run(20 * ms)
+        runs.append(np.array(states.v[:, 200:]))
+    reference, changed = runs
+    assert np.any(reference[:, -1] > 0)
+    np.testing.assert_array_equal(changed[1:], reference[1:])
+    t = np.arange(200) * 1e-4
+    np.testing.assert_allclose(changed[0], reference[0] + 0.5 * np.exp(-t / 0.01), rtol=1e-12)
+
+
+def test_to_neo_labels_exact_results_after_store_and_fallback():
+    set_device("sparseprop", fallback=True)
+    try:
+        start_scope()
+        prefs.codegen.target = "numpy"
+        group = NeuronGroup(2, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0")
+        group.I = 2
+        spikes = SpikeMonitor(group)
+        net = Network(group, spikes)
+        net.run(20 * ms)
+        net.store()  # storing does not change what wrote the monitor
+        assert brian2_sparseprop.to_neo(spikes).segments[0].spiketrains[0].annotations["simulation"] == "exact"
+        group.run_regularly("v = v", dt=1 * ms)  # refused: the next run is Brian2's runtime
+        with pytest.warns(ExactFallbackWarning, match="run_regularly"):
+            net.run(20 * ms)
+        assert brian2_sparseprop.to_neo(spikes).segments[0].spiketrains[0].annotations["simulation"] == "clock-driven"
+        assert get_device().timers == {}  # nothing ran exactly
+    finally:
+        prefs.codegen.target = "auto"
+        reset_device()
+
+
+def test_restart_warns_what_it_drops(exact):
+    group = NeuronGroup(
+        2, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0", refractory=3 * ms, name="g"
+    )
+    group.I = [2.0, 0.5]
+    syn = Synapses(group, group, "w : 1", on_pre="v_post += w", delay=5 * ms)
+    syn.connect(i=0, j=1)
+    syn.w = 0.2
+    net = Network(group, syn, name="net")
+    net.run(8 * ms)  # neuron 0 spiked at 6.93 ms: refractory until 9.93 ms, its spike in flight until 11.93 ms
+    syn.w = 0.1
+    what = "parameters, connectivity or inputs"
+    with pytest.warns(
+        EngineRestartWarning,
+        match=rf"Network 'net': {what} changed between runs, so the exact engine restarts from the current values "
+        r"at t = 8\. ms; 1 pending delayed spike events and the refractoriness of 1 neurons are dropped",
+    ) as record:
+        net.run(1 * ms)
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing changed: no restart, no warning
+        net.run(1 * ms)
+
+
+def test_state_set_after_restore_is_used(exact):
+    group = NeuronGroup(1, "dv/dt = (0.5 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    states = StateMonitor(group, "v", record=True)
+    net = Network(group, states)
+    net.run(5 * ms)
+    net.store()
+    net.run(5 * ms)
+    net.restore()
+    group.v = 0.9
+    net.run(5 * ms)
+    t = np.asarray(states.t / second)[50:] - 0.005
+    np.testing.assert_allclose(states.v[0][50:], 0.5 + 0.4 * np.exp(-t / 0.01), rtol=1e-13)
+
+
+def test_timers_split_the_run(exact):
+    net, spikes = build_ei()
+    net.run(20 * ms)
+    timers = get_device().timers
+    assert sorted(timers) == ["engine", "recognition", "total"]
+    assert timers["engine"] > 0 and timers["recognition"] > 0
+    # the parts are timed inside the total, by the same clock
+    assert timers["engine"] + timers["recognition"] <= timers["total"]

@@ -409,7 +409,10 @@ def test_wrong_kind_of_network_argument_is_a_type_error(overrides, name):
     (lambda net: net.record_states([0], ["a"]), "times"),
     (lambda net: net.add_poisson_input("fast", 0.1), "rate"),
     (lambda net: net.run(0.01, report="text", report_period="x"), "report_period"),
-], ids=["run-str", "run-None", "rate-str", "states-str", "poisson-str", "report_period-str"])
+    (lambda net: net.set_v("low"), "values"),
+    (lambda net: net.set_v(0.5, [0.0]), "indices"),
+], ids=["run-str", "run-None", "rate-str", "states-str", "poisson-str", "report_period-str", "set_v-str",
+        "set_v-float-index"])
 def test_wrong_kind_of_method_argument_is_a_type_error(call, name):
     with pytest.raises(TypeError, match=name):
         call(EventNetwork(3, drive=1.5))
@@ -420,6 +423,11 @@ def fresh():
 
 
 BAD_CALLS = [
+    (lambda net: net.set_v(np.nan, [0]), ValueError, r"values must be finite, found nan"),
+    (lambda net: net.set_v([0.1, 0.2], [0, 0]), ValueError, r"indices must not repeat"),
+    (lambda net: net.set_v([0.1, 0.2], [0, 1, 2]), ValueError, r"values must be a scalar or have shape \(3,\)"),
+    (lambda net: net.set_v(0.5, [3]), ValueError, r"indices must be in \[0, 3\), found 3"),
+    (lambda net: net.set_v(1.0, [1]), ValueError, r"v_init must be below threshold, found 1\.0 >= 1\.0 for neuron 1"),
     (lambda net: net.add_poisson_input(-5.0, 0.1), ValueError, r"rate must be >= 0, found -5\.0"),
     (lambda net: net.add_poisson_input([10.0, np.inf, 1.0], 0.1), ValueError, r"rate must be finite, found inf"),
     (lambda net: net.add_poisson_input(10.0, np.nan), ValueError, r"weight must be finite, found nan"),
@@ -510,3 +518,75 @@ def test_network_too_large_for_memory_is_refused_by_estimate(n):
     assert kind == "MemoryError", message
     assert "Unable to allocate" not in message, message
     assert float(seconds) < 2.0
+
+
+# ---------------------------------------------------------------------------------------- set_v
+def test_set_v_keeps_spikes_in_flight_and_the_poisson_stream(seed):
+    # silent LIF neurons (drive 0, threshold out of reach) driven by Poisson input, some kicks delayed:
+    # the dynamics are linear, so raising v of neuron 0 by 0.5 between runs changes only neuron 0, by
+    # 0.5 exp(-(t - t1)/tau); every other trajectory and the Poisson stream stay bit for bit the same
+    tau, t1 = 0.01, 0.02
+    runs = []
+    for change in (False, True):
+        net = EventNetwork(4, tau=tau, drive=0.0, threshold=100.0, indptr=[0, 1, 2, 3, 4], indices=[1, 2, 3, 0],
+                           weights=0.05, delays=0.003, seed=seed)
+        net.add_poisson_input(300.0, 0.01)
+        times = t1 + np.arange(1, 200) * 1e-4
+        net.record_states(np.arange(4), times)
+        net.run(t1)
+        if change:
+            net.set_v(net.v[0] + 0.5, [0])
+        net.run(0.02)
+        runs.append(net.state_values)
+    reference, changed = runs
+    assert np.all(reference[-1] > 0)
+    np.testing.assert_array_equal(changed[:, 1:], reference[:, 1:])
+    np.testing.assert_allclose(changed[:, 0], reference[:, 0] + 0.5 * np.exp(-(times - t1) / tau), rtol=1e-12)
+
+
+@pytest.mark.parametrize("lif_shared_tau", [True, False])
+def test_set_v_at_threshold_fires_at_the_current_time(lif_shared_tau):
+    net = EventNetwork(2, drive=[0.5, 1.2], refractory=0.002, lif_shared_tau=lif_shared_tau)
+    net.run(0.0105)
+    net.set_v([1.0, 3.0])
+    net.run(0.01)
+    assert net.spike_times[:2].tolist() == [0.0105, 0.0105]
+    assert net.spike_indices[:2].tolist() == [0, 1]
+
+
+def test_set_v_of_a_refractory_neuron_holds_until_the_period_ends():
+    # Brian2's (unless refractory): the set value is held, then relaxes towards the drive 0.5
+    net = EventNetwork(1, drive=2.0, refractory=0.004)
+    net.run(0.01 * np.log(2) + 0.001)       # fired at tau ln 2, refractory until 3 ms after
+    net.set_v(0.25)
+    net.record_states([0], [0.01 * np.log(2) + 0.003, 0.01 * np.log(2) + 0.006])
+    net.run(0.01)
+    held, relaxed = net.state_values[:, 0]
+    assert held == 0.25
+    assert relaxed == pytest.approx(2.0 - 1.75 * np.exp(-0.2), rel=1e-12)
+
+
+@pytest.mark.parametrize("model,value", [("lif", 0.7), ("qif", -0.3), ("theta", 2.0)])
+def test_set_v_continues_like_a_fresh_start(model, value):
+    # a single neuron set to x at t1 then spikes exactly as a fresh one started from x, shifted by t1
+    kwargs = dict(model=model, tau=0.01, drive=1.2 if model == "lif" else 0.4)
+    net = EventNetwork(1, **kwargs)
+    net.run(0.0375)
+    net.set_v(value)
+    net.run(0.1)
+    fresh_net = EventNetwork(1, **kwargs, v_init=[value])
+    fresh_net.run(0.1)
+    later = net.spike_times[net.spike_times >= 0.0375]
+    np.testing.assert_allclose(later - 0.0375, fresh_net.spike_times, rtol=0, atol=1e-14)
+    assert net.v[0] == pytest.approx(fresh_net.v[0], rel=1e-9)
+
+
+def test_set_v_before_the_first_run_sets_the_initial_state_and_pickles():
+    net = EventNetwork(3, drive=0.5)
+    net.v = [0.1, 0.2, 0.3]
+    net.set_v(0.9, [2])
+    restored = pickle.loads(pickle.dumps(net))
+    assert restored.v.tolist() == [0.1, 0.2, 0.9]
+    restored.run(0.01)
+    net.run(0.01)
+    np.testing.assert_array_equal(restored.v, net.v)

@@ -497,6 +497,18 @@ def test_poisson_input_per_target_rates_and_targets(seed):
     assert np.all(np.abs(got - rates * 5.0) < 5 * np.sqrt(rates * 5.0))
 
 
+@pytest.mark.parametrize("m", [1, 2, 7, 1000])
+def test_alias_table_reproduces_the_weights(m, rng):
+    # all Poisson sources run as one process; the alias table picks each event's source with
+    # probability rate / total: reconstruct those probabilities from the table
+    from brian2_sparseprop._engine import alias_table
+    w = rng.uniform(0, 5, m) * (rng.random(m) < 0.8)
+    w[0] = 1.0
+    prob, alias = alias_table(w)
+    implied = prob / m + np.bincount(alias, weights=(1 - prob) / m, minlength=m)
+    np.testing.assert_allclose(implied, w / w.sum(), rtol=0, atol=1e-13)
+
+
 def test_poisson_sources_share_events_among_their_targets(seed):
     # PoissonGroup + Synapses: a source's event reaches all its targets at the same time (plus delay)
     rates = np.array([100.0, 300.0])
@@ -510,3 +522,34 @@ def test_poisson_sources_share_events_among_their_targets(seed):
     for train, rate in [(trains[0], 100.0), (trains[2], 300.0)]:
         assert abs(len(train) - rate * 4.0) < 5 * np.sqrt(rate * 4.0)
         assert stats.kstest(np.diff(train) * rate, "expon").pvalue > KS_ALPHA
+
+
+@pytest.mark.parametrize("name", ["lif-shared-tau", "mixed-models-delays-refractory", "scalar-delay-excitatory",
+                                  "lif-integrate-refractory"])
+def test_setting_v_mid_run_matches_oracle(name, rng):
+    # set_v between two runs, like Brian2's G.v[i] = x: some neurons below, some at or above threshold
+    # (they fire at once), refractory ones included; spikes in flight and external input carry on
+    params, generator, duration = scenario(name, rng)
+    t1 = duration / 2
+    n = params["n"]
+    engine = EventNetwork(**params)
+    kicks = None
+    if generator is not None:
+        engine.add_spike_generator(**generator)
+        kicks = generator_kicks(**{k: v for k, v in generator.items() if k != "n_sources"}, t_stop=duration)
+    oracle = Oracle(**params, inputs=kicks)
+    engine.run(t1)
+    oracle.run(t1)
+    idx = rng.choice(n, size=max(1, n // 3), replace=False)
+    models = np.broadcast_to(np.asarray(params["model"]), (n,))[idx]
+    thr = np.broadcast_to(np.asarray(params["threshold"], float), (n,))[idx]
+    low = np.broadcast_to(np.asarray(params["reset"], float), (n,))[idx]
+    values = np.where(models == "theta", rng.uniform(-np.pi, np.pi, idx.size),
+                      low + rng.uniform(0.0, 1.3, idx.size) * (thr - low))
+    engine.set_v(values, idx)
+    oracle.v[idx] = values
+    engine.run(duration - t1)
+    oracle.run(duration - t1)
+    assert len(oracle.spike_times) >= 10, "scenario too quiet to test anything"
+    assert_same_spikes(engine, oracle, 1e-9 * np.min(params["tau"]))
+    np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-7, atol=1e-6)

@@ -73,9 +73,10 @@ def test_large_heap_matches_heapq_after_every_update(program, data):
         check_equal(heap, ref, data.draw(st.integers(0, len(keys) - 1)))
 
 
+@pytest.mark.parametrize("raise_key", ["update", "increase"])
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 500), data=st.data())
-def test_popping_by_raising_the_top_key_to_inf_gives_sorted_order(n, data):
+def test_popping_by_raising_the_top_key_to_inf_gives_sorted_order(raise_key, n, data):
     # the engine's use: the top neuron fires and gets a later key; raising each top to +inf in turn
     # must enumerate all items in (key, index) order, like heapq.nsmallest
     keys = data.draw(st.lists(KEYS.filter(np.isfinite), min_size=n, max_size=n))
@@ -84,8 +85,27 @@ def test_popping_by_raising_the_top_key_to_inf_gives_sorted_order(n, data):
     for _ in range(n):
         i, key = heap.top()
         order.append((key, i))
-        heap.update(i, np.inf)
+        getattr(heap, raise_key)(i, np.inf)
     assert order == sorted((k, i) for i, k in enumerate(keys))
+
+
+@settings(max_examples=15, deadline=None)
+@given(program=heap_programs(max_n=3000), data=st.data())
+def test_increases_match_heapq(program, data):
+    # heap_sink (the engine's removal of a firing neuron) at any node, keys only growing
+    keys, updates = program
+    heap, ref = IndexedHeap(np.array(keys, dtype=np.float64)), LazyHeapq(keys)
+    for i, key in updates:
+        key = max(key, ref.keys[i])
+        heap.increase(i, key)
+        ref.update(i, key)
+        check_equal(heap, ref, data.draw(st.integers(0, len(keys) - 1)))
+
+
+def test_increase_refuses_a_smaller_key():
+    heap = IndexedHeap([1.0, 2.0])
+    with pytest.raises(ValueError, match="increase needs a key >= the current key 2.0, found: 1.5"):
+        heap.increase(1, 1.5)
 
 
 def test_ties_go_to_lowest_index():

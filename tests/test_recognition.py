@@ -370,3 +370,49 @@ def test_unit_mismatch_is_reported():
     group = NeuronGroup(2, "dv/dt = (v0 - v)/tau : volt", threshold="v > 1*mV", reset="v = 0*mV")
     with pytest.raises(Exception, match="v0"):
         recognise(group, v0=1 * nA)
+
+
+@pytest.mark.parametrize(
+    ("weight", "delay", "constant_weight", "constant_delay"),
+    [
+        ("-0.05", "0.7*ms", True, True),
+        ("-0.05*(i + 1)", "0.7*ms", False, True),
+        ("0.1", "j*0.1*ms", True, False),
+        ("0", "0*ms", True, True),
+    ],
+)
+def test_uniform_per_synapse_values_become_constants(weight, delay, constant_weight, constant_delay):
+    # Brian2 stores one value per synapse; the engine gets a scalar when all of them are equal
+    group = lif(n=4)
+    syn = Synapses(group, group, "w : 1", on_pre="v_post += w")
+    syn.connect(condition="i != j")
+    syn.w = weight
+    syn.delay = delay
+    kwargs = recognise(group, syn).engine_kwargs()
+    assert isinstance(kwargs["weights"], float) == constant_weight
+    assert isinstance(kwargs["delays"], float) == constant_delay
+    pre, post = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+    order = np.lexsort((post, pre))
+    np.testing.assert_array_equal(np.broadcast_to(kwargs["weights"], (12,)), np.asarray(syn.w[:])[order])
+    np.testing.assert_array_equal(np.broadcast_to(kwargs["delays"], (12,)), np.asarray(syn.delay[:] / ms)[order] * 1e-3)
+
+
+def test_signed_zero_weights_stay_per_synapse():
+    # 0.0 and -0.0 compare equal but are different kicks (v + -0.0 keeps v = -0.0): bitwise equality decides
+    group = lif(n=3)
+    syn = Synapses(group, group, "w : 1", on_pre="v_post += w")
+    syn.connect(i=[0, 1], j=[1, 2])
+    syn.w = [0.0, -0.0]
+    weights = recognise(group, syn).engine_kwargs()["weights"]
+    assert not isinstance(weights, float)
+    np.testing.assert_array_equal(np.signbit(weights), [False, True])
+
+
+@pytest.mark.parametrize(("delays", "found"), [([1, -1], "-0.001 s"), ([np.nan, 1], "nan s"), ([1, np.inf], "inf s")])
+def test_bad_delays(delays, found):
+    group = lif(n=2)
+    syn = Synapses(group, group, on_pre="v_post += 0.1")
+    syn.connect(i=[0, 1], j=[1, 0])
+    syn.delay = np.array(delays) * ms
+    with pytest.raises(ValueError, match=rf"Synapses '{syn.name}': delays must be finite and >= 0 s, found: {found}"):
+        recognise(group, syn)
