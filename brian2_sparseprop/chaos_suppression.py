@@ -43,13 +43,17 @@ __all__ = ["theory_point", "network_point", "learning_point", "critical_amplitud
 _KINDS = ("common", "independent")
 
 
-def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_measure=60.0, n_phases=16):
+def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_measure=60.0, n_phases=16,
+                 K=None):
     """lambda_1 (per tau) of one (I1, f, kind) point from the non-stationary DMFT (a sweep task).
 
     Parameters
     ----------
     g, I1, f, kind, N, J0, I0, dt, t_transient, t_measure, n_phases
         As in :func:`brian2_sparseprop.meanfield.periodic_dmft` (f in units of 1/tau).
+    K : float or None
+        In-degree of the sparse variant (``theory_options=dict(K=...)`` in the sweeps, to go with
+        ``network_options=dict(K=...)``); None: dense.
 
     Returns
     -------
@@ -61,7 +65,7 @@ def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_
     >>> round(theory_point(2.0, 0.0, 0.2, "common", 1000, t_transient=10.0, t_measure=5.0)["lambda1"], 1)
     0.1
     """
-    sol = periodic_dmft(g, I1, f, kind=kind, J0=J0, I0=I0, N=N, dt=dt, t_transient=t_transient,
+    sol = periodic_dmft(g, I1, f, kind=kind, J0=J0, I0=I0, N=N, K=K, dt=dt, t_transient=t_transient,
                         t_measure=t_measure, n_phases=n_phases)
     return {"lambda1": float(sol.lyapunov_exponent.magnitude)}
 
