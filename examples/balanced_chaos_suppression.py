@@ -13,6 +13,7 @@ Every point is stored in ``--out`` (default ``balanced_results``), so an interru
 stopped. Figures go to ``--figures`` (default ``docs/figures``). Run:
 
     python examples/balanced_chaos_suppression.py --workers 2
+    python examples/balanced_chaos_suppression.py --workers 2 --only learning   # one part (about 25 min)
 """
 import argparse
 from pathlib import Path
