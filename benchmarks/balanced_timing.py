@@ -1,4 +1,5 @@
-"""Timings for docs/balanced.md: a 20-point lambda_1(I1) theory curve and one N = 5000 network point.
+"""Timings for docs/balanced.md: a 20-point lambda_1(I1) theory curve, one N = 5000 network point, and the
+online training of an N = 500 student against a plain simulation of the same network.
 
 Run on demand: python benchmarks/balanced_timing.py. Reports wall-clock times and the float32/float64 ratio
 of the network point measured in the same run (the machine may be shared; read ratios, not absolutes).
@@ -7,6 +8,8 @@ import time
 
 import numpy as np
 
+from brian2_sparseprop.balanced import BalancedRateNetwork
+from brian2_sparseprop.balanced_learning import train_student
 from brian2_sparseprop.chaos_suppression import network_point, theory_point
 
 
@@ -27,6 +30,16 @@ def main():
         times[float32] = time.perf_counter() - t0
     print(f"N=5000 network, 120 tau at dt=0.05 tau (2400 steps): float32 {times[True]:.1f} s, "
           f"float64 {times[False]:.1f} s, ratio {times[False] / times[True]:.2f}")
+    # learning: 100 tau of training (no early stop) plus 2 x 50 tau free run, against the teacher's plain
+    # simulation over the same 250 tau (transient included) in the same run
+    t0 = time.perf_counter()
+    BalancedRateNetwork(500, seed=0).run(200.0, t_transient=50.0, n_record=0)
+    t_plain = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    train_student(20.0, "common", N=500, seed=0, t_train_max=100.0, error_threshold=1e-12, check_every=100)
+    t_train = time.perf_counter() - t0
+    print(f"N=500 student, 100 tau of RLS training + 100 tau free run: {t_train:.1f} s; plain simulation of "
+          f"250 tau: {t_plain:.1f} s; ratio {t_train / t_plain:.1f}")
 
 
 if __name__ == "__main__":

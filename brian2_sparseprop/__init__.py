@@ -5,6 +5,7 @@ Importing the package registers the Brian2 device ``'sparseprop'``: ``set_device
 from brian2.devices.device import all_devices as _brian2_devices
 
 from .balanced import BalancedRateNetwork, BalancedRun, SinusoidalDrive
+from .balanced_learning import RecursiveLeastSquares, StudentTraining, train_student
 from .device import SparsePropDevice
 from .meanfield import PeriodicDMFT, StationaryDMFT, periodic_dmft, stationary_dmft
 from .neo import from_neo, to_neo
@@ -25,4 +26,6 @@ __all__ = [
     # balanced rate networks and their mean-field theory
     "BalancedRateNetwork", "BalancedRun", "SinusoidalDrive", "PeriodicDMFT", "StationaryDMFT",
     "periodic_dmft", "stationary_dmft",
+    # training a balanced student network from a driven teacher (full-FORCE, recursive least squares)
+    "RecursiveLeastSquares", "StudentTraining", "train_student",
 ]

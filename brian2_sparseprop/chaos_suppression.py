@@ -31,6 +31,7 @@ import quantities as pq
 import scipy.optimize
 
 from .balanced import BalancedRateNetwork, SinusoidalDrive
+from .balanced_learning import train_student
 from .meanfield import periodic_dmft, stationary_dmft
 
 __all__ = ["theory_point", "network_point", "learning_point", "critical_amplitude_task", "run_sweep",
@@ -42,13 +43,17 @@ __all__ = ["theory_point", "network_point", "learning_point", "critical_amplitud
 _KINDS = ("common", "independent")
 
 
-def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_measure=60.0, n_phases=16):
+def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_measure=60.0, n_phases=16,
+                 K=None):
     """lambda_1 (per tau) of one (I1, f, kind) point from the non-stationary DMFT (a sweep task).
 
     Parameters
     ----------
     g, I1, f, kind, N, J0, I0, dt, t_transient, t_measure, n_phases
         As in :func:`brian2_sparseprop.meanfield.periodic_dmft` (f in units of 1/tau).
+    K : float or None
+        In-degree of the sparse variant (``theory_options=dict(K=...)`` in the sweeps, to go with
+        ``network_options=dict(K=...)``); None: dense.
 
     Returns
     -------
@@ -60,7 +65,7 @@ def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_
     >>> round(theory_point(2.0, 0.0, 0.2, "common", 1000, t_transient=10.0, t_measure=5.0)["lambda1"], 1)
     0.1
     """
-    sol = periodic_dmft(g, I1, f, kind=kind, J0=J0, I0=I0, N=N, dt=dt, t_transient=t_transient,
+    sol = periodic_dmft(g, I1, f, kind=kind, J0=J0, I0=I0, N=N, K=K, dt=dt, t_transient=t_transient,
                         t_measure=t_measure, n_phases=n_phases)
     return {"lambda1": float(sol.lyapunov_exponent.magnitude)}
 
@@ -96,17 +101,12 @@ def network_point(g, I1, f, kind, N, seed, J0=1.0, I0=1.0, K=None, duration=200.
             "rate": float(run.population_rate.magnitude.mean())}
 
 
-def learning_point(I1, kind, N=500, g=2.0, f=0.2, seed=0, J0=1.0, I0=1.0, t_train=200.0, t_test=50.0,
-                   t_transient=50.0, dt=0.05, ridge=1e-2):
-    """Train a student network from a driven teacher (full-FORCE style, batch ridge regression).
+def learning_point(I1, kind, N=500, g=2.0, f=0.2, seed=0, J0=1.0, I0=1.0, t_train_max=300.0, t_test=50.0,
+                   t_transient=50.0, dt=0.05, alpha=1.0, error_threshold=1e-2, min_periods=12):
+    """Train a student network from a driven teacher online (full-FORCE, recursive least squares; a sweep task).
 
-    The teacher is a balanced network driven by ``I1 sin(2 pi f t + theta_i)``. The student (same size,
-    same constant input) must generate the teacher's total input ``J phi(h_T) + I1 sin(...)`` with its own
-    recurrent weights ``J_S``, and a readout ``w`` must produce the target ``sin(2 pi f t)`` from its rates.
-    Both are fitted by ridge regression on the teacher's rates over ``t_train`` (teacher forcing); the
-    student then runs autonomously from the teacher's final state for ``t_test`` and the test error is
-    the mean squared output error over the target's variance (1/2). A chaotic teacher (lambda_1 > 0) does
-    not follow the input reliably, and the student fails.
+    A thin wrapper of :func:`brian2_sparseprop.balanced_learning.train_student` that returns plain numbers
+    for the JSON result files.
 
     Parameters
     ----------
@@ -114,52 +114,33 @@ def learning_point(I1, kind, N=500, g=2.0, f=0.2, seed=0, J0=1.0, I0=1.0, t_trai
         Teacher input amplitude.
     kind : {'common', 'independent'}
         Phases of the teacher input.
-    N, g, f, seed, J0, I0 : float
+    N, g, f, seed, J0, I0
         Network parameters (f in units of 1/tau).
-    t_train, t_test, t_transient, dt : float
+    t_train_max, t_test, t_transient, dt : float
         Times in units of tau.
-    ridge : float
-        Ridge parameter relative to the mean diagonal of the rates' Gram matrix.
+    alpha, error_threshold : float
+        Regulariser of the recursive least squares and the stopping threshold of the test error.
+    min_periods : int
+        Least number of training periods.
 
     Returns
     -------
     dict
-        ``{"test_error": float, "teacher_lambda1": float}``.
+        ``{"test_error": float, "teacher_lambda1": float, "converged": bool, "t_trained": float}``.
 
     Examples
     --------
-    >>> out = learning_point(10.0, "independent", N=100, t_train=20.0, t_test=5.0, t_transient=10.0)
+    >>> out = learning_point(10.0, "independent", N=100, t_train_max=20.0, t_test=5.0, t_transient=10.0,
+    ...                      min_periods=4)
     >>> sorted(out)
-    ['teacher_lambda1', 'test_error']
+    ['converged', 't_trained', 'teacher_lambda1', 'test_error']
     """
     _check_kinds([kind])
-    rng = np.random.default_rng(seed + 7919)
-    theta = np.zeros(N) if kind == "common" else rng.uniform(0, 2 * np.pi, N)
-    w = 2 * np.pi * f
-    teacher = BalancedRateNetwork(N, g=g, J0=J0, I0=I0, seed=seed)
-    drive = lambda t: I1 * np.sin(w * t + theta)  # noqa: E731
-    run = teacher.run(t_train, drive=drive, dt=dt, t_transient=t_transient, n_record=N)
-    R = run.rates.magnitude  # (T, N) rates phi(h_T)
-    t = t_transient + dt * np.arange(len(R))
-    J = teacher.coupling_matrix()
-    D = R @ J.T + I1 * np.sin(w * t[:, None] + theta[None, :])  # desired total input (T, N)
-    G = R.T @ R
-    reg = ridge * np.trace(G) / N * np.eye(N)
-    J_S = np.linalg.solve(G + reg, R.T @ D).T
-    target = np.sin(w * t)
-    w_out = np.linalg.solve(G + reg, R.T @ target)
-    # autonomous student from the teacher's final state; exponential Euler
-    h = run.state.copy()
-    a, b = np.exp(-dt), -np.expm1(-dt)
-    n_test = int(round(t_test / dt))
-    z = np.empty(n_test)
-    t0 = t[-1] + dt
-    for i in range(n_test):
-        h = a * h + b * (J_S @ np.maximum(h, 0.0) + teacher.constant_input)
-        z[i] = w_out @ np.maximum(h, 0.0)
-    t_out = t0 + dt * np.arange(1, n_test + 1)
-    err = float(np.mean((z - np.sin(w * t_out)) ** 2) / 0.5)
-    return {"test_error": err, "teacher_lambda1": float(run.lyapunov_exponents.magnitude[0])}
+    res = train_student(I1, kind, N=N, g=g, J0=J0, I0=I0, f=f, seed=seed, dt=dt, t_transient=t_transient,
+                        t_train_max=t_train_max, t_test=t_test, error_threshold=error_threshold, alpha=alpha,
+                        min_periods=min_periods, n_record=0)
+    return {"test_error": res.test_error, "teacher_lambda1": float(res.teacher_lambda1.magnitude),
+            "converged": bool(res.converged), "t_trained": float(res.t_trained.magnitude)}
 
 
 def _point_file(out_dir, task_name, params):
@@ -360,12 +341,12 @@ def learning_vs_amplitude(I1_values, *, kinds=_KINDS, n_networks=3, out_dir="bal
     out_dir, n_workers
         As in :func:`run_sweep`.
     **learning_options
-        Passed to :func:`learning_point` (N, g, f, t_train, ...).
+        Passed to :func:`learning_point` (N, g, f, t_train_max, ...).
 
     Returns
     -------
     dict
-        ``{"I1": ndarray, "test_error": {kind: ndarray (n_I1, n_networks)},
+        ``{"I1": ndarray, "test_error": {kind: ndarray (n_I1, n_networks)}, "converged": {kind: bool ndarray},
         "teacher_lambda1": {kind: Quantity (n_I1, n_networks)}, "parameters": dict}``.
 
     Raises
@@ -377,7 +358,8 @@ def learning_vs_amplitude(I1_values, *, kinds=_KINDS, n_networks=3, out_dir="bal
     --------
     >>> import tempfile
     >>> res = learning_vs_amplitude([10.0], kinds=["independent"], n_networks=1, out_dir=tempfile.mkdtemp(),
-    ...                             n_workers=1, N=100, t_train=20.0, t_test=5.0, t_transient=10.0)
+    ...                             n_workers=1, N=100, t_train_max=20.0, t_test=5.0, t_transient=10.0,
+    ...                             min_periods=4)
     >>> res["test_error"]["independent"].shape
     (1, 1)
     """
@@ -389,23 +371,29 @@ def learning_vs_amplitude(I1_values, *, kinds=_KINDS, n_networks=3, out_dir="bal
               for kind in kinds for I1 in I1_values for s in range(n_networks)]
     res = run_sweep(learning_point, points, out_dir, n_workers)
     shape = (len(I1_values), n_networks)
-    err, lam = {}, {}
+    err, lam, conv = {}, {}, {}
     for j, kind in enumerate(kinds):
         block = res[j * len(I1_values) * n_networks:(j + 1) * len(I1_values) * n_networks]
         err[kind] = np.array([r["test_error"] for r in block]).reshape(shape)
         lam[kind] = pq.Quantity(np.array([r["teacher_lambda1"] for r in block]).reshape(shape), pq.dimensionless)
-    return {"I1": I1_values, "test_error": err, "teacher_lambda1": lam,
+        conv[kind] = np.array([r["converged"] for r in block]).reshape(shape)
+    return {"I1": I1_values, "test_error": err, "teacher_lambda1": lam, "converged": conv,
             "parameters": dict(learning_options, n_networks=n_networks, time_unit="tau")}
 
 
-def plot_learning(result, path):
-    """Save test error against I1 and against the teacher's lambda_1 (two panels) to ``path``.
+def plot_learning(result, path, I1_crit=None, threshold=1e-2):
+    """Save the learning figure to ``path``: the teacher's lambda_1 and the student's test error against I1,
+    and the test error against the teacher's lambda_1 (three panels; medians with interquartile ranges).
 
     Parameters
     ----------
     result : dict
         Output of :func:`learning_vs_amplitude`.
     path : str or Path
+    I1_crit : dict or None
+        Critical amplitudes ``{kind: float}`` drawn as dashed vertical lines (e.g. from the DMFT).
+    threshold : float
+        Training threshold, drawn as a dotted horizontal line.
 
     Returns
     -------
@@ -416,26 +404,38 @@ def plot_learning(result, path):
     >>> import tempfile, os
     >>> res = {"I1": np.array([0.0, 5.0]), "test_error": {"common": np.array([[1.0], [0.5]])},
     ...        "teacher_lambda1": {"common": pq.Quantity([[0.1], [0.05]])}, "parameters": {}}
-    >>> os.path.exists(plot_learning(res, os.path.join(tempfile.mkdtemp(), "c.png")))
+    >>> os.path.exists(plot_learning(res, os.path.join(tempfile.mkdtemp(), "c.png"), I1_crit={"common": 3.0}))
     True
     """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     colors = {"common": "tab:green", "independent": "tab:purple"}
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.4))
+    fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(11, 3.4))
+
+    def median_iqr(ax, values, kind):
+        med = np.median(values, axis=1)
+        q1, q3 = np.percentile(values, 25, axis=1), np.percentile(values, 75, axis=1)
+        ax.errorbar(result["I1"], med, yerr=[med - q1, q3 - med], fmt="o-", ms=4, color=colors[kind],
+                    capsize=2, label=kind)
     for kind, err in result["test_error"].items():
-        med = np.median(err, axis=1)
-        q1, q3 = np.percentile(err, 25, axis=1), np.percentile(err, 75, axis=1)
-        ax1.errorbar(result["I1"], med, yerr=[med - q1, q3 - med], fmt="o-", ms=4, color=colors[kind],
-                     capsize=2, label=kind)
+        median_iqr(ax0, result["teacher_lambda1"][kind].magnitude, kind)
+        median_iqr(ax1, err, kind)
         ax2.scatter(result["teacher_lambda1"][kind].magnitude.ravel(), err.ravel(), s=12, color=colors[kind],
-                    label=kind)
+                    label=kind, alpha=0.7)
+        if I1_crit is not None and kind in I1_crit:
+            for ax in (ax0, ax1):
+                ax.axvline(I1_crit[kind], color=colors[kind], ls="--", lw=0.8)
+    ax0.axhline(0, color="k", lw=0.5)
+    ax0.set_ylabel(r"teacher $\lambda_1$ (1/$\tau$)")
     for ax in (ax1, ax2):
         ax.set_yscale("log")
         ax.set_ylabel("test error (MSE / target variance)")
+        ax.axhline(threshold, color="k", ls=":", lw=0.8)
+    for ax in (ax0, ax1):
+        ax.set_xlabel("teacher input amplitude $I_1$")
+    for ax in (ax0, ax1, ax2):
         ax.legend(fontsize=7)
-    ax1.set_xlabel("teacher input amplitude $I_1$")
     ax2.set_xlabel(r"teacher $\lambda_1$ (1/$\tau$)")
     ax2.axvline(0, color="k", lw=0.5)
     fig.tight_layout()
@@ -780,7 +780,7 @@ def main(argv=None):
     lrn = sub.choices["learning"]
     lrn.add_argument("--I1", default="0,2,5,10,20", help="'start:stop:n' or comma-separated values")
     lrn.add_argument("--networks", type=int, default=3, help="teacher/student realisations per point")
-    lrn.add_argument("--t-train", type=float, default=200.0)
+    lrn.add_argument("--t-train", type=float, default=300.0, help="longest training time (tau)")
     cp = sub.choices["critical"]
     cp.add_argument("--vary", choices=("f", "N", "K", "g"), required=True)
     cp.add_argument("--values", required=True, help="'start:stop:n' or comma-separated values")
@@ -801,7 +801,7 @@ def main(argv=None):
     elif args.command == "learning":
         res = learning_vs_amplitude(_floats(args.I1), kinds=args.kinds, n_networks=args.networks, out_dir=args.out,
                                     n_workers=args.workers, N=int(N), g=args.g, f=args.f, J0=args.J0, I0=args.I0,
-                                    t_train=args.t_train)
+                                    t_train_max=args.t_train)
         for kind, err in res["test_error"].items():
             print(kind, "median test error", np.round(np.median(err, axis=1), 5).tolist())
         if args.figure:

@@ -289,6 +289,20 @@ def _check_N(N):
     return float(N)
 
 
+def _check_K(K, N, J0):
+    """In-degree K of the sparse variant and rho J0^2, rho = (N - K)/(N - 1) (1 when N is None)."""
+    if K is None:
+        return None, 0.0
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer, float)):
+        raise TypeError(f"K must be a number or None, found: {K!r}")
+    if not K >= 1:
+        raise ValueError(f"K must be >= 1, found: {K}")
+    if N is not None and K > N - 1:
+        raise ValueError(f"K must be <= N - 1 = {N - 1:g}, found: {K}")
+    rho = 1.0 if N is None else (N - K) / (N - 1)
+    return float(K), rho * J0 ** 2
+
+
 def _check_tau(tau):
     if tau is None:
         return None
@@ -360,6 +374,11 @@ class StationaryDMFT:
         Amplitude A of static offsets ``A sin(theta_i)`` with uniform phases (0: none).
     n_phases : int
         Trapezoidal points of the phase average.
+    K : float or None
+        In-degree of the sparse variant (None: dense).
+    sparse_variance : float
+        ``rho J0^2`` with ``rho = (N - K)/(N - 1)``: weight of the in-degree sampling variance of the mean
+        coupling (0 when dense).
     """
 
     g: float
@@ -375,6 +394,13 @@ class StationaryDMFT:
     n_gh: int = 80
     quenched_amplitude: float = 0.0
     n_phases: int = 1
+    K: float | None = None
+    sparse_variance: float = 0.0
+
+    @property
+    def _g2(self):
+        """Effective gain^2 of the fluctuation and tangent forcing: g^2 + rho J0^2 (sparse)."""
+        return self.g ** 2 + self.sparse_variance
 
     def _mom(self):
         return _quenched(_moments(self.phi, self.n_gh), self.quenched_amplitude, self.n_phases)
@@ -397,11 +423,12 @@ class StationaryDMFT:
         return out
 
     def _trajectory(self, t_max):
-        g2 = self.g ** 2
+        g2 = self._g2
+        shift = self.sparse_variance * self.rate ** 2
         d_inf = self.delta_inf
 
         def rhs(t, y):
-            return [y[1], y[0] - g2 * float(self._C(min(y[0], self.delta0)))]
+            return [y[1], y[0] - g2 * float(self._C(min(y[0], self.delta0))) + shift]
 
         def settle(t, y):  # stop when the trajectory turns back or crosses Delta_inf
             return y[1] if t > 0 else -1.0
@@ -423,7 +450,7 @@ class StationaryDMFT:
         bin_size : float
             Lag spacing in units of tau.
         tau : Quantity (time) or None
-            Time constant for the lag axis; None uses seconds standing for units of tau
+            Time constant for the lag axis (then in seconds); None uses seconds standing for units of tau
             (annotated ``time_unit='tau'``).
 
         Returns
@@ -442,14 +469,14 @@ class StationaryDMFT:
         bin_size = _check_real("bin_size", bin_size, positive=True)
         tau = _check_tau(tau)
         lags = np.arange(0.0, t_max + 0.5 * bin_size, bin_size)
-        unit = pq.s if tau is None else tau
+        unit = 1.0 if tau is None else float(tau.rescale(pq.s).magnitude)
         return neo.AnalogSignal(self.autocovariance_values(lags)[:, None], units=pq.dimensionless,
-                                sampling_period=bin_size * unit, t_start=0 * unit, name="autocovariance",
+                                sampling_period=bin_size * unit * pq.s, t_start=0 * pq.s, name="autocovariance",
                                 time_unit="tau" if tau is None else "s", **self._annotations())
 
     def _annotations(self):
-        return dict(g=self.g, J0=self.J0, I0=self.I0, N=self.N, phi=self.phi, m=self.m, delta0=self.delta0,
-                    delta_inf=self.delta_inf, rate=self.rate, chaotic=self.chaotic)
+        return dict(g=self.g, J0=self.J0, I0=self.I0, N=self.N, K=self.K, phi=self.phi, m=self.m,
+                    delta0=self.delta0, delta_inf=self.delta_inf, rate=self.rate, chaotic=self.chaotic)
 
     def lyapunov_exponent(self, tau=None, *, t_max=60.0, step=0.01):
         """Largest Lyapunov exponent ``lambda_1 = -1 + sqrt(-E_0)`` from the stationary theory.
@@ -477,12 +504,12 @@ class StationaryDMFT:
         step = _check_real("step", step, positive=True)
         mom = self._mom()
         if not self.chaotic:
-            lam = -1.0 + self.g * np.sqrt(float(mom.second_prime(self.m, self.delta0)))
+            lam = -1.0 + np.sqrt(self._g2 * float(mom.second_prime(self.m, self.delta0)))
             return _rate(lam, tau)
         n = int(round(t_max / step))
         lags = np.arange(-n, n + 1) * step
         Cp = self._C(self.autocovariance_values(lags), prime=True)
-        diag = 2.0 / step ** 2 - self.g ** 2 * Cp
+        diag = 2.0 / step ** 2 - self._g2 * Cp
         off = np.full(len(lags) - 1, -1.0 / step ** 2)
         E0 = scipy.linalg.eigh_tridiagonal(diag, off, select="i", select_range=(0, 0), eigvals_only=True)[0]
         return _rate(-1.0 + np.sqrt(max(-E0, 0.0)), tau)
@@ -494,7 +521,8 @@ def _quenched(mom, amplitude, n_phases):
     return _PhaseAveraged(mom, amplitude * np.sin(2 * np.pi * (np.arange(n_phases) + 0.5) / n_phases))
 
 
-def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_amplitude=0.0, n_phases=32):
+def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, K=None, phi="relu", n_gh=80, quenched_amplitude=0.0,
+                    n_phases=32):
     """Solve the stationary DMFT self-consistently.
 
     Parameters
@@ -507,7 +535,13 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
         Constant input.
     N : float or None
         Network size in the mean equation ``m = sqrt(N) (I0 - J0 nu)``; None: balance limit
-        ``J0 nu = I0``.
+        ``J0 nu = I0``. With ``K`` given, N enters only through ``rho`` (None: ``rho = 1``).
+    K : float or None
+        In-degree of the sparse variant (``BalancedRateNetwork(N, K=K)``): the mean equation becomes
+        ``m = sqrt(K) (I0 - J0 nu)`` and the fluctuations gain the in-degree sampling variance of the mean
+        coupling, ``(1 - d^2) Delta = (g^2 + rho J0^2) C(Delta) - rho J0^2 nu^2`` with
+        ``rho = (N - K)/(N - 1)`` (finite-population correction of K partners drawn without replacement);
+        the tangent forcing becomes ``(g^2 + rho J0^2) C_phi'``. None: dense network.
     phi : {'relu', 'tanh'}
         Transfer function.
     n_gh : int
@@ -539,14 +573,16 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
     J0 = _check_real("J0", J0, nonnegative=True)
     I0 = _check_real("I0", I0)
     N = _check_N(N)
+    K, rho_J02 = _check_K(K, N, J0)
+    N_mean = N if K is None else K
     quenched_amplitude = _check_real("quenched_amplitude", quenched_amplitude, nonnegative=True)
     if isinstance(n_phases, bool) or not isinstance(n_phases, (int, np.integer)):
         raise TypeError(f"n_phases must be an integer, found: {n_phases!r}")
     if n_phases < 1:
         raise ValueError(f"n_phases must be >= 1, found: {n_phases}")
     mom = _quenched(_moments(phi, n_gh), quenched_amplitude, n_phases)
-    extra = (n_gh, quenched_amplitude, n_phases)
-    g2 = g * g
+    extra = (n_gh, quenched_amplitude, n_phases, K, rho_J02)
+    g2 = g * g + rho_J02  # effective gain^2 (sparse: plus the in-degree sampling variance of the mean coupling)
 
     def C(u, m, d0):
         return mom.cross(m, d0, m, d0, u)
@@ -560,9 +596,13 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
     xs = 0.5 * (xs + 1.0)
     ws = 0.5 * ws
 
+    def shift_of(m, d0):  # rho J0^2 nu^2, the part of the sparse forcing that does not depend on the lag
+        return rho_J02 * float(mom.mean(m, d0)) ** 2 if rho_J02 else 0.0
+
     def delta_inf_of(d0, m):
-        """Smallest root of G(u) = g^2 C(u) - u on [0, d0] (None if G > 0 on it)."""
-        G = lambda u: g2 * float(C(u, m, d0)) - u  # noqa: E731
+        """Smallest root of G(u) = g^2 C(u) - shift - u on [0, d0] (None if G > 0 on it)."""
+        shift = shift_of(m, d0)
+        G = lambda u: g2 * float(C(u, m, d0)) - shift - u  # noqa: E731
         if G(0.0) <= 1e-13 * max(d0, 1e-300):
             return 0.0
         # G is convex; its minimum is where g^2 C'(u) = 1.
@@ -578,17 +618,17 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
         return scipy.optimize.brentq(G, 0.0, u_min, xtol=1e-15 * d0, rtol=1e-15)
 
     def residual(d0):
-        m = _solve_mean(mom, d0, J0, I0, N)
+        m = _solve_mean(mom, d0, J0, I0, N_mean)
         di = delta_inf_of(d0, m)
         if di is None:
             return None, m, None
         u = d0 - (d0 - di) * xs ** 2
         integral = np.sum(ws * C(u, m, d0) * 2.0 * (d0 - di) * xs)
-        return 0.5 * (d0 ** 2 - di ** 2) - g2 * integral, m, di
+        return 0.5 * (d0 ** 2 - di ** 2) - g2 * integral + shift_of(m, d0) * (d0 - di), m, di
 
-    def H(d0):  # fixed-point condition Delta_0 = g^2 <phi^2>
-        m = _solve_mean(mom, d0, J0, I0, N)
-        return g2 * float(mom.second(m, d0)) - d0
+    def H(d0):  # fixed-point condition Delta_0 = g^2 <phi^2> (+ rho J0^2 Var(phi) when sparse)
+        m = _solve_mean(mom, d0, J0, I0, N_mean)
+        return g2 * float(mom.second(m, d0)) - shift_of(m, d0) - d0
 
     grid = np.geomspace(1e-6, 1e6, 241)
     vals = np.array([H(d) for d in grid])
@@ -601,7 +641,7 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
     if d_fp > 0:
         # Chaotic solutions have Delta_0 in (d_low, d_fp): below d_fp so that Delta'' < 0 at lag 0, above
         # d_low where G(u) = g^2 C(u) - u first dips below zero (so that Delta_inf exists).
-        has_root = lambda d0: delta_inf_of(d0, _solve_mean(mom, d0, J0, I0, N)) is not None  # noqa: E731
+        has_root = lambda d0: delta_inf_of(d0, _solve_mean(mom, d0, J0, I0, N_mean)) is not None  # noqa: E731
         hi = d_fp * (1 - 1e-10)
         if has_root(hi):
             lo = d_fp * 1e-9
@@ -626,7 +666,7 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, phi="relu", n_gh=80, quenched_
                 return StationaryDMFT(g, J0, I0, N, mom.name, m, d0, di, float(mom.mean(m, d0)), True, *extra)
     # No chaotic solution: the fixed point.
     d0 = d_fp
-    m = _solve_mean(mom, d0, J0, I0, N)
+    m = _solve_mean(mom, d0, J0, I0, N_mean)
     return StationaryDMFT(g, J0, I0, N, mom.name, m, d0, d0, float(mom.mean(m, d0)), False, *extra)
 
 
@@ -644,20 +684,23 @@ class PeriodicDMFT:
         ``c(t, t)``, the variance of the fluctuations.
     lyapunov_exponent : Quantity
         ``lambda_1`` (1/s when ``tau`` was given, dimensionless per tau otherwise).
-    lags : ndarray
-        Lags (units of tau) of ``autocovariance``.
-    autocovariance : ndarray
-        ``c(t, t - lag)`` for the times of the last period (rows) and ``lags`` (columns).
+    autocovariance : neo.AnalogSignal
+        ``c(t_k, t_k - lag)``: the signal's time axis is the lag (from 0 to ``max_lag``), channel k the
+        reference time ``t_k`` of the last input period (``array_annotations['reference_time']``, in the
+        unit of the time axis), shape (n_lags, steps per period); dimensionless.
     parameters : dict
         The parameters of the solution.
+
+    All time axes are in seconds when ``tau`` was given; otherwise they carry seconds that stand for units
+    of tau (annotation ``time_unit='tau'``; Neo requires a time unit). Every signal carries the
+    parameters as annotations.
     """
 
     mean_input: neo.AnalogSignal
     rate: neo.AnalogSignal
     variance: neo.AnalogSignal
     lyapunov_exponent: pq.Quantity
-    lags: np.ndarray
-    autocovariance: np.ndarray
+    autocovariance: neo.AnalogSignal
     parameters: dict
 
 
@@ -681,8 +724,8 @@ def _advance_row(row, forcing, a, b):
     return new
 
 
-def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu", dt=0.1, t_transient=40.0,
-                  t_measure=60.0, n_phases=16, max_lag=20.0, tau=None, n_gh=80):
+def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, K=None, phi="relu", dt=0.1,
+                  t_transient=40.0, t_measure=60.0, n_phases=16, max_lag=20.0, tau=None, n_gh=80):
     """Solve the non-stationary DMFT under ``I1 sin(2 pi f t + theta)`` input by forward integration.
 
     The two-time equations for ``c(t, s)`` and the tangent correlation ``D(t, s)`` are integrated on a grid
@@ -706,6 +749,10 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
         Mean coupling and constant input.
     N : float or None
         Network size entering the mean equation; None is the balance limit (common input fully cancelled).
+    K : float or None
+        In-degree of the sparse variant, as in :func:`stationary_dmft`: ``sqrt(K)`` in the mean equation,
+        forcing ``(g^2 + rho J0^2) <phi(t) phi(s)> - rho J0^2 nu(t) nu(s)`` of ``c`` and
+        ``(g^2 + rho J0^2) <phi' phi'>`` of the tangent correlation, ``rho = (N - K)/(N - 1)``.
     phi : {'relu', 'tanh'}
         Transfer function.
     dt : float
@@ -752,6 +799,7 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
     J0 = _check_real("J0", J0, nonnegative=True)
     I0 = _check_real("I0", I0)
     N = _check_N(N)
+    K, rho_J02 = _check_K(K, N, J0)
     dt = _check_real("dt", dt, positive=True)
     t_transient = _check_real("t_transient", t_transient, nonnegative=True)
     t_measure = _check_real("t_measure", t_measure, positive=True)
@@ -772,7 +820,7 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
     n = n_tr + n_meas
     a, b = np.exp(-dt), -np.expm1(-dt)
     omega = 2 * np.pi * f
-    g2 = g * g
+    g2 = g * g + rho_J02
     t = np.arange(n + 1) * dt
     if kind == "independent":
         phases = 2 * np.pi * np.arange(n_phases) / n_phases
@@ -787,7 +835,8 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
         x = m + shift[:, i]
         return float(np.mean(mom.mean(x, v))), float(np.mean(mom.mean_prime(x, v)))
 
-    sN = None if N is None else np.sqrt(N)
+    N_mean = N if K is None else K
+    sN = None if N_mean is None else np.sqrt(N_mean)
 
     def rhs(m, v, i):
         nu, slope = nu_and_slope(m, v, i)
@@ -821,13 +870,18 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
         x1 = m[i] + shift[:, i][:, None]
         x2 = m[:i + 1][None, :] + shift[:, :i + 1]
         F, G = mom.cross_both(x1, v[i], x2, v[None, :i + 1], row[None, :])
-        return g2 * F.mean(axis=0), g2 * G.mean(axis=0)
+        F = g2 * F.mean(axis=0)
+        if rho_J02:
+            F -= rho_J02 * nu[i] * nu[:i + 1]
+        return F, g2 * G.mean(axis=0)
 
-    stat = stationary_dmft(g, J0=J0, I0=I0, N=N, phi=phi, n_gh=n_gh)
+    stat = stationary_dmft(g, J0=J0, I0=I0, N=N, K=K, phi=phi, n_gh=n_gh)
     m = np.empty(n + 1)
     v = np.empty(n + 1)
     m[0] = stat.m
     v[0] = max(stat.delta0, 1e-6)
+    nu = np.empty(n + 1)
+    nu[0] = nu_and_slope(m[0], v[0], 0)[0]
     c_row = np.array([v[0]])
     D_row = np.array([1.0])
     log_scale = np.zeros(n + 1)
@@ -836,32 +890,37 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, phi="relu"
     c_last = np.full((per_period, n_lag + 1), np.nan)
     for i in range(n):
         F, Gp = forcing(i, m, v, c_row)
-        K = Gp * D_row
+        KD = Gp * D_row
         new_c = _advance_row(c_row, _predict(F, F_prev), a, b)
-        new_D = _advance_row(D_row, _predict(K, G_prev), a, b)
+        new_D = _advance_row(D_row, _predict(KD, G_prev), a, b)
         v[i + 1] = new_c[-1]
         m[i + 1] = step_mean(m[i], v[i], v[i + 1], i)
+        nu[i + 1] = nu_and_slope(m[i + 1], v[i + 1], i + 1)[0]
         scale = new_D[-1]
         if not (np.isfinite(scale) and scale > 0 and np.all(np.isfinite(new_c))):
             raise FloatingPointError(f"DMFT integration failed at t = {t[i + 1]} tau; reduce dt")
         new_D /= scale
         log_scale[i + 1] = log_scale[i] + np.log(scale)
-        F_prev, G_prev = F, K / scale
+        F_prev, G_prev = F, KD / scale
         c_row, D_row = new_c, new_D
         j = i + 1 - (n - per_period + 1)
         if j >= 0:
             k = min(n_lag, i + 1)
             c_last[j, :k + 1] = c_row[::-1][:k + 1]
     lam = (log_scale[n] - log_scale[n_tr]) / (2 * (t[n] - t[n_tr]))
-    nus = np.array([nu_and_slope(m[i], v[i], i)[0] for i in range(n_tr, n + 1)])
-    params = dict(g=g, I1=I1, f_tau=f, kind=kind, J0=J0, I0=I0, N=N, phi=mom.name, dt_tau=dt,
+    nus = nu[n_tr:]
+    params = dict(g=g, I1=I1, f_tau=f, kind=kind, J0=J0, I0=I0, N=N, K=K, phi=mom.name, dt_tau=dt,
                   t_transient_tau=n_tr * dt, n_phases=n_phases)
-    unit = pq.s if tau is None else tau
 
-    def signal(values, name):
-        return neo.AnalogSignal(values[:, None], units=pq.dimensionless, sampling_period=dt * unit,
-                                t_start=t[n_tr] * unit, name=name, time_unit="tau" if tau is None else "s",
-                                **params)
-    return PeriodicDMFT(mean_input=signal(m[n_tr:], "mean input"), rate=signal(nus, "population rate"),
-                        variance=signal(v[n_tr:], "variance"), lyapunov_exponent=_rate(lam, tau),
-                        lags=np.arange(n_lag + 1) * dt, autocovariance=c_last, parameters=params)
+    unit_s = 1.0 if tau is None else float(tau.rescale(pq.s).magnitude)
+    unit = pq.s
+
+    def signal(values, name, t_start=t[n_tr], **extra):
+        return neo.AnalogSignal(values, units=pq.dimensionless, sampling_period=dt * unit_s * unit,
+                                t_start=t_start * unit_s * unit, name=name,
+                                time_unit="tau" if tau is None else "s", **params, **extra)
+    reference = t[n - per_period + 1:n + 1] * unit_s
+    acov = signal(c_last.T, "autocovariance", t_start=0.0, array_annotations={"reference_time": reference})
+    return PeriodicDMFT(mean_input=signal(m[n_tr:, None], "mean input"), rate=signal(nus[:, None], "population rate"),
+                        variance=signal(v[n_tr:, None], "variance"), lyapunov_exponent=_rate(lam, tau),
+                        autocovariance=acov, parameters=params)

@@ -6,13 +6,14 @@ Computes, from the dynamic mean-field theory (DMFT) and from network simulations
    ``--large`` also N = 5000 networks; the theory alone for N = 5000);
 2. the critical amplitude I1_crit against the network size N (common input grows like sqrt(N));
 3. I1_crit against the input frequency f and against the gain g, with the quasi-static (slow input) limit;
-4. learning: test error of a student network trained from a driven teacher against I1 and against the
-   teacher's lambda_1.
+4. learning: test error of a student network trained online (full-FORCE, recursive least squares) from a
+   driven teacher against I1 and against the teacher's lambda_1 (N = 500, 8 pairs per point).
 
 Every point is stored in ``--out`` (default ``balanced_results``), so an interrupted run resumes where it
 stopped. Figures go to ``--figures`` (default ``docs/figures``). Run:
 
     python examples/balanced_chaos_suppression.py --workers 2
+    python examples/balanced_chaos_suppression.py --workers 2 --only learning   # one part (about 25 min)
 """
 import argparse
 from pathlib import Path
@@ -30,12 +31,25 @@ def main():
     parser.add_argument("--figures", default="docs/figures")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--networks", type=int, default=3, help="network realisations per point")
+    parser.add_argument("--learning-networks", type=int, default=8,
+                        help="teacher/student pairs per learning point")
+    parser.add_argument("--only", choices=("lyapunov", "critical", "learning"), default=None,
+                        help="run one part only")
     parser.add_argument("--large", action="store_true",
                         help="also simulate N = 5000 networks (2 per point, about 25 min on 2 cores)")
     args = parser.parse_args()
     figs = Path(args.figures)
     figs.mkdir(parents=True, exist_ok=True)
     common = dict(out_dir=args.out, n_workers=args.workers)
+    if args.only in (None, "lyapunov"):
+        lyapunov_figures(args, figs, common)
+    if args.only in (None, "critical"):
+        critical_figures(figs, common)
+    if args.only in (None, "learning"):
+        learning_figure(args, figs, common)
+
+
+def lyapunov_figures(args, figs, common):
 
     # 1a. theory and networks at N = 1000
     I1 = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0, 30.0, 40.0])
@@ -53,6 +67,9 @@ def main():
     for kind, lam in res["theory"].items():
         print(kind, "N=5000 theory lambda_1:", np.round(lam.magnitude, 4).tolist())
 
+
+
+def critical_figures(figs, common):
     # 2. I1_crit against N
     opts = dict(n_phases=8, t_transient=30.0, t_measure=30.0)
     res = critical_amplitude_sweep("N", [500, 1000, 2000, 4000, 8000], f=0.2, theory_options=opts, **common)
@@ -70,12 +87,23 @@ def main():
     print("I1_crit vs g:", {k: np.round(v, 3).tolist() for k, v in res["I1_crit"].items()},
           "quasi-static:", {k: np.round(v, 3).tolist() for k, v in res["quasi_static"].items()})
 
-    # 4. learning
-    res = learning_vs_amplitude([0.0, 2.0, 5.0, 10.0, 20.0, 40.0], n_networks=args.networks, N=300, g=2.0,
-                                f=0.2, J0=1.0, I0=1.0, t_train=100.0, **common)
-    plot_learning(res, figs / "balanced_learning.png")
-    print("learning, median test error:", {k: np.round(np.median(v, axis=1), 5).tolist()
-                                           for k, v in res["test_error"].items()})
+
+
+def learning_figure(args, figs, common):
+    # 4. learning (N = 500 as in the paper's Fig 7), with the DMFT's I1_crit for the same N
+    crit = critical_amplitude_sweep("N", [500], f=0.2, theory_options=dict(n_phases=8, t_transient=30.0,
+                                                                            t_measure=30.0), **common)
+    I1_crit = {k: float(v[0]) for k, v in crit["I1_crit"].items()}
+    I1 = [0.0, 2.0, 4.0, 6.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 50.0]
+    res = learning_vs_amplitude(I1, n_networks=args.learning_networks, N=500, g=2.0, f=0.2, J0=1.0, I0=1.0,
+                                t_train_max=300.0, **common)
+    plot_learning(res, figs / "balanced_learning.png", I1_crit=I1_crit)
+    print("I1_crit (DMFT, N = 500):", I1_crit)
+    for kind in res["test_error"]:
+        print(kind, "median test error:", np.round(np.median(res["test_error"][kind], axis=1), 4).tolist())
+        print(kind, "fraction below 1e-2:", np.mean(res["test_error"][kind] < 1e-2, axis=1).round(2).tolist())
+        print(kind, "median teacher lambda_1:",
+              np.round(np.median(res["teacher_lambda1"][kind].magnitude, axis=1), 4).tolist())
 
 
 if __name__ == "__main__":
