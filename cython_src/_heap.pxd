@@ -53,46 +53,9 @@ cdef inline void heap_sift_up(Heap* h, idx_t p, float64_t k, idx_t i) noexcept n
         pos[i * stride] = p
 
 
-cdef inline void heap_sift_down(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
-    cdef float64_t* keys = h.keys
-    cdef idx_t* ids = h.ids
-    cdef idx_t* pos = h.pos
-    cdef idx_t stride = h.pos_stride, size = h.size
-    cdef idx_t c, c_end, best, ib, p0 = p
-    cdef float64_t kbest, kc
-    while True:
-        c = 8 * p + 1
-        if c >= size:
-            break
-        c_end = c + 8
-        if c_end > size:
-            c_end = size
-        best = c
-        kbest = keys[c]
-        c += 1
-        while c < c_end:
-            kc = keys[c]
-            if kc < kbest or (kc == kbest and ids[c] < ids[best]):
-                best = c
-                kbest = kc
-            c += 1
-        ib = ids[best]
-        if kbest < k or (kbest == k and ib < i):
-            keys[p] = kbest
-            ids[p] = ib
-            pos[ib * stride] = p
-            p = best
-        else:
-            break
-    keys[p] = k
-    if p != p0:
-        ids[p] = i
-        pos[i * stride] = p
-
-
-cdef inline void heap_sink(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
-    """`heap_sift_down` for a key that sinks far (a node leaving the top): while it scans a node's 8
-    children it prefetches each child's own children, so that the next level's block is in flight."""
+cdef inline void _sift_down(Heap* h, idx_t p, float64_t k, idx_t i, bint lookahead) noexcept nogil:
+    # lookahead: while scanning a node's 8 children, prefetch each child's own children, so that the
+    # next level's block is in flight (for a key that sinks far); callers pass a constant
     cdef float64_t* keys = h.keys
     cdef idx_t* ids = h.ids
     cdef idx_t* pos = h.pos
@@ -108,11 +71,14 @@ cdef inline void heap_sink(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogi
             c_end = size
         best = c
         kbest = keys[c]
+        if not lookahead:
+            c += 1
         while c < c_end:
-            g = 8 * c + 1
-            if g < size:
-                SP_PREFETCH(keys + g)
-                SP_PREFETCH(ids + g)
+            if lookahead:
+                g = 8 * c + 1
+                if g < size:
+                    SP_PREFETCH(keys + g)
+                    SP_PREFETCH(ids + g)
             kc = keys[c]
             if kc < kbest or (kc == kbest and ids[c] < ids[best]):
                 best = c
@@ -130,6 +96,15 @@ cdef inline void heap_sink(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogi
     if p != p0:
         ids[p] = i
         pos[i * stride] = p
+
+
+cdef inline void heap_sift_down(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
+    _sift_down(h, p, k, i, False)
+
+
+cdef inline void heap_sink(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
+    """`heap_sift_down` for a key that sinks far (a node leaving the top), prefetching a level ahead."""
+    _sift_down(h, p, k, i, True)
 
 
 cdef inline void heap_update(Heap* h, idx_t i, float64_t k) noexcept nogil:
