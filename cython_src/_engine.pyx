@@ -512,6 +512,20 @@ cdef class Engine:
             else:
                 heap_update(&cl.heap, i, t + self.time_to_threshold(i, v))
 
+    cdef inline void kick_shared(self, Heap* heap, idx_t j, double w, double E, double th,
+                                 double inv_th) noexcept nogil:
+        """Kick an active (not refractory, not pending) shared-class LIF neuron j by w at E = E(t);
+        th and inv_th are its I - theta and 1 / (I - theta)."""
+        cdef double u = self.nrn[j].x - w * E
+        self.nrn[j].x = u
+        if u <= th * E:
+            self.cross(j)
+        elif w <= 0.0:
+            # the key only grows: no need to read the old one (a cache miss saved per inhibitory kick)
+            heap_sift_down(heap, self.nrn[j].pos, u * inv_th if th > 0.0 else INFINITY, j)
+        else:
+            heap_sift_up(heap, self.nrn[j].pos, u * inv_th if th > 0.0 else INFINITY, j)
+
     cdef void kick_row(self, syn_t k, syn_t k_end, double t) noexcept nogil:
         """Kick the targets of synapses k .. k_end - 1 at time t.
 
@@ -530,7 +544,7 @@ cdef class Engine:
         cdef syn_t kp = k + PF_RECORD, kq = k + PF_CHILDREN
         cdef idx_t j, p, c
         cdef uint16_t f
-        cdef double w, E, u, th
+        cdef double w
         while k < k_end:
             if kp < k_end:
                 SP_PREFETCH(nrn + idx[kp])
@@ -552,17 +566,7 @@ cdef class Engine:
                 self.kick(j, w, t)
             else:
                 cl = self.classes + CLS(f)
-                E = self.class_E(cl, t)
-                u = nrn[j].x - w * E
-                nrn[j].x = u
-                th = ith[j & m_ith]
-                if u <= th * E:
-                    self.cross(j)
-                elif w <= 0.0:
-                    # the key only grows: no need to read the old one (a cache miss saved per inhibitory kick)
-                    heap_sift_down(&cl.heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
-                else:
-                    heap_sift_up(&cl.heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+                self.kick_shared(&cl.heap, j, w, self.class_E(cl, t), ith[j & m_ith], inv_ith[j & m_ith])
             k += 1
             kp += 1
             kq += 1
@@ -586,7 +590,7 @@ cdef class Engine:
         cdef syn_t kp = k + PF_RECORD, kq = k + PF_CHILDREN
         cdef idx_t j, c
         cdef uint16_t f
-        cdef double w, u, th
+        cdef double w
         while k < k_end:
             if kp < k_end:
                 SP_PREFETCH(nrn + idx[kp])
@@ -601,15 +605,7 @@ cdef class Engine:
             if f & (F_PENDING | F_REFRACTORY):
                 self.kick(j, w, t)
             else:
-                u = nrn[j].x - w * E
-                nrn[j].x = u
-                th = ith[j & m_ith]
-                if u <= th * E:
-                    self.cross(j)
-                elif w <= 0.0:
-                    heap_sift_down(heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
-                else:
-                    heap_sift_up(heap, nrn[j].pos, u * inv_ith[j & m_ith] if th > 0.0 else INFINITY, j)
+                self.kick_shared(heap, j, w, E, ith[j & m_ith], inv_ith[j & m_ith])
             k += 1
             kp += 1
             kq += 1
