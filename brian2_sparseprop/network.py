@@ -99,6 +99,11 @@ def _check_csr(indptr, indices, n_rows, n_targets, what):
     return indptr.astype(np.int64), indices.astype(np.int32)     # our own copies, used by the engine
 
 
+def _theta_to_v(theta):
+    """Theta neurons are stored as v = tan(theta / 2), with theta = -pi (the reset) as -inf."""
+    return np.where(theta <= -np.pi, -np.inf, np.tan(theta / 2))
+
+
 def _line_aligned(a):
     """A copy of the 1-d array `a` placed so that its element 1 starts a 64-byte cache line: then the 8
     children ``8 p + 1 .. 8 p + 8`` of every node p of an 8-ary heap in it share one line of keys."""
@@ -508,7 +513,7 @@ class EventNetwork:
         # state: theta neurons are stored as v = tan(theta / 2)
         v0 = self._v_init.copy()
         th = codes == 2
-        v0[th] = np.where(v0[th] <= -np.pi, -np.inf, np.tan(v0[th] / 2))
+        v0[th] = _theta_to_v(v0[th])
         x = v0.copy()
         dr = np.broadcast_to(drive, (n,))
         x[kind == 0] = dr[kind == 0] - v0[kind == 0]          # u at t0 = t = 0: E = 1
@@ -797,9 +802,8 @@ class EventNetwork:
             self._v_init = self._initial_state(v_init, self.n, thr, None, theta=self._codes == 2)
             self._config["v_init"] = self._v_init.copy()
             return
-        x = v.copy()
-        x[theta] = np.where(v[theta] <= -np.pi, -np.inf, np.tan(v[theta] / 2))
-        self._engine.set_values(idx, x)
+        v[theta] = _theta_to_v(v[theta])
+        self._engine.set_values(idx, v)
 
     @property
     def n_spikes(self):
