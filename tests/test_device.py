@@ -276,6 +276,17 @@ def test_theta_and_qif_periods(exact):
 
 
 @pytest.fixture
+def fallback():
+    """The sparseprop device with fallback=True and Brian2's numpy target for one test."""
+    set_device("sparseprop", fallback=True)
+    start_scope()
+    prefs.codegen.target = "numpy"
+    yield
+    prefs.codegen.target = "auto"
+    reset_device()
+
+
+@pytest.fixture
 def codegen_calls(monkeypatch):
     """Records every Brian2 code object created, compiled or run, and every Cython extension built."""
     calls = []
@@ -317,20 +328,13 @@ def test_exact_path_compiles_nothing(exact, codegen_calls):
     assert calls == []
 
 
-def test_codegen_recorder_sees_a_runtime_run(codegen_calls):
+def test_codegen_recorder_sees_a_runtime_run(codegen_calls, fallback):
     # the recorder of the test above is not blind: Brian2's runtime creates and runs code objects
     calls, start_recording = codegen_calls
-    set_device("sparseprop", fallback=True)
-    try:
-        start_scope()
-        prefs.codegen.target = "numpy"
-        group = NeuronGroup(1, "dv/dt = (2 - v + 0.1*v**3)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
-        start_recording()
-        with pytest.warns(ExactFallbackWarning):
-            Network(group).run(1 * ms)
-    finally:
-        prefs.codegen.target = "auto"
-        reset_device()
+    group = NeuronGroup(1, "dv/dt = (2 - v + 0.1*v**3)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    start_recording()
+    with pytest.warns(ExactFallbackWarning):
+        Network(group).run(1 * ms)
     assert "Device.code_object" in calls and "NumpyCodeObject.run_block" in calls
 
 
@@ -342,24 +346,17 @@ def test_refused_network_raises_before_running(exact):
     assert float(net.t / ms) == 0
 
 
-def test_fallback_runs_with_runtime_and_warns_once():
-    set_device("sparseprop", fallback=True)
-    try:
-        start_scope()
-        prefs.codegen.target = "numpy"
-        group = NeuronGroup(1, "dv/dt = (2 - v + 0.1*v**3)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
-        spikes = SpikeMonitor(group)
-        net = Network(group, spikes)
-        with pytest.warns(ExactFallbackWarning, match="non-linear equation"):
-            net.run(5 * ms)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # the refusal was reported once; no second warning
-            net.run(5 * ms)
-        assert spikes.num_spikes > 0
-        assert float(net.t / ms) == pytest.approx(10)
-    finally:
-        prefs.codegen.target = "auto"
-        reset_device()
+def test_fallback_runs_with_runtime_and_warns_once(fallback):
+    group = NeuronGroup(1, "dv/dt = (2 - v + 0.1*v**3)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    spikes = SpikeMonitor(group)
+    net = Network(group, spikes)
+    with pytest.warns(ExactFallbackWarning, match="non-linear equation"):
+        net.run(5 * ms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the refusal was reported once; no second warning
+        net.run(5 * ms)
+    assert spikes.num_spikes > 0
+    assert float(net.t / ms) == pytest.approx(10)
 
 
 def test_fallback_must_be_bool():
@@ -536,26 +533,19 @@ def test_changed_state_keeps_the_poisson_stream(exact, seed):
     np.testing.assert_allclose(changed[0], reference[0] + 0.5 * np.exp(-t / 0.01), rtol=1e-12)
 
 
-def test_to_neo_labels_exact_results_after_store_and_fallback():
-    set_device("sparseprop", fallback=True)
-    try:
-        start_scope()
-        prefs.codegen.target = "numpy"
-        group = NeuronGroup(2, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0")
-        group.I = 2
-        spikes = SpikeMonitor(group)
-        net = Network(group, spikes)
+def test_to_neo_labels_exact_results_after_store_and_fallback(fallback):
+    group = NeuronGroup(2, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0")
+    group.I = 2
+    spikes = SpikeMonitor(group)
+    net = Network(group, spikes)
+    net.run(20 * ms)
+    net.store()  # storing does not change what wrote the monitor
+    assert brian2_sparseprop.to_neo(spikes).segments[0].spiketrains[0].annotations["simulation"] == "exact"
+    group.run_regularly("v = v", dt=1 * ms)  # refused: the next run is Brian2's runtime
+    with pytest.warns(ExactFallbackWarning, match="run_regularly"):
         net.run(20 * ms)
-        net.store()  # storing does not change what wrote the monitor
-        assert brian2_sparseprop.to_neo(spikes).segments[0].spiketrains[0].annotations["simulation"] == "exact"
-        group.run_regularly("v = v", dt=1 * ms)  # refused: the next run is Brian2's runtime
-        with pytest.warns(ExactFallbackWarning, match="run_regularly"):
-            net.run(20 * ms)
-        assert brian2_sparseprop.to_neo(spikes).segments[0].spiketrains[0].annotations["simulation"] == "clock-driven"
-        assert get_device().timers == {}  # nothing ran exactly
-    finally:
-        prefs.codegen.target = "auto"
-        reset_device()
+    assert brian2_sparseprop.to_neo(spikes).segments[0].spiketrains[0].annotations["simulation"] == "clock-driven"
+    assert get_device().timers == {}  # nothing ran exactly
 
 
 def test_restart_warns_what_it_drops(exact):
