@@ -23,7 +23,7 @@ directives = {
 
 extensions = [
     Extension(
-        f"brian2_sparseprop.{pyx.stem}",
+        f"brian2_sparseprop.spiking.{pyx.stem}",
         [str(pyx)],
         include_dirs=[np.get_include(), "cython_src"],
         # numpy's C distributions (the engine draws exponential intervals with numpy's ziggurat)

@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 
-from brian2_sparseprop.balanced import BalancedRateNetwork
-from brian2_sparseprop.balanced_learning import train_student
-from brian2_sparseprop.chaos_suppression import network_point, theory_point
+from brian2_sparseprop.rate.balanced import BalancedRateNetwork
+from brian2_sparseprop.rate.learning import train_student
+from brian2_sparseprop.rate.chaos_suppression import network_point, theory_point
 
 
 def main():

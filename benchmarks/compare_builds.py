@@ -61,8 +61,8 @@ def main():
     if args.n < 1000 or args.chunk <= 0 or args.rounds < 1:
         parser.error(f"need n >= 1000, chunk > 0, rounds >= 1, found {args.n}, {args.chunk}, {args.rounds}")
 
-    import brian2_sparseprop.network as network
-    from brian2_sparseprop.standard import sparse_inhibitory_lif
+    import brian2_sparseprop.spiking.network as network
+    from brian2_sparseprop.spiking.standard import sparse_inhibitory_lif
 
     nets = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -33,7 +33,7 @@ def s1_network(n, k=100, seed=0):
     """S1 as an ordinary Brian2 script: dv/dt = (I - v)/tau, K random targets, weight -1/sqrt(K)."""
     from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms
 
-    from brian2_sparseprop.standard import random_out_connectivity
+    from brian2_sparseprop.spiking.standard import random_out_connectivity
 
     rng = np.random.default_rng(seed)
     indptr, indices = random_out_connectivity(n, k, rng)
@@ -73,7 +73,7 @@ def s3_network(seed=0, scale=1.0):
 def time_engine(net, duration):
     """Build the EventNetwork from the recognised arrays and run it; returns (seconds, n_spikes)."""
     from brian2_sparseprop import EventNetwork
-    from brian2_sparseprop.recognition import recognise_network
+    from brian2_sparseprop.device.recognition import recognise_network
 
     spec = recognise_network(net.objects, {})
     start = time.process_time()

@@ -3,7 +3,7 @@
 Every configuration runs in a fresh subprocess (so that peak memory is its own), one after another on one
 core. Reported: microseconds of CPU time per network spike, spikes per CPU second, peak resident memory,
 bytes per synapse and per neuron held by the engine, and, measured in the same run, ratios against
-- the conventional exact method (every neuron advanced at every spike, `brian2_sparseprop._dense`),
+- the conventional exact method (every neuron advanced at every spike, `brian2_sparseprop.spiking._dense`),
 - Brian2 clock-driven runs (runtime/cython target) at dt = 0.1 ms and 0.01 ms.
 
 Usage:
@@ -24,7 +24,7 @@ SIM = {1_000: 20.0, 10_000: 5.0, 100_000: 2.0, 1_000_000: 0.5}   # simulated sec
 
 def worker(kind, n, duration):
     """Run one configuration in this process and return a dict of measurements."""
-    from brian2_sparseprop.standard import balanced_theta, random_out_connectivity, sparse_inhibitory_lif
+    from brian2_sparseprop.spiking.standard import balanced_theta, random_out_connectivity, sparse_inhibitory_lif
     out = {"kind": kind, "n": n}
     if kind in ("s1", "s2"):
         t0 = time.process_time()
@@ -41,7 +41,7 @@ def worker(kind, n, duration):
         out["engine_bytes"] = int(sum(a.nbytes for a in spec.values() if isinstance(a, np.ndarray)))
         out["synapses"] = int(spec["indices"].size)
     elif kind == "dense":
-        from brian2_sparseprop._dense import dense_lif_run
+        from brian2_sparseprop.spiking._dense import dense_lif_run
         rng = np.random.default_rng(0)
         indptr, indices = random_out_connectivity(n, 100, rng)
         v = rng.random(n)
@@ -59,7 +59,7 @@ def worker(kind, n, duration):
 
 def _brian2_s1(n, duration, dt):
     import brian2 as b2
-    from brian2_sparseprop.standard import random_out_connectivity
+    from brian2_sparseprop.spiking.standard import random_out_connectivity
     b2.prefs.codegen.target = "cython"
     b2.defaultclock.dt = dt * b2.second
     rng = np.random.default_rng(0)

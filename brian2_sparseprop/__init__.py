@@ -4,13 +4,13 @@ Importing the package registers the Brian2 device ``'sparseprop'``: ``set_device
 """
 from brian2.devices.device import all_devices as _brian2_devices
 
-from .balanced import BalancedRateNetwork, BalancedRun, SinusoidalDrive
-from .balanced_learning import RecursiveLeastSquares, StudentTraining, train_student
-from .device import SparsePropDevice
-from .meanfield import PeriodicDMFT, StationaryDMFT, periodic_dmft, stationary_dmft
+from .rate.balanced import BalancedRateNetwork, BalancedRun, SinusoidalDrive
+from .rate.learning import RecursiveLeastSquares, StudentTraining, train_student
+from .device.device import SparsePropDevice
+from .rate.meanfield import PeriodicDMFT, StationaryDMFT, periodic_dmft, stationary_dmft
 from .neo import from_neo, to_neo
-from .network import EventNetwork
-from .rate_lyapunov import (GRU, LSTM, RNN, LyapunovSpectrum, RateNetwork, largest_exponent_two_trajectories,
+from .spiking.network import EventNetwork
+from .rate.lyapunov import (GRU, LSTM, RNN, LyapunovSpectrum, RateNetwork, largest_exponent_two_trajectories,
                             lyapunov_spectrum, meanfield_largest_exponent, random_coupling)
 
 _brian2_devices["sparseprop"] = SparsePropDevice()

@@ -1,6 +1,6 @@
 """The compiled event loop: exact SparseProp propagation of pulse-coupled LIF/QIF/theta networks.
 
-This module trusts its inputs: `brian2_sparseprop.network` validates everything and prepares the arrays
+This module trusts its inputs: `brian2_sparseprop.spiking.network` validates everything and prepares the arrays
 (see `EventNetwork._build_engine`). Nothing here holds Python objects inside the loop.
 
 Representation

@@ -15,7 +15,7 @@ cdef class IndexedHeap:
 
     Examples
     --------
-    >>> from brian2_sparseprop._heap import IndexedHeap
+    >>> from brian2_sparseprop.spiking._heap import IndexedHeap
     >>> h = IndexedHeap([3.0, 1.0, 2.0])
     >>> h.top()
     (1, 1.0)

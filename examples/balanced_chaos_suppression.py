@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brian2_sparseprop.chaos_suppression import (critical_amplitude_sweep, learning_vs_amplitude,
+from brian2_sparseprop.rate.chaos_suppression import (critical_amplitude_sweep, learning_vs_amplitude,
                                                  lyapunov_vs_amplitude, plot_critical_amplitude, plot_learning,
                                                  plot_lyapunov_vs_amplitude)
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import quantities as pq
 
-from brian2_sparseprop.rate_lyapunov import (
+from brian2_sparseprop.rate.lyapunov import (
     RNN,
     RateNetwork,
     largest_exponent_two_trajectories,

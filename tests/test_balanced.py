@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import quantities as pq
 
-from brian2_sparseprop.balanced import BalancedRateNetwork, SinusoidalDrive
+from brian2_sparseprop.rate.balanced import BalancedRateNetwork, SinusoidalDrive
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

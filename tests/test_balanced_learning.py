@@ -5,8 +5,8 @@ import neo
 import numpy as np
 import pytest
 
-from brian2_sparseprop import balanced_learning
-from brian2_sparseprop.balanced_learning import RecursiveLeastSquares, train_student
+from brian2_sparseprop.rate import learning as balanced_learning
+from brian2_sparseprop.rate.learning import RecursiveLeastSquares, train_student
 
 _SMALL = dict(N=200, t_transient=20.0, t_train_max=60.0, t_test=20.0)
 

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from brian2_sparseprop import balanced, chaos_suppression, meanfield
-from brian2_sparseprop.chaos_suppression import (critical_amplitude, critical_amplitude_sweep, learning_point,
+from brian2_sparseprop.rate import balanced, chaos_suppression, meanfield
+from brian2_sparseprop.rate.chaos_suppression import (critical_amplitude, critical_amplitude_sweep, learning_point,
                                                  learning_vs_amplitude, lyapunov_vs_amplitude, main, network_point,
                                                  quasi_static_critical_amplitude, run_sweep, theory_point)
-from brian2_sparseprop.meanfield import stationary_dmft
+from brian2_sparseprop.rate.meanfield import stationary_dmft
 
 _FAST = dict(t_transient=2.0, t_measure=5.0, dt=0.2)
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from brian2_sparseprop._dense import dense_lif_run
-from brian2_sparseprop.standard import random_out_connectivity, sparse_inhibitory_lif
+from brian2_sparseprop.spiking._dense import dense_lif_run
+from brian2_sparseprop.spiking.standard import random_out_connectivity, sparse_inhibitory_lif
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["shared-tau", "lazy"])

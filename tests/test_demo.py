@@ -1,7 +1,7 @@
 """The quick-start demo runs end to end on a small network and saves its plot."""
 import pytest
 
-from brian2_sparseprop.demo import main
+from brian2_sparseprop.experiments.demo import main
 
 
 def test_demo_prints_summary_and_saves_plot(tmp_path, capsys):

@@ -34,7 +34,7 @@ from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 from brian2.devices.device import Device, reset_device
 
 import brian2_sparseprop  # registers the device
-from brian2_sparseprop.device import EngineRestartWarning, ExactFallbackWarning
+from brian2_sparseprop.device.device import EngineRestartWarning, ExactFallbackWarning
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 import brian2_sparseprop
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(brian2_sparseprop.__path__, "brian2_sparseprop.")
+MODULES = sorted(m.name for m in pkgutil.walk_packages(brian2_sparseprop.__path__, "brian2_sparseprop.")
                  if not m.name.rsplit(".", 1)[1].startswith("_"))
 
 

@@ -501,7 +501,7 @@ def test_poisson_input_per_target_rates_and_targets(seed):
 def test_alias_table_reproduces_the_weights(m, rng):
     # all Poisson sources run as one process; the alias table picks each event's source with
     # probability rate / total: reconstruct those probabilities from the table
-    from brian2_sparseprop._engine import alias_table
+    from brian2_sparseprop.spiking._engine import alias_table
     w = rng.uniform(0, 5, m) * (rng.random(m) < 0.8)
     w[0] = 1.0
     prob, alias = alias_table(w)

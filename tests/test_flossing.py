@@ -1,4 +1,4 @@
-"""Tests of brian2_sparseprop.flossing (JAX): tasks, differentiable exponents, flossing, training, CLI."""
+"""Tests of brian2_sparseprop.rate.flossing (JAX): tasks, differentiable exponents, flossing, training, CLI."""
 
 import json
 
@@ -8,8 +8,8 @@ import pytest
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
 
-from brian2_sparseprop import rate_lyapunov as rl  # noqa: E402
-from brian2_sparseprop.flossing import (  # noqa: E402
+from brian2_sparseprop.rate import lyapunov as rl  # noqa: E402
+from brian2_sparseprop.rate.flossing import (  # noqa: E402
     FlossingSettings,
     delayed_parity,
     floss,
@@ -261,7 +261,7 @@ def test_floss_and_train_bad_input():
 # ----------------------------------------------------------------------------- interrupts
 
 def test_train_keeps_metrics_when_interrupted(monkeypatch):
-    from brian2_sparseprop import flossing as fl
+    from brian2_sparseprop.rate import flossing as fl
     real = fl._task_grad
     calls = {"n": 0}
 
@@ -279,7 +279,7 @@ def test_train_keeps_metrics_when_interrupted(monkeypatch):
 
 
 def test_cli_stops_and_keeps_finished_runs_when_interrupted(monkeypatch, tmp_path, capsys):
-    from brian2_sparseprop import flossing as fl
+    from brian2_sparseprop.rate import flossing as fl
     real = fl.train
     calls = {"n": 0}
 

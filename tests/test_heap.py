@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brian2_sparseprop._heap import IndexedHeap
+from brian2_sparseprop.spiking._heap import IndexedHeap
 
 
 class LazyHeapq:

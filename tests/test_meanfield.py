@@ -7,8 +7,8 @@ import scipy.integrate
 import scipy.optimize
 import scipy.stats
 
-from brian2_sparseprop.meanfield import gaussian_moments, periodic_dmft, stationary_dmft
-from brian2_sparseprop import meanfield as mf
+from brian2_sparseprop.rate.meanfield import gaussian_moments, periodic_dmft, stationary_dmft
+from brian2_sparseprop.rate import meanfield as mf
 
 
 @pytest.mark.parametrize("h, k, rho", [(0.0, 0.0, 0.3), (0.5, -0.2, 0.9), (-1.3, 0.7, -0.6), (2.0, 2.5, 0.999),

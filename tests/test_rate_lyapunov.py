@@ -1,4 +1,4 @@
-"""Tests of brian2_sparseprop.rate_lyapunov: tangent maps, QR spectra, diagnostics, results."""
+"""Tests of brian2_sparseprop.rate.lyapunov: tangent maps, QR spectra, diagnostics, results."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import quantities as pq
 from neo.test.tools import assert_neo_object_is_compliant
 
-from brian2_sparseprop.rate_lyapunov import (
+from brian2_sparseprop.rate.lyapunov import (
     GRU,
     LSTM,
     RNN,

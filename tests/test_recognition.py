@@ -21,7 +21,7 @@ from brian2 import (
     prefs,
 )
 
-from brian2_sparseprop.recognition import recognise_network
+from brian2_sparseprop.device.recognition import recognise_network
 
 TAU = 10 * ms
 

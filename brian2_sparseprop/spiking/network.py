@@ -1,7 +1,7 @@
 """Exact event-driven networks of pulse-coupled LIF, QIF and theta neurons, without Brian2.
 
 Arrays in, arrays out: times in seconds, rates in Hz, state variables in the model's own numbers.
-The compiled loop lives in `brian2_sparseprop._engine`; this module validates, prepares and documents.
+The compiled loop lives in `brian2_sparseprop.spiking._engine`; this module validates, prepares and documents.
 """
 import os
 import sys

@@ -4,7 +4,7 @@ Setup (Engelken et al., PLoS Comput Biol 18, e1010590 (2022), Fig 7; full-FORCE:
 Escola & Abbott, PLoS ONE 13, e0191527 (2018)). Time in units of tau.
 
 * Teacher T (weights fixed): ``dh_T/dt = -h_T + J phi(h_T) + c0 + I1 sin(2 pi f t + theta_i)``, a
-  :class:`~brian2_sparseprop.balanced.BalancedRateNetwork` with ``c0 = sqrt(N) I0``; common (``theta_i = 0``)
+  :class:`~brian2_sparseprop.rate.balanced.BalancedRateNetwork` with ``c0 = sqrt(N) I0``; common (``theta_i = 0``)
   or independent (uniform random ``theta_i``) input.
 * Student S (same size, same constant input ``c0``, no time-varying input, its own random initial weights
   drawn from the same ensemble): ``dh_S/dt = -h_S + J_S phi(h_S) + c0``, output ``z = w . phi(h_S)``.
@@ -31,7 +31,7 @@ import neo
 import numpy as np
 import quantities as pq
 
-from ._validation import check_int as _check_int, check_real as _check_real
+from .._validation import check_int as _check_int, check_real as _check_real
 from .balanced import BalancedRateNetwork
 
 __all__ = ["RecursiveLeastSquares", "StudentTraining", "train_student"]

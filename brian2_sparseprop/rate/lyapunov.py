@@ -27,7 +27,7 @@ import numpy as np
 import quantities as pq
 import scipy.sparse
 
-from ._validation import check_int as _check_int
+from .._validation import check_int as _check_int
 
 __all__ = [
     "step",

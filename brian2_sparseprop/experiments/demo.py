@@ -1,6 +1,6 @@
 """The quick-start demo: the standard sparse inhibitory LIF network (S1), simulated exactly.
 
-Run ``sparseprop-demo`` (or ``python -m brian2_sparseprop.demo``); it prints a summary and saves a raster
+Run ``sparseprop-demo`` (or ``python -m brian2_sparseprop.experiments.demo``); it prints a summary and saves a raster
 and population-rate plot.
 """
 import argparse
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .standard import sparse_inhibitory_lif
+from ..spiking.standard import sparse_inhibitory_lif
 
 __all__ = ["main"]
 

@@ -31,7 +31,7 @@ import quantities as pq
 import scipy.optimize
 
 from .balanced import BalancedRateNetwork, SinusoidalDrive
-from .balanced_learning import train_student
+from .learning import train_student
 from .meanfield import periodic_dmft, stationary_dmft
 
 __all__ = ["theory_point", "network_point", "learning_point", "critical_amplitude_task", "run_sweep",
@@ -50,7 +50,7 @@ def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_
     Parameters
     ----------
     g, I1, f, kind, N, J0, I0, dt, t_transient, t_measure, n_phases
-        As in :func:`brian2_sparseprop.meanfield.periodic_dmft` (f in units of 1/tau).
+        As in :func:`brian2_sparseprop.rate.meanfield.periodic_dmft` (f in units of 1/tau).
     K : float or None
         In-degree of the sparse variant (``theory_options=dict(K=...)`` in the sweeps, to go with
         ``network_options=dict(K=...)``); None: dense.
@@ -77,7 +77,7 @@ def network_point(g, I1, f, kind, N, seed, J0=1.0, I0=1.0, K=None, duration=200.
     Parameters
     ----------
     g, I1, f, kind, N, seed, J0, I0, K
-        Network and input (f in units of 1/tau); see :class:`brian2_sparseprop.balanced.BalancedRateNetwork`.
+        Network and input (f in units of 1/tau); see :class:`brian2_sparseprop.rate.balanced.BalancedRateNetwork`.
     duration, t_transient, dt : float
         Averaging time, transient and step (units of tau).
     float32 : bool
@@ -105,7 +105,7 @@ def learning_point(I1, kind, N=500, g=2.0, f=0.2, seed=0, J0=1.0, I0=1.0, t_trai
                    t_transient=50.0, dt=0.05, alpha=1.0, error_threshold=1e-2, min_periods=12):
     """Train a student network from a driven teacher online (full-FORCE, recursive least squares; a sweep task).
 
-    A thin wrapper of :func:`brian2_sparseprop.balanced_learning.train_student` that returns plain numbers
+    A thin wrapper of :func:`brian2_sparseprop.rate.learning.train_student` that returns plain numbers
     for the JSON result files.
 
     Parameters
@@ -455,7 +455,7 @@ def critical_amplitude(kind, *, f=0.2, g=2.0, N=5000, J0=1.0, I0=1.0, I1_start=1
     ----------
     kind : {'common', 'independent'}
     f, g, N, J0, I0 : float
-        As in :func:`brian2_sparseprop.meanfield.periodic_dmft`.
+        As in :func:`brian2_sparseprop.rate.meanfield.periodic_dmft`.
     I1_start : float
         First trial amplitude (> 0).
     rtol : float

@@ -41,7 +41,7 @@ import scipy.optimize
 import scipy.signal
 from scipy.special import ndtr, owens_t
 
-from ._validation import check_real as _check_real
+from .._validation import check_real as _check_real
 
 __all__ = ["StationaryDMFT", "PeriodicDMFT", "stationary_dmft", "periodic_dmft", "gaussian_moments"]
 

@@ -1,7 +1,7 @@
 """The Brian2 device 'sparseprop': ordinary Brian2 scripts run with the exact event-driven engine.
 
 ``import brian2_sparseprop`` registers the device; ``set_device('sparseprop')`` makes ``run()`` and
-``Network.run()`` recognise the network (`brian2_sparseprop.recognition`), simulate it with
+``Network.run()`` recognise the network (`brian2_sparseprop.device.recognition`), simulate it with
 `brian2_sparseprop.EventNetwork` in continuous time, and write the results back into the ordinary
 Brian2 objects: final state variables, ``lastspike``/``not_refractory``, SpikeMonitor, StateMonitor
 (exact values at the monitor's clock ticks), PopulationRateMonitor, clocks and ``Network.t``.
@@ -34,7 +34,7 @@ from brian2.units.allunits import second
 from brian2.units.fundamentalunits import fail_for_dimension_mismatch
 from brian2.utils.logger import get_logger
 
-from brian2_sparseprop.recognition import recognise_network
+from .recognition import recognise_network
 
 __all__ = ["SparsePropDevice", "ExactFallbackWarning", "EngineRestartWarning"]
 
@@ -393,7 +393,7 @@ class SparsePropDevice(RuntimeDevice):
         return session
 
     def _new_session(self, spec, t_offset):
-        from brian2_sparseprop.network import EventNetwork
+        from ..spiking.network import EventNetwork
 
         engine = None
         if spec.n:

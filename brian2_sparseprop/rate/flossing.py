@@ -10,10 +10,10 @@ This module needs JAX (``pip install brian2_sparseprop[jax]``); the rest of the 
 Models (state ``x``, binary input ``s_t``, one logit read out per step):
 
 - ``'rnn'``: ``x_t = J tanh(x_{t-1}) + b + W_in s_t``, readout ``w_out tanh(x_t) + b_out``
-  (the map of :class:`brian2_sparseprop.rate_lyapunov.RNN`);
+  (the map of :class:`brian2_sparseprop.rate.lyapunov.RNN`);
 - ``'lstm'``: state ``(h, c)``, gates ``(i, f, g, o)`` as in
-  :class:`brian2_sparseprop.rate_lyapunov.LSTM`, readout from ``h``;
-- ``'gru'``: as in :class:`brian2_sparseprop.rate_lyapunov.GRU`, readout from ``h``.
+  :class:`brian2_sparseprop.rate.lyapunov.LSTM`, readout from ``h``;
+- ``'gru'``: as in :class:`brian2_sparseprop.rate.lyapunov.GRU`, readout from ``h``.
 
 Tasks: a stream of random bits ``s_t in {-1, +1}``; the target at step ``t`` is the parity (XOR)
 of the bits at ``t - d`` for the lags ``d`` in ``lags``: one lag is the delayed copy task, the
@@ -29,13 +29,13 @@ import time
 
 import numpy as np
 
-from ._validation import check_int as _check_int
+from .._validation import check_int as _check_int
 
 try:
     import jax
     import jax.numpy as jnp
 except ImportError as exc:  # the rest of the package works without JAX
-    raise ImportError("brian2_sparseprop.flossing needs JAX: pip install 'brian2_sparseprop[jax]'") from exc
+    raise ImportError("brian2_sparseprop.rate.flossing needs JAX: pip install 'brian2_sparseprop[jax]'") from exc
 
 __all__ = [
     "init_params",

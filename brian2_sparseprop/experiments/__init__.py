@@ -1,0 +1,1 @@
+"""Experiments, sweeps and command-line drivers built on the library (the console scripts)."""
