@@ -3,6 +3,7 @@
 Compiler directives are set here once. ``SPARSEPROP_DEBUG=1`` at build time turns bounds checks and
 wraparound back on for a debug test run.
 """
+
 import os
 from pathlib import Path
 

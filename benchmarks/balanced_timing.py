@@ -4,6 +4,7 @@ online training of an N = 500 student against a plain simulation of the same net
 Run on demand: python benchmarks/balanced_timing.py. Reports wall-clock times and the float32/float64 ratio
 of the network point measured in the same run (the machine may be shared; read ratios, not absolutes).
 """
+
 import time
 
 import numpy as np
@@ -28,8 +29,10 @@ def main():
         t0 = time.perf_counter()
         network_point(2.0, 0.0, 0.2, "common", 5000, 0, duration=100.0, t_transient=20.0, float32=float32)
         times[float32] = time.perf_counter() - t0
-    print(f"N=5000 network, 120 tau at dt=0.05 tau (2400 steps): float32 {times[True]:.1f} s, "
-          f"float64 {times[False]:.1f} s, ratio {times[False] / times[True]:.2f}")
+    print(
+        f"N=5000 network, 120 tau at dt=0.05 tau (2400 steps): float32 {times[True]:.1f} s, "
+        f"float64 {times[False]:.1f} s, ratio {times[False] / times[True]:.2f}"
+    )
     # learning: 100 tau of training (no early stop) plus 2 x 50 tau free run, against the teacher's plain
     # simulation over the same 250 tau (transient included) in the same run
     t0 = time.perf_counter()
@@ -38,8 +41,10 @@ def main():
     t0 = time.perf_counter()
     train_student(20.0, "common", N=500, seed=0, t_train_max=100.0, error_threshold=1e-12, check_every=100)
     t_train = time.perf_counter() - t0
-    print(f"N=500 student, 100 tau of RLS training + 100 tau free run: {t_train:.1f} s; plain simulation of "
-          f"250 tau: {t_plain:.1f} s; ratio {t_train / t_plain:.1f}")
+    print(
+        f"N=500 student, 100 tau of RLS training + 100 tau free run: {t_train:.1f} s; plain simulation of "
+        f"250 tau: {t_plain:.1f} s; ratio {t_train / t_plain:.1f}"
+    )
 
 
 if __name__ == "__main__":

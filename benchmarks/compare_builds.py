@@ -15,6 +15,7 @@ Usage::
     python benchmarks/compare_builds.py HEAD~1 HEAD [--n 1000000] [--chunk 0.05] [--rounds 8]
     python benchmarks/compare_builds.py HEAD WORKTREE       # WORKTREE: the uncommitted sources
 """
+
 import argparse
 import importlib.util
 import shutil
@@ -37,12 +38,14 @@ def build(rev, where):
         shutil.copytree(ROOT / "cython_src", src / "cython_src")
         shutil.copy(ROOT / "setup.py", src)
     else:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "cython_src", "setup.py"],
-                                 capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev, "cython_src", "setup.py"], capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
     (src / "brian2_sparseprop").mkdir()
-    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=src, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=src, check=True, capture_output=True
+    )
     so = next((src / "brian2_sparseprop").glob("_engine*.so"))
     # the module's init function is named after the last component only, so each build loads apart
     spec = importlib.util.spec_from_file_location(f"build_{abs(hash(rev))}._engine", so)
@@ -71,7 +74,7 @@ def main():
             network._engine = build(rev, Path(tmp) / str(k))
             net = sparse_inhibitory_lif(args.n)
             net.record_spikes(np.zeros(0, np.int32))
-            net.run(0.02)                       # transient of the initial state, and page faults
+            net.run(0.02)  # transient of the initial state, and page faults
             nets[rev] = net
     times = {rev: [] for rev in args.revs}
     for r in range(args.rounds):
@@ -88,8 +91,10 @@ def main():
     base = np.median(times[args.revs[0]])
     print(f"S1, N = {args.n}, {args.rounds} rounds of {args.chunk} s; CPU us per spike")
     for rev, t in times.items():
-        print(f"{rev:>20s}  median {np.median(t):6.3f}  min {np.min(t):6.3f}  "
-              f"median ratio to {args.revs[0]}: {np.median(t) / base:.3f}")
+        print(
+            f"{rev:>20s}  median {np.median(t):6.3f}  min {np.min(t):6.3f}  "
+            f"median ratio to {args.revs[0]}: {np.median(t) / base:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,9 @@ def s1_network(n, k=100, seed=0):
 
     rng = np.random.default_rng(seed)
     indptr, indices = random_out_connectivity(n, k, rng)
-    group = NeuronGroup(n, "dv/dt = (I - v)/tau : 1", threshold="v > 1", reset="v = 0",
-                        namespace={"I": 1.1, "tau": 10 * ms}, name="s1")
+    group = NeuronGroup(
+        n, "dv/dt = (I - v)/tau : 1", threshold="v > 1", reset="v = 0", namespace={"I": 1.1, "tau": 10 * ms}, name="s1"
+    )
     group.v = rng.uniform(0, 1, n)
     syn = Synapses(group, group, on_pre="v_post += w", namespace={"w": -1 / np.sqrt(k)}, name="s1_syn")
     syn.connect(i=np.repeat(np.arange(n), np.diff(indptr)), j=indices.astype(np.int64))
@@ -56,14 +57,22 @@ def s3_network(seed=0, scale=1.0):
     c_e = int(0.1 * n_e)
     tau, theta, v_r, J, g = 20 * ms, 20 * mV, 10 * mV, 0.1 * mV, 5.0
     nu_thr = theta / (J * c_e * tau)
-    neurons = NeuronGroup(n_e + n_i, "dv/dt = -v/tau : volt (unless refractory)", threshold="v > theta",
-                          reset="v = v_r", refractory=2 * ms, method="exact",
-                          namespace={"tau": tau, "theta": theta, "v_r": v_r}, name="s3")
+    neurons = NeuronGroup(
+        n_e + n_i,
+        "dv/dt = -v/tau : volt (unless refractory)",
+        threshold="v > theta",
+        reset="v = v_r",
+        refractory=2 * ms,
+        method="exact",
+        namespace={"tau": tau, "theta": theta, "v_r": v_r},
+        name="s3",
+    )
     neurons.v = "v_r * rand()"
     exc = Synapses(neurons[:n_e], neurons, on_pre="v_post += J", delay=1.5 * ms, namespace={"J": J}, name="s3_e")
     exc.connect(p=0.1)
-    inh = Synapses(neurons[n_e:], neurons, on_pre="v_post += -g*J", delay=1.5 * ms,
-                   namespace={"J": J, "g": g}, name="s3_i")
+    inh = Synapses(
+        neurons[n_e:], neurons, on_pre="v_post += -g*J", delay=1.5 * ms, namespace={"J": J, "g": g}, name="s3_i"
+    )
     inh.connect(p=0.1)
     drive = PoissonInput(neurons, "v", c_e, 2 * nu_thr, weight=J)
     spikes = SpikeMonitor(neurons, name="s3_spikes")
@@ -182,9 +191,11 @@ def benchmark(name, build, duration, dts, standalone, repeat):
     for label, seconds, spikes in rows:
         ratio = "" if "compile" in label else f"{seconds / engine_s:9.3f}"  # a one-time cost, not a ratio
         print(f"  {label:42s} {seconds:9.3f} {ratio:>9s} {spikes:10d}")
-    print(f"  device overhead: {100 * (device_s / engine_s - 1):.1f} % of the engine's time (device / engine - 1); "
-          f"the device's own CPU time within its run() (total - engine, device.timers): {min(own_times):.3f} s "
-          f"= {100 * min(own_times) / engine_s:.1f} %")
+    print(
+        f"  device overhead: {100 * (device_s / engine_s - 1):.1f} % of the engine's time (device / engine - 1); "
+        f"the device's own CPU time within its run() (total - engine, device.timers): {min(own_times):.3f} s "
+        f"= {100 * min(own_times) / engine_s:.1f} %"
+    )
 
 
 def main(argv=None):
@@ -205,12 +216,19 @@ def main(argv=None):
     if args.quick:
         args.n, args.t_s1, args.t_s3 = 10_000, 0.5, 0.1
     if "s1" in args.networks:
-        benchmark(f"S1, N = {args.n}, K = 100", lambda: s1_network(args.n), args.t_s1, dts, args.standalone,
-                  args.repeat)
+        benchmark(
+            f"S1, N = {args.n}, K = 100", lambda: s1_network(args.n), args.t_s1, dts, args.standalone, args.repeat
+        )
     if "s3" in args.networks:
         scale = 0.2 if args.quick else 1.0
-        benchmark(f"S3, Brunel type, {int(12500 * scale)} neurons", lambda: s3_network(scale=scale),
-                  args.t_s3, dts, args.standalone, args.repeat)
+        benchmark(
+            f"S3, Brunel type, {int(12500 * scale)} neurons",
+            lambda: s3_network(scale=scale),
+            args.t_s3,
+            dts,
+            args.standalone,
+            args.repeat,
+        )
 
 
 if __name__ == "__main__":

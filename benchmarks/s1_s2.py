@@ -10,6 +10,7 @@ Usage:
     python benchmarks/s1_s2.py                      # N = 1e3 .. 1e6, all baselines where affordable
     python benchmarks/s1_s2.py --sizes 1000 10000 --no-brian2
 """
+
 import argparse
 import json
 import resource
@@ -19,18 +20,19 @@ import time
 
 import numpy as np
 
-SIM = {1_000: 20.0, 10_000: 5.0, 100_000: 2.0, 1_000_000: 0.5}   # simulated seconds per size
+SIM = {1_000: 20.0, 10_000: 5.0, 100_000: 2.0, 1_000_000: 0.5}  # simulated seconds per size
 
 
 def worker(kind, n, duration):
     """Run one configuration in this process and return a dict of measurements."""
     from brian2_sparseprop.spiking.standard import balanced_theta, random_out_connectivity, sparse_inhibitory_lif
+
     out = {"kind": kind, "n": n}
     if kind in ("s1", "s2"):
         t0 = time.process_time()
         net = sparse_inhibitory_lif(n) if kind == "s1" else balanced_theta(n)
-        net.record_spikes(np.zeros(0, np.int32))      # count spikes, record none: the loop itself
-        net.run(0.1)                                   # warm-up, builds the engine
+        net.record_spikes(np.zeros(0, np.int32))  # count spikes, record none: the loop itself
+        net.run(0.1)  # warm-up, builds the engine
         out["build_s"] = time.process_time() - t0
         s0 = net.n_spikes
         t0 = time.process_time()
@@ -42,6 +44,7 @@ def worker(kind, n, duration):
         out["synapses"] = int(spec["indices"].size)
     elif kind == "dense":
         from brian2_sparseprop.spiking._dense import dense_lif_run
+
         rng = np.random.default_rng(0)
         indptr, indices = random_out_connectivity(n, 100, rng)
         v = rng.random(n)
@@ -51,27 +54,32 @@ def worker(kind, n, duration):
         spikes = times.size
     elif kind.startswith("brian2"):
         cpu, spikes = _brian2_s1(n, duration, float(kind.split("_")[1]) * 1e-3)
-    out.update(cpu_s=cpu, spikes=int(spikes), sim_s=duration,
-               us_per_spike=cpu / max(spikes, 1) * 1e6, cpu_per_sim_s=cpu / duration,
-               peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out.update(
+        cpu_s=cpu,
+        spikes=int(spikes),
+        sim_s=duration,
+        us_per_spike=cpu / max(spikes, 1) * 1e6,
+        cpu_per_sim_s=cpu / duration,
+        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
     return out
 
 
 def _brian2_s1(n, duration, dt):
     import brian2 as b2
     from brian2_sparseprop.spiking.standard import random_out_connectivity
+
     b2.prefs.codegen.target = "cython"
     b2.defaultclock.dt = dt * b2.second
     rng = np.random.default_rng(0)
     indptr, indices = random_out_connectivity(n, 100, rng)
-    g = b2.NeuronGroup(n, "dv/dt = (1.1 - v) / (10*ms) : 1", threshold="v > 1", reset="v = 0",
-                       method="exact")
+    g = b2.NeuronGroup(n, "dv/dt = (1.1 - v) / (10*ms) : 1", threshold="v > 1", reset="v = 0", method="exact")
     g.v = rng.random(n)
     s = b2.Synapses(g, g, on_pre="v_post += -0.1")
     s.connect(i=np.repeat(np.arange(n), np.diff(indptr)), j=indices)
     mon = b2.SpikeMonitor(g, record=False)
     net = b2.Network(g, s, mon)
-    net.run(0.1 * b2.second)                            # warm-up: code generation and compilation
+    net.run(0.1 * b2.second)  # warm-up: code generation and compilation
     c0 = mon.num_spikes
     t0 = time.process_time()
     net.run(duration * b2.second)
@@ -90,8 +98,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIM))
     p.add_argument("--no-brian2", action="store_true", help="skip the Brian2 clock-driven baselines")
-    p.add_argument("--brian2-max-n", type=int, default=100_000,
-                   help="largest N for the Brian2 baselines (default 1e5; 1e6 needs about 5 GiB and minutes to build)")
+    p.add_argument(
+        "--brian2-max-n",
+        type=int,
+        default=100_000,
+        help="largest N for the Brian2 baselines (default 1e5; 1e6 needs about 5 GiB and minutes to build)",
+    )
     p.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -122,8 +134,10 @@ def main():
 
 
 def _print_table(rows):
-    print("\n| network | N | method | us / spike | spikes / CPU s | CPU s per sim. s | peak RSS MiB | "
-          "engine B/synapse | ratio to SparseProp |")
+    print(
+        "\n| network | N | method | us / spike | spikes / CPU s | CPU s per sim. s | peak RSS MiB | "
+        "engine B/synapse | ratio to SparseProp |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
@@ -131,10 +145,12 @@ def _print_table(rows):
             continue
         net = "S2" if r["kind"] == "s2" else "S1"
         method = r.get("label", "SparseProp (this engine)")
-        bps = (f"{(r['engine_bytes']) / max(r['synapses'], 1):.2f}" if "engine_bytes" in r else "")
+        bps = f"{(r['engine_bytes']) / max(r['synapses'], 1):.2f}" if "engine_bytes" in r else ""
         ratio = f"{r['ratio_to_sparseprop']:.1f}x" if "ratio_to_sparseprop" in r else ""
-        print(f"| {net} | {r['n']:,} | {method} | {r['us_per_spike']:.2f} | {1e6 / r['us_per_spike']:,.0f} | "
-              f"{r['cpu_per_sim_s']:.3f} | {r['peak_rss_mib']:.0f} | {bps} | {ratio} |")
+        print(
+            f"| {net} | {r['n']:,} | {method} | {r['us_per_spike']:.2f} | {1e6 / r['us_per_spike']:,.0f} | "
+            f"{r['cpu_per_sim_s']:.3f} | {r['peak_rss_mib']:.0f} | {bps} | {ratio} |"
+        )
     sys.stdout.flush()
 
 

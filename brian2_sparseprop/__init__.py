@@ -2,6 +2,7 @@
 
 Importing the package registers the Brian2 device ``'sparseprop'``: ``set_device('sparseprop')``.
 """
+
 from brian2.devices.device import all_devices as _brian2_devices
 
 from .rate.balanced import BalancedRateNetwork, BalancedRun, SinusoidalDrive
@@ -10,22 +11,47 @@ from .device.device import SparsePropDevice
 from .rate.meanfield import PeriodicDMFT, StationaryDMFT, periodic_dmft, stationary_dmft
 from .neo import from_neo, to_neo
 from .spiking.network import EventNetwork
-from .rate.lyapunov import (GRU, LSTM, RNN, LyapunovSpectrum, RateNetwork, largest_exponent_two_trajectories,
-                            lyapunov_spectrum, meanfield_largest_exponent, random_coupling)
+from .rate.lyapunov import (
+    GRU,
+    LSTM,
+    RNN,
+    LyapunovSpectrum,
+    RateNetwork,
+    largest_exponent_two_trajectories,
+    lyapunov_spectrum,
+    meanfield_largest_exponent,
+    random_coupling,
+)
 
 _brian2_devices["sparseprop"] = SparsePropDevice()
 
 __all__ = [
     # exact event-driven engine and its Brian2 device
-    "EventNetwork", "SparsePropDevice",
+    "EventNetwork",
+    "SparsePropDevice",
     # Neo conversion
-    "to_neo", "from_neo",
+    "to_neo",
+    "from_neo",
     # Lyapunov spectra of rate networks and RNN maps
-    "GRU", "LSTM", "RNN", "LyapunovSpectrum", "RateNetwork", "largest_exponent_two_trajectories",
-    "lyapunov_spectrum", "meanfield_largest_exponent", "random_coupling",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "LyapunovSpectrum",
+    "RateNetwork",
+    "largest_exponent_two_trajectories",
+    "lyapunov_spectrum",
+    "meanfield_largest_exponent",
+    "random_coupling",
     # balanced rate networks and their mean-field theory
-    "BalancedRateNetwork", "BalancedRun", "SinusoidalDrive", "PeriodicDMFT", "StationaryDMFT",
-    "periodic_dmft", "stationary_dmft",
+    "BalancedRateNetwork",
+    "BalancedRun",
+    "SinusoidalDrive",
+    "PeriodicDMFT",
+    "StationaryDMFT",
+    "periodic_dmft",
+    "stationary_dmft",
     # training a balanced student network from a driven teacher (full-FORCE, recursive least squares)
-    "RecursiveLeastSquares", "StudentTraining", "train_student",
+    "RecursiveLeastSquares",
+    "StudentTraining",
+    "train_student",
 ]

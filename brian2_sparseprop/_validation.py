@@ -1,5 +1,6 @@
 """Argument checks shared by the analysis modules: a TypeError for the wrong kind of value, a ValueError
 for a bad value, each naming the argument and what was found."""
+
 import numbers
 
 import numpy as np

@@ -15,14 +15,20 @@ stopped. Figures go to ``--figures`` (default ``docs/figures``). Run:
     python examples/balanced_chaos_suppression.py --workers 2
     python examples/balanced_chaos_suppression.py --workers 2 --only learning   # one part (about 25 min)
 """
+
 import argparse
 from pathlib import Path
 
 import numpy as np
 
-from brian2_sparseprop.rate.chaos_suppression import (critical_amplitude_sweep, learning_vs_amplitude,
-                                                 lyapunov_vs_amplitude, plot_critical_amplitude, plot_learning,
-                                                 plot_lyapunov_vs_amplitude)
+from brian2_sparseprop.rate.chaos_suppression import (
+    critical_amplitude_sweep,
+    learning_vs_amplitude,
+    lyapunov_vs_amplitude,
+    plot_critical_amplitude,
+    plot_learning,
+    plot_lyapunov_vs_amplitude,
+)
 
 
 def main():
@@ -31,12 +37,11 @@ def main():
     parser.add_argument("--figures", default="docs/figures")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--networks", type=int, default=3, help="network realisations per point")
-    parser.add_argument("--learning-networks", type=int, default=8,
-                        help="teacher/student pairs per learning point")
-    parser.add_argument("--only", choices=("lyapunov", "critical", "learning"), default=None,
-                        help="run one part only")
-    parser.add_argument("--large", action="store_true",
-                        help="also simulate N = 5000 networks (2 per point, about 25 min on 2 cores)")
+    parser.add_argument("--learning-networks", type=int, default=8, help="teacher/student pairs per learning point")
+    parser.add_argument("--only", choices=("lyapunov", "critical", "learning"), default=None, help="run one part only")
+    parser.add_argument(
+        "--large", action="store_true", help="also simulate N = 5000 networks (2 per point, about 25 min on 2 cores)"
+    )
     args = parser.parse_args()
     figs = Path(args.figures)
     figs.mkdir(parents=True, exist_ok=True)
@@ -53,12 +58,19 @@ def lyapunov_figures(args, figs, common):
 
     # 1a. theory and networks at N = 1000
     I1 = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0, 30.0, 40.0])
-    res = lyapunov_vs_amplitude(I1, f=0.2, N=1000, n_networks=args.networks,
-                                network_options=dict(duration=200.0, t_transient=50.0), **common)
+    res = lyapunov_vs_amplitude(
+        I1, f=0.2, N=1000, n_networks=args.networks, network_options=dict(duration=200.0, t_transient=50.0), **common
+    )
     plot_lyapunov_vs_amplitude(res, figs / "balanced_lyapunov_vs_I1_N1000.png", xscale="symlog")
     if args.large:  # 1b. networks at N = 5000
-        res = lyapunov_vs_amplitude([0.0, 3.0, 6.0, 40.0, 70.0], f=0.2, N=5000, n_networks=2,
-                                    network_options=dict(duration=100.0, t_transient=20.0), **common)
+        res = lyapunov_vs_amplitude(
+            [0.0, 3.0, 6.0, 40.0, 70.0],
+            f=0.2,
+            N=5000,
+            n_networks=2,
+            network_options=dict(duration=100.0, t_transient=20.0),
+            **common,
+        )
         plot_lyapunov_vs_amplitude(res, figs / "balanced_lyapunov_vs_I1_N5000.png", xscale="symlog")
     # 1c. theory alone at N = 5000 (20 points per input kind)
     I1 = np.concatenate([np.linspace(0.0, 9.0, 10), np.linspace(10.0, 100.0, 10)])
@@ -66,7 +78,6 @@ def lyapunov_figures(args, figs, common):
     plot_lyapunov_vs_amplitude(res, figs / "balanced_lyapunov_vs_I1_N5000_theory.png", xscale="symlog")
     for kind, lam in res["theory"].items():
         print(kind, "N=5000 theory lambda_1:", np.round(lam.magnitude, 4).tolist())
-
 
 
 def critical_figures(figs, common):
@@ -80,30 +91,42 @@ def critical_figures(figs, common):
     opts = dict(n_phases=8, t_transient=40.0, t_measure=50.0)
     res = critical_amplitude_sweep("f", [0.02, 0.05, 0.1, 0.2, 0.5, 1.0], N=5000, theory_options=opts, **common)
     plot_critical_amplitude(res, figs / "balanced_I1crit_vs_f.png")
-    print("I1_crit vs f:", {k: np.round(v, 3).tolist() for k, v in res["I1_crit"].items()},
-          "quasi-static:", {k: np.round(v, 3).tolist() for k, v in res["quasi_static"].items()})
+    print(
+        "I1_crit vs f:",
+        {k: np.round(v, 3).tolist() for k, v in res["I1_crit"].items()},
+        "quasi-static:",
+        {k: np.round(v, 3).tolist() for k, v in res["quasi_static"].items()},
+    )
     res = critical_amplitude_sweep("g", [1.6, 2.0, 2.5, 3.0], f=0.02, N=5000, theory_options=opts, **common)
     plot_critical_amplitude(res, figs / "balanced_I1crit_vs_g.png")
-    print("I1_crit vs g:", {k: np.round(v, 3).tolist() for k, v in res["I1_crit"].items()},
-          "quasi-static:", {k: np.round(v, 3).tolist() for k, v in res["quasi_static"].items()})
-
+    print(
+        "I1_crit vs g:",
+        {k: np.round(v, 3).tolist() for k, v in res["I1_crit"].items()},
+        "quasi-static:",
+        {k: np.round(v, 3).tolist() for k, v in res["quasi_static"].items()},
+    )
 
 
 def learning_figure(args, figs, common):
     # 4. learning (N = 500 as in the paper's Fig 7), with the DMFT's I1_crit for the same N
-    crit = critical_amplitude_sweep("N", [500], f=0.2, theory_options=dict(n_phases=8, t_transient=30.0,
-                                                                            t_measure=30.0), **common)
+    crit = critical_amplitude_sweep(
+        "N", [500], f=0.2, theory_options=dict(n_phases=8, t_transient=30.0, t_measure=30.0), **common
+    )
     I1_crit = {k: float(v[0]) for k, v in crit["I1_crit"].items()}
     I1 = [0.0, 2.0, 4.0, 6.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 50.0]
-    res = learning_vs_amplitude(I1, n_networks=args.learning_networks, N=500, g=2.0, f=0.2, J0=1.0, I0=1.0,
-                                t_train_max=300.0, **common)
+    res = learning_vs_amplitude(
+        I1, n_networks=args.learning_networks, N=500, g=2.0, f=0.2, J0=1.0, I0=1.0, t_train_max=300.0, **common
+    )
     plot_learning(res, figs / "balanced_learning.png", I1_crit=I1_crit)
     print("I1_crit (DMFT, N = 500):", I1_crit)
     for kind in res["test_error"]:
         print(kind, "median test error:", np.round(np.median(res["test_error"][kind], axis=1), 4).tolist())
         print(kind, "fraction below 1e-2:", np.mean(res["test_error"][kind] < 1e-2, axis=1).round(2).tolist())
-        print(kind, "median teacher lambda_1:",
-              np.round(np.median(res["teacher_lambda1"][kind].magnitude, axis=1), 4).tolist())
+        print(
+            kind,
+            "median teacher lambda_1:",
+            np.round(np.median(res["teacher_lambda1"][kind].magnitude, axis=1), 4).tolist(),
+        )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,10 @@ run(args.duration * second, report="text")
 
 mode = "clock-driven runtime" if args.runtime else "exact (sparseprop)"
 rates = spikes.count / (args.duration * second)
-print(f"{mode}: {spikes.num_spikes} spikes, mean rate E {np.mean(rates[:N_E] / Hz):.2f} Hz, "
-      f"I {np.mean(rates[N_E:] / Hz):.2f} Hz")
+print(
+    f"{mode}: {spikes.num_spikes} spikes, mean rate E {np.mean(rates[:N_E] / Hz):.2f} Hz, "
+    f"I {np.mean(rates[N_E:] / Hz):.2f} Hz"
+)
 print(f"first spikes (ms): {np.round(spikes.t[:5] / ms, 6)}")
 
 import matplotlib  # noqa: E402
@@ -81,8 +83,9 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-fig, (ax_raster, ax_rate, ax_v) = plt.subplots(3, 1, figsize=(8, 7), sharex=True,
-                                               gridspec_kw={"height_ratios": [3, 1, 1.3]})
+fig, (ax_raster, ax_rate, ax_v) = plt.subplots(
+    3, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1, 1.3]}
+)
 ax_raster.plot(spikes.t / ms, spikes.i, ",k")
 ax_raster.axhline(N_E, color="tab:red", lw=0.5)
 ax_raster.set_ylabel("neuron")

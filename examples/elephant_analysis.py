@@ -43,8 +43,7 @@ run(2000 * ms)
 block = to_neo(spikes, voltage)
 segment = block.segments[0]
 trains = segment.spiketrains
-print(f"{len(trains)} spike trains, simulation = {trains[0].annotations['simulation']!r}, "
-      f"t_stop = {trains[0].t_stop}")
+print(f"{len(trains)} spike trains, simulation = {trains[0].annotations['simulation']!r}, t_stop = {trains[0].t_stop}")
 
 rates = np.array([mean_firing_rate(st).rescale(pq.Hz).magnitude for st in trains])
 cvs = np.array([cv(isi(st)) if len(st) > 2 else np.nan for st in trains])

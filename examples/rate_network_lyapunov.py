@@ -27,29 +27,36 @@ def main(output="rate_network_lyapunov.png"):
     N, g, tau, dt = 100, 3.0, 10 * pq.ms, 0.5 * pq.ms
     net = RateNetwork(random_coupling(N, g, rng=0), tau=tau, dt=dt)
     t0 = time.perf_counter()
-    res = lyapunov_spectrum(net, 10_000, reorth_interval=2, n_transient=2000, n_transient_ons=2000,
-                            rng=1)
-    print(f"rate network N = {N}, g = {g}, tau = {tau}, dt = {dt}: "
-          f"{res.params['duration']} measured in {time.perf_counter() - t0:.1f} s")
+    res = lyapunov_spectrum(net, 10_000, reorth_interval=2, n_transient=2000, n_transient_ons=2000, rng=1)
+    print(
+        f"rate network N = {N}, g = {g}, tau = {tau}, dt = {dt}: "
+        f"{res.params['duration']} measured in {time.perf_counter() - t0:.1f} s"
+    )
     lam = res.exponents.rescale(1 / pq.s)
     print("largest exponents:", np.round(lam.magnitude[:5], 3), lam.dimensionality)
     print("error estimates:  ", np.round(res.stderr.rescale(1 / pq.s).magnitude[:5], 3))
     zero = np.argmin(np.abs(lam.magnitude))
-    print(f"exponent closest to zero: lambda_{zero + 1} = {lam[zero]:.4f} "
-          f"(+- {res.stderr[zero].rescale(1 / pq.s):.4f})")
+    print(
+        f"exponent closest to zero: lambda_{zero + 1} = {lam[zero]:.4f} (+- {res.stderr[zero].rescale(1 / pq.s):.4f})"
+    )
     print(f"sum of exponents {lam.sum():.3f}; -N / tau = {(-N / tau).rescale(1 / pq.s):.3f}")
-    print(f"Kaplan-Yorke dimension {res.kaplan_yorke_dimension:.2f}, "
-          f"entropy rate {res.entropy_rate.rescale(1 / pq.s):.2f} (nats)")
+    print(
+        f"Kaplan-Yorke dimension {res.kaplan_yorke_dimension:.2f}, "
+        f"entropy rate {res.entropy_rate.rescale(1 / pq.s):.2f} (nats)"
+    )
     lam2 = largest_exponent_two_trajectories(net, 10_000, n_transient=4000, rng=1)
     print(f"two-trajectory estimate of lambda_1: {lam2:.3f}")
 
     print("\nrandom tanh map x_t = J tanh(x_{t-1}), g = 3: lambda_1 against mean-field theory")
     mf = float(meanfield_largest_exponent(3.0).magnitude)
     for n in (100, 400, 1600):
-        r = lyapunov_spectrum(RNN(random_coupling(n, 3.0, rng=n)), 3000, k=1, n_transient=300,
-                              n_transient_ons=100, rng=0)
-        print(f"  N = {n:5d}: lambda_1 = {float(r.exponents[0]):.4f} +- {float(r.stderr[0]):.4f} "
-              f"per step; mean field {mf:.4f}")
+        r = lyapunov_spectrum(
+            RNN(random_coupling(n, 3.0, rng=n)), 3000, k=1, n_transient=300, n_transient_ons=100, rng=0
+        )
+        print(
+            f"  N = {n:5d}: lambda_1 = {float(r.exponents[0]):.4f} +- {float(r.stderr[0]):.4f} "
+            f"per step; mean field {mf:.4f}"
+        )
 
     fig = res.plot()
     fig.savefig(output, dpi=120)

@@ -5,6 +5,7 @@ maps, no projective coordinates) so that the two check each other. Parameters ar
 values the simulators see and converted exactly; the results carry about 3 more decimal digits than
 float64 on x86-64, so their own rounding is negligible against the test tolerances.
 """
+
 import numpy as np
 
 __all__ = ["LD", "PI", "first_passage", "state_at", "spike_train", "ulp_tolerance"]
@@ -91,8 +92,7 @@ def state_at(model, v0, t, tau, drive):
     return 2 * np.arctan(x) if model == "theta" else x
 
 
-def spike_train(model, v0, t_stop, tau, drive, threshold=1.0, reset=0.0, refractory=0.0,
-                integrate_refractory=False):
+def spike_train(model, v0, t_stop, tau, drive, threshold=1.0, reset=0.0, refractory=0.0, integrate_refractory=False):
     """Closed-form spike times on ``[0, t_stop)`` of an isolated neuron started at ``v0``.
 
     ``integrate_refractory=True`` is meant for LIF neurons (a QIF state would diverge while refractory).

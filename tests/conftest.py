@@ -17,4 +17,5 @@ def pytest_configure(config):
     # Recognition tests build Brian2 objects without running them on purpose; Brian2 would log a warning for
     # each when it is garbage-collected (after the test summary).
     from brian2.utils.logger import BrianLogger
+
     BrianLogger.suppress_name("unused_brian_object")

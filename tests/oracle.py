@@ -39,6 +39,7 @@ variable only when ``not_refractory``). When the period ends a state at or above
 With ``integrate_refractory=True`` the state is integrated during the period and kicks add to it, but it
 still cannot spike.
 """
+
 import heapq
 from collections import deque
 
@@ -238,9 +239,24 @@ class Oracle:
     True
     """
 
-    def __init__(self, n, model="lif", tau=0.01, drive=1.1, threshold=1.0, reset=0.0, refractory=0.0,
-                 integrate_refractory=False, v_init=None, indptr=None, indices=None, weights=0.0,
-                 delays=0.0, inputs=None, dtype=np.float64):
+    def __init__(
+        self,
+        n,
+        model="lif",
+        tau=0.01,
+        drive=1.1,
+        threshold=1.0,
+        reset=0.0,
+        refractory=0.0,
+        integrate_refractory=False,
+        v_init=None,
+        indptr=None,
+        indices=None,
+        weights=0.0,
+        delays=0.0,
+        inputs=None,
+        dtype=np.float64,
+    ):
         self.dtype = dtype = np.dtype(dtype)
 
         def per_neuron(x):
@@ -291,8 +307,7 @@ class Oracle:
         out = np.full(self.n, np.inf, self.dtype)
         for m, idx in self.groups.items():
             if len(idx):
-                out[idx] = self.t + time_to_spike(m, self.v[idx], self.tau[idx], self.drive[idx],
-                                                  self.threshold[idx])
+                out[idx] = self.t + time_to_spike(m, self.v[idx], self.tau[idx], self.drive[idx], self.threshold[idx])
         out[self._refractory()] = np.inf
         return out
 

@@ -1,4 +1,5 @@
 """Tests of the balanced rate network: structure, integration, Lyapunov exponents, inputs, units."""
+
 import neo
 import numpy as np
 import pytest
@@ -7,41 +8,47 @@ import quantities as pq
 from brian2_sparseprop.rate.balanced import BalancedRateNetwork, SinusoidalDrive
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(N=1), ValueError, "N must be >= 2"),
-    (dict(N=10.0), TypeError, "N must be an integer"),
-    (dict(N=10, g=-1.0), ValueError, "g must be >= 0"),
-    (dict(N=10, J0=-0.5), ValueError, "J0 must be >= 0"),
-    (dict(N=10, g="2"), TypeError, "g must be a real number"),
-    (dict(N=10, K=10), ValueError, "K must be <= N - 1"),
-    (dict(N=10, K=0), ValueError, "K must be >= 1"),
-    (dict(N=10, phi="sigmoid"), ValueError, "phi must be one of"),
-    (dict(N=10, phi=np.tanh), TypeError, "phi must be a string"),
-    (dict(N=10, tau=0.01), TypeError, "tau must be a time Quantity"),
-    (dict(N=10, tau=-1 * pq.ms), ValueError, "tau must be > 0"),
-    (dict(N=10, tau=1 * pq.mV), TypeError, "tau must be a scalar time Quantity"),
-    (dict(N=10, seed=1.5), TypeError, "seed must be an integer"),
-    (dict(N=10, dtype=np.int32), ValueError, "dtype must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(N=1), ValueError, "N must be >= 2"),
+        (dict(N=10.0), TypeError, "N must be an integer"),
+        (dict(N=10, g=-1.0), ValueError, "g must be >= 0"),
+        (dict(N=10, J0=-0.5), ValueError, "J0 must be >= 0"),
+        (dict(N=10, g="2"), TypeError, "g must be a real number"),
+        (dict(N=10, K=10), ValueError, "K must be <= N - 1"),
+        (dict(N=10, K=0), ValueError, "K must be >= 1"),
+        (dict(N=10, phi="sigmoid"), ValueError, "phi must be one of"),
+        (dict(N=10, phi=np.tanh), TypeError, "phi must be a string"),
+        (dict(N=10, tau=0.01), TypeError, "tau must be a time Quantity"),
+        (dict(N=10, tau=-1 * pq.ms), ValueError, "tau must be > 0"),
+        (dict(N=10, tau=1 * pq.mV), TypeError, "tau must be a scalar time Quantity"),
+        (dict(N=10, seed=1.5), TypeError, "seed must be an integer"),
+        (dict(N=10, dtype=np.int32), ValueError, "dtype must be"),
+    ],
+)
 def test_network_rejects_bad_parameters(kwargs, error, match):
     with pytest.raises(error, match=match):
         BalancedRateNetwork(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(duration=0.0), ValueError, "duration must be >= dt"),
-    (dict(duration=5.0, dt=-0.1), ValueError, "dt must be > 0"),
-    (dict(duration=5.0, t_transient=-1.0), ValueError, "t_transient must be >= 0"),
-    (dict(duration=5.0, n_exponents=21), ValueError, "n_exponents must be <= N"),
-    (dict(duration=5.0, n_exponents=1.0), TypeError, "n_exponents must be an integer"),
-    (dict(duration=5.0, ons_interval=0.01), ValueError, "ons_interval must be >= dt"),
-    (dict(duration=5.0, n_record=30), ValueError, "n_record must be <= N"),
-    (dict(duration=5.0, drive="sin"), TypeError, "drive must be None, a SinusoidalDrive"),
-    (dict(duration=5.0, drive=np.zeros(3)), ValueError, "drive array must have shape"),
-    (dict(duration=5.0, drive=lambda t: np.zeros(3)), ValueError, r"drive\(t\) must return"),
-    (dict(duration=5.0, h0=np.zeros(3)), ValueError, "h0 must be a finite array"),
-    (dict(duration=5 * pq.ms), TypeError, "duration must be a real number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(duration=0.0), ValueError, "duration must be >= dt"),
+        (dict(duration=5.0, dt=-0.1), ValueError, "dt must be > 0"),
+        (dict(duration=5.0, t_transient=-1.0), ValueError, "t_transient must be >= 0"),
+        (dict(duration=5.0, n_exponents=21), ValueError, "n_exponents must be <= N"),
+        (dict(duration=5.0, n_exponents=1.0), TypeError, "n_exponents must be an integer"),
+        (dict(duration=5.0, ons_interval=0.01), ValueError, "ons_interval must be >= dt"),
+        (dict(duration=5.0, n_record=30), ValueError, "n_record must be <= N"),
+        (dict(duration=5.0, drive="sin"), TypeError, "drive must be None, a SinusoidalDrive"),
+        (dict(duration=5.0, drive=np.zeros(3)), ValueError, "drive array must have shape"),
+        (dict(duration=5.0, drive=lambda t: np.zeros(3)), ValueError, r"drive\(t\) must return"),
+        (dict(duration=5.0, h0=np.zeros(3)), ValueError, "h0 must be a finite array"),
+        (dict(duration=5 * pq.ms), TypeError, "duration must be a real number"),
+    ],
+)
 def test_run_rejects_bad_arguments(kwargs, error, match):
     net = BalancedRateNetwork(20, seed=0)
     with pytest.raises(error, match=match):
@@ -54,13 +61,16 @@ def test_run_with_tau_requires_quantities():
         net.run(5.0)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(amplitude=-1.0, frequency=0.2), ValueError, "amplitude must be >= 0"),
-    (dict(amplitude=1.0, frequency=-0.2), ValueError, "frequency must be >= 0"),
-    (dict(amplitude=1.0, frequency=0.2 * pq.mV), TypeError, "frequency must be a frequency Quantity"),
-    (dict(amplitude=1.0, frequency=0.2, kind="shared"), ValueError, "kind must be 'common' or"),
-    (dict(amplitude=1.0, frequency=0.2, kind=1), TypeError, "kind must be a string"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(amplitude=-1.0, frequency=0.2), ValueError, "amplitude must be >= 0"),
+        (dict(amplitude=1.0, frequency=-0.2), ValueError, "frequency must be >= 0"),
+        (dict(amplitude=1.0, frequency=0.2 * pq.mV), TypeError, "frequency must be a frequency Quantity"),
+        (dict(amplitude=1.0, frequency=0.2, kind="shared"), ValueError, "kind must be 'common' or"),
+        (dict(amplitude=1.0, frequency=0.2, kind=1), TypeError, "kind must be a string"),
+    ],
+)
 def test_drive_rejects_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         SinusoidalDrive(**kwargs)
@@ -121,7 +131,7 @@ def test_fixed_point_spectrum_matches_jacobian_eigenvalues(seed, phi, g, J0, I0)
     eig = np.sort(np.linalg.eigvals(-np.eye(N) + J * d[None, :]).real)[::-1]
     lam = run.lyapunov_exponents.magnitude
     assert lam[0] == pytest.approx(eig[0], abs=0.02)
-    assert lam.sum() == pytest.approx(eig.sum(), abs=0.01 + 0.02 * np.sum(eig ** 2))
+    assert lam.sum() == pytest.approx(eig.sum(), abs=0.01 + 0.02 * np.sum(eig**2))
 
 
 def test_exponent_sum_equals_mean_trace(seed):
@@ -140,14 +150,16 @@ def test_drive_forms_agree(seed):
     I1, f, dt, T, T_tr = 3.0, 0.2, 0.05, 10.0, 5.0
     n = int(round((T + T_tr) / dt))
     runs = []
-    for drive in (SinusoidalDrive(I1, f, "common"), lambda t: I1 * np.sin(2 * np.pi * f * t),
-                  I1 * np.sin(2 * np.pi * f * dt * np.arange(n))):
+    for drive in (
+        SinusoidalDrive(I1, f, "common"),
+        lambda t: I1 * np.sin(2 * np.pi * f * t),
+        I1 * np.sin(2 * np.pi * f * dt * np.arange(n)),
+    ):
         net = BalancedRateNetwork(50, seed=seed)
         runs.append(net.run(T, drive=drive, dt=dt, t_transient=T_tr))
     for other in runs[1:]:
         np.testing.assert_allclose(other.state, runs[0].state, rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(other.lyapunov_exponents.magnitude, runs[0].lyapunov_exponents.magnitude,
-                                   rtol=1e-9)
+        np.testing.assert_allclose(other.lyapunov_exponents.magnitude, runs[0].lyapunov_exponents.magnitude, rtol=1e-9)
 
 
 def _amplitude_at(signal, f):
@@ -164,8 +176,9 @@ def test_common_input_is_cancelled_by_balance(seed):
     a finite network keeps an O(1/sqrt(N)) modulation.)"""
     N, I1, f, T = 400, 4.0, 0.2, 60.0
     net = BalancedRateNetwork(N, seed=seed)
-    run = net.run(T, drive=SinusoidalDrive(I1, f, "common"), dt=0.05, t_transient=10.0, n_exponents=0,
-                  n_record=N, record_every=2)
+    run = net.run(
+        T, drive=SinusoidalDrive(I1, f, "common"), dt=0.05, t_transient=10.0, n_exponents=0, n_record=N, record_every=2
+    )
     # slope = <phi'> = fraction of active neurons; sqrt(N) <phi'> is about 8 here
     slope = (run.rates.magnitude > 0).mean()
     predicted = I1 / abs(1 + np.sqrt(N) * slope + 2j * np.pi * f)
@@ -176,14 +189,15 @@ def test_common_input_is_cancelled_by_balance(seed):
 def test_units_and_neo_outputs():
     """With tau in seconds exponents come in 1/s and equal the dimensionless ones divided by tau."""
     tau = 10 * pq.ms
-    r1 = BalancedRateNetwork(40, seed=3, tau=tau).run(200 * pq.ms, dt=0.5 * pq.ms, t_transient=100 * pq.ms,
-                                                        drive=SinusoidalDrive(1.0, 20 * pq.Hz, "independent"))
-    r2 = BalancedRateNetwork(40, seed=3).run(20.0, dt=0.05, t_transient=10.0,
-                                             drive=SinusoidalDrive(1.0, 0.2, "independent"))
+    r1 = BalancedRateNetwork(40, seed=3, tau=tau).run(
+        200 * pq.ms, dt=0.5 * pq.ms, t_transient=100 * pq.ms, drive=SinusoidalDrive(1.0, 20 * pq.Hz, "independent")
+    )
+    r2 = BalancedRateNetwork(40, seed=3).run(
+        20.0, dt=0.05, t_transient=10.0, drive=SinusoidalDrive(1.0, 0.2, "independent")
+    )
     assert r1.lyapunov_exponents.units == 1 / pq.s
     assert r2.lyapunov_exponents.units == pq.dimensionless
-    np.testing.assert_allclose(r1.lyapunov_exponents.magnitude, r2.lyapunov_exponents.magnitude / 0.01,
-                               rtol=1e-9)
+    np.testing.assert_allclose(r1.lyapunov_exponents.magnitude, r2.lyapunov_exponents.magnitude / 0.01, rtol=1e-9)
     assert isinstance(r1.rates, neo.AnalogSignal)
     assert r1.rates.t_start == 100 * pq.ms
     assert r1.rates.sampling_period.rescale(pq.ms) == 0.5 * pq.ms

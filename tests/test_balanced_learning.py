@@ -1,4 +1,5 @@
 """Tests of the online full-FORCE training of a balanced student network (recursive least squares)."""
+
 import doctest
 
 import neo
@@ -50,22 +51,28 @@ def test_rls_update_returns_prior_error():
     np.testing.assert_allclose(err, [2.0])
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(n_inputs=0, n_outputs=1), ValueError, "n_inputs must be >= 1, found: 0"),
-    (dict(n_inputs=2.0, n_outputs=1), TypeError, "n_inputs must be an integer"),
-    (dict(n_inputs=2, n_outputs=1, alpha=0.0), ValueError, "alpha must be > 0, found: 0.0"),
-    (dict(n_inputs=2, n_outputs=1, W0=np.zeros((2, 2))), ValueError, r"W0 must have shape \(1, 2\)"),
-    (dict(n_inputs=2, n_outputs=1, W0=[[np.nan, 0.0]]), ValueError, "W0 must be finite"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(n_inputs=0, n_outputs=1), ValueError, "n_inputs must be >= 1, found: 0"),
+        (dict(n_inputs=2.0, n_outputs=1), TypeError, "n_inputs must be an integer"),
+        (dict(n_inputs=2, n_outputs=1, alpha=0.0), ValueError, "alpha must be > 0, found: 0.0"),
+        (dict(n_inputs=2, n_outputs=1, W0=np.zeros((2, 2))), ValueError, r"W0 must have shape \(1, 2\)"),
+        (dict(n_inputs=2, n_outputs=1, W0=[[np.nan, 0.0]]), ValueError, "W0 must be finite"),
+    ],
+)
 def test_rls_construction_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         RecursiveLeastSquares(**kwargs)
 
 
-@pytest.mark.parametrize("x, y, match", [
-    (np.zeros(3), np.zeros(1), r"x must have shape \(2,\)"),
-    (np.zeros(2), np.zeros(2), r"y must have shape \(1,\)"),
-])
+@pytest.mark.parametrize(
+    "x, y, match",
+    [
+        (np.zeros(3), np.zeros(1), r"x must have shape \(2,\)"),
+        (np.zeros(2), np.zeros(2), r"y must have shape \(1,\)"),
+    ],
+)
 def test_rls_update_errors(x, y, match):
     with pytest.raises(ValueError, match=match):
         RecursiveLeastSquares(2, 1).update(x, y)
@@ -109,21 +116,24 @@ def test_student_result_is_neo():
     assert float(res.t_trained) <= 60.0
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(I1=-1.0), ValueError, "I1 must be >= 0, found: -1.0"),
-    (dict(kind="shared"), ValueError, "kind must be 'common' or 'independent', found: 'shared'"),
-    (dict(kind=1), TypeError, "kind must be a string"),
-    (dict(N=1), ValueError, "N must be >= 2, found: 1"),
-    (dict(f=0.0), ValueError, "f must be > 0, found: 0.0"),
-    (dict(dt=-0.1), ValueError, "dt must be > 0"),
-    (dict(f=5.0, dt=0.1), ValueError, "dt must resolve the input"),
-    (dict(t_train_max=5.0), ValueError, "t_train_max must hold min_periods = 12 periods"),
-    (dict(error_threshold=0.0), ValueError, "error_threshold must be > 0"),
-    (dict(update_every=0), ValueError, "update_every must be >= 1"),
-    (dict(check_every=1.5), TypeError, "check_every must be an integer"),
-    (dict(alpha=-1.0), ValueError, "alpha must be > 0"),
-    (dict(n_record=201), ValueError, "n_record must be <= N = 200, found: 201"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(I1=-1.0), ValueError, "I1 must be >= 0, found: -1.0"),
+        (dict(kind="shared"), ValueError, "kind must be 'common' or 'independent', found: 'shared'"),
+        (dict(kind=1), TypeError, "kind must be a string"),
+        (dict(N=1), ValueError, "N must be >= 2, found: 1"),
+        (dict(f=0.0), ValueError, "f must be > 0, found: 0.0"),
+        (dict(dt=-0.1), ValueError, "dt must be > 0"),
+        (dict(f=5.0, dt=0.1), ValueError, "dt must resolve the input"),
+        (dict(t_train_max=5.0), ValueError, "t_train_max must hold min_periods = 12 periods"),
+        (dict(error_threshold=0.0), ValueError, "error_threshold must be > 0"),
+        (dict(update_every=0), ValueError, "update_every must be >= 1"),
+        (dict(check_every=1.5), TypeError, "check_every must be an integer"),
+        (dict(alpha=-1.0), ValueError, "alpha must be > 0"),
+        (dict(n_record=201), ValueError, "n_record must be <= N = 200, found: 201"),
+    ],
+)
 def test_train_student_errors(kwargs, error, match):
     args = dict(I1=1.0, kind="independent", **_SMALL)
     args.update(kwargs)

@@ -1,4 +1,5 @@
 """Tests of the chaos-suppression experiments: resumable sweeps, CLI, theory against simulation."""
+
 import doctest
 import json
 
@@ -6,9 +7,18 @@ import numpy as np
 import pytest
 
 from brian2_sparseprop.rate import balanced, chaos_suppression, meanfield
-from brian2_sparseprop.rate.chaos_suppression import (critical_amplitude, critical_amplitude_sweep, learning_point,
-                                                 learning_vs_amplitude, lyapunov_vs_amplitude, main, network_point,
-                                                 quasi_static_critical_amplitude, run_sweep, theory_point)
+from brian2_sparseprop.rate.chaos_suppression import (
+    critical_amplitude,
+    critical_amplitude_sweep,
+    learning_point,
+    learning_vs_amplitude,
+    lyapunov_vs_amplitude,
+    main,
+    network_point,
+    quasi_static_critical_amplitude,
+    run_sweep,
+    theory_point,
+)
 from brian2_sparseprop.rate.meanfield import stationary_dmft
 
 _FAST = dict(t_transient=2.0, t_measure=5.0, dt=0.2)
@@ -40,36 +50,49 @@ def test_sweep_keeps_finished_points_when_one_fails(tmp_path):
     assert len(list(tmp_path.glob("theory_point-*.json"))) == 2
 
 
-@pytest.mark.parametrize("args, error, match", [
-    (("not callable", []), TypeError, "task must be callable"),
-    ((theory_point, [1]), TypeError, "every point must be a dict"),
-    ((theory_point, [], "x", 0), ValueError, "n_workers must be >= 1"),
-    ((theory_point, [], "x", 1.5), TypeError, "n_workers must be an integer"),
-])
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        (("not callable", []), TypeError, "task must be callable"),
+        ((theory_point, [1]), TypeError, "every point must be a dict"),
+        ((theory_point, [], "x", 0), ValueError, "n_workers must be >= 1"),
+        ((theory_point, [], "x", 1.5), TypeError, "n_workers must be an integer"),
+    ],
+)
 def test_sweep_errors(tmp_path, args, error, match):
     task, points, *rest = args
     with pytest.raises(error, match=match):
         run_sweep(task, points, tmp_path / "out", *rest[1:])
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda d: lyapunov_vs_amplitude([-1.0], out_dir=d), "I1_values must be a 1D array"),
-    (lambda d: lyapunov_vs_amplitude([1.0], f=0.0, out_dir=d), "f must be > 0"),
-    (lambda d: lyapunov_vs_amplitude([1.0], kinds=["shared"], out_dir=d), "kinds must be drawn from"),
-    (lambda d: critical_amplitude_sweep("tau", [1.0], out_dir=d), "vary must be one of"),
-    (lambda d: learning_vs_amplitude([-2.0], out_dir=d), "I1_values must be a 1D array"),
-    (lambda d: learning_point(1.0, "both"), "kinds must be drawn from"),
-    (lambda d: critical_amplitude("both"), "kinds must be drawn from"),
-    (lambda d: quasi_static_critical_amplitude("both"), "kinds must be drawn from"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda d: lyapunov_vs_amplitude([-1.0], out_dir=d), "I1_values must be a 1D array"),
+        (lambda d: lyapunov_vs_amplitude([1.0], f=0.0, out_dir=d), "f must be > 0"),
+        (lambda d: lyapunov_vs_amplitude([1.0], kinds=["shared"], out_dir=d), "kinds must be drawn from"),
+        (lambda d: critical_amplitude_sweep("tau", [1.0], out_dir=d), "vary must be one of"),
+        (lambda d: learning_vs_amplitude([-2.0], out_dir=d), "I1_values must be a 1D array"),
+        (lambda d: learning_point(1.0, "both"), "kinds must be drawn from"),
+        (lambda d: critical_amplitude("both"), "kinds must be drawn from"),
+        (lambda d: quasi_static_critical_amplitude("both"), "kinds must be drawn from"),
+    ],
+)
 def test_experiment_errors(tmp_path, call, match):
     with pytest.raises(ValueError, match=match):
         call(tmp_path)
 
 
 def test_lyapunov_vs_amplitude_theory_and_network(tmp_path):
-    res = lyapunov_vs_amplitude([0.0, 2.0], N=200, out_dir=tmp_path, n_workers=2, n_networks=2,
-                                theory_options=_FAST, network_options=dict(duration=5.0, t_transient=5.0))
+    res = lyapunov_vs_amplitude(
+        [0.0, 2.0],
+        N=200,
+        out_dir=tmp_path,
+        n_workers=2,
+        n_networks=2,
+        theory_options=_FAST,
+        network_options=dict(duration=5.0, t_transient=5.0),
+    )
     for kind in ("common", "independent"):
         assert res["theory"][kind].shape == (2,)
         assert res["network"][kind].shape == (2, 2)
@@ -103,22 +126,66 @@ def test_quasi_static_common_formula():
 def test_quenched_offsets_reduce_lyapunov_exponent():
     """Static offsets A sin(theta) (slow independent input) lower lambda_1 monotonically from the
     stationary value."""
-    lams = [float(stationary_dmft(2.0, quenched_amplitude=A, n_phases=4).lyapunov_exponent(step=0.05))
-            for A in (0.0, 2.0, 4.0)]
+    lams = [
+        float(stationary_dmft(2.0, quenched_amplitude=A, n_phases=4).lyapunov_exponent(step=0.05))
+        for A in (0.0, 2.0, 4.0)
+    ]
     assert lams[0] == pytest.approx(float(stationary_dmft(2.0).lyapunov_exponent(step=0.05)), abs=1e-12)
     assert lams[0] > lams[1] > lams[2]
 
 
 def test_cli_lyapunov_and_critical(tmp_path, capsys):
     fig = tmp_path / "fig.png"
-    assert main(["lyapunov", "--I1", "0,2", "--N", "1000", "--out", str(tmp_path), "--workers", "2",
-                 "--t-transient", "2", "--t-measure", "5", "--dt", "0.2", "--figure", str(fig)]) == 0
+    assert (
+        main(
+            [
+                "lyapunov",
+                "--I1",
+                "0,2",
+                "--N",
+                "1000",
+                "--out",
+                str(tmp_path),
+                "--workers",
+                "2",
+                "--t-transient",
+                "2",
+                "--t-measure",
+                "5",
+                "--dt",
+                "0.2",
+                "--figure",
+                str(fig),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "common theory" in out and "independent theory" in out
     assert fig.stat().st_size > 1000
     fig2 = tmp_path / "crit.png"
-    assert main(["critical", "--vary", "N", "--values", "1000", "--g", "1.2", "--out", str(tmp_path),
-                 "--workers", "1", "--t-measure", "5", "--figure", str(fig2)]) == 0
+    assert (
+        main(
+            [
+                "critical",
+                "--vary",
+                "N",
+                "--values",
+                "1000",
+                "--g",
+                "1.2",
+                "--out",
+                str(tmp_path),
+                "--workers",
+                "1",
+                "--t-measure",
+                "5",
+                "--figure",
+                str(fig2),
+            ]
+        )
+        == 0
+    )
     assert "I1_crit [nan]" in capsys.readouterr().out  # g < sqrt(2): no chaos to suppress
     assert fig2.stat().st_size > 1000
 
@@ -159,12 +226,45 @@ def test_learning_sweep_and_cli(tmp_path, capsys):
     (< 0.1: the test window is 50-100 tau after training, over which the free-running oscillator's phase
     drifts; 0.019 and 0.001 measured for these two pairs)."""
     fig = tmp_path / "learn.png"
-    assert main(["learning", "--I1", "10", "--N", "150", "--kinds", "independent", "--networks", "2",
-                 "--t-train", "60", "--out", str(tmp_path), "--workers", "1", "--figure", str(fig)]) == 0
+    assert (
+        main(
+            [
+                "learning",
+                "--I1",
+                "10",
+                "--N",
+                "150",
+                "--kinds",
+                "independent",
+                "--networks",
+                "2",
+                "--t-train",
+                "60",
+                "--out",
+                str(tmp_path),
+                "--workers",
+                "1",
+                "--figure",
+                str(fig),
+            ]
+        )
+        == 0
+    )
     assert "independent median test error" in capsys.readouterr().out
     assert fig.stat().st_size > 1000
-    res = learning_vs_amplitude([10.0], kinds=["independent"], n_networks=2, out_dir=tmp_path, n_workers=1,
-                                N=150, g=2.0, f=0.2, J0=1.0, I0=1.0, t_train_max=60.0)  # loaded from disk
+    res = learning_vs_amplitude(
+        [10.0],
+        kinds=["independent"],
+        n_networks=2,
+        out_dir=tmp_path,
+        n_workers=1,
+        N=150,
+        g=2.0,
+        f=0.2,
+        J0=1.0,
+        I0=1.0,
+        t_train_max=60.0,
+    )  # loaded from disk
     assert res["converged"]["independent"].all()
     assert np.all(res["teacher_lambda1"]["independent"].magnitude < 0)
     assert np.all(res["test_error"]["independent"] < 0.1)

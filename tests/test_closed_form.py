@@ -1,4 +1,5 @@
 """Single neurons of the engine against closed-form spike trains and states (extended-precision references)."""
+
 import numpy as np
 import pytest
 from closed_forms import LD, first_passage, spike_train, state_at, ulp_tolerance
@@ -47,9 +48,18 @@ def case_id(case):
 
 def single(case, refractory=0.0, integrate_refractory=False, lif_shared_tau=True):
     model, v0, drive, threshold, reset = case
-    return EventNetwork(1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset,
-                        refractory=refractory, integrate_refractory=integrate_refractory, v_init=[v0],
-                        lif_shared_tau=lif_shared_tau)
+    return EventNetwork(
+        1,
+        model=model,
+        tau=TAU,
+        drive=drive,
+        threshold=threshold,
+        reset=reset,
+        refractory=refractory,
+        integrate_refractory=integrate_refractory,
+        v_init=[v0],
+        lif_shared_tau=lif_shared_tau,
+    )
 
 
 # the engine has two LIF representations: shared-tau keys without transcendentals per event, and (v, t_last)
@@ -94,17 +104,24 @@ def test_lif_integrate_refractory_period(drive, refractory, lif_shared_tau):
     case = ("lif", 0.0, drive, 1.0, 0.0)
     net = single(case, refractory, integrate_refractory=True, lif_shared_tau=lif_shared_tau)
     net.run(1.0)
-    assert_train(net.spike_times, spike_train(*case[:2], 1.0, TAU, *case[2:], refractory=refractory,
-                                              integrate_refractory=True))
+    assert_train(
+        net.spike_times, spike_train(*case[:2], 1.0, TAU, *case[2:], refractory=refractory, integrate_refractory=True)
+    )
 
 
 def test_mixed_network_of_independent_neurons_matches_closed_form():
     # every case as one neuron of one mixed-model network: per-neuron parameters, no coupling
     cases = MEAN_DRIVEN + SINGLE_SHOT + SILENT
     columns = list(zip(*cases))
-    net = EventNetwork(len(cases), model=np.array(columns[0]), tau=TAU * (1 + np.arange(len(cases)) / 10),
-                       drive=np.array(columns[2]), threshold=np.array(columns[3]), reset=np.array(columns[4]),
-                       v_init=np.array(columns[1]))
+    net = EventNetwork(
+        len(cases),
+        model=np.array(columns[0]),
+        tau=TAU * (1 + np.arange(len(cases)) / 10),
+        drive=np.array(columns[2]),
+        threshold=np.array(columns[3]),
+        reset=np.array(columns[4]),
+        v_init=np.array(columns[1]),
+    )
     net.run(2.0)
     for i, case in enumerate(cases):
         expected = spike_train(case[0], case[1], 2.0, TAU * (1 + i / 10), *case[2:])
@@ -146,8 +163,13 @@ def test_state_between_spikes_matches_closed_form(case, refractory, rng):
     net.run(1.0)
     last = train[np.searchsorted(train, times.astype(LD)) - 1]
     since = times.astype(LD) - last
-    expected = np.array([reset_state if s < refractory else state_at(model, reset_state, s - LD(refractory), TAU, drive)
-                         for s in since], LD)
+    expected = np.array(
+        [
+            reset_state if s < refractory else state_at(model, reset_state, s - LD(refractory), TAU, drive)
+            for s in since
+        ],
+        LD,
+    )
     # the state inherits the spike-time error (ulp-level, times its slope <= (thr^2 + |I|) / tau); the
     # closed form itself is evaluated to extended precision
     slope = (max(abs(threshold), abs(reset)) ** 2 + abs(drive) + 4) / TAU
@@ -172,18 +194,22 @@ def test_suprathreshold_kick_fires_at_arrival_time_exactly():
     assert list(net.spike_times) == [t_in + delay]
 
 
-@pytest.mark.parametrize("model,drive,threshold,reset,lif_shared_tau", [
-    ("lif", 1.1, 1.0, 0.0, True),
-    ("lif", 1.1, 1.0, 0.0, False),
-    ("qif", 1.0, 1.0, -1.0, True),
-    ("theta", 0.7, 1.0, 0.0, True),
-])
+@pytest.mark.parametrize(
+    "model,drive,threshold,reset,lif_shared_tau",
+    [
+        ("lif", 1.1, 1.0, 0.0, True),
+        ("lif", 1.1, 1.0, 0.0, False),
+        ("qif", 1.0, 1.0, -1.0, True),
+        ("theta", 0.7, 1.0, 0.0, True),
+    ],
+)
 def test_long_run_keeps_spike_times_within_1e9_s(model, drive, threshold, reset, lif_shared_tau):
     # issue 2 requirement: after 10^4 s a periodic neuron's spike times agree with the closed form
     # to 1e-9 s or better (offsets that grow with time must be re-based)
     duration = 1e4
-    net = EventNetwork(1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset,
-                       lif_shared_tau=lif_shared_tau)
+    net = EventNetwork(
+        1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset, lif_shared_tau=lif_shared_tau
+    )
     net.run(duration)
     reset_state = -np.pi if model == "theta" else reset
     expected = spike_train(model, reset_state, duration, TAU, drive, threshold, reset)
@@ -195,8 +221,9 @@ def test_long_run_keeps_spike_times_within_1e9_s(model, drive, threshold, reset,
     assert net.v[0] == pytest.approx(float(state_at(model, reset_state, since, TAU, drive)), abs=1e-6)
 
 
-@pytest.mark.parametrize("lif_shared_tau", [True, pytest.param(False, marks=pytest.mark.slow)],
-                         ids=["shared-tau", "general"])
+@pytest.mark.parametrize(
+    "lif_shared_tau", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["shared-tau", "general"]
+)
 def test_long_run_population_keeps_spike_times_within_1e9_s(lif_shared_tau):
     # eight uncoupled LIF neurons with one tau, different drives, phases and refractory periods: the keys
     # of the shared-tau representation are re-based together while neurons sit at different phases
@@ -204,8 +231,9 @@ def test_long_run_population_keeps_spike_times_within_1e9_s(lif_shared_tau):
     refractory = np.array([0.0, 0.001, 0.0, 0.0025, 0.0, 0.004, 0.0, 0.0005])
     v0 = np.linspace(0.0, 0.9, 8)
     duration = 1e4
-    net = EventNetwork(8, model="lif", tau=TAU, drive=drives, refractory=refractory, v_init=v0,
-                       lif_shared_tau=lif_shared_tau)
+    net = EventNetwork(
+        8, model="lif", tau=TAU, drive=drives, refractory=refractory, v_init=v0, lif_shared_tau=lif_shared_tau
+    )
     net.run(duration)
     for i in range(8):
         expected = spike_train("lif", v0[i], duration, TAU, drives[i], refractory=refractory[i])

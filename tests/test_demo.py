@@ -1,4 +1,5 @@
 """The quick-start demo runs end to end on a small network and saves its plot."""
+
 import pytest
 
 from brian2_sparseprop.experiments.demo import main
@@ -10,7 +11,7 @@ def test_demo_prints_summary_and_saves_plot(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "stationary rate" in text and "Hz" in text
     rate = float(text.split("stationary rate ")[1].split(" Hz")[0])
-    assert 2.5 < rate < 4.5            # S1's stationary rate is about 3.4 Hz; 2000 neurons for 0.25 s
+    assert 2.5 < rate < 4.5  # S1's stationary rate is about 3.4 Hz; 2000 neurons for 0.25 s
     assert out.stat().st_size > 10_000  # a real figure, not an empty file
 
 

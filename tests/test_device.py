@@ -381,7 +381,10 @@ def test_theta_kick_is_a_delta_current(exact, weight):
     tau, drive, t1 = 0.01, 0.5, 0.004
     gen = SpikeGeneratorGroup(1, [0], [t1 * 1000] * ms)
     theta = NeuronGroup(
-        1, "dth/dt = ((1 - cos(th)) + (1 + cos(th))*I)/tau : 1", threshold="th > pi", reset="th = -pi",
+        1,
+        "dth/dt = ((1 - cos(th)) + (1 + cos(th))*I)/tau : 1",
+        threshold="th > pi",
+        reset="th = -pi",
         namespace={"I": drive, "tau": tau * second},
     )
     theta.th = -np.pi
@@ -419,8 +422,17 @@ def test_recurrent_theta_network_equals_the_engine(exact, rng):
     syn.delay = 1 * ms
     spikes = SpikeMonitor(theta)
     run(100 * ms)
-    engine = EventNetwork(n, model="theta", tau=tau, drive=drives, v_init=init, indptr=np.arange(n + 1) * k,
-                          indices=post, weights=-1 / np.sqrt(k), delays=0.001)
+    engine = EventNetwork(
+        n,
+        model="theta",
+        tau=tau,
+        drive=drives,
+        v_init=init,
+        indptr=np.arange(n + 1) * k,
+        indices=post,
+        weights=-1 / np.sqrt(k),
+        delays=0.001,
+    )
     engine.run(0.1)
     assert spikes.num_spikes > 50
     np.testing.assert_array_equal(np.asarray(spikes.i), engine.spike_indices)

@@ -1,4 +1,5 @@
 """The engine's Python API: continuation, state round-trips, reproducibility, recording, bad input."""
+
 import os
 import pickle
 import subprocess
@@ -23,17 +24,37 @@ def network_spec(rng):
     indices = np.concatenate([rng.choice(np.delete(np.arange(N), i), k, replace=False) for i in range(N)])
     times = np.sort(rng.uniform(0, 0.05, 20))
     return dict(
-        net=dict(n=N, model=models, tau=rng.uniform(0.005, 0.02, N),
-                 drive=np.where(models == "lif", rng.uniform(0.8, 1.3, N), rng.uniform(-0.2, 0.5, N)),
-                 threshold=np.where(qif, 5.0, 1.0), reset=np.where(qif, -1.0, 0.0),
-                 refractory=rng.uniform(0, 2e-3, N), indptr=np.arange(0, N * k + 1, k), indices=indices,
-                 weights=rng.uniform(-0.4, 0.5, N * k), delays=rng.uniform(0, 8e-3, N * k)),
+        net=dict(
+            n=N,
+            model=models,
+            tau=rng.uniform(0.005, 0.02, N),
+            drive=np.where(models == "lif", rng.uniform(0.8, 1.3, N), rng.uniform(-0.2, 0.5, N)),
+            threshold=np.where(qif, 5.0, 1.0),
+            reset=np.where(qif, -1.0, 0.0),
+            refractory=rng.uniform(0, 2e-3, N),
+            indptr=np.arange(0, N * k + 1, k),
+            indices=indices,
+            weights=rng.uniform(-0.4, 0.5, N * k),
+            delays=rng.uniform(0, 8e-3, N * k),
+        ),
         poisson_input=dict(rate=rng.uniform(100, 400, N), weight=0.2),
-        poisson_sources=dict(rates=np.array([80.0, 150.0]), indptr=[0, 3, 6], indices=rng.integers(0, N, 6),
-                             weights=rng.uniform(-0.3, 0.6, 6), delays=rng.uniform(0, 3e-3, 6)),
-        generator=dict(times=times, sources=rng.integers(0, 2, 20), n_sources=2, indptr=[0, 4, 8],
-                       indices=rng.integers(0, N, 8), weights=rng.uniform(0, 0.7, 8),
-                       delays=rng.uniform(0, 2e-3, 8), period=0.05),
+        poisson_sources=dict(
+            rates=np.array([80.0, 150.0]),
+            indptr=[0, 3, 6],
+            indices=rng.integers(0, N, 6),
+            weights=rng.uniform(-0.3, 0.6, 6),
+            delays=rng.uniform(0, 3e-3, 6),
+        ),
+        generator=dict(
+            times=times,
+            sources=rng.integers(0, 2, 20),
+            n_sources=2,
+            indptr=[0, 4, 8],
+            indices=rng.integers(0, N, 8),
+            weights=rng.uniform(0, 0.7, 8),
+            delays=rng.uniform(0, 2e-3, 8),
+            period=0.05,
+        ),
     )
 
 
@@ -88,8 +109,7 @@ def test_event_exactly_at_the_end_of_a_run_is_left_to_the_next():
 def test_pending_delayed_kicks_cross_the_run_boundary():
     # 0 fires at t0 = tau ln 3 and kicks 1 (+1.5) 5 ms later; stopping in between must not lose the kick
     t0 = 0.01 * np.log(3.0)
-    net = EventNetwork(2, drive=[1.5, 0.0], v_init=[0.0, 0.0], indptr=[0, 1, 1], indices=[1], weights=1.5,
-                       delays=5e-3)
+    net = EventNetwork(2, drive=[1.5, 0.0], v_init=[0.0, 0.0], indptr=[0, 1, 1], indices=[1], weights=1.5, delays=5e-3)
     net.run(t0 + 2e-3)
     assert list(net.spike_indices) == [0]
     net.run(5e-3)
@@ -353,8 +373,12 @@ BAD_NETWORKS = [
     (dict(drive=np.nan), ValueError, r"drive must be finite, found nan"),
     (dict(threshold=[1.0, np.inf, 1.0]), ValueError, r"threshold must be finite, found inf at index 1"),
     (dict(reset=np.nan), ValueError, r"reset must be finite, found nan"),
-    (dict(reset=1.0), ValueError, r"reset must be < threshold when there is no refractory period, "
-                                  r"found reset 1\.0 >= threshold 1\.0 for neuron 0"),
+    (
+        dict(reset=1.0),
+        ValueError,
+        r"reset must be < threshold when there is no refractory period, "
+        r"found reset 1\.0 >= threshold 1\.0 for neuron 0",
+    ),
     (dict(model="qif", reset=[0.0, 2.0, 0.0]), ValueError, r"reset must be < threshold .*reset 2\.0 .*neuron 1"),
     (dict(refractory=-1e-3), ValueError, r"refractory must be >= 0, found -0\.001"),
     (dict(refractory=np.nan), ValueError, r"refractory must be finite, found nan"),
@@ -372,7 +396,11 @@ BAD_NETWORKS = [
     (dict(indptr=[0, 1, 2, 3], indices=[1, 3, 0]), ValueError, r"indices must be in \[0, 3\), found 3 at position 1"),
     (dict(indptr=[0, 1, 2, 3], indices=[1, -1, 0]), ValueError, r"indices must be in \[0, 3\), found -1"),
     (dict(indptr=[0.0, 1.0, 2.0, 3.0], indices=[1, 2, 0]), TypeError, r"indptr and indices must be integer arrays"),
-    (dict(**CSR3, weights=[0.1, 0.2]), ValueError, r"weights must be a scalar or have one value per synapse, shape \(3,\)"),
+    (
+        dict(**CSR3, weights=[0.1, 0.2]),
+        ValueError,
+        r"weights must be a scalar or have one value per synapse, shape \(3,\)",
+    ),
     (dict(**CSR3, weights=[0.1, np.nan, 0.2]), ValueError, r"weights must be finite, found nan at index 1"),
     (dict(**CSR3, delays=[0.0, 0.001]), ValueError, r"delays must be a scalar or have one value per synapse"),
     (dict(**CSR3, delays=[0.0, -0.001, 0.0]), ValueError, r"delays must be >= 0, found -0\.001 at index 1"),
@@ -380,39 +408,54 @@ BAD_NETWORKS = [
 ]
 
 
-@pytest.mark.parametrize("overrides,error,match", BAD_NETWORKS,
-                         ids=[f"{k}" for k in range(len(BAD_NETWORKS))])
+@pytest.mark.parametrize("overrides,error,match", BAD_NETWORKS, ids=[f"{k}" for k in range(len(BAD_NETWORKS))])
 def test_bad_network_arguments(overrides, error, match):
     kwargs = dict(n=3, model="lif", tau=0.01, drive=1.5) | overrides
     with pytest.raises(error, match=match):
         EventNetwork(**kwargs)
 
 
-@pytest.mark.parametrize("overrides,name", [
-    (dict(model=5), "model"),
-    (dict(tau="fast"), "tau"),
-    (dict(tau=1 + 2j), "tau"),
-    (dict(drive=None), "drive"),
-    (dict(v_init="abc"), "v_init"),
-    (dict(indptr=[0, 1, 2, 3], indices=[1, 2, 0], weights="x"), "weights"),
-    (dict(integrate_refractory="yes"), "integrate_refractory"),
-], ids=["model-int", "tau-str", "tau-complex", "drive-None", "v_init-str", "weights-str", "integrate-str"])
+@pytest.mark.parametrize(
+    "overrides,name",
+    [
+        (dict(model=5), "model"),
+        (dict(tau="fast"), "tau"),
+        (dict(tau=1 + 2j), "tau"),
+        (dict(drive=None), "drive"),
+        (dict(v_init="abc"), "v_init"),
+        (dict(indptr=[0, 1, 2, 3], indices=[1, 2, 0], weights="x"), "weights"),
+        (dict(integrate_refractory="yes"), "integrate_refractory"),
+    ],
+    ids=["model-int", "tau-str", "tau-complex", "drive-None", "v_init-str", "weights-str", "integrate-str"],
+)
 def test_wrong_kind_of_network_argument_is_a_type_error(overrides, name):
     with pytest.raises(TypeError, match=name):
         EventNetwork(**(dict(n=3, drive=1.5) | overrides))
 
 
-@pytest.mark.parametrize("call,name", [
-    (lambda net: net.run("1"), "duration"),
-    (lambda net: net.run(None), "duration"),
-    (lambda net: net.record_rate("a"), "bin_width"),
-    (lambda net: net.record_states([0], ["a"]), "times"),
-    (lambda net: net.add_poisson_input("fast", 0.1), "rate"),
-    (lambda net: net.run(0.01, report="text", report_period="x"), "report_period"),
-    (lambda net: net.set_v("low"), "values"),
-    (lambda net: net.set_v(0.5, [0.0]), "indices"),
-], ids=["run-str", "run-None", "rate-str", "states-str", "poisson-str", "report_period-str", "set_v-str",
-        "set_v-float-index"])
+@pytest.mark.parametrize(
+    "call,name",
+    [
+        (lambda net: net.run("1"), "duration"),
+        (lambda net: net.run(None), "duration"),
+        (lambda net: net.record_rate("a"), "bin_width"),
+        (lambda net: net.record_states([0], ["a"]), "times"),
+        (lambda net: net.add_poisson_input("fast", 0.1), "rate"),
+        (lambda net: net.run(0.01, report="text", report_period="x"), "report_period"),
+        (lambda net: net.set_v("low"), "values"),
+        (lambda net: net.set_v(0.5, [0.0]), "indices"),
+    ],
+    ids=[
+        "run-str",
+        "run-None",
+        "rate-str",
+        "states-str",
+        "poisson-str",
+        "report_period-str",
+        "set_v-str",
+        "set_v-float-index",
+    ],
+)
 def test_wrong_kind_of_method_argument_is_a_type_error(call, name):
     with pytest.raises(TypeError, match=name):
         call(EventNetwork(3, drive=1.5))
@@ -434,25 +477,50 @@ BAD_CALLS = [
     (lambda net: net.add_poisson_input(10.0, 0.1, targets=[0, 5]), ValueError, r"must be in \[0, 3\), found 5"),
     (lambda net: net.add_poisson_input(10.0, 0.1, targets=[0.0, 1.0]), TypeError, r"targets must be a 1-d integer"),
     (lambda net: net.add_poisson_input([1.0, 2.0], 0.1), ValueError, r"rate must be a scalar or have one value"),
-    (lambda net: net.add_poisson_sources([1.0, -2.0], [0, 1, 2], [0, 1], 0.1), ValueError,
-     r"rates must be >= 0, found -2\.0 at index 1"),
+    (
+        lambda net: net.add_poisson_sources([1.0, -2.0], [0, 1, 2], [0, 1], 0.1),
+        ValueError,
+        r"rates must be >= 0, found -2\.0 at index 1",
+    ),
     (lambda net: net.add_poisson_sources([1.0], [0, 2, 1], [0, 1], 0.1), ValueError, r"indptr must have shape \(2,\)"),
     (lambda net: net.add_poisson_sources([1.0], [0, 1], [7], 0.1), ValueError, r"indices must be in \[0, 3\), found 7"),
     (lambda net: net.add_poisson_sources([1.0], [0, 1], [0], 0.1, delays=-1.0), ValueError, r"delays must be >= 0"),
-    (lambda net: net.add_spike_generator([0.001, -0.002], [0, 0], 1, [0, 1], [0], 0.5), ValueError,
-     r"times must be >= 0, found -0\.002 at index 1"),
-    (lambda net: net.add_spike_generator([0.001], [1], 1, [0, 1], [0], 0.5), ValueError,
-     r"sources must be in \[0, 1\), found 1"),
+    (
+        lambda net: net.add_spike_generator([0.001, -0.002], [0, 0], 1, [0, 1], [0], 0.5),
+        ValueError,
+        r"times must be >= 0, found -0\.002 at index 1",
+    ),
+    (
+        lambda net: net.add_spike_generator([0.001], [1], 1, [0, 1], [0], 0.5),
+        ValueError,
+        r"sources must be in \[0, 1\), found 1",
+    ),
     (lambda net: net.add_spike_generator([0.001], [0.0], 1, [0, 1], [0], 0.5), TypeError, r"sources must be integers"),
-    (lambda net: net.add_spike_generator([0.001, 0.002], [0], 1, [0, 1], [0], 0.5), ValueError,
-     r"times and sources must be 1-d of equal length"),
-    (lambda net: net.add_spike_generator([0.02], [0], 1, [0, 1], [0], 0.5, period=0.01), ValueError,
-     r"spike times must be < period = 0\.01, found 0\.02"),
-    (lambda net: net.add_spike_generator([0.001], [0], 1, [0, 1], [0], 0.5, period=-1.0), ValueError,
-     r"period must be >= 0, found -1\.0"),
-    (lambda net: net.add_spike_generator([0.001], [0], 1, [0, 1], [3], 0.5), ValueError, r"indices must be in \[0, 3\)"),
-    (lambda net: net.add_spike_generator([0.001], [0], 1, [0, 1], [0], 0.5, delays=[0.0, 0.0]), ValueError,
-     r"delays must be a scalar or have one value per synapse, shape \(1,\)"),
+    (
+        lambda net: net.add_spike_generator([0.001, 0.002], [0], 1, [0, 1], [0], 0.5),
+        ValueError,
+        r"times and sources must be 1-d of equal length",
+    ),
+    (
+        lambda net: net.add_spike_generator([0.02], [0], 1, [0, 1], [0], 0.5, period=0.01),
+        ValueError,
+        r"spike times must be < period = 0\.01, found 0\.02",
+    ),
+    (
+        lambda net: net.add_spike_generator([0.001], [0], 1, [0, 1], [0], 0.5, period=-1.0),
+        ValueError,
+        r"period must be >= 0, found -1\.0",
+    ),
+    (
+        lambda net: net.add_spike_generator([0.001], [0], 1, [0, 1], [3], 0.5),
+        ValueError,
+        r"indices must be in \[0, 3\)",
+    ),
+    (
+        lambda net: net.add_spike_generator([0.001], [0], 1, [0, 1], [0], 0.5, delays=[0.0, 0.0]),
+        ValueError,
+        r"delays must be a scalar or have one value per synapse, shape \(1,\)",
+    ),
     (lambda net: net.record_spikes([0, 3]), ValueError, r"indices must be in \[0, 3\), found 3"),
     (lambda net: net.record_states([0], [0.002, 0.001]), ValueError, r"times must be in ascending order"),
     (lambda net: net.record_states([0], [np.nan]), ValueError, r"times must be finite, found nan"),
@@ -475,13 +543,16 @@ def test_bad_method_arguments(call, error, match):
     assert len(net.spike_times) > 0
 
 
-@pytest.mark.parametrize("call", [
-    lambda net: net.add_poisson_input(10.0, 0.1),
-    lambda net: net.add_poisson_sources([1.0], [0, 1], [0], 0.1),
-    lambda net: net.add_spike_generator([0.2], [0], 1, [0, 1], [0], 0.5),
-    lambda net: net.record_spikes([0]),
-    lambda net: net.record_rate(0.01),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda net: net.add_poisson_input(10.0, 0.1),
+        lambda net: net.add_poisson_sources([1.0], [0, 1], [0], 0.1),
+        lambda net: net.add_spike_generator([0.2], [0], 1, [0, 1], [0], 0.5),
+        lambda net: net.record_spikes([0]),
+        lambda net: net.record_rate(0.01),
+    ],
+)
 def test_adding_inputs_or_recorders_after_run_is_refused(call):
     net = fresh()
     net.run(0.01)
@@ -512,8 +583,13 @@ MEMORY_SCRIPT = textwrap.dedent("""
 def test_network_too_large_for_memory_is_refused_by_estimate(n):
     # under an address-space limit of 1 GiB: the estimate (>= 64 bytes per neuron) must refuse before
     # allocating anything of size n, and quickly
-    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT.format(n=n)], capture_output=True, text=True,
-                         timeout=120, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT.format(n=n)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
+    )
     kind, seconds, _, message = out.stdout.split(maxsplit=3) if out.stdout else ("", "0", "", out.stderr[-500:])
     assert kind == "MemoryError", message
     assert "Unable to allocate" not in message, message
@@ -528,8 +604,17 @@ def test_set_v_keeps_spikes_in_flight_and_the_poisson_stream(seed):
     tau, t1 = 0.01, 0.02
     runs = []
     for change in (False, True):
-        net = EventNetwork(4, tau=tau, drive=0.0, threshold=100.0, indptr=[0, 1, 2, 3, 4], indices=[1, 2, 3, 0],
-                           weights=0.05, delays=0.003, seed=seed)
+        net = EventNetwork(
+            4,
+            tau=tau,
+            drive=0.0,
+            threshold=100.0,
+            indptr=[0, 1, 2, 3, 4],
+            indices=[1, 2, 3, 0],
+            weights=0.05,
+            delays=0.003,
+            seed=seed,
+        )
         net.add_poisson_input(300.0, 0.01)
         times = t1 + np.arange(1, 200) * 1e-4
         net.record_states(np.arange(4), times)
@@ -557,7 +642,7 @@ def test_set_v_at_threshold_fires_at_the_current_time(lif_shared_tau):
 def test_set_v_of_a_refractory_neuron_holds_until_the_period_ends():
     # Brian2's (unless refractory): the set value is held, then relaxes towards the drive 0.5
     net = EventNetwork(1, drive=2.0, refractory=0.004)
-    net.run(0.01 * np.log(2) + 0.001)       # fired at tau ln 2, refractory until 3 ms after
+    net.run(0.01 * np.log(2) + 0.001)  # fired at tau ln 2, refractory until 3 ms after
     net.set_v(0.25)
     net.record_states([0], [0.01 * np.log(2) + 0.003, 0.01 * np.log(2) + 0.006])
     net.run(0.01)

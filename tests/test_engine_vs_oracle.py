@@ -8,6 +8,7 @@ separately on hand-built cascades.
 Scenarios with exactly simultaneous kicks of both signs at one neuron depend on the order of delivery;
 they are confined to the zero-delay breadth-first scenario, the one the engine documents.
 """
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -35,15 +36,20 @@ def random_neurons(rng, n, models, mean_driven):
     """Per-neuron parameters and initial states; ``mean_driven`` picks drives above or below rheobase."""
     lif, qif = models == "lif", models == "qif"
     drive = np.where(
-        lif, rng.uniform(1.05, 1.8, n) if mean_driven else rng.uniform(0.5, 0.95, n),
+        lif,
+        rng.uniform(1.05, 1.8, n) if mean_driven else rng.uniform(0.5, 0.95, n),
         rng.uniform(0.05, 1.0, n) if mean_driven else rng.uniform(-0.6, -0.05, n),
     )
     threshold = np.where(qif, rng.uniform(2.0, 8.0, n), 1.0)
     reset = np.where(qif, rng.uniform(-3.0, -0.5, n), rng.uniform(-0.2, 0.2, n))
-    v_init = np.where(models == "theta", rng.uniform(-np.pi, np.pi, n),
-                      reset + rng.uniform(0, 1, n) * (np.where(qif, 1.5, threshold) - reset))
-    return dict(model=models, tau=rng.uniform(0.005, 0.02, n), drive=drive, threshold=threshold,
-                reset=reset, v_init=v_init)
+    v_init = np.where(
+        models == "theta",
+        rng.uniform(-np.pi, np.pi, n),
+        reset + rng.uniform(0, 1, n) * (np.where(qif, 1.5, threshold) - reset),
+    )
+    return dict(
+        model=models, tau=rng.uniform(0.005, 0.02, n), drive=drive, threshold=threshold, reset=reset, v_init=v_init
+    )
 
 
 def random_generator(rng, n, n_sources, rate, t_stop, w_low, w_high, delayed, period=0.0):
@@ -56,9 +62,16 @@ def random_generator(rng, n, n_sources, rate, t_stop, w_low, w_high, delayed, pe
     indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
     indices = np.concatenate(rows)
     nnz = len(indices)
-    return dict(times=times[order], sources=sources[order], n_sources=n_sources, indptr=indptr, indices=indices,
-                weights=rng.uniform(w_low, w_high, nnz),
-                delays=rng.uniform(1e-4, 3e-3, nnz) if delayed else np.zeros(nnz), period=period)
+    return dict(
+        times=times[order],
+        sources=sources[order],
+        n_sources=n_sources,
+        indptr=indptr,
+        indices=indices,
+        weights=rng.uniform(w_low, w_high, nnz),
+        delays=rng.uniform(1e-4, 3e-3, nnz) if delayed else np.zeros(nnz),
+        period=period,
+    )
 
 
 def scenario(name, rng):
@@ -80,8 +93,10 @@ def scenario(name, rng):
         neurons["threshold"] = rng.uniform(0.9, 1.2, n)  # per-neuron thresholds (and drives) with shared taus
         neurons["refractory"] = rng.choice([0.0, 1e-3], n)
         indptr, indices = random_csr(rng, n, 8)
-        syn = dict(weights=-rng.uniform(0.02, 0.2, len(indices)),
-                   delays=np.where(rng.uniform(size=len(indices)) < 0.5, 0.0, rng.uniform(1e-4, 2e-3, len(indices))))
+        syn = dict(
+            weights=-rng.uniform(0.02, 0.2, len(indices)),
+            delays=np.where(rng.uniform(size=len(indices)) < 0.5, 0.0, rng.uniform(1e-4, 2e-3, len(indices))),
+        )
         generator = random_generator(rng, n, 3, 20.0, 30.0, -0.2, 0.5, delayed=True)
         duration = 1.0
     elif name == "excitatory-cascades":
@@ -150,10 +165,17 @@ def scenario(name, rng):
     return dict(n=n, **neurons, indptr=indptr, indices=indices, **syn), generator, duration
 
 
-SCENARIOS = ["lif-inhibitory", "lif-shared-tau", "excitatory-cascades", "mixed-models-delays-refractory",
-             "fluctuation-driven-generator",
-             "scalar-delay-excitatory", "brunel-scalar-delay-and-refractory",
-             "lif-integrate-refractory", "breadth-first-mixed-signs"]
+SCENARIOS = [
+    "lif-inhibitory",
+    "lif-shared-tau",
+    "excitatory-cascades",
+    "mixed-models-delays-refractory",
+    "fluctuation-driven-generator",
+    "scalar-delay-excitatory",
+    "brunel-scalar-delay-and-refractory",
+    "lif-integrate-refractory",
+    "breadth-first-mixed-signs",
+]
 
 
 def canonical(times, indices, tol):
@@ -175,8 +197,8 @@ def assert_same_spikes(engine, oracle, tol):
     first = differ[0] if len(differ) else n
     assert len(differ) == 0 and len(i_e) == len(i_o), (
         f"{len(i_e)} engine vs {len(i_o)} oracle spikes; first difference at spike {first}: "
-        f"engine {list(zip(t_e[first:first + 3], i_e[first:first + 3]))}, "
-        f"oracle {list(zip(t_o[first:first + 3], i_o[first:first + 3]))}"
+        f"engine {list(zip(t_e[first : first + 3], i_e[first : first + 3]))}, "
+        f"oracle {list(zip(t_o[first : first + 3], i_o[first : first + 3]))}"
     )
 
 
@@ -235,27 +257,41 @@ def tiny_networks(draw):
     def per_neuron(strategy):
         return np.array(draw(st.lists(strategy, min_size=n, max_size=n)))
 
-    drive = np.where(lif, per_neuron(st.floats(0.6, 2.0)),
-                     per_neuron(st.one_of(st.floats(-0.5, -1e-3), st.floats(1e-3, 1.0), st.just(0.0))))
-    v0 = np.where(models == "theta", per_neuron(st.floats(-3.0, 3.0)),
-                  np.where(qif, per_neuron(st.floats(-1.0, 4.9)), per_neuron(st.floats(-0.5, 0.99))))
+    drive = np.where(
+        lif,
+        per_neuron(st.floats(0.6, 2.0)),
+        per_neuron(st.one_of(st.floats(-0.5, -1e-3), st.floats(1e-3, 1.0), st.just(0.0))),
+    )
+    v0 = np.where(
+        models == "theta",
+        per_neuron(st.floats(-3.0, 3.0)),
+        np.where(qif, per_neuron(st.floats(-1.0, 4.9)), per_neuron(st.floats(-0.5, 0.99))),
+    )
     rows = [draw(st.lists(st.integers(0, n - 1), max_size=4)) for _ in range(n)]
     nnz = sum(len(r) for r in rows)
     times = np.sort(draw(st.lists(st.sampled_from([0.003, 0.005, 0.0123, 0.02, 0.031]), max_size=6)))
-    params = dict(n=n, model=models, tau=per_neuron(st.floats(0.005, 0.02)), drive=drive,
-                  threshold=np.where(qif, 5.0, 1.0), reset=np.where(qif, -1.0, 0.0),
-                  refractory=per_neuron(st.one_of(st.just(0.0), st.floats(1e-4, 3e-3))),
-                  v_init=v0 + 0.0137 * np.arange(n) * (models != "lif"),
-                  indptr=np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(int),
-                  indices=np.array([j for r in rows for j in r], int),
-                  weights=np.array(draw(st.lists(st.floats(-0.8, 1.5), min_size=nnz, max_size=nnz))),
-                  delays=np.array(draw(st.lists(st.one_of(st.just(0.0), st.floats(1e-4, 3e-3)),
-                                                min_size=nnz, max_size=nnz))))
-    generator = dict(times=times, sources=np.array(draw(st.lists(st.integers(0, 1), min_size=len(times),
-                                                                 max_size=len(times))), int),
-                     n_sources=2, indptr=np.array([0, 2, 3]),
-                     indices=np.array(draw(st.lists(st.integers(0, n - 1), min_size=3, max_size=3))),
-                     weights=np.array(draw(st.lists(st.sampled_from([-0.5, 0.4, 1.2]), min_size=3, max_size=3))))
+    params = dict(
+        n=n,
+        model=models,
+        tau=per_neuron(st.floats(0.005, 0.02)),
+        drive=drive,
+        threshold=np.where(qif, 5.0, 1.0),
+        reset=np.where(qif, -1.0, 0.0),
+        refractory=per_neuron(st.one_of(st.just(0.0), st.floats(1e-4, 3e-3))),
+        v_init=v0 + 0.0137 * np.arange(n) * (models != "lif"),
+        indptr=np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(int),
+        indices=np.array([j for r in rows for j in r], int),
+        weights=np.array(draw(st.lists(st.floats(-0.8, 1.5), min_size=nnz, max_size=nnz))),
+        delays=np.array(draw(st.lists(st.one_of(st.just(0.0), st.floats(1e-4, 3e-3)), min_size=nnz, max_size=nnz))),
+    )
+    generator = dict(
+        times=times,
+        sources=np.array(draw(st.lists(st.integers(0, 1), min_size=len(times), max_size=len(times))), int),
+        n_sources=2,
+        indptr=np.array([0, 2, 3]),
+        indices=np.array(draw(st.lists(st.integers(0, n - 1), min_size=3, max_size=3))),
+        weights=np.array(draw(st.lists(st.sampled_from([-0.5, 0.4, 1.2]), min_size=3, max_size=3))),
+    )
     return params, generator
 
 
@@ -282,8 +318,16 @@ def test_cascade_order_is_breadth_first():
     # 0 kicks 2 (+0.6, crosses) then 1 (-0.3) in CSR order; 2 kicks 1 (+0.5). Breadth-first, neuron 1 gets
     # -0.3 before +0.5 and stays below threshold (0.9); depth-first it would get +0.5 first and fire.
     # Neurons 1 and 2 sit at their fixed points (v = drive), so their states are exact at any time.
-    params = dict(n=3, model="lif", tau=0.01, drive=[1.5, 0.7, 0.5], v_init=[0.0, 0.7, 0.5],
-                  indptr=[0, 2, 2, 3], indices=[2, 1, 1], weights=[0.6, -0.3, 0.5])
+    params = dict(
+        n=3,
+        model="lif",
+        tau=0.01,
+        drive=[1.5, 0.7, 0.5],
+        v_init=[0.0, 0.7, 0.5],
+        indptr=[0, 2, 2, 3],
+        indices=[2, 1, 1],
+        weights=[0.6, -0.3, 0.5],
+    )
     engine, oracle = run_both(params, None, 0.012)
     assert list(oracle.spike_indices) == [0, 2]
     assert list(engine.spike_indices) == [0, 2]
@@ -296,8 +340,17 @@ def test_kicks_arriving_together_form_the_first_level_of_the_cascade():
     # instant, both arrivals are delivered before 1's spike acts: 2 fires too and 1's kick is absorbed.
     # (Completing 1's cascade before delivering the second arrival would leave 2 below threshold.)
     t0 = 0.01 * np.log(3.0)
-    params = dict(n=3, model="lif", tau=0.01, drive=[1.5, 0.8, 0.5], v_init=[0.0, 0.8, 0.5],
-                  indptr=[0, 2, 3, 3], indices=[1, 2, 2], weights=[0.3, 0.7, -0.6], delays=[1e-3, 1e-3, 0.0])
+    params = dict(
+        n=3,
+        model="lif",
+        tau=0.01,
+        drive=[1.5, 0.8, 0.5],
+        v_init=[0.0, 0.8, 0.5],
+        indptr=[0, 2, 3, 3],
+        indices=[1, 2, 2],
+        weights=[0.3, 0.7, -0.6],
+        delays=[1e-3, 1e-3, 0.0],
+    )
     engine, oracle = run_both(params, None, t0 + 2e-3)
     assert list(oracle.spike_indices) == [0, 1, 2]
     assert list(engine.spike_indices) == [0, 1, 2]
@@ -310,10 +363,20 @@ def test_delayed_arrivals_act_before_external_inputs_of_the_same_instant():
     # on an external kick at t1 and reaches 1 (+0.7, crossing) at t1 + d, when an external -0.6 also reaches
     # 1: the delayed kick acts first, 1 fires and the external kick is absorbed.
     t1, d = 2.0**-6, 2.0**-10
-    params = dict(n=2, model="lif", tau=0.01, drive=[0.0, 0.5], v_init=[0.0, 0.5], indptr=[0, 1, 1], indices=[1],
-                  weights=[0.7], delays=d)
-    generator = dict(times=[t1, t1 + d], sources=[0, 1], n_sources=2, indptr=[0, 1, 2], indices=[0, 1],
-                     weights=[1.5, -0.6])
+    params = dict(
+        n=2,
+        model="lif",
+        tau=0.01,
+        drive=[0.0, 0.5],
+        v_init=[0.0, 0.5],
+        indptr=[0, 1, 1],
+        indices=[1],
+        weights=[0.7],
+        delays=d,
+    )
+    generator = dict(
+        times=[t1, t1 + d], sources=[0, 1], n_sources=2, indptr=[0, 1, 2], indices=[0, 1], weights=[1.5, -0.6]
+    )
     engine, oracle = run_both(params, generator, t1 + 2 * d)
     assert list(oracle.spike_indices) == [0, 1]
     assert list(engine.spike_indices) == [0, 1]
@@ -335,8 +398,16 @@ def test_state_sample_at_an_event_time_is_taken_before_the_event(weight):
 
 def test_cascade_records_spikes_in_breadth_first_order():
     # a chain 0 -> {3, 1} -> 2 with zero delays: breadth-first levels are [0], [3, 1], [2]
-    params = dict(n=4, model="lif", tau=0.01, drive=[1.5, 0.95, 0.95, 0.95], v_init=[0.0, 0.95, 0.95, 0.95],
-                  indptr=[0, 2, 3, 3, 3], indices=[3, 1, 2], weights=[0.1, 0.1, 0.1])
+    params = dict(
+        n=4,
+        model="lif",
+        tau=0.01,
+        drive=[1.5, 0.95, 0.95, 0.95],
+        v_init=[0.0, 0.95, 0.95, 0.95],
+        indptr=[0, 2, 3, 3, 3],
+        indices=[3, 1, 2],
+        weights=[0.1, 0.1, 0.1],
+    )
     engine, oracle = run_both(params, None, 0.012)
     assert list(oracle.spike_indices) == [0, 3, 1, 2]
     assert list(engine.spike_indices) == [0, 3, 1, 2]
@@ -346,8 +417,16 @@ def test_cascade_records_spikes_in_breadth_first_order():
 def test_reciprocal_zero_delay_kicks_are_absorbed_by_reset():
     # 0 -> 1 -> 0 strong and instantaneous: each fires once; the kick back reaches 0 at its own spike
     # instant and is absorbed by the reset, so 0 restarts from reset
-    params = dict(n=2, model="lif", tau=0.01, drive=[1.5, 0.5], v_init=[0.0, 0.5],
-                  indptr=[0, 1, 2], indices=[1, 0], weights=[2.0, 2.0])
+    params = dict(
+        n=2,
+        model="lif",
+        tau=0.01,
+        drive=[1.5, 0.5],
+        v_init=[0.0, 0.5],
+        indptr=[0, 1, 2],
+        indices=[1, 0],
+        weights=[2.0, 2.0],
+    )
     engine, oracle = run_both(params, None, 0.02)
     assert list(engine.spike_indices) == list(oracle.spike_indices)
     np.testing.assert_allclose(engine.spike_times, oracle.spike_times, rtol=1e-14)
@@ -355,10 +434,21 @@ def test_reciprocal_zero_delay_kicks_are_absorbed_by_reset():
 
 
 REFRACTORY_KICK = dict(  # neuron 1 fires at t0 - 2 ms (generator kick), neuron 0 kicks it at t0 (refractory)
-    params=dict(n=2, model="lif", tau=0.01, drive=[1.5, 0.5], refractory=5e-3, v_init=[0.0, 0.5],
-                indptr=[0, 1, 1], indices=[1], weights=[1.2]),
-    generator=dict(times=[0.01 * np.log(3.0) - 2e-3], sources=[0], n_sources=1, indptr=[0, 1], indices=[1],
-                   weights=[0.6]))
+    params=dict(
+        n=2,
+        model="lif",
+        tau=0.01,
+        drive=[1.5, 0.5],
+        refractory=5e-3,
+        v_init=[0.0, 0.5],
+        indptr=[0, 1, 1],
+        indices=[1],
+        weights=[1.2],
+    ),
+    generator=dict(
+        times=[0.01 * np.log(3.0) - 2e-3], sources=[0], n_sources=1, indptr=[0, 1], indices=[1], weights=[0.6]
+    ),
+)
 
 
 def test_kick_during_refractoriness_is_dropped():
@@ -390,8 +480,9 @@ def test_simultaneous_generator_kicks_after_a_spike_are_absorbed(refractory):
     # two generator kicks at one instant: the first fires the neuron, the second reaches it at the instant
     # it fires and is absorbed by the reset (Brian2: synapses act before resets within a time step)
     params = dict(n=1, model="lif", tau=0.01, drive=0.0, refractory=refractory, v_init=[0.0])
-    generator = dict(times=[0.01, 0.01], sources=[0, 1], n_sources=2, indptr=[0, 1, 2], indices=[0, 0],
-                     weights=[1.5, 0.3])
+    generator = dict(
+        times=[0.01, 0.01], sources=[0, 1], n_sources=2, indptr=[0, 1, 2], indices=[0, 0], weights=[1.5, 0.3]
+    )
     engine, oracle = run_both(params, generator, 0.02, record_times=[0.0105])
     assert list(engine.spike_times) == [0.01]
     assert oracle.state_values[0][0] == 0.0
@@ -402,8 +493,17 @@ def test_delayed_kicks_of_one_spike_arriving_together_are_absorbed_after_the_fir
     # 0 reaches 1 twice over synapses with equal delays: the first kick (+1.5) fires 1, the second (+0.3)
     # arrives at the same instant and is absorbed, leaving 1 at reset
     t0 = 0.01 * np.log(3.0)
-    params = dict(n=2, model="lif", tau=0.01, drive=[1.5, 0.0], v_init=[0.0, 0.0], indptr=[0, 2, 2],
-                  indices=[1, 1], weights=[1.5, 0.3], delays=1e-3)
+    params = dict(
+        n=2,
+        model="lif",
+        tau=0.01,
+        drive=[1.5, 0.0],
+        v_init=[0.0, 0.0],
+        indptr=[0, 2, 2],
+        indices=[1, 1],
+        weights=[1.5, 0.3],
+        delays=1e-3,
+    )
     engine, oracle = run_both(params, None, t0 + 2e-3, record_times=[t0 + 1.5e-3])
     assert list(oracle.spike_indices) == [0, 1] and oracle.state_values[0][1] == 0.0
     assert list(engine.spike_indices) == [0, 1]
@@ -414,8 +514,17 @@ def test_delayed_kicks_of_two_spikes_arriving_together_are_absorbed_after_the_fi
     # 0 fires at t0 and fires 1 at once (zero delay); both reach 2 over 1 ms delays, 0 -> 2 (+1.5) first:
     # 2 fires at t0 + 1 ms and the kick of 1 (+0.3), arriving at that instant, is absorbed by the reset
     t0 = 0.01 * np.log(3.0)
-    params = dict(n=3, model="lif", tau=0.01, drive=[1.5, 0.0, 0.0], v_init=[0.0, 0.0, 0.0], indptr=[0, 2, 3, 3],
-                  indices=[1, 2, 2], weights=[1.5, 1.5, 0.3], delays=[0.0, 1e-3, 1e-3])
+    params = dict(
+        n=3,
+        model="lif",
+        tau=0.01,
+        drive=[1.5, 0.0, 0.0],
+        v_init=[0.0, 0.0, 0.0],
+        indptr=[0, 2, 3, 3],
+        indices=[1, 2, 2],
+        weights=[1.5, 1.5, 0.3],
+        delays=[0.0, 1e-3, 1e-3],
+    )
     engine, oracle = run_both(params, None, t0 + 2e-3, record_times=[t0 + 1.5e-3])
     assert list(oracle.spike_indices) == [0, 1, 2] and oracle.state_values[0][2] == 0.0
     assert list(engine.spike_indices) == [0, 1, 2]
@@ -428,8 +537,14 @@ def test_kick_at_refractory_end_spike_is_absorbed():
     # absorbed by that spike's reset
     t1, r = 2.0**-6, 2.0**-9
     params = dict(n=1, model="lif", tau=0.01, drive=0.0, refractory=r, v_init=[0.0], integrate_refractory=True)
-    generator = dict(times=[t1, t1 + 2.0**-10, t1 + r], sources=[0, 0, 1], n_sources=2, indptr=[0, 1, 2],
-                     indices=[0, 0], weights=[1.5, 0.3])
+    generator = dict(
+        times=[t1, t1 + 2.0**-10, t1 + r],
+        sources=[0, 0, 1],
+        n_sources=2,
+        indptr=[0, 1, 2],
+        indices=[0, 0],
+        weights=[1.5, 0.3],
+    )
     engine, oracle = run_both(params, generator, 0.02)
     assert list(engine.spike_times) == [t1, t1 + r]
     assert oracle.v[0] == 0.0
@@ -443,8 +558,14 @@ def test_kick_at_refractory_end_instant_fires_like_at_any_other_instant():
     # put it an ulp below.
     t1, r = 2.0**-6, 2.0**-10
     params = dict(n=1, model="lif", tau=0.01, drive=0.0, refractory=r, v_init=[0.0])
-    generator = dict(times=[t1, t1 + r, t1 + r, t1 + r], sources=[0, 1, 2, 3], n_sources=4, indptr=[0, 1, 2, 3, 4],
-                     indices=[0, 0, 0, 0], weights=[1.5, 0.3, 0.8, -0.6])
+    generator = dict(
+        times=[t1, t1 + r, t1 + r, t1 + r],
+        sources=[0, 1, 2, 3],
+        n_sources=4,
+        indptr=[0, 1, 2, 3, 4],
+        indices=[0, 0, 0, 0],
+        weights=[1.5, 0.3, 0.8, -0.6],
+    )
     engine, oracle = run_both(params, generator, 0.03)
     assert list(oracle.spike_times) == [t1, t1 + r]
     assert list(engine.spike_times) == [t1, t1 + r]
@@ -453,8 +574,9 @@ def test_kick_at_refractory_end_instant_fires_like_at_any_other_instant():
 def test_simultaneous_autonomous_spikes_all_fire_despite_inhibition_among_them():
     # four identical neurons started together cross threshold at the same instant tau ln 2; 2 inhibits 3,
     # and its kick reaches 3 in the instant 3 fires, so the reset absorbs it (Brian2: all of them spike)
-    params = dict(n=4, model="lif", tau=0.01, drive=2.0, v_init=np.zeros(4), indptr=[0, 0, 0, 1, 1], indices=[3],
-                  weights=[-0.6])
+    params = dict(
+        n=4, model="lif", tau=0.01, drive=2.0, v_init=np.zeros(4), indptr=[0, 0, 0, 1, 1], indices=[3], weights=[-0.6]
+    )
     engine, oracle = run_both(params, None, 0.01)
     assert list(oracle.spike_indices) == [0, 1, 2, 3]
     assert list(engine.spike_indices) == [0, 1, 2, 3]
@@ -502,6 +624,7 @@ def test_alias_table_reproduces_the_weights(m, rng):
     # all Poisson sources run as one process; the alias table picks each event's source with
     # probability rate / total: reconstruct those probabilities from the table
     from brian2_sparseprop.spiking._engine import alias_table
+
     w = rng.uniform(0, 5, m) * (rng.random(m) < 0.8)
     w[0] = 1.0
     prob, alias = alias_table(w)
@@ -513,8 +636,7 @@ def test_poisson_sources_share_events_among_their_targets(seed):
     # PoissonGroup + Synapses: a source's event reaches all its targets at the same time (plus delay)
     rates = np.array([100.0, 300.0])
     net = relay_network(4, seed)
-    net.add_poisson_sources(rates, indptr=[0, 2, 4], indices=[0, 1, 2, 3], weights=2.0,
-                            delays=[0.0, 1e-3, 0.0, 0.0])
+    net.add_poisson_sources(rates, indptr=[0, 2, 4], indices=[0, 1, 2, 3], weights=2.0, delays=[0.0, 1e-3, 0.0, 0.0])
     net.run(4.0)
     trains = [net.spike_times[net.spike_indices == i] for i in range(4)]
     np.testing.assert_allclose(trains[1][: len(trains[0])], trains[0][: len(trains[1])] + 1e-3, rtol=1e-12)
@@ -524,8 +646,9 @@ def test_poisson_sources_share_events_among_their_targets(seed):
         assert stats.kstest(np.diff(train) * rate, "expon").pvalue > KS_ALPHA
 
 
-@pytest.mark.parametrize("name", ["lif-shared-tau", "mixed-models-delays-refractory", "scalar-delay-excitatory",
-                                  "lif-integrate-refractory"])
+@pytest.mark.parametrize(
+    "name", ["lif-shared-tau", "mixed-models-delays-refractory", "scalar-delay-excitatory", "lif-integrate-refractory"]
+)
 def test_setting_v_mid_run_matches_oracle(name, rng):
     # set_v between two runs, like Brian2's G.v[i] = x: some neurons below, some at or above threshold
     # (they fire at once), refractory ones included; spikes in flight and external input carry on
@@ -544,8 +667,9 @@ def test_setting_v_mid_run_matches_oracle(name, rng):
     models = np.broadcast_to(np.asarray(params["model"]), (n,))[idx]
     thr = np.broadcast_to(np.asarray(params["threshold"], float), (n,))[idx]
     low = np.broadcast_to(np.asarray(params["reset"], float), (n,))[idx]
-    values = np.where(models == "theta", rng.uniform(-np.pi, np.pi, idx.size),
-                      low + rng.uniform(0.0, 1.3, idx.size) * (thr - low))
+    values = np.where(
+        models == "theta", rng.uniform(-np.pi, np.pi, idx.size), low + rng.uniform(0.0, 1.3, idx.size) * (thr - low)
+    )
     engine.set_v(values, idx)
     oracle.v[idx] = values
     engine.run(duration - t1)

@@ -34,6 +34,7 @@ def binary_stream(seed, T):
 
 # ----------------------------------------------------------------------------- task
 
+
 @pytest.mark.parametrize("lags", [(3,), (2, 5), (1, 2, 4)])
 def test_delayed_parity_targets(lags, seed):
     s, y, mask = delayed_parity(jax.random.key(seed), 3, 20, lags)
@@ -42,12 +43,13 @@ def test_delayed_parity_targets(lags, seed):
     for d in lags:
         expected[:, d:] ^= bits[:, :-d]
     m = np.asarray(mask)
-    assert not m[:max(lags)].any() and m[max(lags):].all()
+    assert not m[: max(lags)].any() and m[max(lags) :].all()
     np.testing.assert_array_equal(np.asarray(y)[:, m] > 0.5, expected[:, m])
     assert set(np.unique(np.asarray(s))) <= {-1.0, 1.0}
 
 
 # ----------------------------------------------------------------------------- exponents
+
 
 def numpy_model(model, p):
     """The same network as a rate_lyapunov model (independent numpy tangent maps)."""
@@ -61,11 +63,17 @@ def numpy_model(model, p):
 def compare_with_numpy(model, seed, N, T, washout):
     p = init_params(model, N, g=2.0, key=jax.random.key(seed))
     s = binary_stream(seed + 10, T)
-    lam = np.asarray(lyapunov_exponents(p, s, model=model, k=3, washout=washout,
-                                        key=jax.random.key(seed + 20)))
+    lam = np.asarray(lyapunov_exponents(p, s, model=model, k=3, washout=washout, key=jax.random.key(seed + 20)))
     dim = 2 * N if model == "lstm" else N
-    ref = rl.lyapunov_spectrum(numpy_model(model, p), T - washout, k=3, n_transient_ons=washout,
-                               x0=np.zeros(dim), inputs=np.asarray(s), rng=seed)
+    ref = rl.lyapunov_spectrum(
+        numpy_model(model, p),
+        T - washout,
+        k=3,
+        n_transient_ons=washout,
+        x0=np.zeros(dim),
+        inputs=np.asarray(s),
+        rng=seed,
+    )
     return lam, ref.exponents.magnitude
 
 
@@ -73,8 +81,7 @@ def test_exponents_match_numpy_qr(seed):
     # the shapes of the flossing tests below (compiled once); 240 counted steps after a washout of
     # 20: the two estimates start from different tangent vectors, which costs ~ log(projection) /
     # 240 ~ 0.01 per step
-    lam, ref = compare_with_numpy("rnn", seed, 16, SETTINGS["washout"] + 4 * SETTINGS["horizon"],
-                                  SETTINGS["washout"])
+    lam, ref = compare_with_numpy("rnn", seed, 16, SETTINGS["washout"] + 4 * SETTINGS["horizon"], SETTINGS["washout"])
     np.testing.assert_allclose(lam, ref, atol=0.03)
 
 
@@ -119,13 +126,13 @@ def test_flossing_loss_gradient_matches_finite_differences(model, seed):
 
 # ----------------------------------------------------------------------------- flossing, training
 
+
 def test_flossing_drives_first_exponents_toward_zero(seed):
     """A short delayed-XOR run with flossing before and during training."""
     k = SETTINGS["k"]
     p = init_params("rnn", 16, g=1.0, key=jax.random.key(seed))
     st = FlossingSettings(**SETTINGS, steps_before=500, interval=5, steps_during=2, lr=2e-2)
-    res = train(p, model="rnn", lags=(2, 4), n_steps=10, flossing=st, eval_every=5,
-                key=jax.random.key(seed + 1))
+    res = train(p, model="rnn", lags=(2, 4), n_steps=10, flossing=st, eval_every=5, key=jax.random.key(seed + 1))
     before, after = np.abs(res.exponents_before), np.abs(res.exponents_after_flossing)
     assert before.shape == after.shape == (k,)
     # strongly driven tanh network: lambda_i ~ -0.6 per step at initialisation
@@ -134,8 +141,7 @@ def test_flossing_drives_first_exponents_toward_zero(seed):
     assert after.mean() < 0.15
     # and the flossed parameters, measured again on a fresh input stream
     s = binary_stream(seed + 7, 600)
-    lam = np.asarray(lyapunov_exponents(res.params, s, model="rnn", k=k, washout=100,
-                                        key=jax.random.key(seed + 3)))
+    lam = np.asarray(lyapunov_exponents(res.params, s, model="rnn", k=k, washout=100, key=jax.random.key(seed + 3)))
     assert np.abs(lam).max() < 0.5 * before.min()
 
 
@@ -145,14 +151,15 @@ def test_floss_history_and_loss_decrease(seed):
     st = FlossingSettings(**SETTINGS, lr=1e-2)
     _, hist = floss(p, model="rnn", settings=st, n_steps=40, key=jax.random.key(seed + 1))
     assert hist.shape == (40, 3)
-    loss = (hist ** 2).sum(axis=1)
+    loss = (hist**2).sum(axis=1)
     assert loss[-10:].mean() < 0.5 * loss[:5].mean()
 
 
 def test_training_learns_short_delayed_copy(seed):
     p = init_params("rnn", 16, g=1.0, key=jax.random.key(seed))
-    res = train(p, model="rnn", lags=(1,), n_steps=300, seq_len=28, lr=1e-2, eval_every=100,
-                key=jax.random.key(seed + 1))
+    res = train(
+        p, model="rnn", lags=(1,), n_steps=300, seq_len=28, lr=1e-2, eval_every=100, key=jax.random.key(seed + 1)
+    )
     assert res.steps.tolist() == [0, 100, 200, 300]
     assert res.final_accuracy > 0.95
     assert res.test_loss[-1] < 0.5 * res.test_loss[0]
@@ -168,11 +175,31 @@ def test_task_loss_at_chance_for_zero_readout():
 
 # ----------------------------------------------------------------------------- CLI
 
+
 def test_cli_writes_record_and_figure(tmp_path, capsys):
     out = tmp_path / "exp"
-    status = main(["--N", "16", "--delays", "4", "--seeds", "2", "--train-steps", "4",
-                   "--k", "3", "--floss-steps", "2", "--floss-horizon", "60", "--floss-washout", "20",
-                   "--output", str(out)])
+    status = main(
+        [
+            "--N",
+            "16",
+            "--delays",
+            "4",
+            "--seeds",
+            "2",
+            "--train-steps",
+            "4",
+            "--k",
+            "3",
+            "--floss-steps",
+            "2",
+            "--floss-horizon",
+            "60",
+            "--floss-washout",
+            "20",
+            "--output",
+            str(out),
+        ]
+    )
     assert status == 0
     record = json.loads((tmp_path / "exp.json").read_text())
     assert record["delays"] == [4]
@@ -191,13 +218,17 @@ def test_cli_rejects_bad_count(tmp_path):
 
 # ----------------------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(model="elman"), ValueError, "model must be one of"),
-    (dict(N=0), ValueError, "N must be >= 1"),
-    (dict(N=4.0), TypeError, "N must be an int"),
-    (dict(g=0.0), ValueError, "g must be finite and > 0"),
-    (dict(n_inputs=0), ValueError, "n_inputs must be >= 1"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(model="elman"), ValueError, "model must be one of"),
+        (dict(N=0), ValueError, "N must be >= 1"),
+        (dict(N=4.0), TypeError, "N must be an int"),
+        (dict(g=0.0), ValueError, "g must be finite and > 0"),
+        (dict(n_inputs=0), ValueError, "n_inputs must be >= 1"),
+    ],
+)
 def test_init_params_bad_input(kwargs, exc, match):
     args = dict(model="rnn", N=4)
     args.update(kwargs)
@@ -205,23 +236,29 @@ def test_init_params_bad_input(kwargs, exc, match):
         init_params(args.pop("model"), args.pop("N"), key=jax.random.key(0), **args)
 
 
-@pytest.mark.parametrize("lags, seq_len, exc, match", [
-    ((), 10, TypeError, "lags must be a non-empty tuple"),
-    (5, 10, TypeError, "lags must be a non-empty tuple"),
-    ((0,), 10, ValueError, "each lag must be >= 1"),
-    ((2, 2), 10, ValueError, "lags must be distinct"),
-    ((4,), 4, ValueError, "seq_len must be > max"),
-])
+@pytest.mark.parametrize(
+    "lags, seq_len, exc, match",
+    [
+        ((), 10, TypeError, "lags must be a non-empty tuple"),
+        (5, 10, TypeError, "lags must be a non-empty tuple"),
+        ((0,), 10, ValueError, "each lag must be >= 1"),
+        ((2, 2), 10, ValueError, "lags must be distinct"),
+        ((4,), 4, ValueError, "seq_len must be > max"),
+    ],
+)
 def test_delayed_parity_bad_input(lags, seq_len, exc, match):
     with pytest.raises(exc, match=match):
         delayed_parity(jax.random.key(0), 2, seq_len, lags)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(k=9), "k must be <= the state dimension 8"),
-    (dict(washout=50), r"T > washout = 50"),
-    (dict(model="tanh"), "model must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(k=9), "k must be <= the state dimension 8"),
+        (dict(washout=50), r"T > washout = 50"),
+        (dict(model="tanh"), "model must be one of"),
+    ],
+)
 def test_lyapunov_exponents_bad_input(kwargs, match):
     p = init_params("rnn", 8, key=jax.random.key(0))
     args = dict(model="rnn", k=2, washout=0)
@@ -230,13 +267,16 @@ def test_lyapunov_exponents_bad_input(kwargs, match):
         lyapunov_exponents(p, binary_stream(0, 50), key=jax.random.key(1), **args)
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(k=0), ValueError, "k must be >= 1"),
-    (dict(horizon=2.5), TypeError, "horizon must be an int"),
-    (dict(interval=-1), ValueError, "interval must be >= 0"),
-    (dict(lr=0.0), ValueError, "lr must be finite and > 0"),
-    (dict(lr_during=-1e-3), ValueError, "lr_during must be None or finite and > 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(k=0), ValueError, "k must be >= 1"),
+        (dict(horizon=2.5), TypeError, "horizon must be an int"),
+        (dict(interval=-1), ValueError, "interval must be >= 0"),
+        (dict(lr=0.0), ValueError, "lr must be finite and > 0"),
+        (dict(lr_during=-1e-3), ValueError, "lr_during must be None or finite and > 0"),
+    ],
+)
 def test_flossing_settings_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         FlossingSettings(**kwargs)
@@ -260,8 +300,10 @@ def test_floss_and_train_bad_input():
 
 # ----------------------------------------------------------------------------- interrupts
 
+
 def test_train_keeps_metrics_when_interrupted(monkeypatch):
     from brian2_sparseprop.rate import flossing as fl
+
     real = fl._task_grad
     calls = {"n": 0}
 
@@ -280,6 +322,7 @@ def test_train_keeps_metrics_when_interrupted(monkeypatch):
 
 def test_cli_stops_and_keeps_finished_runs_when_interrupted(monkeypatch, tmp_path, capsys):
     from brian2_sparseprop.rate import flossing as fl
+
     real = fl.train
     calls = {"n": 0}
 
@@ -291,8 +334,28 @@ def test_cli_stops_and_keeps_finished_runs_when_interrupted(monkeypatch, tmp_pat
 
     monkeypatch.setattr(fl, "train", train_then_interrupt)
     out = tmp_path / "exp"
-    main(["--N", "16", "--delays", "4", "--seeds", "3", "--train-steps", "2", "--k", "3",
-          "--floss-steps", "1", "--floss-horizon", "60", "--floss-washout", "20", "--output", str(out)])
+    main(
+        [
+            "--N",
+            "16",
+            "--delays",
+            "4",
+            "--seeds",
+            "3",
+            "--train-steps",
+            "2",
+            "--k",
+            "3",
+            "--floss-steps",
+            "1",
+            "--floss-horizon",
+            "60",
+            "--floss-washout",
+            "20",
+            "--output",
+            str(out),
+        ]
+    )
     assert calls["n"] == 3  # stopped at the first interrupted run
     record = json.loads((tmp_path / "exp.json").read_text())
     assert record["delays"] == []  # no delay has all its seeds

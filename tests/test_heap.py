@@ -1,4 +1,5 @@
 """The engine's indexed priority queue against the standard library's ``heapq`` (property-based)."""
+
 import heapq
 
 import numpy as np

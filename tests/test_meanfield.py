@@ -1,4 +1,5 @@
 """Tests of the dynamic mean-field theory: Gaussian integrals, stationary limits, periodic solver."""
+
 import neo
 import numpy as np
 import pytest
@@ -11,8 +12,18 @@ from brian2_sparseprop.rate.meanfield import gaussian_moments, periodic_dmft, st
 from brian2_sparseprop.rate import meanfield as mf
 
 
-@pytest.mark.parametrize("h, k, rho", [(0.0, 0.0, 0.3), (0.5, -0.2, 0.9), (-1.3, 0.7, -0.6), (2.0, 2.5, 0.999),
-                                        (0.0, 1.2, -0.2), (-0.4, 0.0, 0.5), (1.0, 1.0, 0.0)])
+@pytest.mark.parametrize(
+    "h, k, rho",
+    [
+        (0.0, 0.0, 0.3),
+        (0.5, -0.2, 0.9),
+        (-1.3, 0.7, -0.6),
+        (2.0, 2.5, 0.999),
+        (0.0, 1.2, -0.2),
+        (-0.4, 0.0, 0.5),
+        (1.0, 1.0, 0.0),
+    ],
+)
 def test_bivariate_normal_cdf(h, k, rho):
     """Owen's T formula against scipy's bivariate normal CDF (both accurate to ~1e-15)."""
     ref = scipy.stats.multivariate_normal(cov=[[1, rho], [rho, 1]]).cdf([h, k])
@@ -28,17 +39,24 @@ def _quad2(fx, fy, m1, v1, m2, v2, c):
         x = m1 + s1 * z1
         y = m2 + c / s1 * z1 + s2c * z2
         return fx(x) * fy(y) * np.exp(-0.5 * (z1 * z1 + z2 * z2)) / (2 * np.pi)
+
     return scipy.integrate.dblquad(integrand, -12, 12, -12, 12, epsabs=1e-12, epsrel=1e-12)[0]
 
 
 def _relu_cross_reference(m1, v1, m2, v2, c):
     """E[relu(X) relu(Y)] = int relu(x) E[relu(Y) | x] p(x) dx, 1D adaptive quadrature split at the kink,
     with the conditional mean from the univariate relu moment."""
+
     def integrand(x):
         mean_y = m2 + c / v1 * (x - m1)
         var_y = v2 - c * c / v1
-        return x * float(gaussian_moments("relu", mean_y, var_y)[0]) * \
-            np.exp(-0.5 * (x - m1) ** 2 / v1) / np.sqrt(2 * np.pi * v1)
+        return (
+            x
+            * float(gaussian_moments("relu", mean_y, var_y)[0])
+            * np.exp(-0.5 * (x - m1) ** 2 / v1)
+            / np.sqrt(2 * np.pi * v1)
+        )
+
     return scipy.integrate.quad(integrand, 0, m1 + 15 * np.sqrt(v1), epsabs=1e-13, epsrel=1e-13, limit=200)[0]
 
 
@@ -47,8 +65,9 @@ _TANH = (np.tanh, lambda x: 1 / np.cosh(x) ** 2)
 
 
 @pytest.mark.parametrize("phi, funcs", [("relu", _RELU), ("tanh", _TANH)])
-@pytest.mark.parametrize("m1, v1, m2, v2, c", [(0.3, 1.0, -0.2, 2.0, 0.8), (-1.0, 4.0, 0.5, 3.0, -1.5),
-                                                (0.0, 0.5, 0.0, 0.5, 0.49)])
+@pytest.mark.parametrize(
+    "m1, v1, m2, v2, c", [(0.3, 1.0, -0.2, 2.0, 0.8), (-1.0, 4.0, 0.5, 3.0, -1.5), (0.0, 0.5, 0.0, 0.5, 0.49)]
+)
 def test_bivariate_moments_against_quadrature(phi, funcs, m1, v1, m2, v2, c):
     """relu: closed forms to 1e-11 against 1D quadrature split at the kink; tanh: the default 80-node
     Gauss-Hermite to the accuracy stated in the module docstring (1e-9 for variances <= 1, 2e-5 <= 4)."""
@@ -72,8 +91,14 @@ def test_univariate_moments_against_quadrature(phi, f, m, v):
     tol = 1e-9 if phi == "relu" or v <= 1 else 2e-5
     mean, mean_prime, second = gaussian_moments(phi, m, v)
     pdf = lambda x: np.exp(-0.5 * (x - m) ** 2 / v) / np.sqrt(2 * np.pi * v)  # noqa: E731
-    q = lambda g: scipy.integrate.quad(lambda x: g(x) * pdf(x), -np.inf, np.inf, epsabs=1e-13,  # noqa: E731
-                                       points=None, limit=200)[0]
+    q = lambda g: scipy.integrate.quad(
+        lambda x: g(x) * pdf(x),
+        -np.inf,
+        np.inf,
+        epsabs=1e-13,  # noqa: E731
+        points=None,
+        limit=200,
+    )[0]
     assert float(mean) == pytest.approx(q(f), abs=tol)
     assert float(second) == pytest.approx(q(lambda x: f(x) ** 2), abs=tol)
 
@@ -86,27 +111,33 @@ def test_gauss_hermite_convergence_is_stated(n_gh, tol):
     assert float(a) == pytest.approx(float(b), abs=tol)
 
 
-@pytest.mark.parametrize("args, kwargs, error, match", [
-    (("sigmoid", 0.0, 1.0), {}, ValueError, "phi must be 'relu' or 'tanh'"),
-    ((np.tanh, 0.0, 1.0), {}, TypeError, "phi must be a string"),
-    (("relu", 0.0, -1.0), {}, ValueError, "v1 must be >= 0"),
-    (("relu", 0.0, 1.0, 0.0, 1.0, 2.0), {}, ValueError, r"\|c\| must be <= sqrt\(v1 v2\)"),
-    (("tanh", 0.0, 1.0), {"n_gh": 1}, ValueError, "n_gh must be >= 2"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        (("sigmoid", 0.0, 1.0), {}, ValueError, "phi must be 'relu' or 'tanh'"),
+        ((np.tanh, 0.0, 1.0), {}, TypeError, "phi must be a string"),
+        (("relu", 0.0, -1.0), {}, ValueError, "v1 must be >= 0"),
+        (("relu", 0.0, 1.0, 0.0, 1.0, 2.0), {}, ValueError, r"\|c\| must be <= sqrt\(v1 v2\)"),
+        (("tanh", 0.0, 1.0), {"n_gh": 1}, ValueError, "n_gh must be >= 2"),
+    ],
+)
 def test_gaussian_moments_errors(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         gaussian_moments(*args, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(g=0.0), ValueError, "g must be > 0"),
-    (dict(g="2"), TypeError, "g must be a real number"),
-    (dict(g=2.0, J0=-1.0), ValueError, "J0 must be >= 0"),
-    (dict(g=2.0, N=0.5), ValueError, "N must be >= 1"),
-    (dict(g=2.0, N="big"), TypeError, "N must be a number or None"),
-    (dict(g=2.0, J0=0.0, I0=1.0), ValueError, "mean input diverges"),
-    (dict(g=2.0, phi="softplus"), ValueError, "phi must be 'relu' or 'tanh'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(g=0.0), ValueError, "g must be > 0"),
+        (dict(g="2"), TypeError, "g must be a real number"),
+        (dict(g=2.0, J0=-1.0), ValueError, "J0 must be >= 0"),
+        (dict(g=2.0, N=0.5), ValueError, "N must be >= 1"),
+        (dict(g=2.0, N="big"), TypeError, "N must be a number or None"),
+        (dict(g=2.0, J0=0.0, I0=1.0), ValueError, "mean input diverges"),
+        (dict(g=2.0, phi="softplus"), ValueError, "phi must be 'relu' or 'tanh'"),
+    ],
+)
 def test_stationary_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         stationary_dmft(**kwargs)
@@ -132,7 +163,7 @@ def test_relu_fixed_point_closed_form(g):
     """Below sqrt(2): Delta_0 = g^2 <relu(m + sqrt(Delta_0) z)^2> with J0 nu = I0; in alpha = m/sqrt(Delta_0)
     this is (1 + alpha^2) Phi(alpha) + alpha phi(alpha) = 1/g^2, and lambda_1 = -1 + g sqrt(Phi(alpha))."""
     sol = stationary_dmft(g, J0=1.0, I0=0.7)
-    F = lambda a: (1 + a * a) * scipy.stats.norm.cdf(a) + a * scipy.stats.norm.pdf(a) - 1 / g ** 2  # noqa
+    F = lambda a: (1 + a * a) * scipy.stats.norm.cdf(a) + a * scipy.stats.norm.pdf(a) - 1 / g**2  # noqa
     alpha = scipy.optimize.brentq(F, -10, 10, xtol=1e-14)
     assert not sol.chaotic
     assert sol.m / np.sqrt(sol.delta0) == pytest.approx(alpha, abs=1e-9)
@@ -165,7 +196,7 @@ def test_stationary_solution_is_self_consistent():
     C = lambda u: float(sol._C(u))  # noqa: E731
     assert g2 * C(sol.delta_inf) == pytest.approx(sol.delta_inf, rel=1e-9)
     integral = scipy.integrate.quad(C, sol.delta_inf, sol.delta0, epsabs=1e-12, epsrel=1e-12)[0]
-    assert 0.5 * (sol.delta0 ** 2 - sol.delta_inf ** 2) == pytest.approx(g2 * integral, rel=1e-8)
+    assert 0.5 * (sol.delta0**2 - sol.delta_inf**2) == pytest.approx(g2 * integral, rel=1e-8)
     lags = np.linspace(0, 30, 301)
     d = sol.autocovariance_values(lags)
     assert d[0] == pytest.approx(sol.delta0)
@@ -229,8 +260,7 @@ def _harmonic_amplitude(signal, f):
     x = signal.magnitude[:, 0]
     t = np.arange(len(x)) * float(signal.sampling_period.magnitude)
     w = 2 * np.pi * f
-    A = np.column_stack([t ** 0, t, t ** 2, t ** 3, np.sin(w * t), np.cos(w * t), np.sin(2 * w * t),
-                         np.cos(2 * w * t)])
+    A = np.column_stack([t**0, t, t**2, t**3, np.sin(w * t), np.cos(w * t), np.sin(2 * w * t), np.cos(2 * w * t)])
     coef = np.linalg.lstsq(A, x, rcond=None)[0]
     return np.hypot(coef[4], coef[5]) + np.hypot(coef[6], coef[7])
 
@@ -239,8 +269,7 @@ def test_independent_input_gives_stationary_statistics():
     """Uniformly distributed input phases: rate, mean input and variance carry no periodic component (the
     phase average of a shifted periodic function is constant), while common input modulates them."""
     f = 0.2
-    ind = periodic_dmft(2.0, 2.0, f, kind="independent", N=2000, t_transient=20.0, t_measure=10.0,
-                        n_phases=8)
+    ind = periodic_dmft(2.0, 2.0, f, kind="independent", N=2000, t_transient=20.0, t_measure=10.0, n_phases=8)
     com = periodic_dmft(2.0, 2.0, f, kind="common", N=2000, t_transient=20.0, t_measure=10.0)
     for name in ("rate", "variance", "mean_input"):
         a_ind = _harmonic_amplitude(getattr(ind, name), f)
@@ -251,14 +280,17 @@ def test_independent_input_gives_stationary_statistics():
         assert a_ind < 1e-3 * a_com
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(g=2.0, I1=-1.0, f=0.2), ValueError, "I1 must be >= 0"),
-    (dict(g=2.0, I1=1.0, f=0.0), ValueError, "f must be > 0"),
-    (dict(g=2.0, I1=1.0, f=0.2, kind="both"), ValueError, "kind must be 'common' or 'independent'"),
-    (dict(g=2.0, I1=1.0, f=0.2, n_phases=0), ValueError, "n_phases must be >= 1"),
-    (dict(g=2.0, I1=1.0, f=0.2, tau=10 * pq.ms), TypeError, "f must be a frequency Quantity"),
-    (dict(g=2.0, I1=1.0, f=0.2, dt=0.0), ValueError, "dt must be > 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(g=2.0, I1=-1.0, f=0.2), ValueError, "I1 must be >= 0"),
+        (dict(g=2.0, I1=1.0, f=0.0), ValueError, "f must be > 0"),
+        (dict(g=2.0, I1=1.0, f=0.2, kind="both"), ValueError, "kind must be 'common' or 'independent'"),
+        (dict(g=2.0, I1=1.0, f=0.2, n_phases=0), ValueError, "n_phases must be >= 1"),
+        (dict(g=2.0, I1=1.0, f=0.2, tau=10 * pq.ms), TypeError, "f must be a frequency Quantity"),
+        (dict(g=2.0, I1=1.0, f=0.2, dt=0.0), ValueError, "dt must be > 0"),
+    ],
+)
 def test_periodic_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         periodic_dmft(**kwargs)
@@ -282,17 +314,20 @@ def test_sparse_fixed_point_closed_form(g, J0, N, K):
     assert not sol.chaotic
     rho = 1.0 if N is None else (N - K) / (N - 1)
     nu, _, q = (float(x) for x in gaussian_moments("relu", sol.m, sol.delta0))
-    assert sol.delta0 == pytest.approx(g ** 2 * q + rho * J0 ** 2 * (q - nu ** 2), rel=1e-9)
+    assert sol.delta0 == pytest.approx(g**2 * q + rho * J0**2 * (q - nu**2), rel=1e-9)
     assert sol.m == pytest.approx(np.sqrt(K) * (1.0 - J0 * nu), rel=1e-9, abs=1e-12)
     active = scipy.stats.norm.cdf(sol.m / np.sqrt(sol.delta0))
-    assert float(sol.lyapunov_exponent()) == pytest.approx(-1 + np.sqrt((g ** 2 + rho * J0 ** 2) * active), abs=1e-9)
+    assert float(sol.lyapunov_exponent()) == pytest.approx(-1 + np.sqrt((g**2 + rho * J0**2) * active), abs=1e-9)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(K=0), ValueError, "K must be >= 1, found: 0"),
-    (dict(K="50"), TypeError, "K must be a number or None"),
-    (dict(K=1000, N=1000), ValueError, r"K must be <= N - 1 = 999, found: 1000"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(K=0), ValueError, "K must be >= 1, found: 0"),
+        (dict(K="50"), TypeError, "K must be a number or None"),
+        (dict(K=1000, N=1000), ValueError, r"K must be <= N - 1 = 999, found: 1000"),
+    ],
+)
 def test_sparse_theory_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         stationary_dmft(2.0, **kwargs)
@@ -306,6 +341,7 @@ def test_sparse_theory_matches_sparse_network_at_fixed_point(seed):
     theory with K in place of N misses the variance by 26% and lambda_1 by 0.18: the sampling term is
     not a small correction."""
     from brian2_sparseprop import BalancedRateNetwork
+
     sparse = stationary_dmft(0.5, J0=0.5, N=1000, K=50)
     dense = stationary_dmft(0.5, J0=0.5, N=50)
     run = BalancedRateNetwork(1000, g=0.5, J0=0.5, K=50, seed=seed).run(10.0, t_transient=30.0, n_record=0)
@@ -337,9 +373,11 @@ def test_sparse_theory_lyapunov_in_chaotic_sparse_network():
     K in place of N (0.096), which omits the in-degree sampling variance. The tolerance covers finite-size
     effects, which in the chaotic state are as slow as in the dense network (see docs/balanced.md)."""
     from brian2_sparseprop import BalancedRateNetwork
+
     sparse = float(stationary_dmft(2.0, N=4000, K=100).lyapunov_exponent())
     dense = float(stationary_dmft(2.0, N=100).lyapunov_exponent())
-    lam = float(BalancedRateNetwork(4000, g=2.0, K=100, seed=3).run(150.0, t_transient=30.0,
-                                                                     n_record=0).lyapunov_exponents[0])
+    lam = float(
+        BalancedRateNetwork(4000, g=2.0, K=100, seed=3).run(150.0, t_transient=30.0, n_record=0).lyapunov_exponents[0]
+    )
     assert lam == pytest.approx(sparse, abs=0.025)
     assert abs(lam - sparse) < abs(lam - dense)

@@ -1,4 +1,5 @@
 """The reference simulator itself, against closed forms and hand-worked event sequences."""
+
 import numpy as np
 import pytest
 from closed_forms import LD, first_passage, spike_train, state_at, ulp_tolerance
@@ -34,8 +35,9 @@ SILENT = [
 def test_single_neuron_spike_train(case, refractory):
     model, v0, drive, threshold, reset = case
     t_stop = 0.5
-    net = Oracle(1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset,
-                 refractory=refractory, v_init=v0)
+    net = Oracle(
+        1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset, refractory=refractory, v_init=v0
+    )
     net.run(t_stop)
     expected = spike_train(model, v0, t_stop, TAU, drive, threshold, reset, refractory)
     assert len(expected) >= 1
@@ -48,8 +50,7 @@ def test_single_neuron_spike_train(case, refractory):
 def test_long_double_oracle_is_about_2048_times_more_precise(case):
     # same method in extended precision: eps is 2**-63 instead of 2**-52, so the tolerance shrinks by 2**11
     model, v0, drive, threshold, reset = case
-    net = Oracle(1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset, v_init=v0,
-                 dtype=np.longdouble)
+    net = Oracle(1, model=model, tau=TAU, drive=drive, threshold=threshold, reset=reset, v_init=v0, dtype=np.longdouble)
     net.run(2.0)
     expected = spike_train(model, v0, 2.0, TAU, drive, threshold, reset)
     assert len(net.spike_times) == len(expected)
@@ -92,8 +93,18 @@ def test_state_between_spikes_matches_closed_form():
 
 def two_neuron_net(weight, delay=0.0, refractory=0.0, v1=0.5):
     """Neuron 0 fires periodically (LIF, I = 1.5), neuron 1 is silent (I = 0.5) and receives its kicks."""
-    return Oracle(2, model="lif", tau=TAU, drive=[1.5, 0.5], refractory=refractory, v_init=[0.0, v1],
-                  indptr=[0, 1, 1], indices=[1], weights=weight, delays=delay)
+    return Oracle(
+        2,
+        model="lif",
+        tau=TAU,
+        drive=[1.5, 0.5],
+        refractory=refractory,
+        v_init=[0.0, v1],
+        indptr=[0, 1, 1],
+        indices=[1],
+        weights=weight,
+        delays=delay,
+    )
 
 
 def test_subthreshold_kick_and_delay_exact_in_time():
@@ -123,8 +134,18 @@ def test_kick_during_refractoriness_is_dropped():
     # refractory and is dropped (Brian2's (unless refractory)): it restarts from its reset at the end
     t0 = float(first_passage("lif", 0.0, TAU, 1.5))
     inputs = ([t0 - 2e-3], [1], [0.6])  # external kick: v1 = 0.5 decayed + 0.6 >= 1 -> spike at t0 - 2 ms
-    net = Oracle(2, model="lif", tau=TAU, drive=[1.5, 0.5], refractory=5e-3, v_init=[0.0, 0.5],
-                 indptr=[0, 1, 1], indices=[1], weights=1.2, inputs=inputs)
+    net = Oracle(
+        2,
+        model="lif",
+        tau=TAU,
+        drive=[1.5, 0.5],
+        refractory=5e-3,
+        v_init=[0.0, 0.5],
+        indptr=[0, 1, 1],
+        indices=[1],
+        weights=1.2,
+        inputs=inputs,
+    )
     v_before = state_at("lif", 0.5, LD(t0) - LD(2e-3), TAU, 0.5)
     assert v_before + LD(0.6) >= 1
     net.run(t0 + 4e-3)
@@ -137,8 +158,16 @@ def test_kick_during_refractoriness_is_dropped():
 
 def test_reciprocal_kicks_absorbed_by_reset():
     # 0 -> 1 -> 0, both strong and instantaneous: 0 fires, 1 fires, 1's kick back to 0 is absorbed
-    net = Oracle(2, model="lif", tau=TAU, drive=[1.5, 0.5], v_init=[0.0, 0.5],
-                 indptr=[0, 1, 2], indices=[1, 0], weights=[2.0, 2.0])
+    net = Oracle(
+        2,
+        model="lif",
+        tau=TAU,
+        drive=[1.5, 0.5],
+        v_init=[0.0, 0.5],
+        indptr=[0, 1, 2],
+        indices=[1, 0],
+        weights=[2.0, 2.0],
+    )
     t0 = float(first_passage("lif", 0.0, TAU, 1.5))
     net.run(t0 + 1e-3, record_times=[t0 + 1e-3 - 1e-12])
     assert net.spike_indices == [0, 1]
@@ -149,15 +178,29 @@ def test_cascade_is_breadth_first():
     # 0 kicks 2 (+0.6, crosses) then 1 (-0.3) in CSR order; 2 kicks 1 (+0.5). Breadth-first, 1 gets -0.3
     # before +0.5 and stays below threshold; depth-first it would get +0.5 first and fire.
     # neurons 1 and 2 sit at their fixed points (v = drive), so their states are known at any time
-    net = Oracle(3, model="lif", tau=TAU, drive=[1.5, 0.7, 0.5], v_init=[0.0, 0.7, 0.5],
-                 indptr=[0, 2, 2, 3], indices=[2, 1, 1], weights=[0.6, -0.3, 0.5])
+    net = Oracle(
+        3,
+        model="lif",
+        tau=TAU,
+        drive=[1.5, 0.7, 0.5],
+        v_init=[0.0, 0.7, 0.5],
+        indptr=[0, 2, 2, 3],
+        indices=[2, 1, 1],
+        weights=[0.6, -0.3, 0.5],
+    )
     net.run(0.012)
     assert net.spike_indices == [0, 2]
 
 
 def test_generator_kicks_are_sorted_and_stable():
-    times, targets, weights = generator_kicks([0.002, 0.001, 0.001], [0, 1, 0], indptr=[0, 2, 3],
-                                              indices=[3, 4, 5], weights=[1.0, 2.0, 3.0], delays=[0.0, 0.001, 0.0])
+    times, targets, weights = generator_kicks(
+        [0.002, 0.001, 0.001],
+        [0, 1, 0],
+        indptr=[0, 2, 3],
+        indices=[3, 4, 5],
+        weights=[1.0, 2.0, 3.0],
+        delays=[0.0, 0.001, 0.0],
+    )
     np.testing.assert_array_equal(times, [0.001, 0.001, 0.002, 0.002, 0.003])
     np.testing.assert_array_equal(targets, [5, 3, 3, 4, 4])
     np.testing.assert_array_equal(weights, [3.0, 1.0, 1.0, 2.0, 2.0])

@@ -32,17 +32,21 @@ def make_model(kind, rng, N=12, n_inputs=2, g=2.0):
     if kind == "rate_sparse":
         return RateNetwork(random_coupling(N, g, K=4, rng=rng), tau=TAU, dt=DT, phi="erf")
     if kind == "rnn":
-        return RNN(random_coupling(N, g, rng=rng), b=0.1 * rng.normal(size=N),
-                   W_in=rng.normal(size=(N, n_inputs)))
+        return RNN(random_coupling(N, g, rng=rng), b=0.1 * rng.normal(size=N), W_in=rng.normal(size=(N, n_inputs)))
     if kind == "rnn_sigmoid":
-        return RNN(random_coupling(N, 3 * g, rng=rng), phi="sigmoid", b=-1.0,
-                   W_in=rng.normal(size=(N, n_inputs)))
+        return RNN(random_coupling(N, 3 * g, rng=rng), phi="sigmoid", b=-1.0, W_in=rng.normal(size=(N, n_inputs)))
     if kind == "lstm":
-        return LSTM(g / math.sqrt(N) * rng.normal(size=(4 * N, N)), W=rng.normal(size=(4 * N, n_inputs)),
-                    b=0.1 * rng.normal(size=4 * N))
+        return LSTM(
+            g / math.sqrt(N) * rng.normal(size=(4 * N, N)),
+            W=rng.normal(size=(4 * N, n_inputs)),
+            b=0.1 * rng.normal(size=4 * N),
+        )
     if kind == "gru":
-        return GRU(g / math.sqrt(N) * rng.normal(size=(3 * N, N)), W=rng.normal(size=(3 * N, n_inputs)),
-                   b=0.1 * rng.normal(size=3 * N))
+        return GRU(
+            g / math.sqrt(N) * rng.normal(size=(3 * N, N)),
+            W=rng.normal(size=(3 * N, n_inputs)),
+            b=0.1 * rng.normal(size=3 * N),
+        )
     raise AssertionError(kind)
 
 
@@ -51,6 +55,7 @@ def n_inputs_of(model):
 
 
 # ----------------------------------------------------------------------------- tangent maps
+
 
 @pytest.mark.parametrize("kind", ["rate", "rate_sparse", "rnn", "rnn_sigmoid", "lstm", "gru"])
 def test_jacobian_matches_central_differences(kind, rng):
@@ -70,6 +75,7 @@ def test_jacobian_matches_central_differences(kind, rng):
 
 # ----------------------------------------------------------------------------- sum rules
 
+
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("reorth_interval", [1, 3])
 def test_sum_rule_maps(kind, reorth_interval, rng):
@@ -80,8 +86,16 @@ def test_sum_rule_maps(kind, reorth_interval, rng):
     # weak inputs: saturated units would spread the spectrum so far that QR over several steps
     # loses the smallest exponents to rounding (exp((lambda_1 - lambda_N) * interval) ~ 1 / eps)
     inputs = 0.3 * rng.choice([-1.0, 1.0], size=(n_tr + n_ons + n, model.n_inputs))
-    res = lyapunov_spectrum(model, n, x0=x0, inputs=inputs, reorth_interval=reorth_interval,
-                            n_transient=n_tr, n_transient_ons=n_ons, rng=rng)
+    res = lyapunov_spectrum(
+        model,
+        n,
+        x0=x0,
+        inputs=inputs,
+        reorth_interval=reorth_interval,
+        n_transient=n_tr,
+        n_transient_ons=n_ons,
+        rng=rng,
+    )
     x = x0
     logdet = []
     for t in range(n_tr + n_ons + n):
@@ -120,6 +134,7 @@ def test_sum_rule_with_self_coupling_is_not_minus_n_over_tau(rng):
 
 # ----------------------------------------------------------------------------- closed forms
 
+
 def test_linear_map_exponents_are_log_moduli_of_diagonal(rng):
     """Upper-triangular linear map: exponents are ln|a_ii| in descending order."""
     lam = np.array([0.3, 0.1, -0.2, -0.5])
@@ -140,8 +155,9 @@ def test_linear_flow_exponents_are_real_parts_of_eigenvalues(rng):
     eig = np.array([1.5, 0.8, 0.2, -1.0, -2.0])
     O = np.linalg.qr(rng.normal(size=(5, 5)))[0]
     J = O @ np.diag(eig) @ O.T
-    res = lyapunov_spectrum(RateNetwork(J, tau=TAU, dt=DT, phi=IDENTITY), 2000, x0=np.zeros(5),
-                            n_transient_ons=1000, rng=rng)
+    res = lyapunov_spectrum(
+        RateNetwork(J, tau=TAU, dt=DT, phi=IDENTITY), 2000, x0=np.zeros(5), n_transient_ons=1000, rng=rng
+    )
     expected = (eig - 1) / TAU.rescale(pq.s).magnitude
     # RK4: ln p(z) = z - z**5 / 120 + ..., z = dt mu: |error| <= (dt/tau)**4 |mu|**5 tau**4 / 120 per s
     np.testing.assert_allclose(res.exponents.magnitude, expected, rtol=1e-5, atol=1e-6)
@@ -155,11 +171,11 @@ def test_kaplan_yorke_all_negative_is_zero(rng):
 
 # ----------------------------------------------------------------------------- zero exponent
 
+
 def test_limit_cycle_has_one_zero_exponent(rng):
     """Two units with self-excitation and rotation: unstable spiral at 0, a stable limit cycle."""
     J = np.array([[2.0, -4.0], [4.0, 2.0]])
-    res = lyapunov_spectrum(RateNetwork(J, tau=TAU, dt=1 * pq.ms), 5000, n_transient=500,
-                            n_transient_ons=500, rng=rng)
+    res = lyapunov_spectrum(RateNetwork(J, tau=TAU, dt=1 * pq.ms), 5000, n_transient=500, n_transient_ons=500, rng=rng)
     lam_tau = res.exponents.rescale(1 / pq.s).magnitude * TAU.rescale(pq.s).magnitude
     # the zero exponent converges as (log of the speed ratio on the cycle) / T, T = 500 tau
     assert abs(lam_tau[0]) < 5e-3
@@ -191,11 +207,13 @@ def test_driven_flow_exponents_match_two_trajectories(rng):
 
 # ----------------------------------------------------------------------------- mean field, two trajectories
 
+
 @pytest.mark.parametrize("N", [100, 400])
 def test_largest_exponent_approaches_meanfield(N, rng):
     g = 3.0
-    res = lyapunov_spectrum(RNN(random_coupling(N, g, rng=rng)), 2000, k=1, n_transient=200,
-                            n_transient_ons=100, rng=rng)
+    res = lyapunov_spectrum(
+        RNN(random_coupling(N, g, rng=rng)), 2000, k=1, n_transient=200, n_transient_ons=100, rng=rng
+    )
     mf = float(meanfield_largest_exponent(g).magnitude)
     # finite-size bias measured -2 / N to -4 / N (N = 100 ... 800, 8 networks each)
     assert abs(float(res.exponents.magnitude[0]) - mf) < 5.0 / N
@@ -207,9 +225,14 @@ def test_largest_exponent_meanfield_convergence_large_n(g):
     mf = float(meanfield_largest_exponent(g).magnitude)
     errs = []
     for N in (400, 3200):
-        lam = [float(lyapunov_spectrum(RNN(random_coupling(N, g, rng=s)), 2000, k=1, n_transient=300,
-                                       n_transient_ons=100, rng=s).exponents.magnitude[0])
-               for s in range(3)]
+        lam = [
+            float(
+                lyapunov_spectrum(
+                    RNN(random_coupling(N, g, rng=s)), 2000, k=1, n_transient=300, n_transient_ons=100, rng=s
+                ).exponents.magnitude[0]
+            )
+            for s in range(3)
+        ]
         errs.append(abs(np.mean(lam) - mf))
     assert errs[1] < errs[0]
     assert errs[1] < 2e-3
@@ -223,13 +246,14 @@ def test_meanfield_below_transition(g, expected):
 def test_meanfield_q_equation_solution():
     """Check the fixed point independently with scipy's quadrature and root finder."""
     from scipy import integrate, optimize
+
     g = 2.5
 
     def gauss(f):
         return integrate.quad(lambda z: f(z) * np.exp(-z * z / 2) / math.sqrt(2 * math.pi), -12, 12)[0]
 
-    q = optimize.brentq(lambda q: q - g ** 2 * gauss(lambda z: np.tanh(math.sqrt(q) * z) ** 2), 1e-3, 10)
-    lam = 0.5 * math.log(g ** 2 * gauss(lambda z: np.cosh(math.sqrt(q) * z) ** -4))
+    q = optimize.brentq(lambda q: q - g**2 * gauss(lambda z: np.tanh(math.sqrt(q) * z) ** 2), 1e-3, 10)
+    lam = 0.5 * math.log(g**2 * gauss(lambda z: np.cosh(math.sqrt(q) * z) ** -4))
     assert float(meanfield_largest_exponent(g).magnitude) == pytest.approx(lam, abs=1e-9)
 
 
@@ -247,10 +271,10 @@ def test_qr_matches_two_trajectories_maps(kind, rng):
 
 # ----------------------------------------------------------------------------- result object
 
+
 def test_result_units_and_neo_signals(rng):
     net = RateNetwork(random_coupling(10, 2.0, rng=rng), tau=TAU, dt=DT)
-    res = lyapunov_spectrum(net, 100, k=3, reorth_interval=5, n_transient=10, n_transient_ons=20,
-                            rng=rng)
+    res = lyapunov_spectrum(net, 100, k=3, reorth_interval=5, n_transient=10, n_transient_ons=20, rng=rng)
     assert isinstance(res, LyapunovSpectrum)
     assert res.exponents.dimensionality == (1 / pq.s).dimensionality
     sig = res.local_exponents
@@ -323,6 +347,7 @@ def test_interrupt_keeps_partial_result(rng):
 
 # ----------------------------------------------------------------------------- coupling
 
+
 def test_random_coupling_sparse_structure(rng):
     J = random_coupling(50, 2.0, K=7, rng=rng)
     dense = J.toarray()
@@ -335,24 +360,28 @@ def test_random_coupling_dense_variance(rng):
     J = random_coupling(N, g, rng=rng)
     off = J[~np.eye(N, dtype=bool)]
     # variance estimate from 159600 samples: relative standard error sqrt(2 / n) = 0.35 %
-    assert np.var(off) * N / g ** 2 == pytest.approx(1.0, abs=0.02)
+    assert np.var(off) * N / g**2 == pytest.approx(1.0, abs=0.02)
 
 
 # ----------------------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(J=np.ones((3, 4))), ValueError, "J must be square"),
-    (dict(J=np.ones(3)), ValueError, "J must be 2-dimensional"),
-    (dict(J=np.full((2, 2), np.nan)), ValueError, "J must be finite"),
-    (dict(tau=10.0), TypeError, "tau must be a Quantity"),
-    (dict(tau=10 * pq.mV), ValueError, "tau must have time units"),
-    (dict(tau=-1 * pq.ms), ValueError, "tau must be > 0"),
-    (dict(dt=0 * pq.ms), ValueError, "dt must be > 0"),
-    (dict(dt=6 * pq.ms), ValueError, "dt must be <= tau / 2"),
-    (dict(phi="softsign"), ValueError, "phi must be one of"),
-    (dict(phi=3), TypeError, "phi must be a name or a pair"),
-    (dict(b=np.ones(5)), ValueError, "b must have shape"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(J=np.ones((3, 4))), ValueError, "J must be square"),
+        (dict(J=np.ones(3)), ValueError, "J must be 2-dimensional"),
+        (dict(J=np.full((2, 2), np.nan)), ValueError, "J must be finite"),
+        (dict(tau=10.0), TypeError, "tau must be a Quantity"),
+        (dict(tau=10 * pq.mV), ValueError, "tau must have time units"),
+        (dict(tau=-1 * pq.ms), ValueError, "tau must be > 0"),
+        (dict(dt=0 * pq.ms), ValueError, "dt must be > 0"),
+        (dict(dt=6 * pq.ms), ValueError, "dt must be <= tau / 2"),
+        (dict(phi="softsign"), ValueError, "phi must be one of"),
+        (dict(phi=3), TypeError, "phi must be a name or a pair"),
+        (dict(b=np.ones(5)), ValueError, "b must have shape"),
+    ],
+)
 def test_rate_network_bad_input(kwargs, exc, match):
     args = dict(J=np.zeros((3, 3)), tau=TAU, dt=DT)
     args.update(kwargs)
@@ -361,16 +390,19 @@ def test_rate_network_bad_input(kwargs, exc, match):
         RateNetwork(J, **args)
 
 
-@pytest.mark.parametrize("factory, match", [
-    (lambda: RNN(np.zeros((3, 3)), W_in=np.zeros((4, 1))), "W_in must have 3 rows"),
-    (lambda: LSTM(np.zeros((12, 4))), r"U must have shape \(4 N, N\)"),
-    (lambda: LSTM(np.zeros((16, 4)), W=np.zeros((12, 1))), "W must have 16 rows"),
-    (lambda: GRU(np.zeros((9, 3)), b=np.zeros(3)), r"b must have shape \(9,\)"),
-    (lambda: random_coupling(10, -1.0), "g must be finite and >= 0"),
-    (lambda: random_coupling(10, 1.0, K=10), "K must be <= 9"),
-    (lambda: random_coupling(0, 1.0), "N must be >= 1"),
-    (lambda: meanfield_largest_exponent(0.0), "g must be finite and > 0"),
-])
+@pytest.mark.parametrize(
+    "factory, match",
+    [
+        (lambda: RNN(np.zeros((3, 3)), W_in=np.zeros((4, 1))), "W_in must have 3 rows"),
+        (lambda: LSTM(np.zeros((12, 4))), r"U must have shape \(4 N, N\)"),
+        (lambda: LSTM(np.zeros((16, 4)), W=np.zeros((12, 1))), "W must have 16 rows"),
+        (lambda: GRU(np.zeros((9, 3)), b=np.zeros(3)), r"b must have shape \(9,\)"),
+        (lambda: random_coupling(10, -1.0), "g must be finite and >= 0"),
+        (lambda: random_coupling(10, 1.0, K=10), "K must be <= 9"),
+        (lambda: random_coupling(0, 1.0), "N must be >= 1"),
+        (lambda: meanfield_largest_exponent(0.0), "g must be finite and > 0"),
+    ],
+)
 def test_model_bad_values(factory, match):
     with pytest.raises(ValueError, match=match):
         factory()
@@ -381,18 +413,21 @@ def test_random_coupling_rejects_float_n():
         random_coupling(10.0, 1.0)
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(n_steps=0), ValueError, "n_steps must be >= 1"),
-    (dict(n_steps=10.0), TypeError, "n_steps must be an int"),
-    (dict(k=5), ValueError, "k must be <= the state dimension 4"),
-    (dict(k=0), ValueError, "k must be >= 1"),
-    (dict(reorth_interval=3), ValueError, "n_steps must be a multiple of reorth_interval = 3"),
-    (dict(n_transient=-1), ValueError, "n_transient must be >= 0"),
-    (dict(x0=np.zeros(3)), ValueError, r"x0 must have shape \(4,\)"),
-    (dict(x0=np.full(4, np.inf)), ValueError, "x0 must be finite"),
-    (dict(inputs=np.zeros((9, 1))), ValueError, r"inputs must have shape .* = \(10, 1\)"),
-    (dict(inputs=np.zeros((10, 1)) * pq.mV), TypeError, "inputs must be a dimensionless array"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(n_steps=0), ValueError, "n_steps must be >= 1"),
+        (dict(n_steps=10.0), TypeError, "n_steps must be an int"),
+        (dict(k=5), ValueError, "k must be <= the state dimension 4"),
+        (dict(k=0), ValueError, "k must be >= 1"),
+        (dict(reorth_interval=3), ValueError, "n_steps must be a multiple of reorth_interval = 3"),
+        (dict(n_transient=-1), ValueError, "n_transient must be >= 0"),
+        (dict(x0=np.zeros(3)), ValueError, r"x0 must have shape \(4,\)"),
+        (dict(x0=np.full(4, np.inf)), ValueError, "x0 must be finite"),
+        (dict(inputs=np.zeros((9, 1))), ValueError, r"inputs must have shape .* = \(10, 1\)"),
+        (dict(inputs=np.zeros((10, 1)) * pq.mV), TypeError, "inputs must be a dimensionless array"),
+    ],
+)
 def test_lyapunov_spectrum_bad_input(kwargs, exc, match):
     model = RNN(np.zeros((4, 4)), W_in=np.ones((4, 1)))
     args = dict(n_steps=10)
@@ -411,10 +446,13 @@ def test_wrong_model_type():
         lyapunov_spectrum(np.eye(3), 10)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(d0=0.0), r"d0 must be in \(0, 1\)"),
-    (dict(renorm_interval=3), "n_steps must be a multiple of renorm_interval = 3"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(d0=0.0), r"d0 must be in \(0, 1\)"),
+        (dict(renorm_interval=3), "n_steps must be a multiple of renorm_interval = 3"),
+    ],
+)
 def test_two_trajectories_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         largest_exponent_two_trajectories(RNN(np.zeros((4, 4))), 10, **kwargs)

@@ -323,7 +323,11 @@ def refusal_cases():
         (spike_monitor_variables, NotImplementedError, r"recording the variables \['v'\] at spikes"),
         (spike_monitor_poisson, NotImplementedError, r"recording from PoissonGroup 'pg_recorded'"),
         (network_op, NotImplementedError, r"the object type NetworkOperation"),
-        (above_threshold, NotImplementedError, r"v at or above the threshold \(neurons \[1, 2\], e.g. v = 1.5 >= 1.0\)"),
+        (
+            above_threshold,
+            NotImplementedError,
+            r"v at or above the threshold \(neurons \[1, 2\], e.g. v = 1.5 >= 1.0\)",
+        ),
         (qif_integrating_refractory, NotImplementedError, r"integrating a qif neuron during its refractory"),
         (rate_monitor_generator, NotImplementedError, r"PopulationRateMonitor must record a NeuronGroup"),
     ]
@@ -343,7 +347,12 @@ def test_refusals(build, error, match):
     ("model", "threshold", "reset", "match"),
     [
         ("dv/dt = (1.2 + v)/tau : 1", "v > 1", "v = 0", r"needs tau > 0, found: tau = \[-0.01"),
-        ("dv/dt = (1.2 - v)/tau : 1", "v > 1", "v = 2", r"reset must lie below the threshold, found for neuron 0: reset 2.0 >= threshold 1.0"),
+        (
+            "dv/dt = (1.2 - v)/tau : 1",
+            "v > 1",
+            "v = 2",
+            r"reset must lie below the threshold, found for neuron 0: reset 2.0 >= threshold 1.0",
+        ),
         ("dv/dt = (-v**2 + 1)/tau : 1", "v > 1", "v = 0", r"quadratic coefficient .* must be > 0"),
         ("dv/dt = (-1 + cos(v))/tau : 1", "v > pi", "v = -pi", r"theta neurons need dv/dt > 0 at v = pi"),
     ],

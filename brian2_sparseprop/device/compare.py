@@ -91,7 +91,10 @@ class Comparison:
         for name in sorted({r["monitor"] for r in self.rows}):
             rows = sorted((r for r in self.rows if r["monitor"] == name), key=lambda r: r["dt"])
             dts = np.array([r["dt"] for r in rows]) * 1e3
-            for key, style, label in (("first_spike_error", "o-", "first spike"), ("spike_time_error", "s--", "all spikes")):
+            for key, style, label in (
+                ("first_spike_error", "o-", "first spike"),
+                ("spike_time_error", "s--", "all spikes"),
+            ):
                 errors = np.array([r[key] for r in rows]) * 1e3
                 ax_err.loglog(dts, np.maximum(errors, 1e-12), style, label=f"{name}: {label}")
         dts_all = np.array(sorted({r["dt"] for r in self.rows})) * 1e3
@@ -109,8 +112,14 @@ class Comparison:
         coarse = max(self.clock)
         c_times, c_indices = self.clock[coarse][name][:2]
         keep = (c_times >= lo) & (c_times < hi)
-        ax_raster.plot(c_times[keep] * 1e3, c_indices[keep] + 0.3, "|", color="tab:red", markersize=6,
-                       label=f"clock-driven, dt = {coarse * 1e3:g} ms")
+        ax_raster.plot(
+            c_times[keep] * 1e3,
+            c_indices[keep] + 0.3,
+            "|",
+            color="tab:red",
+            markersize=6,
+            label=f"clock-driven, dt = {coarse * 1e3:g} ms",
+        )
         ax_raster.set_xlabel("time (ms)")
         ax_raster.set_ylabel(f"neuron ({name})")
         ax_raster.set_title("spikes")

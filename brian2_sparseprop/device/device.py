@@ -92,7 +92,9 @@ def _spec_key(spec):
     for source in spec.poisson_sources + spec.spike_generators:
         parts += [source.indptr, source.indices, source.weights, source.delays]
         structural |= {id(source.indptr), id(source.indices)}
-        parts += [np.asarray(source.group.variables[name].get_value()) for name in _SOURCE_VARIABLES[type(source.group)]]
+        parts += [
+            np.asarray(source.group.variables[name].get_value()) for name in _SOURCE_VARIABLES[type(source.group)]
+        ]
     names = [g.group.name for g in spec.groups]
     names += [s.group.name for s in spec.poisson_sources + spec.spike_generators]
     names += [m.name for m in spec.spike_monitors + spec.state_monitors + spec.rate_monitors]
@@ -166,7 +168,9 @@ def _check_generator(group, t_now):
     try:
         period = float(group.variables["period"].get_value().reshape(-1)[0])
         if 0 < period < dt:
-            raise ValueError(f"The period of '{group.name}' is {period * second!s}, which is smaller than its dt of {dt * second!s}.")
+            raise ValueError(
+                f"The period of '{group.name}' is {period * second!s}, which is smaller than its dt of {dt * second!s}."
+            )
         times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
         indices = np.asarray(group.variables["neuron_index"].get_value())
         if group._spikes_changed:
@@ -408,7 +412,9 @@ class SparsePropDevice(RuntimeDevice):
                 for source in spec.spike_generators:
                     self._add_generator(engine, source, t_offset)
                 engine.record_spikes()
-        state_indices = [spec.neuron_indices(m.source)[np.asarray(m.record, dtype=np.int64)] for m in spec.state_monitors]
+        state_indices = [
+            spec.neuron_indices(m.source)[np.asarray(m.record, dtype=np.int64)] for m in spec.state_monitors
+        ]
         state_indices = np.unique(np.concatenate(state_indices)) if state_indices else np.zeros(0, np.int64)
         lastspike = np.full(spec.n, -np.inf)
         for g in spec.groups:
@@ -429,7 +435,13 @@ class SparsePropDevice(RuntimeDevice):
             times, indices = times[keep] - t_offset, indices[keep]
         order = np.lexsort((indices, times))
         engine.add_spike_generator(
-            times[order], indices[order], len(group), source.indptr, source.indices, source.weights, source.delays,
+            times[order],
+            indices[order],
+            len(group),
+            source.indptr,
+            source.indices,
+            source.weights,
+            source.delays,
             period=period,
         )
 

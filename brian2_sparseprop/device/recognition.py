@@ -311,7 +311,9 @@ def _classify(group, variable, expr):
     x = _symbol(variable)
     if x not in expr.free_symbols:
         raise _refuse(
-            group, f"d{variable}/dt = {expr}, which does not depend on '{variable}' (a perfect integrator)", _SUPPORTED_MODELS
+            group,
+            f"d{variable}/dt = {expr}, which does not depend on '{variable}' (a perfect integrator)",
+            _SUPPORTED_MODELS,
         )
     first = sympy.diff(expr, x)
     second = sympy.diff(first, x)
@@ -351,9 +353,8 @@ def _threshold_value(group, variable, evaluator):
 def _reset_value(group, variable, evaluator, model):
     code = group.event_codes.get("spike", "")
     lines = _code_lines(code)
-    supported = (
-        f"supported is a single reset statement '{variable} = value' with a constant value"
-        + (f" (theta neurons: '{variable} = -pi' or '{variable} -= 2*pi')" if model == "theta" else "")
+    supported = f"supported is a single reset statement '{variable} = value' with a constant value" + (
+        f" (theta neurons: '{variable} = -pi' or '{variable} -= 2*pi')" if model == "theta" else ""
     )
     if len(lines) != 1:
         raise _refuse(group, f"the reset '{code}'", supported)
@@ -550,7 +551,9 @@ def _kick_values(syn, target_spec, run_namespace, index_arrays, size):
 def _check_synapse_constructs(syn):
     eqs = syn.equations
     if eqs.diff_eq_names:
-        raise _refuse(syn, f"synaptic dynamics (differential equations for {sorted(eqs.diff_eq_names)})", _SUPPORTED_ON_PRE)
+        raise _refuse(
+            syn, f"synaptic dynamics (differential equations for {sorted(eqs.diff_eq_names)})", _SUPPORTED_ON_PRE
+        )
     if syn.summed_updaters:
         raise _refuse(syn, f"summed variables {sorted(syn.summed_updaters)}", _SUPPORTED_ON_PRE)
     if any(eq.type == SUBEXPRESSION for eq in eqs.values()):
@@ -649,7 +652,9 @@ def _poisson_input(pin, group_specs, run_namespace):
     spec = group_specs[root.name]
     if pin._target_var != spec.variable:
         raise _refuse(
-            pin, f"the target variable '{pin._target_var}'", f"PoissonInput must target the state variable '{spec.variable}'"
+            pin,
+            f"the target variable '{pin._target_var}'",
+            f"PoissonInput must target the state variable '{spec.variable}'",
         )
     if spec.model == "theta":
         raise _refuse(pin, "input onto theta neurons", "PoissonInput is supported for LIF and QIF neurons")
@@ -673,7 +678,9 @@ def _poisson_input(pin, group_specs, run_namespace):
 def _source_rates(group):
     if isinstance(group, PoissonGroup):
         if isinstance(group._rates, str):
-            raise _refuse(group, f"the rate expression '{group._rates}'", "PoissonGroup rates must be constant quantities")
+            raise _refuse(
+                group, f"the rate expression '{group._rates}'", "PoissonGroup rates must be constant quantities"
+            )
         return np.asarray(group.variables["rates"].get_value(), dtype=float).copy()
     return None
 
@@ -832,7 +839,9 @@ def _check_spike_monitor(mon, group_specs):
         raise _refuse(mon, f"recording the variables {sorted(extra)} at spikes", "SpikeMonitor records spike times")
     if root.name not in group_specs and not isinstance(root, SpikeGeneratorGroup):
         raise _refuse(
-            mon, f"recording from {type(root).__name__} '{root.name}'", "SpikeMonitor records NeuronGroups and SpikeGeneratorGroups"
+            mon,
+            f"recording from {type(root).__name__} '{root.name}'",
+            "SpikeMonitor records NeuronGroups and SpikeGeneratorGroups",
         )
 
 

@@ -3,6 +3,7 @@
 Run ``sparseprop-demo`` (or ``python -m brian2_sparseprop.experiments.demo``); it prints a summary and saves a raster
 and population-rate plot.
 """
+
 import argparse
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ def main(argv=None):
         parser.error(f"--duration must be > 0, found: {args.duration}")
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -41,10 +43,14 @@ def main(argv=None):
     steady = times > 0.5 * args.duration
     rate = steady.sum() / (args.n * (times[-1] - 0.5 * args.duration)) if steady.any() else 0.0
     isi_cv = _mean_cv(times, idx, args.n)
-    print(f"built in {t1 - t0:.2f} s; simulated {args.duration} s in {t2 - t1:.2f} s "
-          f"({(t2 - t1) / max(times.size, 1) * 1e6:.2f} us per spike, {times.size} spikes)")
-    print(f"stationary rate {rate:.3f} Hz (literature: about 3.3-3.4 Hz), mean CV of ISIs {isi_cv:.2f}, "
-          f"silent neurons {np.mean(counts == 0) * 100:.1f} %")
+    print(
+        f"built in {t1 - t0:.2f} s; simulated {args.duration} s in {t2 - t1:.2f} s "
+        f"({(t2 - t1) / max(times.size, 1) * 1e6:.2f} us per spike, {times.size} spikes)"
+    )
+    print(
+        f"stationary rate {rate:.3f} Hz (literature: about 3.3-3.4 Hz), mean CV of ISIs {isi_cv:.2f}, "
+        f"silent neurons {np.mean(counts == 0) * 100:.1f} %"
+    )
     if times.size:
         first = idx[0]
         print(f"first spikes of neuron {first}: {np.array2string(times[idx == first][:3], precision=15)} s")

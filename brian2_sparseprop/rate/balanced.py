@@ -23,6 +23,7 @@ converted at the boundary (exponents in 1/s); when ``tau`` is None, exponents ar
 and AnalogSignals carry their time axis in seconds that stand for units of tau (annotated
 ``time_unit='tau'``, since Neo requires a time unit).
 """
+
 from dataclasses import dataclass
 
 import neo
@@ -53,10 +54,6 @@ def _transfer(name):
     if name == "relu":
         return _relu, _relu_prime
     return np.tanh, _tanh_prime
-
-
-
-
 
 
 def _check_tau(tau):
@@ -238,7 +235,8 @@ class BalancedRateNetwork:
                 cols[i] = pick + (pick >= i)  # skip the autapse
             vals = ((-self.J0 + self.g * self._rng.standard_normal((self.N, K))) / scale).astype(dtype)
             self.coupling = scipy.sparse.csr_array(
-                (vals.ravel(), cols.ravel(), np.arange(0, self.N * K + 1, K)), shape=(self.N, self.N))
+                (vals.ravel(), cols.ravel(), np.arange(0, self.N * K + 1, K)), shape=(self.N, self.N)
+            )
 
     def coupling_matrix(self):
         """The full coupling matrix ``J`` as a dense array (for analysis of small networks).
@@ -283,21 +281,36 @@ class BalancedRateNetwork:
                 t = step * dt if tau is None else step * dt * tau
                 value = np.asarray(drive(t), dtype=float)
                 if value.shape not in ((), (1,), (N,)):
-                    raise ValueError(f"drive(t) must return a scalar or an array of shape ({N},), "
-                                     f"found shape: {value.shape}")
+                    raise ValueError(
+                        f"drive(t) must return a scalar or an array of shape ({N},), found shape: {value.shape}"
+                    )
                 return value
+
             return call
         if isinstance(drive, np.ndarray):
             if drive.ndim not in (1, 2) or drive.shape[0] < n_steps or (drive.ndim == 2 and drive.shape[1] != N):
-                raise ValueError(f"drive array must have shape (n_steps >= {n_steps},) or "
-                                 f"(n_steps >= {n_steps}, {N}), found: {drive.shape}")
+                raise ValueError(
+                    f"drive array must have shape (n_steps >= {n_steps},) or "
+                    f"(n_steps >= {n_steps}, {N}), found: {drive.shape}"
+                )
             if not np.all(np.isfinite(drive)):
                 raise ValueError("drive array must be finite, found non-finite values")
             return lambda step: drive[step]
         raise TypeError(f"drive must be None, a SinusoidalDrive, a callable or an ndarray, found: {drive!r}")
 
-    def run(self, duration, *, drive=None, dt=None, t_transient=None, n_exponents=1, ons_interval=None,
-            n_record=10, record_every=1, h0=None):
+    def run(
+        self,
+        duration,
+        *,
+        drive=None,
+        dt=None,
+        t_transient=None,
+        n_exponents=1,
+        ons_interval=None,
+        n_record=10,
+        record_every=1,
+        h0=None,
+    ):
         """Simulate the network and compute its first Lyapunov exponents.
 
         Parameters
@@ -420,14 +433,30 @@ class BalancedRateNetwork:
             tunit, rate_unit, scale = pq.s, pq.dimensionless, 1.0
         else:
             tunit, rate_unit, scale = tau.units, 1 / pq.s, float(tau.rescale(pq.s).magnitude)
-        annotations = dict(N=self.N, g=self.g, J0=self.J0, I0=self.I0, K=self.K, phi=self.phi,
-                           dt_tau=dt, seed=self.seed, drive=repr(drive),
-                           time_unit="tau" if tau is None else "s")
+        annotations = dict(
+            N=self.N,
+            g=self.g,
+            J0=self.J0,
+            I0=self.I0,
+            K=self.K,
+            phi=self.phi,
+            dt_tau=dt,
+            seed=self.seed,
+            drive=repr(drive),
+            time_unit="tau" if tau is None else "s",
+        )
         tfac = 1.0 if tau is None else float(tau.magnitude)
 
         def signal(values, units, step, name):
-            return neo.AnalogSignal(values, units=units, sampling_period=step * tfac * tunit,
-                                    t_start=T_tr * tfac * tunit, name=name, **annotations)
+            return neo.AnalogSignal(
+                values,
+                units=units,
+                sampling_period=step * tfac * tunit,
+                t_start=T_tr * tfac * tunit,
+                name=name,
+                **annotations,
+            )
+
         exps = local.mean(axis=0) / scale if len(local) else np.full(local.shape[1], np.nan)
         lyap = pq.Quantity(exps, rate_unit)
         return BalancedRun(

@@ -18,6 +18,7 @@ entry point ``sparseprop-balanced``.
 Times and frequencies are in units of tau (the membrane time constant) throughout this module; exponents
 are returned as dimensionless Quantities (per tau).
 """
+
 import argparse
 import concurrent.futures
 import hashlib
@@ -34,17 +35,27 @@ from .balanced import BalancedRateNetwork, SinusoidalDrive
 from .learning import train_student
 from .meanfield import periodic_dmft, stationary_dmft
 
-__all__ = ["theory_point", "network_point", "learning_point", "critical_amplitude_task", "run_sweep",
-           "lyapunov_vs_amplitude",
-           "critical_amplitude", "critical_amplitude_sweep", "quasi_static_critical_amplitude",
-           "learning_vs_amplitude", "plot_lyapunov_vs_amplitude", "plot_critical_amplitude", "plot_learning",
-           "main"]
+__all__ = [
+    "theory_point",
+    "network_point",
+    "learning_point",
+    "critical_amplitude_task",
+    "run_sweep",
+    "lyapunov_vs_amplitude",
+    "critical_amplitude",
+    "critical_amplitude_sweep",
+    "quasi_static_critical_amplitude",
+    "learning_vs_amplitude",
+    "plot_lyapunov_vs_amplitude",
+    "plot_critical_amplitude",
+    "plot_learning",
+    "main",
+]
 
 _KINDS = ("common", "independent")
 
 
-def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_measure=60.0, n_phases=16,
-                 K=None):
+def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_measure=60.0, n_phases=16, K=None):
     """lambda_1 (per tau) of one (I1, f, kind) point from the non-stationary DMFT (a sweep task).
 
     Parameters
@@ -65,13 +76,26 @@ def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_
     >>> round(theory_point(2.0, 0.0, 0.2, "common", 1000, t_transient=10.0, t_measure=5.0)["lambda1"], 1)
     0.1
     """
-    sol = periodic_dmft(g, I1, f, kind=kind, J0=J0, I0=I0, N=N, K=K, dt=dt, t_transient=t_transient,
-                        t_measure=t_measure, n_phases=n_phases)
+    sol = periodic_dmft(
+        g,
+        I1,
+        f,
+        kind=kind,
+        J0=J0,
+        I0=I0,
+        N=N,
+        K=K,
+        dt=dt,
+        t_transient=t_transient,
+        t_measure=t_measure,
+        n_phases=n_phases,
+    )
     return {"lambda1": float(sol.lyapunov_exponent.magnitude)}
 
 
-def network_point(g, I1, f, kind, N, seed, J0=1.0, I0=1.0, K=None, duration=200.0, t_transient=50.0, dt=0.05,
-                  float32=True):
+def network_point(
+    g, I1, f, kind, N, seed, J0=1.0, I0=1.0, K=None, duration=200.0, t_transient=50.0, dt=0.05, float32=True
+):
     """lambda_1 (per tau) of one network realisation (a sweep task).
 
     Parameters
@@ -95,14 +119,29 @@ def network_point(g, I1, f, kind, N, seed, J0=1.0, I0=1.0, K=None, duration=200.
     ['lambda1', 'rate']
     """
     net = BalancedRateNetwork(N, g=g, J0=J0, I0=I0, K=K, seed=seed, dtype=np.float32 if float32 else np.float64)
-    run = net.run(duration, drive=SinusoidalDrive(I1, f, kind), dt=dt, t_transient=t_transient, n_record=0,
-                  record_every=10)
-    return {"lambda1": float(run.lyapunov_exponents.magnitude[0]),
-            "rate": float(run.population_rate.magnitude.mean())}
+    run = net.run(
+        duration, drive=SinusoidalDrive(I1, f, kind), dt=dt, t_transient=t_transient, n_record=0, record_every=10
+    )
+    return {"lambda1": float(run.lyapunov_exponents.magnitude[0]), "rate": float(run.population_rate.magnitude.mean())}
 
 
-def learning_point(I1, kind, N=500, g=2.0, f=0.2, seed=0, J0=1.0, I0=1.0, t_train_max=300.0, t_test=50.0,
-                   t_transient=50.0, dt=0.05, alpha=1.0, error_threshold=1e-2, min_periods=12):
+def learning_point(
+    I1,
+    kind,
+    N=500,
+    g=2.0,
+    f=0.2,
+    seed=0,
+    J0=1.0,
+    I0=1.0,
+    t_train_max=300.0,
+    t_test=50.0,
+    t_transient=50.0,
+    dt=0.05,
+    alpha=1.0,
+    error_threshold=1e-2,
+    min_periods=12,
+):
     """Train a student network from a driven teacher online (full-FORCE, recursive least squares; a sweep task).
 
     A thin wrapper of :func:`brian2_sparseprop.rate.learning.train_student` that returns plain numbers
@@ -136,11 +175,30 @@ def learning_point(I1, kind, N=500, g=2.0, f=0.2, seed=0, J0=1.0, I0=1.0, t_trai
     ['converged', 't_trained', 'teacher_lambda1', 'test_error']
     """
     _check_kinds([kind])
-    res = train_student(I1, kind, N=N, g=g, J0=J0, I0=I0, f=f, seed=seed, dt=dt, t_transient=t_transient,
-                        t_train_max=t_train_max, t_test=t_test, error_threshold=error_threshold, alpha=alpha,
-                        min_periods=min_periods, n_record=0)
-    return {"test_error": res.test_error, "teacher_lambda1": float(res.teacher_lambda1.magnitude),
-            "converged": bool(res.converged), "t_trained": float(res.t_trained.magnitude)}
+    res = train_student(
+        I1,
+        kind,
+        N=N,
+        g=g,
+        J0=J0,
+        I0=I0,
+        f=f,
+        seed=seed,
+        dt=dt,
+        t_transient=t_transient,
+        t_train_max=t_train_max,
+        t_test=t_test,
+        error_threshold=error_threshold,
+        alpha=alpha,
+        min_periods=min_periods,
+        n_record=0,
+    )
+    return {
+        "test_error": res.test_error,
+        "teacher_lambda1": float(res.teacher_lambda1.magnitude),
+        "converged": bool(res.converged),
+        "t_trained": float(res.t_trained.magnitude),
+    }
 
 
 def _point_file(out_dir, task_name, params):
@@ -247,9 +305,22 @@ def _check_kinds(kinds):
     return kinds
 
 
-def lyapunov_vs_amplitude(I1_values, *, f=0.2, g=2.0, N=5000, J0=1.0, I0=1.0, kinds=_KINDS, theory=True,
-                          n_networks=0, out_dir="balanced_results", n_workers=None, theory_options=None,
-                          network_options=None):
+def lyapunov_vs_amplitude(
+    I1_values,
+    *,
+    f=0.2,
+    g=2.0,
+    N=5000,
+    J0=1.0,
+    I0=1.0,
+    kinds=_KINDS,
+    theory=True,
+    n_networks=0,
+    out_dir="balanced_results",
+    n_workers=None,
+    theory_options=None,
+    network_options=None,
+):
     """lambda_1 against I1 for common and independent input, from theory and/or simulations.
 
     Parameters
@@ -303,12 +374,12 @@ def lyapunov_vs_amplitude(I1_values, *, f=0.2, g=2.0, N=5000, J0=1.0, I0=1.0, ki
     for kind in kinds:
         for i, I1 in enumerate(I1_values):
             if theory:
-                points.append(("theory", dict(g=g, I1=float(I1), f=f, kind=kind, N=N, J0=J0, I0=I0,
-                                              **theory_options)))
+                points.append(("theory", dict(g=g, I1=float(I1), f=f, kind=kind, N=N, J0=J0, I0=I0, **theory_options)))
                 tags.append(("theory", kind, i, 0))
             for s in range(n_networks):
-                points.append(("network", dict(g=g, I1=float(I1), f=f, kind=kind, N=N, J0=J0, I0=I0, seed=s,
-                                               **network_options)))
+                points.append(
+                    ("network", dict(g=g, I1=float(I1), f=f, kind=kind, N=N, J0=J0, I0=I0, seed=s, **network_options))
+                )
                 tags.append(("network", kind, i, s))
     th_pts = [p for t, p in points if t == "theory"]
     nw_pts = [p for t, p in points if t == "network"]
@@ -316,19 +387,22 @@ def lyapunov_vs_amplitude(I1_values, *, f=0.2, g=2.0, N=5000, J0=1.0, I0=1.0, ki
     nw_res = iter(run_sweep(network_point, nw_pts, out_dir, n_workers) if nw_pts else [])
     out_th = {k: np.full(len(I1_values), np.nan) for k in kinds} if theory else {}
     out_nw = {k: np.full((len(I1_values), n_networks), np.nan) for k in kinds} if n_networks else {}
-    for (src, kind, i, s) in tags:
+    for src, kind, i, s in tags:
         if src == "theory":
             out_th[kind][i] = next(th_res)["lambda1"]
         else:
             out_nw[kind][i, s] = next(nw_res)["lambda1"]
-    return {"I1": I1_values,
-            "theory": {k: pq.Quantity(v, pq.dimensionless) for k, v in out_th.items()},
-            "network": {k: pq.Quantity(v, pq.dimensionless) for k, v in out_nw.items()},
-            "parameters": dict(f=f, g=g, N=N, J0=J0, I0=I0, n_networks=n_networks, time_unit="tau")}
+    return {
+        "I1": I1_values,
+        "theory": {k: pq.Quantity(v, pq.dimensionless) for k, v in out_th.items()},
+        "network": {k: pq.Quantity(v, pq.dimensionless) for k, v in out_nw.items()},
+        "parameters": dict(f=f, g=g, N=N, J0=J0, I0=I0, n_networks=n_networks, time_unit="tau"),
+    }
 
 
-def learning_vs_amplitude(I1_values, *, kinds=_KINDS, n_networks=3, out_dir="balanced_results", n_workers=None,
-                          **learning_options):
+def learning_vs_amplitude(
+    I1_values, *, kinds=_KINDS, n_networks=3, out_dir="balanced_results", n_workers=None, **learning_options
+):
     """Test error of the student and lambda_1 of the teacher against I1 (see :func:`learning_point`).
 
     Parameters
@@ -367,18 +441,27 @@ def learning_vs_amplitude(I1_values, *, kinds=_KINDS, n_networks=3, out_dir="bal
     if I1_values.ndim != 1 or np.any(I1_values < 0) or not np.all(np.isfinite(I1_values)):
         raise ValueError(f"I1_values must be a 1D array of finite values >= 0, found: {I1_values}")
     kinds = _check_kinds(kinds)
-    points = [dict(I1=float(I1), kind=kind, seed=s, **learning_options)
-              for kind in kinds for I1 in I1_values for s in range(n_networks)]
+    points = [
+        dict(I1=float(I1), kind=kind, seed=s, **learning_options)
+        for kind in kinds
+        for I1 in I1_values
+        for s in range(n_networks)
+    ]
     res = run_sweep(learning_point, points, out_dir, n_workers)
     shape = (len(I1_values), n_networks)
     err, lam, conv = {}, {}, {}
     for j, kind in enumerate(kinds):
-        block = res[j * len(I1_values) * n_networks:(j + 1) * len(I1_values) * n_networks]
+        block = res[j * len(I1_values) * n_networks : (j + 1) * len(I1_values) * n_networks]
         err[kind] = np.array([r["test_error"] for r in block]).reshape(shape)
         lam[kind] = pq.Quantity(np.array([r["teacher_lambda1"] for r in block]).reshape(shape), pq.dimensionless)
         conv[kind] = np.array([r["converged"] for r in block]).reshape(shape)
-    return {"I1": I1_values, "test_error": err, "teacher_lambda1": lam, "converged": conv,
-            "parameters": dict(learning_options, n_networks=n_networks, time_unit="tau")}
+    return {
+        "I1": I1_values,
+        "test_error": err,
+        "teacher_lambda1": lam,
+        "converged": conv,
+        "parameters": dict(learning_options, n_networks=n_networks, time_unit="tau"),
+    }
 
 
 def plot_learning(result, path, I1_crit=None, threshold=1e-2):
@@ -408,21 +491,31 @@ def plot_learning(result, path, I1_crit=None, threshold=1e-2):
     True
     """
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     colors = {"common": "tab:green", "independent": "tab:purple"}
     fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(11, 3.4))
 
     def median_iqr(ax, values, kind):
         med = np.median(values, axis=1)
         q1, q3 = np.percentile(values, 25, axis=1), np.percentile(values, 75, axis=1)
-        ax.errorbar(result["I1"], med, yerr=[med - q1, q3 - med], fmt="o-", ms=4, color=colors[kind],
-                    capsize=2, label=kind)
+        ax.errorbar(
+            result["I1"], med, yerr=[med - q1, q3 - med], fmt="o-", ms=4, color=colors[kind], capsize=2, label=kind
+        )
+
     for kind, err in result["test_error"].items():
         median_iqr(ax0, result["teacher_lambda1"][kind].magnitude, kind)
         median_iqr(ax1, err, kind)
-        ax2.scatter(result["teacher_lambda1"][kind].magnitude.ravel(), err.ravel(), s=12, color=colors[kind],
-                    label=kind, alpha=0.7)
+        ax2.scatter(
+            result["teacher_lambda1"][kind].magnitude.ravel(),
+            err.ravel(),
+            s=12,
+            color=colors[kind],
+            label=kind,
+            alpha=0.7,
+        )
         if I1_crit is not None and kind in I1_crit:
             for ax in (ax0, ax1):
                 ax.axvline(I1_crit[kind], color=colors[kind], ls="--", lw=0.8)
@@ -444,8 +537,9 @@ def plot_learning(result, path, I1_crit=None, threshold=1e-2):
     return Path(path)
 
 
-def critical_amplitude(kind, *, f=0.2, g=2.0, N=5000, J0=1.0, I0=1.0, I1_start=1.0, rtol=1e-3, I1_max=1e4,
-                       **theory_options):
+def critical_amplitude(
+    kind, *, f=0.2, g=2.0, N=5000, J0=1.0, I0=1.0, I1_start=1.0, rtol=1e-3, I1_max=1e4, **theory_options
+):
     """The critical amplitude I1_crit where lambda_1(I1) from the DMFT crosses zero.
 
     The bracket is grown geometrically from ``I1_start`` until lambda_1 < 0, then refined by Brent's
@@ -535,8 +629,15 @@ def quasi_static_critical_amplitude(kind, *, g=2.0, N=5000, J0=1.0, I0=1.0, n_ph
             return float("nan")
         p = lam_c / (1 + lam_c)
         return float(np.sqrt(N) * I0 / np.cos(np.pi * p))
-    lam = lambda I1: float(stationary_dmft(g, J0=J0, I0=I0, quenched_amplitude=I1,  # noqa: E731
-                                           n_phases=n_phases).lyapunov_exponent())
+    lam = lambda I1: float(
+        stationary_dmft(
+            g,
+            J0=J0,
+            I0=I0,
+            quenched_amplitude=I1,  # noqa: E731
+            n_phases=n_phases,
+        ).lyapunov_exponent()
+    )
     if lam(0.0) <= 0:
         return float("nan")
     lo, hi = 0.0, 1.0
@@ -560,12 +661,24 @@ def critical_amplitude_task(kind, f, g, N, J0=1.0, I0=1.0, rtol=1e-2, theory_opt
     >>> critical_amplitude_task("common", 0.2, 1.2, 1000, theory_options=dict(t_measure=5.0))  # no chaos
     {'I1_crit': nan}
     """
-    return {"I1_crit": critical_amplitude(kind, f=f, g=g, N=N, J0=J0, I0=I0, rtol=rtol,
-                                          **(theory_options or {}))}
+    return {"I1_crit": critical_amplitude(kind, f=f, g=g, N=N, J0=J0, I0=I0, rtol=rtol, **(theory_options or {}))}
 
 
-def critical_amplitude_sweep(vary, values, *, kinds=_KINDS, f=0.2, g=2.0, N=5000, J0=1.0, I0=1.0, rtol=1e-2,
-                             out_dir="balanced_results", n_workers=None, theory_options=None):
+def critical_amplitude_sweep(
+    vary,
+    values,
+    *,
+    kinds=_KINDS,
+    f=0.2,
+    g=2.0,
+    N=5000,
+    J0=1.0,
+    I0=1.0,
+    rtol=1e-2,
+    out_dir="balanced_results",
+    n_workers=None,
+    theory_options=None,
+):
     """I1_crit from the DMFT against one parameter: 'f', 'N', 'K' (balance tightness) or 'g'.
 
     'K' replaces sqrt(N) by sqrt(K) in the mean equation, i.e. the input sqrt(K) I0 and the mean coupling
@@ -612,9 +725,13 @@ def critical_amplitude_sweep(vary, values, *, kinds=_KINDS, f=0.2, g=2.0, N=5000
     res = run_sweep(critical_amplitude_task, points, out_dir, n_workers)
     crit, qs = {}, {}
     for j, kind in enumerate(kinds):
-        crit[kind] = np.array([r["I1_crit"] for r in res[j * len(values):(j + 1) * len(values)]])
-        qs[kind] = np.array([quasi_static_critical_amplitude(kind, **{k: p[k] for k in ("g", "N", "J0", "I0")})
-                             for p in points[j * len(values):(j + 1) * len(values)]])
+        crit[kind] = np.array([r["I1_crit"] for r in res[j * len(values) : (j + 1) * len(values)]])
+        qs[kind] = np.array(
+            [
+                quasi_static_critical_amplitude(kind, **{k: p[k] for k in ("g", "N", "J0", "I0")})
+                for p in points[j * len(values) : (j + 1) * len(values)]
+            ]
+        )
     return {"values": values, "I1_crit": crit, "quasi_static": qs, "parameters": dict(base, vary=vary)}
 
 
@@ -643,8 +760,10 @@ def plot_lyapunov_vs_amplitude(result, path, xscale="linear"):
     True
     """
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     colors = {"common": "tab:green", "independent": "tab:purple"}
     fig, ax = plt.subplots(figsize=(5, 3.6))
     I1 = result["I1"]
@@ -654,8 +773,16 @@ def plot_lyapunov_vs_amplitude(result, path, xscale="linear"):
         x = lam.magnitude
         med = np.nanmedian(x, axis=1)
         q1, q3 = np.nanpercentile(x, 25, axis=1), np.nanpercentile(x, 75, axis=1)
-        ax.errorbar(I1, med, yerr=[med - q1, q3 - med], fmt="o", ms=4, color=colors[kind], capsize=2,
-                    label=f"{kind}, network (n={x.shape[1]})")
+        ax.errorbar(
+            I1,
+            med,
+            yerr=[med - q1, q3 - med],
+            fmt="o",
+            ms=4,
+            color=colors[kind],
+            capsize=2,
+            label=f"{kind}, network (n={x.shape[1]})",
+        )
     ax.axhline(0, color="k", lw=0.5)
     if xscale == "symlog":
         ax.set_xscale("symlog", linthresh=1.0)
@@ -693,9 +820,11 @@ def plot_critical_amplitude(result, path):
     True
     """
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
+
     colors = {"common": "tab:green", "independent": "tab:purple"}
     vary = result["parameters"]["vary"]
     fig, ax = plt.subplots(figsize=(5, 3.6))
@@ -788,10 +917,20 @@ def main(argv=None):
     theory_options = dict(dt=args.dt, t_transient=args.t_transient, t_measure=args.t_measure)
     N = int(args.N) if float(args.N).is_integer() else args.N
     if args.command == "lyapunov":
-        res = lyapunov_vs_amplitude(_floats(args.I1), f=args.f, g=args.g, N=N, J0=args.J0, I0=args.I0,
-                                    kinds=args.kinds, n_networks=args.networks, out_dir=args.out,
-                                    n_workers=args.workers, theory_options=theory_options,
-                                    network_options=dict(duration=args.duration))
+        res = lyapunov_vs_amplitude(
+            _floats(args.I1),
+            f=args.f,
+            g=args.g,
+            N=N,
+            J0=args.J0,
+            I0=args.I0,
+            kinds=args.kinds,
+            n_networks=args.networks,
+            out_dir=args.out,
+            n_workers=args.workers,
+            theory_options=theory_options,
+            network_options=dict(duration=args.duration),
+        )
         for kind, lam in res["theory"].items():
             print(kind, "theory", np.round(lam.magnitude, 4).tolist())
         for kind, lam in res["network"].items():
@@ -799,20 +938,45 @@ def main(argv=None):
         if args.figure:
             plot_lyapunov_vs_amplitude(res, args.figure)
     elif args.command == "learning":
-        res = learning_vs_amplitude(_floats(args.I1), kinds=args.kinds, n_networks=args.networks, out_dir=args.out,
-                                    n_workers=args.workers, N=int(N), g=args.g, f=args.f, J0=args.J0, I0=args.I0,
-                                    t_train_max=args.t_train)
+        res = learning_vs_amplitude(
+            _floats(args.I1),
+            kinds=args.kinds,
+            n_networks=args.networks,
+            out_dir=args.out,
+            n_workers=args.workers,
+            N=int(N),
+            g=args.g,
+            f=args.f,
+            J0=args.J0,
+            I0=args.I0,
+            t_train_max=args.t_train,
+        )
         for kind, err in res["test_error"].items():
             print(kind, "median test error", np.round(np.median(err, axis=1), 5).tolist())
         if args.figure:
             plot_learning(res, args.figure)
     else:
-        res = critical_amplitude_sweep(args.vary, _floats(args.values), kinds=args.kinds, f=args.f, g=args.g,
-                                       N=N, J0=args.J0, I0=args.I0, out_dir=args.out, n_workers=args.workers,
-                                       theory_options=theory_options)
+        res = critical_amplitude_sweep(
+            args.vary,
+            _floats(args.values),
+            kinds=args.kinds,
+            f=args.f,
+            g=args.g,
+            N=N,
+            J0=args.J0,
+            I0=args.I0,
+            out_dir=args.out,
+            n_workers=args.workers,
+            theory_options=theory_options,
+        )
         for kind in res["I1_crit"]:
-            print(kind, "I1_crit", np.round(res["I1_crit"][kind], 4).tolist(),
-                  "quasi-static", np.round(res["quasi_static"][kind], 4).tolist())
+            print(
+                kind,
+                "I1_crit",
+                np.round(res["I1_crit"][kind], 4).tolist(),
+                "quasi-static",
+                np.round(res["quasi_static"][kind], 4).tolist(),
+            )
         if args.figure:
             plot_critical_amplitude(res, args.figure)
     return 0

@@ -58,8 +58,6 @@ def _check_model(model):
         raise ValueError(f"model must be one of {_MODELS}, found: {model!r}")
 
 
-
-
 def _check_lags(lags):
     if not isinstance(lags, (tuple, list)) or len(lags) == 0:
         raise TypeError(f"lags must be a non-empty tuple of ints, found: {lags!r}")
@@ -71,6 +69,7 @@ def _check_lags(lags):
 
 
 # ----------------------------------------------------------------------------- models
+
 
 def init_params(model, N, *, g=1.0, n_inputs=1, key):
     """Random initial parameters of a recurrent network with one logit output.
@@ -123,7 +122,7 @@ def init_params(model, N, *, g=1.0, n_inputs=1, key):
         return {"J": rec, "W_in": inp, "b": jnp.zeros(N), **out}
     b = jnp.zeros(G * N)
     if model == "lstm":
-        b = b.at[N:2 * N].set(1.0)
+        b = b.at[N : 2 * N].set(1.0)
     return {"U": rec, "W": inp, "b": b, **out}
 
 
@@ -139,15 +138,15 @@ def _step(model, params, x, s):
     if model == "lstm":
         h, c = x[:N], x[N:]
         a = params["U"] @ h + params["W"] @ s + params["b"]
-        i, f = jax.nn.sigmoid(a[:N]), jax.nn.sigmoid(a[N:2 * N])
-        gg, o = jnp.tanh(a[2 * N:3 * N]), jax.nn.sigmoid(a[3 * N:])
+        i, f = jax.nn.sigmoid(a[:N]), jax.nn.sigmoid(a[N : 2 * N])
+        gg, o = jnp.tanh(a[2 * N : 3 * N]), jax.nn.sigmoid(a[3 * N :])
         c_new = f * c + i * gg
         return jnp.concatenate([o * jnp.tanh(c_new), c_new])
     a_in = params["W"] @ s + params["b"]
     m = params["U"] @ x
     r = jax.nn.sigmoid(a_in[:N] + m[:N])
-    z = jax.nn.sigmoid(a_in[N:2 * N] + m[N:2 * N])
-    n = jnp.tanh(a_in[2 * N:] + r * m[2 * N:])
+    z = jax.nn.sigmoid(a_in[N : 2 * N] + m[N : 2 * N])
+    n = jnp.tanh(a_in[2 * N :] + r * m[2 * N :])
     return (1 - z) * n + z * x
 
 
@@ -158,6 +157,7 @@ def _readout(model, params, x):
 
 
 # ----------------------------------------------------------------------------- tasks
+
 
 def delayed_parity(key, batch_size, seq_len, lags):
     """Random binary input streams and their delayed-parity targets.
@@ -259,6 +259,7 @@ def task_loss(params, inputs, targets, mask, *, model):
 
 # ----------------------------------------------------------------------------- Lyapunov exponents
 
+
 def lyapunov_exponents(params, inputs, *, model, k, washout=0, key):
     """First ``k`` Lyapunov exponents (per step) along one driven trajectory, differentiable.
 
@@ -302,8 +303,7 @@ def lyapunov_exponents(params, inputs, *, model, k, washout=0, key):
         raise ValueError(f"k must be <= the state dimension {dim}, found: {k}")
     washout = _check_int("washout", washout, 0)
     if inputs.ndim != 2 or inputs.shape[0] <= washout:
-        raise ValueError(f"inputs must have shape (T, n_inputs) with T > washout = {washout}, "
-                         f"found: {inputs.shape}")
+        raise ValueError(f"inputs must have shape (T, n_inputs) with T > washout = {washout}, found: {inputs.shape}")
     return _lyapunov_jit(params, inputs, key, model=model, k=k, washout=washout)
 
 
@@ -361,10 +361,11 @@ def flossing_loss(params, inputs, *, model, k, washout=0, key):
     (8, 8)
     """
     lam = lyapunov_exponents(params, inputs, model=model, k=k, washout=washout, key=key)
-    return jnp.sum(lam ** 2)
+    return jnp.sum(lam**2)
 
 
 # ----------------------------------------------------------------------------- optimisation
+
 
 def _adam_init(params):
     zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
@@ -377,15 +378,14 @@ def _adam_update(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-8):
     t = t + 1
     m = jax.tree_util.tree_map(lambda a, g: b1 * a + (1 - b1) * g, m, grads)
     v = jax.tree_util.tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, v, grads)
-    c1, c2 = 1 - b1 ** t, 1 - b2 ** t
-    params = jax.tree_util.tree_map(
-        lambda p, a, b: p - lr * (a / c1) / (jnp.sqrt(b / c2) + eps), params, m, v)
+    c1, c2 = 1 - b1**t, 1 - b2**t
+    params = jax.tree_util.tree_map(lambda p, a, b: p - lr * (a / c1) / (jnp.sqrt(b / c2) + eps), params, m, v)
     return params, (m, v, t)
 
 
 @jax.jit
 def _clip(grads, clip_norm):
-    norm = jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree_util.tree_leaves(grads)))
+    norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grads)))
     scale = jnp.minimum(1.0, clip_norm / (norm + 1e-12))
     return jax.tree_util.tree_map(lambda g: g * scale, grads)
 
@@ -394,7 +394,8 @@ def _clip(grads, clip_norm):
 def _floss_grad(params, inputs, key, *, model, k, washout):
     def loss(p):
         lam = _lyapunov_jit(p, inputs, key, model=model, k=k, washout=washout)
-        return jnp.sum(lam ** 2), lam
+        return jnp.sum(lam**2), lam
+
     return jax.value_and_grad(loss, has_aux=True)(params)
 
 
@@ -407,6 +408,7 @@ def _task_eval(params, inputs, targets, mask, *, model):
 def _task_grad(params, inputs, targets, mask, *, model):
     def loss(p):
         return task_loss(p, inputs, targets, mask, model=model)
+
     return jax.value_and_grad(loss, has_aux=True)(params)
 
 
@@ -513,8 +515,7 @@ def floss(params, *, model, settings, n_steps=None, key):
     if not isinstance(settings, FlossingSettings):
         raise TypeError(f"settings must be a FlossingSettings, found: {type(settings).__name__}")
     if settings.k > _state_dim(model, params):
-        raise ValueError(f"settings.k must be <= the state dimension {_state_dim(model, params)}, "
-                         f"found: {settings.k}")
+        raise ValueError(f"settings.k must be <= the state dimension {_state_dim(model, params)}, found: {settings.k}")
     n_steps = settings.steps_before if n_steps is None else _check_int("n_steps", n_steps, 0)
     params, _, history = _floss_loop(params, _adam_init(params), model, settings, n_steps, key)
     return params, history
@@ -530,8 +531,7 @@ def _floss_loop(params, state, model, settings, n_steps, key, lr=None):
         key, k_in, k_q = jax.random.split(key, 3)
         bits = jax.random.bernoulli(k_in, 0.5, (T, n_in))
         inputs = jnp.where(bits, 1.0, -1.0).astype(params["w_out"].dtype)
-        (_, lam), grads = _floss_grad(params, inputs, k_q, model=model, k=settings.k,
-                                      washout=settings.washout)
+        (_, lam), grads = _floss_grad(params, inputs, k_q, model=model, k=settings.k, washout=settings.washout)
         history[i] = np.asarray(lam)
         params, state = _adam_update(params, grads, state, lr)
     return params, state, history
@@ -573,8 +573,20 @@ class TrainingResult:
         return float(self.test_accuracy[-1])
 
 
-def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3, clip_norm=1.0,
-          flossing=None, eval_every=100, key):
+def train(
+    params,
+    *,
+    model,
+    lags,
+    n_steps,
+    batch_size=32,
+    seq_len=None,
+    lr=1e-3,
+    clip_norm=1.0,
+    flossing=None,
+    eval_every=100,
+    key,
+):
     """Train on the delayed-parity task with Adam (BPTT), optionally with gradient flossing.
 
     Parameters
@@ -645,15 +657,16 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
         lam_key = jax.random.split(k_l, 2)
         T = flossing.washout + 4 * flossing.horizon
         s_eval = delayed_parity(lam_key[0], 1, T, (1,))[0][0].astype(params["w_out"].dtype)
-        before = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
-                                               washout=flossing.washout, key=lam_key[1]))
+        before = np.asarray(
+            lyapunov_exponents(params, s_eval, model=model, k=flossing.k, washout=flossing.washout, key=lam_key[1])
+        )
         # validates the settings against the model
         floss(params, model=model, settings=flossing, n_steps=0, key=k_f)  # validates settings
         floss_state = _adam_init(params)
-        params, floss_state, _ = _floss_loop(params, floss_state, model, flossing,
-                                             flossing.steps_before, k_f)
-        after = np.asarray(lyapunov_exponents(params, s_eval, model=model, k=flossing.k,
-                                              washout=flossing.washout, key=lam_key[1]))
+        params, floss_state, _ = _floss_loop(params, floss_state, model, flossing, flossing.steps_before, k_f)
+        after = np.asarray(
+            lyapunov_exponents(params, s_eval, model=model, k=flossing.k, washout=flossing.washout, key=lam_key[1])
+        )
     state = _adam_init(params)
     steps, losses, accs = [], [], []
 
@@ -676,29 +689,35 @@ def train(params, *, model, lags, n_steps, batch_size=32, seq_len=None, lr=1e-3,
             if flossing is not None and flossing.interval and i % flossing.interval == 0:
                 # the flossing optimiser continues from the flossing before training; sharing
                 # the task's Adam state instead leaks flossing momentum into the task steps
-                params, floss_state, _ = _floss_loop(params, floss_state, model, flossing,
-                                                     flossing.steps_during, k_f,
-                                                     lr=flossing.lr_during)
+                params, floss_state, _ = _floss_loop(
+                    params, floss_state, model, flossing, flossing.steps_during, k_f, lr=flossing.lr_during
+                )
             if i % eval_every == 0 or i == n_steps:
                 record(i)
     except KeyboardInterrupt:
         interrupted = True
-    return TrainingResult(params, np.array(steps), np.array(losses), np.array(accs), before, after,
-                          interrupted)
+    return TrainingResult(params, np.array(steps), np.array(losses), np.array(accs), before, after, interrupted)
 
 
 # ----------------------------------------------------------------------------- experiment / CLI
+
 
 def _parse(argv):
     p = argparse.ArgumentParser(
         prog="sparseprop-floss",
         description="Delayed-XOR training of a recurrent network with and without gradient "
-                    "flossing, over several delays and seeds; saves a figure and a JSON record.")
+        "flossing, over several delays and seeds; saves a figure and a JSON record.",
+    )
     p.add_argument("--model", choices=_MODELS, default="rnn")
     p.add_argument("--N", type=int, default=80, help="units (default 80)")
     p.add_argument("--g", type=float, default=1.0, help="initial gain of the recurrent weights")
-    p.add_argument("--delays", type=int, nargs="+", default=[10, 15, 20, 25, 30, 40],
-                   help="task delays d; the XOR lags are (d // 2, d)")
+    p.add_argument(
+        "--delays",
+        type=int,
+        nargs="+",
+        default=[10, 15, 20, 25, 30, 40],
+        help="task delays d; the XOR lags are (d // 2, d)",
+    )
     p.add_argument("--task", choices=("xor", "copy"), default="xor")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--train-steps", type=int, default=2000)
@@ -708,16 +727,19 @@ def _parse(argv):
     p.add_argument("--floss-steps", type=int, default=200, help="flossing steps before training")
     p.add_argument("--floss-horizon", type=int, default=100)
     p.add_argument("--floss-washout", type=int, default=50)
-    p.add_argument("--floss-interval", type=int, default=0,
-                   help="training steps between flossing phases (0: only before training)")
+    p.add_argument(
+        "--floss-interval", type=int, default=0, help="training steps between flossing phases (0: only before training)"
+    )
     p.add_argument("--floss-steps-during", type=int, default=10)
     p.add_argument("--floss-lr", type=float, default=3e-3)
-    p.add_argument("--floss-lr-during", type=float, default=None,
-                   help="learning rate of the flossing steps during training (default: --floss-lr)")
-    p.add_argument("--success", type=float, default=0.9,
-                   help="final test accuracy counted as success (chance is 0.5)")
-    p.add_argument("--output", default="flossing_experiment",
-                   help="output prefix: writes PREFIX.png and PREFIX.json")
+    p.add_argument(
+        "--floss-lr-during",
+        type=float,
+        default=None,
+        help="learning rate of the flossing steps during training (default: --floss-lr)",
+    )
+    p.add_argument("--success", type=float, default=0.9, help="final test accuracy counted as success (chance is 0.5)")
+    p.add_argument("--output", default="flossing_experiment", help="output prefix: writes PREFIX.png and PREFIX.json")
     return p.parse_args(argv)
 
 
@@ -727,6 +749,7 @@ def _lags(task, d):
 
 def _figure(record, path):
     from matplotlib.figure import Figure
+
     delays = record["delays"]
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
@@ -735,17 +758,29 @@ def _figure(record, path):
         succ = (acc >= record["success"]).mean(axis=1)
         ax1.plot(delays, succ, "o-", color=color, label=cond)
         for j, d in enumerate(delays):
-            ax2.plot(np.full(acc.shape[1], d) + (-0.6 if cond == "plain" else 0.6), acc[j], ".",
-                     color=color, label=cond if j == 0 else None)
-    ax1.set(xlabel="delay d (steps)", ylabel=f"success rate (accuracy >= {record['success']})",
-            ylim=(-0.05, 1.05),
-            title=(f"delayed {record['task'].upper() if record['task'] == 'xor' else 'copy'}, "
-                   f"{record['model']} N = {record['N']}, {record['train_steps']} Adam steps"))
-    ax1.legend(title="flossing before training" if not record["flossing"]["interval"] else
-               f"flossing before and every {record['flossing']['interval']} steps")
+            ax2.plot(
+                np.full(acc.shape[1], d) + (-0.6 if cond == "plain" else 0.6),
+                acc[j],
+                ".",
+                color=color,
+                label=cond if j == 0 else None,
+            )
+    ax1.set(
+        xlabel="delay d (steps)",
+        ylabel=f"success rate (accuracy >= {record['success']})",
+        ylim=(-0.05, 1.05),
+        title=(
+            f"delayed {record['task'].upper() if record['task'] == 'xor' else 'copy'}, "
+            f"{record['model']} N = {record['N']}, {record['train_steps']} Adam steps"
+        ),
+    )
+    ax1.legend(
+        title="flossing before training"
+        if not record["flossing"]["interval"]
+        else f"flossing before and every {record['flossing']['interval']} steps"
+    )
     ax2.axhline(0.5, color="0.6", lw=0.8)
-    ax2.set(xlabel="delay d (steps)", ylabel="final test accuracy",
-            title=f"{record['seeds']} seeds per point")
+    ax2.set(xlabel="delay d (steps)", ylabel="final test accuracy", title=f"{record['seeds']} seeds per point")
     ax2.legend()
     fig.savefig(path, dpi=120)
 
@@ -773,14 +808,30 @@ def main(argv=None):
     for name in ("N", "seeds", "train_steps", "k", "floss_steps", "floss_horizon"):
         if getattr(a, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, found: {getattr(a, name)}")
-    settings = FlossingSettings(k=a.k, horizon=a.floss_horizon, washout=a.floss_washout,
-                                steps_before=a.floss_steps, interval=a.floss_interval,
-                                steps_during=a.floss_steps_during, lr=a.floss_lr,
-                                lr_during=a.floss_lr_during)
-    record = {"model": a.model, "N": a.N, "g": a.g, "task": a.task, "delays": a.delays,
-              "seeds": a.seeds, "train_steps": a.train_steps, "batch_size": a.batch_size,
-              "lr": a.lr, "success": a.success, "flossing": dataclasses.asdict(settings),
-              "runs": {"plain": {}, "flossing": {}}}
+    settings = FlossingSettings(
+        k=a.k,
+        horizon=a.floss_horizon,
+        washout=a.floss_washout,
+        steps_before=a.floss_steps,
+        interval=a.floss_interval,
+        steps_during=a.floss_steps_during,
+        lr=a.floss_lr,
+        lr_during=a.floss_lr_during,
+    )
+    record = {
+        "model": a.model,
+        "N": a.N,
+        "g": a.g,
+        "task": a.task,
+        "delays": a.delays,
+        "seeds": a.seeds,
+        "train_steps": a.train_steps,
+        "batch_size": a.batch_size,
+        "lr": a.lr,
+        "success": a.success,
+        "flossing": dataclasses.asdict(settings),
+        "runs": {"plain": {}, "flossing": {}},
+    }
     t_start = time.perf_counter()
     try:
         for d in a.delays:
@@ -791,37 +842,51 @@ def main(argv=None):
                 p0 = init_params(a.model, a.N, g=a.g, key=k_init)
                 for cond in ("plain", "flossing"):
                     t0 = time.perf_counter()
-                    res = train(p0, model=a.model, lags=_lags(a.task, d), n_steps=a.train_steps,
-                                batch_size=a.batch_size, lr=a.lr,
-                                flossing=settings if cond == "flossing" else None,
-                                eval_every=max(1, a.train_steps // 20), key=k_train)
+                    res = train(
+                        p0,
+                        model=a.model,
+                        lags=_lags(a.task, d),
+                        n_steps=a.train_steps,
+                        batch_size=a.batch_size,
+                        lr=a.lr,
+                        flossing=settings if cond == "flossing" else None,
+                        eval_every=max(1, a.train_steps // 20),
+                        key=k_train,
+                    )
                     if res.interrupted:  # train() keeps its partial metrics; the run is unfinished
                         raise KeyboardInterrupt
-                    run = {"seed": seed, "final_accuracy": res.final_accuracy,
-                           "best_accuracy": float(res.test_accuracy.max()),
-                           "final_loss": float(res.test_loss[-1]),
-                           "lambda_max_before": (float(res.exponents_before[0])
-                                                 if res.exponents_before.size else None),
-                           "lambda_max_after": (float(res.exponents_after_flossing[0])
-                                                if res.exponents_after_flossing.size else None),
-                           "seconds": time.perf_counter() - t0}
+                    run = {
+                        "seed": seed,
+                        "final_accuracy": res.final_accuracy,
+                        "best_accuracy": float(res.test_accuracy.max()),
+                        "final_loss": float(res.test_loss[-1]),
+                        "lambda_max_before": (float(res.exponents_before[0]) if res.exponents_before.size else None),
+                        "lambda_max_after": (
+                            float(res.exponents_after_flossing[0]) if res.exponents_after_flossing.size else None
+                        ),
+                        "seconds": time.perf_counter() - t0,
+                    }
                     record["runs"][cond][str(d)].append(run)
-                    print(f"d={d:3d} seed={seed} {cond:8s} acc={run['final_accuracy']:.3f} "
-                          f"loss={run['final_loss']:.3f} lambda1 {run['lambda_max_before']} -> "
-                          f"{run['lambda_max_after']} ({run['seconds']:.1f} s)", flush=True)
+                    print(
+                        f"d={d:3d} seed={seed} {cond:8s} acc={run['final_accuracy']:.3f} "
+                        f"loss={run['final_loss']:.3f} lambda1 {run['lambda_max_before']} -> "
+                        f"{run['lambda_max_after']} ({run['seconds']:.1f} s)",
+                        flush=True,
+                    )
                     with open(a.output + ".json", "w") as fh:
                         json.dump(record, fh, indent=1)
     except KeyboardInterrupt:
         print("interrupted; keeping the finished runs", file=sys.stderr)
-        record["delays"] = [d for d in a.delays
-                            if len(record["runs"]["flossing"].get(str(d), [])) == a.seeds]
+        record["delays"] = [d for d in a.delays if len(record["runs"]["flossing"].get(str(d), [])) == a.seeds]
     record["seconds_total"] = time.perf_counter() - t_start
     with open(a.output + ".json", "w") as fh:
         json.dump(record, fh, indent=1)
     print("delay  success(plain)  success(flossing)")
     for d in record["delays"]:
-        s = [np.mean([r["final_accuracy"] >= a.success for r in record["runs"][c][str(d)]])
-             for c in ("plain", "flossing")]
+        s = [
+            np.mean([r["final_accuracy"] >= a.success for r in record["runs"][c][str(d)]])
+            for c in ("plain", "flossing")
+        ]
         print(f"{d:5d}  {s[0]:14.2f}  {s[1]:17.2f}")
     print(f"total {record['seconds_total']:.0f} s")
     if record["delays"]:

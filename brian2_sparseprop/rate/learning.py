@@ -25,6 +25,7 @@ The student succeeds when its recurrent input, by reproducing the teacher's tota
 the teacher's trajectory; that requires the driven teacher's trajectory to be stable against small
 deviations, i.e. a teacher whose chaos the input has suppressed (lambda_1 < 0).
 """
+
 from dataclasses import dataclass
 
 import neo
@@ -179,9 +180,27 @@ class StudentTraining:
     readout: np.ndarray
 
 
-def train_student(I1, kind, *, N=500, g=2.0, J0=1.0, I0=1.0, f=0.2, seed=None, dt=0.05, t_transient=50.0,
-                  t_train_max=300.0, t_test=50.0, error_threshold=1e-2, min_periods=12, check_every=4,
-                  update_every=2, alpha=1.0, n_record=4):
+def train_student(
+    I1,
+    kind,
+    *,
+    N=500,
+    g=2.0,
+    J0=1.0,
+    I0=1.0,
+    f=0.2,
+    seed=None,
+    dt=0.05,
+    t_transient=50.0,
+    t_train_max=300.0,
+    t_test=50.0,
+    error_threshold=1e-2,
+    min_periods=12,
+    check_every=4,
+    update_every=2,
+    alpha=1.0,
+    n_record=4,
+):
     """Train a student balanced network from a driven teacher online by recursive least squares.
 
     See the module docstring for the equations. The teacher first runs for ``t_transient`` (the
@@ -265,12 +284,15 @@ def train_student(I1, kind, *, N=500, g=2.0, J0=1.0, I0=1.0, f=0.2, seed=None, d
         raise ValueError(f"n_record must be <= N = {N}, found: {n_record}")
     steps_per_period = int(round(1.0 / (f * dt)))
     if steps_per_period < 2 * update_every:
-        raise ValueError(f"dt must resolve the input: 1/(f dt) = {1.0 / (f * dt):.3g} steps per period must be "
-                         f">= 2 update_every = {2 * update_every}")
+        raise ValueError(
+            f"dt must resolve the input: 1/(f dt) = {1.0 / (f * dt):.3g} steps per period must be "
+            f">= 2 update_every = {2 * update_every}"
+        )
     n_periods_max = int(np.ceil(t_train_max * f))
     if n_periods_max < min_periods:
-        raise ValueError(f"t_train_max must hold min_periods = {min_periods} periods of 1/f = {1.0 / f:.3g}, "
-                         f"found: {t_train_max}")
+        raise ValueError(
+            f"t_train_max must hold min_periods = {min_periods} periods of 1/f = {1.0 / f:.3g}, found: {t_train_max}"
+        )
     teacher = BalancedRateNetwork(N, g=g, J0=J0, I0=I0, seed=seed)
     student = BalancedRateNetwork(N, g=g, J0=J0, I0=I0, seed=None if seed is None else seed + 1)
     phase_rng = np.random.default_rng(None if seed is None else seed + 7919)
@@ -278,21 +300,32 @@ def train_student(I1, kind, *, N=500, g=2.0, J0=1.0, I0=1.0, f=0.2, seed=None, d
     omega = 2 * np.pi * f
     dt_true = 1.0 / (f * steps_per_period)  # an integer number of steps per period
 
-    warm = teacher.run(dt_true, drive=lambda t: I1 * np.sin(omega * t + theta), dt=dt_true,
-                       t_transient=t_transient, n_exponents=0, n_record=0)
+    warm = teacher.run(
+        dt_true,
+        drive=lambda t: I1 * np.sin(omega * t + theta),
+        dt=dt_true,
+        t_transient=t_transient,
+        n_exponents=0,
+        n_record=0,
+    )
     t0 = dt_true * (int(round(t_transient / dt_true)) + 1)  # time of warm.state
     n_train_max = n_periods_max * steps_per_period
     n_test = int(round(t_test / dt_true))
-    run = teacher.run(dt_true * (n_train_max + 2 * n_test),
-                      drive=lambda t: I1 * np.sin(omega * (t0 + t) + theta),
-                      dt=dt_true, t_transient=0.0, n_exponents=1, n_record=N, h0=warm.state)
+    run = teacher.run(
+        dt_true * (n_train_max + 2 * n_test),
+        drive=lambda t: I1 * np.sin(omega * (t0 + t) + theta),
+        dt=dt_true,
+        t_transient=0.0,
+        n_exponents=1,
+        n_record=N,
+        h0=warm.state,
+    )
     R_T = run.rates.magnitude  # phi(h_T) at t0 + j dt, j = 0 .. n_train_max + 2 n_test - 1
     t = t0 + dt_true * np.arange(len(R_T))
     J = teacher.coupling_matrix()
     local = run.local_exponents.magnitude[:, 0]
 
-    rls = RecursiveLeastSquares(N, N + 1, alpha=alpha,
-                                W0=np.vstack([student.coupling_matrix(), np.zeros((1, N))]))
+    rls = RecursiveLeastSquares(N, N + 1, alpha=alpha, W0=np.vstack([student.coupling_matrix(), np.zeros((1, N))]))
     a, b = np.exp(-dt_true), -np.expm1(-dt_true)
     c0 = teacher.constant_input
 
@@ -336,34 +369,61 @@ def train_student(I1, kind, *, N=500, g=2.0, J0=1.0, I0=1.0, f=0.2, seed=None, d
         rec_err.append(sq_rec / var_rec if var_rec > 0 else np.inf)
         if n_done >= min_periods and (n_done % check_every == 0 or n_done == n_periods_max):
             z, _ = autonomous(h.copy(), n_test, rls.weights[:-1], rls.weights[-1])
-            val_err.append(float(np.mean((z - np.sin(omega * t[j:j + n_test])) ** 2) / 0.5))
+            val_err.append(float(np.mean((z - np.sin(omega * t[j : j + n_test])) ** 2) / 0.5))
             if val_err[-1] < error_threshold:
                 converged = True
                 break
     n_trained = j
     J_S, w = rls.weights[:-1], rls.weights[-1]
     z, rates_S = autonomous(h.copy(), 2 * n_test, J_S, w)
-    t_out = t[n_trained:n_trained + 2 * n_test]
+    t_out = t[n_trained : n_trained + 2 * n_test]
     target_out = np.sin(omega * t_out)
     test_error = float(np.mean((z[n_test:] - target_out[n_test:]) ** 2) / 0.5)
     # lambda_1 of the teacher over its whole run (training window and test), after 10 tau of alignment
-    lam = float(np.mean(local[min(10, len(local) // 2):]))
+    lam = float(np.mean(local[min(10, len(local) // 2) :]))
 
-    annotations = dict(I1=I1, kind=kind, N=N, g=g, J0=J0, I0=I0, f=f, seed=seed, dt_tau=dt_true, alpha=alpha,
-                       update_every=update_every, error_threshold=error_threshold, time_unit="tau")
+    annotations = dict(
+        I1=I1,
+        kind=kind,
+        N=N,
+        g=g,
+        J0=J0,
+        I0=I0,
+        f=f,
+        seed=seed,
+        dt_tau=dt_true,
+        alpha=alpha,
+        update_every=update_every,
+        error_threshold=error_threshold,
+        time_unit="tau",
+    )
 
     def signal(values, period, start, name):
-        return neo.AnalogSignal(np.asarray(values, dtype=float), units=pq.dimensionless,
-                                sampling_period=period * pq.s, t_start=start * pq.s, name=name, **annotations)
+        return neo.AnalogSignal(
+            np.asarray(values, dtype=float),
+            units=pq.dimensionless,
+            sampling_period=period * pq.s,
+            t_start=start * pq.s,
+            name=name,
+            **annotations,
+        )
+
     period = dt_true * steps_per_period
     return StudentTraining(
-        test_error=test_error, converged=converged, t_trained=pq.Quantity(n_trained * dt_true, pq.dimensionless),
+        test_error=test_error,
+        converged=converged,
+        t_trained=pq.Quantity(n_trained * dt_true, pq.dimensionless),
         training_error=signal(np.array(train_err)[:, None], period, t0, "training error"),
         recurrent_error=signal(np.array(rec_err)[:, None], period, t0, "recurrent input error"),
         teacher_lambda1=pq.Quantity(lam, pq.dimensionless),
         output=signal(np.column_stack([z, target_out]), dt_true, t_out[0], "output and target"),
         validation_error=pq.Quantity(val_err, pq.dimensionless),
-        rates=signal(np.column_stack([R_T[n_trained:n_trained + 2 * n_test, :n_record], rates_S[:, :n_record]]),
-                     dt_true, t_out[0],
-                     "teacher and student rates"),
-        recurrent_weights=J_S, readout=w)
+        rates=signal(
+            np.column_stack([R_T[n_trained : n_trained + 2 * n_test, :n_record], rates_S[:, :n_record]]),
+            dt_true,
+            t_out[0],
+            "teacher and student rates",
+        ),
+        recurrent_weights=J_S,
+        readout=w,
+    )

@@ -48,6 +48,7 @@ step = pq.UnitQuantity("step", symbol="step")
 
 # ----------------------------------------------------------------------------- nonlinearities
 
+
 def _tanh(x):
     return np.tanh(x)
 
@@ -76,11 +77,12 @@ def _drelu(x):
 def _erf(x):
     # scaled so that the slope at 0 is 1, like tanh
     from scipy.special import erf
+
     return erf(0.5 * math.sqrt(math.pi) * x)
 
 
 def _derf(x):
-    return np.exp(-0.25 * math.pi * x ** 2)
+    return np.exp(-0.25 * math.pi * x**2)
 
 
 _NONLINEARITIES = {
@@ -94,15 +96,17 @@ _NONLINEARITIES = {
 def _resolve_phi(phi):
     if isinstance(phi, str):
         if phi not in _NONLINEARITIES:
-            raise ValueError(f"phi must be one of {sorted(_NONLINEARITIES)} or a pair of callables "
-                             f"(phi, dphi), found: {phi!r}")
+            raise ValueError(
+                f"phi must be one of {sorted(_NONLINEARITIES)} or a pair of callables (phi, dphi), found: {phi!r}"
+            )
         return _NONLINEARITIES[phi]
-    if (isinstance(phi, tuple) and len(phi) == 2 and callable(phi[0]) and callable(phi[1])):
+    if isinstance(phi, tuple) and len(phi) == 2 and callable(phi[0]) and callable(phi[1]):
         return phi
     raise TypeError(f"phi must be a name or a pair of callables (phi, dphi), found: {phi!r}")
 
 
 # ----------------------------------------------------------------------------- validation helpers
+
 
 def _as_matrix(name, a, allow_sparse=False):
     if allow_sparse and scipy.sparse.issparse(a):
@@ -149,9 +153,8 @@ def _as_time(name, t):
     return value
 
 
-
-
 # ----------------------------------------------------------------------------- coupling matrices
+
 
 def random_coupling(N, g, *, K=None, self_coupling=False, rng=None):
     """Random Gaussian coupling matrix of gain ``g``.
@@ -218,6 +221,7 @@ def random_coupling(N, g, *, K=None, self_coupling=False, rng=None):
 
 
 # ----------------------------------------------------------------------------- models
+
 
 class _Model:
     """Common interface of the models: state dimension, step map and tangent map."""
@@ -331,8 +335,7 @@ class RateNetwork(_Model):
         self._tau = _as_time("tau", tau)
         self._dt = _as_time("dt", dt)
         if self._dt > 0.5 * self._tau:
-            raise ValueError(f"dt must be <= tau / 2 for an accurate RK4 step, found: dt = {dt}, "
-                             f"tau = {tau}")
+            raise ValueError(f"dt must be <= tau / 2 for an accurate RK4 step, found: dt = {dt}, tau = {tau}")
         self.tau = tau
         self.dt = dt
         self.phi, self.dphi = _resolve_phi(phi)
@@ -376,8 +379,7 @@ class RateNetwork(_Model):
         return x_new, Q + (h / 6.0) * (q1 + 2 * q2 + 2 * q3 + q4)
 
     def _params(self):
-        return {"model": "RateNetwork", "N": self.dim, "tau": self.tau, "dt": self.dt,
-                "phi": self._phi_name}
+        return {"model": "RateNetwork", "N": self.dim, "tau": self.tau, "dt": self.dt, "phi": self._phi_name}
 
 
 class RNN(_Model):
@@ -507,7 +509,7 @@ class LSTM(_GatedModel):
         N = self.N
         h, c = x[:N], x[N:]
         a = self._pre(h, s)
-        ai, af, ag, ao = a[:N], a[N:2 * N], a[2 * N:3 * N], a[3 * N:]
+        ai, af, ag, ao = a[:N], a[N : 2 * N], a[2 * N : 3 * N], a[3 * N :]
         i, f, g, o = _sigmoid(ai), _sigmoid(af), np.tanh(ag), _sigmoid(ao)
         c_new = f * c + i * g
         tc = np.tanh(c_new)
@@ -517,11 +519,11 @@ class LSTM(_GatedModel):
         Qh, Qc = Q[:N], Q[N:]
         da = self.U @ Qh
         di = (i * (1 - i))[:, None] * da[:N]
-        df = (f * (1 - f))[:, None] * da[N:2 * N]
-        dg = (1 - g ** 2)[:, None] * da[2 * N:3 * N]
-        do = (o * (1 - o))[:, None] * da[3 * N:]
+        df = (f * (1 - f))[:, None] * da[N : 2 * N]
+        dg = (1 - g**2)[:, None] * da[2 * N : 3 * N]
+        do = (o * (1 - o))[:, None] * da[3 * N :]
         dc = f[:, None] * Qc + c[:, None] * df + g[:, None] * di + i[:, None] * dg
-        dh = tc[:, None] * do + (o * (1 - tc ** 2))[:, None] * dc
+        dh = tc[:, None] * do + (o * (1 - tc**2))[:, None] * dc
         return x_new, np.concatenate([dh, dc])
 
     def _params(self):
@@ -567,16 +569,16 @@ class GRU(_GatedModel):
         a_in = self.b.copy() if s is None else self.b + self.W @ s
         m_all = self.U @ h
         r = _sigmoid(a_in[:N] + m_all[:N])
-        z = _sigmoid(a_in[N:2 * N] + m_all[N:2 * N])
-        m = m_all[2 * N:]
-        n = np.tanh(a_in[2 * N:] + r * m)
+        z = _sigmoid(a_in[N : 2 * N] + m_all[N : 2 * N])
+        m = m_all[2 * N :]
+        n = np.tanh(a_in[2 * N :] + r * m)
         h_new = (1 - z) * n + z * h
         if Q is None:
             return h_new, None
         dm_all = self.U @ Q
         dr = (r * (1 - r))[:, None] * dm_all[:N]
-        dz = (z * (1 - z))[:, None] * dm_all[N:2 * N]
-        dn = (1 - n ** 2)[:, None] * (m[:, None] * dr + r[:, None] * dm_all[2 * N:])
+        dz = (z * (1 - z))[:, None] * dm_all[N : 2 * N]
+        dn = (1 - n**2)[:, None] * (m[:, None] * dr + r[:, None] * dm_all[2 * N :])
         dh = (1 - z)[:, None] * dn + (h - n)[:, None] * dz + z[:, None] * Q
         return h_new, dh
 
@@ -585,6 +587,7 @@ class GRU(_GatedModel):
 
 
 # ----------------------------------------------------------------------------- result
+
 
 class LyapunovSpectrum:
     """Lyapunov exponents with the parameters they were computed with, and their convergence.
@@ -607,18 +610,23 @@ class LyapunovSpectrum:
 
     def __init__(self, local, interval, t_start, params, n_batches=20):
         import neo
+
         rate_unit = 1 / interval.units
         self.local_exponents = neo.AnalogSignal(
-            local, units=rate_unit, sampling_period=interval, t_start=t_start,
+            local,
+            units=rate_unit,
+            sampling_period=interval,
+            t_start=t_start,
             name="local Lyapunov exponents",
-            description="log|R_ii| / interval at each re-orthonormalisation (QR method)")
+            description="log|R_ii| / interval at each re-orthonormalisation (QR method)",
+        )
         self.params = dict(params)
         n = local.shape[0]
         self.exponents = pq.Quantity(local.mean(axis=0), rate_unit)
         nb = min(n_batches, n)
         if nb >= 2:
             m = (n // nb) * nb
-            batch_means = local[n - m:].reshape(nb, m // nb, -1).mean(axis=1)
+            batch_means = local[n - m :].reshape(nb, m // nb, -1).mean(axis=1)
             err = batch_means.std(axis=0, ddof=1) / math.sqrt(nb)
         else:
             err = np.full(local.shape[1], np.nan)
@@ -639,10 +647,16 @@ class LyapunovSpectrum:
             Entry ``[n, i]``: mean of the first ``n + 1`` local exponents of column ``i``.
         """
         import neo
+
         loc = self.local_exponents
         mag = np.cumsum(loc.magnitude, axis=0) / np.arange(1, loc.shape[0] + 1)[:, None]
-        return neo.AnalogSignal(mag, units=loc.units, sampling_period=loc.sampling_period,
-                                t_start=loc.t_start, name="running Lyapunov exponent estimates")
+        return neo.AnalogSignal(
+            mag,
+            units=loc.units,
+            sampling_period=loc.sampling_period,
+            t_start=loc.t_start,
+            name="running Lyapunov exponent estimates",
+        )
 
     def _sorted(self):
         return np.sort(self.exponents.magnitude)[::-1]
@@ -675,8 +689,10 @@ class LyapunovSpectrum:
         if j == lam.size:
             if self._complete():
                 return float(j)
-            raise ValueError(f"the sum of the k = {self.k} computed exponents is still >= 0 "
-                             f"({csum[-1]:.4g}); compute more exponents (k up to {self.params['dim']})")
+            raise ValueError(
+                f"the sum of the k = {self.k} computed exponents is still >= 0 "
+                f"({csum[-1]:.4g}); compute more exponents (k up to {self.params['dim']})"
+            )
         return j + csum[j - 1] / abs(lam[j])
 
     @property
@@ -695,8 +711,10 @@ class LyapunovSpectrum:
         """
         lam = self._sorted()
         if lam[-1] > 0 and not self._complete():
-            raise ValueError(f"all k = {self.k} computed exponents are positive; compute more "
-                             f"exponents (k up to {self.params['dim']}) for the entropy rate")
+            raise ValueError(
+                f"all k = {self.k} computed exponents are positive; compute more "
+                f"exponents (k up to {self.params['dim']}) for the entropy rate"
+            )
         return pq.Quantity(lam[lam > 0].sum(), self.exponents.units)
 
     def plot(self, max_traces=10):
@@ -721,6 +739,7 @@ class LyapunovSpectrum:
         2
         """
         from matplotlib.figure import Figure
+
         fig = Figure(figsize=(9, 3.6), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
         unit = self.exponents.dimensionality.string
@@ -734,8 +753,7 @@ class LyapunovSpectrum:
         for c in cols:
             ax2.plot(t.magnitude, run.magnitude[:, c], lw=0.8, label=f"i = {c + 1}")
         ax2.axhline(0, color="0.6", lw=0.8)
-        ax2.set(xlabel=f"time ({t.dimensionality.string})", ylabel=f"running estimate ({unit})",
-                title="convergence")
+        ax2.set(xlabel=f"time ({t.dimensionality.string})", ylabel=f"running estimate ({unit})", title="convergence")
         if len(cols) <= 10:
             ax2.legend(fontsize=7, ncol=2)
         return fig
@@ -743,11 +761,13 @@ class LyapunovSpectrum:
     def __repr__(self):
         lam = self.exponents
         shown = ", ".join(f"{v:.4g}" for v in lam.magnitude[:5]) + (", ..." if self.k > 5 else "")
-        return (f"LyapunovSpectrum({self.params.get('model')}, k={self.k}, "
-                f"exponents=[{shown}] {lam.dimensionality.string})")
+        return (
+            f"LyapunovSpectrum({self.params.get('model')}, k={self.k}, exponents=[{shown}] {lam.dimensionality.string})"
+        )
 
 
 # ----------------------------------------------------------------------------- algorithms
+
 
 def _check_model(model):
     if not isinstance(model, _Model):
@@ -773,15 +793,28 @@ def _prepare(model, n_total, x0, inputs, rng):
     if model.n_inputs == 0:
         raise ValueError("inputs were given but the model takes none (no input weights)")
     if inputs.shape != (n_total, model.n_inputs):
-        raise ValueError(f"inputs must have shape (n_transient + n_transient_ons + n_steps, n_inputs) "
-                         f"= ({n_total}, {model.n_inputs}), found: {inputs.shape}")
+        raise ValueError(
+            f"inputs must have shape (n_transient + n_transient_ons + n_steps, n_inputs) "
+            f"= ({n_total}, {model.n_inputs}), found: {inputs.shape}"
+        )
     if not np.all(np.isfinite(inputs)):
         raise ValueError("inputs must be finite, found non-finite entries")
     return x, inputs
 
 
-def lyapunov_spectrum(model, n_steps, *, k=None, x0=None, inputs=None, reorth_interval=1,
-                      n_transient=0, n_transient_ons=0, n_batches=20, rng=None):
+def lyapunov_spectrum(
+    model,
+    n_steps,
+    *,
+    k=None,
+    x0=None,
+    inputs=None,
+    reorth_interval=1,
+    n_transient=0,
+    n_transient_ons=0,
+    n_batches=20,
+    rng=None,
+):
     """Lyapunov spectrum (all exponents or the first ``k``) by the QR (Benettin) method.
 
     The state is first run for ``n_transient`` steps alone; then ``k`` random orthonormal tangent
@@ -850,8 +883,7 @@ def lyapunov_spectrum(model, n_steps, *, k=None, x0=None, inputs=None, reorth_in
     if k > dim:
         raise ValueError(f"k must be <= the state dimension {dim}, found: {k}")
     if n_steps % reorth_interval:
-        raise ValueError(f"n_steps must be a multiple of reorth_interval = {reorth_interval}, "
-                         f"found: {n_steps}")
+        raise ValueError(f"n_steps must be a multiple of reorth_interval = {reorth_interval}, found: {n_steps}")
     rng = np.random.default_rng(rng)
     n_total = n_transient + n_transient_ons + n_steps
     x, inputs = _prepare(model, n_total, x0, inputs, rng)
@@ -861,12 +893,12 @@ def lyapunov_spectrum(model, n_steps, *, k=None, x0=None, inputs=None, reorth_in
 
     with np.errstate(over="ignore", invalid="ignore"):
         # overflow is detected below, with the step at which it happened
-        return _qr_loop(model, x, s_at, rng, k, n_steps, reorth_interval, n_transient,
-                        n_transient_ons, n_batches, inputs is None)
+        return _qr_loop(
+            model, x, s_at, rng, k, n_steps, reorth_interval, n_transient, n_transient_ons, n_batches, inputs is None
+        )
 
 
-def _qr_loop(model, x, s_at, rng, k, n_steps, reorth_interval, n_transient, n_transient_ons,
-             n_batches, autonomous):
+def _qr_loop(model, x, s_at, rng, k, n_steps, reorth_interval, n_transient, n_transient_ons, n_batches, autonomous):
     dim = model.dim
     for t in range(n_transient):
         x = model._tangent(x, s_at(t), None)[0]
@@ -894,26 +926,38 @@ def _qr_loop(model, x, s_at, rng, k, n_steps, reorth_interval, n_transient, n_tr
             if not (np.all(np.isfinite(local[m])) and np.all(np.isfinite(x))):
                 raise FloatingPointError(
                     f"non-finite state or tangent growth at step {t}; the state diverged or "
-                    f"reorth_interval = {reorth_interval} is too long for these exponents")
+                    f"reorth_interval = {reorth_interval} is too long for these exponents"
+                )
             done = m + 1
     except KeyboardInterrupt:
         if done == 0:
             raise
-        warnings.warn(f"interrupted: returning the estimate from {done * reorth_interval} of "
-                      f"{n_steps} measured steps", RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"interrupted: returning the estimate from {done * reorth_interval} of {n_steps} measured steps",
+            RuntimeWarning,
+            stacklevel=4,
+        )
     unit = pq.s if model.continuous else step
     interval = (reorth_interval * model.time_step).rescale(unit)
     t_start = ((n_transient + n_transient_ons + reorth_interval) * model.time_step).rescale(unit)
     params = model._params()
-    params.update(dim=dim, k=k, n_steps=n_steps, reorth_interval=reorth_interval,
-                  n_transient=n_transient, n_transient_ons=n_transient_ons,
-                  completed_steps=done * reorth_interval,
-                  duration=done * interval, autonomous=autonomous)
+    params.update(
+        dim=dim,
+        k=k,
+        n_steps=n_steps,
+        reorth_interval=reorth_interval,
+        n_transient=n_transient,
+        n_transient_ons=n_transient_ons,
+        completed_steps=done * reorth_interval,
+        duration=done * interval,
+        autonomous=autonomous,
+    )
     return LyapunovSpectrum(local[:done], interval, t_start, params, n_batches=n_batches)
 
 
-def largest_exponent_two_trajectories(model, n_steps, *, x0=None, inputs=None, d0=1e-8,
-                                      renorm_interval=1, n_transient=0, rng=None):
+def largest_exponent_two_trajectories(
+    model, n_steps, *, x0=None, inputs=None, d0=1e-8, renorm_interval=1, n_transient=0, rng=None
+):
     """Largest Lyapunov exponent from two nearby trajectories (no Jacobian involved).
 
     A copy of the trajectory displaced by ``d0`` is evolved with the full nonlinear step; every
@@ -967,8 +1011,7 @@ def largest_exponent_two_trajectories(model, n_steps, *, x0=None, inputs=None, d
     if not (0 < d0 < 1):
         raise ValueError(f"d0 must be in (0, 1), found: {d0}")
     if n_steps % renorm_interval:
-        raise ValueError(f"n_steps must be a multiple of renorm_interval = {renorm_interval}, "
-                         f"found: {n_steps}")
+        raise ValueError(f"n_steps must be a multiple of renorm_interval = {renorm_interval}, found: {n_steps}")
     rng = np.random.default_rng(rng)
     x, inputs = _prepare(model, n_transient + n_steps, x0, inputs, rng)
 
@@ -1025,6 +1068,7 @@ def meanfield_largest_exponent(g):
     0.3102
     """
     from scipy import integrate, optimize
+
     if not (np.isfinite(g) and g > 0):
         raise ValueError(f"g must be finite and > 0, found: {g}")
     if g <= 1:
@@ -1032,15 +1076,16 @@ def meanfield_largest_exponent(g):
 
     def gauss(f):
         # even integrands: twice the integral over z >= 0
-        val = integrate.quad(lambda z: f(z) * math.exp(-0.5 * z * z), 0.0, np.inf,
-                             epsabs=1e-14, epsrel=1e-12, limit=200)[0]
+        val = integrate.quad(
+            lambda z: f(z) * math.exp(-0.5 * z * z), 0.0, np.inf, epsabs=1e-14, epsrel=1e-12, limit=200
+        )[0]
         return 2.0 * val / math.sqrt(2.0 * math.pi)
 
     def residual(q):
         r = math.sqrt(q)
-        return q - g ** 2 * gauss(lambda z: math.tanh(r * z) ** 2)
+        return q - g**2 * gauss(lambda z: math.tanh(r * z) ** 2)
 
-    q = optimize.brentq(residual, 1e-12 * g ** 2, g ** 2, xtol=1e-14, rtol=1e-13)
+    q = optimize.brentq(residual, 1e-12 * g**2, g**2, xtol=1e-14, rtol=1e-13)
     r = math.sqrt(q)
     sech4 = gauss(lambda z: math.cosh(r * z) ** -4 if r * z < 300 else 0.0)
-    return pq.Quantity(0.5 * math.log(g ** 2 * sech4), 1 / step)
+    return pq.Quantity(0.5 * math.log(g**2 * sech4), 1 / step)

@@ -30,6 +30,7 @@ Its convergence is limited by the poles of tanh at +-i pi/2 and slows down as th
 the default 80 nodes the error is below 1e-9 for variances up to 1 and below 2e-5 up to 4; 150 nodes give
 5e-7 at variance 4 (tested against adaptive quadrature). Raise ``n_gh`` for larger variances.
 """
+
 from dataclasses import dataclass
 
 import neo
@@ -277,8 +278,6 @@ def gaussian_moments(phi, m1, v1, m2=None, v2=None, c=None, *, n_gh=80):
     return mom.cross(m1, v1, m2, v2, c), mom.cross_prime(m1, v1, m2, v2, c)
 
 
-
-
 def _check_N(N):
     if N is None:
         return None
@@ -300,14 +299,13 @@ def _check_K(K, N, J0):
     if N is not None and K > N - 1:
         raise ValueError(f"K must be <= N - 1 = {N - 1:g}, found: {K}")
     rho = 1.0 if N is None else (N - K) / (N - 1)
-    return float(K), rho * J0 ** 2
+    return float(K), rho * J0**2
 
 
 def _check_tau(tau):
     if tau is None:
         return None
-    if not isinstance(tau, pq.Quantity) or tau.size != 1 or \
-            tau.simplified.dimensionality != pq.s.dimensionality:
+    if not isinstance(tau, pq.Quantity) or tau.size != 1 or tau.simplified.dimensionality != pq.s.dimensionality:
         raise TypeError(f"tau must be a scalar time Quantity or None, found: {tau!r}")
     if not float(tau.magnitude) > 0:
         raise ValueError(f"tau must be > 0, found: {tau}")
@@ -334,6 +332,7 @@ def _solve_mean(mom, v, J0, I0, N):
     def f(m):
         res = J0 * mom.mean(m, v) - I0
         return res if sN is None else m + sN * res
+
     lo, hi = -1.0, 1.0
     while f(lo) > 0:
         lo *= 2.0
@@ -400,7 +399,7 @@ class StationaryDMFT:
     @property
     def _g2(self):
         """Effective gain^2 of the fluctuation and tangent forcing: g^2 + rho J0^2 (sparse)."""
-        return self.g ** 2 + self.sparse_variance
+        return self.g**2 + self.sparse_variance
 
     def _mom(self):
         return _quenched(_moments(self.phi, self.n_gh), self.quenched_amplitude, self.n_phases)
@@ -424,7 +423,7 @@ class StationaryDMFT:
 
     def _trajectory(self, t_max):
         g2 = self._g2
-        shift = self.sparse_variance * self.rate ** 2
+        shift = self.sparse_variance * self.rate**2
         d_inf = self.delta_inf
 
         def rhs(t, y):
@@ -432,13 +431,22 @@ class StationaryDMFT:
 
         def settle(t, y):  # stop when the trajectory turns back or crosses Delta_inf
             return y[1] if t > 0 else -1.0
+
         settle.terminal = True
 
         def cross(t, y):
             return y[0] - d_inf
+
         cross.terminal = True
-        return scipy.integrate.solve_ivp(rhs, (0.0, max(t_max, 1e-9)), [self.delta0, 0.0], dense_output=True,
-                                         events=(settle, cross), rtol=1e-10, atol=1e-12)
+        return scipy.integrate.solve_ivp(
+            rhs,
+            (0.0, max(t_max, 1e-9)),
+            [self.delta0, 0.0],
+            dense_output=True,
+            events=(settle, cross),
+            rtol=1e-10,
+            atol=1e-12,
+        )
 
     def autocovariance(self, t_max=20.0, bin_size=0.05, tau=None):
         """The autocovariance ``Delta(lag)`` of the input fluctuations as an AnalogSignal over lags.
@@ -470,13 +478,30 @@ class StationaryDMFT:
         tau = _check_tau(tau)
         lags = np.arange(0.0, t_max + 0.5 * bin_size, bin_size)
         unit = 1.0 if tau is None else float(tau.rescale(pq.s).magnitude)
-        return neo.AnalogSignal(self.autocovariance_values(lags)[:, None], units=pq.dimensionless,
-                                sampling_period=bin_size * unit * pq.s, t_start=0 * pq.s, name="autocovariance",
-                                time_unit="tau" if tau is None else "s", **self._annotations())
+        return neo.AnalogSignal(
+            self.autocovariance_values(lags)[:, None],
+            units=pq.dimensionless,
+            sampling_period=bin_size * unit * pq.s,
+            t_start=0 * pq.s,
+            name="autocovariance",
+            time_unit="tau" if tau is None else "s",
+            **self._annotations(),
+        )
 
     def _annotations(self):
-        return dict(g=self.g, J0=self.J0, I0=self.I0, N=self.N, K=self.K, phi=self.phi, m=self.m,
-                    delta0=self.delta0, delta_inf=self.delta_inf, rate=self.rate, chaotic=self.chaotic)
+        return dict(
+            g=self.g,
+            J0=self.J0,
+            I0=self.I0,
+            N=self.N,
+            K=self.K,
+            phi=self.phi,
+            m=self.m,
+            delta0=self.delta0,
+            delta_inf=self.delta_inf,
+            rate=self.rate,
+            chaotic=self.chaotic,
+        )
 
     def lyapunov_exponent(self, tau=None, *, t_max=60.0, step=0.01):
         """Largest Lyapunov exponent ``lambda_1 = -1 + sqrt(-E_0)`` from the stationary theory.
@@ -509,8 +534,8 @@ class StationaryDMFT:
         n = int(round(t_max / step))
         lags = np.arange(-n, n + 1) * step
         Cp = self._C(self.autocovariance_values(lags), prime=True)
-        diag = 2.0 / step ** 2 - self._g2 * Cp
-        off = np.full(len(lags) - 1, -1.0 / step ** 2)
+        diag = 2.0 / step**2 - self._g2 * Cp
+        off = np.full(len(lags) - 1, -1.0 / step**2)
         E0 = scipy.linalg.eigh_tridiagonal(diag, off, select="i", select_range=(0, 0), eigvals_only=True)[0]
         return _rate(-1.0 + np.sqrt(max(-E0, 0.0)), tau)
 
@@ -521,8 +546,7 @@ def _quenched(mom, amplitude, n_phases):
     return _PhaseAveraged(mom, amplitude * np.sin(2 * np.pi * (np.arange(n_phases) + 0.5) / n_phases))
 
 
-def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, K=None, phi="relu", n_gh=80, quenched_amplitude=0.0,
-                    n_phases=32):
+def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, K=None, phi="relu", n_gh=80, quenched_amplitude=0.0, n_phases=32):
     """Solve the stationary DMFT self-consistently.
 
     Parameters
@@ -622,9 +646,9 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, K=None, phi="relu", n_gh=80, q
         di = delta_inf_of(d0, m)
         if di is None:
             return None, m, None
-        u = d0 - (d0 - di) * xs ** 2
+        u = d0 - (d0 - di) * xs**2
         integral = np.sum(ws * C(u, m, d0) * 2.0 * (d0 - di) * xs)
-        return 0.5 * (d0 ** 2 - di ** 2) - g2 * integral + shift_of(m, d0) * (d0 - di), m, di
+        return 0.5 * (d0**2 - di**2) - g2 * integral + shift_of(m, d0) * (d0 - di), m, di
 
     def H(d0):  # fixed-point condition Delta_0 = g^2 <phi^2> (+ rho J0^2 Var(phi) when sparse)
         m = _solve_mean(mom, d0, J0, I0, N_mean)
@@ -660,8 +684,9 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, K=None, phi="relu", n_gh=80, q
             R_low = residual(d_low)[0]
             R_high = residual(d_fp * (1 - 1e-10))[0]
             if R_low is not None and R_high is not None and R_low < 0 < R_high:
-                d0 = scipy.optimize.brentq(lambda x: residual(x)[0], d_low, d_fp * (1 - 1e-10),
-                                           xtol=1e-14 * d_fp, rtol=1e-14)
+                d0 = scipy.optimize.brentq(
+                    lambda x: residual(x)[0], d_low, d_fp * (1 - 1e-10), xtol=1e-14 * d_fp, rtol=1e-14
+                )
                 R, m, di = residual(d0)
                 return StationaryDMFT(g, J0, I0, N, mom.name, m, d0, di, float(mom.mean(m, d0)), True, *extra)
     # No chaotic solution: the fixed point.
@@ -724,8 +749,25 @@ def _advance_row(row, forcing, a, b):
     return new
 
 
-def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, K=None, phi="relu", dt=0.1,
-                  t_transient=40.0, t_measure=60.0, n_phases=16, max_lag=20.0, tau=None, n_gh=80):
+def periodic_dmft(
+    g,
+    I1,
+    f,
+    *,
+    kind="common",
+    J0=1.0,
+    I0=1.0,
+    N=5000,
+    K=None,
+    phi="relu",
+    dt=0.1,
+    t_transient=40.0,
+    t_measure=60.0,
+    n_phases=16,
+    max_lag=20.0,
+    tau=None,
+    n_gh=80,
+):
     """Solve the non-stationary DMFT under ``I1 sin(2 pi f t + theta)`` input by forward integration.
 
     The two-time equations for ``c(t, s)`` and the tangent correlation ``D(t, s)`` are integrated on a grid
@@ -868,11 +910,11 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, K=None, ph
     def forcing(i, m, v, row):
         """g^2 <phi phi> and g^2 <phi' phi'> between time i and times 0..i (phase-averaged)."""
         x1 = m[i] + shift[:, i][:, None]
-        x2 = m[:i + 1][None, :] + shift[:, :i + 1]
-        F, G = mom.cross_both(x1, v[i], x2, v[None, :i + 1], row[None, :])
+        x2 = m[: i + 1][None, :] + shift[:, : i + 1]
+        F, G = mom.cross_both(x1, v[i], x2, v[None, : i + 1], row[None, :])
         F = g2 * F.mean(axis=0)
         if rho_J02:
-            F -= rho_J02 * nu[i] * nu[:i + 1]
+            F -= rho_J02 * nu[i] * nu[: i + 1]
         return F, g2 * G.mean(axis=0)
 
     stat = stationary_dmft(g, J0=J0, I0=I0, N=N, K=K, phi=phi, n_gh=n_gh)
@@ -906,21 +948,46 @@ def periodic_dmft(g, I1, f, *, kind="common", J0=1.0, I0=1.0, N=5000, K=None, ph
         j = i + 1 - (n - per_period + 1)
         if j >= 0:
             k = min(n_lag, i + 1)
-            c_last[j, :k + 1] = c_row[::-1][:k + 1]
+            c_last[j, : k + 1] = c_row[::-1][: k + 1]
     lam = (log_scale[n] - log_scale[n_tr]) / (2 * (t[n] - t[n_tr]))
     nus = nu[n_tr:]
-    params = dict(g=g, I1=I1, f_tau=f, kind=kind, J0=J0, I0=I0, N=N, K=K, phi=mom.name, dt_tau=dt,
-                  t_transient_tau=n_tr * dt, n_phases=n_phases)
+    params = dict(
+        g=g,
+        I1=I1,
+        f_tau=f,
+        kind=kind,
+        J0=J0,
+        I0=I0,
+        N=N,
+        K=K,
+        phi=mom.name,
+        dt_tau=dt,
+        t_transient_tau=n_tr * dt,
+        n_phases=n_phases,
+    )
 
     unit_s = 1.0 if tau is None else float(tau.rescale(pq.s).magnitude)
     unit = pq.s
 
     def signal(values, name, t_start=t[n_tr], **extra):
-        return neo.AnalogSignal(values, units=pq.dimensionless, sampling_period=dt * unit_s * unit,
-                                t_start=t_start * unit_s * unit, name=name,
-                                time_unit="tau" if tau is None else "s", **params, **extra)
-    reference = t[n - per_period + 1:n + 1] * unit_s
+        return neo.AnalogSignal(
+            values,
+            units=pq.dimensionless,
+            sampling_period=dt * unit_s * unit,
+            t_start=t_start * unit_s * unit,
+            name=name,
+            time_unit="tau" if tau is None else "s",
+            **params,
+            **extra,
+        )
+
+    reference = t[n - per_period + 1 : n + 1] * unit_s
     acov = signal(c_last.T, "autocovariance", t_start=0.0, array_annotations={"reference_time": reference})
-    return PeriodicDMFT(mean_input=signal(m[n_tr:, None], "mean input"), rate=signal(nus[:, None], "population rate"),
-                        variance=signal(v[n_tr:, None], "variance"), lyapunov_exponent=_rate(lam, tau),
-                        autocovariance=acov, parameters=params)
+    return PeriodicDMFT(
+        mean_input=signal(m[n_tr:, None], "mean input"),
+        rate=signal(nus[:, None], "population rate"),
+        variance=signal(v[n_tr:, None], "variance"),
+        lyapunov_exponent=_rate(lam, tau),
+        autocovariance=acov,
+        parameters=params,
+    )

@@ -3,6 +3,7 @@
 Arrays in, arrays out: times in seconds, rates in Hz, state variables in the model's own numbers.
 The compiled loop lives in `brian2_sparseprop.spiking._engine`; this module validates, prepares and documents.
 """
+
 import os
 import sys
 import time
@@ -14,16 +15,17 @@ from . import _engine
 __all__ = ["EventNetwork"]
 
 MODELS = ("lif", "qif", "theta")
-MAX_SHARED_CLASSES = 8          # distinct LIF taus that get the transcendental-free representation
-CHUNK_EVENTS = 200_000          # events per call into the compiled loop (interrupts and progress between)
+MAX_SHARED_CLASSES = 8  # distinct LIF taus that get the transcendental-free representation
+CHUNK_EVENTS = 200_000  # events per call into the compiled loop (interrupts and progress between)
 
 
 def _real_array(name, value):
     """value as a float64 array, or a TypeError naming the parameter if it is not made of real numbers."""
     a = np.asarray(value)
     if a.dtype.kind not in "iuf" or isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number or an array of real numbers, found "
-                        f"{type(value).__name__} {value!r:.60}")
+        raise TypeError(
+            f"{name} must be a real number or an array of real numbers, found {type(value).__name__} {value!r:.60}"
+        )
     return a.astype(np.float64)
 
 
@@ -66,8 +68,9 @@ def _per_synapse(name, value, nnz, *, nonneg=False):
     if a.ndim == 0:
         a = a.reshape(1)
     elif a.shape != (nnz,):
-        raise ValueError(f"{name} must be a scalar or have one value per synapse, shape ({nnz},), "
-                         f"found shape {a.shape}")
+        raise ValueError(
+            f"{name} must be a scalar or have one value per synapse, shape ({nnz},), found shape {a.shape}"
+        )
     _check_values(name, a, nonneg=nonneg)
     return a
 
@@ -77,8 +80,9 @@ def _check_csr(indptr, indices, n_rows, n_targets, what):
     indptr = np.asarray(indptr)
     indices = np.asarray(indices)
     if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
-        raise TypeError(f"{what}: indptr and indices must be integer arrays, found dtypes "
-                        f"{indptr.dtype} and {indices.dtype}")
+        raise TypeError(
+            f"{what}: indptr and indices must be integer arrays, found dtypes {indptr.dtype} and {indices.dtype}"
+        )
     if indptr.shape != (n_rows + 1,):
         raise ValueError(f"{what}: indptr must have shape ({n_rows + 1},), found {indptr.shape}")
     if indices.ndim != 1:
@@ -88,15 +92,17 @@ def _check_csr(indptr, indices, n_rows, n_targets, what):
     steps = np.diff(indptr)
     if (steps < 0).any():
         k = int(np.argmax(steps < 0))
-        raise ValueError(f"{what}: indptr must be non-decreasing, found indptr[{k}] = {indptr[k]} > "
-                         f"indptr[{k + 1}] = {indptr[k + 1]}")
+        raise ValueError(
+            f"{what}: indptr must be non-decreasing, found indptr[{k}] = {indptr[k]} > "
+            f"indptr[{k + 1}] = {indptr[k + 1]}"
+        )
     if indptr[-1] != indices.size:
         raise ValueError(f"{what}: indptr[-1] must equal len(indices) = {indices.size}, found {indptr[-1]}")
     if indices.size and (indices.min() < 0 or indices.max() >= n_targets):
         bad = (indices < 0) | (indices >= n_targets)
         k = int(np.argmax(bad))
         raise ValueError(f"{what}: indices must be in [0, {n_targets}), found {indices[k]} at position {k}")
-    return indptr.astype(np.int64), indices.astype(np.int32)     # our own copies, used by the engine
+    return indptr.astype(np.int64), indices.astype(np.int32)  # our own copies, used by the engine
 
 
 def _theta_to_v(theta):
@@ -109,7 +115,7 @@ def _line_aligned(a):
     children ``8 p + 1 .. 8 p + 8`` of every node p of an 8-ary heap in it share one line of keys."""
     buf = np.empty(a.size + 64 // a.itemsize, a.dtype)
     skip = (-(buf.ctypes.data + a.itemsize) % 64) // a.itemsize
-    out = buf[skip:skip + a.size]
+    out = buf[skip : skip + a.size]
     out[...] = a
     return out
 
@@ -195,9 +201,24 @@ class EventNetwork:
     [0, 1, 2]
     """
 
-    def __init__(self, n, model="lif", tau=0.01, drive=1.1, threshold=1.0, reset=0.0, refractory=0.0,
-                 integrate_refractory=False, v_init=None, indptr=None, indices=None, weights=0.0,
-                 delays=0.0, seed=None, lif_shared_tau=True):
+    def __init__(
+        self,
+        n,
+        model="lif",
+        tau=0.01,
+        drive=1.1,
+        threshold=1.0,
+        reset=0.0,
+        refractory=0.0,
+        integrate_refractory=False,
+        v_init=None,
+        indptr=None,
+        indices=None,
+        weights=0.0,
+        delays=0.0,
+        seed=None,
+        lif_shared_tau=True,
+    ):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n must be an integer, found {type(n).__name__}")
         if not 1 <= n < 2**31 - 1:
@@ -205,10 +226,23 @@ class EventNetwork:
         n = int(n)
         self.n = n
         self._check_memory(n, np.size(indices) if indices is not None else 0)
-        self._config = dict(n=n, model=model, tau=tau, drive=drive, threshold=threshold, reset=reset,
-                            refractory=refractory, integrate_refractory=integrate_refractory,
-                            v_init=v_init, indptr=indptr, indices=indices, weights=weights,
-                            delays=delays, seed=seed, lif_shared_tau=lif_shared_tau)
+        self._config = dict(
+            n=n,
+            model=model,
+            tau=tau,
+            drive=drive,
+            threshold=threshold,
+            reset=reset,
+            refractory=refractory,
+            integrate_refractory=integrate_refractory,
+            v_init=v_init,
+            indptr=indptr,
+            indices=indices,
+            weights=weights,
+            delays=delays,
+            seed=seed,
+            lif_shared_tau=lif_shared_tau,
+        )
         codes = self._model_codes(model, n)
         self._codes = codes
         self._tau = _as_param("tau", tau, n, positive=True)
@@ -217,29 +251,35 @@ class EventNetwork:
         rst = _as_param("reset", reset, n)
         self._tref = _as_param("refractory", refractory, n, nonneg=True)
         theta = codes == 2
-        if theta.any():                      # theta neurons: threshold +inf, reset -inf in v = tan(theta/2)
+        if theta.any():  # theta neurons: threshold +inf, reset -inf in v = tan(theta/2)
             thr = np.where(theta, np.inf, np.broadcast_to(thr, (n,)))
             rst = np.where(theta, -np.inf, np.broadcast_to(rst, (n,)))
         self._thr, self._reset = thr, rst
         integ = np.asarray(integrate_refractory)
         if integ.dtype.kind != "b":
-            raise TypeError(f"integrate_refractory must be a bool or an array of bools, found "
-                            f"{type(integrate_refractory).__name__} {integrate_refractory!r:.60}")
+            raise TypeError(
+                f"integrate_refractory must be a bool or an array of bools, found "
+                f"{type(integrate_refractory).__name__} {integrate_refractory!r:.60}"
+            )
         if integ.ndim == 0:
             integ = np.broadcast_to(integ, (n,))
         if integ.shape != (n,):
             raise ValueError(f"integrate_refractory must be a bool or have shape ({n},), found {integ.shape}")
         if (integ & (codes != 0)).any():
             k = int(np.argmax(integ & (codes != 0)))
-            raise ValueError(f"integrate_refractory is supported for LIF neurons only, found neuron {k} "
-                             f"of model {MODELS[codes[k]]!r}")
+            raise ValueError(
+                f"integrate_refractory is supported for LIF neurons only, found neuron {k} "
+                f"of model {MODELS[codes[k]]!r}"
+            )
         self._integ = integ
         tb, rb = np.broadcast_to(thr, (n,)), np.broadcast_to(rst, (n,))
         bad = (rb >= tb) & (np.broadcast_to(self._tref, (n,)) == 0) & ~theta
         if bad.any():
             k = int(np.argmax(bad))
-            raise ValueError(f"reset must be < threshold when there is no refractory period, found "
-                             f"reset {rb[k]} >= threshold {tb[k]} for neuron {k}")
+            raise ValueError(
+                f"reset must be < threshold when there is no refractory period, found "
+                f"reset {rb[k]} >= threshold {tb[k]} for neuron {k}"
+            )
         self._v_init = self._initial_state(v_init, n, tb, rb, theta)
         # connectivity
         if (indptr is None) != (indices is None):
@@ -255,7 +295,7 @@ class EventNetwork:
         self._bitgen = np.random.PCG64(seed)
         self._lif_shared_tau = bool(lif_shared_tau)
         # inputs and recording, fixed at the first run
-        self._poisson = []       # (rates (m,), targets/CSR, weights, delays)
+        self._poisson = []  # (rates (m,), targets/CSR, weights, delays)
         self._generators = []
         self._record_idx = None  # None: all
         self._rate_bin = None
@@ -278,8 +318,9 @@ class EventNetwork:
             return np.full(n, MODELS.index(model), np.uint8)
         m = np.asarray(model)
         if m.dtype.kind != "U":
-            raise TypeError(f"model must be a string or an array of strings, found "
-                            f"{type(model).__name__} {model!r:.60}")
+            raise TypeError(
+                f"model must be a string or an array of strings, found {type(model).__name__} {model!r:.60}"
+            )
         if m.shape != (n,):
             raise ValueError(f"model must be a string or have shape ({n},), found shape {m.shape}")
         unknown = sorted(set(m.tolist()) - set(MODELS))
@@ -310,8 +351,10 @@ class EventNetwork:
         need = 96 * n + 28 * (nnz + extra_synapses)
         avail = _available_memory()
         if avail is not None and need > avail:
-            raise MemoryError(f"the network needs about {need / 2**30:.1f} GiB ({n} neurons, "
-                              f"{nnz + extra_synapses} synapses) but only {avail / 2**30:.1f} GiB are available")
+            raise MemoryError(
+                f"the network needs about {need / 2**30:.1f} GiB ({n} neurons, "
+                f"{nnz + extra_synapses} synapses) but only {avail / 2**30:.1f} GiB are available"
+            )
 
     def _check_not_built(self, what):
         if self._engine is not None:
@@ -349,9 +392,13 @@ class EventNetwork:
         if targets.ndim != 1 or targets.dtype.kind not in "iu":
             raise TypeError(f"targets must be a 1-d integer array, found {targets.dtype} of shape {targets.shape}")
         m = targets.size
-        self.add_poisson_sources(np.broadcast_to(_per_synapse("rate", rate, m, nonneg=True), (m,)),
-                                 np.arange(m + 1), targets,
-                                 np.broadcast_to(_per_synapse("weight", weight, m), (m,)), delay)
+        self.add_poisson_sources(
+            np.broadcast_to(_per_synapse("rate", rate, m, nonneg=True), (m,)),
+            np.arange(m + 1),
+            targets,
+            np.broadcast_to(_per_synapse("weight", weight, m), (m,)),
+            delay,
+        )
 
     def add_poisson_sources(self, rates, indptr, indices, weights, delays=0.0):
         """Poisson sources with their own connectivity (like a PoissonGroup with Synapses).
@@ -376,8 +423,7 @@ class EventNetwork:
         self._check_memory(self.n, self._indices.size, ix.size + sum(p[2].size for p in self._poisson))
         self._poisson.append((rates.copy(), ip, ix, w, d))
 
-    def add_spike_generator(self, times, sources, n_sources, indptr, indices, weights, delays=0.0,
-                            period=0.0):
+    def add_spike_generator(self, times, sources, n_sources, indptr, indices, weights, delays=0.0, period=0.0):
         """Given spike times of external sources with their own connectivity (like a
         SpikeGeneratorGroup with Synapses).
 
@@ -409,8 +455,9 @@ class EventNetwork:
         times = _real_array("times", times)
         sources = np.asarray(sources)
         if times.ndim != 1 or sources.shape != times.shape:
-            raise ValueError(f"times and sources must be 1-d of equal length, found shapes "
-                             f"{times.shape} and {sources.shape}")
+            raise ValueError(
+                f"times and sources must be 1-d of equal length, found shapes {times.shape} and {sources.shape}"
+            )
         if sources.dtype.kind not in "iu" and sources.size:
             raise TypeError(f"sources must be integers, found dtype {sources.dtype}")
         _check_values("times", times, nonneg=True)
@@ -424,8 +471,9 @@ class EventNetwork:
         w = _per_synapse("weights", weights, ix.size)
         d = _per_synapse("delays", delays, ix.size, nonneg=True)
         order = np.argsort(times, kind="stable")
-        self._generators.append((times[order], sources[order].astype(np.int64), int(n_sources), ip, ix,
-                                 w, d, float(period)))
+        self._generators.append(
+            (times[order], sources[order].astype(np.int64), int(n_sources), ip, ix, w, d, float(period))
+        )
 
     # ------------------------------------------------------------------ recording
     def record_spikes(self, indices=None):
@@ -447,8 +495,9 @@ class EventNetwork:
             raise ValueError("record_states: later calls must record the same neurons")
         last = self._sample_times[-1] if self._sample_times.size else -np.inf
         if times.size and (times[0] < max(self.t, last) or (times[0] == last)):
-            raise ValueError(f"times must be >= the current time {self.t} and after those already "
-                             f"requested, found {times[0]}")
+            raise ValueError(
+                f"times must be >= the current time {self.t} and after those already requested, found {times[0]}"
+            )
         self._sample_idx = idx
         self._sample_times = np.concatenate([self._sample_times, times])
 
@@ -477,7 +526,7 @@ class EventNetwork:
         lif = codes == 0
         lif_taus = np.unique(tau_full[lif])
         shared = self._lif_shared_tau and lif.any() and lif_taus.size <= MAX_SHARED_CLASSES
-        kind = np.where(codes == 0, 1, 2).astype(np.uint8)                 # lazy LIF / QIF
+        kind = np.where(codes == 0, 1, 2).astype(np.uint8)  # lazy LIF / QIF
         cls = np.zeros(n, np.uint8)
         class_tau, class_shared = [], []
         if shared:
@@ -516,7 +565,7 @@ class EventNetwork:
         v0[th] = _theta_to_v(v0[th])
         x = v0.copy()
         dr = np.broadcast_to(drive, (n,))
-        x[kind == 0] = dr[kind == 0] - v0[kind == 0]          # u at t0 = t = 0: E = 1
+        x[kind == 0] = dr[kind == 0] - v0[kind == 0]  # u at t0 = t = 0: E = 1
         any_lazy = (kind != 0).any()
         t_last = np.zeros(n if any_lazy else 1)
         ref_end = np.full(n if (self._tref > 0).any() else 1, -np.inf)
@@ -524,15 +573,30 @@ class EventNetwork:
         csr = self._combined_connectivity()
         neurons = np.zeros(n, _engine.NEURON_DTYPE)
         neurons["x"], neurons["flags"] = x, flags
-        spec = dict(n=n, neurons=neurons, t_last=t_last,
-                    ref_end=ref_end, heap_keys=_line_aligned(np.zeros(n)), heap_ids=_line_aligned(order),
-                    tau=self._tau, drive=self._drive, threshold=np.ascontiguousarray(thr, dtype=np.float64),
-                    reset=np.ascontiguousarray(self._reset, dtype=np.float64), refractory=self._tref,
-                    ith=np.ascontiguousarray(ith, dtype=np.float64),
-                    inv_ith=np.ascontiguousarray(inv_ith, dtype=np.float64),
-                    class_offsets=offsets, class_shared=class_shared, class_tau=class_tau,
-                    class_t0=[0.0] * len(class_tau), t=0.0, epoch=0.0, seq=0, dq={k: np.zeros(0) for k in ("t_arr", "t_spk", "syn", "src", "seq")},
-                    **csr)
+        spec = dict(
+            n=n,
+            neurons=neurons,
+            t_last=t_last,
+            ref_end=ref_end,
+            heap_keys=_line_aligned(np.zeros(n)),
+            heap_ids=_line_aligned(order),
+            tau=self._tau,
+            drive=self._drive,
+            threshold=np.ascontiguousarray(thr, dtype=np.float64),
+            reset=np.ascontiguousarray(self._reset, dtype=np.float64),
+            refractory=self._tref,
+            ith=np.ascontiguousarray(ith, dtype=np.float64),
+            inv_ith=np.ascontiguousarray(inv_ith, dtype=np.float64),
+            class_offsets=offsets,
+            class_shared=class_shared,
+            class_tau=class_tau,
+            class_t0=[0.0] * len(class_tau),
+            t=0.0,
+            epoch=0.0,
+            seq=0,
+            dq={k: np.zeros(0) for k in ("t_arr", "t_spk", "syn", "src", "seq")},
+            **csr,
+        )
         self._spec = spec
         self._engine = _engine.Engine(spec, self._bitgen)
         self._engine.initialize_heaps()
@@ -564,27 +628,29 @@ class EventNetwork:
             indptr.append(ip[1:] + base)
             base += ip[-1]
         indptr = np.concatenate(indptr)
-        indices = idx[0] if len(idx) == 1 else np.concatenate(idx)    # pieces are our own int32 copies
+        indices = idx[0] if len(idx) == 1 else np.concatenate(idx)  # pieces are our own int32 copies
         nnz = indices.size
 
         def merged(parts):
             if all(p.size == 1 for p in parts) and len({float(p[0]) for p in parts}) == 1:
                 return parts[0].copy()
             return np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(parts, nnz_all)])
+
         weights = merged(w) if nnz else np.zeros(1)
         delays = merged(d) if nnz else np.zeros(1)
         zero_end = np.zeros(1, np.int64)
         if delays.size > 1:
             row_start = np.zeros(nnz, bool)
             row_start[indptr[:-1][np.diff(indptr) > 0]] = True
-            if ((np.diff(delays) < 0) & ~row_start[1:]).any():      # sort only if some row needs it
+            if ((np.diff(delays) < 0) & ~row_start[1:]).any():  # sort only if some row needs it
                 row = np.repeat(np.arange(n_pre), np.diff(indptr))
                 perm = np.lexsort((delays, row))
                 indices, delays = indices[perm], delays[perm]
                 if weights.size > 1:
                     weights = weights[perm]
-            zero_end = indptr[:-1] + np.add.reduceat(np.append(delays == 0, False), indptr[:-1])[:n_pre] \
-                if n_pre else zero_end
+            zero_end = (
+                indptr[:-1] + np.add.reduceat(np.append(delays == 0, False), indptr[:-1])[:n_pre] if n_pre else zero_end
+            )
             zero_end = np.minimum(zero_end, indptr[1:])
         # external input heap: Poisson sources then generators, keyed by next event time
         # all Poisson sources together are one Poisson process of the summed rate (an alias table picks
@@ -601,15 +667,28 @@ class EventNetwork:
         gen_end = gen_start + lens
         gen_first = np.array([g[0][0] if g[0].size else np.inf for g in gen])
         in_keys = np.concatenate([first, gen_first]).astype(np.float64)
-        return dict(n_pre=n_pre, indptr=indptr, indices=indices, weights=weights, delays=delays,
-                    zero_end=zero_end.astype(np.int64), poisson_total=total, poisson_prob=prob,
-                    poisson_alias=alias,
-                    poisson_src=np.concatenate(pois_src).astype(np.int32) if pois_src else np.zeros(0, np.int32),
-                    gen_times=gen_times, gen_src=gen_src, gen_start=gen_start, gen_end=gen_end,
-                    gen_ptr=gen_start.copy(), gen_rep=np.zeros(len(gen), np.int64),
-                    gen_period=np.array([g[2] for g in gen], np.float64),
-                    in_keys=in_keys, in_ids=np.arange(in_keys.size, dtype=np.int32),
-                    in_pos=np.zeros(in_keys.size, np.int32))
+        return dict(
+            n_pre=n_pre,
+            indptr=indptr,
+            indices=indices,
+            weights=weights,
+            delays=delays,
+            zero_end=zero_end.astype(np.int64),
+            poisson_total=total,
+            poisson_prob=prob,
+            poisson_alias=alias,
+            poisson_src=np.concatenate(pois_src).astype(np.int32) if pois_src else np.zeros(0, np.int32),
+            gen_times=gen_times,
+            gen_src=gen_src,
+            gen_start=gen_start,
+            gen_end=gen_end,
+            gen_ptr=gen_start.copy(),
+            gen_rep=np.zeros(len(gen), np.int64),
+            gen_period=np.array([g[2] for g in gen], np.float64),
+            in_keys=in_keys,
+            in_ids=np.arange(in_keys.size, dtype=np.int32),
+            in_pos=np.zeros(in_keys.size, np.int32),
+        )
 
     # ------------------------------------------------------------------ running
     def run(self, duration, report=None, report_period=10.0):
@@ -642,8 +721,9 @@ class EventNetwork:
         s0 = self._n_samples_done
         s1 = s0 + int(np.searchsorted(self._sample_times[s0:], t_stop, side="left"))
         out = np.full((s1 - s0, 0 if self._sample_idx is None else self._sample_idx.size), np.nan)
-        eng.set_samples(self._sample_times[s0:s1], self._sample_idx if self._sample_idx is not None
-                        else np.zeros(0, np.int32), out)
+        eng.set_samples(
+            self._sample_times[s0:s1], self._sample_idx if self._sample_idx is not None else np.zeros(0, np.int32), out
+        )
         if self._rate_bin is not None:
             first = int(np.floor(t_start / self._rate_bin))
             last = int(np.floor(t_stop / self._rate_bin))
@@ -660,7 +740,7 @@ class EventNetwork:
                     self._report(report, eng.epoch + eng.t, t_start, t_stop, now - wall0)
             self.t = t_stop
         finally:
-            if self.t != t_stop:            # interrupted: keep the time of the last event
+            if self.t != t_stop:  # interrupted: keep the time of the last event
                 self.t = eng.epoch + eng.t
             times, idx = eng.take_spikes()
             if times.size:
@@ -681,8 +761,11 @@ class EventNetwork:
             return
         frac = (t - t_start) / (t_stop - t_start) if t_stop > t_start else 1.0
         remaining = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
-        print(f"{t - t_start:.4g} s ({100 * frac:.0f}%) simulated in {elapsed:.3g} s"
-              + (f", estimated {remaining:.3g} s remaining." if frac < 1 else ""), file=sys.stdout)
+        print(
+            f"{t - t_start:.4g} s ({100 * frac:.0f}%) simulated in {elapsed:.3g} s"
+            + (f", estimated {remaining:.3g} s remaining." if frac < 1 else ""),
+            file=sys.stdout,
+        )
 
     def _add_rate_counts(self, counts, first):
         need = first + counts.size
@@ -705,13 +788,14 @@ class EventNetwork:
 
     def _merge_spikes(self):
         if len(self._spike_chunks) > 1:
-            self._spike_chunks = [(np.concatenate([c[0] for c in self._spike_chunks]),
-                                   np.concatenate([c[1] for c in self._spike_chunks]))]
+            self._spike_chunks = [
+                (np.concatenate([c[0] for c in self._spike_chunks]), np.concatenate([c[1] for c in self._spike_chunks]))
+            ]
 
     @property
     def state_times(self):
         """Times (s) at which states were recorded so far."""
-        return self._sample_times[:self._n_samples_done].copy()
+        return self._sample_times[: self._n_samples_done].copy()
 
     @property
     def state_values(self):
@@ -811,8 +895,18 @@ class EventNetwork:
         return 0 if self._engine is None else self._engine.n_spikes
 
     # ------------------------------------------------------------------ state
-    _MUTABLE = ("neurons", "t_last", "ref_end", "heap_keys", "heap_ids", "in_keys", "in_ids",
-                "in_pos", "gen_ptr", "gen_rep")
+    _MUTABLE = (
+        "neurons",
+        "t_last",
+        "ref_end",
+        "heap_keys",
+        "heap_ids",
+        "in_keys",
+        "in_ids",
+        "in_pos",
+        "gen_ptr",
+        "gen_rep",
+    )
 
     def get_state(self):
         """A copy of the full dynamical state: neurons, queues, pending delayed spikes, random state.
@@ -838,8 +932,9 @@ class EventNetwork:
             self._build_engine()
         for k in self._MUTABLE:
             if state[k].shape != self._spec[k].shape:
-                raise ValueError(f"state does not fit this network: {k} has shape {state[k].shape}, "
-                                 f"expected {self._spec[k].shape}")
+                raise ValueError(
+                    f"state does not fit this network: {k} has shape {state[k].shape}, expected {self._spec[k].shape}"
+                )
         for k in self._MUTABLE:
             np.copyto(self._spec[k], state[k])
         eng = self._engine
@@ -851,12 +946,19 @@ class EventNetwork:
         self._n_samples_done = min(state["n_samples_done"], self._sample_times.size)
 
     def __getstate__(self):
-        return {"config": self._config, "poisson": self._poisson, "generators": self._generators,
-                "record_idx": self._record_idx, "rate_bin": self._rate_bin, "rate_counts": self._rate_counts,
-                "sample_idx": self._sample_idx, "sample_times": self._sample_times,
-                "sample_values": self.state_values if self._sample_values else None,
-                "spikes": (self.spike_times, self.spike_indices),
-                "state": self.get_state() if self._engine is not None else None}
+        return {
+            "config": self._config,
+            "poisson": self._poisson,
+            "generators": self._generators,
+            "record_idx": self._record_idx,
+            "rate_bin": self._rate_bin,
+            "rate_counts": self._rate_counts,
+            "sample_idx": self._sample_idx,
+            "sample_times": self._sample_times,
+            "sample_values": self.state_values if self._sample_values else None,
+            "spikes": (self.spike_times, self.spike_indices),
+            "state": self.get_state() if self._engine is not None else None,
+        }
 
     def __setstate__(self, d):
         self.__init__(**d["config"])

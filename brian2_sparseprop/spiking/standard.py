@@ -2,6 +2,7 @@
 
 They are what benchmarks, tests and examples share, so that figures compare across them.
 """
+
 import numpy as np
 
 from .network import EventNetwork
@@ -38,12 +39,12 @@ def random_out_connectivity(n, k, rng):
     indptr = np.arange(n + 1, dtype=np.int64) * k
     indices = np.empty(n * k, dtype=np.int32)
     block = max(1, 2**24 // k)
-    for start in range(0, n, block):        # blockwise: a million rows without a 1e8 temporary of int64
+    for start in range(0, n, block):  # blockwise: a million rows without a 1e8 temporary of int64
         stop = min(n, start + block)
         t = rng.integers(0, n - 1, size=(stop - start, k), dtype=np.int32)
         src = np.arange(start, stop, dtype=np.int32)[:, None]
-        t += t >= src                        # skip the diagonal: no autapses
-        indices[start * k:stop * k] = t.ravel()
+        t += t >= src  # skip the diagonal: no autapses
+        indices[start * k : stop * k] = t.ravel()
     return indptr, indices
 
 
@@ -62,9 +63,20 @@ def sparse_inhibitory_lif(n, k=100, seed=0, tau=0.01, drive=1.1, **kwargs):
     """
     rng = np.random.default_rng(seed)
     indptr, indices = random_out_connectivity(n, k, rng)
-    return EventNetwork(n, "lif", tau=tau, drive=drive, threshold=1.0, reset=0.0,
-                        v_init=rng.random(n), indptr=indptr, indices=indices,
-                        weights=-1.0 / np.sqrt(k), seed=seed, **kwargs)
+    return EventNetwork(
+        n,
+        "lif",
+        tau=tau,
+        drive=drive,
+        threshold=1.0,
+        reset=0.0,
+        v_init=rng.random(n),
+        indptr=indptr,
+        indices=indices,
+        weights=-1.0 / np.sqrt(k),
+        seed=seed,
+        **kwargs,
+    )
 
 
 def balanced_theta(n, k=50, seed=0, tau=0.01, j0=1.0, rate=5.0, **kwargs):
@@ -80,6 +92,15 @@ def balanced_theta(n, k=50, seed=0, tau=0.01, j0=1.0, rate=5.0, **kwargs):
     """
     rng = np.random.default_rng(seed)
     indptr, indices = random_out_connectivity(n, k, rng)
-    return EventNetwork(n, "theta", tau=tau, drive=tau * np.sqrt(k) * j0 * rate,
-                        v_init=rng.uniform(-np.pi, np.pi, n), indptr=indptr, indices=indices,
-                        weights=-j0 / np.sqrt(k), seed=seed, **kwargs)
+    return EventNetwork(
+        n,
+        "theta",
+        tau=tau,
+        drive=tau * np.sqrt(k) * j0 * rate,
+        v_init=rng.uniform(-np.pi, np.pi, n),
+        indptr=indptr,
+        indices=indices,
+        weights=-j0 / np.sqrt(k),
+        seed=seed,
+        **kwargs,
+    )
