@@ -10,8 +10,8 @@ import time
 import numpy as np
 
 from brian2_sparseprop.rate.balanced import BalancedRateNetwork
-from brian2_sparseprop.rate.learning import train_student
 from brian2_sparseprop.rate.chaos_suppression import network_point, theory_point
+from brian2_sparseprop.rate.learning import train_student
 
 
 def main():

@@ -50,7 +50,7 @@ def s1_network(n, k=100, seed=0):
 def s3_network(seed=0, scale=1.0):
     """S3 (Brunel 2000 type): 10,000 E + 2,500 I LIF neurons, p = 0.1, delay 1.5 ms, refractory 2 ms,
     J = 0.1 mV, g = 5, external PoissonInput at twice the threshold rate."""
-    from brian2 import Network, NeuronGroup, PoissonInput, SpikeMonitor, Synapses, mV, ms, seed as brian_seed
+    from brian2 import Network, NeuronGroup, PoissonInput, SpikeMonitor, Synapses, ms, mV, seed as brian_seed
 
     brian_seed(seed)
     n_e, n_i = int(10000 * scale), int(2500 * scale)

@@ -67,6 +67,7 @@ def worker(kind, n, duration):
 
 def _brian2_s1(n, duration, dt):
     import brian2 as b2
+
     from brian2_sparseprop.spiking.standard import random_out_connectivity
 
     b2.prefs.codegen.target = "cython"

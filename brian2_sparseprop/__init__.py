@@ -5,12 +5,10 @@ Importing the package registers the Brian2 device ``'sparseprop'``: ``set_device
 
 from brian2.devices.device import all_devices as _brian2_devices
 
+from .device.device import SparsePropDevice
+from .neo import from_neo, to_neo
 from .rate.balanced import BalancedRateNetwork, BalancedRun, SinusoidalDrive
 from .rate.learning import RecursiveLeastSquares, StudentTraining, train_student
-from .device.device import SparsePropDevice
-from .rate.meanfield import PeriodicDMFT, StationaryDMFT, periodic_dmft, stationary_dmft
-from .neo import from_neo, to_neo
-from .spiking.network import EventNetwork
 from .rate.lyapunov import (
     GRU,
     LSTM,
@@ -22,6 +20,8 @@ from .rate.lyapunov import (
     meanfield_largest_exponent,
     random_coupling,
 )
+from .rate.meanfield import PeriodicDMFT, StationaryDMFT, periodic_dmft, stationary_dmft
+from .spiking.network import EventNetwork
 
 _brian2_devices["sparseprop"] = SparsePropDevice()
 

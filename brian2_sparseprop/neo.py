@@ -6,6 +6,7 @@ compliance checker and feeds Elephant directly. `from_neo` turns Neo spike train
 `SpikeGeneratorGroup` (exact spike times, to be used as input of another network).
 """
 
+import neo
 import numpy as np
 import quantities as pq
 from brian2.core.network import Network
@@ -17,8 +18,6 @@ from brian2.monitors.spikemonitor import SpikeMonitor
 from brian2.monitors.statemonitor import StateMonitor
 from brian2.units.allunits import second
 from brian2.units.fundamentalunits import get_unit
-
-import neo
 
 __all__ = ["to_neo", "from_neo"]
 

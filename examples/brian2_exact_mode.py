@@ -20,7 +20,6 @@ parser.add_argument("--duration", type=float, default=1.0, help="simulated time 
 parser.add_argument("--plot", default="output/brian2_exact_mode.png", help="raster plot file")
 args = parser.parse_args()
 
-import brian2_sparseprop  # noqa: E402,F401  (registers the 'sparseprop' device)
 from brian2 import (  # noqa: E402
     Hz,
     NeuronGroup,
@@ -29,13 +28,15 @@ from brian2 import (  # noqa: E402
     SpikeMonitor,
     StateMonitor,
     Synapses,
-    mV,
     ms,
+    mV,
     run,
     second,
     seed,
     set_device,
 )
+
+import brian2_sparseprop  # noqa: E402,F401  (registers the 'sparseprop' device)
 
 if not args.runtime:
     set_device("sparseprop")  # the one added line

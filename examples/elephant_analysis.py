@@ -18,7 +18,7 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--plot", default="output/elephant_analysis.png", help="figure file")
 args = parser.parse_args()
 
-from brian2 import Hz, NeuronGroup, PoissonInput, SpikeMonitor, StateMonitor, mV, ms, run, seed, set_device  # noqa: E402
+from brian2 import Hz, NeuronGroup, PoissonInput, SpikeMonitor, StateMonitor, ms, mV, run, seed, set_device  # noqa: E402
 from elephant.spike_train_dissimilarity import van_rossum_distance  # noqa: E402
 from elephant.statistics import cv, isi, mean_firing_rate, time_histogram  # noqa: E402
 

@@ -108,7 +108,7 @@ def test_bad_arguments(kwargs, error, match):
 
 
 def no_monitor():
-    group = NeuronGroup(1, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    group = NeuronGroup(1, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0")  # noqa: F841 (run() collects it)
     run(1 * ms)
     return []
 

@@ -17,8 +17,8 @@ from brian2 import (
     Synapses,
     defaultclock,
     get_device,
-    mV,
     ms,
+    mV,
     prefs,
     restore,
     run,
@@ -256,7 +256,7 @@ def test_poisson_group_rate(exact, seed):
 
 
 def test_theta_and_qif_periods(exact):
-    tau = 10 * ms
+    tau = 10 * ms  # noqa: F841 (read from the namespace by the equations)
     theta = NeuronGroup(
         3, "dth/dt = ((1 - cos(th)) + (1 + cos(th))*I)/tau : 1\nI : 1", threshold="th > pi", reset="th = -pi"
     )

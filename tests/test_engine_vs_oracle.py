@@ -11,8 +11,7 @@ they are confined to the zero-delay breadth-first scenario, the one the engine d
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from oracle import Oracle, generator_kicks, poisson_times
 from scipy import stats
 

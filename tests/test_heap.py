@@ -4,8 +4,7 @@ import heapq
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from brian2_sparseprop.spiking._heap import IndexedHeap
 

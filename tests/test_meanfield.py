@@ -8,8 +8,8 @@ import scipy.integrate
 import scipy.optimize
 import scipy.stats
 
-from brian2_sparseprop.rate.meanfield import gaussian_moments, periodic_dmft, stationary_dmft
 from brian2_sparseprop.rate import meanfield as mf
+from brian2_sparseprop.rate.meanfield import gaussian_moments, periodic_dmft, stationary_dmft
 
 
 @pytest.mark.parametrize(
@@ -90,12 +90,12 @@ def test_univariate_moments_against_quadrature(phi, f, m, v):
     """relu closed forms to 1e-9; tanh Gauss-Hermite (80 nodes) to 1e-9 at v <= 1, 2e-5 at v <= 4."""
     tol = 1e-9 if phi == "relu" or v <= 1 else 2e-5
     mean, mean_prime, second = gaussian_moments(phi, m, v)
-    pdf = lambda x: np.exp(-0.5 * (x - m) ** 2 / v) / np.sqrt(2 * np.pi * v)  # noqa: E731
+    pdf = lambda x: np.exp(-0.5 * (x - m) ** 2 / v) / np.sqrt(2 * np.pi * v)
     q = lambda g: scipy.integrate.quad(
         lambda x: g(x) * pdf(x),
         -np.inf,
         np.inf,
-        epsabs=1e-13,  # noqa: E731
+        epsabs=1e-13,
         points=None,
         limit=200,
     )[0]
@@ -163,7 +163,7 @@ def test_relu_fixed_point_closed_form(g):
     """Below sqrt(2): Delta_0 = g^2 <relu(m + sqrt(Delta_0) z)^2> with J0 nu = I0; in alpha = m/sqrt(Delta_0)
     this is (1 + alpha^2) Phi(alpha) + alpha phi(alpha) = 1/g^2, and lambda_1 = -1 + g sqrt(Phi(alpha))."""
     sol = stationary_dmft(g, J0=1.0, I0=0.7)
-    F = lambda a: (1 + a * a) * scipy.stats.norm.cdf(a) + a * scipy.stats.norm.pdf(a) - 1 / g**2  # noqa
+    F = lambda a: (1 + a * a) * scipy.stats.norm.cdf(a) + a * scipy.stats.norm.pdf(a) - 1 / g**2
     alpha = scipy.optimize.brentq(F, -10, 10, xtol=1e-14)
     assert not sol.chaotic
     assert sol.m / np.sqrt(sol.delta0) == pytest.approx(alpha, abs=1e-9)
@@ -193,7 +193,7 @@ def test_stationary_solution_is_self_consistent():
     starts at Delta_0 with zero slope and decays monotonically to Delta_inf."""
     sol = stationary_dmft(2.0)
     g2 = 4.0
-    C = lambda u: float(sol._C(u))  # noqa: E731
+    C = lambda u: float(sol._C(u))
     assert g2 * C(sol.delta_inf) == pytest.approx(sol.delta_inf, rel=1e-9)
     integral = scipy.integrate.quad(C, sol.delta_inf, sol.delta0, epsabs=1e-12, epsrel=1e-12)[0]
     assert 0.5 * (sol.delta0**2 - sol.delta_inf**2) == pytest.approx(g2 * integral, rel=1e-8)

@@ -153,8 +153,8 @@ def test_linear_map_exponents_are_log_moduli_of_diagonal(rng):
 def test_linear_flow_exponents_are_real_parts_of_eigenvalues(rng):
     """Linear rate network tau dx/dt = (J - 1) x: exponents are (eig(J) - 1) / tau."""
     eig = np.array([1.5, 0.8, 0.2, -1.0, -2.0])
-    O = np.linalg.qr(rng.normal(size=(5, 5)))[0]
-    J = O @ np.diag(eig) @ O.T
+    Q = np.linalg.qr(rng.normal(size=(5, 5)))[0]
+    J = Q @ np.diag(eig) @ Q.T
     res = lyapunov_spectrum(
         RateNetwork(J, tau=TAU, dt=DT, phi=IDENTITY), 2000, x0=np.zeros(5), n_transient_ons=1000, rng=rng
     )
@@ -312,9 +312,9 @@ def test_stderr_shrinks_like_inverse_sqrt_duration(rng):
 def test_kaplan_yorke_needs_more_exponents(rng):
     res = lyapunov_spectrum(RNN(random_coupling(100, 3.0, rng=rng)), 200, k=1, n_transient=100, rng=rng)
     with pytest.raises(ValueError, match="compute more exponents"):
-        res.kaplan_yorke_dimension
+        res.kaplan_yorke_dimension  # noqa: B018 (the property raises)
     with pytest.raises(ValueError, match="compute more"):
-        res.entropy_rate
+        res.entropy_rate  # noqa: B018 (the property raises)
 
 
 def test_plot_draws_spectrum_and_convergence(rng, tmp_path):

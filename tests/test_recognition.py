@@ -14,8 +14,8 @@ from brian2 import (
     StateMonitor,
     Synapses,
     TimedArray,
-    mV,
     ms,
+    mV,
     nA,
     network_operation,
     prefs,
@@ -197,7 +197,7 @@ def refusal_cases():
         return [lif(model="dv/dt = (1.2 + sin(t/ms) - v)/tau : 1")]
 
     def timed_array():
-        stim = TimedArray([1.0, 2.0], dt=1 * ms)  # noqa: F841 (resolved from this frame's namespace)
+        stim = TimedArray([1.0, 2.0], dt=1 * ms)
         return [lif(model="dv/dt = (stim(t) - v)/tau : 1")], {"stim": stim}
 
     def custom_event():

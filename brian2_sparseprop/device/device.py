@@ -401,7 +401,7 @@ class SparsePropDevice(RuntimeDevice):
 
         engine = None
         if spec.n:
-            seed = int(np.random.randint(0, 2**31 - 1))
+            seed = int(np.random.randint(0, 2**31 - 1))  # noqa: NPY002 (Brian2's seed() seeds numpy's global generator)
             with self._timing("engine"):
                 engine = EventNetwork(**spec.engine_kwargs(), seed=seed)
                 for entry in spec.poisson_inputs:
@@ -617,7 +617,7 @@ class SparsePropDevice(RuntimeDevice):
         }
         if not restore_random_state and stored.engine is not None:
             # Brian2's semantics: random numbers after a restore are independent of the first run
-            fresh = np.random.PCG64(int(np.random.randint(0, 2**31 - 1))).state
+            fresh = np.random.PCG64(int(np.random.randint(0, 2**31 - 1))).state  # noqa: NPY002 (seeded by Brian2's seed())
             stored.engine = dict(stored.engine, rng=fresh)
         self._sessions[net] = stored
 

@@ -31,7 +31,7 @@ import numpy as np
 import quantities as pq
 import scipy.sparse
 
-from .._validation import check_real as _check_real, check_int as _check_int
+from .._validation import check_int as _check_int, check_real as _check_real
 
 __all__ = ["SinusoidalDrive", "BalancedRateNetwork", "BalancedRun"]
 

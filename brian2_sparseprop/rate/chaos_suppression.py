@@ -577,7 +577,7 @@ def critical_amplitude(
     True
     """
     _check_kinds([kind])
-    lam = lambda I1: theory_point(g, I1, f, kind, N, J0, I0, **theory_options)["lambda1"]  # noqa: E731
+    lam = lambda I1: theory_point(g, I1, f, kind, N, J0, I0, **theory_options)["lambda1"]
     if lam(0.0) < 0:
         return float("nan")
     lo, hi = 0.0, float(I1_start)
@@ -634,7 +634,7 @@ def quasi_static_critical_amplitude(kind, *, g=2.0, N=5000, J0=1.0, I0=1.0, n_ph
             g,
             J0=J0,
             I0=I0,
-            quenched_amplitude=I1,  # noqa: E731
+            quenched_amplitude=I1,
             n_phases=n_phases,
         ).lyapunov_exponent()
     )

@@ -626,11 +626,11 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, K=None, phi="relu", n_gh=80, q
     def delta_inf_of(d0, m):
         """Smallest root of G(u) = g^2 C(u) - shift - u on [0, d0] (None if G > 0 on it)."""
         shift = shift_of(m, d0)
-        G = lambda u: g2 * float(C(u, m, d0)) - shift - u  # noqa: E731
+        G = lambda u: g2 * float(C(u, m, d0)) - shift - u
         if G(0.0) <= 1e-13 * max(d0, 1e-300):
             return 0.0
         # G is convex; its minimum is where g^2 C'(u) = 1.
-        Gp = lambda u: g2 * float(Cp(u, m, d0)) - 1.0  # noqa: E731
+        Gp = lambda u: g2 * float(Cp(u, m, d0)) - 1.0
         if Gp(d0) <= 0:
             u_min = d0
         elif Gp(0.0) >= 0:
@@ -665,7 +665,7 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, K=None, phi="relu", n_gh=80, q
     if d_fp > 0:
         # Chaotic solutions have Delta_0 in (d_low, d_fp): below d_fp so that Delta'' < 0 at lag 0, above
         # d_low where G(u) = g^2 C(u) - u first dips below zero (so that Delta_inf exists).
-        has_root = lambda d0: delta_inf_of(d0, _solve_mean(mom, d0, J0, I0, N_mean)) is not None  # noqa: E731
+        has_root = lambda d0: delta_inf_of(d0, _solve_mean(mom, d0, J0, I0, N_mean)) is not None
         hi = d_fp * (1 - 1e-10)
         if has_root(hi):
             lo = d_fp * 1e-9
@@ -890,7 +890,7 @@ def periodic_dmft(
         """Trapezoidal step for m (or the balance constraint when N is None and J0 > 0)."""
         if sN is None and J0 > 0:
             lo, hi = m_old - 1.0, m_old + 1.0
-            h = lambda x: J0 * nu_and_slope(x, v_new, i + 1)[0] - I0  # noqa: E731
+            h = lambda x: J0 * nu_and_slope(x, v_new, i + 1)[0] - I0
             while h(lo) > 0:
                 lo -= 2 * (hi - lo)
             while h(hi) < 0:
