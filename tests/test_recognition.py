@@ -406,6 +406,41 @@ def test_uniform_per_synapse_values_become_constants(weight, delay, constant_wei
     np.testing.assert_array_equal(np.broadcast_to(kwargs["delays"], (12,)), np.asarray(syn.delay[:] / ms)[order] * 1e-3)
 
 
+def _set_delay(how):
+    """A Synapses object 0->1, 1->2, 2->0 with its delay given in one of Brian2's ways."""
+    group = lif(n=3)
+    keyword = {"delay": 1.5 * ms} if how == "keyword" else {}
+    syn = Synapses(group, group, on_pre="v_post += 0.1", **keyword)
+    syn.connect(i=[0, 1, 2], j=[1, 2, 0])
+    if how == "assigned":
+        syn.delay = 0.7 * ms
+    elif how == "array":
+        syn.delay = [0.25, 0.0, 3.0] * ms
+    elif how == "string":
+        syn.delay = "j*0.5*ms"
+    return group, syn
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("none", [0.0, 0.0, 0.0]),
+        ("keyword", [0.0015] * 3),
+        ("assigned", [0.0007] * 3),
+        ("array", [0.00025, 0.0, 0.003]),
+        ("string", [0.0005, 0.001, 0.0]),
+    ],
+)
+def test_delays_as_brian2_uses_them(how, expected):
+    # Brian2 2.10 keeps the delay only in the pathway (syn.pre.variables), 2.11 also in syn.variables; the
+    # keyword form stores one value, the others one per synapse, and no delay means 0 s
+    group, syn = _set_delay(how)
+    spec = recognise(group, syn)
+    np.testing.assert_array_equal(spec.indices, [1, 2, 0])  # one synapse per source, in source order
+    np.testing.assert_allclose(spec.delays, expected, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(spec.delays, np.broadcast_to(syn.delay_[:], (3,)))  # Brian2 s value
+
+
 def test_signed_zero_weights_stay_per_synapse():
     # 0.0 and -0.0 compare equal but are different kicks (v + -0.0 keeps v = -0.0): bitwise equality decides
     group = lif(n=3)

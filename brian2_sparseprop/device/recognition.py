@@ -580,7 +580,9 @@ def _recognise_synapses(syn, group_specs, run_namespace):
     size = len(pre)
     index_arrays = {"_presynaptic_idx": pre, "_postsynaptic_idx": post}  # per-synapse values are in order
     kick = _constant(_kick_values(syn, target_spec, run_namespace, index_arrays, size))
-    delay = np.broadcast_to(np.asarray(syn.variables["delay"].get_value(), dtype=float).reshape(-1), (size,))
+    # the delay belongs to the pathway: Brian2 2.10 keeps it only there, 2.11 also names it in syn.variables;
+    # one value (size 1) when given as Synapses(..., delay=d), else one per synapse, 0 s unless set
+    delay = np.broadcast_to(np.asarray(syn.pre.variables["delay"].get_value(), dtype=float).reshape(-1), (size,))
     if size == 0:
         delay = np.zeros(0)
     delay = _constant(delay)
