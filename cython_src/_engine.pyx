@@ -58,6 +58,8 @@ FLAG_CODES = {
     "record": F_RECORD,
     "rate": F_RATE,
 }
+# what `Engine.advance` returns
+STATUS_CODES = {"done": LOOP_DONE, "budget": LOOP_BUDGET}
 
 # numpy record layouts of the C structs, read from the structs themselves
 cdef Neuron _neuron
@@ -694,8 +696,9 @@ cdef class Engine:
             self.run_cascade(te)
 
     def advance(self, double t_stop, int64_t max_events):
-        """Process events with absolute times < t_stop, at most max_events of them. Returns 0 when t_stop
-        was reached (then ``epoch + t`` is t_stop to rounding), 1 when the event budget ran out first.
+        """Process events with absolute times < t_stop, at most max_events of them. Returns
+        STATUS_CODES["done"] when t_stop was reached (then ``epoch + t`` is t_stop to rounding),
+        STATUS_CODES["budget"] when the event budget ran out first.
         Raises MemoryError when the spike record or the queue of delayed spikes cannot grow; the spikes
         recorded so far stay for `take_spikes`, and a later call goes on from where this one stopped."""
         cdef int status
