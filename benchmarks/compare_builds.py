@@ -46,7 +46,7 @@ def build(rev, where):
     subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=src, check=True, capture_output=True
     )
-    so = next((src / "brian2_sparseprop").glob("_engine*.so"))
+    so = next((src / "brian2_sparseprop").rglob("_engine*.so"))
     # the module's init function is named after the last component only, so each build loads apart
     spec = importlib.util.spec_from_file_location(f"build_{abs(hash(rev))}._engine", so)
     module = importlib.util.module_from_spec(spec)
