@@ -42,7 +42,7 @@ def build(rev, where):
             ["git", "-C", str(ROOT), "archive", rev, "cython_src", "setup.py"], capture_output=True, check=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
-    (src / "brian2_sparseprop").mkdir()
+    (src / "brian2_sparseprop" / "spiking").mkdir(parents=True)  # build_ext --inplace writes the modules there
     subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=src, check=True, capture_output=True
     )
