@@ -13,7 +13,7 @@ from numpy.random cimport bitgen_t
 from ._delay_queue cimport DelayQueue
 from ._heap cimport Heap
 from ._models cimport KIND_BITS
-from ._typedefs cimport float64_t, idx_t, int64_t, syn_t, uint16_t, uint64_t
+from ._typedefs cimport idx_t, int64_t, syn_t, uint16_t
 
 # one uint16 per neuron holds its status bits (the first two change during a run, the others are static),
 # its kind (bits KIND_SHIFT ..) and its class (bits CLASS_SHIFT ..), so a kick reads one small word

@@ -44,7 +44,7 @@ from ._heap cimport SP_PREFETCH, Heap, heap_build, heap_sift_down, heap_sift_up,
 from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
 from ._models cimport KIND_LIF, KIND_LIF_U, KIND_QIF, model_advance, model_kick, model_time_to
 from ._qif cimport theta_of_v
-from ._typedefs cimport float64_t, idx_t, int64_t, syn_t, uint16_t, uint64_t
+from ._typedefs cimport idx_t, int64_t, syn_t, uint16_t, uint64_t
 
 # the codes the Python layer writes into a neuron's flags (read from the C enums: not written twice)
 KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF}
@@ -219,6 +219,7 @@ cdef class Engine:
 
     cdef int make_room(self, bint record) except -1 nogil:
         """Room for what one event or one spike may add: a delayed event (and the spike, if `record`).
+        Callers test first whether a buffer is full (this is the rare, slow path).
 
         Called before the event or spike changes anything, so a MemoryError leaves the engine consistent:
         the recorded spikes are kept and `loop` can go on once memory is there."""
@@ -546,7 +547,8 @@ cdef class Engine:
         cdef idx_t i
         while self.fifo_head < self.fifo_tail:
             i = self.fifo[self.fifo_head]
-            self.make_room(self.nrn[i].flags & F_RECORD)     # on failure i stays queued, to fire on resume
+            if self.dq.size == self.dq.cap or (self.rec.n == self.rec.cap and self.nrn[i].flags & F_RECORD):
+                self.make_room(self.nrn[i].flags & F_RECORD)  # on failure i stays queued, to fire on resume
             self.fifo_head += 1
             self.emit(i, t)
         return 0
@@ -680,7 +682,8 @@ cdef class Engine:
                 self.shift_epoch(floor(te))
                 t_stop = t_stop_abs - self.epoch
                 continue                            # select again in the new frame
-            self.make_room(False)
+            if self.dq.size == self.dq.cap:
+                self.make_room(False)
             done += 1
             self.n_events += 1
             if te > self.t:
