@@ -1,7 +1,12 @@
-"""Build the Cython engine in cython_src/ into private modules of brian2_sparseprop.
+"""Build the Cython engine in cython_src/ into private modules of brian2_sparseprop.spiking.
 
 Compiler directives are set here once. ``SPARSEPROP_DEBUG=1`` at build time turns bounds checks and
 wraparound back on for a debug test run.
+
+Every module is compiled under its full name (``brian2_sparseprop.spiking._engine``), and the modules
+cimport each other relatively (``from ._heap cimport Heap``), so a cimported extension type or C function
+is looked up at run time in the installed package. Cython finds a module's ``.pxd`` by that full name, so
+the build puts a link ``build/cython_include/brian2_sparseprop/spiking -> cython_src`` on its include path.
 """
 
 import os
@@ -22,6 +27,12 @@ directives = {
     "embedsignature": False,
 }
 
+ROOT = Path(__file__).resolve().parent
+PACKAGE_VIEW = ROOT / "build" / "cython_include" / "brian2_sparseprop" / "spiking"
+if not PACKAGE_VIEW.is_symlink():
+    PACKAGE_VIEW.parent.mkdir(parents=True, exist_ok=True)
+    PACKAGE_VIEW.symlink_to(os.path.relpath(ROOT / "cython_src", PACKAGE_VIEW.parent), target_is_directory=True)
+
 extensions = [
     Extension(
         f"brian2_sparseprop.spiking.{pyx.stem}",
@@ -37,4 +48,4 @@ extensions = [
     for pyx in sorted(Path("cython_src").glob("*.pyx"))
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["cython_src"]))
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=[str(PACKAGE_VIEW.parent.parent)]))

@@ -42,11 +42,11 @@ def build(rev, where):
             ["git", "-C", str(ROOT), "archive", rev, "cython_src", "setup.py"], capture_output=True, check=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
-    (src / "brian2_sparseprop").mkdir()
+    (src / "brian2_sparseprop" / "spiking").mkdir(parents=True)  # build_ext --inplace writes the modules there
     subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=src, check=True, capture_output=True
     )
-    so = next((src / "brian2_sparseprop").glob("_engine*.so"))
+    so = next((src / "brian2_sparseprop").rglob("_engine*.so"))
     # the module's init function is named after the last component only, so each build loads apart
     spec = importlib.util.spec_from_file_location(f"build_{abs(hash(rev))}._engine", so)
     module = importlib.util.module_from_spec(spec)

@@ -7,7 +7,7 @@ O(N) work per network spike. Benchmarks measure SparseProp against it; it produc
 import numpy as np
 
 from libc.math cimport exp, log1p
-from _typedefs cimport idx_t, float64_t
+from ._typedefs cimport idx_t, float64_t
 
 
 def dense_lif_run(double[::1] v, double I, double threshold, double reset, double tau,

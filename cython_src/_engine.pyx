@@ -32,45 +32,40 @@ import numpy as np
 cimport cython
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.math cimport exp, log, atan, ldexp, floor, INFINITY, NAN
-from libc.stdlib cimport malloc, realloc, free
+from libc.math cimport exp, floor, ldexp, log, INFINITY, NAN
+from libc.stdint cimport INT64_MAX
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_exponential
 
-from _typedefs cimport idx_t, syn_t, float64_t, uint16_t, uint64_t, int64_t
-from _heap cimport Heap, heap_update, heap_build, heap_sift_down, heap_sift_up, heap_sink, SP_PREFETCH
-from _models cimport lif_advance, lif_time_to, qif_advance, qif_time_to
+from ._delay_queue cimport DelayEvent, dq_free, dq_heapify, dq_pop, dq_push, dq_reserve
+from ._heap cimport SP_PREFETCH, Heap, heap_build, heap_sift_down, heap_sift_up, heap_sink, heap_update
+from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
+from ._models cimport KIND_LIF, KIND_LIF_U, KIND_QIF, model_advance, model_kick, model_time_to
+from ._qif cimport theta_of_v
+from ._typedefs cimport idx_t, int64_t, syn_t, uint16_t, uint64_t
 
-# neuron kinds
-cdef enum:
-    KIND_LIF_U = 0      # LIF in a shared class (u representation)
-    KIND_LIF = 1        # LIF, (v, t_last)
-    KIND_QIF = 2        # QIF / theta, (v, t_last)
-
-# neuron flags (the first two change during a run, the others are static); one uint16 per neuron
-# also holds the neuron's kind and class, so that a kick reads one small word besides the state
-cdef enum:
-    KIND_SHIFT = 8
-    CLASS_SHIFT = 10
-    F_REFRACTORY = 1
-    F_PENDING = 2
-    F_INTEGRATE_REF = 4
-    F_THETA = 8
-    F_RECORD = 16
-    F_RATE = 32
-
-cdef inline int KIND(uint16_t f) noexcept nogil:
-    return (f >> KIND_SHIFT) & 3
-
-
-cdef inline int CLS(uint16_t f) noexcept nogil:
-    return f >> CLASS_SHIFT
-
-
+# the codes the Python layer writes into a neuron's flags (read from the C enums: not written twice)
 KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF}
-FLAG_CODES = {"kind_shift": KIND_SHIFT, "class_shift": CLASS_SHIFT, "refractory": F_REFRACTORY, "integrate_refractory": F_INTEGRATE_REF, "theta": F_THETA,
-              "record": F_RECORD, "rate": F_RATE}
+FLAG_CODES = {
+    "kind_shift": KIND_SHIFT,
+    "class_shift": CLASS_SHIFT,
+    "class_bits": CLASS_BITS,
+    "refractory": F_REFRACTORY,
+    "integrate_refractory": F_INTEGRATE_REF,
+    "theta": F_THETA,
+    "record": F_RECORD,
+    "rate": F_RATE,
+}
+# what `Engine.advance` returns
+STATUS_CODES = {"done": LOOP_DONE, "budget": LOOP_BUDGET}
+
+# numpy record layouts of the C structs, read from the structs themselves
+cdef Neuron _neuron
+cdef DelayEvent _delay_event
+NEURON_DTYPE = np.asarray(<Neuron[:1]>(&_neuron)).dtype
+DELAY_EVENT_DTYPE = np.asarray(<DelayEvent[:1]>(&_delay_event)).dtype
 
 # a shared class rescales once (t - t0) / tau exceeds this (E stays below 2**64)
 DEF REBASE_SPAN = 44.0
@@ -80,117 +75,24 @@ DEF PF_CHILDREN = 8
 # the epoch moves on once the time since it exceeds this many seconds
 DEF EPOCH_SPAN = 2.0
 
-cdef struct Neuron:              # what a kick touches of its target, in one 16-byte record
-    double x                    # state: u (shared LIF), v (lazy), or v held during refractoriness
-    idx_t pos                   # position in its class's heap
-    uint16_t flags              # status bits | kind << KIND_SHIFT | class << CLASS_SHIFT
-    uint16_t spare
-
-NEURON_DTYPE = np.dtype([("x", np.float64), ("pos", np.int32), ("flags", np.uint16), ("spare", np.uint16)])
-
-
-cdef struct NeuronClass:
-    Heap heap
-    bint shared
-    double tau          # shared classes
-    double t0           # E(t) = exp((t - t0) / tau)
-    double E_t          # cache: E(E_t) = E_val
-    double E_val
-    idx_t top_id        # cache of the top event time
-    double top_key
-    double top_time
-
-
-cdef struct DelayEvent:
-    double t_arr
-    double t_spk
-    syn_t syn
-    idx_t src
-    uint64_t seq
-
-
-cdef inline bint dq_less(DelayEvent* a, DelayEvent* b) noexcept nogil:
-    return a.t_arr < b.t_arr or (a.t_arr == b.t_arr and a.seq < b.seq)
-
 
 @cython.final
 cdef class Engine:
     """Owner of all arrays of one network and the event loop over them (private; see EventNetwork)."""
-    # sizes
-    cdef readonly idx_t n
-    cdef readonly idx_t n_pre
-    cdef readonly int n_classes
-    # per-neuron state and static description
-    cdef Neuron[::1] neurons
-    cdef Neuron* nrn
-    cdef double[::1] t_last, ref_end
-    cdef double[::1] heap_keys
-    cdef idx_t[::1] heap_ids
-    # parameters: arrays of length n, or of length 1 with mask 0 (shared by all)
-    cdef double[::1] p_tau, p_drive, p_thr, p_reset, p_tref, p_ith, p_inv_ith
-    cdef int64_t m_tau, m_drive, m_thr, m_reset, m_tref, m_ith
-    # classes
-    cdef NeuronClass* classes
-    cdef int64_t[::1] class_offset     # start of each class's block in heap_keys / heap_ids
-    # connectivity over presynaptic ids 0..n_pre-1 (neurons first, then external sources)
-    cdef int64_t[::1] indptr
-    cdef idx_t[::1] indices
-    cdef double[::1] weights
-    cdef int64_t m_w
-    cdef double[::1] delays
-    cdef bint delay_array
-    cdef double delay_scalar
-    cdef int64_t[::1] zero_end
-    # delay queue (binary heap of structs)
-    cdef DelayEvent* dq
-    cdef int64_t dq_size, dq_cap
-    cdef uint64_t seq
-    # external inputs: one heap item per Poisson source and per generator, keyed by next time
-    cdef Heap in_heap
-    cdef double[::1] in_keys
-    cdef idx_t[::1] in_ids, in_pos
-    cdef idx_t n_poisson, n_gen         # Poisson entries in the input heap (0 or 1), generators
-    cdef double poisson_total           # all Poisson sources as one process of the summed rate
-    cdef double[::1] poisson_prob       # alias table picking the source of each event
-    cdef idx_t[::1] poisson_alias
-    cdef idx_t[::1] poisson_src
-    cdef double[::1] gen_times, gen_period
-    cdef idx_t[::1] gen_src
-    cdef int64_t[::1] gen_start, gen_end, gen_ptr, gen_rep
-    cdef object bitgen_obj
-    cdef bitgen_t* rng
-    # the instant's cascade
-    cdef idx_t[::1] fifo                # neurons that crossed threshold in the current instant
-    cdef idx_t fifo_head, fifo_tail
-    # recording
-    cdef double* rec_t
-    cdef idx_t* rec_i
-    cdef int64_t rec_n, rec_cap
-    cdef double[::1] sample_times
-    cdef int64_t sample_ptr
-    cdef idx_t[::1] sample_idx
-    cdef double[:, ::1] sample_out
-    cdef int64_t[::1] rate_counts
-    cdef double rate_bin
-    cdef int64_t rate_first_bin
-    # time: absolute time = epoch + t; epoch moves on in whole seconds so that event times keep
-    # their full precision however long the run (the offsets never exceed a few seconds)
-    cdef readonly double epoch
-    cdef readonly double t
-    cdef readonly int64_t n_events
-    cdef readonly int64_t n_spikes
 
     def __cinit__(self):
         self.classes = NULL
-        self.dq = NULL
-        self.rec_t = NULL
-        self.rec_i = NULL
+        self.dq.ev = NULL
+        self.rec.t = NULL
+        self.rec.i = NULL
+        self.rec.limit = INT64_MAX
+        self.dq.limit = INT64_MAX
 
     def __dealloc__(self):
         free(self.classes)
-        free(self.dq)
-        free(self.rec_t)
-        free(self.rec_i)
+        dq_free(&self.dq)
+        free(self.rec.t)
+        free(self.rec.i)
 
     def __init__(self, dict spec, bit_generator):
         """Take the prepared arrays of `spec` (no copies: the caller keeps them alive through us)."""
@@ -261,13 +163,13 @@ cdef class Engine:
         self.rng = <bitgen_t*>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
         self.t = spec["t"]
         self.epoch = spec["epoch"]
-        self.seq = spec["seq"]
         self._set_delay_queue(spec["dq"])
+        self.dq.seq = spec["seq"]
         self.rate_bin = 0.0
         self.sample_ptr = 0
         self.sample_times = np.empty(0)
-        self.rec_cap = 0
-        self.rec_n = 0
+        self.rec.cap = 0
+        self.rec.n = 0
 
     @staticmethod
     def _mask(a):
@@ -297,89 +199,37 @@ cdef class Engine:
 
     # ---------------------------------------------------------------- delay queue
     def _set_delay_queue(self, dq):
-        cdef int64_t k, m = dq["t_arr"].size
-        free(self.dq)
-        self.dq_cap = max(m, 64)
-        self.dq = <DelayEvent*>malloc(self.dq_cap * sizeof(DelayEvent))
-        if self.dq == NULL:
-            raise MemoryError("cannot allocate the delay queue")
-        self.dq_size = m
-        for k in range(m):
-            self.dq[k].t_arr = dq["t_arr"][k]
-            self.dq[k].t_spk = dq["t_spk"][k]
-            self.dq[k].syn = dq["syn"][k]
-            self.dq[k].src = dq["src"][k]
-            self.dq[k].seq = dq["seq"][k]
+        """Replace the pending delayed events by those of `dq` (columns as returned by `delay_queue`)."""
+        events = np.empty(dq["t_arr"].size, DELAY_EVENT_DTYPE)
+        for name in DELAY_EVENT_DTYPE.names:
+            events[name] = dq[name]
+        dq_free(&self.dq)
+        if dq_reserve(&self.dq, max(events.size, 64)) != 0:
+            raise MemoryError(f"cannot allocate a queue of {events.size} delayed spikes")
+        if events.size:
+            memcpy(self.dq.ev, <void*><size_t>events.ctypes.data, events.size * sizeof(DelayEvent))
+        self.dq.size = events.size
 
     def delay_queue(self):
-        """The pending delayed events as arrays (heap order)."""
-        cdef int64_t k, m = self.dq_size
-        out = {"t_arr": np.empty(m), "t_spk": np.empty(m), "syn": np.empty(m, np.int64),
-               "src": np.empty(m, np.int32), "seq": np.empty(m, np.uint64)}
-        for k in range(m):
-            out["t_arr"][k] = self.dq[k].t_arr
-            out["t_spk"][k] = self.dq[k].t_spk
-            out["syn"][k] = self.dq[k].syn
-            out["src"][k] = self.dq[k].src
-            out["seq"][k] = self.dq[k].seq
-        return out
+        """The pending delayed events (heap order), as a dict of columns named after `DelayEvent`'s fields."""
+        events = np.empty(self.dq.size, DELAY_EVENT_DTYPE)
+        if self.dq.size:
+            memcpy(<void*><size_t>events.ctypes.data, self.dq.ev, self.dq.size * sizeof(DelayEvent))
+        return {name: events[name].copy() for name in DELAY_EVENT_DTYPE.names}
 
-    cdef int dq_push(self, double t_arr, double t_spk, idx_t src, syn_t syn) except -1 nogil:
-        cdef int64_t p, parent
-        cdef DelayEvent ev
-        cdef DelayEvent* grown
-        if self.dq_size == self.dq_cap:
-            grown = <DelayEvent*>realloc(self.dq, 2 * self.dq_cap * sizeof(DelayEvent))
-            if grown == NULL:
-                with gil:
-                    raise MemoryError("cannot grow the queue of delayed spikes")
-            self.dq = grown
-            self.dq_cap *= 2
-        ev.t_arr = t_arr
-        ev.t_spk = t_spk
-        ev.src = src
-        ev.syn = syn
-        ev.seq = self.seq
-        self.seq += 1
-        p = self.dq_size
-        self.dq_size += 1
-        while p > 0:
-            parent = (p - 1) >> 1
-            if dq_less(&ev, &self.dq[parent]):
-                self.dq[p] = self.dq[parent]
-                p = parent
-            else:
-                break
-        self.dq[p] = ev
+    cdef int make_room(self, bint record) except -1 nogil:
+        """Room for what one event or one spike may add: a delayed event (and the spike, if `record`).
+        Callers test first whether a buffer is full (this is the rare, slow path).
+
+        Called before the event or spike changes anything, so a MemoryError leaves the engine consistent:
+        the recorded spikes are kept and `loop` can go on once memory is there."""
+        if record and self.rec.n == self.rec.cap and rec_reserve(&self.rec, self.rec.n + 1) != 0:
+            with gil:
+                raise MemoryError(f"cannot grow the spike record beyond {self.rec.cap} spikes")
+        if self.dq.size == self.dq.cap and dq_reserve(&self.dq, self.dq.size + 1) != 0:
+            with gil:
+                raise MemoryError(f"cannot grow the queue of delayed spikes beyond {self.dq.cap} events")
         return 0
-
-    cdef void dq_sift_down(self, int64_t p, DelayEvent ev) noexcept nogil:
-        cdef int64_t c
-        while True:
-            c = 2 * p + 1
-            if c >= self.dq_size:
-                break
-            if c + 1 < self.dq_size and dq_less(&self.dq[c + 1], &self.dq[c]):
-                c += 1
-            if dq_less(&self.dq[c], &ev):
-                self.dq[p] = self.dq[c]
-                p = c
-            else:
-                break
-        self.dq[p] = ev
-
-    cdef void dq_heapify(self) noexcept nogil:
-        cdef int64_t p = self.dq_size // 2 - 1
-        while p >= 0:
-            self.dq_sift_down(p, self.dq[p])
-            p -= 1
-
-    cdef DelayEvent dq_pop(self) noexcept nogil:
-        cdef DelayEvent top = self.dq[0]
-        self.dq_size -= 1
-        if self.dq_size > 0:
-            self.dq_sift_down(0, self.dq[self.dq_size])
-        return top
 
     # ---------------------------------------------------------------- neuron state
     cdef inline double class_E(self, NeuronClass* cl, double t) noexcept nogil:
@@ -425,10 +275,10 @@ cdef class Engine:
         if self.ref_end.shape[0] == self.n:
             for i in range(self.n):
                 self.ref_end[i] -= d
-        for k in range(self.dq_size):
-            self.dq[k].t_arr -= d
-            self.dq[k].t_spk -= d
-        self.dq_heapify()
+        for k in range(self.dq.size):
+            self.dq.ev[k].t_arr -= d
+            self.dq.ev[k].t_spk -= d
+        dq_heapify(&self.dq)
         for p in range(self.in_heap.size):
             self.in_keys[p] -= d
         heap_build(&self.in_heap)
@@ -440,22 +290,17 @@ cdef class Engine:
                 self.rebase(c, t)
 
     cdef inline double free_v(self, idx_t i, double t) noexcept nogil:
-        """v of a lazily stored neuron at time t (integrating, not clamped)."""
-        if KIND(self.nrn[i].flags) == KIND_LIF:
-            return lif_advance(self.nrn[i].x, t - self.t_last[i], self.p_tau[i & self.m_tau],
-                               self.p_drive[i & self.m_drive])
-        return qif_advance(self.nrn[i].x, t - self.t_last[i], self.p_tau[i & self.m_tau],
-                           self.p_drive[i & self.m_drive])
+        """v of a neuron of a timed class at time t (integrating, not clamped)."""
+        return model_advance(KIND(self.nrn[i].flags), self.nrn[i].x, t - self.t_last[i],
+                             self.p_tau[i & self.m_tau], self.p_drive[i & self.m_drive])
 
     cdef inline double time_to_threshold(self, idx_t i, double v) noexcept nogil:
-        if KIND(self.nrn[i].flags) == KIND_LIF:
-            return lif_time_to(v, self.p_thr[i & self.m_thr], self.p_tau[i & self.m_tau],
-                               self.p_drive[i & self.m_drive])
-        return qif_time_to(v, self.p_thr[i & self.m_thr], self.p_tau[i & self.m_tau],
-                           self.p_drive[i & self.m_drive])
+        """Time until a neuron of a timed class at v reaches its threshold without input."""
+        return model_time_to(KIND(self.nrn[i].flags), v, self.p_thr[i & self.m_thr],
+                             self.p_tau[i & self.m_tau], self.p_drive[i & self.m_drive])
 
     cdef inline double shared_key(self, idx_t i, double u) noexcept nogil:
-        return u * self.p_inv_ith[i & self.m_ith] if self.p_ith[i & self.m_ith] > 0.0 else INFINITY
+        return lif_u_key(u, self.p_ith[i & self.m_ith], self.p_inv_ith[i & self.m_ith])
 
     cdef double value(self, idx_t i, double t) noexcept nogil:
         """The state variable of neuron i at time t (no event in between): v, or theta for theta neurons."""
@@ -464,11 +309,12 @@ cdef class Engine:
         if (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF):
             v = self.nrn[i].x
         elif KIND(self.nrn[i].flags) == KIND_LIF_U:
-            v = self.p_drive[i & self.m_drive] - self.nrn[i].x / self.class_E(&self.classes[CLS(self.nrn[i].flags)], t)
+            v = lif_v_of_u(self.nrn[i].x, self.p_drive[i & self.m_drive],
+                           self.class_E(&self.classes[CLS(self.nrn[i].flags)], t))
         else:
             v = self.free_v(i, t)
         if f & F_THETA:
-            return 2.0 * atan(v)
+            return theta_of_v(v)
         return v
 
     cdef inline void cross(self, idx_t i) noexcept nogil:
@@ -486,17 +332,17 @@ cdef class Engine:
             if not (f & F_INTEGRATE_REF):
                 return                               # Brian2's (unless refractory): inputs are dropped
             if KIND(self.nrn[i].flags) == KIND_LIF_U:
-                self.nrn[i].x -= w * self.class_E(&self.classes[CLS(self.nrn[i].flags)], t)
+                self.nrn[i].x = lif_u_kick(self.nrn[i].x, w, self.class_E(&self.classes[CLS(self.nrn[i].flags)], t))
             else:
-                self.nrn[i].x = self.free_v(i, t) + w
+                self.nrn[i].x = model_kick(KIND(f), self.free_v(i, t), w)
                 self.t_last[i] = t
             return
         cl = &self.classes[CLS(f)]
         if KIND(f) == KIND_LIF_U:
             E = self.class_E(cl, t)
-            u = self.nrn[i].x - w * E
+            u = lif_u_kick(self.nrn[i].x, w, E)
             self.nrn[i].x = u
-            if u <= self.p_ith[i & self.m_ith] * E:
+            if lif_u_crossed(u, self.p_ith[i & self.m_ith], E):
                 self.cross(i)
             elif w <= 0.0:
                 # the key only grows: no need to read the old one (a cache miss saved per inhibitory kick)
@@ -504,7 +350,7 @@ cdef class Engine:
             else:
                 heap_sift_up(&cl.heap, self.nrn[i].pos, self.shared_key(i, u), i)
         else:
-            v = self.free_v(i, t) + w
+            v = model_kick(KIND(f), self.free_v(i, t), w)
             self.nrn[i].x = v
             self.t_last[i] = t
             if v >= self.p_thr[i & self.m_thr]:
@@ -516,15 +362,15 @@ cdef class Engine:
                                  double inv_th) noexcept nogil:
         """Kick an active (not refractory, not pending) shared-class LIF neuron j by w at E = E(t);
         th and inv_th are its I - theta and 1 / (I - theta)."""
-        cdef double u = self.nrn[j].x - w * E
+        cdef double u = lif_u_kick(self.nrn[j].x, w, E)
         self.nrn[j].x = u
-        if u <= th * E:
+        if lif_u_crossed(u, th, E):
             self.cross(j)
         elif w <= 0.0:
             # the key only grows: no need to read the old one (a cache miss saved per inhibitory kick)
-            heap_sift_down(heap, self.nrn[j].pos, u * inv_th if th > 0.0 else INFINITY, j)
+            heap_sift_down(heap, self.nrn[j].pos, lif_u_key(u, th, inv_th), j)
         else:
-            heap_sift_up(heap, self.nrn[j].pos, u * inv_th if th > 0.0 else INFINITY, j)
+            heap_sift_up(heap, self.nrn[j].pos, lif_u_key(u, th, inv_th), j)
 
     cdef void kick_row(self, syn_t k, syn_t k_end, double t) noexcept nogil:
         """Kick the targets of synapses k .. k_end - 1 at time t.
@@ -562,7 +408,7 @@ cdef class Engine:
             j = idx[k]
             w = wts[k & m_w]
             f = nrn[j].flags
-            if f & (F_PENDING | F_REFRACTORY | (3 << KIND_SHIFT)):     # not an active shared LIF
+            if f & (F_PENDING | F_REFRACTORY | KIND_MASK):     # not an active shared LIF
                 self.kick(j, w, t)
             else:
                 cl = self.classes + CLS(f)
@@ -616,7 +462,9 @@ cdef class Engine:
         else:
             self.kick_row(k, k_end, t)
 
-    cdef int propagate(self, idx_t src, double t) except -1 nogil:
+    cdef void propagate(self, idx_t src, double t) noexcept nogil:
+        """Deliver the spike of src at t: zero-delay targets now, the first delay group to the queue
+        (precondition: room for one delayed event)."""
         cdef syn_t k = self.indptr[src], k1 = self.indptr[src + 1], kz
         if self.delay_array:
             kz = self.zero_end[src]
@@ -626,34 +474,20 @@ cdef class Engine:
             kz = k
         self.kick_targets(k, kz, t)
         if kz < k1:
-            self.dq_push(t + (self.delays[kz] if self.delay_array else self.delay_scalar), t, src, kz)
-        return 0
+            dq_push(&self.dq, t + (self.delays[kz] if self.delay_array else self.delay_scalar), t, src, kz)
 
-    cdef int emit(self, idx_t i, double t) except -1 nogil:
-        """Neuron i fires at t: record, reset, send its spike."""
+    cdef void emit(self, idx_t i, double t) noexcept nogil:
+        """Neuron i fires at t: record, reset, send its spike (precondition: `make_room` for it)."""
         cdef uint16_t f = self.nrn[i].flags
         cdef NeuronClass* cl = &self.classes[CLS(self.nrn[i].flags)]
         cdef double tref = self.p_tref[i & self.m_tref], reset = self.p_reset[i & self.m_reset]
         cdef double E, key
         cdef int64_t b
-        cdef double* grown_t
-        cdef idx_t* grown_i
         self.n_spikes += 1
         if f & F_RECORD:
-            if self.rec_n == self.rec_cap:
-                self.rec_cap = 2 * self.rec_cap + 1024
-                grown_t = <double*>realloc(self.rec_t, self.rec_cap * sizeof(double))
-                if grown_t != NULL:
-                    self.rec_t = grown_t
-                grown_i = <idx_t*>realloc(self.rec_i, self.rec_cap * sizeof(idx_t))
-                if grown_i != NULL:
-                    self.rec_i = grown_i
-                if grown_t == NULL or grown_i == NULL:
-                    with gil:
-                        raise MemoryError("cannot grow the spike record")
-            self.rec_t[self.rec_n] = t + self.epoch
-            self.rec_i[self.rec_n] = i
-            self.rec_n += 1
+            self.rec.t[self.rec.n] = t + self.epoch
+            self.rec.i[self.rec.n] = i
+            self.rec.n += 1
         if (f & F_RATE) and self.rate_bin > 0.0:
             b = <int64_t>floor((t + self.epoch) / self.rate_bin) - self.rate_first_bin
             if 0 <= b < self.rate_counts.shape[0]:
@@ -665,10 +499,10 @@ cdef class Engine:
         if KIND(self.nrn[i].flags) == KIND_LIF_U:
             E = self.class_E(cl, t)
             if tref > 0.0:
-                self.nrn[i].x = (self.p_drive[i & self.m_drive] - reset) * E if (f & F_INTEGRATE_REF) else reset
+                self.nrn[i].x = lif_u_of_v(reset, self.p_drive[i & self.m_drive], E) if (f & F_INTEGRATE_REF) else reset
                 key = exp((self.ref_end[i] - cl.t0) / cl.tau)
             else:
-                self.nrn[i].x = (self.p_drive[i & self.m_drive] - reset) * E
+                self.nrn[i].x = lif_u_of_v(reset, self.p_drive[i & self.m_drive], E)
                 key = self.shared_key(i, self.nrn[i].x)
         else:
             self.nrn[i].x = reset
@@ -677,7 +511,6 @@ cdef class Engine:
         heap_update(&cl.heap, i, key)
         self.prefetch_row(cl.heap.ids[0])       # the likely next spiker's targets
         self.propagate(i, t)
-        return 0
 
     cdef inline void prefetch_row(self, idx_t j) noexcept nogil:
         cdef syn_t k = self.indptr[j], k1 = self.indptr[j + 1]
@@ -695,9 +528,9 @@ cdef class Engine:
         cl.top_id = -1
         if KIND(self.nrn[i].flags) == KIND_LIF_U:
             E = self.class_E(cl, t)
-            u = self.nrn[i].x if (f & F_INTEGRATE_REF) else (self.p_drive[i & self.m_drive] - self.nrn[i].x) * E
+            u = self.nrn[i].x if (f & F_INTEGRATE_REF) else lif_u_of_v(self.nrn[i].x, self.p_drive[i & self.m_drive], E)
             self.nrn[i].x = u
-            if u <= self.p_ith[i & self.m_ith] * E:
+            if lif_u_crossed(u, self.p_ith[i & self.m_ith], E):
                 return 1
             heap_update(&cl.heap, i, self.shared_key(i, u))
         else:
@@ -711,9 +544,13 @@ cdef class Engine:
 
     cdef int run_cascade(self, double t) except -1 nogil:
         """Fire every neuron queued in this instant's FIFO (and those they push over threshold)."""
+        cdef idx_t i
         while self.fifo_head < self.fifo_tail:
+            i = self.fifo[self.fifo_head]
+            if self.dq.size == self.dq.cap or (self.rec.n == self.rec.cap and self.nrn[i].flags & F_RECORD):
+                self.make_room(self.nrn[i].flags & F_RECORD)  # on failure i stays queued, to fire on resume
             self.fifo_head += 1
-            self.emit(self.fifo[self.fifo_head - 1], t)
+            self.emit(i, t)
         return 0
 
     cdef void end_instant(self) noexcept nogil:
@@ -760,7 +597,7 @@ cdef class Engine:
                 heap_sink(&cl.heap, 0, INFINITY, i)  # out of the way until its reset gives a new key
                 cl.top_id = -1
 
-    cdef int input_event(self, double t) except -1 nogil:
+    cdef void input_event(self, double t) noexcept nogil:
         cdef idx_t q = self.in_heap.ids[0], g, k
         cdef int64_t p
         cdef double nxt
@@ -785,10 +622,9 @@ cdef class Engine:
             nxt = ((self.gen_times[p] + self.gen_rep[g] * self.gen_period[g]) - self.epoch
                    if p < self.gen_end[g] else INFINITY)
         heap_update(&self.in_heap, q, nxt)
-        return 0
 
-    cdef int delay_event(self) except -1 nogil:
-        cdef DelayEvent ev = self.dq_pop()
+    cdef void delay_event(self) noexcept nogil:
+        cdef DelayEvent ev = dq_pop(&self.dq)
         cdef syn_t k0 = ev.syn, k = ev.syn, k1 = self.indptr[ev.src + 1]
         cdef double d
         if self.delay_array:
@@ -799,8 +635,7 @@ cdef class Engine:
             k = k1
         self.kick_targets(k0, k, ev.t_arr)
         if k < k1:
-            self.dq_push(ev.t_spk + self.delays[k], ev.t_spk, ev.src, k)
-        return 0
+            dq_push(&self.dq, ev.t_spk + self.delays[k], ev.t_spk, ev.src, k)     # in the popped event's place
 
     cdef void take_sample(self, double ts) noexcept nogil:
         cdef idx_t r
@@ -814,6 +649,8 @@ cdef class Engine:
         cdef double tn, tc, td, ti, ts, te
         cdef idx_t i
         cdef int64_t done = 0
+        if self.fifo_head < self.fifo_tail:
+            self.run_cascade(self.t)                # a cascade cut short by a MemoryError: finish it first
         while True:
             tn = INFINITY
             best_c = -1
@@ -822,7 +659,7 @@ cdef class Engine:
                 if tc < tn:
                     tn = tc
                     best_c = c
-            td = self.dq[0].t_arr if self.dq_size > 0 else INFINITY
+            td = self.dq.ev[0].t_arr if self.dq.size > 0 else INFINITY
             ti = self.in_keys[0] if self.in_heap.size > 0 else INFINITY
             te = tn if tn <= td else td
             if ti < te:
@@ -838,13 +675,15 @@ cdef class Engine:
             if te >= t_stop:
                 self.end_instant()
                 self.t = t_stop
-                return 0
+                return LOOP_DONE
             if done >= max_events:
-                return 1
+                return LOOP_BUDGET
             if te > EPOCH_SPAN:
                 self.shift_epoch(floor(te))
                 t_stop = t_stop_abs - self.epoch
                 continue                            # select again in the new frame
+            if self.dq.size == self.dq.cap:
+                self.make_room(False)
             done += 1
             self.n_events += 1
             if te > self.t:
@@ -860,12 +699,24 @@ cdef class Engine:
             self.run_cascade(te)
 
     def advance(self, double t_stop, int64_t max_events):
-        """Process events with absolute times < t_stop, at most max_events of them. Returns 0 when t_stop
-        was reached (then ``epoch + t`` is t_stop to rounding), 1 when the event budget ran out first."""
+        """Process events with absolute times < t_stop, at most max_events of them. Returns
+        STATUS_CODES["done"] when t_stop was reached (then ``epoch + t`` is t_stop to rounding),
+        STATUS_CODES["budget"] when the event budget ran out first.
+        Raises MemoryError when the spike record or the queue of delayed spikes cannot grow; the spikes
+        recorded so far stay for `take_spikes`, and a later call goes on from where this one stopped."""
         cdef int status
         with nogil:
             status = self.loop(t_stop, max_events)
         return status
+
+    def set_memory_limits(self, int64_t record, int64_t delayed):
+        """The most spikes the record may hold between two `take_spikes` and the most delayed events in
+        flight: growth beyond fails as a failed allocation does (tests use it to exercise that path)."""
+        if record < max(self.rec.n, 1) or delayed < max(self.dq.size, 1):
+            raise ValueError(f"limits must be >= 1 and the current sizes ({self.rec.n}, {self.dq.size}), "
+                             f"found: {record}, {delayed}")
+        self.rec.limit = record
+        self.dq.limit = delayed
 
     # ---------------------------------------------------------------- recording
     def set_samples(self, times, idx, out):
@@ -885,14 +736,14 @@ cdef class Engine:
 
     def take_spikes(self):
         """Return and forget the spikes recorded since the last call, as (times, indices)."""
-        times = np.empty(self.rec_n)
-        idx = np.empty(self.rec_n, dtype=np.int32)
+        times = np.empty(self.rec.n)
+        idx = np.empty(self.rec.n, dtype=np.int32)
         cdef double[::1] tv = times
         cdef idx_t[::1] iv = idx
-        if self.rec_n:
-            memcpy(&tv[0], self.rec_t, self.rec_n * sizeof(double))
-            memcpy(&iv[0], self.rec_i, self.rec_n * sizeof(idx_t))
-        self.rec_n = 0
+        if self.rec.n:
+            memcpy(&tv[0], self.rec.t, self.rec.n * sizeof(double))
+            memcpy(&iv[0], self.rec.i, self.rec.n * sizeof(idx_t))
+        self.rec.n = 0
         return times, idx
 
     def values(self, const idx_t[::1] idx, double t):
@@ -926,7 +777,7 @@ cdef class Engine:
                 self.nrn[i].x = v                    # held; the key stays the refractory end
                 continue
             if KIND(f) == KIND_LIF_U:
-                self.nrn[i].x = (self.p_drive[i & self.m_drive] - v) * self.class_E(cl, t)
+                self.nrn[i].x = lif_u_of_v(v, self.p_drive[i & self.m_drive], self.class_E(cl, t))
                 key = 0.0 if v >= self.p_thr[i & self.m_thr] else self.shared_key(i, self.nrn[i].x)
             else:
                 self.nrn[i].x = v
@@ -948,13 +799,13 @@ cdef class Engine:
     def set_clock(self, double epoch, double t, uint64_t seq, int64_t n_events, int64_t n_spikes):
         self.epoch = epoch
         self.t = t
-        self.seq = seq
+        self.dq.seq = seq
         self.n_events = n_events
         self.n_spikes = n_spikes
 
     @property
     def seq_counter(self):
-        return self.seq
+        return self.dq.seq
 
 
 def alias_table(const double[::1] weights):

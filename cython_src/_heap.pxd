@@ -7,7 +7,7 @@
 # Several heaps may share one `pos` array indexed by a global item id (the engine keeps one heap per
 # neuron class and one `pos` field per neuron); `ids` hold those global ids. `pos_stride` lets `pos` be
 # a field of an array of structs (item i's position is pos[i * pos_stride]).
-from _typedefs cimport idx_t, float64_t
+from ._typedefs cimport idx_t, float64_t
 
 cdef extern from *:
     """

@@ -1,8 +1,8 @@
 """Python access to the engine's indexed 8-ary heap, for tests against ``heapq``."""
 import numpy as np
 
-from _heap cimport Heap, heap_build, heap_sink, heap_update
-from _typedefs cimport idx_t, float64_t
+from ._heap cimport Heap, heap_build, heap_sink, heap_update
+from ._typedefs cimport idx_t, float64_t
 
 
 cdef class IndexedHeap:

@@ -1,67 +1,38 @@
-# Closed-form single-neuron kernels: the state after a free evolution of duration dt (no spike in between),
-# and the time until the state first reaches a level. All are `noexcept nogil`; callers guarantee the
-# preconditions stated beside each.
+# The one dispatch point between neuron models: the engine calls these, never a model's kernels directly.
 #
-# LIF:  tau dv/dt = I - v.
-# QIF:  tau dv/dt = v**2 + I; the theta neuron is the QIF with threshold +inf and reset -inf in the
-#       coordinate v = tan(theta / 2), so both share these kernels (v may be -inf right after a reset).
-from libc.math cimport expm1, log1p, sqrt, tan, tanh, atan2, INFINITY, M_PI, isinf
+# A neuron's kind says how it is stored and which kernels move it:
+#   KIND_LIF_U  LIF in a shared class, stored as u = (I - v) E(t) (kernels `lif_u_*` of _lif.pxd, which the
+#               engine calls itself: that representation is the LIF's alone)
+#   KIND_LIF    LIF in a timed class, stored as (v, t_last)
+#   KIND_QIF    QIF or theta (v = tan(theta / 2)) in a timed class, stored as (v, t_last)
+# A model for timed classes provides, in a file of its own: the free evolution over dt (no spike in
+# between), the time until v first reaches a level (infinite when it never does), and the pulse.
+# The reset stores the reset value (given in the model's coordinate) with t_last = the spike time.
+from ._lif cimport lif_advance, lif_time_to
+from ._qif cimport qif_advance, qif_time_to
+
+cdef enum:
+    KIND_LIF_U = 0
+    KIND_LIF = 1
+    KIND_QIF = 2
+    KIND_BITS = 2       # a kind fits in this many bits of a neuron's flags
 
 
-cdef inline double lif_advance(double v, double dt, double tau, double I) noexcept nogil:
-    return v + (I - v) * (-expm1(-dt / tau))
+cdef inline double model_advance(int kind, double v, double dt, double tau, double I) noexcept nogil:
+    """v after a free evolution of duration dt >= 0 (timed kinds; no threshold crossing within dt)."""
+    if kind == KIND_LIF:
+        return lif_advance(v, dt, tau, I)
+    return qif_advance(v, dt, tau, I)
 
 
-cdef inline double lif_time_to(double v, double level, double tau, double I) noexcept nogil:
-    # precondition: v < level
-    if I <= level:
-        return INFINITY
-    return tau * log1p((level - v) / (I - level))
+cdef inline double model_time_to(int kind, double v, double level, double tau, double I) noexcept nogil:
+    """Time from v until the free evolution first reaches level > v (timed kinds); INFINITY if never."""
+    if kind == KIND_LIF:
+        return lif_time_to(v, level, tau, I)
+    return qif_time_to(v, level, tau, I)
 
 
-cdef inline double qif_T(double s, double I) noexcept nogil:
-    # tan(a s) / a for I > 0, s for I = 0, tanh(a s) / a for I < 0 (a = sqrt|I|): precise for any small |I|
-    cdef double a
-    if I > 0.0:
-        a = sqrt(I)
-        return tan(a * s) / a
-    if I < 0.0:
-        a = sqrt(-I)
-        return tanh(a * s) / a
-    return s
-
-
-cdef inline double qif_advance(double v, double dt, double tau, double I) noexcept nogil:
-    # precondition: v does not reach +inf within dt. With T = qif_T(dt / tau, I), the flow of
-    # tau dv/dt = v**2 + I is v -> (v + I T) / (1 - v T) for every sign of I (tangent addition), and
-    # -inf -> -1 / T; for I < 0 it settles on -sqrt(-I) without overflow.
-    cdef double T
-    if dt == 0.0:
-        return v
-    T = qif_T(dt / tau, I)
-    if isinf(v):
-        return -1.0 / T
-    return (v + I * T) / (1.0 - v * T)
-
-
-cdef inline double qif_time_to(double v, double level, double tau, double I) noexcept nogil:
-    # precondition: v < level; v may be -inf, level may be +inf. Written without differences of nearly
-    # equal numbers, so that it stays precise as I -> 0.
-    cdef double a
-    if I > 0.0:
-        a = sqrt(I)
-        if isinf(level):
-            return tau / a * atan2(a, v)
-        if isinf(v):
-            return tau / a * (M_PI - atan2(a, level))
-        return tau / a * atan2(a * (level - v), I + level * v)
-    if I == 0.0:
-        if v <= 0.0:
-            return INFINITY
-        return tau / v if isinf(level) else tau * (level - v) / (v * level)
-    a = sqrt(-I)
-    if v <= a:
-        return INFINITY                # at or below the unstable fixed point: never reaches threshold
-    if isinf(level):
-        return tau / (2.0 * a) * log1p(2.0 * a / (v - a))
-    return tau / (2.0 * a) * log1p(2.0 * a * (level - v) / ((level + a) * (v - a)))
+cdef inline double model_kick(int kind, double v, double w) noexcept nogil:
+    """v after a pulse of weight w (timed kinds): a delta pulse v += w for LIF and QIF, and a delta
+    current tan(theta / 2) += w for theta."""
+    return v + w

@@ -1,12 +1,9 @@
 """Tests of the online full-FORCE training of a balanced student network (recursive least squares)."""
 
-import doctest
-
 import neo
 import numpy as np
 import pytest
 
-from brian2_sparseprop.rate import learning as balanced_learning
 from brian2_sparseprop.rate.learning import RecursiveLeastSquares, train_student
 
 _SMALL = dict(N=200, t_transient=20.0, t_train_max=60.0, t_test=20.0)
@@ -139,11 +136,6 @@ def test_train_student_errors(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         train_student(args.pop("I1"), args.pop("kind"), **args)
-
-
-def test_docstring_examples():
-    result = doctest.testmod(balanced_learning, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0
 
 
 @pytest.mark.slow

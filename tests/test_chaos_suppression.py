@@ -1,12 +1,11 @@
 """Tests of the chaos-suppression experiments: resumable sweeps, CLI, theory against simulation."""
 
-import doctest
 import json
 
 import numpy as np
 import pytest
 
-from brian2_sparseprop.rate import balanced, chaos_suppression, meanfield
+from brian2_sparseprop.rate import chaos_suppression, meanfield
 from brian2_sparseprop.rate.chaos_suppression import (
     critical_amplitude,
     critical_amplitude_sweep,
@@ -211,13 +210,6 @@ def test_critical_amplitude_scaling_with_N(kind, ratio, rel):
     small = critical_amplitude(kind, N=1000, I1_start=2.0, **opts)
     large = critical_amplitude(kind, N=4000, I1_start=2.0, **opts)
     assert large / small == pytest.approx(ratio, rel=rel)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("module", [balanced, meanfield, chaos_suppression])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_learning_sweep_and_cli(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""Every runnable example in the package's docstrings runs and shows what it claims."""
+"""Every runnable example in the package's docstrings runs and shows what it claims: public and private
+modules, compiled ones included (their docstrings hold the examples of the engine's Python access)."""
 
 import doctest
 import importlib
@@ -8,11 +9,16 @@ import pytest
 
 import brian2_sparseprop
 
-MODULES = sorted(
-    m.name
-    for m in pkgutil.walk_packages(brian2_sparseprop.__path__, "brian2_sparseprop.")
-    if not m.name.rsplit(".", 1)[1].startswith("_")
-)
+MODULES = sorted(m.name for m in pkgutil.walk_packages(brian2_sparseprop.__path__, "brian2_sparseprop."))
+COMPILED = [
+    "brian2_sparseprop.spiking._delay_queue",
+    "brian2_sparseprop.spiking._engine",
+    "brian2_sparseprop.spiking._heap",
+]
+
+
+def test_compiled_modules_are_collected():
+    assert set(COMPILED) <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -522,11 +522,13 @@ class EventNetwork:
     def _build_engine(self):
         n = self.n
         codes = self._codes
+        K = _engine.KIND_CODES
         tau_full = np.broadcast_to(self._tau, (n,))
-        lif = codes == 0
+        lif = codes == MODELS.index("lif")
+        th = codes == MODELS.index("theta")
         lif_taus = np.unique(tau_full[lif])
         shared = self._lif_shared_tau and lif.any() and lif_taus.size <= MAX_SHARED_CLASSES
-        kind = np.where(codes == 0, 1, 2).astype(np.uint8)  # lazy LIF / QIF
+        kind = np.where(lif, K["lif"], K["qif"]).astype(np.uint8)  # timed classes; theta runs as QIF
         cls = np.zeros(n, np.uint8)
         class_tau, class_shared = [], []
         if shared:
@@ -534,9 +536,10 @@ class EventNetwork:
                 cls[lif & (tau_full == tv)] = c
                 class_tau.append(float(tv))
                 class_shared.append(True)
-            kind[lif] = 0
-        if (kind != 0).any():
-            cls[kind != 0] = len(class_tau)
+            kind[lif] = K["lif_shared"]
+        timed = kind != K["lif_shared"]
+        if timed.any():
+            cls[timed] = len(class_tau)
             class_tau.append(1.0)
             class_shared.append(False)
         order = np.argsort(cls, kind="stable").astype(np.int32)
@@ -546,7 +549,7 @@ class EventNetwork:
         F = _engine.FLAG_CODES
         flags = (kind.astype(np.uint16) << F["kind_shift"]) | (cls.astype(np.uint16) << F["class_shift"])
         flags[self._integ] |= F["integrate_refractory"]
-        flags[codes == 2] |= F["theta"]
+        flags[th] |= F["theta"]
         if self._record_idx is None:
             flags |= F["record"]
         else:
@@ -561,12 +564,11 @@ class EventNetwork:
 
         # state: theta neurons are stored as v = tan(theta / 2)
         v0 = self._v_init.copy()
-        th = codes == 2
         v0[th] = _theta_to_v(v0[th])
         x = v0.copy()
         dr = np.broadcast_to(drive, (n,))
-        x[kind == 0] = dr[kind == 0] - v0[kind == 0]  # u at t0 = t = 0: E = 1
-        any_lazy = (kind != 0).any()
+        x[~timed] = dr[~timed] - v0[~timed]  # u at t0 = t = 0: E = 1
+        any_lazy = timed.any()
         t_last = np.zeros(n if any_lazy else 1)
         ref_end = np.full(n if (self._tref > 0).any() else 1, -np.inf)
 
@@ -733,7 +735,7 @@ class EventNetwork:
         if report == "text":
             print(f"Starting simulation at t={t_start} s for a duration of {duration} s")
         try:
-            while eng.advance(t_stop, CHUNK_EVENTS) == 1:
+            while eng.advance(t_stop, CHUNK_EVENTS) == _engine.STATUS_CODES["budget"]:
                 now = time.monotonic()
                 if report is not None and now - last_report >= report_period:
                     last_report = now

@@ -1,0 +1,190 @@
+# The forward event loop: the engine's state and the C methods that move it.
+#
+# What other compiled modules (the adjoint's tape and backward pass, the tangent-space Lyapunov code) may
+# cimport: the `Engine` class (its arrays, classes and clock; read them, call `loop`, `value`, `free_v`,
+# `time_to_threshold`), the `Neuron` and `NeuronClass` structs, the flag bits and `KIND`/`CLS` below. The
+# kinds are in _models.pxd, the heap in _heap.pxd, the delay queue in _delay_queue.pxd.
+# Methods that cannot fail are `noexcept nogil`; those that may allocate are `except -1 nogil` and raise
+# MemoryError (with the GIL taken only then), leaving the engine able to continue once memory is there.
+cimport cython
+from libc.stdlib cimport realloc
+from numpy.random cimport bitgen_t
+
+from ._delay_queue cimport DelayQueue
+from ._heap cimport Heap
+from ._models cimport KIND_BITS
+from ._typedefs cimport idx_t, int64_t, syn_t, uint16_t
+
+# one uint16 per neuron holds its status bits (the first two change during a run, the others are static),
+# its kind (bits KIND_SHIFT ..) and its class (bits CLASS_SHIFT ..), so a kick reads one small word
+cdef enum:
+    F_REFRACTORY = 1        # in its refractory period (its heap key is the period's end)
+    F_PENDING = 2           # crossed threshold in the current instant, not yet reset
+    F_INTEGRATE_REF = 4     # integrates (and takes inputs) while refractory
+    F_THETA = 8             # a theta neuron (stored as v = tan(theta / 2)); reported as theta
+    F_RECORD = 16           # its spikes are recorded
+    F_RATE = 32             # its spikes count into the population rate
+    KIND_SHIFT = 8
+    KIND_MASK = ((1 << KIND_BITS) - 1) << KIND_SHIFT
+    CLASS_SHIFT = KIND_SHIFT + KIND_BITS
+    CLASS_BITS = 16 - CLASS_SHIFT
+
+# return values of `Engine.loop`
+cdef enum:
+    LOOP_DONE = 0           # t_stop reached
+    LOOP_BUDGET = 1         # the event budget ran out first
+
+
+cdef inline int KIND(uint16_t f) noexcept nogil:
+    return (f & KIND_MASK) >> KIND_SHIFT
+
+
+cdef inline int CLS(uint16_t f) noexcept nogil:
+    return f >> CLASS_SHIFT
+
+
+cdef struct Neuron:             # what a kick touches of its target, in one 16-byte record
+    double x                    # state: u (shared LIF), v (timed), or v held during refractoriness
+    idx_t pos                   # position in its class's heap
+    uint16_t flags              # status bits | kind << KIND_SHIFT | class << CLASS_SHIFT
+    uint16_t spare
+
+
+cdef struct NeuronClass:
+    Heap heap
+    bint shared
+    double tau                  # shared classes
+    double t0                   # E(t) = exp((t - t0) / tau)
+    double E_t                  # cache: E(E_t) = E_val
+    double E_val
+    idx_t top_id                # cache of the top event time
+    double top_key
+    double top_time
+
+
+cdef struct SpikeRecord:        # recorded spikes since the last `take_spikes`
+    double* t                   # absolute times
+    idx_t* i                    # neuron indices
+    int64_t n
+    int64_t cap                 # allocated length of both arrays
+    int64_t limit               # the most it may grow to (allocation beyond fails as if out of memory)
+
+
+cdef inline int rec_reserve(SpikeRecord* r, int64_t cap) noexcept nogil:
+    """Make room for at least `cap` spikes (geometric growth). Returns -1 if memory runs out or the growth
+    would pass `limit` (the record keeps its spikes and its old capacity), else 0."""
+    cdef int64_t new_cap = r.cap if r.cap > 0 else 1024
+    cdef double* grown_t
+    cdef idx_t* grown_i
+    if cap <= r.cap:
+        return 0
+    while new_cap < cap:
+        new_cap *= 2
+    if new_cap > r.limit:
+        new_cap = r.limit
+        if new_cap < cap:
+            return -1
+    grown_t = <double*>realloc(r.t, new_cap * sizeof(double))
+    if grown_t == NULL:
+        return -1
+    r.t = grown_t       # larger than cap says until both arrays have grown: harmless
+    grown_i = <idx_t*>realloc(r.i, new_cap * sizeof(idx_t))
+    if grown_i == NULL:
+        return -1
+    r.i = grown_i
+    r.cap = new_cap
+    return 0
+
+
+@cython.final
+cdef class Engine:
+    # sizes
+    cdef readonly idx_t n
+    cdef readonly idx_t n_pre
+    cdef readonly int n_classes
+    # per-neuron state and static description
+    cdef Neuron[::1] neurons
+    cdef Neuron* nrn
+    cdef double[::1] t_last, ref_end
+    cdef double[::1] heap_keys
+    cdef idx_t[::1] heap_ids
+    # parameters: arrays of length n, or of length 1 with mask 0 (shared by all)
+    cdef double[::1] p_tau, p_drive, p_thr, p_reset, p_tref, p_ith, p_inv_ith
+    cdef int64_t m_tau, m_drive, m_thr, m_reset, m_tref, m_ith
+    # classes
+    cdef NeuronClass* classes
+    cdef int64_t[::1] class_offset     # start of each class's block in heap_keys / heap_ids
+    # connectivity over presynaptic ids 0..n_pre-1 (neurons first, then external sources)
+    cdef int64_t[::1] indptr
+    cdef idx_t[::1] indices
+    cdef double[::1] weights
+    cdef int64_t m_w
+    cdef double[::1] delays
+    cdef bint delay_array
+    cdef double delay_scalar
+    cdef int64_t[::1] zero_end
+    # delayed spikes in flight
+    cdef DelayQueue dq
+    # external inputs: one heap item per Poisson source and per generator, keyed by next time
+    cdef Heap in_heap
+    cdef double[::1] in_keys
+    cdef idx_t[::1] in_ids, in_pos
+    cdef idx_t n_poisson, n_gen         # Poisson entries in the input heap (0 or 1), generators
+    cdef double poisson_total           # all Poisson sources as one process of the summed rate
+    cdef double[::1] poisson_prob       # alias table picking the source of each event
+    cdef idx_t[::1] poisson_alias
+    cdef idx_t[::1] poisson_src
+    cdef double[::1] gen_times, gen_period
+    cdef idx_t[::1] gen_src
+    cdef int64_t[::1] gen_start, gen_end, gen_ptr, gen_rep
+    cdef object bitgen_obj
+    cdef bitgen_t* rng
+    # the instant's cascade
+    cdef idx_t[::1] fifo                # neurons that crossed threshold in the current instant
+    cdef idx_t fifo_head, fifo_tail
+    # recording
+    cdef SpikeRecord rec
+    cdef double[::1] sample_times
+    cdef int64_t sample_ptr
+    cdef idx_t[::1] sample_idx
+    cdef double[:, ::1] sample_out
+    cdef int64_t[::1] rate_counts
+    cdef double rate_bin
+    cdef int64_t rate_first_bin
+    # time: absolute time = epoch + t; epoch moves on in whole seconds so that event times keep
+    # their full precision however long the run (the offsets never exceed a few seconds)
+    cdef readonly double epoch
+    cdef readonly double t
+    cdef readonly int64_t n_events
+    cdef readonly int64_t n_spikes
+
+    cdef void _invalidate(self, int c) noexcept nogil
+    # neuron state
+    cdef inline double class_E(self, NeuronClass* cl, double t) noexcept nogil
+    cdef void rebase(self, int c, double t) noexcept nogil
+    cdef void shift_epoch(self, double d) noexcept nogil
+    cdef inline void ensure_base(self, double t) noexcept nogil
+    cdef inline double free_v(self, idx_t i, double t) noexcept nogil
+    cdef inline double time_to_threshold(self, idx_t i, double v) noexcept nogil
+    cdef inline double shared_key(self, idx_t i, double u) noexcept nogil
+    cdef double value(self, idx_t i, double t) noexcept nogil
+    # events
+    cdef inline void cross(self, idx_t i) noexcept nogil
+    cdef inline void kick(self, idx_t i, double w, double t) noexcept nogil
+    cdef inline void kick_shared(self, Heap* heap, idx_t j, double w, double E, double th, double inv_th) noexcept nogil
+    cdef void kick_row(self, syn_t k, syn_t k_end, double t) noexcept nogil
+    cdef void kick_row_shared(self, syn_t k, syn_t k_end, double t) noexcept nogil
+    cdef inline void kick_targets(self, syn_t k, syn_t k_end, double t) noexcept nogil
+    cdef int make_room(self, bint record) except -1 nogil
+    cdef void propagate(self, idx_t src, double t) noexcept nogil
+    cdef void emit(self, idx_t i, double t) noexcept nogil
+    cdef inline void prefetch_row(self, idx_t j) noexcept nogil
+    cdef int end_refractory(self, idx_t i, double t) noexcept nogil
+    cdef int run_cascade(self, double t) except -1 nogil
+    cdef void end_instant(self) noexcept nogil
+    cdef inline double class_top_time(self, int c) noexcept nogil
+    cdef void neuron_events(self, double t) noexcept nogil
+    cdef void input_event(self, double t) noexcept nogil
+    cdef void delay_event(self) noexcept nogil
+    cdef void take_sample(self, double ts) noexcept nogil
+    cdef int loop(self, double t_stop_abs, int64_t max_events) except -1 nogil
