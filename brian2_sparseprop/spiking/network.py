@@ -12,12 +12,17 @@ import numpy as np
 
 from . import _engine
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
 __all__ = ["EventNetwork"]
 
 MODELS = ("lif", "qif", "theta")
 MAX_SHARED_CLASSES = 8  # distinct LIF taus that get the transcendental-free representation
 CHUNK_EVENTS = 200_000  # events per call into the compiled loop (interrupts and progress between)
-CHUNK_SYNAPSES = 2**20  # synapses per step of the checks and of the sort by delay: bounded temporaries
+CHUNK_SYNAPSES = 2**18  # synapses per step of the checks and of the sort by delay: bounded temporaries
 
 
 def _real_array(name, value, copy=True):
@@ -166,24 +171,28 @@ def _line_aligned(a):
 
 
 # The memory estimate behind MemoryError: the bytes that creating, building and starting a network add
-# to what is in use, array by array. The peak is at the end of building the engine; per neuron (LIF with
-# one shared tau, parameters given as scalars):
+# to what is in use, array by array. Per neuron (LIF or QIF, parameters given as scalars), the peak is
+# reached while building the engine, as its heap keys are placed:
 #   kept by the network: initial state 8 (float64), model code 1, checked indptr 8;
-#   kept by the engine: neuron record 16, heap key 8 and id 4, cascade fifo 4, combined indptr 8;
-#   alive together while building: initial values and engine states 16, heap key buffer 8, heap order 12
-#   (int64 from the sort, its int32 copy), model masks, classes and flags 6.
-NEURON_BYTES = 17 + 40 + 42
-# 8 more per neuron for each parameter given per neuron, 16 for drive - threshold and its inverse when
-# either is, 8 for the last update times of neurons without a shared tau, 8 for refractory ends.
-CHUNK_BYTES = 64 * CHUNK_SYNAPSES  # temporaries of the chunked checks and sort by delay, at most
+#   the engine's arrays so far: combined indptr 8, neuron records 16, heap keys 8 and the zeros they are
+#   copied from 8;
+#   build temporaries: initial values and engine states 16, heap order 4, model masks, classes, flags 6.
+# (Afterwards the engine keeps 40: the zeros and temporaries give way to heap ids 4 and a cascade fifo 4.)
+NEURON_BYTES = 17 + 40 + 26
+CHUNK_BYTES = 48 * CHUNK_SYNAPSES  # temporaries of a chunk of the sort by delay (at most 48 B per synapse)
 
 
 def _neuron_bytes(tau, drive, threshold, reset, refractory, model, lif_shared_tau):
-    """Estimated peak bytes per neuron of a network with these arguments (not yet validated)."""
+    """Estimated peak bytes per neuron of a network with these arguments (not yet validated):
+    NEURON_BYTES, and 8 more for each parameter stored per neuron (theta neurons make threshold and reset
+    per-neuron), 16 for drive - threshold and its inverse if either is, 8 for the last update times of
+    neurons without a shared tau (QIF, theta, or LIF if tau varies), 8 for refractory ends."""
     per_neuron = [np.ndim(p) > 0 for p in (tau, drive, threshold, reset, refractory)]
+    if not (isinstance(model, str) and model in ("lif", "qif")):
+        per_neuron[2] = per_neuron[3] = True
     b = NEURON_BYTES + 8 * sum(per_neuron) + 16 * (per_neuron[1] or per_neuron[2])
     if not (isinstance(model, str) and model == "lif" and lif_shared_tau is True and not per_neuron[0]):
-        b += 8  # some neurons may be updated lazily: their last update times
+        b += 8
     if per_neuron[4] or not (isinstance(refractory, (int, float)) and refractory == 0):
         b += 8
     return b
@@ -216,19 +225,29 @@ def _check_memory(need, n, nnz):
 
 
 def _available_memory():
-    """Bytes that can be allocated without swapping: MemAvailable of /proc/meminfo (free memory plus what
-    the kernel can reclaim, such as the page cache), else the free pages, else None (unknown)."""
+    """Bytes that can still be allocated without swapping, or None if unknown: MemAvailable of
+    /proc/meminfo (free memory and what the kernel can reclaim, such as the page cache; else the free
+    pages), and under an address-space limit (RLIMIT_AS) at most what is left of it."""
+    avail = None
     try:
         with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+            avail = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), None)
     except (OSError, ValueError, IndexError):
         pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            pass
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as f:
+                used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            avail = max(0, limit - used) if avail is None else min(avail, max(0, limit - used))
+    except (AttributeError, OSError, ValueError, IndexError):
+        pass
+    return avail
 
 
 class EventNetwork:

@@ -15,24 +15,27 @@ from .network import EventNetwork
 __all__ = ["sparse_inhibitory_lif", "balanced_theta"]
 
 
-def _random_network(n, k, seed, initial, **params):
-    """An EventNetwork of n neurons with k random targets each (n and k checked), connectivity drawn first and then the
-    initial states ``initial(rng)`` from one generator seeded with ``seed``; refused with a MemoryError
-    before anything is generated if it would not fit."""
-    model = params["model"]
+def _memory_needed(n, k, params):
+    """Estimated peak bytes of building a standard network: what the EventNetwork adds, and the
+    connectivity (4 bytes per synapse, 8 per neuron) and initial states (8 per neuron) made here."""
     per_neuron = network._neuron_bytes(
         params["tau"],
         params["drive"],
         params.get("threshold", 1.0),
         params.get("reset", 0.0),
         params.get("refractory", 0.0),
-        model,
+        params["model"],
         params.get("lif_shared_tau", True),
     )
     per_synapse = network._synapse_bytes(np.zeros(0, np.int32), params["weights"], params.get("delays", 0.0), False)
-    # made here: indptr and initial states (16 bytes per neuron), indices (4 per synapse)
-    need = (per_neuron + 16) * n + (4 + per_synapse) * n * k + network.CHUNK_BYTES
-    network._check_memory(need, n, n * k)
+    return (per_neuron + 16) * n + (4 + per_synapse) * n * k + network.CHUNK_BYTES
+
+
+def _random_network(n, k, seed, initial, **params):
+    """An EventNetwork of n neurons with k random targets each (n and k checked), connectivity drawn first
+    and then the initial states ``initial(rng)`` from one generator seeded with ``seed``; refused with a
+    MemoryError before anything is generated if it would not fit."""
+    network._check_memory(_memory_needed(n, k, params), n, n * k)
     rng = np.random.default_rng(seed)
     indptr, indices = connectivity.fixed_out_degree(n, k, rng)
     return EventNetwork(n, v_init=initial(rng), indptr=indptr, indices=indices, seed=seed, copy=False, **params)
