@@ -5,8 +5,8 @@ Each size runs in a fresh subprocess (so that its peak resident memory is its ow
 simulated duration counting spikes without recording them, and reports
 - build: CPU seconds to generate the connectivity and build the engine,
 - run: CPU seconds of the run, and CPU microseconds per network spike,
-- peak RSS: the process's maximum resident memory (getrusage), in total and above the RSS after
-  importing the package (the interpreter, numpy and Brian2),
+- peak RSS: the process's maximum resident memory (getrusage), in total and above the resident memory
+  after importing the package (the interpreter, numpy and Brian2),
 - estimate: the memory estimate that would refuse the network before building it (`MemoryError`).
 
 Usage:
@@ -16,6 +16,7 @@ Usage:
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -26,6 +27,12 @@ def _max_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+def _rss():
+    """Resident memory now (the maximum so far may be higher: imports free some of what they used)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def worker(n, duration):
     """Build and run S1 of n neurons in this process; return a dict of measurements."""
     import numpy as np
@@ -33,7 +40,7 @@ def worker(n, duration):
     from brian2_sparseprop.spiking import standard
     from brian2_sparseprop.spiking.standard import sparse_inhibitory_lif
 
-    rss_import = _max_rss()
+    rss_import = _rss()
     k = 100
     estimate = standard._memory_needed(
         n, k, dict(model="lif", tau=0.01, drive=1.1, threshold=1.0, reset=0.0, weights=-1.0 / k**0.5)

@@ -182,11 +182,12 @@ NEURON_BYTES = 17 + 40 + 26
 CHUNK_BYTES = 48 * CHUNK_SYNAPSES  # temporaries of a chunk of the sort by delay (at most 48 B per synapse)
 
 
-def _neuron_bytes(tau, drive, threshold, reset, refractory, model, lif_shared_tau):
+def _neuron_bytes(tau, drive, threshold, reset, refractory, delays, model, lif_shared_tau):
     """Estimated peak bytes per neuron of a network with these arguments (not yet validated):
     NEURON_BYTES, and 8 more for each parameter stored per neuron (theta neurons make threshold and reset
     per-neuron), 16 for drive - threshold and its inverse if either is, 8 for the last update times of
-    neurons without a shared tau (QIF, theta, or LIF if tau varies), 8 for refractory ends."""
+    neurons without a shared tau (QIF, theta, or LIF if tau varies), 8 for refractory ends, 8 for the end
+    of each neuron's zero-delay synapses if delays vary."""
     per_neuron = [np.ndim(p) > 0 for p in (tau, drive, threshold, reset, refractory)]
     if not (isinstance(model, str) and model in ("lif", "qif")):
         per_neuron[2] = per_neuron[3] = True
@@ -195,7 +196,7 @@ def _neuron_bytes(tau, drive, threshold, reset, refractory, model, lif_shared_ta
         b += 8
     if per_neuron[4] or not (isinstance(refractory, (int, float)) and refractory == 0):
         b += 8
-    return b
+    return b + 8 * (np.size(delays) > 1)
 
 
 def _synapse_bytes(indices, weights, delays, copy):
@@ -359,7 +360,7 @@ class EventNetwork:
         n = int(n)
         self.n = n
         nnz = np.size(indices) if indices is not None else 0
-        need = _neuron_bytes(tau, drive, threshold, reset, refractory, model, lif_shared_tau) * n
+        need = _neuron_bytes(tau, drive, threshold, reset, refractory, delays, model, lif_shared_tau) * n
         _check_memory(need + _synapse_bytes(indices, weights, delays, copy) * nnz + CHUNK_BYTES, n, nnz)
         self._config = dict(
             n=n,

@@ -24,6 +24,7 @@ def _memory_needed(n, k, params):
         params.get("threshold", 1.0),
         params.get("reset", 0.0),
         params.get("refractory", 0.0),
+        params.get("delays", 0.0),
         params["model"],
         params.get("lif_shared_tau", True),
     )
