@@ -427,8 +427,9 @@ def test_bad_network_arguments(overrides, error, match):
         (dict(v_init="abc"), "v_init"),
         (dict(indptr=[0, 1, 2, 3], indices=[1, 2, 0], weights="x"), "weights"),
         (dict(integrate_refractory="yes"), "integrate_refractory"),
+        (dict(copy="no"), "copy must be a bool, found str 'no'"),
     ],
-    ids=["model-int", "tau-str", "tau-complex", "drive-None", "v_init-str", "weights-str", "integrate-str"],
+    ids=["model-int", "tau-str", "tau-complex", "drive-None", "v_init-str", "weights-str", "integrate-str", "copy-str"],
 )
 def test_wrong_kind_of_network_argument_is_a_type_error(overrides, name):
     with pytest.raises(TypeError, match=name):

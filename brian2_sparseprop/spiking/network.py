@@ -313,9 +313,9 @@ class EventNetwork:
     TypeError, ValueError
         For malformed or out-of-range arguments, naming the value and the rule.
     MemoryError
-        If the network would not fit in the available memory: estimated before allocating anything of
-        size n from the arrays it will hold and build (about 100 bytes per neuron, and per synapse
-        4 bytes for the indices, 8 for per-synapse weights, 8 for per-synapse delays, unless used as given).
+        If the network would not fit in the available memory, estimated before anything of size n is
+        allocated from the arrays that it will hold and build: about 100 bytes per neuron and, per
+        synapse, 4 bytes for the indices and 8 for each per-synapse weights or delays array that it copies.
 
     Examples
     --------
@@ -359,6 +359,9 @@ class EventNetwork:
             raise ValueError(f"n must be in [1, 2**31 - 1), found: {n}")
         n = int(n)
         self.n = n
+        if not isinstance(copy, (bool, np.bool_)):
+            raise TypeError(f"copy must be a bool, found {type(copy).__name__} {copy!r:.60}")
+        self._copy = bool(copy)
         nnz = np.size(indices) if indices is not None else 0
         need = _neuron_bytes(tau, drive, threshold, reset, refractory, delays, model, lif_shared_tau) * n
         _check_memory(need + _synapse_bytes(indices, weights, delays, copy) * nnz + CHUNK_BYTES, n, nnz)
@@ -423,9 +426,6 @@ class EventNetwork:
             raise ValueError("give both indptr and indices, or neither")
         if indptr is None:
             indptr, indices = np.zeros(n + 1, np.int64), np.zeros(0, np.int32)
-        if not isinstance(copy, (bool, np.bool_)):
-            raise TypeError(f"copy must be a bool, found {type(copy).__name__} {copy!r:.60}")
-        self._copy = bool(copy)
         self._indptr, self._indices = _check_csr(indptr, indices, n, n, "connectivity", copy=self._copy)
         nnz = self._indices.size
         self._weights = _per_synapse("weights", weights, nnz, copy=self._copy)
