@@ -5,7 +5,7 @@ Each size runs in a fresh subprocess (so that its peak resident memory is its ow
 simulated duration counting spikes without recording them, and reports
 - build: CPU seconds to generate the connectivity and build the engine,
 - run: CPU seconds of the run, and CPU microseconds per network spike,
-- peak RSS: the process's maximum resident memory (getrusage), in total and above the resident memory
+- peak RSS: the process's maximum resident memory (VmHWM), in total and above the resident memory
   after importing the package (the interpreter, numpy and Brian2),
 - estimate: the memory estimate that would refuse the network before building it (`MemoryError`).
 
@@ -16,21 +16,17 @@ Usage:
 
 import argparse
 import json
-import os
-import resource
 import subprocess
 import sys
 import time
 
 
-def _max_rss():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-
-
-def _rss():
-    """Resident memory now (the maximum so far may be higher: imports free some of what they used)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status(field):
+    """Bytes of a field of /proc/self/status: VmRSS, resident memory now (the maximum so far may be higher:
+    imports free some of what they used); VmHWM, its maximum in this process (getrusage's maximum can be
+    the parent's resident memory at the fork, when that is larger)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
 
 
 def worker(n, duration):
@@ -40,7 +36,7 @@ def worker(n, duration):
     from brian2_sparseprop.spiking import standard
     from brian2_sparseprop.spiking.standard import sparse_inhibitory_lif
 
-    rss_import = _rss()
+    rss_import = _status("VmRSS")
     k = 100
     estimate = standard._memory_needed(
         n, k, dict(model="lif", tau=0.01, drive=1.1, threshold=1.0, reset=0.0, weights=-1.0 / k**0.5)
@@ -54,7 +50,7 @@ def worker(n, duration):
     net.run(duration)
     run = time.process_time() - t0
     spikes = net.n_spikes
-    rss = _max_rss()
+    rss = _status("VmHWM")
     return dict(
         n=n,
         synapses=n * k,

@@ -640,29 +640,32 @@ def test_poisson_sources_beyond_the_available_memory_are_refused(available):
 
 
 ESTIMATE_SCRIPT = textwrap.dedent("""
-    import os, resource
     import numpy as np
     from brian2_sparseprop import EventNetwork
     from brian2_sparseprop.connectivity import fixed_out_degree
     from brian2_sparseprop.spiking import network, standard
 
+    def kib(field):  # VmRSS: resident now; VmHWM: its peak in this process (getrusage's maximum would
+        # include the parent's resident memory at the fork)
+        return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(field))
+
     n, k = {n}, {k}
     params = dict(model="lif", tau=0.01, drive=1.1, threshold=1.0, reset=0.0, weights=-0.1)
     if "{case}" == "S1":
-        rss0 = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024  # KiB now
+        rss0 = kib("VmRSS:")
         estimate = standard._memory_needed(n, k, params)
         net = standard.sparse_inhibitory_lif(n, k)
     else:  # per-synapse delays, copied and sorted by the network
         rng = np.random.default_rng(0)
         indptr, indices = fixed_out_degree(n, k, rng)
         delays, v_init = rng.uniform(0, 2e-3, n * k), rng.random(n)
-        rss0 = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024  # KiB now
+        rss0 = kib("VmRSS:")
         estimate = network._neuron_bytes(0.01, 1.1, 1.0, 0.0, 0.0, delays, "lif", True) * n
         estimate += network._synapse_bytes(indices, -0.1, delays, True) * n * k + network.CHUNK_BYTES
         net = EventNetwork(n, **params, v_init=v_init, indptr=indptr, indices=indices, delays=delays)
     net.record_spikes(np.zeros(0, np.int32))
     net.run(0.01)
-    print(estimate / 1024 / (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0))
+    print(estimate / 1024 / (kib("VmHWM:") - rss0))
 """)
 
 
