@@ -33,10 +33,10 @@ def s1_network(n, k=100, seed=0):
     """S1 as an ordinary Brian2 script: dv/dt = (I - v)/tau, K random targets, weight -1/sqrt(K)."""
     from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms
 
-    from brian2_sparseprop.spiking.standard import random_out_connectivity
+    from brian2_sparseprop.connectivity import fixed_out_degree
 
     rng = np.random.default_rng(seed)
-    indptr, indices = random_out_connectivity(n, k, rng)
+    indptr, indices = fixed_out_degree(n, k, rng)
     group = NeuronGroup(
         n, "dv/dt = (I - v)/tau : 1", threshold="v > 1", reset="v = 0", namespace={"I": 1.1, "tau": 10 * ms}, name="s1"
     )

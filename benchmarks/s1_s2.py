@@ -25,7 +25,8 @@ SIM = {1_000: 20.0, 10_000: 5.0, 100_000: 2.0, 1_000_000: 0.5}  # simulated seco
 
 def worker(kind, n, duration):
     """Run one configuration in this process and return a dict of measurements."""
-    from brian2_sparseprop.spiking.standard import balanced_theta, random_out_connectivity, sparse_inhibitory_lif
+    from brian2_sparseprop.connectivity import fixed_out_degree
+    from brian2_sparseprop.spiking.standard import balanced_theta, sparse_inhibitory_lif
 
     out = {"kind": kind, "n": n}
     if kind in ("s1", "s2"):
@@ -46,7 +47,7 @@ def worker(kind, n, duration):
         from brian2_sparseprop.spiking._dense import dense_lif_run
 
         rng = np.random.default_rng(0)
-        indptr, indices = random_out_connectivity(n, 100, rng)
+        indptr, indices = fixed_out_degree(n, 100, rng)
         v = rng.random(n)
         t0 = time.process_time()
         times, _ = dense_lif_run(v, 1.1, 1.0, 0.0, 0.01, indptr, indices, -0.1, duration)
@@ -68,12 +69,12 @@ def worker(kind, n, duration):
 def _brian2_s1(n, duration, dt):
     import brian2 as b2
 
-    from brian2_sparseprop.spiking.standard import random_out_connectivity
+    from brian2_sparseprop.connectivity import fixed_out_degree
 
     b2.prefs.codegen.target = "cython"
     b2.defaultclock.dt = dt * b2.second
     rng = np.random.default_rng(0)
-    indptr, indices = random_out_connectivity(n, 100, rng)
+    indptr, indices = fixed_out_degree(n, 100, rng)
     g = b2.NeuronGroup(n, "dv/dt = (1.1 - v) / (10*ms) : 1", threshold="v > 1", reset="v = 0", method="exact")
     g.v = rng.random(n)
     s = b2.Synapses(g, g, on_pre="v_post += -0.1")

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from brian2_sparseprop.connectivity import fixed_out_degree
 from brian2_sparseprop.spiking._dense import dense_lif_run
-from brian2_sparseprop.spiking.standard import random_out_connectivity, sparse_inhibitory_lif
+from brian2_sparseprop.spiking.standard import sparse_inhibitory_lif
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["shared-tau", "lazy"])
@@ -13,7 +14,7 @@ def test_s1_same_spike_sequence_as_conventional_method(seed, shared):
     net = sparse_inhibitory_lif(n, seed=seed, lif_shared_tau=shared)
     net.run(duration)
     rng = np.random.default_rng(seed)  # the same draws as sparse_inhibitory_lif
-    indptr, indices = random_out_connectivity(n, 100, rng)
+    indptr, indices = fixed_out_degree(n, 100, rng)
     times, who = dense_lif_run(rng.random(n), 1.1, 1.0, 0.0, 0.01, indptr, indices, -0.1, duration)
     assert times.size > 2 * n  # a meaningful number of spikes (rate ~3.4 Hz)
     np.testing.assert_array_equal(net.spike_indices, who)

@@ -12,21 +12,29 @@ import numpy as np
 
 from . import _engine
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
 __all__ = ["EventNetwork"]
 
 MODELS = ("lif", "qif", "theta")
 MAX_SHARED_CLASSES = 8  # distinct LIF taus that get the transcendental-free representation
 CHUNK_EVENTS = 200_000  # events per call into the compiled loop (interrupts and progress between)
+CHUNK_SYNAPSES = 2**18  # synapses per step of the checks and of the sort by delay: bounded temporaries
 
 
-def _real_array(name, value):
-    """value as a float64 array, or a TypeError naming the parameter if it is not made of real numbers."""
+def _real_array(name, value, copy=True):
+    """value as a float64 array, or a TypeError naming the parameter if it is not made of real numbers.
+
+    Without ``copy``, a float64 array is returned as it is."""
     a = np.asarray(value)
     if a.dtype.kind not in "iuf" or isinstance(value, bool):
         raise TypeError(
             f"{name} must be a real number or an array of real numbers, found {type(value).__name__} {value!r:.60}"
         )
-    return a.astype(np.float64)
+    return a.astype(np.float64, copy=copy)
 
 
 def _scalar(name, value):
@@ -51,20 +59,23 @@ def _as_param(name, value, n, *, positive=False, nonneg=False):
 
 
 def _check_values(name, a, *, positive=False, nonneg=False):
-    bad = ~np.isfinite(a)
-    if bad.any():
-        k = int(np.argmax(bad))
-        raise ValueError(f"{name} must be finite, found {a[k]} at index {k}")
-    if positive and (a <= 0).any():
-        k = int(np.argmax(a <= 0))
-        raise ValueError(f"{name} must be > 0, found {a[k]} at index {k}")
-    if nonneg and (a < 0).any():
-        k = int(np.argmax(a < 0))
-        raise ValueError(f"{name} must be >= 0, found {a[k]} at index {k}")
+    """Finite (and > 0 or >= 0) values of the 1-d array a, checked in chunks: no temporary of a's size."""
+    for start in range(0, a.size, CHUNK_SYNAPSES):
+        part = a[start : start + CHUNK_SYNAPSES]
+        bad = ~np.isfinite(part)
+        if bad.any():
+            k = start + int(np.argmax(bad))
+            raise ValueError(f"{name} must be finite, found {a[k]} at index {k}")
+        if positive and (part <= 0).any():
+            k = start + int(np.argmax(part <= 0))
+            raise ValueError(f"{name} must be > 0, found {a[k]} at index {k}")
+        if nonneg and (part < 0).any():
+            k = start + int(np.argmax(part < 0))
+            raise ValueError(f"{name} must be >= 0, found {a[k]} at index {k}")
 
 
-def _per_synapse(name, value, nnz, *, nonneg=False):
-    a = _real_array(name, value)
+def _per_synapse(name, value, nnz, *, nonneg=False, copy=True):
+    a = _real_array(name, value, copy=copy)
     if a.ndim == 0:
         a = a.reshape(1)
     elif a.shape != (nnz,):
@@ -72,11 +83,14 @@ def _per_synapse(name, value, nnz, *, nonneg=False):
             f"{name} must be a scalar or have one value per synapse, shape ({nnz},), found shape {a.shape}"
         )
     _check_values(name, a, nonneg=nonneg)
-    return a
+    return np.ascontiguousarray(a)
 
 
-def _check_csr(indptr, indices, n_rows, n_targets, what):
-    """Validate CSR arrays; returns them as (int64 indptr, int32 indices)."""
+def _check_csr(indptr, indices, n_rows, n_targets, what, copy=True):
+    """Validate CSR arrays; returns them as (int64 indptr, C-contiguous int32 indices).
+
+    Without ``copy``, arrays that already have these dtypes are returned as they are; nothing of the
+    size of ``indices`` is allocated then (the checks use its minimum and maximum)."""
     indptr = np.asarray(indptr)
     indices = np.asarray(indices)
     if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
@@ -99,10 +113,46 @@ def _check_csr(indptr, indices, n_rows, n_targets, what):
     if indptr[-1] != indices.size:
         raise ValueError(f"{what}: indptr[-1] must equal len(indices) = {indices.size}, found {indptr[-1]}")
     if indices.size and (indices.min() < 0 or indices.max() >= n_targets):
-        bad = (indices < 0) | (indices >= n_targets)
-        k = int(np.argmax(bad))
-        raise ValueError(f"{what}: indices must be in [0, {n_targets}), found {indices[k]} at position {k}")
-    return indptr.astype(np.int64), indices.astype(np.int32)  # our own copies, used by the engine
+        for start in range(0, indices.size, CHUNK_SYNAPSES):  # the first bad one, without a full-size mask
+            part = indices[start : start + CHUNK_SYNAPSES]
+            bad = (part < 0) | (part >= n_targets)
+            if bad.any():
+                k = start + int(np.argmax(bad))
+                raise ValueError(f"{what}: indices must be in [0, {n_targets}), found {indices[k]} at position {k}")
+    if copy:  # our own copies, used by the engine
+        return indptr.astype(np.int64), indices.astype(np.int32)
+    return np.require(indptr, np.int64, "C"), np.require(indices, np.int32, "C")
+
+
+def _sort_rows_by_delay(indptr, indices, weights, delays, shared):
+    """Order each CSR row by delay (stable), so that a spike needs one queue entry per distinct delay.
+
+    Works in place, block of rows by block of rows (about ``CHUNK_SYNAPSES`` synapses each), so that the
+    temporaries stay small; arrays ``shared`` with the caller are copied first if some row needs sorting.
+    Returns the arrays and ``zero_end``, the end of each row's zero-delay synapses (which come first).
+    """
+    n_pre = indptr.size - 1
+    zero_end = np.empty(n_pre, np.int64)
+    r0 = 0
+    while r0 < n_pre:
+        r1 = int(np.searchsorted(indptr, indptr[r0] + CHUNK_SYNAPSES, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), n_pre)
+        a, b = indptr[r0], indptr[r1]
+        row = np.repeat(np.arange(r1 - r0), np.diff(indptr[r0 : r1 + 1]))
+        d = delays[a:b]
+        if ((d[1:] < d[:-1]) & (row[1:] == row[:-1])).any():
+            if shared:
+                indices, delays = indices.copy(), delays.copy()
+                weights = weights.copy() if weights.size > 1 else weights
+                shared, d = False, delays[a:b]
+            perm = np.lexsort((d, row))
+            indices[a:b] = indices[a:b][perm]
+            d[:] = d[perm]
+            if weights.size > 1:
+                weights[a:b] = weights[a:b][perm]
+        zero_end[r0:r1] = indptr[r0:r1] + np.bincount(row[d == 0], minlength=r1 - r0)
+        r0 = r1
+    return indices, weights, delays, zero_end
 
 
 def _theta_to_v(theta):
@@ -120,11 +170,85 @@ def _line_aligned(a):
     return out
 
 
+# The memory estimate behind MemoryError: the bytes that creating, building and starting a network add
+# to what is in use, array by array. Per neuron (LIF or QIF, parameters given as scalars), the peak is
+# reached while building the engine, as its heap keys are placed:
+#   kept by the network: initial state 8 (float64), model code 1, checked indptr 8;
+#   the engine's arrays so far: combined indptr 8, neuron records 16, heap keys 8 and the zeros they are
+#   copied from 8;
+#   build temporaries: initial values and engine states 16, heap order 4, model masks, classes, flags 6.
+# (Afterwards the engine keeps 40: the zeros and temporaries give way to heap ids 4 and a cascade fifo 4.)
+NEURON_BYTES = 17 + 40 + 26
+CHUNK_BYTES = 48 * CHUNK_SYNAPSES  # temporaries of a chunk of the sort by delay (at most 48 B per synapse)
+
+
+def _neuron_bytes(tau, drive, threshold, reset, refractory, delays, model, lif_shared_tau):
+    """Estimated peak bytes per neuron of a network with these arguments (not yet validated):
+    NEURON_BYTES, and 8 more for each parameter stored per neuron (theta neurons make threshold and reset
+    per-neuron), 16 for drive - threshold and its inverse if either is, 8 for the last update times of
+    neurons without a shared tau (QIF, theta, or LIF if tau varies), 8 for refractory ends, 8 for the end
+    of each neuron's zero-delay synapses if delays vary."""
+    per_neuron = [np.ndim(p) > 0 for p in (tau, drive, threshold, reset, refractory)]
+    if not (isinstance(model, str) and model in ("lif", "qif")):
+        per_neuron[2] = per_neuron[3] = True
+    b = NEURON_BYTES + 8 * sum(per_neuron) + 16 * (per_neuron[1] or per_neuron[2])
+    if not (isinstance(model, str) and model == "lif" and lif_shared_tau is True and not per_neuron[0]):
+        b += 8
+    if per_neuron[4] or not (isinstance(refractory, (int, float)) and refractory == 0):
+        b += 8
+    return b + 8 * (np.size(delays) > 1)
+
+
+def _synapse_bytes(indices, weights, delays, copy):
+    """Estimated bytes per synapse that a network allocates for this connectivity (not yet validated):
+    4 for a copy of the indices, 8 for a copy of per-synapse weights and of per-synapse delays. Without
+    ``copy``, arrays of the engine's types are used as they are, unless a row must be sorted by delay."""
+    weight_array, delay_array = np.size(weights) > 1, np.size(delays) > 1
+    copy = copy or delay_array  # the caller's arrays are copied before any sort by delay
+    own_indices = not (isinstance(indices, np.ndarray) and indices.dtype == np.int32)
+    own_weights = not (isinstance(weights, np.ndarray) and weights.dtype == np.float64)
+    return 4 * (copy or own_indices) + 8 * weight_array * (copy or own_weights) + 8 * delay_array
+
+
+def _one_value(parts):
+    """Whether per-synapse parts (each a scalar or an array) all hold one and the same value."""
+    return all(p.size == 1 for p in parts) and len({float(p[0]) for p in parts}) == 1
+
+
+def _check_memory(need, n, nnz):
+    """MemoryError naming the estimate and the available memory, before anything of size n is allocated."""
+    avail = _available_memory()
+    if avail is not None and need > avail:
+        raise MemoryError(
+            f"the network needs about {need / 2**30:.1f} GiB ({n} neurons, {nnz} synapses) "
+            f"but only {avail / 2**30:.1f} GiB are available"
+        )
+
+
 def _available_memory():
+    """Bytes that can still be allocated without swapping, or None if unknown: MemAvailable of
+    /proc/meminfo (free memory and what the kernel can reclaim, such as the page cache; else the free
+    pages), and under an address-space limit (RLIMIT_AS) at most what is left of it."""
+    avail = None
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return None
+        with open("/proc/meminfo") as f:
+            avail = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), None)
+    except (OSError, ValueError, IndexError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as f:
+                used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            avail = max(0, limit - used) if avail is None else min(avail, max(0, limit - used))
+    except (AttributeError, OSError, ValueError, IndexError):
+        pass
+    return avail
 
 
 class EventNetwork:
@@ -176,13 +300,22 @@ class EventNetwork:
         Give LIF neurons that share a tau (at most 8 distinct values) the representation without any
         transcendental function per synaptic event (default). False stores every neuron as (v, t_last),
         with one exp and one log per synaptic event; both give the same spikes to rounding.
+    copy : bool
+        True (default): the network keeps copies of ``indptr``, ``indices`` and per-synapse ``weights``
+        and ``delays``. False: arrays that already have the engine's types (int64 ``indptr``, int32
+        ``indices``, float64 ``weights`` and ``delays``, C-contiguous) are used as given, saving 4 bytes
+        per synapse for the indices (and 8 for each per-synapse array); the caller must then leave them
+        unchanged. For networks of 10^9 synapses, where a copy would not fit. Rows that need sorting
+        by delay are sorted in copies.
 
     Raises
     ------
     TypeError, ValueError
         For malformed or out-of-range arguments, naming the value and the rule.
     MemoryError
-        If the network would not fit in the available memory (estimated before allocating).
+        If the network would not fit in the available memory, estimated before anything of size n is
+        allocated from the arrays that it will hold and build: about 100 bytes per neuron and, per
+        synapse, 4 bytes for the indices and 8 for each per-synapse weights or delays array that it copies.
 
     Examples
     --------
@@ -218,6 +351,7 @@ class EventNetwork:
         delays=0.0,
         seed=None,
         lif_shared_tau=True,
+        copy=True,
     ):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n must be an integer, found {type(n).__name__}")
@@ -225,7 +359,12 @@ class EventNetwork:
             raise ValueError(f"n must be in [1, 2**31 - 1), found: {n}")
         n = int(n)
         self.n = n
-        self._check_memory(n, np.size(indices) if indices is not None else 0)
+        if not isinstance(copy, (bool, np.bool_)):
+            raise TypeError(f"copy must be a bool, found {type(copy).__name__} {copy!r:.60}")
+        self._copy = bool(copy)
+        nnz = np.size(indices) if indices is not None else 0
+        need = _neuron_bytes(tau, drive, threshold, reset, refractory, delays, model, lif_shared_tau) * n
+        _check_memory(need + _synapse_bytes(indices, weights, delays, copy) * nnz + CHUNK_BYTES, n, nnz)
         self._config = dict(
             n=n,
             model=model,
@@ -242,6 +381,7 @@ class EventNetwork:
             delays=delays,
             seed=seed,
             lif_shared_tau=lif_shared_tau,
+            copy=copy,
         )
         codes = self._model_codes(model, n)
         self._codes = codes
@@ -286,10 +426,10 @@ class EventNetwork:
             raise ValueError("give both indptr and indices, or neither")
         if indptr is None:
             indptr, indices = np.zeros(n + 1, np.int64), np.zeros(0, np.int32)
-        self._indptr, self._indices = _check_csr(indptr, indices, n, n, "connectivity")
+        self._indptr, self._indices = _check_csr(indptr, indices, n, n, "connectivity", copy=self._copy)
         nnz = self._indices.size
-        self._weights = _per_synapse("weights", weights, nnz)
-        self._delays = _per_synapse("delays", delays, nnz, nonneg=True)
+        self._weights = _per_synapse("weights", weights, nnz, copy=self._copy)
+        self._delays = _per_synapse("delays", delays, nnz, nonneg=True, copy=self._copy)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an integer or None, found {type(seed).__name__}")
         self._bitgen = np.random.PCG64(seed)
@@ -345,16 +485,6 @@ class EventNetwork:
             k = int(np.argmax(bad))
             raise ValueError(f"v_init of theta neurons must be in [-pi, pi), found {v[k]} for neuron {k}")
         return v.copy()
-
-    @staticmethod
-    def _check_memory(n, nnz, extra_synapses=0):
-        need = 96 * n + 28 * (nnz + extra_synapses)
-        avail = _available_memory()
-        if avail is not None and need > avail:
-            raise MemoryError(
-                f"the network needs about {need / 2**30:.1f} GiB ({n} neurons, "
-                f"{nnz + extra_synapses} synapses) but only {avail / 2**30:.1f} GiB are available"
-            )
 
     def _check_not_built(self, what):
         if self._engine is not None:
@@ -420,7 +550,12 @@ class EventNetwork:
         ip, ix = _check_csr(indptr, indices, rates.size, self.n, "Poisson sources")
         w = _per_synapse("weights", weights, ix.size)
         d = _per_synapse("delays", delays, ix.size, nonneg=True)
-        self._check_memory(self.n, self._indices.size, ix.size + sum(p[2].size for p in self._poisson))
+        # building the engine stitches all synapses into one CSR: 4 bytes per synapse for the indices,
+        # 8 for the weights and 8 for the delays unless they are one value for all
+        sources = [(self._weights, self._delays)] + [p[3:] for p in self._poisson] + [(w, d)]
+        total = self._indices.size + ix.size + sum(p[2].size for p in self._poisson)
+        per_synapse = 4 + 8 * (not _one_value([p[0] for p in sources])) + 8 * (not _one_value([p[1] for p in sources]))
+        _check_memory(per_synapse * total + NEURON_BYTES * self.n + CHUNK_BYTES, self.n, total)
         self._poisson.append((rates.copy(), ip, ix, w, d))
 
     def add_spike_generator(self, times, sources, n_sources, indptr, indices, weights, delays=0.0, period=0.0):
@@ -630,30 +765,22 @@ class EventNetwork:
             indptr.append(ip[1:] + base)
             base += ip[-1]
         indptr = np.concatenate(indptr)
-        indices = idx[0] if len(idx) == 1 else np.concatenate(idx)  # pieces are our own int32 copies
+        indices = idx[0] if len(idx) == 1 else np.concatenate(idx)
         nnz = indices.size
 
         def merged(parts):
-            if all(p.size == 1 for p in parts) and len({float(p[0]) for p in parts}) == 1:
-                return parts[0].copy()
+            if _one_value(parts):
+                return parts[0].copy()  # stored once
+            if len(parts) == 1:
+                return parts[0]
             return np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(parts, nnz_all)])
 
         weights = merged(w) if nnz else np.zeros(1)
         delays = merged(d) if nnz else np.zeros(1)
         zero_end = np.zeros(1, np.int64)
         if delays.size > 1:
-            row_start = np.zeros(nnz, bool)
-            row_start[indptr[:-1][np.diff(indptr) > 0]] = True
-            if ((np.diff(delays) < 0) & ~row_start[1:]).any():  # sort only if some row needs it
-                row = np.repeat(np.arange(n_pre), np.diff(indptr))
-                perm = np.lexsort((delays, row))
-                indices, delays = indices[perm], delays[perm]
-                if weights.size > 1:
-                    weights = weights[perm]
-            zero_end = (
-                indptr[:-1] + np.add.reduceat(np.append(delays == 0, False), indptr[:-1])[:n_pre] if n_pre else zero_end
-            )
-            zero_end = np.minimum(zero_end, indptr[1:])
+            shared = len(idx) == 1 and not self._copy  # the caller's arrays: copied before any reordering
+            indices, weights, delays, zero_end = _sort_rows_by_delay(indptr, indices, weights, delays, shared)
         # external input heap: Poisson sources then generators, keyed by next event time
         # all Poisson sources together are one Poisson process of the summed rate (an alias table picks
         # the source of each event): one entry in the input heap however many sources

@@ -1,51 +1,45 @@
 """The standard benchmark networks of the project (S1, S2), as ready-made `EventNetwork` instances.
 
-They are what benchmarks, tests and examples share, so that figures compare across them.
+They are what benchmarks, tests and examples share, so that figures compare across them. Each neuron
+has k random targets (fixed out-degree, no autapses, a pair may repeat:
+`brian2_sparseprop.connectivity.fixed_out_degree`); the connectivity is generated straight into the
+int32 array that the engine uses, so S1 at N = 10^7 (10^9 synapses) needs about 5 GiB.
 """
 
 import numpy as np
 
+from .. import connectivity
+from . import network
 from .network import EventNetwork
 
-__all__ = ["random_out_connectivity", "sparse_inhibitory_lif", "balanced_theta"]
+__all__ = ["sparse_inhibitory_lif", "balanced_theta"]
 
 
-def random_out_connectivity(n, k, rng):
-    """CSR of a fixed out-degree k, targets drawn uniformly without autapses.
+def _memory_needed(n, k, params):
+    """Estimated peak bytes of building a standard network: what the EventNetwork adds, and the
+    connectivity (4 bytes per synapse, 8 per neuron) and initial states (8 per neuron) made here."""
+    per_neuron = network._neuron_bytes(
+        params["tau"],
+        params["drive"],
+        params.get("threshold", 1.0),
+        params.get("reset", 0.0),
+        params.get("refractory", 0.0),
+        params.get("delays", 0.0),
+        params["model"],
+        params.get("lif_shared_tau", True),
+    )
+    per_synapse = network._synapse_bytes(np.zeros(0, np.int32), params["weights"], params.get("delays", 0.0), False)
+    return (per_neuron + 16) * n + (4 + per_synapse) * n * k + network.CHUNK_BYTES
 
-    Targets of one neuron are drawn independently (with replacement), so a pair appears twice with
-    probability about k / n: such a pair then acts as one synapse of double weight.
 
-    Parameters
-    ----------
-    n, k : int
-        Number of neurons and out-degree (k < n).
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    indptr : ndarray of int64, shape (n + 1,)
-    indices : ndarray of int32, shape (n * k,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> indptr, indices = random_out_connectivity(5, 2, np.random.default_rng(0))
-    >>> indptr.tolist(), bool((indices[:2] != 0).all())
-    ([0, 2, 4, 6, 8, 10], True)
-    """
-    if not 0 < k < n:
-        raise ValueError(f"k must be in (0, n) = (0, {n}), found: {k}")
-    indptr = np.arange(n + 1, dtype=np.int64) * k
-    indices = np.empty(n * k, dtype=np.int32)
-    block = max(1, 2**24 // k)
-    for start in range(0, n, block):  # blockwise: a million rows without a 1e8 temporary of int64
-        stop = min(n, start + block)
-        t = rng.integers(0, n - 1, size=(stop - start, k), dtype=np.int32)
-        src = np.arange(start, stop, dtype=np.int32)[:, None]
-        t += t >= src  # skip the diagonal: no autapses
-        indices[start * k : stop * k] = t.ravel()
-    return indptr, indices
+def _random_network(n, k, seed, initial, **params):
+    """An EventNetwork of n neurons with k random targets each (n and k checked), connectivity drawn first
+    and then the initial states ``initial(rng)`` from one generator seeded with ``seed``; refused with a
+    MemoryError before anything is generated if it would not fit."""
+    network._check_memory(_memory_needed(n, k, params), n, n * k)
+    rng = np.random.default_rng(seed)
+    indptr, indices = connectivity.fixed_out_degree(n, k, rng)
+    return EventNetwork(n, v_init=initial(rng), indptr=indptr, indices=indices, seed=seed, copy=False, **params)
 
 
 def sparse_inhibitory_lif(n, k=100, seed=0, tau=0.01, drive=1.1, **kwargs):
@@ -54,6 +48,11 @@ def sparse_inhibitory_lif(n, k=100, seed=0, tau=0.01, drive=1.1, **kwargs):
     ``tau dv/dt = drive - v``, threshold 1, reset 0, no refractoriness; each neuron has k random
     targets. The stationary rate is about 3.3-3.4 Hz for the defaults.
 
+    Raises
+    ------
+    MemoryError
+        If the network would not fit in the available memory (checked before generating it).
+
     Examples
     --------
     >>> net = sparse_inhibitory_lif(1000, seed=1)
@@ -61,20 +60,18 @@ def sparse_inhibitory_lif(n, k=100, seed=0, tau=0.01, drive=1.1, **kwargs):
     >>> 1.0 < net.spike_times.size / (1000 * 0.5) < 10.0
     True
     """
-    rng = np.random.default_rng(seed)
-    indptr, indices = random_out_connectivity(n, k, rng)
-    return EventNetwork(
+    n, k, _ = connectivity._check(n, k, autapses=False, multapses=True)
+    return _random_network(
         n,
-        "lif",
+        k,
+        seed,
+        lambda rng: rng.random(n),
+        model="lif",
         tau=tau,
         drive=drive,
         threshold=1.0,
         reset=0.0,
-        v_init=rng.random(n),
-        indptr=indptr,
-        indices=indices,
         weights=-1.0 / np.sqrt(k),
-        seed=seed,
         **kwargs,
     )
 
@@ -90,17 +87,15 @@ def balanced_theta(n, k=50, seed=0, tau=0.01, j0=1.0, rate=5.0, **kwargs):
     >>> net.spike_times.size > 0
     True
     """
-    rng = np.random.default_rng(seed)
-    indptr, indices = random_out_connectivity(n, k, rng)
-    return EventNetwork(
+    n, k, _ = connectivity._check(n, k, autapses=False, multapses=True)
+    return _random_network(
         n,
-        "theta",
+        k,
+        seed,
+        lambda rng: rng.uniform(-np.pi, np.pi, n),
+        model="theta",
         tau=tau,
         drive=tau * np.sqrt(k) * j0 * rate,
-        v_init=rng.uniform(-np.pi, np.pi, n),
-        indptr=indptr,
-        indices=indices,
         weights=-j0 / np.sqrt(k),
-        seed=seed,
         **kwargs,
     )
