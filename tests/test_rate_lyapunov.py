@@ -7,17 +7,16 @@ import pytest
 import quantities as pq
 from neo.test.tools import assert_neo_object_is_compliant
 
+from brian2_sparseprop.lyapunov import LyapunovSpectrum, step
 from brian2_sparseprop.rate.lyapunov import (
     GRU,
     LSTM,
     RNN,
-    LyapunovSpectrum,
     RateNetwork,
     largest_exponent_two_trajectories,
     lyapunov_spectrum,
     meanfield_largest_exponent,
     random_coupling,
-    step,
 )
 
 TAU = 10 * pq.ms

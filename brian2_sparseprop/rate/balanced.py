@@ -32,6 +32,7 @@ import quantities as pq
 import scipy.sparse
 
 from .._validation import check_int as _check_int, check_real as _check_real
+from ..lyapunov import LyapunovSpectrum, QRAccumulator
 
 __all__ = ["SinusoidalDrive", "BalancedRateNetwork", "BalancedRun"]
 
@@ -141,11 +142,10 @@ class BalancedRun:
         Population mean of ``h`` (the mean input ``m(t)``), shape (n_samples, 1).
     population_rate : neo.AnalogSignal
         Population mean rate ``nu(t)``, shape (n_samples, 1).
-    lyapunov_exponents : Quantity
-        The first k Lyapunov exponents (1/s, or dimensionless per tau when ``tau`` is None), in QR order
-        (descending once converged; nearly equal exponents may still be out of order after a short run).
-    local_exponents : neo.AnalogSignal
-        Local exponents over each re-orthonormalisation interval, shape (n_intervals, k).
+    spectrum : LyapunovSpectrum
+        The first k Lyapunov exponents (1/s, or dimensionless per tau when ``tau`` is None) with their
+        errors, local exponents and running estimates, the result type of every Lyapunov computation of
+        the package.
     state : ndarray
         Final state ``h`` (for continuing a run).
     """
@@ -153,9 +153,20 @@ class BalancedRun:
     rates: neo.AnalogSignal
     mean_input: neo.AnalogSignal
     population_rate: neo.AnalogSignal
-    lyapunov_exponents: pq.Quantity
-    local_exponents: neo.AnalogSignal
+    spectrum: LyapunovSpectrum
     state: np.ndarray
+
+    @property
+    def lyapunov_exponents(self):
+        """``spectrum.exponents``: the first k exponents in QR order (descending once converged; nearly
+        equal exponents may still be out of order after a short run)."""
+        return self.spectrum.exponents
+
+    @property
+    def local_exponents(self):
+        """``spectrum.local_exponents``: local exponents of each re-orthonormalisation interval, shape
+        (n_intervals, k), stamped at the interval's end."""
+        return self.spectrum.local_exponents
 
 
 class BalancedRateNetwork:
@@ -394,8 +405,7 @@ class BalancedRateNetwork:
         means = np.empty(n_samples)
         nus = np.empty(n_samples)
         n_int = n_run // ons_steps
-        local = np.empty((n_int, k))
-        i_int = 0
+        acc = QRAccumulator(k, capacity=n_int)
         for step in range(n_tr + n_run):
             p = phi(h)
             d = dphi(h)
@@ -417,22 +427,17 @@ class BalancedRateNetwork:
                 nus[j] = nu
             h = h_new
             if k and (step + 1) % ons_steps == 0:
-                Q, Rm = np.linalg.qr(Q)
-                diag = np.diag(Rm)
-                Q = Q * np.sign(diag)[None, :]
-                if rec >= 0 and i_int < n_int:
-                    local[i_int] = np.log(np.abs(diag)) / (ons_steps * dt)
-                    i_int += 1
+                if rec >= 0 and acc.n_intervals < n_int:
+                    Q = acc.orthonormalize(Q, ons_steps * dt)
+                else:  # transient: align the vectors, count nothing
+                    Q = np.linalg.qr(Q)[0]
             if not np.all(np.isfinite(h)):
                 raise FloatingPointError(f"state diverged at t = {(step + 1) * dt} tau; reduce dt")
-        return self._package(rates, means, nus, local[:i_int], h, dt, record_every, ons_steps, T_tr, drive)
+        return self._package(rates, means, nus, acc, h, dt, record_every, T_tr, drive)
 
-    def _package(self, rates, means, nus, local, h, dt, record_every, ons_steps, T_tr, drive):
+    def _package(self, rates, means, nus, acc, h, dt, record_every, T_tr, drive):
         tau = self.tau
-        if tau is None:
-            tunit, rate_unit, scale = pq.s, pq.dimensionless, 1.0
-        else:
-            tunit, rate_unit, scale = tau.units, 1 / pq.s, float(tau.rescale(pq.s).magnitude)
+        tunit = pq.s if tau is None else tau.units
         annotations = dict(
             N=self.N,
             g=self.g,
@@ -457,13 +462,17 @@ class BalancedRateNetwork:
                 **annotations,
             )
 
-        exps = local.mean(axis=0) / scale if len(local) else np.full(local.shape[1], np.nan)
-        lyap = pq.Quantity(exps, rate_unit)
+        # the accumulator's times are in units of tau: with a tau the spectrum's time unit is tau's own
+        spectrum = acc.spectrum(
+            time_unit=pq.dimensionless if tau is None else tau,
+            t_start=T_tr,
+            dim=self.N,
+            params=dict(model="BalancedRateNetwork", **annotations),
+        )
         return BalancedRun(
             rates=signal(rates, pq.dimensionless, dt * record_every, "rates"),
             mean_input=signal(means[:, None], pq.dimensionless, dt * record_every, "mean input"),
             population_rate=signal(nus[:, None], pq.dimensionless, dt * record_every, "population rate"),
-            lyapunov_exponents=lyap,
-            local_exponents=signal(local / scale, rate_unit, dt * ons_steps, "local Lyapunov exponents"),
+            spectrum=spectrum,
             state=h,
         )

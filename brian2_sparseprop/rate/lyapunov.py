@@ -28,22 +28,19 @@ import quantities as pq
 import scipy.sparse
 
 from .._validation import check_int as _check_int
+from ..lyapunov import LyapunovSpectrum, QRAccumulator, step
 
 __all__ = [
-    "step",
     "random_coupling",
     "RateNetwork",
     "RNN",
     "LSTM",
     "GRU",
-    "LyapunovSpectrum",
     "lyapunov_spectrum",
     "largest_exponent_two_trajectories",
     "meanfield_largest_exponent",
 ]
 
-#: Unit of discrete time: exponents of maps come back in ``1 / step``.
-step = pq.UnitQuantity("step", symbol="step")
 
 
 # ----------------------------------------------------------------------------- nonlinearities
@@ -586,186 +583,6 @@ class GRU(_GatedModel):
         return {"model": "GRU", "N": self.N}
 
 
-# ----------------------------------------------------------------------------- result
-
-
-class LyapunovSpectrum:
-    """Lyapunov exponents with the parameters they were computed with, and their convergence.
-
-    Built by :func:`lyapunov_spectrum`; not meant to be constructed by hand.
-
-    Attributes
-    ----------
-    exponents : Quantity (1/s or 1/step), shape (k,)
-        Time averages of the local exponents, in the order of the QR columns (descending in the
-        limit of long runs).
-    stderr : Quantity (1/s or 1/step), shape (k,)
-        Standard error from batch means of the local exponents (``n_batches`` contiguous batches);
-        an estimate of the statistical error of ``exponents``.
-    local_exponents : neo.AnalogSignal, shape (n_intervals, k)
-        Local exponents of each re-orthonormalisation interval, stamped at the interval's end.
-    params : dict
-        Model and method parameters (Quantities for durations).
-    """
-
-    def __init__(self, local, interval, t_start, params, n_batches=20):
-        import neo
-
-        rate_unit = 1 / interval.units
-        self.local_exponents = neo.AnalogSignal(
-            local,
-            units=rate_unit,
-            sampling_period=interval,
-            t_start=t_start,
-            name="local Lyapunov exponents",
-            description="log|R_ii| / interval at each re-orthonormalisation (QR method)",
-        )
-        self.params = dict(params)
-        n = local.shape[0]
-        self.exponents = pq.Quantity(local.mean(axis=0), rate_unit)
-        nb = min(n_batches, n)
-        if nb >= 2:
-            m = (n // nb) * nb
-            batch_means = local[n - m :].reshape(nb, m // nb, -1).mean(axis=1)
-            err = batch_means.std(axis=0, ddof=1) / math.sqrt(nb)
-        else:
-            err = np.full(local.shape[1], np.nan)
-        self.stderr = pq.Quantity(err, rate_unit)
-
-    @property
-    def k(self):
-        """Number of exponents."""
-        return self.exponents.shape[0]
-
-    @property
-    def running_estimates(self):
-        """Running time averages of the local exponents (the convergence trace).
-
-        Returns
-        -------
-        neo.AnalogSignal, shape (n_intervals, k)
-            Entry ``[n, i]``: mean of the first ``n + 1`` local exponents of column ``i``.
-        """
-        import neo
-
-        loc = self.local_exponents
-        mag = np.cumsum(loc.magnitude, axis=0) / np.arange(1, loc.shape[0] + 1)[:, None]
-        return neo.AnalogSignal(
-            mag,
-            units=loc.units,
-            sampling_period=loc.sampling_period,
-            t_start=loc.t_start,
-            name="running Lyapunov exponent estimates",
-        )
-
-    def _sorted(self):
-        return np.sort(self.exponents.magnitude)[::-1]
-
-    def _complete(self):
-        return self.k == self.params["dim"]
-
-    @property
-    def kaplan_yorke_dimension(self):
-        """Kaplan-Yorke (Lyapunov) dimension ``j + S_j / |lambda_{j+1}|``.
-
-        ``S_j`` is the largest nonnegative partial sum of the descending exponents.
-
-        Returns
-        -------
-        float
-            The dimension (0 if the largest exponent is negative).
-
-        Raises
-        ------
-        ValueError
-            If the partial sums of the ``k`` computed exponents never turn negative and ``k`` is
-            less than the state dimension (more exponents are needed).
-        """
-        lam = self._sorted()
-        csum = np.cumsum(lam)
-        if csum[0] < 0:
-            return 0.0
-        j = int(np.nonzero(csum >= 0)[0][-1]) + 1
-        if j == lam.size:
-            if self._complete():
-                return float(j)
-            raise ValueError(
-                f"the sum of the k = {self.k} computed exponents is still >= 0 "
-                f"({csum[-1]:.4g}); compute more exponents (k up to {self.params['dim']})"
-            )
-        return j + csum[j - 1] / abs(lam[j])
-
-    @property
-    def entropy_rate(self):
-        """Sum of the positive exponents (Pesin's upper bound of the Kolmogorov-Sinai entropy rate).
-
-        Returns
-        -------
-        Quantity (1/s or 1/step)
-            In the units of the exponents (nats per second or per step).
-
-        Raises
-        ------
-        ValueError
-            If all ``k`` computed exponents are positive and ``k`` is less than the state dimension.
-        """
-        lam = self._sorted()
-        if lam[-1] > 0 and not self._complete():
-            raise ValueError(
-                f"all k = {self.k} computed exponents are positive; compute more "
-                f"exponents (k up to {self.params['dim']}) for the entropy rate"
-            )
-        return pq.Quantity(lam[lam > 0].sum(), self.exponents.units)
-
-    def plot(self, max_traces=10):
-        """Plot the spectrum (with error bars) and the convergence of the running estimates.
-
-        Parameters
-        ----------
-        max_traces : int
-            Number of running estimates to draw (evenly spaced indices including the first).
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-            A figure with two axes, not attached to any window (save it with ``savefig``).
-
-        Examples
-        --------
-        >>> import quantities as pq
-        >>> net = RNN(random_coupling(20, 2.0, rng=0))
-        >>> fig = lyapunov_spectrum(net, 200, rng=0).plot()
-        >>> len(fig.axes)
-        2
-        """
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(9, 3.6), layout="constrained")
-        ax1, ax2 = fig.subplots(1, 2)
-        unit = self.exponents.dimensionality.string
-        idx = np.arange(1, self.k + 1)
-        ax1.errorbar(idx, self.exponents.magnitude, yerr=self.stderr.magnitude, fmt="o", ms=3)
-        ax1.axhline(0, color="0.6", lw=0.8)
-        ax1.set(xlabel="index i", ylabel=f"lambda_i ({unit})", title="Lyapunov spectrum")
-        run = self.running_estimates
-        cols = np.unique(np.linspace(0, self.k - 1, min(max_traces, self.k)).astype(int))
-        t = run.times
-        for c in cols:
-            ax2.plot(t.magnitude, run.magnitude[:, c], lw=0.8, label=f"i = {c + 1}")
-        ax2.axhline(0, color="0.6", lw=0.8)
-        ax2.set(xlabel=f"time ({t.dimensionality.string})", ylabel=f"running estimate ({unit})", title="convergence")
-        if len(cols) <= 10:
-            ax2.legend(fontsize=7, ncol=2)
-        return fig
-
-    def __repr__(self):
-        lam = self.exponents
-        shown = ", ".join(f"{v:.4g}" for v in lam.magnitude[:5]) + (", ..." if self.k > 5 else "")
-        return (
-            f"LyapunovSpectrum({self.params.get('model')}, k={self.k}, exponents=[{shown}] {lam.dimensionality.string})"
-        )
-
-
 # ----------------------------------------------------------------------------- algorithms
 
 
@@ -911,35 +728,30 @@ def _qr_loop(model, x, s_at, rng, k, n_steps, reorth_interval, n_transient, n_tr
         t += 1
         if (j + 1) % reorth_interval == 0 or j + 1 == n_transient_ons:
             Q = np.linalg.qr(Q)[0]
-    dt = model._dt_seconds()
     n_int = n_steps // reorth_interval
-    local = np.empty((n_int, k))
-    done = 0
+    unit = pq.s if model.continuous else step
+    interval = float((reorth_interval * model.time_step).rescale(unit).magnitude)
+    acc = QRAccumulator(k, capacity=n_int)
     try:
-        for m in range(n_int):
+        for _ in range(n_int):
             for _ in range(reorth_interval):
                 x, Q = model._tangent(x, s_at(t), Q)
                 t += 1
-            Q, R = np.linalg.qr(Q)
-            with np.errstate(divide="ignore"):
-                local[m] = np.log(np.abs(np.diagonal(R))) / (reorth_interval * dt)
-            if not (np.all(np.isfinite(local[m])) and np.all(np.isfinite(x))):
+            Q = acc.orthonormalize(Q, interval)
+            if not (np.all(np.isfinite(acc.log_growth[-1])) and np.all(np.isfinite(x))):
                 raise FloatingPointError(
                     f"non-finite state or tangent growth at step {t}; the state diverged or "
                     f"reorth_interval = {reorth_interval} is too long for these exponents"
                 )
-            done = m + 1
     except KeyboardInterrupt:
-        if done == 0:
+        if acc.n_intervals == 0:
             raise
         warnings.warn(
-            f"interrupted: returning the estimate from {done * reorth_interval} of {n_steps} measured steps",
+            f"interrupted: returning the estimate from {acc.n_intervals * reorth_interval} of {n_steps} measured steps",
             RuntimeWarning,
             stacklevel=4,
         )
-    unit = pq.s if model.continuous else step
-    interval = (reorth_interval * model.time_step).rescale(unit)
-    t_start = ((n_transient + n_transient_ons + reorth_interval) * model.time_step).rescale(unit)
+    done = acc.n_intervals
     params = model._params()
     params.update(
         dim=dim,
@@ -949,10 +761,11 @@ def _qr_loop(model, x, s_at, rng, k, n_steps, reorth_interval, n_transient, n_tr
         n_transient=n_transient,
         n_transient_ons=n_transient_ons,
         completed_steps=done * reorth_interval,
-        duration=done * interval,
+        duration=done * reorth_interval * model.time_step,
         autonomous=autonomous,
     )
-    return LyapunovSpectrum(local[:done], interval, t_start, params, n_batches=n_batches)
+    t_start = float(((n_transient + n_transient_ons) * model.time_step).rescale(unit).magnitude)
+    return acc.spectrum(time_unit=unit, t_start=t_start, dim=dim, params=params, n_batches=n_batches)
 
 
 def largest_exponent_two_trajectories(
