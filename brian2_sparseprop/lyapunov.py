@@ -171,8 +171,8 @@ class LyapunovSpectrum:
         Duration of each interval (> 0), in ``time_unit``; a scalar for equal intervals.
     time_unit : Quantity
         Unit of ``elapsed`` and ``t_start``: a time (``pq.ms``, or a model's ``tau = 10 * pq.ms``;
-        converted to seconds: exponents in 1/s),
-        :data:`step` (maps, exponents in 1/step) or ``pq.dimensionless`` (time in units of a model's tau, exponents per tau).
+        converted to seconds: exponents in 1/s), :data:`step` (maps, exponents in 1/step) or
+        ``pq.dimensionless`` (time in units of a model's tau, exponents per tau).
     t_start : float
         Time at which the first measured interval starts, in ``time_unit``.
     dim : int or None

@@ -31,53 +31,27 @@ import numpy as np
 import quantities as pq
 import scipy.sparse
 
-from .._validation import check_int as _check_int, check_real as _check_real
+from .._validation import (
+    as_quantity,
+    check_array,
+    check_choice,
+    check_int as _check_int,
+    check_quantity,
+    check_real as _check_real,
+)
 from ..lyapunov import LyapunovSpectrum, QRAccumulator
+from .nonlinearities import resolve
 
 __all__ = ["SinusoidalDrive", "BalancedRateNetwork", "BalancedRun"]
 
 _TRANSFER_FUNCTIONS = ("relu", "tanh")
 
 
-def _relu(h):
-    return np.maximum(h, 0.0)
-
-
-def _relu_prime(h):
-    return (h > 0.0).astype(float)
-
-
-def _tanh_prime(h):
-    return 1.0 / np.cosh(h) ** 2
-
-
-def _transfer(name):
-    if name == "relu":
-        return _relu, _relu_prime
-    return np.tanh, _tanh_prime
-
-
-def _check_tau(tau):
-    if tau is None:
-        return None
-    if not isinstance(tau, pq.Quantity):
-        raise TypeError(f"tau must be a time Quantity or None, found: {tau!r}")
-    if tau.simplified.dimensionality != pq.s.dimensionality or tau.size != 1:
-        raise TypeError(f"tau must be a scalar time Quantity, found: {tau}")
-    if not float(tau.magnitude) > 0:
-        raise ValueError(f"tau must be > 0, found: {tau}")
-    return tau
-
-
 def _in_tau(name, value, tau, kind):
     """Convert a time (kind='time') or a frequency (kind='frequency') into units of tau."""
     if tau is None:
         return _check_real(name, value)
-    if not isinstance(value, pq.Quantity):
-        raise TypeError(f"{name} must be a {kind} Quantity when tau is a Quantity, found: {value!r}")
-    target = pq.s if kind == "time" else pq.Hz
-    if value.simplified.dimensionality != target.simplified.dimensionality or value.size != 1:
-        raise TypeError(f"{name} must be a scalar {kind} Quantity, found: {value}")
+    value = check_quantity(name, value, kind)
     ratio = (value * tau) if kind == "frequency" else (value / tau)
     return _check_real(name, float(ratio.simplified.magnitude))
 
@@ -112,19 +86,11 @@ class SinusoidalDrive:
 
     def __init__(self, amplitude, frequency, kind="common"):
         self.amplitude = _check_real("amplitude", amplitude, nonnegative=True)
-        if isinstance(frequency, pq.Quantity):
-            if frequency.simplified.dimensionality != pq.Hz.simplified.dimensionality:
-                raise TypeError(f"frequency must be a frequency Quantity, found: {frequency}")
-            if float(frequency.magnitude) < 0:
-                raise ValueError(f"frequency must be >= 0, found: {frequency}")
+        if isinstance(as_quantity(frequency), pq.Quantity):
+            self.frequency = check_quantity("frequency", frequency, "frequency", nonnegative=True)
         else:
-            _check_real("frequency", frequency, nonnegative=True)
-        self.frequency = frequency
-        if not isinstance(kind, str):
-            raise TypeError(f"kind must be a string, found: {kind!r}")
-        if kind not in ("common", "independent"):
-            raise ValueError(f"kind must be 'common' or 'independent', found: {kind!r}")
-        self.kind = kind
+            self.frequency = _check_real("frequency", frequency, nonnegative=True)
+        self.kind = check_choice("kind", kind, ("common", "independent"))
 
     def __repr__(self):
         return f"SinusoidalDrive({self.amplitude!r}, {self.frequency!r}, kind={self.kind!r})"
@@ -219,12 +185,8 @@ class BalancedRateNetwork:
             if K > self.N - 1:
                 raise ValueError(f"K must be <= N - 1 = {self.N - 1}, found: {K}")
         self.K = K
-        if not isinstance(phi, str):
-            raise TypeError(f"phi must be a string, found: {phi!r}")
-        if phi not in _TRANSFER_FUNCTIONS:
-            raise ValueError(f"phi must be one of {_TRANSFER_FUNCTIONS}, found: {phi!r}")
-        self.phi = phi
-        self.tau = _check_tau(tau)
+        self.phi = resolve(phi, allowed=_TRANSFER_FUNCTIONS).name
+        self.tau = check_quantity("tau", tau, "time", positive=True, none=True)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an integer or None, found: {seed!r}")
         self.seed = seed
@@ -390,12 +352,11 @@ class BalancedRateNetwork:
         if h0 is None:
             h = self._rng.standard_normal(self.N)
         else:
-            h = np.array(h0, dtype=float)
-            if h.shape != (self.N,) or not np.all(np.isfinite(h)):
-                raise ValueError(f"h0 must be a finite array of shape ({self.N},), found shape: {h.shape}")
+            h = check_array("h0", h0, shape=(self.N,)).copy()
         Q = np.linalg.qr(self._rng.standard_normal((self.N, k)))[0] if k else np.zeros((self.N, 0))
 
-        phi, dphi = _transfer(self.phi)
+        f = resolve(self.phi)
+        phi, dphi = f.phi, f.dphi
         a = np.exp(-dt)
         b = -np.expm1(-dt)
         kf = self.mean_feedback

@@ -29,7 +29,11 @@ import time
 
 import numpy as np
 
-from .._validation import check_int as _check_int, check_real as _check_real
+from .._validation import check_choice, check_int as _check_int, check_real as _check_real
+from .nonlinearities import NONLINEARITIES
+
+_tanh = NONLINEARITIES["tanh"].phi
+_sigmoid = NONLINEARITIES["sigmoid"].phi
 
 try:
     import jax
@@ -55,8 +59,7 @@ _MODELS = ("rnn", "lstm", "gru")
 
 
 def _check_model(model):
-    if model not in _MODELS:
-        raise ValueError(f"model must be one of {_MODELS}, found: {model!r}")
+    check_choice("model", model, _MODELS)
 
 
 def _check_lags(lags):
@@ -133,26 +136,26 @@ def _state_dim(model, params):
 
 def _step(model, params, x, s):
     if model == "rnn":
-        return params["J"] @ jnp.tanh(x) + params["b"] + params["W_in"] @ s
+        return params["J"] @ _tanh(x) + params["b"] + params["W_in"] @ s
     N = params["w_out"].shape[0]
     if model == "lstm":
         h, c = x[:N], x[N:]
         a = params["U"] @ h + params["W"] @ s + params["b"]
-        i, f = jax.nn.sigmoid(a[:N]), jax.nn.sigmoid(a[N : 2 * N])
-        gg, o = jnp.tanh(a[2 * N : 3 * N]), jax.nn.sigmoid(a[3 * N :])
+        i, f = _sigmoid(a[:N]), _sigmoid(a[N : 2 * N])
+        gg, o = _tanh(a[2 * N : 3 * N]), _sigmoid(a[3 * N :])
         c_new = f * c + i * gg
-        return jnp.concatenate([o * jnp.tanh(c_new), c_new])
+        return jnp.concatenate([o * _tanh(c_new), c_new])
     a_in = params["W"] @ s + params["b"]
     m = params["U"] @ x
-    r = jax.nn.sigmoid(a_in[:N] + m[:N])
-    z = jax.nn.sigmoid(a_in[N : 2 * N] + m[N : 2 * N])
-    n = jnp.tanh(a_in[2 * N :] + r * m[2 * N :])
+    r = _sigmoid(a_in[:N] + m[:N])
+    z = _sigmoid(a_in[N : 2 * N] + m[N : 2 * N])
+    n = _tanh(a_in[2 * N :] + r * m[2 * N :])
     return (1 - z) * n + z * x
 
 
 def _readout(model, params, x):
     N = params["w_out"].shape[0]
-    h = jnp.tanh(x) if model == "rnn" else x[:N]
+    h = _tanh(x) if model == "rnn" else x[:N]
     return params["w_out"] @ h + params["b_out"]
 
 

@@ -27,8 +27,12 @@ import numpy as np
 import quantities as pq
 import scipy.sparse
 
-from .._validation import check_int as _check_int
-from ..lyapunov import LyapunovSpectrum, QRAccumulator, step
+from .._validation import check_array, check_int as _check_int, check_quantity, check_real
+from ..lyapunov import QRAccumulator, step
+from .nonlinearities import NONLINEARITIES, resolve
+
+_sigmoid = NONLINEARITIES["sigmoid"].phi
+_tanh = NONLINEARITIES["tanh"].phi
 
 __all__ = [
     "random_coupling",
@@ -42,112 +46,20 @@ __all__ = [
 ]
 
 
-
-# ----------------------------------------------------------------------------- nonlinearities
-
-
-def _tanh(x):
-    return np.tanh(x)
-
-
-def _dtanh(x):
-    return 1.0 - np.tanh(x) ** 2
-
-
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _dsigmoid(x):
-    s = _sigmoid(x)
-    return s * (1.0 - s)
-
-
-def _relu(x):
-    return np.maximum(x, 0.0)
-
-
-def _drelu(x):
-    return (x > 0).astype(float)
-
-
-def _erf(x):
-    # scaled so that the slope at 0 is 1, like tanh
-    from scipy.special import erf
-
-    return erf(0.5 * math.sqrt(math.pi) * x)
-
-
-def _derf(x):
-    return np.exp(-0.25 * math.pi * x**2)
-
-
-_NONLINEARITIES = {
-    "tanh": (_tanh, _dtanh),
-    "sigmoid": (_sigmoid, _dsigmoid),
-    "relu": (_relu, _drelu),
-    "erf": (_erf, _derf),
-}
-
-
-def _resolve_phi(phi):
-    if isinstance(phi, str):
-        if phi not in _NONLINEARITIES:
-            raise ValueError(
-                f"phi must be one of {sorted(_NONLINEARITIES)} or a pair of callables (phi, dphi), found: {phi!r}"
-            )
-        return _NONLINEARITIES[phi]
-    if isinstance(phi, tuple) and len(phi) == 2 and callable(phi[0]) and callable(phi[1]):
-        return phi
-    raise TypeError(f"phi must be a name or a pair of callables (phi, dphi), found: {phi!r}")
-
-
 # ----------------------------------------------------------------------------- validation helpers
 
 
 def _as_matrix(name, a, allow_sparse=False):
     if allow_sparse and scipy.sparse.issparse(a):
         a = scipy.sparse.csr_array(a, dtype=float)
-        data = a.data
-    else:
-        if isinstance(a, pq.Quantity):
-            raise TypeError(f"{name} must be a dimensionless array, found a Quantity in {a.units}")
-        try:
-            a = np.asarray(a, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must be an array of numbers, found: {type(a).__name__}") from exc
-        data = a
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-dimensional, found shape {a.shape}")
-    if not np.all(np.isfinite(data)):
-        raise ValueError(f"{name} must be finite, found non-finite entries")
-    return a
+        if not np.all(np.isfinite(a.data)):
+            raise ValueError(f"{name} must be finite, found non-finite entries")
+        return a
+    return check_array(name, a, ndim=2)
 
 
 def _as_vector(name, a, n):
-    if a is None:
-        return np.zeros(n)
-    if isinstance(a, pq.Quantity):
-        raise TypeError(f"{name} must be a dimensionless array, found a Quantity in {a.units}")
-    a = np.asarray(a, dtype=float)
-    if a.ndim == 0:
-        a = np.full(n, float(a))
-    if a.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), found: {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite, found non-finite entries")
-    return a
-
-
-def _as_time(name, t):
-    if not isinstance(t, pq.Quantity):
-        raise TypeError(f"{name} must be a Quantity with time units, found: {t!r}")
-    if t.simplified.dimensionality != pq.s.dimensionality:
-        raise ValueError(f"{name} must have time units, found: {t.dimensionality}")
-    value = float(t.rescale(pq.s).magnitude)
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, found: {t}")
-    return value
+    return np.zeros(n) if a is None else check_array(name, a, shape=(n,))
 
 
 # ----------------------------------------------------------------------------- coupling matrices
@@ -193,8 +105,7 @@ def random_coupling(N, g, *, K=None, self_coupling=False, rng=None):
     ((100, 100), 0.0)
     """
     N = _check_int("N", N, 1)
-    if not (np.isfinite(g) and g >= 0):
-        raise ValueError(f"g must be finite and >= 0, found: {g}")
+    g = check_real("g", g, nonnegative=True)
     rng = np.random.default_rng(rng)
     if K is None:
         J = rng.normal(0.0, g / math.sqrt(N), size=(N, N))
@@ -329,14 +240,14 @@ class RateNetwork(_Model):
         N = self.J.shape[0]
         if self.J.shape != (N, N):
             raise ValueError(f"J must be square, found shape {self.J.shape}")
-        self._tau = _as_time("tau", tau)
-        self._dt = _as_time("dt", dt)
+        self.tau = check_quantity("tau", tau, "time", positive=True)
+        self.dt = check_quantity("dt", dt, "time", positive=True)
+        self._tau = float(self.tau.rescale(pq.s).magnitude)
+        self._dt = float(self.dt.rescale(pq.s).magnitude)
         if self._dt > 0.5 * self._tau:
             raise ValueError(f"dt must be <= tau / 2 for an accurate RK4 step, found: dt = {dt}, tau = {tau}")
-        self.tau = tau
-        self.dt = dt
-        self.phi, self.dphi = _resolve_phi(phi)
-        self._phi_name = phi if isinstance(phi, str) else "custom"
+        f = resolve(phi, callables=True)
+        self.phi, self.dphi, self._phi_name = f.phi, f.dphi, f.name
         self.b = _as_vector("b", b, N)
 
     @property
@@ -412,8 +323,8 @@ class RNN(_Model):
         N = self.J.shape[0]
         if self.J.shape != (N, N):
             raise ValueError(f"J must be square, found shape {self.J.shape}")
-        self.phi, self.dphi = _resolve_phi(phi)
-        self._phi_name = phi if isinstance(phi, str) else "custom"
+        f = resolve(phi, callables=True)
+        self.phi, self.dphi, self._phi_name = f.phi, f.dphi, f.name
         self.b = _as_vector("b", b, N)
         self.W_in = None if W_in is None else _as_matrix("W_in", W_in)
         if self.W_in is not None and self.W_in.shape[0] != N:
@@ -507,9 +418,9 @@ class LSTM(_GatedModel):
         h, c = x[:N], x[N:]
         a = self._pre(h, s)
         ai, af, ag, ao = a[:N], a[N : 2 * N], a[2 * N : 3 * N], a[3 * N :]
-        i, f, g, o = _sigmoid(ai), _sigmoid(af), np.tanh(ag), _sigmoid(ao)
+        i, f, g, o = _sigmoid(ai), _sigmoid(af), _tanh(ag), _sigmoid(ao)
         c_new = f * c + i * g
-        tc = np.tanh(c_new)
+        tc = _tanh(c_new)
         x_new = np.concatenate([o * tc, c_new])
         if Q is None:
             return x_new, None
@@ -568,7 +479,7 @@ class GRU(_GatedModel):
         r = _sigmoid(a_in[:N] + m_all[:N])
         z = _sigmoid(a_in[N : 2 * N] + m_all[N : 2 * N])
         m = m_all[2 * N :]
-        n = np.tanh(a_in[2 * N :] + r * m)
+        n = _tanh(a_in[2 * N :] + r * m)
         h_new = (1 - z) * n + z * h
         if Q is None:
             return h_new, None
@@ -595,16 +506,10 @@ def _prepare(model, n_total, x0, inputs, rng):
     if x0 is None:
         x = 0.5 * rng.standard_normal(model.dim)
     else:
-        x = np.array(x0, dtype=float)
-        if x.shape != (model.dim,):
-            raise ValueError(f"x0 must have shape ({model.dim},), found: {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("x0 must be finite, found non-finite entries")
+        x = check_array("x0", x0, shape=(model.dim,)).copy()
     if inputs is None:
         return x, None
-    if isinstance(inputs, pq.Quantity):
-        raise TypeError(f"inputs must be a dimensionless array, found a Quantity in {inputs.units}")
-    inputs = np.asarray(inputs, dtype=float)
+    inputs = check_array("inputs", inputs)
     if inputs.ndim == 1:
         inputs = inputs[:, None]
     if model.n_inputs == 0:
@@ -614,8 +519,6 @@ def _prepare(model, n_total, x0, inputs, rng):
             f"inputs must have shape (n_transient + n_transient_ons + n_steps, n_inputs) "
             f"= ({n_total}, {model.n_inputs}), found: {inputs.shape}"
         )
-    if not np.all(np.isfinite(inputs)):
-        raise ValueError("inputs must be finite, found non-finite entries")
     return x, inputs
 
 
@@ -882,8 +785,7 @@ def meanfield_largest_exponent(g):
     """
     from scipy import integrate, optimize
 
-    if not (np.isfinite(g) and g > 0):
-        raise ValueError(f"g must be finite and > 0, found: {g}")
+    g = check_real("g", g, positive=True)
     if g <= 1:
         return pq.Quantity(math.log(g), 1 / step)
 
