@@ -40,6 +40,7 @@ from .._validation import (
     check_real as _check_real,
 )
 from ..lyapunov import LyapunovSpectrum, QRAccumulator
+from .lyapunov import _random_columns
 from .nonlinearities import resolve
 
 __all__ = ["SinusoidalDrive", "BalancedRateNetwork", "BalancedRun"]
@@ -202,10 +203,7 @@ class BalancedRateNetwork:
             # Only the fluctuating part is stored; the mean part is applied as -J0 sqrt(N) nu.
             self.coupling = (self.g / scale * self._rng.standard_normal((self.N, self.N))).astype(dtype)
         else:
-            cols = np.empty((self.N, K), dtype=np.int64)
-            for i in range(self.N):
-                pick = self._rng.choice(self.N - 1, size=K, replace=False)
-                cols[i] = pick + (pick >= i)  # skip the autapse
+            cols = _random_columns(self.N, K, self._rng)  # no autapses
             vals = ((-self.J0 + self.g * self._rng.standard_normal((self.N, K))) / scale).astype(dtype)
             self.coupling = scipy.sparse.csr_array(
                 (vals.ravel(), cols.ravel(), np.arange(0, self.N * K + 1, K)), shape=(self.N, self.N)

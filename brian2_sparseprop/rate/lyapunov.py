@@ -65,6 +65,20 @@ def _as_vector(name, a, n):
 # ----------------------------------------------------------------------------- coupling matrices
 
 
+def _random_columns(N, K, rng, self_coupling=False):
+    """``K`` distinct random columns in each of ``N`` rows (the diagonal excluded unless ``self_coupling``),
+    shape (N, K): the sparse structure of every rate network (:func:`random_coupling`, the balanced networks).
+    """
+    cols = np.empty((N, K), dtype=np.int64)
+    for i in range(N):
+        if self_coupling:
+            cols[i] = rng.choice(N, size=K, replace=False)
+        else:
+            c = rng.choice(N - 1, size=K, replace=False)
+            cols[i] = c + (c >= i)
+    return cols
+
+
 def random_coupling(N, g, *, K=None, self_coupling=False, rng=None):
     """Random Gaussian coupling matrix of gain ``g``.
 
@@ -116,13 +130,7 @@ def random_coupling(N, g, *, K=None, self_coupling=False, rng=None):
     kmax = N if self_coupling else N - 1
     if K > kmax:
         raise ValueError(f"K must be <= {kmax} for N = {N} (self_coupling={self_coupling}), found: {K}")
-    cols = np.empty((N, K), dtype=np.int64)
-    for i in range(N):
-        if self_coupling:
-            cols[i] = rng.choice(N, size=K, replace=False)
-        else:
-            c = rng.choice(N - 1, size=K, replace=False)
-            cols[i] = c + (c >= i)
+    cols = _random_columns(N, K, rng, self_coupling)
     rows = np.repeat(np.arange(N), K)
     vals = rng.normal(0.0, g / math.sqrt(K), size=N * K)
     return scipy.sparse.csr_array((vals, (rows, cols.ravel())), shape=(N, N))
