@@ -446,10 +446,10 @@ class FlossingSettings:
         Learning rate of the flossing steps during training (None: the rate reached at the end of
         the flossing before training).
     clip_norm : float or None
-        Clip the global norm of the flossing gradient to this value before Adam (None: no clipping).
-        Near saturation the gradient of the exponents has rare spikes (norms of 10^2 to 10^3 against
-        about 1); unclipped, one spike inflates Adam's second moment and stalls the flossing for
-        hundreds of steps.
+        Clip the global norm of the flossing gradient to this value before Adam (None: no clipping,
+        as in the experiments of ``docs/rate_lyapunov.md``). Near saturation the gradient of the
+        exponents has rare spikes (norms of 10^2 to 10^3 against about 1); unclipped, one spike
+        inflates Adam's second moment and stalls the flossing for hundreds of steps.
 
     Raises
     ------
@@ -473,7 +473,7 @@ class FlossingSettings:
     lr: float = 1e-3
     lr_half_life: float | None = None
     lr_during: float | None = None
-    clip_norm: float | None = 1.0
+    clip_norm: float | None = None
 
     def __post_init__(self):
         _check_int("k", self.k, 1)
