@@ -6,6 +6,7 @@ Importing the package registers the Brian2 device ``'sparseprop'``: ``set_device
 from brian2.devices.device import all_devices as _brian2_devices
 
 from .device.device import SparsePropDevice
+from .lyapunov import LyapunovSpectrum
 from .neo import from_neo, to_neo
 from .rate.balanced import BalancedRateNetwork, BalancedRun, SinusoidalDrive
 from .rate.learning import RecursiveLeastSquares, StudentTraining, train_student
@@ -13,7 +14,6 @@ from .rate.lyapunov import (
     GRU,
     LSTM,
     RNN,
-    LyapunovSpectrum,
     RateNetwork,
     largest_exponent_two_trajectories,
     lyapunov_spectrum,

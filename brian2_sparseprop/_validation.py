@@ -1,14 +1,47 @@
 """Argument checks shared by the analysis modules: a TypeError for the wrong kind of value, a ValueError
-for a bad value, each naming the argument and what was found."""
+for a bad value, each naming the argument and what was found (``f"{name} must be > 0, found: {value}"``).
+
+Units follow ``docs/conventions.md``: Brian2 Quantities are converted to ``quantities`` Quantities, a
+dimensionless Quantity counts as a plain number, and a Quantity with a dimension is refused where a plain
+number is meant.
+"""
 
 import numbers
 
 import numpy as np
 import quantities as pq
 
+_SI_BASE = (pq.m, pq.kg, pq.s, pq.A, pq.K, pq.mol, pq.cd)  # the order of Brian2's dimension exponents
+
+
+def _is_brian2_quantity(value):
+    return type(value).__module__.startswith("brian2.") and hasattr(value, "dim")
+
+
+def as_quantity(value):
+    """A Brian2 Quantity as a ``quantities`` Quantity in SI units; any other value unchanged."""
+    if not _is_brian2_quantity(value):
+        return value
+    units = pq.Quantity(1.0, pq.dimensionless)
+    for base, power in zip(_SI_BASE, value.dim._dims):
+        if power:
+            units = units * base**power
+    return pq.Quantity(np.asarray(value, dtype=float), units.units)
+
+
+def _dimensionless_magnitude(value):
+    """The magnitude of a dimensionless Quantity (either library), or the value itself if it is not one."""
+    value = as_quantity(value)
+    if isinstance(value, pq.Quantity) and value.simplified.dimensionality == pq.dimensionless.dimensionality:
+        return value.simplified.magnitude
+    return value
+
 
 def check_real(name, value, *, positive=False, nonnegative=False):
-    """A finite real scalar (not a bool, not a Quantity) as a float."""
+    """A finite real scalar (not a bool, not a Quantity with a dimension) as a float."""
+    value = _dimensionless_magnitude(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
     if isinstance(value, (bool, pq.Quantity)) or not np.isscalar(value) or not np.isreal(value):
         raise TypeError(f"{name} must be a real number, found: {value!r}")
     value = float(value)
@@ -28,3 +61,80 @@ def check_int(name, value, minimum):
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, found: {value}")
     return int(value)
+
+
+_KINDS = {"time": pq.s, "frequency": pq.Hz}
+
+
+def check_quantity(name, value, kind, *, positive=False, nonnegative=False, none=False):
+    """A scalar time or frequency Quantity (``quantities`` or Brian2) as a ``quantities`` Quantity.
+
+    Parameters
+    ----------
+    name : str
+        Argument name for the messages.
+    value : object
+        The argument.
+    kind : {'time', 'frequency'}
+        The dimension required.
+    positive, nonnegative : bool
+        Require ``> 0`` or ``>= 0``.
+    none : bool
+        Whether None is accepted (and returned).
+
+    Returns
+    -------
+    Quantity or None
+        The value, in its own units (a Brian2 Quantity converted to SI units).
+    """
+    if none and value is None:
+        return None
+    value = as_quantity(value)
+    unit = _KINDS[kind]
+    if (
+        not isinstance(value, pq.Quantity)
+        or value.size != 1
+        or value.simplified.dimensionality != unit.simplified.dimensionality
+    ):
+        raise TypeError(f"{name} must be a {kind} Quantity{' or None' if none else ''}, found: {value!r}")
+    magnitude = float(value.magnitude)
+    if not np.isfinite(magnitude):
+        raise ValueError(f"{name} must be finite, found: {value}")
+    if positive and magnitude <= 0:
+        raise ValueError(f"{name} must be > 0, found: {value}")
+    if nonnegative and magnitude < 0:
+        raise ValueError(f"{name} must be >= 0, found: {value}")
+    return value.reshape(()) if value.ndim else value
+
+
+def check_choice(name, value, choices):
+    """One of the strings ``choices``: TypeError for a non-string, ValueError for an unknown name."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, found: {value!r}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, found: {value!r}")
+    return value
+
+
+def check_array(name, value, *, ndim=None, shape=None):
+    """A finite float array, from anything numpy reads as numbers (a dimensionless Quantity counts as one).
+
+    A scalar broadcasts to ``shape`` when it is given. ``shape`` entries may be None (any length).
+    """
+    value = _dimensionless_magnitude(value)
+    if isinstance(value, pq.Quantity):
+        raise TypeError(f"{name} must be a dimensionless array, found a Quantity in {value.dimensionality}")
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of numbers, found: {type(value).__name__}") from exc
+    if shape is not None and a.ndim == 0 and None not in shape:
+        a = np.full(shape, float(a))
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, found shape {a.shape}")
+    if shape is not None and (a.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, a.shape))):
+        wanted = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name} must have shape {wanted}, found: {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, found non-finite entries")
+    return a

@@ -1,16 +1,46 @@
+import os
+
 import numpy as np
 import pytest
 
 
-@pytest.fixture(params=[0, 1, 2])
+def _seeds(spec):
+    """Seeds named by SPARSEPROP_SEEDS: unset -> 0, 1, 2; 'all' -> 0 .. 99; '7'; '1,4,9'; '0-19' (ranges inclusive)."""
+    spec = spec.strip()
+    if not spec:
+        return [0, 1, 2]
+    if spec == "all":
+        return list(range(100))
+    seeds = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        try:
+            seeds.extend(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise pytest.UsageError(
+                f"SPARSEPROP_SEEDS must be 'all' or integers and ranges like '0-19,42', found: {spec!r}"
+            ) from None
+    return seeds
+
+
+SEEDS = _seeds(os.environ.get("SPARSEPROP_SEEDS", ""))
+
+
+@pytest.fixture(params=SEEDS)
 def seed(request):
-    """Seeds for randomised tests: every seed must pass."""
+    """Seeds for randomised tests: every seed must pass. Rotate them with the environment variable
+    SPARSEPROP_SEEDS (e.g. ``SPARSEPROP_SEEDS=0-19`` or ``all`` for 0 .. 99), as scikit-learn's
+    ``global_random_seed``."""
     return request.param
 
 
 @pytest.fixture
 def rng(seed):
     return np.random.default_rng(seed)
+
+
+def pytest_report_header(config):
+    return f"SPARSEPROP_SEEDS: {SEEDS if len(SEEDS) <= 10 else f'{SEEDS[0]} .. {SEEDS[-1]} ({len(SEEDS)} seeds)'}"
 
 
 def pytest_configure(config):

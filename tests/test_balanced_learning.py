@@ -117,7 +117,7 @@ def test_student_result_is_neo():
     "kwargs, error, match",
     [
         (dict(I1=-1.0), ValueError, "I1 must be >= 0, found: -1.0"),
-        (dict(kind="shared"), ValueError, "kind must be 'common' or 'independent', found: 'shared'"),
+        (dict(kind="shared"), ValueError, "kind must be one of 'common', 'independent', found: 'shared'"),
         (dict(kind=1), TypeError, "kind must be a string"),
         (dict(N=1), ValueError, "N must be >= 2, found: 1"),
         (dict(f=0.0), ValueError, "f must be > 0, found: 0.0"),

@@ -128,10 +128,17 @@ def test_flossing_loss_gradient_matches_finite_differences(model, seed):
 
 
 def test_flossing_drives_first_exponents_toward_zero(seed):
-    """A short delayed-XOR run with flossing before and during training."""
+    """A short delayed-XOR run with flossing before and during training.
+
+    Adam at a constant rate of 2e-2 brought the exponents near zero and then let the weights diffuse
+    (the gradient is noisy, Adam's steps stay ~lr) until the network saturated: 7 of seeds 0-19
+    passed. With the rate halving every 100 steps and the gradient norm clipped at 1, 20 of 20 passed
+    (SPARSEPROP_SEEDS=0-19)."""
     k = SETTINGS["k"]
     p = init_params("rnn", 16, g=1.0, key=jax.random.key(seed))
-    st = FlossingSettings(**SETTINGS, steps_before=500, interval=5, steps_during=2, lr=2e-2)
+    st = FlossingSettings(
+        **SETTINGS, steps_before=500, interval=5, steps_during=2, lr=2e-2, lr_half_life=100, clip_norm=1.0
+    )
     res = train(p, model="rnn", lags=(2, 4), n_steps=10, flossing=st, eval_every=5, key=jax.random.key(seed + 1))
     before, after = np.abs(res.exponents_before), np.abs(res.exponents_after_flossing)
     assert before.shape == after.shape == (k,)
@@ -225,7 +232,7 @@ def test_cli_rejects_bad_count(tmp_path):
         (dict(model="elman"), ValueError, "model must be one of"),
         (dict(N=0), ValueError, "N must be >= 1"),
         (dict(N=4.0), TypeError, "N must be an int"),
-        (dict(g=0.0), ValueError, "g must be finite and > 0"),
+        (dict(g=0.0), ValueError, "g must be > 0, found: 0.0"),
         (dict(n_inputs=0), ValueError, "n_inputs must be >= 1"),
     ],
 )
@@ -273,8 +280,11 @@ def test_lyapunov_exponents_bad_input(kwargs, match):
         (dict(k=0), ValueError, "k must be >= 1"),
         (dict(horizon=2.5), TypeError, "horizon must be an int"),
         (dict(interval=-1), ValueError, "interval must be >= 0"),
-        (dict(lr=0.0), ValueError, "lr must be finite and > 0"),
-        (dict(lr_during=-1e-3), ValueError, "lr_during must be None or finite and > 0"),
+        (dict(lr=0.0), ValueError, "lr must be > 0, found: 0.0"),
+        (dict(lr=float("nan")), ValueError, "lr must be finite"),
+        (dict(lr_during=-1e-3), ValueError, "lr_during must be > 0, found: -0.001"),
+        (dict(lr_half_life=0), ValueError, "lr_half_life must be > 0"),
+        (dict(clip_norm="1"), TypeError, "clip_norm must be a real number"),
     ],
 )
 def test_flossing_settings_bad_input(kwargs, exc, match):
@@ -290,11 +300,11 @@ def test_floss_and_train_bad_input():
         floss(p, model="rnn", settings=FlossingSettings(k=5), key=jax.random.key(0))
     with pytest.raises(TypeError, match="flossing must be None or a FlossingSettings"):
         train(p, model="rnn", lags=(2,), n_steps=1, flossing=3, key=jax.random.key(0))
-    with pytest.raises(ValueError, match="lr must be finite and > 0"):
+    with pytest.raises(ValueError, match="lr must be > 0, found: -1.0"):
         train(p, model="rnn", lags=(2,), n_steps=1, lr=-1.0, key=jax.random.key(0))
     with pytest.raises(ValueError, match=r"seq_len must be > max\(lags\) = 5"):
         train(p, model="rnn", lags=(5,), n_steps=1, seq_len=5, key=jax.random.key(0))
-    with pytest.raises(ValueError, match="clip_norm must be None or > 0"):
+    with pytest.raises(ValueError, match="clip_norm must be > 0, found: 0.0"):
         train(p, model="rnn", lags=(2,), n_steps=1, clip_norm=0.0, key=jax.random.key(0))
 
 

@@ -114,7 +114,7 @@ def test_gauss_hermite_convergence_is_stated(n_gh, tol):
 @pytest.mark.parametrize(
     "args, kwargs, error, match",
     [
-        (("sigmoid", 0.0, 1.0), {}, ValueError, "phi must be 'relu' or 'tanh'"),
+        (("sigmoid", 0.0, 1.0), {}, ValueError, "phi must be one of 'relu', 'tanh', found: 'sigmoid'"),
         ((np.tanh, 0.0, 1.0), {}, TypeError, "phi must be a string"),
         (("relu", 0.0, -1.0), {}, ValueError, "v1 must be >= 0"),
         (("relu", 0.0, 1.0, 0.0, 1.0, 2.0), {}, ValueError, r"\|c\| must be <= sqrt\(v1 v2\)"),
@@ -133,9 +133,9 @@ def test_gaussian_moments_errors(args, kwargs, error, match):
         (dict(g="2"), TypeError, "g must be a real number"),
         (dict(g=2.0, J0=-1.0), ValueError, "J0 must be >= 0"),
         (dict(g=2.0, N=0.5), ValueError, "N must be >= 1"),
-        (dict(g=2.0, N="big"), TypeError, "N must be a number or None"),
+        (dict(g=2.0, N="big"), TypeError, "N must be a real number"),
         (dict(g=2.0, J0=0.0, I0=1.0), ValueError, "mean input diverges"),
-        (dict(g=2.0, phi="softplus"), ValueError, "phi must be 'relu' or 'tanh'"),
+        (dict(g=2.0, phi="softplus"), ValueError, "phi must be one of 'relu', 'tanh'"),
     ],
 )
 def test_stationary_errors(kwargs, error, match):
@@ -285,7 +285,7 @@ def test_independent_input_gives_stationary_statistics():
     [
         (dict(g=2.0, I1=-1.0, f=0.2), ValueError, "I1 must be >= 0"),
         (dict(g=2.0, I1=1.0, f=0.0), ValueError, "f must be > 0"),
-        (dict(g=2.0, I1=1.0, f=0.2, kind="both"), ValueError, "kind must be 'common' or 'independent'"),
+        (dict(g=2.0, I1=1.0, f=0.2, kind="both"), ValueError, "kind must be one of 'common', 'independent'"),
         (dict(g=2.0, I1=1.0, f=0.2, n_phases=0), ValueError, "n_phases must be >= 1"),
         (dict(g=2.0, I1=1.0, f=0.2, tau=10 * pq.ms), TypeError, "f must be a frequency Quantity"),
         (dict(g=2.0, I1=1.0, f=0.2, dt=0.0), ValueError, "dt must be > 0"),
@@ -324,7 +324,7 @@ def test_sparse_fixed_point_closed_form(g, J0, N, K):
     "kwargs, error, match",
     [
         (dict(K=0), ValueError, "K must be >= 1, found: 0"),
-        (dict(K="50"), TypeError, "K must be a number or None"),
+        (dict(K="50"), TypeError, "K must be a real number"),
         (dict(K=1000, N=1000), ValueError, r"K must be <= N - 1 = 999, found: 1000"),
     ],
 )

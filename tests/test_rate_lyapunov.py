@@ -2,23 +2,24 @@
 
 import math
 
+import neo
 import numpy as np
 import pytest
 import quantities as pq
 from neo.test.tools import assert_neo_object_is_compliant
 
+from brian2_sparseprop.lyapunov import LyapunovSpectrum, QRAccumulator, step
 from brian2_sparseprop.rate.lyapunov import (
     GRU,
     LSTM,
     RNN,
-    LyapunovSpectrum,
     RateNetwork,
     largest_exponent_two_trajectories,
     lyapunov_spectrum,
     meanfield_largest_exponent,
     random_coupling,
-    step,
 )
+from brian2_sparseprop.rate.nonlinearities import NONLINEARITIES
 
 TAU = 10 * pq.ms
 DT = 0.5 * pq.ms
@@ -372,8 +373,8 @@ def test_random_coupling_dense_variance(rng):
         (dict(J=np.ones((3, 4))), ValueError, "J must be square"),
         (dict(J=np.ones(3)), ValueError, "J must be 2-dimensional"),
         (dict(J=np.full((2, 2), np.nan)), ValueError, "J must be finite"),
-        (dict(tau=10.0), TypeError, "tau must be a Quantity"),
-        (dict(tau=10 * pq.mV), ValueError, "tau must have time units"),
+        (dict(tau=10.0), TypeError, "tau must be a time Quantity"),
+        (dict(tau=10 * pq.mV), TypeError, "tau must be a time Quantity"),
         (dict(tau=-1 * pq.ms), ValueError, "tau must be > 0"),
         (dict(dt=0 * pq.ms), ValueError, "dt must be > 0"),
         (dict(dt=6 * pq.ms), ValueError, "dt must be <= tau / 2"),
@@ -397,10 +398,10 @@ def test_rate_network_bad_input(kwargs, exc, match):
         (lambda: LSTM(np.zeros((12, 4))), r"U must have shape \(4 N, N\)"),
         (lambda: LSTM(np.zeros((16, 4)), W=np.zeros((12, 1))), "W must have 16 rows"),
         (lambda: GRU(np.zeros((9, 3)), b=np.zeros(3)), r"b must have shape \(9,\)"),
-        (lambda: random_coupling(10, -1.0), "g must be finite and >= 0"),
+        (lambda: random_coupling(10, -1.0), "g must be >= 0, found: -1.0"),
         (lambda: random_coupling(10, 1.0, K=10), "K must be <= 9"),
         (lambda: random_coupling(0, 1.0), "N must be >= 1"),
-        (lambda: meanfield_largest_exponent(0.0), "g must be finite and > 0"),
+        (lambda: meanfield_largest_exponent(0.0), "g must be > 0, found: 0.0"),
     ],
 )
 def test_model_bad_values(factory, match):
@@ -462,3 +463,112 @@ def test_divergence_raises_floating_point_error(rng):
     net = RNN(10.0 * np.eye(3), phi=IDENTITY)
     with pytest.raises(FloatingPointError, match="non-finite"):
         lyapunov_spectrum(net, 1000, x0=np.ones(3), rng=rng)
+
+
+# ----------------------------------------------------------------------------- shared result type, accumulator
+
+
+def test_accumulator_irregular_intervals_linear_flow(rng):
+    """dx/dt = A x, A upper triangular: QR steps at random times give the diagonal of A (1/s)."""
+    import scipy.linalg
+
+    lam = np.array([3.0, 1.0, -6.0])
+    A = np.diag(lam) + np.triu(rng.normal(size=(3, 3)), 1)
+    acc = QRAccumulator(3, capacity=2)  # grows past its capacity
+    Q = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    for _ in range(200):  # 20 s uncounted: the system aligns with the Schur vectors at rate exp(-2 t)
+        Q = np.linalg.qr(scipy.linalg.expm(A * 0.1) @ Q)[0]
+    for dt in rng.uniform(0.01, 0.2, size=400):
+        Q = acc.orthonormalize(scipy.linalg.expm(A * dt) @ Q, dt)
+    res = acc.spectrum(time_unit=pq.s, params={"model": "linear"})
+    # aligned to exp(-40) ~ 1e-17: then R_ii = exp(lambda_i dt) up to rounding of expm and QR
+    np.testing.assert_allclose(res.exponents.rescale(1 / pq.s).magnitude, lam, rtol=1e-9)
+    loc = res.local_exponents
+    assert isinstance(loc, neo.IrregularlySampledSignal)
+    assert_neo_object_is_compliant(loc)
+    np.testing.assert_allclose(loc.times.magnitude, np.cumsum(acc.elapsed))
+    np.testing.assert_allclose(res.running_estimates.magnitude[-1], res.exponents.magnitude)
+    assert res.kaplan_yorke_dimension == pytest.approx(2 + 4.0 / 6.0, rel=1e-9)  # D = 2 + (3 + 1) / 6
+
+
+def test_spectrum_from_sums_in_closed_form():
+    """Two intervals of 1 and 3 ms: exponents are sum log / sum time, local ones per interval."""
+    res = LyapunovSpectrum([[0.1, -0.2], [0.3, -0.6]], [1.0, 3.0], time_unit=pq.ms, t_start=2.0)
+    np.testing.assert_allclose(res.exponents.magnitude, [100.0, -200.0])
+    assert res.exponents.units == 1 / pq.s
+    np.testing.assert_allclose(res.local_exponents.magnitude, [[100.0, -200.0], [100.0, -200.0]])
+    np.testing.assert_allclose(res.local_exponents.times.rescale(pq.ms).magnitude, [3.0, 6.0])
+    assert res.dim == 2 and res.params["k"] == 2
+
+
+@pytest.mark.parametrize(
+    "time_unit, exponent_unit, time_axis",
+    [(step, 1 / step, step), (pq.dimensionless, pq.dimensionless, pq.s), (10 * pq.ms, 1 / pq.s, pq.s)],
+)
+def test_spectrum_units(time_unit, exponent_unit, time_axis):
+    res = LyapunovSpectrum(np.full((4, 1), 0.5), 2.0, time_unit=time_unit)
+    assert res.exponents.units == exponent_unit
+    sig = res.local_exponents
+    assert isinstance(sig, neo.AnalogSignal) and sig.times.units == time_axis
+    assert_neo_object_is_compliant(sig)
+    scale = 0.02 if time_unit is not step and time_unit is not pq.dimensionless else 2.0  # 2 tau = 20 ms
+    assert float(res.exponents[0]) == pytest.approx(0.5 / scale)
+    if time_unit is pq.dimensionless:
+        assert sig.annotations["time_unit"] == "tau"
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(time_unit=pq.mV), TypeError, "time_unit must be a time, step or dimensionless"),
+        (dict(time_unit=1.0), TypeError, "time_unit must be a scalar Quantity"),
+        (dict(elapsed=[1.0, 0.0]), ValueError, "elapsed must be > 0, found: 0.0"),
+        (dict(log_growth=[0.1, 0.2]), ValueError, r"log_growth must have shape \(n_intervals, k\)"),
+    ],
+)
+def test_spectrum_bad_input(kwargs, exc, match):
+    args = dict(log_growth=[[0.1], [0.2]], elapsed=1.0, time_unit=pq.s)
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        LyapunovSpectrum(args.pop("log_growth"), args.pop("elapsed"), **args)
+
+
+def test_balanced_run_returns_the_shared_spectrum():
+    from brian2_sparseprop.rate.balanced import BalancedRateNetwork
+
+    run = BalancedRateNetwork(30, g=0.5, seed=0).run(5.0, t_transient=5.0, n_exponents=2)
+    assert isinstance(run.spectrum, LyapunovSpectrum)
+    assert run.lyapunov_exponents is run.spectrum.exponents and run.spectrum.dim == 30
+    assert run.spectrum.params["model"] == "BalancedRateNetwork"
+
+
+# ----------------------------------------------------------------------------- units, nonlinearity table
+
+
+def test_rate_network_accepts_brian2_quantities(rng):
+    import brian2
+
+    J = random_coupling(10, 2.0, rng=rng)
+    a = lyapunov_spectrum(RateNetwork(J, tau=10 * brian2.ms, dt=0.5 * brian2.ms), 50, x0=np.ones(10), rng=0)
+    b = lyapunov_spectrum(RateNetwork(J, tau=TAU, dt=DT), 50, x0=np.ones(10), rng=0)
+    np.testing.assert_array_equal(a.exponents.magnitude, b.exponents.magnitude)
+
+
+@pytest.mark.parametrize("name", sorted(NONLINEARITIES))
+def test_nonlinearity_derivatives(name):
+    """phi' of the table against central differences (step 1e-6: error ~ 1e-12 |phi'''| + 1e-16 / 1e-6)."""
+    f = NONLINEARITIES[name]
+    x = np.linspace(-3.0, 3.0, 61) + 0.013  # off the kink of relu
+    fd = (f.phi(x + 1e-6) - f.phi(x - 1e-6)) / 2e-6
+    np.testing.assert_allclose(f.dphi(x), fd, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", sorted(NONLINEARITIES))
+def test_nonlinearity_table_on_jax_arrays(name):
+    """The JAX models evaluate the same functions (float64 JAX against numpy)."""
+    jax = pytest.importorskip("jax")
+    f = NONLINEARITIES[name]
+    x = np.linspace(-3.0, 3.0, 13)
+    with jax.enable_x64(True):
+        for fn in (f.phi, f.dphi):
+            np.testing.assert_allclose(np.asarray(fn(jax.numpy.asarray(x))), fn(x), rtol=1e-13, atol=1e-15)

@@ -31,52 +31,28 @@ import numpy as np
 import quantities as pq
 import scipy.sparse
 
-from .._validation import check_int as _check_int, check_real as _check_real
+from .._validation import (
+    as_quantity,
+    check_array,
+    check_choice,
+    check_int as _check_int,
+    check_quantity,
+    check_real as _check_real,
+)
+from ..lyapunov import LyapunovSpectrum, QRAccumulator
+from .lyapunov import _random_columns
+from .nonlinearities import resolve
 
 __all__ = ["SinusoidalDrive", "BalancedRateNetwork", "BalancedRun"]
 
 _TRANSFER_FUNCTIONS = ("relu", "tanh")
 
 
-def _relu(h):
-    return np.maximum(h, 0.0)
-
-
-def _relu_prime(h):
-    return (h > 0.0).astype(float)
-
-
-def _tanh_prime(h):
-    return 1.0 / np.cosh(h) ** 2
-
-
-def _transfer(name):
-    if name == "relu":
-        return _relu, _relu_prime
-    return np.tanh, _tanh_prime
-
-
-def _check_tau(tau):
-    if tau is None:
-        return None
-    if not isinstance(tau, pq.Quantity):
-        raise TypeError(f"tau must be a time Quantity or None, found: {tau!r}")
-    if tau.simplified.dimensionality != pq.s.dimensionality or tau.size != 1:
-        raise TypeError(f"tau must be a scalar time Quantity, found: {tau}")
-    if not float(tau.magnitude) > 0:
-        raise ValueError(f"tau must be > 0, found: {tau}")
-    return tau
-
-
 def _in_tau(name, value, tau, kind):
     """Convert a time (kind='time') or a frequency (kind='frequency') into units of tau."""
     if tau is None:
         return _check_real(name, value)
-    if not isinstance(value, pq.Quantity):
-        raise TypeError(f"{name} must be a {kind} Quantity when tau is a Quantity, found: {value!r}")
-    target = pq.s if kind == "time" else pq.Hz
-    if value.simplified.dimensionality != target.simplified.dimensionality or value.size != 1:
-        raise TypeError(f"{name} must be a scalar {kind} Quantity, found: {value}")
+    value = check_quantity(name, value, kind)
     ratio = (value * tau) if kind == "frequency" else (value / tau)
     return _check_real(name, float(ratio.simplified.magnitude))
 
@@ -111,19 +87,11 @@ class SinusoidalDrive:
 
     def __init__(self, amplitude, frequency, kind="common"):
         self.amplitude = _check_real("amplitude", amplitude, nonnegative=True)
-        if isinstance(frequency, pq.Quantity):
-            if frequency.simplified.dimensionality != pq.Hz.simplified.dimensionality:
-                raise TypeError(f"frequency must be a frequency Quantity, found: {frequency}")
-            if float(frequency.magnitude) < 0:
-                raise ValueError(f"frequency must be >= 0, found: {frequency}")
+        if isinstance(as_quantity(frequency), pq.Quantity):
+            self.frequency = check_quantity("frequency", frequency, "frequency", nonnegative=True)
         else:
-            _check_real("frequency", frequency, nonnegative=True)
-        self.frequency = frequency
-        if not isinstance(kind, str):
-            raise TypeError(f"kind must be a string, found: {kind!r}")
-        if kind not in ("common", "independent"):
-            raise ValueError(f"kind must be 'common' or 'independent', found: {kind!r}")
-        self.kind = kind
+            self.frequency = _check_real("frequency", frequency, nonnegative=True)
+        self.kind = check_choice("kind", kind, ("common", "independent"))
 
     def __repr__(self):
         return f"SinusoidalDrive({self.amplitude!r}, {self.frequency!r}, kind={self.kind!r})"
@@ -141,11 +109,10 @@ class BalancedRun:
         Population mean of ``h`` (the mean input ``m(t)``), shape (n_samples, 1).
     population_rate : neo.AnalogSignal
         Population mean rate ``nu(t)``, shape (n_samples, 1).
-    lyapunov_exponents : Quantity
-        The first k Lyapunov exponents (1/s, or dimensionless per tau when ``tau`` is None), in QR order
-        (descending once converged; nearly equal exponents may still be out of order after a short run).
-    local_exponents : neo.AnalogSignal
-        Local exponents over each re-orthonormalisation interval, shape (n_intervals, k).
+    spectrum : LyapunovSpectrum
+        The first k Lyapunov exponents (1/s, or dimensionless per tau when ``tau`` is None) with their
+        errors, local exponents and running estimates, the result type of every Lyapunov computation of
+        the package.
     state : ndarray
         Final state ``h`` (for continuing a run).
     """
@@ -153,9 +120,20 @@ class BalancedRun:
     rates: neo.AnalogSignal
     mean_input: neo.AnalogSignal
     population_rate: neo.AnalogSignal
-    lyapunov_exponents: pq.Quantity
-    local_exponents: neo.AnalogSignal
+    spectrum: LyapunovSpectrum
     state: np.ndarray
+
+    @property
+    def lyapunov_exponents(self):
+        """``spectrum.exponents``: the first k exponents in QR order (descending once converged; nearly
+        equal exponents may still be out of order after a short run)."""
+        return self.spectrum.exponents
+
+    @property
+    def local_exponents(self):
+        """``spectrum.local_exponents``: local exponents of each re-orthonormalisation interval, shape
+        (n_intervals, k), stamped at the interval's end."""
+        return self.spectrum.local_exponents
 
 
 class BalancedRateNetwork:
@@ -208,12 +186,8 @@ class BalancedRateNetwork:
             if K > self.N - 1:
                 raise ValueError(f"K must be <= N - 1 = {self.N - 1}, found: {K}")
         self.K = K
-        if not isinstance(phi, str):
-            raise TypeError(f"phi must be a string, found: {phi!r}")
-        if phi not in _TRANSFER_FUNCTIONS:
-            raise ValueError(f"phi must be one of {_TRANSFER_FUNCTIONS}, found: {phi!r}")
-        self.phi = phi
-        self.tau = _check_tau(tau)
+        self.phi = resolve(phi, allowed=_TRANSFER_FUNCTIONS).name
+        self.tau = check_quantity("tau", tau, "time", positive=True, none=True)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an integer or None, found: {seed!r}")
         self.seed = seed
@@ -229,10 +203,7 @@ class BalancedRateNetwork:
             # Only the fluctuating part is stored; the mean part is applied as -J0 sqrt(N) nu.
             self.coupling = (self.g / scale * self._rng.standard_normal((self.N, self.N))).astype(dtype)
         else:
-            cols = np.empty((self.N, K), dtype=np.int64)
-            for i in range(self.N):
-                pick = self._rng.choice(self.N - 1, size=K, replace=False)
-                cols[i] = pick + (pick >= i)  # skip the autapse
+            cols = _random_columns(self.N, K, self._rng)  # no autapses
             vals = ((-self.J0 + self.g * self._rng.standard_normal((self.N, K))) / scale).astype(dtype)
             self.coupling = scipy.sparse.csr_array(
                 (vals.ravel(), cols.ravel(), np.arange(0, self.N * K + 1, K)), shape=(self.N, self.N)
@@ -379,12 +350,11 @@ class BalancedRateNetwork:
         if h0 is None:
             h = self._rng.standard_normal(self.N)
         else:
-            h = np.array(h0, dtype=float)
-            if h.shape != (self.N,) or not np.all(np.isfinite(h)):
-                raise ValueError(f"h0 must be a finite array of shape ({self.N},), found shape: {h.shape}")
+            h = check_array("h0", h0, shape=(self.N,)).copy()
         Q = np.linalg.qr(self._rng.standard_normal((self.N, k)))[0] if k else np.zeros((self.N, 0))
 
-        phi, dphi = _transfer(self.phi)
+        f = resolve(self.phi)
+        phi, dphi = f.phi, f.dphi
         a = np.exp(-dt)
         b = -np.expm1(-dt)
         kf = self.mean_feedback
@@ -394,8 +364,7 @@ class BalancedRateNetwork:
         means = np.empty(n_samples)
         nus = np.empty(n_samples)
         n_int = n_run // ons_steps
-        local = np.empty((n_int, k))
-        i_int = 0
+        acc = QRAccumulator(k, capacity=n_int)
         for step in range(n_tr + n_run):
             p = phi(h)
             d = dphi(h)
@@ -417,22 +386,17 @@ class BalancedRateNetwork:
                 nus[j] = nu
             h = h_new
             if k and (step + 1) % ons_steps == 0:
-                Q, Rm = np.linalg.qr(Q)
-                diag = np.diag(Rm)
-                Q = Q * np.sign(diag)[None, :]
-                if rec >= 0 and i_int < n_int:
-                    local[i_int] = np.log(np.abs(diag)) / (ons_steps * dt)
-                    i_int += 1
+                if rec >= 0 and acc.n_intervals < n_int:
+                    Q = acc.orthonormalize(Q, ons_steps * dt)
+                else:  # transient: align the vectors, count nothing
+                    Q = np.linalg.qr(Q)[0]
             if not np.all(np.isfinite(h)):
                 raise FloatingPointError(f"state diverged at t = {(step + 1) * dt} tau; reduce dt")
-        return self._package(rates, means, nus, local[:i_int], h, dt, record_every, ons_steps, T_tr, drive)
+        return self._package(rates, means, nus, acc, h, dt, record_every, T_tr, drive)
 
-    def _package(self, rates, means, nus, local, h, dt, record_every, ons_steps, T_tr, drive):
+    def _package(self, rates, means, nus, acc, h, dt, record_every, T_tr, drive):
         tau = self.tau
-        if tau is None:
-            tunit, rate_unit, scale = pq.s, pq.dimensionless, 1.0
-        else:
-            tunit, rate_unit, scale = tau.units, 1 / pq.s, float(tau.rescale(pq.s).magnitude)
+        tunit = pq.s if tau is None else tau.units
         annotations = dict(
             N=self.N,
             g=self.g,
@@ -457,13 +421,17 @@ class BalancedRateNetwork:
                 **annotations,
             )
 
-        exps = local.mean(axis=0) / scale if len(local) else np.full(local.shape[1], np.nan)
-        lyap = pq.Quantity(exps, rate_unit)
+        # the accumulator's times are in units of tau: with a tau the spectrum's time unit is tau's own
+        spectrum = acc.spectrum(
+            time_unit=pq.dimensionless if tau is None else tau,
+            t_start=T_tr,
+            dim=self.N,
+            params=dict(model="BalancedRateNetwork", **annotations),
+        )
         return BalancedRun(
             rates=signal(rates, pq.dimensionless, dt * record_every, "rates"),
             mean_input=signal(means[:, None], pq.dimensionless, dt * record_every, "mean input"),
             population_rate=signal(nus[:, None], pq.dimensionless, dt * record_every, "population rate"),
-            lyapunov_exponents=lyap,
-            local_exponents=signal(local / scale, rate_unit, dt * ons_steps, "local Lyapunov exponents"),
+            spectrum=spectrum,
             state=h,
         )

@@ -29,11 +29,16 @@ import time
 
 import numpy as np
 
-from .._validation import check_int as _check_int
+from .._validation import check_choice, check_int as _check_int, check_real as _check_real
+from .nonlinearities import NONLINEARITIES
+
+_tanh = NONLINEARITIES["tanh"].phi
+_sigmoid = NONLINEARITIES["sigmoid"].phi
 
 try:
     import jax
     import jax.numpy as jnp
+    import optax
 except ImportError as exc:  # the rest of the package works without JAX
     raise ImportError("brian2_sparseprop.rate.flossing needs JAX: pip install 'brian2_sparseprop[jax]'") from exc
 
@@ -54,8 +59,7 @@ _MODELS = ("rnn", "lstm", "gru")
 
 
 def _check_model(model):
-    if model not in _MODELS:
-        raise ValueError(f"model must be one of {_MODELS}, found: {model!r}")
+    check_choice("model", model, _MODELS)
 
 
 def _check_lags(lags):
@@ -111,8 +115,7 @@ def init_params(model, N, *, g=1.0, n_inputs=1, key):
     _check_model(model)
     N = _check_int("N", N, 1)
     n_inputs = _check_int("n_inputs", n_inputs, 1)
-    if not (math.isfinite(g) and g > 0):
-        raise ValueError(f"g must be finite and > 0, found: {g}")
+    g = _check_real("g", g, positive=True)
     k1, k2, k3 = jax.random.split(key, 3)
     G = {"rnn": 1, "lstm": 4, "gru": 3}[model]
     rec = g / math.sqrt(N) * jax.random.normal(k1, (G * N, N))
@@ -133,26 +136,26 @@ def _state_dim(model, params):
 
 def _step(model, params, x, s):
     if model == "rnn":
-        return params["J"] @ jnp.tanh(x) + params["b"] + params["W_in"] @ s
+        return params["J"] @ _tanh(x) + params["b"] + params["W_in"] @ s
     N = params["w_out"].shape[0]
     if model == "lstm":
         h, c = x[:N], x[N:]
         a = params["U"] @ h + params["W"] @ s + params["b"]
-        i, f = jax.nn.sigmoid(a[:N]), jax.nn.sigmoid(a[N : 2 * N])
-        gg, o = jnp.tanh(a[2 * N : 3 * N]), jax.nn.sigmoid(a[3 * N :])
+        i, f = _sigmoid(a[:N]), _sigmoid(a[N : 2 * N])
+        gg, o = _tanh(a[2 * N : 3 * N]), _sigmoid(a[3 * N :])
         c_new = f * c + i * gg
-        return jnp.concatenate([o * jnp.tanh(c_new), c_new])
+        return jnp.concatenate([o * _tanh(c_new), c_new])
     a_in = params["W"] @ s + params["b"]
     m = params["U"] @ x
-    r = jax.nn.sigmoid(a_in[:N] + m[:N])
-    z = jax.nn.sigmoid(a_in[N : 2 * N] + m[N : 2 * N])
-    n = jnp.tanh(a_in[2 * N :] + r * m[2 * N :])
+    r = _sigmoid(a_in[:N] + m[:N])
+    z = _sigmoid(a_in[N : 2 * N] + m[N : 2 * N])
+    n = _tanh(a_in[2 * N :] + r * m[2 * N :])
     return (1 - z) * n + z * x
 
 
 def _readout(model, params, x):
     N = params["w_out"].shape[0]
-    h = jnp.tanh(x) if model == "rnn" else x[:N]
+    h = _tanh(x) if model == "rnn" else x[:N]
     return params["w_out"] @ h + params["b_out"]
 
 
@@ -367,36 +370,38 @@ def flossing_loss(params, inputs, *, model, k, washout=0, key):
 # ----------------------------------------------------------------------------- optimisation
 
 
-def _adam_init(params):
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    return (zeros, zeros, jnp.zeros((), dtype=jnp.int32))
+def _task_optimizer(lr, clip_norm):
+    """Adam on the task loss, after clipping the global gradient norm (None: no clipping)."""
+    adam = optax.adam(lr)
+    return adam if clip_norm is None else optax.chain(optax.clip_by_global_norm(clip_norm), adam)
 
 
-@jax.jit
-def _adam_update(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-8):
-    m, v, t = state
-    t = t + 1
-    m = jax.tree_util.tree_map(lambda a, g: b1 * a + (1 - b1) * g, m, grads)
-    v = jax.tree_util.tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, v, grads)
-    c1, c2 = 1 - b1**t, 1 - b2**t
-    params = jax.tree_util.tree_map(lambda p, a, b: p - lr * (a / c1) / (jnp.sqrt(b / c2) + eps), params, m, v)
-    return params, (m, v, t)
+def _floss_optimizer(clip_norm):
+    """Adam's scaling of the flossing gradient, after clipping its global norm; the learning rate is applied
+    per step by :func:`_floss_step`, so that the flossing during training can continue this optimiser's
+    moments with a rate of its own."""
+    adam = optax.scale_by_adam()
+    return adam if clip_norm is None else optax.chain(optax.clip_by_global_norm(clip_norm), adam)
 
 
-@jax.jit
-def _clip(grads, clip_norm):
-    norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grads)))
-    scale = jnp.minimum(1.0, clip_norm / (norm + 1e-12))
-    return jax.tree_util.tree_map(lambda g: g * scale, grads)
+@jax.jit(static_argnames=("model", "k", "washout", "clip_norm"))
+def _floss_step(params, opt_state, inputs, key, lr, *, model, k, washout, clip_norm):
+    """One optimiser step on the flossing loss; returns the new parameters and state and the exponents."""
 
-
-@jax.jit(static_argnames=("model", "k", "washout"))
-def _floss_grad(params, inputs, key, *, model, k, washout):
     def loss(p):
         lam = _lyapunov_jit(p, inputs, key, model=model, k=k, washout=washout)
         return jnp.sum(lam**2), lam
 
-    return jax.value_and_grad(loss, has_aux=True)(params)
+    (_, lam), grads = jax.value_and_grad(loss, has_aux=True)(params)
+    updates, opt_state = _floss_optimizer(clip_norm).update(grads, opt_state, params)
+    params = optax.apply_updates(params, jax.tree_util.tree_map(lambda u: -lr * u, updates))
+    return params, opt_state, lam
+
+
+@jax.jit(static_argnames=("lr", "clip_norm"))
+def _task_update(params, grads, opt_state, *, lr, clip_norm):
+    updates, opt_state = _task_optimizer(lr, clip_norm).update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
 
 
 @jax.jit(static_argnames=("model",))
@@ -431,16 +436,27 @@ class FlossingSettings:
     steps_during : int
         Flossing steps in each phase during training.
     lr : float
-        Adam learning rate of the flossing steps before training.
+        Adam learning rate at the start of the flossing before training.
+    lr_half_life : float or None
+        Flossing steps over which the learning rate of the flossing before training halves
+        (``lr * 0.5 ** (step / lr_half_life)``); None: constant. The gradient of the exponents is
+        noisy (every step draws a new input stream), and Adam's steps do not shrink with the gradient:
+        at a constant rate the weights keep diffusing once the loss is near zero.
     lr_during : float or None
-        Learning rate of the flossing steps during training (None: ``lr``).
+        Learning rate of the flossing steps during training (None: the rate reached at the end of
+        the flossing before training).
+    clip_norm : float or None
+        Clip the global norm of the flossing gradient to this value before Adam (None: no clipping,
+        as in the experiments of ``docs/rate_lyapunov.md``). Near saturation the gradient of the
+        exponents has rare spikes (norms of 10^2 to 10^3 against about 1); unclipped, one spike
+        inflates Adam's second moment and stalls the flossing for hundreds of steps.
 
     Raises
     ------
     TypeError
-        If a count is not an int.
+        If a count is not an int or a rate is not a real number.
     ValueError
-        If a count is out of range or ``lr <= 0``.
+        If a count is out of range, or a rate, ``lr_half_life`` or ``clip_norm`` is not > 0.
 
     Examples
     --------
@@ -455,7 +471,9 @@ class FlossingSettings:
     interval: int = 0
     steps_during: int = 10
     lr: float = 1e-3
+    lr_half_life: float | None = None
     lr_during: float | None = None
+    clip_norm: float | None = None
 
     def __post_init__(self):
         _check_int("k", self.k, 1)
@@ -464,10 +482,23 @@ class FlossingSettings:
         _check_int("steps_before", self.steps_before, 0)
         _check_int("interval", self.interval, 0)
         _check_int("steps_during", self.steps_during, 0)
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be finite and > 0, found: {self.lr}")
-        if self.lr_during is not None and not (math.isfinite(self.lr_during) and self.lr_during > 0):
-            raise ValueError(f"lr_during must be None or finite and > 0, found: {self.lr_during}")
+        _check_real("lr", self.lr, positive=True)
+        for name in ("lr_half_life", "lr_during", "clip_norm"):
+            if getattr(self, name) is not None:
+                _check_real(name, getattr(self, name), positive=True)
+
+    def learning_rates(self, n_steps):
+        """Learning rates of ``n_steps`` flossing steps before training (numpy.ndarray)."""
+        if self.lr_half_life is None:
+            return np.full(n_steps, float(self.lr))
+        return self.lr * 0.5 ** (np.arange(n_steps) / self.lr_half_life)
+
+    @property
+    def final_lr(self):
+        """Learning rate of the flossing during training: ``lr_during``, or where the flossing before ended."""
+        if self.lr_during is not None:
+            return float(self.lr_during)
+        return float(self.lr if self.lr_half_life is None else self.lr * 0.5 ** (self.steps_before / self.lr_half_life))
 
 
 def floss(params, *, model, settings, n_steps=None, key):
@@ -483,7 +514,7 @@ def floss(params, *, model, settings, n_steps=None, key):
     model : {'rnn', 'lstm', 'gru'}
         Architecture.
     settings : FlossingSettings
-        ``k``, ``horizon``, ``washout``, ``lr``.
+        ``k``, ``horizon``, ``washout``, ``lr``, ``lr_half_life``, ``clip_norm``.
     n_steps : int or None
         Adam steps.
     key : jax.Array
@@ -517,13 +548,14 @@ def floss(params, *, model, settings, n_steps=None, key):
     if settings.k > _state_dim(model, params):
         raise ValueError(f"settings.k must be <= the state dimension {_state_dim(model, params)}, found: {settings.k}")
     n_steps = settings.steps_before if n_steps is None else _check_int("n_steps", n_steps, 0)
-    params, _, history = _floss_loop(params, _adam_init(params), model, settings, n_steps, key)
+    state = _floss_optimizer(settings.clip_norm).init(params)
+    params, _, history = _floss_loop(params, state, model, settings, settings.learning_rates(n_steps), key)
     return params, history
 
 
-def _floss_loop(params, state, model, settings, n_steps, key, lr=None):
-    """``n_steps`` Adam steps on the flossing loss from optimiser ``state``; validated inputs."""
-    lr = settings.lr if lr is None else lr
+def _floss_loop(params, state, model, settings, lrs, key):
+    """One Adam step on the flossing loss per learning rate in ``lrs``, from optimiser ``state``; validated inputs."""
+    n_steps = len(lrs)
     n_in = (params["W_in"] if model == "rnn" else params["W"]).shape[1]
     history = np.empty((n_steps, settings.k))
     T = settings.washout + settings.horizon
@@ -531,9 +563,18 @@ def _floss_loop(params, state, model, settings, n_steps, key, lr=None):
         key, k_in, k_q = jax.random.split(key, 3)
         bits = jax.random.bernoulli(k_in, 0.5, (T, n_in))
         inputs = jnp.where(bits, 1.0, -1.0).astype(params["w_out"].dtype)
-        (_, lam), grads = _floss_grad(params, inputs, k_q, model=model, k=settings.k, washout=settings.washout)
+        params, state, lam = _floss_step(
+            params,
+            state,
+            inputs,
+            k_q,
+            float(lrs[i]),
+            model=model,
+            k=settings.k,
+            washout=settings.washout,
+            clip_norm=settings.clip_norm,
+        )
         history[i] = np.asarray(lam)
-        params, state = _adam_update(params, grads, state, lr)
     return params, state, history
 
 
@@ -610,7 +651,7 @@ def train(
     flossing : FlossingSettings or None
         None: plain training. Otherwise flossing for ``steps_before`` steps before training and,
         if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps (learning
-        rate ``lr_during``), continuing the Adam run of the flossing before training (an optimiser
+        rate ``settings.final_lr``), continuing the Adam run of the flossing before training (an optimiser
         separate from the task's).
     eval_every : int
         Training steps between evaluations on a fixed test batch of 256 sequences.
@@ -643,10 +684,9 @@ def train(
     seq_len = 2 * max(lags) + 20 if seq_len is None else _check_int("seq_len", seq_len, 2)
     if seq_len <= max(lags):
         raise ValueError(f"seq_len must be > max(lags) = {max(lags)}, found: {seq_len}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0, found: {lr}")
-    if clip_norm is not None and not (math.isfinite(clip_norm) and clip_norm > 0):
-        raise ValueError(f"clip_norm must be None or > 0, found: {clip_norm}")
+    lr = _check_real("lr", lr, positive=True)
+    if clip_norm is not None:
+        clip_norm = _check_real("clip_norm", clip_norm, positive=True)
     if flossing is not None and not isinstance(flossing, FlossingSettings):
         raise TypeError(f"flossing must be None or a FlossingSettings, found: {type(flossing).__name__}")
     key, k_test = jax.random.split(key)
@@ -662,12 +702,13 @@ def train(
         )
         # validates the settings against the model
         floss(params, model=model, settings=flossing, n_steps=0, key=k_f)  # validates settings
-        floss_state = _adam_init(params)
-        params, floss_state, _ = _floss_loop(params, floss_state, model, flossing, flossing.steps_before, k_f)
+        floss_state = _floss_optimizer(flossing.clip_norm).init(params)
+        lrs = flossing.learning_rates(flossing.steps_before)
+        params, floss_state, _ = _floss_loop(params, floss_state, model, flossing, lrs, k_f)
         after = np.asarray(
             lyapunov_exponents(params, s_eval, model=model, k=flossing.k, washout=flossing.washout, key=lam_key[1])
         )
-    state = _adam_init(params)
+    state = _task_optimizer(lr, clip_norm).init(params)
     steps, losses, accs = [], [], []
 
     def record(i):
@@ -683,15 +724,12 @@ def train(
             key, k_b, k_f = jax.random.split(key, 3)
             batch = delayed_parity(k_b, batch_size, seq_len, lags)
             _, grads = _task_grad(params, *batch, model=model)
-            if clip_norm is not None:
-                grads = _clip(grads, clip_norm)
-            params, state = _adam_update(params, grads, state, lr)
+            params, state = _task_update(params, grads, state, lr=lr, clip_norm=clip_norm)
             if flossing is not None and flossing.interval and i % flossing.interval == 0:
                 # the flossing optimiser continues from the flossing before training; sharing
                 # the task's Adam state instead leaks flossing momentum into the task steps
-                params, floss_state, _ = _floss_loop(
-                    params, floss_state, model, flossing, flossing.steps_during, k_f, lr=flossing.lr_during
-                )
+                lrs = np.full(flossing.steps_during, flossing.final_lr)
+                params, floss_state, _ = _floss_loop(params, floss_state, model, flossing, lrs, k_f)
             if i % eval_every == 0 or i == n_steps:
                 record(i)
     except KeyboardInterrupt:

@@ -32,8 +32,11 @@ import neo
 import numpy as np
 import quantities as pq
 
-from .._validation import check_int as _check_int, check_real as _check_real
+from .._validation import check_array, check_choice, check_int as _check_int, check_real as _check_real
 from .balanced import BalancedRateNetwork
+from .nonlinearities import NONLINEARITIES
+
+_relu = NONLINEARITIES["relu"].phi  # the students' and teachers' transfer function
 
 __all__ = ["RecursiveLeastSquares", "StudentTraining", "train_student"]
 
@@ -82,11 +85,7 @@ class RecursiveLeastSquares:
         if W0 is None:
             W = np.zeros((n_outputs, n_inputs))
         else:
-            W = np.array(W0, dtype=float)
-            if W.shape != (n_outputs, n_inputs):
-                raise ValueError(f"W0 must have shape ({n_outputs}, {n_inputs}), found: {W.shape}")
-            if not np.all(np.isfinite(W)):
-                raise ValueError("W0 must be finite, found non-finite entries")
+            W = check_array("W0", W0, shape=(n_outputs, n_inputs)).copy()
         self.alpha = alpha
         self.weights = W
         self.P = np.eye(n_inputs) / alpha
@@ -264,10 +263,7 @@ def train_student(
     (400, 2)
     """
     I1 = _check_real("I1", I1, nonnegative=True)
-    if not isinstance(kind, str):
-        raise TypeError(f"kind must be a string, found: {kind!r}")
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be 'common' or 'independent', found: {kind!r}")
+    kind = check_choice("kind", kind, _KINDS)
     N = _check_int("N", N, 2)
     f = _check_real("f", f, positive=True)
     dt = _check_real("dt", dt, positive=True)
@@ -334,7 +330,7 @@ def train_student(
         z = np.empty(n)
         rates = np.empty((n, N))
         for i in range(n):
-            r = np.maximum(h, 0.0)
+            r = _relu(h)
             z[i] = w @ r
             rates[i] = r
             h = a * h + b * (J_S @ r + c0)
@@ -352,7 +348,7 @@ def train_student(
         targets = R_T[block] @ J.T + I1 * np.sin(omega * t[block, None] + theta[None, :])
         target_mean = targets.mean(axis=0)
         for step in range(steps_per_period):
-            r = np.maximum(h, 0.0)
+            r = _relu(h)
             y = np.append(targets[step], np.sin(omega * t[j]))
             if step % update_every == 0:
                 e = rls.update(r, y)

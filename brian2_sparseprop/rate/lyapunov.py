@@ -27,82 +27,23 @@ import numpy as np
 import quantities as pq
 import scipy.sparse
 
-from .._validation import check_int as _check_int
+from .._validation import check_array, check_int as _check_int, check_quantity, check_real
+from ..lyapunov import QRAccumulator, step
+from .nonlinearities import NONLINEARITIES, resolve
+
+_sigmoid = NONLINEARITIES["sigmoid"].phi
+_tanh = NONLINEARITIES["tanh"].phi
 
 __all__ = [
-    "step",
     "random_coupling",
     "RateNetwork",
     "RNN",
     "LSTM",
     "GRU",
-    "LyapunovSpectrum",
     "lyapunov_spectrum",
     "largest_exponent_two_trajectories",
     "meanfield_largest_exponent",
 ]
-
-#: Unit of discrete time: exponents of maps come back in ``1 / step``.
-step = pq.UnitQuantity("step", symbol="step")
-
-
-# ----------------------------------------------------------------------------- nonlinearities
-
-
-def _tanh(x):
-    return np.tanh(x)
-
-
-def _dtanh(x):
-    return 1.0 - np.tanh(x) ** 2
-
-
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _dsigmoid(x):
-    s = _sigmoid(x)
-    return s * (1.0 - s)
-
-
-def _relu(x):
-    return np.maximum(x, 0.0)
-
-
-def _drelu(x):
-    return (x > 0).astype(float)
-
-
-def _erf(x):
-    # scaled so that the slope at 0 is 1, like tanh
-    from scipy.special import erf
-
-    return erf(0.5 * math.sqrt(math.pi) * x)
-
-
-def _derf(x):
-    return np.exp(-0.25 * math.pi * x**2)
-
-
-_NONLINEARITIES = {
-    "tanh": (_tanh, _dtanh),
-    "sigmoid": (_sigmoid, _dsigmoid),
-    "relu": (_relu, _drelu),
-    "erf": (_erf, _derf),
-}
-
-
-def _resolve_phi(phi):
-    if isinstance(phi, str):
-        if phi not in _NONLINEARITIES:
-            raise ValueError(
-                f"phi must be one of {sorted(_NONLINEARITIES)} or a pair of callables (phi, dphi), found: {phi!r}"
-            )
-        return _NONLINEARITIES[phi]
-    if isinstance(phi, tuple) and len(phi) == 2 and callable(phi[0]) and callable(phi[1]):
-        return phi
-    raise TypeError(f"phi must be a name or a pair of callables (phi, dphi), found: {phi!r}")
 
 
 # ----------------------------------------------------------------------------- validation helpers
@@ -111,49 +52,31 @@ def _resolve_phi(phi):
 def _as_matrix(name, a, allow_sparse=False):
     if allow_sparse and scipy.sparse.issparse(a):
         a = scipy.sparse.csr_array(a, dtype=float)
-        data = a.data
-    else:
-        if isinstance(a, pq.Quantity):
-            raise TypeError(f"{name} must be a dimensionless array, found a Quantity in {a.units}")
-        try:
-            a = np.asarray(a, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must be an array of numbers, found: {type(a).__name__}") from exc
-        data = a
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-dimensional, found shape {a.shape}")
-    if not np.all(np.isfinite(data)):
-        raise ValueError(f"{name} must be finite, found non-finite entries")
-    return a
+        if not np.all(np.isfinite(a.data)):
+            raise ValueError(f"{name} must be finite, found non-finite entries")
+        return a
+    return check_array(name, a, ndim=2)
 
 
 def _as_vector(name, a, n):
-    if a is None:
-        return np.zeros(n)
-    if isinstance(a, pq.Quantity):
-        raise TypeError(f"{name} must be a dimensionless array, found a Quantity in {a.units}")
-    a = np.asarray(a, dtype=float)
-    if a.ndim == 0:
-        a = np.full(n, float(a))
-    if a.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), found: {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite, found non-finite entries")
-    return a
-
-
-def _as_time(name, t):
-    if not isinstance(t, pq.Quantity):
-        raise TypeError(f"{name} must be a Quantity with time units, found: {t!r}")
-    if t.simplified.dimensionality != pq.s.dimensionality:
-        raise ValueError(f"{name} must have time units, found: {t.dimensionality}")
-    value = float(t.rescale(pq.s).magnitude)
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, found: {t}")
-    return value
+    return np.zeros(n) if a is None else check_array(name, a, shape=(n,))
 
 
 # ----------------------------------------------------------------------------- coupling matrices
+
+
+def _random_columns(N, K, rng, self_coupling=False):
+    """``K`` distinct random columns in each of ``N`` rows (the diagonal excluded unless ``self_coupling``),
+    shape (N, K): the sparse structure of every rate network (:func:`random_coupling`, the balanced networks).
+    """
+    cols = np.empty((N, K), dtype=np.int64)
+    for i in range(N):
+        if self_coupling:
+            cols[i] = rng.choice(N, size=K, replace=False)
+        else:
+            c = rng.choice(N - 1, size=K, replace=False)
+            cols[i] = c + (c >= i)
+    return cols
 
 
 def random_coupling(N, g, *, K=None, self_coupling=False, rng=None):
@@ -196,8 +119,7 @@ def random_coupling(N, g, *, K=None, self_coupling=False, rng=None):
     ((100, 100), 0.0)
     """
     N = _check_int("N", N, 1)
-    if not (np.isfinite(g) and g >= 0):
-        raise ValueError(f"g must be finite and >= 0, found: {g}")
+    g = check_real("g", g, nonnegative=True)
     rng = np.random.default_rng(rng)
     if K is None:
         J = rng.normal(0.0, g / math.sqrt(N), size=(N, N))
@@ -208,13 +130,7 @@ def random_coupling(N, g, *, K=None, self_coupling=False, rng=None):
     kmax = N if self_coupling else N - 1
     if K > kmax:
         raise ValueError(f"K must be <= {kmax} for N = {N} (self_coupling={self_coupling}), found: {K}")
-    cols = np.empty((N, K), dtype=np.int64)
-    for i in range(N):
-        if self_coupling:
-            cols[i] = rng.choice(N, size=K, replace=False)
-        else:
-            c = rng.choice(N - 1, size=K, replace=False)
-            cols[i] = c + (c >= i)
+    cols = _random_columns(N, K, rng, self_coupling)
     rows = np.repeat(np.arange(N), K)
     vals = rng.normal(0.0, g / math.sqrt(K), size=N * K)
     return scipy.sparse.csr_array((vals, (rows, cols.ravel())), shape=(N, N))
@@ -332,14 +248,14 @@ class RateNetwork(_Model):
         N = self.J.shape[0]
         if self.J.shape != (N, N):
             raise ValueError(f"J must be square, found shape {self.J.shape}")
-        self._tau = _as_time("tau", tau)
-        self._dt = _as_time("dt", dt)
+        self.tau = check_quantity("tau", tau, "time", positive=True)
+        self.dt = check_quantity("dt", dt, "time", positive=True)
+        self._tau = float(self.tau.rescale(pq.s).magnitude)
+        self._dt = float(self.dt.rescale(pq.s).magnitude)
         if self._dt > 0.5 * self._tau:
             raise ValueError(f"dt must be <= tau / 2 for an accurate RK4 step, found: dt = {dt}, tau = {tau}")
-        self.tau = tau
-        self.dt = dt
-        self.phi, self.dphi = _resolve_phi(phi)
-        self._phi_name = phi if isinstance(phi, str) else "custom"
+        f = resolve(phi, callables=True)
+        self.phi, self.dphi, self._phi_name = f.phi, f.dphi, f.name
         self.b = _as_vector("b", b, N)
 
     @property
@@ -415,8 +331,8 @@ class RNN(_Model):
         N = self.J.shape[0]
         if self.J.shape != (N, N):
             raise ValueError(f"J must be square, found shape {self.J.shape}")
-        self.phi, self.dphi = _resolve_phi(phi)
-        self._phi_name = phi if isinstance(phi, str) else "custom"
+        f = resolve(phi, callables=True)
+        self.phi, self.dphi, self._phi_name = f.phi, f.dphi, f.name
         self.b = _as_vector("b", b, N)
         self.W_in = None if W_in is None else _as_matrix("W_in", W_in)
         if self.W_in is not None and self.W_in.shape[0] != N:
@@ -510,9 +426,9 @@ class LSTM(_GatedModel):
         h, c = x[:N], x[N:]
         a = self._pre(h, s)
         ai, af, ag, ao = a[:N], a[N : 2 * N], a[2 * N : 3 * N], a[3 * N :]
-        i, f, g, o = _sigmoid(ai), _sigmoid(af), np.tanh(ag), _sigmoid(ao)
+        i, f, g, o = _sigmoid(ai), _sigmoid(af), _tanh(ag), _sigmoid(ao)
         c_new = f * c + i * g
-        tc = np.tanh(c_new)
+        tc = _tanh(c_new)
         x_new = np.concatenate([o * tc, c_new])
         if Q is None:
             return x_new, None
@@ -571,7 +487,7 @@ class GRU(_GatedModel):
         r = _sigmoid(a_in[:N] + m_all[:N])
         z = _sigmoid(a_in[N : 2 * N] + m_all[N : 2 * N])
         m = m_all[2 * N :]
-        n = np.tanh(a_in[2 * N :] + r * m)
+        n = _tanh(a_in[2 * N :] + r * m)
         h_new = (1 - z) * n + z * h
         if Q is None:
             return h_new, None
@@ -586,186 +502,6 @@ class GRU(_GatedModel):
         return {"model": "GRU", "N": self.N}
 
 
-# ----------------------------------------------------------------------------- result
-
-
-class LyapunovSpectrum:
-    """Lyapunov exponents with the parameters they were computed with, and their convergence.
-
-    Built by :func:`lyapunov_spectrum`; not meant to be constructed by hand.
-
-    Attributes
-    ----------
-    exponents : Quantity (1/s or 1/step), shape (k,)
-        Time averages of the local exponents, in the order of the QR columns (descending in the
-        limit of long runs).
-    stderr : Quantity (1/s or 1/step), shape (k,)
-        Standard error from batch means of the local exponents (``n_batches`` contiguous batches);
-        an estimate of the statistical error of ``exponents``.
-    local_exponents : neo.AnalogSignal, shape (n_intervals, k)
-        Local exponents of each re-orthonormalisation interval, stamped at the interval's end.
-    params : dict
-        Model and method parameters (Quantities for durations).
-    """
-
-    def __init__(self, local, interval, t_start, params, n_batches=20):
-        import neo
-
-        rate_unit = 1 / interval.units
-        self.local_exponents = neo.AnalogSignal(
-            local,
-            units=rate_unit,
-            sampling_period=interval,
-            t_start=t_start,
-            name="local Lyapunov exponents",
-            description="log|R_ii| / interval at each re-orthonormalisation (QR method)",
-        )
-        self.params = dict(params)
-        n = local.shape[0]
-        self.exponents = pq.Quantity(local.mean(axis=0), rate_unit)
-        nb = min(n_batches, n)
-        if nb >= 2:
-            m = (n // nb) * nb
-            batch_means = local[n - m :].reshape(nb, m // nb, -1).mean(axis=1)
-            err = batch_means.std(axis=0, ddof=1) / math.sqrt(nb)
-        else:
-            err = np.full(local.shape[1], np.nan)
-        self.stderr = pq.Quantity(err, rate_unit)
-
-    @property
-    def k(self):
-        """Number of exponents."""
-        return self.exponents.shape[0]
-
-    @property
-    def running_estimates(self):
-        """Running time averages of the local exponents (the convergence trace).
-
-        Returns
-        -------
-        neo.AnalogSignal, shape (n_intervals, k)
-            Entry ``[n, i]``: mean of the first ``n + 1`` local exponents of column ``i``.
-        """
-        import neo
-
-        loc = self.local_exponents
-        mag = np.cumsum(loc.magnitude, axis=0) / np.arange(1, loc.shape[0] + 1)[:, None]
-        return neo.AnalogSignal(
-            mag,
-            units=loc.units,
-            sampling_period=loc.sampling_period,
-            t_start=loc.t_start,
-            name="running Lyapunov exponent estimates",
-        )
-
-    def _sorted(self):
-        return np.sort(self.exponents.magnitude)[::-1]
-
-    def _complete(self):
-        return self.k == self.params["dim"]
-
-    @property
-    def kaplan_yorke_dimension(self):
-        """Kaplan-Yorke (Lyapunov) dimension ``j + S_j / |lambda_{j+1}|``.
-
-        ``S_j`` is the largest nonnegative partial sum of the descending exponents.
-
-        Returns
-        -------
-        float
-            The dimension (0 if the largest exponent is negative).
-
-        Raises
-        ------
-        ValueError
-            If the partial sums of the ``k`` computed exponents never turn negative and ``k`` is
-            less than the state dimension (more exponents are needed).
-        """
-        lam = self._sorted()
-        csum = np.cumsum(lam)
-        if csum[0] < 0:
-            return 0.0
-        j = int(np.nonzero(csum >= 0)[0][-1]) + 1
-        if j == lam.size:
-            if self._complete():
-                return float(j)
-            raise ValueError(
-                f"the sum of the k = {self.k} computed exponents is still >= 0 "
-                f"({csum[-1]:.4g}); compute more exponents (k up to {self.params['dim']})"
-            )
-        return j + csum[j - 1] / abs(lam[j])
-
-    @property
-    def entropy_rate(self):
-        """Sum of the positive exponents (Pesin's upper bound of the Kolmogorov-Sinai entropy rate).
-
-        Returns
-        -------
-        Quantity (1/s or 1/step)
-            In the units of the exponents (nats per second or per step).
-
-        Raises
-        ------
-        ValueError
-            If all ``k`` computed exponents are positive and ``k`` is less than the state dimension.
-        """
-        lam = self._sorted()
-        if lam[-1] > 0 and not self._complete():
-            raise ValueError(
-                f"all k = {self.k} computed exponents are positive; compute more "
-                f"exponents (k up to {self.params['dim']}) for the entropy rate"
-            )
-        return pq.Quantity(lam[lam > 0].sum(), self.exponents.units)
-
-    def plot(self, max_traces=10):
-        """Plot the spectrum (with error bars) and the convergence of the running estimates.
-
-        Parameters
-        ----------
-        max_traces : int
-            Number of running estimates to draw (evenly spaced indices including the first).
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-            A figure with two axes, not attached to any window (save it with ``savefig``).
-
-        Examples
-        --------
-        >>> import quantities as pq
-        >>> net = RNN(random_coupling(20, 2.0, rng=0))
-        >>> fig = lyapunov_spectrum(net, 200, rng=0).plot()
-        >>> len(fig.axes)
-        2
-        """
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(9, 3.6), layout="constrained")
-        ax1, ax2 = fig.subplots(1, 2)
-        unit = self.exponents.dimensionality.string
-        idx = np.arange(1, self.k + 1)
-        ax1.errorbar(idx, self.exponents.magnitude, yerr=self.stderr.magnitude, fmt="o", ms=3)
-        ax1.axhline(0, color="0.6", lw=0.8)
-        ax1.set(xlabel="index i", ylabel=f"lambda_i ({unit})", title="Lyapunov spectrum")
-        run = self.running_estimates
-        cols = np.unique(np.linspace(0, self.k - 1, min(max_traces, self.k)).astype(int))
-        t = run.times
-        for c in cols:
-            ax2.plot(t.magnitude, run.magnitude[:, c], lw=0.8, label=f"i = {c + 1}")
-        ax2.axhline(0, color="0.6", lw=0.8)
-        ax2.set(xlabel=f"time ({t.dimensionality.string})", ylabel=f"running estimate ({unit})", title="convergence")
-        if len(cols) <= 10:
-            ax2.legend(fontsize=7, ncol=2)
-        return fig
-
-    def __repr__(self):
-        lam = self.exponents
-        shown = ", ".join(f"{v:.4g}" for v in lam.magnitude[:5]) + (", ..." if self.k > 5 else "")
-        return (
-            f"LyapunovSpectrum({self.params.get('model')}, k={self.k}, exponents=[{shown}] {lam.dimensionality.string})"
-        )
-
-
 # ----------------------------------------------------------------------------- algorithms
 
 
@@ -778,16 +514,10 @@ def _prepare(model, n_total, x0, inputs, rng):
     if x0 is None:
         x = 0.5 * rng.standard_normal(model.dim)
     else:
-        x = np.array(x0, dtype=float)
-        if x.shape != (model.dim,):
-            raise ValueError(f"x0 must have shape ({model.dim},), found: {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("x0 must be finite, found non-finite entries")
+        x = check_array("x0", x0, shape=(model.dim,)).copy()
     if inputs is None:
         return x, None
-    if isinstance(inputs, pq.Quantity):
-        raise TypeError(f"inputs must be a dimensionless array, found a Quantity in {inputs.units}")
-    inputs = np.asarray(inputs, dtype=float)
+    inputs = check_array("inputs", inputs)
     if inputs.ndim == 1:
         inputs = inputs[:, None]
     if model.n_inputs == 0:
@@ -797,8 +527,6 @@ def _prepare(model, n_total, x0, inputs, rng):
             f"inputs must have shape (n_transient + n_transient_ons + n_steps, n_inputs) "
             f"= ({n_total}, {model.n_inputs}), found: {inputs.shape}"
         )
-    if not np.all(np.isfinite(inputs)):
-        raise ValueError("inputs must be finite, found non-finite entries")
     return x, inputs
 
 
@@ -911,35 +639,30 @@ def _qr_loop(model, x, s_at, rng, k, n_steps, reorth_interval, n_transient, n_tr
         t += 1
         if (j + 1) % reorth_interval == 0 or j + 1 == n_transient_ons:
             Q = np.linalg.qr(Q)[0]
-    dt = model._dt_seconds()
     n_int = n_steps // reorth_interval
-    local = np.empty((n_int, k))
-    done = 0
+    unit = pq.s if model.continuous else step
+    interval = float((reorth_interval * model.time_step).rescale(unit).magnitude)
+    acc = QRAccumulator(k, capacity=n_int)
     try:
-        for m in range(n_int):
+        for _ in range(n_int):
             for _ in range(reorth_interval):
                 x, Q = model._tangent(x, s_at(t), Q)
                 t += 1
-            Q, R = np.linalg.qr(Q)
-            with np.errstate(divide="ignore"):
-                local[m] = np.log(np.abs(np.diagonal(R))) / (reorth_interval * dt)
-            if not (np.all(np.isfinite(local[m])) and np.all(np.isfinite(x))):
+            Q = acc.orthonormalize(Q, interval)
+            if not (np.all(np.isfinite(acc.log_growth[-1])) and np.all(np.isfinite(x))):
                 raise FloatingPointError(
                     f"non-finite state or tangent growth at step {t}; the state diverged or "
                     f"reorth_interval = {reorth_interval} is too long for these exponents"
                 )
-            done = m + 1
     except KeyboardInterrupt:
-        if done == 0:
+        if acc.n_intervals == 0:
             raise
         warnings.warn(
-            f"interrupted: returning the estimate from {done * reorth_interval} of {n_steps} measured steps",
+            f"interrupted: returning the estimate from {acc.n_intervals * reorth_interval} of {n_steps} measured steps",
             RuntimeWarning,
             stacklevel=4,
         )
-    unit = pq.s if model.continuous else step
-    interval = (reorth_interval * model.time_step).rescale(unit)
-    t_start = ((n_transient + n_transient_ons + reorth_interval) * model.time_step).rescale(unit)
+    done = acc.n_intervals
     params = model._params()
     params.update(
         dim=dim,
@@ -949,10 +672,11 @@ def _qr_loop(model, x, s_at, rng, k, n_steps, reorth_interval, n_transient, n_tr
         n_transient=n_transient,
         n_transient_ons=n_transient_ons,
         completed_steps=done * reorth_interval,
-        duration=done * interval,
+        duration=done * reorth_interval * model.time_step,
         autonomous=autonomous,
     )
-    return LyapunovSpectrum(local[:done], interval, t_start, params, n_batches=n_batches)
+    t_start = float(((n_transient + n_transient_ons) * model.time_step).rescale(unit).magnitude)
+    return acc.spectrum(time_unit=unit, t_start=t_start, dim=dim, params=params, n_batches=n_batches)
 
 
 def largest_exponent_two_trajectories(
@@ -1069,8 +793,7 @@ def meanfield_largest_exponent(g):
     """
     from scipy import integrate, optimize
 
-    if not (np.isfinite(g) and g > 0):
-        raise ValueError(f"g must be finite and > 0, found: {g}")
+    g = check_real("g", g, positive=True)
     if g <= 1:
         return pq.Quantity(math.log(g), 1 / step)
 

@@ -42,7 +42,8 @@ import scipy.optimize
 import scipy.signal
 from scipy.special import ndtr, owens_t
 
-from .._validation import check_real as _check_real
+from .._validation import check_choice, check_int, check_quantity, check_real as _check_real
+from .nonlinearities import NONLINEARITIES, resolve
 
 __all__ = ["StationaryDMFT", "PeriodicDMFT", "stationary_dmft", "periodic_dmft", "gaussian_moments"]
 
@@ -71,10 +72,7 @@ class _ReLU:
     """Closed-form Gaussian expectations for phi = max(x, 0), phi' = Heaviside."""
 
     name = "relu"
-
-    @staticmethod
-    def phi(x):
-        return np.maximum(x, 0.0)
+    phi = staticmethod(NONLINEARITIES["relu"].phi)
 
     @staticmethod
     def mean(m, v):
@@ -127,22 +125,15 @@ class _ReLU:
 
 
 class _GaussHermite:
-    """Gauss-Hermite Gaussian expectations for a smooth transfer function (tanh)."""
+    """Gauss-Hermite Gaussian expectations for a smooth transfer function of the table (tanh)."""
 
-    name = "tanh"
-
-    def __init__(self, n):
+    def __init__(self, nonlinearity, n):
         x, w = np.polynomial.hermite_e.hermegauss(n)
         self.x = x
         self.w = w / w.sum()
-
-    @staticmethod
-    def phi(x):
-        return np.tanh(x)
-
-    @staticmethod
-    def dphi(x):
-        return 1.0 / np.cosh(x) ** 2
+        self.name = nonlinearity.name
+        self.phi = nonlinearity.phi
+        self.dphi = nonlinearity.dphi
 
     def _one(self, f, m, v):
         m = np.asarray(m, dtype=float)[..., None]
@@ -218,17 +209,10 @@ class _PhaseAveraged:
 
 
 def _moments(phi, n_gh):
-    if not isinstance(phi, str):
-        raise TypeError(f"phi must be a string, found: {phi!r}")
-    if phi == "relu":
+    f = resolve(phi, allowed=("relu", "tanh"))
+    if f.name == "relu":  # closed forms
         return _ReLU()
-    if phi == "tanh":
-        if isinstance(n_gh, bool) or not isinstance(n_gh, (int, np.integer)):
-            raise TypeError(f"n_gh must be an integer, found: {n_gh!r}")
-        if n_gh < 2:
-            raise ValueError(f"n_gh must be >= 2, found: {n_gh}")
-        return _GaussHermite(int(n_gh))
-    raise ValueError(f"phi must be 'relu' or 'tanh', found: {phi!r}")
+    return _GaussHermite(f, check_int("n_gh", n_gh, 2))
 
 
 def gaussian_moments(phi, m1, v1, m2=None, v2=None, c=None, *, n_gh=80):
@@ -281,35 +265,27 @@ def gaussian_moments(phi, m1, v1, m2=None, v2=None, c=None, *, n_gh=80):
 def _check_N(N):
     if N is None:
         return None
-    if isinstance(N, bool) or not isinstance(N, (int, np.integer, float)):
-        raise TypeError(f"N must be a number or None, found: {N!r}")
+    N = _check_real("N", N)
     if not N >= 1:
         raise ValueError(f"N must be >= 1, found: {N}")
-    return float(N)
+    return N
 
 
 def _check_K(K, N, J0):
     """In-degree K of the sparse variant and rho J0^2, rho = (N - K)/(N - 1) (1 when N is None)."""
     if K is None:
         return None, 0.0
-    if isinstance(K, bool) or not isinstance(K, (int, np.integer, float)):
-        raise TypeError(f"K must be a number or None, found: {K!r}")
+    K = _check_real("K", K)
     if not K >= 1:
-        raise ValueError(f"K must be >= 1, found: {K}")
+        raise ValueError(f"K must be >= 1, found: {K:g}")
     if N is not None and K > N - 1:
-        raise ValueError(f"K must be <= N - 1 = {N - 1:g}, found: {K}")
+        raise ValueError(f"K must be <= N - 1 = {N - 1:g}, found: {K:g}")
     rho = 1.0 if N is None else (N - K) / (N - 1)
-    return float(K), rho * J0**2
+    return K, rho * J0**2
 
 
 def _check_tau(tau):
-    if tau is None:
-        return None
-    if not isinstance(tau, pq.Quantity) or tau.size != 1 or tau.simplified.dimensionality != pq.s.dimensionality:
-        raise TypeError(f"tau must be a scalar time Quantity or None, found: {tau!r}")
-    if not float(tau.magnitude) > 0:
-        raise ValueError(f"tau must be > 0, found: {tau}")
-    return tau
+    return check_quantity("tau", tau, "time", positive=True, none=True)
 
 
 def _rate(value_per_tau, tau):
@@ -600,10 +576,7 @@ def stationary_dmft(g, *, J0=1.0, I0=1.0, N=None, K=None, phi="relu", n_gh=80, q
     K, rho_J02 = _check_K(K, N, J0)
     N_mean = N if K is None else K
     quenched_amplitude = _check_real("quenched_amplitude", quenched_amplitude, nonnegative=True)
-    if isinstance(n_phases, bool) or not isinstance(n_phases, (int, np.integer)):
-        raise TypeError(f"n_phases must be an integer, found: {n_phases!r}")
-    if n_phases < 1:
-        raise ValueError(f"n_phases must be >= 1, found: {n_phases}")
+    n_phases = check_int("n_phases", n_phases, 1)
     mom = _quenched(_moments(phi, n_gh), quenched_amplitude, n_phases)
     extra = (n_gh, quenched_amplitude, n_phases, K, rho_J02)
     g2 = g * g + rho_J02  # effective gain^2 (sparse: plus the in-degree sampling variance of the mean coupling)
@@ -830,14 +803,9 @@ def periodic_dmft(
     I1 = _check_real("I1", I1, nonnegative=True)
     tau = _check_tau(tau)
     if tau is not None:
-        if not isinstance(f, pq.Quantity) or f.simplified.dimensionality != pq.Hz.simplified.dimensionality:
-            raise TypeError(f"f must be a frequency Quantity when tau is given, found: {f!r}")
-        f = float((f * tau).simplified.magnitude)
+        f = float((check_quantity("f", f, "frequency") * tau).simplified.magnitude)
     f = _check_real("f", f, positive=True)
-    if not isinstance(kind, str):
-        raise TypeError(f"kind must be a string, found: {kind!r}")
-    if kind not in ("common", "independent"):
-        raise ValueError(f"kind must be 'common' or 'independent', found: {kind!r}")
+    kind = check_choice("kind", kind, ("common", "independent"))
     J0 = _check_real("J0", J0, nonnegative=True)
     I0 = _check_real("I0", I0)
     N = _check_N(N)
@@ -846,10 +814,7 @@ def periodic_dmft(
     t_transient = _check_real("t_transient", t_transient, nonnegative=True)
     t_measure = _check_real("t_measure", t_measure, positive=True)
     max_lag = _check_real("max_lag", max_lag, nonnegative=True)
-    if isinstance(n_phases, bool) or not isinstance(n_phases, (int, np.integer)):
-        raise TypeError(f"n_phases must be an integer, found: {n_phases!r}")
-    if n_phases < 1:
-        raise ValueError(f"n_phases must be >= 1, found: {n_phases}")
+    n_phases = check_int("n_phases", n_phases, 1)
     if N is None and J0 == 0.0 and I0 != 0.0:
         raise ValueError(f"with J0 = 0 and N = None the mean input diverges unless I0 = 0, found: I0 = {I0}")
     mom = _moments(phi, n_gh)
