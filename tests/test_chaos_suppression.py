@@ -140,9 +140,10 @@ def test_misspelt_sweep_options_fail_before_any_point_runs(tmp_path, call, match
     assert not list(tmp_path.glob("*.json"))  # no point ran
 
 
-def test_sweep_on_a_dask_cluster_equals_the_local_pool_and_resumes(tmp_path):
+def test_sweep_on_a_dask_cluster_equals_the_local_pool_and_resumes(tmp_path, capsys):
     """The same sweep through a Dask cluster (in-process LocalCluster, two threads) gives the results of the
-    default process pool, writes the same point files, and a second call reads them back."""
+    default process pool, writes the same point files, and a second call reads them back; the command line
+    runs on the cluster with --scheduler."""
     distributed = pytest.importorskip("dask.distributed")
     kwargs = dict(
         N=200,
@@ -161,6 +162,11 @@ def test_sweep_on_a_dask_cluster_equals_the_local_pool_and_resumes(tmp_path):
         files = sorted((tmp_path / "dask").glob("*.json"))
         stamps = {f: f.stat().st_mtime_ns for f in files}
         again = lyapunov_vs_amplitude([0.0, 2.0], out_dir=tmp_path / "dask", executor=executor, **kwargs)
+        cli = ["lyapunov", "--I1", "0,2", "--N", "1000", "--t-transient", "2", "--t-measure", "5", "--dt", "0.2"]
+        assert main([*cli, "--out", str(tmp_path / "cli"), "--scheduler", cluster.scheduler_address]) == 0
+        assert len(list((tmp_path / "cli").glob("theory_point-*.json"))) == 4
+        with pytest.raises(SystemExit):
+            main([*cli, "--out", str(tmp_path / "cli"), "--scheduler", cluster.scheduler_address, "--workers", "2"])
     for res in (remote, again):
         for part in ("theory", "network"):
             for kind in ("common", "independent"):
@@ -168,6 +174,8 @@ def test_sweep_on_a_dask_cluster_equals_the_local_pool_and_resumes(tmp_path):
     assert [f.name for f in files] == sorted(f.name for f in (tmp_path / "local").glob("*.json"))
     assert len(files) == 8  # 2 kinds x 2 amplitudes x (theory + 1 network)
     assert {f: f.stat().st_mtime_ns for f in files} == stamps  # read back, not recomputed
+    captured = capsys.readouterr()
+    assert "common theory" in captured.out and "exclude each other" in captured.err
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ are returned as dimensionless Quantities (per tau).
 """
 
 import argparse
+import contextlib
 import inspect
 
 import numpy as np
@@ -529,7 +530,8 @@ def main(argv=None):
 
     Sub-commands: ``lyapunov`` (lambda_1 vs I1, theory and networks), ``critical`` (I1_crit vs f, N, K
     or g) and ``learning`` (student test error vs the teacher's input amplitude). Results go to ``--out``
-    (one JSON file per point, resumable); the figure to ``--figure``.
+    (one JSON file per point, resumable); the figure to ``--figure``. The points run on ``--workers``
+    local processes, or on a Dask cluster with ``--scheduler ADDRESS``.
 
     Parameters
     ----------
@@ -561,7 +563,12 @@ def main(argv=None):
         p.add_argument("--I0", type=float, default=1.0)
         p.add_argument("--kinds", nargs="+", default=list(_KINDS), choices=_KINDS)
         p.add_argument("--out", default="balanced_results", help="directory of per-point result files")
-        p.add_argument("--workers", type=int, default=None)
+        p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU)")
+        p.add_argument(
+            "--scheduler",
+            default=None,
+            help="address of a Dask scheduler to run the points on instead (extra 'distributed')",
+        )
         p.add_argument("--figure", default=None, help="image file for the figure")
         p.add_argument("--t-transient", type=float, default=40.0)
         p.add_argument("--t-measure", type=float, default=60.0)
@@ -578,8 +585,30 @@ def main(argv=None):
     cp.add_argument("--vary", choices=("f", "N", "K", "g"), required=True)
     cp.add_argument("--values", required=True, help="'start:stop:n' or comma-separated values")
     args = parser.parse_args(argv)
+    if args.scheduler is not None and args.workers is not None:
+        parser.error("--workers (local processes) and --scheduler (a Dask cluster) exclude each other")
     theory_options = dict(dt=args.dt, t_transient=args.t_transient, t_measure=args.t_measure)
     N = int(args.N) if float(args.N).is_integer() else args.N
+    with _dask_executor(args.scheduler) as executor:
+        _run_command(args, N, theory_options, executor)
+    return 0
+
+
+@contextlib.contextmanager
+def _dask_executor(address):
+    """The executor of a Dask client connected to ``address`` while the context lasts (None: no executor)."""
+    if address is None:
+        yield None
+        return
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise SystemExit("--scheduler needs dask.distributed: pip install 'brian2_sparseprop[distributed]'") from exc
+    with Client(address) as client:
+        yield client.get_executor()
+
+
+def _run_command(args, N, theory_options, executor):
     if args.command == "lyapunov":
         res = lyapunov_vs_amplitude(
             _floats(args.I1),
@@ -592,6 +621,7 @@ def main(argv=None):
             n_networks=args.networks,
             out_dir=args.out,
             n_workers=args.workers,
+            executor=executor,
             theory_options=theory_options,
             network_options=dict(duration=args.duration),
         )
@@ -608,6 +638,7 @@ def main(argv=None):
             n_networks=args.networks,
             out_dir=args.out,
             n_workers=args.workers,
+            executor=executor,
             N=int(N),
             g=args.g,
             f=args.f,
@@ -631,6 +662,7 @@ def main(argv=None):
             I0=args.I0,
             out_dir=args.out,
             n_workers=args.workers,
+            executor=executor,
             theory_options=theory_options,
         )
         for kind in res["I1_crit"]:
@@ -643,7 +675,6 @@ def main(argv=None):
             )
         if args.figure:
             plot_critical_amplitude(res).savefig(args.figure, dpi=120)
-    return 0
 
 
 if __name__ == "__main__":
