@@ -10,10 +10,12 @@ Computes, from the dynamic mean-field theory (DMFT) and from network simulations
    driven teacher against I1 and against the teacher's lambda_1 (N = 500, 8 pairs per point).
 
 Every point is stored in ``--out`` (default ``balanced_results``), so an interrupted run resumes where it
-stopped. Figures go to ``--figures`` (default ``docs/figures``). Run:
+stopped. Figures go to ``--figures`` (default ``docs/figures``). The points run on ``--workers`` local
+processes, or on a Dask cluster (``--scheduler ADDRESS``, optional extra ``distributed``). Run:
 
     python examples/balanced_chaos_suppression.py --workers 2
     python examples/balanced_chaos_suppression.py --workers 2 --only learning   # one part (about 25 min)
+    python examples/balanced_chaos_suppression.py --scheduler tcp://scheduler-host:8786
 """
 
 import argparse
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brian2_sparseprop.rate.chaos_suppression import (
+from brian2_sparseprop.experiments.balanced import (
     critical_amplitude_sweep,
     learning_vs_amplitude,
     lyapunov_vs_amplitude,
@@ -35,7 +37,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="balanced_results")
     parser.add_argument("--figures", default="docs/figures")
-    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None, help="local worker processes")
+    parser.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run the points on")
     parser.add_argument("--networks", type=int, default=3, help="network realisations per point")
     parser.add_argument("--learning-networks", type=int, default=8, help="teacher/student pairs per learning point")
     parser.add_argument("--only", choices=("lyapunov", "critical", "learning"), default=None, help="run one part only")
@@ -45,7 +48,12 @@ def main():
     args = parser.parse_args()
     figs = Path(args.figures)
     figs.mkdir(parents=True, exist_ok=True)
-    common = dict(out_dir=args.out, n_workers=args.workers)
+    if args.scheduler is None:
+        common = dict(out_dir=args.out, n_workers=args.workers)
+    else:  # any concurrent.futures.Executor works here, e.g. mpi4py.futures.MPIPoolExecutor()
+        from dask.distributed import Client
+
+        common = dict(out_dir=args.out, executor=Client(args.scheduler).get_executor())
     if args.only in (None, "lyapunov"):
         lyapunov_figures(args, figs, common)
     if args.only in (None, "critical"):
@@ -61,7 +69,7 @@ def lyapunov_figures(args, figs, common):
     res = lyapunov_vs_amplitude(
         I1, f=0.2, N=1000, n_networks=args.networks, network_options=dict(duration=200.0, t_transient=50.0), **common
     )
-    plot_lyapunov_vs_amplitude(res, figs / "balanced_lyapunov_vs_I1_N1000.png", xscale="symlog")
+    plot_lyapunov_vs_amplitude(res, xscale="symlog").savefig(figs / "balanced_lyapunov_vs_I1_N1000.png", dpi=120)
     if args.large:  # 1b. networks at N = 5000
         res = lyapunov_vs_amplitude(
             [0.0, 3.0, 6.0, 40.0, 70.0],
@@ -71,11 +79,12 @@ def lyapunov_figures(args, figs, common):
             network_options=dict(duration=100.0, t_transient=20.0),
             **common,
         )
-        plot_lyapunov_vs_amplitude(res, figs / "balanced_lyapunov_vs_I1_N5000.png", xscale="symlog")
+        plot_lyapunov_vs_amplitude(res, xscale="symlog").savefig(figs / "balanced_lyapunov_vs_I1_N5000.png", dpi=120)
     # 1c. theory alone at N = 5000 (20 points per input kind)
     I1 = np.concatenate([np.linspace(0.0, 9.0, 10), np.linspace(10.0, 100.0, 10)])
     res = lyapunov_vs_amplitude(I1, f=0.2, N=5000, **common)
-    plot_lyapunov_vs_amplitude(res, figs / "balanced_lyapunov_vs_I1_N5000_theory.png", xscale="symlog")
+    fig = plot_lyapunov_vs_amplitude(res, xscale="symlog")
+    fig.savefig(figs / "balanced_lyapunov_vs_I1_N5000_theory.png", dpi=120)
     for kind, lam in res["theory"].items():
         print(kind, "N=5000 theory lambda_1:", np.round(lam.magnitude, 4).tolist())
 
@@ -84,13 +93,13 @@ def critical_figures(figs, common):
     # 2. I1_crit against N
     opts = dict(n_phases=8, t_transient=30.0, t_measure=30.0)
     res = critical_amplitude_sweep("N", [500, 1000, 2000, 4000, 8000], f=0.2, theory_options=opts, **common)
-    plot_critical_amplitude(res, figs / "balanced_I1crit_vs_N.png")
+    plot_critical_amplitude(res).savefig(figs / "balanced_I1crit_vs_N.png", dpi=120)
     print("I1_crit vs N:", {k: np.round(v, 3).tolist() for k, v in res["I1_crit"].items()})
 
     # 3. I1_crit against f and g (quasi-static limit for comparison)
     opts = dict(n_phases=8, t_transient=40.0, t_measure=50.0)
     res = critical_amplitude_sweep("f", [0.02, 0.05, 0.1, 0.2, 0.5, 1.0], N=5000, theory_options=opts, **common)
-    plot_critical_amplitude(res, figs / "balanced_I1crit_vs_f.png")
+    plot_critical_amplitude(res).savefig(figs / "balanced_I1crit_vs_f.png", dpi=120)
     print(
         "I1_crit vs f:",
         {k: np.round(v, 3).tolist() for k, v in res["I1_crit"].items()},
@@ -98,7 +107,7 @@ def critical_figures(figs, common):
         {k: np.round(v, 3).tolist() for k, v in res["quasi_static"].items()},
     )
     res = critical_amplitude_sweep("g", [1.6, 2.0, 2.5, 3.0], f=0.02, N=5000, theory_options=opts, **common)
-    plot_critical_amplitude(res, figs / "balanced_I1crit_vs_g.png")
+    plot_critical_amplitude(res).savefig(figs / "balanced_I1crit_vs_g.png", dpi=120)
     print(
         "I1_crit vs g:",
         {k: np.round(v, 3).tolist() for k, v in res["I1_crit"].items()},
@@ -117,7 +126,7 @@ def learning_figure(args, figs, common):
     res = learning_vs_amplitude(
         I1, n_networks=args.learning_networks, N=500, g=2.0, f=0.2, J0=1.0, I0=1.0, t_train_max=300.0, **common
     )
-    plot_learning(res, figs / "balanced_learning.png", I1_crit=I1_crit)
+    plot_learning(res, I1_crit=I1_crit).savefig(figs / "balanced_learning.png", dpi=120)
     print("I1_crit (DMFT, N = 500):", I1_crit)
     for kind in res["test_error"]:
         print(kind, "median test error:", np.round(np.median(res["test_error"][kind], axis=1), 4).tolist())

@@ -1,21 +1,31 @@
-"""Tests of the chaos-suppression experiments: resumable sweeps, CLI, theory against simulation."""
+"""Tests of chaos suppression: the points (library) and the experiments on them (resumable sweeps on any
+executor, CLI, figures), theory against simulation."""
 
+import concurrent.futures
 import json
+import os
 
 import numpy as np
 import pytest
+import quantities as pq
+from matplotlib.figure import Figure
 
-from brian2_sparseprop.rate import chaos_suppression, meanfield
-from brian2_sparseprop.rate.chaos_suppression import (
-    critical_amplitude,
+from brian2_sparseprop.experiments.balanced import (
     critical_amplitude_sweep,
-    learning_point,
     learning_vs_amplitude,
     lyapunov_vs_amplitude,
     main,
+    plot_critical_amplitude,
+    plot_learning,
+    plot_lyapunov_vs_amplitude,
+)
+from brian2_sparseprop.experiments.sweep import run_sweep
+from brian2_sparseprop.rate import meanfield
+from brian2_sparseprop.rate.chaos_suppression import (
+    critical_amplitude,
+    learning_point,
     network_point,
     quasi_static_critical_amplitude,
-    run_sweep,
     theory_point,
 )
 from brian2_sparseprop.rate.meanfield import stationary_dmft
@@ -64,6 +74,157 @@ def test_sweep_errors(tmp_path, args, error, match):
         run_sweep(task, points, tmp_path / "out", *rest[1:])
 
 
+def test_sweep_runs_one_worker_in_the_calling_process(tmp_path):
+    """With one worker no pool is started: the task sees the caller's process (and its module state)."""
+    res = run_sweep(_pid_task, [dict(x=1), dict(x=2)], tmp_path, n_workers=1)
+    assert res == [{"pid": os.getpid(), "x": 1}, {"pid": os.getpid(), "x": 2}]
+
+
+def _pid_task(x):
+    return {"pid": os.getpid(), "x": x}
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(executor="pool"), TypeError, "executor must be a concurrent.futures.Executor"),
+        (dict(executor=concurrent.futures.ThreadPoolExecutor(1), n_workers=2), ValueError, "not both"),
+    ],
+)
+def test_sweep_executor_errors(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        run_sweep(theory_point, _points(), tmp_path, **kwargs)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (
+            lambda d: run_sweep(theory_point, _points() + [dict(_points()[0], t_mesure=5.0)], d, n_workers=1),
+            r"theory_point\(.*\) does not accept the point .*unexpected keyword argument 't_mesure'",
+        ),
+        (lambda d: run_sweep(theory_point, [dict(g=2.0, I1=0.0)], d), "missing a required argument: 'f'"),
+        (
+            lambda d: lyapunov_vs_amplitude(
+                [0.0],
+                N=1000,
+                out_dir=d,
+                n_workers=1,
+                theory_options=_FAST,
+                n_networks=1,
+                network_options=dict(durration=5.0),
+            ),
+            r"network_options has keys \['durration'\] that network_point does not take",
+        ),
+        (
+            lambda d: lyapunov_vs_amplitude([0.0], N=1000, out_dir=d, theory_options=dict(_FAST, N=10)),
+            r"theory_options has keys \['N'\]",
+        ),
+        (
+            lambda d: critical_amplitude_sweep("N", [1000], out_dir=d, theory_options=dict(t_mesure=5.0)),
+            r"theory_options has keys \['t_mesure'\] that critical_amplitude / theory_point does not take",
+        ),
+        (
+            lambda d: learning_vs_amplitude([1.0], n_networks=1, out_dir=d, N=100, t_train=5.0),
+            r"learning_options has keys \['t_train'\] that learning_point does not take",
+        ),
+        (lambda d: lyapunov_vs_amplitude([0.0], out_dir=d, theory_options=[1]), "theory_options must be a dict"),
+    ],
+)
+def test_misspelt_sweep_options_fail_before_any_point_runs(tmp_path, call, match):
+    with pytest.raises(TypeError, match=match):
+        call(tmp_path)
+    assert not list(tmp_path.glob("*.json"))  # no point ran
+
+
+def test_sweep_on_a_dask_cluster_equals_the_local_pool_and_resumes(tmp_path, capsys):
+    """The same sweep through a Dask cluster (in-process LocalCluster, two threads) gives the results of the
+    default process pool, writes the same point files, and a second call reads them back; the command line
+    runs on the cluster with --scheduler."""
+    distributed = pytest.importorskip("dask.distributed")
+    kwargs = dict(
+        N=200,
+        kinds=["common", "independent"],
+        n_networks=1,
+        theory_options=_FAST,
+        network_options=dict(duration=5.0, t_transient=5.0),
+    )
+    local = lyapunov_vs_amplitude([0.0, 2.0], out_dir=tmp_path / "local", **kwargs)
+    with (
+        distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        executor = client.get_executor()
+        remote = lyapunov_vs_amplitude([0.0, 2.0], out_dir=tmp_path / "dask", executor=executor, **kwargs)
+        files = sorted((tmp_path / "dask").glob("*.json"))
+        stamps = {f: f.stat().st_mtime_ns for f in files}
+        again = lyapunov_vs_amplitude([0.0, 2.0], out_dir=tmp_path / "dask", executor=executor, **kwargs)
+        cli = ["lyapunov", "--I1", "0,2", "--N", "1000", "--t-transient", "2", "--t-measure", "5", "--dt", "0.2"]
+        assert main([*cli, "--out", str(tmp_path / "cli"), "--scheduler", cluster.scheduler_address]) == 0
+        assert len(list((tmp_path / "cli").glob("theory_point-*.json"))) == 4
+        with pytest.raises(SystemExit):
+            main([*cli, "--out", str(tmp_path / "cli"), "--scheduler", cluster.scheduler_address, "--workers", "2"])
+    for res in (remote, again):
+        for part in ("theory", "network"):
+            for kind in ("common", "independent"):
+                np.testing.assert_array_equal(res[part][kind].magnitude, local[part][kind].magnitude)
+    assert [f.name for f in files] == sorted(f.name for f in (tmp_path / "local").glob("*.json"))
+    assert len(files) == 8  # 2 kinds x 2 amplitudes x (theory + 1 network)
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps  # read back, not recomputed
+    captured = capsys.readouterr()
+    assert "common theory" in captured.out and "exclude each other" in captured.err
+
+
+@pytest.fixture
+def svg_backend():
+    """pyplot on the 'svg' backend for one test (then the previous one again), so that the test can check that
+    the code under test neither switches the backend nor leaves pyplot figures behind."""
+    import matplotlib.pyplot as plt
+
+    previous = plt.get_backend()
+    plt.close("all")
+    plt.switch_backend("svg")
+    yield
+    plt.close("all")
+    plt.switch_backend(previous)
+
+
+def test_plots_return_figures_and_leave_pyplot_alone(tmp_path, svg_backend):
+    """The plot functions build matplotlib Figures without pyplot: no pyplot figure, the backend unchanged."""
+    import matplotlib.pyplot as plt
+
+    lyap = {
+        "I1": np.array([0.0, 1.0]),
+        "theory": {"common": pq.Quantity([0.1, -0.05])},
+        "network": {"common": pq.Quantity([[0.1, 0.08], [-0.04, -0.06]])},
+        "parameters": dict(f=0.2, g=2.0, N=100),
+    }
+    crit = {
+        "values": np.array([1e3, 4e3]),
+        "I1_crit": {"common": np.array([5.0, 10.0])},
+        "quasi_static": {"common": np.array([40.0, 80.0])},
+        "parameters": {"vary": "N", "g": 2.0, "f": 0.2},
+    }
+    learn = {
+        "I1": np.array([0.0, 5.0]),
+        "test_error": {"independent": np.array([[1.0, 2.0], [0.01, 0.02]])},
+        "teacher_lambda1": {"independent": pq.Quantity([[0.1, 0.05], [-0.1, -0.2]])},
+        "parameters": {},
+    }
+    figures = [
+        plot_lyapunov_vs_amplitude(lyap, xscale="symlog"),
+        plot_critical_amplitude(crit),
+        plot_learning(learn, I1_crit={"independent": 3.0}),
+    ]
+    for i, fig in enumerate(figures):
+        assert isinstance(fig, Figure)
+        fig.savefig(tmp_path / f"{i}.png")
+        assert (tmp_path / f"{i}.png").stat().st_size > 1000
+    assert plt.get_fignums() == []
+    assert plt.get_backend() == "svg"
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -98,7 +259,10 @@ def test_lyapunov_vs_amplitude_theory_and_network(tmp_path):
         assert np.all(np.isfinite(res["network"][kind].magnitude))
     # at I1 = 0 both kinds are the same stationary theory
     assert float(res["theory"]["common"][0]) == pytest.approx(float(res["theory"]["independent"][0]), abs=1e-12)
-    path = chaos_suppression.plot_lyapunov_vs_amplitude(res, tmp_path / "lyap.png")
+    fig = plot_lyapunov_vs_amplitude(res)
+    assert isinstance(fig, Figure)
+    path = tmp_path / "lyap.png"
+    fig.savefig(path)
     assert path.stat().st_size > 1000
 
 

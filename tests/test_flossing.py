@@ -1,4 +1,5 @@
-"""Tests of brian2_sparseprop.rate.flossing (JAX): tasks, differentiable exponents, flossing, training, CLI."""
+"""Tests of brian2_sparseprop.rate.flossing (JAX): tasks, differentiable exponents, flossing, training; and of
+its experiment (brian2_sparseprop.experiments.flossing): CLI, record, figure."""
 
 import json
 
@@ -7,7 +8,9 @@ import pytest
 
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
+from brian2_sparseprop.experiments.flossing import main, plot_flossing_experiment  # noqa: E402
 from brian2_sparseprop.rate import lyapunov as rl  # noqa: E402
 from brian2_sparseprop.rate.flossing import (  # noqa: E402
     FlossingSettings,
@@ -16,7 +19,6 @@ from brian2_sparseprop.rate.flossing import (  # noqa: E402
     flossing_loss,
     init_params,
     lyapunov_exponents,
-    main,
     task_loss,
     train,
 )
@@ -216,6 +218,12 @@ def test_cli_writes_record_and_figure(tmp_path, capsys):
     assert 0.0 <= run["final_accuracy"] <= 1.0 and run["lambda_max_after"] is not None
     assert (tmp_path / "exp.png").stat().st_size > 1000
     assert "success(flossing)" in capsys.readouterr().out
+    fig = plot_flossing_experiment(record)
+    assert isinstance(fig, Figure)
+    success = [line.get_ydata()[0] for line in fig.axes[0].get_lines()]
+    assert success == [
+        np.mean([r["final_accuracy"] >= 0.9 for r in record["runs"][c]["4"]]) for c in ("plain", "flossing")
+    ]
 
 
 def test_cli_rejects_bad_count(tmp_path):
@@ -331,7 +339,7 @@ def test_train_keeps_metrics_when_interrupted(monkeypatch):
 
 
 def test_cli_stops_and_keeps_finished_runs_when_interrupted(monkeypatch, tmp_path, capsys):
-    from brian2_sparseprop.rate import flossing as fl
+    from brian2_sparseprop.experiments import flossing as fl
 
     real = fl.train
     calls = {"n": 0}

@@ -9,10 +9,52 @@ import time
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ..spiking.standard import sparse_inhibitory_lif
 
-__all__ = ["main"]
+__all__ = ["plot_raster_and_rate", "main"]
+
+
+def plot_raster_and_rate(spike_times, spike_indices, rate_bins, rate, *, n_shown=200, title=None):
+    """Raster of the neurons with the ``n_shown`` lowest indices above the population rate.
+
+    Parameters
+    ----------
+    spike_times : ndarray (s)
+        Spike times in s, with ``spike_indices`` the neuron of each spike.
+    spike_indices : ndarray of int
+    rate_bins, rate : ndarray
+        Left edges of the rate bins (s) and the population rate in them (Hz), as
+        :meth:`brian2_sparseprop.EventNetwork.record_rate` records them.
+    n_shown : int
+        Neurons 0 .. n_shown - 1 appear in the raster.
+    title : str or None
+        Title of the raster.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels; save it with ``fig.savefig(path)``.
+
+    Examples
+    --------
+    >>> times, neurons = np.array([0.1, 0.2]), np.array([0, 300])
+    >>> fig = plot_raster_and_rate(times, neurons, rate_bins=np.array([0.0, 0.1]), rate=np.array([5.0, 5.0]))
+    >>> [len(line.get_xdata()) for line in fig.axes[0].get_lines()]  # neuron 300 is not shown
+    [1]
+    """
+    fig = Figure(figsize=(8, 5), layout="tight")
+    ax1, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    show = spike_indices < n_shown
+    ax1.plot(spike_times[show], spike_indices[show], "|", ms=3, color="k")
+    ax1.set_ylabel("neuron")
+    if title is not None:
+        ax1.set_title(title)
+    ax2.step(rate_bins, rate, where="post")
+    ax2.set_xlabel("time (s)")
+    ax2.set_ylabel("rate (Hz)")
+    return fig
 
 
 def main(argv=None):
@@ -25,11 +67,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.duration <= 0:
         parser.error(f"--duration must be > 0, found: {args.duration}")
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     print(f"S1: {args.n} LIF neurons, K = 100 inhibitory targets each, exact event-driven simulation")
     t0 = time.perf_counter()
@@ -55,15 +92,9 @@ def main(argv=None):
         first = idx[0]
         print(f"first spikes of neuron {first}: {np.array2string(times[idx == first][:3], precision=15)} s")
 
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, height_ratios=[3, 1])
-    show = idx < 200
-    ax1.plot(times[show], idx[show], "|", ms=3, color="k")
-    ax1.set_ylabel("neuron")
-    ax1.set_title(f"S1, N = {args.n}: exact spike times of 200 neurons")
-    ax2.step(net.rate_bins, net.rate, where="post")
-    ax2.set_xlabel("time (s)")
-    ax2.set_ylabel("rate (Hz)")
-    fig.tight_layout()
+    fig = plot_raster_and_rate(
+        times, idx, net.rate_bins, net.rate, title=f"S1, N = {args.n}: exact spike times of 200 neurons"
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.output, dpi=120)
     print(f"raster and population rate saved to {args.output}")

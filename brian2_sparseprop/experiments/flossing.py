@@ -1,0 +1,243 @@
+"""The gradient-flossing experiment: delayed XOR (or copy) with and without flossing, over delays and seeds.
+
+Run ``sparseprop-floss`` (or ``python -m brian2_sparseprop.experiments.flossing``); :func:`main` trains
+and records, :func:`plot_flossing_experiment` draws a record. Needs JAX (``pip install
+'brian2_sparseprop[jax]'``).
+"""
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..rate.flossing import _MODELS, FlossingSettings, init_params, train
+
+try:
+    import jax
+except ImportError as exc:  # the rest of the package works without JAX
+    raise ImportError("brian2_sparseprop.experiments.flossing needs JAX: pip install 'brian2_sparseprop[jax]'") from exc
+
+__all__ = ["plot_flossing_experiment", "main"]
+
+
+def _parse(argv):
+    p = argparse.ArgumentParser(
+        prog="sparseprop-floss",
+        description="Delayed-XOR training of a recurrent network with and without gradient "
+        "flossing, over several delays and seeds; saves a figure and a JSON record.",
+    )
+    p.add_argument("--model", choices=_MODELS, default="rnn")
+    p.add_argument("--N", type=int, default=80, help="units (default 80)")
+    p.add_argument("--g", type=float, default=1.0, help="initial gain of the recurrent weights")
+    p.add_argument(
+        "--delays",
+        type=int,
+        nargs="+",
+        default=[10, 15, 20, 25, 30, 40],
+        help="task delays d; the XOR lags are (d // 2, d)",
+    )
+    p.add_argument("--task", choices=("xor", "copy"), default="xor")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--train-steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--k", type=int, default=8, help="exponents flossed")
+    p.add_argument("--floss-steps", type=int, default=200, help="flossing steps before training")
+    p.add_argument("--floss-horizon", type=int, default=100)
+    p.add_argument("--floss-washout", type=int, default=50)
+    p.add_argument(
+        "--floss-interval", type=int, default=0, help="training steps between flossing phases (0: only before training)"
+    )
+    p.add_argument("--floss-steps-during", type=int, default=10)
+    p.add_argument("--floss-lr", type=float, default=3e-3)
+    p.add_argument(
+        "--floss-lr-during",
+        type=float,
+        default=None,
+        help="learning rate of the flossing steps during training (default: --floss-lr)",
+    )
+    p.add_argument("--success", type=float, default=0.9, help="final test accuracy counted as success (chance is 0.5)")
+    p.add_argument("--output", default="flossing_experiment", help="output prefix: writes PREFIX.png and PREFIX.json")
+    return p.parse_args(argv)
+
+
+def _lags(task, d):
+    return (d,) if task == "copy" else (d // 2, d)
+
+
+def plot_flossing_experiment(record):
+    """Success rate and final test accuracies against the delay, with and without flossing.
+
+    Parameters
+    ----------
+    record : dict
+        The record written by :func:`main` (``PREFIX.json``): ``delays``, ``success``, ``task``, ``model``,
+        ``N``, ``train_steps``, ``seeds``, ``flossing`` (the settings) and ``runs[condition][str(delay)]``,
+        a list of runs with their ``final_accuracy``, for the conditions ``'plain'`` and ``'flossing'``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels; save it with ``fig.savefig(path)``.
+
+    Examples
+    --------
+    >>> runs = {c: {"10": [{"final_accuracy": a} for a in acc]}
+    ...         for c, acc in (("plain", [0.5, 0.6]), ("flossing", [1.0, 0.95]))}
+    >>> record = dict(delays=[10], success=0.9, task="xor", model="rnn", N=80, train_steps=2000, seeds=2,
+    ...               flossing={"interval": 0}, runs=runs)
+    >>> fig = plot_flossing_experiment(record)
+    >>> [line.get_ydata().tolist() for line in fig.axes[0].get_lines()]  # success rates, plain and flossing
+    [[0.0], [1.0]]
+    """
+    delays = record["delays"]
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    for cond, color in (("plain", "C0"), ("flossing", "C1")):
+        acc = np.array([[r["final_accuracy"] for r in record["runs"][cond][str(d)]] for d in delays])
+        succ = (acc >= record["success"]).mean(axis=1)
+        ax1.plot(delays, succ, "o-", color=color, label=cond)
+        for j, d in enumerate(delays):
+            ax2.plot(
+                np.full(acc.shape[1], d) + (-0.6 if cond == "plain" else 0.6),
+                acc[j],
+                ".",
+                color=color,
+                label=cond if j == 0 else None,
+            )
+    ax1.set(
+        xlabel="delay d (steps)",
+        ylabel=f"success rate (accuracy >= {record['success']})",
+        ylim=(-0.05, 1.05),
+        title=(
+            f"delayed {record['task'].upper() if record['task'] == 'xor' else 'copy'}, "
+            f"{record['model']} N = {record['N']}, {record['train_steps']} Adam steps"
+        ),
+    )
+    ax1.legend(
+        title="flossing before training"
+        if not record["flossing"]["interval"]
+        else f"flossing before and every {record['flossing']['interval']} steps"
+    )
+    ax2.axhline(0.5, color="0.6", lw=0.8)
+    ax2.set(xlabel="delay d (steps)", ylabel="final test accuracy", title=f"{record['seeds']} seeds per point")
+    ax2.legend()
+    return fig
+
+
+def main(argv=None):
+    """Run the flossing experiment (console script ``sparseprop-floss``).
+
+    For every delay ``d`` and seed, the same initial network is trained on the delayed XOR (lags
+    ``(d // 2, d)``) or delayed copy task with and without flossing before training; the final test
+    accuracies, success rates and exponents before/after flossing are printed and written to
+    ``PREFIX.json``, the success rate against delay to ``PREFIX.png``. The JSON is rewritten after
+    every run, so an interrupted experiment keeps its finished runs.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        Command-line arguments (None: ``sys.argv[1:]``); see ``sparseprop-floss --help``.
+
+    Returns
+    -------
+    int
+        Exit status (0).
+    """
+    a = _parse(argv)
+    for name in ("N", "seeds", "train_steps", "k", "floss_steps", "floss_horizon"):
+        if getattr(a, name) < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, found: {getattr(a, name)}")
+    settings = FlossingSettings(
+        k=a.k,
+        horizon=a.floss_horizon,
+        washout=a.floss_washout,
+        steps_before=a.floss_steps,
+        interval=a.floss_interval,
+        steps_during=a.floss_steps_during,
+        lr=a.floss_lr,
+        lr_during=a.floss_lr_during,
+    )
+    record = {
+        "model": a.model,
+        "N": a.N,
+        "g": a.g,
+        "task": a.task,
+        "delays": a.delays,
+        "seeds": a.seeds,
+        "train_steps": a.train_steps,
+        "batch_size": a.batch_size,
+        "lr": a.lr,
+        "success": a.success,
+        "flossing": dataclasses.asdict(settings),
+        "runs": {"plain": {}, "flossing": {}},
+    }
+    t_start = time.perf_counter()
+    try:
+        for d in a.delays:
+            for cond in ("plain", "flossing"):
+                record["runs"][cond][str(d)] = []
+            for seed in range(a.seeds):
+                k_init, k_train = jax.random.split(jax.random.key(seed))
+                p0 = init_params(a.model, a.N, g=a.g, key=k_init)
+                for cond in ("plain", "flossing"):
+                    t0 = time.perf_counter()
+                    res = train(
+                        p0,
+                        model=a.model,
+                        lags=_lags(a.task, d),
+                        n_steps=a.train_steps,
+                        batch_size=a.batch_size,
+                        lr=a.lr,
+                        flossing=settings if cond == "flossing" else None,
+                        eval_every=max(1, a.train_steps // 20),
+                        key=k_train,
+                    )
+                    if res.interrupted:  # train() keeps its partial metrics; the run is unfinished
+                        raise KeyboardInterrupt
+                    run = {
+                        "seed": seed,
+                        "final_accuracy": res.final_accuracy,
+                        "best_accuracy": float(res.test_accuracy.max()),
+                        "final_loss": float(res.test_loss[-1]),
+                        "lambda_max_before": (float(res.exponents_before[0]) if res.exponents_before.size else None),
+                        "lambda_max_after": (
+                            float(res.exponents_after_flossing[0]) if res.exponents_after_flossing.size else None
+                        ),
+                        "seconds": time.perf_counter() - t0,
+                    }
+                    record["runs"][cond][str(d)].append(run)
+                    print(
+                        f"d={d:3d} seed={seed} {cond:8s} acc={run['final_accuracy']:.3f} "
+                        f"loss={run['final_loss']:.3f} lambda1 {run['lambda_max_before']} -> "
+                        f"{run['lambda_max_after']} ({run['seconds']:.1f} s)",
+                        flush=True,
+                    )
+                    with open(a.output + ".json", "w") as fh:
+                        json.dump(record, fh, indent=1)
+    except KeyboardInterrupt:
+        print("interrupted; keeping the finished runs", file=sys.stderr)
+        record["delays"] = [d for d in a.delays if len(record["runs"]["flossing"].get(str(d), [])) == a.seeds]
+    record["seconds_total"] = time.perf_counter() - t_start
+    with open(a.output + ".json", "w") as fh:
+        json.dump(record, fh, indent=1)
+    print("delay  success(plain)  success(flossing)")
+    for d in record["delays"]:
+        s = [
+            np.mean([r["final_accuracy"] >= a.success for r in record["runs"][c][str(d)]])
+            for c in ("plain", "flossing")
+        ]
+        print(f"{d:5d}  {s[0]:14.2f}  {s[1]:17.2f}")
+    print(f"total {record['seconds_total']:.0f} s")
+    if record["delays"]:
+        plot_flossing_experiment(record).savefig(a.output + ".png", dpi=120)
+        print(f"figure: {a.output}.png, record: {a.output}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    main()
