@@ -9,15 +9,18 @@ compliance checker and feeds Elephant directly. `from_neo` turns Neo spike train
 import neo
 import numpy as np
 import quantities as pq
-from brian2.core.network import Network
-from brian2.devices.device import all_devices
-from brian2.groups.subgroup import Subgroup
-from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
-from brian2.monitors.ratemonitor import PopulationRateMonitor
-from brian2.monitors.spikemonitor import SpikeMonitor
-from brian2.monitors.statemonitor import StateMonitor
-from brian2.units.allunits import second
-from brian2.units.fundamentalunits import get_unit
+from brian2 import (
+    Network,
+    PopulationRateMonitor,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    StateMonitor,
+    Subgroup,
+    get_unit,
+    second,
+)
+
+from .device._brian2 import all_devices
 
 __all__ = ["to_neo", "from_neo"]
 
