@@ -82,9 +82,8 @@ def _spike_monitors(result):
 def _run(model, device, dt, seed, target, fallback):
     """Run the model once; returns {monitor: (times, indices, n, t_stop)}."""
     import brian2
-    from brian2.devices.device import reset_device
 
-    import brian2_sparseprop  # noqa: F401  (registers the device)
+    from ._brian2 import reset_device
 
     old_target, old_dt = brian2.prefs.codegen.target, brian2.defaultclock.dt
     kwargs = {"fallback": True} if device == "sparseprop" and fallback else {}
