@@ -162,11 +162,13 @@ def _fano(trains):
 def _van_rossum(exact, clock, differ, t_stop, time_constant):
     """Mean over neurons of Elephant's van Rossum distance between the two trains (0 where they are equal;
     Elephant is called only for the ``differ`` neurons, once per pair)."""
+    if len(differ) == 0:
+        return float("nan")
+    if not np.any(differ):
+        return 0.0
     import neo
     from elephant.spike_train_dissimilarity import van_rossum_distance
 
-    if len(differ) == 0:
-        return float("nan")
     distances = np.zeros(len(differ))
     exact_trains, clock_trains = exact.split(), clock.split()
     for k in np.flatnonzero(differ):
