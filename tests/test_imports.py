@@ -23,7 +23,7 @@ PUBLIC_BRIAN2 = set(brian2.only.__all__)
 def _modules_after(statement):
     """The module names in sys.modules after running ``statement`` in a fresh interpreter."""
     code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True).stdout
     return set(out.split())
 
 
@@ -43,6 +43,7 @@ def test_import_registers_the_device():
     loaded = subprocess.run(
         [
             sys.executable,
+            "-P",
             "-c",
             "import brian2_sparseprop; from brian2 import set_device, get_device; set_device('sparseprop');"
             "print(type(get_device()).__name__)",
