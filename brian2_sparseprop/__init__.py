@@ -1,29 +1,43 @@
 """brian2_sparseprop: exact event-driven simulation, training and chaos analysis of spiking networks.
 
 Importing the package registers the Brian2 device ``'sparseprop'``: ``set_device('sparseprop')``.
+Everything else is imported on first use (PEP 562, as SciPy does), so that the import costs little more
+than Brian2's own: ``from brian2_sparseprop import BalancedRateNetwork`` imports the rate modules
+then, and JAX only with `brian2_sparseprop.rate.flossing`.
 """
 
-from brian2.devices.device import all_devices as _brian2_devices
+import importlib
 
-from .device.device import SparsePropDevice
-from .lyapunov import LyapunovSpectrum
-from .neo import from_neo, to_neo
-from .rate.balanced import BalancedRateNetwork, BalancedRun, SinusoidalDrive
-from .rate.learning import RecursiveLeastSquares, StudentTraining, train_student
-from .rate.lyapunov import (
-    GRU,
-    LSTM,
-    RNN,
-    RateNetwork,
-    largest_exponent_two_trajectories,
-    lyapunov_spectrum,
-    meanfield_largest_exponent,
-    random_coupling,
-)
-from .rate.meanfield import PeriodicDMFT, StationaryDMFT, periodic_dmft, stationary_dmft
-from .spiking.network import EventNetwork
+from .device import SparsePropDevice  # registers the device 'sparseprop' with Brian2
 
-_brian2_devices["sparseprop"] = SparsePropDevice()
+#: public names imported on first use, by the subpackage or module that defines them
+_LAZY = {
+    "spiking": ("EventNetwork",),
+    "neo": ("to_neo", "from_neo"),
+    "lyapunov": ("LyapunovSpectrum",),
+    "rate": (
+        "GRU",
+        "LSTM",
+        "RNN",
+        "RateNetwork",
+        "largest_exponent_two_trajectories",
+        "lyapunov_spectrum",
+        "meanfield_largest_exponent",
+        "random_coupling",
+        "BalancedRateNetwork",
+        "BalancedRun",
+        "SinusoidalDrive",
+        "PeriodicDMFT",
+        "StationaryDMFT",
+        "periodic_dmft",
+        "stationary_dmft",
+        "RecursiveLeastSquares",
+        "StudentTraining",
+        "train_student",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
+_SUBMODULES = ("connectivity", "device", "experiments", "lyapunov", "neo", "rate", "spiking")
 
 __all__ = [
     # exact event-driven engine and its Brian2 device
@@ -55,3 +69,17 @@ __all__ = [
     "StudentTraining",
     "train_student",
 ]
+
+
+def __getattr__(name):
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

@@ -6,18 +6,24 @@ compliance checker and feeds Elephant directly. `from_neo` turns Neo spike train
 `SpikeGeneratorGroup` (exact spike times, to be used as input of another network).
 """
 
+from dataclasses import dataclass
+
 import neo
 import numpy as np
 import quantities as pq
-from brian2.core.network import Network
-from brian2.devices.device import all_devices
-from brian2.groups.subgroup import Subgroup
-from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
-from brian2.monitors.ratemonitor import PopulationRateMonitor
-from brian2.monitors.spikemonitor import SpikeMonitor
-from brian2.monitors.statemonitor import StateMonitor
-from brian2.units.allunits import second
-from brian2.units.fundamentalunits import get_unit
+from brian2 import (
+    Network,
+    PopulationRateMonitor,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    StateMonitor,
+    Subgroup,
+    get_unit,
+    second,
+)
+from neo.core.spiketrainlist import SpikeTrainList
+
+from .device._brian2 import all_devices
 
 __all__ = ["to_neo", "from_neo"]
 
@@ -87,9 +93,10 @@ def to_neo(*objects, t_start=None, t_stop=None):
     -------
     neo.Block
         One Segment holding: a SpikeTrain per recorded neuron of each SpikeMonitor (times in s,
-        annotated with ``group``, ``neuron_index``, ``model`` and ``simulation`` = 'exact' or
-        'clock-driven'); an AnalogSignal per variable of each StateMonitor (channels annotated with
-        ``neuron_index``); the population rate of each PopulationRateMonitor as an AnalogSignal in Hz.
+        annotated with ``group``, ``neuron_index``, ``monitor``, ``model``, ``simulation`` = 'exact'
+        or 'clock-driven', and Neo's ``channel_id``, the train's position in the segment); an
+        AnalogSignal per variable of each StateMonitor (channels annotated with ``neuron_index``); the
+        population rate of each PopulationRateMonitor as an AnalogSignal in Hz.
 
     Raises
     ------
@@ -97,6 +104,14 @@ def to_neo(*objects, t_start=None, t_stop=None):
         For objects other than Networks and monitors.
     ValueError
         If nothing is given, or if ``t_stop`` is not after ``t_start`` or before a recorded spike.
+
+    Notes
+    -----
+    The spike trains are split by neuron with one sort of all spikes, O(S log S) for S spikes, and held
+    by Neo as one spike-time array (`neo.core.spiketrainlist.SpikeTrainList.from_spike_time_array`)
+    when all SpikeMonitors share ``t_start`` and ``t_stop`` (one run): the `neo.SpikeTrain` objects
+    are built by Neo when the trains are first accessed, and ``segment.spiketrains.multiplexed``
+    gives (train positions, times) without building them.
 
     Examples
     --------
@@ -118,6 +133,7 @@ def to_neo(*objects, t_start=None, t_stop=None):
     exact = _exact_objects()
     segment = neo.Segment(name="brian2 run")
     block = neo.Block(name="brian2_sparseprop results")
+    spikes = []
     for mon in monitors:
         simulation = "exact" if mon in exact else "clock-driven"
         stop = float(mon.clock.t_[:].item()) if t_stop is None else float(t_stop / second)
@@ -126,17 +142,29 @@ def to_neo(*objects, t_start=None, t_stop=None):
         root, offset, equations = _source_info(mon.source)
         common = dict(group=root.name, monitor=mon.name, model=equations, simulation=simulation)
         if isinstance(mon, SpikeMonitor):
-            _add_spiketrains(segment, mon, start, stop, offset, common)
+            spikes.append(_spike_arrays(mon, start, stop, offset, common))
         elif isinstance(mon, StateMonitor):
             _add_states(segment, mon, offset, common)
         else:
             _add_rate(segment, mon, common)
-    block.segments.append(segment)
-    block.create_relationship()
+    if spikes:
+        segment.spiketrains = _spiketrain_list(spikes, segment)
+    block.segments.append(segment)  # sets segment.block; the data objects' .segment is set as they are added
     return block
 
 
-def _add_spiketrains(segment, mon, start, stop, offset, common):
+@dataclass
+class _SpikeArrays:
+    """The spikes of one SpikeMonitor sorted by (neuron, time), with the annotations of its trains."""
+
+    times: np.ndarray
+    neurons: np.ndarray
+    n: int
+    window: tuple
+    annotations: dict
+
+
+def _spike_arrays(mon, start, stop, offset, common):
     if not mon.record:
         raise ValueError(f"SpikeMonitor '{mon.name}' was created with record=False: it holds no spike times")
     times = np.asarray(mon.t_, dtype=float)
@@ -146,19 +174,37 @@ def _add_spiketrains(segment, mon, start, stop, offset, common):
             f"SpikeMonitor '{mon.name}' has spikes outside [t_start, t_stop] = [{start}, {stop}] s: "
             f"[{times.min()}, {times.max()}] s"
         )
-    order = np.argsort(indices, kind="stable")
-    bounds = np.searchsorted(indices[order], np.arange(len(mon.source) + 1))
-    for k in range(len(mon.source)):
-        train_times = np.sort(times[order][bounds[k] : bounds[k + 1]])
-        train = neo.SpikeTrain(
-            train_times * pq.s,
-            t_start=start * pq.s,
-            t_stop=stop * pq.s,
-            name=f"{common['group']}[{offset + k}]",
-            neuron_index=offset + k,
-            **common,
+    n = len(mon.source)
+    order = np.lexsort((times, indices))
+    annotations = {key: [value] * n for key, value in common.items()}
+    annotations["neuron_index"] = np.arange(offset, offset + n).tolist()
+    return _SpikeArrays(times[order], indices[order], n, (start, stop), annotations)
+
+
+def _spiketrain_list(spikes, segment):
+    """The segment's spike trains, in the order of the monitors: one multiplexed `SpikeTrainList` if all
+    SpikeMonitors share one window (t_start, t_stop), else the trains of one such list per window."""
+    first = np.cumsum([0] + [s.n for s in spikes])  # position of each monitor's first train in the segment
+    lists = []
+    for window in dict.fromkeys(s.window for s in spikes):
+        members = [k for k, s in enumerate(spikes) if s.window == window]
+        group = [spikes[k] for k in members]
+        annotations = {key: sum((s.annotations[key] for s in group), []) for key in group[0].annotations}
+        trains = SpikeTrainList.from_spike_time_array(
+            np.concatenate([s.times for s in group]),
+            np.concatenate([s.neurons + first[k] for s, k in zip(group, members)]),
+            np.concatenate([np.arange(first[k], first[k + 1]) for k in members]).tolist(),
+            t_stop=window[1] * pq.s,
+            units=pq.s,
+            t_start=window[0] * pq.s,
+            **annotations,
         )
-        segment.spiketrains.append(train)
+        trains.segment = segment
+        lists.append(trains)
+    if len(lists) == 1:
+        return lists[0]
+    items = sorted((train for trains in lists for train in trains), key=lambda train: train.annotations["channel_id"])
+    return SpikeTrainList(items=items, parent=segment)
 
 
 def _add_states(segment, mon, offset, common):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from brian2 import NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, Synapses, ms, run
 
-from brian2_sparseprop.device.compare import compare, main
+from brian2_sparseprop.device.compare import compare
+from brian2_sparseprop.experiments.compare import main
 
 SCRIPT = """
 from brian2 import NeuronGroup, SpikeMonitor, run, ms

@@ -174,3 +174,79 @@ def test_spikes_outside_the_window_are_refused():
             to_neo(spikes, t_stop=2 * ms)
     finally:
         prefs.codegen.target = "auto"
+
+
+def test_monitors_sharing_a_run_are_one_multiplexed_list(device):
+    group = NeuronGroup(5, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0", name="cells")
+    group.I = "1.1 + 0.2*i"
+    generator = SpikeGeneratorGroup(3, [2, 0, 2], [1, 2, 3] * ms, name="inputs")
+    first, second_mon = SpikeMonitor(group[1:4], name="first"), SpikeMonitor(generator, name="second")
+    Network(group, generator, first, second_mon).run(40 * ms)
+    segment = to_neo(first, second_mon).segments[0]
+    positions, times = segment.spiketrains.multiplexed  # read before any SpikeTrain is built
+    assert len(segment.spiketrains) == 6
+    expected = [first.spike_trains()[k] for k in range(3)] + [second_mon.spike_trains()[k] for k in range(3)]
+    np.testing.assert_array_equal(np.bincount(positions, minlength=6), [len(t) for t in expected])
+    np.testing.assert_array_equal(times.rescale(pq.s).magnitude, np.concatenate([t / second for t in expected]))
+    block = segment.block
+    assert_neo_object_is_compliant(block)
+    for k, train in enumerate(segment.spiketrains):
+        assert train.segment is segment
+        assert train.annotations["channel_id"] == k
+        assert train.annotations["monitor"] == ("first" if k < 3 else "second")
+        assert train.annotations["group"] == ("cells" if k < 3 else "inputs")
+        assert train.annotations["neuron_index"] == (1 + k if k < 3 else k - 3)
+        np.testing.assert_array_equal(train.rescale(pq.s).magnitude, np.asarray(expected[k] / second))
+
+
+def test_monitors_with_different_windows_keep_their_order_and_windows():
+    prefs.codegen.target = "numpy"
+    try:
+        start_scope()
+        fine = NeuronGroup(2, "dv/dt = (1.5 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0", dt=0.1 * ms)
+        coarse = NeuronGroup(3, "dv/dt = (1.5 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0", dt=0.3 * ms)
+        fine_spikes, coarse_spikes = SpikeMonitor(fine), SpikeMonitor(coarse)
+        Network(fine, coarse, fine_spikes, coarse_spikes).run(31 * ms)
+        block = to_neo(coarse_spikes, fine_spikes)
+    finally:
+        prefs.codegen.target = "auto"
+    assert_neo_object_is_compliant(block)
+    trains = block.segments[0].spiketrains
+    assert [t.annotations["channel_id"] for t in trains] == [0, 1, 2, 3, 4]
+    assert [float(t.t_stop.rescale(pq.ms).magnitude) for t in trains] == pytest.approx([31.2] * 3 + [31.0] * 2)
+    for train, expected in zip(trains, [*coarse_spikes.spike_trains().values(), *fine_spikes.spike_trains().values()]):
+        np.testing.assert_array_equal(train.rescale(pq.s).magnitude, np.asarray(expected / second))
+
+
+def test_to_neo_at_the_demo_size():
+    """S1 written as a Brian2 script at N = 10^5 (about 10^5 spikes): every train against the monitor."""
+    from brian2_sparseprop.spiking.standard import random_out_connectivity
+
+    n, k = 100_000, 100
+    rng = np.random.default_rng(0)
+    indptr, indices = random_out_connectivity(n, k, rng)
+    set_device("sparseprop")
+    start_scope()
+    try:
+        group = NeuronGroup(
+            n, "dv/dt = (I - v)/tau : 1", threshold="v > 1", reset="v = 0", namespace={"I": 1.1, "tau": 10 * ms}
+        )
+        group.v = rng.uniform(0, 1, n)
+        syn = Synapses(group, group, on_pre="v_post += w", namespace={"w": -1 / np.sqrt(k)})
+        syn.connect(i=np.repeat(np.arange(n), np.diff(indptr)), j=indices.astype(np.int64))
+        spikes = SpikeMonitor(group)
+        Network(group, syn, spikes).run(300 * ms)
+        trains = to_neo(spikes).segments[0].spiketrains
+    finally:
+        reset_device()
+    assert len(spikes.t) > 50_000
+    assert len(trains) == n
+    positions, times = trains.multiplexed
+    # Brian2's own per-neuron split is the reference
+    np.testing.assert_array_equal(np.bincount(positions, minlength=n), spikes.count)
+    expected = spikes.spike_trains()
+    np.testing.assert_array_equal(
+        times.rescale(pq.s).magnitude, np.concatenate([expected[i] / second for i in range(n)])
+    )
+    assert np.all(np.diff(positions) >= 0)
+    assert trains.t_stop == 0.3 * pq.s

@@ -4,11 +4,10 @@
 SpikeMonitors) once with the 'sparseprop' device and once per time step with Brian2's runtime, and
 reports for every SpikeMonitor: per-neuron spike-time errors (first spike and accumulated over the
 matched spikes), the differences in rate, in the CV of the inter-spike intervals and in the Fano
-factor, the van Rossum distance (Elephant), and the time at which the trajectories diverge.
-``sparseprop-compare`` is the command-line entry point (`main`).
+factor, the van Rossum distance (Elephant), and the time at which the trajectories diverge. The
+command line ``sparseprop-compare`` and the figure are in `brian2_sparseprop.experiments.compare`.
 """
 
-import argparse
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import quantities as pq
 
-__all__ = ["Comparison", "compare", "main"]
+__all__ = ["Comparison", "compare"]
 
 
 @dataclass
@@ -67,69 +66,6 @@ class Comparison:
             )
         return "\n".join(lines)
 
-    def plot(self, filename, window=None):
-        """Save a figure: errors against dt (log-log) and a raster of exact vs clock-driven spikes.
-
-        Parameters
-        ----------
-        filename : str or Path
-            Where to save the figure (any format matplotlib knows).
-        window : tuple of float, optional
-            Time window (s) of the raster; default: the first 10 % of the run.
-
-        Returns
-        -------
-        Path
-            The file written.
-        """
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, (ax_err, ax_raster) = plt.subplots(1, 2, figsize=(11, 4.2))
-        for name in sorted({r["monitor"] for r in self.rows}):
-            rows = sorted((r for r in self.rows if r["monitor"] == name), key=lambda r: r["dt"])
-            dts = np.array([r["dt"] for r in rows]) * 1e3
-            for key, style, label in (
-                ("first_spike_error", "o-", "first spike"),
-                ("spike_time_error", "s--", "all spikes"),
-            ):
-                errors = np.array([r[key] for r in rows]) * 1e3
-                ax_err.loglog(dts, np.maximum(errors, 1e-12), style, label=f"{name}: {label}")
-        dts_all = np.array(sorted({r["dt"] for r in self.rows})) * 1e3
-        if len(dts_all):
-            ax_err.loglog(dts_all, dts_all / 2, ":", color="grey", label="dt / 2")
-        ax_err.set_xlabel("dt (ms)")
-        ax_err.set_ylabel("mean |spike-time error| (ms)")
-        ax_err.set_title("clock-driven vs exact")
-        ax_err.legend(fontsize=7)
-        name = sorted(self.exact)[0]
-        times, indices, _, t_stop = self.exact[name]
-        lo, hi = window if window is not None else (0.0, 0.1 * t_stop if t_stop > 0 else 1.0)
-        keep = (times >= lo) & (times < hi)
-        ax_raster.plot(times[keep] * 1e3, indices[keep], "|", color="black", markersize=6, label="exact")
-        coarse = max(self.clock)
-        c_times, c_indices = self.clock[coarse][name][:2]
-        keep = (c_times >= lo) & (c_times < hi)
-        ax_raster.plot(
-            c_times[keep] * 1e3,
-            c_indices[keep] + 0.3,
-            "|",
-            color="tab:red",
-            markersize=6,
-            label=f"clock-driven, dt = {coarse * 1e3:g} ms",
-        )
-        ax_raster.set_xlabel("time (ms)")
-        ax_raster.set_ylabel(f"neuron ({name})")
-        ax_raster.set_title("spikes")
-        ax_raster.legend(fontsize=7, loc="upper right")
-        fig.tight_layout()
-        path = Path(filename)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
-
 
 def _spike_monitors(result):
     from brian2 import SpikeMonitor
@@ -146,9 +82,8 @@ def _spike_monitors(result):
 def _run(model, device, dt, seed, target, fallback):
     """Run the model once; returns {monitor: (times, indices, n, t_stop)}."""
     import brian2
-    from brian2.devices.device import reset_device
 
-    import brian2_sparseprop  # noqa: F401  (registers the device)
+    from ._brian2 import reset_device
 
     old_target, old_dt = brian2.prefs.codegen.target, brian2.defaultclock.dt
     kwargs = {"fallback": True} if device == "sparseprop" and fallback else {}
@@ -183,81 +118,105 @@ def _run(model, device, dt, seed, target, fallback):
         reset_device()
 
 
-def _trains(times, indices, n):
-    order = np.lexsort((times, indices))
-    bounds = np.searchsorted(indices[order], np.arange(n + 1))
-    return [times[order][bounds[k] : bounds[k + 1]] for k in range(n)]
+class _Trains:
+    """The spikes of one monitor sorted by (neuron, time): one sort, no per-neuron gathering.
+
+    Attributes: ``times`` and ``neurons`` (sorted), ``bounds`` (n + 1: neuron k's spikes are
+    ``times[bounds[k]:bounds[k + 1]]``), ``counts`` (per neuron) and ``rank`` (of each spike within its
+    neuron's train).
+    """
+
+    def __init__(self, times, indices, n):
+        order = np.lexsort((times, indices))
+        self.times, self.neurons = times[order], indices[order]
+        self.bounds = np.searchsorted(self.neurons, np.arange(n + 1))
+        self.counts = np.diff(self.bounds)
+        self.rank = np.arange(len(self.times)) - self.bounds[self.neurons]
+
+    def split(self):
+        """The trains as a list of arrays, one per neuron (views of ``times``)."""
+        return np.split(self.times, self.bounds[1:-1])
 
 
 def _cv(trains):
-    from elephant.statistics import cv, isi
-
-    values = [cv(isi(t)) for t in trains if len(t) >= 3]
-    return float(np.mean(values)) if values else float("nan")
-
-
-def _fano(trains, t_stop):
-    import neo
-    from elephant.statistics import fanofactor
-
-    if sum(len(t) for t in trains) == 0:
+    """Mean over neurons with at least 3 spikes of the CV of their inter-spike intervals (std / mean, as
+    Elephant's ``cv``)."""
+    same = trains.neurons[1:] == trains.neurons[:-1]
+    intervals, owner = np.diff(trains.times)[same], trains.neurons[1:][same]
+    n_intervals = np.bincount(owner, minlength=len(trains.counts))
+    used = n_intervals >= 2
+    if not np.any(used):
         return float("nan")
-    spiketrains = [neo.SpikeTrain(t * pq.s, t_stop=t_stop * pq.s) for t in trains]
-    return float(fanofactor(spiketrains))
+    mean = np.bincount(owner, intervals, minlength=len(n_intervals)) / np.maximum(n_intervals, 1)
+    squares = np.bincount(owner, (intervals - mean[owner]) ** 2, minlength=len(n_intervals))
+    return float(np.mean(np.sqrt(squares[used] / n_intervals[used]) / mean[used]))
 
 
-def _van_rossum(exact, clock, t_stop, time_constant):
+def _fano(trains):
+    """Fano factor of the spike counts over neurons (variance / mean, as Elephant's ``fanofactor``)."""
+    if not np.any(trains.counts):
+        return float("nan")
+    return float(trains.counts.var() / trains.counts.mean())
+
+
+def _van_rossum(exact, clock, differ, t_stop, time_constant):
+    """Mean over neurons of Elephant's van Rossum distance between the two trains (0 where they are equal;
+    Elephant is called only for the ``differ`` neurons, once per pair)."""
+    if len(differ) == 0:
+        return float("nan")
+    if not np.any(differ):
+        return 0.0
     import neo
     from elephant.spike_train_dissimilarity import van_rossum_distance
 
-    distances = []
-    for a, b in zip(exact, clock):
-        if np.array_equal(a, b):
-            distances.append(0.0)
-            continue
+    distances = np.zeros(len(differ))
+    exact_trains, clock_trains = exact.split(), clock.split()
+    for k in np.flatnonzero(differ):
         # in ms: Elephant's distance loses precision with spike times as small numbers of seconds
-        pair = [neo.SpikeTrain(x * 1e3 * pq.ms, t_stop=t_stop * 1e3 * pq.ms) for x in (a, b)]
-        distances.append(van_rossum_distance(pair, time_constant=time_constant * 1e3 * pq.ms)[0, 1])
-    return float(np.mean(distances)) if distances else float("nan")
+        pair = [neo.SpikeTrain(x[k] * 1e3 * pq.ms, t_stop=t_stop * 1e3 * pq.ms) for x in (exact_trains, clock_trains)]
+        distances[k] = van_rossum_distance(pair, time_constant=time_constant * 1e3 * pq.ms)[0, 1]
+    return float(np.mean(distances))
+
+
+def _mean(values):
+    return float(np.mean(values)) if len(values) else float("nan")
 
 
 def _row(name, dt, exact, clock, tolerance, time_constant):
     times, indices, n, t_stop = exact
     c_times, c_indices, _, c_stop = clock
     t_stop = max(t_stop, c_stop, float(np.max(times, initial=0)), float(np.max(c_times, initial=0)))
-    ex_trains, ck_trains = _trains(times, indices, n), _trains(c_times, c_indices, n)
-    first_errors, last_errors, all_errors, count_diff, divergence = [], [], [], [], np.inf
-    for a, b in zip(ex_trains, ck_trains):
-        m = min(len(a), len(b))
-        if m:
-            first_errors.append(abs(a[0] - b[0]))
-            last_errors.append(abs(a[m - 1] - b[m - 1]))
-            errors = np.abs(a[:m] - b[:m])
-            all_errors.append(errors)
-            bad = np.flatnonzero(errors > tolerance)
-            if len(bad):
-                divergence = min(divergence, min(a[bad[0]], b[bad[0]]))
-        count_diff.append(abs(len(a) - len(b)))
-        if len(a) != len(b):
-            longer = a if len(a) > len(b) else b
-            divergence = min(divergence, longer[m])
-    all_errors = np.concatenate(all_errors) if all_errors else np.zeros(0)
+    ex, ck = _Trains(times, indices, n), _Trains(c_times, c_indices, n)
+    # the first m spikes of each neuron's two trains are matched in order, m the smaller count
+    matched = np.minimum(ex.counts, ck.counts)
+    keep_ex, keep_ck = ex.rank < matched[ex.neurons], ck.rank < matched[ck.neurons]
+    a, b = ex.times[keep_ex], ck.times[keep_ck]
+    owner, rank = ex.neurons[keep_ex], ex.rank[keep_ex]
+    errors = np.abs(a - b)
+    first_errors = errors[rank == 0]
+    last_errors = errors[rank == matched[owner] - 1]
+    # divergence: the earlier time of the first pair further apart than the tolerance (the trains are
+    # sorted, so the minimum over all such pairs), or the first spike without a partner
+    bad = errors > tolerance
+    unmatched = np.r_[ex.times[ex.rank == matched[ex.neurons]], ck.times[ck.rank == matched[ck.neurons]]]
+    divergence = min(np.min(np.minimum(a[bad], b[bad]), initial=np.inf), np.min(unmatched, initial=np.inf))
+    differ = (ex.counts != ck.counts) | (np.bincount(owner[errors != 0], minlength=n) > 0)
     duration = t_stop if t_stop > 0 else 1.0
     return {
         "monitor": name,
         "dt": dt,
-        "first_spike_error": float(np.mean(first_errors)) if first_errors else float("nan"),
-        "max_first_spike_error": float(np.max(first_errors)) if first_errors else float("nan"),
-        "spike_time_error": float(np.mean(all_errors)) if len(all_errors) else float("nan"),
-        "last_spike_error": float(np.mean(last_errors)) if last_errors else float("nan"),
-        "count_difference": float(np.mean(count_diff)) if count_diff else 0.0,
+        "first_spike_error": _mean(first_errors),
+        "max_first_spike_error": float(np.max(first_errors)) if len(first_errors) else float("nan"),
+        "spike_time_error": _mean(errors),
+        "last_spike_error": _mean(last_errors),
+        "count_difference": float(np.mean(np.abs(ex.counts - ck.counts))) if n else 0.0,
         "rate_exact": len(times) / (n * duration) if n else float("nan"),
         "rate_clock": len(c_times) / (n * duration) if n else float("nan"),
-        "cv_exact": _cv(ex_trains),
-        "cv_clock": _cv(ck_trains),
-        "fano_exact": _fano(ex_trains, t_stop),
-        "fano_clock": _fano(ck_trains, t_stop),
-        "van_rossum": _van_rossum(ex_trains, ck_trains, t_stop, time_constant),
+        "cv_exact": _cv(ex),
+        "cv_clock": _cv(ck),
+        "fano_exact": _fano(ex),
+        "fano_clock": _fano(ck),
+        "van_rossum": _van_rossum(ex, ck, differ, t_stop, time_constant),
         "divergence_time": float(divergence),
     }
 
@@ -329,39 +288,3 @@ def compare(model, dt=(1e-4, 1e-5), seed=0, target="auto", tolerance=1e-3, time_
     rows = [_row(name, d, exact[name], clock[d][name], tolerance, time_constant) for d in dts for name in sorted(exact)]
     duration = max(v[3] for v in exact.values())
     return Comparison(rows=rows, exact=exact, clock=clock, tolerance=tolerance, duration=duration)
-
-
-def main(argv=None):
-    """Command-line entry point ``sparseprop-compare``.
-
-    Examples
-    --------
-    ``sparseprop-compare my_model.py --dt 0.1 0.01 --plot comparison.png``
-    """
-    parser = argparse.ArgumentParser(
-        prog="sparseprop-compare",
-        description="Run a Brian2 script exactly (sparseprop device) and clock-driven (runtime) at one "
-        "or more dt, and compare the spikes of its SpikeMonitors.",
-    )
-    parser.add_argument("script", help="Brian2 script; must not set defaultclock.dt itself")
-    parser.add_argument("--dt", type=float, nargs="+", default=[0.1, 0.01], help="time steps in ms (default 0.1 0.01)")
-    parser.add_argument("--seed", type=int, default=0, help="Brian2 seed for every run (default 0)")
-    parser.add_argument("--target", default="auto", choices=["auto", "cython", "numpy"], help="Brian2 codegen target")
-    parser.add_argument("--tolerance", type=float, default=1.0, help="divergence tolerance in ms (default 1)")
-    parser.add_argument("--tau", type=float, default=10.0, help="van Rossum time constant in ms (default 10)")
-    parser.add_argument("--fallback", action="store_true", help="let the exact run fall back to Brian2's runtime")
-    parser.add_argument("--plot", help="save a figure to this file")
-    args = parser.parse_args(argv)
-    result = compare(
-        args.script,
-        dt=[d * 1e-3 for d in args.dt],
-        seed=args.seed,
-        target=args.target,
-        tolerance=args.tolerance * 1e-3,
-        time_constant=args.tau * 1e-3,
-        fallback=args.fallback,
-    )
-    print(result.summary())
-    if args.plot:
-        print(f"figure: {result.plot(args.plot)}")
-    return 0

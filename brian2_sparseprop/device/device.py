@@ -20,20 +20,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
-from brian2.core.base import BrianObjectException
-from brian2.core.namespace import get_local_namespace
-from brian2.core.network import Network, TextReport
-from brian2.core.preferences import prefs
-from brian2.devices.device import RuntimeDevice
-from brian2.groups.neurongroup import NeuronGroup
-from brian2.groups.subgroup import Subgroup
-from brian2.input.poissongroup import PoissonGroup
-from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
-from brian2.units.allunits import second
-from brian2.units.fundamentalunits import fail_for_dimension_mismatch
-from brian2.utils.logger import get_logger
+from brian2 import (
+    BrianObjectException,
+    Network,
+    NeuronGroup,
+    PoissonGroup,
+    SpikeGeneratorGroup,
+    Subgroup,
+    get_local_namespace,
+    get_logger,
+    prefs,
+    second,
+)
 
+from ._brian2 import NumpyCodeObject, RuntimeDevice, TextReport, all_devices, fail_for_dimension_mismatch
 from .recognition import recognise_network
 
 __all__ = ["SparsePropDevice", "ExactFallbackWarning", "EngineRestartWarning"]
@@ -636,3 +636,6 @@ class SparsePropDevice(RuntimeDevice):
                 "engine": session.engine.get_state() if session.engine is not None else None,
             }
         return state
+
+
+all_devices["sparseprop"] = SparsePropDevice()

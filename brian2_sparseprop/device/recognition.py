@@ -21,24 +21,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
-from brian2.core.variables import ArrayVariable, Constant, Subexpression
-from brian2.equations.equations import SUBEXPRESSION
-from brian2.groups.neurongroup import NeuronGroup
-from brian2.groups.subgroup import Subgroup
-from brian2.input.poissongroup import PoissonGroup
-from brian2.input.poissoninput import PoissonInput
-from brian2.input.spikegeneratorgroup import SpikeGeneratorGroup
-from brian2.monitors.ratemonitor import PopulationRateMonitor
-from brian2.monitors.spikemonitor import SpikeMonitor
-from brian2.monitors.statemonitor import StateMonitor
-from brian2.parsing.expressions import parse_expression_dimensions
-from brian2.parsing.statements import parse_statement
-from brian2.parsing.sympytools import str_to_sympy
-from brian2.synapses.synapses import Synapses
-from brian2.units.allunits import second
-from brian2.units.fundamentalunits import Quantity
-from brian2.utils.stringtools import get_identifiers
+from brian2 import (
+    NeuronGroup,
+    PoissonGroup,
+    PoissonInput,
+    PopulationRateMonitor,
+    Quantity,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    StateMonitor,
+    Subgroup,
+    Synapses,
+    second,
+)
 from sympy.core.function import AppliedUndef
+
+from ._brian2 import (
+    SUBEXPRESSION,
+    ArrayVariable,
+    Constant,
+    Subexpression,
+    get_identifiers,
+    parse_expression_dimensions,
+    parse_statement,
+    str_to_sympy,
+)
 
 __all__ = ["EngineSpec", "GroupSpec", "SourceSpec", "recognise_network"]
 
