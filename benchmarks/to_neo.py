@@ -20,10 +20,10 @@ def s1_run(n, duration, k=100, seed=0):
     from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms, second, set_device, start_scope
     from brian2.devices.device import reset_device
 
-    from brian2_sparseprop.spiking.standard import random_out_connectivity
+    from brian2_sparseprop.connectivity import fixed_out_degree
 
     rng = np.random.default_rng(seed)
-    indptr, indices = random_out_connectivity(n, k, rng)
+    indptr, indices = fixed_out_degree(n, k, rng)
     set_device("sparseprop")
     start_scope()
     group = NeuronGroup(

@@ -220,11 +220,11 @@ def test_monitors_with_different_windows_keep_their_order_and_windows():
 
 def test_to_neo_at_the_demo_size():
     """S1 written as a Brian2 script at N = 10^5 (about 10^5 spikes): every train against the monitor."""
-    from brian2_sparseprop.spiking.standard import random_out_connectivity
+    from brian2_sparseprop.connectivity import fixed_out_degree
 
     n, k = 100_000, 100
     rng = np.random.default_rng(0)
-    indptr, indices = random_out_connectivity(n, k, rng)
+    indptr, indices = fixed_out_degree(n, k, rng)
     set_device("sparseprop")
     start_scope()
     try:

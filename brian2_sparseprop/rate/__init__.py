@@ -24,7 +24,7 @@ _LAZY = {
     "learning": ("RecursiveLeastSquares", "StudentTraining", "train_student"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
-_SUBMODULES = ("balanced", "chaos_suppression", "flossing", "learning", "lyapunov", "meanfield")
+_SUBMODULES = ("balanced", "chaos_suppression", "flossing", "learning", "lyapunov", "meanfield", "nonlinearities")
 
 __all__ = [name for names in _LAZY.values() for name in names]
 
