@@ -1,5 +1,6 @@
 """The 'sparseprop' Brian2 device: ordinary scripts with one added line run exactly."""
 
+import gc
 import warnings
 
 import numpy as np
@@ -32,6 +33,7 @@ from brian2.codegen.runtime.cython_rt import CythonCodeObject
 from brian2.codegen.runtime.cython_rt.extension_manager import CythonExtensionManager
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 from brian2.devices.device import Device, reset_device
+from brian2.utils.logger import catch_logs
 
 import brian2_sparseprop  # registers the device
 from brian2_sparseprop.device.device import EngineRestartWarning, ExactFallbackWarning
@@ -606,3 +608,20 @@ def test_timers_split_the_run(exact):
     assert timers["engine"] > 0 and timers["recognition"] > 0
     # the parts are timed inside the total, by the same clock
     assert timers["engine"] + timers["recognition"] <= timers["total"]
+
+
+def test_objects_belong_to_the_network_that_ran_them(exact):
+    """As with Brian2's runtime: an object run in one network cannot be added to another, and deleting it
+    after the run brings no warning that it was never included in a network."""
+    group = NeuronGroup(2, "dv/dt = (1.5 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    spikes = SpikeMonitor(group)
+    first, second_net = Network(group, spikes), Network(group)
+    first.run(5 * ms)
+    with pytest.raises(RuntimeError, match="neurongroup has already been simulated"):
+        Network(group)
+    with pytest.raises(RuntimeError, match="'neurongroup' has already been run in the context of another network"):
+        second_net.run(1 * ms)
+    with catch_logs() as logs:
+        del group, spikes
+        gc.collect()
+    assert not [entry for entry in logs if "never included in a network" in entry[2]]

@@ -192,6 +192,20 @@ def _check_generator(group, t_now):
     group._spikes_changed = False
 
 
+def _claim_objects(net):
+    """Mark the objects of ``net`` as run in it, as Brian2's ``Network.before_run`` does (its
+    ``_network`` attribute): an object run in one network refuses another, and Brian2 does not warn that
+    it was never included in a network when it is deleted."""
+    for obj in net.sorted_objects:
+        if obj._network is None:
+            obj._network = net.id
+        elif obj._network != net.id:
+            raise RuntimeError(
+                f"'{obj.name}' has already been run in the context of another network. Use add/remove to "
+                "change the objects in a simulated network instead of creating a new one."
+            )
+
+
 def _engine_progress(callback, t_start, duration):
     """The engine's report(t_now, t_first, t_stop, elapsed) as Brian2's report(elapsed, completed, start, duration)."""
 
@@ -332,6 +346,7 @@ class SparsePropDevice(RuntimeDevice):
                 self._in_fallback = False
                 self.timers = {}
             return
+        _claim_objects(net)
         self.timers["engine"] = 0.0
         self._run_exact(net, spec, float(duration), callback, float(report_period))
         self.timers["total"] = time.process_time() - start
