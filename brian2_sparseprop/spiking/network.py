@@ -174,11 +174,11 @@ def _line_aligned(a):
 # to what is in use, array by array. Per neuron (LIF or QIF, parameters given as scalars), the peak is
 # reached while building the engine, as its heap keys are placed:
 #   kept by the network: initial state 8 (float64), model code 1, checked indptr 8;
-#   the engine's arrays so far: combined indptr 8, neuron records 16, heap keys 8 and the zeros they are
+#   the engine's arrays so far: combined indptr 8, neuron records (16, NEURON_DTYPE), heap keys 8 and the zeros they are
 #   copied from 8;
 #   build temporaries: initial values and engine states 16, heap order 4, model masks, classes, flags 6.
 # (Afterwards the engine keeps 40: the zeros and temporaries give way to heap ids 4 and a cascade fifo 4.)
-NEURON_BYTES = 17 + 40 + 26
+NEURON_BYTES = 17 + (24 + _engine.NEURON_DTYPE.itemsize) + 26
 CHUNK_BYTES = 48 * CHUNK_SYNAPSES  # temporaries of a chunk of the sort by delay (at most 48 B per synapse)
 
 
