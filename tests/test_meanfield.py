@@ -335,22 +335,27 @@ def test_sparse_theory_errors(kwargs, error, match):
 
 def test_sparse_theory_matches_sparse_network_at_fixed_point(seed):
     """BalancedRateNetwork(N=1000, K=50, g=0.5, J0=0.5) settles to a fixed point. The sparse theory (with the
-    in-degree sampling variance rho J0^2 Var(phi)) predicts its statistics: mean input within 0.03,
-    variance of h over neurons within 12% (the spread over realisations of a 1000-neuron sample; 1.00-1.12
-    measured against 1.078), lambda_1 within 0.03 (-0.315 to -0.326 measured against -0.326). The dense
-    theory with K in place of N misses the variance by 26% and lambda_1 by 0.18: the sampling term is
-    not a small correction."""
+    in-degree sampling variance rho J0^2 Var(phi)) predicts its statistics, averaged over 4 network
+    realisations. Over 20 realisations (seeds 0-19) the variance of h over neurons had a relative spread
+    (SD) of 0.066 around the theory's 1.078 (mean ratio 0.999), lambda_1 a spread of 0.019 and a
+    finite-size offset of -0.011 (-0.338 against -0.326), the mean input a spread of 0.006. Tolerances:
+    4 standard errors of the 4-realisation mean (0.14 relative, 0.04 + the offset for lambda_1), 0.03 for
+    the mean input. The dense theory with K in place of N misses the variance by 26% and lambda_1 by 0.18:
+    the sampling term is not a small correction."""
     from brian2_sparseprop import BalancedRateNetwork
 
     sparse = stationary_dmft(0.5, J0=0.5, N=1000, K=50)
     dense = stationary_dmft(0.5, J0=0.5, N=50)
-    run = BalancedRateNetwork(1000, g=0.5, J0=0.5, K=50, seed=seed).run(10.0, t_transient=30.0, n_record=0)
-    h = run.state
-    lam = float(run.lyapunov_exponents[0])
-    assert h.mean() == pytest.approx(sparse.m, abs=0.03)
-    assert h.var() == pytest.approx(sparse.delta0, rel=0.12)
-    assert lam == pytest.approx(float(sparse.lyapunov_exponent()), abs=0.03)
-    assert abs(h.var() - dense.delta0) > 0.15 * dense.delta0
+    stats = []
+    for realisation in range(4):
+        net = BalancedRateNetwork(1000, g=0.5, J0=0.5, K=50, seed=4 * seed + realisation)
+        run = net.run(10.0, t_transient=30.0, n_record=0)
+        stats.append((run.state.mean(), run.state.var(), float(run.lyapunov_exponents[0])))
+    mean, var, lam = np.mean(stats, axis=0)
+    assert mean == pytest.approx(sparse.m, abs=0.03)
+    assert var == pytest.approx(sparse.delta0, rel=0.14)
+    assert lam == pytest.approx(float(sparse.lyapunov_exponent()), abs=0.05)
+    assert abs(var - dense.delta0) > 0.15 * dense.delta0
     assert abs(lam - float(dense.lyapunov_exponent())) > 0.1
 
 

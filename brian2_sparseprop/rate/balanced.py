@@ -39,8 +39,8 @@ from .._validation import (
     check_quantity,
     check_real as _check_real,
 )
+from ..connectivity import fixed_out_degree
 from ..lyapunov import LyapunovSpectrum, QRAccumulator
-from .lyapunov import _random_columns
 from .nonlinearities import resolve
 
 __all__ = ["SinusoidalDrive", "BalancedRateNetwork", "BalancedRun"]
@@ -203,11 +203,9 @@ class BalancedRateNetwork:
             # Only the fluctuating part is stored; the mean part is applied as -J0 sqrt(N) nu.
             self.coupling = (self.g / scale * self._rng.standard_normal((self.N, self.N))).astype(dtype)
         else:
-            cols = _random_columns(self.N, K, self._rng)  # no autapses
-            vals = ((-self.J0 + self.g * self._rng.standard_normal((self.N, K))) / scale).astype(dtype)
-            self.coupling = scipy.sparse.csr_array(
-                (vals.ravel(), cols.ravel(), np.arange(0, self.N * K + 1, K)), shape=(self.N, self.N)
-            )
+            indptr, cols = fixed_out_degree(self.N, K, self._rng, multapses=False)  # no autapses
+            vals = ((-self.J0 + self.g * self._rng.standard_normal(self.N * K)) / scale).astype(dtype)
+            self.coupling = scipy.sparse.csr_array((vals, cols, indptr), shape=(self.N, self.N))
 
     def coupling_matrix(self):
         """The full coupling matrix ``J`` as a dense array (for analysis of small networks).

@@ -28,6 +28,7 @@ import quantities as pq
 import scipy.sparse
 
 from .._validation import check_array, check_int as _check_int, check_quantity, check_real
+from ..connectivity import fixed_out_degree
 from ..lyapunov import QRAccumulator, step
 from .nonlinearities import NONLINEARITIES, resolve
 
@@ -63,20 +64,6 @@ def _as_vector(name, a, n):
 
 
 # ----------------------------------------------------------------------------- coupling matrices
-
-
-def _random_columns(N, K, rng, self_coupling=False):
-    """``K`` distinct random columns in each of ``N`` rows (the diagonal excluded unless ``self_coupling``),
-    shape (N, K): the sparse structure of every rate network (:func:`random_coupling`, the balanced networks).
-    """
-    cols = np.empty((N, K), dtype=np.int64)
-    for i in range(N):
-        if self_coupling:
-            cols[i] = rng.choice(N, size=K, replace=False)
-        else:
-            c = rng.choice(N - 1, size=K, replace=False)
-            cols[i] = c + (c >= i)
-    return cols
 
 
 def random_coupling(N, g, *, K=None, self_coupling=False, rng=None):
@@ -130,10 +117,9 @@ def random_coupling(N, g, *, K=None, self_coupling=False, rng=None):
     kmax = N if self_coupling else N - 1
     if K > kmax:
         raise ValueError(f"K must be <= {kmax} for N = {N} (self_coupling={self_coupling}), found: {K}")
-    cols = _random_columns(N, K, rng, self_coupling)
-    rows = np.repeat(np.arange(N), K)
+    indptr, cols = fixed_out_degree(N, K, rng, autapses=bool(self_coupling), multapses=False)
     vals = rng.normal(0.0, g / math.sqrt(K), size=N * K)
-    return scipy.sparse.csr_array((vals, (rows, cols.ravel())), shape=(N, N))
+    return scipy.sparse.csr_array((vals, cols, indptr), shape=(N, N))
 
 
 # ----------------------------------------------------------------------------- models
