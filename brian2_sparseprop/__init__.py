@@ -6,8 +6,7 @@ than Brian2's own: ``from brian2_sparseprop import BalancedRateNetwork`` imports
 then, and JAX only with `brian2_sparseprop.rate.flossing`.
 """
 
-import importlib
-
+from ._lazy import attach
 from .device import SparsePropDevice  # registers the device 'sparseprop' with Brian2
 
 #: public names imported on first use, by the subpackage or module that defines them
@@ -36,50 +35,7 @@ _LAZY = {
         "train_student",
     ),
 }
-_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
-_SUBMODULES = ("connectivity", "device", "experiments", "lyapunov", "neo", "rate", "spiking")
-
-__all__ = [
-    # exact event-driven engine and its Brian2 device
-    "EventNetwork",
-    "SparsePropDevice",
-    # Neo conversion
-    "to_neo",
-    "from_neo",
-    # Lyapunov spectra of rate networks and RNN maps
-    "GRU",
-    "LSTM",
-    "RNN",
-    "LyapunovSpectrum",
-    "RateNetwork",
-    "largest_exponent_two_trajectories",
-    "lyapunov_spectrum",
-    "meanfield_largest_exponent",
-    "random_coupling",
-    # balanced rate networks and their mean-field theory
-    "BalancedRateNetwork",
-    "BalancedRun",
-    "SinusoidalDrive",
-    "PeriodicDMFT",
-    "StationaryDMFT",
-    "periodic_dmft",
-    "stationary_dmft",
-    # training a balanced student network from a driven teacher (full-FORCE, recursive least squares)
-    "RecursiveLeastSquares",
-    "StudentTraining",
-    "train_student",
-]
-
-
-def __getattr__(name):
-    if name in _MODULE_OF:
-        value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+__getattr__, __dir__, __all__ = attach(
+    __name__, _LAZY, ("connectivity", "device", "experiments", "lyapunov", "neo", "rate", "spiking")
+)
+__all__ = ["SparsePropDevice", *__all__]

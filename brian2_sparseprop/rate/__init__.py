@@ -5,7 +5,7 @@ The modules are imported on first use (PEP 562): ``from brian2_sparseprop.rate i
 imports `brian2_sparseprop.rate.lyapunov` only.
 """
 
-import importlib
+from .._lazy import attach
 
 #: public names, by the module that defines them; imported on first use
 _LAZY = {
@@ -23,21 +23,8 @@ _LAZY = {
     "meanfield": ("PeriodicDMFT", "StationaryDMFT", "periodic_dmft", "stationary_dmft"),
     "learning": ("RecursiveLeastSquares", "StudentTraining", "train_student"),
 }
-_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
-_SUBMODULES = ("balanced", "chaos_suppression", "flossing", "learning", "lyapunov", "meanfield", "nonlinearities")
-
-__all__ = [name for names in _LAZY.values() for name in names]
-
-
-def __getattr__(name):
-    if name in _MODULE_OF:
-        value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    _LAZY,
+    ("balanced", "chaos_suppression", "flossing", "learning", "lyapunov", "meanfield", "nonlinearities"),
+)
