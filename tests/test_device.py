@@ -613,13 +613,13 @@ def test_timers_split_the_run(exact):
 def test_objects_belong_to_the_network_that_ran_them(exact):
     """As with Brian2's runtime: an object run in one network cannot be added to another, and deleting it
     after the run brings no warning that it was never included in a network."""
-    group = NeuronGroup(2, "dv/dt = (1.5 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    group = NeuronGroup(2, "dv/dt = (1.5 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0", name="owned")
     spikes = SpikeMonitor(group)
     first, second_net = Network(group, spikes), Network(group)
     first.run(5 * ms)
-    with pytest.raises(RuntimeError, match="neurongroup has already been simulated"):
+    with pytest.raises(RuntimeError, match="owned has already been simulated"):
         Network(group)
-    with pytest.raises(RuntimeError, match="'neurongroup' has already been run in the context of another network"):
+    with pytest.raises(RuntimeError, match="'owned' has already been run in the context of another network"):
         second_net.run(1 * ms)
     with catch_logs() as logs:
         del group, spikes
