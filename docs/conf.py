@@ -6,7 +6,7 @@ from importlib.metadata import version as _version
 
 project = "brian2_sparseprop"
 author = "The brian2_sparseprop developers"
-copyright = "2026, " + author  # noqa: A001 (Sphinx's name)
+copyright = "2026, " + author
 release = _version("brian2_sparseprop")
 
 extensions = [
