@@ -36,7 +36,7 @@ from brian2.devices.device import Device, reset_device
 from brian2.utils.logger import catch_logs
 
 import brian2_sparseprop  # registers the device
-from brian2_sparseprop.device.device import EngineRestartWarning, ExactFallbackWarning
+from brian2_sparseprop.device.device import EngineRestartWarning, ExactFallbackWarning, ExactMethodWarning
 
 
 @pytest.fixture
@@ -625,3 +625,18 @@ def test_objects_belong_to_the_network_that_ran_them(exact):
         del group, spikes
         gc.collect()
     assert not [entry for entry in logs if "never included in a network" in entry[2]]
+
+
+def test_a_numerical_method_is_named_once_as_replaced_by_the_exact_solution(exact):
+    group = NeuronGroup(
+        2, "dv/dt = (1.5 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0", method="euler", name="euler_lif"
+    )
+    spikes = SpikeMonitor(group)
+    net = Network(group, spikes)
+    with pytest.warns(ExactMethodWarning, match="'euler_lif' asks for method='euler'; the sparseprop device solves"):
+        net.run(20 * ms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.run(20 * ms)  # said once
+    period = 10e-3 * np.log(3.0)  # exact, not Euler's
+    np.testing.assert_allclose(spikes.t_[spikes.i == 0], period * np.arange(1, 4), rtol=1e-13)

@@ -36,13 +36,17 @@ from brian2 import (
 from ._brian2 import NumpyCodeObject, RuntimeDevice, TextReport, all_devices, fail_for_dimension_mismatch
 from .recognition import recognise_network
 
-__all__ = ["SparsePropDevice", "ExactFallbackWarning", "EngineRestartWarning"]
+__all__ = ["SparsePropDevice", "ExactFallbackWarning", "ExactMethodWarning", "EngineRestartWarning"]
 
 _generator_logger = get_logger("brian2.input.spikegeneratorgroup")
 
 
 class ExactFallbackWarning(UserWarning):
     """A network was run with Brian2's runtime because the exact engine cannot simulate it."""
+
+
+class ExactMethodWarning(UserWarning):
+    """A group asked for a numerical integration method; the device solves its model exactly instead."""
 
 
 class EngineRestartWarning(UserWarning):
@@ -346,10 +350,27 @@ class SparsePropDevice(RuntimeDevice):
                 self._in_fallback = False
                 self.timers = {}
             return
+        self._note_methods(spec)
         _claim_objects(net)
         self.timers["engine"] = 0.0
         self._run_exact(net, spec, float(duration), callback, float(report_period))
         self.timers["total"] = time.process_time() - start
+
+    def _note_methods(self, spec):
+        """Say once per group that a numerical method it names (``method='euler'``) is not used: the device
+        follows the model's trajectory exactly (Brian2's ``exact`` method, to machine precision)."""
+        for g in spec.groups:
+            method = g.group.method_choice
+            if isinstance(method, str) and method not in ("exact", "linear"):
+                note = f"method {g.group.name}:{method}"
+                if note not in self._warned:
+                    self._warned.add(note)
+                    warnings.warn(
+                        f"NeuronGroup '{g.group.name}' asks for method='{method}'; the sparseprop device solves its "
+                        "model exactly instead (spike times to machine precision, no time step)",
+                        ExactMethodWarning,
+                        stacklevel=4,
+                    )
 
     @contextmanager
     def _timing(self, name):
