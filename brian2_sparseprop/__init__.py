@@ -35,7 +35,7 @@ _LAZY = {
         "train_student",
     ),
 }
-__getattr__, __dir__, __all__ = attach(
+__getattr__, __dir__, _lazy_names = attach(
     __name__, _LAZY, ("connectivity", "device", "experiments", "lyapunov", "neo", "rate", "spiking")
 )
-__all__ = ["SparsePropDevice", *__all__]
+__all__ = ["SparsePropDevice", *_lazy_names]

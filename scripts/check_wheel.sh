@@ -7,7 +7,7 @@ source "$(dirname "$0")/env.sh" ""
 OUT="${1:-$(mktemp -d)}"
 "$PYTHON" -m pip install -q build
 "$PYTHON" -m build --outdir "$OUT/dist" "$ROOT"
-"$(dirname "$PYTHON")/python3" -m venv "$OUT/venv" 2>/dev/null || "$PYTHON" -m venv --without-pip "$OUT/venv"
+"$PYTHON" -m venv "$OUT/venv"
 "$OUT/venv/bin/python" -m pip install -q "$OUT"/dist/*.whl
 cd "$OUT" && "$OUT/venv/bin/python" -c '
 import numpy as np
