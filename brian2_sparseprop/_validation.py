@@ -107,6 +107,75 @@ def check_quantity(name, value, kind, *, positive=False, nonnegative=False, none
     return value.reshape(()) if value.ndim else value
 
 
+_SI_UNITS = {"time": (pq.s, "s"), "frequency": (pq.Hz, "Hz"), "dimensionless": (pq.dimensionless, "")}
+_SI_DIMS = {"time": (0, 0, 1, 0, 0, 0, 0), "frequency": (0, 0, -1, 0, 0, 0, 0), "dimensionless": (0,) * 7}
+
+
+def _is_quantity(value):
+    return isinstance(value, pq.Quantity) or _is_brian2_quantity(value)
+
+
+def si_value(name, value, kind):
+    """A plain number or array in SI units, from a Quantity of either library or a plain value.
+
+    The engine layer's arguments (``EventNetwork``) are plain floats in SI units; a Quantity is
+    converted at the boundary (``50 * pq.ms`` becomes 0.05) and one of another dimension is refused.
+    Plain values are returned as they are (no copy, no check: the caller checks them), so that existing
+    arrays keep their identity. Conversion is vectorised: an array Quantity is rescaled as a whole.
+
+    Parameters
+    ----------
+    name : str
+        Argument name for the messages.
+    value : object
+        The argument: a ``quantities`` or Brian2 Quantity (scalar or array), or anything else.
+    kind : {'time', 'frequency', 'dimensionless'}
+        The dimension required of a Quantity; 'dimensionless' for model numbers (a dimensionless
+        Quantity such as ``mV / V`` counts as its simplified magnitude).
+
+    Returns
+    -------
+    float, ndarray or the value
+        A float for a scalar Quantity, a float array for an array Quantity, else ``value`` unchanged.
+
+    Raises
+    ------
+    TypeError
+        For a Quantity of another dimension, or a list or tuple holding Quantities (its elements would
+        lose their units in ``numpy.asarray``), naming the argument and the unit expected.
+
+    Examples
+    --------
+    >>> import quantities as pq
+    >>> si_value("tau", 10 * pq.ms, "time")
+    0.01
+    >>> si_value("tau", 0.01, "time")
+    0.01
+    >>> si_value("tau", 10 * pq.mV, "time")
+    Traceback (most recent call last):
+    ...
+    TypeError: tau must be a time (a Quantity in s, or a plain number in s), found a Quantity in mV
+    """
+    unit, symbol = _SI_UNITS[kind]
+    expected = f"a {kind} (a Quantity in {symbol}, or a plain number in {symbol})" if symbol else "a plain number"
+    if isinstance(value, (list, tuple)) and any(_is_quantity(v) for v in value):
+        raise TypeError(
+            f"{name} must be {expected}, found a {type(value).__name__} of Quantities: give one array Quantity"
+        )
+    if _is_brian2_quantity(value):
+        if tuple(value.dim._dims) != _SI_DIMS[kind]:
+            found = f": {value}" if np.size(value) == 1 else f" a Brian2 Quantity array in {value.dim}"
+            raise TypeError(f"{name} must be {expected}, found{found}")
+        magnitude = np.asarray(value, dtype=float)  # Brian2 keeps SI values: a view, no copy
+    elif isinstance(value, pq.Quantity):
+        if value.dimensionality.simplified != unit.dimensionality.simplified:
+            raise TypeError(f"{name} must be {expected}, found a Quantity in {value.dimensionality}")
+        magnitude = np.asarray(value.rescale(unit).magnitude, dtype=float)
+    else:
+        return value
+    return float(magnitude) if magnitude.ndim == 0 else magnitude
+
+
 def check_choice(name, value, choices):
     """One of the strings ``choices``: TypeError for a non-string, ValueError for an unknown name."""
     if not isinstance(value, str):

@@ -1,6 +1,7 @@
 """Exact event-driven networks of pulse-coupled LIF, QIF and theta neurons, without Brian2.
 
-Arrays in, arrays out: times in seconds, rates in Hz, state variables in the model's own numbers.
+Arrays in, arrays out: times in seconds, rates in Hz, state variables in the model's own numbers. Times
+and rates may also be given as Quantities (``quantities`` or Brian2), converted to SI at the boundary.
 The compiled loop lives in `brian2_sparseprop.spiking._engine`; this module validates, prepares and documents.
 """
 
@@ -10,6 +11,7 @@ import time
 
 import numpy as np
 
+from .._validation import si_value
 from . import _engine
 
 try:
@@ -265,20 +267,25 @@ class EventNetwork:
     (theta neurons receive delta currents, ``tan(theta/2) += w``). Work per spike is
     O(K log N) for K targets in a network of N neurons.
 
+    Units: times and rates, here and in every method, are plain floats in seconds and hertz, or
+    Quantities of ``quantities`` or Brian2 in any unit of the right dimension (``10 * pq.ms`` is
+    0.01 s); a Quantity of another dimension is refused with a TypeError naming the argument. The model
+    numbers (drive, threshold, reset, v_init, weights) are plain numbers (or dimensionless Quantities).
+
     Parameters
     ----------
     n : int
         Number of neurons.
     model : str or array_like of str, shape (n,)
         ``'lif'``, ``'qif'`` or ``'theta'``, for all neurons or per neuron.
-    tau : float or array_like, shape (n,)
+    tau : float, array_like or time Quantity, shape (n,)
         Membrane time constant (s), > 0.
     drive : float or array_like, shape (n,)
         Constant input in the model's equation (see above).
     threshold, reset : float or array_like, shape (n,)
         Threshold and reset of LIF and QIF neurons (ignored for theta neurons). ``reset < threshold``
         unless the neuron has a refractory period.
-    refractory : float or array_like, shape (n,)
+    refractory : float, array_like or time Quantity, shape (n,)
         Absolute refractory period (s), >= 0.
     integrate_refractory : bool or array_like of bool, shape (n,)
         False (default): Brian2's ``(unless refractory)``: the state is held at the reset value during
@@ -292,7 +299,7 @@ class EventNetwork:
         Connectivity in CSR form: the targets of neuron j are ``indices[indptr[j]:indptr[j + 1]]``.
     weights : float or array_like, shape (nnz,)
         Kick per synapse.
-    delays : float or array_like, shape (nnz,)
+    delays : float, array_like or time Quantity, shape (nnz,)
         Transmission delay per synapse (s), >= 0, exact in continuous time.
     seed : int, optional
         Seed of the Poisson inputs' random numbers; runs are bit-reproducible from it.
@@ -311,7 +318,8 @@ class EventNetwork:
     Raises
     ------
     TypeError, ValueError
-        For malformed or out-of-range arguments, naming the value and the rule.
+        For malformed or out-of-range arguments, naming the value and the rule (TypeError for a
+        Quantity of the wrong dimension).
     MemoryError
         If the network would not fit in the available memory, estimated before anything of size n is
         allocated from the arrays that it will hold and build: about 100 bytes per neuron and, per
@@ -332,6 +340,14 @@ class EventNetwork:
     >>> ring.run(0.05)
     >>> sorted(set(ring.spike_indices.tolist()))
     [0, 1, 2]
+
+    Quantities are converted: with ``quantities`` (or Brian2's ``ms``), the neuron above:
+
+    >>> import quantities as pq
+    >>> net = EventNetwork(1, tau=10 * pq.ms, drive=1.1)
+    >>> net.run(100 * pq.ms)
+    >>> net.t
+    0.1
     """
 
     def __init__(
@@ -359,6 +375,19 @@ class EventNetwork:
             raise ValueError(f"n must be in [1, 2**31 - 1), found: {n}")
         n = int(n)
         self.n = n
+        tau, refractory, delays = (
+            si_value(k, v, "time") for k, v in (("tau", tau), ("refractory", refractory), ("delays", delays))
+        )
+        drive, threshold, reset, v_init, weights = (
+            si_value(k, v, "dimensionless")
+            for k, v in (
+                ("drive", drive),
+                ("threshold", threshold),
+                ("reset", reset),
+                ("v_init", v_init),
+                ("weights", weights),
+            )
+        )
         if not isinstance(copy, (bool, np.bool_)):
             raise TypeError(f"copy must be a bool, found {type(copy).__name__} {copy!r:.60}")
         self._copy = bool(copy)
@@ -499,13 +528,13 @@ class EventNetwork:
 
         Parameters
         ----------
-        rate : float or array_like, shape (m,)
+        rate : float, array_like or frequency Quantity, shape (m,)
             Rate of each target's process (Hz), >= 0.
         weight : float or array_like, shape (m,)
             Kick of each input spike.
         targets : array_like of int, shape (m,), optional
             Target neurons (default: all, m = n).
-        delay : float
+        delay : float or time Quantity
             Delay (s) between an input event and its kick, >= 0.
 
         Examples
@@ -518,6 +547,11 @@ class EventNetwork:
         True
         """
         self._check_not_built("add_poisson_input")
+        rate, weight, delay = (
+            si_value("rate", rate, "frequency"),
+            si_value("weight", weight, "dimensionless"),
+            si_value("delay", delay, "time"),
+        )
         targets = np.arange(self.n) if targets is None else np.asarray(targets)
         if targets.ndim != 1 or targets.dtype.kind not in "iu":
             raise TypeError(f"targets must be a 1-d integer array, found {targets.dtype} of shape {targets.shape}")
@@ -535,7 +569,7 @@ class EventNetwork:
 
         Parameters
         ----------
-        rates : array_like, shape (m,)
+        rates : array_like or frequency Quantity, shape (m,)
             Constant rate of each source (Hz), >= 0.
         indptr, indices : array_like of int
             CSR connectivity from the m sources to the network's neurons.
@@ -543,6 +577,11 @@ class EventNetwork:
             Kicks and delays (s, >= 0) of the synapses.
         """
         self._check_not_built("add_poisson_sources")
+        rates, weights, delays = (
+            si_value("rates", rates, "frequency"),
+            si_value("weights", weights, "dimensionless"),
+            si_value("delays", delays, "time"),
+        )
         rates = _real_array("rates", rates)
         if rates.ndim != 1:
             raise ValueError(f"rates must be 1-d, found shape {rates.shape}")
@@ -564,7 +603,7 @@ class EventNetwork:
 
         Parameters
         ----------
-        times : array_like, shape (s,)
+        times : array_like or time Quantity, shape (s,)
             Spike times (s), >= 0; with a period, also < period.
         sources : array_like of int, shape (s,)
             Source of each spike, in [0, n_sources).
@@ -574,7 +613,7 @@ class EventNetwork:
             CSR connectivity from the sources to the network's neurons.
         weights, delays : float or array_like, shape (nnz,)
             Kicks and delays (s, >= 0) of the synapses.
-        period : float
+        period : float or time Quantity
             If > 0, the pattern repeats with this period (s).
 
         Examples
@@ -587,6 +626,8 @@ class EventNetwork:
         array([0.002])
         """
         self._check_not_built("add_spike_generator")
+        times, period = si_value("times", times, "time"), si_value("period", period, "time")
+        weights, delays = si_value("weights", weights, "dimensionless"), si_value("delays", delays, "time")
         times = _real_array("times", times)
         sources = np.asarray(sources)
         if times.ndim != 1 or sources.shape != times.shape:
@@ -622,7 +663,7 @@ class EventNetwork:
         May be called again before a later run to add later times for the same neurons.
         """
         idx = self._check_indices(indices, "indices")
-        times = _real_array("times", times).reshape(-1)
+        times = _real_array("times", si_value("times", times, "time")).reshape(-1)
         _check_values("times", times, nonneg=True)
         if (np.diff(times) < 0).any():
             raise ValueError("times must be in ascending order")
@@ -639,7 +680,7 @@ class EventNetwork:
     def record_rate(self, bin_width):
         """Count the spikes of all neurons in bins of ``bin_width`` (s) aligned at t = 0."""
         self._check_not_built("record_rate")
-        bin_width = _scalar("bin_width", bin_width)
+        bin_width = _scalar("bin_width", si_value("bin_width", bin_width, "time"))
         if not (np.isfinite(bin_width) and bin_width > 0):
             raise ValueError(f"bin_width must be > 0, found: {bin_width}")
         self._rate_bin = float(bin_width)
@@ -829,15 +870,15 @@ class EventNetwork:
 
         Parameters
         ----------
-        duration : float
-            Simulated time (s), >= 0.
+        duration : float or time Quantity
+            Simulated time (s), >= 0 (``run(50 * pq.ms)`` simulates 0.05 s).
         report : None, 'text' or callable
             Progress: 'text' prints to stdout; a callable gets ``(t_now, t_start, t_end, elapsed)``.
-        report_period : float
+        report_period : float or time Quantity
             Wall-clock seconds between progress reports.
         """
-        duration = _scalar("duration", duration)
-        report_period = _scalar("report_period", report_period)
+        duration = _scalar("duration", si_value("duration", duration, "time"))
+        report_period = _scalar("report_period", si_value("report_period", report_period, "time"))
         if not (np.isfinite(duration) and duration >= 0):
             raise ValueError(f"duration must be finite and >= 0, found: {duration}")
         if report is not None and report != "text" and not callable(report):
@@ -998,7 +1039,7 @@ class EventNetwork:
         idx = np.arange(self.n, dtype=np.int32) if indices is None else self._check_indices(indices, "indices")
         if np.unique(idx).size != idx.size:
             raise ValueError("indices must not repeat")
-        v = _real_array("values", values)
+        v = _real_array("values", si_value("values", values, "dimensionless"))
         if v.ndim > 1 or (v.ndim == 1 and v.shape != idx.shape):
             raise ValueError(f"values must be a scalar or have shape {idx.shape}, found shape {v.shape}")
         v = np.broadcast_to(v, idx.shape).copy()
