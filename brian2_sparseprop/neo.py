@@ -23,6 +23,7 @@ from brian2 import (
 )
 from neo.core.spiketrainlist import SpikeTrainList
 
+from ._validation import check_real, si_value
 from .device._brian2 import all_devices
 
 __all__ = ["to_neo", "from_neo"]
@@ -84,10 +85,11 @@ def to_neo(*objects, t_start=None, t_stop=None):
     ----------
     *objects : brian2.Network, SpikeMonitor, StateMonitor, PopulationRateMonitor or lists of them
         What to convert; a Network contributes all its monitors.
-    t_start : brian2 Quantity (time), optional
-        Start of the spike trains (default 0 s).
-    t_stop : brian2 Quantity (time), optional
-        End of the spike trains (default: the current time of each monitor's clock).
+    t_start : time Quantity (Brian2 or ``quantities``) or float (s), optional
+        Start of the spike trains (default 0 s); spikes before it are left out (the trains are cut).
+    t_stop : time Quantity (Brian2 or ``quantities``) or float (s), optional
+        End of the spike trains (default: the current time of each monitor's clock); it must not be
+        before a recorded spike.
 
     Returns
     -------
@@ -101,7 +103,7 @@ def to_neo(*objects, t_start=None, t_stop=None):
     Raises
     ------
     TypeError
-        For objects other than Networks and monitors.
+        For objects other than Networks and monitors, or ``t_start``/``t_stop`` that are not times.
     ValueError
         If nothing is given, or if ``t_stop`` is not after ``t_start`` or before a recorded spike.
 
@@ -129,14 +131,15 @@ def to_neo(*objects, t_start=None, t_stop=None):
     monitors = _monitors(objects)
     if not monitors:
         raise ValueError("to_neo needs at least one monitor or a Network with monitors, found none")
-    start = 0.0 if t_start is None else float(t_start / second)
+    start = 0.0 if t_start is None else _seconds("t_start", t_start)
+    t_stop = None if t_stop is None else _seconds("t_stop", t_stop)
     exact = _exact_objects()
     segment = neo.Segment(name="brian2 run")
     block = neo.Block(name="brian2_sparseprop results")
     spikes = []
     for mon in monitors:
         simulation = "exact" if mon in exact else "clock-driven"
-        stop = float(mon.clock.t_[:].item()) if t_stop is None else float(t_stop / second)
+        stop = float(mon.clock.t_[:].item()) if t_stop is None else t_stop
         if stop <= start:
             raise ValueError(f"t_stop must be > t_start, found: t_stop = {stop} s, t_start = {start} s")
         root, offset, equations = _source_info(mon.source)
@@ -151,6 +154,11 @@ def to_neo(*objects, t_start=None, t_stop=None):
         segment.spiketrains = _spiketrain_list(spikes, segment)
     block.segments.append(segment)  # sets segment.block; the data objects' .segment is set as they are added
     return block
+
+
+def _seconds(name, value):
+    """A time given as a Quantity of either library or a float in seconds, as a float in seconds."""
+    return check_real(name, si_value(name, value, "time"))
 
 
 @dataclass
@@ -169,7 +177,10 @@ def _spike_arrays(mon, start, stop, offset, common):
         raise ValueError(f"SpikeMonitor '{mon.name}' was created with record=False: it holds no spike times")
     times = np.asarray(mon.t_, dtype=float)
     indices = np.asarray(mon.i, dtype=np.int64)
-    if len(times) and (times.max() > stop or times.min() < start):
+    if start > 0:  # the trains start at t_start: earlier spikes are cut
+        kept = times >= start
+        times, indices = times[kept], indices[kept]
+    if len(times) and times.max() > stop:
         raise ValueError(
             f"SpikeMonitor '{mon.name}' has spikes outside [t_start, t_stop] = [{start}, {stop}] s: "
             f"[{times.min()}, {times.max()}] s"
@@ -250,7 +261,7 @@ def from_neo(spiketrains, period=None, name="spikegeneratorgroup*"):
     ----------
     spiketrains : list of neo.SpikeTrain
         The trains; train ``k`` becomes neuron ``k`` of the group.
-    period : brian2 Quantity (time), optional
+    period : time Quantity (Brian2 or ``quantities``) or float (s), optional
         Repeat the pattern with this period (all spike times must then be below it).
     name : str
         Name of the group.
@@ -263,7 +274,7 @@ def from_neo(spiketrains, period=None, name="spikegeneratorgroup*"):
     Raises
     ------
     TypeError
-        If an element is not a neo.SpikeTrain.
+        If an element is not a neo.SpikeTrain, or ``period`` is not a time.
     ValueError
         If no train is given.
 
@@ -284,5 +295,5 @@ def from_neo(spiketrains, period=None, name="spikegeneratorgroup*"):
     times = np.concatenate([train.rescale(pq.s).magnitude.astype(float) for train in trains])
     indices = np.concatenate([np.full(len(train), k, dtype=np.int64) for k, train in enumerate(trains)])
     order = np.lexsort((indices, times))
-    kwargs = {} if period is None else {"period": period}
+    kwargs = {} if period is None else {"period": _seconds("period", period) * second}
     return SpikeGeneratorGroup(len(trains), indices[order], times[order] * second, name=name, **kwargs)

@@ -107,8 +107,11 @@ class RecursiveLeastSquares:
 
         Raises
         ------
+        TypeError
+            If ``x`` or ``y`` is not an array of numbers.
         ValueError
-            If ``x`` or ``y`` has the wrong shape.
+            If ``x`` or ``y`` has the wrong shape or a non-finite entry (NaN or inf): refused before the
+            weights change, since one NaN would spread to every weight and to ``P``.
 
         Examples
         --------
@@ -119,10 +122,8 @@ class RecursiveLeastSquares:
         array([[1.]])
         """
         n_out, n_in = self.weights.shape
-        if np.shape(x) != (n_in,):
-            raise ValueError(f"x must have shape ({n_in},), found: {np.shape(x)}")
-        if np.shape(y) != (n_out,):
-            raise ValueError(f"y must have shape ({n_out},), found: {np.shape(y)}")
+        x = check_array("x", x, shape=(n_in,))
+        y = check_array("y", y, shape=(n_out,))
         k = self.P @ x
         c = 1.0 / (1.0 + x @ k)
         self.P -= c * np.outer(k, k)

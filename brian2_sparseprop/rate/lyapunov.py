@@ -558,7 +558,9 @@ def lyapunov_spectrum(
     n_transient_ons : int
         Steps of the orthonormal system that are not counted.
     n_batches : int
-        Batches for the batch-means error estimate ``stderr``.
+        Batches for the batch-means error estimate ``stderr``, >= 2 and at most the number of
+        measured intervals ``n_steps // reorth_interval`` (each batch averages at least one interval;
+        a short run is refused rather than given an error bar from fewer batches than asked for).
     rng : numpy.random.Generator, int or None
         Random generator or seed (initial state and initial tangent vectors).
 
@@ -574,8 +576,9 @@ def lyapunov_spectrum(
     TypeError
         If ``model`` is not one of the models, or a count is not an int.
     ValueError
-        If a count is out of range, ``n_steps`` is not a multiple of ``reorth_interval``, or
-        ``x0``/``inputs`` have the wrong shape or non-finite entries.
+        If a count is out of range, ``n_steps`` is not a multiple of ``reorth_interval``, the
+        measured intervals are fewer than ``n_batches``, or ``x0``/``inputs`` have the wrong shape or
+        non-finite entries.
     FloatingPointError
         If the state or the tangent vectors become non-finite.
 
@@ -601,6 +604,11 @@ def lyapunov_spectrum(
     rng = np.random.default_rng(rng)
     n_total = n_transient + n_transient_ons + n_steps
     x, inputs = _prepare(model, n_total, x0, inputs, rng)
+    if n_steps // reorth_interval < n_batches:
+        raise ValueError(
+            f"n_batches = {n_batches} batch means need at least {n_batches} measured intervals, found "
+            f"n_steps // reorth_interval = {n_steps // reorth_interval}: measure longer or pass a smaller n_batches"
+        )
 
     def s_at(t):
         return None if inputs is None else inputs[t]

@@ -31,6 +31,7 @@ the default 80 nodes the error is below 1e-9 for variances up to 1 and below 2e-
 5e-7 at variance 4 (tested against adaptive quadrature). Raise ``n_gh`` for larger variances.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import neo
@@ -771,7 +772,9 @@ def periodic_dmft(
     phi : {'relu', 'tanh'}
         Transfer function.
     dt : float
-        Grid step (units of tau), rounded down to an integer division of the period.
+        Grid step (units of tau), rounded down to an integer division of the period: the step used is
+        ``period / ceil(period / dt)``, recorded as ``dt_tau`` in the parameters; a ``RuntimeWarning``
+        says so when it is more than 1 % smaller than ``dt``.
     t_transient, t_measure : float
         Discarded time and measurement time (units of tau); the measurement window is rounded up to an
         integer number of periods.
@@ -821,6 +824,13 @@ def periodic_dmft(
 
     period = 1.0 / f
     per_period = max(1, int(np.ceil(period / dt)))
+    if period / per_period < 0.99 * dt:
+        warnings.warn(
+            f"dt = {dt} does not divide the input period 1/f = {period:.6g} (units of tau): using "
+            f"dt = {period / per_period:.6g}, {per_period} steps per period (recorded as dt_tau)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     dt = period / per_period
     n_tr = int(np.ceil(t_transient / dt))
     n_meas = per_period * int(np.ceil(t_measure / period))
