@@ -21,7 +21,6 @@ Times and frequencies are in units of tau (the membrane time constant) throughou
 are returned as dimensionless Quantities (per tau).
 """
 
-import argparse
 import contextlib
 import inspect
 
@@ -40,6 +39,7 @@ from ..rate.chaos_suppression import (
     quasi_static_critical_amplitude,
     theory_point,
 )
+from ._cli import add_quick, parser_and_mode
 from .sweep import run_sweep
 
 __all__ = [
@@ -552,37 +552,38 @@ def main(argv=None):
     common theory [...]
     0
     """
-    parser = argparse.ArgumentParser(prog="sparseprop-balanced", description=__doc__.split("\n")[0])
+    parser, quick = parser_and_mode(argv, prog="sparseprop-balanced", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("lyapunov", "critical", "learning"):
-        p = sub.add_parser(name)
-        p.add_argument("--g", type=float, default=2.0)
-        p.add_argument("--N", type=float, default=5000)
+        p = sub.add_parser(name, formatter_class=parser.formatter_class, help=f"{name} sweep")
+        add_quick(p)
+        p.add_argument("--g", type=float, default=2.0, help="coupling gain")
+        p.add_argument("--N", type=float, default=500 if quick else 5000, help="network size")
         p.add_argument("--f", type=float, default=0.2, help="input frequency in units of 1/tau")
-        p.add_argument("--J0", type=float, default=1.0)
-        p.add_argument("--I0", type=float, default=1.0)
-        p.add_argument("--kinds", nargs="+", default=list(_KINDS), choices=_KINDS)
+        p.add_argument("--J0", type=float, default=1.0, help="mean coupling")
+        p.add_argument("--I0", type=float, default=1.0, help="constant input")
+        p.add_argument("--kinds", nargs="+", default=list(_KINDS), choices=_KINDS, help="input kinds")
         p.add_argument("--out", default="balanced_results", help="directory of per-point result files")
-        p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU)")
+        p.add_argument("--workers", type=int, default=None, help="local worker processes (None: one per CPU)")
         p.add_argument(
             "--scheduler",
             default=None,
             help="address of a Dask scheduler to run the points on instead (extra 'distributed')",
         )
-        p.add_argument("--figure", default=None, help="image file for the figure")
-        p.add_argument("--t-transient", type=float, default=40.0)
-        p.add_argument("--t-measure", type=float, default=60.0)
+        p.add_argument("--figure", default=None, help="image file for the figure (None: no figure)")
+        p.add_argument("--t-transient", type=float, default=5.0 if quick else 40.0, help="DMFT transient (tau)")
+        p.add_argument("--t-measure", type=float, default=5.0 if quick else 60.0, help="DMFT measurement time (tau)")
         p.add_argument("--dt", type=float, default=0.1, help="DMFT grid step (units of tau)")
     lp = sub.choices["lyapunov"]
-    lp.add_argument("--I1", default="0:20:20", help="'start:stop:n' or comma-separated values")
+    lp.add_argument("--I1", default="0,5" if quick else "0:20:20", help="'start:stop:n' or comma-separated values")
     lp.add_argument("--networks", type=int, default=0, help="network realisations per point")
-    lp.add_argument("--duration", type=float, default=200.0, help="network averaging time (tau)")
+    lp.add_argument("--duration", type=float, default=20.0 if quick else 200.0, help="network averaging time (tau)")
     lrn = sub.choices["learning"]
-    lrn.add_argument("--I1", default="0,2,5,10,20", help="'start:stop:n' or comma-separated values")
-    lrn.add_argument("--networks", type=int, default=3, help="teacher/student realisations per point")
-    lrn.add_argument("--t-train", type=float, default=300.0, help="longest training time (tau)")
+    lrn.add_argument("--I1", default="0,5" if quick else "0,2,5,10,20", help="'start:stop:n' or comma-separated values")
+    lrn.add_argument("--networks", type=int, default=1 if quick else 3, help="teacher/student realisations per point")
+    lrn.add_argument("--t-train", type=float, default=60.0 if quick else 300.0, help="longest training time (tau)")
     cp = sub.choices["critical"]
-    cp.add_argument("--vary", choices=("f", "N", "K", "g"), required=True)
+    cp.add_argument("--vary", choices=("f", "N", "K", "g"), required=True, help="the parameter varied")
     cp.add_argument("--values", required=True, help="'start:stop:n' or comma-separated values")
     args = parser.parse_args(argv)
     if args.scheduler is not None and args.workers is not None:

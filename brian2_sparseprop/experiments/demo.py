@@ -4,7 +4,6 @@ Run ``sparseprop-demo`` (or ``python -m brian2_sparseprop.experiments.demo``); i
 and population-rate plot.
 """
 
-import argparse
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..spiking.standard import sparse_inhibitory_lif
+from ._cli import parser_and_mode
 
 __all__ = ["plot_raster_and_rate", "main"]
 
@@ -59,11 +59,13 @@ def plot_raster_and_rate(spike_times, spike_indices, rate_bins, rate, *, n_shown
 
 def main(argv=None):
     """Simulate S1 exactly and report; see ``sparseprop-demo --help``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=100_000, help="number of neurons (default 100000)")
-    parser.add_argument("--duration", type=float, default=2.0, help="simulated time in s (default 2)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=Path("output/demo_s1.png"), help="plot file")
+    parser, quick = parser_and_mode(argv, prog="sparseprop-demo", description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=2000 if quick else 100_000, help="number of neurons")
+    parser.add_argument("--duration", type=float, default=0.5 if quick else 2.0, help="simulated time in s")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the network and its initial state")
+    parser.add_argument(
+        "--output", type=Path, default=Path("output/demo_s1.png"), help="plot file (relative to the current directory)"
+    )
     args = parser.parse_args(argv)
     if args.duration <= 0:
         parser.error(f"--duration must be > 0, found: {args.duration}")

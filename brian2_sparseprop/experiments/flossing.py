@@ -5,7 +5,6 @@ and records, :func:`plot_flossing_experiment` draws a record. Needs JAX (``pip i
 'brian2_sparseprop[jax]'``).
 """
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -15,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..rate.flossing import _MODELS, FlossingSettings, init_params, train
+from ._cli import parser_and_mode
 
 try:
     import jax
@@ -25,43 +25,48 @@ __all__ = ["plot_flossing_experiment", "main"]
 
 
 def _parse(argv):
-    p = argparse.ArgumentParser(
+    p, quick = parser_and_mode(
+        argv,
         prog="sparseprop-floss",
         description="Delayed-XOR training of a recurrent network with and without gradient "
         "flossing, over several delays and seeds; saves a figure and a JSON record.",
     )
-    p.add_argument("--model", choices=_MODELS, default="rnn")
-    p.add_argument("--N", type=int, default=80, help="units (default 80)")
+    p.add_argument("--model", choices=_MODELS, default="rnn", help="recurrent network")
+    p.add_argument("--N", type=int, default=20 if quick else 80, help="units")
     p.add_argument("--g", type=float, default=1.0, help="initial gain of the recurrent weights")
     p.add_argument(
         "--delays",
         type=int,
         nargs="+",
-        default=[10, 15, 20, 25, 30, 40],
+        default=[5, 10] if quick else [10, 15, 20, 25, 30, 40],
         help="task delays d; the XOR lags are (d // 2, d)",
     )
-    p.add_argument("--task", choices=("xor", "copy"), default="xor")
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--train-steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--k", type=int, default=8, help="exponents flossed")
-    p.add_argument("--floss-steps", type=int, default=200, help="flossing steps before training")
-    p.add_argument("--floss-horizon", type=int, default=100)
-    p.add_argument("--floss-washout", type=int, default=50)
+    p.add_argument("--task", choices=("xor", "copy"), default="xor", help="delayed XOR or delayed copy")
+    p.add_argument("--seeds", type=int, default=1 if quick else 5, help="seeds (initial networks) per delay")
+    p.add_argument("--train-steps", type=int, default=40 if quick else 2000, help="training steps")
+    p.add_argument("--batch-size", type=int, default=8 if quick else 32, help="trials per training step")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of training (Adam)")
+    p.add_argument("--k", type=int, default=4 if quick else 8, help="exponents flossed")
+    p.add_argument("--floss-steps", type=int, default=10 if quick else 200, help="flossing steps before training")
+    p.add_argument("--floss-horizon", type=int, default=20 if quick else 100, help="steps of each flossing trajectory")
+    p.add_argument("--floss-washout", type=int, default=10 if quick else 50, help="steps before the exponents count")
     p.add_argument(
         "--floss-interval", type=int, default=0, help="training steps between flossing phases (0: only before training)"
     )
-    p.add_argument("--floss-steps-during", type=int, default=10)
-    p.add_argument("--floss-lr", type=float, default=3e-3)
+    p.add_argument("--floss-steps-during", type=int, default=10, help="flossing steps in each phase during training")
+    p.add_argument("--floss-lr", type=float, default=3e-3, help="learning rate of flossing")
     p.add_argument(
         "--floss-lr-during",
         type=float,
         default=None,
-        help="learning rate of the flossing steps during training (default: --floss-lr)",
+        help="learning rate of the flossing steps during training (None: --floss-lr)",
     )
     p.add_argument("--success", type=float, default=0.9, help="final test accuracy counted as success (chance is 0.5)")
-    p.add_argument("--output", default="flossing_experiment", help="output prefix: writes PREFIX.png and PREFIX.json")
+    p.add_argument(
+        "--output",
+        default="flossing_experiment",
+        help="output prefix (relative to the current directory): writes PREFIX.png and PREFIX.json",
+    )
     return p.parse_args(argv)
 
 
