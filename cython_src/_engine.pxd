@@ -13,7 +13,7 @@ from numpy.random cimport bitgen_t
 from ._delay_queue cimport DelayQueue
 from ._heap cimport Heap
 from ._models cimport KIND_BITS
-from ._typedefs cimport idx_t, int64_t, syn_t, uint16_t
+from ._typedefs cimport idx_t, int64_t, syn_t, uint8_t, uint16_t
 
 # one uint16 per neuron holds its status bits (the first two change during a run, the others are static),
 # its kind (bits KIND_SHIFT ..) and its class (bits CLASS_SHIFT ..), so a kick reads one small word
@@ -47,7 +47,7 @@ cdef struct Neuron:             # what a kick touches of its target, in one 16-b
     double x                    # state: u (shared LIF), v (timed), or v held during refractoriness
     idx_t pos                   # position in its class's heap
     uint16_t flags              # status bits | kind << KIND_SHIFT | class << CLASS_SHIFT
-    uint16_t spare
+    uint16_t spare              # 1 from a neuron event's own crossing until its spike is emitted
 
 
 cdef struct NeuronClass:
@@ -157,8 +157,15 @@ cdef class Engine:
     cdef readonly double t
     cdef readonly int64_t n_events
     cdef readonly int64_t n_spikes
+    # the adjoint's tape (off unless `set_tape(True)`): one byte per recorded spike, aligned with the spike
+    # record, 1 if the spike was caused by an input pulse, 0 if the neuron reached threshold on its own
+    # (a neuron event marks its record's `spare` field 1 until the spike is emitted)
+    cdef bint tape_on
+    cdef uint8_t* tape_kick
+    cdef int64_t tape_cap
 
     cdef void _invalidate(self, int c) noexcept nogil
+    cdef int grow_tape(self) except -1 nogil
     # neuron state
     cdef inline double class_E(self, NeuronClass* cl, double t) noexcept nogil
     cdef void rebase(self, int c, double t) noexcept nogil

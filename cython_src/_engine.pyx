@@ -34,7 +34,7 @@ cimport cython
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.math cimport exp, floor, ldexp, log, INFINITY, NAN
 from libc.stdint cimport INT64_MAX
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_exponential
@@ -44,7 +44,7 @@ from ._heap cimport SP_PREFETCH, Heap, heap_build, heap_sift_down, heap_sift_up,
 from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
 from ._models cimport KIND_LIF, KIND_LIF_U, KIND_QIF, model_advance, model_kick, model_time_to
 from ._qif cimport theta_of_v
-from ._typedefs cimport idx_t, int64_t, syn_t, uint16_t, uint64_t
+from ._typedefs cimport idx_t, int64_t, syn_t, uint8_t, uint16_t, uint64_t
 
 # the codes the Python layer writes into a neuron's flags (read from the C enums: not written twice)
 KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF}
@@ -87,12 +87,14 @@ cdef class Engine:
         self.rec.i = NULL
         self.rec.limit = INT64_MAX
         self.dq.limit = INT64_MAX
+        self.tape_kick = NULL
 
     def __dealloc__(self):
         free(self.classes)
         dq_free(&self.dq)
         free(self.rec.t)
         free(self.rec.i)
+        free(self.tape_kick)
 
     def __init__(self, dict spec, bit_generator):
         """Take the prepared arrays of `spec` (no copies: the caller keeps them alive through us)."""
@@ -542,6 +544,17 @@ cdef class Engine:
             heap_update(&cl.heap, i, t + self.time_to_threshold(i, v))
         return 0
 
+    cdef int grow_tape(self) except -1 nogil:
+        """Room on the tape for one more spike (doubling), or MemoryError with the tape unchanged."""
+        cdef int64_t cap = 2 * self.tape_cap if self.tape_cap else 1024
+        cdef uint8_t* grown = <uint8_t*>realloc(self.tape_kick, cap * sizeof(uint8_t))
+        if grown == NULL:
+            with gil:
+                raise MemoryError(f"cannot grow the tape beyond {self.tape_cap} spikes")
+        self.tape_kick = grown
+        self.tape_cap = cap
+        return 0
+
     cdef int run_cascade(self, double t) except -1 nogil:
         """Fire every neuron queued in this instant's FIFO (and those they push over threshold)."""
         cdef idx_t i
@@ -549,6 +562,11 @@ cdef class Engine:
             i = self.fifo[self.fifo_head]
             if self.dq.size == self.dq.cap or (self.rec.n == self.rec.cap and self.nrn[i].flags & F_RECORD):
                 self.make_room(self.nrn[i].flags & F_RECORD)  # on failure i stays queued, to fire on resume
+            if self.tape_on:                    # (all neurons record their spikes with a tape)
+                if self.rec.n == self.tape_cap:
+                    self.grow_tape()            # on failure i stays queued, to fire on resume
+                self.tape_kick[self.rec.n] = self.nrn[i].spare == 0
+                self.nrn[i].spare = 0
             self.fifo_head += 1
             self.emit(i, t)
         return 0
@@ -593,6 +611,8 @@ cdef class Engine:
                 if self.nrn[i].flags & F_REFRACTORY:
                     if not self.end_refractory(i, t):
                         continue                    # back to ordinary dynamics, keyed by its next spike
+                if self.tape_on:
+                    self.nrn[i].spare = 1           # its own crossing (the tape tells it from a kick's)
                 self.cross(i)
                 heap_sink(&cl.heap, 0, INFINITY, i)  # out of the way until its reset gives a new key
                 cl.top_id = -1
@@ -733,6 +753,20 @@ cdef class Engine:
         self.rate_counts = counts
         self.rate_bin = bin_width
         self.rate_first_bin = first_bin
+
+    def set_tape(self, bint on):
+        """Record (or stop recording) the tape of the adjoint from the next spike on: one byte per spike,
+        aligned with the spike record (every neuron must record its spikes), 1 for a spike caused by an
+        input pulse, 0 for one reached on the neuron's own dynamics. Call between two `advance`."""
+        self.tape_on = on
+
+    def take_tape(self):
+        """The tape bytes of the spikes recorded since the last `take_spikes` (call it first)."""
+        out = np.zeros(self.rec.n if self.tape_on else 0, dtype=np.uint8)
+        cdef uint8_t[::1] ov = out
+        if out.shape[0]:
+            memcpy(&ov[0], self.tape_kick, out.shape[0] * sizeof(uint8_t))
+        return out
 
     def take_spikes(self):
         """Return and forget the spikes recorded since the last call, as (times, indices)."""

@@ -474,6 +474,7 @@ class EventNetwork:
         self._sample_values = []
         self._n_samples_done = 0
         self._spike_chunks = []
+        self._tape = None  # the adjoint's tape: cause bits of the spikes since t = 0 (list of chunks), or None
         self._engine = None
         self._spec = None
         self.t = 0.0
@@ -861,7 +862,7 @@ class EventNetwork:
         )
 
     # ------------------------------------------------------------------ running
-    def run(self, duration, report=None, report_period=10.0):
+    def run(self, duration, report=None, report_period=10.0, record_tape=False):
         """Simulate for ``duration`` seconds from the current time.
 
         Events exactly at the end time are left to the next run, so that ``run(a); run(b)`` gives the
@@ -876,7 +877,20 @@ class EventNetwork:
             Progress: 'text' prints to stdout; a callable gets ``(t_now, t_start, t_end, elapsed)``.
         report_period : float or time Quantity
             Wall-clock seconds between progress reports.
+        record_tape : bool
+            Record the tape of the backward pass (`gradient`): one byte per spike, beside the spike record,
+            telling whether the spike was caused by an input pulse. Off by default (the forward run is then
+            unchanged). It must be on from the first run (t = 0) and in every run up to the gradient, with
+            the spikes of all neurons recorded.
         """
+        if not isinstance(record_tape, (bool, np.bool_)):
+            raise TypeError(f"record_tape must be a bool, found {type(record_tape).__name__} {record_tape!r:.60}")
+        if record_tape and self._record_idx is not None:
+            raise ValueError("record_tape needs the spikes of all neurons: call record_spikes() with no indices")
+        if record_tape and self.t > 0 and self._tape is None:
+            raise ValueError(
+                f"record_tape must be on from the first run (t = 0), found a run without it before, t = {self.t} s"
+            )
         duration = _scalar("duration", si_value("duration", duration, "time"))
         report_period = _scalar("report_period", si_value("report_period", report_period, "time"))
         if not (np.isfinite(duration) and duration >= 0):
@@ -886,6 +900,11 @@ class EventNetwork:
         if self._engine is None:
             self._build_engine()
         eng = self._engine
+        eng.set_tape(bool(record_tape))
+        if record_tape and self._tape is None:
+            self._tape = []
+        elif not record_tape:
+            self._tape = None  # a stretch without a tape: no gradient across it
         t_start, t_stop = self.t, self.t + float(duration)
         # state samples of this run
         s0 = self._n_samples_done
@@ -912,7 +931,10 @@ class EventNetwork:
         finally:
             if self.t != t_stop:  # interrupted: keep the time of the last event
                 self.t = eng.epoch + eng.t
+            tape = eng.take_tape()
             times, idx = eng.take_spikes()
+            if record_tape:
+                self._tape.append(tape)
             if times.size:
                 self._spike_chunks.append((times, idx))
             taken = eng.samples_taken
@@ -1057,7 +1079,18 @@ class EventNetwork:
             self._config["v_init"] = self._v_init.copy()
             return
         v[theta] = _theta_to_v(v[theta])
+        self._tape = None  # the tape's run no longer leads to this state
         self._engine.set_values(idx, v)
+
+    def gradient(self, dL_dspike_times, dL_dv=None):
+        """Exact gradient of a loss through the run recorded with ``run(..., record_tape=True)``.
+
+        See `brian2_sparseprop.spiking.gradients.lif_gradient` (this method calls it) for the parameters,
+        the result and the model's limits.
+        """
+        from .gradients import lif_gradient
+
+        return lif_gradient(self, dL_dspike_times, dL_dv)
 
     @property
     def n_spikes(self):
@@ -1107,6 +1140,7 @@ class EventNetwork:
                 )
         for k in self._MUTABLE:
             np.copyto(self._spec[k], state[k])
+        self._tape = None
         eng = self._engine
         eng._set_delay_queue(state["delay_queue"])
         eng.set_class_origins(state["class_origins"])
