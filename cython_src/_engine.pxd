@@ -62,6 +62,17 @@ cdef struct NeuronClass:
     double top_time
 
 
+cdef struct Segment:            # kicks of one instant's generation: synapses k0 .. k1 - 1 of row src
+    syn_t k0
+    syn_t k1
+    idx_t src
+
+
+cdef struct Kick:               # one gathered kick (the slow path of a generation: sorted, then summed)
+    double w
+    idx_t j
+
+
 cdef struct SpikeRecord:        # recorded spikes since the last `take_spikes`
     double* t                   # absolute times
     idx_t* i                    # neuron indices
@@ -142,6 +153,14 @@ cdef class Engine:
     # the instant's cascade
     cdef idx_t[::1] fifo                # neurons that crossed threshold in the current instant
     cdef idx_t fifo_head, fifo_tail
+    cdef idx_t fifo_gen                 # end of the generation being emitted
+    cdef bint gathering                 # taking the delayed arrivals and inputs of an instant
+    # the kicks of the current generation, summed per target before the threshold test
+    cdef Segment* seg
+    cdef int64_t seg_n, seg_cap
+    cdef Kick* kbuf
+    cdef int64_t kbuf_cap
+    cdef unsigned char[::1] row_dup     # row (presynaptic id) with a repeated target
     # recording
     cdef SpikeRecord rec
     cdef double[::1] sample_times
@@ -182,11 +201,14 @@ cdef class Engine:
     cdef void kick_row(self, syn_t k, syn_t k_end, double t) noexcept nogil
     cdef void kick_row_shared(self, syn_t k, syn_t k_end, double t) noexcept nogil
     cdef inline void kick_targets(self, syn_t k, syn_t k_end, double t) noexcept nogil
+    cdef inline void add_segment(self, syn_t k, syn_t k_end, idx_t src) noexcept nogil
     cdef int make_room(self, bint record) except -1 nogil
     cdef void propagate(self, idx_t src, double t) noexcept nogil
     cdef void emit(self, idx_t i, double t) noexcept nogil
     cdef inline void prefetch_row(self, idx_t j) noexcept nogil
     cdef int end_refractory(self, idx_t i, double t) noexcept nogil
+    cdef int apply_kicks(self, double t) except -1 nogil
+    cdef int gather(self, double t) except -1 nogil
     cdef int run_cascade(self, double t) except -1 nogil
     cdef void end_instant(self) noexcept nogil
     cdef inline double class_top_time(self, int c) noexcept nogil

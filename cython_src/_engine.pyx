@@ -20,13 +20,13 @@ A refractory neuron's key encodes its refractory end (`ref_end`), an event of it
 
 Simultaneous events
 -------------------
-Events are processed in time order; at equal times: neuron events (spikes, refractory ends) first, then
-delayed spike arrivals, then external inputs; within a heap, the lower index first; delayed arrivals in
-the order they were sent. A kick that takes a neuron to threshold makes it fire at that same time. All
-spikes caused within one instant (a cascade) are processed breadth-first in the order in which the
-neurons crossed threshold. A neuron is insensitive to kicks in the instant it fires: every kick that
-reaches it at that same time after it crossed threshold (from the cascade, or from other events at that
-time) is absorbed by the reset.
+An instant is processed as a breadth-first cascade of generations. Generation 0: the neurons at
+threshold on their own (and refractory ends at or above threshold) fire; its kicks are their zero-delay
+kicks and every delayed arrival and external input due at that instant (`gather`). The kicks of a
+generation reaching one neuron are summed, in increasing order of weight, before its threshold is tested
+once (`apply_kicks`); the neurons so taken to threshold form the next generation (`run_cascade`). A
+neuron is insensitive to kicks in the instant it fires: kicks of later generations of that instant are
+absorbed by the reset.
 """
 import numpy as np
 cimport cython
@@ -34,7 +34,7 @@ cimport cython
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.math cimport exp, floor, ldexp, log, INFINITY, NAN
 from libc.stdint cimport INT64_MAX
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_exponential
@@ -76,6 +76,33 @@ DEF PF_CHILDREN = 8
 DEF EPOCH_SPAN = 2.0
 
 
+cdef int kick_order(const void* a, const void* b) noexcept nogil:
+    """qsort order of gathered kicks: by target, then by weight (the canonical order of a sum)."""
+    cdef const Kick* x = <const Kick*>a
+    cdef const Kick* y = <const Kick*>b
+    if x.j != y.j:
+        return -1 if x.j < y.j else 1
+    if x.w != y.w:
+        return -1 if x.w < y.w else 1
+    return 0
+
+
+def _rows_with_repeats(const int64_t[::1] indptr, const idx_t[::1] indices, idx_t n):
+    """1 for each row of the CSR connectivity that names a target more than once, else 0. O(nnz + n)."""
+    cdef Py_ssize_t n_rows = indptr.shape[0] - 1, r
+    cdef int64_t k
+    out = np.zeros(max(n_rows, 1), np.uint8)
+    seen_a = np.full(max(n, 1), -1, np.intp)
+    cdef unsigned char[::1] o = out
+    cdef Py_ssize_t[::1] seen = seen_a
+    for r in range(n_rows):
+        for k in range(indptr[r], indptr[r + 1]):
+            if seen[indices[k]] == r:
+                o[r] = 1
+            seen[indices[k]] = r
+    return out
+
+
 @cython.final
 cdef class Engine:
     """Owner of all arrays of one network and the event loop over them (private; see EventNetwork)."""
@@ -88,6 +115,8 @@ cdef class Engine:
         self.rec.limit = INT64_MAX
         self.dq.limit = INT64_MAX
         self.tape_kick = NULL
+        self.seg = NULL
+        self.kbuf = NULL
 
     def __dealloc__(self):
         free(self.classes)
@@ -95,6 +124,8 @@ cdef class Engine:
         free(self.rec.t)
         free(self.rec.i)
         free(self.tape_kick)
+        free(self.seg)
+        free(self.kbuf)
 
     def __init__(self, dict spec, bit_generator):
         """Take the prepared arrays of `spec` (no copies: the caller keeps them alive through us)."""
@@ -122,6 +153,11 @@ cdef class Engine:
         self.delay_scalar = spec["delays"][0]
         self.zero_end = spec["zero_end"]
         self.fifo = np.empty(max(self.n, 1), dtype=np.int32)
+        self.row_dup = _rows_with_repeats(self.indptr, self.indices, self.n)
+        self.seg = <Segment*>malloc(64 * sizeof(Segment))
+        if self.seg == NULL:
+            raise MemoryError("cannot allocate the list of an instant's kicks")
+        self.seg_cap = 64
         # classes
         class_offsets = spec["class_offsets"]
         self.class_offset = class_offsets
@@ -225,12 +261,20 @@ cdef class Engine:
 
         Called before the event or spike changes anything, so a MemoryError leaves the engine consistent:
         the recorded spikes are kept and `loop` can go on once memory is there."""
+        cdef Segment* grown
         if record and self.rec.n == self.rec.cap and rec_reserve(&self.rec, self.rec.n + 1) != 0:
             with gil:
                 raise MemoryError(f"cannot grow the spike record beyond {self.rec.cap} spikes")
         if self.dq.size == self.dq.cap and dq_reserve(&self.dq, self.dq.size + 1) != 0:
             with gil:
                 raise MemoryError(f"cannot grow the queue of delayed spikes beyond {self.dq.cap} events")
+        if self.seg_n == self.seg_cap:
+            grown = <Segment*>realloc(self.seg, 2 * self.seg_cap * sizeof(Segment))
+            if grown == NULL:
+                with gil:
+                    raise MemoryError(f"cannot grow the list of an instant's kicks beyond {self.seg_cap} rows")
+            self.seg = grown
+            self.seg_cap *= 2
         return 0
 
     # ---------------------------------------------------------------- neuron state
@@ -464,9 +508,18 @@ cdef class Engine:
         else:
             self.kick_row(k, k_end, t)
 
+    cdef inline void add_segment(self, syn_t k, syn_t k_end, idx_t src) noexcept nogil:
+        """Add synapses k .. k_end - 1 of row src to the kicks of the current generation (precondition:
+        room for one segment)."""
+        if k < k_end:
+            self.seg[self.seg_n].k0 = k
+            self.seg[self.seg_n].k1 = k_end
+            self.seg[self.seg_n].src = src
+            self.seg_n += 1
+
     cdef void propagate(self, idx_t src, double t) noexcept nogil:
-        """Deliver the spike of src at t: zero-delay targets now, the first delay group to the queue
-        (precondition: room for one delayed event)."""
+        """Send the spike of src at t: its zero-delay targets join the current generation's kicks, its
+        first delay group goes to the queue (precondition: room for one segment and one delayed event)."""
         cdef syn_t k = self.indptr[src], k1 = self.indptr[src + 1], kz
         if self.delay_array:
             kz = self.zero_end[src]
@@ -474,7 +527,7 @@ cdef class Engine:
             kz = k1
         else:
             kz = k
-        self.kick_targets(k, kz, t)
+        self.add_segment(k, kz, src)
         if kz < k1:
             dq_push(&self.dq, t + (self.delays[kz] if self.delay_array else self.delay_scalar), t, src, kz)
 
@@ -555,21 +608,91 @@ cdef class Engine:
         self.tape_cap = cap
         return 0
 
-    cdef int run_cascade(self, double t) except -1 nogil:
-        """Fire every neuron queued in this instant's FIFO (and those they push over threshold)."""
-        cdef idx_t i
-        while self.fifo_head < self.fifo_tail:
-            i = self.fifo[self.fifo_head]
-            if self.dq.size == self.dq.cap or (self.rec.n == self.rec.cap and self.nrn[i].flags & F_RECORD):
-                self.make_room(self.nrn[i].flags & F_RECORD)  # on failure i stays queued, to fire on resume
-            if self.tape_on:                    # (all neurons record their spikes with a tape)
-                if self.rec.n == self.tape_cap:
-                    self.grow_tape()            # on failure i stays queued, to fire on resume
-                self.tape_kick[self.rec.n] = self.nrn[i].spare == 0
-                self.nrn[i].spare = 0
-            self.fifo_head += 1
-            self.emit(i, t)
+    cdef int apply_kicks(self, double t) except -1 nogil:
+        """Deliver the kicks of the current generation (the segments gathered): the kicks reaching one
+        target are summed, in increasing order of weight, and the sum is applied and tested against
+        threshold once. A generation of one row without repeated targets (the common case) is kicked
+        directly, which is the same arithmetic; otherwise its kicks are gathered and sorted by (target,
+        weight). Kicks to neurons that fired in this instant are absorbed (see `kick`)."""
+        cdef int64_t s, m = 0, a, b
+        cdef syn_t k
+        cdef idx_t j
+        cdef double w
+        cdef Kick* grown
+        if self.seg_n == 0:
+            return 0
+        if self.seg_n == 1 and not self.row_dup[self.seg[0].src]:
+            self.kick_targets(self.seg[0].k0, self.seg[0].k1, t)
+            self.seg_n = 0
+            return 0
+        for s in range(self.seg_n):
+            m += self.seg[s].k1 - self.seg[s].k0
+        if m > self.kbuf_cap:
+            grown = <Kick*>realloc(self.kbuf, m * sizeof(Kick))
+            if grown == NULL:
+                with gil:
+                    raise MemoryError(f"cannot gather the {m} kicks of one instant")
+            self.kbuf = grown
+            self.kbuf_cap = m
+        a = 0
+        for s in range(self.seg_n):
+            for k in range(self.seg[s].k0, self.seg[s].k1):
+                self.kbuf[a].j = self.indices[k]
+                self.kbuf[a].w = self.weights[k & self.m_w]
+                a += 1
+        qsort(self.kbuf, m, sizeof(Kick), kick_order)
+        a = 0
+        while a < m:
+            j = self.kbuf[a].j
+            w = self.kbuf[a].w
+            b = a + 1
+            while b < m and self.kbuf[b].j == j:
+                w += self.kbuf[b].w
+                b += 1
+            self.kick(j, w, t)
+            a = b
+        self.seg_n = 0
         return 0
+
+    cdef int gather(self, double t) except -1 nogil:
+        """Take every delayed arrival and external input due at t: their kicks form the instant's first
+        generation, with the zero-delay kicks of the neurons that reached threshold on their own."""
+        self.gathering = True
+        while self.dq.size > 0 and self.dq.ev[0].t_arr <= t:
+            if self.seg_n == self.seg_cap:
+                self.make_room(False)
+            self.delay_event()                  # pops one event before it may push one
+            self.n_events += 1
+        while self.in_heap.size > 0 and self.in_keys[0] <= t:
+            if self.seg_n == self.seg_cap or self.dq.size == self.dq.cap:
+                self.make_room(False)
+            self.input_event(t)
+            self.n_events += 1
+        self.gathering = False
+        return 0
+
+    cdef int run_cascade(self, double t) except -1 nogil:
+        """Generation by generation: fire the neurons of the generation (FIFO positions fifo_head ..
+        fifo_gen - 1), then deliver the generation's kicks together; those that cross threshold form the
+        next generation. Ends when a generation brings no new crossing."""
+        cdef idx_t i
+        while True:
+            while self.fifo_head < self.fifo_gen:
+                i = self.fifo[self.fifo_head]
+                if (self.dq.size == self.dq.cap or self.seg_n == self.seg_cap
+                        or (self.rec.n == self.rec.cap and self.nrn[i].flags & F_RECORD)):
+                    self.make_room(self.nrn[i].flags & F_RECORD)  # on failure i stays queued, to fire on resume
+                if self.tape_on:                # (all neurons record their spikes with a tape)
+                    if self.rec.n == self.tape_cap:
+                        self.grow_tape()        # on failure i stays queued, to fire on resume
+                    self.tape_kick[self.rec.n] = self.nrn[i].spare == 0
+                    self.nrn[i].spare = 0
+                self.fifo_head += 1
+                self.emit(i, t)
+            self.apply_kicks(t)
+            if self.fifo_gen == self.fifo_tail:
+                return 0
+            self.fifo_gen = self.fifo_tail
 
     cdef void end_instant(self) noexcept nogil:
         """Time moves on: the neurons that fired in the past instant take inputs again."""
@@ -578,6 +701,7 @@ cdef class Engine:
             self.nrn[self.fifo[k]].flags &= ~F_PENDING
         self.fifo_head = 0
         self.fifo_tail = 0
+        self.fifo_gen = 0
 
     cdef inline double class_top_time(self, int c) noexcept nogil:
         cdef NeuronClass* cl = &self.classes[c]
@@ -653,7 +777,7 @@ cdef class Engine:
                 k += 1
         else:
             k = k1
-        self.kick_targets(k0, k, ev.t_arr)
+        self.add_segment(k0, k, ev.src)
         if k < k1:
             dq_push(&self.dq, ev.t_spk + self.delays[k], ev.t_spk, ev.src, k)     # in the popped event's place
 
@@ -667,10 +791,11 @@ cdef class Engine:
         cdef double t_stop = t_stop_abs - self.epoch
         cdef int c, best_c
         cdef double tn, tc, td, ti, ts, te
-        cdef idx_t i
-        cdef int64_t done = 0
-        if self.fifo_head < self.fifo_tail:
-            self.run_cascade(self.t)                # a cascade cut short by a MemoryError: finish it first
+        cdef int64_t start = self.n_events
+        if self.gathering:                          # an instant cut short by a MemoryError: finish it first
+            self.gather(self.t)
+        if self.fifo_head < self.fifo_tail or self.seg_n > 0:
+            self.run_cascade(self.t)
         while True:
             tn = INFINITY
             best_c = -1
@@ -696,7 +821,7 @@ cdef class Engine:
                 self.end_instant()
                 self.t = t_stop
                 return LOOP_DONE
-            if done >= max_events:
+            if self.n_events - start >= max_events:
                 return LOOP_BUDGET
             if te > EPOCH_SPAN:
                 self.shift_epoch(floor(te))
@@ -704,18 +829,16 @@ cdef class Engine:
                 continue                            # select again in the new frame
             if self.dq.size == self.dq.cap:
                 self.make_room(False)
-            done += 1
-            self.n_events += 1
             if te > self.t:
                 self.end_instant()
             self.t = te
             self.ensure_base(te)
-            if tn <= td and tn <= ti:
+            # the instant: neurons at threshold on their own, then every arrival and input due now
+            if tn <= te:
                 self.neuron_events(te)
-            elif td <= ti:
-                self.delay_event()
-            else:
-                self.input_event(te)
+                self.n_events += 1
+            self.fifo_gen = self.fifo_tail
+            self.gather(te)
             self.run_cascade(te)
 
     def advance(self, double t_stop, int64_t max_events):

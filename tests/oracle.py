@@ -19,13 +19,13 @@ Kicks: ``v += w`` (theta: ``tan(theta / 2) += w``; a finite kick never makes a t
 Simultaneity rule (the engine's documented rule, re-implemented here):
 
 - a kick that takes a LIF/QIF neuron to ``v >= threshold`` makes it spike at that same time;
-- all events of one instant are processed as one breadth-first cascade: its first level are the ends of
-  refractory periods (a neuron whose state is at or above threshold then spikes), the autonomous
-  threshold crossings (by neuron index), then the delayed kicks arriving at that instant (in the order
-  they were sent), then external kicks (in the order given); spiking neurons go to a first-in-first-out
-  queue, each delivering its zero-delay kicks in CSR order (checking the threshold after every single
-  kick) and scheduling its delayed kicks at ``t + delay``; the spikes these kicks cause form the next
-  level, and so on;
+- all events of one instant are processed as one breadth-first cascade of generations. Generation 0
+  fires the neurons whose refractory period ends then at or above threshold and those reaching threshold
+  on their own. The kicks of a generation are the zero-delay kicks of the neurons it fires, together, for
+  generation 0, with every delayed and external kick arriving at that instant. They are summed per target
+  before the threshold is tested (NEST and Brian2's runtime add simultaneous inputs): the sum of the
+  sorted weights, so that it does not depend on the order of arrival. The neurons it takes to threshold
+  form the next generation; delayed kicks of the neurons fired are scheduled at ``t + delay``;
 - kicks that reach a neuron in the instant it fires, after its crossing (whether or not its turn in the
   queue has come), are absorbed by its reset, so a neuron spikes at most once per instant;
 - a neuron reaching threshold on its own at an instant fires then, whatever kicks the instant brings it
@@ -349,14 +349,24 @@ class Oracle:
         if not self.is_theta[j] and not self.t < self.ref_end[j] and self.v[j] >= self.threshold[j]:
             self._fire(j, fifo)
 
-    def _drain(self, fifo):
-        while fifo:
-            i = fifo.popleft()
-            for k in range(self.indptr[i], self.indptr[i + 1]):
-                if self.delays[k] == 0.0:
-                    self._kick(int(self.indices[k]), self.weights[k], fifo)
-                else:
-                    self._schedule(self.t + self.delays[k], int(self.indices[k]), self.weights[k], DELAYED)
+    def _cascade(self, fifo, arrivals=()):
+        """Fire the neurons in ``fifo`` and those their kicks (with ``arrivals``, a list of ``(target,
+        weight)`` reaching their targets now) take to threshold, one generation at a time."""
+        kicks = list(arrivals)
+        while fifo or kicks:
+            while fifo:
+                i = fifo.popleft()
+                for k in range(self.indptr[i], self.indptr[i + 1]):
+                    if self.delays[k] == 0.0:
+                        kicks.append((int(self.indices[k]), self.weights[k]))
+                    else:
+                        self._schedule(self.t + self.delays[k], int(self.indices[k]), self.weights[k], DELAYED)
+            per_target = {}  # in order of first arrival
+            for j, w in kicks:
+                per_target.setdefault(j, []).append(w)
+            kicks = []
+            for j, weights in per_target.items():
+                self._kick(j, np.sort(np.asarray(weights, self.dtype)).sum(dtype=self.dtype), fifo)
 
     # --- main loop ----------------------------------------------------------------------------------
     def run(self, duration, record_times=()):
@@ -372,7 +382,7 @@ class Oracle:
             self._started = True
             for j in np.flatnonzero(self.v >= self.threshold):
                 self._fire(int(j), fifo)
-                self._drain(fifo)
+            self._cascade(fifo)
         while True:
             t_spike = self._next_spike_times()
             ref = self._refractory()
@@ -396,7 +406,8 @@ class Oracle:
             for j in np.flatnonzero(t_spike == t_next):
                 if self.fired_at[j] != t_next:
                     self._fire(int(j), fifo)
+            arrivals = []
             while self.pending and self.pending[0][0] == t_next:
                 *_, j, w = heapq.heappop(self.pending)
-                self._kick(j, w, fifo)
-            self._drain(fifo)
+                arrivals.append((j, w))
+            self._cascade(fifo, arrivals)

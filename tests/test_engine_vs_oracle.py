@@ -5,8 +5,9 @@ Spikes of one instant (cascades) carry the identical time in each simulator, but
 (time, then neuron index among spikes within the tolerance of each other) before the comparison, so that
 only the *set* of neurons firing at an instant must agree; the documented breadth-first order is tested
 separately on hand-built cascades.
-Scenarios with exactly simultaneous kicks of both signs at one neuron depend on the order of delivery;
-they are confined to the zero-delay breadth-first scenario, the one the engine documents.
+Kicks reaching a neuron at one instant are summed before the threshold test (one generation of the
+instant's cascade at a time), in both simulators; the rule is tested on hand-built cases below and in
+test_ties.py.
 """
 
 import numpy as np
@@ -357,10 +358,10 @@ def test_kicks_arriving_together_form_the_first_level_of_the_cascade():
     np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-12)
 
 
-def test_delayed_arrivals_act_before_external_inputs_of_the_same_instant():
-    # documented order at equal times: neuron events, delayed arrivals, external inputs. Dyadic times: 0 fires
-    # on an external kick at t1 and reaches 1 (+0.7, crossing) at t1 + d, when an external -0.6 also reaches
-    # 1: the delayed kick acts first, 1 fires and the external kick is absorbed.
+def test_delayed_arrivals_and_external_inputs_of_one_instant_are_summed():
+    # dyadic times: 0 fires on an external kick at t1 and reaches 1 (+0.7, crossing alone) at t1 + d, when
+    # an external -0.6 also reaches 1: the two are summed before the threshold test (+0.1), so 1 stays
+    # below threshold, at 0.6
     t1, d = 2.0**-6, 2.0**-10
     params = dict(
         n=2,
@@ -377,8 +378,9 @@ def test_delayed_arrivals_act_before_external_inputs_of_the_same_instant():
         times=[t1, t1 + d], sources=[0, 1], n_sources=2, indptr=[0, 1, 2], indices=[0, 1], weights=[1.5, -0.6]
     )
     engine, oracle = run_both(params, generator, t1 + 2 * d)
-    assert list(oracle.spike_indices) == [0, 1]
-    assert list(engine.spike_indices) == [0, 1]
+    assert list(oracle.spike_indices) == [0]
+    assert list(engine.spike_indices) == [0]
+    assert engine.v[1] == pytest.approx(0.5 + 0.1 * np.exp(-d / 0.01), rel=1e-12)  # relaxing since t1 + d
     np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-12)
 
 
@@ -476,8 +478,8 @@ def test_kick_during_integrated_refractoriness_adds_and_fires_at_end():
 
 @pytest.mark.parametrize("refractory", [0.0, 1e-3])
 def test_simultaneous_generator_kicks_after_a_spike_are_absorbed(refractory):
-    # two generator kicks at one instant: the first fires the neuron, the second reaches it at the instant
-    # it fires and is absorbed by the reset (Brian2: synapses act before resets within a time step)
+    # two generator kicks at one instant are summed and fire the neuron; it restarts from its reset (Brian2:
+    # synapses act before resets within a time step)
     params = dict(n=1, model="lif", tau=0.01, drive=0.0, refractory=refractory, v_init=[0.0])
     generator = dict(
         times=[0.01, 0.01], sources=[0, 1], n_sources=2, indptr=[0, 1, 2], indices=[0, 0], weights=[1.5, 0.3]
@@ -489,8 +491,8 @@ def test_simultaneous_generator_kicks_after_a_spike_are_absorbed(refractory):
 
 
 def test_delayed_kicks_of_one_spike_arriving_together_are_absorbed_after_the_first_fires():
-    # 0 reaches 1 twice over synapses with equal delays: the first kick (+1.5) fires 1, the second (+0.3)
-    # arrives at the same instant and is absorbed, leaving 1 at reset
+    # 0 reaches 1 twice over synapses with equal delays: the two kicks (+1.5, +0.3) are summed and fire 1,
+    # which restarts from its reset
     t0 = 0.01 * np.log(3.0)
     params = dict(
         n=2,
@@ -510,8 +512,8 @@ def test_delayed_kicks_of_one_spike_arriving_together_are_absorbed_after_the_fir
 
 
 def test_delayed_kicks_of_two_spikes_arriving_together_are_absorbed_after_the_first_fires():
-    # 0 fires at t0 and fires 1 at once (zero delay); both reach 2 over 1 ms delays, 0 -> 2 (+1.5) first:
-    # 2 fires at t0 + 1 ms and the kick of 1 (+0.3), arriving at that instant, is absorbed by the reset
+    # 0 fires at t0 and fires 1 at once (zero delay); both reach 2 over 1 ms delays: the two kicks (+1.5,
+    # +0.3) are summed, 2 fires at t0 + 1 ms and restarts from its reset
     t0 = 0.01 * np.log(3.0)
     params = dict(
         n=3,
@@ -552,9 +554,9 @@ def test_kick_at_refractory_end_spike_is_absorbed():
 
 def test_kick_at_refractory_end_instant_fires_like_at_any_other_instant():
     # dyadic times: the neuron fires at t1 and is refractory until t1 + r; at exactly t1 + r it gets +0.3,
-    # +0.8 (crosses threshold with a margin: fires), -0.6 (absorbed). A sum landing exactly on threshold
-    # (0.3 + 0.7) would test rounding, not the rule: the engine's LIF state u = (I - v) exp(t / tau) can
-    # put it an ulp below.
+    # +0.8 and -0.05, summed (1.05: crosses threshold with a margin): it fires. A sum landing exactly on
+    # threshold would test rounding, not the rule: the engine's LIF state u = (I - v) exp(t / tau) can put
+    # it an ulp below.
     t1, r = 2.0**-6, 2.0**-10
     params = dict(n=1, model="lif", tau=0.01, drive=0.0, refractory=r, v_init=[0.0])
     generator = dict(
@@ -563,7 +565,7 @@ def test_kick_at_refractory_end_instant_fires_like_at_any_other_instant():
         n_sources=4,
         indptr=[0, 1, 2, 3, 4],
         indices=[0, 0, 0, 0],
-        weights=[1.5, 0.3, 0.8, -0.6],
+        weights=[1.5, 0.3, 0.8, -0.05],
     )
     engine, oracle = run_both(params, generator, 0.03)
     assert list(oracle.spike_times) == [t1, t1 + r]
