@@ -8,8 +8,18 @@ depend on the numbering of neurons or synapses.
 
 import numpy as np
 import pytest
-from brian2 import NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, StateMonitor, Synapses, defaultclock, ms, run
-from brian2 import set_device, start_scope
+from brian2 import (
+    NeuronGroup,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    StateMonitor,
+    Synapses,
+    defaultclock,
+    ms,
+    run,
+    set_device,
+    start_scope,
+)
 from brian2.devices.device import reset_device
 from oracle import Oracle
 
