@@ -126,8 +126,8 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     >>> fd = (run(0.1 + h).spike_times @ dL - run(0.1 - h).spike_times @ dL) / (2 * h)
     >>> bool(np.isclose(g.weights[0], fd, rtol=1e-5))
     True
-    >>> g.n_pulse_triggered, g.n_coincident
-    (0, 0)
+    >>> g.n_pulse_triggered, g.n_coincident  # neuron 1's last spike is fired by the arriving pulse
+    (1, 0)
     """
     from .network import MODELS, EventNetwork
 
