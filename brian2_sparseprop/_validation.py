@@ -207,3 +207,42 @@ def check_array(name, value, *, ndim=None, shape=None):
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} must be finite, found non-finite entries")
     return a
+
+
+def is_signal(value):
+    """Whether ``value`` is a regularly sampled Neo signal (a `neo.AnalogSignal`), without importing Neo."""
+    return isinstance(value, pq.Quantity) and hasattr(value, "sampling_period") and hasattr(value, "t_start")
+
+
+def check_signal(name, value, sampling_period):
+    """The samples of a dimensionless `neo.AnalogSignal` that starts at 0, as a float array (n, channels).
+
+    ``sampling_period`` (a Quantity) is the step of the computation that reads one sample per step; the
+    signal's must equal it (relative 1e-9), in any unit of its dimension.
+
+    Examples
+    --------
+    >>> import neo
+    >>> s = neo.AnalogSignal([[0.5], [1.0]], units="dimensionless", sampling_period=2 * pq.ms)
+    >>> check_signal("drive", s, 0.002 * pq.s).tolist()
+    [[0.5], [1.0]]
+    >>> check_signal("drive", s, 1 * pq.ms)
+    Traceback (most recent call last):
+    ...
+    ValueError: drive must be sampled at the step 1.0 ms, found a sampling period of 2.0 ms
+    """
+    if value.dimensionality.simplified != pq.dimensionless.dimensionality:
+        raise TypeError(f"{name} must be a dimensionless signal, found units {value.dimensionality}")
+    period = value.sampling_period
+    try:  # (rescale, not simplified: a custom unit such as `step` has no simplified form)
+        expected = float(sampling_period.rescale(period.units).magnitude)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be sampled at the step {sampling_period}, found a sampling period of {period} "
+            f"(another dimension)"
+        ) from None
+    if not np.isclose(float(period.magnitude), expected, rtol=1e-9, atol=0.0):
+        raise ValueError(f"{name} must be sampled at the step {sampling_period}, found a sampling period of {period}")
+    if float(value.t_start.magnitude) != 0.0:
+        raise ValueError(f"{name} must start at t = 0 (the start of the computation), found t_start = {value.t_start}")
+    return check_array(name, value.rescale(pq.dimensionless).magnitude, ndim=2)

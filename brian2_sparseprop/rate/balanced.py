@@ -38,6 +38,8 @@ from .._validation import (
     check_int as _check_int,
     check_quantity,
     check_real as _check_real,
+    check_signal,
+    is_signal,
 )
 from ..connectivity import fixed_out_degree
 from ..lyapunov import LyapunovSpectrum, QRAccumulator
@@ -256,6 +258,9 @@ class BalancedRateNetwork:
                 return value
 
             return call
+        if is_signal(drive):  # its time axis in tau's units, or in seconds that stand for tau without one
+            samples = check_signal("drive", drive, dt * (pq.s if self.tau is None else self.tau))
+            drive = samples[:, 0] if samples.shape[1] == 1 else samples
         if isinstance(drive, np.ndarray):
             if drive.ndim not in (1, 2) or drive.shape[0] < n_steps or (drive.ndim == 2 and drive.shape[1] != N):
                 raise ValueError(
@@ -265,7 +270,9 @@ class BalancedRateNetwork:
             if not np.all(np.isfinite(drive)):
                 raise ValueError("drive array must be finite, found non-finite values")
             return lambda step: drive[step]
-        raise TypeError(f"drive must be None, a SinusoidalDrive, a callable or an ndarray, found: {drive!r}")
+        raise TypeError(
+            f"drive must be None, a SinusoidalDrive, a callable, an AnalogSignal or an ndarray, found: {drive!r}"
+        )
 
     def run(
         self,
@@ -290,7 +297,9 @@ class BalancedRateNetwork:
             Time-varying input added to the constant ``sqrt(N) I0``. A callable receives the time (a
             Quantity when ``tau`` is one, else a float in units of tau; the transient starts at 0) and
             returns a scalar or an (N,) array; an array is sampled at the steps, shape (n_steps,) or
-            (n_steps, N) with n_steps = number of transient plus recorded steps.
+            (n_steps, N) with n_steps = number of transient plus recorded steps; so is a dimensionless
+            `neo.AnalogSignal` with one channel (common input) or N, starting at 0 and sampled at ``dt``
+            (without ``tau``, its seconds stand for units of tau, as on the outputs).
         dt : Quantity (time), float or None
             Integration step (None: 0.05 tau).
         t_transient : Quantity (time), float or None

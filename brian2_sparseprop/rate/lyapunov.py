@@ -27,7 +27,7 @@ import numpy as np
 import quantities as pq
 import scipy.sparse
 
-from .._validation import check_array, check_int as _check_int, check_quantity, check_real
+from .._validation import check_array, check_int as _check_int, check_quantity, check_real, check_signal, is_signal
 from ..connectivity import fixed_out_degree
 from ..lyapunov import QRAccumulator, step
 from .nonlinearities import NONLINEARITIES, resolve
@@ -503,6 +503,8 @@ def _prepare(model, n_total, x0, inputs, rng):
         x = check_array("x0", x0, shape=(model.dim,)).copy()
     if inputs is None:
         return x, None
+    if is_signal(inputs):
+        inputs = check_signal("inputs", inputs, model.time_step)
     inputs = check_array("inputs", inputs)
     if inputs.ndim == 1:
         inputs = inputs[:, None]
@@ -549,7 +551,9 @@ def lyapunov_spectrum(
         Initial state (None: normal with standard deviation 0.5, from ``rng``).
     inputs : array_like, shape (n_transient + n_transient_ons + n_steps, n_inputs), or None
         Input per step (held constant during a step of a :class:`RateNetwork`, where it is added to
-        every unit directly, ``n_inputs = N``). None: autonomous.
+        every unit directly, ``n_inputs = N``). None: autonomous. A dimensionless `neo.AnalogSignal`
+        works too: it starts at 0 and is sampled at the model's ``time_step`` (``dt``, or ``1 * step``
+        for maps).
     reorth_interval : int
         Steps between re-orthonormalisations, >= 1 (larger is cheaper but overflows when the
         exponents are large: the growth ``exp(lambda * interval)`` must stay representable).
