@@ -230,12 +230,12 @@ def test_plots_return_figures_and_leave_pyplot_alone(tmp_path, svg_backend):
     [
         (lambda d: lyapunov_vs_amplitude([-1.0], out_dir=d), "I1_values must be a 1D array"),
         (lambda d: lyapunov_vs_amplitude([1.0], f=0.0, out_dir=d), "f must be > 0"),
-        (lambda d: lyapunov_vs_amplitude([1.0], kinds=["shared"], out_dir=d), "kinds must be drawn from"),
+        (lambda d: lyapunov_vs_amplitude([1.0], kinds=["shared"], out_dir=d), "must be one of 'common', 'independent'"),
         (lambda d: critical_amplitude_sweep("tau", [1.0], out_dir=d), "vary must be one of"),
         (lambda d: learning_vs_amplitude([-2.0], out_dir=d), "I1_values must be a 1D array"),
-        (lambda d: learning_point(1.0, "both"), "kinds must be drawn from"),
-        (lambda d: critical_amplitude("both"), "kinds must be drawn from"),
-        (lambda d: quasi_static_critical_amplitude("both"), "kinds must be drawn from"),
+        (lambda d: learning_point(1.0, "both"), "must be one of 'common', 'independent'"),
+        (lambda d: critical_amplitude("both"), "must be one of 'common', 'independent'"),
+        (lambda d: quasi_static_critical_amplitude("both"), "must be one of 'common', 'independent'"),
     ],
 )
 def test_experiment_errors(tmp_path, call, match):

@@ -373,7 +373,8 @@ def test_random_coupling_dense_variance(rng):
         (dict(J=np.ones((3, 4))), ValueError, "J must be square"),
         (dict(J=np.ones(3)), ValueError, "J must be 2-dimensional"),
         (dict(J=np.full((2, 2), np.nan)), ValueError, "J must be finite"),
-        (dict(tau=10.0), TypeError, "tau must be a time Quantity"),
+        (dict(tau="10 ms"), TypeError, "tau must be a time Quantity"),
+        (dict(tau=True), TypeError, "tau must be a time Quantity"),
         (dict(tau=10 * pq.mV), TypeError, "tau must be a time Quantity"),
         (dict(tau=-1 * pq.ms), ValueError, "tau must be > 0"),
         (dict(dt=0 * pq.ms), ValueError, "dt must be > 0"),
@@ -389,6 +390,14 @@ def test_rate_network_bad_input(kwargs, exc, match):
     J = args.pop("J")
     with pytest.raises(exc, match=match):
         RateNetwork(J, **args)
+
+
+def test_rate_network_reads_plain_numbers_in_seconds(seed):
+    J = random_coupling(20, 1.5, rng=seed)
+    plain, quantity = RateNetwork(J, tau=0.01, dt=0.0005), RateNetwork(J, tau=10 * pq.ms, dt=0.5 * pq.ms)
+    assert plain.tau == quantity.tau and plain.dt == quantity.dt
+    a, b = (lyapunov_spectrum(net, 100, k=2, n_batches=4, rng=seed) for net in (plain, quantity))
+    np.testing.assert_array_equal(a.exponents.rescale(1 / pq.s).magnitude, b.exponents.rescale(1 / pq.s).magnitude)
 
 
 @pytest.mark.parametrize(

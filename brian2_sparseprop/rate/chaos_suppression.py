@@ -17,6 +17,7 @@ are returned as dimensionless Quantities (per tau).
 import numpy as np
 import scipy.optimize
 
+from .._validation import check_choice
 from .balanced import BalancedRateNetwork, SinusoidalDrive
 from .learning import train_student
 from .meanfield import periodic_dmft, stationary_dmft
@@ -151,7 +152,7 @@ def learning_point(
     >>> sorted(out)
     ['converged', 't_trained', 'teacher_lambda1', 'test_error']
     """
-    _check_kinds([kind])
+    check_choice("kind", kind, _KINDS)
     res = train_student(
         I1,
         kind,
@@ -179,11 +180,10 @@ def learning_point(
 
 
 def _check_kinds(kinds):
-    kinds = tuple(kinds)
-    for k in kinds:
-        if k not in _KINDS:
-            raise ValueError(f"kinds must be drawn from {_KINDS}, found: {k!r}")
-    return kinds
+    """The input kinds of a sweep, a tuple of names from ``_KINDS`` (the rule of `check_choice`)."""
+    if isinstance(kinds, str):
+        raise TypeError(f"kinds must be a sequence of names, found the string {kinds!r}")
+    return tuple(check_choice("kinds", k, _KINDS) for k in kinds)
 
 
 def critical_amplitude(
@@ -225,7 +225,7 @@ def critical_amplitude(
     >>> 1.0 < I1c < 10.0
     True
     """
-    _check_kinds([kind])
+    check_choice("kind", kind, _KINDS)
     lam = lambda I1: theory_point(g, I1, f, kind, N, J0, I0, **theory_options)["lambda1"]
     if lam(0.0) < 0:
         return float("nan")
@@ -271,7 +271,7 @@ def quasi_static_critical_amplitude(kind, *, g=2.0, N=5000, J0=1.0, I0=1.0, n_ph
     >>> round(quasi_static_critical_amplitude("common", N=10000) / quasi_static_critical_amplitude("common", N=2500), 6)
     2.0
     """
-    _check_kinds([kind])
+    check_choice("kind", kind, _KINDS)
     lam_c = float(stationary_dmft(g, J0=J0, I0=I0).lyapunov_exponent())
     if kind == "common":
         if lam_c <= 0:

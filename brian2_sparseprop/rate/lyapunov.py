@@ -21,6 +21,7 @@ so a compiled loop would not pay.
 """
 
 import math
+import numbers
 import warnings
 
 import numpy as np
@@ -191,6 +192,13 @@ class _Model:
         raise NotImplementedError
 
 
+def _seconds(value):
+    """A plain real number as a time Quantity in seconds (the SI convention); anything else unchanged."""
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        return value * pq.s
+    return value
+
+
 class RateNetwork(_Model):
     """Continuous-time rate network ``tau dx/dt = -x + J phi(x) + b + input(t)``.
 
@@ -201,11 +209,12 @@ class RateNetwork(_Model):
     ----------
     J : array_like or scipy.sparse array, shape (N, N)
         Coupling matrix (dimensionless), e.g. from :func:`random_coupling`.
-    tau : Quantity (time)
-        Time constant, > 0.
-    dt : Quantity (time)
-        Integration step, ``0 < dt <= tau / 2`` (RK4 accuracy and stability need ``dt`` well below
-        ``tau / (1 + g)``; ``tau / 20`` is a good default for gains up to about 5).
+    tau : Quantity (time) or float
+        Time constant, > 0 (a plain number is in seconds).
+    dt : Quantity (time) or float
+        Integration step (a plain number is in seconds), ``0 < dt <= tau / 2`` (RK4 accuracy and
+        stability need ``dt`` well below ``tau / (1 + g)``; ``tau / 20`` is a good default for gains up
+        to about 5).
     phi : {'tanh', 'erf', 'sigmoid', 'relu'} or tuple of two callables
         Nonlinearity, or a pair ``(phi, dphi)`` of vectorised callables.
     b : float or array_like, shape (N,)
@@ -214,7 +223,8 @@ class RateNetwork(_Model):
     Raises
     ------
     TypeError
-        If ``tau`` or ``dt`` is not a Quantity, or ``phi`` is neither a name nor a pair of callables.
+        If ``tau`` or ``dt`` is neither a time Quantity nor a real number, or ``phi`` is neither a name
+        nor a pair of callables.
     ValueError
         If ``J`` is not square and finite, ``tau`` or ``dt`` is not a positive time, ``dt > tau / 2``,
         or ``b`` has the wrong shape.
@@ -234,8 +244,8 @@ class RateNetwork(_Model):
         N = self.J.shape[0]
         if self.J.shape != (N, N):
             raise ValueError(f"J must be square, found shape {self.J.shape}")
-        self.tau = check_quantity("tau", tau, "time", positive=True)
-        self.dt = check_quantity("dt", dt, "time", positive=True)
+        self.tau = check_quantity("tau", _seconds(tau), "time", positive=True)
+        self.dt = check_quantity("dt", _seconds(dt), "time", positive=True)
         self._tau = float(self.tau.rescale(pq.s).magnitude)
         self._dt = float(self.dt.rescale(pq.s).magnitude)
         if self._dt > 0.5 * self._tau:
