@@ -44,8 +44,8 @@ def main(output="rate_network_lyapunov.png"):
         f"Kaplan-Yorke dimension {res.kaplan_yorke_dimension:.2f}, "
         f"entropy rate {res.entropy_rate.rescale(1 / pq.s):.2f} (nats)"
     )
-    lam2 = largest_exponent_two_trajectories(net, 10_000, n_transient=4000, rng=1)
-    print(f"two-trajectory estimate of lambda_1: {lam2:.3f}")
+    two = largest_exponent_two_trajectories(net, 10_000, n_transient=4000, rng=1)
+    print(f"two-trajectory estimate of lambda_1: {two.exponents[0]:.3f} (+- {two.stderr[0]:.3f})")
 
     print("\nrandom tanh map x_t = J tanh(x_{t-1}), g = 3: lambda_1 against mean-field theory")
     mf = float(meanfield_largest_exponent(3.0).magnitude)

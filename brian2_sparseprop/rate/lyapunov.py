@@ -688,7 +688,7 @@ def _qr_loop(model, x, s_at, rng, k, n_steps, reorth_interval, n_transient, n_tr
 
 
 def largest_exponent_two_trajectories(
-    model, n_steps, *, x0=None, inputs=None, d0=1e-8, renorm_interval=1, n_transient=0, rng=None
+    model, n_steps, *, x0=None, inputs=None, d0=1e-8, renorm_interval=1, n_transient=0, n_batches=20, rng=None
 ):
     """Largest Lyapunov exponent from two nearby trajectories (no Jacobian involved).
 
@@ -714,27 +714,31 @@ def largest_exponent_two_trajectories(
         Steps between renormalisations.
     n_transient : int
         Steps of the reference trajectory before the copy starts.
+    n_batches : int
+        Batches for the batch-means error ``stderr``, >= 2 and at most ``n_steps // renorm_interval``.
     rng : numpy.random.Generator, int or None
         Random generator or seed.
 
     Returns
     -------
-    Quantity (1/s or 1/step)
-        The largest exponent.
+    LyapunovSpectrum
+        One exponent (1/s or 1/step), with its batch-means error and running estimates; the log-growth
+        of the separation over each renormalisation interval is its ``log_growth``.
 
     Raises
     ------
     TypeError
         If ``model`` is not one of the models, or a count is not an int.
     ValueError
-        If a count or ``d0`` is out of range, or ``x0``/``inputs`` have the wrong shape.
+        If a count or ``d0`` is out of range, the measured intervals are fewer than ``n_batches``, or
+        ``x0``/``inputs`` have the wrong shape.
 
     Examples
     --------
     >>> net = RNN(random_coupling(50, 2.0, rng=0))
-    >>> lam = largest_exponent_two_trajectories(net, 500, n_transient=100, rng=0)
-    >>> str(lam.dimensionality)
-    '1/step'
+    >>> res = largest_exponent_two_trajectories(net, 500, n_transient=100, rng=0)
+    >>> res.exponents.shape, str(res.exponents.dimensionality), res.stderr.shape
+    ((1,), '1/step', (1,))
     """
     _check_model(model)
     n_steps = _check_int("n_steps", n_steps, 1)
@@ -744,6 +748,13 @@ def largest_exponent_two_trajectories(
         raise ValueError(f"d0 must be in (0, 1), found: {d0}")
     if n_steps % renorm_interval:
         raise ValueError(f"n_steps must be a multiple of renorm_interval = {renorm_interval}, found: {n_steps}")
+    n_batches = _check_int("n_batches", n_batches, 2)
+    n_int = n_steps // renorm_interval
+    if n_int < n_batches:
+        raise ValueError(
+            f"n_batches = {n_batches} batch means need at least {n_batches} measured intervals, found "
+            f"n_steps // renorm_interval = {n_int}: measure longer or pass a smaller n_batches"
+        )
     rng = np.random.default_rng(rng)
     x, inputs = _prepare(model, n_transient + n_steps, x0, inputs, rng)
 
@@ -754,9 +765,11 @@ def largest_exponent_two_trajectories(
         x = model._tangent(x, s_at(t), None)[0]
     u = rng.standard_normal(model.dim)
     y = x + d0 * u / np.linalg.norm(u)
-    total = 0.0
+    unit = pq.s if model.continuous else step
+    interval = float((renorm_interval * model.time_step).rescale(unit).magnitude)
+    acc = QRAccumulator(1, capacity=n_int)
     t = n_transient
-    for _ in range(n_steps // renorm_interval):
+    for _ in range(n_int):
         for _ in range(renorm_interval):
             s = s_at(t)
             x = model._tangent(x, s, None)[0]
@@ -765,10 +778,14 @@ def largest_exponent_two_trajectories(
         d = np.linalg.norm(y - x)
         if not (np.isfinite(d) and d > 0):
             raise FloatingPointError(f"the separation became {d} at step {t}")
-        total += math.log(d / d0)
+        acc.add([math.log(d / d0)], interval)
         y = x + (y - x) * (d0 / d)
-    unit = 1 / pq.s if model.continuous else 1 / step
-    return pq.Quantity(total / (n_steps * model._dt_seconds()), unit)
+    params = model._params()
+    params.update(
+        method="two trajectories", d0=d0, n_steps=n_steps, renorm_interval=renorm_interval, n_transient=n_transient
+    )
+    t_start = float((n_transient * model.time_step).rescale(unit).magnitude)
+    return acc.spectrum(time_unit=unit, t_start=t_start, dim=model.dim, params=params, n_batches=n_batches)
 
 
 def meanfield_largest_exponent(g):
