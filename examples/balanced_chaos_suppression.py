@@ -9,13 +9,16 @@ Computes, from the dynamic mean-field theory (DMFT) and from network simulations
 4. learning: test error of a student network trained online (full-FORCE, recursive least squares) from a
    driven teacher against I1 and against the teacher's lambda_1 (N = 500, 8 pairs per point).
 
-Every point is stored in ``--out`` (default ``balanced_results``), so an interrupted run resumes where it
-stopped. Figures go to ``--figures`` (default ``docs/figures``). The points run on ``--workers`` local
-processes, or on a Dask cluster (``--scheduler ADDRESS``, optional extra ``distributed``). Run:
+Every point is stored in ``--out`` (default ``balanced_results`` in the current directory), so an
+interrupted run resumes where it stopped. Figures go to ``--figures`` (default: the current directory).
+The points run on ``--workers`` local processes, or on a Dask cluster (``--scheduler ADDRESS``, optional
+extra ``distributed``). ``--quick`` computes part 1 only, at two amplitudes, with short runs and small
+networks (its points go to ``OUT/quick``): a check that everything runs. Run:
 
     python examples/balanced_chaos_suppression.py --workers 2
     python examples/balanced_chaos_suppression.py --workers 2 --only learning   # one part (about 25 min)
     python examples/balanced_chaos_suppression.py --scheduler tcp://scheduler-host:8786
+    python examples/balanced_chaos_suppression.py --quick
 """
 
 import argparse
@@ -34,9 +37,11 @@ from brian2_sparseprop.experiments.balanced import (
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="balanced_results")
-    parser.add_argument("--figures", default="docs/figures")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--out", default="balanced_results", help="directory of the per-point results")
+    parser.add_argument("--figures", default=".", help="directory of the figures")
     parser.add_argument("--workers", type=int, default=None, help="local worker processes")
     parser.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run the points on")
     parser.add_argument("--networks", type=int, default=3, help="network realisations per point")
@@ -45,11 +50,14 @@ def main():
     parser.add_argument(
         "--large", action="store_true", help="also simulate N = 5000 networks (2 per point, about 25 min on 2 cores)"
     )
+    parser.add_argument("--quick", action="store_true", help="part 1 only, 2 amplitudes, short runs, N = 200")
     args = parser.parse_args()
     figs = Path(args.figures)
     figs.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        args.out, args.only, args.large = str(Path(args.out) / "quick"), "lyapunov", False
     if args.scheduler is None:
-        common = dict(out_dir=args.out, n_workers=args.workers)
+        common = dict(out_dir=args.out, n_workers=1 if args.quick and args.workers is None else args.workers)
     else:  # any concurrent.futures.Executor works here, e.g. mpi4py.futures.MPIPoolExecutor()
         from dask.distributed import Client
 
@@ -64,6 +72,18 @@ def main():
 
 def lyapunov_figures(args, figs, common):
 
+    if args.quick:
+        res = lyapunov_vs_amplitude(
+            [0.0, 10.0],
+            f=0.2,
+            N=200,
+            n_networks=1,
+            theory_options=dict(t_transient=5.0, t_measure=5.0, n_phases=4),
+            network_options=dict(duration=20.0, t_transient=5.0),
+            **common,
+        )
+        plot_lyapunov_vs_amplitude(res).savefig(figs / "balanced_lyapunov_vs_I1_quick.png", dpi=120)
+        return
     # 1a. theory and networks at N = 1000
     I1 = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0, 30.0, 40.0])
     res = lyapunov_vs_amplitude(

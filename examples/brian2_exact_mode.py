@@ -6,7 +6,10 @@ only change for exact simulation is ``set_device('sparseprop')``; spike times ar
 on the dt grid), delays are not rounded to dt, and PoissonInput is a Poisson process in continuous
 time. Run with ``--runtime`` to simulate the same script with Brian2's clock-driven runtime.
 
-    python examples/brian2_exact_mode.py [--runtime] [--duration 1.0] [--plot output/raster.png]
+    python examples/brian2_exact_mode.py [--runtime] [--duration 1.0] [--quick] [--out DIR]
+
+The raster, rate and voltage figure goes to DIR/brian2_exact_mode.png (DIR: the current directory
+unless ``--out`` says); ``--quick`` simulates 0.1 s.
 """
 
 import argparse
@@ -14,11 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser = argparse.ArgumentParser(
+    description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+)
 parser.add_argument("--runtime", action="store_true", help="use Brian2's clock-driven runtime instead")
-parser.add_argument("--duration", type=float, default=1.0, help="simulated time in s (default 1)")
-parser.add_argument("--plot", default="output/brian2_exact_mode.png", help="raster plot file")
+parser.add_argument("--duration", type=float, default=1.0, help="simulated time in s")
+parser.add_argument("--quick", action="store_true", help="simulate 0.1 s (overrides --duration)")
+parser.add_argument("--out", type=Path, default=Path("."), help="directory of the figure")
 args = parser.parse_args()
+if args.quick:
+    args.duration = 0.1
 
 from brian2 import (  # noqa: E402
     Hz,
@@ -99,6 +107,6 @@ ax_v.set_ylabel("v (mV)")
 ax_v.set_xlabel("time (ms)")
 ax_v.legend(fontsize=7, loc="lower right")
 fig.tight_layout()
-Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-fig.savefig(args.plot, dpi=110)
-print(f"figure: {args.plot}")
+args.out.mkdir(parents=True, exist_ok=True)
+fig.savefig(args.out / "brian2_exact_mode.png", dpi=110)
+print(f"figure: {args.out / 'brian2_exact_mode.png'}")

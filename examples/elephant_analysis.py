@@ -5,7 +5,10 @@ device; `to_neo` turns the monitors into a Neo Block (spike trains with exact ti
 potential as an AnalogSignal, the population rate), which Elephant reads directly: firing rates,
 CV of the inter-spike intervals, the population time histogram and the van Rossum distances.
 
-    python examples/elephant_analysis.py [--plot output/elephant_analysis.png]
+    python examples/elephant_analysis.py [--quick] [--out DIR]
+
+The figure goes to DIR/elephant_analysis.png (DIR: the current directory unless ``--out`` says);
+``--quick`` simulates 0.2 s instead of 2 s.
 """
 
 import argparse
@@ -14,11 +17,29 @@ from pathlib import Path
 import numpy as np
 import quantities as pq
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--plot", default="output/elephant_analysis.png", help="figure file")
+parser = argparse.ArgumentParser(
+    description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+)
+parser.add_argument("--duration", type=float, default=2.0, help="simulated time in s")
+parser.add_argument("--quick", action="store_true", help="simulate 0.2 s (overrides --duration)")
+parser.add_argument("--out", type=Path, default=Path("."), help="directory of the figure")
 args = parser.parse_args()
+if args.quick:
+    args.duration = 0.2
 
-from brian2 import Hz, NeuronGroup, PoissonInput, SpikeMonitor, StateMonitor, ms, mV, run, seed, set_device  # noqa: E402
+from brian2 import (  # noqa: E402
+    Hz,
+    NeuronGroup,
+    PoissonInput,
+    SpikeMonitor,
+    StateMonitor,
+    ms,
+    mV,
+    run,
+    second,
+    seed,
+    set_device,
+)
 from elephant.spike_train_dissimilarity import van_rossum_distance  # noqa: E402
 from elephant.statistics import cv, isi, mean_firing_rate, time_histogram  # noqa: E402
 
@@ -38,7 +59,7 @@ neurons.v = "10*mV*rand()"
 noise = PoissonInput(neurons, "v", 200, 10 * Hz, weight=0.2 * mV)
 spikes = SpikeMonitor(neurons)
 voltage = StateMonitor(neurons, "v", record=[0, 25, 49])
-run(2000 * ms)
+run(args.duration * second)
 
 block = to_neo(spikes, voltage)
 segment = block.segments[0]
@@ -77,6 +98,6 @@ axes[1, 1].set_xlabel("time (ms)")
 axes[1, 1].set_ylabel("v (mV)")
 axes[1, 1].set_title("AnalogSignal from the StateMonitor (exact values)")
 fig.tight_layout()
-Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-fig.savefig(args.plot, dpi=110)
-print(f"figure: {args.plot}")
+args.out.mkdir(parents=True, exist_ok=True)
+fig.savefig(args.out / "elephant_analysis.png", dpi=110)
+print(f"figure: {args.out / 'elephant_analysis.png'}")

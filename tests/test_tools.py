@@ -80,3 +80,40 @@ def test_balanced_quick_mode_writes_into_the_current_directory(tmp_path):
     assert "common theory" in out.stdout and "independent theory" in out.stdout
     files = _files(tmp_path)
     assert "l.png" in files and all(f == "l.png" or f.startswith("balanced_results") for f in files), files
+
+
+EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.py"))
+FIGURES = {
+    "brian2_exact_mode": ["brian2_exact_mode.png"],
+    "elephant_analysis": ["elephant_analysis.png"],
+    "rate_network_lyapunov": ["rate_network_lyapunov.png"],
+}
+
+
+def _example(name, *args):
+    return [sys.executable, str(ROOT / "examples" / f"{name}.py"), *args]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_help_shows_defaults_and_runs_nothing(name, tmp_path):
+    out = _run(_example(name, "--help"), tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage:") and "--quick" in out.stdout and "(default:" in out.stdout
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "rate_network_lyapunov" else n for n in EXAMPLES]
+)
+def test_example_quick_mode_writes_only_into_the_chosen_directory(name, tmp_path):
+    out = _run(
+        _example(
+            name, "--quick", "--out", "chosen", *(["--figures", "chosen"] * (name in ("balanced_chaos_suppression",)))
+        ),
+        tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    files = _files(tmp_path)
+    assert files and all(f.startswith("chosen") for f in files), files
+    for figure in FIGURES.get(name, ["balanced_lyapunov_vs_I1_quick.png"]):
+        assert f"chosen/{figure}" in files, files
