@@ -84,6 +84,16 @@ def _pid_task(x):
     return {"pid": os.getpid(), "x": x}
 
 
+def test_sweep_progress_counts_finished_and_resumed_points(tmp_path, capsys):
+    run_sweep(_pid_task, [dict(x=1)], tmp_path, n_workers=1)  # one point done before
+    capsys.readouterr()
+    run_sweep(_pid_task, [dict(x=1), dict(x=2), dict(x=3)], tmp_path, n_workers=1)
+    err = capsys.readouterr().err
+    assert "_pid_task" in err and "1/3" in err and "3/3" in err, err
+    run_sweep(_pid_task, [dict(x=4)], tmp_path, n_workers=1, progress=False)
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [

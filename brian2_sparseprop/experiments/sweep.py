@@ -17,6 +17,8 @@ import multiprocessing
 import os
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from .._validation import check_int
 
 __all__ = ["run_sweep"]
@@ -49,7 +51,7 @@ def _check_point(task, signature, point):
         raise TypeError(f"{task.__name__}{signature} does not accept the point {point}: {exc}") from None
 
 
-def run_sweep(task, points, out_dir, n_workers=None, *, executor=None):
+def run_sweep(task, points, out_dir, n_workers=None, *, executor=None, progress=True):
     """Run ``task(**point)`` for every point in parallel; one result file per finished point; resumable.
 
     Every point is checked against the signature of ``task`` before any point runs, so a misspelt or
@@ -73,6 +75,8 @@ def run_sweep(task, points, out_dir, n_workers=None, *, executor=None):
         Where the points run, e.g. ``mpi4py.futures.MPIPoolExecutor()`` or a Dask client's
         ``client.get_executor()``; it is left running (the caller owns it). None: a local process pool of
         ``n_workers`` processes, started from a fresh server process, shut down at the end.
+    progress : bool
+        Show a progress bar of the finished points (tqdm, on stderr), counting the points read back.
 
     Returns
     -------
@@ -94,7 +98,7 @@ def run_sweep(task, points, out_dir, n_workers=None, *, executor=None):
     >>> import tempfile
     >>> from brian2_sparseprop.rate.chaos_suppression import theory_point
     >>> pts = [dict(g=2.0, I1=0.0, f=0.2, kind="common", N=1000, t_transient=5.0, t_measure=5.0)]
-    >>> res = run_sweep(theory_point, pts, tempfile.mkdtemp(), n_workers=1)
+    >>> res = run_sweep(theory_point, pts, tempfile.mkdtemp(), n_workers=1, progress=False)
     >>> len(res)
     1
 
@@ -130,19 +134,21 @@ def run_sweep(task, points, out_dir, n_workers=None, *, executor=None):
             todo.append(i)
     if not todo:
         return results
-    if executor is not None:
-        return _run(task, points, files, results, todo, executor)
-    workers = min(n_workers or os.cpu_count() or 1, len(todo))
-    if workers == 1:
-        return _run(task, points, files, results, todo, _CallingProcessExecutor())
-    # workers fork from a fresh server process, never from this one: forking a process that runs
-    # multithreaded code (BLAS, or JAX when it was imported) can deadlock
-    context = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return _run(task, points, files, results, todo, pool)
+    bar = tqdm(total=len(points), initial=len(points) - len(todo), desc=name, unit="point", disable=not progress)
+    with bar:
+        if executor is not None:
+            return _run(task, points, files, results, todo, executor, bar)
+        workers = min(n_workers or os.cpu_count() or 1, len(todo))
+        if workers == 1:
+            return _run(task, points, files, results, todo, _CallingProcessExecutor(), bar)
+        # workers fork from a fresh server process, never from this one: forking a process that runs
+        # multithreaded code (BLAS, or JAX when it was imported) can deadlock
+        context = multiprocessing.get_context("forkserver")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            return _run(task, points, files, results, todo, pool, bar)
 
 
-def _run(task, points, files, results, todo, executor):
+def _run(task, points, files, results, todo, executor, bar):
     """Submit the points ``todo`` to ``executor``, write each result as it finishes, fill ``results``."""
     name = task.__name__
     errors = []
@@ -157,6 +163,7 @@ def _run(task, points, files, results, todo, executor):
         tmp.write_text(json.dumps({"task": name, "params": points[i], "result": res}))
         tmp.replace(files[i])
         results[i] = res
+        bar.update()
 
     pending = {}
     try:
