@@ -142,7 +142,8 @@ def test_flossing_drives_first_exponents_toward_zero(seed):
         **SETTINGS, steps_before=500, interval=5, steps_during=2, lr=2e-2, lr_half_life=100, clip_norm=1.0
     )
     res = train(p, model="rnn", lags=(2, 4), n_steps=10, flossing=st, eval_every=5, key=jax.random.key(seed + 1))
-    before, after = np.abs(res.exponents_before), np.abs(res.exponents_after_flossing)
+    assert str(res.exponents_before.dimensionality) == str(res.exponents_after_flossing.dimensionality) == "1/step"
+    before, after = np.abs(res.exponents_before.magnitude), np.abs(res.exponents_after_flossing.magnitude)
     assert before.shape == after.shape == (k,)
     # strongly driven tanh network: lambda_i ~ -0.6 per step at initialisation
     assert before.min() > 0.3
@@ -159,8 +160,8 @@ def test_floss_history_and_loss_decrease(seed):
     p = init_params("rnn", 16, g=1.0, key=jax.random.key(seed + 5))
     st = FlossingSettings(**SETTINGS, lr=1e-2)
     _, hist = floss(p, model="rnn", settings=st, n_steps=40, key=jax.random.key(seed + 1))
-    assert hist.shape == (40, 3)
-    loss = (hist**2).sum(axis=1)
+    assert hist.shape == (40, 3) and str(hist.dimensionality) == "1/step"
+    loss = (hist.magnitude**2).sum(axis=1)
     assert loss[-10:].mean() < 0.5 * loss[:5].mean()
 
 

@@ -25,8 +25,10 @@ import dataclasses
 import math
 
 import numpy as np
+import quantities as pq
 
 from .._validation import check_choice, check_int as _check_int, check_real as _check_real
+from ..lyapunov import step
 from .nonlinearities import NONLINEARITIES
 
 _tanh = NONLINEARITIES["tanh"].phi
@@ -285,7 +287,7 @@ def lyapunov_exponents(params, inputs, *, model, k, washout=0, key):
     Returns
     -------
     jax.Array, shape (k,)
-        Exponents in nats per step.
+        Exponents in nats per step, a JAX array (not a Quantity: it stays differentiable under jax.grad).
 
     Examples
     --------
@@ -520,8 +522,8 @@ def floss(params, *, model, settings, n_steps=None, key):
     -------
     params : dict of str to jax.Array
         Flossed parameters.
-    exponents : numpy.ndarray, shape (n_steps, k)
-        Exponents (per step) estimated at each step, before its update.
+    exponents : Quantity (1/step), shape (n_steps, k)
+        Exponents estimated at each step, before its update.
 
     Raises
     ------
@@ -546,7 +548,7 @@ def floss(params, *, model, settings, n_steps=None, key):
     n_steps = settings.steps_before if n_steps is None else _check_int("n_steps", n_steps, 0)
     state = _floss_optimizer(settings.clip_norm).init(params)
     params, _, history = _floss_loop(params, state, model, settings, settings.learning_rates(n_steps), key)
-    return params, history
+    return params, pq.Quantity(history, 1 / step)
 
 
 def _floss_loop(params, state, model, settings, lrs, key):
@@ -588,9 +590,9 @@ class TrainingResult:
         Cross-entropy (nats per step) on a fixed test batch at ``steps``.
     test_accuracy : numpy.ndarray
         Accuracy on the test batch at ``steps``.
-    exponents_before : numpy.ndarray, shape (k,) or (0,)
-        First exponents (per step) at initialisation (empty without flossing).
-    exponents_after_flossing : numpy.ndarray, shape (k,) or (0,)
+    exponents_before : Quantity (1/step), shape (k,) or (0,)
+        First exponents at initialisation (empty without flossing).
+    exponents_after_flossing : Quantity (1/step), shape (k,) or (0,)
         First exponents after the flossing before training (empty without flossing).
     interrupted : bool
         True if training stopped early on KeyboardInterrupt (the metrics so far are kept).
@@ -600,8 +602,8 @@ class TrainingResult:
     steps: np.ndarray
     test_loss: np.ndarray
     test_accuracy: np.ndarray
-    exponents_before: np.ndarray
-    exponents_after_flossing: np.ndarray
+    exponents_before: pq.Quantity
+    exponents_after_flossing: pq.Quantity
     interrupted: bool = False
 
     @property
@@ -730,4 +732,5 @@ def train(
                 record(i)
     except KeyboardInterrupt:
         interrupted = True
+    before, after = pq.Quantity(before, 1 / step), pq.Quantity(after, 1 / step)
     return TrainingResult(params, np.array(steps), np.array(losses), np.array(accs), before, after, interrupted)
