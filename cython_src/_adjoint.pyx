@@ -33,7 +33,11 @@ import numpy as np
 cimport cython
 from libc.math cimport exp, fabs
 
+from ._heap cimport SP_PREFETCH
 from ._typedefs cimport idx_t, int64_t, syn_t, uint8_t
+
+# targets looked up ahead: the cursor of target s + 2 LOOKAHEAD, the spikes at the cursor of s + LOOKAHEAD
+DEF LOOKAHEAD = 8
 
 # an arrival and a spike closer than this many ulps of the time (times are recorded as epoch + offset, the
 # arrival recomputed from the source's time: both round differently) count as the same instant
@@ -49,7 +53,7 @@ cdef inline double same_instant(double t) noexcept nogil:
 @cython.wraparound(False)
 def lif_backward(
     const double[::1] times, const idx_t[::1] neuron, const uint8_t[::1] kicked,
-    const int64_t[::1] sp_ptr, const int64_t[::1] sp_list, const int64_t[::1] prev, const int64_t[::1] nxt,
+    const int64_t[::1] sp_ptr, const int64_t[::1] order, const int64_t[::1] pos,
     const int64_t[::1] indptr, const idx_t[::1] indices, const double[::1] w, int64_t m_w,
     const double[::1] d, int64_t m_d,
     const double[::1] tau, int64_t m_tau, const double[::1] drive, int64_t m_drive,
@@ -63,70 +67,89 @@ def lif_backward(
 
     The spikes (`times`, `neuron`, `kicked`: the tape's cause bits) are in the order of the run, which
     began at t0 with every neuron free of refractoriness and nothing in flight, and ended at T. `sp_ptr`,
-    `sp_list`: each neuron's spikes in time order (CSR); `prev`, `nxt`: the neuron's previous and next
-    spike (-1 for none). Parameter arrays have length n with mask m = -1, or 1 with mask 0. `counts`
-    receives [pulse-triggered spikes, coincident arrivals, pulse-triggered spikes with no cause found].
+    `order`: each neuron's spikes in time order (CSR: the spikes of neuron i are `order[sp_ptr[i]:sp_ptr[i
+    + 1]]`); `pos`: each spike's position in `order`. Parameter arrays have length n with mask m = -1, or 1
+    with mask 0. `counts` receives [pulse-triggered spikes, coincident arrivals, pulse-triggered spikes
+    with no cause found].
+
+    The arrays that the K targets of a spike are looked up in are laid out by neuron, so that one target
+    costs about two cache lines: `seg` holds, in CSR order, each spike's time beside the multiplier of the
+    segment it ends, and `nb` each neuron's first CSR position beside its cursor.
     """
     cdef int64_t n_sp = times.shape[0], n = g_drive.shape[0]
-    cdef double[::1] lam = np.array(dL_dt, dtype=np.float64)
-    cdef double[::1] mu = np.zeros(n_sp)
-    cdef double[::1] mu_end = np.array(dL_dv, dtype=np.float64)
+    cdef double[:, ::1] seg = np.empty((n_sp, 2))
+    cdef int64_t[:, ::1] nb = np.empty((n + 1, 2), dtype=np.int64)
+    cdef uint8_t[::1] ks = np.asarray(kicked)[np.asarray(order)]
     cdef uint8_t[::1] claimed = np.zeros(n_sp, dtype=np.uint8)
-    cdef int64_t[::1] cur = np.array(sp_ptr[1:], dtype=np.int64)  # first spike of each neuron at or after now
-    cdef int64_t r, q, q0, q1, k, kn, n_kicked = 0, n_coinc = 0
-    cdef syn_t s
+    cdef double[::1] lam = np.array(dL_dt, dtype=np.float64)
+    cdef double[::1] mu_end = np.array(dL_dv, dtype=np.float64)
+    cdef int64_t r, q, q0, q1, p, n_kicked = 0, n_coinc = 0
+    cdef syn_t s, s1
     cdef idx_t i, j
-    cdef double tj, ta, tol, t_end, t_start, m, e, ti, lj, I, tu
+    cdef double tj, ta, tol, t_end, t_start, m, e, ti, lj, I, tu, dly
     with nogil:
+        for q in range(n_sp):
+            seg[q, 0] = times[order[q]]
+            seg[q, 1] = 0.0
+        for i in range(n + 1):
+            nb[i, 0] = sp_ptr[i]
+            nb[i, 1] = sp_ptr[i + 1] if i < n else n_sp  # the cursor: first spike at or after now
         # the open segments at T (a neuron refractory at T is held at its reset: no dependence)
         for i in range(n):
-            q = sp_ptr[i + 1] - 1
-            t_start = t0 if q < sp_ptr[i] else times[sp_list[q]] + tref[i & m_tref]
+            q = nb[i + 1, 0] - 1
+            t_start = t0 if q < nb[i, 0] else seg[q, 0] + tref[i & m_tref]
             if t_start > T:
                 mu_end[i] = 0.0
                 continue
             e = exp(-(T - t_start) / tau[i & m_tau])
             g_drive[i] += mu_end[i] * (1.0 - e)
-            if q < sp_ptr[i]:
+            if q < nb[i, 0]:
                 g_v0[i] += mu_end[i] * e
         r = n_sp - 1
         while r >= 0:
             j = neuron[r]
             tj = times[r]
             lj = lam[r]
+            p = pos[r]
             # 1. the arrivals of this spike at its targets
-            for s in range(indptr[j], indptr[j + 1]):
+            s1 = indptr[j + 1]
+            for s in range(indptr[j], s1):
+                if s + 2 * LOOKAHEAD < s1:
+                    SP_PREFETCH(&nb[indices[s + 2 * LOOKAHEAD], 0])
+                if s + LOOKAHEAD < s1:
+                    q = nb[indices[s + LOOKAHEAD], 1]
+                    if q > 0:
+                        SP_PREFETCH(&seg[q - 1, 0])
                 i = indices[s]
-                ta = tj + d[s & m_d]
+                dly = d[s & m_d]
+                ta = tj + dly
                 if ta >= T:
                     continue
                 tol = same_instant(ta)
-                q0 = sp_ptr[i]
-                q1 = sp_ptr[i + 1]
-                q = cur[i]
-                while q > q0 and times[sp_list[q - 1]] >= tj - tol:
+                q0 = nb[i, 0]
+                q1 = nb[i + 1, 0]
+                q = nb[i, 1]
+                while q > q0 and seg[q - 1, 0] >= tj - tol:
                     q -= 1
-                cur[i] = q
-                while q < q1 and times[sp_list[q]] < ta - tol:
+                nb[i, 1] = q
+                while q < q1 and seg[q, 0] < ta - tol:
                     q += 1
-                if q < q1 and times[sp_list[q]] <= ta + tol:
-                    k = sp_list[q]
-                    if kicked[k] and not claimed[k] and k > r:
-                        lj += lam[k]                # the pulse-triggered spike's time is this arrival's
-                        claimed[k] = 1
-                    elif d[s & m_d] > 0.0 or not (kicked[k] or kicked[r]):
+                if q < q1 and seg[q, 0] <= ta + tol:
+                    if ks[q] and not claimed[q] and order[q] > r:
+                        lj += lam[order[q]]         # the pulse-triggered spike's time is this arrival's
+                        claimed[q] = 1
+                    elif dly > 0.0 or not (ks[q] or kicked[r]):
                         n_coinc += 1                # absorbed by the reset of that instant, or a tie
                     continue                        # (within a cascade without delay: a tie that stays)
                 ti = tau[i & m_tau]
-                t_start = t0 if q == q0 else times[sp_list[q - 1]] + tref[i & m_tref]
+                t_start = t0 if q == q0 else seg[q - 1, 0] + tref[i & m_tref]
                 if ta < t_start - tol:
                     continue                        # dropped: the target was refractory
                 if tref[i & m_tref] > 0.0 and ta <= t_start + tol:
                     n_coinc += 1                    # at the end of the refractory period
                 if q < q1:
-                    k = sp_list[q]
-                    t_end = times[k]
-                    m = mu[k]
+                    t_end = seg[q, 0]
+                    m = seg[q, 1]
                 else:
                     t_end = T
                     m = mu_end[i]
@@ -138,11 +161,10 @@ def lif_backward(
             # 2. its own next segment, which starts at the end of its refractory period
             ti = tau[j & m_tau]
             I = drive[j & m_drive]
-            kn = nxt[r]
             t_start = tj + tref[j & m_tref]
-            if kn >= 0:
-                t_end = times[kn]
-                m = mu[kn]
+            if p + 1 < nb[j + 1, 0]:
+                t_end = seg[p + 1, 0]
+                m = seg[p + 1, 1]
             else:
                 t_end = T
                 m = mu_end[j]
@@ -152,20 +174,18 @@ def lif_backward(
             # 3. the segment that this spike ends
             if kicked[r]:
                 n_kicked += 1
-                mu[r] = 0.0
             else:
                 tu = I - thr[j & m_thr]
                 m = -lj * ti / tu
-                mu[r] = m
-                k = prev[r]
-                t_start = t0 if k < 0 else times[k] + tref[j & m_tref]
+                seg[p, 1] = m
+                t_start = t0 if p == nb[j, 0] else seg[p - 1, 0] + tref[j & m_tref]
                 e = exp(-(tj - t_start) / ti)
                 g_drive[j] += m * (1.0 - e)
-                if k < 0:
+                if p == nb[j, 0]:
                     g_v0[j] += m * e
             r -= 1
-        for r in range(n_sp):
-            if kicked[r] and not claimed[r]:
+        for q in range(n_sp):
+            if ks[q] and not claimed[q]:
                 counts[2] += 1
     counts[0] += n_kicked
     counts[1] += n_coinc

@@ -55,18 +55,15 @@ class SpikeGradient:
     n_unresolved: int
 
 
-def _neighbours(neuron, n):
-    """Each neuron's spikes in time order (CSR: ptr, list) and each spike's previous and next spike of
-    the same neuron (-1 for none); the tape is in time order, so a stable sort keeps it."""
+def _by_neuron(neuron, n):
+    """Each neuron's spikes in time order (CSR: ptr, order) and each spike's position in ``order``; the
+    tape is in time order, so a stable sort keeps it."""
     order = np.argsort(neuron, kind="stable").astype(np.int64)
     ptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(neuron, minlength=n), out=ptr[1:])
-    same = neuron[order[1:]] == neuron[order[:-1]]
-    prev = np.full(neuron.size, -1, np.int64)
-    nxt = np.full(neuron.size, -1, np.int64)
-    prev[order[1:][same]] = order[:-1][same]
-    nxt[order[:-1][same]] = order[1:][same]
-    return ptr, order, prev, nxt
+    pos = np.empty_like(order)
+    pos[order] = np.arange(order.size)
+    return ptr, order, pos
 
 
 def _mask(a):
@@ -153,7 +150,7 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     dL_dt = _derivative("dL_dspike_times", dL_dspike_times, times.shape, "one per spike of net.spike_times")
     dv = np.zeros(n) if dL_dv is None else _derivative("dL_dv", dL_dv, (n,), "one per neuron")
 
-    ptr, order, prev, nxt = _neighbours(neuron, n)
+    ptr, order, pos = _by_neuron(neuron, n)
     w, d = net._weights, net._delays
     g_w = np.zeros(w.size)
     g_drive = np.zeros(n)
@@ -161,7 +158,7 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     counts = np.zeros(3, np.int64)
     p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
     _adjoint.lif_backward(
-        times, neuron, kicked, ptr, order, prev, nxt,
+        times, neuron, kicked, ptr, order, pos,
         net._indptr, net._indices, w, _mask(w), d, _mask(d),
         p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
         p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]),
