@@ -1,0 +1,403 @@
+"""Exact Lyapunov spectra of pulse-coupled networks: tangent vectors through the single-spike Jacobians.
+
+Between spikes every neuron follows its flow in closed form, so the derivative of the network's state
+along a run is a product of single-spike Jacobians, each touching the spiking neuron and its K targets.
+`lyapunov_spectrum` runs a copy of an `EventNetwork` chunk by chunk, and propagates m tangent vectors
+through the recorded spikes (the compiled `brian2_sparseprop.spiking._tangent`, O(K m) per spike),
+with QR re-orthonormalisations (Benettin's method) at spike times; the result is the project's
+`brian2_sparseprop.lyapunov.LyapunovSpectrum`, in 1/s.
+
+Tangent space (see `docs/spiking_lyapunov.md`): one coordinate per neuron, the perturbation of its state
+delta v for LIF neurons, and for QIF and theta neurons the state perturbation divided by the model's
+right-hand side, sigma = delta x / g(x) (tau sigma is the time by which the neuron is ahead on its own
+orbit). Both are equivalent to the state's coordinates for the supported networks, so the exponents are
+the same; the QR steps and the returned vectors use them.
+
+Supported (first increment): LIF, QIF and theta neurons (mixed too), delta pulses, no delays, no
+refractoriness, no external inputs, no pulse that can trigger a spike (weights <= 0 onto LIF and QIF
+neurons; any weight onto theta neurons), drive > 0 for QIF and theta neurons. The rest is refused with
+a NotImplementedError.
+"""
+
+import math
+
+import numpy as np
+
+from .._validation import check_int, check_real, si_value
+from . import _tangent
+
+__all__ = ["lyapunov_spectrum"]
+
+#: the automatic QR interval keeps the spread of the log growths of the vectors over one interval below
+#: this (a condition number of about 1e6: Householder QR then loses at most 6 of 16 digits in the
+#: smallest column) and their size below MAX_LOG_GROWTH (far from overflow)
+TARGET_SPREAD = math.log(1e6)
+MAX_LOG_GROWTH = 100.0
+#: at most this many time constants between QR steps (LIF rows are stored as delta v exp((t - t0) / tau))
+MAX_TAUS_PER_INTERVAL = 50.0
+#: spikes per run of the network copy (its spike record is taken and dropped after each chunk)
+CHUNK_SPIKES = 200_000
+#: at least this many QR intervals per batch of the batch-means error
+INTERVALS_PER_BATCH = 10
+
+
+def _mask(a):
+    return np.int64(-1 if a.size > 1 else 0)
+
+
+def _check_supported(net):
+    """NotImplementedError naming the first unsupported feature of ``net``, before any work."""
+    from .network import MODELS
+
+    if net._poisson or net._generators:
+        raise NotImplementedError(
+            "Lyapunov spectra are implemented for autonomous networks only (no Poisson or spike-generator input)"
+        )
+    if (net._delays != 0).any():
+        k = int(np.argmax(net._delays != 0))
+        raise NotImplementedError(
+            f"Lyapunov spectra are implemented for networks without delays, found delay {net._delays[k]} s "
+            f"at synapse {k}"
+        )
+    if (net._tref != 0).any():
+        k = int(np.argmax(net._tref != 0))
+        raise NotImplementedError(
+            f"Lyapunov spectra are implemented for networks without refractoriness, found refractory "
+            f"{net._tref[k]} s{' for neuron ' + str(k) if net._tref.size > 1 else ''}"
+        )
+    qif = net._codes != MODELS.index("lif")
+    drive = np.broadcast_to(net._drive, (net.n,))
+    if (qif & (drive <= 0)).any():
+        k = int(np.argmax(qif & (drive <= 0)))
+        raise NotImplementedError(
+            f"Lyapunov spectra of QIF and theta neurons are implemented for drive > 0 (oscillatory neurons), "
+            f"found drive {drive[k]} for neuron {k} of model {MODELS[net._codes[k]]!r}"
+        )
+    w = net._weights
+    nnz = net._indices.size
+    if nnz and (w > 0).any():
+        theta = net._codes == MODELS.index("theta")
+        excit = np.broadcast_to(w > 0, (nnz,)) & ~theta[net._indices]
+        if excit.any():
+            s = int(np.argmax(excit))
+            i = int(net._indices[s])
+            raise NotImplementedError(
+                f"Lyapunov spectra are implemented for pulses that cannot trigger a spike (weights <= 0 onto "
+                f"'lif' and 'qif' neurons, any weight onto 'theta' neurons), found weight "
+                f"{np.broadcast_to(w, (nnz,))[s]} at synapse {s} onto neuron {i} of model {MODELS[net._codes[i]]!r}"
+            )
+
+
+def _copy(net):
+    """A fresh network with ``net``'s parameters and connectivity, started (t = 0) at ``net``'s current
+    state, recording the spikes of all neurons: ``net`` is left as it is."""
+    from .network import EventNetwork
+
+    config = dict(net._config)
+    config["v_init"] = net.v
+    return EventNetwork(**config)
+
+
+def _take_spikes(sim):
+    """The spikes the copy recorded since the last call (its record is dropped: memory stays bounded)."""
+    times, idx = sim.spike_times, sim.spike_indices
+    sim._spike_chunks = []
+    return times, idx
+
+
+class _TangentRun:
+    """A network copy with m tangent vectors (rows of ``Y``, in the coordinates of `_tangent`: sigma for
+    neurons that fire on their own, delta v for LIF neurons that never fire) and the replayed states."""
+
+    def __init__(self, net, Y, stored=False):
+        from .network import MODELS
+
+        self.sim = sim = _copy(net)
+        n = sim.n
+        lif = sim._codes == MODELS.index("lif")
+        self.theta = sim._codes == MODELS.index("theta")
+        p = {"tau": sim._tau, "drive": sim._drive, "reset": sim._reset}
+        self.p = {key: np.ascontiguousarray(a, dtype=np.float64) for key, a in p.items()}
+        self.masks = {key: _mask(a) for key, a in self.p.items()}
+        tau, drive = np.broadcast_to(self.p["tau"], (n,)), np.broadcast_to(self.p["drive"], (n,))
+        oscillating = drive > np.broadcast_to(sim._thr, (n,))
+        modes = _tangent.MODES
+        self.mode = np.where(
+            lif, np.where(oscillating, modes["phase_lif"], modes["state_lif"]), modes["phase_qif"]
+        ).astype(np.uint8)
+        self.state_lif = self.mode == modes["state_lif"]
+        self.phase_lif = self.mode == modes["phase_lif"]
+        self.inv_tau = 1.0 / tau
+        self.drive_n = drive
+        self.w = np.ascontiguousarray(sim._weights, dtype=np.float64)
+        self.t_cap = MAX_TAUS_PER_INTERVAL * float(tau.min())
+        # replayed states: u = I - v for LIF (t0 = 0), v = tan(theta / 2) for theta, v for QIF
+        v = sim.v
+        self.x = np.where(
+            lif, drive - v, np.where(self.theta, np.where(v <= -np.pi, -np.inf, np.tan(v / 2)), v)
+        ).astype(np.float64)
+        self.tl = np.zeros(n)
+        self.t0 = 0.0
+        self.Y = np.ascontiguousarray(Y if stored else Y / self._gain(), dtype=np.float64)
+        self.logdet = np.zeros(1)  # sum of log|det| of the spikes' Jacobians in these coordinates
+        self.free_logdet = 0.0  # and of the free decay of the delta v rows, added as t0 moves
+        self.n_spikes = 0
+        self.buffer = (np.zeros(0), np.zeros(0, np.int32))
+        self.pos = 0
+
+    def _gain(self):
+        """Per row, d state / d stored coordinate at t0 (the replayed states at t0): I - v (oscillating
+        LIF), g(v) = v^2 + I (QIF), g(theta) (theta), 1 (delta v rows)."""
+        v, I = self.x, self.drive_n
+        with np.errstate(invalid="ignore"):
+            # theta: (1 - cos theta) + (1 + cos theta) I with theta = 2 atan(v): (2 v^2 + 2 I) / (1 + v^2)
+            inv = 1.0 / (1.0 + v * v)
+            g_qif = np.where(self.theta, 2.0 * (1.0 - inv) + 2.0 * inv * I, v * v + I)
+        g = np.where(self.state_lif, 1.0, np.where(self.phase_lif, v, g_qif))
+        return g[:, None]
+
+    def _propagate(self, times, idx, a, b):
+        p, mk = self.p, self.masks
+        sim = self.sim
+        _tangent.propagate(
+            times, idx, a, b, sim._indptr, sim._indices, self.w, _mask(self.w),
+            self.mode, p["tau"], mk["tau"], p["drive"], mk["drive"], p["reset"], mk["reset"],
+            self.x, self.tl, self.Y, self.t0, self.logdet,
+        )  # fmt: skip
+        self.n_spikes += b - a
+
+    def _reanchor(self, t):
+        """Move t0 to t (at or after the last processed spike): the LIF states u and the delta v rows are
+        multiplied by exp(-(t - t0) / tau); the QIF and theta states are advanced to t."""
+        decay = np.exp(-(t - self.t0) * self.inv_tau)
+        self.x[self.phase_lif] *= decay[self.phase_lif]
+        self.Y[self.state_lif] *= decay[self.state_lif, None]
+        self.free_logdet -= (t - self.t0) * self.inv_tau[self.state_lif].sum()
+        self.t0 = t
+        p, mk = self.p, self.masks
+        _tangent.advance_states(self.mode, p["tau"], mk["tau"], p["drive"], mk["drive"], self.x, self.tl, t)
+
+    def to_state(self, t):
+        """The vectors as perturbations of the state at time t (after the last processed spike): delta v
+        (LIF, QIF), delta theta (theta)."""
+        self._reanchor(t)
+        return self.Y * self._gain()
+
+    def orthonormalize(self, t):
+        """QR step at time t: the log growths of the vectors since the last step (in the coordinates of
+        `_tangent`), and Y replaced by the orthonormal Q (diag R > 0)."""
+        self._reanchor(t)
+        Q, R = np.linalg.qr(self.Y)
+        diag = np.diagonal(R)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_r = np.log(np.abs(diag))
+        if not np.all(np.isfinite(log_r)):
+            raise FloatingPointError(
+                f"the tangent vectors became degenerate or non-finite at t = {t} s (log|R_ii| = {log_r})"
+            )
+        self.Y[...] = Q * np.where(diag < 0, -1.0, 1.0)[None, :]
+        return log_r
+
+    def advance(self, duration, interval, record):
+        """Run the copy for ``duration`` seconds, propagating the vectors, with a QR step at the end of each
+        interval (`interval.length` spikes, or MAX_TAUS_PER_INTERVAL time constants without one) and at the
+        end; ``record(log_r, elapsed)`` gets each step's log growths."""
+        sim = self.sim
+        t_end = sim.t + duration
+        t_qr = self.t0
+        count = 0
+        while True:
+            times, idx = self.buffer
+            if self.pos == times.size:
+                if sim.t >= t_end:
+                    break
+                rate = max(self.n_spikes / sim.t, 1.0 / duration) if sim.t > 0 else sim.n / self.t_cap
+                sim.run(min(t_end - sim.t, CHUNK_SPIKES / rate))
+                self.buffer, self.pos = _take_spikes(sim), 0
+                continue
+            p = self.pos
+            cap = t_qr + self.t_cap
+            if times[p] > cap:
+                record(self.orthonormalize(cap), cap - t_qr, count)
+                t_qr, count = cap, 0
+                continue
+            q = min(p + interval.length - count, times.size, int(np.searchsorted(times, cap, side="right")))
+            self._propagate(times, idx, p, q)
+            self.pos = q
+            count += q - p
+            t_last = times[q - 1]
+            if (count >= interval.length or t_last == cap) and t_last > t_qr:
+                record(self.orthonormalize(t_last), t_last - t_qr, count)
+                t_qr, count = t_last, 0
+        while t_end > t_qr:
+            t = min(t_end, t_qr + self.t_cap)
+            record(self.orthonormalize(t), t - t_qr, count)
+            t_qr, count = t, 0
+
+
+class _Interval:
+    """Spikes per QR interval: fixed, or adapted to the growth of the vectors over the last interval."""
+
+    def __init__(self, fixed, n):
+        self.auto = fixed is None
+        self.length = max(1, min(n, 64)) if fixed is None else fixed
+        self.max_length = None
+
+    def update(self, log_r, spikes):
+        if not self.auto or spikes < self.length:
+            return
+        spread = float(log_r.max() - log_r.min())
+        size = float(np.abs(log_r).max())
+        score = max(spread / TARGET_SPREAD, size / MAX_LOG_GROWTH)
+        new = 2 * self.length if score <= 0.5 else max(1, int(self.length / score))
+        if self.max_length is not None:
+            new = min(new, self.max_length)
+        self.length = max(1, new)
+
+
+def _time(name, value, positive=False):
+    """A time in s (a float, or a Quantity of either library) as a float: > 0 or >= 0."""
+    return check_real(name, si_value(name, value, "time"), positive=positive, nonnegative=True)
+
+
+def lyapunov_spectrum(
+    net, duration, *, k=None, t_warmup=0.0, t_warmup_tangent=0.0, qr_interval=None, n_batches=20, seed=None
+):
+    """Lyapunov spectrum (all exponents or the first ``k``) of a pulse-coupled `EventNetwork`, exactly.
+
+    A copy of ``net`` continues from its current state (``net`` itself is not changed): it runs alone
+    for ``t_warmup``; then ``k`` random orthonormal tangent vectors are propagated with it through the
+    single-spike Jacobians (O(K k) work per spike) for ``t_warmup_tangent`` (re-orthonormalised, not
+    counted), then for ``duration``, measured. QR re-orthonormalisations happen at spike times, every
+    ``qr_interval`` spikes, or, by default, at intervals adapted to the growth of the vectors (the spread
+    of their log growths over an interval is kept below log(1e6)), at most 50 time constants apart and
+    at least ``10 n_batches`` over the measurement.
+
+    Parameters
+    ----------
+    net : EventNetwork
+        LIF, QIF and theta neurons (mixed too) with delta pulses; no delays, no refractoriness, no
+        Poisson or spike-generator input; weights <= 0 onto LIF and QIF neurons (any onto theta neurons:
+        no pulse may trigger a spike); drive > 0 for QIF and theta neurons.
+    duration : float or time Quantity
+        Measured time (s), > 0.
+    k : int or None
+        Number of exponents, ``1 <= k <= net.n`` (None: all).
+    t_warmup, t_warmup_tangent : float or time Quantity
+        Time (s, >= 0) of the network alone, then of the tangent vectors before the measurement.
+    qr_interval : int or None
+        Spikes between re-orthonormalisations (>= 1), or None for the automatic choice.
+    n_batches : int
+        Batches of QR intervals for the batch-means error (>= 2).
+    seed : int, numpy.random.Generator or None
+        Random initial tangent vectors.
+
+    Returns
+    -------
+    LyapunovSpectrum
+        Exponents in 1/s with batch-means errors, local exponents and running estimates (Neo signals
+        on the network's time axis), Kaplan-Yorke dimension and entropy rate. ``params`` holds the
+        settings, ``n_spikes`` (measured), ``rate`` (Hz per neuron), ``log_det_rate`` (the time average
+        of log|det| of the Jacobians over the measurement, 1/s: the sum of all exponents when ``k = n``),
+        ``qr_interval`` ('auto' or the number) and ``n_qr`` (QR steps measured).
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an `EventNetwork`, a time is not a time, or a count not an integer.
+    ValueError
+        If a time or count is out of range.
+    NotImplementedError
+        For delays, refractoriness, external inputs, pulses that can trigger spikes, or QIF and theta
+        neurons with drive <= 0 (naming the first one found).
+    FloatingPointError
+        If the tangent vectors become degenerate or non-finite.
+
+    Examples
+    --------
+    An inhibitory LIF network: one zero exponent (a shift in time), the others negative.
+
+    >>> from brian2_sparseprop.spiking.standard import sparse_inhibitory_lif
+    >>> net = sparse_inhibitory_lif(50, k=10, seed=0)
+    >>> res = lyapunov_spectrum(net, 2.0, k=3, t_warmup=0.5, t_warmup_tangent=0.5, seed=0)
+    >>> str(res.exponents.dimensionality)
+    '1/s'
+    >>> bool(abs(res.exponents[0].magnitude) < 1e-6 and res.exponents[1].magnitude < 0)
+    True
+    """
+    import quantities as pq
+
+    from ..lyapunov import QRAccumulator
+    from .network import MODELS, EventNetwork
+
+    if not isinstance(net, EventNetwork):
+        raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
+    duration = _time("duration", duration, positive=True)
+    t_warmup = _time("t_warmup", t_warmup)
+    t_warmup_tangent = _time("t_warmup_tangent", t_warmup_tangent)
+    n = net.n
+    k = n if k is None else check_int("k", k, 1)
+    if k > n:
+        raise ValueError(f"k must be <= the number of neurons {n}, found: {k}")
+    if qr_interval is not None:
+        qr_interval = check_int("qr_interval", qr_interval, 1)
+    n_batches = check_int("n_batches", n_batches, 2)
+    _check_supported(net)
+    rng = np.random.default_rng(seed)
+
+    t_begin = float(net.t)
+    source = net
+    if t_warmup > 0:  # the network alone, on a copy that records nothing
+        source = _copy(net)
+        source.record_spikes(np.zeros(0, np.int32))
+        source.run(t_warmup)
+    run = _TangentRun(source, np.linalg.qr(rng.standard_normal((n, k)))[0], stored=True)
+    interval = _Interval(qr_interval, n)
+
+    def ignore(log_r, elapsed, spikes):
+        interval.update(log_r, spikes)
+
+    if t_warmup_tangent > 0:
+        run.advance(t_warmup_tangent, interval, ignore)
+    acc = QRAccumulator(k)
+    spikes0, logdet0, free0 = run.n_spikes, run.logdet[0], run.free_logdet
+    if run.n_spikes and run.sim.t > 0:  # rate known: at least INTERVALS_PER_BATCH intervals per batch
+        interval.max_length = max(1, int(run.n_spikes / run.sim.t * duration / (INTERVALS_PER_BATCH * n_batches)))
+        interval.length = min(interval.length, interval.max_length)
+
+    def measure(log_r, elapsed, spikes):
+        acc.add(log_r, elapsed)
+        interval.update(log_r, spikes)
+
+    run.advance(duration, interval, measure)
+    n_spikes = run.n_spikes - spikes0
+    log_det = (run.logdet[0] - logdet0) + (run.free_logdet - free0)
+    codes = sorted({MODELS[c] for c in np.unique(net._codes)})
+    params = dict(
+        model=codes[0] if len(codes) == 1 else "+".join(codes),
+        n=n,
+        duration=duration,
+        t_warmup=t_warmup,
+        t_warmup_tangent=t_warmup_tangent,
+        qr_interval="auto" if qr_interval is None else qr_interval,
+        n_qr=acc.n_intervals,
+        n_spikes=n_spikes,
+        rate=n_spikes / (n * duration),
+        log_det_rate=log_det / duration,
+        seed=seed if isinstance(seed, (int, np.integer)) or seed is None else "generator",
+    )
+    t_start = t_begin + t_warmup + t_warmup_tangent
+    return acc.spectrum(time_unit=pq.s, t_start=t_start, dim=n, params=params, n_batches=n_batches)
+
+
+def _tangent_map(net, duration, vectors):
+    """The derivative of the state after ``duration`` (s) by the state now, applied to ``vectors`` (n x m,
+    columns are perturbations of ``net.v``: delta v for LIF and QIF, delta theta for theta), by the
+    product of the single-spike Jacobians along the run of a copy of ``net``; the columns come back in
+    the same coordinates, at time ``net.t + duration`` (for checks against finite differences)."""
+    _check_supported(net)
+    run = _TangentRun(net, np.asarray(vectors, dtype=np.float64))
+    run.sim.run(duration)
+    times, idx = _take_spikes(run.sim)
+    run._propagate(times, idx, 0, times.size)
+    return run.to_state(run.sim.t)
