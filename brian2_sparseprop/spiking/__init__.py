@@ -1,6 +1,7 @@
-"""Exact event-driven simulation of spiking networks (SparseProp): the engine's Python API and the standard
-networks."""
+"""Exact event-driven simulation of spiking networks (SparseProp): the engine's Python API, the standard
+networks, and the Lyapunov spectra of pulse-coupled networks."""
 
+from .lyapunov import lyapunov_spectrum
 from .network import EventNetwork
 
-__all__ = ["EventNetwork"]
+__all__ = ["EventNetwork", "lyapunov_spectrum"]

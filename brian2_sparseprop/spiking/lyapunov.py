@@ -148,11 +148,11 @@ class _TangentRun:
     def _gain(self):
         """Per row, d state / d stored coordinate at t0 (the replayed states at t0): I - v (oscillating
         LIF), g(v) = v^2 + I (QIF), g(theta) (theta), 1 (delta v rows)."""
-        v, I = self.x, self.drive_n
+        v, drive = self.x, self.drive_n
         with np.errstate(invalid="ignore"):
             # theta: (1 - cos theta) + (1 + cos theta) I with theta = 2 atan(v): (2 v^2 + 2 I) / (1 + v^2)
             inv = 1.0 / (1.0 + v * v)
-            g_qif = np.where(self.theta, 2.0 * (1.0 - inv) + 2.0 * inv * I, v * v + I)
+            g_qif = np.where(self.theta, 2.0 * (1.0 - inv) + 2.0 * inv * drive, v * v + drive)
         g = np.where(self.state_lif, 1.0, np.where(self.phase_lif, v, g_qif))
         return g[:, None]
 
