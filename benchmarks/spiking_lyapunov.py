@@ -25,7 +25,7 @@ import time
 from brian2_sparseprop.spiking import lyapunov_spectrum
 from brian2_sparseprop.spiking.standard import balanced_theta, sparse_inhibitory_lif
 
-DURATION = {10_000: 1.0, 100_000: 0.3}  # simulated seconds per size (S1: about 3.3 Hz)
+DURATION = {10_000: 3.0, 100_000: 1.0}  # simulated seconds per size (S1: about 3.3 Hz)
 
 
 def s1(n, m, duration, warmup):

@@ -41,6 +41,14 @@ from libc.stdlib cimport free, malloc
 from ._qif cimport qif_advance
 from ._typedefs cimport idx_t, int64_t, syn_t, uint8_t
 
+cdef extern from *:
+    """
+    #define TANGENT_PREFETCH(p) __builtin_prefetch((const void*)(p), 1, 3)
+    """
+    void TANGENT_PREFETCH(const void* p) noexcept nogil
+
+DEF AHEAD = 8       # targets ahead whose tangent row and state are prefetched (rows are random accesses)
+
 cdef enum:
     MODE_PHASE_LIF = 0
     MODE_PHASE_QIF = 1
@@ -77,8 +85,10 @@ def propagate(
     time `tl` for QIF and theta). Parameter arrays have length n with mask -1, or 1 with mask 0; `mode`
     has length n. Adds log|det| of the Jacobians to `logdet[0]`."""
     cdef int64_t m = Y.shape[1], k, r
-    cdef syn_t s
-    cdef idx_t i, j
+    cdef syn_t s, s0, s1
+    cdef idx_t i, j, ia
+    cdef double* Yp = &Y[0, 0] if Y.shape[0] > 0 and m > 0 else NULL
+    cdef double* xp = &x[0] if x.shape[0] > 0 else NULL
     cdef double t, E_shared = 1.0, E, c, d, ti, Ii, vm, ww, prod, ld = 0.0
     cdef double* dts = <double*>malloc((m if m > 0 else 1) * sizeof(double))
     if dts == NULL:
@@ -102,7 +112,19 @@ def propagate(
                     x[j] = (drive[j & m_drive] - reset[j & m_reset]) * E
                 # its targets
                 prod = 1.0
-                for s in range(indptr[j], indptr[j + 1]):
+                s0 = indptr[j]
+                s1 = indptr[j + 1]
+                if Yp != NULL:
+                    for s in range(s0, s0 + AHEAD if s0 + AHEAD < s1 else s1):
+                        ia = indices[s]
+                        TANGENT_PREFETCH(Yp + ia * m)
+                        TANGENT_PREFETCH(xp + ia)
+                for s in range(s0, s1):
+                    if Yp != NULL and s + AHEAD < s1:
+                        ia = indices[s + AHEAD]
+                        TANGENT_PREFETCH(Yp + ia * m)
+                        TANGENT_PREFETCH(Yp + ia * m + m - 1)
+                        TANGENT_PREFETCH(xp + ia)
                     i = indices[s]
                     if i == j:
                         continue                    # absorbed by the reset of this instant

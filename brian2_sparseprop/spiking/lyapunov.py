@@ -39,7 +39,7 @@ MAX_TAUS_PER_INTERVAL = 50.0
 #: spikes per run of the network copy (its spike record is taken and dropped after each chunk)
 CHUNK_SPIKES = 200_000
 #: at least this many QR intervals per batch of the batch-means error
-INTERVALS_PER_BATCH = 10
+INTERVALS_PER_BATCH = 5
 
 
 def _mask(a):
@@ -126,8 +126,9 @@ class _TangentRun:
         self.mode = np.where(
             lif, np.where(oscillating, modes["phase_lif"], modes["state_lif"]), modes["phase_qif"]
         ).astype(np.uint8)
-        self.state_lif = self.mode == modes["state_lif"]
-        self.phase_lif = self.mode == modes["phase_lif"]
+        self.state_lif = np.flatnonzero(self.mode == modes["state_lif"])
+        self.phase_lif = np.flatnonzero(self.mode == modes["phase_lif"])
+        self.any_qif = bool((self.mode == modes["phase_qif"]).any())
         self.inv_tau = 1.0 / tau
         self.drive_n = drive
         self.w = np.ascontiguousarray(sim._weights, dtype=np.float64)
@@ -155,7 +156,9 @@ class _TangentRun:
             # theta: (1 - cos theta) + (1 + cos theta) I with theta = 2 atan(v): (2 v^2 + 2 I) / (1 + v^2)
             inv = 1.0 / (1.0 + v * v)
             g_qif = np.where(self.theta, 2.0 * (1.0 - inv) + 2.0 * inv * drive, v * v + drive)
-        g = np.where(self.state_lif, 1.0, np.where(self.phase_lif, v, g_qif))
+        g = g_qif
+        g[self.phase_lif] = v[self.phase_lif]
+        g[self.state_lif] = 1.0
         return g[:, None]
 
     def _propagate(self, times, idx, a, b):
@@ -173,13 +176,16 @@ class _TangentRun:
     def _reanchor(self, t):
         """Move t0 to t (at or after the last processed spike): the LIF states u and the delta v rows are
         multiplied by exp(-(t - t0) / tau); the QIF and theta states are advanced to t."""
-        decay = np.exp(-(t - self.t0) * self.inv_tau)
-        self.x[self.phase_lif] *= decay[self.phase_lif]
-        self.Y[self.state_lif] *= decay[self.state_lif, None]
-        self.free_logdet -= (t - self.t0) * self.inv_tau[self.state_lif].sum()
+        dt = t - self.t0
+        if self.phase_lif.size:
+            self.x[self.phase_lif] *= np.exp(-dt * self.inv_tau[self.phase_lif])
+        if self.state_lif.size:
+            self.Y[self.state_lif] *= np.exp(-dt * self.inv_tau[self.state_lif])[:, None]
+            self.free_logdet -= dt * self.inv_tau[self.state_lif].sum()
         self.t0 = t
-        p, mk = self.p, self.masks
-        _tangent.advance_states(self.mode, p["tau"], mk["tau"], p["drive"], mk["drive"], self.x, self.tl, t)
+        if self.any_qif:
+            p, mk = self.p, self.masks
+            _tangent.advance_states(self.mode, p["tau"], mk["tau"], p["drive"], mk["drive"], self.x, self.tl, t)
 
     def to_state(self, t):
         """The vectors as perturbations of the state at time t (after the last processed spike): delta v
@@ -192,7 +198,7 @@ class _TangentRun:
         `_tangent`), and Y replaced by the orthonormal Q (diag R > 0)."""
         cpu = time.process_time()
         self._reanchor(t)
-        Q, R = np.linalg.qr(self.Y)
+        Q, R = _qr(self.Y)
         diag = np.diagonal(R)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_r = np.log(np.abs(diag))
@@ -243,6 +249,25 @@ class _TangentRun:
             t_qr, count = t, 0
 
 
+def _qr(Y):
+    """Y = Q R (reduced). Tall matrices (n >= 4 k) by CholeskyQR2 (Cholesky factors of the Gram matrix,
+    twice: as accurate as Householder for condition numbers below about 1e7, which the QR intervals keep,
+    and several times faster in numpy for n >> k); Householder for the others or if the Gram matrix is
+    not numerically positive definite."""
+    n, k = Y.shape
+    if n >= 4 * k:
+        try:
+            R1 = np.linalg.cholesky(Y.T @ Y).T
+            Q = Y @ np.linalg.inv(R1)
+            R2 = np.linalg.cholesky(Q.T @ Q).T
+            Q = Q @ np.linalg.inv(R2)
+            if np.all(np.isfinite(Q)):
+                return Q, R2 @ R1
+        except np.linalg.LinAlgError:
+            pass
+    return np.linalg.qr(Y)
+
+
 class _Interval:
     """Spikes per QR interval: fixed, or adapted to the growth of the vectors over the last interval."""
 
@@ -279,7 +304,7 @@ def lyapunov_spectrum(
     counted), then for ``duration``, measured. QR re-orthonormalisations happen at spike times, every
     ``qr_interval`` spikes, or, by default, at intervals adapted to the growth of the vectors (the spread
     of their log growths over an interval is kept below log(1e6)), at most 50 time constants apart and
-    at least ``10 n_batches`` over the measurement.
+    at least ``5 n_batches`` over the measurement.
 
     Parameters
     ----------
