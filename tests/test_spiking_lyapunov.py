@@ -107,8 +107,10 @@ def test_lif_spectrum_one_zero_exponent_others_negative(seed):
     # the time shift: zero up to the rounding of the QR steps (of order k eps per step, k = 100 columns)
     assert abs(lam[0]) < 1e3 * res.k * EPS * res.params["n_qr"] / 10.0
     assert np.all(lam[1:] + 3 * err[1:] < 0)
-    # stable chaos aside, nothing expands: Kaplan-Yorke dimension 1 (the time shift), entropy 0
-    assert res.kaplan_yorke_dimension == pytest.approx(1.0, abs=1e-6)
+    # nothing expands: entropy rate 0, Kaplan-Yorke dimension 1 (the time shift), or 0 when rounding
+    # leaves the zero exponent a hair below zero
+    assert res.entropy_rate.magnitude <= abs(lam[0])
+    assert res.kaplan_yorke_dimension == 0.0 or res.kaplan_yorke_dimension == pytest.approx(1.0, abs=1e-6)
 
 
 def test_theta_spectrum_zero_and_positive_exponents(seed):

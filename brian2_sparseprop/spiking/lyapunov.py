@@ -277,15 +277,16 @@ class _Interval:
         self.max_length = None
 
     def update(self, log_r, spikes):
-        if not self.auto or spikes < self.length:
+        """After a QR step that ended an interval of ``spikes`` spikes with the log growths ``log_r``."""
+        if not self.auto:
             return
-        spread = float(log_r.max() - log_r.min())
-        size = float(np.abs(log_r).max())
-        score = max(spread / TARGET_SPREAD, size / MAX_LOG_GROWTH)
-        new = 2 * self.length if score <= 0.5 else max(1, int(self.length / score))
+        if spikes >= self.length:
+            spread = float(log_r.max() - log_r.min())
+            size = float(np.abs(log_r).max())
+            score = max(spread / TARGET_SPREAD, size / MAX_LOG_GROWTH)
+            self.length = 2 * self.length if score <= 0.5 else max(1, int(self.length / score))
         if self.max_length is not None:
-            new = min(new, self.max_length)
-        self.length = max(1, new)
+            self.length = max(1, min(self.length, self.max_length))
 
 
 def _time(name, value, positive=False):
@@ -399,12 +400,15 @@ def lyapunov_spectrum(
         run.advance(t_warmup_tangent, interval, ignore)
     acc = QRAccumulator(k)
     spikes0, logdet0, free0 = run.n_spikes, run.logdet[0], run.free_logdet
-    if run.n_spikes and run.sim.t > 0:  # rate known: at least INTERVALS_PER_BATCH intervals per batch
+    if run.n_spikes and run.sim.t > 0:  # the rate of the vectors' warm-up caps the first intervals too
         interval.max_length = max(1, int(run.n_spikes / run.sim.t * duration / (INTERVALS_PER_BATCH * n_batches)))
-        interval.length = min(interval.length, interval.max_length)
+        interval.update(np.zeros(k), 0)
 
     def measure(log_r, elapsed, spikes):
         acc.add(log_r, elapsed)
+        # at least INTERVALS_PER_BATCH intervals per batch, at the rate measured so far
+        rate = (run.n_spikes - spikes0) / acc.elapsed.sum()
+        interval.max_length = max(1, int(rate * duration / (INTERVALS_PER_BATCH * n_batches)))
         interval.update(log_r, spikes)
 
     run.advance(duration, interval, measure)
