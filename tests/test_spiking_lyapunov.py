@@ -148,14 +148,15 @@ def test_lif_sum_of_exponents_from_the_rate(seed):
 
 def test_leqipe_case_largest_exponent(seed):
     # LEquipe's documented network (theta, N = 200, K = 50, J0 = 1, tau = 10 ms, drive from the balance
-    # condition for 5 Hz, no rescaling); an independent numpy check found 30.0 /s at 5.33 Hz. Over 8
-    # realisations of S2 (fixed out-degree, repeated pairs allowed) we measured 30.8 +- 0.38 /s (standard
-    # deviation) at 5.37-5.41 Hz; fixed out-degree without repeated pairs gave 29.5 +- 0.32 /s at 5.31 Hz,
-    # fixed in-degree 31.4 +- 0.39 /s at 5.40 Hz. Tolerance 2 /s: five realisation spreads.
+    # condition for 5 Hz, no rescaling); an independent numpy check found 30.0 /s at 5.33 Hz. Over 24
+    # realisations of S2 (fixed out-degree, repeated pairs allowed; seeds 0-23, 40 s each, as here) we
+    # measured 30.89 +- 0.47 /s (standard deviation over realisations, each with about 0.3 /s standard
+    # error; range 30.17-31.76) at 5.37-5.42 Hz; other constructions of the network move it by about 1 /s
+    # (docs/spiking_lyapunov.md). Tolerance 2.5 /s: the offset of the mean (0.9) plus 3.4 spreads.
     net = balanced_theta(200, k=50, seed=seed, j0=1.0, rate=5.0)
-    res = lyapunov_spectrum(net, 20.0, k=1, t_warmup=2.0, t_warmup_tangent=2.0, seed=seed)
+    res = lyapunov_spectrum(net, 40.0, k=1, t_warmup=2.0, t_warmup_tangent=2.0, seed=seed)
     assert 5.2 < res.params["rate"] < 5.5
-    assert res.exponents[0].magnitude == pytest.approx(30.0, abs=2.0)
+    assert res.exponents[0].magnitude == pytest.approx(30.0, abs=2.5)
 
 
 def test_qr_schedule_does_not_change_the_exponents(seed):
