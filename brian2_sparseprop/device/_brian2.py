@@ -18,10 +18,9 @@ Private attributes of Brian2 objects that the device reads or writes (not import
 - ``Dimension._dims`` (`brian2_sparseprop.neo`).
 """
 
-from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 from brian2.core.network import TextReport
 from brian2.core.variables import ArrayVariable, Constant, Subexpression
-from brian2.devices.device import RuntimeDevice, all_devices, reset_device
+from brian2.devices.device import RuntimeDevice, all_devices, previous_devices, reset_device
 from brian2.equations.equations import SUBEXPRESSION
 from brian2.parsing.expressions import parse_expression_dimensions
 from brian2.parsing.statements import parse_statement
@@ -33,7 +32,6 @@ __all__ = [
     "SUBEXPRESSION",
     "ArrayVariable",
     "Constant",
-    "NumpyCodeObject",
     "RuntimeDevice",
     "Subexpression",
     "TextReport",
@@ -42,6 +40,7 @@ __all__ = [
     "get_identifiers",
     "parse_expression_dimensions",
     "parse_statement",
+    "previous_devices",
     "reset_device",
     "str_to_sympy",
 ]

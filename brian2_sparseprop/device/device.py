@@ -29,14 +29,19 @@ from brian2 import (
     Subgroup,
     get_local_namespace,
     get_logger,
-    prefs,
     second,
 )
 
-from ._brian2 import NumpyCodeObject, RuntimeDevice, TextReport, all_devices, fail_for_dimension_mismatch
+from ._brian2 import RuntimeDevice, TextReport, all_devices, fail_for_dimension_mismatch
 from .recognition import recognise_network
 
-__all__ = ["SparsePropDevice", "ExactFallbackWarning", "ExactMethodWarning", "EngineRestartWarning"]
+__all__ = [
+    "SparsePropDevice",
+    "ExactFallbackWarning",
+    "ExactMethodWarning",
+    "EngineRestartWarning",
+    "share_random_numbers",
+]
 
 _generator_logger = get_logger("brian2.input.spikegeneratorgroup")
 
@@ -252,13 +257,44 @@ def _append(variable, values):
     variable.get_value()[size:] = values
 
 
+def share_random_numbers(device):
+    """Let ``device`` draw ``rand()`` and ``randn()`` from the random numbers of Brian2's runtime device.
+
+    Brian2's Cython target draws ``rand()`` and ``randn()`` (in ``connect(p=...)``, in ``connect``
+    conditions, in run-time code) from buffers of 20,000 numbers that it refills from numpy's global
+    generator; its generated code refers to the buffers of the runtime device (``all_devices['runtime']``),
+    whichever device is active, while ``seed()`` empties only the buffers of the active device. A device
+    that derives from Brian2's runtime device therefore shares those buffers, so that ``seed()`` empties
+    the ones the code draws from. Brian2's numpy target draws straight from numpy's global generator,
+    which ``seed()`` seeds for every device.
+
+    Parameters
+    ----------
+    device : brian2.devices.device.RuntimeDevice
+        A runtime device other than ``all_devices['runtime']``; it is changed in place.
+
+    Examples
+    --------
+    >>> from brian2.devices.device import RuntimeDevice, all_devices
+    >>> device = RuntimeDevice()
+    >>> share_random_numbers(device)
+    >>> device.rand_buffer_index is all_devices['runtime'].rand_buffer_index
+    True
+    """
+    runtime = all_devices["runtime"]
+    for name in ("rand_buffer", "rand_buffer_index", "randn_buffer", "randn_buffer_index"):
+        setattr(device, name, getattr(runtime, name))
+
+
 class SparsePropDevice(RuntimeDevice):
     """Brian2 device that runs recognised networks with the exact event-driven engine.
 
     Registered as ``'sparseprop'`` on ``import brian2_sparseprop``; select it with
     ``set_device('sparseprop')`` or ``set_device('sparseprop', fallback=True)``. Storage of variables,
-    synapse creation and state assignment are those of Brian2's runtime device (with the numpy target,
-    so nothing is compiled, unless ``prefs.codegen.target`` names another target).
+    synapse creation and state assignment are those of Brian2's runtime device, with the code generation
+    target that the runtime device would choose and with its buffers of random numbers: under the same
+    ``seed()``, ``connect(p=...)``, ``rand()`` and ``randn()`` build the same network as without the
+    device (see `share_random_numbers`).
 
     Examples
     --------
@@ -290,8 +326,8 @@ class SparsePropDevice(RuntimeDevice):
 
     def __init__(self):
         super().__init__()
+        share_random_numbers(self)
         self.fallback = False
-        self._in_fallback = False
         self._warned = set()
         self._sessions = weakref.WeakKeyDictionary()
         self._store_target = None
@@ -305,12 +341,6 @@ class SparsePropDevice(RuntimeDevice):
         super().activate(build_on_run=build_on_run, **kwargs)
         self.fallback = fallback
         self._warned = set()
-
-    def code_object_class(self, codeobj_class=None, fallback_pref="codegen.target"):
-        """Numpy code objects (nothing compiled) unless a target is named or a fallback run is on."""
-        if codeobj_class is None and not self._in_fallback and prefs[fallback_pref] == "auto":
-            return NumpyCodeObject
-        return super().code_object_class(codeobj_class=codeobj_class, fallback_pref=fallback_pref)
 
     # ------------------------------------------------------------------ run
     def network_run(
@@ -341,13 +371,11 @@ class SparsePropDevice(RuntimeDevice):
             self._sessions.pop(net, None)
             for obj in net.objects:
                 self.written_exactly.discard(obj)  # now written by Brian2's runtime
-            self._in_fallback = True
             try:
                 Network.run.original_function(
                     net, duration, report=report, report_period=report_period, namespace=namespace, profile=profile
                 )
             finally:
-                self._in_fallback = False
                 self.timers = {}
             return
         self._note_methods(spec)

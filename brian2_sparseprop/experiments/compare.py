@@ -5,11 +5,12 @@
 """
 
 import argparse
+import sys
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..device.compare import compare
+from ..device.compare import DifferentNetworksError, compare
 
 __all__ = ["main", "plot_comparison"]
 
@@ -87,33 +88,58 @@ def plot_comparison(result, window=None):
 def main(argv=None):
     """Command-line entry point ``sparseprop-compare``.
 
+    Arguments after ``--`` go to the script (its ``sys.argv[1:]``). Progress (a line at the start and
+    end of every run) and the script's own output, labelled with the run, go to stderr; the table and
+    its notes to stdout. A clock-driven run that builds another network than the exact run stops the
+    comparison with exit status 2, unless ``--allow-different-networks`` is given.
+
     Examples
     --------
     ``sparseprop-compare my_model.py --dt 0.1 0.01 --plot comparison.png``
+
+    ``sparseprop-compare examples/elephant_analysis.py --dt 0.1 -- --plot /tmp/elephant.png``
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, script_args = argv[:split], argv[split + 1 :]
     parser = argparse.ArgumentParser(
         prog="sparseprop-compare",
+        usage="%(prog)s [options] script [-- script arguments]",
         description="Run a Brian2 script exactly (sparseprop device) and clock-driven (runtime) at one "
-        "or more dt, and compare the spikes of its SpikeMonitors.",
+        "or more dt, check that every run builds the same network, and compare the spikes of its "
+        "SpikeMonitors. Each run keeps its own device and dt whatever the script sets; arguments after "
+        "-- are passed to the script.",
     )
-    parser.add_argument("script", help="Brian2 script; must not set defaultclock.dt itself")
+    parser.add_argument("script", help="Brian2 script")
     parser.add_argument("--dt", type=float, nargs="+", default=[0.1, 0.01], help="time steps in ms (default 0.1 0.01)")
     parser.add_argument("--seed", type=int, default=0, help="Brian2 seed for every run (default 0)")
     parser.add_argument("--target", default="auto", choices=["auto", "cython", "numpy"], help="Brian2 codegen target")
     parser.add_argument("--tolerance", type=float, default=1.0, help="divergence tolerance in ms (default 1)")
     parser.add_argument("--tau", type=float, default=10.0, help="van Rossum time constant in ms (default 10)")
     parser.add_argument("--fallback", action="store_true", help="let the exact run fall back to Brian2's runtime")
+    parser.add_argument(
+        "--allow-different-networks",
+        action="store_true",
+        help="compare runs that build different networks (reported below the table) instead of stopping",
+    )
     parser.add_argument("--plot", help="save a figure to this file")
     args = parser.parse_args(argv)
-    result = compare(
-        args.script,
-        dt=[d * 1e-3 for d in args.dt],
-        seed=args.seed,
-        target=args.target,
-        tolerance=args.tolerance * 1e-3,
-        time_constant=args.tau * 1e-3,
-        fallback=args.fallback,
-    )
+    try:
+        result = compare(
+            args.script,
+            dt=[d * 1e-3 for d in args.dt],
+            seed=args.seed,
+            target=args.target,
+            tolerance=args.tolerance * 1e-3,
+            time_constant=args.tau * 1e-3,
+            fallback=args.fallback,
+            args=script_args,
+            same_network="report" if args.allow_different_networks else "refuse",
+        )
+    except DifferentNetworksError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(result.summary())
     if args.plot:
         plot_comparison(result).savefig(args.plot, dpi=120)
