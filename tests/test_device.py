@@ -318,7 +318,7 @@ def codegen_calls(monkeypatch):
 
 def test_exact_path_compiles_nothing(exact, codegen_calls):
     calls, start_recording = codegen_calls
-    net, spikes = build_ei()  # connect() and string assignments: numpy code objects, nothing compiled
+    net, spikes = build_ei()  # connect() as Brian2's runtime builds it (Cython, cached), before the recording
     assert prefs.codegen.target == "auto"
     start_recording()
     net.run(5 * ms)

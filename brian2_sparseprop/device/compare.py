@@ -304,7 +304,6 @@ def _run(model, leg, device, seed, target, args, emit):
         output.close()
         brian2.prefs.codegen.target = old_target
         sys.argv = old_argv
-        gc.collect()  # the model's objects go, so that the next run gives its objects the same names
     leg.finish()
     n_spikes = sum(len(v[0]) for v in spikes.values())
     digests = ", ".join(d.hexdigest[:12] for d in leg.digests) or "none (no run)"
@@ -531,11 +530,15 @@ def compare(
         def progress(line):
             print(line, file=sys.stderr, flush=True)
 
+    # Brian2 names objects after the living ones ('neurongroup_1' while a 'neurongroup' lives): every run
+    # starts after a collection, so that objects of earlier runs and models do not change the names
+    gc.collect()
     exact_leg = _Leg("exact", min(dts), model)
     exact = _run(model, exact_leg, _ExactDevice(exact_leg, fallback), seed, target, args, progress)
     clock, legs = {}, [exact_leg]
     for d in dts:
         leg = _Leg(_dt_label(d), d, model, reference=exact_leg.digests, refuse=same_network == "refuse")
+        gc.collect()
         clock[d] = _run(model, leg, _ClockDevice(leg), seed, target, args, progress)
         legs.append(leg)
     notes = _notes(legs)
