@@ -118,7 +118,6 @@ def test_digest_sees_every_part_of_the_network():
     assert {"NeuronGroup 'dg' v", "NeuronGroup 'dg' I", "Synapses 'ds' i", "Synapses 'ds' j", "Synapses 'ds' w"} <= set(
         digest.parts
     )
-    assert "Synapses 'ds' delay" in digest.parts
     assert any(name.startswith("PoissonInput") for name in digest.parts)
     assert not [
         name for name in digest.parts if "SpikeMonitor" in name or name.split()[-1] in ("t", "dt", "lastupdate")
