@@ -5,22 +5,27 @@ v(t) = I + (v_s - I) e^{-(t - s)/tau} + sum_a w_a e^{-(t - t_a)/tau} over the pu
 t_a since the segment began at s (s = 0 with v_s = v0, or s = t_prev + t_ref with v_s = v_r). A spike that
 the neuron reaches on its own ends a segment at t_k with v(t_k) = theta; for a fixed order of events it is
 a smooth function of the parameters, and the implicit function theorem gives
-dt_k = -dF / F' with F' = dv/dt(t_k-) = (I - theta) / tau, the same for every spike of the neuron (the
-diagonal of the single-spike Jacobian of DESIGN.md). A spike caused by a pulse has the pulse's arrival time
-t_a = t_j + d: it passes its adjoint on to the presynaptic spike j and is insensitive to everything else.
-A final state v(T) is the same sum with t = T.
+dt_k = -dF / F' with F = v(t_k) - theta, F' = dv/dt(t_k-) = (I - theta) / tau, the same for every spike of
+the neuron (the diagonal of the single-spike Jacobian of DESIGN.md). A spike caused by a pulse has the
+pulse's arrival time t_a = t_j + d: it passes its adjoint on to the presynaptic spike j and to the delay d,
+and is insensitive to everything else. A final state v(T) is the same sum with t = T.
 
 Each segment gets a multiplier mu: -lambda_k tau / (I - theta) for a spike reached on its own (lambda_k =
 dL/dt_k in total), dL/dv(T) for the open segment at the end of the run, 0 for a spike caused by a pulse.
-The pass walks the spikes in reverse order of the tape; at spike j of neuron i it
+The pass walks the spikes and the external input events (Poisson, spike generators: the tape records
+them) together in reverse order of the run; at spike j of neuron i (or input event j) it
 1. sends each of its K synapses back: the arrival t_a = t_j + d lands in the segment of the target that
    holds t_a (found from the target's spikes, starting at a per-neuron cursor that only moves back in time
-   plus the spikes within one delay), which adds mu e^{-(t_end - t_a)/tau} to the weight's gradient and
-   mu w e^{-(t_end - t_a)/tau} / tau to lambda_j;
+   plus the spikes within one delay), which adds mu e^{-(t_end - t_a)/tau} to the weight's gradient,
+   mu w e^{-(t_end - t_a)/tau} / tau to the delay's gradient and to lambda_j (an arrival later by dt is
+   later by dt whether the delay or the spike moved), and (t_end - t_a) / tau times that to tau's;
 2. adds the dependence of its own next segment on its start s = t_j + t_ref: mu_next (v_r - I)
    e^{-(t_end - s)/tau} / tau;
-3. with lambda_j complete, sets mu_j and adds mu_j dF/dI, mu_j dF/dv0 (first segment) to the gradients.
-O(K) per spike; no state is stored or rebuilt, spike times and the tape's cause bits suffice.
+3. with lambda_j complete, sets mu_j and adds mu_j dF/dp to the gradients of the neuron's parameters p
+   (drive, v0 for the first segment, reset for the others, threshold, tau).
+O(K) per spike; no state is stored or rebuilt, spike times, input events and the cause bits suffice. An
+input event's lambda is dL/dt of that input event (the input times are not parameters: it is returned
+for the caller).
 
 Degenerate events are counted, not resolved: an arrival within rounding of a spike of its target (absorbed
 by the reset, or a second cause of a pulse-triggered spike) or of the end of its refractory period. Not
@@ -31,7 +36,7 @@ spike are counted although their tie is structural too (the count is then an upp
 """
 import numpy as np
 cimport cython
-from libc.math cimport exp, fabs
+from libc.math cimport exp
 
 from ._heap cimport SP_PREFETCH
 from ._typedefs cimport idx_t, int64_t, syn_t, uint8_t
@@ -49,122 +54,204 @@ cdef inline double same_instant(double t) noexcept nogil:
     return TIME_ULPS * DBL_EPS * (t if t > 1.0 else 1.0)
 
 
+cdef struct Pass:
+    # the run: spikes by neuron (CSR over `seg` rows), connectivity over presynaptic ids, parameters
+    const int64_t* order
+    const int64_t* indptr
+    const idx_t* indices
+    const double* w
+    const double* d
+    const double* tau
+    const double* tref
+    int64_t m_w, m_d, m_tau, m_tref
+    double t0, T
+    # working arrays: seg[2 q] the time of the q-th spike in CSR order, seg[2 q + 1] the multiplier of the
+    # segment it ends; nb[2 i] neuron i's first CSR position, nb[2 i + 1] its cursor
+    double* seg
+    int64_t* nb
+    const uint8_t* ks
+    uint8_t* claimed
+    const double* lam
+    const double* mu_end
+    # gradients by synapse (mask m_gw, m_gd: -1 per synapse, 0 one accumulator) and by tau (m_gtau)
+    double* g_w
+    double* g_d
+    double* g_tau
+    int64_t m_gw, m_gd, m_gtau
+    int64_t n_coinc
+
+
+@cython.cdivision(True)
+cdef double send_back(Pass* P, idx_t row, double tj, int64_t after, bint src_kicked) noexcept nogil:
+    """Step 1 for the spike (or input event) of presynaptic id `row` at tj, recorded before the spikes of
+    record positions >= `after`: the gradients of its synapses, and dL/dtj through its arrivals."""
+    cdef syn_t s, s1 = P.indptr[row + 1]
+    cdef int64_t q, q0, q1
+    cdef idx_t i
+    cdef double lj = 0.0, dly, ta, tol, ti, t_start, t_end, m, e, c
+    for s in range(P.indptr[row], s1):
+        if s + 2 * LOOKAHEAD < s1:
+            SP_PREFETCH(&P.nb[2 * P.indices[s + 2 * LOOKAHEAD]])
+        if s + LOOKAHEAD < s1:
+            q = P.nb[2 * P.indices[s + LOOKAHEAD] + 1]
+            if q > 0:
+                SP_PREFETCH(&P.seg[2 * (q - 1)])
+        i = P.indices[s]
+        dly = P.d[s & P.m_d]
+        ta = tj + dly
+        if ta >= P.T:
+            continue
+        tol = same_instant(ta)
+        q0 = P.nb[2 * i]
+        q1 = P.nb[2 * i + 2]
+        q = P.nb[2 * i + 1]
+        while q > q0 and P.seg[2 * (q - 1)] >= tj - tol:
+            q -= 1
+        P.nb[2 * i + 1] = q
+        while q < q1 and P.seg[2 * q] < ta - tol:
+            q += 1
+        if q < q1 and P.seg[2 * q] <= ta + tol:
+            if P.ks[q] and not P.claimed[q] and P.order[q] >= after:
+                c = P.lam[P.order[q]]           # the pulse-triggered spike's time is this arrival's
+                lj += c
+                P.g_d[s & P.m_gd] += c
+                P.claimed[q] = 1
+            elif dly > 0.0 or not (P.ks[q] or src_kicked):
+                P.n_coinc += 1                  # absorbed by the reset of that instant, or a tie
+            continue                            # (within a cascade without delay: a tie that stays)
+        ti = P.tau[i & P.m_tau]
+        t_start = P.t0 if q == q0 else P.seg[2 * (q - 1)] + P.tref[i & P.m_tref]
+        if ta < t_start - tol:
+            continue                            # dropped: the target was refractory
+        if P.tref[i & P.m_tref] > 0.0 and ta <= t_start + tol:
+            P.n_coinc += 1                      # at the end of the refractory period
+        if q < q1:
+            t_end = P.seg[2 * q]
+            m = P.seg[2 * q + 1]
+        else:
+            t_end = P.T
+            m = P.mu_end[i]
+        if m == 0.0:
+            continue
+        e = exp(-(t_end - ta) / ti)
+        P.g_w[s & P.m_gw] += m * e
+        c = m * P.w[s & P.m_w] * e / ti
+        lj += c
+        P.g_d[s & P.m_gd] += c
+        P.g_tau[i & P.m_gtau] += c * (t_end - ta) / ti
+    return lj
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
+@cython.cdivision(True)
 def lif_backward(
     const double[::1] times, const idx_t[::1] neuron, const uint8_t[::1] kicked,
     const int64_t[::1] sp_ptr, const int64_t[::1] order, const int64_t[::1] pos,
+    const double[::1] in_times, const idx_t[::1] in_src, const int64_t[::1] in_after,
     const int64_t[::1] indptr, const idx_t[::1] indices, const double[::1] w, int64_t m_w,
     const double[::1] d, int64_t m_d,
     const double[::1] tau, int64_t m_tau, const double[::1] drive, int64_t m_drive,
     const double[::1] thr, int64_t m_thr, const double[::1] reset, int64_t m_reset,
-    const double[::1] tref, int64_t m_tref,
+    const double[::1] tref, int64_t m_tref, const double[::1] v0,
     double t0, double T, const double[::1] dL_dt, const double[::1] dL_dv,
-    double[::1] g_w, double[::1] g_drive, double[::1] g_v0, int64_t[::1] counts,
+    double[::1] g_w, int64_t m_gw, double[::1] g_d, int64_t m_gd, double[::1] g_tau, int64_t m_gtau,
+    double[::1] g_drive, double[::1] g_v0, double[::1] g_thr, double[::1] g_reset, double[::1] g_in,
+    int64_t[::1] counts,
 ):
-    """Accumulate dL/dw (per synapse, `g_w`), dL/dI and dL/dv0 (per neuron) of a loss with the given
-    derivatives by the recorded spike times (`dL_dt`) and the final states (`dL_dv`).
+    """Accumulate the gradients of a loss with the given derivatives by the recorded spike times (`dL_dt`)
+    and the final states (`dL_dv`): dL/dw and dL/dd per synapse of the combined connectivity (`g_w`,
+    `g_d`; one accumulator with mask 0), dL/dtau (`g_tau`, per neuron or one), dL/dI, dL/dv0, dL/dtheta,
+    dL/dv_r per neuron, and dL/dt of each input event (`g_in`).
 
     The spikes (`times`, `neuron`, `kicked`: the tape's cause bits) are in the order of the run, which
     began at t0 with every neuron free of refractoriness and nothing in flight, and ended at T. `sp_ptr`,
     `order`: each neuron's spikes in time order (CSR: the spikes of neuron i are `order[sp_ptr[i]:sp_ptr[i
-    + 1]]`); `pos`: each spike's position in `order`. Parameter arrays have length n with mask m = -1, or 1
-    with mask 0. `counts` receives [pulse-triggered spikes, coincident arrivals, pulse-triggered spikes
-    with no cause found].
+    + 1]]`); `pos`: each spike's position in `order`. The input events (`in_times`, `in_src`: presynaptic
+    ids >= n) are in the order of the run, `in_after[e]` the number of spikes recorded before event e.
+    Parameter arrays have length n with mask m = -1, or 1 with mask 0. `counts` receives
+    [pulse-triggered spikes, coincident arrivals, pulse-triggered spikes with no cause found].
 
     The arrays that the K targets of a spike are looked up in are laid out by neuron, so that one target
     costs about two cache lines: `seg` holds, in CSR order, each spike's time beside the multiplier of the
     segment it ends, and `nb` each neuron's first CSR position beside its cursor.
     """
-    cdef int64_t n_sp = times.shape[0], n = g_drive.shape[0]
-    cdef double[:, ::1] seg = np.empty((n_sp, 2))
-    cdef int64_t[:, ::1] nb = np.empty((n + 1, 2), dtype=np.int64)
-    cdef uint8_t[::1] ks = np.asarray(kicked)[np.asarray(order)]
-    cdef uint8_t[::1] claimed = np.zeros(n_sp, dtype=np.uint8)
-    cdef double[::1] lam = np.array(dL_dt, dtype=np.float64)
-    cdef double[::1] mu_end = np.array(dL_dv, dtype=np.float64)
-    cdef int64_t r, q, q0, q1, p, n_kicked = 0, n_coinc = 0
-    cdef syn_t s, s1
+    cdef int64_t n_sp = times.shape[0], n = g_drive.shape[0], n_in = in_times.shape[0]
+    seg_a = np.empty(2 * n_sp + 2)
+    nb_a = np.empty(2 * n + 4, dtype=np.int64)
+    ks_a = np.append(np.asarray(kicked)[np.asarray(order)], np.uint8(0))
+    claimed_a = np.zeros(n_sp + 1, dtype=np.uint8)
+    lam_a = np.append(np.asarray(dL_dt, dtype=np.float64), 0.0)
+    mu_a = np.append(np.asarray(dL_dv, dtype=np.float64), 0.0)
+    cdef double[::1] seg = seg_a, lam = lam_a, mu_end = mu_a
+    cdef int64_t[::1] nb = nb_a
+    cdef uint8_t[::1] ks = ks_a, claimed = claimed_a
+    cdef Pass P
+    cdef int64_t r, e_in, q, p, n_kicked = 0
     cdef idx_t i, j
-    cdef double tj, ta, tol, t_end, t_start, m, e, ti, lj, I, tu, dly
+    cdef double tj, t_end, t_start, m, e, lj, I, ti, vs
+    P.order = &order[0] if n_sp else NULL
+    P.indptr = &indptr[0]
+    P.indices = &indices[0]
+    P.w, P.m_w = &w[0], m_w
+    P.d, P.m_d = &d[0], m_d
+    P.tau, P.m_tau = &tau[0], m_tau
+    P.tref, P.m_tref = &tref[0], m_tref
+    P.t0, P.T = t0, T
+    P.seg = &seg[0]
+    P.nb = &nb[0]
+    P.ks = &ks[0]
+    P.claimed = &claimed[0]
+    P.lam = &lam[0]
+    P.mu_end = &mu_end[0]
+    P.g_w, P.m_gw = &g_w[0], m_gw
+    P.g_d, P.m_gd = &g_d[0], m_gd
+    P.g_tau, P.m_gtau = &g_tau[0], m_gtau
+    P.n_coinc = 0
     with nogil:
         for q in range(n_sp):
-            seg[q, 0] = times[order[q]]
-            seg[q, 1] = 0.0
+            seg[2 * q] = times[order[q]]
+            seg[2 * q + 1] = 0.0
         for i in range(n + 1):
-            nb[i, 0] = sp_ptr[i]
-            nb[i, 1] = sp_ptr[i + 1] if i < n else n_sp  # the cursor: first spike at or after now
-        # the open segments at T (a neuron refractory at T is held at its reset: no dependence)
+            nb[2 * i] = sp_ptr[i]
+            nb[2 * i + 1] = sp_ptr[i + 1] if i < n else n_sp  # the cursor: first spike at or after now
+        # the open segments at T (a neuron refractory at T is held at its reset)
         for i in range(n):
-            q = nb[i + 1, 0] - 1
-            t_start = t0 if q < nb[i, 0] else seg[q, 0] + tref[i & m_tref]
+            q = nb[2 * i + 2] - 1
+            t_start = t0 if q < nb[2 * i] else seg[2 * q] + tref[i & m_tref]
             if t_start > T:
+                g_reset[i] += mu_end[i]
                 mu_end[i] = 0.0
                 continue
-            e = exp(-(T - t_start) / tau[i & m_tau])
+            ti = tau[i & m_tau]
+            e = exp(-(T - t_start) / ti)
+            vs = v0[i] if q < nb[2 * i] else reset[i & m_reset]
             g_drive[i] += mu_end[i] * (1.0 - e)
-            if q < nb[i, 0]:
+            g_tau[i & m_gtau] += mu_end[i] * (vs - drive[i & m_drive]) * e * (T - t_start) / (ti * ti)
+            if q < nb[2 * i]:
                 g_v0[i] += mu_end[i] * e
+            else:
+                g_reset[i] += mu_end[i] * e
         r = n_sp - 1
-        while r >= 0:
+        e_in = n_in - 1
+        while r >= 0 or e_in >= 0:
+            if e_in >= 0 and in_after[e_in] > r:
+                # an input event: its time is no parameter, its synapses' weights and delays are
+                g_in[e_in] = send_back(&P, in_src[e_in], in_times[e_in], in_after[e_in], False)
+                e_in -= 1
+                continue
             j = neuron[r]
             tj = times[r]
-            lj = lam[r]
             p = pos[r]
             # 1. the arrivals of this spike at its targets
-            s1 = indptr[j + 1]
-            for s in range(indptr[j], s1):
-                if s + 2 * LOOKAHEAD < s1:
-                    SP_PREFETCH(&nb[indices[s + 2 * LOOKAHEAD], 0])
-                if s + LOOKAHEAD < s1:
-                    q = nb[indices[s + LOOKAHEAD], 1]
-                    if q > 0:
-                        SP_PREFETCH(&seg[q - 1, 0])
-                i = indices[s]
-                dly = d[s & m_d]
-                ta = tj + dly
-                if ta >= T:
-                    continue
-                tol = same_instant(ta)
-                q0 = nb[i, 0]
-                q1 = nb[i + 1, 0]
-                q = nb[i, 1]
-                while q > q0 and seg[q - 1, 0] >= tj - tol:
-                    q -= 1
-                nb[i, 1] = q
-                while q < q1 and seg[q, 0] < ta - tol:
-                    q += 1
-                if q < q1 and seg[q, 0] <= ta + tol:
-                    if ks[q] and not claimed[q] and order[q] > r:
-                        lj += lam[order[q]]         # the pulse-triggered spike's time is this arrival's
-                        claimed[q] = 1
-                    elif dly > 0.0 or not (ks[q] or kicked[r]):
-                        n_coinc += 1                # absorbed by the reset of that instant, or a tie
-                    continue                        # (within a cascade without delay: a tie that stays)
-                ti = tau[i & m_tau]
-                t_start = t0 if q == q0 else seg[q - 1, 0] + tref[i & m_tref]
-                if ta < t_start - tol:
-                    continue                        # dropped: the target was refractory
-                if tref[i & m_tref] > 0.0 and ta <= t_start + tol:
-                    n_coinc += 1                    # at the end of the refractory period
-                if q < q1:
-                    t_end = seg[q, 0]
-                    m = seg[q, 1]
-                else:
-                    t_end = T
-                    m = mu_end[i]
-                if m == 0.0:
-                    continue
-                e = exp(-(t_end - ta) / ti)
-                g_w[s & m_w] += m * e
-                lj += m * w[s & m_w] * e / ti
+            lj = lam[r] + send_back(&P, j, tj, r + 1, kicked[r])
             # 2. its own next segment, which starts at the end of its refractory period
             ti = tau[j & m_tau]
             I = drive[j & m_drive]
             t_start = tj + tref[j & m_tref]
-            if p + 1 < nb[j + 1, 0]:
-                t_end = seg[p + 1, 0]
-                m = seg[p + 1, 1]
+            if p + 1 < nb[2 * j + 2]:
+                t_end = seg[2 * (p + 1)]
+                m = seg[2 * (p + 1) + 1]
             else:
                 t_end = T
                 m = mu_end[j]
@@ -175,17 +262,21 @@ def lif_backward(
             if kicked[r]:
                 n_kicked += 1
             else:
-                tu = I - thr[j & m_thr]
-                m = -lj * ti / tu
-                seg[p, 1] = m
-                t_start = t0 if p == nb[j, 0] else seg[p - 1, 0] + tref[j & m_tref]
+                m = -lj * ti / (I - thr[j & m_thr])
+                seg[2 * p + 1] = m
+                t_start = t0 if p == nb[2 * j] else seg[2 * (p - 1)] + tref[j & m_tref]
                 e = exp(-(tj - t_start) / ti)
+                vs = v0[j] if p == nb[2 * j] else reset[j & m_reset]
                 g_drive[j] += m * (1.0 - e)
-                if p == nb[j, 0]:
+                g_thr[j] -= m
+                g_tau[j & m_gtau] += m * (vs - I) * e * (tj - t_start) / (ti * ti)
+                if p == nb[2 * j]:
                     g_v0[j] += m * e
+                else:
+                    g_reset[j] += m * e
             r -= 1
         for q in range(n_sp):
             if ks[q] and not claimed[q]:
                 counts[2] += 1
     counts[0] += n_kicked
-    counts[1] += n_coinc
+    counts[1] += P.n_coinc

@@ -182,6 +182,9 @@ cdef class Engine:
     cdef bint tape_on
     cdef uint8_t* tape_kick
     cdef int64_t tape_cap
+    # and the external input events (Poisson and spike-generator) with their absolute times and sources
+    # (presynaptic ids >= n): 12 bytes per input event, only with the tape on
+    cdef SpikeRecord tape_in
 
     cdef void _invalidate(self, int c) noexcept nogil
     cdef int grow_tape(self) except -1 nogil

@@ -115,6 +115,9 @@ cdef class Engine:
         self.rec.limit = INT64_MAX
         self.dq.limit = INT64_MAX
         self.tape_kick = NULL
+        self.tape_in.t = NULL
+        self.tape_in.i = NULL
+        self.tape_in.limit = INT64_MAX
         self.seg = NULL
         self.kbuf = NULL
 
@@ -124,6 +127,8 @@ cdef class Engine:
         free(self.rec.t)
         free(self.rec.i)
         free(self.tape_kick)
+        free(self.tape_in.t)
+        free(self.tape_in.i)
         free(self.seg)
         free(self.kbuf)
 
@@ -666,6 +671,10 @@ cdef class Engine:
         while self.in_heap.size > 0 and self.in_keys[0] <= t:
             if self.seg_n == self.seg_cap or self.dq.size == self.dq.cap:
                 self.make_room(False)
+            if self.tape_on and self.tape_in.n == self.tape_in.cap:
+                if rec_reserve(&self.tape_in, self.tape_in.n + 1):
+                    with gil:
+                        raise MemoryError(f"cannot grow the tape of input events beyond {self.tape_in.cap}")
             self.input_event(t)
             self.n_events += 1
         self.gathering = False
@@ -742,7 +751,8 @@ cdef class Engine:
                 cl.top_id = -1
 
     cdef void input_event(self, double t) noexcept nogil:
-        cdef idx_t q = self.in_heap.ids[0], g, k
+        """The next external input event, at t (precondition: `make_room`, and room on the tape if on)."""
+        cdef idx_t q = self.in_heap.ids[0], g, k, src
         cdef int64_t p
         cdef double nxt
         if q < self.n_poisson:
@@ -752,12 +762,12 @@ cdef class Engine:
             k = <idx_t>(self.rng.next_double(self.rng.state) * self.poisson_src.shape[0])
             if self.poisson_prob[k] < 1.0 and self.rng.next_double(self.rng.state) >= self.poisson_prob[k]:
                 k = self.poisson_alias[k]
-            self.propagate(self.poisson_src[k], t)
+            src = self.poisson_src[k]
             nxt = t + random_standard_exponential(self.rng) / self.poisson_total
         else:
             g = q - self.n_poisson
             p = self.gen_ptr[g]
-            self.propagate(self.gen_src[p], t)
+            src = self.gen_src[p]
             p += 1
             if p == self.gen_end[g] and self.gen_period[g] > 0.0:
                 p = self.gen_start[g]
@@ -765,6 +775,11 @@ cdef class Engine:
             self.gen_ptr[g] = p
             nxt = ((self.gen_times[p] + self.gen_rep[g] * self.gen_period[g]) - self.epoch
                    if p < self.gen_end[g] else INFINITY)
+        if self.tape_on:
+            self.tape_in.t[self.tape_in.n] = t + self.epoch
+            self.tape_in.i[self.tape_in.n] = src
+            self.tape_in.n += 1
+        self.propagate(src, t)
         heap_update(&self.in_heap, q, nxt)
 
     cdef void delay_event(self) noexcept nogil:
@@ -890,6 +905,19 @@ cdef class Engine:
         if out.shape[0]:
             memcpy(&ov[0], self.tape_kick, out.shape[0] * sizeof(uint8_t))
         return out
+
+    def take_input_tape(self):
+        """Return and forget the external input events recorded on the tape since the last call, as
+        (absolute times, presynaptic ids)."""
+        times = np.empty(self.tape_in.n)
+        idx = np.empty(self.tape_in.n, dtype=np.int32)
+        cdef double[::1] tv = times
+        cdef idx_t[::1] iv = idx
+        if self.tape_in.n:
+            memcpy(&tv[0], self.tape_in.t, self.tape_in.n * sizeof(double))
+            memcpy(&iv[0], self.tape_in.i, self.tape_in.n * sizeof(idx_t))
+        self.tape_in.n = 0
+        return times, idx
 
     def take_spikes(self):
         """Return and forget the spikes recorded since the last call, as (times, indices)."""

@@ -122,52 +122,85 @@ class Dual:
         return Dual(math.log(self.x), self.dx / self.x)
 
 
-def forward_mode_reference(params, net, c, b):
-    """dL/d(weights, drive, v0) by replaying the recorded event order with tangents (pure Python)."""
+def _duals(layout, name, values, size):
+    """Dual numbers for a parameter (broadcast to ``size``), with unit tangents at its place in ``layout``."""
+    offset, dim = layout["offsets"][name], layout["dim"]
+    values = np.broadcast_to(np.asarray(values, dtype=float), (size,))
+    return [Dual(x, np.eye(1, dim, offset + k)[0]) for k, x in enumerate(values)]
+
+
+def forward_mode_reference(params, net, c, b, inputs=()):
+    """dL/d(every parameter, per synapse and per neuron) by replaying the recorded event order with
+    tangents (pure Python): the network's weights, delays, drive, v_init, tau, threshold and reset, and the
+    weights and delays of each input part (``inputs``: Poisson parts first, then generators, as the
+    engine numbers the presynaptic ids) for the input events on the tape."""
     n, nnz = params["n"], params["indices"].size
-    eye = np.eye(nnz + 2 * n)
-    w = [Dual(x, eye[s]) for s, x in enumerate(params["weights"])]
-    drive = [Dual(x, eye[nnz + i]) for i, x in enumerate(params["drive"])]
-    v0 = [Dual(x, eye[nnz + n + i]) for i, x in enumerate(params["v_init"])]
-    tau = np.broadcast_to(params["tau"], (n,))
+    sizes = {"weights": nnz, "delays": nnz, "drive": n, "v_init": n, "tau": n, "threshold": n, "reset": n}
+    in_nnz = [np.asarray(part["indices"]).size for part in inputs]
+    for p, m in enumerate(in_nnz):
+        sizes[f"in{p}_weights"] = sizes[f"in{p}_delays"] = m
+    offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1].tolist(), strict=True))
+    layout = {"offsets": offsets, "dim": sum(sizes.values())}
+    x = {k: _duals(layout, k, params[k], sizes[k]) for k in ("weights", "delays", "drive", "v_init", "tau")}
+    x["threshold"] = _duals(layout, "threshold", params.get("threshold", 1.0), n)
+    x["reset"] = _duals(layout, "reset", params.get("reset", 0.0), n)
     tref = params["refractory"]
-    delays = np.broadcast_to(params["delays"], (nnz,))
+    # presynaptic rows: (indptr, indices, weight duals, delay duals) per neuron, then per input source
+    rows = [(params["indptr"], params["indices"], x["weights"], x["delays"], j) for j in range(n)]
+    for p, part in enumerate(inputs):
+        w = _duals(layout, f"in{p}_weights", part["weights"], in_nnz[p])
+        d = _duals(layout, f"in{p}_delays", part["delays"], in_nnz[p])
+        rows += [(part["indptr"], part["indices"], w, d, r) for r in range(len(part["indptr"]) - 1)]
     times, neuron = net.spike_times, net.spike_indices
     kicked = np.concatenate(net._tape)
-    t_dual = []
-    arrivals = [[] for _ in range(n)]  # per target: (primal time, dual time, synapse)
+    in_times = np.concatenate([t for t, _ in net._tape_inputs])
+    in_src = np.concatenate([s for _, s in net._tape_inputs])
+    arrivals = [[] for _ in range(n)]  # per target: (primal time, dual time, weight)
     last = [None] * n  # per neuron: (primal, dual) time of its last spike so far
+
+    def send(row, tx, t):
+        indptr, indices, w, d, r = rows[row]
+        for s in range(indptr[r], indptr[r + 1]):
+            arrivals[indices[s]].append((tx + d[s].x, t + d[s], w[s]))
 
     def potential_u(i, t_end):
         """U of neuron i's current segment, with the arrivals before t_end."""
+        tau = x["tau"][i]
         if last[i] is None:
-            start_x, start, v_start = 0.0, Dual(0.0, 0.0), v0[i]
+            start_x, start, v_start = 0.0, Dual(0.0, 0.0), x["v_init"][i]
         else:
-            start_x, start, v_start = last[i][0] + tref, last[i][1] + tref, params["reset"]
-        U = (drive[i] - v_start) * (start / tau[i]).exp()
-        for ta_x, ta, s in arrivals[i]:
+            start_x, start, v_start = last[i][0] + tref, last[i][1] + tref, x["reset"][i]
+        U = (x["drive"][i] - v_start) * (start / tau).exp()
+        for ta_x, ta, w in arrivals[i]:
             if start_x <= ta_x < t_end and (last[i] is None or ta_x > last[i][0]):
-                U = U - w[s] * (ta / tau[i]).exp()
+                U = U - w * (ta / tau).exp()
         return U, start_x
 
+    t_dual, e = [], 0
     for k in range(times.size):
+        while e < in_times.size and in_times[e] <= times[k]:  # an instant's inputs come before its spikes
+            send(int(in_src[e]), in_times[e], Dual(in_times[e], 0.0))
+            e += 1
         i = int(neuron[k])
         if kicked[k]:  # the time of the latest arrival at that instant (the one that crossed)
-            tk = [ta for ta_x, ta, s in arrivals[i] if ta_x == times[k]][-1]
+            tk = [ta for ta_x, ta, w in arrivals[i] if ta_x == times[k]][-1]
         else:
             U, _ = potential_u(i, times[k])
-            tk = tau[i] * (U / (drive[i] - params["threshold"])).log()
+            tk = x["tau"][i] * (U / (x["drive"][i] - x["threshold"][i])).log()
         assert tk.x == pytest.approx(times[k], abs=1e-12)
         t_dual.append(tk)
         last[i] = (times[k], tk)
-        for s in range(params["indptr"][i], params["indptr"][i + 1]):
-            arrivals[params["indices"][s]].append((times[k] + delays[s], tk + delays[s], s))
+        send(i, times[k], tk)
+    for rest in range(e, in_times.size):
+        send(int(in_src[rest]), in_times[rest], Dual(in_times[rest], 0.0))
     L = sum((float(ck) * tk for ck, tk in zip(c, t_dual, strict=True)), Dual(0.0, 0.0))
     for i in range(n):
-        U, start_x = potential_u(i, T)
-        if start_x <= T:
-            L = L + float(b[i]) * (drive[i] - U * math.exp(-T / tau[i]))
-    return L.dx[:nnz], L.dx[nnz : nnz + n], L.dx[nnz + n :]
+        U, start_x = potential_u(i, net.t)
+        if start_x <= net.t:
+            L = L + float(b[i]) * (x["drive"][i] - U * (Dual(-net.t, 0.0) / x["tau"][i]).exp())
+        else:  # refractory at T: held at the reset
+            L = L + float(b[i]) * x["reset"][i]
+    return {k: L.dx[o : o + sizes[k]] for k, o in offsets.items()}
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -177,10 +210,14 @@ def test_gradient_matches_forward_mode_reference(rng, config):
     c = rng.normal(size=net.spike_times.size)
     b = rng.normal(size=params["n"])
     g = net.gradient(c, b)
-    ref_w, ref_drive, ref_v0 = forward_mode_reference(params, net, c, b)
+    ref = forward_mode_reference(params, net, c, b)
     # both are exact: they agree to rounding (relative 1e-8 of the largest component)
-    for got, ref in ((g.weights, ref_w), (g.drive, ref_drive), (g.v0, ref_v0)):
-        np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
+    for got, name in ((g.weights, "weights"), (g.drive, "drive"), (g.v0, "v_init")):
+        np.testing.assert_allclose(got, ref[name], rtol=1e-8, atol=1e-8 * np.abs(ref[name]).max())
+    if np.ndim(g.delays):
+        np.testing.assert_allclose(g.delays, ref["delays"], rtol=1e-8, atol=1e-8 * np.abs(ref["delays"]).max())
+    else:
+        assert g.delays == pytest.approx(ref["delays"].sum(), rel=1e-8, abs=1e-8 * np.abs(ref["delays"]).max())
 
 
 def test_runs_in_pieces_give_the_gradient_of_the_whole_run(rng):
@@ -276,12 +313,154 @@ def test_gradient_errors():
     qif.run(0.01, record_tape=True)
     with pytest.raises(NotImplementedError, match="'lif' neurons only"):
         qif.gradient(np.zeros(qif.spike_times.size))
-    poisson = EventNetwork(2, drive=0.5)
-    poisson.add_poisson_input(100.0, 0.1)
-    poisson.run(0.01, record_tape=True)
-    with pytest.raises(NotImplementedError, match="Poisson or spike-generator"):
-        poisson.gradient(np.zeros(poisson.spike_times.size))
     integ = EventNetwork(2, drive=1.5, refractory=0.001, integrate_refractory=True)
     integ.run(0.01, record_tape=True)
     with pytest.raises(NotImplementedError, match="integrate_refractory"):
         integ.gradient(np.zeros(integ.spike_times.size))
+
+
+# ---------------------------------------------------------------- external inputs and delays
+
+
+def random_inputs(rng, n):
+    """Poisson sources with their own synapses, a Poisson input per neuron (scalar weight and delay) and a
+    spike generator, as (method, arguments); Poisson parts first (the engine's order of presynaptic ids)."""
+
+    def csr(m, k):
+        return np.arange(0, m * k + 1, k), np.concatenate([rng.choice(n, size=k, replace=False) for _ in range(m)])
+
+    ip_p, ix_p = csr(4, 3)
+    ip_g, ix_g = csr(6, 3)
+    return [
+        ("add_poisson_sources", dict(rates=np.full(4, 300.0), indptr=ip_p, indices=ix_p,
+                                     weights=rng.normal(0.0, 0.15, 12), delays=rng.uniform(0.0005, 0.003, 12))),
+        ("add_poisson_input", dict(rate=150.0, weight=0.05, targets=np.arange(0, n, 2), delay=0.001)),
+        ("add_spike_generator", dict(times=rng.uniform(0.002, T - 0.01, 30), sources=rng.integers(0, 6, 30),
+                                     n_sources=6, indptr=ip_g, indices=ix_g, weights=rng.normal(0.2, 0.1, 18),
+                                     delays=rng.uniform(0.0005, 0.003, 18))),
+    ]  # fmt: skip
+
+
+def input_parts(inputs):
+    """The inputs as the reference's parts: CSR, weights, delays."""
+    parts = []
+    for method, kw in inputs:
+        if method == "add_poisson_input":
+            m = kw["targets"].size
+            kw = dict(indptr=np.arange(m + 1), indices=kw["targets"], weights=kw["weight"], delays=kw["delay"])
+        parts.append({k: kw[k] for k in ("indptr", "indices", "weights", "delays")})
+    return parts
+
+
+def simulate_with_inputs(params, inputs, durations=(T,)):
+    net = EventNetwork(**params)
+    for method, kw in inputs:
+        getattr(net, method)(**kw)
+    for d in durations:
+        net.run(d, record_tape=True)
+    return net
+
+
+# (part, argument, the gradient's field): part None is the network, else the index in random_inputs
+INPUT_PARAMETERS = {
+    "network-delays": (None, "delays", lambda g: g.delays),
+    "poisson-source-weights": (0, "weights", lambda g: g.poisson_weights[0]),
+    "poisson-source-delays": (0, "delays", lambda g: g.poisson_delays[0]),
+    "poisson-input-weight": (1, "weight", lambda g: g.poisson_weights[1]),
+    "poisson-input-delay": (1, "delay", lambda g: g.poisson_delays[1]),
+    "generator-weights": (2, "weights", lambda g: g.generator_weights[0]),
+    "generator-delays": (2, "delays", lambda g: g.generator_delays[0]),
+    "network-weights": (None, "weights", lambda g: g.weights),
+}
+
+
+def perturbed(params, inputs, part, name, step):
+    if part is None:
+        return dict(params, **{name: params[name] + step}), inputs
+    inputs = [(m, dict(kw)) for m, kw in inputs]
+    inputs[part][1][name] = inputs[part][1][name] + step
+    return params, inputs
+
+
+@pytest.mark.parametrize("config", ["delays-refractory", "inhibitory"])
+@pytest.mark.parametrize("which", INPUT_PARAMETERS)
+def test_input_and_delay_gradients_match_central_differences(rng, config, which):
+    params = dict(random_params(rng, **CONFIGS[config]), seed=int(rng.integers(2**32)))
+    inputs = random_inputs(rng, params["n"])
+    net = simulate_with_inputs(params, inputs)
+    assert net.spike_times.size > 50
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=params["n"])
+    g = net.gradient(c, b)
+    assert g.n_coincident == 0 and g.n_unresolved == 0
+    part, name, field = INPUT_PARAMETERS[which]
+    value = params[name] if part is None else inputs[part][1][name]
+    direction = rng.normal(size=np.shape(value))
+    h = 1e-7
+    values = []
+    for sign in (1, -1):
+        other = simulate_with_inputs(*perturbed(params, inputs, part, name, sign * h * direction))
+        # the regime of the test: the perturbation keeps the order of events (and the Poisson realisation)
+        np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+        values.append(loss(other, c, b))
+    fd = (values[0] - values[1]) / (2 * h)
+    grad = field(g)
+    assert np.shape(grad) == np.shape(value)
+    # relative agreement 1e-5 (finite differences: truncation ~h^2, rounding ~1e-16 / h)
+    assert np.sum(grad * direction) == pytest.approx(fd, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("config", ["delays-refractory", "excitatory-cascades"])
+def test_input_gradients_match_forward_mode_reference(rng, config):
+    params = dict(random_params(rng, **CONFIGS[config]), threshold=1.0, reset=0.0, seed=int(rng.integers(2**32)))
+    inputs = random_inputs(rng, params["n"])
+    net = simulate_with_inputs(params, inputs)
+    assert sum(t.size for t, _ in net._tape_inputs) > 20
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=params["n"])
+    g = net.gradient(c, b)
+    ref = forward_mode_reference(params, net, c, b, input_parts(inputs))
+    got = {
+        "weights": g.weights, "delays": g.delays, "drive": g.drive, "v_init": g.v0,
+        "in0_weights": g.poisson_weights[0], "in0_delays": g.poisson_delays[0],
+        "in1_weights": g.poisson_weights[1], "in1_delays": g.poisson_delays[1],
+        "in2_weights": g.generator_weights[0], "in2_delays": g.generator_delays[0],
+    }  # fmt: skip
+    # both are exact: they agree to rounding (relative 1e-8 of the largest component); a scalar parameter's
+    # gradient is the sum over the synapses it stands for
+    for name, value in got.items():
+        expected = ref[name] if np.ndim(value) else ref[name].sum()
+        scale = np.abs(ref[name]).max()
+        np.testing.assert_allclose(value, expected, rtol=1e-8, atol=1e-8 * scale, err_msg=name)
+
+
+def test_input_tape_holds_the_input_events_and_leaves_the_run_unchanged(rng):
+    params = dict(random_params(rng, **CONFIGS["delays"]), seed=5)
+    inputs = random_inputs(rng, params["n"])
+    taped = simulate_with_inputs(params, inputs, (0.05, T - 0.05))
+    plain = EventNetwork(**params)
+    for method, kw in inputs:
+        getattr(plain, method)(**kw)
+    plain.run(T)
+    np.testing.assert_array_equal(taped.spike_times, plain.spike_times)
+    np.testing.assert_array_equal(taped.spike_indices, plain.spike_indices)
+    in_times = np.concatenate([t for t, _ in taped._tape_inputs])
+    in_src = np.concatenate([s for _, s in taped._tape_inputs])
+    assert (np.diff(in_times) >= 0).all() and in_times[-1] < T
+    # the generator's events are its given times, its sources after the n neurons and the 4 + 10 Poisson
+    gen = in_src >= params["n"] + 14
+    np.testing.assert_array_equal(in_times[gen], np.sort(inputs[2][1]["times"]))
+    # the Poisson events: about 4 * 300 + 10 * 150 Hz over T
+    assert abs((~gen).sum() - 2700 * T) < 5 * np.sqrt(2700 * T)
+
+
+def test_pulse_triggered_by_a_generator_passes_its_time_to_the_input_delay():
+    # a generator spike at 1 ms with delay 2 ms lifts a resting neuron over threshold: its spike is at
+    # 3 ms, one for one with the delay, whatever the weight
+    net = EventNetwork(1, drive=0.0)
+    net.add_spike_generator([0.001], [0], 1, [0, 1], [0], weights=1.5, delays=0.002)
+    net.run(0.01, record_tape=True)
+    assert net.spike_times == pytest.approx([0.003], abs=1e-15)
+    g = net.gradient([1.0])
+    assert g.n_pulse_triggered == 1 and g.n_coincident == 0 and g.n_unresolved == 0
+    assert g.generator_delays[0] == 1.0 and g.generator_weights[0] == 0.0

@@ -22,19 +22,32 @@ __all__ = ["SpikeGradient", "lif_gradient"]
 class SpikeGradient:
     """The gradient of a scalar loss L with respect to the parameters of an `EventNetwork`.
 
+    Every derivative is that of the smooth map from parameters to spike times and states that holds while
+    the order of events stays the recorded one; the counts say where that order is degenerate.
+
     Attributes
     ----------
     weights : float or numpy.ndarray, shape (nnz,)
         dL/dw, shaped like the network's ``weights``: one value per synapse (in the order of ``indices``)
         if the weights were given per synapse, else the derivative by the one shared weight.
+    delays : float or numpy.ndarray, shape (nnz,)
+        dL/dd by the network's delays, shaped like ``delays`` (per synapse, or the one shared delay). At
+        d = 0 it is the derivative for growing delays (one-sided: a delay cannot be negative).
     drive : float or numpy.ndarray, shape (n,)
         dL/dI, per neuron if ``drive`` was given per neuron, else by the shared drive.
     v0 : numpy.ndarray, shape (n,)
         dL/dv(0), by each neuron's initial state.
+    poisson_weights, poisson_delays : tuple of (float or numpy.ndarray)
+        One entry per `add_poisson_input` or `add_poisson_sources` call, in their order: dL/dw and dL/dd
+        of its synapses (per synapse, or by the one value if a scalar was given), for the input
+        realisation of the recorded run (the input event times are held fixed).
+    generator_weights, generator_delays : tuple of (float or numpy.ndarray)
+        The same for each `add_spike_generator` call.
     n_pulse_triggered : int
         Spikes caused by an input pulse. Their time is the pulse's arrival time: it depends on the
-        presynaptic spike, not on the parameters of the neuron or its synapses (with delta pulses such
-        spikes make weight gradients vanish; a network dominated by them learns little by gradient).
+        presynaptic spike (or input event) and the synapse's delay, not on the parameters of the neuron or
+        the weights of its synapses (with delta pulses such spikes make weight gradients vanish; a network
+        dominated by them learns little by gradient).
     n_coincident : int
         Arrivals at the very instant (within 4 ulps) of a spike of their target (absorbed by its reset, or a
         second cause of a pulse-triggered spike) or of the end of its refractory period. The loss is not
@@ -43,8 +56,9 @@ class SpikeGradient:
         without delay (all its spikes share its first spike's time under any small change) are not
         counted; ties of one cascade's delayed arrivals at a pulse-triggered spike are (an upper bound).
     n_unresolved : int
-        Pulse-triggered spikes whose pulse was not found among the recorded spikes (0 unless arrival
-        times and spike times differ by more than rounding, which would be a bug: please report it).
+        Pulse-triggered spikes whose pulse was not found among the recorded spikes and input events (0
+        unless arrival times and spike times differ by more than rounding, which would be a bug: please
+        report it).
     """
 
     weights: float | np.ndarray
@@ -53,6 +67,11 @@ class SpikeGradient:
     n_pulse_triggered: int
     n_coincident: int
     n_unresolved: int
+    delays: float | np.ndarray = 0.0
+    poisson_weights: tuple = ()
+    poisson_delays: tuple = ()
+    generator_weights: tuple = ()
+    generator_delays: tuple = ()
 
 
 def _by_neuron(neuron, n):
@@ -70,22 +89,48 @@ def _mask(a):
     return np.int64(-1 if a.size > 1 else 0)
 
 
+def _synapse_parts(net):
+    """The parts of the engine's connectivity, in its order (network, Poisson calls, generator calls): for
+    each its kind, its number of synapses and whether its weights and its delays are one scalar; and the
+    permutation of the engine's sort of each row by delay (None if no row was sorted)."""
+    config = net._config
+    delays = [np.asarray(config["delays"], float).reshape(-1)]
+    parts = [("network", net._indices.size, np.ndim(config["weights"]) == 0, np.ndim(config["delays"]) == 0)]
+    n_rows = net.n
+    for rates, _ip, ix, w, d in net._poisson:
+        parts.append(("poisson", ix.size, w.size == 1, d.size == 1))
+        delays.append(d)
+        n_rows += rates.size
+    for _times, _sources, n_src, _ip, ix, w, d, _period in net._generators:
+        parts.append(("generator", ix.size, w.size == 1, d.size == 1))
+        delays.append(d)
+        n_rows += n_src
+    spec = net._spec
+    if spec["delays"].size == 1:
+        return parts, None
+    row = np.repeat(np.arange(n_rows), np.diff(spec["indptr"]))
+    caller = np.concatenate([np.broadcast_to(d, (p[1],)) for d, p in zip(delays, parts, strict=True)])
+    return parts, np.lexsort((caller, row))
+
+
 def lif_gradient(net, dL_dspike_times, dL_dv=None):
-    """Exact gradient of a loss L by the weights, drives and initial states of a LIF network's run.
+    """Exact gradient of a loss L by the weights, delays, drives and initial states of a LIF network's run,
+    and by the weights and delays of its external inputs.
 
     The loss is given by its derivatives: by every spike of the run (aligned with ``net.spike_times``)
     and, optionally, by every neuron's final state v(T) at the network's current time T. The run must
-    have been recorded with ``net.run(..., record_tape=True)`` from t = 0 on.
+    have been recorded with ``net.run(..., record_tape=True)`` from t = 0 on. Poisson inputs are held at
+    the realisation of the recorded run (their event times are on the tape: 12 bytes per input event).
 
     Parameters
     ----------
     net : EventNetwork
         A network of ``'lif'`` neurons with delta pulses (any weights, delays, refractory periods,
-        per-neuron parameters), without external inputs and with ``integrate_refractory=False``.
+        per-neuron parameters, Poisson and spike-generator inputs), with ``integrate_refractory=False``.
     dL_dspike_times : array_like, shape (n_spikes,)
         dL/dt_k for the spikes ``net.spike_times`` (zero where L does not depend on a spike).
     dL_dv : array_like, shape (n,), optional
-        dL/dv_i(T) by the final states (a neuron refractory at T is held at its reset: no dependence).
+        dL/dv_i(T) by the final states (a neuron refractory at T is held at its reset).
 
     Returns
     -------
@@ -101,8 +146,8 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
         If there is no tape (no run yet, or a run or ``set_v`` without ``record_tape=True``), or a
         derivative has the wrong shape or is not finite.
     NotImplementedError
-        For models other than LIF, ``integrate_refractory=True`` or external inputs (Poisson,
-        spike generators), whose backward passes are not written yet.
+        For models other than LIF or ``integrate_refractory=True``, whose backward passes are not
+        written yet.
 
     Examples
     --------
@@ -125,6 +170,21 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     True
     >>> g.n_pulse_triggered, g.n_coincident  # neuron 1's last spike is fired by the arriving pulse
     (1, 0)
+
+    An input spike at 1 ms and a neuron without drive: the time of the neuron's spike depends on the
+    input's weight (and, one for one, on its delay):
+
+    >>> net = EventNetwork(1, drive=0.0, tau=0.01)
+    >>> net.add_spike_generator([0.001], [0], 1, [0, 1], [0], weights=0.5, delays=0.002)
+    >>> net.add_poisson_input(0.0, 0.1)  # a Poisson input that never fires: zero gradients
+    >>> net.run(0.01, record_tape=True)
+    >>> g = net.gradient(np.zeros(0), dL_dv=[1.0])  # L = v(T): 0.5 exp(-(T - 3 ms) / tau)
+    >>> bool(np.isclose(g.generator_weights[0], np.exp(-0.7)))
+    True
+    >>> bool(np.isclose(g.generator_delays[0], 0.5 * np.exp(-0.7) / 0.01))
+    True
+    >>> g.poisson_weights
+    (0.0,)
     """
     from .network import MODELS, EventNetwork
 
@@ -137,8 +197,6 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
         )
     if net._integ.any():
         raise NotImplementedError("gradients are not implemented for integrate_refractory=True")
-    if net._poisson or net._generators:
-        raise NotImplementedError("gradients are not implemented for networks with Poisson or spike-generator inputs")
     if net._engine is None or net._tape is None:
         raise ValueError(
             "no tape to differentiate: run the network with run(..., record_tape=True) from t = 0, "
@@ -151,34 +209,64 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     dv = np.zeros(n) if dL_dv is None else _derivative("dL_dv", dL_dv, (n,), "one per neuron")
 
     ptr, order, pos = _by_neuron(neuron, n)
-    w, d = net._weights, net._delays
-    g_w = np.zeros(w.size)
-    g_drive = np.zeros(n)
-    g_v0 = np.zeros(n)
+    in_times = np.concatenate([c[0] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0)
+    in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
+    in_after = np.searchsorted(times, in_times, side="left").astype(np.int64)  # an instant's inputs come first
+    spec = net._spec
+    indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
+    w, d = spec["weights"], spec["delays"]
+    parts, perm = _synapse_parts(net)
+    # one accumulator per synapse, unless the network alone has one shared weight (delay)
+    nnz = spec["indices"].size
+    g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
+    g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
+    g_tau = np.zeros(1)
+    g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(4))
+    g_in = np.zeros(in_times.size)
     counts = np.zeros(3, np.int64)
     p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
     _adjoint.lif_backward(
-        times, neuron, kicked, ptr, order, pos,
-        net._indptr, net._indices, w, _mask(w), d, _mask(d),
+        times, neuron, kicked, ptr, order, pos, in_times, in_src, in_after,
+        spec["indptr"], indices, w, _mask(w), d, _mask(d),
         p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
-        p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]),
-        0.0, float(net.t), dL_dt, dv, g_w, g_drive, g_v0, counts,
+        p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), net._v_init,
+        0.0, float(net.t), dL_dt, dv, g_w, _mask(g_w), g_d, _mask(g_d), g_tau, _mask(g_tau),
+        g_drive, g_v0, g_thr, g_reset, g_in, counts,
     )  # fmt: skip
-    per_synapse = np.ndim(net._config["weights"]) > 0
-    if per_synapse and np.ndim(net._config["delays"]) > 0:
-        # the network sorted each row by delay (stably) when it was built: back to the caller's order
-        row = np.repeat(np.arange(n), np.diff(net._indptr))
-        by_delay = np.lexsort((np.asarray(net._config["delays"], dtype=np.float64), row))
-        g_w[by_delay] = g_w.copy()
+    by_part = {"weights": _split(g_w, parts, perm, 2), "delays": _split(g_d, parts, perm, 3)}
+    kinds = [part[0] for part in parts]
     per_neuron = np.ndim(net._config["drive"]) > 0
     return SpikeGradient(
-        weights=g_w if per_synapse else float(g_w.sum()),
+        weights=by_part["weights"][0],
+        delays=by_part["delays"][0],
         drive=g_drive if per_neuron else float(g_drive.sum()),
         v0=g_v0,
+        poisson_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "poisson"),
+        poisson_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "poisson"),
+        generator_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "generator"),
+        generator_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "generator"),
         n_pulse_triggered=int(counts[0]),
         n_coincident=int(counts[1]),
         n_unresolved=int(counts[2]),
     )
+
+
+def _split(g, parts, perm, which):
+    """The gradient accumulated over the engine's synapses, back in the caller's order and split by part:
+    an array per synapse, or a float where the part's values were one scalar."""
+    if len(parts) == 1 and parts[0][which]:
+        return [float(g.sum())]
+    g = g[: sum(p[1] for p in parts)]
+    if perm is not None:
+        caller = np.empty_like(g)
+        caller[perm] = g
+        g = caller
+    out, start = [], 0
+    for part in parts:
+        piece = g[start : start + part[1]]
+        out.append(float(piece.sum()) if part[which] else piece.copy())
+        start += part[1]
+    return out
 
 
 def _params(net):

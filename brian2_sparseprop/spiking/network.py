@@ -475,6 +475,7 @@ class EventNetwork:
         self._n_samples_done = 0
         self._spike_chunks = []
         self._tape = None  # the adjoint's tape: cause bits of the spikes since t = 0 (list of chunks), or None
+        self._tape_inputs = []  # and the external input events, (times, presynaptic ids) chunks
         self._engine = None
         self._spec = None
         self.t = 0.0
@@ -557,11 +558,12 @@ class EventNetwork:
         if targets.ndim != 1 or targets.dtype.kind not in "iu":
             raise TypeError(f"targets must be a 1-d integer array, found {targets.dtype} of shape {targets.shape}")
         m = targets.size
+        w = _per_synapse("weight", weight, m)
         self.add_poisson_sources(
             np.broadcast_to(_per_synapse("rate", rate, m, nonneg=True), (m,)),
             np.arange(m + 1),
             targets,
-            np.broadcast_to(_per_synapse("weight", weight, m), (m,)),
+            w if np.ndim(weight) else w[0],  # a scalar stays one (and so does its gradient)
             delay,
         )
 
@@ -902,7 +904,7 @@ class EventNetwork:
         eng = self._engine
         eng.set_tape(bool(record_tape))
         if record_tape and self._tape is None:
-            self._tape = []
+            self._tape, self._tape_inputs = [], []
         elif not record_tape:
             self._tape = None  # a stretch without a tape: no gradient across it
         t_start, t_stop = self.t, self.t + float(duration)
@@ -935,6 +937,7 @@ class EventNetwork:
             times, idx = eng.take_spikes()
             if record_tape:
                 self._tape.append(tape)
+                self._tape_inputs.append(eng.take_input_tape())
             if times.size:
                 self._spike_chunks.append((times, idx))
             taken = eng.samples_taken
