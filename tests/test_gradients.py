@@ -214,10 +214,10 @@ def test_gradient_matches_forward_mode_reference(rng, config):
     # both are exact: they agree to rounding (relative 1e-8 of the largest component)
     for got, name in ((g.weights, "weights"), (g.drive, "drive"), (g.v0, "v_init")):
         np.testing.assert_allclose(got, ref[name], rtol=1e-8, atol=1e-8 * np.abs(ref[name]).max())
-    if np.ndim(g.delays):
-        np.testing.assert_allclose(g.delays, ref["delays"], rtol=1e-8, atol=1e-8 * np.abs(ref["delays"]).max())
-    else:
-        assert g.delays == pytest.approx(ref["delays"].sum(), rel=1e-8, abs=1e-8 * np.abs(ref["delays"]).max())
+    # a parameter given as a scalar has the sum of the per-synapse or per-neuron derivatives
+    for got, name in ((g.delays, "delays"), (g.tau, "tau"), (g.threshold, "threshold"), (g.reset, "reset")):
+        expected = ref[name] if np.ndim(got) else ref[name].sum()
+        np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-8 * np.abs(ref[name]).max(), err_msg=name)
 
 
 def test_runs_in_pieces_give_the_gradient_of_the_whole_run(rng):
@@ -396,7 +396,7 @@ def test_input_and_delay_gradients_match_central_differences(rng, config, which)
     part, name, field = INPUT_PARAMETERS[which]
     value = params[name] if part is None else inputs[part][1][name]
     direction = rng.normal(size=np.shape(value))
-    h = 1e-7
+    h = 1e-8 if name.startswith("delay") else 1e-7  # (a delay's derivative is about w / tau: 10 times a weight's)
     values = []
     for sign in (1, -1):
         other = simulate_with_inputs(*perturbed(params, inputs, part, name, sign * h * direction))
@@ -464,3 +464,46 @@ def test_pulse_triggered_by_a_generator_passes_its_time_to_the_input_delay():
     g = net.gradient([1.0])
     assert g.n_pulse_triggered == 1 and g.n_coincident == 0 and g.n_unresolved == 0
     assert g.generator_delays[0] == 1.0 and g.generator_weights[0] == 0.0
+
+
+# ---------------------------------------------------------------- tau, threshold, reset
+
+
+@pytest.mark.parametrize("config", ["shared-tau", "delays-refractory", "excitatory-cascades", "inhibitory"])
+@pytest.mark.parametrize("name", ["tau", "threshold", "reset"])
+def test_model_parameter_gradients_match_central_differences(rng, config, name):
+    n = 20
+    params = dict(
+        random_params(rng, n=n, **CONFIGS[config]),
+        threshold=rng.uniform(0.95, 1.05, n),
+        reset=rng.uniform(-0.1, 0.1, n),
+    )
+    net = simulate(params)
+    assert net.spike_times.size > 50
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=n)
+    g = net.gradient(c, b)
+    assert g.n_coincident == 0 and g.n_unresolved == 0
+    grad = getattr(g, name)
+    assert np.shape(grad) == np.shape(params[name])
+    # tau is perturbed relative to its value (1e-8 of 10 ms: networks with cascades are sensitive to it,
+    # dL/dtau reaches 1e5, and a larger step leaves the linear regime), threshold and reset by 1e-7
+    direction = rng.normal(size=np.shape(params[name])) * (np.asarray(params[name]) if name == "tau" else 1.0)
+    h = 1e-7 if name != "tau" else 1e-8
+    values = []
+    for sign in (1, -1):
+        other = simulate(dict(params, **{name: params[name] + sign * h * direction}))
+        np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+        values.append(loss(other, c, b))
+    fd = (values[0] - values[1]) / (2 * h)
+    # relative agreement 1e-5 (finite differences: truncation ~h^2, rounding ~1e-16 / h)
+    assert np.sum(grad * direction) == pytest.approx(fd, rel=1e-5, abs=1e-6)
+
+
+def test_refractory_at_the_end_holds_the_reset():
+    # the neuron fires at 0.01 ln 3 and is refractory until 5 ms later, past T: v(T) is the reset
+    net = EventNetwork(1, tau=0.01, drive=1.5, reset=0.2, refractory=0.005, v_init=[0.0])
+    net.run(0.012, record_tape=True)
+    assert net.spike_times.size == 1 and net.v[0] == 0.2
+    g = net.gradient([0.0], dL_dv=[1.0])
+    assert g.reset == 1.0 and g.drive == 0.0 and g.tau == 0.0 and g.threshold == 0.0

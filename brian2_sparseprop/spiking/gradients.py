@@ -37,6 +37,12 @@ class SpikeGradient:
         dL/dI, per neuron if ``drive`` was given per neuron, else by the shared drive.
     v0 : numpy.ndarray, shape (n,)
         dL/dv(0), by each neuron's initial state.
+    tau, threshold, reset : float or numpy.ndarray, shape (n,)
+        dL/dtau (1/s), dL/dtheta, dL/dv_r: per neuron if the parameter was given per neuron, else by the
+        shared value. A spike caused by a pulse does not depend on its neuron's threshold (it only needs
+        the pulse to cross it); a neuron refractory at T is held at its reset (v(T) = v_r). The initial
+        state is ``v0`` even where it defaulted to the reset: ``reset`` is the derivative by the resets
+        after spikes.
     poisson_weights, poisson_delays : tuple of (float or numpy.ndarray)
         One entry per `add_poisson_input` or `add_poisson_sources` call, in their order: dL/dw and dL/dd
         of its synapses (per synapse, or by the one value if a scalar was given), for the input
@@ -68,6 +74,9 @@ class SpikeGradient:
     n_coincident: int
     n_unresolved: int
     delays: float | np.ndarray = 0.0
+    tau: float | np.ndarray = 0.0
+    threshold: float | np.ndarray = 0.0
+    reset: float | np.ndarray = 0.0
     poisson_weights: tuple = ()
     poisson_delays: tuple = ()
     generator_weights: tuple = ()
@@ -114,8 +123,8 @@ def _synapse_parts(net):
 
 
 def lif_gradient(net, dL_dspike_times, dL_dv=None):
-    """Exact gradient of a loss L by the weights, delays, drives and initial states of a LIF network's run,
-    and by the weights and delays of its external inputs.
+    """Exact gradient of a loss L by the parameters of a LIF network's run (weights, delays, drives, initial
+    states, tau, threshold, reset) and by the weights and delays of its external inputs.
 
     The loss is given by its derivatives: by every spike of the run (aligned with ``net.spike_times``)
     and, optionally, by every neuron's final state v(T) at the network's current time T. The run must
@@ -185,6 +194,14 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     True
     >>> g.poisson_weights
     (0.0,)
+
+    The first spike of a neuron from v0 = 0, at tau ln(I / (I - theta)), by tau and by the threshold:
+
+    >>> net = EventNetwork(1, tau=0.01, drive=1.5, threshold=1.0)
+    >>> net.run(0.015, record_tape=True)
+    >>> g = net.gradient([1.0])
+    >>> bool(np.isclose(g.tau, np.log(3))), bool(np.isclose(g.threshold, 0.01 / 0.5))
+    (True, True)
     """
     from .network import MODELS, EventNetwork
 
@@ -220,7 +237,7 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     nnz = spec["indices"].size
     g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
     g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
-    g_tau = np.zeros(1)
+    g_tau = np.zeros(n if np.ndim(net._config["tau"]) else 1)  # per arrival: one accumulator if shared
     g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(4))
     g_in = np.zeros(in_times.size)
     counts = np.zeros(3, np.int64)
@@ -235,12 +252,18 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     )  # fmt: skip
     by_part = {"weights": _split(g_w, parts, perm, 2), "delays": _split(g_d, parts, perm, 3)}
     kinds = [part[0] for part in parts]
-    per_neuron = np.ndim(net._config["drive"]) > 0
+
+    def shaped(g, name):
+        return g if np.ndim(net._config[name]) else float(g.sum())
+
     return SpikeGradient(
         weights=by_part["weights"][0],
         delays=by_part["delays"][0],
-        drive=g_drive if per_neuron else float(g_drive.sum()),
+        drive=shaped(g_drive, "drive"),
         v0=g_v0,
+        tau=shaped(g_tau, "tau"),
+        threshold=shaped(g_thr, "threshold"),
+        reset=shaped(g_reset, "reset"),
         poisson_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "poisson"),
         poisson_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "poisson"),
         generator_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "generator"),
