@@ -7,6 +7,7 @@ with a tangent vector over all parameters carried through every operation.
 """
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -507,3 +508,72 @@ def test_refractory_at_the_end_holds_the_reset():
     assert net.spike_times.size == 1 and net.v[0] == 0.2
     g = net.gradient([0.0], dL_dv=[1.0])
     assert g.reset == 1.0 and g.drive == 0.0 and g.tau == 0.0 and g.threshold == 0.0
+
+
+# ---------------------------------------------------------------- a loss as a callable (JAX)
+
+
+def test_callable_loss_gives_the_gradient_of_its_derivatives(rng):
+    jnp = pytest.importorskip("jax.numpy")
+    params = random_params(rng, **CONFIGS["delays-refractory"])
+    net = simulate(params)
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=params["n"])
+    g = net.gradient(loss=lambda t, i, v: jnp.dot(jnp.asarray(c), t) + jnp.dot(jnp.asarray(b), v))
+    ref = net.gradient(c, b)
+    assert g.loss == pytest.approx(loss(net, c, b), rel=1e-14)
+    for name in ("weights", "delays", "drive", "v0", "tau", "threshold", "reset"):
+        np.testing.assert_allclose(getattr(g, name), getattr(ref, name), rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def first_spikes(times, indices, neurons):
+    """The first spike time of each of the neurons (numpy)."""
+    return np.array([times[indices == i][0] for i in neurons])
+
+
+@pytest.mark.parametrize("config", ["delays-refractory", "inhibitory"])
+def test_time_to_first_spike_loss_matches_central_differences(rng, config):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    params = random_params(rng, **CONFIGS[config])
+    net = simulate(params)
+    outputs = np.unique(net.spike_indices)[:5]  # five neurons that fire
+    target = rng.uniform(0.01, 0.03, outputs.size)
+
+    def ttfs(t, i):  # squared distance of the first spikes of the output neurons to their targets
+        first = jax.ops.segment_min(t, i, num_segments=params["n"])[outputs]
+        return jnp.sum((first - target) ** 2)
+
+    g = net.gradient(loss=ttfs)
+    assert g.loss == pytest.approx(np.sum((first_spikes(net.spike_times, net.spike_indices, outputs) - target) ** 2))
+    direction = rng.normal(size=params["weights"].size)
+    h = 1e-7
+    values = []
+    for sign in (1, -1):
+        other = simulate(dict(params, weights=params["weights"] + sign * h * direction))
+        np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+        values.append(np.sum((first_spikes(other.spike_times, other.spike_indices, outputs) - target) ** 2))
+    fd = (values[0] - values[1]) / (2 * h)
+    assert abs(fd) > 1e-6  # the loss depends on the weights
+    # relative agreement 1e-5 (finite differences: truncation ~h^2, rounding ~1e-16 / h)
+    assert g.weights @ direction == pytest.approx(fd, rel=1e-5, abs=1e-8)
+
+
+def test_callable_loss_is_refused_without_jax(monkeypatch):
+    net = simulate(dict(n=2, drive=1.5), (0.02,))
+    monkeypatch.setitem(sys.modules, "jax", None)  # import jax raises ImportError
+    with pytest.raises(ImportError, match="differentiates the loss with JAX, which is not installed"):
+        net.gradient(loss=lambda t, i: t.sum())
+
+
+def test_callable_loss_errors():
+    net = simulate(dict(n=2, drive=1.5), (0.02,))
+    k = net.spike_times.size
+    with pytest.raises(TypeError, match="give the loss's derivatives dL_dspike_times"):
+        net.gradient()
+    with pytest.raises(TypeError, match="give the loss's derivatives dL_dspike_times"):
+        net.gradient(np.zeros(k), loss=lambda t, i: t.sum())
+    with pytest.raises(TypeError, match="dL_dv comes from the callable loss"):
+        net.gradient(dL_dv=np.zeros(2), loss=lambda t, i: t.sum())
+    with pytest.raises(TypeError, match="loss must be a callable, found str"):
+        net.gradient(loss="ttfs")

@@ -9,6 +9,7 @@ where a spike caused by a pulse makes its time insensitive to its neuron's param
 the events; see `SpikeGradient`.
 """
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,8 @@ class SpikeGradient:
         Pulse-triggered spikes whose pulse was not found among the recorded spikes and input events (0
         unless arrival times and spike times differ by more than rounding, which would be a bug: please
         report it).
+    loss : float or None
+        The value of the loss when it was given as a callable (``gradient(loss=...)``), else None.
     """
 
     weights: float | np.ndarray
@@ -81,6 +84,7 @@ class SpikeGradient:
     poisson_delays: tuple = ()
     generator_weights: tuple = ()
     generator_delays: tuple = ()
+    loss: float | None = None
 
 
 def _by_neuron(neuron, n):
@@ -122,13 +126,14 @@ def _synapse_parts(net):
     return parts, np.lexsort((caller, row))
 
 
-def lif_gradient(net, dL_dspike_times, dL_dv=None):
+def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
     """Exact gradient of a loss L by the parameters of a LIF network's run (weights, delays, drives, initial
     states, tau, threshold, reset) and by the weights and delays of its external inputs.
 
     The loss is given by its derivatives: by every spike of the run (aligned with ``net.spike_times``)
-    and, optionally, by every neuron's final state v(T) at the network's current time T. The run must
-    have been recorded with ``net.run(..., record_tape=True)`` from t = 0 on. Poisson inputs are held at
+    and, optionally, by every neuron's final state v(T) at the network's current time T; or as a
+    callable of the spike times (and the final states) that JAX differentiates. The run must have been
+    recorded with ``net.run(..., record_tape=True)`` from t = 0 on. Poisson inputs are held at
     the realisation of the recorded run (their event times are on the tape: 12 bytes per input event).
 
     Parameters
@@ -137,9 +142,16 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
         A network of ``'lif'`` neurons with delta pulses (any weights, delays, refractory periods,
         per-neuron parameters, Poisson and spike-generator inputs), with ``integrate_refractory=False``.
     dL_dspike_times : array_like, shape (n_spikes,)
-        dL/dt_k for the spikes ``net.spike_times`` (zero where L does not depend on a spike).
+        dL/dt_k for the spikes ``net.spike_times`` (zero where L does not depend on a spike). Give it or
+        ``loss``, not both.
     dL_dv : array_like, shape (n,), optional
         dL/dv_i(T) by the final states (a neuron refractory at T is held at its reset).
+    loss : callable, optional
+        ``loss(spike_times, spike_indices)`` or ``loss(spike_times, spike_indices, v)``, a scalar written
+        with ``jax.numpy``: ``spike_times`` is a float64 JAX array aligned with ``net.spike_times``,
+        ``spike_indices`` the neurons (int32), ``v`` the final states, shape (n,). Its derivatives are
+        taken with ``jax.grad`` (in 64-bit precision) and passed to the backward pass; the result's
+        ``loss`` holds its value. Needs JAX.
 
     Returns
     -------
@@ -150,10 +162,13 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     Raises
     ------
     TypeError
-        If ``net`` is not an `EventNetwork` or a derivative is not an array of real numbers.
+        If ``net`` is not an `EventNetwork`, a derivative is not an array of real numbers, ``loss`` is not
+        callable, or both or neither of ``dL_dspike_times`` and ``loss`` are given.
     ValueError
         If there is no tape (no run yet, or a run or ``set_v`` without ``record_tape=True``), or a
-        derivative has the wrong shape or is not finite.
+        derivative has the wrong shape or is not finite (also one that JAX returned).
+    ImportError
+        If ``loss`` is given and JAX is not installed.
     NotImplementedError
         For models other than LIF or ``integrate_refractory=True``, whose backward passes are not
         written yet.
@@ -202,6 +217,22 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     >>> g = net.gradient([1.0])
     >>> bool(np.isclose(g.tau, np.log(3))), bool(np.isclose(g.threshold, 0.01 / 0.5))
     (True, True)
+
+    A loss as a callable, differentiated with JAX: the distance of neuron 1's first spike (the
+    network of the first example) to a target time, a time-to-first-spike loss:
+
+    >>> import jax.numpy as jnp
+    >>> def first_spike_loss(t, i):
+    ...     first = jnp.min(jnp.where(i == 1, t, jnp.inf))
+    ...     return (first - 0.02) ** 2
+    >>> g = run(0.1).gradient(loss=first_spike_loss)
+    >>> def first(net):
+    ...     return net.spike_times[net.spike_indices == 1][0]
+    >>> bool(np.isclose(g.loss, (first(run(0.1)) - 0.02) ** 2))
+    True
+    >>> fd = ((first(run(0.1 + h)) - 0.02) ** 2 - (first(run(0.1 - h)) - 0.02) ** 2) / (2 * h)
+    >>> bool(np.isclose(g.weights[0], fd, rtol=1e-5))
+    True
     """
     from .network import MODELS, EventNetwork
 
@@ -222,6 +253,13 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
     times, neuron = net.spike_times, net.spike_indices
     kicked = np.concatenate(net._tape) if net._tape else np.zeros(0, np.uint8)
     n = net.n
+    value = None
+    if (dL_dspike_times is None) == (loss is None):
+        raise TypeError("give the loss's derivatives dL_dspike_times (and dL_dv) or a callable loss, not both")
+    if loss is not None:
+        if dL_dv is not None:
+            raise TypeError("dL_dv comes from the callable loss: give one or the other")
+        value, dL_dspike_times, dL_dv = _jax_derivatives(loss, times, neuron, net.v)
     dL_dt = _derivative("dL_dspike_times", dL_dspike_times, times.shape, "one per spike of net.spike_times")
     dv = np.zeros(n) if dL_dv is None else _derivative("dL_dv", dL_dv, (n,), "one per neuron")
 
@@ -271,7 +309,38 @@ def lif_gradient(net, dL_dspike_times, dL_dv=None):
         n_pulse_triggered=int(counts[0]),
         n_coincident=int(counts[1]),
         n_unresolved=int(counts[2]),
+        loss=value,
     )
+
+
+def _jax_derivatives(loss, times, neuron, v):
+    """The value of a callable loss and its derivatives by the spike times and the final states (None if
+    it does not take them), with JAX in 64-bit precision."""
+    if not callable(loss):
+        raise TypeError(f"loss must be a callable, found {type(loss).__name__}")
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError as exc:
+        raise ImportError(
+            "gradient(loss=...) differentiates the loss with JAX, which is not installed: "
+            "pip install 'brian2_sparseprop[jax]', or give the derivatives dL_dspike_times and dL_dv"
+        ) from exc
+    try:
+        inspect.signature(loss).bind(None, None, None)
+        with_v = True
+    except (TypeError, ValueError):
+        with_v = False
+    x64 = jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+    with x64:
+        t, i = jnp.asarray(times, dtype=jnp.float64), jnp.asarray(neuron)
+        if with_v:
+            value, (dt, dv) = jax.value_and_grad(loss, argnums=(0, 2))(t, i, jnp.asarray(v, dtype=jnp.float64))
+            dv = np.asarray(dv, dtype=np.float64)
+        else:
+            value, dt = jax.value_and_grad(loss)(t, i)
+            dv = None
+        return float(value), np.asarray(dt, dtype=np.float64), dv
 
 
 def _split(g, parts, perm, which):

@@ -1085,15 +1085,16 @@ class EventNetwork:
         self._tape = None  # the tape's run no longer leads to this state
         self._engine.set_values(idx, v)
 
-    def gradient(self, dL_dspike_times, dL_dv=None):
+    def gradient(self, dL_dspike_times=None, dL_dv=None, *, loss=None):
         """Exact gradient of a loss through the run recorded with ``run(..., record_tape=True)``.
 
-        See `brian2_sparseprop.spiking.gradients.lif_gradient` (this method calls it) for the parameters,
-        the result and the model's limits.
+        The loss is given by its derivatives (``dL_dspike_times``, ``dL_dv``) or as a callable that JAX
+        differentiates (``loss``). See `brian2_sparseprop.spiking.gradients.lif_gradient` (this method
+        calls it) for the parameters, the result and the model's limits.
         """
         from .gradients import lif_gradient
 
-        return lif_gradient(self, dL_dspike_times, dL_dv)
+        return lif_gradient(self, dL_dspike_times, dL_dv, loss=loss)
 
     @property
     def n_spikes(self):
