@@ -59,7 +59,10 @@ def main():
             f"{best['forward+tape'] / best['forward']:>9.3f} {best['backward'] / best['forward']:>8.3f}"
             f"   (pulse-triggered {g.n_pulse_triggered}, coincident {g.n_coincident})"
         )
-    print("tape memory: 1 byte per spike beside the spike record (8 + 4 bytes per spike)")
+    print(
+        "tape memory: 1 byte per spike beside the spike record (8 + 4 bytes per spike); "
+        "12 bytes per external input event (S1 has none)"
+    )
 
 
 if __name__ == "__main__":
