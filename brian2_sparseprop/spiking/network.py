@@ -881,9 +881,10 @@ class EventNetwork:
             Wall-clock seconds between progress reports.
         record_tape : bool
             Record the tape of the backward pass (`gradient`): one byte per spike, beside the spike record,
-            telling whether the spike was caused by an input pulse. Off by default (the forward run is then
-            unchanged). It must be on from the first run (t = 0) and in every run up to the gradient, with
-            the spikes of all neurons recorded.
+            telling whether the spike was caused by an input pulse, and the time and source of every
+            external input event (12 bytes each). Off by default (the forward run is then unchanged). It
+            must be on from the first run (t = 0) and in every run up to the gradient, with the spikes of
+            all neurons recorded.
         """
         if not isinstance(record_tape, (bool, np.bool_)):
             raise TypeError(f"record_tape must be a bool, found {type(record_tape).__name__} {record_tape!r:.60}")
