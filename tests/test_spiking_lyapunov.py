@@ -245,7 +245,7 @@ def test_bad_arguments(kwargs, error, match):
 
 
 def test_net_must_be_an_event_network():
-    with pytest.raises(TypeError, match="net must be an EventNetwork, found dict"):
+    with pytest.raises(TypeError, match="net must be an EventNetwork or a Brian2 Network .*, found dict"):
         lyapunov_spectrum({}, 1.0)
 
 
@@ -339,3 +339,57 @@ def test_ipr_needs_kept_vectors():
         res.inverse_participation_ratio()
     with pytest.raises(ValueError, match="no spikes were counted"):
         _ = LyapunovSpectrum([[0.1]], 1.0, time_unit=pq.s).entropy_per_spike
+
+
+@pytest.fixture
+def exact_device():
+    from brian2 import set_device, start_scope
+    from brian2.devices.device import reset_device
+
+    set_device("sparseprop")
+    start_scope()
+    yield
+    reset_device()
+
+
+def test_spectrum_of_a_brian2_network_continues_from_its_run(exact_device, seed):
+    # an inhibitory LIF network written in Brian2 and run with the device; its spectrum from the end of
+    # the run equals that of the same network built as an EventNetwork and run as long (the device's
+    # engine is this network), on Brian2's time axis, and the Brian2 network can run on unchanged
+    from brian2 import NeuronGroup, Synapses, get_device, ms, run
+
+    n, tau_s = 40, 10e-3
+    rng = np.random.default_rng(seed)
+    v0 = rng.uniform(0, 0.9, n)
+    indptr, indices = fixed_out_degree(n, 8, rng)
+    pre = np.repeat(np.arange(n), np.diff(indptr))
+    G = NeuronGroup(n, "dv/dt = (1.2 - v) / (10*ms) : 1", threshold="v > 1", reset="v = 0", method="exact")
+    G.v = v0
+    S = Synapses(G, G, "w : 1", on_pre="v_post += w")
+    S.connect(i=pre, j=indices)
+    S.w = -0.05
+    run(200 * ms)
+    from brian2.core.magic import magic_network
+
+    kwargs = dict(k=3, t_warmup_tangent=3.0, seed=seed)
+    res = lyapunov_spectrum(magic_network, 2.0, **kwargs)
+    engine = lyapunov_spectrum(get_device().exact_network().network, 2.0, **kwargs)
+    net = EventNetwork(n, tau=tau_s, drive=1.2, indptr=indptr, indices=indices, weights=-0.05, v_init=v0)
+    net.run(0.2)
+    ref = lyapunov_spectrum(net, 2.0, **kwargs)
+    np.testing.assert_allclose(res.exponents.magnitude, ref.exponents.magnitude, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(res.exponents.magnitude, engine.exponents.magnitude)
+    lam = res.exponents.magnitude  # the time shift's zero (converged to well below the gap) and negatives
+    assert abs(lam[0]) < 1e-3 * abs(lam[1]) and lam[1] < 0
+    # the measurement starts at the end of the Brian2 run
+    assert float(res.running_estimates.times[-1].rescale(pq.s).magnitude) == pytest.approx(5.2)
+    run(10 * ms)  # the network itself was not advanced by the analysis
+    assert float(G.t / ms) == pytest.approx(210.0)
+
+
+def test_brian2_network_must_have_run_exactly(exact_device):
+    from brian2 import Network, NeuronGroup
+
+    net = Network(NeuronGroup(2, "dv/dt = (1.2 - v) / (10*ms) : 1", threshold="v > 1", reset="v = 0"))
+    with pytest.raises(ValueError, match="has not run with the sparseprop device"):
+        lyapunov_spectrum(net, 1.0)

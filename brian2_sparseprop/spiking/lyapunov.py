@@ -89,6 +89,31 @@ def _check_supported(net):
             )
 
 
+def _event_network(net):
+    """``(EventNetwork, t_offset)``: ``net`` itself, or the engine behind a Brian2 Network that ran with the
+    sparseprop device and the Brian2 time of the engine's t = 0."""
+    from .network import EventNetwork
+
+    if isinstance(net, EventNetwork):
+        return net, 0.0
+    from brian2 import Network, get_device
+
+    if isinstance(net, Network):
+        from ..device.device import SparsePropDevice
+
+        device = get_device()
+        if not isinstance(device, SparsePropDevice):
+            raise ValueError(
+                f"Network '{net.name}' did not run exactly: the active device is {type(device).__name__}, not "
+                "the sparseprop device (set_device('sparseprop') before building and running the network)"
+            )
+        exact = device.exact_network(net)
+        return exact.network, exact.t_offset
+    raise TypeError(
+        f"net must be an EventNetwork or a Brian2 Network run with the sparseprop device, found {type(net).__name__}"
+    )
+
+
 def _copy(net):
     """A fresh network with ``net``'s parameters and connectivity, started (t = 0) at ``net``'s current
     state, recording the spikes of all neurons: ``net`` is left as it is."""
@@ -318,10 +343,12 @@ def lyapunov_spectrum(
 
     Parameters
     ----------
-    net : EventNetwork
+    net : EventNetwork or brian2.Network
         LIF, QIF and theta neurons (mixed too) with delta pulses; no delays, no refractoriness, no
         Poisson or spike-generator input; weights <= 0 onto LIF and QIF neurons (any onto theta neurons:
-        no pulse may trigger a spike); drive > 0 for QIF and theta neurons.
+        no pulse may trigger a spike); drive > 0 for QIF and theta neurons. A Brian2 Network (Brian2's
+        ``magic_network`` after a plain ``run()``) that ran with the sparseprop device: its engine, from
+        the end of the last run, on the Brian2 time axis (`SparsePropDevice.exact_network`).
     duration : float or time Quantity
         Measured time (s), > 0.
     k : int or None
@@ -354,9 +381,10 @@ def lyapunov_spectrum(
     Raises
     ------
     TypeError
-        If ``net`` is not an `EventNetwork`, a time is not a time, or a count not an integer.
+        If ``net`` is not an `EventNetwork` or a Brian2 Network, a time is not a time, or a count not an
+        integer.
     ValueError
-        If a time or count is out of range.
+        If a time or count is out of range, or a Brian2 Network did not run with the sparseprop device.
     NotImplementedError
         For delays, refractoriness, external inputs, pulses that can trigger spikes, or QIF and theta
         neurons with drive <= 0 (naming the first one found).
@@ -382,10 +410,9 @@ def lyapunov_spectrum(
     import quantities as pq
 
     from ..lyapunov import QRAccumulator
-    from .network import MODELS, EventNetwork
+    from .network import MODELS
 
-    if not isinstance(net, EventNetwork):
-        raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
+    net, t_offset = _event_network(net)
     duration = _time("duration", duration, positive=True)
     t_warmup = _time("t_warmup", t_warmup)
     t_warmup_tangent = _time("t_warmup_tangent", t_warmup_tangent)
@@ -399,7 +426,7 @@ def lyapunov_spectrum(
     _check_supported(net)
     rng = np.random.default_rng(seed)
 
-    t_begin = float(net.t)
+    t_begin = t_offset + float(net.t)
     source = net
     if t_warmup > 0:  # the network alone, on a copy that records nothing
         source = _copy(net)
@@ -476,8 +503,9 @@ def largest_exponent_two_trajectories(
 
     Parameters
     ----------
-    net : EventNetwork
-        Theta neurons with delta pulses; no delays, no Poisson or spike-generator input; drive > 0.
+    net : EventNetwork or brian2.Network
+        Theta neurons with delta pulses; no delays, no Poisson or spike-generator input; drive > 0. A
+        Brian2 Network that ran with the sparseprop device, as in `lyapunov_spectrum`.
     duration : float or time Quantity
         Measured time (s), > 0, at least ``n_batches`` intervals.
     d0 : float
@@ -501,9 +529,11 @@ def largest_exponent_two_trajectories(
     Raises
     ------
     TypeError
-        If ``net`` is not an `EventNetwork`, a time is not a time, or a count not an integer.
+        If ``net`` is not an `EventNetwork` or a Brian2 Network, a time is not a time, or a count not an
+        integer.
     ValueError
-        If a time, ``d0`` or a count is out of range.
+        If a time, ``d0`` or a count is out of range, or a Brian2 Network did not run with the sparseprop
+        device.
     NotImplementedError
         For neurons other than theta neurons, delays or external inputs.
 
@@ -518,10 +548,9 @@ def largest_exponent_two_trajectories(
     import quantities as pq
 
     from ..lyapunov import QRAccumulator
-    from .network import MODELS, EventNetwork
+    from .network import MODELS
 
-    if not isinstance(net, EventNetwork):
-        raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
+    net, t_offset = _event_network(net)
     duration = _time("duration", duration, positive=True)
     t_warmup = _time("t_warmup", t_warmup)
     t_warmup_tangent = _time("t_warmup_tangent", t_warmup_tangent)
@@ -546,7 +575,7 @@ def largest_exponent_two_trajectories(
 
     ref = _copy(net)
     ref.record_spikes(np.zeros(0, np.int32))
-    t_begin = float(net.t)
+    t_begin = t_offset + float(net.t)
     if t_warmup > 0:
         ref.run(t_warmup)
     other = _copy(ref)
