@@ -197,6 +197,9 @@ class LyapunovSpectrum:
         The recorded durations, in :attr:`time_unit` (seconds for physical time).
     params : dict
         Model and method parameters (Quantities for durations).
+    vectors : numpy.ndarray, shape (dim, k), or None
+        The final orthonormal tangent vectors, where the computation was asked to keep them (the first
+        is the leading Lyapunov vector); else None.
 
     Examples
     --------
@@ -237,6 +240,7 @@ class LyapunovSpectrum:
         else:
             err = np.full(k, np.nan)
         self.stderr = pq.Quantity(err, self._rate_unit)
+        self.vectors = None
 
     @property
     def k(self):
@@ -363,8 +367,71 @@ class LyapunovSpectrum:
             )
         return pq.Quantity(lam[lam > 0].sum(), self.exponents.units)
 
+    @property
+    def entropy_rate_bits(self):
+        """:attr:`entropy_rate` in bits: the sum of the positive exponents divided by ln 2.
+
+        Returns
+        -------
+        Quantity (bit/s, bit/step or bit per tau)
+
+        Examples
+        --------
+        >>> res = LyapunovSpectrum([[np.log(2.0), np.log(0.5)]], 1.0, time_unit=pq.s)
+        >>> res.entropy_rate_bits
+        array(1.) * bit/s
+        """
+        return pq.Quantity(self.entropy_rate.magnitude / math.log(2), pq.bit * self.exponents.units)
+
+    @property
+    def entropy_per_spike(self):
+        """Entropy per spike of a spiking network, bits: :attr:`entropy_rate_bits` over the network's spike
+        rate during the measurement (``params['n_spikes']`` over the measured time).
+
+        Returns
+        -------
+        Quantity (bit)
+
+        Raises
+        ------
+        ValueError
+            If the computation counted no spikes (not a spiking network, or a silent one).
+        """
+        spikes = self.params.get("n_spikes", 0)
+        if not spikes:
+            raise ValueError("no spikes were counted in this computation (params['n_spikes'])")
+        return pq.Quantity(self.entropy_rate_bits.magnitude * self.elapsed.sum() / spikes, pq.bit)
+
+    def inverse_participation_ratio(self):
+        """Localisation of the kept tangent vectors: ``sum_j y_j^4 / (sum_j y_j^2)^2`` per vector.
+
+        1 for a vector on a single coordinate, ``1 / dim`` for one spread evenly over all of them; its
+        inverse is the number of coordinates a vector effectively occupies.
+
+        Returns
+        -------
+        numpy.ndarray, shape (k,)
+
+        Raises
+        ------
+        ValueError
+            If the vectors were not kept (see the computation's ``keep_vectors``).
+
+        Examples
+        --------
+        >>> res = LyapunovSpectrum(np.zeros((1, 2)), 1.0, time_unit=step)
+        >>> res.vectors = np.array([[0.5, 1.0], [0.5, 0.0], [0.5, 0.0], [0.5, 0.0]])
+        >>> res.inverse_participation_ratio()
+        array([0.25, 1.  ])
+        """
+        if self.vectors is None:
+            raise ValueError("the tangent vectors were not kept: compute the spectrum with keep_vectors=True")
+        y2 = np.asarray(self.vectors, dtype=float) ** 2
+        return (y2**2).sum(axis=0) / y2.sum(axis=0) ** 2
+
     def plot(self, max_traces=10):
-        """Plot the spectrum (with error bars) and the convergence of the running estimates.
+        """Plot the spectrum (lambda_i against i / N, with error bars) and the convergence of the running
+        estimates.
 
         Parameters
         ----------
@@ -387,10 +454,10 @@ class LyapunovSpectrum:
         fig = Figure(figsize=(9, 3.6), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
         unit = self.exponents.dimensionality.string
-        idx = np.arange(1, self.k + 1)
-        ax1.errorbar(idx, self.exponents.magnitude, yerr=self.stderr.magnitude, fmt="o", ms=3)
+        x = np.arange(1, self.k + 1) / self.dim  # lambda_i against i / N: spectra of sizes collapse
+        ax1.errorbar(x, self.exponents.magnitude, yerr=self.stderr.magnitude, fmt="o", ms=3)
         ax1.axhline(0, color="0.6", lw=0.8)
-        ax1.set(xlabel="index i", ylabel=f"lambda_i ({unit})", title="Lyapunov spectrum")
+        ax1.set(xlabel=f"i / N (N = {self.dim})", ylabel=f"lambda_i ({unit})", title="Lyapunov spectrum")
         run = self.running_estimates
         cols = np.unique(np.linspace(0, self.k - 1, min(max_traces, self.k)).astype(int))
         t = run.times

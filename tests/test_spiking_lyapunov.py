@@ -1,6 +1,7 @@
 """Lyapunov spectra of pulse-coupled networks (brian2_sparseprop.spiking.lyapunov): the product of the
 single-spike Jacobians against finite differences of the event simulation, the zero exponent of the time
-shift, the sign structure of LIF and theta spectra, the sum of the exponents, the LEquipe case, errors."""
+shift, the sign structure of LIF and theta spectra, the sum of the exponents, the LEquipe case, the
+two-trajectory estimate, the kept vectors and their localisation, errors."""
 
 import neo
 import numpy as np
@@ -9,7 +10,7 @@ import quantities as pq
 
 from brian2_sparseprop import EventNetwork, LyapunovSpectrum
 from brian2_sparseprop.connectivity import fixed_out_degree
-from brian2_sparseprop.spiking import lyapunov_spectrum
+from brian2_sparseprop.spiking import largest_exponent_two_trajectories, lyapunov_spectrum
 from brian2_sparseprop.spiking.lyapunov import _tangent_map
 from brian2_sparseprop.spiking.standard import balanced_theta, sparse_inhibitory_lif
 
@@ -244,5 +245,151 @@ def test_bad_arguments(kwargs, error, match):
 
 
 def test_net_must_be_an_event_network():
-    with pytest.raises(TypeError, match="net must be an EventNetwork, found dict"):
+    with pytest.raises(TypeError, match="net must be an EventNetwork or a Brian2 Network .*, found dict"):
         lyapunov_spectrum({}, 1.0)
+
+
+def test_two_trajectories_agree_with_the_tangent_space(seed):
+    # the classic check: two nearby trajectories of a chaotic theta network against lambda_1 of the
+    # tangent vectors, on the same trajectory, within 3 combined standard errors (batch means)
+    net = balanced_theta(200, k=50, seed=seed)
+    kwargs = dict(t_warmup=1.0, t_warmup_tangent=1.0, seed=seed)
+    tangent = lyapunov_spectrum(net, 10.0, k=1, **kwargs)
+    pair = largest_exponent_two_trajectories(net, 10.0, **kwargs)
+    assert isinstance(pair, LyapunovSpectrum) and pair.exponents.dimensionality == (1 / pq.s).dimensionality
+    diff = abs(pair.exponents[0].magnitude - tangent.exponents[0].magnitude)
+    assert diff < 3 * np.hypot(pair.stderr[0].magnitude, tangent.stderr[0].magnitude)
+    assert pair.params["method"] == "two trajectories" and pair.log_growth.shape == (1000, 1)
+    assert net.t == 0.0  # the network was not advanced
+
+
+def test_two_trajectories_weak_chaos(seed):
+    # weak coupling (j0 = 0.2, the drive balanced for 5 Hz): lambda_1 of a few per second, still agreed
+    net = balanced_theta(50, k=10, seed=seed, j0=0.2)
+    res = largest_exponent_two_trajectories(net, 4.0, t_warmup=0.5, t_warmup_tangent=0.5, seed=seed, n_batches=5)
+    ref = lyapunov_spectrum(net, 4.0, k=1, t_warmup=0.5, t_warmup_tangent=0.5, seed=seed, n_batches=5)
+    assert abs(res.exponents[0].magnitude - ref.exponents[0].magnitude) < 3 * np.hypot(
+        res.stderr[0].magnitude, ref.stderr[0].magnitude
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "error", "match"),
+    [
+        ("lif", {}, NotImplementedError, "theta neurons .* found model 'lif' for neuron 0; use lyapunov_spectrum"),
+        ("theta", dict(d0=1e-3), ValueError, "d0 must be <= 1e-4"),
+        ("theta", dict(d0=0.0), ValueError, "d0 must be > 0"),
+        ("theta", dict(duration=0.05), ValueError, "5 intervals, fewer than n_batches = 20"),
+        ("theta", dict(interval=1 * pq.mV), TypeError, "interval must be a time"),
+        ("delays", {}, NotImplementedError, "without delays"),
+    ],
+)
+def test_two_trajectories_bad_arguments(make, kwargs, error, match):
+    params = dict(tau=TAU, drive=1.2, indptr=[0, 1, 2], indices=[1, 0], weights=-0.1)
+    if make != "lif":
+        params.update(model="theta", drive=0.5)
+    if make == "delays":
+        params["delays"] = 0.001
+    net = EventNetwork(2, **params)
+    kwargs = {"duration": 1.0, **kwargs}
+    with pytest.raises(error, match=match):
+        largest_exponent_two_trajectories(net, **kwargs)
+
+
+def test_kept_vectors_lif_time_shift_is_delocalised(seed):
+    # in an inhibitory LIF network the leading vector is the time shift, which moves every neuron along
+    # its orbit by the same time: uniform in the coordinates of the QR steps, inverse participation
+    # ratio 1 / N (all neurons fire on their own at drive 1.1)
+    net = sparse_inhibitory_lif(100, k=20, seed=seed)
+    res = lyapunov_spectrum(net, 2.0, k=3, t_warmup=1.0, t_warmup_tangent=5.0, seed=seed, keep_vectors=True)
+    Y = res.vectors
+    assert Y.shape == (100, 3)
+    np.testing.assert_allclose(Y.T @ Y, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(np.abs(Y[:, 0]), 0.1, rtol=1e-9)
+    ipr = res.inverse_participation_ratio()
+    assert ipr[0] == pytest.approx(1 / 100, rel=1e-9)
+    assert np.all((ipr >= 1 / 100 - 1e-12) & (ipr <= 1))
+
+
+def test_kept_vectors_theta_leading_vector(seed):
+    net = balanced_theta(100, k=20, seed=seed)
+    res = lyapunov_spectrum(net, 2.0, k=2, t_warmup=0.5, t_warmup_tangent=1.0, seed=seed, keep_vectors=True)
+    np.testing.assert_allclose(res.vectors.T @ res.vectors, np.eye(2), atol=1e-12)
+    ipr = res.inverse_participation_ratio()
+    assert np.all((ipr > 1 / 100) & (ipr < 1))  # chaos spread over some neurons, not all evenly
+    assert lyapunov_spectrum(net, 0.5, k=2, seed=seed, n_batches=2).vectors is None
+
+
+def test_entropy_in_bits_per_second_and_per_spike(seed):
+    net = balanced_theta(100, k=20, seed=seed)
+    res = lyapunov_spectrum(net, 2.0, t_warmup=0.5, seed=seed, n_batches=4)
+    lam = res.exponents.magnitude
+    bits = res.entropy_rate_bits
+    assert bits.dimensionality == (pq.bit / pq.s).dimensionality
+    assert bits.magnitude == pytest.approx(lam[lam > 0].sum() / np.log(2), rel=1e-12)
+    per_spike = res.entropy_per_spike
+    assert per_spike.dimensionality == pq.bit.dimensionality
+    assert per_spike.magnitude == pytest.approx(bits.magnitude * 2.0 / res.params["n_spikes"], rel=1e-12)
+
+
+def test_ipr_needs_kept_vectors():
+    net = balanced_theta(20, k=5, seed=0)
+    res = lyapunov_spectrum(net, 0.5, k=2, seed=0, n_batches=2)
+    with pytest.raises(ValueError, match="keep_vectors=True"):
+        res.inverse_participation_ratio()
+    with pytest.raises(ValueError, match="no spikes were counted"):
+        _ = LyapunovSpectrum([[0.1]], 1.0, time_unit=pq.s).entropy_per_spike
+
+
+@pytest.fixture
+def exact_device():
+    from brian2 import set_device, start_scope
+    from brian2.devices.device import reset_device
+
+    set_device("sparseprop")
+    start_scope()
+    yield
+    reset_device()
+
+
+def test_spectrum_of_a_brian2_network_continues_from_its_run(exact_device, seed):
+    # an inhibitory LIF network written in Brian2 and run with the device; its spectrum from the end of
+    # the run equals that of the same network built as an EventNetwork and run as long (the device's
+    # engine is this network), on Brian2's time axis, and the Brian2 network can run on unchanged
+    from brian2 import NeuronGroup, Synapses, get_device, ms, run
+
+    n, tau_s = 40, 10e-3
+    rng = np.random.default_rng(seed)
+    v0 = rng.uniform(0, 0.9, n)
+    indptr, indices = fixed_out_degree(n, 8, rng)
+    pre = np.repeat(np.arange(n), np.diff(indptr))
+    G = NeuronGroup(n, "dv/dt = (1.2 - v) / (10*ms) : 1", threshold="v > 1", reset="v = 0", method="exact")
+    G.v = v0
+    S = Synapses(G, G, "w : 1", on_pre="v_post += w")
+    S.connect(i=pre, j=indices)
+    S.w = -0.05
+    run(200 * ms)
+    from brian2.core.magic import magic_network
+
+    kwargs = dict(k=3, t_warmup_tangent=3.0, seed=seed)
+    res = lyapunov_spectrum(magic_network, 2.0, **kwargs)
+    engine = lyapunov_spectrum(get_device().exact_network().network, 2.0, **kwargs)
+    net = EventNetwork(n, tau=tau_s, drive=1.2, indptr=indptr, indices=indices, weights=-0.05, v_init=v0)
+    net.run(0.2)
+    ref = lyapunov_spectrum(net, 2.0, **kwargs)
+    np.testing.assert_allclose(res.exponents.magnitude, ref.exponents.magnitude, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(res.exponents.magnitude, engine.exponents.magnitude)
+    lam = res.exponents.magnitude  # the time shift's zero (converged to well below the gap) and negatives
+    assert abs(lam[0]) < 1e-3 * abs(lam[1]) and lam[1] < 0
+    # the measurement starts at the end of the Brian2 run
+    assert float(res.running_estimates.times[-1].rescale(pq.s).magnitude) == pytest.approx(5.2)
+    run(10 * ms)  # the network itself was not advanced by the analysis
+    assert float(G.t / ms) == pytest.approx(210.0)
+
+
+def test_brian2_network_must_have_run_exactly(exact_device):
+    from brian2 import Network, NeuronGroup
+
+    net = Network(NeuronGroup(2, "dv/dt = (1.2 - v) / (10*ms) : 1", threshold="v > 1", reset="v = 0"))
+    with pytest.raises(ValueError, match="has not run with the sparseprop device"):
+        lyapunov_spectrum(net, 1.0)

@@ -18,6 +18,7 @@ import warnings
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from brian2 import (
@@ -72,6 +73,14 @@ class _Session:
     lastspike: np.ndarray = None
     key: tuple = None
     t_end: float = None
+
+
+class ExactNetwork(NamedTuple):
+    """What `SparsePropDevice.exact_network` returns: the engine, the Brian2 time of its t = 0, the groups."""
+
+    network: object
+    t_offset: float
+    groups: dict
 
 
 @dataclass
@@ -649,6 +658,57 @@ class SparsePropDevice(RuntimeDevice):
             else:
                 values = np.broadcast_to(group_spec.group.variables[name].get_value()[local], (len(tick), len(local)))
             target[size:] = values
+
+    # ------------------------------------------------------------ analysis
+    def exact_network(self, net=None):
+        """The exact engine behind a Brian2 network, at the end of its last run with this device.
+
+        Parameters
+        ----------
+        net : brian2.Network or None
+            The network (None: the one Brian2's ``run()`` uses, ``magic_network``).
+
+        Returns
+        -------
+        ExactNetwork
+            ``network``, the `brian2_sparseprop.EventNetwork` (its state is the network's: changing it
+            changes the next ``run()``; analyses that take it, such as
+            `brian2_sparseprop.spiking.lyapunov_spectrum`, work on copies); ``t_offset``, the Brian2 time
+            (s) of its t = 0; ``groups``, each NeuronGroup's name with the slice of its neurons.
+
+        Raises
+        ------
+        ValueError
+            If ``net`` has not run with this device since it was built or restored, or has no neurons.
+
+        Examples
+        --------
+        >>> import brian2_sparseprop
+        >>> from brian2 import NeuronGroup, get_device, ms, run, set_device, start_scope
+        >>> from brian2.devices.device import reset_device
+        >>> set_device('sparseprop')
+        >>> start_scope()
+        >>> G = NeuronGroup(3, 'dv/dt = (1.1 - v)/(10*ms) : 1', threshold='v > 1', reset='v = 0')
+        >>> run(5 * ms)
+        >>> exact = get_device().exact_network()
+        >>> exact.network.n, exact.groups[G.name]
+        (3, slice(0, 3, None))
+        >>> reset_device()
+        """
+        if net is None:
+            from brian2.core.magic import magic_network
+
+            net = magic_network
+        session = self._sessions.get(net)
+        if session is None or isinstance(session, _Stored):
+            raise ValueError(
+                f"{type(net).__name__} '{net.name}' has not run with the sparseprop device since it was built or "
+                "restored"
+            )
+        if session.engine is None:
+            raise ValueError(f"{type(net).__name__} '{net.name}' has no neurons that the exact engine runs")
+        groups = {g.group.name: slice(g.offset, g.offset + g.n) for g in session.spec.groups}
+        return ExactNetwork(session.engine, session.t_offset, groups)
 
     # -------------------------------------------------------- store/restore
     def network_store(self, net, name="default", filename=None, **kwds):

@@ -27,7 +27,7 @@ import numpy as np
 from .._validation import check_int, check_real, si_value
 from . import _tangent
 
-__all__ = ["lyapunov_spectrum"]
+__all__ = ["lyapunov_spectrum", "largest_exponent_two_trajectories"]
 
 #: the automatic QR interval keeps the spread of the log growths of the vectors over one interval below
 #: this (a condition number of about 1e6: Householder QR then loses at most 6 of 16 digits in the
@@ -87,6 +87,31 @@ def _check_supported(net):
                 f"'lif' and 'qif' neurons, any weight onto 'theta' neurons), found weight "
                 f"{np.broadcast_to(w, (nnz,))[s]} at synapse {s} onto neuron {i} of model {MODELS[net._codes[i]]!r}"
             )
+
+
+def _event_network(net):
+    """``(EventNetwork, t_offset)``: ``net`` itself, or the engine behind a Brian2 Network that ran with the
+    sparseprop device and the Brian2 time of the engine's t = 0."""
+    from .network import EventNetwork
+
+    if isinstance(net, EventNetwork):
+        return net, 0.0
+    from brian2 import Network, get_device
+
+    if isinstance(net, Network):
+        from ..device.device import SparsePropDevice
+
+        device = get_device()
+        if not isinstance(device, SparsePropDevice):
+            raise ValueError(
+                f"Network '{net.name}' did not run exactly: the active device is {type(device).__name__}, not "
+                "the sparseprop device (set_device('sparseprop') before building and running the network)"
+            )
+        exact = device.exact_network(net)
+        return exact.network, exact.t_offset
+    raise TypeError(
+        f"net must be an EventNetwork or a Brian2 Network run with the sparseprop device, found {type(net).__name__}"
+    )
 
 
 def _copy(net):
@@ -295,7 +320,16 @@ def _time(name, value, positive=False):
 
 
 def lyapunov_spectrum(
-    net, duration, *, k=None, t_warmup=0.0, t_warmup_tangent=0.0, qr_interval=None, n_batches=20, seed=None
+    net,
+    duration,
+    *,
+    k=None,
+    t_warmup=0.0,
+    t_warmup_tangent=0.0,
+    qr_interval=None,
+    n_batches=20,
+    seed=None,
+    keep_vectors=False,
 ):
     """Lyapunov spectrum (all exponents or the first ``k``) of a pulse-coupled `EventNetwork`, exactly.
 
@@ -309,10 +343,12 @@ def lyapunov_spectrum(
 
     Parameters
     ----------
-    net : EventNetwork
+    net : EventNetwork or brian2.Network
         LIF, QIF and theta neurons (mixed too) with delta pulses; no delays, no refractoriness, no
         Poisson or spike-generator input; weights <= 0 onto LIF and QIF neurons (any onto theta neurons:
-        no pulse may trigger a spike); drive > 0 for QIF and theta neurons.
+        no pulse may trigger a spike); drive > 0 for QIF and theta neurons. A Brian2 Network (Brian2's
+        ``magic_network`` after a plain ``run()``) that ran with the sparseprop device: its engine, from
+        the end of the last run, on the Brian2 time axis (`SparsePropDevice.exact_network`).
     duration : float or time Quantity
         Measured time (s), > 0.
     k : int or None
@@ -325,12 +361,18 @@ def lyapunov_spectrum(
         Batches of QR intervals for the batch-means error (>= 2).
     seed : int, numpy.random.Generator or None
         Random initial tangent vectors.
+    keep_vectors : bool
+        Keep the final orthonormal tangent vectors in the result's ``vectors`` (n x k): the columns are
+        the backward Lyapunov vectors at the end of the run (the first is the leading Lyapunov vector), in
+        the coordinates of the QR steps: sigma = delta x / g(x) for neurons that fire on their own (a
+        shift along their orbit, in units of tau), delta v for LIF neurons that do not fire.
 
     Returns
     -------
     LyapunovSpectrum
         Exponents in 1/s with batch-means errors, local exponents and running estimates (Neo signals
-        on the network's time axis), Kaplan-Yorke dimension and entropy rate. ``params`` holds the
+        on the network's time axis), Kaplan-Yorke dimension and entropy rate (and ``vectors`` with their
+        ``inverse_participation_ratio`` if ``keep_vectors``). ``params`` holds the
         settings, ``n_spikes`` (measured), ``rate`` (Hz per neuron), ``log_det_rate`` (the time average
         of log|det| of the Jacobians over the measurement, 1/s: the sum of all exponents when ``k = n``),
         ``qr_interval`` ('auto' or the number), ``n_qr`` (QR steps measured) and ``cpu_seconds`` (process
@@ -339,9 +381,10 @@ def lyapunov_spectrum(
     Raises
     ------
     TypeError
-        If ``net`` is not an `EventNetwork`, a time is not a time, or a count not an integer.
+        If ``net`` is not an `EventNetwork` or a Brian2 Network, a time is not a time, or a count not an
+        integer.
     ValueError
-        If a time or count is out of range.
+        If a time or count is out of range, or a Brian2 Network did not run with the sparseprop device.
     NotImplementedError
         For delays, refractoriness, external inputs, pulses that can trigger spikes, or QIF and theta
         neurons with drive <= 0 (naming the first one found).
@@ -367,10 +410,9 @@ def lyapunov_spectrum(
     import quantities as pq
 
     from ..lyapunov import QRAccumulator
-    from .network import MODELS, EventNetwork
+    from .network import MODELS
 
-    if not isinstance(net, EventNetwork):
-        raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
+    net, t_offset = _event_network(net)
     duration = _time("duration", duration, positive=True)
     t_warmup = _time("t_warmup", t_warmup)
     t_warmup_tangent = _time("t_warmup_tangent", t_warmup_tangent)
@@ -384,7 +426,7 @@ def lyapunov_spectrum(
     _check_supported(net)
     rng = np.random.default_rng(seed)
 
-    t_begin = float(net.t)
+    t_begin = t_offset + float(net.t)
     source = net
     if t_warmup > 0:  # the network alone, on a copy that records nothing
         source = _copy(net)
@@ -430,7 +472,145 @@ def lyapunov_spectrum(
         cpu_seconds=dict(run.cpu),
     )
     t_start = t_begin + t_warmup + t_warmup_tangent
-    return acc.spectrum(time_unit=pq.s, t_start=t_start, dim=n, params=params, n_batches=n_batches)
+    res = acc.spectrum(time_unit=pq.s, t_start=t_start, dim=n, params=params, n_batches=n_batches)
+    if keep_vectors:
+        res.vectors = run.Y.copy()  # orthonormal: the run ends with a QR step
+    return res
+
+
+def _wrap(theta):
+    """Phases into [-pi, pi)."""
+    return theta - 2 * np.pi * np.floor((theta + np.pi) / (2 * np.pi))
+
+
+def largest_exponent_two_trajectories(
+    net, duration, *, d0=1e-9, interval=None, t_warmup=0.0, t_warmup_tangent=0.0, n_batches=20, seed=None
+):
+    """Largest Lyapunov exponent of a theta network from two nearby trajectories (no Jacobian involved).
+
+    The classic check of `lyapunov_spectrum`: two copies of ``net`` continue from its state (``net`` itself
+    is not changed) and run side by side, the second displaced by ``d0`` (Euclidean norm of the phase
+    differences, in a random direction). Every ``interval`` the separation of the phases (each wrapped
+    into [-pi, pi)) is measured, its log growth recorded, and the second copy is put back at distance
+    ``d0`` along it. The first ``t_warmup`` runs the network alone, the next ``t_warmup_tangent`` lets the
+    separation align with the leading direction (renormalised, not counted).
+
+    Theta networks only: their state, the phases modulo 2 pi, is continuous through spikes. The state of
+    LIF and QIF neurons jumps at a reset, so two copies whose spikes are a hair apart are far apart for
+    that instant (the tangent method has no such problem). The same happens here for the targets of a
+    spike that one copy has fired and the other not yet at a measurement; with ``d0 = 1e-9`` the chance
+    per measurement is about (spikes per second) x d0 x tau, negligible.
+
+    Parameters
+    ----------
+    net : EventNetwork or brian2.Network
+        Theta neurons with delta pulses; no delays, no Poisson or spike-generator input; drive > 0. A
+        Brian2 Network that ran with the sparseprop device, as in `lyapunov_spectrum`.
+    duration : float or time Quantity
+        Measured time (s), > 0, at least ``n_batches`` intervals.
+    d0 : float
+        Separation, ``0 < d0 <= 1e-4``: small enough to stay linear over an interval, large enough to be
+        above the rounding of phases of order 1.
+    interval : float, time Quantity or None
+        Time between renormalisations (s, > 0; None: the smallest tau of the network).
+    t_warmup, t_warmup_tangent : float or time Quantity
+        Time (s, >= 0) of the network alone, then of the two copies before the measurement.
+    n_batches : int
+        Batches of intervals for the batch-means error (>= 2).
+    seed : int, numpy.random.Generator or None
+        Random initial direction of the separation.
+
+    Returns
+    -------
+    LyapunovSpectrum
+        One exponent in 1/s, with its batch-means error and running estimates; the log growth of the
+        separation over each interval is its ``log_growth``.
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an `EventNetwork` or a Brian2 Network, a time is not a time, or a count not an
+        integer.
+    ValueError
+        If a time, ``d0`` or a count is out of range, or a Brian2 Network did not run with the sparseprop
+        device.
+    NotImplementedError
+        For neurons other than theta neurons, delays or external inputs.
+
+    Examples
+    --------
+    >>> from brian2_sparseprop.spiking.standard import balanced_theta
+    >>> net = balanced_theta(100, k=20, seed=0)
+    >>> res = largest_exponent_two_trajectories(net, 4.0, t_warmup=0.5, t_warmup_tangent=0.5, seed=0)
+    >>> str(res.exponents.dimensionality), bool(res.exponents[0].magnitude > 0)
+    ('1/s', True)
+    """
+    import quantities as pq
+
+    from ..lyapunov import QRAccumulator
+    from .network import MODELS
+
+    net, t_offset = _event_network(net)
+    duration = _time("duration", duration, positive=True)
+    t_warmup = _time("t_warmup", t_warmup)
+    t_warmup_tangent = _time("t_warmup_tangent", t_warmup_tangent)
+    d0 = check_real("d0", d0, positive=True)
+    if d0 > 1e-4:
+        raise ValueError(f"d0 must be <= 1e-4 (a separation that stays linear), found: {d0}")
+    n_batches = check_int("n_batches", n_batches, 2)
+    if (net._codes != MODELS.index("theta")).any():
+        i = int(np.argmax(net._codes != MODELS.index("theta")))
+        raise NotImplementedError(
+            "the two-trajectory estimate is implemented for theta neurons (a state continuous through "
+            f"spikes), found model {MODELS[net._codes[i]]!r} for neuron {i}; use lyapunov_spectrum"
+        )
+    _check_supported(net)
+    interval = float(np.min(net._tau)) if interval is None else _time("interval", interval, positive=True)
+    n_intervals = int(round(duration / interval))
+    if n_intervals < n_batches:
+        raise ValueError(
+            f"duration / interval = {duration / interval:.3g} intervals, fewer than n_batches = {n_batches}"
+        )
+    rng = np.random.default_rng(seed)
+
+    ref = _copy(net)
+    ref.record_spikes(np.zeros(0, np.int32))
+    t_begin = t_offset + float(net.t)
+    if t_warmup > 0:
+        ref.run(t_warmup)
+    other = _copy(ref)
+    other.record_spikes(np.zeros(0, np.int32))
+    direction = rng.standard_normal(net.n)
+    other.set_v(_wrap(ref.v + d0 * direction / np.linalg.norm(direction)))
+
+    def step():
+        ref.run(interval)
+        other.run(interval)
+        sep = _wrap(other.v - ref.v)
+        d = float(np.linalg.norm(sep))
+        if not (d > 0 and math.isfinite(d)):
+            raise FloatingPointError(f"the separation became {d} at t = {ref.t} s")
+        other.set_v(_wrap(ref.v + (d0 / d) * sep))
+        return math.log(d / d0)
+
+    for _ in range(int(round(t_warmup_tangent / interval))):
+        step()
+    acc = QRAccumulator(1)
+    for _ in range(n_intervals):
+        acc.add([step()], interval)
+    params = dict(
+        model="theta",
+        n=net.n,
+        method="two trajectories",
+        duration=n_intervals * interval,
+        interval=interval,
+        d0=d0,
+        t_warmup=t_warmup,
+        t_warmup_tangent=t_warmup_tangent,
+        seed=seed if isinstance(seed, (int, np.integer)) or seed is None else "generator",
+    )
+    t_start = t_begin + t_warmup + int(round(t_warmup_tangent / interval)) * interval
+    return acc.spectrum(time_unit=pq.s, t_start=t_start, dim=net.n, params=params, n_batches=n_batches)
 
 
 def _tangent_map(net, duration, vectors):
