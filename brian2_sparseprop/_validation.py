@@ -246,3 +246,145 @@ def check_signal(name, value, sampling_period):
     if float(value.t_start.magnitude) != 0.0:
         raise ValueError(f"{name} must start at t = 0 (the start of the computation), found t_start = {value.t_start}")
     return check_array(name, value.rescale(pq.dimensionless).magnitude, ndim=2)
+
+
+# Array checks of the engine layer (`EventNetwork`): arrays of any size (10^9 synapses), so the checks
+# work in chunks and never allocate a temporary of the array's size; a bad entry is named by its index.
+CHUNK = 2**18  # entries per step of the chunked checks
+
+
+def real_array(name, value, copy=True):
+    """``value`` as a float64 array, or a TypeError naming the argument if it is not made of real numbers.
+
+    Parameters
+    ----------
+    name : str
+        Argument name for the messages.
+    value : object
+        A real number or an array of real numbers (integers or floats; not bools).
+    copy : bool
+        Without it, a float64 array is returned as it is (no copy).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, of ``value``'s shape.
+
+    Examples
+    --------
+    >>> real_array("tau", [1, 2]).tolist()
+    [1.0, 2.0]
+    >>> real_array("tau", "ten")
+    Traceback (most recent call last):
+    ...
+    TypeError: tau must be a real number or an array of real numbers, found str 'ten'
+    """
+    a = np.asarray(value)
+    if a.dtype.kind not in "iuf" or isinstance(value, bool):
+        raise TypeError(
+            f"{name} must be a real number or an array of real numbers, found {type(value).__name__} {value!r:.60}"
+        )
+    return a.astype(np.float64, copy=copy)
+
+
+def check_values(name, a, *, positive=False, nonneg=False):
+    """Finite (and > 0 or >= 0) entries of the 1-d array ``a``, checked in chunks of `CHUNK` entries.
+
+    Parameters
+    ----------
+    name : str
+        Argument name for the messages.
+    a : numpy.ndarray, 1-d
+        The values (not copied, not returned).
+    positive, nonneg : bool
+        Require ``> 0`` or ``>= 0``.
+
+    Raises
+    ------
+    ValueError
+        At the first bad entry, naming its value and index.
+
+    Examples
+    --------
+    >>> check_values("tau", np.array([0.01, -0.02]), positive=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: tau must be > 0, found -0.02 at index 1
+    """
+    for start in range(0, a.size, CHUNK):
+        part = a[start : start + CHUNK]
+        bad = ~np.isfinite(part)
+        if bad.any():
+            k = start + int(np.argmax(bad))
+            raise ValueError(f"{name} must be finite, found {a[k]} at index {k}")
+        if positive and (part <= 0).any():
+            k = start + int(np.argmax(part <= 0))
+            raise ValueError(f"{name} must be > 0, found {a[k]} at index {k}")
+        if nonneg and (part < 0).any():
+            k = start + int(np.argmax(part < 0))
+            raise ValueError(f"{name} must be >= 0, found {a[k]} at index {k}")
+
+
+def check_csr(indptr, indices, n_rows, n_targets, what, copy=True):
+    """Compressed sparse rows ``(indptr, indices)`` as (int64 indptr, C-contiguous int32 indices).
+
+    Parameters
+    ----------
+    indptr, indices : array_like of int
+        Row pointers, shape (n_rows + 1,), and column indices, shape (indptr[-1],).
+    n_rows, n_targets : int
+        Number of rows and of columns (indices must be in ``[0, n_targets)``).
+    what : str
+        What the arrays describe, for the messages (``'connectivity'``).
+    copy : bool
+        Without it, arrays that already have these dtypes are returned as they are; nothing of the
+        size of ``indices`` is allocated then (the checks use its minimum and maximum).
+
+    Raises
+    ------
+    TypeError
+        For arrays that are not integers.
+    ValueError
+        For a wrong shape, a decreasing ``indptr``, or an index out of range (naming its position).
+
+    Examples
+    --------
+    >>> indptr, indices = check_csr([0, 1, 2], [1, 0], 2, 2, "connectivity")
+    >>> indptr.dtype, indices.dtype
+    (dtype('int64'), dtype('int32'))
+    >>> check_csr([0, 1, 2], [1, 2], 2, 2, "connectivity")
+    Traceback (most recent call last):
+    ...
+    ValueError: connectivity: indices must be in [0, 2), found 2 at position 1
+    """
+    indptr = np.asarray(indptr)
+    indices = np.asarray(indices)
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise TypeError(
+            f"{what}: indptr and indices must be integer arrays, found dtypes {indptr.dtype} and {indices.dtype}"
+        )
+    if indptr.shape != (n_rows + 1,):
+        raise ValueError(f"{what}: indptr must have shape ({n_rows + 1},), found {indptr.shape}")
+    if indices.ndim != 1:
+        raise ValueError(f"{what}: indices must be 1-d, found shape {indices.shape}")
+    if indptr[0] != 0:
+        raise ValueError(f"{what}: indptr[0] must be 0, found {indptr[0]}")
+    steps = np.diff(indptr)
+    if (steps < 0).any():
+        k = int(np.argmax(steps < 0))
+        raise ValueError(
+            f"{what}: indptr must be non-decreasing, found indptr[{k}] = {indptr[k]} > "
+            f"indptr[{k + 1}] = {indptr[k + 1]}"
+        )
+    if indptr[-1] != indices.size:
+        raise ValueError(f"{what}: indptr[-1] must equal len(indices) = {indices.size}, found {indptr[-1]}")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_targets):
+        for start in range(0, indices.size, CHUNK):  # the first bad one, without a full-size mask
+            part = indices[start : start + CHUNK]
+            bad = (part < 0) | (part >= n_targets)
+            if bad.any():
+                k = start + int(np.argmax(bad))
+                raise ValueError(f"{what}: indices must be in [0, {n_targets}), found {indices[k]} at position {k}")
+    if copy:  # our own copies
+        return indptr.astype(np.int64), indices.astype(np.int32)
+    return np.require(indptr, np.int64, "C"), np.require(indices, np.int32, "C")

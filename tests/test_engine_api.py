@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from brian2_sparseprop import EventNetwork, connectivity
+from brian2_sparseprop import EventNetwork, _validation, connectivity
 from brian2_sparseprop.spiking import network as network_module
 from brian2_sparseprop.spiking.standard import sparse_inhibitory_lif
 
@@ -736,7 +736,7 @@ def test_sort_by_delay_in_small_chunks_gives_the_same_network(monkeypatch, seed)
 
 
 def test_bad_index_is_found_in_a_later_chunk(monkeypatch):
-    monkeypatch.setattr(network_module, "CHUNK_SYNAPSES", 4)
+    monkeypatch.setattr(_validation, "CHUNK", 4)
     indices = np.array([1, 2, 0, 1, 2, 0, 1, 7, 0])
     with pytest.raises(ValueError, match=r"indices must be in \[0, 3\), found 7 at position 7"):
         EventNetwork(3, indptr=[0, 3, 6, 9], indices=indices)

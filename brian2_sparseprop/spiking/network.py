@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from .._validation import si_value
+from .._validation import check_csr as _check_csr, check_values as _check_values, real_array as _real_array, si_value
 from . import _engine
 
 try:
@@ -24,19 +24,7 @@ __all__ = ["EventNetwork"]
 MODELS = ("lif", "qif", "theta")
 MAX_SHARED_CLASSES = 8  # distinct LIF taus that get the transcendental-free representation
 CHUNK_EVENTS = 200_000  # events per call into the compiled loop (interrupts and progress between)
-CHUNK_SYNAPSES = 2**18  # synapses per step of the checks and of the sort by delay: bounded temporaries
-
-
-def _real_array(name, value, copy=True):
-    """value as a float64 array, or a TypeError naming the parameter if it is not made of real numbers.
-
-    Without ``copy``, a float64 array is returned as it is."""
-    a = np.asarray(value)
-    if a.dtype.kind not in "iuf" or isinstance(value, bool):
-        raise TypeError(
-            f"{name} must be a real number or an array of real numbers, found {type(value).__name__} {value!r:.60}"
-        )
-    return a.astype(np.float64, copy=copy)
+CHUNK_SYNAPSES = 2**18  # synapses per step of the sort by delay: bounded temporaries (checks: _validation.CHUNK)
 
 
 def _scalar(name, value):
@@ -60,22 +48,6 @@ def _as_param(name, value, n, *, positive=False, nonneg=False):
     return a
 
 
-def _check_values(name, a, *, positive=False, nonneg=False):
-    """Finite (and > 0 or >= 0) values of the 1-d array a, checked in chunks: no temporary of a's size."""
-    for start in range(0, a.size, CHUNK_SYNAPSES):
-        part = a[start : start + CHUNK_SYNAPSES]
-        bad = ~np.isfinite(part)
-        if bad.any():
-            k = start + int(np.argmax(bad))
-            raise ValueError(f"{name} must be finite, found {a[k]} at index {k}")
-        if positive and (part <= 0).any():
-            k = start + int(np.argmax(part <= 0))
-            raise ValueError(f"{name} must be > 0, found {a[k]} at index {k}")
-        if nonneg and (part < 0).any():
-            k = start + int(np.argmax(part < 0))
-            raise ValueError(f"{name} must be >= 0, found {a[k]} at index {k}")
-
-
 def _per_synapse(name, value, nnz, *, nonneg=False, copy=True):
     a = _real_array(name, value, copy=copy)
     if a.ndim == 0:
@@ -86,44 +58,6 @@ def _per_synapse(name, value, nnz, *, nonneg=False, copy=True):
         )
     _check_values(name, a, nonneg=nonneg)
     return np.ascontiguousarray(a)
-
-
-def _check_csr(indptr, indices, n_rows, n_targets, what, copy=True):
-    """Validate CSR arrays; returns them as (int64 indptr, C-contiguous int32 indices).
-
-    Without ``copy``, arrays that already have these dtypes are returned as they are; nothing of the
-    size of ``indices`` is allocated then (the checks use its minimum and maximum)."""
-    indptr = np.asarray(indptr)
-    indices = np.asarray(indices)
-    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
-        raise TypeError(
-            f"{what}: indptr and indices must be integer arrays, found dtypes {indptr.dtype} and {indices.dtype}"
-        )
-    if indptr.shape != (n_rows + 1,):
-        raise ValueError(f"{what}: indptr must have shape ({n_rows + 1},), found {indptr.shape}")
-    if indices.ndim != 1:
-        raise ValueError(f"{what}: indices must be 1-d, found shape {indices.shape}")
-    if indptr[0] != 0:
-        raise ValueError(f"{what}: indptr[0] must be 0, found {indptr[0]}")
-    steps = np.diff(indptr)
-    if (steps < 0).any():
-        k = int(np.argmax(steps < 0))
-        raise ValueError(
-            f"{what}: indptr must be non-decreasing, found indptr[{k}] = {indptr[k]} > "
-            f"indptr[{k + 1}] = {indptr[k + 1]}"
-        )
-    if indptr[-1] != indices.size:
-        raise ValueError(f"{what}: indptr[-1] must equal len(indices) = {indices.size}, found {indptr[-1]}")
-    if indices.size and (indices.min() < 0 or indices.max() >= n_targets):
-        for start in range(0, indices.size, CHUNK_SYNAPSES):  # the first bad one, without a full-size mask
-            part = indices[start : start + CHUNK_SYNAPSES]
-            bad = (part < 0) | (part >= n_targets)
-            if bad.any():
-                k = start + int(np.argmax(bad))
-                raise ValueError(f"{what}: indices must be in [0, {n_targets}), found {indices[k]} at position {k}")
-    if copy:  # our own copies, used by the engine
-        return indptr.astype(np.int64), indices.astype(np.int32)
-    return np.require(indptr, np.int64, "C"), np.require(indices, np.int32, "C")
 
 
 def _sort_rows_by_delay(indptr, indices, weights, delays, shared):
