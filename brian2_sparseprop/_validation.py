@@ -107,6 +107,72 @@ def check_quantity(name, value, kind, *, positive=False, nonnegative=False, none
     return value.reshape(()) if value.ndim else value
 
 
+def in_tau(name, value, tau, kind, *, positive=False, nonnegative=False):
+    """A time or a frequency of a model with a time constant ``tau``, as a float in units of tau (or 1/tau).
+
+    The rule of ``docs/conventions.md`` for models with a dimensionless mode: with ``tau=None`` time is
+    measured in units of tau, and a value is a plain number in those units (or a Quantity in
+    `brian2_sparseprop.lyapunov.tau_unit`, which is dimensionless); once ``tau`` is a Quantity, the value
+    must be a Quantity of the right dimension too (a plain number would be ambiguous).
+
+    Parameters
+    ----------
+    name : str
+        Argument name for the messages.
+    value : object
+        The argument.
+    tau : Quantity (time) or None
+        The model's time constant, already checked.
+    kind : {'time', 'frequency'}
+        The dimension required when ``tau`` is given.
+    positive, nonnegative : bool
+        Require ``> 0`` or ``>= 0``.
+
+    Returns
+    -------
+    float
+        The value in units of tau (``kind='time'``) or of 1/tau (``kind='frequency'``).
+
+    Raises
+    ------
+    TypeError
+        For a plain number when ``tau`` is given, or a Quantity with a dimension when it is None.
+    ValueError
+        For a value that is not finite or breaks ``positive`` / ``nonnegative``.
+
+    Examples
+    --------
+    >>> in_tau("dt", 0.05, None, "time")
+    0.05
+    >>> in_tau("dt", 0.5 * pq.ms, 10 * pq.ms, "time")
+    0.05
+    >>> in_tau("f", 20 * pq.Hz, 10 * pq.ms, "frequency")
+    0.2
+    >>> in_tau("dt", 0.05, 10 * pq.ms, "time")
+    Traceback (most recent call last):
+    ...
+    TypeError: dt must be a time Quantity when tau is given (tau = 10.0 ms), found: 0.05
+    >>> in_tau("dt", 0.5 * pq.ms, None, "time")
+    Traceback (most recent call last):
+    ...
+    TypeError: dt must be a real number in units of tau (tau is None), found: 0.5 ms
+    """
+    if tau is None:
+        quantity = as_quantity(value)
+        if isinstance(quantity, pq.Quantity) and (
+            quantity.simplified.dimensionality != pq.dimensionless.dimensionality
+        ):
+            per = "1/tau" if kind == "frequency" else "tau"
+            raise TypeError(f"{name} must be a real number in units of {per} (tau is None), found: {quantity}")
+        return check_real(name, value, positive=positive, nonnegative=nonnegative)
+    quantity = as_quantity(value)
+    if not isinstance(quantity, pq.Quantity):
+        raise TypeError(f"{name} must be a {kind} Quantity when tau is given (tau = {tau}), found: {value!r}")
+    quantity = check_quantity(name, quantity, kind, positive=positive, nonnegative=nonnegative)
+    ratio = quantity * tau if kind == "frequency" else quantity / tau
+    return float(ratio.simplified.magnitude)
+
+
 _SI_UNITS = {"time": (pq.s, "s"), "frequency": (pq.Hz, "Hz"), "dimensionless": (pq.dimensionless, "")}
 _SI_DIMS = {"time": (0, 0, 1, 0, 0, 0, 0), "frequency": (0, 0, -1, 0, 0, 0, 0), "dimensionless": (0,) * 7}
 

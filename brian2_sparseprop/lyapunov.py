@@ -14,9 +14,8 @@ steps, an event-driven spiking network at spike times. :class:`QRAccumulator` re
 and running estimates as Neo signals, the Kaplan-Yorke dimension and the entropy rate.
 
 Units: exponents are in ``1 / time_unit``: ``1/s`` for flows in physical time, ``1/step`` for
-discrete-time maps (:data:`step`); a dimensionless ``time_unit`` means time in units of a model's
-time constant (exponents per tau; the Neo signals then carry seconds that stand for units of tau
-and the annotation ``time_unit='tau'``).
+discrete-time maps (:data:`step`), ``1/tau`` for models run in units of their time constant
+(:data:`tau_unit`; the Neo signals then have their time axis in ``tau``).
 """
 
 import math
@@ -24,22 +23,27 @@ import math
 import numpy as np
 import quantities as pq
 
-__all__ = ["step", "QRAccumulator", "LyapunovSpectrum"]
+__all__ = ["step", "tau_unit", "QRAccumulator", "LyapunovSpectrum"]
 
 #: Unit of discrete time: exponents of maps come back in ``1 / step``.
 step = pq.UnitQuantity("step", symbol="step")
 
+#: Unit of time of a model run in units of its time constant (``tau=None``): Neo time axes in ``tau``,
+#: exponents and frequencies in ``1/tau``. A time in units of tau is a pure number, so the unit is
+#: defined as dimensionless: ``(5 * tau_unit).simplified`` is 5, and it does not convert to seconds.
+tau_unit = pq.UnitQuantity("tau", definition=1.0 * pq.dimensionless, symbol="tau")
+
 
 def _unit(time_unit):
     """``(factor, unit)``: times given in ``time_unit`` are ``factor`` times ``unit``, where ``unit`` is
-    seconds for a time (``time_unit`` may be ``10 * ms``, a model's tau), else ``step`` or dimensionless."""
+    seconds for a time (``time_unit`` may be ``10 * ms``, a model's tau), else ``step`` or ``tau``."""
     if not isinstance(time_unit, pq.Quantity) or time_unit.size != 1:
-        raise TypeError(f"time_unit must be a scalar Quantity (s, ms, step, dimensionless), found: {time_unit!r}")
-    if time_unit.dimensionality in (step.dimensionality, pq.dimensionless.dimensionality):
+        raise TypeError(f"time_unit must be a scalar Quantity (s, ms, step, tau_unit), found: {time_unit!r}")
+    if time_unit.dimensionality in (step.dimensionality, tau_unit.dimensionality):
         return float(time_unit.magnitude), pq.Quantity(1.0, time_unit.units)
     if time_unit.simplified.dimensionality == pq.s.dimensionality:
         return float(time_unit.rescale(pq.s).magnitude), pq.Quantity(1.0, pq.s)
-    raise TypeError(f"time_unit must be a time, step or dimensionless, found: {time_unit.dimensionality}")
+    raise TypeError(f"time_unit must be a time, step or tau_unit, found: {time_unit.dimensionality}")
 
 
 class QRAccumulator:
@@ -172,7 +176,7 @@ class LyapunovSpectrum:
     time_unit : Quantity
         Unit of ``elapsed`` and ``t_start``: a time (``pq.ms``, or a model's ``tau = 10 * pq.ms``;
         converted to seconds: exponents in 1/s), :data:`step` (maps, exponents in 1/step) or
-        ``pq.dimensionless`` (time in units of a model's tau, exponents per tau).
+        :data:`tau_unit` (time in units of a model's tau, exponents in 1/tau).
     t_start : float
         Time at which the first measured interval starts, in ``time_unit``.
     dim : int or None
@@ -185,7 +189,7 @@ class LyapunovSpectrum:
 
     Attributes
     ----------
-    exponents : Quantity (1/s, 1/step or dimensionless), shape (k,)
+    exponents : Quantity (1/s, 1/step or 1/tau), shape (k,)
         ``sum log|R_ii| / sum elapsed`` in the order of the QR columns (descending in the limit of
         long runs); NaN if no interval was recorded.
     stderr : Quantity, shape (k,)
@@ -224,8 +228,7 @@ class LyapunovSpectrum:
         self.params = dict(params or {})
         self.params.setdefault("dim", self.dim)
         self.params.setdefault("k", k)
-        self._dimensionless = self._time.dimensionality == pq.dimensionless.dimensionality
-        self._rate_unit = pq.dimensionless if self._dimensionless else 1 / self._time.units
+        self._rate_unit = 1 / self._time.units
         total = self.elapsed.sum()
         with np.errstate(invalid="ignore", divide="ignore"):
             lam = self.log_growth.sum(axis=0) / total if n else np.full(k, np.nan)
@@ -256,10 +259,7 @@ class LyapunovSpectrum:
         """Neo signal of per-interval values stamped at the end of each interval."""
         import neo
 
-        if self._dimensionless:
-            tunit, annotations = pq.s, {"time_unit": "tau"}
-        else:
-            tunit, annotations = self._time.units, {}
+        tunit = self._time.units
         e = self.elapsed
         if e.size and np.all(e == e[0]):
             return neo.AnalogSignal(
@@ -269,7 +269,6 @@ class LyapunovSpectrum:
                 t_start=(self.t_start + e[0]) * tunit,
                 name=name,
                 description=description,
-                **annotations,
             )
         return neo.IrregularlySampledSignal(
             (self.t_start + np.cumsum(e)) * tunit,
@@ -278,7 +277,6 @@ class LyapunovSpectrum:
             time_units=tunit,
             name=name,
             description=description,
-            **annotations,
         )
 
     @property
@@ -351,7 +349,7 @@ class LyapunovSpectrum:
 
         Returns
         -------
-        Quantity (1/s, 1/step or dimensionless)
+        Quantity (1/s, 1/step or 1/tau)
             In the units of the exponents (nats per second, per step or per tau).
 
         Raises

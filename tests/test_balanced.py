@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import quantities as pq
 
+from brian2_sparseprop.lyapunov import tau_unit
 from brian2_sparseprop.rate.balanced import BalancedRateNetwork, SinusoidalDrive
 
 
@@ -196,7 +197,7 @@ def test_units_and_neo_outputs():
         20.0, dt=0.05, t_transient=10.0, drive=SinusoidalDrive(1.0, 0.2, "independent")
     )
     assert r1.lyapunov_exponents.units == 1 / pq.s
-    assert r2.lyapunov_exponents.units == pq.dimensionless
+    assert r2.lyapunov_exponents.units == 1 / tau_unit and r2.rates.times.units == tau_unit
     np.testing.assert_allclose(r1.lyapunov_exponents.magnitude, r2.lyapunov_exponents.magnitude / 0.01, rtol=1e-9)
     assert isinstance(r1.rates, neo.AnalogSignal)
     assert r1.rates.t_start == 100 * pq.ms

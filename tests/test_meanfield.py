@@ -207,7 +207,7 @@ def test_stationary_solution_is_self_consistent():
 
 def test_autocovariance_signal_units():
     sol = stationary_dmft(2.0)
-    sig = sol.autocovariance(10.0, 0.1, tau=20 * pq.ms)
+    sig = sol.autocovariance(200 * pq.ms, 2 * pq.ms, tau=20 * pq.ms)
     assert sig.sampling_period.rescale(pq.ms) == 2 * pq.ms
     assert sig.annotations["g"] == 2.0
     assert sol.lyapunov_exponent(tau=20 * pq.ms).units == 1 / pq.s
@@ -236,7 +236,9 @@ def test_periodic_results_are_neo_with_units():
     """With tau given every time axis is in seconds, the exponent in 1/s, and the parameters are annotated;
     the autocovariance's channels carry their reference times (the last input period)."""
     tau = 10 * pq.ms
-    sol = periodic_dmft(2.0, 3.0, 20 * pq.Hz, N=1000, t_transient=5.0, t_measure=5.0, tau=tau, max_lag=2.0)
+    sol = periodic_dmft(
+        2.0, 3.0, 20 * pq.Hz, N=1000, t_transient=50 * pq.ms, t_measure=50 * pq.ms, tau=tau, max_lag=20 * pq.ms
+    )
     for sig in (sol.mean_input, sol.rate, sol.variance, sol.autocovariance):
         assert isinstance(sig, neo.AnalogSignal)
         assert sig.times.units == pq.s and sig.annotations["time_unit"] == "s"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import quantities as pq
 
-from brian2_sparseprop.lyapunov import step
+from brian2_sparseprop.lyapunov import step, tau_unit
 from brian2_sparseprop.rate import RNN, BalancedRateNetwork, RateNetwork, lyapunov_spectrum, random_coupling
 
 N_STEPS = 60  # t_transient = 1 and duration = 2 (units of tau) at dt = 0.05
@@ -27,7 +27,7 @@ def balanced_run(drive, tau=None):
 def test_balanced_drive_signal_equals_the_array_of_its_samples(seed, channels):
     samples = np.random.default_rng(seed).normal(size=(N_STEPS, channels))
     from_array = balanced_run(samples[:, 0] if channels == 1 else samples)
-    from_signal = balanced_run(signal(samples, 0.05 * pq.s))
+    from_signal = balanced_run(signal(samples, 0.05 * tau_unit))
     np.testing.assert_array_equal(from_signal.rates.magnitude, from_array.rates.magnitude)
     np.testing.assert_array_equal(from_signal.lyapunov_exponents.magnitude, from_array.lyapunov_exponents.magnitude)
 
@@ -43,10 +43,11 @@ def test_balanced_drive_signal_with_tau_is_read_in_time_units(seed):
 @pytest.mark.parametrize(
     ("make", "error", "match"),
     [
-        (lambda s: signal(s, 0.1 * pq.s), ValueError, "sampled at the step"),
-        (lambda s: signal(s, 0.05 * pq.s, t_start=1.0), ValueError, "must start at t = 0"),
-        (lambda s: signal(s, 0.05 * pq.s, units="mV"), TypeError, "dimensionless signal"),
+        (lambda s: signal(s, 0.1 * tau_unit), ValueError, "sampled at the step"),
+        (lambda s: signal(s, 0.05 * tau_unit, t_start=1.0), ValueError, "must start at t = 0"),
+        (lambda s: signal(s, 0.05 * tau_unit, units="mV"), TypeError, "dimensionless signal"),
         (lambda s: signal(s, 0.05 * pq.m), ValueError, "another dimension"),
+        (lambda s: signal(s, 0.05 * pq.s), ValueError, "another dimension"),  # seconds are not units of tau
     ],
 )
 def test_balanced_drive_signal_refused_before_any_work(make, error, match):

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import quantities as pq
 
+from .._validation import check_real, real_array, si_value
 from ._brian2 import RuntimeDevice, all_devices, previous_devices, reset_device
 from .device import SparsePropDevice, share_random_numbers
 from .digest import network_digest
@@ -447,16 +448,17 @@ def compare(
         A Brian2 script (run as ``__main__``; its module-level SpikeMonitors are compared), or a
         function without arguments that builds and runs a network and returns a SpikeMonitor, a list
         or a dict of them.
-    dt : float or sequence of float, s
-        Time steps of the clock-driven runs (each > 0).
+    dt : Quantity (time), float or sequence of float
+        Time steps of the clock-driven runs (each > 0): a Quantity of either library (Brian2's or
+        ``quantities``, a scalar or an array), a sequence of them, or plain numbers in seconds.
     seed : int
         Passed to Brian2's ``seed()`` before every run.
     target : str
         Brian2 code generation target of all runs ('auto', 'cython' or 'numpy').
-    tolerance : float, s
-        Two spike times further apart than this count as diverged (> 0).
-    time_constant : float, s
-        Time constant of the van Rossum distance (> 0).
+    tolerance : Quantity (time) or float
+        Two spike times further apart than this count as diverged (> 0; a float in seconds).
+    time_constant : Quantity (time) or float
+        Time constant of the van Rossum distance (> 0; a float in seconds).
     fallback : bool
         Allow the 'exact' run to fall back to Brian2's runtime for unsupported networks.
     args : sequence of str
@@ -477,7 +479,8 @@ def compare(
     Raises
     ------
     TypeError
-        If ``model`` is neither a path nor a callable, or ``args`` are not strings.
+        If ``model`` is neither a path nor a callable, ``args`` are not strings, or ``dt``,
+        ``tolerance`` or ``time_constant`` is a Quantity of another dimension than time.
     ValueError
         For non-positive ``dt``, ``tolerance`` or ``time_constant``, ``args`` with a callable model,
         an unknown ``same_network`` or a model without SpikeMonitors.
@@ -511,14 +514,14 @@ def compare(
         raise TypeError(f"model must be a script path or a callable, found: {type(model).__name__}")
     if not callable(model) and not Path(model).is_file():
         raise ValueError(f"model script not found: {model}")
-    dts = [float(d) for d in np.atleast_1d(dt)]
+    if isinstance(dt, (list, tuple)):  # one Quantity or number per run, e.g. [0.1 * ms, 0.01 * ms]
+        dt = [si_value(f"dt[{k}]", d, "time") for k, d in enumerate(dt)]
+    dts = real_array("dt", si_value("dt", dt, "time")).reshape(-1).tolist()
     for d in dts:
         if not (np.isfinite(d) and d > 0):
             raise ValueError(f"dt must be > 0, found: {d}")
-    if not tolerance > 0:
-        raise ValueError(f"tolerance must be > 0, found: {tolerance}")
-    if not time_constant > 0:
-        raise ValueError(f"time_constant must be > 0, found: {time_constant}")
+    tolerance = check_real("tolerance", si_value("tolerance", tolerance, "time"), positive=True)
+    time_constant = check_real("time_constant", si_value("time_constant", time_constant, "time"), positive=True)
     if isinstance(args, str) or not all(isinstance(a, str) for a in args):
         raise TypeError(f"args must be a sequence of strings, found: {args!r}")
     if args and callable(model):

@@ -17,8 +17,9 @@ finished point in ``out_dir``; a rerun with the same ``out_dir`` loads finished 
 recomputing them, so an interrupted sweep resumes where it stopped. Options are checked before any point
 runs. The ``plot_*`` functions take a sweep's result and return a :class:`matplotlib.figure.Figure`.
 
-Times and frequencies are in units of tau (the membrane time constant) throughout this module; exponents
-are returned as dimensionless Quantities (per tau).
+Times and frequencies are plain numbers in units of tau (the membrane time constant) throughout this
+module, as in the dimensionless sweep tasks; exponents are returned as Quantities in 1/tau
+(:data:`brian2_sparseprop.lyapunov.tau_unit`).
 """
 
 import contextlib
@@ -30,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from .._validation import check_int
+from ..lyapunov import tau_unit
 from ..rate.chaos_suppression import (
     _KINDS,
     _check_kinds,
@@ -127,7 +129,7 @@ def lyapunov_vs_amplitude(
     -------
     dict
         ``{"I1": ndarray, "theory": {kind: Quantity}, "network": {kind: Quantity (n_I1, n_networks)},
-        "parameters": dict}``; exponents are dimensionless (per tau).
+        "parameters": dict}``; exponents in 1/tau (``tau_unit``).
 
     Raises
     ------
@@ -178,8 +180,8 @@ def lyapunov_vs_amplitude(
             out_nw[kind][i, s] = next(nw_res)["lambda1"]
     return {
         "I1": I1_values,
-        "theory": {k: pq.Quantity(v, pq.dimensionless) for k, v in out_th.items()},
-        "network": {k: pq.Quantity(v, pq.dimensionless) for k, v in out_nw.items()},
+        "theory": {k: pq.Quantity(v, 1 / tau_unit) for k, v in out_th.items()},
+        "network": {k: pq.Quantity(v, 1 / tau_unit) for k, v in out_nw.items()},
         "parameters": dict(f=f, g=g, N=N, J0=J0, I0=I0, n_networks=n_networks, time_unit="tau"),
     }
 
@@ -249,7 +251,7 @@ def learning_vs_amplitude(
     for j, kind in enumerate(kinds):
         block = res[j * len(I1_values) * n_networks : (j + 1) * len(I1_values) * n_networks]
         err[kind] = np.array([r["test_error"] for r in block]).reshape(shape)
-        lam[kind] = pq.Quantity(np.array([r["teacher_lambda1"] for r in block]).reshape(shape), pq.dimensionless)
+        lam[kind] = pq.Quantity(np.array([r["teacher_lambda1"] for r in block]).reshape(shape), 1 / tau_unit)
         conv[kind] = np.array([r["converged"] for r in block]).reshape(shape)
     return {
         "I1": I1_values,

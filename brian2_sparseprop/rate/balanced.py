@@ -18,10 +18,11 @@ applied to the variational equation, and re-orthonormalised by QR at a fixed int
 the diagonal of R give local exponents and their time averages the Lyapunov exponents. The error of the
 exponents is O(dt).
 
-Times are in units of ``tau`` internally. When ``tau`` is a Quantity, times, frequencies and exponents are
-converted at the boundary (exponents in 1/s); when ``tau`` is None, exponents are dimensionless (per tau)
-and AnalogSignals carry their time axis in seconds that stand for units of tau (annotated
-``time_unit='tau'``, since Neo requires a time unit).
+Times are in units of ``tau`` internally. When ``tau`` is a Quantity, every time and frequency is a
+Quantity too, converted at the boundary, and exponents come back in 1/s, time axes in tau's unit; when
+``tau`` is None, times are plain numbers in units of tau, exponents are in ``1/tau`` and Neo time axes in
+the unit ``tau`` (:data:`brian2_sparseprop.lyapunov.tau_unit`). The signals' annotation ``time_unit``
+says which (``'tau'`` or ``'s'``).
 """
 
 from dataclasses import dataclass
@@ -39,24 +40,16 @@ from .._validation import (
     check_quantity,
     check_real as _check_real,
     check_signal,
+    in_tau as _in_tau,
     is_signal,
 )
 from ..connectivity import fixed_out_degree
-from ..lyapunov import LyapunovSpectrum, QRAccumulator
+from ..lyapunov import LyapunovSpectrum, QRAccumulator, tau_unit
 from .nonlinearities import resolve
 
 __all__ = ["SinusoidalDrive", "BalancedRateNetwork", "BalancedRun"]
 
 _TRANSFER_FUNCTIONS = ("relu", "tanh")
-
-
-def _in_tau(name, value, tau, kind):
-    """Convert a time (kind='time') or a frequency (kind='frequency') into units of tau."""
-    if tau is None:
-        return _check_real(name, value)
-    value = check_quantity(name, value, kind)
-    ratio = (value * tau) if kind == "frequency" else (value / tau)
-    return _check_real(name, float(ratio.simplified.magnitude))
 
 
 class SinusoidalDrive:
@@ -67,8 +60,8 @@ class SinusoidalDrive:
     amplitude : float
         Modulation amplitude ``I1`` (dimensionless input units), >= 0.
     frequency : Quantity (frequency) or float
-        Frequency ``f``; a Quantity when the network's ``tau`` is a Quantity, otherwise in units of
-        ``1/tau``. Must be >= 0.
+        Frequency ``f``; a Quantity when the network's ``tau`` is a Quantity, otherwise a plain number in
+        units of ``1/tau`` (or a Quantity in ``1 / tau_unit``). Must be >= 0.
     kind : {'common', 'independent'}
         ``'common'``: every neuron gets ``theta_i = 0``. ``'independent'``: phases drawn uniformly in
         ``[0, 2 pi)`` from the network's random generator when the run starts.
@@ -89,7 +82,8 @@ class SinusoidalDrive:
 
     def __init__(self, amplitude, frequency, kind="common"):
         self.amplitude = _check_real("amplitude", amplitude, nonnegative=True)
-        if isinstance(as_quantity(frequency), pq.Quantity):
+        quantity = as_quantity(frequency)
+        if isinstance(quantity, pq.Quantity) and quantity.simplified.dimensionality != pq.dimensionless.dimensionality:
             self.frequency = check_quantity("frequency", frequency, "frequency", nonnegative=True)
         else:
             self.frequency = _check_real("frequency", frequency, nonnegative=True)
@@ -112,7 +106,7 @@ class BalancedRun:
     population_rate : neo.AnalogSignal
         Population mean rate ``nu(t)``, shape (n_samples, 1).
     spectrum : LyapunovSpectrum
-        The first k Lyapunov exponents (1/s, or dimensionless per tau when ``tau`` is None) with their
+        The first k Lyapunov exponents (1/s, or 1/tau when ``tau`` is None) with their
         errors, local exponents and running estimates, the result type of every Lyapunov computation of
         the package.
     state : ndarray
@@ -156,7 +150,9 @@ class BalancedRateNetwork:
     phi : {'relu', 'tanh'}
         Transfer function.
     tau : Quantity (time) or None
-        Time constant; None measures time in units of tau.
+        Time constant; None measures time in units of tau (plain numbers, outputs in the unit
+        :data:`~brian2_sparseprop.lyapunov.tau_unit`). Given, every time and frequency of :meth:`run`
+        and :class:`SinusoidalDrive` must be a Quantity (a plain number would be ambiguous).
     seed : int or None
         Seed of the generator for couplings, initial state, tangent vectors and random phases.
     dtype : {numpy.float64, numpy.float32}
@@ -258,8 +254,8 @@ class BalancedRateNetwork:
                 return value
 
             return call
-        if is_signal(drive):  # its time axis in tau's units, or in seconds that stand for tau without one
-            samples = check_signal("drive", drive, dt * (pq.s if self.tau is None else self.tau))
+        if is_signal(drive):  # its time axis in tau's units, or in the unit tau without one
+            samples = check_signal("drive", drive, dt * (tau_unit if self.tau is None else self.tau))
             drive = samples[:, 0] if samples.shape[1] == 1 else samples
         if isinstance(drive, np.ndarray):
             if drive.ndim not in (1, 2) or drive.shape[0] < n_steps or (drive.ndim == 2 and drive.shape[1] != N):
@@ -299,9 +295,10 @@ class BalancedRateNetwork:
             returns a scalar or an (N,) array; an array is sampled at the steps, shape (n_steps,) or
             (n_steps, N) with n_steps = number of transient plus recorded steps; so is a dimensionless
             `neo.AnalogSignal` with one channel (common input) or N, starting at 0 and sampled at ``dt``
-            (without ``tau``, its seconds stand for units of tau, as on the outputs).
+            (without ``tau``, its time axis in the unit ``tau_unit``, as on the outputs).
         dt : Quantity (time), float or None
-            Integration step (None: 0.05 tau).
+            Integration step (None: 0.05 tau). Times are Quantities when ``tau`` is one, else plain
+            numbers in units of tau.
         t_transient : Quantity (time), float or None
             Discarded initial time; the state and the tangent vectors relax during it (None: 50 tau).
         n_exponents : int
@@ -403,7 +400,7 @@ class BalancedRateNetwork:
 
     def _package(self, rates, means, nus, acc, h, dt, record_every, T_tr, drive):
         tau = self.tau
-        tunit = pq.s if tau is None else tau.units
+        tunit = tau_unit if tau is None else tau.units
         annotations = dict(
             N=self.N,
             g=self.g,
@@ -430,7 +427,7 @@ class BalancedRateNetwork:
 
         # the accumulator's times are in units of tau: with a tau the spectrum's time unit is tau's own
         spectrum = acc.spectrum(
-            time_unit=pq.dimensionless if tau is None else tau,
+            time_unit=tau_unit if tau is None else tau,
             t_start=T_tr,
             dim=self.N,
             params=dict(model="BalancedRateNetwork", **annotations),

@@ -6,12 +6,16 @@
 * :func:`critical_amplitude` -- the zero crossing I1_crit of lambda_1(I1) from the DMFT;
 * :func:`quasi_static_critical_amplitude` -- the slow-input limit of I1_crit.
 
-The points return plain numbers (dicts of floats), so they serve as tasks of the resumable parallel sweeps
-in :mod:`brian2_sparseprop.experiments.balanced` (lambda_1 and learning against I1, I1_crit against f, N,
-K or g, their figures and the command line ``sparseprop-balanced``).
-
-Times and frequencies are in units of tau (the membrane time constant) throughout this module; exponents
-are returned as dimensionless Quantities (per tau).
+Dimensionless sweep tasks. These functions are the tasks of the resumable parallel sweeps in
+:mod:`brian2_sparseprop.experiments.balanced` (lambda_1 and learning against I1, I1_crit against f, N,
+K or g, their figures and the command line ``sparseprop-balanced``): their parameters and results go to
+and from JSON files, so they are plain numbers throughout, the model run in units of its time constant
+(``tau=None`` in ``docs/conventions.md``): times in units of tau, frequencies in 1/tau, exponents per tau
+(a Quantity in ``tau_unit`` or ``1 / tau_unit`` is accepted as its number). The sweeps turn the results
+into Quantities (exponents in ``1 / tau_unit``); for a model with a physical ``tau`` use the functions
+they wrap (:func:`~brian2_sparseprop.rate.meanfield.periodic_dmft`,
+:class:`~brian2_sparseprop.rate.balanced.BalancedRateNetwork`,
+:func:`~brian2_sparseprop.rate.learning.train_student`), which take Quantities.
 """
 
 import numpy as np
@@ -34,7 +38,7 @@ _KINDS = ("common", "independent")
 
 
 def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_measure=60.0, n_phases=16, K=None):
-    """lambda_1 (per tau) of one (I1, f, kind) point from the non-stationary DMFT (a sweep task).
+    """lambda_1 (per tau) of one (I1, f, kind) point from the non-stationary DMFT (a dimensionless sweep task).
 
     Parameters
     ----------
@@ -74,7 +78,7 @@ def theory_point(g, I1, f, kind, N, J0=1.0, I0=1.0, dt=0.1, t_transient=40.0, t_
 def network_point(
     g, I1, f, kind, N, seed, J0=1.0, I0=1.0, K=None, duration=200.0, t_transient=50.0, dt=0.05, float32=True
 ):
-    """lambda_1 (per tau) of one network realisation (a sweep task).
+    """lambda_1 (per tau) of one network realisation (a dimensionless sweep task).
 
     Parameters
     ----------
@@ -120,7 +124,8 @@ def learning_point(
     error_threshold=1e-2,
     min_periods=12,
 ):
-    """Train a student network from a driven teacher online (full-FORCE, recursive least squares; a sweep task).
+    """Train a student network from a driven teacher online (full-FORCE, recursive least squares; a
+    dimensionless sweep task).
 
     A thin wrapper of :func:`brian2_sparseprop.rate.learning.train_student` that returns plain numbers
     for the JSON result files.

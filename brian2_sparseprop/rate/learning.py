@@ -1,7 +1,8 @@
 """Training a balanced student network from a driven teacher: full-FORCE with recursive least squares.
 
 Setup (Engelken et al., PLoS Comput Biol 18, e1010590 (2022), Fig 7; full-FORCE: DePasquale, Cueva, Rajan,
-Escola & Abbott, PLoS ONE 13, e0191527 (2018)). Time in units of tau.
+Escola & Abbott, PLoS ONE 13, e0191527 (2018)). Time in units of tau internally; with ``tau`` given,
+times and the frequency are Quantities and the results are in seconds and 1/s.
 
 * Teacher T (weights fixed): ``dh_T/dt = -h_T + J phi(h_T) + c0 + I1 sin(2 pi f t + theta_i)``, a
   :class:`~brian2_sparseprop.rate.balanced.BalancedRateNetwork` with ``c0 = sqrt(N) I0``; common (``theta_i = 0``)
@@ -32,7 +33,15 @@ import neo
 import numpy as np
 import quantities as pq
 
-from .._validation import check_array, check_choice, check_int as _check_int, check_real as _check_real
+from .._validation import (
+    check_array,
+    check_choice,
+    check_int as _check_int,
+    check_quantity,
+    check_real as _check_real,
+    in_tau,
+)
+from ..lyapunov import tau_unit
 from .balanced import BalancedRateNetwork
 from .nonlinearities import NONLINEARITIES
 
@@ -134,7 +143,10 @@ class RecursiveLeastSquares:
 
 @dataclass(frozen=True)
 class StudentTraining:
-    """Result of :func:`train_student` (times in units of tau).
+    """Result of :func:`train_student`.
+
+    Time axes and durations are in seconds and the exponent in 1/s when ``tau`` was given, otherwise in
+    the unit ``tau`` and 1/tau (:data:`~brian2_sparseprop.lyapunov.tau_unit`; annotation ``time_unit``).
 
     Attributes
     ----------
@@ -144,7 +156,7 @@ class StudentTraining:
         select the reported error).
     converged : bool
         Whether a stopping check found an error below the threshold before ``t_train_max``.
-    t_trained : Quantity (dimensionless, units of tau)
+    t_trained : Quantity (time or tau)
         Training time used.
     training_error : neo.AnalogSignal
         Output error over each period of training (before the updates), over the target's variance.
@@ -153,7 +165,7 @@ class StudentTraining:
         ``sum (J_S r_S - J r_T - drive)^2 / sum (J r_T + drive - mean over time)^2``.
     validation_error : Quantity (dimensionless)
         Output error of the free-running student over ``t_test`` at each stopping check.
-    teacher_lambda1 : Quantity (dimensionless, per tau)
+    teacher_lambda1 : Quantity (1/s or 1/tau)
         Largest Lyapunov exponent of the driven teacher (over its whole run after 10 tau).
     output : neo.AnalogSignal
         Free run after training (2 t_test: the last stopping check's window, then the test window):
@@ -188,12 +200,13 @@ def train_student(
     g=2.0,
     J0=1.0,
     I0=1.0,
-    f=0.2,
+    f=None,
     seed=None,
-    dt=0.05,
-    t_transient=50.0,
-    t_train_max=300.0,
-    t_test=50.0,
+    dt=None,
+    t_transient=None,
+    t_train_max=None,
+    t_test=None,
+    tau=None,
     error_threshold=1e-2,
     min_periods=12,
     check_every=4,
@@ -220,15 +233,20 @@ def train_student(
         Network size (>= 2).
     g, J0, I0 : float
         Coupling gain, mean coupling and constant input of both networks.
-    f : float
-        Frequency of the input and of the target output, in units of 1/tau (> 0).
+    f : Quantity (frequency), float or None
+        Frequency of the input and of the target output (> 0; None: 0.2/tau). Like every time below, a
+        Quantity when ``tau`` is given, else a plain number in units of tau (1/tau).
     seed : int or None
         Seed of the teacher (couplings, phases, initial state); the student's initial weights use
         ``seed + 1`` (an independent realisation).
-    dt : float
-        Step (units of tau, > 0); the student uses exponential Euler with its coupling explicit.
-    t_transient, t_train_max, t_test : float
-        Teacher transient, longest training and test duration (units of tau).
+    dt : Quantity (time), float or None
+        Step (> 0; None: 0.05 tau); the student uses exponential Euler with its coupling explicit.
+    t_transient, t_train_max, t_test : Quantity (time), float or None
+        Teacher transient, longest training and test duration (None: 50, 300 and 50 tau).
+    tau : Quantity (time) or None
+        Time constant of both networks, as in
+        :class:`~brian2_sparseprop.rate.balanced.BalancedRateNetwork`: given, the results are in
+        seconds and 1/s; None, in the unit ``tau`` and 1/tau.
     error_threshold : float
         Training stops once the free-running output error of a stopping check is below this (> 0).
     min_periods : int
@@ -260,17 +278,23 @@ def train_student(
     --------
     >>> res = train_student(10.0, "independent", N=100, seed=0, t_transient=10.0, t_train_max=60.0,
     ...                     t_test=10.0)
-    >>> res.output.shape
-    (400, 2)
+    >>> res.output.shape, res.output.sampling_period
+    ((400, 2), array(0.05) * tau)
+    >>> import quantities as pq
+    >>> res = train_student(10.0, "independent", N=100, seed=0, f=20 * pq.Hz, dt=0.5 * pq.ms,
+    ...                     t_transient=100 * pq.ms, t_train_max=600 * pq.ms, t_test=100 * pq.ms, tau=10 * pq.ms)
+    >>> res.output.sampling_period.rescale(pq.ms), res.teacher_lambda1.units
+    (array(0.5) * ms, array(1.) * 1/s)
     """
     I1 = _check_real("I1", I1, nonnegative=True)
     kind = check_choice("kind", kind, _KINDS)
     N = _check_int("N", N, 2)
-    f = _check_real("f", f, positive=True)
-    dt = _check_real("dt", dt, positive=True)
-    t_transient = _check_real("t_transient", t_transient, nonnegative=True)
-    t_train_max = _check_real("t_train_max", t_train_max, positive=True)
-    t_test = _check_real("t_test", t_test, positive=True)
+    tau = check_quantity("tau", tau, "time", positive=True, none=True)
+    f = 0.2 if f is None else in_tau("f", f, tau, "frequency", positive=True)
+    dt = 0.05 if dt is None else in_tau("dt", dt, tau, "time", positive=True)
+    t_transient = 50.0 if t_transient is None else in_tau("t_transient", t_transient, tau, "time", nonnegative=True)
+    t_train_max = 300.0 if t_train_max is None else in_tau("t_train_max", t_train_max, tau, "time", positive=True)
+    t_test = 50.0 if t_test is None else in_tau("t_test", t_test, tau, "time", positive=True)
     error_threshold = _check_real("error_threshold", error_threshold, positive=True)
     min_periods = _check_int("min_periods", min_periods, 1)
     check_every = _check_int("check_every", check_every, 1)
@@ -392,15 +416,17 @@ def train_student(
         alpha=alpha,
         update_every=update_every,
         error_threshold=error_threshold,
-        time_unit="tau",
+        time_unit="tau" if tau is None else "s",
     )
+    # times are in units of tau here: with a tau, in seconds on the outputs
+    scale, tunit = (1.0, tau_unit) if tau is None else (float(tau.rescale(pq.s).magnitude), pq.s)
 
     def signal(values, period, start, name):
         return neo.AnalogSignal(
             np.asarray(values, dtype=float),
             units=pq.dimensionless,
-            sampling_period=period * pq.s,
-            t_start=start * pq.s,
+            sampling_period=period * scale * tunit,
+            t_start=start * scale * tunit,
             name=name,
             **annotations,
         )
@@ -409,10 +435,10 @@ def train_student(
     return StudentTraining(
         test_error=test_error,
         converged=converged,
-        t_trained=pq.Quantity(n_trained * dt_true, pq.dimensionless),
+        t_trained=pq.Quantity(n_trained * dt_true * scale, tunit),
         training_error=signal(np.array(train_err)[:, None], period, t0, "training error"),
         recurrent_error=signal(np.array(rec_err)[:, None], period, t0, "recurrent input error"),
-        teacher_lambda1=pq.Quantity(lam, pq.dimensionless),
+        teacher_lambda1=pq.Quantity(lam / scale, 1 / tunit),
         output=signal(np.column_stack([z, target_out]), dt_true, t_out[0], "output and target"),
         validation_error=pq.Quantity(val_err, pq.dimensionless),
         rates=signal(

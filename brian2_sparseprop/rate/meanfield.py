@@ -43,7 +43,8 @@ import scipy.optimize
 import scipy.signal
 from scipy.special import ndtr, owens_t
 
-from .._validation import check_choice, check_int, check_quantity, check_real as _check_real
+from .._validation import check_choice, check_int, check_quantity, check_real as _check_real, in_tau
+from ..lyapunov import tau_unit
 from .nonlinearities import NONLINEARITIES, resolve
 
 __all__ = ["StationaryDMFT", "PeriodicDMFT", "stationary_dmft", "periodic_dmft", "gaussian_moments"]
@@ -290,9 +291,9 @@ def _check_tau(tau):
 
 
 def _rate(value_per_tau, tau):
-    """A rate in units of 1/tau as a Quantity: 1/s if tau is given, dimensionless (per tau) otherwise."""
+    """A rate in units of 1/tau as a Quantity: 1/s if tau is given, 1/tau (`tau_unit`) otherwise."""
     if tau is None:
-        return pq.Quantity(value_per_tau, pq.dimensionless)
+        return pq.Quantity(value_per_tau, 1 / tau_unit)
     return pq.Quantity(value_per_tau / float(tau.rescale(pq.s).magnitude), 1 / pq.s)
 
 
@@ -425,18 +426,19 @@ class StationaryDMFT:
             atol=1e-12,
         )
 
-    def autocovariance(self, t_max=20.0, bin_size=0.05, tau=None):
+    def autocovariance(self, t_max=None, bin_size=None, tau=None):
         """The autocovariance ``Delta(lag)`` of the input fluctuations as an AnalogSignal over lags.
 
         Parameters
         ----------
-        t_max : float
-            Largest lag in units of tau.
-        bin_size : float
-            Lag spacing in units of tau.
+        t_max : Quantity (time), float or None
+            Largest lag (None: 20 tau); a Quantity when ``tau`` is given, else a plain number in units
+            of tau.
+        bin_size : Quantity (time), float or None
+            Lag spacing (None: 0.05 tau), as ``t_max``.
         tau : Quantity (time) or None
-            Time constant for the lag axis (then in seconds); None uses seconds standing for units of tau
-            (annotated ``time_unit='tau'``).
+            Time constant for the lag axis (then in seconds); None: the lag axis in the unit
+            :data:`~brian2_sparseprop.lyapunov.tau_unit`.
 
         Returns
         -------
@@ -447,19 +449,21 @@ class StationaryDMFT:
         --------
         >>> sol = stationary_dmft(2.0)
         >>> sig = sol.autocovariance(5.0)
-        >>> bool(sig[0, 0] > sig[-1, 0])
-        True
+        >>> bool(sig[0, 0] > sig[-1, 0]), sig.sampling_period
+        (True, array(0.05) * tau)
+        >>> sol.autocovariance(100 * pq.ms, 1 * pq.ms, tau=20 * pq.ms).sampling_period
+        array(0.001) * s
         """
-        t_max = _check_real("t_max", t_max, positive=True)
-        bin_size = _check_real("bin_size", bin_size, positive=True)
         tau = _check_tau(tau)
+        t_max = 20.0 if t_max is None else in_tau("t_max", t_max, tau, "time", positive=True)
+        bin_size = 0.05 if bin_size is None else in_tau("bin_size", bin_size, tau, "time", positive=True)
         lags = np.arange(0.0, t_max + 0.5 * bin_size, bin_size)
-        unit = 1.0 if tau is None else float(tau.rescale(pq.s).magnitude)
+        unit, tunit = (1.0, tau_unit) if tau is None else (float(tau.rescale(pq.s).magnitude), pq.s)
         return neo.AnalogSignal(
             self.autocovariance_values(lags)[:, None],
             units=pq.dimensionless,
-            sampling_period=bin_size * unit * pq.s,
-            t_start=0 * pq.s,
+            sampling_period=bin_size * unit * tunit,
+            t_start=0 * tunit,
             name="autocovariance",
             time_unit="tau" if tau is None else "s",
             **self._annotations(),
@@ -480,17 +484,19 @@ class StationaryDMFT:
             chaotic=self.chaotic,
         )
 
-    def lyapunov_exponent(self, tau=None, *, t_max=60.0, step=0.01):
+    def lyapunov_exponent(self, tau=None, *, t_max=None, step=None):
         """Largest Lyapunov exponent ``lambda_1 = -1 + sqrt(-E_0)`` from the stationary theory.
 
         Parameters
         ----------
         tau : Quantity (time) or None
-            Returns 1/s when given, dimensionless (per tau) otherwise.
-        t_max : float
-            Half-width of the lag interval of the Schroedinger problem (units of tau).
-        step : float
-            Grid step of its finite-difference discretisation (error O(step^2)).
+            Returns 1/s when given, 1/tau (:data:`~brian2_sparseprop.lyapunov.tau_unit`) otherwise.
+        t_max : Quantity (time), float or None
+            Half-width of the lag interval of the Schroedinger problem (None: 60 tau); a Quantity when
+            ``tau`` is given, else a plain number in units of tau.
+        step : Quantity (time), float or None
+            Grid step of its finite-difference discretisation (error O(step^2); None: 0.01 tau), as
+            ``t_max``.
 
         Returns
         -------
@@ -498,12 +504,13 @@ class StationaryDMFT:
 
         Examples
         --------
-        >>> float(stationary_dmft(1.0).lyapunov_exponent()) < 0
-        True
+        >>> lam = stationary_dmft(1.0).lyapunov_exponent()
+        >>> bool(lam < 0), lam.units
+        (True, array(1.) * 1/tau)
         """
         tau = _check_tau(tau)
-        t_max = _check_real("t_max", t_max, positive=True)
-        step = _check_real("step", step, positive=True)
+        t_max = 60.0 if t_max is None else in_tau("t_max", t_max, tau, "time", positive=True)
+        step = 0.01 if step is None else in_tau("step", step, tau, "time", positive=True)
         mom = self._mom()
         if not self.chaotic:
             lam = -1.0 + np.sqrt(self._g2 * float(mom.second_prime(self.m, self.delta0)))
@@ -682,7 +689,7 @@ class PeriodicDMFT:
     variance : neo.AnalogSignal
         ``c(t, t)``, the variance of the fluctuations.
     lyapunov_exponent : Quantity
-        ``lambda_1`` (1/s when ``tau`` was given, dimensionless per tau otherwise).
+        ``lambda_1`` (1/s when ``tau`` was given, 1/tau otherwise).
     autocovariance : neo.AnalogSignal
         ``c(t_k, t_k - lag)``: the signal's time axis is the lag (from 0 to ``max_lag``), channel k the
         reference time ``t_k`` of the last input period (``array_annotations['reference_time']``, in the
@@ -690,9 +697,9 @@ class PeriodicDMFT:
     parameters : dict
         The parameters of the solution.
 
-    All time axes are in seconds when ``tau`` was given; otherwise they carry seconds that stand for units
-    of tau (annotation ``time_unit='tau'``; Neo requires a time unit). Every signal carries the
-    parameters as annotations.
+    All time axes are in seconds when ``tau`` was given; otherwise in the unit ``tau``
+    (:data:`~brian2_sparseprop.lyapunov.tau_unit`; annotation ``time_unit='tau'``). Every signal carries
+    the parameters as annotations.
     """
 
     mean_input: neo.AnalogSignal
@@ -734,11 +741,11 @@ def periodic_dmft(
     N=5000,
     K=None,
     phi="relu",
-    dt=0.1,
-    t_transient=40.0,
-    t_measure=60.0,
+    dt=None,
+    t_transient=None,
+    t_measure=None,
     n_phases=16,
-    max_lag=20.0,
+    max_lag=None,
     tau=None,
     n_gh=80,
 ):
@@ -771,19 +778,21 @@ def periodic_dmft(
         ``(g^2 + rho J0^2) <phi' phi'>`` of the tangent correlation, ``rho = (N - K)/(N - 1)``.
     phi : {'relu', 'tanh'}
         Transfer function.
-    dt : float
-        Grid step (units of tau), rounded down to an integer division of the period: the step used is
+    dt : Quantity (time), float or None
+        Grid step (None: 0.1 tau), rounded down to an integer division of the period: the step used is
         ``period / ceil(period / dt)``, recorded as ``dt_tau`` in the parameters; a ``RuntimeWarning``
-        says so when it is more than 1 % smaller than ``dt``.
-    t_transient, t_measure : float
-        Discarded time and measurement time (units of tau); the measurement window is rounded up to an
-        integer number of periods.
+        says so when it is more than 1 % smaller than ``dt``. Every time (and ``f``) is a Quantity when
+        ``tau`` is given, else a plain number in units of tau (1/tau).
+    t_transient, t_measure : Quantity (time), float or None
+        Discarded time and measurement time (None: 40 tau and 60 tau); the measurement window is rounded
+        up to an integer number of periods.
     n_phases : int
         Points of the trapezoidal rule over the input phase (independent input).
-    max_lag : float
-        Largest lag of the returned autocovariance (units of tau).
+    max_lag : Quantity (time), float or None
+        Largest lag of the returned autocovariance (None: 20 tau).
     tau : Quantity (time) or None
-        Time constant for the outputs.
+        Time constant: time axes in seconds and the exponent in 1/s when given; otherwise time axes in
+        the unit :data:`~brian2_sparseprop.lyapunov.tau_unit` and the exponent in 1/tau.
     n_gh : int
         Gauss-Hermite nodes per dimension (tanh).
 
@@ -799,24 +808,22 @@ def periodic_dmft(
     Examples
     --------
     >>> sol = periodic_dmft(2.0, 0.0, 0.2, N=1000, t_transient=5.0, t_measure=5.0)
-    >>> sol.mean_input.shape[1]
-    1
+    >>> sol.mean_input.shape[1], sol.mean_input.sampling_period, sol.lyapunov_exponent.units
+    (1, array(0.1) * tau, array(1.) * 1/tau)
     """
     g = _check_real("g", g, positive=True)
     I1 = _check_real("I1", I1, nonnegative=True)
     tau = _check_tau(tau)
-    if tau is not None:
-        f = float((check_quantity("f", f, "frequency") * tau).simplified.magnitude)
-    f = _check_real("f", f, positive=True)
+    f = in_tau("f", f, tau, "frequency", positive=True)
     kind = check_choice("kind", kind, ("common", "independent"))
     J0 = _check_real("J0", J0, nonnegative=True)
     I0 = _check_real("I0", I0)
     N = _check_N(N)
     K, rho_J02 = _check_K(K, N, J0)
-    dt = _check_real("dt", dt, positive=True)
-    t_transient = _check_real("t_transient", t_transient, nonnegative=True)
-    t_measure = _check_real("t_measure", t_measure, positive=True)
-    max_lag = _check_real("max_lag", max_lag, nonnegative=True)
+    dt = 0.1 if dt is None else in_tau("dt", dt, tau, "time", positive=True)
+    t_transient = 40.0 if t_transient is None else in_tau("t_transient", t_transient, tau, "time", nonnegative=True)
+    t_measure = 60.0 if t_measure is None else in_tau("t_measure", t_measure, tau, "time", positive=True)
+    max_lag = 20.0 if max_lag is None else in_tau("max_lag", max_lag, tau, "time", nonnegative=True)
     n_phases = check_int("n_phases", n_phases, 1)
     if N is None and J0 == 0.0 and I0 != 0.0:
         raise ValueError(f"with J0 = 0 and N = None the mean input diverges unless I0 = 0, found: I0 = {I0}")
@@ -941,8 +948,7 @@ def periodic_dmft(
         n_phases=n_phases,
     )
 
-    unit_s = 1.0 if tau is None else float(tau.rescale(pq.s).magnitude)
-    unit = pq.s
+    unit_s, unit = (1.0, tau_unit) if tau is None else (float(tau.rescale(pq.s).magnitude), pq.s)
 
     def signal(values, name, t_start=t[n_tr], **extra):
         return neo.AnalogSignal(
