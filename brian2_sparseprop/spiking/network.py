@@ -758,7 +758,8 @@ class EventNetwork:
         lif_taus = np.unique(tau_full[lif])
         shared = self._lif_shared_tau and lif.any() and lif_taus.size <= MAX_SHARED_CLASSES
         kind = np.where(lif, K["lif"], K["qif"]).astype(np.uint8)  # timed classes; theta runs as QIF
-        kind[codes == MODELS.index("lif_exp")] = K["lif_exp"]
+        if (codes == MODELS.index("lif_exp")).any():
+            kind[codes == MODELS.index("lif_exp")] = K["lif_exp"]
         cls = np.zeros(n, np.uint8)
         class_tau, class_shared = [], []
         if shared:
