@@ -407,9 +407,17 @@ class EventNetwork:
         self.n = n
         tau, refractory, delays, tau_e, tau_i = (
             si_value(k, v, "time")
-            for k, v in (("tau", tau), ("refractory", refractory), ("delays", delays), ("tau_e", tau_e), ("tau_i", tau_i))
+            for k, v in (
+                ("tau", tau),
+                ("refractory", refractory),
+                ("delays", delays),
+                ("tau_e", tau_e),
+                ("tau_i", tau_i),
+            )
         )
-        i_e_init, i_i_init = (si_value(k, v, "dimensionless") for k, v in (("i_e_init", i_e_init), ("i_i_init", i_i_init)))
+        i_e_init, i_i_init = (
+            si_value(k, v, "dimensionless") for k, v in (("i_e_init", i_e_init), ("i_i_init", i_i_init))
+        )
         drive, threshold, reset, v_init, weights = (
             si_value(k, v, "dimensionless")
             for k, v in (
