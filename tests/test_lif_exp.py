@@ -38,8 +38,8 @@ def mp_state(s, v0, ie, ii, tau_m, tau_e, tau_i, drive):
 def mp_first_crossing(level, horizon, *par, grid=4000):
     """The first s in (0, horizon] with v(s) = level (None if none), from the critical points of v (sign
     changes of dv/ds on a dense grid, polished) and bisection on the monotone piece that crosses."""
-    f = lambda s: mp_state(s, *par) - level  # noqa: E731
-    df = lambda s: mp.diff(f, s)  # noqa: E731
+    f = lambda s: mp_state(s, *par) - level
+    df = lambda s: mp.diff(f, s)
     pts = [mp.mpf(horizon) * k / grid for k in range(grid + 1)]
     d = [df(p) for p in pts[1:]]
     ends = []
@@ -180,10 +180,10 @@ def test_grazing_after_a_dip():
     """Two critical points: fast inhibition first makes a minimum, then slow excitation a maximum 1e-10
     above threshold; drive below threshold, so nothing after. Found once, at the mpmath crossing."""
     tm, te, ti, v0, ii = 0.01, 0.008, 0.002, 0.2, -6.0
-    par = lambda ie: (v0, ie, ii, tm, te, ti, 0.0)  # noqa: E731
-    f = lambda s, ie: mp_state(s, *par(ie))  # noqa: E731
+    par = lambda ie: (v0, ie, ii, tm, te, ti, 0.0)
+    f = lambda s, ie: mp_state(s, *par(ie))
     # the I_e whose trajectory peaks at 1 + 1e-10 (peak found by mpmath on the derivative)
-    peak = lambda ie: f(mp.findroot(lambda s: mp.diff(lambda x: f(x, ie), s), 0.01), ie)  # noqa: E731
+    peak = lambda ie: f(mp.findroot(lambda s: mp.diff(lambda x: f(x, ie), s), 0.01), ie)
     ie = float(mp.findroot(lambda ie: peak(ie) - (1 + mp.mpf("1e-10")), 4.0))
     assert float(mp.diff(lambda s: f(s, ie), mp.mpf("0.0001"))) < 0  # it does dip first
     net = one_neuron(tau=tm, tau_e=te, tau_i=ti, v_init=[v0], i_e_init=ie, i_i_init=ii, refractory=0.1)
@@ -304,7 +304,7 @@ class Reference:
         for j in np.flatnonzero(free & (v >= self.thr).any(axis=0)):
             k = int(np.argmax(v[:, j] >= self.thr))
             lo = grid[k - 1] if k else 0.0
-            s = brentq(lambda x: self.state(x, j)[0] - self.thr, lo, grid[k], xtol=1e-16, rtol=1e-15)
+            s = brentq(lambda x, j=j: self.state(x, j)[0] - self.thr, lo, grid[k], xtol=1e-16, rtol=1e-15)
             if self.t + s < best:
                 best, who = self.t + s, j
         return best, who
