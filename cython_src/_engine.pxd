@@ -12,6 +12,7 @@ from numpy.random cimport bitgen_t
 
 from ._delay_queue cimport DelayQueue
 from ._heap cimport Heap
+from ._lif_exp cimport LexpPar, LexpState
 from ._models cimport KIND_BITS
 from ._typedefs cimport idx_t, int64_t, syn_t, uint8_t, uint16_t
 
@@ -122,6 +123,11 @@ cdef class Engine:
     # parameters: arrays of length n, or of length 1 with mask 0 (shared by all)
     cdef double[::1] p_tau, p_drive, p_thr, p_reset, p_tref, p_ith, p_inv_ith
     cdef int64_t m_tau, m_drive, m_thr, m_reset, m_tref, m_ith
+    # LIF with exponential currents (KIND_LIF_EXP): synaptic time constants, and the currents (I_e, I_i)
+    # of each neuron at its t_last (shape (n, 2) if the network has such neurons, else (1, 2))
+    cdef double[::1] p_tau_e, p_tau_i
+    cdef int64_t m_tau_e, m_tau_i
+    cdef double[:, ::1] cur
     # classes
     cdef NeuronClass* classes
     cdef int64_t[::1] class_offset     # start of each class's block in heap_keys / heap_ids
@@ -197,6 +203,9 @@ cdef class Engine:
     cdef inline double time_to_threshold(self, idx_t i, double v) noexcept nogil
     cdef inline double shared_key(self, idx_t i, double u) noexcept nogil
     cdef double value(self, idx_t i, double t) noexcept nogil
+    cdef inline void lexp_load(self, idx_t i, LexpPar* p, LexpState* x) noexcept nogil
+    cdef void lexp_to(self, idx_t i, double t, bint clamped) noexcept nogil
+    cdef void kick_exp(self, idx_t i, double w_i, double w_e, double t) noexcept nogil
     # events
     cdef inline void cross(self, idx_t i) noexcept nogil
     cdef inline void kick(self, idx_t i, double w, double t) noexcept nogil

@@ -42,12 +42,13 @@ from numpy.random.c_distributions cimport random_standard_exponential
 from ._delay_queue cimport DelayEvent, dq_free, dq_heapify, dq_pop, dq_push, dq_reserve
 from ._heap cimport SP_PREFETCH, Heap, heap_build, heap_sift_down, heap_sift_up, heap_sink, heap_update
 from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
-from ._models cimport KIND_LIF, KIND_LIF_U, KIND_QIF, model_advance, model_kick, model_time_to
+from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, lexp_time_to
+from ._models cimport KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_QIF, model_advance, model_kick, model_time_to
 from ._qif cimport theta_of_v
 from ._typedefs cimport idx_t, int64_t, syn_t, uint8_t, uint16_t, uint64_t
 
 # the codes the Python layer writes into a neuron's flags (read from the C enums: not written twice)
-KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF}
+KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF, "lif_exp": KIND_LIF_EXP}
 FLAG_CODES = {
     "kind_shift": KIND_SHIFT,
     "class_shift": CLASS_SHIFT,
@@ -150,6 +151,9 @@ cdef class Engine:
         self.p_tref, self.m_tref = spec["refractory"], self._mask(spec["refractory"])
         self.p_ith, self.m_ith = spec["ith"], self._mask(spec["ith"])
         self.p_inv_ith = spec["inv_ith"]
+        self.p_tau_e, self.m_tau_e = spec["tau_e"], self._mask(spec["tau_e"])
+        self.p_tau_i, self.m_tau_i = spec["tau_i"], self._mask(spec["tau_i"])
+        self.cur = spec["cur"]
         self.indptr = spec["indptr"]
         self.indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
         self.weights, self.m_w = spec["weights"], self._mask(spec["weights"])
@@ -342,16 +346,71 @@ cdef class Engine:
 
     cdef inline double free_v(self, idx_t i, double t) noexcept nogil:
         """v of a neuron of a timed class at time t (integrating, not clamped)."""
+        cdef LexpPar p
+        cdef LexpState x
+        if KIND(self.nrn[i].flags) == KIND_LIF_EXP:
+            self.lexp_load(i, &p, &x)
+            lexp_advance(&x, t - self.t_last[i], &p)
+            return x.v
         return model_advance(KIND(self.nrn[i].flags), self.nrn[i].x, t - self.t_last[i],
                              self.p_tau[i & self.m_tau], self.p_drive[i & self.m_drive])
 
     cdef inline double time_to_threshold(self, idx_t i, double v) noexcept nogil:
-        """Time until a neuron of a timed class at v reaches its threshold without input."""
+        """Time until a neuron of a timed class at v reaches its threshold without input (LIF with
+        exponential currents: from v and the currents stored at t_last)."""
+        cdef LexpPar p
+        cdef LexpState x
+        if KIND(self.nrn[i].flags) == KIND_LIF_EXP:
+            self.lexp_load(i, &p, &x)
+            x.v = v
+            return lexp_time_to(&x, self.p_thr[i & self.m_thr], &p)
         return model_time_to(KIND(self.nrn[i].flags), v, self.p_thr[i & self.m_thr],
                              self.p_tau[i & self.m_tau], self.p_drive[i & self.m_drive])
 
     cdef inline double shared_key(self, idx_t i, double u) noexcept nogil:
         return lif_u_key(u, self.p_ith[i & self.m_ith], self.p_inv_ith[i & self.m_ith])
+
+    cdef inline void lexp_load(self, idx_t i, LexpPar* p, LexpState* x) noexcept nogil:
+        """The parameters of LIF neuron i with exponential currents, and its stored state (at t_last)."""
+        p.tau_m = self.p_tau[i & self.m_tau]
+        p.tau_e = self.p_tau_e[i & self.m_tau_e]
+        p.tau_i = self.p_tau_i[i & self.m_tau_i]
+        p.drive = self.p_drive[i & self.m_drive]
+        x.v = self.nrn[i].x
+        x.ie = self.cur[i, 0]
+        x.ii = self.cur[i, 1]
+
+    cdef void lexp_to(self, idx_t i, double t, bint clamped) noexcept nogil:
+        """Move the stored state of LIF neuron i with exponential currents to t >= t_last (v held if
+        clamped: refractoriness without integration)."""
+        cdef LexpPar p
+        cdef LexpState x
+        self.lexp_load(i, &p, &x)
+        if clamped:
+            lexp_decay(&x, t - self.t_last[i], &p)
+        else:
+            lexp_advance(&x, t - self.t_last[i], &p)
+        self.nrn[i].x = x.v
+        self.cur[i, 0] = x.ie
+        self.cur[i, 1] = x.ii
+        self.t_last[i] = t
+
+    cdef void kick_exp(self, idx_t i, double w_i, double w_e, double t) noexcept nogil:
+        """Pulses into the currents of LIF neuron i with exponential currents: I_i += w_i, I_e += w_e.
+        The currents take them also while the neuron is refractory or has fired in this instant (only v
+        is reset and held); then its key stays."""
+        cdef uint16_t f = self.nrn[i].flags
+        cdef NeuronClass* cl
+        self.lexp_to(i, t, (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF))
+        self.cur[i, 0] += w_e
+        self.cur[i, 1] += w_i
+        if f & (F_PENDING | F_REFRACTORY):
+            return
+        cl = &self.classes[CLS(f)]
+        if self.nrn[i].x >= self.p_thr[i & self.m_thr]:
+            self.cross(i)                            # reached at t to rounding (its key is t)
+        else:
+            heap_update(&cl.heap, i, t + self.time_to_threshold(i, self.nrn[i].x))
 
     cdef double value(self, idx_t i, double t) noexcept nogil:
         """The state variable of neuron i at time t (no event in between): v, or theta for theta neurons."""
@@ -377,6 +436,10 @@ cdef class Engine:
         cdef uint16_t f = self.nrn[i].flags
         cdef NeuronClass* cl
         cdef double E, u, v
+        if KIND(f) == KIND_LIF_EXP:
+            # a positive pulse goes into I_e, a negative one into I_i
+            self.kick_exp(i, w if w < 0.0 else 0.0, w if w > 0.0 else 0.0, t)
+            return
         if f & (F_PENDING | F_REFRACTORY):
             if f & F_PENDING:
                 return                               # absorbed by this instant's reset
@@ -565,6 +628,8 @@ cdef class Engine:
                 self.nrn[i].x = lif_u_of_v(reset, self.p_drive[i & self.m_drive], E)
                 key = self.shared_key(i, self.nrn[i].x)
         else:
+            if KIND(f) == KIND_LIF_EXP:
+                self.lexp_to(i, t, True)             # the currents go on; v is reset below
             self.nrn[i].x = reset
             self.t_last[i] = t
             key = self.ref_end[i] if tref > 0.0 else t + self.time_to_threshold(i, reset)
@@ -594,6 +659,8 @@ cdef class Engine:
                 return 1
             heap_update(&cl.heap, i, self.shared_key(i, u))
         else:
+            if KIND(f) == KIND_LIF_EXP:
+                self.lexp_to(i, t, not (f & F_INTEGRATE_REF))
             v = self.free_v(i, t) if (f & F_INTEGRATE_REF) else self.nrn[i].x
             self.nrn[i].x = v
             self.t_last[i] = t
@@ -622,7 +689,7 @@ cdef class Engine:
         cdef int64_t s, m = 0, a, b
         cdef syn_t k
         cdef idx_t j
-        cdef double w
+        cdef double w, w_neg, w_pos
         cdef Kick* grown
         if self.seg_n == 0:
             return 0
@@ -654,7 +721,19 @@ cdef class Engine:
             while b < m and self.kbuf[b].j == j:
                 w += self.kbuf[b].w
                 b += 1
-            self.kick(j, w, t)
+            if KIND(self.nrn[j].flags) == KIND_LIF_EXP:
+                # two sums, one per current (the negative weights come first, in the same order)
+                w_neg = 0.0
+                w_pos = 0.0
+                while a < b:
+                    if self.kbuf[a].w < 0.0:
+                        w_neg += self.kbuf[a].w
+                    else:
+                        w_pos += self.kbuf[a].w
+                    a += 1
+                self.kick_exp(j, w_neg, w_pos, t)
+            else:
+                self.kick(j, w, t)
             a = b
         self.seg_n = 0
         return 0
@@ -965,11 +1044,29 @@ cdef class Engine:
                 self.nrn[i].x = lif_u_of_v(v, self.p_drive[i & self.m_drive], self.class_E(cl, t))
                 key = 0.0 if v >= self.p_thr[i & self.m_thr] else self.shared_key(i, self.nrn[i].x)
             else:
+                if KIND(f) == KIND_LIF_EXP:
+                    self.lexp_to(i, t, True)         # the currents to t; v is set below
                 self.nrn[i].x = v
                 self.t_last[i] = t
                 key = t if v >= self.p_thr[i & self.m_thr] else t + self.time_to_threshold(i, v)
             if not (f & F_REFRACTORY):
                 heap_update(&cl.heap, i, key)
+
+    def currents(self, const idx_t[::1] idx, double t):
+        """The currents (I_e, I_i) of the given LIF neurons with exponential currents at absolute time t
+        (>= the last event, before the next), shape (len(idx), 2)."""
+        t -= self.epoch
+        out = np.empty((idx.shape[0], 2))
+        cdef double[:, ::1] ov = out
+        cdef idx_t r
+        cdef LexpPar p
+        cdef LexpState x, y
+        for r in range(idx.shape[0]):
+            self.lexp_load(idx[r], &p, &x)
+            lexp_eval(t - self.t_last[idx[r]], &x, &p, &y)
+            ov[r, 0] = y.ie
+            ov[r, 1] = y.ii
+        return out
 
     def class_origins(self):
         """The time origin t0 of every class (relative to the epoch)."""

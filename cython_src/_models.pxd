@@ -5,6 +5,9 @@
 #               engine calls itself: that representation is the LIF's alone)
 #   KIND_LIF    LIF in a timed class, stored as (v, t_last)
 #   KIND_QIF    QIF or theta (v = tan(theta / 2)) in a timed class, stored as (v, t_last)
+#   KIND_LIF_EXP  LIF with exponential synaptic currents in a timed class, stored as (v, t_last) and the
+#               currents (I_e, I_i) at t_last in the engine's `cur`; its kernels (_lif_exp.pxd) take the
+#               whole state, so the engine calls them itself, as for KIND_LIF_U
 # A model for timed classes provides, in a file of its own: the free evolution over dt (no spike in
 # between), the time until v first reaches a level (infinite when it never does), and the pulse.
 # The reset stores the reset value (given in the model's coordinate) with t_last = the spike time.
@@ -15,6 +18,7 @@ cdef enum:
     KIND_LIF_U = 0
     KIND_LIF = 1
     KIND_QIF = 2
+    KIND_LIF_EXP = 3
     KIND_BITS = 2       # a kind fits in this many bits of a neuron's flags
 
 

@@ -188,7 +188,8 @@ def refusal_cases():
         return [lif(model="dv/dt = (-v + exp(v))/tau : 1")]
 
     def two_dimensional():
-        return [lif(model="dv/dt = (w - v)/tau : 1\ndw/dt = -w/tau : 1")]
+        # coupled both ways (an adaptation current driven by v); w decaying on its own is model 'lif_exp'
+        return [lif(model="dv/dt = (w - v)/tau : 1\ndw/dt = (v - w)/tau : 1")]
 
     def stochastic():
         return [lif(model="dv/dt = (1.2 - v)/tau + xi/sqrt(tau) : 1")]

@@ -103,6 +103,7 @@ def _spec_key(spec):
     refer to these instead of copying them.
     """
     parts = [spec.model, spec.tau, spec.drive, spec.threshold, spec.reset, spec.refractory]
+    parts += [p for p in (spec.tau_e, spec.tau_i) if p is not None]
     parts += [spec.indptr, spec.indices, spec.weights, spec.delays]
     structural = {id(spec.indptr), id(spec.indices)}
     for entry in spec.poisson_inputs:
@@ -446,6 +447,15 @@ class SparsePropDevice(RuntimeDevice):
     def _set_changed_states(self, session, spec, before):
         """Pass every neuron whose state variable differs from ``before`` (the values last written or
         restored, per group) to the engine's ``set_v``."""
+        for g in spec.groups:
+            for name in g.currents:
+                old = before.get((g.group.name, name))
+                if old is not None and not np.array_equal(g.group.variables[name].get_value(), old):
+                    raise NotImplementedError(
+                        f"NeuronGroup '{g.group.name}': the current '{name}' was changed between runs; the "
+                        f"sparseprop device continues a run from the engine's currents and supports changes of "
+                        f"'{g.variable}' only (or store() before and restore() to go back)"
+                    )
         for name in _changed_groups(spec, before):
             g = next(g for g in spec.groups if g.group.name == name)
             current = np.array(g.group.variables[g.variable].get_value())
@@ -599,6 +609,11 @@ class SparsePropDevice(RuntimeDevice):
             variable = g.group.variables[g.variable]
             variable.set_value(values)
             session.written[g.group.name] = np.array(variable.get_value())
+            if g.currents and engine is not None:
+                currents = g.currents_from_engine(engine.currents[g.offset : g.offset + g.n])
+                for name, values in currents.items():
+                    g.group.variables[name].set_value(values)
+                    session.written[g.group.name, name] = np.array(g.group.variables[name].get_value())
             if "lastspike" in g.group.variables:
                 lastspike = session.lastspike[g.offset : g.offset + g.n]
                 g.group.variables["lastspike"].set_value(np.where(np.isfinite(lastspike), lastspike, -1e4))

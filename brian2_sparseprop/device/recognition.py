@@ -13,7 +13,14 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   ``dx/dt = a x**2 + b x + c``, mapped to ``tau dy/dt = y**2 + drive`` by the shift
   ``y = x + b / (2 a)`` and ``tau = 1 / a``;
 - theta: ``dx/dt = A + B cos(x)`` with ``A > B``, i.e. ``tau dx/dt = (1 - cos x) + (1 + cos x) drive``,
-  with threshold ``x > pi`` and reset to ``-pi``.
+  with threshold ``x > pi`` and reset to ``-pi``;
+- LIF with exponential synaptic currents (Brian2's CUBA example), mapped to the model ``'lif_exp'``: one
+  or two further state variables ``c`` with ``dc/dt = -c/tau_c`` (each decaying on its own), ``dx/dt``
+  linear in ``x`` and in the currents with constant coefficients, ``dx/dt = (drive - x)/tau + sum k_c c``.
+  The currents take the synaptic input (``on_pre='ge += w'``, ``PoissonInput`` onto ``ge``), are not
+  reset and integrate also during refractoriness. The engine's currents are ``I_c = k_c tau c`` in the
+  units of ``x``; with two currents, each must receive inputs of one sign in ``I_c`` (the excitatory one
+  ``>= 0``, the inhibitory one ``<= 0``), because the engine sends a pulse to its current by its sign.
 """
 
 import re
@@ -51,7 +58,9 @@ __all__ = ["EngineSpec", "GroupSpec", "SourceSpec", "recognise_network"]
 
 _SUPPORTED_MODELS = (
     "supported are one-dimensional LIF (dx/dt linear in x), QIF (dx/dt quadratic in x) and theta "
-    "(dx/dt = A + B*cos(x)) neurons whose parameters are constants or per-neuron parameters"
+    "(dx/dt = A + B*cos(x)) neurons, and LIF neurons with one or two exponential currents "
+    "(dx/dt = (drive - x)/tau + k_e*ge + k_i*gi, dge/dt = -ge/tau_e, dgi/dt = -gi/tau_i, as in Brian2's CUBA "
+    "example), whose parameters are constants or per-neuron parameters"
 )
 _SUPPORTED_ON_PRE = (
     "supported is a single statement 'x_post += expr' (theta neurons: "
@@ -81,6 +90,10 @@ class GroupSpec:
         Engine state = Brian2 value (SI) + shift (non-zero only for QIF models with a linear term).
     refractory : ndarray (n,), s
         Absolute refractory period of each neuron.
+    currents : dict
+        Model 'lif_exp' only: for each current variable, ``tau`` (its time constant, s, per neuron),
+        ``scale`` (engine current = scale * Brian2 value, per neuron) and, once the inputs are known,
+        ``columns``: the engine currents (0: excitatory, 1: inhibitory) whose sum it is.
     """
 
     group: NeuronGroup
@@ -89,6 +102,7 @@ class GroupSpec:
     variable: str
     shift: np.ndarray
     refractory: np.ndarray
+    currents: dict = field(default_factory=dict)
 
     @property
     def n(self):
@@ -102,6 +116,11 @@ class GroupSpec:
     def from_engine(self, values):
         """Engine state -> Brian2 values (SI) of the state variable."""
         return np.asarray(values, dtype=float) - self.shift
+
+    def currents_from_engine(self, currents):
+        """Engine currents of the group's neurons, shape (n, 2) -> Brian2 values (SI) of each current
+        variable (a dict)."""
+        return {name: currents[:, list(c["columns"])].sum(axis=1) / c["scale"] for name, c in self.currents.items()}
 
 
 @dataclass
@@ -148,6 +167,10 @@ class EngineSpec:
     indices: np.ndarray
     weights: np.ndarray
     delays: np.ndarray
+    tau_e: np.ndarray = None
+    tau_i: np.ndarray = None
+    i_e_init: np.ndarray = None
+    i_i_init: np.ndarray = None
     groups: list = field(default_factory=list)
     poisson_inputs: list = field(default_factory=list)
     poisson_sources: list = field(default_factory=list)
@@ -178,6 +201,9 @@ class EngineSpec:
     def engine_kwargs(self):
         """Keyword arguments for the `EventNetwork` constructor (without ``seed``)."""
         models = np.unique(self.model)
+        currents = {}
+        if "lif_exp" in models:
+            currents = dict(tau_e=self.tau_e, tau_i=self.tau_i, i_e_init=self.i_e_init, i_i_init=self.i_i_init)
         return dict(
             n=self.n,
             model=str(models[0]) if len(models) == 1 else self.model,
@@ -192,6 +218,7 @@ class EngineSpec:
             indices=self.indices if len(self.indices) else None,
             weights=_scalar_if_constant(self.weights),
             delays=_scalar_if_constant(self.delays),
+            **currents,
         )
 
 
@@ -404,7 +431,7 @@ def _check_group_constructs(group):
         raise _refuse(group, f"the stochastic variable(s) {sorted(eqs.stochastic_variables)}", _SUPPORTED_MODELS)
     if len(eqs.diff_eq_names) == 0:
         raise _refuse(group, "a group without differential equations", _SUPPORTED_MODELS)
-    if len(eqs.diff_eq_names) > 1:
+    if len(eqs.diff_eq_names) > 3:
         raise _refuse(
             group, f"{len(eqs.diff_eq_names)} differential equations ({sorted(eqs.diff_eq_names)})", _SUPPORTED_MODELS
         )
@@ -421,16 +448,85 @@ def _check_group_constructs(group):
             raise _refuse(group, f"the attached operation '{obj.name}' (e.g. run_regularly)", _SUPPORTED_OBJECTS)
 
 
+def _split_currents(group):
+    """The membrane variable and the current variables of a group with several differential equations:
+    the currents are those whose equation depends on no other state variable; exactly one variable (the
+    membrane) may depend on others. Returns (variable, [current names])."""
+    names = sorted(group.equations.diff_eq_names)
+    states = {_symbol(n) for n in names}
+    coupled = [n for n in names if (_model_expression(group, n).free_symbols & states) - {_symbol(n)}]
+    if len(coupled) != 1:
+        raise _refuse(
+            group,
+            f"{len(names)} differential equations ({names}) of which {len(coupled)} depend on other state "
+            "variables (exactly one may: the membrane variable, driven by currents that decay on their own)",
+            _SUPPORTED_MODELS,
+        )
+    return coupled[0], [n for n in names if n != coupled[0]]
+
+
+def _current_terms(group, variable, currents, evaluator):
+    """For a membrane equation dx/dt = f(x) + sum k_c c: f (a sympy expression of x) and the evaluated
+    per-neuron coefficients k_c and time constants tau_c of the currents (dc/dt = -c/tau_c), or refuse."""
+    expr = _model_expression(group, variable)
+    states = [_symbol(variable)] + [_symbol(c) for c in currents]
+    coefficients, taus = {}, {}
+    for name in currents:
+        c = _symbol(name)
+        k = sympy.diff(expr, c)
+        if any(not _is_zero(sympy.diff(k, s)) for s in states):
+            raise _refuse(
+                group,
+                f"d{variable}/dt = {expr}, which is not linear in '{name}' with a constant coefficient",
+                _SUPPORTED_MODELS,
+            )
+        if _is_zero(k):
+            raise _refuse(group, f"the current '{name}', which does not enter d{variable}/dt", _SUPPORTED_MODELS)
+        coefficients[name] = evaluator.evaluate(k, f"the equation for '{variable}'")
+        own = _model_expression(group, name)
+        rate = sympy.diff(own, c)
+        if not (_is_zero(own.subs(c, 0)) and _is_zero(sympy.diff(rate, c))):
+            raise _refuse(
+                group,
+                f"d{name}/dt = {own}, which is not an exponential decay d{name}/dt = -{name}/tau",
+                _SUPPORTED_MODELS,
+            )
+        if "unless refractory" in group.user_equations[name].flags:
+            raise _refuse(
+                group,
+                f"the current '{name}' held during refractoriness ('(unless refractory)')",
+                "the currents integrate and take their inputs also while the neuron is refractory",
+            )
+        rate = evaluator.evaluate(rate, f"the equation for '{name}'")
+        if not (np.all(rate < 0) and np.all(np.isfinite(rate))):
+            raise ValueError(
+                f"NeuronGroup '{group.name}': d{name}/dt = -{name}/tau_{name} needs tau_{name} > 0, found: "
+                f"tau_{name} = {-1 / rate}"
+            )
+        taus[name] = -1.0 / rate
+        expr = expr - k * c
+    return sympy.expand(expr), coefficients, taus
+
+
 def _recognise_group(group, offset, run_namespace):
     """Model, per-neuron parameters and state mapping of one NeuronGroup."""
     _check_group_constructs(group)
     group.equations.check_units(group, run_namespace=run_namespace)
-    variable = next(iter(group.equations.diff_eq_names))
+    if len(group.equations.diff_eq_names) == 1:
+        variable, currents = next(iter(group.equations.diff_eq_names)), []
+    else:
+        variable, currents = _split_currents(group)
     eq = group.user_equations[variable]
     n = len(group)
-    changing = {variable}
+    changing = {variable, *currents}
     evaluator = _Evaluator(group, run_namespace, changing, n)
-    model, coeffs = _classify(group, variable, _model_expression(group, variable))
+    if currents:
+        own, k_currents, tau_currents = _current_terms(group, variable, currents, evaluator)
+        model, coeffs = _classify(group, variable, own)
+        if model != "lif":
+            raise _refuse(group, f"a {model} neuron with synaptic currents {currents}", _SUPPORTED_MODELS)
+    else:
+        model, coeffs = _classify(group, variable, _model_expression(group, variable))
     values = {k: evaluator.evaluate(v, f"the equation for '{variable}'") for k, v in coeffs.items()}
     shift = np.zeros(n)
     if model == "lif":
@@ -491,6 +587,12 @@ def _recognise_group(group, offset, run_namespace):
             "refractory QIF and theta neurons must use '(unless refractory)'",
         )
     spec = GroupSpec(group=group, offset=offset, model=model, variable=variable, shift=shift, refractory=refractory)
+    if currents:
+        spec.model = "lif_exp"
+        spec.currents = {
+            c: dict(tau=np.broadcast_to(tau_currents[c], (n,)), scale=np.broadcast_to(k_currents[c] * tau, (n,)))
+            for c in currents
+        }
     v_init = spec.to_engine(group.variables[variable].get_value())
     if model == "theta":
         v_init = np.mod(v_init + np.pi, 2 * np.pi) - np.pi
@@ -515,8 +617,23 @@ def _recognise_group(group, offset, run_namespace):
     return spec, params
 
 
+def _input_target(obj, spec, name, statement):
+    """The current of a 'lif_exp' group that an input statement changes (None for the state variable of
+    the other models); refuses input into the membrane variable of a 'lif_exp' group."""
+    if not spec.currents:
+        return None
+    if name in spec.currents:
+        return name
+    raise _refuse(
+        obj,
+        f"{statement} into '{spec.variable}' of a neuron with synaptic currents",
+        f"neurons with currents take their inputs into the currents {sorted(spec.currents)} ('c += w')",
+    )
+
+
 def _kick_values(syn, target_spec, run_namespace, index_arrays, size):
-    """Per-synapse kick (engine units) of a Synapses' on_pre code."""
+    """Per-synapse kick (engine units) of a Synapses' on_pre code, and the current it goes into (None for
+    models without currents)."""
     if not hasattr(syn, "pre") or list(syn._pathways) != [syn.pre]:
         names = [p.name for p in syn._pathways]
         raise _refuse(syn, f"the pathways {names}", "exactly one pathway, on_pre, is supported")
@@ -527,12 +644,14 @@ def _kick_values(syn, target_spec, run_namespace, index_arrays, size):
     if len(lines) != 1:
         raise _refuse(syn, f"the on_pre code '{syn.pre.code}'", _SUPPORTED_ON_PRE)
     name, op, expr, _ = parse_statement(lines[0])
-    target_var = target_spec.group.variables[variable]
-    if syn.variables.get(name) is not target_var:
+    targets = [variable, *target_spec.currents]
+    changed = [v for v in targets if syn.variables.get(name) is target_spec.group.variables[v]]
+    if not changed:
         raise _refuse(syn, f"the on_pre statement '{lines[0]}' (it changes '{name}')", _SUPPORTED_ON_PRE)
+    current = _input_target(syn, target_spec, changed[0], "synaptic input")
     x = _symbol(name)
     rhs = str_to_sympy(expr)
-    changing = {name, variable, f"{variable}_post", f"{variable}_pre"}
+    changing = {name} | {f"{v}{suffix}" for v in targets for suffix in ("", "_post", "_pre")}
     evaluator = _Evaluator(syn, run_namespace, changing, size, index_arrays)
     if target_spec.model == "theta":
         kick = None
@@ -552,7 +671,10 @@ def _kick_values(syn, target_spec, run_namespace, index_arrays, size):
         kick = sympy.simplify(rhs - x)
     else:
         raise _refuse(syn, f"the on_pre statement '{lines[0]}'", _SUPPORTED_ON_PRE)
-    return evaluator.evaluate(kick, "the on_pre code")
+    kick = evaluator.evaluate(kick, "the on_pre code")
+    if current is not None:
+        kick = kick * target_spec.currents[current]["scale"][index_arrays["_postsynaptic_idx"]]
+    return kick, current
 
 
 def _check_synapse_constructs(syn):
@@ -586,7 +708,9 @@ def _recognise_synapses(syn, group_specs, run_namespace):
     post = np.asarray(syn.variables["_synaptic_post"].get_value())
     size = len(pre)
     index_arrays = {"_presynaptic_idx": pre, "_postsynaptic_idx": post}  # per-synapse values are in order
-    kick = _constant(_kick_values(syn, target_spec, run_namespace, index_arrays, size))
+    kick, current = _kick_values(syn, target_spec, run_namespace, index_arrays, size)
+    kick = _constant(kick)
+    _note_signs(target_spec, current, kick)
     # the delay belongs to the pathway: Brian2 2.10 keeps it only there, 2.11 also names it in syn.variables;
     # one value (size 1) when given as Synapses(..., delay=d), else one per synapse, 0 s unless set
     delay = np.broadcast_to(np.asarray(syn.pre.variables["delay"].get_value(), dtype=float).reshape(-1), (size,))
@@ -599,6 +723,42 @@ def _recognise_synapses(syn, group_specs, run_namespace):
         k = int(np.argmax(~((checked >= 0) & (checked < np.inf))))
         raise ValueError(f"Synapses '{syn.name}': delays must be finite and >= 0 s, found: {checked[k]} s")
     return pre, (target_spec.offset + post) if target_spec.offset else post, kick, delay
+
+
+def _note_signs(spec, current, kicks):
+    """Record the signs of the engine kicks into a current of a 'lif_exp' group (in ``spec.currents``)."""
+    if current is None or len(kicks) == 0:
+        return
+    kicks = kicks[:1] if kicks.strides == (0,) else kicks
+    signs = spec.currents[current].setdefault("signs", set())
+    if kicks.max() > 0:
+        signs.add(1)
+    if kicks.min() < 0:
+        signs.add(-1)
+
+
+def _assign_currents(spec):
+    """The engine currents (0: excitatory, 1: inhibitory) of each current variable of a 'lif_exp' group,
+    from the signs of its inputs (the engine sends a pulse to a current by its sign): a single current is
+    the sum of both, with one time constant; of two, one takes the pulses >= 0, the other those <= 0.
+    Stored as ``columns`` in ``spec.currents``; refuses inputs that no assignment can take."""
+    names = sorted(spec.currents, key=lambda c: (min(spec.currents[c].get("signs", {0})), c), reverse=True)
+    if len(names) == 1:
+        spec.currents[names[0]]["columns"] = (0, 1)
+        return
+    first, second = (spec.currents[c].get("signs", set()) for c in names)
+    if -1 in first or 1 in second:
+        mixed = [c for c in names if len(spec.currents[c].get("signs", ())) == 2] or names
+        raise _refuse(
+            spec.group,
+            f"inputs of both signs into the current '{mixed[0]}' (in units of '{spec.variable}')"
+            if mixed != names
+            else f"inputs of one sign into both currents {names}",
+            "with two currents, one must take only excitatory inputs (>= 0 in its effect on "
+            f"'{spec.variable}') and the other only inhibitory ones (<= 0); a single current may take both",
+        )
+    spec.currents[names[0]]["columns"] = (0,)
+    spec.currents[names[1]]["columns"] = (1,)
 
 
 def _constant(values):
@@ -659,24 +819,29 @@ def _poisson_input(pin, group_specs, run_namespace):
     if root.name not in group_specs:
         raise _refuse(pin, f"the target {type(root).__name__} '{root.name}'", "PoissonInput must target a NeuronGroup")
     spec = group_specs[root.name]
-    if pin._target_var != spec.variable:
+    if pin._target_var != spec.variable and pin._target_var not in spec.currents:
         raise _refuse(
             pin,
             f"the target variable '{pin._target_var}'",
-            f"PoissonInput must target the state variable '{spec.variable}'",
+            f"PoissonInput must target the state variable '{spec.variable}'"
+            + (f" or a current {sorted(spec.currents)}" if spec.currents else ""),
         )
+    current = _input_target(pin, spec, pin._target_var, "PoissonInput")
     if spec.model == "theta":
         raise _refuse(pin, "input onto theta neurons", "PoissonInput is supported for LIF and QIF neurons")
     rate = pin._rate
     if isinstance(rate, str):
         raise _refuse(pin, f"the rate expression '{rate}'", "PoissonInput rates must be constant quantities")
     local = _local_indices(target)
-    evaluator = _Evaluator(root, run_namespace, {spec.variable}, len(local), {"_idx": local})
+    evaluator = _Evaluator(root, run_namespace, {spec.variable, *spec.currents}, len(local), {"_idx": local})
     weight = pin._weight
     if isinstance(weight, str):
         weight_values = evaluator.evaluate(str_to_sympy(weight), "the PoissonInput weight")
     else:
         weight_values = np.full(len(local), float(np.asarray(weight)))
+    if current is not None:
+        weight_values = weight_values * spec.currents[current]["scale"][local]
+        _note_signs(spec, current, weight_values)
     if len(weight_values) and not np.allclose(weight_values, weight_values[0], rtol=0, atol=0):
         weight_arg = weight_values
     else:
@@ -826,6 +991,7 @@ def recognise_network(objects, run_namespace=None):
             spec.spike_generators.append(entry)
     for pin in kinds["poisson_inputs"]:
         spec.poisson_inputs.append(_poisson_input(pin, group_specs, run_namespace))
+    _current_arrays(spec)
     for mon in kinds["spike_monitors"]:
         _check_spike_monitor(mon, group_specs)
         spec.spike_monitors.append(mon)
@@ -837,6 +1003,26 @@ def recognise_network(objects, run_namespace=None):
             raise _refuse(mon, f"recording from '{mon.source.name}'", "PopulationRateMonitor must record a NeuronGroup")
         spec.rate_monitors.append(mon)
     return spec
+
+
+def _current_arrays(spec):
+    """Time constants and initial values of the engine currents (``spec.tau_e`` ...), once the inputs of
+    every 'lif_exp' group are known (other neurons keep the engine's defaults, which they ignore)."""
+    if not any(g.currents for g in spec.groups):
+        return
+    spec.tau_e, spec.tau_i = np.full(spec.n, 0.005), np.full(spec.n, 0.01)
+    spec.i_e_init, spec.i_i_init = np.zeros(spec.n), np.zeros(spec.n)
+    for g in spec.groups:
+        if not g.currents:
+            continue
+        _assign_currents(g)
+        part = slice(g.offset, g.offset + g.n)
+        for name, c in g.currents.items():
+            for col, (tau, init) in enumerate(((spec.tau_e, spec.i_e_init), (spec.tau_i, spec.i_i_init))):
+                if col in c["columns"]:
+                    tau[part] = c["tau"]
+                    if col == c["columns"][0]:
+                        init[part] = c["scale"] * np.asarray(g.group.variables[name].get_value(), dtype=float)
 
 
 def _check_spike_monitor(mon, group_specs):

@@ -1,4 +1,5 @@
-"""Exact event-driven networks of pulse-coupled LIF, QIF and theta neurons, without Brian2.
+"""Exact event-driven networks of pulse-coupled LIF, QIF and theta neurons and LIF neurons with exponential
+synaptic currents, without Brian2.
 
 Arrays in, arrays out: times in seconds, rates in Hz, state variables in the model's own numbers. Times
 and rates may also be given as Quantities (``quantities`` or Brian2), converted to SI at the boundary.
@@ -21,7 +22,7 @@ except ImportError:  # not on Windows
 
 __all__ = ["EventNetwork"]
 
-MODELS = ("lif", "qif", "theta")
+MODELS = ("lif", "qif", "theta", "lif_exp")
 MAX_SHARED_CLASSES = 8  # distinct LIF taus that get the transcendental-free representation
 CHUNK_EVENTS = 200_000  # events per call into the compiled loop (interrupts and progress between)
 CHUNK_SYNAPSES = 2**18  # synapses per step of the sort by delay: bounded temporaries (checks: _validation.CHUNK)
@@ -122,12 +123,15 @@ def _neuron_bytes(tau, drive, threshold, reset, refractory, delays, model, lif_s
     """Estimated peak bytes per neuron of a network with these arguments (not yet validated):
     NEURON_BYTES, and 8 more for each parameter stored per neuron (theta neurons make threshold and reset
     per-neuron), 16 for drive - threshold and its inverse if either is, 8 for the last update times of
-    neurons without a shared tau (QIF, theta, or LIF if tau varies), 8 for refractory ends, 8 for the end
-    of each neuron's zero-delay synapses if delays vary."""
+    neurons without a shared tau (QIF, theta, LIF with exponential currents, or LIF if tau varies), 16 for
+    the two currents if some neuron has them (and 16 for their synaptic time constants, counted as if per
+    neuron), 8 for refractory ends, 8 for the end of each neuron's zero-delay synapses if delays vary."""
     per_neuron = [np.ndim(p) > 0 for p in (tau, drive, threshold, reset, refractory)]
-    if not (isinstance(model, str) and model in ("lif", "qif")):
+    if not (isinstance(model, str) and model in ("lif", "qif", "lif_exp")):
         per_neuron[2] = per_neuron[3] = True
     b = NEURON_BYTES + 8 * sum(per_neuron) + 16 * (per_neuron[1] or per_neuron[2])
+    if not (isinstance(model, str) and model in ("lif", "qif", "theta")):
+        b += 32
     if not (isinstance(model, str) and model == "lif" and lif_shared_tau is True and not per_neuron[0]):
         b += 8
     if per_neuron[4] or not (isinstance(refractory, (int, float)) and refractory == 0):
@@ -195,10 +199,14 @@ class EventNetwork:
     * ``'lif'``:   ``tau dv/dt = drive - v``, spike when v reaches ``threshold``, then ``v = reset``;
     * ``'qif'``:   ``tau dv/dt = v**2 + drive`` (any sign of drive), same threshold and reset;
     * ``'theta'``: ``tau dtheta/dt = (1 - cos theta) + (1 + cos theta) drive``, spike at theta = pi,
-      continuing from -pi.
+      continuing from -pi;
+    * ``'lif_exp'``: LIF with exponentially decaying synaptic currents (Brian2's CUBA example),
+      ``tau dv/dt = drive - v + I_e + I_i``, ``tau_e dI_e/dt = -I_e``, ``tau_i dI_i/dt = -I_i``, same
+      threshold and reset of v (the currents are not reset).
 
     A presynaptic spike kicks each target by its synapse's weight, after its delay: ``v += w``
-    (theta neurons receive delta currents, ``tan(theta/2) += w``). Work per spike is
+    (theta neurons receive delta currents, ``tan(theta/2) += w``; ``'lif_exp'`` neurons take the pulse
+    into a current: ``I_e += w`` for ``w > 0``, ``I_i += w`` for ``w < 0``). Work per spike is
     O(K log N) for K targets in a network of N neurons.
 
     Units: times and rates, here and in every method, are plain floats in seconds and hertz, or
@@ -211,7 +219,7 @@ class EventNetwork:
     n : int
         Number of neurons.
     model : str or array_like of str, shape (n,)
-        ``'lif'``, ``'qif'`` or ``'theta'``, for all neurons or per neuron.
+        ``'lif'``, ``'qif'``, ``'theta'`` or ``'lif_exp'``, for all neurons or per neuron.
     tau : float, array_like or time Quantity, shape (n,)
         Membrane time constant (s), > 0.
     drive : float or array_like, shape (n,)
@@ -224,9 +232,10 @@ class EventNetwork:
     integrate_refractory : bool or array_like of bool, shape (n,)
         False (default): Brian2's ``(unless refractory)``: the state is held at the reset value during
         refractoriness and inputs arriving then are dropped (Brian2 writes such a variable only when not
-        refractory). True: the state integrates and takes inputs but cannot cross threshold (LIF only;
-        Brian2's refractory without the flag). A neuron at or above threshold when its refractory period
-        ends fires at that instant.
+        refractory). True: the state integrates and takes inputs but cannot cross threshold (LIF and
+        ``'lif_exp'`` only; Brian2's refractory without the flag). A neuron at or above threshold when its
+        refractory period ends fires at that instant. The currents of ``'lif_exp'`` neurons always
+        integrate and take their inputs (Brian2's CUBA: ``(unless refractory)`` on v only).
     v_init : array_like, shape (n,), optional
         Initial state, below threshold (theta neurons: theta in [-pi, pi)). Default: the reset value.
     indptr, indices : array_like of int, optional
@@ -248,6 +257,12 @@ class EventNetwork:
         per synapse for the indices (and 8 for each per-synapse array); the caller must then leave them
         unchanged. For networks of 10^9 synapses, where a copy would not fit. Rows that need sorting
         by delay are sorted in copies.
+    tau_e, tau_i : float, array_like or time Quantity, shape (n,)
+        Time constants (s), > 0, of the excitatory and inhibitory currents of ``'lif_exp'`` neurons
+        (ignored for the other models); equal to each other or to ``tau`` is allowed (the closed form has
+        no loss of precision there).
+    i_e_init, i_i_init : float or array_like, shape (n,)
+        Initial currents of ``'lif_exp'`` neurons (0 for the other models).
 
     Raises
     ------
@@ -282,6 +297,17 @@ class EventNetwork:
     >>> net.run(100 * pq.ms)
     >>> net.t
     0.1
+
+    A neuron with exponential currents (tau_e = tau): an initial current 1.5 takes v from 0 to its peak
+    1.5 / e > 0.5 at s = tau, so it fires once, before tau, at the closed-form time (s/tau) exp(-s/tau) = 1/3:
+
+    >>> from scipy.special import lambertw
+    >>> net = EventNetwork(1, model="lif_exp", tau=0.01, drive=0.0, threshold=0.5, tau_e=0.01,
+    ...                    i_e_init=1.5)
+    >>> net.run(0.1)
+    >>> s = -0.01 * lambertw(-1 / 3).real
+    >>> bool(abs(net.spike_times[0] - s) < 1e-15), net.spike_times.size
+    (True, 1)
     """
 
     def __init__(
@@ -302,6 +328,10 @@ class EventNetwork:
         seed=None,
         lif_shared_tau=True,
         copy=True,
+        tau_e=0.005,
+        tau_i=0.01,
+        i_e_init=0.0,
+        i_i_init=0.0,
     ):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n must be an integer, found {type(n).__name__}")
@@ -309,8 +339,18 @@ class EventNetwork:
             raise ValueError(f"n must be in [1, 2**31 - 1), found: {n}")
         n = int(n)
         self.n = n
-        tau, refractory, delays = (
-            si_value(k, v, "time") for k, v in (("tau", tau), ("refractory", refractory), ("delays", delays))
+        tau, refractory, delays, tau_e, tau_i = (
+            si_value(k, v, "time")
+            for k, v in (
+                ("tau", tau),
+                ("refractory", refractory),
+                ("delays", delays),
+                ("tau_e", tau_e),
+                ("tau_i", tau_i),
+            )
+        )
+        i_e_init, i_i_init = (
+            si_value(k, v, "dimensionless") for k, v in (("i_e_init", i_e_init), ("i_i_init", i_i_init))
         )
         drive, threshold, reset, v_init, weights = (
             si_value(k, v, "dimensionless")
@@ -345,6 +385,10 @@ class EventNetwork:
             seed=seed,
             lif_shared_tau=lif_shared_tau,
             copy=copy,
+            tau_e=tau_e,
+            tau_i=tau_i,
+            i_e_init=i_e_init,
+            i_i_init=i_i_init,
         )
         codes = self._model_codes(model, n)
         self._codes = codes
@@ -353,7 +397,22 @@ class EventNetwork:
         thr = _as_param("threshold", threshold, n)
         rst = _as_param("reset", reset, n)
         self._tref = _as_param("refractory", refractory, n, nonneg=True)
-        theta = codes == 2
+        theta = codes == MODELS.index("theta")
+        exp_cur = codes == MODELS.index("lif_exp")
+        self._tau_e = _as_param("tau_e", tau_e, n, positive=True)
+        self._tau_i = _as_param("tau_i", tau_i, n, positive=True)
+        self._cur_init = np.zeros((n, 2) if exp_cur.any() else (1, 2))
+        for col, (name, value) in enumerate((("i_e_init", i_e_init), ("i_i_init", i_i_init))):
+            c = np.broadcast_to(_as_param(name, value, n), (n,))
+            bad = (c != 0) & ~exp_cur
+            if bad.any():
+                k = int(np.argmax(bad))
+                raise ValueError(
+                    f"{name} must be 0 for neurons without exponential currents, found {c[k]} for neuron {k} "
+                    f"of model {MODELS[codes[k]]!r} (currents exist for model 'lif_exp' only)"
+                )
+            if exp_cur.any():
+                self._cur_init[:, col] = c
         if theta.any():  # theta neurons: threshold +inf, reset -inf in v = tan(theta/2)
             thr = np.where(theta, np.inf, np.broadcast_to(thr, (n,)))
             rst = np.where(theta, -np.inf, np.broadcast_to(rst, (n,)))
@@ -368,10 +427,11 @@ class EventNetwork:
             integ = np.broadcast_to(integ, (n,))
         if integ.shape != (n,):
             raise ValueError(f"integrate_refractory must be a bool or have shape ({n},), found {integ.shape}")
-        if (integ & (codes != 0)).any():
-            k = int(np.argmax(integ & (codes != 0)))
+        not_lif = (codes != MODELS.index("lif")) & ~exp_cur
+        if (integ & not_lif).any():
+            k = int(np.argmax(integ & not_lif))
             raise ValueError(
-                f"integrate_refractory is supported for LIF neurons only, found neuron {k} "
+                f"integrate_refractory is supported for LIF neurons ('lif', 'lif_exp') only, found neuron {k} "
                 f"of model {MODELS[codes[k]]!r}"
             )
         self._integ = integ
@@ -642,6 +702,8 @@ class EventNetwork:
         lif_taus = np.unique(tau_full[lif])
         shared = self._lif_shared_tau and lif.any() and lif_taus.size <= MAX_SHARED_CLASSES
         kind = np.where(lif, K["lif"], K["qif"]).astype(np.uint8)  # timed classes; theta runs as QIF
+        if (codes == MODELS.index("lif_exp")).any():
+            kind[codes == MODELS.index("lif_exp")] = K["lif_exp"]
         cls = np.zeros(n, np.uint8)
         class_tau, class_shared = [], []
         if shared:
@@ -702,6 +764,9 @@ class EventNetwork:
             refractory=self._tref,
             ith=np.ascontiguousarray(ith, dtype=np.float64),
             inv_ith=np.ascontiguousarray(inv_ith, dtype=np.float64),
+            tau_e=self._tau_e,
+            tau_i=self._tau_i,
+            cur=self._cur_init.copy(),
             class_offsets=offsets,
             class_shared=class_shared,
             class_tau=class_tau,
@@ -964,6 +1029,25 @@ class EventNetwork:
     def v(self, values):
         self.set_v(values)
 
+    @property
+    def currents(self):
+        """The exact synaptic currents ``(I_e, I_i)`` of every neuron at the current time, shape (n, 2)
+        (0 for neurons of models without currents).
+
+        Examples
+        --------
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, model="lif_exp", drive=0.0, tau_e=0.005, i_e_init=1.0)
+        >>> net.run(0.005)
+        >>> print(f"{net.currents[0, 0]:.12f} {np.exp(-1):.12f}")
+        0.367879441171 0.367879441171
+        """
+        if self._engine is None or self._cur_init.shape[0] != self.n:
+            return np.broadcast_to(self._cur_init, (self.n, 2)).copy()
+        out = self._engine.currents(np.arange(self.n, dtype=np.int32), self.t)
+        out[self._codes != MODELS.index("lif_exp")] = 0.0
+        return out
+
     def set_v(self, values, indices=None):
         """Set the state of neurons at the current time, between runs (Brian2's ``G.v[i] = x``).
 
@@ -1004,7 +1088,7 @@ class EventNetwork:
             raise ValueError(f"values must be a scalar or have shape {idx.shape}, found shape {v.shape}")
         v = np.broadcast_to(v, idx.shape).copy()
         _check_values("values", v)
-        theta = self._codes[idx] == 2
+        theta = self._codes[idx] == MODELS.index("theta")
         bad = theta & ((v < -np.pi) | (v >= np.pi))
         if bad.any():
             k = int(np.argmax(bad))
@@ -1013,7 +1097,7 @@ class EventNetwork:
             v_init = self._v_init.copy()
             v_init[idx] = v
             thr = np.broadcast_to(self._thr, (self.n,))
-            self._v_init = self._initial_state(v_init, self.n, thr, None, theta=self._codes == 2)
+            self._v_init = self._initial_state(v_init, self.n, thr, None, theta=self._codes == MODELS.index("theta"))
             self._config["v_init"] = self._v_init.copy()
             return
         v[theta] = _theta_to_v(v[theta])
@@ -1041,6 +1125,7 @@ class EventNetwork:
         "neurons",
         "t_last",
         "ref_end",
+        "cur",
         "heap_keys",
         "heap_ids",
         "in_keys",

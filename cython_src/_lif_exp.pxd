@@ -1,0 +1,186 @@
+# LIF neuron with exponentially decaying synaptic currents (Brian2's CUBA model), in closed form:
+#
+#     tau_m dv/dt = drive - v + I_e + I_i,   tau_e dI_e/dt = -I_e,   tau_i dI_i/dt = -I_i,
+#
+# a pulse of weight w > 0 adds w to I_e, w < 0 adds w to I_i. Between events, with s the time since the
+# state (v0, e0, i0) was stored:
+#
+#     v(s) = v0 + (drive - v0) (1 - exp(-s/tau_m)) + e0 K(s; tau_m, tau_e) + i0 K(s; tau_m, tau_i),
+#     K(s; tau_m, tau_s) = tau_s / (tau_s - tau_m) (exp(-s/tau_s) - exp(-s/tau_m)),
+#
+# K being v of tau_m dv/dt = -v + exp(-t/tau_s) from v(0) = 0. Near tau_s = tau_m the difference cancels;
+# there K is written (s/tau_m) exp(-s/tau_m) exprel(x), x = s (1/tau_m - 1/tau_s), exprel(x) = expm1(x)/x,
+# which has no cancellation and equals the limit (s/tau) exp(-s/tau) at tau_s = tau_m exactly.
+#
+# The first threshold crossing (`lexp_time_to`) is found by root isolation that cannot miss a crossing;
+# why, in docs/engine.md ("LIF with exponential currents"). In short: g = tau_m dv/ds = drive - v + I_e + I_i
+# satisfies d/ds (g exp(s/tau_m)) = -exp(s/tau_m) (I_e/tau_e + I_i/tau_i), a sum of two exponentials with
+# at most one zero s0, in closed form. So g exp(s/tau_m) is monotone on [0, s0] and on [s0, inf): v has at
+# most two critical points, each bracketed on one of those pieces, and v is monotone between them. Past a
+# horizon S (bounded transients) the sign of v - level is that of drive - level. The first of the
+# monotone pieces whose end is at or above the level brackets the first crossing, which a safeguarded
+# Newton iteration (bisection when Newton leaves the bracket) polishes to machine precision.
+#
+# All functions are `noexcept nogil`; callers guarantee the preconditions stated beside each.
+from libc.math cimport INFINITY, M_E, exp, expm1, fabs, log, log1p
+
+DEF EPS = 2.220446049250313e-16
+DEF MAX_ITER = 200
+
+
+cdef struct LexpPar:            # one neuron's parameters
+    double tau_m
+    double tau_e
+    double tau_i
+    double drive
+
+
+cdef struct LexpState:          # v and the two currents at one time
+    double v
+    double ie
+    double ii
+
+
+cdef inline double lexp_kernel(double s, double tau_m, double tau_s, double Em, double Es) noexcept nogil:
+    """K(s; tau_m, tau_s) >= 0 for s >= 0, given Em = exp(-s/tau_m) and Es = exp(-s/tau_s)."""
+    cdef double d = tau_s - tau_m          # exact near equality (Sterbenz)
+    cdef double x = s * (d / (tau_m * tau_s))
+    if fabs(x) < 0.5:
+        return (s / tau_m) * Em * (expm1(x) / x if x != 0.0 else 1.0)
+    return tau_s / d * (Es - Em)           # Es / Em = exp(x) is at least 1.65 away from 1: no cancellation
+
+
+cdef inline double lexp_kernel_peak(double tau_m, double tau_s) noexcept nogil:
+    """max over s >= 0 of K(s; tau_m, tau_s) = r**(-1 / (r - 1)), r = tau_s / tau_m (1/e at r = 1)."""
+    cdef double r1 = (tau_s - tau_m) / tau_m
+    if r1 == 0.0:
+        return 1.0 / M_E
+    return exp(-log1p(r1) / r1)
+
+
+cdef inline double lexp_eval(double s, const LexpState* x, const LexpPar* p, LexpState* out) noexcept nogil:
+    """The state at s >= 0 into `out` (free evolution); returns g = tau_m dv/ds there."""
+    cdef double Em = exp(-s / p.tau_m)
+    cdef double em1 = Em - 1.0 if Em < 0.5 else expm1(-s / p.tau_m)
+    cdef double Ee = exp(-s / p.tau_e)
+    cdef double Ei = exp(-s / p.tau_i)
+    out.v = (x.v - (p.drive - x.v) * em1 + x.ie * lexp_kernel(s, p.tau_m, p.tau_e, Em, Ee)
+             + x.ii * lexp_kernel(s, p.tau_m, p.tau_i, Em, Ei))
+    out.ie = x.ie * Ee
+    out.ii = x.ii * Ei
+    return (p.drive - out.v) + out.ie + out.ii
+
+
+cdef inline void lexp_advance(LexpState* x, double s, const LexpPar* p) noexcept nogil:
+    """Move the state forward by s >= 0 (no threshold crossing within s)."""
+    cdef LexpState y
+    if s != 0.0:
+        lexp_eval(s, x, p, &y)
+        x[0] = y
+
+
+cdef inline void lexp_decay(LexpState* x, double s, const LexpPar* p) noexcept nogil:
+    """Move the currents forward by s >= 0, v held (refractoriness)."""
+    if s != 0.0:
+        x.ie *= exp(-s / p.tau_e)
+        x.ii *= exp(-s / p.tau_i)
+
+
+cdef inline double lexp_transient_bound(double s, const LexpState* x, const LexpPar* p) noexcept nogil:
+    """An upper bound of |v(s) - drive|; non-increasing for s >= max(tau_m, tau_e, tau_i) (each kernel
+    peaks at tau_m tau_s ln(tau_s/tau_m) / (tau_s - tau_m) <= sqrt(tau_m tau_s))."""
+    cdef double Em = exp(-s / p.tau_m)
+    return (fabs(x.v - p.drive) * Em
+            + fabs(x.ie) * fabs(lexp_kernel(s, p.tau_m, p.tau_e, Em, exp(-s / p.tau_e)))
+            + fabs(x.ii) * fabs(lexp_kernel(s, p.tau_m, p.tau_i, Em, exp(-s / p.tau_i))))
+
+
+cdef inline double lexp_solve(double a, double b, double fa, bint crit, const LexpState* x,
+                              const LexpPar* p, double level) noexcept nogil:
+    """The zero in [a, b] of F = v - level (crit = 0) or of F = g (crit = 1), given that F changes sign
+    once on [a, b] (F(a) = fa, F(b) of the other sign or zero): Newton's method, with a bisection step
+    whenever the Newton step leaves the bracket or does not halve it."""
+    cdef LexpState y
+    cdef double s, F, dF, g, step, step_old = b - a, lo = a, hi = b
+    cdef int it
+    cdef bint neg_lo = fa < 0.0     # the sign F has at lo
+    s = 0.5 * (a + b)
+    for it in range(MAX_ITER):
+        g = lexp_eval(s, x, p, &y)
+        if crit:
+            F = g
+            dF = -g / p.tau_m - y.ie / p.tau_e - y.ii / p.tau_i
+        else:
+            F = y.v - level
+            dF = g / p.tau_m
+        if F == 0.0:
+            return s
+        if (F < 0.0) == neg_lo:
+            lo = s
+        else:
+            hi = s
+        if hi - lo <= 2.0 * EPS * fabs(hi):
+            return hi if not crit else 0.5 * (lo + hi)
+        step = F / dF if dF != 0.0 else INFINITY
+        if not (lo < s - step < hi) or fabs(2.0 * step) > fabs(step_old):
+            step_old = 0.5 * (hi - lo)
+            s = lo + step_old
+        else:
+            step_old = step
+            if fabs(step) <= EPS * fabs(s):
+                return s - step
+            s -= step
+    return s
+
+
+cdef inline double lexp_time_to(const LexpState* x, double level, const LexpPar* p) noexcept nogil:
+    """Time from state x until v first reaches level (precondition: x.v < level); INFINITY if never."""
+    cdef LexpState y
+    cdef double pe, qi, s0 = INFINITY, a = 0.0, b, fa, ga, fb, gb, z, T, M
+    cdef int piece
+    # no crossing if even the sum of the terms' maxima stays below the level (common under inhibition)
+    if ((x.v if x.v > p.drive else p.drive)
+            + (x.ie * lexp_kernel_peak(p.tau_m, p.tau_e) if x.ie > 0.0 else 0.0) * (1.0 + 64.0 * EPS)
+            + (x.ii * lexp_kernel_peak(p.tau_m, p.tau_i) if x.ii > 0.0 else 0.0) * (1.0 + 64.0 * EPS)
+            < level):
+        return INFINITY
+    # s0: the zero of I_e/tau_e + I_i/tau_i (currents of opposite signs, distinct time constants)
+    pe = x.ie / p.tau_e
+    qi = x.ii / p.tau_i
+    if pe * qi < 0.0 and p.tau_e != p.tau_i:
+        s0 = log(-qi / pe) * (p.tau_e * p.tau_i / (p.tau_e - p.tau_i))
+        if not s0 > 0.0:
+            s0 = INFINITY
+    fa = x.v - level
+    ga = (p.drive - x.v) + x.ie + x.ii
+    for piece in range(2):
+        if piece == 0 and s0 < INFINITY:
+            b = s0
+        elif piece == 0 or s0 < INFINITY:
+            # the horizon S >= a, max(tau): beyond it |v - drive| <= M, so v - level keeps the sign of
+            # drive - level (for drive == level, M is a few ulps: closer is within rounding)
+            T = p.tau_m if p.tau_m > p.tau_e else p.tau_e
+            T = T if T > p.tau_i else p.tau_i
+            M = 0.5 * fabs(p.drive - level)
+            if M == 0.0:
+                M = 4.0 * EPS * fabs(level) if level != 0.0 else 1e-300
+            b = a if a > T else T
+            while lexp_transient_bound(b, x, p) > M:
+                b *= 2.0
+        else:
+            break
+        gb = lexp_eval(b, x, p, &y)
+        fb = y.v - level
+        if (ga < 0.0 and gb > 0.0) or (ga > 0.0 and gb < 0.0):
+            # one critical point z of v in (a, b): v monotone on [a, z] and on [z, b]
+            z = lexp_solve(a, b, ga, True, x, p, level)
+            lexp_eval(z, x, p, &y)
+            if y.v - level >= 0.0:
+                return lexp_solve(a, z, fa, False, x, p, level)
+            a, fa = z, y.v - level
+        if fb >= 0.0:
+            return lexp_solve(a, b, fa, False, x, p, level)
+        a, fa, ga = b, fb, gb
+        if piece == 1 or s0 == INFINITY:
+            break
+    return INFINITY
