@@ -503,3 +503,12 @@ def test_device_change_against_brian2_runtime():
     # each interval within two steps (an error that accumulates over the spikes)
     assert abs(exact_times[0] - runtime_times[0]) < 2e-5
     np.testing.assert_allclose(np.diff(exact_times), np.diff(runtime_times), rtol=0, atol=2e-5)
+
+
+def test_set_spike_generator_takes_new_weights():
+    net = EventNetwork(1, tau=0.01, drive=0.0)
+    net.add_spike_generator([0.002, 0.007], [0, 0], 1, [0, 1], [0], weights=0.5)
+    net.run(0.005)
+    net.set_spike_generator(0, [0.002, 0.007], [0, 0], weights=2.0)  # the spike at 7 ms kicks by 2 and fires
+    net.run(0.005)
+    np.testing.assert_array_equal(net.spike_times, [0.007])
