@@ -1137,8 +1137,8 @@ class EventNetwork:
 
         Examples
         --------
-        A neuron with drive 1.1 fires every 10 ms ln(11); from t = 50 ms on, with drive 1.5, every
-        10 ms ln(3), counted from its last spike:
+        A neuron with drive 1.1 fires every 10 ms ln(11); at t = 50 ms the drive becomes 1.5: from its
+        state then (v = 0.203) it fires after 10 ms ln((1.5 - v) / 0.5), then every 10 ms ln(3):
 
         >>> from brian2_sparseprop import EventNetwork
         >>> net = EventNetwork(1, tau=0.01, drive=1.1)
@@ -1146,7 +1146,7 @@ class EventNetwork:
         >>> net.set_params(drive=1.5)
         >>> net.run(0.05)
         >>> print(np.round(net.spike_times * 1000, 3))
-        [23.979 47.958 64.431 75.417 86.403 97.389]
+        [23.979 47.958 59.531 70.517 81.503 92.489]
         """
         given = dict(tau=tau, drive=drive, threshold=threshold, reset=reset, refractory=refractory)
         given = {k: v for k, v in given.items() if v is not None}
