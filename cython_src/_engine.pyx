@@ -227,21 +227,35 @@ cdef class Engine:
         self.classes[c].top_id = -1
 
     def initialize_heaps(self):
-        """Key every neuron by its next event from its initial state (below threshold, not refractory,
-        at t_last = t0 = 0), then heapify every class heap and the input heap."""
+        """Key every neuron by its next event from its stored state at the current time, then heapify every
+        class heap and the input heap (the input keys as stored).
+
+        A refractory neuron (flag set) is keyed by its refractory end; a neuron at or above threshold by
+        the current time, so that it fires when the simulation continues; any other by its next threshold
+        crossing (a timed neuron from `t_last`). At the first build every neuron is below threshold and
+        not refractory; `EventNetwork.set_params` rebuilds an engine from a running one's state."""
         cdef int c
         cdef idx_t p, i
         cdef NeuronClass* cl
+        cdef double E
         for c in range(self.n_classes):
             cl = &self.classes[c]
+            E = self.class_E(cl, self.t) if cl.shared else 0.0
             for p in range(cl.heap.size):
                 i = cl.heap.ids[p]
-                if cl.shared:
-                    cl.heap.keys[p] = self.shared_key(i, self.nrn[i].x)
+                if self.nrn[i].flags & F_REFRACTORY:
+                    cl.heap.keys[p] = exp((self.ref_end[i] - cl.t0) / cl.tau) if cl.shared else self.ref_end[i]
+                elif cl.shared:
+                    if lif_u_crossed(self.nrn[i].x, self.p_ith[i & self.m_ith], E):
+                        cl.heap.keys[p] = 0.0
+                    else:
+                        cl.heap.keys[p] = self.shared_key(i, self.nrn[i].x)
+                elif self.nrn[i].x >= self.p_thr[i & self.m_thr]:
+                    cl.heap.keys[p] = self.t
                 else:
                     cl.heap.keys[p] = self.t_last[i] + self.time_to_threshold(i, self.nrn[i].x)
             heap_build(&cl.heap)
-            cl.top_id = -1
+            self._invalidate(c)
         heap_build(&self.in_heap)
 
     # ---------------------------------------------------------------- delay queue
@@ -1019,6 +1033,26 @@ cdef class Engine:
         self.ensure_base(t)
         for r in range(idx.shape[0]):
             ov[r] = self.value(idx[r], t)
+        return out
+
+    def stored_values(self, const idx_t[::1] idx):
+        """The state of the given neurons at the current time in the engine's coordinate: v, and
+        tan(theta/2) for theta neurons (-inf at the reset); a refractory neuron's held value."""
+        out = np.empty(idx.shape[0])
+        cdef double[::1] ov = out
+        cdef idx_t r, i
+        cdef uint16_t f
+        self.ensure_base(self.t)
+        for r in range(idx.shape[0]):
+            i = idx[r]
+            f = self.nrn[i].flags
+            if (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF):
+                ov[r] = self.nrn[i].x
+            elif KIND(f) == KIND_LIF_U:
+                ov[r] = lif_v_of_u(self.nrn[i].x, self.p_drive[i & self.m_drive],
+                                   self.class_E(&self.classes[CLS(f)], self.t))
+            else:
+                ov[r] = self.free_v(i, self.t)
         return out
 
     def set_values(self, const idx_t[::1] idx, const double[::1] vals):

@@ -572,8 +572,9 @@ def test_restart_warns_what_it_drops(exact):
     syn.w = 0.2
     net = Network(group, syn, name="net")
     net.run(8 * ms)  # neuron 0 spiked at 6.93 ms: refractory until 9.93 ms, its spike in flight until 11.93 ms
+    syn.connect(i=1, j=0)  # new synapses: the engine restarts (a new weight would be carried over)
     syn.w = 0.1
-    what = "parameters, connectivity or inputs"
+    what = "connectivity"
     with pytest.warns(
         EngineRestartWarning,
         match=rf"Network 'net': {what} changed between runs, so the exact engine restarts from the current values "

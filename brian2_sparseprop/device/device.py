@@ -34,7 +34,7 @@ from brian2 import (
 )
 
 from ._brian2 import RuntimeDevice, TextReport, all_devices, fail_for_dimension_mismatch
-from .recognition import recognise_network
+from .recognition import _scalar_if_constant, recognise_network
 
 __all__ = [
     "SparsePropDevice",
@@ -95,24 +95,38 @@ class _Stored:
     written: dict = field(default_factory=dict)
 
 
+#: recognised parameters that a running engine takes over between runs (`EventNetwork.set_params`)
+_NEURON_PARAMETERS = ("tau", "drive", "threshold", "reset", "refractory")
+
+
 def _spec_key(spec):
     """The parts of a recognised network that fix the engine (everything but the initial state).
 
-    Returns the object names, the arrays, and the arrays' ids that are connectivity (``indptr``,
-    ``indices``): Brian2 only ever appends synapses, never changes them in place, so a snapshot may
-    refer to these instead of copying them.
+    Returns the object names, the parts as (label, array) pairs, and the ids of the arrays that are
+    connectivity (``indptr``, ``indices``): Brian2 only ever appends synapses, never changes them in place,
+    so a snapshot may refer to these instead of copying them. The labels name each part in a warning
+    and tell `_carry_over` what changed: see `_RESTART`.
     """
-    parts = [spec.model, spec.tau, spec.drive, spec.threshold, spec.reset, spec.refractory]
-    parts += [p for p in (spec.tau_e, spec.tau_i) if p is not None]
-    parts += [spec.indptr, spec.indices, spec.weights, spec.delays]
+    parts = [("neuron models", spec.model)]
+    parts += [(name, getattr(spec, name)) for name in _NEURON_PARAMETERS]
+    parts += [("neuron models", p) for p in (spec.tau_e, spec.tau_i) if p is not None]  # the currents' tau
+    parts += [("connectivity", spec.indptr), ("connectivity", spec.indices)]
+    parts += [("weights", spec.weights), ("delays", spec.delays)]
     structural = {id(spec.indptr), id(spec.indices)}
-    for entry in spec.poisson_inputs:
-        parts += [np.atleast_1d(entry["rate"]), np.atleast_1d(entry["weight"]), entry["targets"]]
-    for source in spec.poisson_sources + spec.spike_generators:
-        parts += [source.indptr, source.indices, source.weights, source.delays]
-        structural |= {id(source.indptr), id(source.indices)}
+    for k, entry in enumerate(spec.poisson_inputs):
         parts += [
-            np.asarray(source.group.variables[name].get_value()) for name in _SOURCE_VARIABLES[type(source.group)]
+            (f"rate of PoissonInput {k}", np.atleast_1d(entry["rate"])),
+            (f"weight of PoissonInput {k}", np.atleast_1d(entry["weight"])),
+            (f"targets of PoissonInput {k}", entry["targets"]),
+        ]
+    for source in spec.poisson_sources + spec.spike_generators:
+        name = source.group.name
+        parts += [(f"connectivity of '{name}'", source.indptr), (f"connectivity of '{name}'", source.indices)]
+        parts += [(f"weights of '{name}'", source.weights), (f"delays of '{name}'", source.delays)]
+        structural |= {id(source.indptr), id(source.indices)}
+        label = f"rates of '{name}'" if isinstance(source.group, PoissonGroup) else f"spikes of '{name}'"
+        parts += [
+            (label, np.asarray(source.group.variables[v].get_value())) for v in _SOURCE_VARIABLES[type(source.group)]
         ]
     names = [g.group.name for g in spec.groups]
     names += [s.group.name for s in spec.poisson_sources + spec.spike_generators]
@@ -121,6 +135,11 @@ def _spec_key(spec):
 
 
 _SOURCE_VARIABLES = {PoissonGroup: ("rates",), SpikeGeneratorGroup: ("spike_time", "neuron_index", "period")}
+
+#: changes that a running engine cannot take over: the engine is built again (labels of `_spec_key`)
+_RESTART = ("neuron models", "connectivity", "targets of ", "delays of ")
+#: changes of inputs: carried over by a running engine, not yet by one restored by ``Network.restore``
+_INPUTS = ("rate of ", "weight of ", "rates of ", "weights of ", "spikes of ")
 
 
 def _snapshot(key):
@@ -131,20 +150,29 @@ def _snapshot(key):
     """
     names, parts, structural = key
     frozen = []
-    for part in parts:
+    for label, part in parts:
         if id(part) in structural:
-            frozen.append(part)
+            frozen.append((label, part))
             continue
         part = np.asarray(part)
         if part.ndim == 1 and len(part) and part.strides == (0,):
-            frozen.append(np.broadcast_to(part[:1].copy(), part.shape))
+            frozen.append((label, np.broadcast_to(part[:1].copy(), part.shape)))
         else:
-            frozen.append(part.copy())
+            frozen.append((label, part.copy()))
     return list(names), frozen, set()
 
 
-def _same_key(a, b):
-    return a[0] == b[0] and len(a[1]) == len(b[1]) and all(np.array_equal(x, y) for x, y in zip(a[1], b[1]))
+def _changes(a, b):
+    """Labels of the parts that differ between two keys (in order, once each), or None if the objects differ."""
+    if a[0] != b[0] or [label for label, _ in a[1]] != [label for label, _ in b[1]]:
+        return None
+    changed = [la for (la, x), (_, y) in zip(a[1], b[1]) if not np.array_equal(x, y)]
+    return list(dict.fromkeys(changed))
+
+
+def _must_restart(changes):
+    """The changes among ``changes`` that a running engine cannot take over."""
+    return [c for c in changes if c.startswith(_RESTART)]
 
 
 def _changed_groups(spec, written):
@@ -160,7 +188,7 @@ def _warn_restart(net, spec, t_now, engine_state, lastspike, what):
     """Warn that a rebuilt engine drops what the old one held at ``t_now``: spikes in flight, refractoriness.
 
     ``engine_state`` is the old engine's ``get_state()`` (or None), ``lastspike`` its neurons' last spike
-    times (s, -inf if none). Nothing is said when nothing is lost.
+    times (s, -inf if none), ``what`` names the changes. Nothing is said when nothing is lost.
     """
     in_flight = 0 if engine_state is None else len(engine_state["delay_queue"]["t_arr"])
     refractory = 0
@@ -174,6 +202,21 @@ def _warn_restart(net, spec, t_now, engine_state, lastspike, what):
             EngineRestartWarning,
             stacklevel=6,
         )
+
+
+def _generator_spikes(group, t_offset):
+    """Spike times (relative to the engine's origin ``t_offset``), indices and period of a
+    SpikeGeneratorGroup, as the engine takes them: ordered by time, then index."""
+    times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
+    indices = np.asarray(group.variables["neuron_index"].get_value(), dtype=np.int64)
+    period = float(group.variables["period"].get_value().reshape(-1)[0])
+    if period > 0:
+        times = np.mod(times - t_offset, period)
+    else:
+        keep = times >= t_offset
+        times, indices = times[keep] - t_offset, indices[keep]
+    order = np.lexsort((indices, times))
+    return times[order], indices[order], period
 
 
 def _check_generator(group, t_now):
@@ -420,29 +463,77 @@ class SparsePropDevice(RuntimeDevice):
             self.timers[name] = self.timers.get(name, 0.0) + time.process_time() - start
 
     def _session(self, net, spec):
-        """The cached engine of ``net`` if it still matches the network, else a new one."""
+        """The cached engine of ``net``, with the changes made since the last run carried over, or a new one.
+
+        Changes of parameters, weights, delays, Poisson rates and generator spikes go to the running
+        engine (`_carry_over`); a changed set of objects, connectivity or model, or new delays while
+        spikes are in flight, build a new engine from the current values (with `EngineRestartWarning`
+        if that drops spikes in flight or refractoriness)."""
         t_now = float(net.t_)
         session = self._sessions.get(net)
         key = _spec_key(spec)
         if isinstance(session, _Stored) or (session is not None and session.t_end == t_now):
-            if _same_key(session.key, key):
-                # the same network; a state variable the user set in between goes to the engine as
-                # it stands, with spikes in flight, refractoriness and the random stream kept
+            changes = _changes(session.key, key)
+            restart = ["the network's objects"] if changes is None else _must_restart(changes)
+            if isinstance(session, _Stored) and changes:  # a restored engine takes over changed parameters only
+                restart += [c for c in changes if c.startswith(_INPUTS)]
+            if not restart:
+                # a state variable the user set in between goes to the engine as it stands, with spikes
+                # in flight, refractoriness and the random stream kept
                 before = session.written
                 if isinstance(session, _Stored):
                     session = self._restored_session(net, spec, key, session)
                 session.spec = spec
-                self._set_changed_states(session, spec, before)
-                return session
+                try:
+                    self._carry_over(session, spec, changes)
+                except NotImplementedError:  # new delays with spikes in flight; neurons with currents
+                    restart = [c for c in changes if c == "delays"] or list(changes)
+                else:
+                    session.key = _snapshot(key)
+                    self._set_changed_states(session, spec, before)
+                    return session
             if isinstance(session, _Stored):
                 state = session.engine
             else:
                 state = session.engine.get_state() if session.engine is not None else None
-            _warn_restart(net, spec, t_now, state, session.lastspike, "parameters, connectivity or inputs")
+            what = ", ".join(restart)
+            if restart == ["delays"]:
+                what = "delays (with spikes in flight)"
+            _warn_restart(net, spec, t_now, state, session.lastspike, what)
         session = self._new_session(spec, t_now)
         session.key = _snapshot(key)
         self._sessions[net] = session
         return session
+
+    def _carry_over(self, session, spec, changes):
+        """Pass the changes (labels of `_spec_key`) to the running engine: `EventNetwork.set_params`,
+        ``set_poisson`` and ``set_spike_generator``. Raises NotImplementedError, before anything
+        changes, for new delays while spikes are in flight."""
+        engine = session.engine
+        if engine is None or not changes:
+            return
+        params = {name: getattr(spec, name) for name in _NEURON_PARAMETERS if name in changes}
+        if "refractory" in changes:  # Brian2 tests t - lastspike < refractory with the new period
+            params["last_spike"] = session.lastspike - session.t_offset
+        for name in ("weights", "delays"):
+            if name in changes:
+                params[name] = _scalar_if_constant(getattr(spec, name))
+        with self._timing("engine"):
+            if params:
+                engine.set_params(**params)
+            for k, entry in enumerate(spec.poisson_inputs):
+                if f"rate of PoissonInput {k}" in changes or f"weight of PoissonInput {k}" in changes:
+                    engine.set_poisson(k, rates=entry["rate"], weights=entry["weight"])
+            for j, source in enumerate(spec.poisson_sources):
+                name = source.group.name
+                if f"rates of '{name}'" in changes or f"weights of '{name}'" in changes:
+                    rates = np.asarray(source.group.variables["rates"].get_value(), dtype=float)
+                    engine.set_poisson(len(spec.poisson_inputs) + j, rates=rates, weights=source.weights)
+            for g, source in enumerate(spec.spike_generators):
+                name = source.group.name
+                if f"spikes of '{name}'" in changes or f"weights of '{name}'" in changes:
+                    times, indices, period = _generator_spikes(source.group, session.t_offset)
+                    engine.set_spike_generator(g, times, indices, period=period, weights=source.weights)
 
     def _set_changed_states(self, session, spec, before):
         """Pass every neuron whose state variable differs from ``before`` (the values last written or
@@ -467,7 +558,11 @@ class SparsePropDevice(RuntimeDevice):
             session.written[name] = current
 
     def _restored_session(self, net, spec, key, stored):
-        session = self._new_session(spec, stored.t_offset)
+        """The session of an engine restored by ``Network.restore``: built with the parameters it was
+        stored with (its state is in their terms), then given the stored state; `_carry_over` then passes
+        the parameters changed since."""
+        stored_values = {label: value for label, value in stored.key[1]}
+        session = self._new_session(spec, stored.t_offset, stored_values)
         session.key = _snapshot(key)
         if session.engine is not None:
             with self._timing("engine"):
@@ -479,14 +574,21 @@ class SparsePropDevice(RuntimeDevice):
         self._sessions[net] = session
         return session
 
-    def _new_session(self, spec, t_offset):
+    def _new_session(self, spec, t_offset, stored_values=None):
+        """A new engine for ``spec`` from t_offset on; ``stored_values`` (labels of `_spec_key` to values)
+        replace the neuron parameters, weights and delays of ``spec``."""
         from ..spiking.network import EventNetwork
 
         engine = None
         if spec.n:
             seed = int(np.random.randint(0, 2**31 - 1))  # noqa: NPY002 (Brian2's seed() seeds numpy's global generator)
+            kwargs = spec.engine_kwargs()
+            for name in _NEURON_PARAMETERS if stored_values else ():
+                kwargs[name] = stored_values[name]
+            for name in ("weights", "delays") if stored_values else ():
+                kwargs[name] = _scalar_if_constant(stored_values[name])
             with self._timing("engine"):
-                engine = EventNetwork(**spec.engine_kwargs(), seed=seed)
+                engine = EventNetwork(**kwargs, seed=seed)
                 for entry in spec.poisson_inputs:
                     engine.add_poisson_input(entry["rate"], entry["weight"], targets=entry["targets"])
                 for source in spec.poisson_sources:
@@ -507,20 +609,11 @@ class SparsePropDevice(RuntimeDevice):
 
     @staticmethod
     def _add_generator(engine, source, t_offset):
-        group = source.group
-        times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
-        indices = np.asarray(group.variables["neuron_index"].get_value(), dtype=np.int64)
-        period = float(group.variables["period"].get_value().reshape(-1)[0])
-        if period > 0:
-            times = np.mod(times - t_offset, period)
-        else:
-            keep = times >= t_offset
-            times, indices = times[keep] - t_offset, indices[keep]
-        order = np.lexsort((indices, times))
+        times, indices, period = _generator_spikes(source.group, t_offset)
         engine.add_spike_generator(
-            times[order],
-            indices[order],
-            len(group),
+            times,
+            indices,
+            len(source.group),
             source.indptr,
             source.indices,
             source.weights,

@@ -846,7 +846,7 @@ def _poisson_input(pin, group_specs, run_namespace):
         weight_arg = weight_values
     else:
         weight_arg = float(weight_values[0]) if len(weight_values) else 0.0
-    return dict(rate=float(pin._N) * float(rate), weight=weight_arg, targets=spec.offset + local)
+    return dict(rate=float(pin._N) * float(rate), weight=weight_arg, targets=spec.offset + local, name=pin.name)
 
 
 def _source_rates(group):

@@ -692,7 +692,7 @@ class EventNetwork:
         return idx.astype(np.int32)
 
     # ------------------------------------------------------------------ building the engine
-    def _build_engine(self):
+    def _build_engine(self, initialize=True):
         n = self.n
         codes = self._codes
         K = _engine.KIND_CODES
@@ -779,7 +779,8 @@ class EventNetwork:
         )
         self._spec = spec
         self._engine = _engine.Engine(spec, self._bitgen)
-        self._engine.initialize_heaps()
+        if initialize:
+            self._engine.initialize_heaps()
 
     def _combined_connectivity(self):
         """One CSR over presynaptic ids: neurons, then Poisson sources, then generator sources; each
@@ -1103,6 +1104,308 @@ class EventNetwork:
         v[theta] = _theta_to_v(v[theta])
         self._tape = None  # the tape's run no longer leads to this state
         self._engine.set_values(idx, v)
+
+    def set_params(
+        self,
+        *,
+        tau=None,
+        drive=None,
+        threshold=None,
+        reset=None,
+        refractory=None,
+        weights=None,
+        delays=None,
+        last_spike=None,
+    ):
+        """Change neuron parameters, weights or delays between runs; the simulation continues exactly.
+
+        Everything that is not changed carries on as it stands at the current time: the state of every
+        neuron, spikes in flight, refractory periods, the Poisson streams and the random state (Brian2's
+        ``G.tau = x`` or ``S.w = x`` between two ``run()`` calls). Given as in the constructor (a scalar or
+        one value per neuron or per synapse); a parameter left at None keeps its value.
+
+        * A neuron at or above a new threshold fires at the current time when the next run starts.
+        * A new reset or refractory period applies from the next spike on; a neuron refractory now keeps
+          the value it holds. A new refractory period also moves the end of the current one to the last
+          spike plus the new period (at once if that has passed): Brian2 tests ``t - lastspike <
+          refractory`` at every step. The last spike of a neuron refractory now is its refractory end
+          minus the old period; ``last_spike`` gives every neuron's last spike time instead (s, absolute,
+          ``-inf`` if none), and then a neuron that is not refractory now becomes so again when the new
+          period covers the current time since its last spike, as in Brian2.
+        * Spikes in flight are delivered with the new weights (Brian2's synapses read ``w`` on arrival).
+          New delays apply to spikes sent from now on; changing delays while spikes are in flight is
+          refused (``NotImplementedError``): Brian2 delivers those with the delays they were sent with.
+
+        Parameters
+        ----------
+        tau, refractory : float, array_like or time Quantity, shape (n,), optional
+            Membrane time constant (s, > 0) and absolute refractory period (s, >= 0).
+        drive, threshold, reset : float or array_like, shape (n,), optional
+            As in the constructor (``reset < threshold`` unless refractory).
+        weights : float or array_like, shape (nnz,), optional
+            Kick per synapse, in the order of ``indices``.
+        delays : float, array_like or time Quantity, shape (nnz,), optional
+            Delay per synapse (s, >= 0).
+        last_spike : array_like or time Quantity, shape (n,), optional
+            Last spike time of each neuron (s), used with ``refractory`` only.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For arguments the constructor would refuse (with its messages), or ``last_spike`` without
+            ``refractory`` or with a wrong shape.
+        NotImplementedError
+            For new delays while delayed spikes are in flight.
+
+        Examples
+        --------
+        A neuron with drive 1.1 fires every 10 ms ln(11); at t = 50 ms the drive becomes 1.5: from its
+        state then (v = 0.203) it fires after 10 ms ln((1.5 - v) / 0.5), then every 10 ms ln(3):
+
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, tau=0.01, drive=1.1)
+        >>> net.run(0.05)
+        >>> net.set_params(drive=1.5)
+        >>> net.run(0.05)
+        >>> print(np.round(net.spike_times * 1000, 3))
+        [23.979 47.958 59.531 70.517 81.503 92.489]
+        """
+        self._refuse_currents("set_params")
+        given = dict(tau=tau, drive=drive, threshold=threshold, reset=reset, refractory=refractory)
+        given = {k: v for k, v in given.items() if v is not None}
+        if last_spike is not None:
+            if refractory is None:
+                raise ValueError("last_spike is used with a new refractory period only: give refractory too")
+            last_spike = _real_array("last_spike", si_value("last_spike", last_spike, "time"))
+            if last_spike.shape != (self.n,):
+                raise ValueError(f"last_spike must have shape ({self.n},), found shape {last_spike.shape}")
+            if np.isnan(last_spike).any() or (last_spike == np.inf).any():
+                k = int(np.argmax(np.isnan(last_spike) | (last_spike == np.inf)))
+                raise ValueError(f"last_spike must be finite or -inf, found {last_spike[k]} at index {k}")
+        config = dict(self._config, **given)
+        # the constructor's checks and conversions for the neuron parameters (without the connectivity)
+        trial = EventNetwork(
+            self.n,
+            **{k: config[k] for k in ("model", "tau", "drive", "threshold", "reset", "refractory")},
+            integrate_refractory=config["integrate_refractory"],
+            v_init=self._v_init if self._engine is None else None,
+            lif_shared_tau=self._lif_shared_tau,
+        )
+        nnz = self._indices.size
+        new_weights = None
+        if weights is not None:
+            new_weights = _per_synapse("weights", si_value("weights", weights, "dimensionless"), nnz)
+        new_delays = None
+        if delays is not None:
+            new_delays = _per_synapse("delays", si_value("delays", delays, "time"), nnz, nonneg=True)
+            if self._engine is not None and self._engine.delay_queue()["t_arr"].size:
+                if not np.array_equal(np.broadcast_to(new_delays, (nnz,)), np.broadcast_to(self._delays, (nnz,))):
+                    raise NotImplementedError(
+                        f"new delays while {self._engine.delay_queue()['t_arr'].size} delayed spike events are in "
+                        "flight: Brian2 delivers those with the delays they were sent with, which this engine "
+                        "cannot yet carry over; change delays when no spike is in flight"
+                    )
+        old_tref = self._tref
+        self._tau, self._drive, self._thr, self._reset, self._tref = (
+            trial._tau,
+            trial._drive,
+            trial._thr,
+            trial._reset,
+            trial._tref,
+        )
+        if new_weights is not None:
+            self._weights = new_weights
+            given["weights"] = new_weights
+        if new_delays is not None:
+            self._delays = new_delays
+            given["delays"] = new_delays
+        self._config.update(given)
+        if self._engine is None:
+            self._v_init = trial._v_init
+            return
+        self._config["v_init"] = None  # a pickled network is rebuilt from its state, not from v_init
+        self._rebuild(old_tref, last_spike, refractory is not None)
+
+    def set_poisson(self, k, rates=None, weights=None):
+        """Change the rates or the weights of the k-th Poisson input between runs (``add_poisson_input`` and
+        ``add_poisson_sources`` calls, counted together in the order made); everything else carries on.
+
+        A Poisson process has no memory: the time still to wait for the next input event, drawn with
+        the old summed rate, is rescaled by old / new summed rate, which is that wait drawn with the new
+        rate, so the random stream carries on without a new draw (a first draw if the old rates were all
+        zero). Events drawn from then on pick their source by the new rates.
+
+        Parameters
+        ----------
+        k : int
+            Which Poisson input.
+        rates : float, array_like or frequency Quantity, shape (m,), optional
+            New rate of each of its m processes (Hz), >= 0.
+        weights : float or array_like, shape (nnz,), optional
+            New kick of each of its synapses.
+
+        Examples
+        --------
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(100, drive=0.0, seed=1)
+        >>> net.add_poisson_input(rate=2000.0, weight=0.05)
+        >>> net.run(0.5)
+        >>> net.set_poisson(0, rates=0.0)
+        >>> net.run(0.5)
+        >>> bool(net.spike_times.max() < 0.5)
+        True
+        """
+        self._refuse_currents("set_poisson")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k must be an integer, found {type(k).__name__}")
+        if not 0 <= k < len(self._poisson):
+            raise ValueError(f"k must be in [0, {len(self._poisson)}) (the Poisson inputs added), found: {k}")
+        old_rates, ip, ix, w, d = self._poisson[k]
+        if rates is not None:
+            rates = _real_array("rates", si_value("rates", rates, "frequency"))
+            if rates.ndim == 0:
+                rates = np.full(old_rates.size, float(rates))
+            if rates.shape != old_rates.shape:
+                raise ValueError(f"rates must be a scalar or have shape {old_rates.shape}, found shape {rates.shape}")
+            _check_values("rates", rates, nonneg=True)
+        if weights is not None:
+            weights = _per_synapse("weights", si_value("weights", weights, "dimensionless"), ix.size)
+        self._poisson[k] = (old_rates if rates is None else rates, ip, ix, w if weights is None else weights, d)
+        if self._engine is not None:
+            self._rebuild(self._tref, None, False)
+
+    def set_spike_generator(self, k, times, sources, period=None, weights=None):
+        """Replace the spikes of the k-th spike generator between runs; everything else carries on.
+
+        Spikes before the current time are skipped (as Brian2's SpikeGeneratorGroup ignores them);
+        spikes at the current time or later are delivered. A periodic pattern continues in the cycle of
+        the current time.
+
+        Parameters
+        ----------
+        k : int
+            Which generator (in the order of ``add_spike_generator`` calls).
+        times, sources, period
+            As in `add_spike_generator` (times in s, absolute within the period; period None keeps it).
+        weights : float or array_like, shape (nnz,), optional
+            New kick of each of its synapses (None keeps them).
+
+        Examples
+        --------
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, drive=0.0)
+        >>> net.add_spike_generator([0.001], [0], 1, [0, 1], [0], weights=0.6)
+        >>> net.run(0.01)
+        >>> net.set_spike_generator(0, [0.012, 0.013], [0, 0])
+        >>> net.run(0.01)
+        >>> net.spike_times
+        array([0.013])
+        """
+        self._refuse_currents("set_spike_generator")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k must be an integer, found {type(k).__name__}")
+        if not 0 <= k < len(self._generators):
+            raise ValueError(f"k must be in [0, {len(self._generators)}) (the spike generators added), found: {k}")
+        old = self._generators[k]
+        n_src, ip, ix, w, d = old[2:7]
+        period = old[7] if period is None else period
+        w = w if weights is None else weights
+        # the checks of add_spike_generator, on a network with the same sources and synapses
+        probe = EventNetwork.__new__(EventNetwork)
+        probe.n, probe._generators, probe._engine = self.n, [], None
+        probe.add_spike_generator(times, sources, n_src, ip, ix, w, d, period)
+        self._generators[k] = probe._generators[0]
+        if self._engine is not None:
+            self._rebuild(self._tref, None, False, changed_generators={k})
+
+    def _refuse_currents(self, what):
+        """NotImplementedError for networks with 'lif_exp' neurons, whose currents ``_rebuild`` does not
+        carry over yet."""
+        if (self._codes == MODELS.index("lif_exp")).any():
+            raise NotImplementedError(
+                f"{what} is implemented for networks of 'lif', 'qif' and 'theta' neurons; this one has 'lif_exp' "
+                "neurons, whose synaptic currents are not carried over yet: build a new network"
+            )
+
+    def _rebuild(self, old_tref, last_spike, refractory_changed, changed_generators=()):
+        """Build the engine again from the new parameters and carry the running one's state over.
+
+        Kept: every neuron's state at the current time (in the engine's coordinate), refractory periods
+        (see `set_params`), the delayed spikes in flight (the connectivity and its order by delay are
+        unchanged), the next Poisson event (rescaled when the summed rate changed), the position of every
+        unchanged spike generator, the random state, the clock and the counters."""
+        old, old_spec = self._engine, self._spec
+        n = self.n
+        F, K = _engine.FLAG_CODES, _engine.KIND_CODES
+        v = old.stored_values(np.arange(n, dtype=np.int32))
+        epoch, t = old.epoch, old.t
+        clock = (epoch, t, old.seq_counter, old.n_events, old.n_spikes)
+        refractory = (old_spec["neurons"]["flags"] & F["refractory"]) != 0
+        ref_end = np.broadcast_to(old_spec["ref_end"], (n,))
+        queue = old.delay_queue()
+        in_keys = np.empty(old_spec["in_keys"].size)
+        in_keys[old_spec["in_ids"]] = old_spec["in_keys"]
+        old_total = old_spec["poisson_total"]
+        old_next = in_keys[0] if old_total > 0 else np.inf
+        gen_keys = in_keys[1 if old_total > 0 else 0 :]
+        gen_offset = old_spec["gen_ptr"] - old_spec["gen_start"]
+        gen_rep = old_spec["gen_rep"].copy()
+        rng_state = self._bitgen.state
+        self._engine = None
+        self._build_engine(initialize=False)
+        self._bitgen.state = rng_state  # building draws a first Poisson wait: undone
+        eng, spec = self._engine, self._spec
+        eng.set_clock(*clock)
+        eng.set_class_origins([t] * eng.n_classes)  # E(t) = 1: u = drive - v
+        # refractoriness
+        tref = np.broadcast_to(self._tref, (n,))
+        if last_spike is not None:
+            ends = (last_spike - epoch) + tref
+            refractory = ends > t
+        elif refractory_changed:
+            ends = (ref_end - np.broadcast_to(old_tref, (n,))) + tref
+            refractory &= ends > t
+        else:
+            ends = ref_end
+        neurons = spec["neurons"]
+        kinds = (neurons["flags"] >> F["kind_shift"]) & ((1 << (F["class_shift"] - F["kind_shift"])) - 1)
+        held = refractory & ~np.broadcast_to(self._integ, (n,))
+        u_form = (kinds == K["lif_shared"]) & ~held
+        neurons["x"] = np.where(u_form, np.broadcast_to(self._drive, (n,)) - v, v)
+        neurons["flags"] |= np.where(refractory, F["refractory"], 0).astype(neurons["flags"].dtype)
+        if spec["t_last"].size == n:
+            spec["t_last"][:] = t
+        if spec["ref_end"].size == n:
+            spec["ref_end"][:] = np.where(refractory, ends, -np.inf)
+        eng._set_delay_queue(queue)
+        # external inputs, keyed by id: the Poisson superposition first, then the generators
+        total = spec["poisson_total"]
+        keys = []
+        if total > 0:
+            if total == old_total:
+                keys.append(old_next)
+            elif old_total > 0:
+                keys.append(t + (old_next - t) * (old_total / total))
+            else:
+                keys.append(t + np.random.Generator(self._bitgen).standard_exponential() / total)
+        for g, (times, _, _, _, _, _, _, period) in enumerate(self._generators):
+            start = spec["gen_start"][g]
+            if g < gen_offset.size and g not in changed_generators:
+                spec["gen_ptr"][g], spec["gen_rep"][g] = start + gen_offset[g], gen_rep[g]
+                keys.append(gen_keys[g])
+                continue
+            t_abs = epoch + t
+            rep = int(np.floor(t_abs / period)) if period > 0 else 0
+            first = int(np.searchsorted(times, t_abs - rep * period, side="left"))
+            if period > 0 and first == times.size and times.size:
+                rep, first = rep + 1, 0
+            spec["gen_ptr"][g], spec["gen_rep"][g] = start + first, rep
+            keys.append(times[first] + rep * period - epoch if first < times.size else np.inf)
+        if keys:
+            spec["in_keys"][:] = keys
+            spec["in_ids"][:] = np.arange(len(keys))
+        self._tape = None
+        eng.initialize_heaps()
 
     def gradient(self, dL_dspike_times=None, dL_dv=None, *, loss=None):
         """Exact gradient of a loss through the run recorded with ``run(..., record_tape=True)``.
