@@ -49,3 +49,11 @@ def pytest_configure(config):
     from brian2.utils.logger import BrianLogger
 
     BrianLogger.suppress_name("unused_brian_object")
+
+
+@pytest.fixture(autouse=True)
+def brian2_default_dt():
+    """Every test starts at Brian2's default time step, 0.1 ms (some tests set ``defaultclock.dt``)."""
+    from brian2 import defaultclock, ms
+
+    defaultclock.dt = 0.1 * ms
