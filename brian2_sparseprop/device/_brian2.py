@@ -18,6 +18,7 @@ Private attributes of Brian2 objects that the device reads or writes (not import
 - ``Dimension._dims`` (`brian2_sparseprop.neo`).
 """
 
+from brian2.core.magic import magic_network
 from brian2.core.network import TextReport
 from brian2.core.variables import ArrayVariable, Constant, Subexpression
 from brian2.devices.device import RuntimeDevice, all_devices, previous_devices, reset_device
@@ -38,6 +39,7 @@ __all__ = [
     "all_devices",
     "fail_for_dimension_mismatch",
     "get_identifiers",
+    "magic_network",
     "parse_expression_dimensions",
     "parse_statement",
     "previous_devices",

@@ -33,7 +33,7 @@ from brian2 import (
     second,
 )
 
-from ._brian2 import RuntimeDevice, TextReport, all_devices, fail_for_dimension_mismatch
+from ._brian2 import RuntimeDevice, TextReport, all_devices, fail_for_dimension_mismatch, magic_network
 from .recognition import _scalar_if_constant, recognise_network
 
 __all__ = [
@@ -804,8 +804,6 @@ class SparsePropDevice(RuntimeDevice):
         >>> reset_device()
         """
         if net is None:
-            from brian2.core.magic import magic_network
-
             net = magic_network
         session = self._sessions.get(net)
         if session is None or isinstance(session, _Stored):
@@ -868,6 +866,26 @@ class SparsePropDevice(RuntimeDevice):
                 "engine": session.engine.get_state() if session.engine is not None else None,
             }
         return state
+
+
+def exact_network_of(net):
+    """``(EventNetwork, t_offset)`` behind a Brian2 Network that ran with the sparseprop device (for the
+    analyses of `brian2_sparseprop.spiking`, which take either)."""
+    from brian2 import get_device
+
+    if not isinstance(net, Network):
+        raise TypeError(
+            "net must be an EventNetwork or a Brian2 Network run with the sparseprop device, found "
+            f"{type(net).__name__}"
+        )
+    device = get_device()
+    if not isinstance(device, SparsePropDevice):
+        raise ValueError(
+            f"Network '{net.name}' did not run exactly: the active device is {type(device).__name__}, not "
+            "the sparseprop device (set_device('sparseprop') before building and running the network)"
+        )
+    exact = device.exact_network(net)
+    return exact.network, exact.t_offset
 
 
 all_devices["sparseprop"] = SparsePropDevice()

@@ -96,22 +96,9 @@ def _event_network(net):
 
     if isinstance(net, EventNetwork):
         return net, 0.0
-    from brian2 import Network, get_device
+    from ..device.device import exact_network_of
 
-    if isinstance(net, Network):
-        from ..device.device import SparsePropDevice
-
-        device = get_device()
-        if not isinstance(device, SparsePropDevice):
-            raise ValueError(
-                f"Network '{net.name}' did not run exactly: the active device is {type(device).__name__}, not "
-                "the sparseprop device (set_device('sparseprop') before building and running the network)"
-            )
-        exact = device.exact_network(net)
-        return exact.network, exact.t_offset
-    raise TypeError(
-        f"net must be an EventNetwork or a Brian2 Network run with the sparseprop device, found {type(net).__name__}"
-    )
+    return exact_network_of(net)
 
 
 def _copy(net):
