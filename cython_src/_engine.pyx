@@ -104,6 +104,19 @@ def _rows_with_repeats(const int64_t[::1] indptr, const idx_t[::1] indices, idx_
     return out
 
 
+cdef drain(SpikeRecord* r):
+    """The (times, indices) held by a record, as new arrays; the record is emptied."""
+    times = np.empty(r.n)
+    idx = np.empty(r.n, dtype=np.int32)
+    cdef double[::1] tv = times
+    cdef idx_t[::1] iv = idx
+    if r.n:
+        memcpy(&tv[0], r.t, r.n * sizeof(double))
+        memcpy(&iv[0], r.i, r.n * sizeof(idx_t))
+    r.n = 0
+    return times, idx
+
+
 @cython.final
 cdef class Engine:
     """Owner of all arrays of one network and the event loop over them (private; see EventNetwork)."""
@@ -1002,27 +1015,11 @@ cdef class Engine:
     def take_input_tape(self):
         """Return and forget the external input events recorded on the tape since the last call, as
         (absolute times, presynaptic ids)."""
-        times = np.empty(self.tape_in.n)
-        idx = np.empty(self.tape_in.n, dtype=np.int32)
-        cdef double[::1] tv = times
-        cdef idx_t[::1] iv = idx
-        if self.tape_in.n:
-            memcpy(&tv[0], self.tape_in.t, self.tape_in.n * sizeof(double))
-            memcpy(&iv[0], self.tape_in.i, self.tape_in.n * sizeof(idx_t))
-        self.tape_in.n = 0
-        return times, idx
+        return drain(&self.tape_in)
 
     def take_spikes(self):
         """Return and forget the spikes recorded since the last call, as (times, indices)."""
-        times = np.empty(self.rec.n)
-        idx = np.empty(self.rec.n, dtype=np.int32)
-        cdef double[::1] tv = times
-        cdef idx_t[::1] iv = idx
-        if self.rec.n:
-            memcpy(&tv[0], self.rec.t, self.rec.n * sizeof(double))
-            memcpy(&iv[0], self.rec.i, self.rec.n * sizeof(idx_t))
-        self.rec.n = 0
-        return times, idx
+        return drain(&self.rec)
 
     def values(self, const idx_t[::1] idx, double t):
         """The state variable of the given neurons at absolute time t (>= the last event, before the next)."""
