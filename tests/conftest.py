@@ -39,6 +39,18 @@ def rng(seed):
     return np.random.default_rng(seed)
 
 
+@pytest.fixture
+def exact():
+    """The sparseprop device for one test, Brian2's state reset before and after."""
+    from brian2 import set_device, start_scope
+    from brian2.devices.device import reset_device
+
+    set_device("sparseprop")
+    start_scope()
+    yield
+    reset_device()
+
+
 def pytest_report_header(config):
     return f"SPARSEPROP_SEEDS: {SEEDS if len(SEEDS) <= 10 else f'{SEEDS[0]} .. {SEEDS[-1]} ({len(SEEDS)} seeds)'}"
 

@@ -39,16 +39,6 @@ import brian2_sparseprop  # registers the device
 from brian2_sparseprop.device.device import EngineRestartWarning, ExactFallbackWarning, ExactMethodWarning
 
 
-@pytest.fixture
-def exact():
-    """The sparseprop device for one test, Brian2's state reset before and after."""
-    set_device("sparseprop")
-    start_scope()
-    defaultclock.dt = 0.1 * ms
-    yield
-    reset_device()
-
-
 def periodic_times(drive, tau, refractory, duration):
     """Closed form: LIF from v = 0, threshold 1, reset 0: first spike T0, then every T0 + refractory."""
     period0 = tau * np.log(drive / (drive - 1))

@@ -26,15 +26,6 @@ from brian2_sparseprop.device.device import EngineRestartWarning
 from brian2_sparseprop.device.recognition import _scalar_if_constant, recognise_network
 
 
-@pytest.fixture
-def exact():
-    set_device("sparseprop")
-    start_scope()
-    defaultclock.dt = 0.1 * ms
-    yield
-    reset_device()
-
-
 def ring(seed, **kwargs):
     """20 LIF neurons, per-neuron parameters, random connectivity with delays, Poisson input."""
     rng = np.random.default_rng(seed)

@@ -341,18 +341,7 @@ def test_ipr_needs_kept_vectors():
         _ = LyapunovSpectrum([[0.1]], 1.0, time_unit=pq.s).entropy_per_spike
 
 
-@pytest.fixture
-def exact_device():
-    from brian2 import set_device, start_scope
-    from brian2.devices.device import reset_device
-
-    set_device("sparseprop")
-    start_scope()
-    yield
-    reset_device()
-
-
-def test_spectrum_of_a_brian2_network_continues_from_its_run(exact_device, seed):
+def test_spectrum_of_a_brian2_network_continues_from_its_run(exact, seed):
     # an inhibitory LIF network written in Brian2 and run with the device; its spectrum from the end of
     # the run equals that of the same network built as an EventNetwork and run as long (the device's
     # engine is this network), on Brian2's time axis, and the Brian2 network can run on unchanged
@@ -387,7 +376,7 @@ def test_spectrum_of_a_brian2_network_continues_from_its_run(exact_device, seed)
     assert float(G.t / ms) == pytest.approx(210.0)
 
 
-def test_brian2_network_must_have_run_exactly(exact_device):
+def test_brian2_network_must_have_run_exactly(exact):
     from brian2 import Network, NeuronGroup
 
     net = Network(NeuronGroup(2, "dv/dt = (1.2 - v) / (10*ms) : 1", threshold="v > 1", reset="v = 0"))
