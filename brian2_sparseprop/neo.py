@@ -98,7 +98,9 @@ def to_neo(*objects, t_start=None, t_stop=None):
         annotated with ``group``, ``neuron_index``, ``monitor``, ``model``, ``simulation`` = 'exact'
         or 'clock-driven', and Neo's ``channel_id``, the train's position in the segment); an
         AnalogSignal per variable of each StateMonitor (channels annotated with ``neuron_index``); the
-        population rate of each PopulationRateMonitor as an AnalogSignal in Hz.
+        population rate of each PopulationRateMonitor as an AnalogSignal in Hz. A train is identified by
+        its annotations ``monitor`` and ``neuron_index`` (two monitors of the same neurons give distinct
+        trains); trains have no ``name``, since Neo builds them on first access from one array.
 
     Raises
     ------

@@ -199,6 +199,19 @@ def test_monitors_sharing_a_run_are_one_multiplexed_list(device):
         np.testing.assert_array_equal(train.rescale(pq.s).magnitude, np.asarray(expected[k] / second))
 
 
+def test_two_monitors_on_the_same_neurons_give_distinguishable_trains(device):
+    group = NeuronGroup(4, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0", name="cells")
+    group.I = "1.1 + 0.3*i"
+    whole, part = SpikeMonitor(group, name="whole"), SpikeMonitor(group[2:], name="part")
+    Network(group, whole, part).run(30 * ms)
+    trains = to_neo(whole, part).segments[0].spiketrains
+    keys = [(t.annotations["monitor"], t.annotations["neuron_index"]) for t in trains]
+    assert keys == [("whole", k) for k in range(4)] + [("part", 2), ("part", 3)]
+    assert len({t.annotations["channel_id"] for t in trains}) == 6
+    for train in trains[4:]:  # the same neuron through either monitor: the same spikes
+        np.testing.assert_array_equal(train.magnitude, trains[train.annotations["neuron_index"]].magnitude)
+
+
 def test_monitors_with_different_windows_keep_their_order_and_windows():
     prefs.codegen.target = "numpy"
     try:
