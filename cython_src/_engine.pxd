@@ -189,8 +189,11 @@ cdef class Engine:
     cdef uint8_t* tape_kick
     cdef int64_t tape_cap
     # and the external input events (Poisson and spike-generator) with their absolute times and sources
-    # (presynaptic ids >= n): 12 bytes per input event, only with the tape on
+    # (presynaptic ids >= n): 12 bytes per input event, with the tape on or from the sources marked in
+    # `in_record` (one byte per input source, set by `record_inputs`: a monitored PoissonGroup)
     cdef SpikeRecord tape_in
+    cdef uint8_t[::1] in_record
+    cdef bint any_in_record
 
     cdef void _invalidate(self, int c) noexcept nogil
     cdef int grow_tape(self) except -1 nogil

@@ -777,7 +777,7 @@ cdef class Engine:
         while self.in_heap.size > 0 and self.in_keys[0] <= t:
             if self.seg_n == self.seg_cap or self.dq.size == self.dq.cap:
                 self.make_room(False)
-            if self.tape_on and self.tape_in.n == self.tape_in.cap:
+            if (self.tape_on or self.any_in_record) and self.tape_in.n == self.tape_in.cap:
                 if rec_reserve(&self.tape_in, self.tape_in.n + 1):
                     with gil:
                         raise MemoryError(f"cannot grow the tape of input events beyond {self.tape_in.cap}")
@@ -881,7 +881,7 @@ cdef class Engine:
             self.gen_ptr[g] = p
             nxt = ((self.gen_times[p] + self.gen_rep[g] * self.gen_period[g]) - self.epoch
                    if p < self.gen_end[g] else INFINITY)
-        if self.tape_on:
+        if self.tape_on or (self.any_in_record and self.in_record[src - self.n]):
             self.tape_in.t[self.tape_in.n] = t + self.epoch
             self.tape_in.i[self.tape_in.n] = src
             self.tape_in.n += 1
@@ -1003,6 +1003,16 @@ cdef class Engine:
         aligned with the spike record (every neuron must record its spikes), 1 for a spike caused by an
         input pulse, 0 for one reached on the neuron's own dynamics. Call between two `advance`."""
         self.tape_on = on
+
+    def record_inputs(self, const uint8_t[::1] sources):
+        """Record the events of the input sources marked 1 in ``sources`` (one byte per input source, in
+        presynaptic-id order from n) from the next event on, as with the tape: `take_input_tape` returns
+        them. Call between two `advance`."""
+        if sources.shape[0] != self.n_pre - self.n:
+            raise ValueError(f"sources must have one entry per input source ({self.n_pre - self.n}), "
+                             f"found {sources.shape[0]}")
+        self.in_record = np.array(sources, dtype=np.uint8)
+        self.any_in_record = bool(np.any(self.in_record))
 
     def take_tape(self):
         """The tape bytes of the spikes recorded since the last `take_spikes` (call it first)."""

@@ -36,6 +36,7 @@ from brian2.devices.device import Device, reset_device
 from brian2.utils.logger import catch_logs
 
 import brian2_sparseprop  # registers the device
+from brian2_sparseprop import EventNetwork
 from brian2_sparseprop.device.device import EngineRestartWarning, ExactFallbackWarning, ExactMethodWarning
 
 
@@ -245,6 +246,47 @@ def test_poisson_group_rate(exact, seed):
     run(1 * second)
     # 200 * 50 Hz * 1 s = 10000 expected, Poisson sd 100: 5 sd
     assert abs(spikes.num_spikes - 10000) < 500
+
+
+def test_spike_monitor_of_a_poisson_group_records_the_events_that_drove_the_network(exact, seed):
+    brian_seed(seed)
+    source = PoissonGroup(5, 100 * Hz)
+    target = NeuronGroup(2, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    syn = Synapses(source, target, on_pre="v += 0.6")
+    syn.connect()
+    events, part, spikes = SpikeMonitor(source), SpikeMonitor(source[1:4]), SpikeMonitor(target)
+    net = Network(source, target, syn, events, part, spikes)
+    net.run(100 * ms)
+    net.run(100 * ms)  # the engine continues: the second run's events follow the first's
+    assert events.num_spikes > 0 and np.all(np.diff(events.t_) > 0)
+    # replayed as a spike generator through the engine, the recorded events give the same spikes
+    replay = EventNetwork(2, drive=0.0, tau=0.01, threshold=1.0, reset=0.0, v_init=np.zeros(2))
+    all_to_all = (np.arange(6) * 2, np.tile([0, 1], 5))
+    replay.add_spike_generator(np.asarray(events.t_), np.asarray(events.i), 5, *all_to_all, weights=0.6)
+    replay.run(0.2)
+    np.testing.assert_array_equal(replay.spike_indices, spikes.i[:])
+    np.testing.assert_allclose(replay.spike_times, spikes.t_, rtol=1e-13, atol=0)
+    inside = (events.i[:] >= 1) & (events.i[:] < 4)
+    np.testing.assert_array_equal(part.t_, events.t_[inside])
+    np.testing.assert_array_equal(part.i[:], events.i[:][inside] - 1)
+
+
+def test_spike_monitor_of_a_poisson_group_has_its_rates(exact, seed):
+    brian_seed(seed)
+    source = PoissonGroup(100, np.tile([20, 60], 50) * Hz)
+    target = NeuronGroup(1, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    events = SpikeMonitor(source)
+    Network(source, target, events).run(2 * second)
+    # 50 sources at 20 Hz and 50 at 60 Hz for 2 s: 2000 and 6000 events expected, Poisson sd 45 and 77: 5 sd
+    counts = np.bincount(events.i[:] % 2, minlength=2)
+    assert abs(counts[0] - 2000) < 5 * np.sqrt(2000) and abs(counts[1] - 6000) < 5 * np.sqrt(6000)
+    np.testing.assert_array_equal(events.count[:], np.bincount(events.i[:], minlength=100))
+
+
+def test_spike_monitor_of_a_poisson_group_without_neurons_is_refused(exact):
+    source = PoissonGroup(3, 10 * Hz)
+    with pytest.raises(NotImplementedError, match="SpikeMonitor of a PoissonGroup in a network without a NeuronGroup"):
+        Network(source, SpikeMonitor(source)).run(10 * ms)
 
 
 def test_theta_and_qif_periods(exact):

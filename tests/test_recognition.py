@@ -278,9 +278,6 @@ def refusal_cases():
         group = lif()
         return [group, SpikeMonitor(group, variables="v")]
 
-    def spike_monitor_poisson():
-        return [lif(), PoissonGroup(2, 5 * Hz)] + [SpikeMonitor(PoissonGroup(2, 5 * Hz, name="pg_recorded"))]
-
     def network_op():
         @network_operation
         def noop():
@@ -322,7 +319,6 @@ def refusal_cases():
         (poisson_input_theta, NotImplementedError, r"input onto theta neurons"),
         (state_monitor_synapses, NotImplementedError, r"StateMonitor '.*': recording from Synapses"),
         (spike_monitor_variables, NotImplementedError, r"recording the variables \['v'\] at spikes"),
-        (spike_monitor_poisson, NotImplementedError, r"recording from PoissonGroup 'pg_recorded'"),
         (network_op, NotImplementedError, r"the object type NetworkOperation"),
         (
             above_threshold,

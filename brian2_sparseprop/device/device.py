@@ -34,7 +34,7 @@ from brian2 import (
 )
 
 from ._brian2 import RuntimeDevice, TextReport, all_devices, fail_for_dimension_mismatch, magic_network
-from .recognition import _scalar_if_constant, recognise_network
+from .recognition import _root, _scalar_if_constant, recognise_network
 
 __all__ = [
     "SparsePropDevice",
@@ -70,6 +70,7 @@ class _Session:
     written: dict = field(default_factory=dict)
     n_spikes_seen: int = 0
     n_states_seen: int = 0
+    n_poisson_seen: dict = field(default_factory=dict)  # events of a monitored PoissonGroup written back
     lastspike: np.ndarray = None
     key: tuple = None
     t_end: float = None
@@ -276,6 +277,12 @@ def _engine_progress(callback, t_start, duration):
         callback(elapsed * second, fraction, t_start * second, duration * second)
 
     return progress
+
+
+def _poisson_position(spec, mon):
+    """Position, among the engine's Poisson inputs (PoissonInputs first), of the PoissonGroup ``mon`` records."""
+    root = _root(mon.source)
+    return len(spec.poisson_inputs) + next(k for k, s in enumerate(spec.poisson_sources) if s.group.name == root.name)
 
 
 def _generator_events(group, t_start, t_end):
@@ -597,6 +604,15 @@ class SparsePropDevice(RuntimeDevice):
                 for source in spec.spike_generators:
                     self._add_generator(engine, source, t_offset)
                 engine.record_spikes()
+                for mon in spec.spike_monitors:
+                    if isinstance(_root(mon.source), PoissonGroup):
+                        engine.record_poisson_events(_poisson_position(spec, mon))
+        elif any(isinstance(_root(mon.source), PoissonGroup) for mon in spec.spike_monitors):
+            raise NotImplementedError(
+                "a SpikeMonitor of a PoissonGroup in a network without a NeuronGroup: the sparseprop device "
+                "records Poisson events beside the neurons it simulates; run this network with Brian2's "
+                "runtime (set_device('runtime'), or set_device('sparseprop', fallback=True))"
+            )
         state_indices = [
             spec.neuron_indices(m.source)[np.asarray(m.record, dtype=np.int64)] for m in spec.state_monitors
         ]
@@ -711,6 +727,7 @@ class SparsePropDevice(RuntimeDevice):
                 lastspike = session.lastspike[g.offset : g.offset + g.n]
                 g.group.variables["lastspike"].set_value(np.where(np.isfinite(lastspike), lastspike, -1e4))
                 g.group.variables["not_refractory"].set_value(t_end - lastspike >= g.refractory)
+        poisson_events = {}
         for mon in spec.spike_monitors:
             root = mon.source.source if isinstance(mon.source, Subgroup) else mon.source
             start = mon.source.start if isinstance(mon.source, Subgroup) else 0
@@ -718,6 +735,15 @@ class SparsePropDevice(RuntimeDevice):
                 first = spec.group_spec(mon.source).offset + start
                 keep = (indices >= first) & (indices < first + len(mon.source))
                 self._append_spikes(mon, times[keep], indices[keep] - first)
+            elif isinstance(root, PoissonGroup):
+                k = _poisson_position(spec, mon)
+                if k not in poisson_events:  # the events of this run (monitors of one group share them)
+                    p_times, p_indices = engine.poisson_events(k)
+                    seen, session.n_poisson_seen[k] = session.n_poisson_seen.get(k, 0), len(p_times)
+                    poisson_events[k] = p_times[seen:] + session.t_offset, p_indices[seen:]
+                p_times, p_indices = poisson_events[k]
+                keep = (p_indices >= start) & (p_indices < start + len(mon.source))
+                self._append_spikes(mon, p_times[keep], p_indices[keep] - start)
             else:
                 gen_times, gen_indices = _generator_events(root, t_start, t_end)
                 keep = (gen_indices >= start) & (gen_indices < start + len(mon.source))

@@ -1032,11 +1032,11 @@ def _check_spike_monitor(mon, group_specs):
     extra = set(mon.record_variables) - {"i", "t"}
     if extra:
         raise _refuse(mon, f"recording the variables {sorted(extra)} at spikes", "SpikeMonitor records spike times")
-    if root.name not in group_specs and not isinstance(root, SpikeGeneratorGroup):
+    if root.name not in group_specs and not isinstance(root, (SpikeGeneratorGroup, PoissonGroup)):
         raise _refuse(
             mon,
             f"recording from {type(root).__name__} '{root.name}'",
-            "SpikeMonitor records NeuronGroups and SpikeGeneratorGroups",
+            "SpikeMonitor records NeuronGroups, PoissonGroups and SpikeGeneratorGroups",
         )
 
 

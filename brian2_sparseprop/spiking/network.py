@@ -470,6 +470,8 @@ class EventNetwork:
         self._spike_chunks = []
         self._tape = None  # the adjoint's tape: cause bits of the spikes since t = 0 (list of chunks), or None
         self._tape_inputs = []  # and the external input events, (times, presynaptic ids) chunks
+        self._poisson_record = set()  # Poisson inputs (positions in self._poisson) whose events are recorded
+        self._poisson_chunks = []  # their events, (times, presynaptic ids) chunks
         self._engine = None
         self._spec = None
         self.t = 0.0
@@ -654,6 +656,57 @@ class EventNetwork:
         self._check_not_built("record_spikes")
         self._record_idx = None if indices is None else self._check_indices(indices, "indices")
 
+    def record_poisson_events(self, k=None):
+        """Record the events of Poisson inputs (like a SpikeMonitor on a PoissonGroup): `poisson_events`.
+
+        Parameters
+        ----------
+        k : int or None
+            Which input: its position among the `add_poisson_input` and `add_poisson_sources` calls;
+            None: all of them. 12 bytes per recorded event.
+
+        Examples
+        --------
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, drive=0.0, seed=3)
+        >>> net.add_poisson_sources([50.0, 100.0], [0, 1, 2], [0, 0], weights=0.1)
+        >>> net.record_poisson_events()
+        >>> net.run(1.0)
+        >>> times, sources = net.poisson_events(0)
+        >>> bool(times.size > 0 and set(sources) <= {0, 1})
+        True
+        """
+        self._check_not_built("record_poisson_events")
+        calls = range(len(self._poisson))
+        if k is None:
+            self._poisson_record.update(calls)
+            return
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k must be an integer or None, found {type(k).__name__}")
+        if k not in calls:
+            raise ValueError(f"k must be in [0, {len(self._poisson)}) (one per Poisson input added), found {k}")
+        self._poisson_record.add(int(k))
+
+    def poisson_events(self, k):
+        """The recorded events of the ``k``-th Poisson input (see `record_poisson_events`).
+
+        Returns
+        -------
+        times : numpy.ndarray of float
+            Event times (s), in the order they happened.
+        sources : numpy.ndarray of int
+            The source of each event: its index among the rates of that `add_poisson_sources` call (for
+            `add_poisson_input`, the position of its target in ``targets``).
+        """
+        if k not in self._poisson_record:
+            raise ValueError(f"the events of Poisson input {k!r} are not recorded: call record_poisson_events({k!r})")
+        if len(self._poisson_chunks) > 1:
+            self._poisson_chunks = [tuple(np.concatenate([c[j] for c in self._poisson_chunks]) for j in range(2))]
+        times, ids = self._poisson_chunks[0] if self._poisson_chunks else (np.zeros(0), np.zeros(0, np.int32))
+        first = self.n + sum(p[0].size for p in self._poisson[:k])
+        mine = (ids >= first) & (ids < first + self._poisson[k][0].size)
+        return times[mine], (ids[mine] - first).astype(np.int64)
+
     def record_states(self, indices, times):
         """Record the exact state of ``indices`` at the absolute times ``times`` (s, ascending).
 
@@ -779,6 +832,12 @@ class EventNetwork:
         )
         self._spec = spec
         self._engine = _engine.Engine(spec, self._bitgen)
+        if self._poisson_record:
+            mask = np.zeros(spec["n_pre"] - self.n, np.uint8)
+            first = np.cumsum([0] + [p[0].size for p in self._poisson])
+            for k in self._poisson_record:
+                mask[first[k] : first[k + 1]] = 1
+            self._engine.record_inputs(mask)
         if initialize:
             self._engine.initialize_heaps()
 
@@ -936,9 +995,12 @@ class EventNetwork:
                 self.t = eng.epoch + eng.t
             tape = eng.take_tape()
             times, idx = eng.take_spikes()
+            inputs = eng.take_input_tape()
             if record_tape:
                 self._tape.append(tape)
-                self._tape_inputs.append(eng.take_input_tape())
+                self._tape_inputs.append(inputs)
+            if self._poisson_record and inputs[0].size:
+                self._poisson_chunks.append(inputs)  # with the tape: all input events (filtered when read)
             if times.size:
                 self._spike_chunks.append((times, idx))
             taken = eng.samples_taken
