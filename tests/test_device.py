@@ -289,6 +289,32 @@ def test_spike_monitor_of_a_poisson_group_without_neurons_is_refused(exact):
         Network(source, SpikeMonitor(source)).run(10 * ms)
 
 
+@pytest.mark.parametrize("device", ["sparseprop", "runtime"])
+def test_neurons_starting_above_threshold_fire_at_the_start(device):
+    # the same with Brian2's runtime, whose first threshold test is at t = 0 after one step
+    set_device(device)
+    start_scope()
+    try:
+        group = NeuronGroup(
+            3, "dv/dt = (1.2 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0", refractory=2 * ms, method="exact"
+        )
+        group.v = [0.5, 1.5, 3.0]
+        spikes = SpikeMonitor(group)
+        run(35 * ms)
+    finally:
+        reset_device()
+    period = 0.01 * np.log(1.2 / 0.2)  # from the reset (v integrates during the 2 ms refractoriness)
+    trains = spikes.spike_trains()
+    for k in (1, 2):
+        np.testing.assert_allclose(
+            trains[k] / second, np.arange(2) * period, atol=2e-4 if device == "runtime" else 1e-12
+        )
+    first = 0.01 * np.log(0.7 / 0.2)
+    np.testing.assert_allclose(
+        trains[0] / second, first + np.arange(2) * period, atol=2e-4 if device == "runtime" else 1e-12
+    )
+
+
 def test_theta_and_qif_periods(exact):
     tau = 10 * ms  # noqa: F841 (read from the namespace by the equations)
     theta = NeuronGroup(

@@ -647,6 +647,35 @@ def test_poisson_sources_share_events_among_their_targets(seed):
         assert stats.kstest(np.diff(train) * rate, "expon").pvalue > KS_ALPHA
 
 
+@pytest.mark.parametrize("name", ["lif-shared-tau", "mixed-models-delays-refractory", "lif-integrate-refractory"])
+def test_starting_at_or_above_threshold_matches_oracle(name, rng):
+    # a third of the neurons start at or above threshold: they fire at t = 0 (Brian2's first threshold
+    # test is at t = 0), then the run goes on as any other
+    params, generator, duration = scenario(name, rng)
+    n = params["n"]
+    idx = rng.choice(n, size=max(1, n // 3), replace=False)
+    thr = np.broadcast_to(np.asarray(params["threshold"], float), (n,))
+    low = np.broadcast_to(np.asarray(params["reset"], float), (n,))
+    models = np.broadcast_to(np.asarray(params["model"]), (n,))
+    v_init = np.where(models == "theta", -np.pi, low + 0.5 * (thr - low))
+    v_init[idx] = np.where(models[idx] == "theta", v_init[idx], thr[idx] + rng.uniform(0.0, 0.5, idx.size))
+    v_init[idx[0]] = thr[idx[0]] if models[idx[0]] != "theta" else v_init[idx[0]]  # exactly at threshold
+    params = {**params, "v_init": v_init}
+    engine = EventNetwork(**params)
+    kicks = None
+    if generator is not None:
+        engine.add_spike_generator(**generator)
+        kicks = generator_kicks(**{k: v for k, v in generator.items() if k != "n_sources"}, t_stop=duration)
+    oracle = Oracle(**params, inputs=kicks)
+    engine.run(duration)
+    oracle.run(duration)
+    above = idx[models[idx] != "theta"]
+    at_zero = engine.spike_indices[engine.spike_times == 0.0]
+    assert set(above) <= set(at_zero.tolist())
+    assert_same_spikes(engine, oracle, 1e-9 * np.min(params["tau"]))
+    np.testing.assert_allclose(engine.v, oracle.v, rtol=1e-7, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "name", ["lif-shared-tau", "mixed-models-delays-refractory", "scalar-delay-excitatory", "lif-integrate-refractory"]
 )

@@ -285,11 +285,6 @@ def refusal_cases():
 
         return [lif(), noop]
 
-    def above_threshold():
-        group = lif()
-        group.v = [0.5, 1.5, 1.0]
-        return [group]
-
     def qif_integrating_refractory():
         return [lif(model="dv/dt = (v**2 + 1)/tau : 1", refractory=1 * ms)]
 
@@ -320,11 +315,6 @@ def refusal_cases():
         (state_monitor_synapses, NotImplementedError, r"StateMonitor '.*': recording from Synapses"),
         (spike_monitor_variables, NotImplementedError, r"recording the variables \['v'\] at spikes"),
         (network_op, NotImplementedError, r"the object type NetworkOperation"),
-        (
-            above_threshold,
-            NotImplementedError,
-            r"v at or above the threshold \(neurons \[1, 2\], e.g. v = 1.5 >= 1.0\)",
-        ),
         (qif_integrating_refractory, NotImplementedError, r"integrating a qif neuron during its refractory"),
         (rate_monitor_generator, NotImplementedError, r"PopulationRateMonitor must record a NeuronGroup"),
     ]

@@ -596,15 +596,6 @@ def _recognise_group(group, offset, run_namespace):
     v_init = spec.to_engine(group.variables[variable].get_value())
     if model == "theta":
         v_init = np.mod(v_init + np.pi, 2 * np.pi) - np.pi
-    else:
-        above = np.flatnonzero(~(v_init < threshold))
-        if len(above):
-            raise _refuse(
-                group,
-                f"starting a run with {variable} at or above the threshold (neurons {above[:10].tolist()}, "
-                f"e.g. {variable} = {v_init[above[0]] - shift[above[0]]} >= {threshold[above[0]] - shift[above[0]]})",
-                "the state of every neuron must lie below its threshold when a run starts",
-            )
     params = dict(
         tau=tau,
         drive=drive,

@@ -237,7 +237,8 @@ class EventNetwork:
         refractory period ends fires at that instant. The currents of ``'lif_exp'`` neurons always
         integrate and take their inputs (Brian2's CUBA: ``(unless refractory)`` on v only).
     v_init : array_like, shape (n,), optional
-        Initial state, below threshold (theta neurons: theta in [-pi, pi)). Default: the reset value.
+        Initial state (theta neurons: theta in [-pi, pi)). Default: the reset value. A neuron that starts
+        at or above threshold fires at t = 0 (as in Brian2, whose first threshold test is at t = 0).
     indptr, indices : array_like of int, optional
         Connectivity in CSR form: the targets of neuron j are ``indices[indptr[j]:indptr[j + 1]]``.
     weights : float or array_like, shape (nnz,)
@@ -503,10 +504,6 @@ class EventNetwork:
         if v.shape != (n,):
             raise ValueError(f"v_init must have shape ({n},), found {v.shape}")
         _check_values("v_init", v)
-        bad = ~theta & (v >= thr)
-        if bad.any():
-            k = int(np.argmax(bad))
-            raise ValueError(f"v_init must be below threshold, found {v[k]} >= {thr[k]} for neuron {k}")
         bad = theta & ((v < -np.pi) | (v >= np.pi))
         if bad.any():
             k = int(np.argmax(bad))
@@ -953,6 +950,13 @@ class EventNetwork:
             raise ValueError(
                 f"record_tape must be on from the first run (t = 0), found a run without it before, t = {self.t} s"
             )
+        if record_tape and self._tape is None:
+            above = np.flatnonzero((self._codes != MODELS.index("theta")) & (self._v_init >= self._thr))
+            if above.size:
+                raise NotImplementedError(
+                    f"record_tape: neurons {above[:10].tolist()} start at or above threshold and fire at t = 0, "
+                    "a spike the backward pass does not differentiate; start every neuron below threshold"
+                )
         duration = _scalar("duration", si_value("duration", duration, "time"))
         report_period = _scalar("report_period", si_value("report_period", report_period, "time"))
         if not (np.isfinite(duration) and duration >= 0):
@@ -1117,7 +1121,7 @@ class EventNetwork:
         Everything else carries on: spikes in flight, refractory periods, the Poisson streams. A neuron
         set at or above threshold fires at the current time when the next run starts; a refractory
         neuron (unless it integrates during refractoriness) holds the value until its refractory period
-        ends. Before the first run this sets the initial state, which must then be below threshold.
+        ends. Before the first run this sets the initial state.
 
         Parameters
         ----------
