@@ -1,4 +1,7 @@
-"""Chaos suppression in a balanced rate network by common versus independent input.
+"""Chaos suppression by common and independent input
+=================================================
+
+Chaos suppression in a balanced rate network by common versus independent input.
 
 Computes, from the dynamic mean-field theory (DMFT) and from network simulations,
 
@@ -38,7 +41,8 @@ from brian2_sparseprop.experiments.balanced import (
 
 def main():
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=next(iter(__doc__.split("\n\n")[1:]), __doc__),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", default="balanced_results", help="directory of the per-point results")
     parser.add_argument("--figures", default=".", help="directory of the figures")

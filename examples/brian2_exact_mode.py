@@ -1,4 +1,7 @@
-"""Switch an existing Brian2 model to exact event-driven simulation with one line.
+"""Exact simulation of an existing Brian2 script
+=============================================
+
+Switch an existing Brian2 model to exact event-driven simulation with one line.
 
 The model below is an ordinary Brian2 script: a sparse excitatory/inhibitory network of LIF neurons
 with per-neuron drive, refractoriness, synaptic delays, two sub-populations and Poisson input. The
@@ -18,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 parser = argparse.ArgumentParser(
-    description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    description=next(iter(__doc__.split("\n\n")[1:]), __doc__), formatter_class=argparse.ArgumentDefaultsHelpFormatter
 )
 parser.add_argument("--runtime", action="store_true", help="use Brian2's clock-driven runtime instead")
 parser.add_argument("--duration", type=float, default=1.0, help="simulated time in s")

@@ -1,4 +1,7 @@
-"""Analyse an exactly simulated Brian2 network with Elephant, through `brian2_sparseprop.to_neo`.
+"""Elephant analysis of an exact simulation
+========================================
+
+Analyse an exactly simulated Brian2 network with Elephant, through `brian2_sparseprop.to_neo`.
 
 A population of LIF neurons with per-neuron drive and Poisson input is run with the 'sparseprop'
 device; `to_neo` turns the monitors into a Neo Block (spike trains with exact times, the membrane
@@ -18,7 +21,7 @@ import numpy as np
 import quantities as pq
 
 parser = argparse.ArgumentParser(
-    description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    description=next(iter(__doc__.split("\n\n")[1:]), __doc__), formatter_class=argparse.ArgumentDefaultsHelpFormatter
 )
 parser.add_argument("--duration", type=float, default=2.0, help="simulated time in s")
 parser.add_argument("--quick", action="store_true", help="simulate 0.2 s (overrides --duration)")

@@ -1,4 +1,7 @@
-"""Lyapunov spectrum of a chaotic rate network, and of the random tanh map against mean-field theory.
+"""Lyapunov spectrum of a rate network
+===================================
+
+Lyapunov spectrum of a chaotic rate network, and of the random tanh map against mean-field theory.
 
     python examples/rate_network_lyapunov.py [--quick] [--out DIR]
 
@@ -27,7 +30,8 @@ from brian2_sparseprop.rate.lyapunov import (
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=next(iter(__doc__.split("\n\n")[1:]), __doc__),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="10 times fewer steps: a check that it runs")
     parser.add_argument("--out", type=Path, default=Path("."), help="directory of the figure")
