@@ -40,7 +40,19 @@ def rng(seed):
 
 
 @pytest.fixture
-def exact():
+def numpy_target():
+    """Brian2's numpy code generation target for one test: nothing is compiled (with the default target,
+    each string expression a script assigns is compiled with Cython on a fresh machine, seconds each)."""
+    from brian2 import prefs
+
+    old = prefs.codegen.target
+    prefs.codegen.target = "numpy"
+    yield
+    prefs.codegen.target = old
+
+
+@pytest.fixture
+def exact(numpy_target):
     """The sparseprop device for one test, Brian2's state reset before and after."""
     from brian2 import set_device, start_scope
     from brian2.devices.device import reset_device

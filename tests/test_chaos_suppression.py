@@ -148,6 +148,7 @@ def test_misspelt_sweep_options_fail_before_any_point_runs(tmp_path, call, match
     assert not list(tmp_path.glob("*.json"))  # no point ran
 
 
+@pytest.mark.slow  # starts a local dask cluster: about 30 s on a quiet machine
 def test_sweep_on_a_dask_cluster_equals_the_local_pool_and_resumes(tmp_path, capsys):
     """The same sweep through a Dask cluster (in-process LocalCluster, two threads) gives the results of the
     default process pool, writes the same point files, and a second call reads them back; the command line

@@ -16,7 +16,6 @@ from brian2 import (
     defaultclock,
     ms,
     mV,
-    prefs,
     run,
     seed as brian_seed,
     set_device,
@@ -37,14 +36,6 @@ dge/dt = -ge/taue : volt
 dgi/dt = -gi/taui : volt
 """
 NAMESPACE = dict(taum=TAUM, taue=TAUE, taui=TAUI, Vt=VT, Vr=VR, El=EL, we=WE, wi=WI, R=100 * Mohm)
-
-
-@pytest.fixture
-def numpy_target():
-    old = prefs.codegen.target
-    prefs.codegen.target = "numpy"  # no compilation in the test (device and runtime build the same network)
-    yield
-    prefs.codegen.target = old
 
 
 @pytest.fixture

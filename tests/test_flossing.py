@@ -129,6 +129,7 @@ def test_flossing_loss_gradient_matches_finite_differences(model, seed):
 # ----------------------------------------------------------------------------- flossing, training
 
 
+@pytest.mark.slow  # a training run per seed: about 20 s each on a quiet machine
 def test_flossing_drives_first_exponents_toward_zero(seed):
     """A short delayed-XOR run with flossing before and during training.
 

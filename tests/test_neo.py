@@ -32,17 +32,13 @@ elephant_dissimilarity = pytest.importorskip("elephant.spike_train_dissimilarity
 
 
 @pytest.fixture(params=["runtime", "sparseprop"])
-def device(request):
+def device(request, numpy_target):
     """Both Brian2's runtime (numpy target, nothing compiled) and the exact device."""
-    if request.param == "runtime":
-        prefs.codegen.target = "numpy"
-    else:
+    if request.param == "sparseprop":
         set_device("sparseprop")
     start_scope()
     yield request.param
-    if request.param == "runtime":
-        prefs.codegen.target = "auto"
-    else:
+    if request.param == "sparseprop":
         reset_device()
 
 

@@ -187,13 +187,12 @@ def test_set_params_refuses_bad_input(kwargs, error, match):
     np.testing.assert_array_equal(after["neurons"], before["neurons"])
 
 
-def test_set_params_before_the_first_run_checks_the_initial_state():
+def test_set_params_before_the_first_run_fires_neurons_above_the_new_threshold_at_the_start():
     net = EventNetwork(2, drive=0.5, v_init=[0.5, 0.8])
-    with pytest.raises(ValueError, match="v_init must be below threshold, found 0.8 >= 0.7 for neuron 1"):
-        net.set_params(threshold=0.7)
-    net.set_params(threshold=0.9)
+    net.set_params(threshold=0.7)
     net.run(0.01)
-    assert net.spike_times.size == 0
+    np.testing.assert_array_equal(net.spike_times, [0.0])
+    np.testing.assert_array_equal(net.spike_indices, [1])
 
 
 def test_set_poisson_rescales_the_wait_and_keeps_the_stream(seed):

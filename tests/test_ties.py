@@ -100,7 +100,7 @@ def test_oracle_sums_simultaneous_kicks():
 
 
 @pytest.fixture
-def brian_state():
+def brian_state(numpy_target):
     """Brian2's state reset before and after (runtime or device, set by the test)."""
     start_scope()
     yield

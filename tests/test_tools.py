@@ -67,6 +67,7 @@ def test_demo_quick_mode_writes_into_the_current_directory(tmp_path):
     assert _files(tmp_path) == ["output", "output/demo_s1.png"]
 
 
+@pytest.mark.slow  # the whole quick experiment: about 25 s on a quiet machine
 def test_floss_quick_mode_writes_into_the_current_directory(tmp_path):
     pytest.importorskip("jax")
     out = _run(_console("sparseprop-floss", "--quick"), tmp_path)
@@ -103,7 +104,12 @@ def test_example_help_shows_defaults_and_runs_nothing(name, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "rate_network_lyapunov" else n for n in EXAMPLES]
+    # the slow ones run in the documentation build too (the gallery runs every example in its quick mode)
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in ("rate_network_lyapunov", "brian2_exact_mode") else n
+        for n in EXAMPLES
+    ],
 )
 def test_example_quick_mode_writes_only_into_the_chosen_directory(name, tmp_path):
     out = _run(
