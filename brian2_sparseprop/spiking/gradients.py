@@ -62,6 +62,9 @@ class SpikeGradient:
         derivative of the recorded order of events. 0 means the gradient exists. Ties within a cascade
         without delay (all its spikes share its first spike's time under any small change) are not
         counted; ties of one cascade's delayed arrivals at a pulse-triggered spike are (an upper bound).
+        Readouts (``record_states``) add to it: a readout within 4 ulps of a pulse arriving at its neuron
+        (the readout is taken before it), of a spike its neuron reaches on its own (the readout is the
+        threshold, before the reset) or of the end of its neuron's refractory period.
     n_unresolved : int
         Pulse-triggered spikes whose pulse was not found among the recorded spikes and input events (0
         unless arrival times and spike times differ by more than rounding, which would be a bug: please
@@ -87,15 +90,39 @@ class SpikeGradient:
     loss: float | None = None
 
 
-def _by_neuron(neuron, n):
-    """Each neuron's spikes in time order (CSR: ptr, order) and each spike's position in ``order``; the
-    tape is in time order, so a stable sort keeps it."""
-    order = np.argsort(neuron, kind="stable").astype(np.int64)
+def _boundaries(times, neuron, kicked, n, s_times, s_idx, tref):
+    """Each neuron's boundaries in time order, as CSR rows: its spikes and its readouts (``s_times`` x
+    ``s_idx``, flat index f = row * len(s_idx) + column) outside refractory periods, a readout before a
+    spike of its instant (a sample precedes the events of its instant).
+
+    Returns ptr, order (a spike's record position or a readout's f), kind (0 a spike reached on its own,
+    1 one caused by a pulse, 2 a readout), the boundary times, each spike's CSR position, each readout's
+    CSR position (-1 within a refractory period: held at the reset), and the number of those within rounding
+    of the end of the refractory period or of the spike that began it."""
+    n_sp, n_ro = times.size, s_times.size * s_idx.size
+    r_t, r_i = np.repeat(s_times, s_idx.size), np.tile(s_idx, s_times.size)
+    all_t, all_i = np.concatenate([times, r_t]), np.concatenate([neuron, r_i]).astype(np.int64)
+    is_ro = np.arange(n_sp + n_ro) >= n_sp
+    srt = np.lexsort((~is_ro, all_t, all_i))  # by neuron, then time, then readouts first
+    ro_sorted = is_ro[srt]
+    # the last spike of the neuron before each readout: a refractory readout is held at the reset
+    last = np.maximum.accumulate(np.where(ro_sorted, -1, np.arange(srt.size)))
+    has_prev = (last >= 0) & (all_i[srt[np.maximum(last, 0)]] == all_i[srt])
+    t_prev = np.where(has_prev, all_t[srt[np.maximum(last, 0)]], -np.inf)
+    ref_end = t_prev + tref[all_i[srt]]
+    refractory = ro_sorted & (all_t[srt] < ref_end)
+    tol = 4.0 * np.finfo(float).eps * np.maximum(all_t[srt], 1.0)
+    n_at_end = int((refractory & ((ref_end - all_t[srt] <= tol) | (all_t[srt] - t_prev <= tol))).sum())
+    keep = srt[~refractory]
     ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(neuron, minlength=n), out=ptr[1:])
-    pos = np.empty_like(order)
-    pos[order] = np.arange(order.size)
-    return ptr, order, pos
+    np.cumsum(np.bincount(all_i[keep], minlength=n), out=ptr[1:])
+    order = np.where(keep < n_sp, keep, keep - n_sp).astype(np.int64)
+    kind = np.where(keep < n_sp, kicked[np.minimum(keep, max(n_sp - 1, 0))] if n_sp else 0, 2).astype(np.uint8)
+    pos = np.empty(n_sp, np.int64)
+    pos[keep[keep < n_sp]] = np.nonzero(keep < n_sp)[0]
+    ro_pos = np.full(n_ro, -1, np.int64)
+    ro_pos[keep[keep >= n_sp] - n_sp] = np.nonzero(keep >= n_sp)[0]
+    return ptr, order, kind, all_t[keep], pos, ro_pos, n_at_end
 
 
 def _mask(a):
@@ -126,13 +153,14 @@ def _synapse_parts(net):
     return parts, np.lexsort((caller, row))
 
 
-def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
+def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None):
     """Exact gradient of a loss L by the parameters of a LIF network's run (weights, delays, drives, initial
     states, tau, threshold, reset) and by the weights and delays of its external inputs.
 
     The loss is given by its derivatives: by every spike of the run (aligned with ``net.spike_times``)
-    and, optionally, by every neuron's final state v(T) at the network's current time T; or as a
-    callable of the spike times (and the final states) that JAX differentiates. The run must have been
+    and, optionally, by every neuron's final state v(T) at the network's current time T and by the exact
+    states recorded at given times (``record_states``, membrane readouts); or as a callable of the spike
+    times (and the final states, and the readouts) that JAX differentiates. The run must have been
     recorded with ``net.run(..., record_tape=True)`` from t = 0 on. Poisson inputs are held at
     the realisation of the recorded run (their event times are on the tape: 12 bytes per input event).
 
@@ -146,12 +174,20 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
         ``loss``, not both.
     dL_dv : array_like, shape (n,), optional
         dL/dv_i(T) by the final states (a neuron refractory at T is held at its reset).
+    dL_dstates : array_like, shape like ``net.state_values``, optional
+        dL/d(readout) by the exact states recorded with ``net.record_states(indices, times)``
+        (``net.state_values[r, c]``: neuron ``indices[c]`` at ``net.state_times[r]``). A readout is the
+        state before the events of its instant (Brian2's StateMonitor records at the start of a time
+        step): the left limit v(t_r-), without a pulse arriving at t_r and, at a spike the neuron reaches
+        on its own at t_r, the threshold; within a refractory period, the reset.
     loss : callable, optional
-        ``loss(spike_times, spike_indices)`` or ``loss(spike_times, spike_indices, v)``, a scalar written
-        with ``jax.numpy``: ``spike_times`` is a float64 JAX array aligned with ``net.spike_times``,
-        ``spike_indices`` the neurons (int32), ``v`` the final states, shape (n,). Its derivatives are
-        taken with ``jax.grad`` (in 64-bit precision) and passed to the backward pass; the result's
-        ``loss`` holds its value. Needs JAX.
+        ``loss(spike_times, spike_indices)``, ``loss(spike_times, spike_indices, v)`` or ``loss(spike_times,
+        spike_indices, v, states)``, a scalar written with ``jax.numpy``: ``spike_times`` is a float64 JAX
+        array aligned with ``net.spike_times``, ``spike_indices`` the neurons (int32), ``v`` the final
+        states, shape (n,), ``states`` the readouts, shaped like ``net.state_values``. The number of
+        arguments it accepts decides which it is given. Its derivatives are taken with ``jax.grad`` (in
+        64-bit precision) and passed to the backward pass; the result's ``loss`` holds its value. Needs
+        JAX.
 
     Returns
     -------
@@ -163,7 +199,8 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
     ------
     TypeError
         If ``net`` is not an `EventNetwork`, a derivative is not an array of real numbers, ``loss`` is not
-        callable, or both or neither of ``dL_dspike_times`` and ``loss`` are given.
+        callable, or both or neither of ``dL_dspike_times`` and ``loss`` are given (or ``loss`` with
+        ``dL_dv`` or ``dL_dstates``).
     ValueError
         If there is no tape (no run yet, or a run or ``set_v`` without ``record_tape=True``), or a
         derivative has the wrong shape or is not finite (also one that JAX returned).
@@ -233,6 +270,20 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
     >>> fd = ((first(run(0.1 + h)) - 0.02) ** 2 - (first(run(0.1 - h)) - 0.02) ** 2) / (2 * h)
     >>> bool(np.isclose(g.weights[0], fd, rtol=1e-5))
     True
+
+    A membrane readout: neuron 1 of the first network recorded at 30 ms, L = v_1(30 ms) squared (the
+    callable takes the readouts as its fourth argument):
+
+    >>> def run_readout(w):
+    ...     net = EventNetwork(2, drive=[1.5, 1.2], indptr=[0, 1, 1], indices=[1], weights=[w],
+    ...                        delays=0.002)
+    ...     net.record_states([1], [0.03])
+    ...     net.run(0.05, record_tape=True)
+    ...     return net
+    >>> g = run_readout(0.1).gradient(loss=lambda t, i, v, states: states[0, 0] ** 2)
+    >>> fd = (run_readout(0.1 + h).state_values[0, 0] ** 2 - run_readout(0.1 - h).state_values[0, 0] ** 2) / (2 * h)
+    >>> bool(np.isclose(g.weights[0], fd, rtol=1e-5))
+    True
     """
     from .network import MODELS, EventNetwork
 
@@ -253,20 +304,33 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
     times, neuron = net.spike_times, net.spike_indices
     kicked = np.concatenate(net._tape) if net._tape else np.zeros(0, np.uint8)
     n = net.n
+    states = net.state_values
     value = None
     if (dL_dspike_times is None) == (loss is None):
         raise TypeError("give the loss's derivatives dL_dspike_times (and dL_dv) or a callable loss, not both")
     if loss is not None:
-        if dL_dv is not None:
-            raise TypeError("dL_dv comes from the callable loss: give one or the other")
-        value, dL_dspike_times, dL_dv = _jax_derivatives(loss, times, neuron, net.v)
+        for name, given in (("dL_dv", dL_dv), ("dL_dstates", dL_dstates)):
+            if given is not None:
+                raise TypeError(f"{name} comes from the callable loss: give one or the other")
+        value, dL_dspike_times, dL_dv, dL_dstates = _jax_derivatives(loss, times, neuron, net.v, states)
     dL_dt = _derivative("dL_dspike_times", dL_dspike_times, times.shape, "one per spike of net.spike_times")
     dv = np.zeros(n) if dL_dv is None else _derivative("dL_dv", dL_dv, (n,), "one per neuron")
+    ds = (
+        np.zeros(states.shape)
+        if dL_dstates is None
+        else _derivative("dL_dstates", dL_dstates, states.shape, "like net.state_values")
+    )
 
-    ptr, order, pos = _by_neuron(neuron, n)
+    p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
+    s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
+    tref = np.broadcast_to(p["tref"], (n,))
+    ptr, order, kind, bd_time, pos, ro_pos, n_at_end = _boundaries(times, neuron, kicked, n, s_times, s_idx, tref)
     in_times = np.concatenate([c[0] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0)
     in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
     in_after = np.searchsorted(times, in_times, side="left").astype(np.int64)  # an instant's inputs come first
+    # a readout precedes the events of its instant
+    ro_sp_after = np.searchsorted(times, s_times, side="left").astype(np.int64)
+    ro_in_after = np.searchsorted(in_times, s_times, side="left").astype(np.int64)
     spec = net._spec
     indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
     w, d = spec["weights"], spec["delays"]
@@ -279,9 +343,13 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
     g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(4))
     g_in = np.zeros(in_times.size)
     counts = np.zeros(3, np.int64)
-    p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
+    # a readout within a refractory period is the reset
+    held = ro_pos < 0
+    np.add.at(g_reset, np.tile(s_idx, s_times.size)[held], ds.reshape(-1)[held])
     _adjoint.lif_backward(
-        times, neuron, kicked, ptr, order, pos, in_times, in_src, in_after,
+        times, neuron, kicked, ptr, order, kind, bd_time, pos, in_times, in_src, in_after,
+        s_times, s_idx, ro_pos, ro_sp_after, ro_in_after, np.ascontiguousarray(states, float).reshape(-1),
+        ds.reshape(-1),
         spec["indptr"], indices, w, _mask(w), d, _mask(d),
         p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
         p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), net._v_init,
@@ -307,15 +375,15 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
         generator_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "generator"),
         generator_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "generator"),
         n_pulse_triggered=int(counts[0]),
-        n_coincident=int(counts[1]),
+        n_coincident=int(counts[1]) + n_at_end,
         n_unresolved=int(counts[2]),
         loss=value,
     )
 
 
-def _jax_derivatives(loss, times, neuron, v):
-    """The value of a callable loss and its derivatives by the spike times and the final states (None if
-    it does not take them), with JAX in 64-bit precision."""
+def _jax_derivatives(loss, times, neuron, v, states):
+    """The value of a callable loss and its derivatives by the spike times, the final states and the
+    readouts (None for those it does not take), with JAX in 64-bit precision."""
     if not callable(loss):
         raise TypeError(f"loss must be a callable, found {type(loss).__name__}")
     try:
@@ -326,21 +394,22 @@ def _jax_derivatives(loss, times, neuron, v):
             "gradient(loss=...) differentiates the loss with JAX, which is not installed: "
             "pip install 'brian2_sparseprop[jax]', or give the derivatives dL_dspike_times and dL_dv"
         ) from exc
-    try:
-        inspect.signature(loss).bind(None, None, None)
-        with_v = True
-    except (TypeError, ValueError):
-        with_v = False
+    n_args = 2
+    for k in (4, 3):
+        try:
+            inspect.signature(loss).bind(*([None] * k))
+        except (TypeError, ValueError):
+            continue
+        n_args = k
+        break
     x64 = jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
     with x64:
-        t, i = jnp.asarray(times, dtype=jnp.float64), jnp.asarray(neuron)
-        if with_v:
-            value, (dt, dv) = jax.value_and_grad(loss, argnums=(0, 2))(t, i, jnp.asarray(v, dtype=jnp.float64))
-            dv = np.asarray(dv, dtype=np.float64)
-        else:
-            value, dt = jax.value_and_grad(loss)(t, i)
-            dv = None
-        return float(value), np.asarray(dt, dtype=np.float64), dv
+        args = (jnp.asarray(times, dtype=jnp.float64), jnp.asarray(neuron), jnp.asarray(v, dtype=jnp.float64),
+                jnp.asarray(states, dtype=jnp.float64))[:n_args]  # fmt: skip
+        argnums = (0, 2, 3)[: n_args - 1]
+        value, grads = jax.value_and_grad(loss, argnums=argnums)(*args)
+        grads = [np.asarray(g, dtype=np.float64) for g in grads] + [None] * (4 - n_args)
+        return float(value), *grads
 
 
 def _split(g, parts, perm, which):

@@ -1473,16 +1473,17 @@ class EventNetwork:
         self._tape = None
         eng.initialize_heaps()
 
-    def gradient(self, dL_dspike_times=None, dL_dv=None, *, loss=None):
+    def gradient(self, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None):
         """Exact gradient of a loss through the run recorded with ``run(..., record_tape=True)``.
 
-        The loss is given by its derivatives (``dL_dspike_times``, ``dL_dv``) or as a callable that JAX
-        differentiates (``loss``). See `brian2_sparseprop.spiking.gradients.lif_gradient` (this method
-        calls it) for the parameters, the result and the model's limits.
+        The loss is given by its derivatives (``dL_dspike_times``, ``dL_dv``, ``dL_dstates`` by the
+        readouts of `record_states`) or as a callable that JAX differentiates (``loss``). See
+        `brian2_sparseprop.spiking.gradients.lif_gradient` (this method calls it) for the parameters, the
+        result and the model's limits.
         """
         from .gradients import lif_gradient
 
-        return lif_gradient(self, dL_dspike_times, dL_dv, loss=loss)
+        return lif_gradient(self, dL_dspike_times, dL_dv, dL_dstates=dL_dstates, loss=loss)
 
     @property
     def n_spikes(self):
