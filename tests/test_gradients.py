@@ -141,6 +141,8 @@ def forward_mode_reference(params, net, c, b, inputs=(), s=None):
     in_nnz = [np.asarray(part["indices"]).size for part in inputs]
     for p, m in enumerate(in_nnz):
         sizes[f"in{p}_weights"] = sizes[f"in{p}_delays"] = m
+        if "times" in inputs[p]:
+            sizes[f"in{p}_times"] = inputs[p]["times"].size
     offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1].tolist(), strict=True))
     layout = {"offsets": offsets, "dim": sum(sizes.values())}
     x = {k: _duals(layout, k, params[k], sizes[k]) for k in ("weights", "delays", "drive", "v_init", "tau")}
@@ -149,10 +151,27 @@ def forward_mode_reference(params, net, c, b, inputs=(), s=None):
     tref = params["refractory"]
     # presynaptic rows: (indptr, indices, weight duals, delay duals) per neuron, then per input source
     rows = [(params["indptr"], params["indices"], x["weights"], x["delays"], j) for j in range(n)]
+    given = {}  # a generator's source row: (the part's given times as duals, its sources, its period)
     for p, part in enumerate(inputs):
         w = _duals(layout, f"in{p}_weights", part["weights"], in_nnz[p])
         d = _duals(layout, f"in{p}_delays", part["delays"], in_nnz[p])
+        if "times" in part:
+            tg = _duals(layout, f"in{p}_times", part["times"], part["times"].size)
+            for r in range(len(part["indptr"]) - 1):
+                given[len(rows) + r] = (tg, part["sources"], part["period"], r)
         rows += [(part["indptr"], part["indices"], w, d, r) for r in range(len(part["indptr"]) - 1)]
+
+    def input_time(row, t):
+        """An input event's time: a generator's given time (plus whole periods) with its tangent, which
+        is matched by value (the given times are distinct), or a Poisson time (no parameter)."""
+        if row not in given:
+            return Dual(t, 0.0)
+        tg, sources, period, r = given[row]
+        reps = [round((t - tm.x) / period) if period > 0 else 0 for tm in tg]
+        k = [m for m in range(len(tg)) if sources[m] == r and abs(tg[m].x + reps[m] * period - t) < 1e-12]
+        assert len(k) == 1
+        return tg[k[0]] + reps[k[0]] * period
+
     times, neuron = net.spike_times, net.spike_indices
     kicked = np.concatenate(net._tape)
     in_times = np.concatenate([t for t, _ in net._tape_inputs])
@@ -197,7 +216,7 @@ def forward_mode_reference(params, net, c, b, inputs=(), s=None):
     t_dual, e = [], 0
     for k in range(times.size):
         while e < in_times.size and in_times[e] <= times[k]:  # an instant's inputs come before its spikes
-            send(int(in_src[e]), in_times[e], Dual(in_times[e], 0.0))
+            send(int(in_src[e]), in_times[e], input_time(int(in_src[e]), in_times[e]))
             e += 1
         readouts_until(times[k])
         i = int(neuron[k])
@@ -211,7 +230,7 @@ def forward_mode_reference(params, net, c, b, inputs=(), s=None):
         last[i] = (times[k], tk)
         send(i, times[k], tk)
     for rest in range(e, in_times.size):
-        send(int(in_src[rest]), in_times[rest], Dual(in_times[rest], 0.0))
+        send(int(in_src[rest]), in_times[rest], input_time(int(in_src[rest]), in_times[rest]))
     readouts_until(np.inf)
     L = sum((float(ck) * tk for ck, tk in zip(c, t_dual, strict=True)), Dual(0.0, 0.0))
     L = sum(ro_value, L)
@@ -363,13 +382,15 @@ def random_inputs(rng, n):
 
 
 def input_parts(inputs):
-    """The inputs as the reference's parts: CSR, weights, delays."""
+    """The inputs as the reference's parts: CSR, weights, delays (and a generator's times, sources, period)."""
     parts = []
     for method, kw in inputs:
         if method == "add_poisson_input":
             m = kw["targets"].size
             kw = dict(indptr=np.arange(m + 1), indices=kw["targets"], weights=kw["weight"], delays=kw["delay"])
-        parts.append({k: kw[k] for k in ("indptr", "indices", "weights", "delays")})
+        parts.append({k: kw[k] for k in ("indptr", "indices", "weights", "delays", "times", "sources") if k in kw})
+        if "times" in kw:
+            parts[-1]["period"] = kw.get("period", 0.0)
     return parts
 
 
@@ -391,6 +412,7 @@ INPUT_PARAMETERS = {
     "poisson-input-delay": (1, "delay", lambda g: g.poisson_delays[1]),
     "generator-weights": (2, "weights", lambda g: g.generator_weights[0]),
     "generator-delays": (2, "delays", lambda g: g.generator_delays[0]),
+    "generator-times": (2, "times", lambda g: g.generator_times[0]),
     "network-weights": (None, "weights", lambda g: g.weights),
 }
 
@@ -417,7 +439,8 @@ def test_input_and_delay_gradients_match_central_differences(rng, config, which)
     part, name, field = INPUT_PARAMETERS[which]
     value = params[name] if part is None else inputs[part][1][name]
     direction = rng.normal(size=np.shape(value))
-    h = 1e-8 if name.startswith("delay") else 1e-7  # (a delay's derivative is about w / tau: 10 times a weight's)
+    # (a delay's or an input time's derivative is about w / tau: 10 times a weight's)
+    h = 1e-8 if name.startswith("delay") or name == "times" else 1e-7
     values = []
     for sign in (1, -1):
         other = simulate_with_inputs(*perturbed(params, inputs, part, name, sign * h * direction))
@@ -446,6 +469,7 @@ def test_input_gradients_match_forward_mode_reference(rng, config):
         "in0_weights": g.poisson_weights[0], "in0_delays": g.poisson_delays[0],
         "in1_weights": g.poisson_weights[1], "in1_delays": g.poisson_delays[1],
         "in2_weights": g.generator_weights[0], "in2_delays": g.generator_delays[0],
+        "in2_times": g.generator_times[0],
     }  # fmt: skip
     # both are exact: they agree to rounding (relative 1e-8 of the largest component); a scalar parameter's
     # gradient is the sum over the synapses it stands for
@@ -473,6 +497,43 @@ def test_input_tape_holds_the_input_events_and_leaves_the_run_unchanged(rng):
     np.testing.assert_array_equal(in_times[gen], np.sort(inputs[2][1]["times"]))
     # the Poisson events: about 4 * 300 + 10 * 150 Hz over T
     assert abs((~gen).sum() - 2700 * T) < 5 * np.sqrt(2700 * T)
+
+
+@pytest.mark.parametrize("config", ["delays-refractory", "inhibitory"])
+def test_periodic_generator_times_gradient_sums_the_repetitions(rng, config):
+    params = dict(random_params(rng, **CONFIGS[config]), threshold=1.0, reset=0.0)
+    n = params["n"]
+    ip, ix = np.arange(0, 13, 3), np.concatenate([rng.choice(n, size=3, replace=False) for _ in range(4)])
+    gen = dict(times=rng.uniform(0.0, 0.03, 6), sources=rng.integers(0, 4, 6), n_sources=4, indptr=ip, indices=ix,
+               weights=rng.normal(0.2, 0.1, 12), delays=rng.uniform(0.0005, 0.003, 12), period=0.03)  # fmt: skip
+    inputs = [("add_spike_generator", gen)]
+    net = simulate_with_inputs(params, inputs)
+    assert sum(t.size for t, _ in net._tape_inputs) == 4 * 6  # four periods in T
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=n)
+    g = net.gradient(c, b)
+    assert g.n_coincident == 0 and g.n_unresolved == 0 and g.generator_times[0].shape == (6,)
+    ref = forward_mode_reference(params, net, c, b, input_parts(inputs))
+    scale = np.abs(ref["in0_times"]).max()
+    np.testing.assert_allclose(g.generator_times[0], ref["in0_times"], rtol=1e-8, atol=1e-8 * scale)
+    direction = rng.normal(size=6)
+    h = 1e-8
+    values = []
+    for sign in (1, -1):
+        other = simulate_with_inputs(*perturbed(params, inputs, 0, "times", sign * h * direction))
+        np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+        values.append(loss(other, c, b))
+    fd = (values[0] - values[1]) / (2 * h)
+    # relative agreement 1e-5 (finite differences: truncation ~h^2, rounding ~1e-16 / h)
+    assert g.generator_times[0] @ direction == pytest.approx(fd, rel=1e-5, abs=1e-6)
+
+
+def test_generator_spike_after_the_run_has_no_gradient():
+    net = EventNetwork(1, drive=0.0, tau=0.01)
+    net.add_spike_generator([0.02, 0.001], [0, 0], 1, [0, 1], [0], weights=0.5)
+    net.run(0.01, record_tape=True)
+    g = net.gradient(np.zeros(0), dL_dv=[1.0])  # L = v(T) = 0.5 exp(-(T - 1 ms) / tau): dL/dt1 = L / tau
+    np.testing.assert_allclose(g.generator_times[0], [0.0, 0.5 * np.exp(-0.9) / 0.01], rtol=1e-12)
 
 
 def test_pulse_triggered_by_a_generator_passes_its_time_to_the_input_delay():

@@ -50,6 +50,11 @@ class SpikeGradient:
         realisation of the recorded run (the input event times are held fixed).
     generator_weights, generator_delays : tuple of (float or numpy.ndarray)
         The same for each `add_spike_generator` call.
+    generator_times : tuple of numpy.ndarray
+        One array per `add_spike_generator` call: dL/dt by each of its given spike times, in the order of
+        its ``times`` (with a period, summed over the repetitions in the run; 0 for a spike at or after
+        the end of the run). A spike that triggers a neuron's spike by its pulse passes that spike's
+        derivative on, one for one.
     n_pulse_triggered : int
         Spikes caused by an input pulse. Their time is the pulse's arrival time: it depends on the
         presynaptic spike (or input event) and the synapse's delay, not on the parameters of the neuron or
@@ -87,6 +92,7 @@ class SpikeGradient:
     poisson_delays: tuple = ()
     generator_weights: tuple = ()
     generator_delays: tuple = ()
+    generator_times: tuple = ()
     loss: float | None = None
 
 
@@ -141,7 +147,7 @@ def _synapse_parts(net):
         parts.append(("poisson", ix.size, w.size == 1, d.size == 1))
         delays.append(d)
         n_rows += rates.size
-    for _times, _sources, n_src, _ip, ix, w, d, _period in net._generators:
+    for _times, _sources, n_src, _ip, ix, w, d, _period, _order in net._generators:
         parts.append(("generator", ix.size, w.size == 1, d.size == 1))
         delays.append(d)
         n_rows += n_src
@@ -243,6 +249,8 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     >>> bool(np.isclose(g.generator_weights[0], np.exp(-0.7)))
     True
     >>> bool(np.isclose(g.generator_delays[0], 0.5 * np.exp(-0.7) / 0.01))
+    True
+    >>> bool(np.isclose(g.generator_times[0][0], g.generator_delays[0]))  # a later input, a later pulse
     True
     >>> g.poisson_weights
     (0.0,)
@@ -374,6 +382,7 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
         poisson_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "poisson"),
         generator_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "generator"),
         generator_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "generator"),
+        generator_times=_generator_times(net, g_in, in_src),
         n_pulse_triggered=int(counts[0]),
         n_coincident=int(counts[1]) + n_at_end,
         n_unresolved=int(counts[2]),
@@ -410,6 +419,22 @@ def _jax_derivatives(loss, times, neuron, v, states):
         value, grads = jax.value_and_grad(loss, argnums=argnums)(*args)
         grads = [np.asarray(g, dtype=np.float64) for g in grads] + [None] * (4 - n_args)
         return float(value), *grads
+
+
+def _generator_times(net, g_in, in_src):
+    """dL/dt by each spike generator's given times, in the order given: the derivatives by its input
+    events on the tape (in time order, the generator emits its sorted times cyclically: the j-th event is
+    its sorted spike j mod s), summed over the repetitions of a period."""
+    base = net.n + sum(rates.size for rates, *_ in net._poisson)
+    out = []
+    for times, _sources, n_src, *_, order in net._generators:
+        mine = (in_src >= base) & (in_src < base + n_src)
+        g = np.zeros(times.size)
+        if times.size:
+            g[order] = np.bincount(np.arange(int(mine.sum())) % times.size, g_in[mine], minlength=times.size)
+        out.append(g)
+        base += n_src
+    return tuple(out)
 
 
 def _split(g, parts, perm, which):
