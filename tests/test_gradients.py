@@ -831,3 +831,98 @@ def test_readout_errors():
         net.gradient(np.zeros(k), dL_dstates=[[0.0, np.inf], [0.0, 0.0]])
     with pytest.raises(TypeError, match="dL_dstates comes from the callable loss"):
         net.gradient(loss=lambda t, i: t.sum(), dL_dstates=np.zeros((2, 2)))
+
+
+# ---------------------------------------------------------------- van Rossum distances
+
+
+def van_rossum_integral(trains, targets, tau):
+    """sum_i (1/tau) int_0^inf (x_i - y_i)^2 dt by Gauss-Legendre quadrature (16 nodes) on pieces of at
+    most tau / 4 between consecutive spikes (the filtered trains are smooth there), up to 60 tau after the
+    last one."""
+    nodes, weights = np.polynomial.legendre.leggauss(16)
+    total = 0.0
+    for x, y in zip(trains, targets, strict=True):
+        end = max(x.max(initial=0.0), y.max(initial=0.0)) + 60 * tau
+        cuts = np.unique(np.concatenate([np.arange(0.0, end, tau / 4), [end], x, y]))
+        a, b = cuts[:-1, None], cuts[1:, None]
+        t = ((a + b) / 2 + (b - a) / 2 * nodes).reshape(-1)
+        wq = ((b - a) / 2 * weights).reshape(-1)
+
+        def filtered(s, t=t):
+            return np.sum(np.where(t[:, None] >= s[None, :], np.exp(-(t[:, None] - s[None, :]) / tau), 0.0), axis=1)
+
+        total += np.sum(wq * (filtered(x) - filtered(y)) ** 2) / tau
+    return total
+
+
+def test_van_rossum_loss_is_the_integral_of_the_filtered_difference(rng):
+    pytest.importorskip("jax")
+    from brian2_sparseprop.spiking.gradients import van_rossum_loss
+
+    net = simulate(random_params(rng, **CONFIGS["delays-refractory"]))
+    neurons = np.unique(net.spike_indices)[:4]
+    targets = [np.sort(rng.uniform(0.0, T, rng.integers(1, 6))) for _ in neurons]
+    tau = float(rng.uniform(0.002, 0.02))
+    value = float(van_rossum_loss(neurons, targets, tau)(net.spike_times, net.spike_indices))
+    trains = [net.spike_times[net.spike_indices == i] for i in neurons]
+    # the closed form against the quadrature (exact on each smooth piece to rounding)
+    assert value == pytest.approx(van_rossum_integral(trains, targets, tau), rel=1e-10)
+    # a train and itself are at distance 0; a single spike from none at 1/2
+    assert float(van_rossum_loss(neurons[:1], trains[:1], tau)(net.spike_times, net.spike_indices)) == pytest.approx(
+        0.0, abs=1e-12
+    )
+    assert float(van_rossum_loss([0], [[0.01]], tau)(np.zeros(0), np.zeros(0, np.int32))) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("config", ["delays-refractory", "inhibitory"])
+def test_van_rossum_gradient_matches_central_differences(rng, config):
+    pytest.importorskip("jax")
+    from brian2_sparseprop.spiking.gradients import van_rossum_loss
+
+    params = random_params(rng, **CONFIGS[config])
+    net = simulate(params)
+    neurons = np.unique(net.spike_indices)[:5]
+    targets = [np.sort(rng.uniform(0.0, T, 4)) for _ in neurons]
+    loss_fn = van_rossum_loss(neurons, targets, tau=0.005)
+    g = net.gradient(loss=loss_fn)
+    assert g.n_coincident == 0
+
+    def value(net):  # the closed form in NumPy (the JAX loss's value is checked against it)
+        total = 0.0
+        for i, s in zip(neurons, targets, strict=True):
+            x = net.spike_times[net.spike_indices == i]
+            total += sum(
+                f * np.exp(-np.abs(np.subtract.outer(a, b)) / 0.005).sum()
+                for a, b, f in ((x, x, 0.5), (s, s, 0.5), (x, s, -1.0))
+            )
+        return total
+
+    assert g.loss == pytest.approx(value(net), rel=1e-12)
+    for name, grad in (("weights", g.weights), ("drive", g.drive)):
+        direction = rng.normal(size=np.shape(params[name]))
+        h = 1e-7
+        values = []
+        for sign in (1, -1):
+            other = simulate(dict(params, **{name: params[name] + sign * h * direction}))
+            np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+            values.append(value(other))
+        fd = (values[0] - values[1]) / (2 * h)
+        assert abs(fd) > 1e-3  # the loss depends on the parameters
+        # relative agreement 1e-5 (finite differences: truncation ~h^2, rounding ~1e-16 / h)
+        assert grad @ direction == pytest.approx(fd, rel=1e-5, abs=1e-6), name
+
+
+def test_van_rossum_loss_errors():
+    from brian2_sparseprop.spiking.gradients import van_rossum_loss
+
+    with pytest.raises(TypeError, match="neurons must be integers, found dtype float64"):
+        van_rossum_loss([0.5], [[0.01]], 0.005)
+    with pytest.raises(ValueError, match="neurons must be a 1-d array of distinct indices >= 0"):
+        van_rossum_loss([1, 1], [[0.01], [0.02]], 0.005)
+    with pytest.raises(ValueError, match=r"targets must hold one train per neuron \(2\), found 1"):
+        van_rossum_loss([0, 1], [[0.01]], 0.005)
+    with pytest.raises(ValueError, match="tau must be > 0, found: 0.0"):
+        van_rossum_loss([0], [[0.01]], 0.0)
+    with pytest.raises(ValueError, match=r"targets\[0\] must be finite, found nan"):
+        van_rossum_loss([0], [[np.nan]], 0.005)

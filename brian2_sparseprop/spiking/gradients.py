@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_real, check_values, real_array, si_value
 from . import _adjoint
 
-__all__ = ["SpikeGradient", "lif_gradient"]
+__all__ = ["SpikeGradient", "lif_gradient", "van_rossum_loss"]
 
 
 @dataclass(frozen=True)
@@ -390,6 +391,100 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     )
 
 
+def van_rossum_loss(neurons, targets, tau):
+    """The summed squared van Rossum distances between the spike trains of chosen neurons and target
+    trains, as a loss for ``EventNetwork.gradient(loss=...)``.
+
+    With the causal exponential kernel, each train filtered to x(t) = sum_k e^{-(t - t_k)/tau} (t >= t_k),
+    the squared distance of neuron i's train to its target train y_i is D_i^2 = (1/tau) int_0^inf (x_i(t) -
+    y_i(t))^2 dt, and the loss is L = sum_i D_i^2. In closed form (int e^{-(t - a)/tau} e^{-(t - b)/tau} dt
+    over t >= max(a, b) is tau/2 e^{-|a - b|/tau}):
+    D_i^2 = 1/2 sum_{a, b} e^{-|t_a - t_b|/tau} + 1/2 sum_{a, b} e^{-|s_a - s_b|/tau} - sum_{a, b}
+    e^{-|t_a - s_b|/tau} over the neuron's spikes t and its targets s. It is smooth in the spike times
+    (except where a spike coincides with a target or another spike of its train, a set of measure zero);
+    spikes appearing or disappearing make it jump, as every spike-time loss. Cost O(k^2) per neuron with
+    k spikes and targets (all pairs); the result is written with ``jax.numpy`` and differentiated by
+    `lif_gradient` with JAX.
+
+    Parameters
+    ----------
+    neurons : array_like of int, shape (m,)
+        The neurons compared (distinct, >= 0).
+    targets : sequence of m array_like or time Quantity
+        The target spike times of each neuron (s), finite.
+    tau : float or time Quantity
+        The kernel's time constant (s), > 0.
+
+    Returns
+    -------
+    callable
+        ``loss(spike_times, spike_indices)``: L over the spikes of a run (JAX arrays for the gradient;
+        NumPy arrays give its value as a 0-d JAX array). The spikes of other neurons do not enter.
+
+    Raises
+    ------
+    TypeError
+        If ``neurons`` are not integers, or a time is not a real number.
+    ValueError
+        If ``neurons`` are not 1-d, distinct and >= 0, ``targets`` has not one train per neuron, a target
+        time is not finite, or ``tau`` is not > 0.
+
+    Examples
+    --------
+    Neuron 1 of a two-neuron network learns to fire at 12 and 30 ms: the loss, and its gradient by the
+    weight against a finite difference:
+
+    >>> import numpy as np
+    >>> from brian2_sparseprop import EventNetwork
+    >>> from brian2_sparseprop.spiking.gradients import van_rossum_loss
+    >>> loss = van_rossum_loss([1], [[0.012, 0.030]], tau=0.005)
+    >>> def run(w):
+    ...     net = EventNetwork(2, drive=[1.5, 1.2], indptr=[0, 1, 1], indices=[1], weights=[w], delays=0.002)
+    ...     net.run(0.05, record_tape=True)
+    ...     return net
+    >>> g = run(0.1).gradient(loss=loss)
+    >>> h = 1e-7
+    >>> value = lambda net: float(loss(net.spike_times, net.spike_indices))
+    >>> bool(np.isclose(g.loss, value(run(0.1))))
+    True
+    >>> bool(np.isclose(g.weights[0], (value(run(0.1 + h)) - value(run(0.1 - h))) / (2 * h), rtol=1e-5))
+    True
+    """
+    neurons = np.asarray(neurons)
+    if neurons.size and neurons.dtype.kind not in "iu":
+        raise TypeError(f"neurons must be integers, found dtype {neurons.dtype}")
+    if neurons.ndim != 1 or (neurons.size and neurons.min() < 0) or np.unique(neurons).size != neurons.size:
+        raise ValueError(f"neurons must be a 1-d array of distinct indices >= 0, found {neurons!r:.80}")
+    tau = check_real("tau", si_value("tau", tau, "time"), positive=True)
+    if len(targets) != neurons.size:
+        raise ValueError(f"targets must hold one train per neuron ({neurons.size}), found {len(targets)}")
+    trains = [
+        real_array(f"targets[{k}]", si_value(f"targets[{k}]", s, "time")).reshape(-1) for k, s in enumerate(targets)
+    ]
+    for k, s in enumerate(trains):
+        check_values(f"targets[{k}]", s)
+    s_t = np.concatenate([np.zeros(0), *trains])
+    s_lab = np.repeat(neurons, [s.size for s in trains])
+    same_t = s_lab[:, None] == s_lab[None, :]
+    yy = float(np.sum(np.where(same_t, np.exp(-np.abs(s_t[:, None] - s_t[None, :]) / tau), 0.0)))
+
+    def loss(spike_times, spike_indices):
+        import jax
+
+        with _x64(jax):  # (also when called outside the gradient, on NumPy arrays)
+            return _van_rossum(jax.numpy, spike_times, spike_indices)
+
+    def _van_rossum(jnp, spike_times, spike_indices):
+        lab = np.asarray(spike_indices)
+        sel = np.nonzero(np.isin(lab, neurons))[0]
+        t, lab = jnp.asarray(spike_times, dtype=jnp.float64)[sel], lab[sel]
+        xx = jnp.sum(jnp.where(lab[:, None] == lab[None, :], jnp.exp(-jnp.abs(t[:, None] - t[None, :]) / tau), 0.0))
+        xy = jnp.sum(jnp.where(lab[:, None] == s_lab[None, :], jnp.exp(-jnp.abs(t[:, None] - s_t[None, :]) / tau), 0.0))
+        return 0.5 * (xx + yy) - xy
+
+    return loss
+
+
 def _jax_derivatives(loss, times, neuron, v, states):
     """The value of a callable loss and its derivatives by the spike times, the final states and the
     readouts (None for those it does not take), with JAX in 64-bit precision."""
@@ -411,8 +506,7 @@ def _jax_derivatives(loss, times, neuron, v, states):
             continue
         n_args = k
         break
-    x64 = jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
-    with x64:
+    with _x64(jax):
         args = (jnp.asarray(times, dtype=jnp.float64), jnp.asarray(neuron), jnp.asarray(v, dtype=jnp.float64),
                 jnp.asarray(states, dtype=jnp.float64))[:n_args]  # fmt: skip
         argnums = (0, 2, 3)[: n_args - 1]
@@ -435,6 +529,11 @@ def _generator_times(net, g_in, in_src):
         out.append(g)
         base += n_src
     return tuple(out)
+
+
+def _x64(jax):
+    """JAX's context of 64-bit precision (its name moved between versions)."""
+    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
 
 
 def _split(g, parts, perm, which):
