@@ -110,7 +110,8 @@ def _boundaries(times, neuron, kicked, n, s_times, s_idx, tref):
     r_t, r_i = np.repeat(s_times, s_idx.size), np.tile(s_idx, s_times.size)
     all_t, all_i = np.concatenate([times, r_t]), np.concatenate([neuron, r_i]).astype(np.int64)
     is_ro = np.arange(n_sp + n_ro) >= n_sp
-    srt = np.lexsort((~is_ro, all_t, all_i))  # by neuron, then time, then readouts first
+    # by neuron, then time, then readouts first (without readouts: the record is in time order already)
+    srt = np.lexsort((~is_ro, all_t, all_i)) if n_ro else np.argsort(all_i, kind="stable")
     ro_sorted = is_ro[srt]
     # the last spike of the neuron before each readout: a refractory readout is held at the reset
     last = np.maximum.accumulate(np.where(ro_sorted, -1, np.arange(srt.size)))
