@@ -130,16 +130,19 @@ def _duals(layout, name, values, size):
     return [Dual(x, np.eye(1, dim, offset + k)[0]) for k, x in enumerate(values)]
 
 
-def forward_mode_reference(params, net, c, b, inputs=()):
+def forward_mode_reference(params, net, c, b, inputs=(), s=None):
     """dL/d(every parameter, per synapse and per neuron) by replaying the recorded event order with
     tangents (pure Python): the network's weights, delays, drive, v_init, tau, threshold and reset, and the
     weights and delays of each input part (``inputs``: Poisson parts first, then generators, as the
-    engine numbers the presynaptic ids) for the input events on the tape."""
+    engine numbers the presynaptic ids) for the input events on the tape. L = c . spike times + b . v(T)
+    + sum(s * readouts) (``net.state_values``)."""
     n, nnz = params["n"], params["indices"].size
     sizes = {"weights": nnz, "delays": nnz, "drive": n, "v_init": n, "tau": n, "threshold": n, "reset": n}
     in_nnz = [np.asarray(part["indices"]).size for part in inputs]
     for p, m in enumerate(in_nnz):
         sizes[f"in{p}_weights"] = sizes[f"in{p}_delays"] = m
+        if "times" in inputs[p]:
+            sizes[f"in{p}_times"] = inputs[p]["times"].size
     offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1].tolist(), strict=True))
     layout = {"offsets": offsets, "dim": sum(sizes.values())}
     x = {k: _duals(layout, k, params[k], sizes[k]) for k in ("weights", "delays", "drive", "v_init", "tau")}
@@ -148,10 +151,27 @@ def forward_mode_reference(params, net, c, b, inputs=()):
     tref = params["refractory"]
     # presynaptic rows: (indptr, indices, weight duals, delay duals) per neuron, then per input source
     rows = [(params["indptr"], params["indices"], x["weights"], x["delays"], j) for j in range(n)]
+    given = {}  # a generator's source row: (the part's given times as duals, its sources, its period)
     for p, part in enumerate(inputs):
         w = _duals(layout, f"in{p}_weights", part["weights"], in_nnz[p])
         d = _duals(layout, f"in{p}_delays", part["delays"], in_nnz[p])
+        if "times" in part:
+            tg = _duals(layout, f"in{p}_times", part["times"], part["times"].size)
+            for r in range(len(part["indptr"]) - 1):
+                given[len(rows) + r] = (tg, part["sources"], part["period"], r)
         rows += [(part["indptr"], part["indices"], w, d, r) for r in range(len(part["indptr"]) - 1)]
+
+    def input_time(row, t):
+        """An input event's time: a generator's given time (plus whole periods) with its tangent, which
+        is matched by value (the given times are distinct), or a Poisson time (no parameter)."""
+        if row not in given:
+            return Dual(t, 0.0)
+        tg, sources, period, r = given[row]
+        reps = [round((t - tm.x) / period) if period > 0 else 0 for tm in tg]
+        k = [m for m in range(len(tg)) if sources[m] == r and abs(tg[m].x + reps[m] * period - t) < 1e-12]
+        assert len(k) == 1
+        return tg[k[0]] + reps[k[0]] * period
+
     times, neuron = net.spike_times, net.spike_indices
     kicked = np.concatenate(net._tape)
     in_times = np.concatenate([t for t, _ in net._tape_inputs])
@@ -177,11 +197,28 @@ def forward_mode_reference(params, net, c, b, inputs=()):
                 U = U - w * (ta / tau).exp()
         return U, start_x
 
+    ro = [(t, int(i), r, col) for r, t in enumerate(net.state_times) for col, i in enumerate(net._sample_idx)] if (
+        s is not None) else []  # fmt: skip
+    ro_value = []
+
+    def readouts_until(t_stop):
+        """The readouts before t_stop (a readout precedes the events of its instant)."""
+        while ro and ro[0][0] <= t_stop:
+            tr, i, r, col = ro.pop(0)
+            if last[i] is not None and tr < last[i][0] + tref:  # refractory: held at the reset
+                value = x["reset"][i]
+            else:
+                U, _ = potential_u(i, tr)
+                value = x["drive"][i] - U * (Dual(-tr, 0.0) / x["tau"][i]).exp()
+            assert value.x == pytest.approx(net.state_values[r, col], abs=1e-12)
+            ro_value.append(float(s[r, col]) * value)
+
     t_dual, e = [], 0
     for k in range(times.size):
         while e < in_times.size and in_times[e] <= times[k]:  # an instant's inputs come before its spikes
-            send(int(in_src[e]), in_times[e], Dual(in_times[e], 0.0))
+            send(int(in_src[e]), in_times[e], input_time(int(in_src[e]), in_times[e]))
             e += 1
+        readouts_until(times[k])
         i = int(neuron[k])
         if kicked[k]:  # the time of the latest arrival at that instant (the one that crossed)
             tk = [ta for ta_x, ta, w in arrivals[i] if ta_x == times[k]][-1]
@@ -193,8 +230,10 @@ def forward_mode_reference(params, net, c, b, inputs=()):
         last[i] = (times[k], tk)
         send(i, times[k], tk)
     for rest in range(e, in_times.size):
-        send(int(in_src[rest]), in_times[rest], Dual(in_times[rest], 0.0))
+        send(int(in_src[rest]), in_times[rest], input_time(int(in_src[rest]), in_times[rest]))
+    readouts_until(np.inf)
     L = sum((float(ck) * tk for ck, tk in zip(c, t_dual, strict=True)), Dual(0.0, 0.0))
+    L = sum(ro_value, L)
     for i in range(n):
         U, start_x = potential_u(i, net.t)
         if start_x <= net.t:
@@ -343,13 +382,15 @@ def random_inputs(rng, n):
 
 
 def input_parts(inputs):
-    """The inputs as the reference's parts: CSR, weights, delays."""
+    """The inputs as the reference's parts: CSR, weights, delays (and a generator's times, sources, period)."""
     parts = []
     for method, kw in inputs:
         if method == "add_poisson_input":
             m = kw["targets"].size
             kw = dict(indptr=np.arange(m + 1), indices=kw["targets"], weights=kw["weight"], delays=kw["delay"])
-        parts.append({k: kw[k] for k in ("indptr", "indices", "weights", "delays")})
+        parts.append({k: kw[k] for k in ("indptr", "indices", "weights", "delays", "times", "sources") if k in kw})
+        if "times" in kw:
+            parts[-1]["period"] = kw.get("period", 0.0)
     return parts
 
 
@@ -371,6 +412,7 @@ INPUT_PARAMETERS = {
     "poisson-input-delay": (1, "delay", lambda g: g.poisson_delays[1]),
     "generator-weights": (2, "weights", lambda g: g.generator_weights[0]),
     "generator-delays": (2, "delays", lambda g: g.generator_delays[0]),
+    "generator-times": (2, "times", lambda g: g.generator_times[0]),
     "network-weights": (None, "weights", lambda g: g.weights),
 }
 
@@ -397,7 +439,8 @@ def test_input_and_delay_gradients_match_central_differences(rng, config, which)
     part, name, field = INPUT_PARAMETERS[which]
     value = params[name] if part is None else inputs[part][1][name]
     direction = rng.normal(size=np.shape(value))
-    h = 1e-8 if name.startswith("delay") else 1e-7  # (a delay's derivative is about w / tau: 10 times a weight's)
+    # (a delay's or an input time's derivative is about w / tau: 10 times a weight's)
+    h = 1e-8 if name.startswith("delay") or name == "times" else 1e-7
     values = []
     for sign in (1, -1):
         other = simulate_with_inputs(*perturbed(params, inputs, part, name, sign * h * direction))
@@ -426,6 +469,7 @@ def test_input_gradients_match_forward_mode_reference(rng, config):
         "in0_weights": g.poisson_weights[0], "in0_delays": g.poisson_delays[0],
         "in1_weights": g.poisson_weights[1], "in1_delays": g.poisson_delays[1],
         "in2_weights": g.generator_weights[0], "in2_delays": g.generator_delays[0],
+        "in2_times": g.generator_times[0],
     }  # fmt: skip
     # both are exact: they agree to rounding (relative 1e-8 of the largest component); a scalar parameter's
     # gradient is the sum over the synapses it stands for
@@ -453,6 +497,43 @@ def test_input_tape_holds_the_input_events_and_leaves_the_run_unchanged(rng):
     np.testing.assert_array_equal(in_times[gen], np.sort(inputs[2][1]["times"]))
     # the Poisson events: about 4 * 300 + 10 * 150 Hz over T
     assert abs((~gen).sum() - 2700 * T) < 5 * np.sqrt(2700 * T)
+
+
+@pytest.mark.parametrize("config", ["delays-refractory", "inhibitory"])
+def test_periodic_generator_times_gradient_sums_the_repetitions(rng, config):
+    params = dict(random_params(rng, **CONFIGS[config]), threshold=1.0, reset=0.0)
+    n = params["n"]
+    ip, ix = np.arange(0, 13, 3), np.concatenate([rng.choice(n, size=3, replace=False) for _ in range(4)])
+    gen = dict(times=rng.uniform(0.0, 0.03, 6), sources=rng.integers(0, 4, 6), n_sources=4, indptr=ip, indices=ix,
+               weights=rng.normal(0.2, 0.1, 12), delays=rng.uniform(0.0005, 0.003, 12), period=0.03)  # fmt: skip
+    inputs = [("add_spike_generator", gen)]
+    net = simulate_with_inputs(params, inputs)
+    assert sum(t.size for t, _ in net._tape_inputs) == 4 * 6  # four periods in T
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=n)
+    g = net.gradient(c, b)
+    assert g.n_coincident == 0 and g.n_unresolved == 0 and g.generator_times[0].shape == (6,)
+    ref = forward_mode_reference(params, net, c, b, input_parts(inputs))
+    scale = np.abs(ref["in0_times"]).max()
+    np.testing.assert_allclose(g.generator_times[0], ref["in0_times"], rtol=1e-8, atol=1e-8 * scale)
+    direction = rng.normal(size=6)
+    h = 1e-8
+    values = []
+    for sign in (1, -1):
+        other = simulate_with_inputs(*perturbed(params, inputs, 0, "times", sign * h * direction))
+        np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+        values.append(loss(other, c, b))
+    fd = (values[0] - values[1]) / (2 * h)
+    # relative agreement 1e-5 (finite differences: truncation ~h^2, rounding ~1e-16 / h)
+    assert g.generator_times[0] @ direction == pytest.approx(fd, rel=1e-5, abs=1e-6)
+
+
+def test_generator_spike_after_the_run_has_no_gradient():
+    net = EventNetwork(1, drive=0.0, tau=0.01)
+    net.add_spike_generator([0.02, 0.001], [0, 0], 1, [0, 1], [0], weights=0.5)
+    net.run(0.01, record_tape=True)
+    g = net.gradient(np.zeros(0), dL_dv=[1.0])  # L = v(T) = 0.5 exp(-(T - 1 ms) / tau): dL/dt1 = L / tau
+    np.testing.assert_allclose(g.generator_times[0], [0.0, 0.5 * np.exp(-0.9) / 0.01], rtol=1e-12)
 
 
 def test_pulse_triggered_by_a_generator_passes_its_time_to_the_input_delay():
@@ -577,3 +658,271 @@ def test_callable_loss_errors():
         net.gradient(dL_dv=np.zeros(2), loss=lambda t, i: t.sum())
     with pytest.raises(TypeError, match="loss must be a callable, found str"):
         net.gradient(loss="ttfs")
+
+
+# ---------------------------------------------------------------- readouts: exact states at given times
+
+
+def simulate_readouts(params, inputs=(), neurons=None, times=None, durations=(T,)):
+    net = EventNetwork(**params)
+    for method, kw in inputs:
+        getattr(net, method)(**kw)
+    net.record_states(neurons, times)
+    for d in durations:
+        net.run(d, record_tape=True)
+    return net
+
+
+def readout_loss(net, c, b, s):
+    return float(c @ net.spike_times + b @ net.v + np.sum(s * net.state_values))
+
+
+def random_readouts(rng, n):
+    """Eight neurons read out at 25 random times in [0, T) (and at t = 0)."""
+    return rng.choice(n, size=8, replace=False), np.concatenate([[0.0], np.sort(rng.uniform(0.0, T, 24))])
+
+
+# (argument, the gradient's field, the relative step): every parameter kind of the network
+READOUT_PARAMETERS = {
+    "weights": (lambda g: g.weights, 1e-7),
+    "delays": (lambda g: g.delays, 1e-8),
+    "drive": (lambda g: g.drive, 1e-7),
+    "v_init": (lambda g: g.v0, 1e-7),
+    "tau": (lambda g: g.tau, 1e-8),
+    "threshold": (lambda g: g.threshold, 1e-7),
+    "reset": (lambda g: g.reset, 1e-7),
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "name"),
+    [(c, p) for c in ("delays-refractory", "excitatory-cascades", "inhibitory") for p in READOUT_PARAMETERS
+     if CONFIGS[c]["delays"] or p != "delays"],  # (a network without delays has one delay, 0: one-sided)
+)  # fmt: skip
+def test_readout_gradients_match_central_differences(rng, config, name):
+    n = 20
+    params = dict(random_params(rng, n=n, **CONFIGS[config]), threshold=rng.uniform(0.95, 1.05, n),
+                  reset=rng.uniform(-0.1, 0.1, n))  # fmt: skip
+    neurons, times = random_readouts(rng, n)
+    net = simulate_readouts(params, neurons=neurons, times=times)
+    assert net.state_values.shape == (times.size, neurons.size) and net.spike_times.size > 50
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=n)
+    s = rng.normal(size=net.state_values.shape)
+    g = net.gradient(c, b, dL_dstates=s)
+    assert g.n_coincident == 0 and g.n_unresolved == 0
+    field, h = READOUT_PARAMETERS[name]
+    grad = field(g)
+    assert np.shape(grad) == np.shape(params[name])
+    direction = rng.normal(size=np.shape(params[name])) * (np.asarray(params[name]) if name == "tau" else 1.0)
+    values = []
+    for sign in (1, -1):
+        other = simulate_readouts(dict(params, **{name: params[name] + sign * h * direction}), (), neurons, times)
+        np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+        values.append(readout_loss(other, c, b, s))
+    fd = (values[0] - values[1]) / (2 * h)
+    # relative agreement 1e-5 (finite differences: truncation ~h^2, rounding ~1e-16 / h)
+    assert np.sum(grad * direction) == pytest.approx(fd, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("config", ["delays-refractory", "excitatory-cascades", "shared-tau"])
+def test_readout_gradients_match_forward_mode_reference(rng, config):
+    params = dict(random_params(rng, **CONFIGS[config]), threshold=1.0, reset=0.0, seed=int(rng.integers(2**32)))
+    inputs = random_inputs(rng, params["n"])
+    neurons, times = random_readouts(rng, params["n"])
+    net = simulate_readouts(params, inputs, neurons, times)
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=params["n"])
+    s = rng.normal(size=net.state_values.shape)
+    g = net.gradient(c, b, dL_dstates=s)
+    ref = forward_mode_reference(params, net, c, b, input_parts(inputs), s)
+    got = {
+        "weights": g.weights, "delays": g.delays, "drive": g.drive, "v_init": g.v0, "tau": g.tau,
+        "threshold": g.threshold, "reset": g.reset,
+        "in0_weights": g.poisson_weights[0], "in0_delays": g.poisson_delays[0],
+        "in2_weights": g.generator_weights[0], "in2_delays": g.generator_delays[0],
+    }  # fmt: skip
+    # both are exact: they agree to rounding (relative 1e-8 of the largest component)
+    for name, value in got.items():
+        expected = ref[name] if np.ndim(value) else ref[name].sum()
+        np.testing.assert_allclose(value, expected, rtol=1e-8, atol=1e-8 * np.abs(ref[name]).max(), err_msg=name)
+
+
+def test_readouts_without_loss_on_them_leave_the_gradient_unchanged(rng):
+    params = random_params(rng, **CONFIGS["delays-refractory"])
+    neurons, times = random_readouts(rng, params["n"])
+    net, plain = simulate_readouts(params, (), neurons, times), simulate(params)
+    c = rng.normal(size=net.spike_times.size)
+    g, g0 = net.gradient(c), plain.gradient(c)
+    for name in ("weights", "delays", "drive", "v0", "tau", "threshold", "reset"):
+        np.testing.assert_allclose(getattr(g, name), getattr(g0, name), rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_readout_in_a_refractory_period_is_the_reset():
+    # the neuron fires at 0.01 ln 3 and is held at the reset for 5 ms: a readout 2 ms after the spike
+    net = EventNetwork(1, tau=0.01, drive=1.5, reset=0.2, refractory=0.005, v_init=[0.0])
+    net.record_states([0], [0.01 * np.log(3.0) + 0.002])
+    net.run(0.03, record_tape=True)
+    assert net.state_values[0, 0] == 0.2
+    g = net.gradient(np.zeros(net.spike_times.size), dL_dstates=[[1.0]])
+    assert g.reset == 1.0 and g.drive == 0.0 and g.tau == 0.0 and g.v0[0] == 0.0 and g.n_coincident == 0
+
+
+def test_readout_at_time_zero_is_the_initial_state():
+    net = EventNetwork(2, drive=1.5, v_init=[0.3, 0.4])
+    net.record_states([1, 0], [0.0])
+    net.run(0.02, record_tape=True)
+    np.testing.assert_allclose(net.state_values, [[0.4, 0.3]], rtol=1e-15)  # (u = (I - v) e^{t/tau} rounds)
+    g = net.gradient(np.zeros(net.spike_times.size), dL_dstates=[[2.0, 3.0]])
+    np.testing.assert_array_equal(g.v0, [3.0, 2.0])
+    assert g.drive == 0.0 and g.n_coincident == 0
+
+
+def test_readout_at_an_arrival_or_a_spike_of_its_neuron_is_counted():
+    # a generator pulse arrives at 3 ms, and the neuron's own spike: readouts at both instants are taken
+    # before the event (the pulse not yet added; theta, not yet reset) and counted as coincident
+    first = EventNetwork(1, drive=1.5, tau=0.01)
+    first.run(0.02)
+    t_spike = first.spike_times[0]
+    net = EventNetwork(1, drive=1.5, tau=0.01)
+    net.add_spike_generator([0.001], [0], 1, [0, 1], [0], weights=0.1, delays=0.002)
+    net.record_states([0], [0.001 + 0.002, t_spike])
+    net.run(0.02, record_tape=True)
+    assert net.spike_times[0] < t_spike  # the pulse advances the spike: the second readout is after it
+    net2 = EventNetwork(1, drive=1.5, tau=0.01)
+    net2.record_states([0], [t_spike])
+    net2.run(0.02, record_tape=True)
+    assert net2.spike_times[0] == t_spike and net2.state_values[0, 0] == pytest.approx(1.0, abs=1e-12)
+    assert net2.gradient([0.0], dL_dstates=[[1.0]]).n_coincident == 1
+    g = net.gradient(np.zeros(net.spike_times.size), dL_dstates=[[1.0], [0.0]])
+    assert net.state_values[0, 0] == pytest.approx(1.5 * (1 - np.exp(-0.3)), rel=1e-12)  # without the pulse
+    assert g.n_coincident == 1
+    # the one-sided derivative of the recorded order (readout before the pulse): no weight dependence
+    assert g.generator_weights[0] == 0.0
+
+
+def test_callable_loss_with_readouts_gives_the_gradient_of_its_derivatives(rng):
+    jnp = pytest.importorskip("jax.numpy")
+    params = random_params(rng, **CONFIGS["delays-refractory"])
+    neurons, times = random_readouts(rng, params["n"])
+    net = simulate_readouts(params, (), neurons, times)
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=params["n"])
+    s = rng.normal(size=net.state_values.shape)
+
+    def f(t, i, v, states):
+        return jnp.dot(jnp.asarray(c), t) + jnp.dot(jnp.asarray(b), v) + jnp.sum(jnp.asarray(s) * states)
+
+    g = net.gradient(loss=f)
+    ref = net.gradient(c, b, dL_dstates=s)
+    assert g.loss == pytest.approx(readout_loss(net, c, b, s), rel=1e-14)
+    for name in ("weights", "delays", "drive", "v0", "tau", "threshold", "reset"):
+        np.testing.assert_allclose(getattr(g, name), getattr(ref, name), rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_readout_errors():
+    net = EventNetwork(3, drive=1.5, indptr=[0, 1, 2, 2], indices=[1, 2], weights=0.1)
+    net.record_states([0, 2], [0.005, 0.01])
+    net.run(0.02, record_tape=True)
+    k = net.spike_times.size
+    with pytest.raises(ValueError, match=r"dL_dstates must have shape \(2, 2\) \(like net.state_values\)"):
+        net.gradient(np.zeros(k), dL_dstates=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="dL_dstates must be finite"):
+        net.gradient(np.zeros(k), dL_dstates=[[0.0, np.inf], [0.0, 0.0]])
+    with pytest.raises(TypeError, match="dL_dstates comes from the callable loss"):
+        net.gradient(loss=lambda t, i: t.sum(), dL_dstates=np.zeros((2, 2)))
+
+
+# ---------------------------------------------------------------- van Rossum distances
+
+
+def van_rossum_integral(trains, targets, tau):
+    """sum_i (1/tau) int_0^inf (x_i - y_i)^2 dt by Gauss-Legendre quadrature (16 nodes) on pieces of at
+    most tau / 4 between consecutive spikes (the filtered trains are smooth there), up to 60 tau after the
+    last one."""
+    nodes, weights = np.polynomial.legendre.leggauss(16)
+    total = 0.0
+    for x, y in zip(trains, targets, strict=True):
+        end = max(x.max(initial=0.0), y.max(initial=0.0)) + 60 * tau
+        cuts = np.unique(np.concatenate([np.arange(0.0, end, tau / 4), [end], x, y]))
+        a, b = cuts[:-1, None], cuts[1:, None]
+        t = ((a + b) / 2 + (b - a) / 2 * nodes).reshape(-1)
+        wq = ((b - a) / 2 * weights).reshape(-1)
+
+        def filtered(s, t=t):
+            return np.sum(np.where(t[:, None] >= s[None, :], np.exp(-(t[:, None] - s[None, :]) / tau), 0.0), axis=1)
+
+        total += np.sum(wq * (filtered(x) - filtered(y)) ** 2) / tau
+    return total
+
+
+def test_van_rossum_loss_is_the_integral_of_the_filtered_difference(rng):
+    pytest.importorskip("jax")
+    from brian2_sparseprop.spiking.gradients import van_rossum_loss
+
+    net = simulate(random_params(rng, **CONFIGS["delays-refractory"]))
+    neurons = np.unique(net.spike_indices)[:4]
+    targets = [np.sort(rng.uniform(0.0, T, rng.integers(1, 6))) for _ in neurons]
+    tau = float(rng.uniform(0.002, 0.02))
+    value = float(van_rossum_loss(neurons, targets, tau)(net.spike_times, net.spike_indices))
+    trains = [net.spike_times[net.spike_indices == i] for i in neurons]
+    # the closed form against the quadrature (exact on each smooth piece to rounding)
+    assert value == pytest.approx(van_rossum_integral(trains, targets, tau), rel=1e-10)
+    # a train and itself are at distance 0; a single spike from none at 1/2
+    assert float(van_rossum_loss(neurons[:1], trains[:1], tau)(net.spike_times, net.spike_indices)) == pytest.approx(
+        0.0, abs=1e-12
+    )
+    assert float(van_rossum_loss([0], [[0.01]], tau)(np.zeros(0), np.zeros(0, np.int32))) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("config", ["delays-refractory", "inhibitory"])
+def test_van_rossum_gradient_matches_central_differences(rng, config):
+    pytest.importorskip("jax")
+    from brian2_sparseprop.spiking.gradients import van_rossum_loss
+
+    params = random_params(rng, **CONFIGS[config])
+    net = simulate(params)
+    neurons = np.unique(net.spike_indices)[:5]
+    targets = [np.sort(rng.uniform(0.0, T, 4)) for _ in neurons]
+    loss_fn = van_rossum_loss(neurons, targets, tau=0.005)
+    g = net.gradient(loss=loss_fn)
+    assert g.n_coincident == 0
+
+    def value(net):  # the closed form in NumPy (the JAX loss's value is checked against it)
+        total = 0.0
+        for i, s in zip(neurons, targets, strict=True):
+            x = net.spike_times[net.spike_indices == i]
+            total += sum(
+                f * np.exp(-np.abs(np.subtract.outer(a, b)) / 0.005).sum()
+                for a, b, f in ((x, x, 0.5), (s, s, 0.5), (x, s, -1.0))
+            )
+        return total
+
+    assert g.loss == pytest.approx(value(net), rel=1e-12)
+    for name, grad in (("weights", g.weights), ("drive", g.drive)):
+        direction = rng.normal(size=np.shape(params[name]))
+        h = 1e-7
+        values = []
+        for sign in (1, -1):
+            other = simulate(dict(params, **{name: params[name] + sign * h * direction}))
+            np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+            values.append(value(other))
+        fd = (values[0] - values[1]) / (2 * h)
+        assert abs(fd) > 1e-3  # the loss depends on the parameters
+        # relative agreement 1e-5 (finite differences: truncation ~h^2, rounding ~1e-16 / h)
+        assert grad @ direction == pytest.approx(fd, rel=1e-5, abs=1e-6), name
+
+
+def test_van_rossum_loss_errors():
+    from brian2_sparseprop.spiking.gradients import van_rossum_loss
+
+    with pytest.raises(TypeError, match="neurons must be integers, found dtype float64"):
+        van_rossum_loss([0.5], [[0.01]], 0.005)
+    with pytest.raises(ValueError, match="neurons must be a 1-d array of distinct indices >= 0"):
+        van_rossum_loss([1, 1], [[0.01], [0.02]], 0.005)
+    with pytest.raises(ValueError, match=r"targets must hold one train per neuron \(2\), found 1"):
+        van_rossum_loss([0, 1], [[0.01]], 0.005)
+    with pytest.raises(ValueError, match="tau must be > 0, found: 0.0"):
+        van_rossum_loss([0], [[0.01]], 0.0)
+    with pytest.raises(ValueError, match=r"targets\[0\] must be finite, found nan"):
+        van_rossum_loss([0], [[np.nan]], 0.005)

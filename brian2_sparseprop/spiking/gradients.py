@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_real, check_values, real_array, si_value
 from . import _adjoint
 
-__all__ = ["SpikeGradient", "lif_gradient"]
+__all__ = ["SpikeGradient", "lif_gradient", "van_rossum_loss"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class SpikeGradient:
         realisation of the recorded run (the input event times are held fixed).
     generator_weights, generator_delays : tuple of (float or numpy.ndarray)
         The same for each `add_spike_generator` call.
+    generator_times : tuple of numpy.ndarray
+        One array per `add_spike_generator` call: dL/dt by each of its given spike times, in the order of
+        its ``times`` (with a period, summed over the repetitions in the run; 0 for a spike at or after
+        the end of the run). A spike that triggers a neuron's spike by its pulse passes that spike's
+        derivative on, one for one.
     n_pulse_triggered : int
         Spikes caused by an input pulse. Their time is the pulse's arrival time: it depends on the
         presynaptic spike (or input event) and the synapse's delay, not on the parameters of the neuron or
@@ -62,6 +68,9 @@ class SpikeGradient:
         derivative of the recorded order of events. 0 means the gradient exists. Ties within a cascade
         without delay (all its spikes share its first spike's time under any small change) are not
         counted; ties of one cascade's delayed arrivals at a pulse-triggered spike are (an upper bound).
+        Readouts (``record_states``) add to it: a readout within 4 ulps of a pulse arriving at its neuron
+        (the readout is taken before it), of a spike its neuron reaches on its own (the readout is the
+        threshold, before the reset) or of the end of its neuron's refractory period.
     n_unresolved : int
         Pulse-triggered spikes whose pulse was not found among the recorded spikes and input events (0
         unless arrival times and spike times differ by more than rounding, which would be a bug: please
@@ -84,18 +93,44 @@ class SpikeGradient:
     poisson_delays: tuple = ()
     generator_weights: tuple = ()
     generator_delays: tuple = ()
+    generator_times: tuple = ()
     loss: float | None = None
 
 
-def _by_neuron(neuron, n):
-    """Each neuron's spikes in time order (CSR: ptr, order) and each spike's position in ``order``; the
-    tape is in time order, so a stable sort keeps it."""
-    order = np.argsort(neuron, kind="stable").astype(np.int64)
+def _boundaries(times, neuron, kicked, n, s_times, s_idx, tref):
+    """Each neuron's boundaries in time order, as CSR rows: its spikes and its readouts (``s_times`` x
+    ``s_idx``, flat index f = row * len(s_idx) + column) outside refractory periods, a readout before a
+    spike of its instant (a sample precedes the events of its instant).
+
+    Returns ptr, order (a spike's record position or a readout's f), kind (0 a spike reached on its own,
+    1 one caused by a pulse, 2 a readout), the boundary times, each spike's CSR position, each readout's
+    CSR position (-1 within a refractory period: held at the reset), and the number of those within rounding
+    of the end of the refractory period or of the spike that began it."""
+    n_sp, n_ro = times.size, s_times.size * s_idx.size
+    r_t, r_i = np.repeat(s_times, s_idx.size), np.tile(s_idx, s_times.size)
+    all_t, all_i = np.concatenate([times, r_t]), np.concatenate([neuron, r_i]).astype(np.int64)
+    is_ro = np.arange(n_sp + n_ro) >= n_sp
+    # by neuron, then time, then readouts first (without readouts: the record is in time order already)
+    srt = np.lexsort((~is_ro, all_t, all_i)) if n_ro else np.argsort(all_i, kind="stable")
+    ro_sorted = is_ro[srt]
+    # the last spike of the neuron before each readout: a refractory readout is held at the reset
+    last = np.maximum.accumulate(np.where(ro_sorted, -1, np.arange(srt.size)))
+    has_prev = (last >= 0) & (all_i[srt[np.maximum(last, 0)]] == all_i[srt])
+    t_prev = np.where(has_prev, all_t[srt[np.maximum(last, 0)]], -np.inf)
+    ref_end = t_prev + tref[all_i[srt]]
+    refractory = ro_sorted & (all_t[srt] < ref_end)
+    tol = 4.0 * np.finfo(float).eps * np.maximum(all_t[srt], 1.0)
+    n_at_end = int((refractory & ((ref_end - all_t[srt] <= tol) | (all_t[srt] - t_prev <= tol))).sum())
+    keep = srt[~refractory]
     ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(neuron, minlength=n), out=ptr[1:])
-    pos = np.empty_like(order)
-    pos[order] = np.arange(order.size)
-    return ptr, order, pos
+    np.cumsum(np.bincount(all_i[keep], minlength=n), out=ptr[1:])
+    order = np.where(keep < n_sp, keep, keep - n_sp).astype(np.int64)
+    kind = np.where(keep < n_sp, kicked[np.minimum(keep, max(n_sp - 1, 0))] if n_sp else 0, 2).astype(np.uint8)
+    pos = np.empty(n_sp, np.int64)
+    pos[keep[keep < n_sp]] = np.nonzero(keep < n_sp)[0]
+    ro_pos = np.full(n_ro, -1, np.int64)
+    ro_pos[keep[keep >= n_sp] - n_sp] = np.nonzero(keep >= n_sp)[0]
+    return ptr, order, kind, all_t[keep], pos, ro_pos, n_at_end
 
 
 def _mask(a):
@@ -114,7 +149,7 @@ def _synapse_parts(net):
         parts.append(("poisson", ix.size, w.size == 1, d.size == 1))
         delays.append(d)
         n_rows += rates.size
-    for _times, _sources, n_src, _ip, ix, w, d, _period in net._generators:
+    for _times, _sources, n_src, _ip, ix, w, d, _period, _order in net._generators:
         parts.append(("generator", ix.size, w.size == 1, d.size == 1))
         delays.append(d)
         n_rows += n_src
@@ -126,13 +161,14 @@ def _synapse_parts(net):
     return parts, np.lexsort((caller, row))
 
 
-def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
+def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None):
     """Exact gradient of a loss L by the parameters of a LIF network's run (weights, delays, drives, initial
     states, tau, threshold, reset) and by the weights and delays of its external inputs.
 
     The loss is given by its derivatives: by every spike of the run (aligned with ``net.spike_times``)
-    and, optionally, by every neuron's final state v(T) at the network's current time T; or as a
-    callable of the spike times (and the final states) that JAX differentiates. The run must have been
+    and, optionally, by every neuron's final state v(T) at the network's current time T and by the exact
+    states recorded at given times (``record_states``, membrane readouts); or as a callable of the spike
+    times (and the final states, and the readouts) that JAX differentiates. The run must have been
     recorded with ``net.run(..., record_tape=True)`` from t = 0 on. Poisson inputs are held at
     the realisation of the recorded run (their event times are on the tape: 12 bytes per input event).
 
@@ -146,12 +182,20 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
         ``loss``, not both.
     dL_dv : array_like, shape (n,), optional
         dL/dv_i(T) by the final states (a neuron refractory at T is held at its reset).
+    dL_dstates : array_like, shape like ``net.state_values``, optional
+        dL/d(readout) by the exact states recorded with ``net.record_states(indices, times)``
+        (``net.state_values[r, c]``: neuron ``indices[c]`` at ``net.state_times[r]``). A readout is the
+        state before the events of its instant (Brian2's StateMonitor records at the start of a time
+        step): the left limit v(t_r-), without a pulse arriving at t_r and, at a spike the neuron reaches
+        on its own at t_r, the threshold; within a refractory period, the reset.
     loss : callable, optional
-        ``loss(spike_times, spike_indices)`` or ``loss(spike_times, spike_indices, v)``, a scalar written
-        with ``jax.numpy``: ``spike_times`` is a float64 JAX array aligned with ``net.spike_times``,
-        ``spike_indices`` the neurons (int32), ``v`` the final states, shape (n,). Its derivatives are
-        taken with ``jax.grad`` (in 64-bit precision) and passed to the backward pass; the result's
-        ``loss`` holds its value. Needs JAX.
+        ``loss(spike_times, spike_indices)``, ``loss(spike_times, spike_indices, v)`` or ``loss(spike_times,
+        spike_indices, v, states)``, a scalar written with ``jax.numpy``: ``spike_times`` is a float64 JAX
+        array aligned with ``net.spike_times``, ``spike_indices`` the neurons (int32), ``v`` the final
+        states, shape (n,), ``states`` the readouts, shaped like ``net.state_values``. The number of
+        arguments it accepts decides which it is given. Its derivatives are taken with ``jax.grad`` (in
+        64-bit precision) and passed to the backward pass; the result's ``loss`` holds its value. Needs
+        JAX.
 
     Returns
     -------
@@ -163,7 +207,8 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
     ------
     TypeError
         If ``net`` is not an `EventNetwork`, a derivative is not an array of real numbers, ``loss`` is not
-        callable, or both or neither of ``dL_dspike_times`` and ``loss`` are given.
+        callable, or both or neither of ``dL_dspike_times`` and ``loss`` are given (or ``loss`` with
+        ``dL_dv`` or ``dL_dstates``).
     ValueError
         If there is no tape (no run yet, or a run or ``set_v`` without ``record_tape=True``), or a
         derivative has the wrong shape or is not finite (also one that JAX returned).
@@ -207,6 +252,8 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
     True
     >>> bool(np.isclose(g.generator_delays[0], 0.5 * np.exp(-0.7) / 0.01))
     True
+    >>> bool(np.isclose(g.generator_times[0][0], g.generator_delays[0]))  # a later input, a later pulse
+    True
     >>> g.poisson_weights
     (0.0,)
 
@@ -233,6 +280,20 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
     >>> fd = ((first(run(0.1 + h)) - 0.02) ** 2 - (first(run(0.1 - h)) - 0.02) ** 2) / (2 * h)
     >>> bool(np.isclose(g.weights[0], fd, rtol=1e-5))
     True
+
+    A membrane readout: neuron 1 of the first network recorded at 30 ms, L = v_1(30 ms) squared (the
+    callable takes the readouts as its fourth argument):
+
+    >>> def run_readout(w):
+    ...     net = EventNetwork(2, drive=[1.5, 1.2], indptr=[0, 1, 1], indices=[1], weights=[w],
+    ...                        delays=0.002)
+    ...     net.record_states([1], [0.03])
+    ...     net.run(0.05, record_tape=True)
+    ...     return net
+    >>> g = run_readout(0.1).gradient(loss=lambda t, i, v, states: states[0, 0] ** 2)
+    >>> fd = (run_readout(0.1 + h).state_values[0, 0] ** 2 - run_readout(0.1 - h).state_values[0, 0] ** 2) / (2 * h)
+    >>> bool(np.isclose(g.weights[0], fd, rtol=1e-5))
+    True
     """
     from .network import MODELS, EventNetwork
 
@@ -253,20 +314,33 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
     times, neuron = net.spike_times, net.spike_indices
     kicked = np.concatenate(net._tape) if net._tape else np.zeros(0, np.uint8)
     n = net.n
+    states = net.state_values
     value = None
     if (dL_dspike_times is None) == (loss is None):
         raise TypeError("give the loss's derivatives dL_dspike_times (and dL_dv) or a callable loss, not both")
     if loss is not None:
-        if dL_dv is not None:
-            raise TypeError("dL_dv comes from the callable loss: give one or the other")
-        value, dL_dspike_times, dL_dv = _jax_derivatives(loss, times, neuron, net.v)
+        for name, given in (("dL_dv", dL_dv), ("dL_dstates", dL_dstates)):
+            if given is not None:
+                raise TypeError(f"{name} comes from the callable loss: give one or the other")
+        value, dL_dspike_times, dL_dv, dL_dstates = _jax_derivatives(loss, times, neuron, net.v, states)
     dL_dt = _derivative("dL_dspike_times", dL_dspike_times, times.shape, "one per spike of net.spike_times")
     dv = np.zeros(n) if dL_dv is None else _derivative("dL_dv", dL_dv, (n,), "one per neuron")
+    ds = (
+        np.zeros(states.shape)
+        if dL_dstates is None
+        else _derivative("dL_dstates", dL_dstates, states.shape, "like net.state_values")
+    )
 
-    ptr, order, pos = _by_neuron(neuron, n)
+    p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
+    s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
+    tref = np.broadcast_to(p["tref"], (n,))
+    ptr, order, kind, bd_time, pos, ro_pos, n_at_end = _boundaries(times, neuron, kicked, n, s_times, s_idx, tref)
     in_times = np.concatenate([c[0] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0)
     in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
     in_after = np.searchsorted(times, in_times, side="left").astype(np.int64)  # an instant's inputs come first
+    # a readout precedes the events of its instant
+    ro_sp_after = np.searchsorted(times, s_times, side="left").astype(np.int64)
+    ro_in_after = np.searchsorted(in_times, s_times, side="left").astype(np.int64)
     spec = net._spec
     indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
     w, d = spec["weights"], spec["delays"]
@@ -279,9 +353,13 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
     g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(4))
     g_in = np.zeros(in_times.size)
     counts = np.zeros(3, np.int64)
-    p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
+    # a readout within a refractory period is the reset
+    held = ro_pos < 0
+    np.add.at(g_reset, np.tile(s_idx, s_times.size)[held], ds.reshape(-1)[held])
     _adjoint.lif_backward(
-        times, neuron, kicked, ptr, order, pos, in_times, in_src, in_after,
+        times, neuron, kicked, ptr, order, kind, bd_time, pos, in_times, in_src, in_after,
+        s_times, s_idx, ro_pos, ro_sp_after, ro_in_after, np.ascontiguousarray(states, float).reshape(-1),
+        ds.reshape(-1),
         spec["indptr"], indices, w, _mask(w), d, _mask(d),
         p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
         p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), net._v_init,
@@ -306,16 +384,111 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, loss=None):
         poisson_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "poisson"),
         generator_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "generator"),
         generator_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "generator"),
+        generator_times=_generator_times(net, g_in, in_src),
         n_pulse_triggered=int(counts[0]),
-        n_coincident=int(counts[1]),
+        n_coincident=int(counts[1]) + n_at_end,
         n_unresolved=int(counts[2]),
         loss=value,
     )
 
 
-def _jax_derivatives(loss, times, neuron, v):
-    """The value of a callable loss and its derivatives by the spike times and the final states (None if
-    it does not take them), with JAX in 64-bit precision."""
+def van_rossum_loss(neurons, targets, tau):
+    """The summed squared van Rossum distances between the spike trains of chosen neurons and target
+    trains, as a loss for ``EventNetwork.gradient(loss=...)``.
+
+    With the causal exponential kernel, each train filtered to x(t) = sum_k e^{-(t - t_k)/tau} (t >= t_k),
+    the squared distance of neuron i's train to its target train y_i is D_i^2 = (1/tau) int_0^inf (x_i(t) -
+    y_i(t))^2 dt, and the loss is L = sum_i D_i^2. In closed form (int e^{-(t - a)/tau} e^{-(t - b)/tau} dt
+    over t >= max(a, b) is tau/2 e^{-|a - b|/tau}):
+    D_i^2 = 1/2 sum_{a, b} e^{-|t_a - t_b|/tau} + 1/2 sum_{a, b} e^{-|s_a - s_b|/tau} - sum_{a, b}
+    e^{-|t_a - s_b|/tau} over the neuron's spikes t and its targets s. It is smooth in the spike times
+    (except where a spike coincides with a target or another spike of its train, a set of measure zero);
+    spikes appearing or disappearing make it jump, as every spike-time loss. Cost O(k^2) per neuron with
+    k spikes and targets (all pairs); the result is written with ``jax.numpy`` and differentiated by
+    `lif_gradient` with JAX.
+
+    Parameters
+    ----------
+    neurons : array_like of int, shape (m,)
+        The neurons compared (distinct, >= 0).
+    targets : sequence of m array_like or time Quantity
+        The target spike times of each neuron (s), finite.
+    tau : float or time Quantity
+        The kernel's time constant (s), > 0.
+
+    Returns
+    -------
+    callable
+        ``loss(spike_times, spike_indices)``: L over the spikes of a run (JAX arrays for the gradient;
+        NumPy arrays give its value as a 0-d JAX array). The spikes of other neurons do not enter.
+
+    Raises
+    ------
+    TypeError
+        If ``neurons`` are not integers, or a time is not a real number.
+    ValueError
+        If ``neurons`` are not 1-d, distinct and >= 0, ``targets`` has not one train per neuron, a target
+        time is not finite, or ``tau`` is not > 0.
+
+    Examples
+    --------
+    Neuron 1 of a two-neuron network learns to fire at 12 and 30 ms: the loss, and its gradient by the
+    weight against a finite difference:
+
+    >>> import numpy as np
+    >>> from brian2_sparseprop import EventNetwork
+    >>> from brian2_sparseprop.spiking.gradients import van_rossum_loss
+    >>> loss = van_rossum_loss([1], [[0.012, 0.030]], tau=0.005)
+    >>> def run(w):
+    ...     net = EventNetwork(2, drive=[1.5, 1.2], indptr=[0, 1, 1], indices=[1], weights=[w], delays=0.002)
+    ...     net.run(0.05, record_tape=True)
+    ...     return net
+    >>> g = run(0.1).gradient(loss=loss)
+    >>> h = 1e-7
+    >>> value = lambda net: float(loss(net.spike_times, net.spike_indices))
+    >>> bool(np.isclose(g.loss, value(run(0.1))))
+    True
+    >>> bool(np.isclose(g.weights[0], (value(run(0.1 + h)) - value(run(0.1 - h))) / (2 * h), rtol=1e-5))
+    True
+    """
+    neurons = np.asarray(neurons)
+    if neurons.size and neurons.dtype.kind not in "iu":
+        raise TypeError(f"neurons must be integers, found dtype {neurons.dtype}")
+    if neurons.ndim != 1 or (neurons.size and neurons.min() < 0) or np.unique(neurons).size != neurons.size:
+        raise ValueError(f"neurons must be a 1-d array of distinct indices >= 0, found {neurons!r:.80}")
+    tau = check_real("tau", si_value("tau", tau, "time"), positive=True)
+    if len(targets) != neurons.size:
+        raise ValueError(f"targets must hold one train per neuron ({neurons.size}), found {len(targets)}")
+    trains = [
+        real_array(f"targets[{k}]", si_value(f"targets[{k}]", s, "time")).reshape(-1) for k, s in enumerate(targets)
+    ]
+    for k, s in enumerate(trains):
+        check_values(f"targets[{k}]", s)
+    s_t = np.concatenate([np.zeros(0), *trains])
+    s_lab = np.repeat(neurons, [s.size for s in trains])
+    same_t = s_lab[:, None] == s_lab[None, :]
+    yy = float(np.sum(np.where(same_t, np.exp(-np.abs(s_t[:, None] - s_t[None, :]) / tau), 0.0)))
+
+    def loss(spike_times, spike_indices):
+        import jax
+
+        with _x64(jax):  # (also when called outside the gradient, on NumPy arrays)
+            return _van_rossum(jax.numpy, spike_times, spike_indices)
+
+    def _van_rossum(jnp, spike_times, spike_indices):
+        lab = np.asarray(spike_indices)
+        sel = np.nonzero(np.isin(lab, neurons))[0]
+        t, lab = jnp.asarray(spike_times, dtype=jnp.float64)[sel], lab[sel]
+        xx = jnp.sum(jnp.where(lab[:, None] == lab[None, :], jnp.exp(-jnp.abs(t[:, None] - t[None, :]) / tau), 0.0))
+        xy = jnp.sum(jnp.where(lab[:, None] == s_lab[None, :], jnp.exp(-jnp.abs(t[:, None] - s_t[None, :]) / tau), 0.0))
+        return 0.5 * (xx + yy) - xy
+
+    return loss
+
+
+def _jax_derivatives(loss, times, neuron, v, states):
+    """The value of a callable loss and its derivatives by the spike times, the final states and the
+    readouts (None for those it does not take), with JAX in 64-bit precision."""
     if not callable(loss):
         raise TypeError(f"loss must be a callable, found {type(loss).__name__}")
     try:
@@ -326,21 +499,42 @@ def _jax_derivatives(loss, times, neuron, v):
             "gradient(loss=...) differentiates the loss with JAX, which is not installed: "
             "pip install 'brian2_sparseprop[jax]', or give the derivatives dL_dspike_times and dL_dv"
         ) from exc
-    try:
-        inspect.signature(loss).bind(None, None, None)
-        with_v = True
-    except (TypeError, ValueError):
-        with_v = False
-    x64 = jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
-    with x64:
-        t, i = jnp.asarray(times, dtype=jnp.float64), jnp.asarray(neuron)
-        if with_v:
-            value, (dt, dv) = jax.value_and_grad(loss, argnums=(0, 2))(t, i, jnp.asarray(v, dtype=jnp.float64))
-            dv = np.asarray(dv, dtype=np.float64)
-        else:
-            value, dt = jax.value_and_grad(loss)(t, i)
-            dv = None
-        return float(value), np.asarray(dt, dtype=np.float64), dv
+    n_args = 2
+    for k in (4, 3):
+        try:
+            inspect.signature(loss).bind(*([None] * k))
+        except (TypeError, ValueError):
+            continue
+        n_args = k
+        break
+    with _x64(jax):
+        args = (jnp.asarray(times, dtype=jnp.float64), jnp.asarray(neuron), jnp.asarray(v, dtype=jnp.float64),
+                jnp.asarray(states, dtype=jnp.float64))[:n_args]  # fmt: skip
+        argnums = (0, 2, 3)[: n_args - 1]
+        value, grads = jax.value_and_grad(loss, argnums=argnums)(*args)
+        grads = [np.asarray(g, dtype=np.float64) for g in grads] + [None] * (4 - n_args)
+        return float(value), *grads
+
+
+def _generator_times(net, g_in, in_src):
+    """dL/dt by each spike generator's given times, in the order given: the derivatives by its input
+    events on the tape (in time order, the generator emits its sorted times cyclically: the j-th event is
+    its sorted spike j mod s), summed over the repetitions of a period."""
+    base = net.n + sum(rates.size for rates, *_ in net._poisson)
+    out = []
+    for times, _sources, n_src, *_, order in net._generators:
+        mine = (in_src >= base) & (in_src < base + n_src)
+        g = np.zeros(times.size)
+        if times.size:
+            g[order] = np.bincount(np.arange(int(mine.sum())) % times.size, g_in[mine], minlength=times.size)
+        out.append(g)
+        base += n_src
+    return tuple(out)
+
+
+def _x64(jax):
+    """JAX's context of 64-bit precision (its name moved between versions)."""
+    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
 
 
 def _split(g, parts, perm, which):

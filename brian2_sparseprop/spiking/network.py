@@ -642,9 +642,9 @@ class EventNetwork:
         ip, ix = _check_csr(indptr, indices, int(n_sources), self.n, "spike generator")
         w = _per_synapse("weights", weights, ix.size)
         d = _per_synapse("delays", delays, ix.size, nonneg=True)
-        order = np.argsort(times, kind="stable")
+        order = np.argsort(times, kind="stable")  # kept: the gradient by the times comes back in the given order
         self._generators.append(
-            (times[order], sources[order].astype(np.int64), int(n_sources), ip, ix, w, d, float(period))
+            (times[order], sources[order].astype(np.int64), int(n_sources), ip, ix, w, d, float(period), order)
         )
 
     # ------------------------------------------------------------------ recording
@@ -853,7 +853,7 @@ class EventNetwork:
             rows_ptr.append(ip)
             idx.append(ix), w.append(ww), d.append(dd), nnz_all.append(ix.size)
             n_pre += rates.size
-        for times, sources, n_src, ip, ix, ww, dd, period in self._generators:
+        for times, sources, n_src, ip, ix, ww, dd, period, _order in self._generators:
             gen.append((times, sources + n_pre, period))
             rows_ptr.append(ip)
             idx.append(ix), w.append(ww), d.append(dd), nnz_all.append(ix.size)
@@ -1454,7 +1454,7 @@ class EventNetwork:
                 keys.append(t + (old_next - t) * (old_total / total))
             else:
                 keys.append(t + np.random.Generator(self._bitgen).standard_exponential() / total)
-        for g, (times, _, _, _, _, _, _, period) in enumerate(self._generators):
+        for g, (times, _, _, _, _, _, _, period, _) in enumerate(self._generators):
             start = spec["gen_start"][g]
             if g < gen_offset.size and g not in changed_generators:
                 spec["gen_ptr"][g], spec["gen_rep"][g] = start + gen_offset[g], gen_rep[g]
@@ -1473,16 +1473,17 @@ class EventNetwork:
         self._tape = None
         eng.initialize_heaps()
 
-    def gradient(self, dL_dspike_times=None, dL_dv=None, *, loss=None):
+    def gradient(self, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None):
         """Exact gradient of a loss through the run recorded with ``run(..., record_tape=True)``.
 
-        The loss is given by its derivatives (``dL_dspike_times``, ``dL_dv``) or as a callable that JAX
-        differentiates (``loss``). See `brian2_sparseprop.spiking.gradients.lif_gradient` (this method
-        calls it) for the parameters, the result and the model's limits.
+        The loss is given by its derivatives (``dL_dspike_times``, ``dL_dv``, ``dL_dstates`` by the
+        readouts of `record_states`) or as a callable that JAX differentiates (``loss``). See
+        `brian2_sparseprop.spiking.gradients.lif_gradient` (this method calls it) for the parameters, the
+        result and the model's limits.
         """
         from .gradients import lif_gradient
 
-        return lif_gradient(self, dL_dspike_times, dL_dv, loss=loss)
+        return lif_gradient(self, dL_dspike_times, dL_dv, dL_dstates=dL_dstates, loss=loss)
 
     @property
     def n_spikes(self):
