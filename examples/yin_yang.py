@@ -42,6 +42,12 @@ parser.add_argument("--epochs", type=int, default=30, help="epochs over the trai
 parser.add_argument("--hidden", type=int, default=60, help="hidden neurons")
 parser.add_argument("--batch-size", type=int, default=50, help="samples per minibatch")
 parser.add_argument("--lr", type=float, default=0.001, help="Adam learning rate")
+parser.add_argument(
+    "--schedule",
+    choices=("constant", "cosine"),
+    default="constant",
+    help="learning rate: constant or cosine decay to 0",
+)
 parser.add_argument("--tau", type=float, default=0.02, help="membrane time constant (s)")
 parser.add_argument("--tau-soft", type=float, default=0.002, help="softmax temperature of the first spike times (s)")
 parser.add_argument("--train-samples", type=int, default=5000, help="samples of the training split used")
@@ -90,6 +96,13 @@ def initial_params(hidden, rng):
     }
 
 
+def learning_rate(n_samples):
+    """The learning rate of Adam: constant, or a cosine decay to 0 over all the steps of the run."""
+    if args.schedule == "constant":
+        return args.lr
+    return optax.cosine_decay_schedule(args.lr, args.epochs * -(-n_samples // args.batch_size))
+
+
 def accuracy(model, params, inputs, labels, batch=500):
     first = np.concatenate([model.first_spikes(params, inputs[k : k + batch]) for k in range(0, len(inputs), batch)])
     return float((np.argmin(first[:, :, 0], axis=1) == labels).mean())
@@ -112,7 +125,7 @@ def run_seed(seed):
         inputs,
         y_train,
         first_spike_cross_entropy(args.tau_soft),
-        optax.adam(args.lr),
+        optax.adam(learning_rate(args.train_samples)),
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=seed,

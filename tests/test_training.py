@@ -258,6 +258,22 @@ def test_report_text_prints_each_epoch(capsys):
     assert "epoch 1/2: loss" in out and "epoch 2/2: loss" in out and "pulse-triggered spikes" in out
 
 
+def test_report_tqdm_and_callable(capsys):
+    model, params = _random_model(np.random.default_rng(0), n_first=1)
+    times = np.full((4, model.n_inputs), 0.01)
+    seen = []
+    run = train(
+        model, params, times, np.zeros((4, 2, 1)), _target_loss, optax.sgd(0.0), epochs=2, batch_size=2,
+        report=lambda r: seen.append((r.epoch, r.step, r.history["step_loss"][-1])),
+    )  # fmt: skip
+    assert [s[:2] for s in seen] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert [s[2] for s in seen] == run.history["step_loss"]
+    train(
+        model, params, times, np.zeros((4, 2, 1)), _target_loss, optax.sgd(0.0), epochs=1, batch_size=2, report="tqdm"
+    )
+    assert "2/2" in capsys.readouterr().err  # the bar's last state: 2 of 2 batches
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 def _model(**kw):
     args = dict(n_inputs=1, input_indptr=[0, 1], input_indices=[0], readout=[0], duration=0.03, tau=0.01, drive=1.2)
