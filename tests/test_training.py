@@ -293,6 +293,8 @@ def _model(**kw):
         (dict(n_first=0), ValueError, "n_first must be >= 1"),
         (dict(input_indices=[5]), ValueError, "input connectivity"),
         (dict(tau=-0.01), ValueError, "tau must be > 0"),
+        (dict(drive=[1.2, 1.2, 1.2]), ValueError, r"drive must be a scalar or have shape \(2,\)"),
+        (dict(input_weights="a"), TypeError, "input_weights"),
     ],
 )
 def test_trainable_network_bad_input(kw, error, match):

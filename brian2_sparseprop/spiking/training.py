@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_int, check_real
+from .._validation import check_int, check_real, real_array as _real_array
 from .network import EventNetwork
 
 __all__ = ["BatchGradient", "TrainableNetwork", "TrainingRun", "first_spike_cross_entropy", "train"]
@@ -214,6 +214,10 @@ class TrainableNetwork:
             input_weights=input_weights,
             input_delays=si_value("input_delays", input_delays, "time"),
         )
+        for name, shape in self.shapes.items():
+            a = _real_array(name, self._fixed[name])
+            if a.ndim and a.shape != shape:
+                raise ValueError(f"{name} must be a scalar or have shape {shape}, found shape {a.shape}")
         self._network(self._fixed_params(), np.zeros((1, self.n_inputs)))
         self._grad_fns = {}
 
