@@ -38,14 +38,14 @@ parser = argparse.ArgumentParser(
     description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
 )
 parser.add_argument("--seeds", type=seed_list, default="0", help="seeds, e.g. 0-9 or 0,2,5")
-parser.add_argument("--epochs", type=int, default=30, help="epochs over the training split")
+parser.add_argument("--epochs", type=int, default=20, help="epochs over the training split")
 parser.add_argument("--hidden", type=int, default=60, help="hidden neurons")
 parser.add_argument("--batch-size", type=int, default=50, help="samples per minibatch")
 parser.add_argument("--lr", type=float, default=0.001, help="Adam learning rate")
 parser.add_argument(
     "--schedule",
     choices=("constant", "cosine"),
-    default="constant",
+    default="cosine",
     help="learning rate: constant or cosine decay to 0",
 )
 parser.add_argument("--tau", type=float, default=0.02, help="membrane time constant (s)")
