@@ -1,4 +1,7 @@
-"""Train a recurrent LIF network so that chosen neurons fire at target times, with exact gradients.
+"""Training spike times of a recurrent LIF network
+===============================================
+
+Train a recurrent LIF network so that chosen neurons fire at target times, with exact gradients.
 
 A recurrent network of LIF neurons (suprathreshold drives, random sparse weights with delays) is a
 student; a teacher of the same structure with other weights and drives sets the targets: the first
@@ -18,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 parser = argparse.ArgumentParser(
-    description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    description=__doc__.split("\n\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter
 )
 parser.add_argument("-n", type=int, default=50, help="neurons")
 parser.add_argument("--readout", type=int, default=5, help="neurons with target times")

@@ -1,4 +1,7 @@
-"""Yin-Yang classification by a network of exact LIF neurons, trained on time-to-first-spike with exact gradients.
+"""Yin-Yang classification with exact LIF neurons
+==============================================
+
+Yin-Yang classification by a network of exact LIF neurons, trained on time-to-first-spike with exact gradients.
 
 The Yin-Yang data set (Kriener, Goltz and Petrovici 2021; rebuilt by `brian2_sparseprop.datasets.yin_yang`)
 enters as spike latencies (EventProp's encoding: 10 ms + 30 ms x for x, y, 1 - x, 1 - y, and a bias spike
@@ -35,7 +38,7 @@ def seed_list(text):
 
 
 parser = argparse.ArgumentParser(
-    description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    description=__doc__.split("\n\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter
 )
 parser.add_argument("--seeds", type=seed_list, default="0", help="seeds, e.g. 0-9 or 0,2,5")
 parser.add_argument("--epochs", type=int, default=20, help="epochs over the training split")
