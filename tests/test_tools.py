@@ -88,6 +88,8 @@ FIGURES = {
     "brian2_exact_mode": ["brian2_exact_mode.png"],
     "elephant_analysis": ["elephant_analysis.png"],
     "rate_network_lyapunov": ["rate_network_lyapunov.png"],
+    "train_target_times": ["train_target_times.png"],
+    "yin_yang": ["yin_yang.png", "yin_yang_seed0.json"],
 }
 
 
