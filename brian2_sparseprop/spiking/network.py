@@ -745,9 +745,6 @@ class EventNetwork:
         True
         """
         self._check_not_built("add_stdp")
-        tau_pre, tau_post, last_update = (
-            si_value(name, v, "time") for name, v in (("tau_pre", tau_pre), ("tau_post", tau_post), ("last_update", last_update))
-        )
         values = {}
         for name, v in (("tau_pre", tau_pre), ("tau_post", tau_post), ("d_pre", d_pre), ("d_post", d_post)):
             values[name] = _scalar(name, si_value(name, v, "dimensionless" if name[0] == "d" else "time"))
@@ -777,15 +774,17 @@ class EventNetwork:
             raise ValueError(f"synapse {bad} of {source} {k} has a plasticity rule already (one rule per synapse)")
         m = syn.size
         traces = {}
-        for name, v, nonneg in (("apre", apre, False), ("apost", apost, False), ("last_update", last_update, False)):
+        for name, v in (("apre", apre), ("apost", apost), ("last_update", last_update)):
             a = _per_synapse(name, si_value(name, v, "time" if name == "last_update" else "dimensionless"), m)
             traces[name] = np.array(np.broadcast_to(a, (m,)), dtype=np.float64)
         if (traces["last_update"] > 0).any():
             bad = int(np.argmax(traces["last_update"] > 0))
-            raise ValueError(f"last_update must be <= 0 s (the start), found {traces['last_update'][bad]} at index {bad}")
+            raise ValueError(
+                f"last_update must be <= 0 s (the start), found {traces['last_update'][bad]} at index {bad}"
+            )
         if len(self._stdp) >= 127:
             raise ValueError("at most 127 plasticity rules per network")
-        rule = (values["tau_pre"], values["tau_post"], values["d_pre"], values["d_post"], w_min, w_max, int(update_first))
+        rule = (*(values[k] for k in ("tau_pre", "tau_post", "d_pre", "d_post")), w_min, w_max, int(update_first))
         weights = self._part_weights(part)  # a private copy, one weight per synapse, that the runs update
         self._part_weights(part, np.array(np.broadcast_to(weights, (nnz,)), dtype=np.float64))
         self._stdp.append(dict(part=part, synapses=syn, rule=rule, **traces))
@@ -1179,7 +1178,8 @@ class EventNetwork:
             rules[r] = entry["rule"]
             p = pos[base[entry["part"]] + entry["synapses"]]
             syn_rule[p] = r
-            traces["apre"][p], traces["apost"][p], traces["t"][p] = entry["apre"], entry["apost"], entry["last_update"] - epoch
+            traces["apre"][p], traces["apost"][p] = entry["apre"], entry["apost"]
+            traces["t"][p] = entry["last_update"] - epoch
         plastic = np.flatnonzero(syn_rule >= 0)
         targets = indices[plastic]
         post_syn = plastic[np.argsort(targets, kind="stable")]
@@ -1214,8 +1214,8 @@ class EventNetwork:
             raise TypeError(f"record_tape must be a bool, found {type(record_tape).__name__} {record_tape!r:.60}")
         if record_tape and self._stdp:
             raise NotImplementedError(
-                f"record_tape (gradients) is implemented for networks with fixed weights; this one has {len(self._stdp)} "
-                "plasticity rule(s) (add_stdp)"
+                "record_tape (gradients) is implemented for networks with fixed weights; this one has "
+                f"{len(self._stdp)} plasticity rule(s) (add_stdp)"
             )
         if record_tape and self._record_idx is not None:
             raise ValueError("record_tape needs the spikes of all neurons: call record_spikes() with no indices")
