@@ -164,3 +164,30 @@ def test_postsynaptic_delay_refused(device):
     S.connect()
     with pytest.raises(NotImplementedError, match="a delay of the on_post pathway"):
         run(1 * ms)
+
+
+def test_plasticity_onto_a_current(device, seed):
+    """A kick into an exponential current, 'ge_post += w', with v driven by 2*ge: the engine's weight is
+    2 w (its current is 2 ge), so are its bounds and traces; the device gives the weights, traces and
+    spikes of that EventNetwork built by hand."""
+    from brian2_sparseprop import EventNetwork
+
+    rng = np.random.default_rng(seed)
+    src_i, src_t = rng.integers(0, 4, 80), np.sort(rng.choice(2000, 80, replace=False)) * 0.1 * ms
+    G = SpikeGeneratorGroup(4, src_i, src_t)
+    H = NeuronGroup(1, "dv/dt = (2*ge - v)/(10*ms) : 1\ndge/dt = -ge/(5*ms) : 1", threshold="v > 0.1", reset="v = 0")
+    S = Synapses(G, H, MODEL, on_pre=ON_PRE.replace("v_post", "ge_post"), on_post=ON_POST, namespace=NAMESPACE)
+    S.connect()
+    S.w = "0.03 + 0.005*i"
+    M = SpikeMonitor(H)
+    run(200 * ms)
+    net = EventNetwork(1, model="lif_exp", tau=0.01, tau_e=0.005, drive=0.0, threshold=0.1)
+    net.add_spike_generator(src_t, src_i, 4, np.arange(5), np.zeros(4, int), 2 * (0.03 + 0.005 * np.arange(4)))
+    net.add_stdp(TAUPRE, TAUPOST, 2 * DAPRE, 2 * DAPOST, w_min=0.0, w_max=2 * WMAX, source="generator")
+    net.run(0.2)
+    assert net.spike_times.size >= 5
+    np.testing.assert_allclose(M.t_, net.spike_times, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(S.w[:], net.synaptic_weights("generator") / 2, rtol=1e-15)
+    traces = net.stdp_traces(0)
+    np.testing.assert_allclose(S.Apre[:], traces["apre"] / 2, rtol=1e-15)
+    np.testing.assert_allclose(S.Apost[:], traces["apost"] / 2, rtol=1e-15)

@@ -21,6 +21,10 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   reset and integrate also during refractoriness. The engine's currents are ``I_c = k_c tau c`` in the
   units of ``x``; with two currents, each must receive inputs of one sign in ``I_c`` (the excitatory one
   ``>= 0``, the inhibitory one ``<= 0``), because the engine sends a pulse to its current by its sign.
+
+Supported plasticity: Brian2's STDP form (``_SUPPORTED_STDP``), mapped to `EventNetwork.add_stdp` in engine
+units (engine weight ``c w`` for a kick ``x_post += c*w``; engine traces ``k c Apre`` and ``k c Apost`` for
+weight updates ``w + k*Apre``, ``w + k*Apost``), listed in ``EngineSpec.plasticity``.
 """
 
 import re
