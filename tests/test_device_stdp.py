@@ -191,3 +191,38 @@ def test_plasticity_onto_a_current(device, seed):
     traces = net.stdp_traces(0)
     np.testing.assert_allclose(S.Apre[:], traces["apre"] / 2, rtol=1e-15)
     np.testing.assert_allclose(S.Apost[:], traces["apost"] / 2, rtol=1e-15)
+
+
+def test_recurrent_plasticity_over_two_runs(device, seed):
+    """Plastic recurrent synapses with delays: two runs through the device (the second continues from the
+    weights and traces the first wrote back) give the spikes and weights of one EventNetwork run."""
+    from brian2_sparseprop import EventNetwork
+
+    rng = np.random.default_rng(seed)
+    n = 10
+    H = NeuronGroup(n, "dv/dt = (I - v)/(10*ms) : 1\nI : 1", threshold="v > 1", reset="v = 0", method="exact")
+    H.I = rng.uniform(1.05, 1.4, n)
+    H.v = rng.uniform(0, 0.9, n)
+    v0, drive = np.array(H.v[:]), np.array(H.I[:])
+    S = Synapses(H, H, MODEL, on_pre=ON_PRE, on_post=ON_POST, namespace=NAMESPACE)
+    S.connect(p=0.4, condition="i != j")
+    S.w = rng.uniform(0.0, WMAX, len(S))
+    S.delay = rng.choice([0.0, 0.5, 1.2], len(S)) * ms
+    pre, post, w0, d = np.array(S.i[:]), np.array(S.j[:]), np.array(S.w[:]), np.array(S.delay_[:])
+    M = SpikeMonitor(H)
+    run(60 * ms)
+    run(60 * ms)
+    order = np.argsort(pre, kind="stable")
+    indptr = np.searchsorted(pre[order], np.arange(n + 1))
+    net = EventNetwork(
+        n, tau=0.01, drive=drive, v_init=v0, indptr=indptr, indices=post[order], weights=w0[order], delays=d[order]
+    )
+    net.add_stdp(TAUPRE, TAUPOST, DAPRE, DAPOST, w_min=0.0, w_max=WMAX)
+    net.run(0.12)
+    assert net.spike_times.size > 50
+    np.testing.assert_allclose(M.t_, net.spike_times, rtol=0, atol=1e-13)
+    np.testing.assert_array_equal(M.i[:], net.spike_indices)
+    w = np.empty(len(S))
+    w[order] = net.synaptic_weights()
+    assert not np.allclose(w, w0)
+    np.testing.assert_allclose(S.w[:], w, rtol=0, atol=1e-15)

@@ -274,3 +274,19 @@ def test_static_network_unchanged(seed):
     ruled.run(0.2)
     np.testing.assert_array_equal(plain.spike_times, ruled.spike_times)
     np.testing.assert_array_equal(ruled.synaptic_weights(), kw["weights"])
+
+
+def test_rebuild_after_the_epoch_moved(seed):
+    """set_params after 3 s (the engine's epoch has moved on) carries the traces over: the single-synapse
+    closed form holds across it."""
+    rng = np.random.default_rng(seed)
+    t_pre = np.sort(rng.uniform(2.9, 3.2, 12))
+    t_post = np.sort(rng.uniform(2.9, 3.2, 9))
+    net = _taught(t_pre, t_post, 0.001, 0.02)
+    net.run(3.05)
+    net.set_params(drive=0.0)  # the same value: the engine is built again from the running one's state
+    net.run(0.25)
+    np.testing.assert_array_equal(net.spike_times, t_post)
+    expected = 0.02 + _pair_sum(t_pre + 0.001, t_post)
+    atol = 4 * np.finfo(float).eps * (1 + 3.3 / TAU_PRE) * (abs(D_PRE) + abs(D_POST)) * t_pre.size * t_post.size
+    np.testing.assert_allclose(net.synaptic_weights("generator")[0], expected, rtol=0, atol=atol)

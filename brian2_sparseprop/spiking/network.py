@@ -1113,7 +1113,9 @@ class EventNetwork:
         zero_end = np.zeros(1, np.int64)
         ids = np.arange(nnz, dtype=np.int64) if self._stdp else None
         if delays.size > 1:
-            shared = len(idx) == 1 and not self._copy  # the caller's arrays: copied before any reordering
+            # the caller's arrays are copied before any reordering, and so are the network's own when it has
+            # plasticity: its synapses keep their order (add_stdp's `synapses`, `synaptic_weights`)
+            shared = (len(idx) == 1 and not self._copy) or bool(self._stdp)
             indices, weights, delays, zero_end = _sort_rows_by_delay(indptr, indices, weights, delays, shared, ids)
         stdp = self._stdp_arrays(indices, ids, nnz_all, epoch)
         # external input heap: Poisson sources then generators, keyed by next event time
