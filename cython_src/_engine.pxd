@@ -14,7 +14,8 @@ from ._delay_queue cimport DelayQueue
 from ._heap cimport Heap
 from ._lif_exp cimport LexpPar, LexpState
 from ._models cimport KIND_BITS
-from ._typedefs cimport idx_t, int64_t, syn_t, uint8_t, uint16_t
+from ._stdp cimport StdpRule, SynTrace
+from ._typedefs cimport idx_t, int8_t, int64_t, syn_t, uint8_t, uint16_t
 
 # one uint16 per neuron holds its status bits (the first two change during a run, the others are static),
 # its kind (bits KIND_SHIFT ..) and its class (bits CLASS_SHIFT ..), so a kick reads one small word
@@ -194,6 +195,16 @@ cdef class Engine:
     cdef SpikeRecord tape_in
     cdef uint8_t[::1] in_record
     cdef bint any_in_record
+    # spike-timing-dependent plasticity (off unless a rule is given; see _stdp.pxd): the rule of each synapse
+    # (-1: static), its traces, and the plastic synapses onto each neuron (CSC: post_syn[post_ptr[i]:
+    # post_ptr[i + 1]]); with it on, weights are per synapse and change during the run
+    cdef bint stdp_on
+    cdef bint stdp_first                # some rule changes w before its kick
+    cdef StdpRule[::1] rules
+    cdef int8_t[::1] syn_rule
+    cdef SynTrace[::1] traces
+    cdef int64_t[::1] post_ptr
+    cdef syn_t[::1] post_syn
 
     cdef void _invalidate(self, int c) noexcept nogil
     cdef int grow_tape(self) except -1 nogil
@@ -226,6 +237,8 @@ cdef class Engine:
     cdef int gather(self, double t) except -1 nogil
     cdef int run_cascade(self, double t) except -1 nogil
     cdef void end_instant(self) noexcept nogil
+    cdef void stdp_arrivals(self, double t, int first) noexcept nogil
+    cdef void stdp_post(self, idx_t i, double t) noexcept nogil
     cdef inline double class_top_time(self, int c) noexcept nogil
     cdef void neuron_events(self, double t) noexcept nogil
     cdef void input_event(self, double t) noexcept nogil

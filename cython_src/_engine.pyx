@@ -45,7 +45,8 @@ from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
 from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, lexp_time_to
 from ._models cimport KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_QIF, model_advance, model_kick, model_time_to
 from ._qif cimport theta_of_v
-from ._typedefs cimport idx_t, int64_t, syn_t, uint8_t, uint16_t, uint64_t
+from ._stdp cimport StdpRule, SynTrace, stdp_on_post, stdp_on_pre
+from ._typedefs cimport idx_t, int8_t, int64_t, syn_t, uint8_t, uint16_t, uint64_t
 
 # the codes the Python layer writes into a neuron's flags (read from the C enums: not written twice)
 KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF, "lif_exp": KIND_LIF_EXP}
@@ -65,8 +66,12 @@ STATUS_CODES = {"done": LOOP_DONE, "budget": LOOP_BUDGET}
 # numpy record layouts of the C structs, read from the structs themselves
 cdef Neuron _neuron
 cdef DelayEvent _delay_event
+cdef StdpRule _stdp_rule
+cdef SynTrace _syn_trace
 NEURON_DTYPE = np.asarray(<Neuron[:1]>(&_neuron)).dtype
 DELAY_EVENT_DTYPE = np.asarray(<DelayEvent[:1]>(&_delay_event)).dtype
+STDP_RULE_DTYPE = np.asarray(<StdpRule[:1]>(&_stdp_rule)).dtype
+SYN_TRACE_DTYPE = np.asarray(<SynTrace[:1]>(&_syn_trace)).dtype
 
 # a shared class rescales once (t - t0) / tau exceeds this (E stays below 2**64)
 DEF REBASE_SPAN = 44.0
@@ -230,6 +235,14 @@ cdef class Engine:
         self.sample_times = np.empty(0)
         self.rec.cap = 0
         self.rec.n = 0
+        # plasticity: the arrays are the caller's (weights, traces change in place during a run)
+        self.stdp_on = spec["stdp_rules"].size > 0
+        self.rules = spec["stdp_rules"] if self.stdp_on else np.zeros(1, STDP_RULE_DTYPE)
+        self.stdp_first = self.stdp_on and bool(np.any(spec["stdp_rules"]["update_first"]))
+        self.syn_rule = spec["syn_rule"] if self.stdp_on else np.full(1, -1, np.int8)
+        self.traces = spec["traces"] if self.stdp_on else np.zeros(1, SYN_TRACE_DTYPE)
+        self.post_ptr = spec["post_ptr"] if self.stdp_on else np.zeros(1, np.int64)
+        self.post_syn = spec["post_syn"] if self.stdp_on and spec["post_syn"].size else np.zeros(1, np.int64)
 
     @staticmethod
     def _mask(a):
@@ -364,6 +377,9 @@ cdef class Engine:
         for p in range(self.in_heap.size):
             self.in_keys[p] -= d
         heap_build(&self.in_heap)
+        if self.stdp_on:
+            for k in range(self.traces.shape[0]):
+                self.traces[k].t -= d
 
     cdef inline void ensure_base(self, double t) noexcept nogil:
         cdef int c
@@ -721,7 +737,11 @@ cdef class Engine:
         if self.seg_n == 0:
             return 0
         if self.seg_n == 1 and not self.row_dup[self.seg[0].src]:
+            if self.stdp_first:
+                self.stdp_arrivals(t, 1)
             self.kick_targets(self.seg[0].k0, self.seg[0].k1, t)
+            if self.stdp_on:
+                self.stdp_arrivals(t, 0)
             self.seg_n = 0
             return 0
         for s in range(self.seg_n):
@@ -733,6 +753,8 @@ cdef class Engine:
                     raise MemoryError(f"cannot gather the {m} kicks of one instant")
             self.kbuf = grown
             self.kbuf_cap = m
+        if self.stdp_first:
+            self.stdp_arrivals(t, 1)
         a = 0
         for s in range(self.seg_n):
             for k in range(self.seg[s].k0, self.seg[s].k1):
@@ -762,8 +784,30 @@ cdef class Engine:
             else:
                 self.kick(j, w, t)
             a = b
+        if self.stdp_on:
+            self.stdp_arrivals(t, 0)
         self.seg_n = 0
         return 0
+
+    cdef void stdp_arrivals(self, double t, int first) noexcept nogil:
+        """on_pre of the plastic synapses among the current generation's kicks (the segments gathered) whose
+        rule changes the weight before the kick (first = 1) or after it (first = 0)."""
+        cdef int64_t s
+        cdef syn_t k
+        cdef int8_t r
+        for s in range(self.seg_n):
+            for k in range(self.seg[s].k0, self.seg[s].k1):
+                r = self.syn_rule[k]
+                if r >= 0 and self.rules[r].update_first == first:
+                    self.weights[k] = stdp_on_pre(&self.rules[r], &self.traces[k], self.weights[k], t)
+
+    cdef void stdp_post(self, idx_t i, double t) noexcept nogil:
+        """on_post of the plastic synapses onto neuron i, which fired at t."""
+        cdef int64_t p
+        cdef syn_t k
+        for p in range(self.post_ptr[i], self.post_ptr[i + 1]):
+            k = self.post_syn[p]
+            self.weights[k] = stdp_on_post(&self.rules[self.syn_rule[k]], &self.traces[k], self.weights[k], t)
 
     cdef int gather(self, double t) except -1 nogil:
         """Take every delayed arrival and external input due at t: their kicks form the instant's first
@@ -810,10 +854,13 @@ cdef class Engine:
             self.fifo_gen = self.fifo_tail
 
     cdef void end_instant(self) noexcept nogil:
-        """Time moves on: the neurons that fired in the past instant take inputs again."""
+        """Time moves on: the neurons that fired in the past instant take inputs again. With plasticity, their
+        incoming plastic synapses take the spike (on_post) now, after every arrival of the instant (on_pre)."""
         cdef idx_t k
         for k in range(self.fifo_tail):
             self.nrn[self.fifo[k]].flags &= ~F_PENDING
+            if self.stdp_on:
+                self.stdp_post(self.fifo[k], self.t)
         self.fifo_head = 0
         self.fifo_tail = 0
         self.fifo_gen = 0

@@ -114,6 +114,9 @@ def _spec_key(spec):
     parts += [("connectivity", spec.indptr), ("connectivity", spec.indices)]
     parts += [("weights", spec.weights), ("delays", spec.delays)]
     structural = {id(spec.indptr), id(spec.indices)}
+    for plastic in spec.plasticity:
+        rule = plastic["rule"]
+        parts.append(("plasticity rules", np.array([rule[k] for k in sorted(rule)] + list(plastic["scales"]), float)))
     for k, entry in enumerate(spec.poisson_inputs):
         parts += [
             (f"rate of PoissonInput {k}", np.atleast_1d(entry["rate"])),
@@ -138,7 +141,7 @@ def _spec_key(spec):
 _SOURCE_VARIABLES = {PoissonGroup: ("rates",), SpikeGeneratorGroup: ("spike_time", "neuron_index", "period")}
 
 #: changes that a running engine cannot take over: the engine is built again (labels of `_spec_key`)
-_RESTART = ("neuron models", "connectivity", "targets of ", "delays of ")
+_RESTART = ("neuron models", "connectivity", "targets of ", "delays of ", "plasticity rules")
 #: changes of inputs: carried over by a running engine, not yet by one restored by ``Network.restore``
 _INPUTS = ("rate of ", "weight of ", "rates of ", "weights of ", "spikes of ")
 
@@ -603,6 +606,8 @@ class SparsePropDevice(RuntimeDevice):
                     engine.add_poisson_sources(rates, source.indptr, source.indices, source.weights, source.delays)
                 for source in spec.spike_generators:
                     self._add_generator(engine, source, t_offset)
+                for plastic in spec.plasticity:
+                    self._add_stdp(engine, spec, plastic, t_offset)
                 engine.record_spikes()
                 for mon in spec.spike_monitors:
                     if isinstance(_root(mon.source), PoissonGroup):
@@ -622,6 +627,36 @@ class SparsePropDevice(RuntimeDevice):
             if "lastspike" in g.group.variables:
                 lastspike[g.offset : g.offset + g.n] = g.group.variables["lastspike"].get_value()
         return _Session(spec=spec, engine=engine, t_offset=t_offset, state_indices=state_indices, lastspike=lastspike)
+
+    @staticmethod
+    def _engine_source(spec, part):
+        """``(source, k)`` of `EventNetwork.add_stdp` for the part of a plastic Synapses (see `EngineSpec`)."""
+        if part is None:
+            return "network", 0
+        names = [s.group.name for s in spec.poisson_sources]
+        if part in names:
+            return "poisson", len(spec.poisson_inputs) + names.index(part)
+        return "generator", [s.group.name for s in spec.spike_generators].index(part)
+
+    def _add_stdp(self, engine, spec, plastic, t_offset):
+        """The plasticity of a Synapses, its traces from the Brian2 variables (at their ``lastupdate``)."""
+        syn = plastic["synapses"]
+        _, s_pre, s_post = plastic["scales"]
+        source, k = self._engine_source(spec, plastic["part"])
+        apre, apost = (np.asarray(syn.variables[name].get_value(), dtype=float) for name in plastic["traces"])
+        last = np.asarray(syn.variables["lastupdate"].get_value(), dtype=float) - t_offset
+        rule = dict(plastic["rule"])
+        args = [rule.pop(key) for key in ("tau_pre", "tau_post", "d_pre", "d_post")]
+        engine.add_stdp(
+            *args,
+            **rule,
+            source=source,
+            k=k,
+            synapses=plastic["positions"],
+            apre=s_pre * apre,
+            apost=s_post * apost,
+            last_update=np.minimum(last, 0.0),
+        )
 
     @staticmethod
     def _add_generator(engine, source, t_offset):
@@ -728,6 +763,15 @@ class SparsePropDevice(RuntimeDevice):
                 g.group.variables["lastspike"].set_value(np.where(np.isfinite(lastspike), lastspike, -1e4))
                 g.group.variables["not_refractory"].set_value(t_end - lastspike >= g.refractory)
         poisson_events = {}
+        for r, plastic in enumerate(spec.plasticity if engine is not None else ()):
+            syn = plastic["synapses"]
+            c, s_pre, s_post = plastic["scales"]
+            source, k = self._engine_source(spec, plastic["part"])
+            syn.variables[plastic["weight"]].set_value(engine.synaptic_weights(source, k)[plastic["positions"]] / c)
+            traces = engine.stdp_traces(r)
+            syn.variables[plastic["traces"][0]].set_value(traces["apre"] / s_pre)
+            syn.variables[plastic["traces"][1]].set_value(traces["apost"] / s_post)
+            syn.variables["lastupdate"].set_value(traces["last_update"] + session.t_offset)
         for mon in spec.spike_monitors:
             root = mon.source.source if isinstance(mon.source, Subgroup) else mon.source
             start = mon.source.start if isinstance(mon.source, Subgroup) else 0

@@ -21,6 +21,10 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   reset and integrate also during refractoriness. The engine's currents are ``I_c = k_c tau c`` in the
   units of ``x``; with two currents, each must receive inputs of one sign in ``I_c`` (the excitatory one
   ``>= 0``, the inhibitory one ``<= 0``), because the engine sends a pulse to its current by its sign.
+
+Supported plasticity: Brian2's STDP form (``_SUPPORTED_STDP``), mapped to `EventNetwork.add_stdp` in engine
+units (engine weight ``c w`` for a kick ``x_post += c*w``; engine traces ``k c Apre`` and ``k c Apost`` for
+weight updates ``w + k*Apre``, ``w + k*Apost``), listed in ``EngineSpec.plasticity``.
 """
 
 import re
@@ -65,6 +69,13 @@ _SUPPORTED_MODELS = (
 _SUPPORTED_ON_PRE = (
     "supported is a single statement 'x_post += expr' (theta neurons: "
     "'x_post = 2*arctan(tan(x_post/2) + expr)') where expr uses constants and per-synapse parameters"
+)
+_SUPPORTED_STDP = (
+    "supported plasticity is Brian2's STDP form with constant parameters: a synaptic weight w, two "
+    "event-driven traces 'dApre/dt = -Apre/taupre', 'dApost/dt = -Apost/taupost', "
+    "on_pre='x_post += c*w; Apre += dApre; w = clip(w + k*Apost, wmin, wmax)' (statements in any order; "
+    "'w += k*Apost' without bounds) and on_post='Apost += dApost; w = clip(w + k*Apre, wmin, wmax)', "
+    "without a postsynaptic delay"
 )
 _SUPPORTED_OBJECTS = (
     "supported are NeuronGroup, Subgroup, Synapses, PoissonInput, PoissonGroup, "
@@ -178,6 +189,9 @@ class EngineSpec:
     spike_monitors: list = field(default_factory=list)
     state_monitors: list = field(default_factory=list)
     rate_monitors: list = field(default_factory=list)
+    #: plastic Synapses: ``synapses``, ``part`` (None: the network's CSR, else a source's name), ``positions``
+    #: (of its synapses in that CSR), ``rule`` (engine units), ``scales``, ``weight`` and ``traces`` (names)
+    plasticity: list = field(default_factory=list)
 
     @property
     def n(self):
@@ -668,6 +682,154 @@ def _kick_values(syn, target_spec, run_namespace, index_arrays, size):
     return kick, current
 
 
+def _constant_value(evaluator, expr, syn, construct):
+    """The value of an expression that must be one constant for all synapses (a float)."""
+    values = evaluator.evaluate(expr, construct)
+    values = values[:1] if values.strides == (0,) else values
+    if len(values) and not np.all(values == values[0]):
+        raise _refuse(syn, f"{construct} differs between synapses", _SUPPORTED_STDP)
+    return float(values[0]) if len(values) else 0.0
+
+
+def _increment(name, op, rhs, changing):
+    """d of a statement 'name += d' or 'name = name + d' (d constant during a run), else None."""
+    if op == "=":
+        rhs = sympy.simplify(rhs - _symbol(name))
+    elif op != "+=":
+        return None
+    return None if rhs.free_symbols & {_symbol(n) for n in changing} else rhs
+
+
+def _weight_update(syn, line, weight, trace, evaluator):
+    """(k, w_min, w_max) of a statement 'w = clip(w + k*trace, w_min, w_max)', 'w = w + k*trace' or
+    'w += k*trace'; None if the statement has another form."""
+    name, op, expr, _ = parse_statement(line)
+    w, a = _symbol(weight), _symbol(trace)
+    rhs = str_to_sympy(expr)
+    lo, hi = -np.inf, np.inf
+    if op == "=" and getattr(rhs.func, "__name__", "") == "clip" and len(rhs.args) == 3:
+        lo = _constant_value(evaluator, rhs.args[1], syn, f"the lower bound of '{line}'")
+        hi = _constant_value(evaluator, rhs.args[2], syn, f"the upper bound of '{line}'")
+        rhs = rhs.args[0]
+    if op == "+=":
+        rhs = w + rhs
+    elif op != "=":
+        return None
+    k = sympy.simplify((rhs - w) / a)
+    if name != weight or k.free_symbols & {w, a} or sympy.expand(rhs - w - k * a) != 0:
+        return None
+    return _constant_value(evaluator, k, syn, f"the factor of '{trace}' in '{line}'"), lo, hi
+
+
+def _stdp_values(syn, target_spec, run_namespace, index_arrays, size):
+    """The per-synapse kick (engine units), its current, and the engine's STDP rule of a Synapses in Brian2's
+    STDP form (see `_SUPPORTED_STDP`), or a refusal naming what is supported."""
+    paths = list(syn._pathways)
+    if paths != [getattr(syn, "pre", None), getattr(syn, "post", None)] or {p.event for p in paths} != {"spike"}:
+        raise _refuse(syn, f"the pathways {[p.name for p in paths]} with plasticity", _SUPPORTED_STDP)
+    post_delay = np.asarray(syn.post.variables["delay"].get_value(), dtype=float)
+    if np.any(post_delay != 0):
+        raise _refuse(syn, "a delay of the on_post pathway", _SUPPORTED_STDP)
+    traces = {}
+    event_driven = syn.event_driven
+    for name in sorted(event_driven.diff_eq_names) if event_driven is not None else ():
+        eq = event_driven[name]
+        x = _symbol(name)
+        rate = sympy.simplify(str_to_sympy(eq.expr.code) / x)
+        if rate.free_symbols & ({x} | {_symbol(n) for n in event_driven.diff_eq_names}):
+            raise _refuse(syn, f"the event-driven equation 'd{name}/dt = {eq.expr.code}'", _SUPPORTED_STDP)
+        traces[name] = rate
+    if len(traces) != 2:
+        raise _refuse(syn, f"the event-driven variables {sorted(traces)}", _SUPPORTED_STDP)
+    changing = set(traces) | set(syn.equations.parameter_names) | {"lastupdate"}
+    changing |= {f"{v}{suffix}" for v in (target_spec.variable, *target_spec.currents) for suffix in ("", "_post")}
+    evaluator = _Evaluator(syn, run_namespace, changing, size, index_arrays)
+    targets = [target_spec.variable, *target_spec.currents]
+    found = {}
+    for path in ("pre", "post"):
+        code = getattr(syn, path).code
+        for pos, line in enumerate(_code_lines(code)):
+            name, op, expr, _ = parse_statement(line)
+            rhs = str_to_sympy(expr)
+            changed = [v for v in targets if syn.variables.get(name) is target_spec.group.variables[v]]
+            if changed and path == "pre":
+                key, value = "kick", (pos, changed[0], name, op, rhs, line)
+            elif name in traces and _increment(name, op, rhs, changing) is not None:
+                key, value = f"{path} trace", (name, _increment(name, op, rhs, changing))
+            elif name in syn.equations.parameter_names:
+                key, value = f"{path} update", (pos, name, line)
+            else:
+                key = None
+            if key is None or key in found:
+                raise _refuse(syn, f"the on_{path} statement '{line}'", _SUPPORTED_STDP)
+            found[key] = value
+    needed = ("kick", "pre trace", "post trace", "pre update", "post update")
+    if any(key not in found for key in needed) or found["pre trace"][0] == found["post trace"][0]:
+        missing = [key for key in needed if key not in found] or ["distinct traces"]
+        raise _refuse(syn, f"plasticity without {', '.join(missing)}", _SUPPORTED_STDP)
+    apre, apost = found["pre trace"][0], found["post trace"][0]
+    weight = found["pre update"][1]
+    if found["post update"][1] != weight:
+        raise _refuse(syn, f"the weights '{weight}' and '{found['post update'][1]}'", _SUPPORTED_STDP)
+    updates = {}
+    for path, trace in (("pre", apost), ("post", apre)):
+        pos, _, line = found[f"{path} update"]
+        parsed = _weight_update(syn, line, weight, trace, evaluator)
+        if parsed is None or parsed[0] == 0:
+            raise _refuse(syn, f"the on_{path} statement '{line}'", _SUPPORTED_STDP)
+        updates[path] = parsed
+    if updates["pre"][1:] != updates["post"][1:]:
+        raise _refuse(syn, "different bounds of the weight in on_pre and on_post", _SUPPORTED_STDP)
+    pos, current, name, op, rhs, line = found["kick"]
+    x = _symbol(name)
+    kick = rhs if op == "+=" else sympy.simplify(rhs - x) if op == "=" else None
+    factor = None if kick is None or x in kick.free_symbols else sympy.simplify(kick / _symbol(weight))
+    if factor is None or factor.free_symbols & {_symbol(n) for n in changing}:
+        raise _refuse(
+            syn, f"the on_pre statement '{line}'", f"the kick must be 'x_post += c*{weight}'; {_SUPPORTED_STDP}"
+        )
+    c = evaluator.evaluate(factor, "the on_pre code")
+    current = _input_target(syn, target_spec, current, "synaptic input")
+    if current is not None:
+        c = c * target_spec.currents[current]["scale"][index_arrays["_postsynaptic_idx"]]
+    c = c[:1] if c.strides == (0,) else c
+    if len(c) and not (np.all(c == c[0]) and c[0] > 0):
+        raise _refuse(syn, f"the kick factor of '{line}' (found {c[0]}; it must be one constant > 0)", _SUPPORTED_STDP)
+    c = float(c[0]) if len(c) else 1.0
+    taus = {}
+    for name in (apre, apost):
+        rate = _constant_value(evaluator, traces[name], syn, f"the decay rate of '{name}'")
+        if not rate < 0:
+            raise _refuse(
+                syn, f"the event-driven equation of '{name}' (it must decay: rate {rate} >= 0)", _SUPPORTED_STDP
+            )
+        taus[name] = -1.0 / rate
+    k_pre, k_post = updates["pre"][0], updates["post"][0]
+    lo, hi = updates["pre"][1:]
+    if not lo <= hi:
+        raise ValueError(f"Synapses '{syn.name}': the bounds of '{weight}' must be lower <= upper, found {lo}, {hi}")
+    d_pre = _constant_value(evaluator, found["pre trace"][1], syn, f"the increment of '{apre}'")
+    d_post = _constant_value(evaluator, found["post trace"][1], syn, f"the increment of '{apost}'")
+    plastic = dict(
+        synapses=syn,
+        weight=weight,
+        traces=(apre, apost),
+        # engine weight = c w; engine traces: k_post c Apre (added to w at postsynaptic spikes), k_pre c Apost
+        scales=(c, k_post * c, k_pre * c),
+        rule=dict(
+            tau_pre=taus[apre],
+            tau_post=taus[apost],
+            d_pre=k_post * c * d_pre,
+            d_post=k_pre * c * d_post,
+            w_min=c * lo,
+            w_max=c * hi,
+            update_first=found["pre update"][0] < pos,
+        ),
+    )
+    values = np.broadcast_to(np.asarray(syn.variables[weight].get_value(), dtype=float), (size,))
+    return values * c, current, plastic
+
+
 def _check_synapse_constructs(syn):
     eqs = syn.equations
     if eqs.diff_eq_names:
@@ -699,7 +861,11 @@ def _recognise_synapses(syn, group_specs, run_namespace):
     post = np.asarray(syn.variables["_synaptic_post"].get_value())
     size = len(pre)
     index_arrays = {"_presynaptic_idx": pre, "_postsynaptic_idx": post}  # per-synapse values are in order
-    kick, current = _kick_values(syn, target_spec, run_namespace, index_arrays, size)
+    plastic = None
+    if syn.event_driven is not None or hasattr(syn, "post"):
+        kick, current, plastic = _stdp_values(syn, target_spec, run_namespace, index_arrays, size)
+    else:
+        kick, current = _kick_values(syn, target_spec, run_namespace, index_arrays, size)
     kick = _constant(kick)
     _note_signs(target_spec, current, kick)
     # the delay belongs to the pathway: Brian2 2.10 keeps it only there, 2.11 also names it in syn.variables;
@@ -713,7 +879,7 @@ def _recognise_synapses(syn, group_specs, run_namespace):
     if len(checked) and not (checked.min() >= 0 and checked.max() < np.inf):
         k = int(np.argmax(~((checked >= 0) & (checked < np.inf))))
         raise ValueError(f"Synapses '{syn.name}': delays must be finite and >= 0 s, found: {checked[k]} s")
-    return pre, (target_spec.offset + post) if target_spec.offset else post, kick, delay
+    return pre, (target_spec.offset + post) if target_spec.offset else post, kick, delay, plastic
 
 
 def _note_signs(spec, current, kicks):
@@ -802,6 +968,15 @@ def _csr(n_sources, pre, post, weights, delays):
         pre, post, weights, delays = pre[order], post[order], weights[order], delays[order]
     indptr = np.searchsorted(pre, np.arange(n_sources + 1, dtype=pre.dtype)).astype(np.int64)
     return indptr, post, weights, delays
+
+
+def _csr_positions(pre):
+    """The position of each synapse in the CSR order that `_csr` gives synapses with these sources."""
+    if len(pre) < 2 or np.all(pre[1:] >= pre[:-1]):
+        return np.arange(len(pre))
+    positions = np.empty(len(pre), np.int64)
+    positions[np.argsort(pre, kind="stable")] = np.arange(len(pre))
+    return positions
 
 
 def _poisson_input(pin, group_specs, run_namespace):
@@ -931,19 +1106,32 @@ def recognise_network(objects, run_namespace=None):
 
     neuron_pre, neuron_post, neuron_w, neuron_d = [], [], [], []
     source_parts = {}
+    plasticity = []
     for syn in kinds["synapses"]:
         source_root = _root(syn.source)
-        pre, post, kick, delay = _recognise_synapses(syn, group_specs, run_namespace)
+        pre, post, kick, delay, plastic = _recognise_synapses(syn, group_specs, run_namespace)
         if source_root.name in group_specs:
+            start = sum(len(p) for p in neuron_pre)
             offset_pre = group_specs[source_root.name].offset
             neuron_pre.append(offset_pre + pre if offset_pre else pre)
             neuron_post.append(post)
             neuron_w.append(kick)
             neuron_d.append(delay)
         elif isinstance(source_root, (PoissonGroup, SpikeGeneratorGroup)):
+            start = sum(len(p[0]) for p in source_parts.get(source_root.name, []))
             source_parts.setdefault(source_root.name, []).append((pre, post, kick, delay))
         else:
             raise _refuse(syn, f"the source {type(source_root).__name__} '{source_root.name}'", _SUPPORTED_OBJECTS)
+        if plastic is not None:
+            plastic["part"] = None if source_root.name in group_specs else source_root.name
+            plastic["slice"] = slice(start, start + len(pre))
+            plasticity.append(plastic)
+    for plastic in plasticity:  # where the synapses are in the CSR order of their part
+        if plastic["part"] is None:
+            pre = np.concatenate(neuron_pre)
+        else:
+            pre = np.concatenate([p[0] for p in source_parts[plastic["part"]]])
+        plastic["positions"] = _csr_positions(pre)[plastic.pop("slice")]
     if neuron_pre:
         indptr, indices, weights, delays = _csr(
             n, *(_concatenate(parts) for parts in (neuron_pre, neuron_post, neuron_w, neuron_d))
@@ -965,6 +1153,7 @@ def recognise_network(objects, run_namespace=None):
         weights=weights,
         delays=delays,
         groups=list(group_specs.values()),
+        plasticity=plasticity,
     )
     for source in kinds["sources"]:
         parts = source_parts.get(source.name, [])

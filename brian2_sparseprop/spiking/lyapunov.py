@@ -50,6 +50,10 @@ def _check_supported(net):
     """NotImplementedError naming the first unsupported feature of ``net``, before any work."""
     from .network import MODELS
 
+    if net._stdp:
+        raise NotImplementedError(
+            "Lyapunov spectra are implemented for networks with fixed weights; this one has plastic synapses (add_stdp)"
+        )
     if net._poisson or net._generators:
         raise NotImplementedError(
             "Lyapunov spectra are implemented for autonomous networks only (no Poisson or spike-generator input)"

@@ -61,11 +61,12 @@ def _per_synapse(name, value, nnz, *, nonneg=False, copy=True):
     return np.ascontiguousarray(a)
 
 
-def _sort_rows_by_delay(indptr, indices, weights, delays, shared):
+def _sort_rows_by_delay(indptr, indices, weights, delays, shared, ids=None):
     """Order each CSR row by delay (stable), so that a spike needs one queue entry per distinct delay.
 
     Works in place, block of rows by block of rows (about ``CHUNK_SYNAPSES`` synapses each), so that the
     temporaries stay small; arrays ``shared`` with the caller are copied first if some row needs sorting.
+    ``ids`` (optional, one per synapse, owned by the caller) is reordered with the synapses.
     Returns the arrays and ``zero_end``, the end of each row's zero-delay synapses (which come first).
     """
     n_pre = indptr.size - 1
@@ -87,6 +88,8 @@ def _sort_rows_by_delay(indptr, indices, weights, delays, shared):
             d[:] = d[perm]
             if weights.size > 1:
                 weights[a:b] = weights[a:b][perm]
+            if ids is not None:
+                ids[a:b] = ids[a:b][perm]
         zero_end[r0:r1] = indptr[r0:r1] + np.bincount(row[d == 0], minlength=r1 - r0)
         r0 = r1
     return indices, weights, delays, zero_end
@@ -473,6 +476,7 @@ class EventNetwork:
         self._tape_inputs = []  # and the external input events, (times, presynaptic ids) chunks
         self._poisson_record = set()  # Poisson inputs (positions in self._poisson) whose events are recorded
         self._poisson_chunks = []  # their events, (times, presynaptic ids) chunks
+        self._stdp = []  # plasticity rules: part, synapses, rule and traces (see add_stdp)
         self._engine = None
         self._spec = None
         self.t = 0.0
@@ -647,6 +651,227 @@ class EventNetwork:
             (times[order], sources[order].astype(np.int64), int(n_sources), ip, ix, w, d, float(period), order)
         )
 
+    # ------------------------------------------------------------------ plasticity
+    def add_stdp(
+        self,
+        tau_pre,
+        tau_post,
+        d_pre,
+        d_post,
+        *,
+        w_min=-np.inf,
+        w_max=np.inf,
+        source="network",
+        k=0,
+        synapses=None,
+        apre=0.0,
+        apost=0.0,
+        last_update=0.0,
+        update_first=False,
+    ):
+        """Make synapses plastic with pair-based STDP and event-driven traces (Brian2's STDP form).
+
+        Each synapse keeps two traces, decaying exactly between its events,
+        ``dApre/dt = -Apre/tau_pre`` and ``dApost/dt = -Apost/tau_post``, and changes its weight at events:
+
+        * on_pre, when the presynaptic spike *arrives* at the synapse (after its delay):
+          ``Apre += d_pre; w = clip(w + Apost, w_min, w_max)``; the kick ``v += w`` of that arrival uses
+          the weight before this change (Brian2's ``on_pre='v_post += w; Apre += dApre; w = clip(...)'``),
+          or after it with ``update_first=True`` (``w`` changed before ``v_post += w``);
+        * on_post, when the target neuron fires (no delay): ``Apost += d_post; w = clip(w + Apre, w_min,
+          w_max)``.
+
+        Ties: every on_pre of an instant comes before every on_post of that instant, as in Brian2 (whose
+        pre pathway runs before the post pathway in a time step). So an arrival at the time of a
+        postsynaptic spike (whether the arrival caused it or not) counts as pre before post, and both the
+        kick's generations and the arrivals of a zero-delay cascade take the weights of before the
+        instant's postsynaptic spikes. A plastic synapse costs O(1) more per arrival and per spike of its
+        target (two exponentials); the weights of a network with plasticity are per synapse, and each
+        synapse holds 25 more bytes (traces, last update, rule). `synaptic_weights` and `stdp_traces` read
+        the state after a run; `run(record_tape=True)` (gradients) and Lyapunov spectra are not available
+        for plastic networks.
+
+        Parameters
+        ----------
+        tau_pre, tau_post : float or time Quantity
+            Time constants of the traces (s), > 0.
+        d_pre, d_post : float
+            Increments of ``Apre`` at each arrival and of ``Apost`` at each postsynaptic spike (usually
+            ``d_pre > 0``, potentiation, and ``d_post < 0``, depression).
+        w_min, w_max : float
+            Bounds of the weights (``clip``), ``w_min <= w_max``; infinite by default (no clipping).
+        source : {'network', 'poisson', 'generator'}
+            Whose synapses: the network's own (``indptr``/``indices`` of the constructor), those of the k-th
+            Poisson input (`add_poisson_input` and `add_poisson_sources` calls, counted together) or of
+            the k-th spike generator; add the input before its plasticity.
+        k : int
+            Which Poisson input or spike generator.
+        synapses : array_like of int, optional
+            Which synapses of that source (positions in its ``indices``); default all. A synapse has at
+            most one rule.
+        apre, apost : float or array_like, shape (m,)
+            Traces at ``last_update`` (Brian2's ``S.Apre``, ``S.Apost`` and ``S.lastupdate``).
+        last_update : float, array_like or time Quantity, shape (m,)
+            Time (s) at which ``apre`` and ``apost`` hold, <= 0 (the network starts at t = 0).
+        update_first : bool
+            Whether the kick of an arrival uses the weight after its on_pre change.
+
+        Returns
+        -------
+        int
+            The rule's number, for `stdp_traces`.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For malformed or out-of-range arguments, naming the value and the rule.
+        RuntimeError
+            After the first run.
+
+        Examples
+        --------
+        One input spike at 1 ms onto a neuron that fires at 3 ms (a second input of weight 2 makes it):
+        potentiation by ``d_pre exp(-2 ms / tau_pre)``, then the arrival of the input's second spike at
+        6 ms takes ``Apost = d_post exp(-3 ms / tau_post)`` off:
+
+        >>> import numpy as np
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, drive=0.0)
+        >>> net.add_spike_generator([0.001, 0.003, 0.006], [0, 1, 0], 2, [0, 1, 2], [0, 0], weights=[0.1, 2.0])
+        >>> rule = net.add_stdp(0.02, 0.02, 0.01, -0.012, w_min=0.0, w_max=1.0, source="generator", synapses=[0])
+        >>> net.run(0.01)
+        >>> w = 0.1 + 0.01 * np.exp(-0.002 / 0.02) - 0.012 * np.exp(-0.003 / 0.02)
+        >>> bool(abs(net.synaptic_weights("generator")[0] - w) < 1e-15)
+        True
+        """
+        self._check_not_built("add_stdp")
+        values = {}
+        for name, v in (("tau_pre", tau_pre), ("tau_post", tau_post), ("d_pre", d_pre), ("d_post", d_post)):
+            values[name] = _scalar(name, si_value(name, v, "dimensionless" if name[0] == "d" else "time"))
+            _check_values(name, np.array([values[name]]), positive=name.startswith("tau"))
+        w_min, w_max = _scalar("w_min", w_min), _scalar("w_max", w_max)
+        if np.isnan(w_min) or np.isnan(w_max) or not w_min <= w_max:
+            raise ValueError(f"w_min must be <= w_max, found w_min = {w_min}, w_max = {w_max}")
+        if not isinstance(update_first, (bool, np.bool_)):
+            raise TypeError(f"update_first must be a bool, found {type(update_first).__name__} {update_first!r:.60}")
+        part = self._part(source, k)
+        nnz = self._part_size(part)
+        if synapses is None:
+            syn = np.arange(nnz, dtype=np.int64)
+        else:
+            syn = np.asarray(synapses)
+            if syn.ndim != 1 or (syn.size and syn.dtype.kind not in "iu"):
+                raise TypeError(f"synapses must be a 1-d integer array, found dtype {syn.dtype}, shape {syn.shape}")
+            syn = syn.astype(np.int64)
+            if syn.size and (syn.min() < 0 or syn.max() >= nnz):
+                bad = int(np.argmax((syn < 0) | (syn >= nnz)))
+                raise ValueError(f"synapses must be in [0, {nnz}) (the synapses of {source} {k}), found {syn[bad]}")
+            if np.unique(syn).size != syn.size:
+                raise ValueError("synapses must not repeat a synapse")
+        taken = [r["synapses"] for r in self._stdp if r["part"] == part]
+        if taken and np.isin(syn, np.concatenate(taken)).any():
+            bad = int(syn[np.argmax(np.isin(syn, np.concatenate(taken)))])
+            raise ValueError(f"synapse {bad} of {source} {k} has a plasticity rule already (one rule per synapse)")
+        m = syn.size
+        traces = {}
+        for name, v in (("apre", apre), ("apost", apost), ("last_update", last_update)):
+            a = _per_synapse(name, si_value(name, v, "time" if name == "last_update" else "dimensionless"), m)
+            traces[name] = np.array(np.broadcast_to(a, (m,)), dtype=np.float64)
+        if (traces["last_update"] > 0).any():
+            bad = int(np.argmax(traces["last_update"] > 0))
+            raise ValueError(
+                f"last_update must be <= 0 s (the start), found {traces['last_update'][bad]} at index {bad}"
+            )
+        if len(self._stdp) >= 127:
+            raise ValueError("at most 127 plasticity rules per network")
+        rule = (*(values[k] for k in ("tau_pre", "tau_post", "d_pre", "d_post")), w_min, w_max, int(update_first))
+        weights = self._part_weights(part)  # a private copy, one weight per synapse, that the runs update
+        self._part_weights(part, np.array(np.broadcast_to(weights, (nnz,)), dtype=np.float64))
+        self._stdp.append(dict(part=part, synapses=syn, rule=rule, **traces))
+        return len(self._stdp) - 1
+
+    def _part(self, source, k):
+        """The index of a source of synapses among the parts of the combined connectivity: 0 the network,
+        then the Poisson inputs, then the spike generators."""
+        sources = {"network": 1, "poisson": len(self._poisson), "generator": len(self._generators)}
+        if source not in sources:
+            raise ValueError(f"source must be one of {sorted(sources)}, found: {source!r}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k must be an integer, found {type(k).__name__}")
+        if not 0 <= k < sources[source]:
+            raise ValueError(f"k must be in [0, {sources[source]}) (the {source} sources added), found: {k}")
+        return {"network": 0, "poisson": 1 + k, "generator": 1 + len(self._poisson) + k}[source]
+
+    def _part_size(self, part):
+        if part == 0:
+            return self._indices.size
+        if part <= len(self._poisson):
+            return self._poisson[part - 1][2].size
+        return self._generators[part - 1 - len(self._poisson)][4].size
+
+    def _part_weights(self, part, new=None):
+        """The weights of a part (network, Poisson input, generator), or set them to ``new``."""
+        if part == 0:
+            if new is not None:
+                self._weights = new
+            return self._weights
+        if part <= len(self._poisson):
+            entry = self._poisson[part - 1]
+            if new is not None:
+                self._poisson[part - 1] = entry[:3] + (new,) + entry[4:]
+            return self._poisson[part - 1][3]
+        g = part - 1 - len(self._poisson)
+        entry = self._generators[g]
+        if new is not None:
+            self._generators[g] = entry[:5] + (new,) + entry[6:]
+        return self._generators[g][5]
+
+    def _sync_stdp(self):
+        """Copy the weights and traces of the plastic synapses from the engine into the parts' arrays (in
+        their own order; traces with absolute times)."""
+        if not self._stdp or self._engine is None:
+            return
+        w, tr, pos, base = self._spec["weights"], self._spec["traces"], self._stdp_pos, self._stdp_base
+        epoch = self._engine.epoch
+        for r in self._stdp:
+            p = pos[base[r["part"]] + r["synapses"]]
+            self._part_weights(r["part"])[r["synapses"]] = w[p]
+            r["apre"], r["apost"], r["last_update"] = tr["apre"][p], tr["apost"][p], tr["t"][p] + epoch
+
+    def synaptic_weights(self, source="network", k=0):
+        """The current weights of a source's synapses, in the order of its ``indices`` (plastic synapses
+        change during a run).
+
+        Parameters
+        ----------
+        source : {'network', 'poisson', 'generator'}
+            The network's synapses, or those of the k-th Poisson input or spike generator.
+        k : int
+            Which Poisson input or spike generator.
+
+        Returns
+        -------
+        ndarray, shape (nnz,)
+        """
+        part = self._part(source, k)
+        return np.array(np.broadcast_to(self._part_weights(part), (self._part_size(part),)), dtype=np.float64)
+
+    def stdp_traces(self, rule):
+        """The traces of the synapses of a plasticity rule (number returned by `add_stdp`), as Brian2 stores
+        them: ``Apre`` and ``Apost`` at each synapse's last event, and that time (s).
+
+        Returns
+        -------
+        dict
+            ``apre``, ``apost``, ``last_update``: arrays in the order of the rule's ``synapses``.
+        """
+        if isinstance(rule, bool) or not isinstance(rule, (int, np.integer)):
+            raise TypeError(f"rule must be an integer, found {type(rule).__name__}")
+        if not 0 <= rule < len(self._stdp):
+            raise ValueError(f"rule must be in [0, {len(self._stdp)}) (the rules added), found: {rule}")
+        r = self._stdp[rule]
+        return {key: r[key].copy() for key in ("apre", "apost", "last_update")}
+
     # ------------------------------------------------------------------ recording
     def record_spikes(self, indices=None):
         """Record the spikes of these neurons (default: all)."""
@@ -742,7 +967,7 @@ class EventNetwork:
         return idx.astype(np.int32)
 
     # ------------------------------------------------------------------ building the engine
-    def _build_engine(self, initialize=True):
+    def _build_engine(self, initialize=True, epoch=0.0):
         n = self.n
         codes = self._codes
         K = _engine.KIND_CODES
@@ -797,7 +1022,7 @@ class EventNetwork:
         t_last = np.zeros(n if any_lazy else 1)
         ref_end = np.full(n if (self._tref > 0).any() else 1, -np.inf)
 
-        csr = self._combined_connectivity()
+        csr = self._combined_connectivity(epoch)
         neurons = np.zeros(n, _engine.NEURON_DTYPE)
         neurons["x"], neurons["flags"] = x, flags
         spec = dict(
@@ -838,9 +1063,15 @@ class EventNetwork:
         if initialize:
             self._engine.initialize_heaps()
 
-    def _combined_connectivity(self):
+    def _combined_connectivity(self, epoch=0.0):
         """One CSR over presynaptic ids: neurons, then Poisson sources, then generator sources; each
-        row sorted by delay so that a spike needs one queue entry per distinct delay in flight."""
+        row sorted by delay so that a spike needs one queue entry per distinct delay in flight. With
+        plasticity, also the rule and traces of each synapse (times relative to ``epoch``) and the plastic
+        synapses onto each neuron."""
+        for part in {r["part"] for r in self._stdp}:  # plastic weights: per synapse, owned by the network
+            w = self._part_weights(part)
+            if w.size != self._part_size(part):  # a scalar given to set_params, set_poisson, ...
+                self._part_weights(part, np.array(np.broadcast_to(w, (self._part_size(part),)), dtype=np.float64))
         rows_ptr = [self._indptr]
         idx, w, d = [self._indices], [self._weights], [self._delays]
         nnz_all = [self._indices.size]
@@ -876,11 +1107,17 @@ class EventNetwork:
             return np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(parts, nnz_all)])
 
         weights = merged(w) if nnz else np.zeros(1)
+        if self._stdp:
+            weights = np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(w, nnz_all)]).astype(np.float64)
         delays = merged(d) if nnz else np.zeros(1)
         zero_end = np.zeros(1, np.int64)
+        ids = np.arange(nnz, dtype=np.int64) if self._stdp else None
         if delays.size > 1:
-            shared = len(idx) == 1 and not self._copy  # the caller's arrays: copied before any reordering
-            indices, weights, delays, zero_end = _sort_rows_by_delay(indptr, indices, weights, delays, shared)
+            # the caller's arrays are copied before any reordering, and so are the network's own when it has
+            # plasticity: its synapses keep their order (add_stdp's `synapses`, `synaptic_weights`)
+            shared = (len(idx) == 1 and not self._copy) or bool(self._stdp)
+            indices, weights, delays, zero_end = _sort_rows_by_delay(indptr, indices, weights, delays, shared, ids)
+        stdp = self._stdp_arrays(indices, ids, nnz_all, epoch)
         # external input heap: Poisson sources then generators, keyed by next event time
         # all Poisson sources together are one Poisson process of the summed rate (an alias table picks
         # the source of each event): one entry in the input heap however many sources
@@ -917,7 +1154,40 @@ class EventNetwork:
             in_keys=in_keys,
             in_ids=np.arange(in_keys.size, dtype=np.int32),
             in_pos=np.zeros(in_keys.size, np.int32),
+            **stdp,
         )
+
+    def _stdp_arrays(self, indices, ids, nnz_all, epoch):
+        """The engine's plasticity arrays: rules, the rule of each synapse (engine order, -1: static), its
+        traces, and the plastic synapses onto each neuron (CSC). Keeps the engine position of each synapse
+        of the combined parts (``_stdp_pos``) for `_sync_stdp`."""
+        if not self._stdp:
+            return dict(
+                stdp_rules=np.zeros(0, _engine.STDP_RULE_DTYPE),
+                syn_rule=np.zeros(0, np.int8),
+                traces=np.zeros(0, _engine.SYN_TRACE_DTYPE),
+                post_ptr=np.zeros(0, np.int64),
+                post_syn=np.zeros(0, np.int64),
+            )
+        nnz = ids.size
+        pos = np.empty(nnz, np.int64)
+        pos[ids] = np.arange(nnz)
+        base = np.concatenate([[0], np.cumsum(nnz_all)]).astype(np.int64)
+        rules = np.zeros(len(self._stdp), _engine.STDP_RULE_DTYPE)
+        syn_rule = np.full(nnz, -1, np.int8)
+        traces = np.zeros(nnz, _engine.SYN_TRACE_DTYPE)
+        for r, entry in enumerate(self._stdp):
+            rules[r] = entry["rule"]
+            p = pos[base[entry["part"]] + entry["synapses"]]
+            syn_rule[p] = r
+            traces["apre"][p], traces["apost"][p] = entry["apre"], entry["apost"]
+            traces["t"][p] = entry["last_update"] - epoch
+        plastic = np.flatnonzero(syn_rule >= 0)
+        targets = indices[plastic]
+        post_syn = plastic[np.argsort(targets, kind="stable")]
+        post_ptr = np.concatenate([[0], np.cumsum(np.bincount(targets, minlength=self.n))]).astype(np.int64)
+        self._stdp_pos, self._stdp_base = pos, base
+        return dict(stdp_rules=rules, syn_rule=syn_rule, traces=traces, post_ptr=post_ptr, post_syn=post_syn)
 
     # ------------------------------------------------------------------ running
     def run(self, duration, report=None, report_period=10.0, record_tape=False):
@@ -944,6 +1214,11 @@ class EventNetwork:
         """
         if not isinstance(record_tape, (bool, np.bool_)):
             raise TypeError(f"record_tape must be a bool, found {type(record_tape).__name__} {record_tape!r:.60}")
+        if record_tape and self._stdp:
+            raise NotImplementedError(
+                "record_tape (gradients) is implemented for networks with fixed weights; this one has "
+                f"{len(self._stdp)} plasticity rule(s) (add_stdp)"
+            )
         if record_tape and self._record_idx is not None:
             raise ValueError("record_tape needs the spikes of all neurons: call record_spikes() with no indices")
         if record_tape and self.t > 0 and self._tape is None:
@@ -997,6 +1272,7 @@ class EventNetwork:
         finally:
             if self.t != t_stop:  # interrupted: keep the time of the last event
                 self.t = eng.epoch + eng.t
+            self._sync_stdp()
             tape = eng.take_tape()
             times, idx = eng.take_spikes()
             inputs = eng.take_input_tape()
@@ -1418,7 +1694,7 @@ class EventNetwork:
         gen_rep = old_spec["gen_rep"].copy()
         rng_state = self._bitgen.state
         self._engine = None
-        self._build_engine(initialize=False)
+        self._build_engine(initialize=False, epoch=epoch)
         self._bitgen.state = rng_state  # building draws a first Poisson wait: undone
         eng, spec = self._engine, self._spec
         eng.set_clock(*clock)
@@ -1504,6 +1780,7 @@ class EventNetwork:
         "gen_ptr",
         "gen_rep",
     )
+    _MUTABLE_STDP = ("weights", "traces")  # with plasticity
 
     def get_state(self):
         """A copy of the full dynamical state: neurons, queues, pending delayed spikes, random state.
@@ -1514,7 +1791,7 @@ class EventNetwork:
         if self._engine is None:
             self._build_engine()
         eng = self._engine
-        state = {k: self._spec[k].copy() for k in self._MUTABLE}
+        state = {k: self._spec[k].copy() for k in self._MUTABLE + self._MUTABLE_STDP * bool(self._stdp)}
         state["delay_queue"] = eng.delay_queue()
         state["class_origins"] = eng.class_origins()
         state["clock"] = (eng.epoch, eng.t, eng.seq_counter, eng.n_events, eng.n_spikes)
@@ -1527,12 +1804,14 @@ class EventNetwork:
         """Restore a state obtained from ``get_state`` of this network (or one built identically)."""
         if self._engine is None:
             self._build_engine()
-        for k in self._MUTABLE:
-            if state[k].shape != self._spec[k].shape:
+        keys = self._MUTABLE + self._MUTABLE_STDP * bool(self._stdp)
+        for k in keys:
+            if k not in state or state[k].shape != self._spec[k].shape:
+                found = state[k].shape if k in state else "none"
                 raise ValueError(
-                    f"state does not fit this network: {k} has shape {state[k].shape}, expected {self._spec[k].shape}"
+                    f"state does not fit this network: {k} has shape {found}, expected {self._spec[k].shape}"
                 )
-        for k in self._MUTABLE:
+        for k in keys:
             np.copyto(self._spec[k], state[k])
         self._tape = None
         eng = self._engine
@@ -1542,12 +1821,14 @@ class EventNetwork:
         self._bitgen.state = state["rng"]
         self.t = state["t"]
         self._n_samples_done = min(state["n_samples_done"], self._sample_times.size)
+        self._sync_stdp()
 
     def __getstate__(self):
         return {
             "config": self._config,
             "poisson": self._poisson,
             "generators": self._generators,
+            "stdp": self._stdp,
             "record_idx": self._record_idx,
             "rate_bin": self._rate_bin,
             "rate_counts": self._rate_counts,
@@ -1560,7 +1841,7 @@ class EventNetwork:
 
     def __setstate__(self, d):
         self.__init__(**d["config"])
-        self._poisson, self._generators = d["poisson"], d["generators"]
+        self._poisson, self._generators, self._stdp = d["poisson"], d["generators"], d.get("stdp", [])
         self._record_idx, self._rate_bin, self._rate_counts = d["record_idx"], d["rate_bin"], d["rate_counts"]
         self._sample_idx, self._sample_times = d["sample_idx"], d["sample_times"]
         if d["sample_values"] is not None:
