@@ -517,3 +517,31 @@ def test_networks_with_currents_are_refused(call):
     with pytest.raises(NotImplementedError, match=f"{call} is implemented for networks of 'lif', 'qif' and 'theta'"):
         getattr(net, call)(*a, **kw)
     assert net._config["drive"] == 0.5
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_new_weights_are_taken_in_the_order_of_indices_after_rows_were_sorted_by_delay(seed, copy):
+    """The engine sorts each row by delay; weights given to set_params stay in the order of ``indices``
+    (a run with the weights set again to their values is the continuous run, to rounding)."""
+    rng = np.random.default_rng(seed)
+    n, k = 10, 4
+    indices = np.concatenate([rng.choice(np.delete(np.arange(n), i), k, replace=False) for i in range(n)])
+    weights = rng.uniform(-0.5, 0.6, n * k)
+    kw = dict(
+        drive=rng.uniform(1.05, 1.3, n),
+        tau=0.01,
+        indptr=np.arange(0, n * k + 1, k),
+        indices=indices.astype(np.int32),
+        weights=weights,
+        delays=rng.uniform(0.001, 0.004, n * k),
+        seed=seed,
+        copy=copy,
+    )
+    whole, split = EventNetwork(n, **kw), EventNetwork(n, **kw)
+    whole.run(0.12)
+    split.run(0.06)
+    split.set_params(weights=weights.copy())
+    split.run(0.06)
+    assert whole.spike_times.size > 20
+    np.testing.assert_array_equal(split.spike_indices, whole.spike_indices)
+    np.testing.assert_allclose(split.spike_times, whole.spike_times, rtol=0, atol=1e-15)

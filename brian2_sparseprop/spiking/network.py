@@ -144,13 +144,15 @@ def _neuron_bytes(tau, drive, threshold, reset, refractory, delays, model, lif_s
 
 def _synapse_bytes(indices, weights, delays, copy):
     """Estimated bytes per synapse that a network allocates for this connectivity (not yet validated):
-    4 for a copy of the indices, 8 for a copy of per-synapse weights and of per-synapse delays. Without
-    ``copy``, arrays of the engine's types are used as they are, unless a row must be sorted by delay."""
+    4 for a copy of the indices, 8 for a copy of per-synapse weights and of per-synapse delays (without
+    ``copy``, arrays of the engine's types are used as they are), and with per-synapse delays the engine's
+    copies of all three sorted by delay (the network's keep the order of ``indices``)."""
     weight_array, delay_array = np.size(weights) > 1, np.size(delays) > 1
-    copy = copy or delay_array  # the caller's arrays are copied before any sort by delay
     own_indices = not (isinstance(indices, np.ndarray) and indices.dtype == np.int32)
     own_weights = not (isinstance(weights, np.ndarray) and weights.dtype == np.float64)
-    return 4 * (copy or own_indices) + 8 * weight_array * (copy or own_weights) + 8 * delay_array
+    own_delays = not (isinstance(delays, np.ndarray) and delays.dtype == np.float64)
+    kept = 4 * (copy or own_indices) + 8 * weight_array * (copy or own_weights) + 8 * delay_array * (copy or own_delays)
+    return kept + delay_array * (4 + 8 * weight_array + 8)
 
 
 def _one_value(parts):
@@ -1113,9 +1115,9 @@ class EventNetwork:
         zero_end = np.zeros(1, np.int64)
         ids = np.arange(nnz, dtype=np.int64) if self._stdp else None
         if delays.size > 1:
-            # the caller's arrays are copied before any reordering, and so are the network's own when it has
-            # plasticity: its synapses keep their order (add_stdp's `synapses`, `synaptic_weights`)
-            shared = (len(idx) == 1 and not self._copy) or bool(self._stdp)
+            # the network's own arrays (or the caller's) are copied before any reordering: they keep the order
+            # of `indices`, in which set_params takes new weights and delays (and add_stdp its `synapses`)
+            shared = len(idx) == 1 or bool(self._stdp)
             indices, weights, delays, zero_end = _sort_rows_by_delay(indptr, indices, weights, delays, shared, ids)
         stdp = self._stdp_arrays(indices, ids, nnz_all, epoch)
         # external input heap: Poisson sources then generators, keyed by next event time
