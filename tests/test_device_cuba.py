@@ -38,14 +38,6 @@ dgi/dt = -gi/taui : volt
 NAMESPACE = dict(taum=TAUM, taue=TAUE, taui=TAUI, Vt=VT, Vr=VR, El=EL, we=WE, wi=WI, R=100 * Mohm)
 
 
-@pytest.fixture
-def device(numpy_target):
-    set_device("sparseprop")
-    start_scope()
-    yield
-    reset_device()
-
-
 def cuba(n, eqs=CUBA, on_pre=("ge += we", "gi += wi"), k=80):
     """Brian2's CUBA script (examples/CUBA.py) for n neurons, 80 % excitatory, k inputs per neuron on
     average (80 as in the example: p = 0.02 for 4000 neurons), spikes monitored."""
@@ -86,7 +78,7 @@ FORMS = [
 
 
 @pytest.mark.parametrize("form", range(len(FORMS)), ids=["cuba", "rearranged", "ampere", "scaled"])
-def test_equivalent_forms_give_the_same_engine(device, form):
+def test_equivalent_forms_give_the_same_engine(exact, form):
     eqs, on_pre, scale_e = FORMS[form]
     brian_seed(3)
     P, Ce, Ci, _ = cuba(50, eqs, on_pre)
@@ -106,7 +98,7 @@ def test_equivalent_forms_give_the_same_engine(device, form):
     assert g.currents["ge"]["columns"] == (0,) and g.currents["gi"]["columns"] == (1,)
 
 
-def test_single_current_takes_both_signs(device):
+def test_single_current_takes_both_signs(exact):
     """One current (dI/dt = -I/tau_s) with weights of both signs: both engine currents with tau_s, the
     Brian2 value their sum."""
     eqs = "dv/dt = (I - (v - El))/taum : volt (unless refractory)\ndI/dt = -I/taue : volt"
@@ -132,7 +124,7 @@ def hand_built(times, indices, weights, v0, duration, record=None):
     return net
 
 
-def test_one_neuron_as_the_engine_and_brian2_runtime(device):
+def test_one_neuron_as_the_engine_and_brian2_runtime(exact):
     """A CUBA neuron driven by a SpikeGeneratorGroup through an excitatory and an inhibitory synapse:
     spikes, v in a StateMonitor and the currents written back equal the EventNetwork built by hand (to
     1e-15 s / 1e-15 V); Brian2's runtime at dt = 0.01 ms fires the same spikes within 2 dt."""
@@ -233,14 +225,14 @@ REFUSED = [
 
 
 @pytest.mark.parametrize("case", range(len(REFUSED)))
-def test_unsupported_forms_refused(device, case):
+def test_unsupported_forms_refused(exact, case):
     eqs, on_pre, match = REFUSED[case]
     P, Ce, Ci, _ = cuba(20, eqs, on_pre)
     with pytest.raises(NotImplementedError, match=match):
         run(1 * ms)
 
 
-def test_monitoring_or_poisson_into_v_refused(device):
+def test_monitoring_or_poisson_into_v_refused(exact):
     P, *_ = cuba(20)
     mon = StateMonitor(P, "ge", record=True)  # noqa: F841 (run() collects it)
     with pytest.raises(NotImplementedError, match=r"StateMonitor records the state variable 'v'"):
@@ -252,7 +244,7 @@ def test_monitoring_or_poisson_into_v_refused(device):
         run(1 * ms)
 
 
-def test_poisson_input_into_a_current_and_changed_current_refused(device):
+def test_poisson_input_into_a_current_and_changed_current_refused(exact):
     """PoissonInput onto ge (scaled like a synapse) runs; changing ge between runs is refused."""
     P, *_ = cuba(20, k=0)
     pin = PoissonInput(P, "ge", 10, 50 * Hz, weight=WE)  # noqa: F841 (run() collects it)
@@ -263,7 +255,7 @@ def test_poisson_input_into_a_current_and_changed_current_refused(device):
         run(1 * ms)
 
 
-def test_fallback_runs_refused_forms(device):
+def test_fallback_runs_refused_forms(exact):
     reset_device()
     set_device("sparseprop", fallback=True)
     start_scope()

@@ -11,7 +11,6 @@ from brian2 import (
     Synapses,
     defaultclock,
     ms,
-    prefs,
     run,
     set_device,
     start_scope,
@@ -32,22 +31,6 @@ MODEL = """w : 1
            dApre/dt = -Apre/taupre : 1 (event-driven)
            dApost/dt = -Apost/taupost : 1 (event-driven)"""
 NAMESPACE = dict(taupre=TAUPRE, taupost=TAUPOST, wmax=WMAX, dApre=DAPRE, dApost=DAPOST)
-
-
-@pytest.fixture
-def numpy_target():
-    old = prefs.codegen.target
-    prefs.codegen.target = "numpy"  # no compilation in the test
-    yield
-    prefs.codegen.target = old
-
-
-@pytest.fixture
-def device(numpy_target):
-    set_device("sparseprop")
-    start_scope()
-    yield
-    reset_device()
 
 
 def taught(rng, teacher_shift, model=MODEL, on_pre=ON_PRE, on_post=ON_POST, durations=(100 * ms, 100 * ms)):
@@ -127,7 +110,7 @@ def test_against_brian2_runtime(numpy_target, seed):
     ],
     ids=["reordered", "renamed"],
 )
-def test_equivalent_spellings(device, model, on_pre, on_post):
+def test_equivalent_spellings(exact, model, on_pre, on_post):
     """The same rule written otherwise gives the same weights; a kick after the update (first spelling)
     is taken with the new weight."""
     t, _, states = taught(np.random.default_rng(0), 0 * ms)
@@ -151,13 +134,13 @@ def test_equivalent_spellings(device, model, on_pre, on_post):
     ],
     ids=["nearest-spike", "multiplicative", "kick-on-post", "nonlinear-kick", "one-trace", "nonlinear-trace", "clock"],
 )
-def test_other_plasticity_refused(device, model, on_pre, on_post, match):
+def test_other_plasticity_refused(exact, model, on_pre, on_post, match):
     with pytest.raises(NotImplementedError, match=match) as info:
         taught(np.random.default_rng(0), 0 * ms, model, on_pre, on_post)
     assert "supported" in str(info.value)
 
 
-def test_postsynaptic_delay_refused(device):
+def test_postsynaptic_delay_refused(exact):
     G = SpikeGeneratorGroup(1, [0], [1] * ms)
     H = NeuronGroup(1, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0")
     S = Synapses(G, H, MODEL, on_pre=ON_PRE, on_post=ON_POST, namespace=NAMESPACE, delay={"post": 1 * ms})
@@ -166,7 +149,7 @@ def test_postsynaptic_delay_refused(device):
         run(1 * ms)
 
 
-def test_plasticity_onto_a_current(device, seed):
+def test_plasticity_onto_a_current(exact, seed):
     """A kick into an exponential current, 'ge_post += w', with v driven by 2*ge: the engine's weight is
     2 w (its current is 2 ge), so are its bounds and traces; the device gives the weights, traces and
     spikes of that EventNetwork built by hand."""
@@ -193,7 +176,7 @@ def test_plasticity_onto_a_current(device, seed):
     np.testing.assert_allclose(S.Apost[:], traces["apost"] / 2, rtol=1e-15)
 
 
-def test_recurrent_plasticity_over_two_runs(device, seed):
+def test_recurrent_plasticity_over_two_runs(exact, seed):
     """Plastic recurrent synapses with delays: two runs through the device (the second continues from the
     weights and traces the first wrote back) give the spikes and weights of one EventNetwork run."""
     from brian2_sparseprop import EventNetwork
