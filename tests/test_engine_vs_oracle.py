@@ -661,14 +661,7 @@ def test_starting_at_or_above_threshold_matches_oracle(name, rng):
     v_init[idx] = np.where(models[idx] == "theta", v_init[idx], thr[idx] + rng.uniform(0.0, 0.5, idx.size))
     v_init[idx[0]] = thr[idx[0]] if models[idx[0]] != "theta" else v_init[idx[0]]  # exactly at threshold
     params = {**params, "v_init": v_init}
-    engine = EventNetwork(**params)
-    kicks = None
-    if generator is not None:
-        engine.add_spike_generator(**generator)
-        kicks = generator_kicks(**{k: v for k, v in generator.items() if k != "n_sources"}, t_stop=duration)
-    oracle = Oracle(**params, inputs=kicks)
-    engine.run(duration)
-    oracle.run(duration)
+    engine, oracle = run_both(params, generator, duration)
     above = idx[models[idx] != "theta"]
     at_zero = engine.spike_indices[engine.spike_times == 0.0]
     assert set(above) <= set(at_zero.tolist())
