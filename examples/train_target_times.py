@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 parser = argparse.ArgumentParser(
-    description=__doc__.split("\n\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    description=next(iter(__doc__.split("\n\n")[1:]), __doc__), formatter_class=argparse.ArgumentDefaultsHelpFormatter
 )
 parser.add_argument("-n", type=int, default=50, help="neurons")
 parser.add_argument("--readout", type=int, default=5, help="neurons with target times")

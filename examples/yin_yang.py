@@ -38,7 +38,7 @@ def seed_list(text):
 
 
 parser = argparse.ArgumentParser(
-    description=__doc__.split("\n\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    description=next(iter(__doc__.split("\n\n")[1:]), __doc__), formatter_class=argparse.ArgumentDefaultsHelpFormatter
 )
 parser.add_argument("--seeds", type=seed_list, default="0", help="seeds, e.g. 0-9 or 0,2,5")
 parser.add_argument("--epochs", type=int, default=20, help="epochs over the training split")

@@ -306,7 +306,7 @@ def refusal_cases():
         (threshold_compound, NotImplementedError, r"threshold condition 'v > 1 and v < 2'"),
         (refractory_condition, NotImplementedError, r"refractory condition 'v > 0.5'"),
         (synaptic_dynamics, NotImplementedError, r"synaptic dynamics"),
-        (on_post, NotImplementedError, r"pathways .*exactly one pathway, on_pre"),
+        (on_post, NotImplementedError, r"supported plasticity is Brian2's STDP form"),
         (two_statements, NotImplementedError, r"(?s)on_pre code .*supported is a single statement"),
         (state_dependent_kick, NotImplementedError, r"depends on 'v_post', which changes during a run"),
         (theta_additive_kick, NotImplementedError, r"theta neurons take delta-current kicks"),
