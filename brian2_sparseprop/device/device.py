@@ -282,10 +282,9 @@ def _engine_progress(callback, t_start, duration):
     return progress
 
 
-def _poisson_position(spec, mon):
-    """Position, among the engine's Poisson inputs (PoissonInputs first), of the PoissonGroup ``mon`` records."""
-    root = _root(mon.source)
-    return len(spec.poisson_inputs) + next(k for k, s in enumerate(spec.poisson_sources) if s.group.name == root.name)
+def _poisson_position(spec, name):
+    """Position, among the engine's Poisson inputs (PoissonInputs first), of the PoissonGroup ``name``."""
+    return len(spec.poisson_inputs) + [s.group.name for s in spec.poisson_sources].index(name)
 
 
 def _generator_events(group, t_start, t_end):
@@ -611,7 +610,7 @@ class SparsePropDevice(RuntimeDevice):
                 engine.record_spikes()
                 for mon in spec.spike_monitors:
                     if isinstance(_root(mon.source), PoissonGroup):
-                        engine.record_poisson_events(_poisson_position(spec, mon))
+                        engine.record_poisson_events(_poisson_position(spec, _root(mon.source).name))
         elif any(isinstance(_root(mon.source), PoissonGroup) for mon in spec.spike_monitors):
             raise NotImplementedError(
                 "a SpikeMonitor of a PoissonGroup in a network without a NeuronGroup: the sparseprop device "
@@ -633,9 +632,8 @@ class SparsePropDevice(RuntimeDevice):
         """``(source, k)`` of `EventNetwork.add_stdp` for the part of a plastic Synapses (see `EngineSpec`)."""
         if part is None:
             return "network", 0
-        names = [s.group.name for s in spec.poisson_sources]
-        if part in names:
-            return "poisson", len(spec.poisson_inputs) + names.index(part)
+        if any(s.group.name == part for s in spec.poisson_sources):
+            return "poisson", _poisson_position(spec, part)
         return "generator", [s.group.name for s in spec.spike_generators].index(part)
 
     def _add_stdp(self, engine, spec, plastic, t_offset):
@@ -762,7 +760,6 @@ class SparsePropDevice(RuntimeDevice):
                 lastspike = session.lastspike[g.offset : g.offset + g.n]
                 g.group.variables["lastspike"].set_value(np.where(np.isfinite(lastspike), lastspike, -1e4))
                 g.group.variables["not_refractory"].set_value(t_end - lastspike >= g.refractory)
-        poisson_events = {}
         for r, plastic in enumerate(spec.plasticity if engine is not None else ()):
             syn = plastic["synapses"]
             c, s_pre, s_post = plastic["scales"]
@@ -772,6 +769,7 @@ class SparsePropDevice(RuntimeDevice):
             syn.variables[plastic["traces"][0]].set_value(traces["apre"] / s_pre)
             syn.variables[plastic["traces"][1]].set_value(traces["apost"] / s_post)
             syn.variables["lastupdate"].set_value(traces["last_update"] + session.t_offset)
+        poisson_events = {}
         for mon in spec.spike_monitors:
             root = mon.source.source if isinstance(mon.source, Subgroup) else mon.source
             start = mon.source.start if isinstance(mon.source, Subgroup) else 0
@@ -780,7 +778,7 @@ class SparsePropDevice(RuntimeDevice):
                 keep = (indices >= first) & (indices < first + len(mon.source))
                 self._append_spikes(mon, times[keep], indices[keep] - first)
             elif isinstance(root, PoissonGroup):
-                k = _poisson_position(spec, mon)
+                k = _poisson_position(spec, root.name)
                 if k not in poisson_events:  # the events of this run (monitors of one group share them)
                     p_times, p_indices = engine.poisson_events(k)
                     seen, session.n_poisson_seen[k] = session.n_poisson_seen.get(k, 0), len(p_times)

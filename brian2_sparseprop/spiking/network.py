@@ -927,9 +927,13 @@ class EventNetwork:
         if len(self._poisson_chunks) > 1:
             self._poisson_chunks = [tuple(np.concatenate([c[j] for c in self._poisson_chunks]) for j in range(2))]
         times, ids = self._poisson_chunks[0] if self._poisson_chunks else (np.zeros(0), np.zeros(0, np.int32))
-        first = self.n + sum(p[0].size for p in self._poisson[:k])
-        mine = (ids >= first) & (ids < first + self._poisson[k][0].size)
-        return times[mine], (ids[mine] - first).astype(np.int64)
+        first = self.n + self._poisson_first()[k : k + 2]  # the presynaptic ids of its sources
+        mine = (ids >= first[0]) & (ids < first[1])
+        return times[mine], (ids[mine] - first[0]).astype(np.int64)
+
+    def _poisson_first(self):
+        """Position of each Poisson input's first source among all input sources, and their number."""
+        return np.cumsum([0] + [p[0].size for p in self._poisson])
 
     def record_states(self, indices, times):
         """Record the exact state of ``indices`` at the absolute times ``times`` (s, ascending).
@@ -1058,7 +1062,7 @@ class EventNetwork:
         self._engine = _engine.Engine(spec, self._bitgen)
         if self._poisson_record:
             mask = np.zeros(spec["n_pre"] - self.n, np.uint8)
-            first = np.cumsum([0] + [p[0].size for p in self._poisson])
+            first = self._poisson_first()
             for k in self._poisson_record:
                 mask[first[k] : first[k + 1]] = 1
             self._engine.record_inputs(mask)
