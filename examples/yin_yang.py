@@ -10,6 +10,8 @@ the output neuron that fires first, and the loss is the cross-entropy of the sof
 spike times. Hidden and output neurons have drives above threshold, so they fire by their own drift and
 the input pulses shift their crossing: their times depend smoothly on the weights, except for spikes that
 a pulse causes at once (their share is printed; with delta pulses their times do not depend on the weights).
+A label neuron that stays silent has no spike time to differentiate; the loss then adds its gap to
+threshold at the trial's end (``--silent-weight``), whose gradient lifts it back toward firing.
 Every neuron fires at most once per trial (its refractory period is the trial). Weights and drives are
 trained with Adam (optax); each minibatch runs as one event-driven network of B copies.
 
@@ -53,6 +55,12 @@ parser.add_argument(
 )
 parser.add_argument("--tau", type=float, default=0.02, help="membrane time constant (s)")
 parser.add_argument("--tau-soft", type=float, default=0.002, help="softmax temperature of the first spike times (s)")
+parser.add_argument(
+    "--silent-weight",
+    type=float,
+    default=1.0,
+    help="weight of the loss term that lifts a silent label neuron toward threshold (0: plain cross-entropy)",
+)
 parser.add_argument("--train-samples", type=int, default=5000, help="samples of the training split used")
 parser.add_argument("--test-samples", type=int, default=1000, help="samples of the test (and validation) split used")
 parser.add_argument("--quick", action="store_true", help="2 epochs, 300 training and 200 test samples, 20 hidden")
@@ -127,7 +135,7 @@ def run_seed(seed):
         initial_params(args.hidden, np.random.default_rng(seed)),
         inputs,
         y_train,
-        first_spike_cross_entropy(args.tau_soft),
+        first_spike_cross_entropy(args.tau_soft, args.silent_weight),
         optax.adam(learning_rate(args.train_samples)),
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -194,6 +194,73 @@ def test_first_spike_cross_entropy_prefers_the_earliest_neuron():
     assert worse > value
 
 
+def test_gap_to_threshold_of_a_silent_neuron_in_closed_form():
+    # one LIF neuron below threshold (drive 0.5) with one input at t_in: v(T) = 0.5 (1 - e^{-T/tau})
+    # + w e^{-(T - t_in)/tau}, so the gap 1 - v(T) has dgap/dw = -e^{-(T - t_in)/tau} and
+    # dgap/ddrive = -(1 - e^{-T/tau})
+    tau, duration, t_in, w = 0.01, 0.03, 0.012, 0.2
+    model = TrainableNetwork(1, [0, 0], [], n_inputs=1, input_indptr=[0, 1], input_indices=[0], readout=[0],
+                             duration=duration, tau=tau, trained=["input_weights", "drive"])  # fmt: skip
+    params = {"input_weights": np.array([w]), "drive": np.array([0.5])}
+    seen = []
+
+    def loss(first, target, gap):
+        seen.append(gap)
+        return gap[0, 0]
+
+    step = model.loss_and_gradient(params, [[t_in]], None, loss)
+    decay, rise = np.exp(-(duration - t_in) / tau), 1 - np.exp(-duration / tau)
+    assert step.first_spikes[0, 0, 0] == duration  # silent
+    assert step.loss == pytest.approx(1 - 0.5 * rise - w * decay, rel=1e-14)
+    assert step.gradient["input_weights"][0] == pytest.approx(-decay, rel=1e-13)
+    assert step.gradient["drive"][0] == pytest.approx(-rise, rel=1e-13)
+    # once it fires (drive 1.2), the gap is 0 and carries no gradient
+    step = model.loss_and_gradient({**params, "drive": np.array([1.2])}, [[t_in]], None, loss)
+    assert step.loss == 0 and step.first_spikes[0, 0, 0] < duration
+    assert step.gradient["input_weights"][0] == 0 and step.gradient["drive"][0] == 0
+
+
+def test_silent_label_term_matches_finite_differences(rng):
+    # output 0 driven below threshold (silent unless kicks lift it), output 1 above: with labels 0 and 1
+    # alternating, the label neuron is silent in some samples and fires in others
+    model, params = _random_model(rng, trained=("input_weights", "drive"))
+    params["drive"][:2] = [0.7, 1.2]
+    times = rng.uniform(0.0, 0.03, (6, model.n_inputs))
+    labels = np.array([0, 1] * 3)
+    loss = first_spike_cross_entropy(0.005, silent_weight=1.5)
+    batch = model.loss_and_gradient(params, times, labels, loss)
+    label_silent = batch.first_spikes[np.arange(6), labels, 0] == model.duration
+    assert label_silent.any() and not label_silent.all()  # both branches of the loss are exercised
+
+    def value(p):
+        return model.loss_and_gradient(p, times, labels, loss).loss
+
+    h = 1e-7
+    for name in model.trained:
+        for k in np.argsort(-np.abs(batch.gradient[name]))[:3]:
+            up = {key: v.copy() for key, v in params.items()}
+            down = {key: v.copy() for key, v in params.items()}
+            up[name][k] += h
+            down[name][k] -= h
+            fd = (value(up) - value(down)) / (2 * h)
+            assert batch.gradient[name][k] == pytest.approx(fd, rel=1e-5, abs=1e-7), (name, k)
+
+
+def test_silent_weight_lifts_an_all_silent_readout():
+    # all outputs silent: plain cross-entropy is ln C with zero gradient, the guarded loss is not
+    model = TrainableNetwork(2, [0, 0, 0], [], n_inputs=1, input_indptr=[0, 2], input_indices=[0, 1],
+                             readout=[0, 1], duration=0.05, tau=0.01, drive=0.8, trained=["input_weights"])  # fmt: skip
+    params = {"input_weights": np.array([0.05, 0.05])}
+    plain = model.loss_and_gradient(params, [[0.01]], np.array([1]), first_spike_cross_entropy(0.002))
+    assert plain.loss == pytest.approx(np.log(2), rel=1e-14) and not plain.gradient["input_weights"].any()
+    guarded = model.loss_and_gradient(
+        params, [[0.01]], np.array([1]), first_spike_cross_entropy(0.002, silent_weight=1.0)
+    )
+    # only the label neuron (1) is lifted: a larger input weight raises its v(T), lowering the loss
+    assert guarded.gradient["input_weights"][0] == 0
+    assert guarded.gradient["input_weights"][1] == pytest.approx(-np.exp(-4.0), rel=1e-13)
+
+
 def test_training_lowers_the_loss_at_every_step(seed):
     # a tiny recurrent problem (4 neurons, weak recurrence, reachable targets) and small Adam steps: the
     # gradient is exact, so every step goes down while no spike appears or vanishes (20 seeds checked)

@@ -15,6 +15,7 @@ the pulse's arrival, whatever the weights: its gradient by the weights is zero
 drift (drive above threshold, or below it with enough input) and inputs shift the crossing.
 """
 
+import inspect
 import os
 import pickle
 import time
@@ -348,12 +349,19 @@ class TrainableNetwork:
         return self._first_spikes(net, input_times.shape[0])[0]
 
     def _value_and_grad(self, loss):
+        """The jitted value and gradient of ``loss``, and whether it takes the read-out's gap to threshold."""
         import jax
 
-        fn = self._grad_fns.get(loss)
-        if fn is None:
-            fn = self._grad_fns[loss] = jax.jit(jax.value_and_grad(loss))
-        return fn
+        cached = self._grad_fns.get(loss)
+        if cached is None:
+            try:
+                inspect.signature(loss).bind(None, None, None)
+                takes_gap = True
+            except TypeError:
+                takes_gap = False
+            argnums = (0, 2) if takes_gap else 0
+            cached = self._grad_fns[loss] = (jax.jit(jax.value_and_grad(loss, argnums=argnums)), takes_gap)
+        return cached
 
     def loss_and_gradient(self, params, input_times, targets, loss):
         """The loss of a minibatch and its exact gradient by the trained parameters.
@@ -371,8 +379,11 @@ class TrainableNetwork:
         targets : array_like
             Passed to the loss as it is (e.g. labels, shape (B,), or target times).
         loss : callable
-            ``loss(first_spikes, targets)``, a scalar written with ``jax.numpy``; ``first_spikes`` has shape
-            (B, R, K) (s; the duration where a spike is missing). Compiled with ``jax.jit`` once per shape.
+            ``loss(first_spikes, targets)`` or ``loss(first_spikes, targets, gap)``, a scalar written with
+            ``jax.numpy``; ``first_spikes`` has shape (B, R, K) (s; the duration where a spike is missing),
+            ``gap`` shape (B, R): for a read-out neuron that did not fire in the trial, its threshold minus
+            its exact membrane value at the trial's end (> 0; differentiable, so a loss can lift silent
+            neurons toward threshold), and 0 for one that fired. Compiled with ``jax.jit`` once per shape.
 
         Returns
         -------
@@ -389,14 +400,29 @@ class TrainableNetwork:
         net = self._network(params, input_times)
         net.run(self.duration, record_tape=True)
         first, flat, spike = self._first_spikes(net, b)
+        fn, takes_gap = self._value_and_grad(loss)
         with _x64(jax):
-            value, d_first = self._value_and_grad(loss)(first, targets)
+            if takes_gap:
+                silent = np.ones(b * self.readout.size, bool)
+                silent[flat // self.n_first] = False
+                rows = (np.arange(b)[:, None] * self.n + self.readout).ravel()
+                threshold = np.broadcast_to(np.asarray(self._fixed["threshold"], float), self.n)[self.readout]
+                gap = np.where(silent, np.tile(threshold, b) - net.v[rows], 0.0).reshape(b, -1)
+                value, (d_first, d_gap) = fn(first, targets, gap)
+            else:
+                value, d_first = fn(first, targets)
+                d_gap = np.zeros(0)
             value, d_first = float(value), np.asarray(d_first, dtype=np.float64).reshape(-1)
-        if not np.isfinite(d_first).all() or not np.isfinite(value):
+            d_gap = np.asarray(d_gap, dtype=np.float64).reshape(-1)
+        if not (np.isfinite(d_first).all() and np.isfinite(d_gap).all() and np.isfinite(value)):
             raise ValueError(f"the loss or its derivative is not finite (loss {value}): check the loss function")
         dL_dt = np.zeros(net.spike_times.size)
         dL_dt[spike] = d_first[flat]
-        g = net.gradient(dL_dt)
+        dL_dv = None
+        if takes_gap:
+            dL_dv = np.zeros(net.n)
+            dL_dv[rows[silent]] = -d_gap[silent]  # gap = threshold - v(T) for silent neurons only
+        g = net.gradient(dL_dt, dL_dv)
         sums = {
             "weights": np.reshape(g.weights, (b, -1)).sum(axis=0) if "weights" in self.trained else None,
             "input_weights": (
@@ -414,22 +440,31 @@ class TrainableNetwork:
         )
 
 
-def first_spike_cross_entropy(tau_soft):
+def first_spike_cross_entropy(tau_soft, silent_weight=0.0):
     """A time-to-first-spike cross-entropy loss for `TrainableNetwork.loss_and_gradient` and `train`.
 
     The read-out neurons are the classes; their first spike times t_c give the logits ``-t_c / tau_soft``
     (the earliest neuron is the most likely class), and the loss is the mean cross-entropy over the batch.
 
+    A class neuron that stays silent has the trial's duration as its time, which carries no gradient: if
+    every output falls silent, the loss is stuck at ln C. With ``silent_weight`` w > 0 the loss adds, for
+    each sample whose label neuron stayed silent, w times that neuron's gap to threshold at the trial's
+    end (threshold minus its exact membrane value), averaged over the batch: its gradient lifts the silent
+    label neuron toward firing, and it is 0 once the label neuron fires.
+
     Parameters
     ----------
     tau_soft : float
         Temperature (s), > 0: a time difference of ``tau_soft`` is a factor e in the odds.
+    silent_weight : float
+        Weight w >= 0 of the silent-label term (0: none).
 
     Returns
     -------
     callable
-        ``loss(first_spikes, labels)`` with ``first_spikes`` of shape (B, C, K) (K >= 1; the first spike is
-        used) and integer labels of shape (B,).
+        ``loss(first_spikes, labels)`` (or ``loss(first_spikes, labels, gap)`` when ``silent_weight`` > 0)
+        with ``first_spikes`` of shape (B, C, K) (K >= 1; the first spike is used), integer labels of shape
+        (B,) and ``gap`` of shape (B, C) as `TrainableNetwork.loss_and_gradient` gives it.
 
     Examples
     --------
@@ -439,17 +474,31 @@ def first_spike_cross_entropy(tau_soft):
     >>> t = np.array([[[0.010], [0.015]]])  # one sample, two classes: class 0 fires 5 ms earlier
     >>> bool(np.isclose(float(loss(t, np.array([0]))), np.log(1 + np.exp(-1))))
     True
+    >>> guarded = first_spike_cross_entropy(0.005, silent_weight=2.0)
+    >>> t = np.array([[[0.1], [0.1]]])  # both silent (the duration, 100 ms): ln 2, plus 2 x the gap 0.25
+    >>> bool(np.isclose(float(guarded(t, np.array([1]), np.array([[0.3, 0.25]]))), np.log(2) + 0.5))
+    True
     """
     tau_soft = check_real("tau_soft", tau_soft, positive=True)
+    silent_weight = check_real("silent_weight", silent_weight, nonnegative=True)
 
-    def loss(first_spikes, labels):
+    def cross_entropy(first_spikes, labels):
         import jax
         import jax.numpy as jnp
 
         logp = jax.nn.log_softmax(-first_spikes[:, :, 0] / tau_soft, axis=1)
         return -jnp.mean(jnp.take_along_axis(logp, jnp.asarray(labels)[:, None], axis=1))
 
-    return loss
+    if silent_weight == 0:
+        return cross_entropy
+
+    def guarded(first_spikes, labels, gap):
+        import jax.numpy as jnp
+
+        label_gap = jnp.take_along_axis(gap, jnp.asarray(labels)[:, None], axis=1)
+        return cross_entropy(first_spikes, labels) + silent_weight * jnp.mean(label_gap)
+
+    return guarded
 
 
 @dataclass
