@@ -1,4 +1,4 @@
-"""Gradient flossing of pulse-coupled theta and QIF networks: exact gradients of their Lyapunov exponents.
+"""Gradient flossing of pulse-coupled theta, QIF and LIF networks: exact gradients of their Lyapunov exponents.
 
 The first ``k`` Lyapunov exponents of a run of an `EventNetwork` are a differentiable function of its
 weights and drives as long as the order of the spikes does not change. `flossing_loss_and_grad` records
@@ -11,7 +11,8 @@ the QR steps. `floss` minimises ``sum_i (lambda_i - target)**2`` with an optax o
 
 Neurons (QIF and theta, drive I > 0) are replayed in the phase ``phi = atan(v / sqrt(I))`` (theta:
 ``v = tan(theta / 2)``), which advances at the constant rate ``sqrt(I) / tau`` between pulses, so a
-spike time is a division; a pulse w is ``phi -> atan(tan(phi) + w / sqrt(I))``. The spike times take
+spike time is a division; a pulse w is ``phi -> atan(tan(phi) + w / sqrt(I))``. LIF neurons (drive
+I > threshold) are replayed in ``u = I - v``, which decays as ``exp(-t / tau)``. The spike times take
 the values the engine recorded (so the replayed states equal the engine's to rounding, however chaotic
 the network), and their derivatives from the closed form (see `docs/spiking_lyapunov.md`).
 
@@ -81,15 +82,31 @@ class FlossingGradient:
 
 
 def _check_models(net):
+    """``'qif'`` for networks of QIF and theta neurons, ``'lif'`` for LIF networks whose neurons all fire
+    on their own (drive > threshold); NotImplementedError naming the first neuron otherwise."""
     from .network import MODELS
 
-    ok = (net._codes == MODELS.index("theta")) | (net._codes == MODELS.index("qif"))
+    codes = net._codes
+    lif = codes == MODELS.index("lif")
+    if lif.all():
+        silent = np.broadcast_to(net._drive, (net.n,)) <= np.broadcast_to(net._thr, (net.n,))
+        if silent.any():
+            i = int(np.argmax(silent))
+            raise NotImplementedError(
+                "spiking gradient flossing of LIF networks is implemented for neurons that fire on their own "
+                f"(drive > threshold), found drive {np.broadcast_to(net._drive, (net.n,))[i]} <= threshold "
+                f"{np.broadcast_to(net._thr, (net.n,))[i]} for neuron {i}"
+            )
+        return "lif"
+    ok = (codes == MODELS.index("theta")) | (codes == MODELS.index("qif"))
     if not ok.all():
         i = int(np.argmax(~ok))
         raise NotImplementedError(
-            "spiking gradient flossing is implemented for theta and QIF neurons (drive > 0), found model "
-            f"{MODELS[net._codes[i]]!r} for neuron {i}"
+            "spiking gradient flossing is implemented for networks of theta and QIF neurons (drive > 0) and "
+            f"for networks of LIF neurons (drive > threshold), found model {MODELS[codes[i]]!r} for neuron {i} "
+            "in a network with other models"
         )
+    return "qif"
 
 
 def _slots(indptr, indices, n):
@@ -135,14 +152,33 @@ def _blocks(times, neuron, t_split, q, n):
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3)), n_w
 
 
-def _replay(w, drive, fixed, blocks, duration, target):
-    """The flossing loss and exponents of a recorded event order, as a JAX function of the weights and
-    drives (differentiable): ``fixed`` holds tau, v0, v-threshold, v-reset (n,), the target table and the
-    synapses' slots, and the initial tangent vectors (n, k)."""
-    tau, v0, thr, rst, table, slot, Y0 = fixed
-    nb_neurons, nb_times, measured = blocks
-    n = tau.shape[0]
-    kmax = table.shape[1]
+def _models(model, drive, tau, v0, thr, rst):
+    """The replayed state of each neuron and its flow, by model (``'qif'``: QIF and theta, ``'lif'``), for
+    the neurons and the dummy neuron n: ``(x0, x_threshold, x_reset, scale, advance, spike_time, pulse)``
+    with ``advance(x, dt, i)`` the free flow, ``spike_time(x, j)`` the time to threshold and
+    ``pulse(x_minus, w, i) -> (x_plus, d)`` with d = g(v-) / g(v+) the ratio of the velocities."""
+    one = jnp.ones(1)
+    tau_x = jnp.concatenate([tau, one])
+    if model == "lif":
+        # u = I - v, decaying as exp(-t / tau); spike at u = I - threshold, reset to I - reset; v += w is u -= w
+        gap = jnp.concatenate([drive - thr, one])
+        x0 = jnp.concatenate([drive - v0, one])
+        x_reset = jnp.concatenate([drive - rst, one])
+
+        def advance(x, dt, i):
+            return x * jnp.exp(-dt / tau_x[i])
+
+        def spike_time(x, j):
+            return tau_x[j] * jnp.log(x / gap[j])
+
+        def pulse(xm, w, i):
+            xp = xm - w
+            return xp, xm / xp
+
+        return x0, x_reset, advance, spike_time, pulse
+
+    # QIF and theta: the phase phi = atan(v / sqrt(I)) advances at sqrt(I) / tau; v += w is
+    # phi -> atan(tan(phi) + w / sqrt(I)), and g(v) = I / cos(phi)**2
     half_pi = jnp.pi / 2
 
     def phase(v, sq):
@@ -151,52 +187,72 @@ def _replay(w, drive, fixed, blocks, duration, target):
         return jnp.where(fin, jnp.arctan(jnp.where(fin, v, 0.0) / sq), jnp.sign(v) * half_pi)
 
     sq = jnp.sqrt(drive)
-    omega = sq / tau
-    # the dummy neuron n: pulses of weight 0 only, never in the QR steps
-    one = jnp.ones(1)
     sq_x = jnp.concatenate([sq, one])
-    om_x = jnp.concatenate([omega, one])
-    tau_x = jnp.concatenate([tau, one])
+    om_x = sq_x / tau_x
     ph_th = jnp.concatenate([phase(thr, sq), one * half_pi])
-    ph_rs = jnp.concatenate([phase(rst, sq), -one * half_pi])
-    phi0 = jnp.concatenate([phase(v0, sq), jnp.zeros(1)])
+    x_reset = jnp.concatenate([phase(rst, sq), -one * half_pi])
+    x0 = jnp.concatenate([phase(v0, sq), jnp.zeros(1)])
+
+    def advance(x, dt, i):
+        return x + om_x[i] * dt
+
+    def spike_time(x, j):
+        return (ph_th[j] - x) / om_x[j]
+
+    def pulse(xm, w, i):
+        xp = jnp.arctan(jnp.tan(xm) + w / sq_x[i])
+        return xp, (jnp.cos(xp) / jnp.cos(xm)) ** 2
+
+    return x0, x_reset, advance, spike_time, pulse
+
+
+def _replay(w, drive, fixed, blocks, duration, target, model):
+    """The flossing loss and exponents of a recorded event order, as a JAX function of the weights and
+    drives (differentiable): ``fixed`` holds tau, v0, v-threshold, v-reset (n,), the target table and the
+    synapses' slots, and the initial tangent vectors (n, k); ``model`` is ``'qif'`` (QIF and theta
+    neurons) or ``'lif'``. A dummy neuron n pads the spikes and the rows of targets: its pulses have
+    weight 0 and its row of the tangent vectors is not in the QR steps."""
+    tau, v0, thr, rst, table, slot, Y0 = fixed
+    nb_neurons, nb_times, measured = blocks
+    n = tau.shape[0]
+    kmax = table.shape[1]
+    x0, x_reset, advance, spike_time, pulse = _models(model, drive, tau, v0, thr, rst)
+    tau_x = jnp.concatenate([tau, jnp.ones(1)])
     w_eff = jax.ops.segment_sum(w, slot, num_segments=(n + 1) * kmax + 1)[:-1].reshape(n + 1, kmax)
     Y = jnp.concatenate([Y0, jnp.zeros((1, Y0.shape[1]))])
 
     def spike(carry, xs):
-        phi, tl, Y = carry
+        x, tl, Y = carry
         j, t_rec = xs
-        t_cf = tl[j] + (ph_th[j] - phi[j]) / om_x[j]  # the closed-form time of the spike
+        t_cf = tl[j] + spike_time(x[j], j)  # the closed-form time of the spike
         t = t_rec + (t_cf - jax.lax.stop_gradient(t_cf))  # the engine's value, the closed form's derivative
         dts = -tau_x[j] * Y[j]  # the spike's time shift per tangent vector
-        phi = phi.at[j].set(ph_rs[j])
+        x = x.at[j].set(x_reset[j])
         tl = tl.at[j].set(t)
         tg = table[j]
-        pm = phi[tg] + om_x[tg] * (t - tl[tg])
-        pp = jnp.arctan(jnp.tan(pm) + w_eff[j] / sq_x[tg])
-        d = (jnp.cos(pp) / jnp.cos(pm)) ** 2  # g(v-) / g(v+): the ratio of the velocities
-        phi = phi.at[tg].set(pp)
+        xp, d = pulse(advance(x[tg], t - tl[tg], tg), w_eff[j], tg)
+        x = x.at[tg].set(xp)
         tl = tl.at[tg].set(t)
         Y = Y.at[tg].set(d[:, None] * Y[tg] + ((d - 1.0) / tau_x[tg])[:, None] * dts[None, :])
-        return (phi, tl, Y), None
+        return (x, tl, Y), None
 
     def block(carry, xs):
         state, acc = carry
         neurons, times, flag = xs
         state, _ = jax.lax.scan(spike, state, (neurons, times))
-        phi, tl, Y = state
+        x, tl, Y = state
         Q, R = jnp.linalg.qr(Y[:n])
         diag = jnp.diagonal(R)
         Y = Y.at[:n].set(Q * jnp.sign(diag)[None, :])
-        return ((phi, tl, Y), acc + flag * jnp.log(jnp.abs(diag))), None
+        return ((x, tl, Y), acc + flag * jnp.log(jnp.abs(diag))), None
 
-    state = (phi0, jnp.zeros(n + 1), Y)
+    state = (x0, jnp.zeros(n + 1), Y)
     ((_, _, Y), acc), _ = jax.lax.scan(block, (state, jnp.zeros(Y0.shape[1])), (nb_neurons, nb_times, measured))
     lam = acc / duration
     return jnp.sum((lam - target) ** 2), (lam, Y[:n])
 
 
-_value_and_grad = jax.jit(jax.value_and_grad(_replay, argnums=(0, 1), has_aux=True))
+_value_and_grad = jax.jit(jax.value_and_grad(_replay, argnums=(0, 1), has_aux=True), static_argnames=("model",))
 
 
 def flossing_loss_and_grad(
@@ -224,9 +280,10 @@ def flossing_loss_and_grad(
     Parameters
     ----------
     net : EventNetwork or brian2.Network
-        Theta and QIF neurons with drive > 0, delta pulses, no delays, no refractoriness, no external
-        input, weights <= 0 onto QIF neurons (`lyapunov_spectrum`'s conditions); a Brian2 Network that ran
-        with the sparseprop device, as there.
+        Theta and QIF neurons with drive > 0 (mixed), or LIF neurons with drive > threshold (a network of
+        LIF neurons only); delta pulses, no delays, no refractoriness, no external input, weights <= 0
+        onto LIF and QIF neurons (`lyapunov_spectrum`'s conditions); a Brian2 Network that ran with the
+        sparseprop device, as there.
     duration : float or time Quantity
         Measured time (s), > 0.
     k : int
@@ -274,7 +331,7 @@ def flossing_loss_and_grad(
         raise ValueError(f"k must be <= the number of neurons {n}, found: {k}")
     target = check_real("target", target)
     q = max(1, n // 2) if qr_interval is None else check_int("qr_interval", qr_interval, 1)
-    _check_models(net)
+    model = _check_models(net)
     _check_supported(net)
     if vectors is None:
         Y0 = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, k)))[0]  # as lyapunov_spectrum
@@ -311,7 +368,7 @@ def flossing_loss_and_grad(
         fixed = tuple(jnp.asarray(a) for a in (tau, v0, thr, rst, table, slot, Y0))
         (loss, (lam, Y)), (g_w, g_d) = _value_and_grad(
             jnp.asarray(w), jnp.asarray(drive), fixed, tuple(jnp.asarray(b) for b in blocks),
-            jnp.asarray(duration), jnp.asarray(target),
+            jnp.asarray(duration), jnp.asarray(target), model=model,
         )  # fmt: skip
         loss, lam, Y = float(loss), np.asarray(lam), np.asarray(Y)
         g_w, g_d = np.asarray(g_w), np.asarray(g_d)
@@ -382,7 +439,7 @@ def floss(
     evaluate=(10.0, 1.0),
     report=None,
 ):
-    """Gradient flossing of a theta or QIF network: push its first ``k`` Lyapunov exponents toward ``target``.
+    """Gradient flossing of a theta, QIF or LIF network: push its first ``k`` Lyapunov exponents toward ``target``.
 
     Each step takes the exact gradient of ``sum_i (lambda_i - target)**2`` over a window of ``duration``
     seconds (`flossing_loss_and_grad`: at the window's fixed event order) and lets ``optimizer`` update the
@@ -391,8 +448,9 @@ def floss(
     the vectors, ``t_warmup_tangent``), so the steps see fresh stretches of the trajectory (stochastic
     gradients, as truncated backpropagation through time). Short windows (a few 1 / lambda_1) keep the
     gradient of a chaotic run from growing as exp(lambda_1 T). After each update the drives are kept
-    >= 1e-3 of their initial value (QIF and theta neurons must oscillate) and the weights onto QIF
-    neurons <= 0 (no pulse may trigger a spike).
+    >= 1e-3 of their initial value (QIF and theta neurons must oscillate; LIF neurons: above threshold by
+    1e-3 of their initial distance, they must fire on their own) and the weights onto LIF and QIF neurons
+    <= 0 (no pulse may trigger a spike).
 
     Parameters
     ----------
@@ -476,8 +534,11 @@ def floss(
         "weights": np.broadcast_to(np.asarray(net._weights, dtype=np.float64), (nnz,)).copy(),
         "drive": np.broadcast_to(np.asarray(net._drive, dtype=np.float64), (n,)).copy(),
     }
-    min_drive = 1e-3 * params["drive"]
-    onto_qif = net._codes[net._indices] == MODELS.index("qif")
+    lif = net._codes == MODELS.index("lif")
+    thr = np.where(lif, np.broadcast_to(np.asarray(net._thr, dtype=np.float64), (n,)), 0.0)  # theta: +inf
+    # LIF neurons keep firing on their own, QIF and theta neurons keep oscillating
+    min_drive = np.where(lif, thr + 1e-3 * (params["drive"] - thr), 1e-3 * params["drive"])
+    inhibitory = net._codes[net._indices] != MODELS.index("theta")  # weights <= 0 onto LIF and QIF neurons
     trained = {name: params[name] for name in train}
     with _x64():  # the optimiser's state in float64
         opt_state = optimizer.init(trained)
@@ -508,7 +569,7 @@ def floss(
             if "drive" in trained:
                 trained["drive"] = np.maximum(trained["drive"], min_drive)
             if "weights" in trained:
-                trained["weights"] = np.where(onto_qif, np.minimum(trained["weights"], 0.0), trained["weights"])
+                trained["weights"] = np.where(inhibitory, np.minimum(trained["weights"], 0.0), trained["weights"])
             params.update(trained)
             work.set_params(**trained)
             if bar is not None:
