@@ -496,9 +496,9 @@ def floss(
     --------
     >>> from brian2_sparseprop.spiking.standard import balanced_theta
     >>> net = balanced_theta(40, k=8, seed=0)
-    >>> res = floss(net, 0.1, k=1, n_steps=3, seed=0, evaluate=None)
+    >>> res = floss(net, 0.2, k=2, n_steps=3, seed=0, evaluate=None)
     >>> res.exponents.shape, res.weights.shape
-    ((3, 1), (320,))
+    ((3, 2), (320,))
     """
     from .lyapunov import lyapunov_spectrum
 
