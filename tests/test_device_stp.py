@@ -12,7 +12,6 @@ from brian2 import (
     defaultclock,
     ms,
     run,
-    second,
     set_device,
     start_scope,
 )
