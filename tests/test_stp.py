@@ -186,8 +186,7 @@ def test_network_against_oracle(seed, shared_tau):
         for key in ("u", "x"):
             np.testing.assert_allclose(state[key], [ref.stp[int(k)][key] for k in syn], rtol=0, atol=1e-12)
         np.testing.assert_allclose(state["last_update"], [ref.stp[int(k)]["t"] for k in syn], rtol=0, atol=1e-12)
-    moved = net.stp_state(0)["x"] != rules[0]["x"]
-    assert moved.sum() > moved.size // 2  # plasticity acted
+        assert (state["last_update"] > 0).any()  # arrivals at synapses of every rule: plasticity acted
     np.testing.assert_array_equal(net.synaptic_weights(), kw["weights"])  # w itself never changes
 
 
