@@ -271,3 +271,33 @@ def test_refusals_of_plastic_networks():
         net.add_stp(0.5, tau_d=0.1, order=("kick", "x"), synapses=[1])
     with pytest.raises(ValueError, match=r"rule must be in \[0, 1\)"):
         net.stp_state(1)
+
+
+def test_poisson_sources_against_recursion(seed):
+    """Poisson sources (one synapse each, delays 0 and 2 ms) through facilitating and depressing synapses
+    with per-synapse U: u and x of each synapse are the Tsodyks-Markram recursion over its recorded events
+    (shifted by the delay)."""
+    rng = np.random.default_rng(seed)
+    m = 6
+    net = EventNetwork(1, drive=0.0, threshold=1e9, seed=seed)
+    delays = np.where(np.arange(m) % 2, 0.002, 0.0)
+    net.add_poisson_sources(rng.uniform(20, 80, m), np.arange(m + 1), np.zeros(m, int), 0.1, delays)
+    U = rng.uniform(0.1, 0.6, m)
+    net.add_stp(U, tau_d=0.12, tau_f=0.07, order=("u", "kick", "x"), source="poisson")
+    net.record_poisson_events(0)
+    net.run(0.5)
+    times, sources = net.poisson_events(0)
+    state = net.stp_state(0)
+    for s in range(m):
+        arrivals = times[sources == s] + delays[s]
+        arrivals = arrivals[arrivals <= 0.5]
+        assert arrivals.size > 3
+        u, x, t = U[s], 1.0, 0.0
+        for a in arrivals:
+            u = U[s] + (u - U[s]) * np.exp(-(a - t) / 0.07)
+            x = 1 + (x - 1) * np.exp(-(a - t) / 0.12)
+            u += U[s] * (1 - u)
+            x -= u * x
+            t = a
+        np.testing.assert_allclose([state["u"][s], state["x"][s]], [u, x], rtol=1e-13)
+        assert state["last_update"][s] == arrivals[-1]
