@@ -15,7 +15,8 @@ from ._heap cimport Heap
 from ._lif_exp cimport LexpPar, LexpState
 from ._models cimport KIND_BITS
 from ._stdp cimport StdpRule, SynTrace
-from ._typedefs cimport idx_t, int8_t, int64_t, syn_t, uint8_t, uint16_t
+from ._stp cimport StpRule, StpState
+from ._typedefs cimport idx_t, int8_t, int32_t, int64_t, syn_t, uint8_t, uint16_t
 
 # one uint16 per neuron holds its status bits (the first two change during a run, the others are static),
 # its kind (bits KIND_SHIFT ..) and its class (bits CLASS_SHIFT ..), so a kick reads one small word
@@ -205,6 +206,13 @@ cdef class Engine:
     cdef SynTrace[::1] traces
     cdef int64_t[::1] post_ptr
     cdef syn_t[::1] post_syn
+    # short-term plasticity (off unless a rule is given; see _stp.pxd): the rule of each synapse (-1: static)
+    # and its state; with it on, weights are per synapse, and a plastic synapse's weight holds its kick
+    # w*u*x while the generation of its arrival is delivered
+    cdef bint stp_on
+    cdef StpRule[::1] stp_rules
+    cdef int32_t[::1] syn_stp
+    cdef StpState[::1] stp_state
 
     cdef void _invalidate(self, int c) noexcept nogil
     cdef int grow_tape(self) except -1 nogil
@@ -239,6 +247,7 @@ cdef class Engine:
     cdef void end_instant(self) noexcept nogil
     cdef void stdp_arrivals(self, double t, int first) noexcept nogil
     cdef void stdp_post(self, idx_t i, double t) noexcept nogil
+    cdef void stp_arrivals(self, double t, bint before) noexcept nogil
     cdef inline double class_top_time(self, int c) noexcept nogil
     cdef void neuron_events(self, double t) noexcept nogil
     cdef void input_event(self, double t) noexcept nogil

@@ -46,7 +46,8 @@ from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, 
 from ._models cimport KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_QIF, model_advance, model_kick, model_time_to
 from ._qif cimport theta_of_v
 from ._stdp cimport StdpRule, SynTrace, stdp_on_post, stdp_on_pre
-from ._typedefs cimport idx_t, int8_t, int64_t, syn_t, uint8_t, uint16_t, uint64_t
+from ._stp cimport STP_U, STP_X, StpRule, StpState, stp_after, stp_before
+from ._typedefs cimport idx_t, int8_t, int32_t, int64_t, syn_t, uint8_t, uint16_t, uint64_t
 
 # the codes the Python layer writes into a neuron's flags (read from the C enums: not written twice)
 KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF, "lif_exp": KIND_LIF_EXP}
@@ -68,10 +69,16 @@ cdef Neuron _neuron
 cdef DelayEvent _delay_event
 cdef StdpRule _stdp_rule
 cdef SynTrace _syn_trace
+cdef StpRule _stp_rule
+cdef StpState _stp_state
 NEURON_DTYPE = np.asarray(<Neuron[:1]>(&_neuron)).dtype
 DELAY_EVENT_DTYPE = np.asarray(<DelayEvent[:1]>(&_delay_event)).dtype
 STDP_RULE_DTYPE = np.asarray(<StdpRule[:1]>(&_stdp_rule)).dtype
 SYN_TRACE_DTYPE = np.asarray(<SynTrace[:1]>(&_syn_trace)).dtype
+STP_RULE_DTYPE = np.asarray(<StpRule[:1]>(&_stp_rule)).dtype
+STP_STATE_DTYPE = np.asarray(<StpState[:1]>(&_stp_state)).dtype
+# the codes of the statements of a short-term plasticity rule (`StpRule.before`, `after`)
+STP_CODES = {"u": STP_U, "x": STP_X}
 
 # a shared class rescales once (t - t0) / tau exceeds this (E stays below 2**64)
 DEF REBASE_SPAN = 44.0
@@ -243,6 +250,10 @@ cdef class Engine:
         self.traces = spec["traces"] if self.stdp_on else np.zeros(1, SYN_TRACE_DTYPE)
         self.post_ptr = spec["post_ptr"] if self.stdp_on else np.zeros(1, np.int64)
         self.post_syn = spec["post_syn"] if self.stdp_on and spec["post_syn"].size else np.zeros(1, np.int64)
+        self.stp_on = spec["stp_rules"].size > 0
+        self.stp_rules = spec["stp_rules"] if self.stp_on else np.zeros(1, STP_RULE_DTYPE)
+        self.syn_stp = spec["syn_stp"] if self.stp_on else np.full(1, -1, np.int32)
+        self.stp_state = spec["stp_state"] if self.stp_on else np.zeros(1, STP_STATE_DTYPE)
 
     @staticmethod
     def _mask(a):
@@ -380,6 +391,9 @@ cdef class Engine:
         if self.stdp_on:
             for k in range(self.traces.shape[0]):
                 self.traces[k].t -= d
+        if self.stp_on:
+            for k in range(self.stp_state.shape[0]):
+                self.stp_state[k].t -= d
 
     cdef inline void ensure_base(self, double t) noexcept nogil:
         cdef int c
@@ -739,9 +753,13 @@ cdef class Engine:
         if self.seg_n == 1 and not self.row_dup[self.seg[0].src]:
             if self.stdp_first:
                 self.stdp_arrivals(t, 1)
+            if self.stp_on:
+                self.stp_arrivals(t, True)
             self.kick_targets(self.seg[0].k0, self.seg[0].k1, t)
             if self.stdp_on:
                 self.stdp_arrivals(t, 0)
+            if self.stp_on:
+                self.stp_arrivals(t, False)
             self.seg_n = 0
             return 0
         for s in range(self.seg_n):
@@ -755,6 +773,8 @@ cdef class Engine:
             self.kbuf_cap = m
         if self.stdp_first:
             self.stdp_arrivals(t, 1)
+        if self.stp_on:
+            self.stp_arrivals(t, True)
         a = 0
         for s in range(self.seg_n):
             for k in range(self.seg[s].k0, self.seg[s].k1):
@@ -786,6 +806,8 @@ cdef class Engine:
             a = b
         if self.stdp_on:
             self.stdp_arrivals(t, 0)
+        if self.stp_on:
+            self.stp_arrivals(t, False)
         self.seg_n = 0
         return 0
 
@@ -800,6 +822,22 @@ cdef class Engine:
                 r = self.syn_rule[k]
                 if r >= 0 and self.rules[r].update_first == first:
                     self.weights[k] = stdp_on_pre(&self.rules[r], &self.traces[k], self.weights[k], t)
+
+    cdef void stp_arrivals(self, double t, bint before) noexcept nogil:
+        """on_pre of the synapses with short-term plasticity among the current generation's kicks: before the
+        kicks, u and x to t, the statements before the kick, and the kick w*u*x in place of the weight; after
+        them, the weight back and the statements after the kick."""
+        cdef int64_t s
+        cdef syn_t k
+        cdef int32_t r
+        for s in range(self.seg_n):
+            for k in range(self.seg[s].k0, self.seg[s].k1):
+                r = self.syn_stp[k]
+                if r >= 0:
+                    if before:
+                        self.weights[k] = stp_before(&self.stp_rules[r], &self.stp_state[k], self.weights[k], t)
+                    else:
+                        self.weights[k] = stp_after(&self.stp_rules[r], &self.stp_state[k])
 
     cdef void stdp_post(self, idx_t i, double t) noexcept nogil:
         """on_post of the plastic synapses onto neuron i, which fired at t."""

@@ -116,7 +116,15 @@ def _spec_key(spec):
     structural = {id(spec.indptr), id(spec.indices)}
     for plastic in spec.plasticity:
         rule = plastic["rule"]
-        parts.append(("plasticity rules", np.array([rule[k] for k in sorted(rule)] + list(plastic["scales"]), float)))
+        if plastic["kind"] == "stdp":
+            values = np.array([rule[k] for k in sorted(rule)] + list(plastic["scales"]), float)
+        else:  # per-synapse parameters, and the order of the statements as its codes
+            codes = ["kick", "u", "x"]
+            values = [np.ravel(rule[k]) for k in sorted(rule) if k != "order"] + [
+                [codes.index(s) for s in rule["order"]]
+            ]
+            values = np.concatenate([np.asarray(v, float) for v in values])
+        parts.append(("plasticity rules", values))
     for k, entry in enumerate(spec.poisson_inputs):
         parts += [
             (f"rate of PoissonInput {k}", np.atleast_1d(entry["rate"])),
@@ -606,7 +614,10 @@ class SparsePropDevice(RuntimeDevice):
                 for source in spec.spike_generators:
                     self._add_generator(engine, source, t_offset)
                 for plastic in spec.plasticity:
-                    self._add_stdp(engine, spec, plastic, t_offset)
+                    if plastic["kind"] == "stdp":
+                        self._add_stdp(engine, spec, plastic, t_offset)
+                    else:
+                        self._add_stp(engine, spec, plastic, t_offset)
                 engine.record_spikes()
                 for mon in spec.spike_monitors:
                     if isinstance(_root(mon.source), PoissonGroup):
@@ -654,6 +665,17 @@ class SparsePropDevice(RuntimeDevice):
             apre=s_pre * apre,
             apost=s_post * apost,
             last_update=np.minimum(last, 0.0),
+        )
+
+    def _add_stp(self, engine, spec, plastic, t_offset):
+        """The short-term plasticity of a Synapses, u and x from the Brian2 variables (at their ``lastupdate``)."""
+        syn = plastic["synapses"]
+        source, k = self._engine_source(spec, plastic["part"])
+        u, x = (None if n is None else _scalar_if_constant(syn.variables[n].get_value()) for n in plastic["variables"])
+        last = np.asarray(syn.variables["lastupdate"].get_value(), dtype=float) - t_offset
+        rule = {key: _scalar_if_constant(v) if key != "order" else v for key, v in plastic["rule"].items()}
+        engine.add_stp(
+            **rule, source=source, k=k, synapses=plastic["positions"], u=u, x=x, last_update=np.minimum(last, 0.0)
         )
 
     @staticmethod
@@ -760,7 +782,15 @@ class SparsePropDevice(RuntimeDevice):
                 lastspike = session.lastspike[g.offset : g.offset + g.n]
                 g.group.variables["lastspike"].set_value(np.where(np.isfinite(lastspike), lastspike, -1e4))
                 g.group.variables["not_refractory"].set_value(t_end - lastspike >= g.refractory)
-        for r, plastic in enumerate(spec.plasticity if engine is not None else ()):
+        plasticity = spec.plasticity if engine is not None else ()
+        for r, plastic in enumerate(p for p in plasticity if p["kind"] == "stp"):
+            syn = plastic["synapses"]
+            state = engine.stp_state(r)
+            for name, key in zip(plastic["variables"], ("u", "x")):
+                if name is not None:
+                    syn.variables[name].set_value(state[key])
+            syn.variables["lastupdate"].set_value(state["last_update"] + session.t_offset)
+        for r, plastic in enumerate(p for p in plasticity if p["kind"] == "stdp"):
             syn = plastic["synapses"]
             c, s_pre, s_post = plastic["scales"]
             source, k = self._engine_source(spec, plastic["part"])

@@ -24,7 +24,10 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
 
 Supported plasticity: Brian2's STDP form (``_SUPPORTED_STDP``), mapped to `EventNetwork.add_stdp` in engine
 units (engine weight ``c w`` for a kick ``x_post += c*w``; engine traces ``k c Apre`` and ``k c Apost`` for
-weight updates ``w + k*Apre``, ``w + k*Apost``), listed in ``EngineSpec.plasticity``.
+weight updates ``w + k*Apre``, ``w + k*Apost``), and Tsodyks-Markram short-term plasticity
+(``_SUPPORTED_STP``), mapped to `EventNetwork.add_stp` (engine weight ``c w`` for a kick
+``x_post += c*w*u*x``, ``c w U`` / U without facilitation), both listed in ``EngineSpec.plasticity``
+(``kind`` 'stdp' or 'stp').
 """
 
 import re
@@ -76,6 +79,13 @@ _SUPPORTED_STDP = (
     "on_pre='x_post += c*w; Apre += dApre; w = clip(w + k*Apost, wmin, wmax)' (statements in any order; "
     "'w += k*Apost' without bounds) and on_post='Apost += dApost; w = clip(w + k*Apre, wmin, wmax)', "
     "without a postsynaptic delay"
+)
+_SUPPORTED_STP = (
+    "supported short-term plasticity is the Tsodyks-Markram form with event-driven variables: "
+    "'du/dt = (U0 - u)/tauf', 'dx/dt = (1 - x)/taud' (parameters constant or per synapse), "
+    "on_pre='u += U*(1 - u); x_post += c*w*u*x; x -= u*x' (statements in any order; without facilitation "
+    "'x_post += c*w*x; x -= U*x', without depression 'x_post += c*w*u; u += U*(1 - u)'), without an on_post "
+    "pathway"
 )
 _SUPPORTED_OBJECTS = (
     "supported are NeuronGroup, Subgroup, Synapses, PoissonInput, PoissonGroup, "
@@ -811,6 +821,7 @@ def _stdp_values(syn, target_spec, run_namespace, index_arrays, size):
     d_pre = _constant_value(evaluator, found["pre trace"][1], syn, f"the increment of '{apre}'")
     d_post = _constant_value(evaluator, found["post trace"][1], syn, f"the increment of '{apost}'")
     plastic = dict(
+        kind="stdp",
         synapses=syn,
         weight=weight,
         traces=(apre, apost),
@@ -828,6 +839,108 @@ def _stdp_values(syn, target_spec, run_namespace, index_arrays, size):
     )
     values = np.broadcast_to(np.asarray(syn.variables[weight].get_value(), dtype=float), (size,))
     return values * c, current, plastic
+
+
+def _relaxation(syn, name, expr, variables, evaluator):
+    """(tau, rest) per synapse of an event-driven equation 'dv/dt = (rest - v)/tau', linear in v with
+    constant coefficients; None if it has another form."""
+    v = _symbol(name)
+    rhs = str_to_sympy(expr)
+    slope = sympy.simplify(sympy.diff(rhs, v))
+    offset = sympy.simplify(rhs.subs(v, 0))
+    if (slope.free_symbols | offset.free_symbols) & {_symbol(n) for n in variables}:
+        return None
+    if sympy.expand(rhs - slope * v - offset) != 0 or slope == 0:
+        return None
+    rate = evaluator.evaluate(slope, f"the event-driven equation of '{name}'")
+    if not np.all(rate < 0):
+        raise _refuse(
+            syn, f"the event-driven equation 'd{name}/dt = {expr}' (it must relax: rate >= 0)", _SUPPORTED_STP
+        )
+    return -1.0 / rate, evaluator.evaluate(-offset / slope, f"the fixed point of '{name}'")
+
+
+def _stp_values(syn, target_spec, run_namespace, index_arrays, size):
+    """The per-synapse kick (engine units), its current, and the engine's short-term plasticity rule of a
+    Synapses in the Tsodyks-Markram form (see `_SUPPORTED_STP`), or a refusal naming what is supported."""
+    if list(syn._pathways) != [syn.pre] or syn.pre.event != "spike":
+        raise _refuse(syn, f"the pathways {[p.name for p in syn._pathways]} with plasticity", _SUPPORTED_STP)
+    variables = sorted(syn.event_driven.diff_eq_names)
+    targets = [target_spec.variable, *target_spec.currents]
+    changing = set(variables) | {"lastupdate"} | {f"{v}{suffix}" for v in targets for suffix in ("", "_post")}
+    evaluator = _Evaluator(syn, run_namespace, changing, size, index_arrays)
+    relax = {}
+    for name in variables:
+        relax[name] = _relaxation(syn, name, syn.event_driven[name].expr.code, variables, evaluator)
+        if relax[name] is None:
+            code = syn.event_driven[name].expr.code
+            raise _refuse(syn, f"the event-driven equation 'd{name}/dt = {code}'", _SUPPORTED_STP)
+    symbols = {_symbol(n) for n in variables}
+    order, roles, kick = [], {}, None
+    for line in _code_lines(syn.pre.code):
+        name, op, expr, _ = parse_statement(line)
+        rhs = str_to_sympy(expr)
+        v = _symbol(name)
+        changed = [t for t in targets if syn.variables.get(name) is target_spec.group.variables[t]]
+        new = {"+=": v + rhs, "-=": v - rhs, "*=": v * rhs, "=": rhs}.get(op)
+        if new is None or name in roles or (changed and kick is not None):
+            raise _refuse(syn, f"the on_pre statement '{line}'", _SUPPORTED_STP)
+        if changed:
+            kick = (changed[0], name, sympy.simplify(new - v), line)
+            if v in kick[2].free_symbols:
+                raise _refuse(syn, f"the on_pre statement '{line}'", _SUPPORTED_STP)
+            order.append("kick")
+            continue
+        if name not in variables:
+            raise _refuse(syn, f"the on_pre statement '{line}'", _SUPPORTED_STP)
+        others = symbols - {v}
+        frac = sympy.simplify((new - v) / (1 - v))  # u += U*(1 - u)
+        loss = sympy.simplify((v - new) / v)  # x -= u*x (facilitation) or x -= U*x (depression only)
+        if not frac.free_symbols & symbols and sympy.expand(new - v - frac * (1 - v)) == 0:
+            roles[name] = ("u", frac)
+        elif (
+            not loss.free_symbols & {v}
+            and sympy.expand(new - v + loss * v) == 0
+            and (loss in others or not loss.free_symbols & others)
+        ):
+            roles[name] = ("x", loss)
+        else:
+            raise _refuse(syn, f"the on_pre statement '{line}'", _SUPPORTED_STP)
+        order.append(roles[name][0])
+    u = [n for n in roles if roles[n][0] == "u"]
+    x = [n for n in roles if roles[n][0] == "x"]
+    if kick is None or len(roles) != len(variables) or len(u) > 1 or len(x) > 1:
+        missing = "the kick" if kick is None else f"the updates of {sorted(set(variables) - set(roles))}"
+        raise _refuse(syn, f"short-term plasticity without {missing} (or with two of one kind)", _SUPPORTED_STP)
+    u, x = (u[0] if u else None), (x[0] if x else None)
+    if x is not None and u is not None and roles[x][1] != _symbol(u):
+        raise _refuse(syn, f"the depression of '{x}' (it must be '{x} -= {u}*{x}')", _SUPPORTED_STP)
+    if x is not None and u is None and roles[x][1] in symbols:
+        raise _refuse(syn, f"the depression of '{x}'", _SUPPORTED_STP)
+    current, name, increment, line = kick
+    factor = sympy.simplify(increment / sympy.Mul(*(_symbol(n) for n in variables)))
+    if factor.free_symbols & symbols or factor.free_symbols & {_symbol(n) for n in changing - set(variables)}:
+        product = "*".join(["w", *variables])
+        raise _refuse(syn, f"the on_pre statement '{line}' (the kick must be '{name} += {product}')", _SUPPORTED_STP)
+    weights = evaluator.evaluate(factor, "the on_pre code")
+    rule = {"order": tuple(order)}
+    if u is not None:
+        rule["U"] = evaluator.evaluate(roles[u][1], f"the facilitation of '{u}'")
+        rule["tau_f"], rule["u_rest"] = relax[u]
+    else:  # depression only: the kick is (w U) x, the engine's w*u*x with u = U
+        rule["U"] = evaluator.evaluate(roles[x][1], f"the depression of '{x}'")
+        if not np.all(rule["U"] > 0):
+            raise _refuse(syn, f"the depression of '{x}' by {rule['U'].min()} (it must be > 0)", _SUPPORTED_STP)
+        weights = weights / rule["U"]
+    if x is not None:
+        rule["tau_d"], rest = relax[x]
+        if not np.all(rest == 1):
+            raise _refuse(syn, f"the recovery of '{x}' to {rest.min()} (it must recover to 1)", _SUPPORTED_STP)
+    current = _input_target(syn, target_spec, current, "synaptic input")
+    if current is not None:
+        weights = weights * target_spec.currents[current]["scale"][index_arrays["_postsynaptic_idx"]]
+    plastic = dict(kind="stp", synapses=syn, variables=(u, x), rule=rule)
+    return weights, current, plastic
 
 
 def _check_synapse_constructs(syn):
@@ -862,8 +975,17 @@ def _recognise_synapses(syn, group_specs, run_namespace):
     size = len(pre)
     index_arrays = {"_presynaptic_idx": pre, "_postsynaptic_idx": post}  # per-synapse values are in order
     plastic = None
-    if syn.event_driven is not None or hasattr(syn, "post"):
+    if hasattr(syn, "post"):
+        if syn.event_driven is not None and len(syn.event_driven.diff_eq_names) > 2:
+            raise _refuse(
+                syn,
+                f"STDP combined with short-term plasticity (event-driven variables "
+                f"{sorted(syn.event_driven.diff_eq_names)} and an on_post pathway)",
+                f"one form per Synapses: {_SUPPORTED_STDP}; or {_SUPPORTED_STP}",
+            )
         kick, current, plastic = _stdp_values(syn, target_spec, run_namespace, index_arrays, size)
+    elif syn.event_driven is not None:
+        kick, current, plastic = _stp_values(syn, target_spec, run_namespace, index_arrays, size)
     else:
         kick, current = _kick_values(syn, target_spec, run_namespace, index_arrays, size)
     kick = _constant(kick)

@@ -50,9 +50,10 @@ def _check_supported(net):
     """NotImplementedError naming the first unsupported feature of ``net``, before any work."""
     from .network import MODELS
 
-    if net._stdp:
+    if net._stdp or net._stp:
         raise NotImplementedError(
-            "Lyapunov spectra are implemented for networks with fixed weights; this one has plastic synapses (add_stdp)"
+            "Lyapunov spectra are implemented for networks with fixed weights; this one has plastic synapses "
+            "(add_stdp, add_stp)"
         )
     if net._poisson or net._generators:
         raise NotImplementedError(

@@ -479,6 +479,7 @@ class EventNetwork:
         self._poisson_record = set()  # Poisson inputs (positions in self._poisson) whose events are recorded
         self._poisson_chunks = []  # their events, (times, presynaptic ids) chunks
         self._stdp = []  # plasticity rules: part, synapses, rule and traces (see add_stdp)
+        self._stp = []  # short-term plasticity: part, synapses, parameters and state (see add_stp)
         self._engine = None
         self._spec = None
         self.t = 0.0
@@ -758,22 +759,8 @@ class EventNetwork:
             raise TypeError(f"update_first must be a bool, found {type(update_first).__name__} {update_first!r:.60}")
         part = self._part(source, k)
         nnz = self._part_size(part)
-        if synapses is None:
-            syn = np.arange(nnz, dtype=np.int64)
-        else:
-            syn = np.asarray(synapses)
-            if syn.ndim != 1 or (syn.size and syn.dtype.kind not in "iu"):
-                raise TypeError(f"synapses must be a 1-d integer array, found dtype {syn.dtype}, shape {syn.shape}")
-            syn = syn.astype(np.int64)
-            if syn.size and (syn.min() < 0 or syn.max() >= nnz):
-                bad = int(np.argmax((syn < 0) | (syn >= nnz)))
-                raise ValueError(f"synapses must be in [0, {nnz}) (the synapses of {source} {k}), found {syn[bad]}")
-            if np.unique(syn).size != syn.size:
-                raise ValueError("synapses must not repeat a synapse")
-        taken = [r["synapses"] for r in self._stdp if r["part"] == part]
-        if taken and np.isin(syn, np.concatenate(taken)).any():
-            bad = int(syn[np.argmax(np.isin(syn, np.concatenate(taken)))])
-            raise ValueError(f"synapse {bad} of {source} {k} has a plasticity rule already (one rule per synapse)")
+        syn = self._synapse_selection(synapses, part, source, k)
+        self._check_free(syn, part, source, k)
         m = syn.size
         traces = {}
         for name, v in (("apre", apre), ("apost", apost), ("last_update", last_update)):
@@ -791,6 +778,181 @@ class EventNetwork:
         self._part_weights(part, np.array(np.broadcast_to(weights, (nnz,)), dtype=np.float64))
         self._stdp.append(dict(part=part, synapses=syn, rule=rule, **traces))
         return len(self._stdp) - 1
+
+    def add_stp(
+        self,
+        U,
+        tau_d=None,
+        tau_f=None,
+        *,
+        u_rest=None,
+        order=("u", "kick", "x"),
+        source="network",
+        k=0,
+        synapses=None,
+        u=None,
+        x=None,
+        last_update=0.0,
+    ):
+        """Make synapses short-term plastic: Tsodyks-Markram depression and facilitation with event-driven
+        variables (Brian2's short-term plasticity form).
+
+        Each synapse keeps a utilisation ``u`` and a fraction of available resources ``x``, relaxing exactly
+        between its arrivals, ``du/dt = (u_rest - u)/tau_f`` and ``dx/dt = (1 - x)/tau_d``. When a
+        presynaptic spike *arrives* at the synapse (after its delay), u and x are brought to that time and
+        three statements run in the given ``order``:
+
+        * ``"u"``: facilitation, ``u += U*(1 - u)``;
+        * ``"kick"``: the target takes ``w*u*x`` (with the values of u and x at that point) instead of ``w``;
+        * ``"x"``: depression, ``x -= u*x``.
+
+        Without ``tau_f`` there is no facilitation: u is the constant ``U`` (``order`` has no ``"u"``);
+        without ``tau_d`` no depression: x is the constant 1 (``order`` has no ``"x"``). Brian2's
+        ``on_pre='u += U*(1-u); v_post += w*u*x; x -= u*x'`` is ``order=("u", "kick", "x")``. The kick
+        joins the sum of its instant's kicks like any other (see `EventNetwork`), the weight ``w`` itself
+        does not change. Several arrivals of one instant at different synapses are independent (each synapse
+        has its own u and x). A plastic synapse costs O(1) more per arrival (two exponentials); the weights
+        of a network with plasticity are per synapse, and each synapse holds 36 more bytes (u, x, last
+        update, weight, rule number), each distinct parameter set 40 bytes. `stp_state` reads u, x and the
+        last update after a run; `run(record_tape=True)` (gradients) and Lyapunov spectra are not available
+        for plastic networks.
+
+        Parameters
+        ----------
+        U : float or array_like, shape (m,)
+            Increment fraction of u, in [0, 1]; without facilitation, the constant u.
+        tau_d, tau_f : float, array_like (m,), time Quantity, or None
+            Recovery time constant of x and relaxation time constant of u (s), > 0; None: no depression, no
+            facilitation (one of them at least).
+        u_rest : float or array_like, shape (m,), optional
+            Fixed point of u (``du/dt = (u_rest - u)/tau_f``), in [0, 1]; default ``U``. With facilitation
+            only.
+        order : sequence of str
+            The statements of an arrival in order: ``"kick"``, ``"u"`` (with ``tau_f``), ``"x"`` (with
+            ``tau_d``), each once.
+        source : {'network', 'poisson', 'generator'}
+            Whose synapses: the network's own, those of the k-th Poisson input or of the k-th spike
+            generator (added before).
+        k : int
+            Which Poisson input or spike generator.
+        synapses : array_like of int, optional
+            Which synapses of that source (positions in its ``indices``); default all. A synapse has at
+            most one plasticity rule (STDP or short-term).
+        u, x : float or array_like, shape (m,), optional
+            u and x at ``last_update`` (Brian2's ``S.u``, ``S.x``), in [0, 1] (so they stay there and a
+            kick has the sign of its weight); default ``u_rest`` and 1. Only with facilitation (u) and
+            depression (x).
+        last_update : float, array_like or time Quantity, shape (m,)
+            Time (s) at which ``u`` and ``x`` hold, <= 0 (the network starts at t = 0).
+
+        Returns
+        -------
+        int
+            The rule's number, for `stp_state`.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For malformed or out-of-range arguments, naming the value and the rule.
+        RuntimeError
+            After the first run.
+
+        Examples
+        --------
+        A depressing synapse (U = 0.5, tau_d = 100 ms) fed by a regular train every 10 ms: its first kick is
+        w U, then x recovers from ``x (1 - U)`` for 10 ms before the next arrival:
+
+        >>> import numpy as np
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, drive=0.0, threshold=100.0)
+        >>> net.add_spike_generator([0.0, 0.01], [0, 0], 1, [0, 1], [0], weights=1.0)
+        >>> rule = net.add_stp(0.5, tau_d=0.1, order=("kick", "x"), source="generator")
+        >>> net.run(0.02)
+        >>> x = 1 - (1 - 0.5) * np.exp(-0.01 / 0.1)  # before the second arrival
+        >>> bool(abs(net.stp_state(rule)["x"][0] - x * (1 - 0.5)) < 1e-15)
+        True
+        """
+        self._check_not_built("add_stp")
+        part = self._part(source, k)
+        syn = self._synapse_selection(synapses, part, source, k)
+        m = syn.size
+
+        def per_synapse(name, value, dimension="dimensionless"):
+            a = _per_synapse(name, si_value(name, value, dimension), m)
+            return np.array(np.broadcast_to(a, (m,)), dtype=np.float64)
+
+        if tau_d is None and tau_f is None:
+            raise ValueError("add_stp needs tau_d (depression) or tau_f (facilitation), found neither")
+        params = {"U": per_synapse("U", U)}
+        if ((params["U"] < 0) | ~(params["U"] <= 1)).any():
+            bad = int(np.argmax((params["U"] < 0) | ~(params["U"] <= 1)))
+            raise ValueError(f"U must be in [0, 1], found {params['U'][bad]} at index {bad}")
+        for name, value in (("tau_d", tau_d), ("tau_f", tau_f)):
+            params[name] = np.full(m, np.inf) if value is None else per_synapse(name, value, "time")
+            if value is not None:
+                _check_values(name, params[name], positive=True)
+        if tau_f is None and (u_rest is not None or u is not None):
+            raise ValueError("u_rest and u need facilitation (tau_f): without it u is the constant U")
+        if tau_d is None and x is not None:
+            raise ValueError("x needs depression (tau_d): without it x is the constant 1")
+        params["u_rest"] = params["U"].copy() if u_rest is None else per_synapse("u_rest", u_rest)
+        if isinstance(order, str) or not all(isinstance(s, str) for s in order):
+            raise TypeError(f"order must be a sequence of strings, found {order!r:.60}")
+        order = tuple(order)
+        needed = ["kick"] + ["u"] * (tau_f is not None) + ["x"] * (tau_d is not None)
+        if sorted(order) != sorted(needed):
+            raise ValueError(
+                f"order must name each of {sorted(needed)} once ('u' with tau_f, 'x' with tau_d), found {order}"
+            )
+        state = {
+            "u": params["u_rest"].copy() if u is None else per_synapse("u", u),
+            "x": np.ones(m) if x is None else per_synapse("x", x),
+            "last_update": per_synapse("last_update", last_update, "time"),
+        }
+        for name, values in (("u_rest", params["u_rest"]), ("u", state["u"]), ("x", state["x"])):
+            if ((values < 0) | (values > 1)).any():  # fractions: u and x stay in [0, 1], w*u*x has the sign of w
+                bad = int(np.argmax((values < 0) | (values > 1)))
+                raise ValueError(f"{name} must be in [0, 1], found {values[bad]} at index {bad}")
+        if (state["last_update"] > 0).any():
+            bad = int(np.argmax(state["last_update"] > 0))
+            raise ValueError(
+                f"last_update must be <= 0 s (the start), found {state['last_update'][bad]} at index {bad}"
+            )
+        self._check_free(syn, part, source, k)
+        kick = order.index("kick")
+        codes = _engine.STP_CODES
+        before = sum(codes[s] << (2 * i) for i, s in enumerate(order[:kick]))
+        after = sum(codes[s] << (2 * i) for i, s in enumerate(order[kick + 1 :]))
+        weights = self._part_weights(part)  # a private copy, one weight per synapse
+        self._part_weights(part, np.array(np.broadcast_to(weights, (self._part_size(part),)), dtype=np.float64))
+        self._stp.append(dict(part=part, synapses=syn, params=params, codes=(before, after), **state))
+        return len(self._stp) - 1
+
+    def _synapse_selection(self, synapses, part, source, k):
+        """The positions ``synapses`` of a part's synapses (default all) as int64, checked."""
+        nnz = self._part_size(part)
+        if synapses is None:
+            return np.arange(nnz, dtype=np.int64)
+        syn = np.asarray(synapses)
+        if syn.ndim != 1 or (syn.size and syn.dtype.kind not in "iu"):
+            raise TypeError(f"synapses must be a 1-d integer array, found dtype {syn.dtype}, shape {syn.shape}")
+        syn = syn.astype(np.int64)
+        if syn.size and (syn.min() < 0 or syn.max() >= nnz):
+            bad = int(np.argmax((syn < 0) | (syn >= nnz)))
+            raise ValueError(f"synapses must be in [0, {nnz}) (the synapses of {source} {k}), found {syn[bad]}")
+        if np.unique(syn).size != syn.size:
+            raise ValueError("synapses must not repeat a synapse")
+        return syn
+
+    def _check_free(self, syn, part, source, k):
+        """ValueError if one of the synapses ``syn`` of a part has a plasticity rule (STDP or short-term)."""
+        taken = [r["synapses"] for r in self._stdp + self._stp if r["part"] == part]
+        if taken and np.isin(syn, np.concatenate(taken)).any():
+            bad = int(syn[np.argmax(np.isin(syn, np.concatenate(taken)))])
+            raise ValueError(
+                f"synapse {bad} of {source} {k} has a plasticity rule already (one rule per synapse: STDP and "
+                "short-term plasticity on one synapse are not supported)"
+            )
 
     def _part(self, source, k):
         """The index of a source of synapses among the parts of the combined connectivity: 0 the network,
@@ -829,16 +991,20 @@ class EventNetwork:
         return self._generators[g][5]
 
     def _sync_stdp(self):
-        """Copy the weights and traces of the plastic synapses from the engine into the parts' arrays (in
-        their own order; traces with absolute times)."""
-        if not self._stdp or self._engine is None:
+        """Copy the weights and traces of the plastic synapses (and the state of the short-term plastic ones)
+        from the engine into the parts' arrays and the rules (in their own order; with absolute times)."""
+        if not (self._stdp or self._stp) or self._engine is None:
             return
-        w, tr, pos, base = self._spec["weights"], self._spec["traces"], self._stdp_pos, self._stdp_base
+        w, tr, pos, base = self._spec["weights"], self._spec["traces"], self._plastic_pos, self._plastic_base
         epoch = self._engine.epoch
         for r in self._stdp:
             p = pos[base[r["part"]] + r["synapses"]]
             self._part_weights(r["part"])[r["synapses"]] = w[p]
             r["apre"], r["apost"], r["last_update"] = tr["apre"][p], tr["apost"][p], tr["t"][p] + epoch
+        st = self._spec["stp_state"]
+        for r in self._stp:
+            p = pos[base[r["part"]] + r["synapses"]]
+            r["u"], r["x"], r["last_update"] = st["u"][p], st["x"][p], st["t"][p] + epoch
 
     def synaptic_weights(self, source="network", k=0):
         """The current weights of a source's synapses, in the order of its ``indices`` (plastic synapses
@@ -873,6 +1039,22 @@ class EventNetwork:
             raise ValueError(f"rule must be in [0, {len(self._stdp)}) (the rules added), found: {rule}")
         r = self._stdp[rule]
         return {key: r[key].copy() for key in ("apre", "apost", "last_update")}
+
+    def stp_state(self, rule):
+        """The state of the synapses of a short-term plasticity rule (number returned by `add_stp`), as
+        Brian2 stores it: ``u`` and ``x`` at each synapse's last arrival, and that time (s).
+
+        Returns
+        -------
+        dict
+            ``u``, ``x``, ``last_update``: arrays in the order of the rule's ``synapses``.
+        """
+        if isinstance(rule, bool) or not isinstance(rule, (int, np.integer)):
+            raise TypeError(f"rule must be an integer, found {type(rule).__name__}")
+        if not 0 <= rule < len(self._stp):
+            raise ValueError(f"rule must be in [0, {len(self._stp)}) (the rules added), found: {rule}")
+        r = self._stp[rule]
+        return {key: r[key].copy() for key in ("u", "x", "last_update")}
 
     # ------------------------------------------------------------------ recording
     def record_spikes(self, indices=None):
@@ -1074,7 +1256,7 @@ class EventNetwork:
         row sorted by delay so that a spike needs one queue entry per distinct delay in flight. With
         plasticity, also the rule and traces of each synapse (times relative to ``epoch``) and the plastic
         synapses onto each neuron."""
-        for part in {r["part"] for r in self._stdp}:  # plastic weights: per synapse, owned by the network
+        for part in {r["part"] for r in self._stdp + self._stp}:  # plastic weights: per synapse, owned by the network
             w = self._part_weights(part)
             if w.size != self._part_size(part):  # a scalar given to set_params, set_poisson, ...
                 self._part_weights(part, np.array(np.broadcast_to(w, (self._part_size(part),)), dtype=np.float64))
@@ -1113,17 +1295,22 @@ class EventNetwork:
             return np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(parts, nnz_all)])
 
         weights = merged(w) if nnz else np.zeros(1)
-        if self._stdp:
+        plastic = bool(self._stdp or self._stp)
+        if plastic:
             weights = np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(w, nnz_all)]).astype(np.float64)
         delays = merged(d) if nnz else np.zeros(1)
         zero_end = np.zeros(1, np.int64)
-        ids = np.arange(nnz, dtype=np.int64) if self._stdp else None
+        ids = np.arange(nnz, dtype=np.int64) if plastic else None
         if delays.size > 1:
             # the network's own arrays (or the caller's) are copied before any reordering: they keep the order
             # of `indices`, in which set_params takes new weights and delays (and add_stdp its `synapses`)
-            shared = len(idx) == 1 or bool(self._stdp)
+            shared = len(idx) == 1 or plastic
             indices, weights, delays, zero_end = _sort_rows_by_delay(indptr, indices, weights, delays, shared, ids)
-        stdp = self._stdp_arrays(indices, ids, nnz_all, epoch)
+        if plastic:  # the engine position of each synapse of the combined parts, for _sync_stdp
+            self._plastic_pos = np.empty(nnz, np.int64)
+            self._plastic_pos[ids] = np.arange(nnz)
+            self._plastic_base = np.concatenate([[0], np.cumsum(nnz_all)]).astype(np.int64)
+        stdp = self._stdp_arrays(indices, nnz, epoch) | self._stp_arrays(nnz, epoch)
         # external input heap: Poisson sources then generators, keyed by next event time
         # all Poisson sources together are one Poisson process of the summed rate (an alias table picks
         # the source of each event): one entry in the input heap however many sources
@@ -1163,10 +1350,9 @@ class EventNetwork:
             **stdp,
         )
 
-    def _stdp_arrays(self, indices, ids, nnz_all, epoch):
+    def _stdp_arrays(self, indices, nnz, epoch):
         """The engine's plasticity arrays: rules, the rule of each synapse (engine order, -1: static), its
-        traces, and the plastic synapses onto each neuron (CSC). Keeps the engine position of each synapse
-        of the combined parts (``_stdp_pos``) for `_sync_stdp`."""
+        traces, and the plastic synapses onto each neuron (CSC)."""
         if not self._stdp:
             return dict(
                 stdp_rules=np.zeros(0, _engine.STDP_RULE_DTYPE),
@@ -1175,10 +1361,7 @@ class EventNetwork:
                 post_ptr=np.zeros(0, np.int64),
                 post_syn=np.zeros(0, np.int64),
             )
-        nnz = ids.size
-        pos = np.empty(nnz, np.int64)
-        pos[ids] = np.arange(nnz)
-        base = np.concatenate([[0], np.cumsum(nnz_all)]).astype(np.int64)
+        pos, base = self._plastic_pos, self._plastic_base
         rules = np.zeros(len(self._stdp), _engine.STDP_RULE_DTYPE)
         syn_rule = np.full(nnz, -1, np.int8)
         traces = np.zeros(nnz, _engine.SYN_TRACE_DTYPE)
@@ -1192,8 +1375,35 @@ class EventNetwork:
         targets = indices[plastic]
         post_syn = plastic[np.argsort(targets, kind="stable")]
         post_ptr = np.concatenate([[0], np.cumsum(np.bincount(targets, minlength=self.n))]).astype(np.int64)
-        self._stdp_pos, self._stdp_base = pos, base
         return dict(stdp_rules=rules, syn_rule=syn_rule, traces=traces, post_ptr=post_ptr, post_syn=post_syn)
+
+    def _stp_arrays(self, nnz, epoch):
+        """The engine's short-term plasticity arrays: one rule per distinct parameter set, the rule of each
+        synapse (engine order, -1: static) and its state."""
+        if not self._stp:
+            return dict(
+                stp_rules=np.zeros(0, _engine.STP_RULE_DTYPE),
+                syn_stp=np.zeros(0, np.int32),
+                stp_state=np.zeros(0, _engine.STP_STATE_DTYPE),
+            )
+        pos, base = self._plastic_pos, self._plastic_base
+        rows = np.zeros(sum(r["synapses"].size for r in self._stp), _engine.STP_RULE_DTYPE)
+        at = np.concatenate([pos[base[r["part"]] + r["synapses"]] for r in self._stp])
+        start = 0
+        for r in self._stp:
+            block = rows[start : start + r["synapses"].size]
+            for name, values in r["params"].items():
+                block[name] = values
+            block["before"], block["after"] = r["codes"]
+            start += r["synapses"].size
+        rules, which = np.unique(rows, return_inverse=True)
+        syn_stp = np.full(nnz, -1, np.int32)
+        syn_stp[at] = which.reshape(-1)
+        state = np.zeros(nnz, _engine.STP_STATE_DTYPE)
+        for name, key in (("u", "u"), ("x", "x"), ("t", "last_update")):
+            state[name][at] = np.concatenate([r[key] for r in self._stp])
+        state["t"][at] -= epoch
+        return dict(stp_rules=rules, syn_stp=syn_stp, stp_state=state)
 
     # ------------------------------------------------------------------ running
     def run(self, duration, report=None, report_period=10.0, record_tape=False):
@@ -1220,10 +1430,10 @@ class EventNetwork:
         """
         if not isinstance(record_tape, (bool, np.bool_)):
             raise TypeError(f"record_tape must be a bool, found {type(record_tape).__name__} {record_tape!r:.60}")
-        if record_tape and self._stdp:
+        if record_tape and (self._stdp or self._stp):
             raise NotImplementedError(
                 "record_tape (gradients) is implemented for networks with fixed weights; this one has "
-                f"{len(self._stdp)} plasticity rule(s) (add_stdp)"
+                f"{len(self._stdp) + len(self._stp)} plasticity rule(s) (add_stdp, add_stp)"
             )
         if record_tape and self._record_idx is not None:
             raise ValueError("record_tape needs the spikes of all neurons: call record_spikes() with no indices")
@@ -1786,7 +1996,7 @@ class EventNetwork:
         "gen_ptr",
         "gen_rep",
     )
-    _MUTABLE_STDP = ("weights", "traces")  # with plasticity
+    _MUTABLE_STDP = ("weights", "traces", "stp_state")  # with plasticity
 
     def get_state(self):
         """A copy of the full dynamical state: neurons, queues, pending delayed spikes, random state.
@@ -1797,7 +2007,7 @@ class EventNetwork:
         if self._engine is None:
             self._build_engine()
         eng = self._engine
-        state = {k: self._spec[k].copy() for k in self._MUTABLE + self._MUTABLE_STDP * bool(self._stdp)}
+        state = {k: self._spec[k].copy() for k in self._MUTABLE + self._MUTABLE_STDP * bool(self._stdp or self._stp)}
         state["delay_queue"] = eng.delay_queue()
         state["class_origins"] = eng.class_origins()
         state["clock"] = (eng.epoch, eng.t, eng.seq_counter, eng.n_events, eng.n_spikes)
@@ -1810,7 +2020,7 @@ class EventNetwork:
         """Restore a state obtained from ``get_state`` of this network (or one built identically)."""
         if self._engine is None:
             self._build_engine()
-        keys = self._MUTABLE + self._MUTABLE_STDP * bool(self._stdp)
+        keys = self._MUTABLE + self._MUTABLE_STDP * bool(self._stdp or self._stp)
         for k in keys:
             if k not in state or state[k].shape != self._spec[k].shape:
                 found = state[k].shape if k in state else "none"
@@ -1835,6 +2045,7 @@ class EventNetwork:
             "poisson": self._poisson,
             "generators": self._generators,
             "stdp": self._stdp,
+            "stp": self._stp,
             "record_idx": self._record_idx,
             "rate_bin": self._rate_bin,
             "rate_counts": self._rate_counts,
@@ -1848,6 +2059,7 @@ class EventNetwork:
     def __setstate__(self, d):
         self.__init__(**d["config"])
         self._poisson, self._generators, self._stdp = d["poisson"], d["generators"], d.get("stdp", [])
+        self._stp = d.get("stp", [])
         self._record_idx, self._rate_bin, self._rate_counts = d["record_idx"], d["rate_bin"], d["rate_counts"]
         self._sample_idx, self._sample_times = d["sample_idx"], d["sample_times"]
         if d["sample_values"] is not None:
