@@ -348,3 +348,70 @@ def test_variables_without_a_gradient_say_why(taped):
         grad["nothing"]
     with pytest.raises(ValueError, match=r"not part of the network"):
         get_device().gradient(SpikeMonitor(G), loss=lambda t, i: jnp.sum(t))
+
+
+def poisson_script(seed, change=None):
+    """LIF neurons with a shared time constant and a shared drive, a PoissonGroup through Synapses and a
+    PoissonInput; the Poisson realisation is fixed by Brian2's seed."""
+    from brian2 import Hz, PoissonGroup, PoissonInput
+
+    brian_seed(seed)
+    G = NeuronGroup(
+        4,
+        "dv/dt = (I - v)/tau : volt\nI : volt (shared)\ntau : second (shared)",
+        threshold="v > 10*mV",
+        reset="v = 0*mV",
+    )
+    G.I, G.tau = 14 * mV, 10 * ms
+    P = PoissonGroup(5, 150 * Hz)
+    S = Synapses(P, G, "w : volt", on_pre="v_post += w")
+    S.connect(p=0.8)
+    S.w = "0.3*mV + 0.4*mV*rand()"
+    S.delay = "2*ms*rand()"
+    pin = PoissonInput(G, "v", 3, 100 * Hz, weight=0.2 * mV)
+    mon = SpikeMonitor(G)
+    o = dict(G=G, P=P, S=S, pin=pin, mon=mon)
+    if change is not None:
+        change(o)
+    return o
+
+
+def test_poisson_group_synapses_and_shared_parameters(taped, seed):
+    """Synapses from a PoissonGroup (held at the run's realisation) and shared parameters (one derivative,
+    the sum over the neurons) against central finite differences through the device."""
+    base = poisson_script(seed)
+    net = Network(base.values())
+    net.run(50 * ms)
+    assert base["mon"].num_spikes > 5
+
+    def spike_loss(t, i):
+        return jnp.sum((t - 0.03) ** 2 * (1.0 + i))
+
+    def value(mon):
+        return float(np.sum((np.asarray(mon.t_) - 0.03) ** 2 * (1.0 + np.asarray(mon.i))))
+
+    grad = get_device().gradient(base["mon"], loss=spike_loss, net=net)
+    assert grad[base["G"]]["tau"].shape == np.shape(base["G"].variables["tau"].get_value())
+    k = int(np.random.default_rng(seed).integers(len(base["S"])))
+    for obj, var, index, h in (
+        ("S", "w", k, 1e-9),
+        ("S", "delay", k, 1e-9),
+        ("G", "tau", 0, 1e-10),
+        ("G", "I", 0, 1e-9),
+    ):
+        values = []
+        for sign in (1, -1):
+            start_scope()
+
+            def change(o, obj=obj, var=var, index=index, step=sign * h):
+                array = np.array(o[obj].variables[var].get_value(), dtype=float)
+                array[index] += step
+                o[obj].variables[var].set_value(array)
+
+            o = poisson_script(seed, change=change)
+            Network(o.values()).run(50 * ms)
+            assert o["mon"].num_spikes == base["mon"].num_spikes
+            values.append(value(o["mon"]))
+        fd = (values[0] - values[1]) / (2 * h)
+        g = np.asarray(grad[base[obj]][var]).reshape(-1)[index]
+        assert g == pytest.approx(fd, rel=1e-5, abs=1e-9), (obj, var)

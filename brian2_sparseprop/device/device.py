@@ -1005,7 +1005,10 @@ class SparsePropDevice(RuntimeDevice):
             raise type(session.tape_refusal)(f"no exact gradient: {session.tape_refusal}")
         engine = session.engine
         if engine._tape is None:
-            raise ValueError("no exact gradient: the network's state changed after the recorded run")
+            raise ValueError(
+                "no exact gradient: the tape ended after the recorded run (a later run without it, or a change "
+                "of the engine's state)"
+            )
         keep, first = monitor_spikes(session.spec, engine, monitor)
         if (loss is None) == (dL_dt is None):
             raise TypeError("give the loss as a callable loss(t, i) or its derivatives dL_dt, one of them")
