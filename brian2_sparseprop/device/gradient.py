@@ -16,6 +16,7 @@ import sympy
 from brian2 import PoissonGroup, Quantity, SpikeMonitor
 
 from ._brian2 import ArrayVariable, get_identifiers
+from .device import _poisson_position
 from .recognition import (
     _classify,
     _Evaluator,
@@ -183,11 +184,9 @@ def _synapses_entry(spec, placed, namespace, missing):
     post = np.asarray(syn.variables["_synaptic_post"].get_value())
     index_arrays = {"_presynaptic_idx": pre, "_postsynaptic_idx": post}
     kick, _, evaluator = _kick_expression(syn, target, namespace, index_arrays, len(pre))
-    own = _float_parameters(syn)
-    for symbol in kick.free_symbols:
-        name = str(symbol)
-        if name in own:
-            continue
+    used = {str(symbol) for symbol in kick.free_symbols}
+    own = [name for name in _float_parameters(syn) if name in used]
+    for name in used - set(own):
         var = syn.variables.get(name)
         owner = getattr(var, "owner", None)
         if isinstance(var, ArrayVariable) and owner is not None and owner.name != syn.name:
@@ -197,12 +196,11 @@ def _synapses_entry(spec, placed, namespace, missing):
                 "on_pre are not implemented"
             )
     params = {name: evaluator.evaluate(sympy.diff(kick, _symbol(name)), "the on_pre code") for name in own}
-    params = {name: d for name, d in params.items() if name in {str(s) for s in kick.free_symbols}}
     part = placed["part"]
     if part is None:
         where = ("network", 0)
     elif isinstance(_root(syn.source), PoissonGroup):
-        where = ("poisson", len(spec.poisson_inputs) + [s.group.name for s in spec.poisson_sources].index(part))
+        where = ("poisson", _poisson_position(spec, part))
     else:
         where = ("generator", [s.group.name for s in spec.spike_generators].index(part))
     return dict(kind="synapses", object=syn, where=where, positions=placed["positions"], params=params)
