@@ -160,6 +160,7 @@ def test_device_gradient_equals_the_hand_built_network(taped, seed):
     close(grad[o["G"]]["v"], eg.v0[:12])
     close(grad[o["H"]]["I"], eg.drive[12:])
     close(grad[o["H"]]["v"], eg.v0[12:])
+    close(grad[o["gen"]]["spike_time"], eg.generator_times[0])  # (Brian2 keeps the spikes sorted by time)
     # units: 1/(units of the variable), shaped like it
     assert grad[o["S"]]["w"].dim == (1 / volt).dim and grad[o["S"]]["w"].shape == (nS,)
     assert grad[o["G"]]["tau"].dim == (1 / second).dim and grad[o["G"]]["v"].shape == (12,)
@@ -167,26 +168,37 @@ def test_device_gradient_equals_the_hand_built_network(taped, seed):
 
 
 def test_device_gradient_against_finite_differences(taped, seed):
-    """Central differences through the device: change one value, run the script again, measure the loss."""
+    """Central differences through the device: change one value, run the script again, measure the loss.
+    Weights with every seed; delays, drives, initial values, time constants, generator weights and spike
+    times each with one seed in three (SPARSEPROP_SEEDS=0-9 checks each with several)."""
     base = script(seed)
     net = Network(base.values())
     net.run(40 * ms)
     grad = get_device().gradient(base["mon"], loss=loss, net=net)
     n_spikes = int(base["mon"].num_spikes + base["mon_g"].num_spikes)
     rng = np.random.default_rng(100 + seed)
-    checks = [("R", "w", int(rng.integers(len(base["R"]))), 1e-9), ("S", "w", int(rng.integers(len(base["S"]))), 1e-9)]
-    checks += [("S", "delay", int(rng.integers(len(base["S"]))), 1e-9), ("G", "I", int(rng.integers(12)), 1e-9)]
-    checks += [("G", "v", int(rng.integers(12)), 1e-9), ("G", "tau", int(rng.integers(12)), 1e-9)]
-    checks += [("P", "w", int(rng.integers(len(base["P"]))), 1e-9), ("H", "I", 2, 1e-9)]
+    weights = [("R", "w", int(rng.integers(len(base["R"])))), ("S", "w", int(rng.integers(len(base["S"]))))]
+    others = [("S", "delay", int(rng.integers(len(base["S"])))), ("G", "I", int(rng.integers(12)))]
+    others += [("G", "v", int(rng.integers(12))), ("G", "tau", int(rng.integers(12)))]
+    others += [
+        ("P", "w", int(rng.integers(len(base["P"])))),
+        ("H", "I", 2),
+        ("gen", "spike_time", int(rng.integers(3))),
+    ]
+    # the weights with every seed, the other kinds in turn (each with one of three consecutive seeds: fast)
+    checks = [(*c, 1e-9) for c in weights + others[seed % 3 :: 3]]
     for obj, var, k, h in checks:
         values = []
         for sign in (1, -1):
             start_scope()
 
             def change(o, obj=obj, var=var, k=k, step=sign * h):
-                array = getattr(o[obj], var + "_")[:].copy()
+                array = np.array(o[obj].variables[var].get_value(), dtype=float)
                 array[k] += step
-                setattr(o[obj], var + "_", array)
+                if var == "spike_time":  # (Brian2 sets spikes with set_spikes only)
+                    o[obj].variables[var].set_value(array)
+                else:
+                    setattr(o[obj], var + "_", array)
 
             o = script(seed, change=change)
             Network(o.values()).run(40 * ms)

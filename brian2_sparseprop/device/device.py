@@ -214,16 +214,24 @@ def _warn_restart(net, spec, t_now, engine_state, lastspike, what):
 def _generator_spikes(group, t_offset):
     """Spike times (relative to the engine's origin ``t_offset``), indices and period of a
     SpikeGeneratorGroup, as the engine takes them: ordered by time, then index."""
+    times, indices, period, positions = _generator_order(group, t_offset)
+    return times[positions], indices[positions], period
+
+
+def _generator_order(group, t_offset):
+    """The spike times (relative to ``t_offset``, within the period if there is one), indices and period of
+    a SpikeGeneratorGroup in Brian2's order, and the positions of the spikes the engine takes, in its
+    order (by time, then index; without a period, the spikes before ``t_offset`` are left out)."""
     times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
     indices = np.asarray(group.variables["neuron_index"].get_value(), dtype=np.int64)
     period = float(group.variables["period"].get_value().reshape(-1)[0])
     if period > 0:
         times = np.mod(times - t_offset, period)
+        kept = np.arange(len(times))
     else:
-        keep = times >= t_offset
-        times, indices = times[keep] - t_offset, indices[keep]
-    order = np.lexsort((indices, times))
-    return times[order], indices[order], period
+        kept = np.flatnonzero(times >= t_offset)
+        times = times - t_offset
+    return times, indices, period, kept[np.lexsort((indices[kept], times[kept]))]
 
 
 def _check_generator(group, t_now):
@@ -909,7 +917,7 @@ class SparsePropDevice(RuntimeDevice):
             session.tape_refusal = tape_refusal(spec)
             if session.tape_refusal is None:
                 try:
-                    session.derivatives = derivative_map(spec, namespace)
+                    session.derivatives = derivative_map(spec, namespace, session.t_offset)
                 except NotImplementedError as error:
                     session.tape_refusal = error
         elif engine._tape is None and session.tape_refusal is None:

@@ -16,7 +16,7 @@ import sympy
 from brian2 import PoissonGroup, Quantity, SpikeMonitor
 
 from ._brian2 import ArrayVariable, get_identifiers
-from .device import _poisson_position
+from .device import _generator_order, _poisson_position
 from .recognition import (
     _classify,
     _Evaluator,
@@ -59,7 +59,9 @@ class BrianGradient:
         Object name -> `GradientVariables` (variable name -> Quantity). For a NeuronGroup: each of its
         real parameters (``G.tau``, ``G.I``, ..., zero where the model does not use it) and its state
         variable (``G.v``: the derivative by its values at the start of the recorded run). For a
-        Synapses: each of its real parameters that its ``on_pre`` code uses (``S.w``) and ``'delay'``.
+        Synapses: each of its real parameters that its ``on_pre`` code uses (``S.w``) and ``'delay'``. For
+        a SpikeGeneratorGroup: ``'spike_time'``, by each of its given spike times (0 for a spike before the
+        run; with a period, summed over the repetitions).
     loss : float or None
         The loss's value when it was given as a callable.
     n_pulse_triggered, n_coincident, n_unresolved : int
@@ -113,14 +115,17 @@ def tape_refusal(spec):
     return None
 
 
-def derivative_map(spec, namespace):
+def derivative_map(spec, namespace, t_offset):
     """The derivatives of the engine's parameters by the Brian2 variables, at the values of the start of a
-    run: a list of entries for `brian2_gradient`, and the variables without a gradient (object name ->
-    variable name -> reason)."""
+    run at Brian2 time ``t_offset``: a list of entries for `brian2_gradient`, and the variables without a
+    gradient (object name -> variable name -> reason)."""
     missing = {}
     entries = [_group_entry(g, namespace, missing) for g in spec.groups]
     for placed in spec.synapses:
         entries.append(_synapses_entry(spec, placed, namespace, missing))
+    for k, source in enumerate(spec.spike_generators):  # the engine's spikes of each, in Brian2's order
+        positions = _generator_order(source.group, t_offset)[3]
+        entries.append(dict(kind="generator", object=source.group, k=k, positions=positions))
     for entry in spec.poisson_inputs:
         code = entry["weight_code"]
         if code is not None:
@@ -235,6 +240,10 @@ def brian2_gradient(eg, entries, missing):
             for name, d in entry["params"].items():
                 values[name] = _shaped(obj, name, sum(engine[k] * d[k] for k in engine))
             values[entry["variable"]] = _shaped(obj, entry["variable"], np.asarray(eg.v0)[sl])
+        elif entry["kind"] == "generator":
+            g_times = np.zeros(len(obj.variables["spike_time"].get_value()))
+            g_times[entry["positions"]] = eg.generator_times[entry["k"]]
+            values["spike_time"] = _shaped(obj, "spike_time", g_times)
         else:
             pos = entry["positions"]
             g_kick = _engine_part(eg, entry["where"], "weights")[pos]
