@@ -427,3 +427,21 @@ def test_poisson_group_synapses_and_shared_parameters(taped, seed):
         fd = (values[0] - values[1]) / (2 * h)
         g = np.asarray(grad[base[obj]][var]).reshape(-1)[index]
         assert g == pytest.approx(fd, rel=1e-5, abs=1e-9), (obj, var)
+
+
+def test_restore_random_state_repeats_the_poisson_realisation(taped):
+    """restore(restore_random_state=True) before each run: the same Poisson events, the same gradient;
+    restore() alone draws a new realisation."""
+    o = poisson_script(4)
+    net = Network(o.values())
+    net.store()
+    grads, spikes = [], []
+    for restore_random_state in (None, True, False):
+        if restore_random_state is not None:
+            net.restore(restore_random_state=restore_random_state)
+        net.run(30 * ms)
+        spikes.append(np.asarray(o["mon"].t_).copy())
+        grads.append(np.asarray(get_device().gradient(o["mon"], loss=lambda t, i: jnp.sum(t), net=net)[o["S"]]["w"]))
+    np.testing.assert_array_equal(spikes[0], spikes[1])
+    np.testing.assert_array_equal(grads[0], grads[1])
+    assert not np.array_equal(spikes[0], spikes[2])
