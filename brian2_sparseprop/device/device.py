@@ -74,6 +74,9 @@ class _Session:
     lastspike: np.ndarray = None
     key: tuple = None
     t_end: float = None
+    #: with gradients=True: why the runs have no gradient (an exception to raise), or the derivative map
+    tape_refusal: Exception = None
+    derivatives: tuple = None
 
 
 class ExactNetwork(NamedTuple):
@@ -219,16 +222,24 @@ def _warn_restart(net, spec, t_now, engine_state, lastspike, what):
 def _generator_spikes(group, t_offset):
     """Spike times (relative to the engine's origin ``t_offset``), indices and period of a
     SpikeGeneratorGroup, as the engine takes them: ordered by time, then index."""
+    times, indices, period, positions = _generator_order(group, t_offset)
+    return times[positions], indices[positions], period
+
+
+def _generator_order(group, t_offset):
+    """The spike times (relative to ``t_offset``, within the period if there is one), indices and period of
+    a SpikeGeneratorGroup in Brian2's order, and the positions of the spikes the engine takes, in its
+    order (by time, then index; without a period, the spikes before ``t_offset`` are left out)."""
     times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
     indices = np.asarray(group.variables["neuron_index"].get_value(), dtype=np.int64)
     period = float(group.variables["period"].get_value().reshape(-1)[0])
     if period > 0:
         times = np.mod(times - t_offset, period)
+        kept = np.arange(len(times))
     else:
-        keep = times >= t_offset
-        times, indices = times[keep] - t_offset, indices[keep]
-    order = np.lexsort((indices, times))
-    return times[order], indices[order], period
+        kept = np.flatnonzero(times >= t_offset)
+        times = times - t_offset
+    return times, indices, period, kept[np.lexsort((indices[kept], times[kept]))]
 
 
 def _check_generator(group, t_now):
@@ -398,18 +409,22 @@ class SparsePropDevice(RuntimeDevice):
         super().__init__()
         share_random_numbers(self)
         self.fallback = False
+        self.gradients = False
         self._warned = set()
         self._sessions = weakref.WeakKeyDictionary()
         self._store_target = None
         self.written_exactly = weakref.WeakSet()
         self.timers = {}
 
-    def activate(self, build_on_run=True, fallback=False, **kwargs):
-        """Called by ``set_device``; ``fallback=True`` runs refused networks with Brian2's runtime."""
-        if not isinstance(fallback, bool):
-            raise TypeError(f"fallback must be True or False, found: {fallback!r}")
+    def activate(self, build_on_run=True, fallback=False, gradients=False, **kwargs):
+        """Called by ``set_device``; ``fallback=True`` runs refused networks with Brian2's runtime;
+        ``gradients=True`` records the tape of every exact run for `gradient`."""
+        for name, value in (("fallback", fallback), ("gradients", gradients)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, found: {value!r}")
         super().activate(build_on_run=build_on_run, **kwargs)
         self.fallback = fallback
+        self.gradients = gradients
         self._warned = set()
 
     # ------------------------------------------------------------------ run
@@ -451,7 +466,7 @@ class SparsePropDevice(RuntimeDevice):
         self._note_methods(spec)
         _claim_objects(net)
         self.timers["engine"] = 0.0
-        self._run_exact(net, spec, float(duration), callback, float(report_period))
+        self._run_exact(net, spec, float(duration), callback, float(report_period), namespace)
         self.timers["total"] = time.process_time() - start
 
     def _note_methods(self, spec):
@@ -489,6 +504,8 @@ class SparsePropDevice(RuntimeDevice):
         t_now = float(net.t_)
         session = self._sessions.get(net)
         key = _spec_key(spec)
+        if self.gradients and isinstance(session, _Stored) and session.engine is not None and session.engine["t"] == 0:
+            session = None  # restored to the engine's start: a new engine, whose tape starts there
         if isinstance(session, _Stored) or (session is not None and session.t_end == t_now):
             changes = _changes(session.key, key)
             restart = ["the network's objects"] if changes is None else _must_restart(changes)
@@ -600,6 +617,8 @@ class SparsePropDevice(RuntimeDevice):
         if spec.n:
             seed = int(np.random.randint(0, 2**31 - 1))  # noqa: NPY002 (Brian2's seed() seeds numpy's global generator)
             kwargs = spec.engine_kwargs()
+            if self.gradients:  # one gradient per synapse: one weight and one delay per synapse
+                kwargs["weights"], kwargs["delays"] = (np.array(a, dtype=float) for a in (spec.weights, spec.delays))
             for name in _NEURON_PARAMETERS if stored_values else ():
                 kwargs[name] = stored_values[name]
             for name in ("weights", "delays") if stored_values else ():
@@ -692,7 +711,7 @@ class SparsePropDevice(RuntimeDevice):
             period=period,
         )
 
-    def _run_exact(self, net, spec, duration, callback, report_period):
+    def _run_exact(self, net, spec, duration, callback, report_period, namespace):
         for source in spec.spike_generators:
             _check_generator(source.group, float(net.t_))
         session = self._session(net, spec)
@@ -710,8 +729,9 @@ class SparsePropDevice(RuntimeDevice):
             callback(0 * second, 0.0, t_start * second, duration * second)
         if engine is not None:
             progress = None if callback is None else _engine_progress(callback, t_start, duration)
+            record_tape = self.gradients and self._start_tape(session, spec, namespace)
             with self._timing("engine"):
-                engine.run(duration, report=progress, report_period=report_period)
+                engine.run(duration, report=progress, report_period=report_period, record_tape=record_tape)
         self._write_back(net, session, t_start, t_end, ticks)
         for obj in spec.spike_monitors + spec.state_monitors + spec.rate_monitors + [g.group for g in spec.groups]:
             self.written_exactly.add(obj)
@@ -913,6 +933,150 @@ class SparsePropDevice(RuntimeDevice):
             raise ValueError(f"{type(net).__name__} '{net.name}' has no neurons that the exact engine runs")
         groups = {g.group.name: slice(g.offset, g.offset + g.n) for g in session.spec.groups}
         return ExactNetwork(session.engine, session.t_offset, groups)
+
+    # ----------------------------------------------------------- gradients
+    def _start_tape(self, session, spec, namespace):
+        """Whether this run records the tape (``gradients=True``): from the engine's start on, for a model
+        with exact gradients, with nothing changed between its runs. Notes the derivative map at the start
+        and the reason why there is no gradient otherwise (raised by `gradient`)."""
+        from .gradient import derivative_map, tape_refusal
+
+        engine = session.engine
+        if engine.t == 0:
+            session.derivatives = None
+            session.tape_refusal = tape_refusal(spec)
+            if session.tape_refusal is None:
+                try:
+                    session.derivatives = derivative_map(spec, namespace, session.t_offset)
+                except NotImplementedError as error:
+                    session.tape_refusal = error
+        elif engine._tape is None and session.tape_refusal is None:
+            session.tape_refusal = ValueError(
+                "the tape of the backward pass covers the runs from the start of the exact engine (Brian2 time "
+                f"{session.t_offset * second!s}) without changes between them; it ended at "
+                f"{(session.t_offset + engine.t) * second!s}, where a variable changed between runs, the network "
+                "was restored to a later time, or a run had no tape; store() before the first run and restore() "
+                "before each run to differentiate"
+            )
+        return session.tape_refusal is None
+
+    def gradient(self, monitor, loss=None, *, dL_dt=None, net=None):
+        """Exact gradient of a loss of a SpikeMonitor's spikes by the variables of the Brian2 objects.
+
+        The run must have been recorded with ``set_device('sparseprop', gradients=True)`` (the tape of the
+        backward pass, `brian2_sparseprop.EventNetwork.run` with ``record_tape=True``) from the start of its
+        exact engine on: the first run of the network, or the first run after a ``restore()`` to a state
+        stored before it (see :doc:`/training`). The gradient is that of the recorded run's smooth map from
+        parameters to spike times (`brian2_sparseprop.spiking.gradients.lif_gradient`; Poisson input
+        events are held fixed), mapped back to the Brian2 variables by the chain rule through the model's
+        equations, threshold, reset and ``on_pre`` code.
+
+        Parameters
+        ----------
+        monitor : brian2.SpikeMonitor
+            A monitor of a NeuronGroup (or Subgroup) of the network; the loss depends on its spikes.
+        loss : callable, optional
+            ``loss(t, i)``, a scalar written with ``jax.numpy``, of the monitor's spikes of the recorded run:
+            ``t`` their times in seconds on Brian2's time axis (a float64 JAX array, as ``monitor.t_``),
+            ``i`` the monitor's neuron indices (as ``monitor.i``). Differentiated with JAX.
+        dL_dt : array_like or Quantity, shape (monitor.num_spikes,), optional
+            Instead of ``loss``: dL/dt by each spike of ``monitor.t`` (in 1/second, a plain array in SI).
+        net : brian2.Network, optional
+            The network (None: the one Brian2's ``run()`` uses).
+
+        Returns
+        -------
+        BrianGradient
+            ``grad[S]['w']``: dL/dw shaped like ``S.w`` in 1/(units of w); for every NeuronGroup its real
+            parameters and its state variable at the start, for every Synapses the parameters of its
+            ``on_pre`` code and ``'delay'``; counts of the events where the loss is not differentiable.
+
+        Raises
+        ------
+        ValueError
+            If the network did not run exactly with a tape from the engine's start (the message says
+            why), the monitor is not one of the network's monitors of neurons, or ``dL_dt`` has the wrong
+            shape.
+        TypeError
+            If both or neither of ``loss`` and ``dL_dt`` are given.
+        NotImplementedError
+            Where the model has no exact gradient: plastic synapses (STDP), neurons other than LIF with
+            delta pulses (QIF, theta, exponential currents), integration during the refractory period.
+
+        Examples
+        --------
+        A neuron driven to fire, its spikes delayed by 2 ms into a second one through a weight ``w`` in mV;
+        L = the sum of the second neuron's spike times (s), dL/dw in 1/volt:
+
+        >>> import brian2_sparseprop
+        >>> from brian2 import NeuronGroup, SpikeMonitor, Synapses, get_device, mV, ms, run, set_device, volt
+        >>> from brian2 import start_scope
+        >>> from brian2.devices.device import reset_device
+        >>> set_device('sparseprop', gradients=True)
+        >>> start_scope()
+        >>> G = NeuronGroup(2, 'dv/dt = (I - v)/(10*ms) : volt\\nI : volt', threshold='v > 10*mV', reset='v = 0*mV')
+        >>> G.I = [15, 12] * mV
+        >>> S = Synapses(G, G, 'w : volt', on_pre='v_post += w', delay=2 * ms)
+        >>> S.connect(i=0, j=1)
+        >>> S.w = 1 * mV
+        >>> mon = SpikeMonitor(G)
+        >>> run(50 * ms)
+        >>> grad = get_device().gradient(mon, loss=lambda t, i: (t * (i == 1)).sum())
+        >>> grad[S]['w'].shape, grad[S]['w'].dim == (1 / volt).dim, grad[G]['I'].shape
+        ((1,), True, (2,))
+        >>> float(grad[S]['w'][0] * mV) < 0  # a stronger kick: earlier spikes of neuron 1
+        True
+        >>> reset_device()
+        """
+        from .gradient import brian2_gradient, monitor_spikes
+
+        if net is None:
+            net = magic_network
+        session = self._sessions.get(net)
+        if session is None or isinstance(session, _Stored) or session.engine is None:
+            raise ValueError(
+                f"{type(net).__name__} '{net.name}' has no exact run to differentiate since it was built or restored"
+            )
+        if session.derivatives is None and session.tape_refusal is None:
+            raise ValueError(
+                f"{type(net).__name__} '{net.name}' ran without the tape of the backward pass: "
+                "set_device('sparseprop', gradients=True) before run()"
+            )
+        if session.tape_refusal is not None:
+            raise type(session.tape_refusal)(f"no exact gradient: {session.tape_refusal}")
+        engine = session.engine
+        if engine._tape is None:
+            raise ValueError(
+                "no exact gradient: the tape ended after the recorded run (a later run without it, or a change "
+                "of the engine's state)"
+            )
+        keep, first = monitor_spikes(session.spec, engine, monitor)
+        if (loss is None) == (dL_dt is None):
+            raise TypeError("give the loss as a callable loss(t, i) or its derivatives dL_dt, one of them")
+        if loss is not None:
+            if not callable(loss):
+                raise TypeError(f"loss must be a callable loss(t, i), found {type(loss).__name__}")
+            sel, t_offset = np.flatnonzero(keep), session.t_offset
+            local = np.asarray(engine.spike_indices)[sel] - first
+            eg = engine.gradient(loss=lambda t, _i: loss(t[sel] + t_offset, local))
+        else:
+            if hasattr(dL_dt, "dim"):
+                fail_for_dimension_mismatch(dL_dt, second**-1, "dL_dt must be in 1/second, found {value}", value=dL_dt)
+            derivative = np.asarray(dL_dt, dtype=float)
+            n_mon, n_run = int(monitor.num_spikes), int(keep.sum())
+            if n_mon != n_run:
+                raise ValueError(
+                    f"SpikeMonitor '{monitor.name}' holds {n_mon} spikes, of which {n_run} from the recorded run: "
+                    "dL_dt is aligned with a monitor that holds the recorded run only (restore() it with the network)"
+                )
+            if derivative.shape != (n_run,):
+                raise ValueError(
+                    f"dL_dt must have shape ({n_run},), one per spike of monitor.t, found {derivative.shape}"
+                )
+            full = np.zeros(keep.size)
+            full[keep] = derivative
+            eg = engine.gradient(full)
+        return brian2_gradient(eg, *session.derivatives)
 
     # -------------------------------------------------------- store/restore
     def network_store(self, net, name="default", filename=None, **kwds):

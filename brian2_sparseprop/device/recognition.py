@@ -202,6 +202,8 @@ class EngineSpec:
     #: plastic Synapses: ``synapses``, ``part`` (None: the network's CSR, else a source's name), ``positions``
     #: (of its synapses in that CSR), ``rule`` (engine units), ``scales``, ``weight`` and ``traces`` (names)
     plasticity: list = field(default_factory=list)
+    #: every Synapses: ``synapses``, ``part`` (as in ``plasticity``) and ``positions`` of its synapses in that CSR
+    synapses: list = field(default_factory=list)
 
     @property
     def n(self):
@@ -388,6 +390,11 @@ def _classify(group, variable, expr):
 
 
 def _threshold_value(group, variable, evaluator):
+    return evaluator.evaluate(_threshold_expression(group, variable), "the threshold")
+
+
+def _threshold_expression(group, variable):
+    """The threshold value of a condition 'x > value' as a sympy expression, or refuse."""
     code = group.events.get("spike")
     if code is None:
         raise _refuse(group, "a group without threshold", "groups need a threshold 'x > value'")
@@ -405,10 +412,19 @@ def _threshold_value(group, variable, evaluator):
             f"the threshold condition '{code}'",
             f"supported are thresholds '{variable} > value' or '{variable} >= value' with a constant value",
         )
-    return evaluator.evaluate(rhs, "the threshold")
+    return rhs
 
 
 def _reset_value(group, variable, evaluator, model):
+    rhs = _reset_expression(group, variable, model)
+    if rhs is None:
+        return np.full(len(group), -np.pi)
+    return evaluator.evaluate(rhs, "the reset")
+
+
+def _reset_expression(group, variable, model):
+    """The reset value of a statement 'x = value' as a sympy expression (None for a theta neuron's
+    'x -= 2*pi'), or refuse."""
     code = group.event_codes.get("spike", "")
     lines = _code_lines(code)
     supported = f"supported is a single reset statement '{variable} = value' with a constant value" + (
@@ -426,10 +442,10 @@ def _reset_value(group, variable, evaluator, model):
     elif op != "=":
         raise _refuse(group, f"the reset statement '{lines[0]}'", supported)
     if model == "theta" and sympy.simplify(rhs - (x - 2 * sympy.pi)) == 0:
-        return np.full(len(group), -np.pi)
+        return None
     if x in rhs.free_symbols:
         raise _refuse(group, f"the reset statement '{lines[0]}'", supported)
-    return evaluator.evaluate(rhs, "the reset")
+    return rhs
 
 
 def _refractory_value(group, evaluator, run_namespace):
@@ -649,6 +665,17 @@ def _input_target(obj, spec, name, statement):
 def _kick_values(syn, target_spec, run_namespace, index_arrays, size):
     """Per-synapse kick (engine units) of a Synapses' on_pre code, and the current it goes into (None for
     models without currents)."""
+    kick, current, evaluator = _kick_expression(syn, target_spec, run_namespace, index_arrays, size)
+    kick = evaluator.evaluate(kick, "the on_pre code")
+    if current is not None:
+        kick = kick * target_spec.currents[current]["scale"][index_arrays["_postsynaptic_idx"]]
+    return kick, current
+
+
+def _kick_expression(syn, target_spec, run_namespace, index_arrays, size):
+    """The kick of a Synapses' on_pre code as a sympy expression (in the units of the variable it
+    changes), the current it goes into (None for models without currents) and the `_Evaluator` of its
+    symbols."""
     if not hasattr(syn, "pre") or list(syn._pathways) != [syn.pre]:
         names = [p.name for p in syn._pathways]
         raise _refuse(syn, f"the pathways {names}", "exactly one pathway, on_pre, is supported")
@@ -686,10 +713,7 @@ def _kick_values(syn, target_spec, run_namespace, index_arrays, size):
         kick = sympy.simplify(rhs - x)
     else:
         raise _refuse(syn, f"the on_pre statement '{lines[0]}'", _SUPPORTED_ON_PRE)
-    kick = evaluator.evaluate(kick, "the on_pre code")
-    if current is not None:
-        kick = kick * target_spec.currents[current]["scale"][index_arrays["_postsynaptic_idx"]]
-    return kick, current
+    return kick, current, evaluator
 
 
 def _constant_value(evaluator, expr, syn, construct):
@@ -1134,7 +1158,14 @@ def _poisson_input(pin, group_specs, run_namespace):
         weight_arg = weight_values
     else:
         weight_arg = float(weight_values[0]) if len(weight_values) else 0.0
-    return dict(rate=float(pin._N) * float(rate), weight=weight_arg, targets=spec.offset + local, name=pin.name)
+    return dict(
+        rate=float(pin._N) * float(rate),
+        weight=weight_arg,
+        targets=spec.offset + local,
+        name=pin.name,
+        group=root,
+        weight_code=weight if isinstance(weight, str) else None,
+    )
 
 
 def _source_rates(group):
@@ -1229,6 +1260,7 @@ def recognise_network(objects, run_namespace=None):
     neuron_pre, neuron_post, neuron_w, neuron_d = [], [], [], []
     source_parts = {}
     plasticity = []
+    placed = []
     for syn in kinds["synapses"]:
         source_root = _root(syn.source)
         pre, post, kick, delay, plastic = _recognise_synapses(syn, group_specs, run_namespace)
@@ -1244,16 +1276,21 @@ def recognise_network(objects, run_namespace=None):
             source_parts.setdefault(source_root.name, []).append((pre, post, kick, delay))
         else:
             raise _refuse(syn, f"the source {type(source_root).__name__} '{source_root.name}'", _SUPPORTED_OBJECTS)
+        part = None if source_root.name in group_specs else source_root.name
+        placed.append(dict(synapses=syn, part=part, slice=slice(start, start + len(pre))))
         if plastic is not None:
-            plastic["part"] = None if source_root.name in group_specs else source_root.name
-            plastic["slice"] = slice(start, start + len(pre))
+            plastic["part"] = part
+            plastic["placed"] = placed[-1]
             plasticity.append(plastic)
-    for plastic in plasticity:  # where the synapses are in the CSR order of their part
-        if plastic["part"] is None:
-            pre = np.concatenate(neuron_pre)
-        else:
-            pre = np.concatenate([p[0] for p in source_parts[plastic["part"]]])
-        plastic["positions"] = _csr_positions(pre)[plastic.pop("slice")]
+    csr_positions = {}
+    for entry in placed:  # where the synapses are in the CSR order of their part
+        part = entry["part"]
+        if part not in csr_positions:
+            pre = neuron_pre if part is None else [p[0] for p in source_parts[part]]
+            csr_positions[part] = _csr_positions(np.concatenate(pre))
+        entry["positions"] = csr_positions[part][entry.pop("slice")]
+    for plastic in plasticity:
+        plastic["positions"] = plastic.pop("placed")["positions"]
     if neuron_pre:
         indptr, indices, weights, delays = _csr(
             n, *(_concatenate(parts) for parts in (neuron_pre, neuron_post, neuron_w, neuron_d))
@@ -1276,6 +1313,7 @@ def recognise_network(objects, run_namespace=None):
         delays=delays,
         groups=list(group_specs.values()),
         plasticity=plasticity,
+        synapses=placed,
     )
     for source in kinds["sources"]:
         parts = source_parts.get(source.name, [])

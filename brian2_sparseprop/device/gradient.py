@@ -1,0 +1,285 @@
+"""Exact gradients of a loss through a Brian2 run with the sparseprop device, by the Brian2 variables.
+
+With ``set_device('sparseprop', gradients=True)`` every exact run records the tape of the backward pass
+(`brian2_sparseprop.EventNetwork.run` with ``record_tape=True``); `SparsePropDevice.gradient` then
+differentiates a loss of a SpikeMonitor's spikes (`brian2_sparseprop.spiking.gradients.lif_gradient`) and
+maps the derivatives by the engine's parameters back to the Brian2 variables they were computed from:
+the chain rule through the model's equations, threshold, reset and ``on_pre`` code (sympy derivatives of
+the expressions that `brian2_sparseprop.device.recognition` reads), in Brian2's order of neurons and
+synapses and in Brian2's units (dL/dw in 1/volt for a weight in volt, the loss being a number).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+from brian2 import PoissonGroup, Quantity, SpikeMonitor
+
+from ._brian2 import ArrayVariable, get_identifiers
+from .device import _generator_order, _poisson_position
+from .recognition import (
+    _classify,
+    _Evaluator,
+    _kick_expression,
+    _model_expression,
+    _reset_expression,
+    _root,
+    _symbol,
+    _threshold_expression,
+)
+
+__all__ = ["BrianGradient"]
+
+
+class GradientVariables(dict):
+    """The gradients of one Brian2 object, by variable name; a variable without a gradient raises a
+    KeyError that says why."""
+
+    def __init__(self, values, missing):
+        super().__init__({name: value for name, value in values.items() if name not in missing})
+        self.missing = dict(missing)
+
+    def __missing__(self, key):
+        if key in self.missing:
+            raise KeyError(f"no gradient by '{key}': {self.missing[key]}")
+        raise KeyError(f"no gradient by '{key}': the variables with a gradient are {sorted(self)}")
+
+
+@dataclass(frozen=True)
+class BrianGradient:
+    """The gradient of a loss L by the variables of the Brian2 objects of a run (`SparsePropDevice.gradient`).
+
+    ``grad[S]['w']`` (or ``grad['synapses']['w']``, by the object's name) is dL/dw, a Brian2 Quantity
+    shaped like the variable (one value per synapse in Brian2's order of ``S.w``, one per neuron for a
+    per-neuron parameter, one value for a shared one) in the units 1/(units of the variable).
+
+    Attributes
+    ----------
+    variables : dict
+        Object name -> `GradientVariables` (variable name -> Quantity). For a NeuronGroup: each of its
+        real parameters (``G.tau``, ``G.I``, ..., zero where the model does not use it) and its state
+        variable (``G.v``: the derivative by its values at the start of the recorded run). For a
+        Synapses: each of its real parameters that its ``on_pre`` code uses (``S.w``) and ``'delay'``. For
+        a SpikeGeneratorGroup: ``'spike_time'``, by each of its given spike times (0 for a spike before the
+        run; with a period, summed over the repetitions).
+    loss : float or None
+        The loss's value when it was given as a callable.
+    n_pulse_triggered, n_coincident, n_unresolved : int
+        As in `brian2_sparseprop.spiking.gradients.SpikeGradient`: spikes caused by a pulse, events where
+        the loss is not differentiable (the result is a one-sided derivative there), and bugs.
+    engine : SpikeGradient
+        The gradient by the parameters of the engine (`brian2_sparseprop.EventNetwork`) behind the run.
+    """
+
+    variables: dict
+    loss: float | None
+    n_pulse_triggered: int
+    n_coincident: int
+    n_unresolved: int
+    engine: object = field(repr=False)
+
+    def __getitem__(self, obj):
+        name = obj if isinstance(obj, str) else obj.name
+        if name not in self.variables:
+            raise KeyError(f"no gradient for '{name}': the objects with gradients are {sorted(self.variables)}")
+        return self.variables[name]
+
+
+def tape_refusal(spec):
+    """The reason (an exception to raise at `SparsePropDevice.gradient`) why the run of ``spec`` has no
+    exact gradient, or None."""
+    if spec.plasticity:
+        names = [p["synapses"].name for p in spec.plasticity]
+        return NotImplementedError(
+            f"Synapses {names} are plastic (STDP): gradients are implemented for networks with fixed weights"
+        )
+    for g in spec.groups:
+        if g.model != "lif":
+            return NotImplementedError(
+                f"NeuronGroup '{g.group.name}' is a {g.model!r} neuron: gradients are implemented for LIF neurons "
+                "(dx/dt = (drive - x)/tau, delta-pulse synapses) only"
+            )
+        if spec.integrate_refractory[g.offset]:
+            return NotImplementedError(
+                f"NeuronGroup '{g.group.name}' integrates its state during the refractory period: gradients are "
+                "implemented for LIF neurons held at the reset while refractory (flag '(unless refractory)')"
+            )
+    above = np.flatnonzero(spec.v_init >= spec.threshold)
+    if len(above):
+        g = next(g for g in spec.groups if g.offset <= above[0] < g.offset + g.n)
+        return NotImplementedError(
+            f"NeuronGroup '{g.group.name}': neuron {above[0] - g.offset} starts at or above its threshold and "
+            "fires at the start of the run, a spike the backward pass does not differentiate; start every "
+            "neuron below threshold"
+        )
+    return None
+
+
+def derivative_map(spec, namespace, t_offset):
+    """The derivatives of the engine's parameters by the Brian2 variables, at the values of the start of a
+    run at Brian2 time ``t_offset``: a list of entries for `brian2_gradient`, and the variables without a
+    gradient (object name -> variable name -> reason)."""
+    missing = {}
+    entries = [_group_entry(g, namespace, missing) for g in spec.groups]
+    for placed in spec.synapses:
+        entries.append(_synapses_entry(spec, placed, namespace, missing))
+    for k, source in enumerate(spec.spike_generators):  # the engine's spikes of each, in Brian2's order
+        positions = _generator_order(source.group, t_offset)[3]
+        entries.append(dict(kind="generator", object=source.group, k=k, positions=positions))
+    for entry in spec.poisson_inputs:
+        code = entry["weight_code"]
+        if code is not None:
+            g = spec.group_spec(entry["group"])
+            for name in set(get_identifiers(code)) & set(_float_parameters(g.group)):
+                missing.setdefault(g.group.name, {})[name] = (
+                    f"the weight of PoissonInput '{entry['name']}' depends on it; derivatives through a "
+                    "PoissonInput's weight expression are not implemented"
+                )
+    return entries, missing
+
+
+def _float_parameters(obj):
+    """The parameters of a group or synapses that have real values (not integers or booleans)."""
+    return [
+        name
+        for name in obj.equations.parameter_names
+        if isinstance(obj.variables[name], ArrayVariable) and np.dtype(obj.variables[name].dtype).kind == "f"
+    ]
+
+
+def _group_entry(g, namespace, missing):
+    """The derivatives of tau, drive, threshold and reset of a LIF group's neurons by its parameters."""
+    group, variable, n = g.group, g.variable, g.n
+    evaluator = _Evaluator(group, namespace, {variable}, n)
+    _, coeffs = _classify(group, variable, _model_expression(group, variable))
+    exprs = dict(
+        a1=coeffs["a1"],
+        a0=coeffs["a0"],
+        threshold=_threshold_expression(group, variable),
+        reset=_reset_expression(group, variable, g.model),
+    )
+    tau = -1.0 / evaluator.evaluate(exprs["a1"], "the equation")
+    drive = evaluator.evaluate(exprs["a0"], "the equation") * tau
+    ref = group._refractory
+    in_refractory = set(get_identifiers(ref)) if isinstance(ref, str) else set()
+    params = {}
+    for name in _float_parameters(group):
+        if name in in_refractory:
+            missing.setdefault(group.name, {})[name] = (
+                "the refractory period depends on it, and the engine has no derivative by refractory periods"
+            )
+            continue
+        s = _symbol(name)
+        d = {k: evaluator.evaluate(sympy.diff(e, s), "the derivative of the model") for k, e in exprs.items()}
+        # tau = -1/a1, drive = -a0/a1
+        params[name] = dict(
+            tau=tau**2 * d["a1"],
+            drive=tau * d["a0"] + drive * tau * d["a1"],
+            threshold=d["threshold"],
+            reset=d["reset"],
+        )
+    return dict(kind="group", object=group, slice=slice(g.offset, g.offset + n), variable=variable, params=params)
+
+
+def _synapses_entry(spec, placed, namespace, missing):
+    """The derivatives of the kicks of a Synapses by its parameters, and where its synapses are in the engine."""
+    syn = placed["synapses"]
+    target = spec.group_spec(syn.target)
+    pre = np.asarray(syn.variables["_synaptic_pre"].get_value())
+    post = np.asarray(syn.variables["_synaptic_post"].get_value())
+    index_arrays = {"_presynaptic_idx": pre, "_postsynaptic_idx": post}
+    kick, _, evaluator = _kick_expression(syn, target, namespace, index_arrays, len(pre))
+    used = {str(symbol) for symbol in kick.free_symbols}
+    own = [name for name in _float_parameters(syn) if name in used]
+    for name in used - set(own):
+        var = syn.variables.get(name)
+        owner = getattr(var, "owner", None)
+        if isinstance(var, ArrayVariable) and owner is not None and owner.name != syn.name:
+            base = name.rsplit("_", 1)[0] if name.endswith(("_pre", "_post")) else name
+            missing.setdefault(owner.name, {})[base] = (
+                f"the on_pre code of Synapses '{syn.name}' uses it; derivatives through a neuron variable in "
+                "on_pre are not implemented"
+            )
+    params = {name: evaluator.evaluate(sympy.diff(kick, _symbol(name)), "the on_pre code") for name in own}
+    part = placed["part"]
+    if part is None:
+        where = ("network", 0)
+    elif isinstance(_root(syn.source), PoissonGroup):
+        where = ("poisson", _poisson_position(spec, part))
+    else:
+        where = ("generator", [s.group.name for s in spec.spike_generators].index(part))
+    return dict(kind="synapses", object=syn, where=where, positions=placed["positions"], params=params)
+
+
+def _engine_part(eg, where, name):
+    """The engine's per-synapse gradient of one part ('weights' or 'delays')."""
+    kind, k = where
+    if kind == "network":
+        return np.asarray(getattr(eg, name))
+    return np.asarray(getattr(eg, f"{kind}_{name}")[k])
+
+
+def _shaped(obj, name, values):
+    """A gradient as a Quantity shaped like the variable, in 1/(its units)."""
+    var = obj.variables[name]
+    shape = np.shape(var.get_value())
+    values = np.asarray(values, dtype=float)
+    if values.shape != shape:  # a shared variable: the sum over its uses
+        values = np.full(shape, values.sum())
+    return Quantity(values, dim=var.dim**-1)
+
+
+def brian2_gradient(eg, entries, missing):
+    """The `BrianGradient` of the engine's gradient ``eg`` (a SpikeGradient) through the derivative map."""
+    by_object = {}
+    for entry in entries:
+        obj, values = entry["object"], {}
+        if entry["kind"] == "group":
+            sl = entry["slice"]
+            engine = {k: np.asarray(getattr(eg, k), dtype=float)[sl] for k in ("tau", "drive", "threshold", "reset")}
+            for name, d in entry["params"].items():
+                values[name] = _shaped(obj, name, sum(engine[k] * d[k] for k in engine))
+            values[entry["variable"]] = _shaped(obj, entry["variable"], np.asarray(eg.v0)[sl])
+        elif entry["kind"] == "generator":
+            g_times = np.zeros(len(obj.variables["spike_time"].get_value()))
+            g_times[entry["positions"]] = eg.generator_times[entry["k"]]
+            values["spike_time"] = _shaped(obj, "spike_time", g_times)
+        else:
+            pos = entry["positions"]
+            g_kick = _engine_part(eg, entry["where"], "weights")[pos]
+            for name, d in entry["params"].items():
+                values[name] = _shaped(obj, name, g_kick * d)
+            delay = obj.pre.variables["delay"]
+            g_delay = _engine_part(eg, entry["where"], "delays")[pos]
+            shape = np.shape(delay.get_value())
+            values["delay"] = Quantity(
+                g_delay if shape == g_delay.shape else np.full(shape, g_delay.sum()), dim=delay.dim**-1
+            )
+        by_object[obj.name] = GradientVariables(values, missing.get(obj.name, {}))
+    return BrianGradient(
+        variables=by_object,
+        loss=eg.loss,
+        n_pulse_triggered=eg.n_pulse_triggered,
+        n_coincident=eg.n_coincident,
+        n_unresolved=eg.n_unresolved,
+        engine=eg,
+    )
+
+
+def monitor_spikes(spec, engine, monitor):
+    """The engine's spikes that a SpikeMonitor of a NeuronGroup records: a mask over the engine's spikes,
+    and the first engine index of the monitored neurons."""
+    if not isinstance(monitor, SpikeMonitor):
+        raise TypeError(f"monitor must be a SpikeMonitor, found {type(monitor).__name__}")
+    if all(m is not monitor for m in spec.spike_monitors):
+        raise ValueError(f"SpikeMonitor '{monitor.name}' is not part of the network that ran")
+    root = _root(monitor.source)
+    if all(g.group.name != root.name for g in spec.groups):
+        raise ValueError(
+            f"SpikeMonitor '{monitor.name}' records '{root.name}', not a NeuronGroup: the loss must depend on "
+            "the spikes of neurons"
+        )
+    first = int(spec.neuron_indices(monitor.source)[0])
+    idx = np.asarray(engine.spike_indices)
+    keep = (idx >= first) & (idx < first + len(monitor.source))
+    return keep, first
