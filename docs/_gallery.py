@@ -32,6 +32,15 @@ def quick_argv(gallery_conf, script_vars):
     return argv
 
 
+def reset_brian2(gallery_conf, fname):
+    """Brian2's preferences and device back to their defaults, so that what an example sets (a codegen
+    target, ``set_device``) does not carry over to the next one run in the same process."""
+    from brian2 import prefs, set_device
+
+    prefs.reset_to_defaults()
+    set_device("runtime")
+
+
 def saved_figures(block, block_vars, gallery_conf):
     """Image scraper: the PNG files the example saved into its output directory, each shown once."""
     out = _output(block_vars["src_file"])

@@ -43,7 +43,7 @@ sphinx_gallery_conf = {
     "filename_pattern": r"\.py$",  # run every example, not only plot_*.py
     "reset_argv": "_gallery.quick_argv",
     "image_scrapers": ("_gallery.saved_figures",),
-    "reset_modules": ("matplotlib",),
+    "reset_modules": ("matplotlib", "_gallery.reset_brian2"),
     "abort_on_example_error": True,
     "download_all_examples": False,
     "remove_config_comments": True,

@@ -7,4 +7,5 @@ source "$(dirname "$0")/env.sh" "test,jax"
 from importlib.metadata import version
 names = ("brian2", "numpy", "scipy", "sympy", "pyparsing", "neo", "elephant", "quantities", "matplotlib", "jax")
 print(f"Python {platform.python_version()}", *(f"{n} {version(n)}" for n in names), sep=", ")'
-cd "$ROOT/tests" && exec "$PYTHON" -m pytest -c "$ROOT/pyproject.toml" --rootdir "$ROOT" "$@"
+# one worker process per core (pytest-xdist); arguments after these win, e.g. `-n 0` for one process
+cd "$ROOT/tests" && exec "$PYTHON" -m pytest -c "$ROOT/pyproject.toml" --rootdir "$ROOT" -n auto --dist worksteal "$@"

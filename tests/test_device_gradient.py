@@ -298,11 +298,17 @@ STDP = dict(
     on_post="Apost += -0.1*mV\nw = clip(w + Apre, 0*mV, 5*mV)",
 )
 
+STP = dict(
+    model="w : volt\ndu/dt = (0.2 - u)/(50*ms) : 1 (event-driven)\ndx/dt = (1 - x)/(100*ms) : 1 (event-driven)",
+    on_pre="u += 0.2*(1 - u)\nv_post += w*u*x\nx -= u*x",
+)
+
 
 @pytest.mark.parametrize(
     "eqs, threshold, reset, synapses, match",
     [
-        ("dv/dt = (11*mV - v)/(10*ms) : volt", "v > 10*mV", "v = 0*mV", STDP, "plastic"),
+        ("dv/dt = (11*mV - v)/(10*ms) : volt", "v > 10*mV", "v = 0*mV", STDP, r"\(STDP\).*plastic"),
+        ("dv/dt = (11*mV - v)/(10*ms) : volt", "v > 10*mV", "v = 0*mV", STP, r"\(STP\).*plastic"),
         ("dv/dt = (v**2/mV + 1*mV)/(10*ms) : volt", "v > 10*mV", "v = -10*mV", None, "'qif'.*LIF"),
         ("dv/dt = (11*mV - v + ge)/(10*ms) : volt\ndge/dt = -ge/(5*ms) : volt", "v > 10*mV", "v = 0*mV", None,
          "'lif_exp'.*LIF"),

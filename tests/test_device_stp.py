@@ -110,8 +110,13 @@ def test_against_brian2_runtime(numpy_target, seed):
             "u = u + U*(1 - u); v_post = v_post + 0.5*u*(2*w)*x; x = x - u*x",
             dict(Omega_f=1 / (60 * ms), Omega_d=1 / (90 * ms), U=0.3, U0=0.1),
         ),
+        (  # literal numbers instead of named parameters (U = 0.2 here)
+            MODEL.replace("(U - u)/tauf", "(0.2 - u)/tauf"),
+            "u += 0.2*(1 - u); v_post += w*u*x; x -= u*x",
+            NAMESPACE,
+        ),
     ],
-    ids=["kick-first", "rewritten", "rates"],
+    ids=["kick-first", "rewritten", "rates", "literals"],
 )
 def test_equivalent_spellings_against_runtime(numpy_target, seed, model, on_pre, namespace):
     exact, clocked = both(seed, model=model, on_pre=on_pre, namespace=namespace)

@@ -89,9 +89,10 @@ def tape_refusal(spec):
     """The reason (an exception to raise at `SparsePropDevice.gradient`) why the run of ``spec`` has no
     exact gradient, or None."""
     if spec.plasticity:
-        names = [p["synapses"].name for p in spec.plasticity]
+        names = [f"{p['synapses'].name} ({p['kind'].upper()})" for p in spec.plasticity]
         return NotImplementedError(
-            f"Synapses {names} are plastic (STDP): gradients are implemented for networks with fixed weights"
+            f"Synapses {names} are plastic: gradients are implemented for networks with fixed weights "
+            "(no STDP or short-term plasticity)"
         )
     for g in spec.groups:
         if g.model != "lif":

@@ -904,6 +904,9 @@ def _stp_values(syn, target_spec, run_namespace, index_arrays, size):
     for line in _code_lines(syn.pre.code):
         name, op, expr, _ = parse_statement(line)
         rhs = str_to_sympy(expr)
+        # literal numbers as exact rationals (the same doubles when evaluated), so that 0.2*(1 - u) / (1 - u)
+        # cancels to 0.2 as U*(1 - u) / (1 - u) cancels to U
+        rhs = rhs.xreplace({f: sympy.Rational(f) for f in rhs.atoms(sympy.Float)})
         v = _symbol(name)
         changed = [t for t in targets if syn.variables.get(name) is target_spec.group.variables[t]]
         new = {"+=": v + rhs, "-=": v - rhs, "*=": v * rhs, "=": rhs}.get(op)
