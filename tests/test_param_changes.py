@@ -391,6 +391,31 @@ def test_set_spike_generator_skips_the_past():
     np.testing.assert_array_equal(net.spike_times, [0.011])
 
 
+def test_pickled_network_keeps_the_recorded_poisson_inputs(seed):
+    """record_poisson_events survives pickling: the copy goes on recording the same events (and keeps
+    those recorded before)."""
+    import pickle
+
+    def network():
+        net = EventNetwork(5, drive=0.5, seed=seed)
+        net.add_poisson_input(rate=400.0, weight=0.1)
+        net.add_poisson_sources([100.0, 300.0], [0, 2, 3], [1, 2, 4], weights=0.2)
+        net.record_poisson_events(1)
+        return net
+
+    whole, split = network(), network()
+    whole.run(0.2)
+    split.run(0.1)
+    copy = pickle.loads(pickle.dumps(split))
+    copy.run(0.1)
+    times, sources = whole.poisson_events(1)
+    assert times.size > 20 and (times > 0.1).any() and (times < 0.1).any()
+    for got, expected in zip(copy.poisson_events(1), (times, sources)):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="the events of Poisson input 0 are not recorded"):
+        copy.poisson_events(0)
+
+
 def test_pickled_network_after_new_scalar_weights_and_delays_continues(seed):
     """One weight and one delay for all synapses, given to set_params with spikes in flight: a pickled copy
     (built again from the constructor's arguments) continues as the network does."""

@@ -1904,6 +1904,8 @@ class EventNetwork:
             "sample_times": self._sample_times,
             "sample_values": self.state_values if self._sample_values else None,
             "spikes": (self.spike_times, self.spike_indices),
+            "poisson_record": sorted(self._poisson_record),
+            "poisson_events": self._poisson_chunks,
             "state": self.get_state() if self._engine is not None else None,
         }
 
@@ -1916,5 +1918,7 @@ class EventNetwork:
             self._sample_values = [d["sample_values"]]
         if d["spikes"][0].size:
             self._spike_chunks = [d["spikes"]]
+        self._poisson_record = set(d.get("poisson_record", ()))  # before set_state builds the engine
+        self._poisson_chunks = list(d.get("poisson_events", []))
         if d["state"] is not None:
             self.set_state(d["state"])
