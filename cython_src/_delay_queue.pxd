@@ -1,7 +1,9 @@
 # The queue of delayed spikes: a binary min-heap of events in flight, ordered by arrival time and, at
 # equal times, by the order in which they were sent (a sequence number), so that arrivals are
 # deterministic. One event delivers the synapses of one delay group of one presynaptic row: `syn` is its
-# first synapse, `t_spk` the spike time (the next group of the row is due at t_spk + its delay).
+# first synapse, `t_spk` the spike time (the next group of the row is due at t_spk + its delay). An event
+# with `src` < 0 delivers synapse `syn` of row -1 - `src` alone and nothing after it: a spike in flight
+# when the delays changed keeps the arrival times it was sent with (`EventNetwork.set_params`).
 #
 # The queue owns its array and grows it geometrically in `dq_reserve`, which returns -1 when memory runs
 # out or the growth would pass `limit` (the queue is then unchanged) and 0 otherwise; `dq_push` cannot
@@ -15,7 +17,7 @@ cdef struct DelayEvent:
     double t_arr        # arrival time
     double t_spk        # time of the spike that sent it
     syn_t syn           # first synapse of the delay group
-    idx_t src           # presynaptic id (neuron or external source)
+    idx_t src           # presynaptic id (neuron or external source); -1 - id: one synapse only
     uint64_t seq        # send order, the tie-break at equal arrival times
 
 cdef struct DelayQueue:

@@ -297,7 +297,8 @@ cdef class Engine:
 
     # ---------------------------------------------------------------- delay queue
     def _set_delay_queue(self, dq):
-        """Replace the pending delayed events by those of `dq` (columns as returned by `delay_queue`)."""
+        """Replace the pending delayed events by those of `dq` (columns as returned by `delay_queue`, in
+        any order: they are put in heap order)."""
         events = np.empty(dq["t_arr"].size, DELAY_EVENT_DTYPE)
         for name in DELAY_EVENT_DTYPE.names:
             events[name] = dq[name]
@@ -307,6 +308,7 @@ cdef class Engine:
         if events.size:
             memcpy(self.dq.ev, <void*><size_t>events.ctypes.data, events.size * sizeof(DelayEvent))
         self.dq.size = events.size
+        dq_heapify(&self.dq)
 
     def delay_queue(self):
         """The pending delayed events (heap order), as a dict of columns named after `DelayEvent`'s fields."""
@@ -974,9 +976,15 @@ cdef class Engine:
         heap_update(&self.in_heap, q, nxt)
 
     cdef void delay_event(self) noexcept nogil:
+        """The first delayed event: one delay group of a row, then the row's next group is sent (a
+        negative src: synapse syn of row -1 - src alone, sent before its delay changed; nothing follows)."""
         cdef DelayEvent ev = dq_pop(&self.dq)
-        cdef syn_t k0 = ev.syn, k = ev.syn, k1 = self.indptr[ev.src + 1]
+        cdef syn_t k0 = ev.syn, k = ev.syn, k1
         cdef double d
+        if ev.src < 0:
+            self.add_segment(k0, k0 + 1, -1 - ev.src)
+            return
+        k1 = self.indptr[ev.src + 1]
         if self.delay_array:
             d = self.delays[k]
             while k < k1 and self.delays[k] == d:

@@ -297,8 +297,23 @@ class Oracle:
 
     # --- primitives ---------------------------------------------------------------------------------
     def _schedule(self, t, j, w, kind):
+        """An arrival at t onto j: external with its weight w, delayed with its synapse w (the weight is
+        read on arrival, as Brian2's synapses read ``w``)."""
         heapq.heappush(self.pending, (t, kind, self.seq, j, w))
         self.seq += 1
+
+    def _arrival(self, kind, j, w):
+        """``(target, weight)`` of a scheduled arrival (a delayed one holds its synapse)."""
+        return j, (self.weights[w] if kind == DELAYED else w)
+
+    def set_synapses(self, weights=None, delays=None):
+        """New weights or delays (one value or one per synapse) between two runs: spikes in flight keep the
+        arrival times they were sent with and kick with the weight current on arrival (Brian2's runtime)."""
+        nnz = len(self.indices)
+        if weights is not None:
+            self.weights = np.broadcast_to(np.asarray(weights, self.dtype), (nnz,))
+        if delays is not None:
+            self.delays = np.broadcast_to(np.asarray(delays, self.dtype), (nnz,))
 
     def _refractory(self):
         return self.t < self.ref_end
@@ -360,7 +375,7 @@ class Oracle:
                     if self.delays[k] == 0.0:
                         kicks.append((int(self.indices[k]), self.weights[k]))
                     else:
-                        self._schedule(self.t + self.delays[k], int(self.indices[k]), self.weights[k], DELAYED)
+                        self._schedule(self.t + self.delays[k], int(self.indices[k]), k, DELAYED)
             per_target = {}  # in order of first arrival
             for j, w in kicks:
                 per_target.setdefault(j, []).append(w)
@@ -408,6 +423,6 @@ class Oracle:
                     self._fire(int(j), fifo)
             arrivals = []
             while self.pending and self.pending[0][0] == t_next:
-                *_, j, w = heapq.heappop(self.pending)
-                arrivals.append((j, w))
+                _, kind, _, j, w = heapq.heappop(self.pending)
+                arrivals.append(self._arrival(kind, j, w))
             self._cascade(fifo, arrivals)

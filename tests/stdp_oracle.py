@@ -79,6 +79,9 @@ class PlasticOracle(Oracle):
         super()._fire(j, fifo)
         self._fired_now.append(j)
 
+    def _arrival(self, kind, j, w):
+        return j, w  # the synapse, for both kinds: `_cascade` reads its weight
+
     def _cascade(self, fifo, arrivals=()):
         events = [k for _, k in arrivals]
         while fifo or events:

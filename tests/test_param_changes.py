@@ -15,6 +15,7 @@ from brian2 import (
     defaultclock,
     ms,
     run,
+    second,
     seed as brian_seed,
     set_device,
     start_scope,
@@ -22,7 +23,7 @@ from brian2 import (
 from brian2.devices.device import reset_device
 
 from brian2_sparseprop import EventNetwork
-from brian2_sparseprop.device.device import EngineRestartWarning
+from brian2_sparseprop.device.device import EngineRestartWarning, exact_network_of
 from brian2_sparseprop.device.recognition import _scalar_if_constant, recognise_network
 
 
@@ -151,12 +152,158 @@ def test_new_delays_apply_to_new_spikes():
     np.testing.assert_allclose(net.state_values[:, 0], first + second, rtol=1e-12)
 
 
-def test_new_delays_with_spikes_in_flight_are_refused():
+def test_spike_in_flight_keeps_its_delay_and_takes_the_new_weight():
+    """Brian2's rule: neuron 0's first spike (10.986 ms), in flight at 12 ms, arrives after its old 5 ms
+    with the new weight 0.5; its second spike (21.972 ms) takes the new delay of 1 ms."""
+    period = 0.01 * np.log(3)
     net = EventNetwork(2, tau=0.01, drive=[1.5, 0.0], indptr=[0, 1, 1], indices=[1], weights=0.2, delays=0.005)
+    times = [0.0155, 0.0165, 0.0225, 0.0235]
+    net.record_states([1], times)
     net.run(0.012)
-    with pytest.raises(NotImplementedError, match="new delays while 1 delayed spike events are in flight"):
-        net.set_params(delays=0.001)
-    net.set_params(delays=0.005)  # unchanged: accepted
+    assert net._engine.delay_queue()["t_arr"].size == 1
+    net.set_params(delays=0.001, weights=0.5)
+    net.run(0.012)
+    first = np.where(np.array(times) > period + 0.005, 0.5 * np.exp(-(np.array(times) - (period + 0.005)) / 0.01), 0)
+    later = np.where(
+        np.array(times) > 2 * period + 0.001, 0.5 * np.exp(-(np.array(times) - 2 * period - 0.001) / 0.01), 0
+    )
+    np.testing.assert_allclose(net.state_values[:, 0], first + later, rtol=1e-12, atol=0)
+    assert (first > 0).sum() == 3 and (later > 0).sum() == 1
+
+
+def row_delays(rng, n, k, high):
+    """k delays per row for n rows, each row's drawn from its own values: 0 and two below ``high`` (s)
+    (values shared by several rows would let two paths of a cascade add the same delays in another
+    order: times equal but for rounding, which the engine and the oracle may round apart)."""
+    values = np.concatenate([np.zeros((n, 1)), rng.uniform(0.0005, high, (n, 2))], axis=1)
+    return values[np.repeat(np.arange(n), k), rng.integers(0, 3, n * k)]
+
+
+def mixed_delays(rng, n=12, k=5):
+    """LIF neurons (all firing on their own), k synapses per neuron onto others with delays from a few
+    values (0 among them, so rows hold several delay groups of several synapses), and a spike generator
+    with delayed synapses (random values: sums of delays on a grid would tie with each other and with
+    refractory ends but for rounding)."""
+    indices = np.concatenate([rng.choice(np.delete(np.arange(n), i), k, replace=False) for i in range(n)])
+    params = dict(
+        n=n,
+        tau=rng.uniform(0.008, 0.012, n),
+        drive=rng.uniform(1.05, 1.4, n),
+        refractory=rng.uniform(0.0005, 0.0015, n),
+        v_init=rng.uniform(0, 0.9, n),
+        indptr=np.arange(0, n * k + 1, k),
+        indices=indices,
+        weights=rng.uniform(-0.3, 0.5, n * k),
+        delays=row_delays(rng, n, k, 0.004),
+    )
+    generator = dict(
+        times=np.sort(rng.uniform(0, 0.1, 40)),
+        sources=rng.integers(0, 3, 40),
+        n_sources=3,
+        indptr=[0, 2, 4, 6],
+        indices=rng.integers(0, n, 6),
+        weights=rng.uniform(0.1, 0.6, 6),
+        delays=rng.choice(rng.uniform(0.0005, 0.002, 2), 6),
+    )
+    return params, generator
+
+
+def test_new_delays_with_spikes_in_flight_as_the_oracle(seed):
+    """Two delay changes with spikes in flight, a weight change between them: the engine's spikes are the
+    slow reference's (oracle.py, which sends a spike as one arrival per synapse at its delay then and
+    reads the weight on arrival). The second change re-addresses events left by the first."""
+    from oracle import Oracle, generator_kicks
+    from test_engine_vs_oracle import assert_same_spikes
+
+    rng = np.random.default_rng(seed)
+    params, generator = mixed_delays(rng)
+    nnz = params["indices"].size
+    net = EventNetwork(**params)
+    net.add_spike_generator(**generator)
+    gen = {key: v for key, v in generator.items() if key != "n_sources"}
+    oracle = Oracle(**params, inputs=generator_kicks(**gen, t_stop=0.12))
+    changes = [
+        dict(delays=row_delays(rng, params["n"], 5, 0.003)),
+        dict(weights=rng.uniform(-0.3, 0.5, nnz)),
+        dict(delays=row_delays(rng, params["n"], 5, 0.004)),
+    ]
+    # the first change once a neuron's spike in flight has a later delay group still to send, due after
+    # the other two changes (0.5 and 1 ms later)
+    for _ in range(200):
+        net.run(0.0005)
+        oracle.run(0.0005)
+        queue = net._engine.delay_queue()
+        d = np.broadcast_to(net._spec["delays"], (net._spec["indptr"][-1],))
+        src = queue["src"]
+        last = net._spec["indptr"][src + 1] - 1
+        if ((src < params["n"]) & (d[last] > d[queue["syn"]]) & (queue["t_spk"] + d[last] > net.t + 0.0012)).any():
+            break
+    else:
+        pytest.fail("no spike in flight with a later delay group in the first 100 ms")
+    singles = []
+    for change in changes:
+        singles.append(np.count_nonzero(net._engine.delay_queue()["src"] < 0))
+        net.set_params(**change)
+        oracle.set_synapses(**change)
+        net.run(0.0005)
+        oracle.run(0.0005)
+    assert singles[0] == 0 and singles[1] > 0 and singles[2] > 0  # the first change's events, still in flight
+    net.run(0.08)
+    oracle.run(0.08)
+    assert len(oracle.spike_times) > 60
+    assert_same_spikes(net, oracle, 1e-9 * params["tau"].min())
+    np.testing.assert_allclose(net.v, oracle.v, rtol=1e-7, atol=1e-6)
+
+
+def test_new_delays_without_spikes_in_flight_as_the_oracle(seed):
+    """With nothing in flight at the change (no delay long enough to be pending), the new delays act on
+    spikes sent from then on only."""
+    from oracle import Oracle
+    from test_engine_vs_oracle import assert_same_spikes
+
+    rng = np.random.default_rng(seed)
+    params, _ = mixed_delays(rng)
+    params["delays"] = 0.0
+    net, oracle = EventNetwork(**params), Oracle(**params)
+    net.run(0.04)
+    oracle.run(0.04)
+    assert net._engine.delay_queue()["t_arr"].size == 0
+    new = row_delays(rng, params["n"], 5, 0.003)
+    net.set_params(delays=new)
+    oracle.set_synapses(delays=new)
+    net.run(0.06)
+    oracle.run(0.06)
+    assert len(oracle.spike_times) > 60
+    assert_same_spikes(net, oracle, 1e-9 * params["tau"].min())
+
+
+def test_unchanged_delays_keep_the_queue(seed):
+    """Delays given again as they are: the events in flight stay as they were (groups, not synapses) and
+    the run is the continuous one to rounding."""
+    rng = np.random.default_rng(seed)
+    params, generator = mixed_delays(rng)
+    whole, split = EventNetwork(**params), EventNetwork(**params)
+    whole.run(0.1)
+    split.run(0.05)
+    while split._engine.delay_queue()["t_arr"].size == 0:
+        split.run(0.0005)
+    before = split._engine.delay_queue()
+    split.set_params(delays=params["delays"].copy())
+    after = split._engine.delay_queue()
+    for key in before:
+        np.testing.assert_array_equal(np.sort(after[key]), np.sort(before[key]))
+    split.run(0.1 - split.t)
+    np.testing.assert_array_equal(split.spike_indices, whole.spike_indices)
+    np.testing.assert_allclose(split.spike_times, whole.spike_times, rtol=0, atol=1e-12)
+
+
+def test_no_tape_across_new_delays():
+    """The adjoint's tape cannot span a rebuild: a run with the tape after new delays is refused."""
+    net = EventNetwork(2, tau=0.01, drive=[1.5, 0.0], indptr=[0, 1, 1], indices=[1], weights=0.2, delays=0.005)
+    net.run(0.012, record_tape=True)
+    net.set_params(delays=0.001)
+    with pytest.raises(ValueError, match="record_tape must be on from the first run"):
+        net.run(0.01, record_tape=True)
 
 
 @pytest.mark.parametrize(
@@ -242,6 +389,47 @@ def test_set_spike_generator_skips_the_past():
     net.set_spike_generator(0, [0.005, 0.01, 0.011], [0, 0, 0])  # 5 ms is past: skipped; 10 ms is now
     net.run(0.01)
     np.testing.assert_array_equal(net.spike_times, [0.011])
+
+
+def test_pickled_network_keeps_the_recorded_poisson_inputs(seed):
+    """record_poisson_events survives pickling: the copy goes on recording the same events (and keeps
+    those recorded before)."""
+    import pickle
+
+    def network():
+        net = EventNetwork(5, drive=0.5, seed=seed)
+        net.add_poisson_input(rate=400.0, weight=0.1)
+        net.add_poisson_sources([100.0, 300.0], [0, 2, 3], [1, 2, 4], weights=0.2)
+        net.record_poisson_events(1)
+        return net
+
+    whole, split = network(), network()
+    whole.run(0.2)
+    split.run(0.1)
+    copy = pickle.loads(pickle.dumps(split))
+    copy.run(0.1)
+    times, sources = whole.poisson_events(1)
+    assert times.size > 20 and (times > 0.1).any() and (times < 0.1).any()
+    for got, expected in zip(copy.poisson_events(1), (times, sources)):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="the events of Poisson input 0 are not recorded"):
+        copy.poisson_events(0)
+
+
+def test_pickled_network_after_new_scalar_weights_and_delays_continues(seed):
+    """One weight and one delay for all synapses, given to set_params with spikes in flight: a pickled copy
+    (built again from the constructor's arguments) continues as the network does."""
+    import pickle
+
+    whole = ring(seed)
+    whole.run(0.05)
+    whole.set_params(weights=0.1, delays=0.002)
+    copy = pickle.loads(pickle.dumps(whole))
+    assert copy._engine.delay_queue()["t_arr"].size > 0
+    whole.run(0.05)
+    copy.run(0.05)
+    np.testing.assert_array_equal(copy.spike_times, whole.spike_times)
+    np.testing.assert_array_equal(copy.spike_indices, whole.spike_indices)
 
 
 def test_pickled_network_after_a_change_continues(seed):
@@ -430,9 +618,9 @@ def test_device_refractoriness_across_a_change(exact):
     np.testing.assert_allclose(np.asarray(spikes.t_)[:2], expected, rtol=0, atol=1e-13)
 
 
-def test_device_spike_in_flight_keeps_its_delay_and_takes_the_new_weight(exact):
-    """Brian2's rule (its runtime, below): a spike already queued keeps the delay it was sent with and
-    arrives with the weight set in between; spikes sent later take the new delay."""
+def test_device_new_delays_from_an_input_group_restart(exact):
+    """New delays of synapses from a SpikeGeneratorGroup with a spike in flight: not carried over (Brian2
+    would deliver it after its old 5 ms with the new weight), the engine restarts and says so."""
     source = SpikeGeneratorGroup(1, [0, 0], [1, 4] * ms)
     target = NeuronGroup(1, "dv/dt = -v/(100*second) : 1", threshold="v > 1.5", reset="v = 0")
     syn = Synapses(source, target, "w : 1", on_pre="v_post += w")
@@ -447,8 +635,74 @@ def test_device_spike_in_flight_keeps_its_delay_and_takes_the_new_weight(exact):
     ):
         syn.delay = 1 * ms
         run(10 * ms)
-    # today the engine restarts for new delays with spikes in flight (the warning above) and drops that spike
+    # new delays of synapses from an input group restart the engine (the warning above), which drops that
+    # spike; from neurons they are carried over (test_device_new_delays_in_flight_as_brian2_runtime)
     np.testing.assert_allclose(np.asarray(spikes.t_), [0.005], rtol=0, atol=1e-15)
+
+
+DT_EXACT = 2.0**-13  # s
+
+
+def relayed(rng, shift):
+    """Six relay neurons fire at even time steps (a generator's spikes, each input taking one to
+    threshold), their synapses onto four targets have delays of an even number of steps and weights that
+    are multiples of 0.1 (threshold 0.95, decay negligible: no sum lies near it). Between two runs, the
+    delays and weights change with spikes in flight (checked with the device). ``shift`` moves the
+    generator's spikes: -dt for Brian2's runtime, which fires a neuron one step after its input, so that
+    its relays fire at the same steps (and its targets one step late: they are not relayed). Arrivals
+    only at even steps: the runtime's reset of a target, one step after its input, takes no input away.
+    dt = 2**-13 s: every time is a binary fraction, so that an arrival at spike time + delay is exactly
+    at its step (with 0.1 ms, an arrival and a spike of one step could be an ulp apart: two instants).
+    No delay is 0: a relay's kicks without delay would come a generation after the arrivals of its
+    instant here (a cascade), in the same step there.
+    Returns dt and the time of the change (s), the spikes of the relays and of the targets."""
+    start_scope()
+    dt = DT_EXACT * second
+    defaultclock.dt = dt
+    n_relay, n_target, per_relay = 6, 4, 12
+    steps = np.concatenate([2 * rng.choice(np.arange(1, 500), per_relay, replace=False) for _ in range(n_relay)])
+    G = SpikeGeneratorGroup(n_relay, np.repeat(np.arange(n_relay), per_relay), steps * dt + shift)
+    eqs = "dv/dt = -v/(100*second) : 1"
+    R = NeuronGroup(n_relay, eqs, threshold="v > 1", reset="v = 0", method="exact")
+    H = NeuronGroup(n_target, eqs, threshold="v > 0.95", reset="v = 0", method="exact")
+    GR = Synapses(G, R, on_pre="v_post += 2")
+    GR.connect(j="i")
+    S = Synapses(R, H, "w : 1", on_pre="v_post += w")
+    S.connect()
+    weights = [-0.3, -0.2, -0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    S.w = rng.choice(weights, len(S))
+    S.delay = rng.choice([2, 6, 10, 16], len(S)) * dt
+    relays, targets = SpikeMonitor(R), SpikeMonitor(H)
+    net = Network(G, R, H, GR, S, relays, targets)
+    split = (np.sort(steps)[steps.size // 2] + 1) * dt  # one step after the median relay spike
+    net.run(split)
+    if shift == 0 * ms:
+        engine, _ = exact_network_of(net)
+        assert engine._engine.delay_queue()["t_arr"].size > 0
+    S.w = rng.choice(weights, len(S))
+    S.delay = rng.choice([4, 8, 12], len(S)) * dt
+    net.run(1024 * dt - split)
+    return float(split), (np.array(relays.t_), np.array(relays.i[:])), (np.array(targets.t_), np.array(targets.i[:]))
+
+
+def test_device_new_delays_in_flight_as_brian2_runtime(numpy_target, seed):
+    """A script that changes S.delay and S.w between two runs while spikes are in flight: the device's
+    spikes are those of Brian2's runtime, whose queue delivers a spike with the delays it was sent with
+    and the weights current at arrival (relays at the same times, targets one step earlier)."""
+    results = []
+    for device, shift in (("sparseprop", 0 * ms), ("runtime", -DT_EXACT * second)):
+        set_device(device)
+        try:
+            results.append(relayed(np.random.default_rng(seed), shift))
+        finally:
+            reset_device()
+    (split, *exact_spikes), (_, *runtime_spikes) = results
+    for (t, i), (t_rt, i_rt), lag in zip(exact_spikes, runtime_spikes, (0.0, DT_EXACT)):
+        # simultaneous spikes sorted by index (each simulator records them in its own order)
+        order, order_rt = np.lexsort((i, t)), np.lexsort((i_rt, t_rt))
+        np.testing.assert_array_equal(i[order], i_rt[order_rt])
+        np.testing.assert_array_equal(t[order] + lag, t_rt[order_rt])
+    assert (exact_spikes[1][0] > split).sum() >= 3
 
 
 def test_device_new_delays_without_spikes_in_flight(exact):

@@ -213,6 +213,17 @@ def test_positive_weights_onto_theta_neurons_are_supported():
     assert res.k == 2
 
 
+def test_spikes_in_flight_after_the_delays_were_set_to_zero_are_refused():
+    """A copy of the network would drop them: refused until they have arrived."""
+    net = EventNetwork(2, tau=TAU, drive=1.2, indptr=[0, 1, 2], indices=[1, 0], weights=-0.1, delays=0.005)
+    net.run(0.02)  # each neuron fires at 10 ms ln 6 = 17.9 ms: its spike arrives at 22.9 ms
+    net.set_params(delays=0.0)
+    with pytest.raises(NotImplementedError, match="found 2 delayed spike events in flight"):
+        lyapunov_spectrum(net, 1.0)
+    net.run(0.005)
+    assert lyapunov_spectrum(net, 0.2, n_batches=2, seed=0).k == 2
+
+
 @pytest.mark.parametrize("inputs", ["poisson", "generator"])
 def test_external_inputs_are_refused(inputs):
     net = EventNetwork(2, tau=TAU, drive=1.2)

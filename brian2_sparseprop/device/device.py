@@ -498,9 +498,10 @@ class SparsePropDevice(RuntimeDevice):
         """The cached engine of ``net``, with the changes made since the last run carried over, or a new one.
 
         Changes of parameters, weights, delays, Poisson rates and generator spikes go to the running
-        engine (`_carry_over`); a changed set of objects, connectivity or model, or new delays while
-        spikes are in flight, build a new engine from the current values (with `EngineRestartWarning`
-        if that drops spikes in flight or refractoriness)."""
+        engine (`_carry_over`; spikes in flight keep the delays they were sent with, as in Brian2); a
+        changed set of objects, connectivity or model, or new delays of synapses from an input group, build
+        a new engine from the current values (with `EngineRestartWarning` if that drops spikes in flight
+        or refractoriness)."""
         t_now = float(net.t_)
         session = self._sessions.get(net)
         key = _spec_key(spec)
@@ -520,8 +521,8 @@ class SparsePropDevice(RuntimeDevice):
                 session.spec = spec
                 try:
                     self._carry_over(session, spec, changes)
-                except NotImplementedError:  # new delays with spikes in flight; neurons with currents
-                    restart = [c for c in changes if c == "delays"] or list(changes)
+                except NotImplementedError:  # neurons with currents ('lif_exp'): not carried over yet
+                    restart = list(changes)
                 else:
                     session.key = _snapshot(key)
                     self._set_changed_states(session, spec, before)
@@ -530,10 +531,7 @@ class SparsePropDevice(RuntimeDevice):
                 state = session.engine
             else:
                 state = session.engine.get_state() if session.engine is not None else None
-            what = ", ".join(restart)
-            if restart == ["delays"]:
-                what = "delays (with spikes in flight)"
-            _warn_restart(net, spec, t_now, state, session.lastspike, what)
+            _warn_restart(net, spec, t_now, state, session.lastspike, ", ".join(restart))
         session = self._new_session(spec, t_now)
         session.key = _snapshot(key)
         self._sessions[net] = session
@@ -542,7 +540,7 @@ class SparsePropDevice(RuntimeDevice):
     def _carry_over(self, session, spec, changes):
         """Pass the changes (labels of `_spec_key`) to the running engine: `EventNetwork.set_params`,
         ``set_poisson`` and ``set_spike_generator``. Raises NotImplementedError, before anything
-        changes, for new delays while spikes are in flight."""
+        changes, for networks with synaptic currents (see `EventNetwork.set_params`)."""
         engine = session.engine
         if engine is None or not changes:
             return

@@ -65,6 +65,12 @@ def _check_supported(net):
             f"Lyapunov spectra are implemented for networks without delays, found delay {net._delays[k]} s "
             f"at synapse {k}"
         )
+    in_flight = 0 if net._engine is None else net._engine.delay_queue()["t_arr"].size
+    if in_flight:  # sent before the delays were set to 0 (EventNetwork.set_params): a copy would drop them
+        raise NotImplementedError(
+            f"Lyapunov spectra are implemented for networks without delays, found {in_flight} delayed spike "
+            "events in flight (sent before the delays changed): run on until they have arrived"
+        )
     if (net._tref != 0).any():
         k = int(np.argmax(net._tref != 0))
         raise NotImplementedError(

@@ -95,6 +95,65 @@ def _sort_rows_by_delay(indptr, indices, weights, delays, shared, ids=None):
     return indices, weights, delays, zero_end
 
 
+def _redirect_in_flight(queue, indptr, engine_delays, old_delays, new_delays):
+    """The delayed events in flight, addressed anew after new delays re-sorted the rows.
+
+    An event of the engine's queue delivers one delay group of a row (its synapses from ``syn`` on with
+    the delay of ``syn``, in the engine's order by delay) and then sends the row's next group at the spike
+    time plus that group's delay; an event with ``src < 0`` delivers synapse ``syn`` of row ``-1 - src``
+    alone and sends nothing after. Brian2 delivers a spike in flight with the delays it was sent with, so
+    each event becomes one single-synapse event per synapse it has still to deliver, at the arrival time
+    the old delays give, addressed to the synapse's position in the new order. The sequence numbers are
+    kept: all arrivals at one time are delivered together, in the same instant, whatever their order.
+
+    Parameters
+    ----------
+    queue : dict
+        The columns of ``Engine.delay_queue``.
+    indptr : ndarray
+        The combined CSR over presynaptic ids (the connectivity is unchanged).
+    engine_delays : ndarray
+        The old engine's delays (engine order; one value if constant).
+    old_delays, new_delays : ndarray
+        The delay of each synapse before and after, in the order of ``indices`` (one value if constant).
+
+    Returns
+    -------
+    dict
+        The new queue's columns. O(synapses of the rows with events in flight), vectorised.
+    """
+    nnz = int(indptr[-1])
+    src = queue["src"].astype(np.int64)
+    single = src < 0
+    row = np.where(single, -1 - src, src)
+    syn = queue["syn"].astype(np.int64)
+    counts = np.where(single, 1, indptr[row + 1] - syn)
+    ev = np.repeat(np.arange(src.size), counts)
+    pos = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts - syn, counts)  # old positions
+    d = np.broadcast_to(engine_delays, (nnz,))
+    first = d[pos] == d[syn[ev]]  # the group due at the event's own arrival time; later ones at t_spk + delay
+    t_arr = np.where(first, queue["t_arr"][ev], queue["t_spk"][ev] + d[pos])
+    # each row's synapses in the old and the new engine order (stable by delay, as _sort_rows_by_delay)
+    rows, which = np.unique(row, return_inverse=True)
+    lens = indptr[rows + 1] - indptr[rows]
+    shift = indptr[rows] - (np.cumsum(lens) - lens)  # a synapse x of rows[r] is item x - shift[r] below
+    shift_items = np.repeat(shift, lens)
+    ids = np.arange(int(lens.sum())) + shift_items
+    label = np.repeat(np.arange(rows.size), lens)
+    old_order = ids[np.lexsort((np.broadcast_to(old_delays, (nnz,))[ids], label))]
+    new_order = ids[np.lexsort((np.broadcast_to(new_delays, (nnz,))[ids], label))]
+    new_position = np.empty_like(ids)
+    new_position[new_order - shift_items] = ids
+    synapse = old_order[pos - shift[which[ev]]]
+    return dict(
+        t_arr=t_arr,
+        t_spk=queue["t_spk"][ev],
+        syn=new_position[synapse - shift[which[ev]]],
+        src=-1 - row[ev],
+        seq=queue["seq"][ev],
+    )
+
+
 def _theta_to_v(theta):
     """Theta neurons are stored as v = tan(theta / 2), with theta = -pi (the reset) as -inf."""
     return np.where(theta <= -np.pi, -np.inf, np.tan(theta / 2))
@@ -1691,8 +1750,8 @@ class EventNetwork:
           ``-inf`` if none), and then a neuron that is not refractory now becomes so again when the new
           period covers the current time since its last spike, as in Brian2.
         * Spikes in flight are delivered with the new weights (Brian2's synapses read ``w`` on arrival).
-          New delays apply to spikes sent from now on; changing delays while spikes are in flight is
-          refused (``NotImplementedError``): Brian2 delivers those with the delays they were sent with.
+          New delays apply to spikes sent from now on; spikes in flight arrive with the delays they were
+          sent with, as Brian2's spike queue delivers them (and with the weights current at arrival).
 
         Parameters
         ----------
@@ -1712,9 +1771,6 @@ class EventNetwork:
         TypeError, ValueError
             For arguments the constructor would refuse (with its messages), or ``last_spike`` without
             ``refractory`` or with a wrong shape.
-        NotImplementedError
-            For new delays while delayed spikes are in flight.
-
         Examples
         --------
         A neuron with drive 1.1 fires every 10 ms ln(11); at t = 50 ms the drive becomes 1.5: from its
@@ -1754,15 +1810,9 @@ class EventNetwork:
         if weights is not None:
             new_weights = _per_synapse("weights", si_value("weights", weights, "dimensionless"), nnz)
         new_delays = None
+        old_delays = self._delays
         if delays is not None:
             new_delays = _per_synapse("delays", si_value("delays", delays, "time"), nnz, nonneg=True)
-            if self._engine is not None and self._engine.delay_queue()["t_arr"].size:
-                if not np.array_equal(np.broadcast_to(new_delays, (nnz,)), np.broadcast_to(self._delays, (nnz,))):
-                    raise NotImplementedError(
-                        f"new delays while {self._engine.delay_queue()['t_arr'].size} delayed spike events are in "
-                        "flight: Brian2 delivers those with the delays they were sent with, which this engine "
-                        "cannot yet carry over; change delays when no spike is in flight"
-                    )
         old_tref = self._tref
         self._tau, self._drive, self._thr, self._reset, self._tref = (
             trial._tau,
@@ -1771,18 +1821,22 @@ class EventNetwork:
             trial._reset,
             trial._tref,
         )
+        # the constructor's arguments (a pickled network is built again from them): one value as a scalar
         if new_weights is not None:
             self._weights = new_weights
-            given["weights"] = new_weights
+            given["weights"] = new_weights if new_weights.size == nnz else float(new_weights[0])
         if new_delays is not None:
             self._delays = new_delays
-            given["delays"] = new_delays
+            given["delays"] = new_delays if new_delays.size == nnz else float(new_delays[0])
         self._config.update(given)
         if self._engine is None:
             self._v_init = trial._v_init
             return
         self._config["v_init"] = None  # a pickled network is rebuilt from its state, not from v_init
-        self._rebuild(old_tref, last_spike, refractory is not None)
+        moved = new_delays is not None and not np.array_equal(
+            np.broadcast_to(new_delays, (nnz,)), np.broadcast_to(old_delays, (nnz,))
+        )
+        self._rebuild(old_tref, last_spike, refractory is not None, old_delays=old_delays if moved else None)
 
     def set_poisson(self, k, rates=None, weights=None):
         """Change the rates or the weights of the k-th Poisson input between runs (``add_poisson_input`` and
@@ -1885,12 +1939,13 @@ class EventNetwork:
                 "neurons, whose synaptic currents are not carried over yet: build a new network"
             )
 
-    def _rebuild(self, old_tref, last_spike, refractory_changed, changed_generators=()):
+    def _rebuild(self, old_tref, last_spike, refractory_changed, changed_generators=(), old_delays=None):
         """Build the engine again from the new parameters and carry the running one's state over.
 
         Kept: every neuron's state at the current time (in the engine's coordinate), refractory periods
-        (see `set_params`), the delayed spikes in flight (the connectivity and its order by delay are
-        unchanged), the next Poisson event (rescaled when the summed rate changed), the position of every
+        (see `set_params`), the delayed spikes in flight (with their old delays, addressed anew by
+        `_redirect_in_flight` if ``old_delays``, the neurons' synaptic delays before the change, is
+        given), the next Poisson event (rescaled when the summed rate changed), the position of every
         unchanged spike generator, the random state, the clock and the counters."""
         old, old_spec = self._engine, self._spec
         n = self.n
@@ -1901,6 +1956,13 @@ class EventNetwork:
         refractory = (old_spec["neurons"]["flags"] & F["refractory"]) != 0
         ref_end = np.broadcast_to(old_spec["ref_end"], (n,))
         queue = old.delay_queue()
+        if old_delays is not None and queue["t_arr"].size:
+            parts = [self._delays] + [p[4] for p in self._poisson] + [g[6] for g in self._generators]
+            sizes = [self._indices.size] + [p[2].size for p in self._poisson] + [g[4].size for g in self._generators]
+            new_all = np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(parts, sizes)])
+            old_all = new_all.copy()
+            old_all[: sizes[0]] = old_delays
+            queue = _redirect_in_flight(queue, old_spec["indptr"], old_spec["delays"], old_all, new_all)
         in_keys = np.empty(old_spec["in_keys"].size)
         in_keys[old_spec["in_ids"]] = old_spec["in_keys"]
         old_total = old_spec["poisson_total"]
@@ -2053,6 +2115,8 @@ class EventNetwork:
             "sample_times": self._sample_times,
             "sample_values": self.state_values if self._sample_values else None,
             "spikes": (self.spike_times, self.spike_indices),
+            "poisson_record": sorted(self._poisson_record),
+            "poisson_events": self._poisson_chunks,
             "state": self.get_state() if self._engine is not None else None,
         }
 
@@ -2066,5 +2130,7 @@ class EventNetwork:
             self._sample_values = [d["sample_values"]]
         if d["spikes"][0].size:
             self._spike_chunks = [d["spikes"]]
+        self._poisson_record = set(d.get("poisson_record", ()))  # before set_state builds the engine
+        self._poisson_chunks = list(d.get("poisson_events", []))
         if d["state"] is not None:
             self.set_state(d["state"])
