@@ -61,6 +61,15 @@ class PlasticOracle(Oracle):
         self.onto = [[k for k in range(total) if self.target[k] == i] for i in range(n)]
         self._fired_now = []
 
+    def set_synapses(self, weights=None, delays=None):
+        """As `Oracle.set_synapses`, into the per-synapse lists this class reads (recurrent synapses)."""
+        super().set_synapses(weights, delays)
+        nnz = len(self.indices)
+        if weights is not None:
+            self.w[:nnz] = [float(w) for w in self.weights]
+        if delays is not None:
+            self.delay[:nnz] = [float(d) for d in self.delays]
+
     def _trace(self, times, t, tau, d):
         return sum(d * np.exp(-(t - s) / tau) for s in times)
 
