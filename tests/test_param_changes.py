@@ -1,6 +1,8 @@
 """Changes between runs carried over exactly: EventNetwork.set_params/set_poisson/set_spike_generator and
 the device, which passes a Brian2 script's changes between two run() calls to the running engine."""
 
+import warnings
+
 import numpy as np
 import pytest
 from brian2 import (
@@ -618,9 +620,10 @@ def test_device_refractoriness_across_a_change(exact):
     np.testing.assert_allclose(np.asarray(spikes.t_)[:2], expected, rtol=0, atol=1e-13)
 
 
-def test_device_new_delays_from_an_input_group_restart(exact):
-    """New delays of synapses from a SpikeGeneratorGroup with a spike in flight: not carried over (Brian2
-    would deliver it after its old 5 ms with the new weight), the engine restarts and says so."""
+def test_device_new_delays_from_an_input_group_in_flight(exact):
+    """New delays of synapses from a SpikeGeneratorGroup with a spike in flight are carried over as Brian2
+    does: the spike sent at 1 ms with 5 ms arrives at 6 ms with the weight set in between, the spike sent
+    at 4 ms takes the new 1 ms; no restart."""
     source = SpikeGeneratorGroup(1, [0, 0], [1, 4] * ms)
     target = NeuronGroup(1, "dv/dt = -v/(100*second) : 1", threshold="v > 1.5", reset="v = 0")
     syn = Synapses(source, target, "w : 1", on_pre="v_post += w")
@@ -629,15 +632,75 @@ def test_device_new_delays_from_an_input_group_restart(exact):
     spikes = SpikeMonitor(target)
     run(3 * ms)  # the spike sent at 1 ms is in flight until 6 ms
     syn.w = 2
-    with pytest.warns(
-        EngineRestartWarning,
-        match=r"delays of 'spikegeneratorgroup' changed between runs.* 1 pending delayed spike events",
-    ):
-        syn.delay = 1 * ms
+    syn.delay = 1 * ms
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EngineRestartWarning)
         run(10 * ms)
-    # new delays of synapses from an input group restart the engine (the warning above), which drops that
-    # spike; from neurons they are carried over (test_device_new_delays_in_flight_as_brian2_runtime)
-    np.testing.assert_allclose(np.asarray(spikes.t_), [0.005], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(spikes.t_), [0.005, 0.006], rtol=0, atol=1e-15)
+
+
+def test_new_delays_of_input_synapses_with_events_in_flight_as_the_oracle(seed):
+    """EventNetwork.set_spike_generator(delays=) and set_poisson(delays=) with events in flight: the
+    spikes are those of one network whose input events keep the delays they were sent with, written out
+    as a spike generator of the same events (their arrival times fixed)."""
+    rng = np.random.default_rng(seed)
+    n = 8
+    times = np.sort(rng.uniform(0, 0.04, 30))
+    sources = rng.integers(0, 2, 30)
+    g_indices = rng.integers(0, n, 6)
+    old_d, new_d = rng.uniform(0.002, 0.006, 6), rng.uniform(0.0005, 0.003, 6)
+    weights = rng.uniform(0.1, 0.5, 6)
+    kw = dict(drive=rng.uniform(0.8, 1.2, n), tau=0.01, refractory=0.001)
+    net = EventNetwork(n, **kw)
+    net.add_spike_generator(times, sources, 2, [0, 3, 6], g_indices, weights, old_d)
+    t_change = 0.02
+    net.run(t_change)
+    assert (net._engine.delay_queue()["t_arr"] > t_change).any()  # events in flight at the change
+    net.set_spike_generator(0, times, sources, delays=new_d)
+    net.run(0.04)
+    # the reference: every synapse's arrival, with the delay of the spike's sending time, as a generator
+    # of one source per synapse and zero delay
+    syn = np.concatenate([np.arange(3 * s, 3 * s + 3) for s in sources])
+    sent = np.repeat(times, 3)
+    arrival = sent + np.where(sent < t_change, old_d[syn], new_d[syn])
+    order = np.argsort(arrival, kind="stable")
+    ref = EventNetwork(n, **kw)
+    ref.add_spike_generator(arrival[order], syn[order], 6, np.arange(7), g_indices, weights, 0.0)
+    ref.run(0.06)
+    assert ref.spike_times.size > 5
+    np.testing.assert_array_equal(net.spike_indices, ref.spike_indices)
+    np.testing.assert_allclose(net.spike_times, ref.spike_times, rtol=0, atol=1e-15)
+
+
+def test_new_delays_of_poisson_synapses_with_events_in_flight(seed):
+    """set_poisson(delays=) with events in flight: as the same recorded Poisson events replayed through a
+    generator whose arrivals keep the delay of their sending time."""
+    rng = np.random.default_rng(seed)
+    n = 8
+    g_indices = rng.integers(0, n, 6)
+    old_d, new_d = rng.uniform(0.002, 0.006, 6), rng.uniform(0.0005, 0.003, 6)
+    weights = rng.uniform(0.1, 0.5, 6)
+    kw = dict(drive=rng.uniform(0.8, 1.2, n), tau=0.01, refractory=0.001)
+    net = EventNetwork(n, seed=seed, **kw)
+    net.add_poisson_sources([1500.0, 2500.0], [0, 3, 6], g_indices, weights, old_d)
+    net.record_poisson_events(0)
+    t_change = 0.02
+    net.run(t_change)
+    assert (net._engine.delay_queue()["t_arr"] > t_change).any()  # events in flight at the change
+    net.set_poisson(0, delays=new_d)
+    net.run(0.04)
+    times, sources = net.poisson_events(0)
+    syn = (3 * sources[:, None] + np.arange(3)).ravel()
+    sent = np.repeat(times, 3)
+    arrival = sent + np.where(sent < t_change, old_d[syn], new_d[syn])
+    keep = arrival < 0.06
+    order = np.argsort(arrival[keep], kind="stable")
+    ref = EventNetwork(n, **kw)
+    ref.add_spike_generator(arrival[keep][order], syn[keep][order], 6, np.arange(7), g_indices, weights, 0.0)
+    ref.run(0.06)
+    assert ref.spike_times.size > 5
+    np.testing.assert_array_equal(net.spike_indices, ref.spike_indices)
+    np.testing.assert_allclose(net.spike_times, ref.spike_times, rtol=0, atol=1e-15)
 
 
 DT_EXACT = 2.0**-13  # s

@@ -152,9 +152,9 @@ def _spec_key(spec):
 _SOURCE_VARIABLES = {PoissonGroup: ("rates",), SpikeGeneratorGroup: ("spike_time", "neuron_index", "period")}
 
 #: changes that a running engine cannot take over: the engine is built again (labels of `_spec_key`)
-_RESTART = ("neuron models", "connectivity", "targets of ", "delays of ", "plasticity rules")
+_RESTART = ("neuron models", "connectivity", "targets of ", "plasticity rules")
 #: changes of inputs: carried over by a running engine, not yet by one restored by ``Network.restore``
-_INPUTS = ("rate of ", "weight of ", "rates of ", "weights of ", "spikes of ")
+_INPUTS = ("rate of ", "weight of ", "rates of ", "weights of ", "delays of ", "spikes of ")
 
 
 def _snapshot(key):
@@ -499,7 +499,7 @@ class SparsePropDevice(RuntimeDevice):
 
         Changes of parameters, weights, delays, Poisson rates and generator spikes go to the running
         engine (`_carry_over`; spikes in flight keep the delays they were sent with, as in Brian2); a
-        changed set of objects, connectivity or model, or new delays of synapses from an input group, build
+        changed set of objects, connectivity or model builds
         a new engine from the current values (with `EngineRestartWarning` if that drops spikes in flight
         or refractoriness)."""
         t_now = float(net.t_)
@@ -558,14 +558,18 @@ class SparsePropDevice(RuntimeDevice):
                     engine.set_poisson(k, rates=entry["rate"], weights=entry["weight"])
             for j, source in enumerate(spec.poisson_sources):
                 name = source.group.name
-                if f"rates of '{name}'" in changes or f"weights of '{name}'" in changes:
+                if any(f"{what} of '{name}'" in changes for what in ("rates", "weights", "delays")):
                     rates = np.asarray(source.group.variables["rates"].get_value(), dtype=float)
-                    engine.set_poisson(len(spec.poisson_inputs) + j, rates=rates, weights=source.weights)
+                    engine.set_poisson(
+                        len(spec.poisson_inputs) + j, rates=rates, weights=source.weights, delays=source.delays
+                    )
             for g, source in enumerate(spec.spike_generators):
                 name = source.group.name
-                if f"spikes of '{name}'" in changes or f"weights of '{name}'" in changes:
+                if any(f"{what} of '{name}'" in changes for what in ("spikes", "weights", "delays")):
                     times, indices, period = _generator_spikes(source.group, session.t_offset)
-                    engine.set_spike_generator(g, times, indices, period=period, weights=source.weights)
+                    engine.set_spike_generator(
+                        g, times, indices, period=period, weights=source.weights, delays=source.delays
+                    )
 
     def _set_changed_states(self, session, spec, before):
         """Pass every neuron whose state variable differs from ``before`` (the values last written or

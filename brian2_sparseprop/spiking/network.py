@@ -1810,7 +1810,7 @@ class EventNetwork:
         if weights is not None:
             new_weights = _per_synapse("weights", si_value("weights", weights, "dimensionless"), nnz)
         new_delays = None
-        old_delays = self._delays
+        old_all = self._all_delays()
         if delays is not None:
             new_delays = _per_synapse("delays", si_value("delays", delays, "time"), nnz, nonneg=True)
         old_tref = self._tref
@@ -1833,14 +1833,11 @@ class EventNetwork:
             self._v_init = trial._v_init
             return
         self._config["v_init"] = None  # a pickled network is rebuilt from its state, not from v_init
-        moved = new_delays is not None and not np.array_equal(
-            np.broadcast_to(new_delays, (nnz,)), np.broadcast_to(old_delays, (nnz,))
-        )
-        self._rebuild(old_tref, last_spike, refractory is not None, old_delays=old_delays if moved else None)
+        self._rebuild(old_tref, last_spike, refractory is not None, old_delays=self._moved(old_all))
 
-    def set_poisson(self, k, rates=None, weights=None):
-        """Change the rates or the weights of the k-th Poisson input between runs (``add_poisson_input`` and
-        ``add_poisson_sources`` calls, counted together in the order made); everything else carries on.
+    def set_poisson(self, k, rates=None, weights=None, delays=None):
+        """Change the rates, weights or delays of the k-th Poisson input between runs (``add_poisson_input``
+        and ``add_poisson_sources`` calls, counted together in the order made); everything else carries on.
 
         A Poisson process has no memory: the time still to wait for the next input event, drawn with
         the old summed rate, is rescaled by old / new summed rate, which is that wait drawn with the new
@@ -1855,6 +1852,9 @@ class EventNetwork:
             New rate of each of its m processes (Hz), >= 0.
         weights : float or array_like, shape (nnz,), optional
             New kick of each of its synapses.
+        delays : float, array_like or time Quantity, shape (nnz,), optional
+            New delay of each of its synapses (s): events in flight arrive with the delays they were sent
+            with, as in `set_params`.
 
         Examples
         --------
@@ -1882,11 +1882,20 @@ class EventNetwork:
             _check_values("rates", rates, nonneg=True)
         if weights is not None:
             weights = _per_synapse("weights", si_value("weights", weights, "dimensionless"), ix.size)
-        self._poisson[k] = (old_rates if rates is None else rates, ip, ix, w if weights is None else weights, d)
+        if delays is not None:
+            delays = _per_synapse("delays", si_value("delays", delays, "time"), ix.size, nonneg=True)
+        old_all = self._all_delays()
+        self._poisson[k] = (
+            old_rates if rates is None else rates,
+            ip,
+            ix,
+            w if weights is None else weights,
+            d if delays is None else delays,
+        )
         if self._engine is not None:
-            self._rebuild(self._tref, None, False)
+            self._rebuild(self._tref, None, False, old_delays=self._moved(old_all))
 
-    def set_spike_generator(self, k, times, sources, period=None, weights=None):
+    def set_spike_generator(self, k, times, sources, period=None, weights=None, delays=None):
         """Replace the spikes of the k-th spike generator between runs; everything else carries on.
 
         Spikes before the current time are skipped (as Brian2's SpikeGeneratorGroup ignores them);
@@ -1901,6 +1910,9 @@ class EventNetwork:
             As in `add_spike_generator` (times in s, absolute within the period; period None keeps it).
         weights : float or array_like, shape (nnz,), optional
             New kick of each of its synapses (None keeps them).
+        delays : float, array_like or time Quantity, shape (nnz,), optional
+            New delay of each of its synapses (s; None keeps them): spikes in flight arrive with the delays
+            they were sent with, as in `set_params`.
 
         Examples
         --------
@@ -1922,13 +1934,26 @@ class EventNetwork:
         n_src, ip, ix, w, d = old[2:7]
         period = old[7] if period is None else period
         w = w if weights is None else weights
+        d = d if delays is None else delays
         # the checks of add_spike_generator, on a network with the same sources and synapses
         probe = EventNetwork.__new__(EventNetwork)
         probe.n, probe._generators, probe._engine = self.n, [], None
         probe.add_spike_generator(times, sources, n_src, ip, ix, w, d, period)
+        old_all = self._all_delays()
         self._generators[k] = probe._generators[0]
         if self._engine is not None:
-            self._rebuild(self._tref, None, False, changed_generators={k})
+            self._rebuild(self._tref, None, False, changed_generators={k}, old_delays=self._moved(old_all))
+
+    def _all_delays(self):
+        """The delay of every synapse (the network's, then each Poisson input's, then each generator's, as
+        the engine's combined CSR orders them), one array."""
+        parts = [self._delays] + [p[4] for p in self._poisson] + [g[6] for g in self._generators]
+        sizes = [self._indices.size] + [p[2].size for p in self._poisson] + [g[4].size for g in self._generators]
+        return np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(parts, sizes)])
+
+    def _moved(self, old_all):
+        """``old_all`` (the delays before a change, `_all_delays`) if the delays changed, else None."""
+        return None if np.array_equal(old_all, self._all_delays()) else old_all
 
     def _refuse_currents(self, what):
         """NotImplementedError for networks with 'lif_exp' neurons, whose currents ``_rebuild`` does not
@@ -1944,8 +1969,8 @@ class EventNetwork:
 
         Kept: every neuron's state at the current time (in the engine's coordinate), refractory periods
         (see `set_params`), the delayed spikes in flight (with their old delays, addressed anew by
-        `_redirect_in_flight` if ``old_delays``, the neurons' synaptic delays before the change, is
-        given), the next Poisson event (rescaled when the summed rate changed), the position of every
+        `_redirect_in_flight` if ``old_delays``, every synapse's delay before the change as `_all_delays`
+        gives them, is given), the next Poisson event (rescaled when the summed rate changed), the position of every
         unchanged spike generator, the random state, the clock and the counters."""
         old, old_spec = self._engine, self._spec
         n = self.n
@@ -1957,12 +1982,7 @@ class EventNetwork:
         ref_end = np.broadcast_to(old_spec["ref_end"], (n,))
         queue = old.delay_queue()
         if old_delays is not None and queue["t_arr"].size:
-            parts = [self._delays] + [p[4] for p in self._poisson] + [g[6] for g in self._generators]
-            sizes = [self._indices.size] + [p[2].size for p in self._poisson] + [g[4].size for g in self._generators]
-            new_all = np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(parts, sizes)])
-            old_all = new_all.copy()
-            old_all[: sizes[0]] = old_delays
-            queue = _redirect_in_flight(queue, old_spec["indptr"], old_spec["delays"], old_all, new_all)
+            queue = _redirect_in_flight(queue, old_spec["indptr"], old_spec["delays"], old_delays, self._all_delays())
         in_keys = np.empty(old_spec["in_keys"].size)
         in_keys[old_spec["in_ids"]] = old_spec["in_keys"]
         old_total = old_spec["poisson_total"]
