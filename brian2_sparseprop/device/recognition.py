@@ -69,6 +69,11 @@ _SUPPORTED_MODELS = (
     "(dx/dt = (drive - x)/tau + k_e*ge + k_i*gi, dge/dt = -ge/tau_e, dgi/dt = -gi/tau_i, as in Brian2's CUBA "
     "example), whose parameters are constants or per-neuron parameters"
 )
+_SUPPORTED_PASSIVE = (
+    "groups without threshold (passive neurons that never spike) are supported for LIF neurons, with or "
+    "without exponential currents; QIF and theta neurons need a threshold (without one, QIF neurons reach "
+    "infinity in finite time and theta neurons keep turning)"
+)
 _SUPPORTED_ON_PRE = (
     "supported is a single statement 'x_post += expr' (theta neurons: "
     "'x_post = 2*arctan(tan(x_post/2) + expr)') where expr uses constants and per-synapse parameters"
@@ -595,8 +600,13 @@ def _recognise_group(group, offset, run_namespace):
             )
         tau = 1.0 / alpha
         drive = values["f0"] / values["fpi"]
-    threshold = _threshold_value(group, variable, evaluator)
-    reset = _reset_value(group, variable, evaluator, model)
+    if "spike" not in group.events:  # a passive neuron: it never spikes, exactly (engine threshold +inf)
+        if model != "lif":
+            raise _refuse(group, f"a {model} neuron without threshold", _SUPPORTED_PASSIVE)
+        threshold, reset = np.full(n, np.inf), np.zeros(n)
+    else:
+        threshold = _threshold_value(group, variable, evaluator)
+        reset = _reset_value(group, variable, evaluator, model)
     if model == "theta":
         if not np.allclose(threshold, np.pi, rtol=0, atol=1e-12):
             raise _refuse(
