@@ -22,6 +22,9 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   units of ``x``; with two currents, each must receive inputs of one sign in ``I_c`` (the excitatory one
   ``>= 0``, the inhibitory one ``<= 0``), because the engine sends a pulse to its current by its sign.
 
+A LIF group (with or without currents) without threshold is passive: it never spikes (engine threshold
+``+inf``, no reset). QIF and theta groups need a threshold (`_SUPPORTED_PASSIVE`).
+
 Supported plasticity: Brian2's STDP form (``_SUPPORTED_STDP``), mapped to `EventNetwork.add_stdp` in engine
 units (engine weight ``c w`` for a kick ``x_post += c*w``; engine traces ``k c Apre`` and ``k c Apost`` for
 weight updates ``w + k*Apre``, ``w + k*Apost``), and Tsodyks-Markram short-term plasticity
