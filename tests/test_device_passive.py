@@ -163,3 +163,25 @@ def test_gradients_refused_for_passive_groups(numpy_target):
             get_device().gradient(mon, dL_dt=np.ones(len(mon.t)))
     finally:
         reset_device()
+
+
+def test_passive_group_across_runs_with_a_changed_drive(exact):
+    """G.El changed between two runs: v relaxes to the new El from its state at the change."""
+    G = NeuronGroup(3, LIF, method="exact")
+    G.El = [-60, -50, -40] * mV
+    G.tau = [10, 20, 30] * ms
+    G.v = -70 * mV
+    M = StateMonitor(G, "v", record=True)
+    run(10 * ms)
+    G.El = [-40, -70, -55] * mV
+    run(10 * ms)
+    t, tau = np.array(M.t_), np.array([0.01, 0.02, 0.03])[:, None]
+    first = np.array([-60e-3, -50e-3, -40e-3])[:, None]
+    later = np.array([-40e-3, -70e-3, -55e-3])[:, None]
+    at_change = first + (-70e-3 - first) * np.exp(-0.01 / tau)
+    expected = np.where(
+        t < 0.01 - 1e-9,
+        first + (-70e-3 - first) * np.exp(-t / tau),
+        later + (at_change - later) * np.exp(-(t - 0.01) / tau),
+    )
+    np.testing.assert_allclose(M.v_, expected, rtol=0, atol=1e-15)
