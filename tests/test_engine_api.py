@@ -373,7 +373,13 @@ BAD_NETWORKS = [
     (dict(tau=np.inf), ValueError, r"tau must be finite, found inf"),
     (dict(tau=[0.01, 0.01]), ValueError, r"tau must be a scalar or have shape \(3,\)"),
     (dict(drive=np.nan), ValueError, r"drive must be finite, found nan"),
-    (dict(threshold=[1.0, np.inf, 1.0]), ValueError, r"threshold must be finite, found inf at index 1"),
+    (dict(threshold=[1.0, -np.inf, 1.0]), ValueError, r"threshold must be finite, found -inf at index 1"),
+    # +inf is a passive LIF neuron (tests/test_passive.py); QIF neurons need a finite threshold
+    (
+        dict(model="qif", threshold=[1.0, np.inf, 1.0]),
+        ValueError,
+        r"threshold must be finite for 'qif' neurons .*found inf for neuron 1",
+    ),
     (dict(reset=np.nan), ValueError, r"reset must be finite, found nan"),
     (
         dict(reset=1.0),

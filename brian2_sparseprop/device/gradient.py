@@ -100,6 +100,11 @@ def tape_refusal(spec):
                 f"NeuronGroup '{g.group.name}' is a {g.model!r} neuron: gradients are implemented for LIF neurons "
                 "(dx/dt = (drive - x)/tau, delta-pulse synapses) only"
             )
+        if "spike" not in g.group.events:
+            return NotImplementedError(
+                f"NeuronGroup '{g.group.name}' has no threshold: gradients are implemented for groups that "
+                "spike (threshold 'x > value' and a reset); passive groups run without gradients=True"
+            )
         if spec.integrate_refractory[g.offset]:
             return NotImplementedError(
                 f"NeuronGroup '{g.group.name}' integrates its state during the refractory period: gradients are "

@@ -22,6 +22,9 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   units of ``x``; with two currents, each must receive inputs of one sign in ``I_c`` (the excitatory one
   ``>= 0``, the inhibitory one ``<= 0``), because the engine sends a pulse to its current by its sign.
 
+A LIF group (with or without currents) without threshold is passive: it never spikes (engine threshold
+``+inf``, no reset). QIF and theta groups need a threshold (`_SUPPORTED_PASSIVE`).
+
 Supported plasticity: Brian2's STDP form (``_SUPPORTED_STDP``), mapped to `EventNetwork.add_stdp` in engine
 units (engine weight ``c w`` for a kick ``x_post += c*w``; engine traces ``k c Apre`` and ``k c Apost`` for
 weight updates ``w + k*Apre``, ``w + k*Apost``), and Tsodyks-Markram short-term plasticity
@@ -68,6 +71,11 @@ _SUPPORTED_MODELS = (
     "(dx/dt = A + B*cos(x)) neurons, and LIF neurons with one or two exponential currents "
     "(dx/dt = (drive - x)/tau + k_e*ge + k_i*gi, dge/dt = -ge/tau_e, dgi/dt = -gi/tau_i, as in Brian2's CUBA "
     "example), whose parameters are constants or per-neuron parameters"
+)
+_SUPPORTED_PASSIVE = (
+    "groups without threshold (passive neurons that never spike) are supported for LIF neurons, with or "
+    "without exponential currents; QIF and theta neurons need a threshold (without one, QIF neurons reach "
+    "infinity in finite time and theta neurons keep turning)"
 )
 _SUPPORTED_ON_PRE = (
     "supported is a single statement 'x_post += expr' (theta neurons: "
@@ -595,8 +603,13 @@ def _recognise_group(group, offset, run_namespace):
             )
         tau = 1.0 / alpha
         drive = values["f0"] / values["fpi"]
-    threshold = _threshold_value(group, variable, evaluator)
-    reset = _reset_value(group, variable, evaluator, model)
+    if "spike" not in group.events:  # a passive neuron: it never spikes, exactly (engine threshold +inf)
+        if model != "lif":
+            raise _refuse(group, f"a {model} neuron without threshold", _SUPPORTED_PASSIVE)
+        threshold, reset = np.full(n, np.inf), np.zeros(n)
+    else:
+        threshold = _threshold_value(group, variable, evaluator)
+        reset = _reset_value(group, variable, evaluator, model)
     if model == "theta":
         if not np.allclose(threshold, np.pi, rtol=0, atol=1e-12):
             raise _refuse(

@@ -49,6 +49,26 @@ def _as_param(name, value, n, *, positive=False, nonneg=False):
     return a
 
 
+def _threshold_param(threshold, n, codes):
+    """The threshold as `_as_param` gives it, where LIF neurons ('lif', 'lif_exp') may also have +inf: a
+    passive neuron that never spikes, exactly (its next crossing is at infinity). A QIF neuron diverges in
+    finite time, so it needs a finite threshold; theta neurons ignore the threshold."""
+    a = _real_array("threshold", threshold)
+    passive = a == np.inf
+    thr = _as_param("threshold", np.where(passive, 0.0, a), n)
+    if not passive.any():
+        return thr
+    bad = np.broadcast_to(passive, (n,)) & (codes == MODELS.index("qif"))
+    if bad.any():
+        raise ValueError(
+            f"threshold must be finite for 'qif' neurons (they reach +inf in finite time), found inf for "
+            f"neuron {int(np.argmax(bad))}; threshold = inf (a neuron that never spikes) is for 'lif' and "
+            "'lif_exp' neurons"
+        )
+    thr = np.where(passive, np.inf, a).reshape(-1)  # a has passed _as_param: a scalar or shape (n,)
+    return thr[:1].copy() if np.all(thr == thr[0]) else thr
+
+
 def _per_synapse(name, value, nnz, *, nonneg=False, copy=True):
     a = _real_array(name, value, copy=copy)
     if a.ndim == 0:
@@ -290,7 +310,8 @@ class EventNetwork:
         Constant input in the model's equation (see above).
     threshold, reset : float or array_like, shape (n,)
         Threshold and reset of LIF and QIF neurons (ignored for theta neurons). ``reset < threshold``
-        unless the neuron has a refractory period.
+        unless the neuron has a refractory period. ``threshold = inf`` makes a ``'lif'`` or ``'lif_exp'``
+        neuron passive: it never spikes and its state follows the inputs exactly (the reset is unused).
     refractory : float, array_like or time Quantity, shape (n,)
         Absolute refractory period (s), >= 0.
     integrate_refractory : bool or array_like of bool, shape (n,)
@@ -459,7 +480,7 @@ class EventNetwork:
         self._codes = codes
         self._tau = _as_param("tau", tau, n, positive=True)
         self._drive = _as_param("drive", drive, n)
-        thr = _as_param("threshold", threshold, n)
+        thr = _threshold_param(threshold, n, codes)
         rst = _as_param("reset", reset, n)
         self._tref = _as_param("refractory", refractory, n, nonneg=True)
         theta = codes == MODELS.index("theta")
