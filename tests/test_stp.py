@@ -176,6 +176,14 @@ def test_network_against_oracle(seed, shared_tau):
     ref = StpOracle(len(kw["drive"]), stp, generator=generator, **kw)
     ref.run(0.35)
     assert len(ref.spike_times) > 20
+    _assert_as_oracle(net, ref, kw, generator, rules)
+    for r in range(len(rules)):
+        assert (net.stp_state(r)["last_update"] > 0).any()  # arrivals at synapses of every rule: plasticity acted
+    np.testing.assert_array_equal(net.synaptic_weights(), kw["weights"])  # w itself never changes
+
+
+def _assert_as_oracle(net, ref, kw, generator, rules):
+    """The same spikes (to 1e-12 s) and the same u, x and last update of every plastic synapse."""
     mine, theirs = np.lexsort((net.spike_indices, net.spike_times)), np.lexsort((ref.spike_indices, ref.spike_times))
     np.testing.assert_array_equal(net.spike_indices[mine], np.asarray(ref.spike_indices)[theirs])
     np.testing.assert_allclose(net.spike_times[mine], np.asarray(ref.spike_times)[theirs], rtol=0, atol=1e-12)
@@ -183,11 +191,8 @@ def test_network_against_oracle(seed, shared_tau):
     for r, rule in enumerate(rules):
         syn = rule["synapses"] if "synapses" in rule else nnz + np.arange(generator[3].size)
         state = net.stp_state(r)
-        for key in ("u", "x"):
-            np.testing.assert_allclose(state[key], [ref.stp[int(k)][key] for k in syn], rtol=0, atol=1e-12)
-        np.testing.assert_allclose(state["last_update"], [ref.stp[int(k)]["t"] for k in syn], rtol=0, atol=1e-12)
-        assert (state["last_update"] > 0).any()  # arrivals at synapses of every rule: plasticity acted
-    np.testing.assert_array_equal(net.synaptic_weights(), kw["weights"])  # w itself never changes
+        for key, name in (("u", "u"), ("x", "x"), ("last_update", "t")):
+            np.testing.assert_allclose(state[key], [ref.stp[int(k)][name] for k in syn], rtol=0, atol=1e-12)
 
 
 def test_runs_continue_exactly(seed):
@@ -324,12 +329,4 @@ def test_new_delays_with_spikes_in_flight_against_oracle(seed):
     ref.set_synapses(delays=new)
     net.run(0.2)
     ref.run(0.2)
-    mine, theirs = np.lexsort((net.spike_indices, net.spike_times)), np.lexsort((ref.spike_indices, ref.spike_times))
-    np.testing.assert_array_equal(net.spike_indices[mine], np.asarray(ref.spike_indices)[theirs])
-    np.testing.assert_allclose(net.spike_times[mine], np.asarray(ref.spike_times)[theirs], rtol=0, atol=1e-12)
-    nnz = kw["indices"].size
-    for r, rule in enumerate(rules):
-        syn = rule["synapses"] if "synapses" in rule else nnz + np.arange(generator[3].size)
-        state = net.stp_state(r)
-        for key in ("u", "x"):
-            np.testing.assert_allclose(state[key], [ref.stp[int(k)][key] for k in syn], rtol=0, atol=1e-12)
+    _assert_as_oracle(net, ref, kw, generator, rules)
