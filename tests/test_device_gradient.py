@@ -44,6 +44,12 @@ def taped(numpy_target):
     reset_device()
 
 
+def _variable(obj, name):
+    """The Brian2 Variable ``name`` of ``obj``; a Synapses' delay is its pathway's (Brian2 2.10 has it there
+    only, 2.11 in both)."""
+    return obj.pre.variables["delay"] if name == "delay" else obj.variables[name]
+
+
 def script(seed, w_scale=1.0, change=None):
     """A small Brian2 script: 12 LIF neurons G (some driven above threshold) into 3 readout neurons H,
     recurrent synapses in G with delays, a spike generator into G; returns its objects. ``change(objects)``
@@ -193,10 +199,10 @@ def test_device_gradient_against_finite_differences(taped, seed):
             start_scope()
 
             def change(o, obj=obj, var=var, k=k, step=sign * h):
-                array = np.array(o[obj].variables[var].get_value(), dtype=float)
+                array = np.array(_variable(o[obj], var).get_value(), dtype=float)
                 array[k] += step
                 if var == "spike_time":  # (Brian2 sets spikes with set_spikes only)
-                    o[obj].variables[var].set_value(array)
+                    _variable(o[obj], var).set_value(array)
                 else:
                     setattr(o[obj], var + "_", array)
 
@@ -422,9 +428,9 @@ def test_poisson_group_synapses_and_shared_parameters(taped, seed):
             start_scope()
 
             def change(o, obj=obj, var=var, index=index, step=sign * h):
-                array = np.array(o[obj].variables[var].get_value(), dtype=float)
+                array = np.array(_variable(o[obj], var).get_value(), dtype=float)
                 array[index] += step
-                o[obj].variables[var].set_value(array)
+                _variable(o[obj], var).set_value(array)
 
             o = poisson_script(seed, change=change)
             Network(o.values()).run(50 * ms)

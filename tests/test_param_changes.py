@@ -639,6 +639,61 @@ def test_device_new_delays_from_an_input_group_in_flight(exact):
     np.testing.assert_allclose(np.asarray(spikes.t_), [0.005, 0.006], rtol=0, atol=1e-15)
 
 
+def test_device_input_changes_after_restore_are_carried_over(exact):
+    """After restore(), the engine is built as it was stored (spike in flight included) and then takes
+    over the new weight and delay of synapses from a SpikeGeneratorGroup, like a running one: no restart."""
+    source = SpikeGeneratorGroup(1, [0, 0], [1, 4] * ms)
+    target = NeuronGroup(1, "dv/dt = -v/(100*second) : 1", threshold="v > 1.5", reset="v = 0")
+    syn = Synapses(source, target, "w : 1", on_pre="v_post += w")
+    syn.connect()
+    syn.w, syn.delay = 1, 5 * ms
+    spikes = SpikeMonitor(target)
+    net = Network(source, target, syn, spikes)
+    net.run(3 * ms)  # the spike sent at 1 ms is in flight until 6 ms
+    net.store("mid")
+    net.run(10 * ms)
+    net.restore("mid")
+    syn.w = 2
+    syn.delay = 1 * ms
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EngineRestartWarning)
+        net.run(10 * ms)
+    np.testing.assert_allclose(np.asarray(spikes.t_), [0.005, 0.006], rtol=0, atol=1e-15)
+
+
+def _poisson_script(rates_after, restore):
+    """A PoissonGroup onto LIF neurons with delays; its rates change at 20 ms, directly or after a detour
+    of 20 ms and a restore() (with the random state) to 20 ms."""
+    start_scope()
+    brian_seed(3)
+    P = PoissonGroup(20, 200 * Hz)
+    G = NeuronGroup(10, "dv/dt = (0.5 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0")
+    S = Synapses(P, G, "w : 1", on_pre="v_post += w")
+    S.connect(p=0.5)
+    S.w = "0.1 + 0.2*rand()"
+    S.delay = "1*ms + 3*ms*rand()"
+    spikes = SpikeMonitor(G)
+    net = Network(P, G, S, spikes)
+    net.run(20 * ms)
+    if restore:
+        net.store("mid")
+        net.run(20 * ms)
+        net.restore("mid", restore_random_state=True)
+    P.rates = rates_after
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EngineRestartWarning)
+        net.run(30 * ms)
+    return np.asarray(spikes.t_), np.asarray(spikes.i)
+
+
+def test_device_poisson_rates_changed_after_restore_as_without_the_detour(exact):
+    t, i = _poisson_script(600 * Hz, restore=False)
+    t_restored, i_restored = _poisson_script(600 * Hz, restore=True)
+    assert (t > 0.02).sum() > 20
+    np.testing.assert_array_equal(i_restored, i)
+    np.testing.assert_allclose(t_restored, t, rtol=0, atol=1e-15)
+
+
 def test_new_delays_of_input_synapses_with_events_in_flight_as_the_oracle(seed):
     """EventNetwork.set_spike_generator(delays=) and set_poisson(delays=) with events in flight: the
     spikes are those of one network whose input events keep the delays they were sent with, written out

@@ -86,6 +86,7 @@ def test_balanced_quick_mode_writes_into_the_current_directory(tmp_path):
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.py"))
 FIGURES = {
     "brian2_exact_mode": ["brian2_exact_mode.png"],
+    "brian2_training": ["brian2_training.png"],
     "elephant_analysis": ["elephant_analysis.png"],
     "rate_network_lyapunov": ["rate_network_lyapunov.png"],
     "train_target_times": ["train_target_times.png"],

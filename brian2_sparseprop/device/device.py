@@ -153,8 +153,6 @@ _SOURCE_VARIABLES = {PoissonGroup: ("rates",), SpikeGeneratorGroup: ("spike_time
 
 #: changes that a running engine cannot take over: the engine is built again (labels of `_spec_key`)
 _RESTART = ("neuron models", "connectivity", "targets of ", "plasticity rules")
-#: changes of inputs: carried over by a running engine, not yet by one restored by ``Network.restore``
-_INPUTS = ("rate of ", "weight of ", "rates of ", "weights of ", "delays of ", "spikes of ")
 
 
 def _snapshot(key):
@@ -219,20 +217,23 @@ def _warn_restart(net, spec, t_now, engine_state, lastspike, what):
         )
 
 
-def _generator_spikes(group, t_offset):
+def _generator_spikes(group, t_offset, spikes=None):
     """Spike times (relative to the engine's origin ``t_offset``), indices and period of a
     SpikeGeneratorGroup, as the engine takes them: ordered by time, then index."""
-    times, indices, period, positions = _generator_order(group, t_offset)
+    times, indices, period, positions = _generator_order(group, t_offset, spikes)
     return times[positions], indices[positions], period
 
 
-def _generator_order(group, t_offset):
+def _generator_order(group, t_offset, spikes=None):
     """The spike times (relative to ``t_offset``, within the period if there is one), indices and period of
     a SpikeGeneratorGroup in Brian2's order, and the positions of the spikes the engine takes, in its
-    order (by time, then index; without a period, the spikes before ``t_offset`` are left out)."""
-    times = np.asarray(group.variables["spike_time"].get_value(), dtype=float)
-    indices = np.asarray(group.variables["neuron_index"].get_value(), dtype=np.int64)
-    period = float(group.variables["period"].get_value().reshape(-1)[0])
+    order (by time, then index; without a period, the spikes before ``t_offset`` are left out).
+    ``spikes``: its (spike_time, neuron_index, period) values as stored earlier instead of the current."""
+    if spikes is None:
+        spikes = [group.variables[v].get_value() for v in _SOURCE_VARIABLES[SpikeGeneratorGroup]]
+    times = np.asarray(spikes[0], dtype=float)
+    indices = np.asarray(spikes[1], dtype=np.int64)
+    period = float(np.reshape(spikes[2], -1)[0])
     if period > 0:
         times = np.mod(times - t_offset, period)
         kept = np.arange(len(times))
@@ -510,8 +511,6 @@ class SparsePropDevice(RuntimeDevice):
         if isinstance(session, _Stored) or (session is not None and session.t_end == t_now):
             changes = _changes(session.key, key)
             restart = ["the network's objects"] if changes is None else _must_restart(changes)
-            if isinstance(session, _Stored) and changes:  # a restored engine takes over changed parameters only
-                restart += [c for c in changes if c.startswith(_INPUTS)]
             if not restart:
                 # a state variable the user set in between goes to the engine as it stands, with spikes
                 # in flight, refractoriness and the random stream kept
@@ -597,7 +596,9 @@ class SparsePropDevice(RuntimeDevice):
         """The session of an engine restored by ``Network.restore``: built with the parameters it was
         stored with (its state is in their terms), then given the stored state; `_carry_over` then passes
         the parameters changed since."""
-        stored_values = {label: value for label, value in stored.key[1]}
+        stored_values = {}
+        for label, value in stored.key[1]:
+            stored_values.setdefault(label, []).append(value)
         session = self._new_session(spec, stored.t_offset, stored_values)
         session.key = _snapshot(key)
         if session.engine is not None:
@@ -611,9 +612,14 @@ class SparsePropDevice(RuntimeDevice):
         return session
 
     def _new_session(self, spec, t_offset, stored_values=None):
-        """A new engine for ``spec`` from t_offset on; ``stored_values`` (labels of `_spec_key` to values)
-        replace the neuron parameters, weights and delays of ``spec``."""
+        """A new engine for ``spec`` from t_offset on; ``stored_values`` (labels of `_spec_key` to the list of
+        values stored under each) replace the neuron parameters, weights, delays and inputs of ``spec``."""
         from ..spiking.network import EventNetwork
+
+        def value(label, current):  # the stored value (in the current one's shape), else the current one
+            if not stored_values:
+                return current
+            return np.reshape(stored_values[label][0], np.shape(current))
 
         engine = None
         if spec.n:
@@ -622,18 +628,40 @@ class SparsePropDevice(RuntimeDevice):
             if self.gradients:  # one gradient per synapse: one weight and one delay per synapse
                 kwargs["weights"], kwargs["delays"] = (np.array(a, dtype=float) for a in (spec.weights, spec.delays))
             for name in _NEURON_PARAMETERS if stored_values else ():
-                kwargs[name] = stored_values[name]
+                kwargs[name] = stored_values[name][0]
             for name in ("weights", "delays") if stored_values else ():
-                kwargs[name] = _scalar_if_constant(stored_values[name])
+                kwargs[name] = _scalar_if_constant(stored_values[name][0])
             with self._timing("engine"):
                 engine = EventNetwork(**kwargs, seed=seed)
-                for entry in spec.poisson_inputs:
-                    engine.add_poisson_input(entry["rate"], entry["weight"], targets=entry["targets"])
+                for k, entry in enumerate(spec.poisson_inputs):
+                    rate = value(f"rate of PoissonInput {k}", entry["rate"])
+                    weight = value(f"weight of PoissonInput {k}", entry["weight"])
+                    engine.add_poisson_input(rate, weight, targets=entry["targets"])
                 for source in spec.poisson_sources:
+                    name = source.group.name
                     rates = np.asarray(source.group.variables["rates"].get_value(), dtype=float)
-                    engine.add_poisson_sources(rates, source.indptr, source.indices, source.weights, source.delays)
+                    engine.add_poisson_sources(
+                        value(f"rates of '{name}'", rates),
+                        source.indptr,
+                        source.indices,
+                        value(f"weights of '{name}'", source.weights),
+                        value(f"delays of '{name}'", source.delays),
+                    )
                 for source in spec.spike_generators:
-                    self._add_generator(engine, source, t_offset)
+                    name = source.group.name
+                    times, indices, period = _generator_spikes(
+                        source.group, t_offset, stored_values[f"spikes of '{name}'"] if stored_values else None
+                    )
+                    engine.add_spike_generator(
+                        times,
+                        indices,
+                        len(source.group),
+                        source.indptr,
+                        source.indices,
+                        value(f"weights of '{name}'", source.weights),
+                        value(f"delays of '{name}'", source.delays),
+                        period=period,
+                    )
                 for plastic in spec.plasticity:
                     if plastic["kind"] == "stdp":
                         self._add_stdp(engine, spec, plastic, t_offset)
@@ -697,20 +725,6 @@ class SparsePropDevice(RuntimeDevice):
         rule = {key: _scalar_if_constant(v) if key != "order" else v for key, v in plastic["rule"].items()}
         engine.add_stp(
             **rule, source=source, k=k, synapses=plastic["positions"], u=u, x=x, last_update=np.minimum(last, 0.0)
-        )
-
-    @staticmethod
-    def _add_generator(engine, source, t_offset):
-        times, indices, period = _generator_spikes(source.group, t_offset)
-        engine.add_spike_generator(
-            times,
-            indices,
-            len(source.group),
-            source.indptr,
-            source.indices,
-            source.weights,
-            source.delays,
-            period=period,
         )
 
     def _run_exact(self, net, spec, duration, callback, report_period, namespace):
