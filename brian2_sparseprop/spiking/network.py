@@ -1792,6 +1792,7 @@ class EventNetwork:
         TypeError, ValueError
             For arguments the constructor would refuse (with its messages), or ``last_spike`` without
             ``refractory`` or with a wrong shape.
+
         Examples
         --------
         A neuron with drive 1.1 fires every 10 ms ln(11); at t = 50 ms the drive becomes 1.5: from its
