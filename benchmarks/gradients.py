@@ -5,9 +5,14 @@ One process, one network per size, the three measured one after another on ident
 loss is L = sum of all spike times plus the sum of final states; its gradient is taken by the shared
 weight and drive (S1 has one of each: scalar gradients) and by the initial states.
 
+With ``--yin-yang``: one training epoch of the Yin-Yang example's network (5 -> 60 -> 3 LIF neurons, the
+5000 training samples in batches of 50, Adam) against a forward pass over the same samples in the same
+batches, CPU seconds and their ratio (the epoch includes the tape, the JAX loss and the optimiser).
+
 Usage:
     python benchmarks/gradients.py                  # N = 1e4 and 1e5
     python benchmarks/gradients.py --sizes 10000 --duration 0.5
+    python benchmarks/gradients.py --sizes --yin-yang
 """
 
 import argparse
@@ -38,15 +43,41 @@ def measure(n, duration, repeats):
     return spikes, best, g
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=sorted(DURATION))
-    ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default: per size)")
-    ap.add_argument("--repeats", type=int, default=3, help="best of this many runs of each")
-    args = ap.parse_args()
-    for n in args.sizes:
-        if n >= 1_000_000:
-            raise SystemExit("sizes >= 1e6 are not run by this benchmark (memory and time on shared machines)")
+def yin_yang_epoch(repeats):
+    """CPU seconds of a forward pass over the Yin-Yang training split and of one training epoch (best of
+    ``repeats``), in batches of 50 as examples/yin_yang.py trains."""
+    import optax
+
+    from brian2_sparseprop.datasets import latency_encode, yin_yang
+    from brian2_sparseprop.spiking.training import TrainableNetwork, first_spike_cross_entropy, train
+
+    model = TrainableNetwork.feedforward(
+        (5, 60, 3), duration=0.1, tau=0.02, refractory=0.1, trained=("weights", "input_weights", "drive")
+    )
+    rng = np.random.default_rng(0)
+    params = {
+        "weights": rng.normal(0.0, 0.05, 180),
+        "input_weights": rng.normal(0.0, 0.1, 300),
+        "drive": np.concatenate([rng.uniform(1.1, 1.3, 60), np.full(3, 1.05)]),
+    }
+    x, y = yin_yang("train")
+    inputs = latency_encode(x)
+    loss = first_spike_cross_entropy(0.002, silent_weight=1.0)
+    train(model, params, inputs[:50], y[:50], loss, optax.adam(1e-3), epochs=1, batch_size=50)  # JAX compiles
+    best = {"forward": np.inf, "epoch": np.inf}
+    for _ in range(repeats):
+        t0 = time.process_time()
+        for k in range(0, len(inputs), 50):
+            model.first_spikes(params, inputs[k : k + 50])
+        best["forward"] = min(best["forward"], time.process_time() - t0)
+        t0 = time.process_time()
+        train(model, params, inputs, y, loss, optax.adam(1e-3), epochs=1, batch_size=50, seed=0)
+        best["epoch"] = min(best["epoch"], time.process_time() - t0)
+    return best
+
+
+def s1_table(args):
+    """The S1 table: CPU per spike of the three passes and their ratios, per size."""
     print(
         f"{'N':>8} {'spikes':>8} {'fwd us/sp':>10} {'tape us/sp':>10} {'bwd us/sp':>10} {'tape/fwd':>9} {'bwd/fwd':>8}"
     )
@@ -63,6 +94,26 @@ def main():
         "tape memory: 1 byte per spike beside the spike record (8 + 4 bytes per spike); "
         "12 bytes per external input event (S1 has none)"
     )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="*", default=sorted(DURATION), help="S1 sizes (none: skip S1)")
+    ap.add_argument("--yin-yang", action="store_true", help="also time a Yin-Yang training epoch")
+    ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default: per size)")
+    ap.add_argument("--repeats", type=int, default=3, help="best of this many runs of each")
+    args = ap.parse_args()
+    for n in args.sizes:
+        if n >= 1_000_000:
+            raise SystemExit("sizes >= 1e6 are not run by this benchmark (memory and time on shared machines)")
+    if args.sizes:
+        s1_table(args)
+    if args.yin_yang:
+        best = yin_yang_epoch(args.repeats)
+        print(
+            f"Yin-Yang (5-60-3, 5000 samples, batches of 50): forward pass {best['forward']:.2f} s CPU, "
+            f"training epoch {best['epoch']:.2f} s CPU, epoch/forward {best['epoch'] / best['forward']:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -80,16 +80,8 @@ DRIVE_HIDDEN, DRIVE_OUT = 1.2, 1.05  # free first spikes at tau ln 6 (36 ms) and
 
 def build(hidden, tau):
     """Inputs -> hidden -> outputs, all-to-all between layers; neurons 0..H-1 hidden, H..H+2 outputs."""
-    n = hidden + N_OUT
-    indptr = np.concatenate([np.arange(0, hidden * N_OUT + 1, N_OUT), np.full(N_OUT, hidden * N_OUT)])
-    return TrainableNetwork(
-        n,
-        indptr,
-        np.tile(np.arange(hidden, n), hidden),
-        n_inputs=N_IN,
-        input_indptr=np.arange(0, N_IN * hidden + 1, hidden),
-        input_indices=np.tile(np.arange(hidden), N_IN),
-        readout=np.arange(hidden, n),
+    return TrainableNetwork.feedforward(
+        (N_IN, hidden, N_OUT),
         duration=DURATION,
         tau=tau,
         refractory=DURATION,  # one spike per neuron and trial

@@ -194,6 +194,35 @@ def test_first_spike_cross_entropy_prefers_the_earliest_neuron():
     assert worse > value
 
 
+@pytest.mark.parametrize("layers", [(5, 60, 3), (2, 4), (3, 4, 2, 5), (1, 1, 1)])
+def test_feedforward_connects_each_layer_to_the_next(layers):
+    model = TrainableNetwork.feedforward(layers, duration=0.05, trained=["weights"])
+    sizes = layers[1:]
+    layer = np.repeat(np.arange(len(sizes)), sizes)  # the layer of each neuron
+    assert model.n == sum(sizes) and model.n_inputs == layers[0]
+    for j in range(model.n):  # an independent check, neuron by neuron: all of the next layer, in order
+        expected = np.flatnonzero(layer == layer[j] + 1)
+        np.testing.assert_array_equal(model._indices[model._indptr[j] : model._indptr[j + 1]], expected)
+    for s in range(layers[0]):  # each input onto all of the first layer
+        np.testing.assert_array_equal(
+            model._in_indices[model._in_indptr[s] : model._in_indptr[s + 1]], np.arange(sizes[0])
+        )
+    np.testing.assert_array_equal(model.readout, np.flatnonzero(layer == len(sizes) - 1))
+
+
+@pytest.mark.parametrize(
+    ("layers", "error", "match"),
+    [
+        ((5,), ValueError, "at least one layer"),
+        ((0, 3), ValueError, "layers\\[0\\]"),
+        ((2, 3.0), TypeError, "layers\\[1\\]"),
+    ],
+)
+def test_feedforward_bad_layers(layers, error, match):
+    with pytest.raises(error, match=match):
+        TrainableNetwork.feedforward(layers, duration=0.05, trained=["weights"])
+
+
 def test_gap_to_threshold_of_a_silent_neuron_in_closed_form():
     # one LIF neuron below threshold (drive 0.5) with one input at t_in: v(T) = 0.5 (1 - e^{-T/tau})
     # + w e^{-(T - t_in)/tau}, so the gap 1 - v(T) has dgap/dw = -e^{-(T - t_in)/tau} and

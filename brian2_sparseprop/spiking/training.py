@@ -222,6 +222,52 @@ class TrainableNetwork:
         self._network(self._fixed_params(), np.zeros((1, self.n_inputs)))
         self._grad_fns = {}
 
+    @classmethod
+    def feedforward(cls, layers, **kwargs):
+        """A layered network: the input sources, then layers of neurons, each all-to-all onto the next.
+
+        Parameters
+        ----------
+        layers : sequence of int
+            ``(n_inputs, n_1, ..., n_k)``: the number of input sources, then of neurons per layer (k >= 1;
+            each >= 1). Neurons are numbered layer by layer; the last layer is read out.
+        **kwargs
+            The other arguments of `TrainableNetwork` (``duration`` and ``trained`` at least; weights and
+            delays per synapse in the order layer by layer, each neuron's targets in order).
+
+        Returns
+        -------
+        TrainableNetwork
+
+        Examples
+        --------
+        >>> from brian2_sparseprop.spiking.training import TrainableNetwork
+        >>> model = TrainableNetwork.feedforward((5, 60, 3), duration=0.1, trained=["weights"])
+        >>> model.n, model.n_inputs, model.shapes["weights"], model.shapes["input_weights"]
+        (63, 5, (180,), (300,))
+        >>> model.readout.tolist()
+        [60, 61, 62]
+        """
+        layers = list(layers)
+        if len(layers) < 2:
+            raise ValueError(f"layers must hold the number of inputs and at least one layer, found {layers}")
+        n_inputs = check_int("layers[0] (the number of inputs)", layers[0], 1)
+        sizes = [check_int(f"layers[{k}]", m, 1) for k, m in enumerate(layers[1:], 1)]
+        offsets = np.cumsum([0, *sizes])
+        targets = [np.arange(offsets[k + 1], offsets[k + 2]) for k in range(len(sizes) - 1)] + [np.zeros(0, int)]
+        indices = np.concatenate([np.tile(t, m) for t, m in zip(targets, sizes)])
+        counts = np.repeat([t.size for t in targets], sizes)
+        return cls(
+            int(offsets[-1]),
+            np.concatenate([[0], np.cumsum(counts)]),
+            indices,
+            n_inputs=n_inputs,
+            input_indptr=np.arange(0, n_inputs * sizes[0] + 1, sizes[0]),
+            input_indices=np.tile(np.arange(sizes[0]), n_inputs),
+            readout=np.arange(offsets[-2], offsets[-1]),
+            **kwargs,
+        )
+
     @property
     def shapes(self):
         """The shape of each trainable parameter: ``{'weights': (nnz,), 'input_weights': (nnz_in,), 'drive': (n,)}``."""
