@@ -33,12 +33,14 @@ MODEL = """w : 1
 NAMESPACE = dict(taupre=TAUPRE, taupost=TAUPOST, wmax=WMAX, dApre=DAPRE, dApost=DAPOST)
 
 
-def taught(rng, teacher_shift, model=MODEL, on_pre=ON_PRE, on_post=ON_POST, durations=(100 * ms, 100 * ms)):
+def taught(
+    rng, teacher_shift, model=MODEL, on_pre=ON_PRE, on_post=ON_POST, durations=(100 * ms, 100 * ms), between=None
+):
     """Five sources with random spikes on the time grid, plastic synapses (delays 0 or 1 ms) onto two
     neurons that fire when a teacher input arrives (weight 2 > threshold; the plastic inputs alone never
     fire them). ``teacher_shift`` moves the teacher's spikes: -dt for Brian2's runtime, which fires a
-    neuron one step after its input. Returns the spike times and, after each run, w, the traces (sorted
-    by name) and lastupdate."""
+    neuron one step after its input. ``between(S)`` runs after each run but the last. Returns the spike
+    times and, after each run, w, the traces (sorted by name) and lastupdate."""
     start_scope()
     dt = 0.1 * ms
     defaultclock.dt = dt
@@ -63,27 +65,35 @@ def taught(rng, teacher_shift, model=MODEL, on_pre=ON_PRE, on_post=ON_POST, dura
     ST.connect(j="i")
     M = SpikeMonitor(H)
     states = []
-    for duration in durations:
+    for k, duration in enumerate(durations):
         run(duration)
         traces = [np.array(S.variables[name].get_value()) for name in sorted(S.event_driven.diff_eq_names)]
         states.append(np.array([S.w[:], *traces, S.lastupdate_[:]]))
+        if between is not None and k < len(durations) - 1:
+            between(S)
     return np.array(M.t_), np.array(M.i[:]), states
+
+
+def both_taught(seed, **kwargs):
+    """The device's run and Brian2 runtime's (teacher one step earlier) of `taught`."""
+    set_device("sparseprop")
+    try:
+        exact = taught(np.random.default_rng(seed), 0 * ms, **kwargs)
+    finally:
+        reset_device()
+    set_device("runtime")
+    try:
+        clocked = taught(np.random.default_rng(seed), -0.1 * ms, **kwargs)
+    finally:
+        reset_device()
+    return exact, clocked
 
 
 def test_against_brian2_runtime(numpy_target, seed):
     """Grid-aligned spikes on both sides: the same events, so the same weights and traces to rounding
     (both compute the traces as products of exact exponential decays between the same events; the grid
     times of Brian2's runtime are i*dt, the device's the given times: the difference is an ulp)."""
-    set_device("sparseprop")
-    try:
-        t, i, exact = taught(np.random.default_rng(seed), 0 * ms)
-    finally:
-        reset_device()
-    set_device("runtime")
-    try:
-        t_rt, i_rt, clocked = taught(np.random.default_rng(seed), -0.1 * ms)
-    finally:
-        reset_device()
+    (t, i, exact), (t_rt, i_rt, clocked) = both_taught(seed)
     np.testing.assert_array_equal(i, i_rt)
     np.testing.assert_allclose(t, t_rt, rtol=0, atol=1e-12)
     assert t.size >= 25
@@ -92,6 +102,24 @@ def test_against_brian2_runtime(numpy_target, seed):
         # observed: 3.3e-15 relative at most (seeds 0-4); an ulp of the event times enters every term
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-18)
     assert (exact[1][0] != exact[0][0]).any()  # and moved again in the second run
+
+
+def test_traces_and_weights_set_between_runs_as_brian2_runtime(numpy_target, seed):
+    """``S.Apre = ...``, ``S.Apost = ...`` and ``S.w = ...`` between runs are taken as Brian2 takes them
+    (the traces as their values at lastupdate)."""
+
+    def between(S):
+        S.Apre = "0.002*i"
+        S.Apost = "-0.001*j"
+        S.w = "0.03"
+
+    (t, i, exact), (t_rt, i_rt, clocked) = both_taught(seed, between=between)
+    np.testing.assert_array_equal(i, i_rt)
+    np.testing.assert_allclose(t, t_rt, rtol=0, atol=1e-12)
+    for a, b in zip(exact, clocked):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-18)
+    _, _, ignored = taught(np.random.default_rng(seed), 0 * ms)  # without the assignments: other weights
+    assert not np.allclose(ignored[1][0], exact[1][0])
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,9 @@ ON_PRE = """u += U*(1 - u)
 NAMESPACE = dict(tauf=60 * ms, taud=90 * ms, U=0.3)
 
 
-def driven(rng, model=MODEL, on_pre=ON_PRE, namespace=NAMESPACE, durations=(60 * ms, 60 * ms), setup=None):
+def driven(
+    rng, model=MODEL, on_pre=ON_PRE, namespace=NAMESPACE, durations=(60 * ms, 60 * ms), setup=None, between=None
+):
     """Five sources spiking on every third step of the grid, all-to-all plastic synapses (delays 0 or 9
     steps) onto two neurons with a long membrane time constant (10 s) that the plastic kicks take to threshold.
     Every arrival falls on a multiple of three steps, so no input reaches a neuron in the step after it
@@ -37,8 +39,8 @@ def driven(rng, model=MODEL, on_pre=ON_PRE, namespace=NAMESPACE, durations=(60 *
     synapses). The step is 2**-13 s (0.12 ms): the grid times and their sums with the delays are exact
     binary fractions, so arrivals due at one step coincide exactly in the engine too (with 0.1 ms,
     0.0021 + 0.0009 and 0.003 are two instants a rounding apart; the engine takes them one after the other,
-    issue 13 item 7). Returns the spike times and indices, and u, x (whichever exist) and lastupdate after each
-    run."""
+    issue 13 item 7). ``between(S)`` runs after each run but the last. Returns the spike times and indices,
+    and u, x (whichever exist) and lastupdate after each run."""
     start_scope()
     dt = 2.0**-13 * second
     defaultclock.dt = dt
@@ -59,9 +61,11 @@ def driven(rng, model=MODEL, on_pre=ON_PRE, namespace=NAMESPACE, durations=(60 *
         setup(S)
     M = SpikeMonitor(H)
     states = []
-    for duration in durations:
+    for k, duration in enumerate(durations):
         run(duration)
         states.append({n: np.array(S.variables[n].get_value()) for n in ("u", "x", "lastupdate") if n in S.variables})
+        if between is not None and k < len(durations) - 1:
+            between(S)
     return np.array(M.t_), np.array(M.i[:]), states
 
 
@@ -98,6 +102,20 @@ def test_against_brian2_runtime(numpy_target, seed):
     assert_agree(exact, clocked)
     first, second_run = exact[2]
     assert (first["x"] < 1).all() and (second_run["u"] != first["u"]).any()  # both runs moved u and x
+
+
+def test_u_and_x_set_between_runs_as_brian2_runtime(numpy_target, seed):
+    """``S.u = ...`` and ``S.x = ...`` between two runs: Brian2 takes them as the values at each synapse's
+    lastupdate, from which they relax; so does the device (they were ignored before)."""
+
+    def between(S):
+        S.u = "0.2 + 0.05*i"
+        S.x = "1 - 0.1*j"
+
+    exact, clocked = both(seed, between=between)
+    assert_agree(exact, clocked)
+    ignored, _ = both(seed)  # the same script without the assignments gives other spikes or states
+    assert ignored[0].size != exact[0].size or not np.allclose(ignored[2][1]["x"], exact[2][1]["x"])
 
 
 @pytest.mark.parametrize(

@@ -290,3 +290,27 @@ def test_rebuild_after_the_epoch_moved(seed):
     expected = 0.02 + _pair_sum(t_pre + 0.001, t_post)
     atol = 4 * np.finfo(float).eps * (1 + 3.3 / TAU_PRE) * (abs(D_PRE) + abs(D_POST)) * t_pre.size * t_post.size
     np.testing.assert_allclose(net.synaptic_weights("generator")[0], expected, rtol=0, atol=atol)
+
+
+def test_set_stdp_traces_between_runs(seed):
+    """Traces set to the values they hold change nothing (bit for bit); other values change the weights
+    the next events make; refusals name the rule."""
+    kw, generator, rules, plastic, _ = _random_network(seed, True)
+    whole = _engine_network(kw, generator, rules, plastic, True)
+    whole.run(0.3)
+    parts = _engine_network(kw, generator, rules, plastic, True)
+    parts.run(0.1)
+    for r in (0, 1):
+        traces = parts.stdp_traces(r)
+        parts.set_stdp_traces(r, apre=traces["apre"], apost=traces["apost"])
+    parts.run(0.2)
+    np.testing.assert_array_equal(parts.spike_times, whole.spike_times)
+    np.testing.assert_array_equal(parts.synaptic_weights(), whole.synaptic_weights())
+    changed = _engine_network(kw, generator, rules, plastic, True)
+    changed.run(0.1)
+    changed.set_stdp_traces(0, apre=0.0, apost=0.0)
+    np.testing.assert_array_equal(changed.stdp_traces(0)["apre"], 0.0)
+    changed.run(0.2)
+    assert not np.array_equal(changed.synaptic_weights(), whole.synaptic_weights())
+    with pytest.raises(ValueError, match="rules added by add_stdp"):
+        changed.set_stdp_traces(2, apre=0.0)

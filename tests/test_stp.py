@@ -330,3 +330,42 @@ def test_new_delays_with_spikes_in_flight_against_oracle(seed):
     net.run(0.2)
     ref.run(0.2)
     _assert_as_oracle(net, ref, kw, generator, rules)
+
+
+def test_set_stp_state_between_runs(seed):
+    """Setting u and x to the values they hold changes nothing (bit for bit); other values act from the
+    synapses' last arrivals on, as the rule's recursion says; refusals name the rule."""
+    kw, generator, rules = _random_network(seed, True)
+    whole = _engine_network(kw, generator, rules, True)
+    whole.run(0.3)
+    parts = _engine_network(kw, generator, rules, True)
+    parts.run(0.1)
+    for r in range(len(rules)):
+        state = parts.stp_state(r)
+        keys = {"u": state["u"], "x": state["x"]} if r < 2 else {"x": state["x"]}
+        parts.set_stp_state(r, **keys)
+    parts.run(0.2)
+    np.testing.assert_array_equal(parts.spike_times, whole.spike_times)
+    # the generator's depressing synapses exhausted at their last arrival, and new u of the first rule's:
+    # as the slow reference given the same values
+    changed = _engine_network(kw, generator, rules, True)
+    ref = StpOracle(len(kw["drive"]), _oracle_synapses(kw, generator, rules), generator=generator, **kw)
+    changed.run(0.1)
+    ref.run(0.1)
+    first = rules[0]["synapses"]
+    new_u = np.random.default_rng(seed).uniform(0, 1, first.size)
+    changed.set_stp_state(2, x=0.0)
+    changed.set_stp_state(0, u=new_u)
+    for k in kw["indices"].size + np.arange(generator[3].size):
+        ref.stp[int(k)]["x"] = 0.0
+    for k, u in zip(first, new_u):
+        ref.stp[int(k)]["u"] = u
+    changed.run(0.2)
+    ref.run(0.2)
+    _assert_as_oracle(changed, ref, kw, generator, rules)
+    with pytest.raises(ValueError, match="u needs tau_f"):
+        changed.set_stp_state(2, u=0.5)
+    with pytest.raises(ValueError, match=r"x must be in \[0, 1\]"):
+        changed.set_stp_state(0, x=1.5)
+    with pytest.raises(ValueError, match="rules added by add_stp"):
+        changed.set_stp_state(3, x=0.5)

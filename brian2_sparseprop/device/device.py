@@ -591,6 +591,28 @@ class SparsePropDevice(RuntimeDevice):
                 with self._timing("engine"):
                     session.engine.set_v(g.to_engine(current)[idx], g.offset + idx)
             session.written[name] = current
+        if session.engine is not None:
+            self._set_changed_plastic_states(session, spec, before)
+
+    def _set_changed_plastic_states(self, session, spec, before):
+        """Pass the plastic synapses' variables (STP's u and x, STDP's traces) that differ from the values
+        last written to the engine, as Brian2 takes ``S.x = ...`` between runs: the values at each synapse's
+        ``lastupdate``."""
+        kinds = {"stp": ("variables", ("u", "x")), "stdp": ("traces", ("apre", "apost"))}
+        for kind, (names_key, keys) in kinds.items():
+            for r, plastic in enumerate(p for p in spec.plasticity if p["kind"] == kind):
+                syn = plastic["synapses"]
+                scales = (1.0, 1.0) if kind == "stp" else plastic["scales"][1:]
+                changed = {}
+                for name, key, scale in zip(plastic[names_key], keys, scales):
+                    value = None if name is None else np.asarray(syn.variables[name].get_value(), dtype=float)
+                    if value is not None and not np.array_equal(value, before.get((syn.name, name))):
+                        changed[key] = scale * value
+                        session.written[syn.name, name] = value.copy()
+                if changed:
+                    with self._timing("engine"):
+                        setter = session.engine.set_stp_state if kind == "stp" else session.engine.set_stdp_traces
+                        setter(r, **changed)
 
     def _restored_session(self, net, spec, key, stored):
         """The session of an engine restored by ``Network.restore``: built with the parameters it was
@@ -825,6 +847,7 @@ class SparsePropDevice(RuntimeDevice):
             for name, key in zip(plastic["variables"], ("u", "x")):
                 if name is not None:
                     syn.variables[name].set_value(state[key])
+                    session.written[syn.name, name] = np.array(syn.variables[name].get_value())
             syn.variables["lastupdate"].set_value(state["last_update"] + session.t_offset)
         for r, plastic in enumerate(p for p in plasticity if p["kind"] == "stdp"):
             syn = plastic["synapses"]
@@ -834,6 +857,8 @@ class SparsePropDevice(RuntimeDevice):
             traces = engine.stdp_traces(r)
             syn.variables[plastic["traces"][0]].set_value(traces["apre"] / s_pre)
             syn.variables[plastic["traces"][1]].set_value(traces["apost"] / s_post)
+            for name in plastic["traces"]:
+                session.written[syn.name, name] = np.array(syn.variables[name].get_value())
             syn.variables["lastupdate"].set_value(traces["last_update"] + session.t_offset)
         poisson_events = {}
         for mon in spec.spike_monitors:

@@ -1113,11 +1113,7 @@ class EventNetwork:
         dict
             ``apre``, ``apost``, ``last_update``: arrays in the order of the rule's ``synapses``.
         """
-        if isinstance(rule, bool) or not isinstance(rule, (int, np.integer)):
-            raise TypeError(f"rule must be an integer, found {type(rule).__name__}")
-        if not 0 <= rule < len(self._stdp):
-            raise ValueError(f"rule must be in [0, {len(self._stdp)}) (the rules added), found: {rule}")
-        r = self._stdp[rule]
+        r = self._stdp[self._rule_number(rule, self._stdp, "add_stdp")]
         return {key: r[key].copy() for key in ("apre", "apost", "last_update")}
 
     def stp_state(self, rule):
@@ -1129,12 +1125,76 @@ class EventNetwork:
         dict
             ``u``, ``x``, ``last_update``: arrays in the order of the rule's ``synapses``.
         """
+        r = self._stp[self._rule_number(rule, self._stp, "add_stp")]
+        return {key: r[key].copy() for key in ("u", "x", "last_update")}
+
+    def set_stp_state(self, rule, u=None, x=None):
+        """Set u or x of a short-term plasticity rule's synapses between runs, as Brian2's ``S.u = ...``:
+        the values at each synapse's last arrival (its ``last_update`` stays), from which they relax.
+
+        Parameters
+        ----------
+        rule : int
+            The rule's number (returned by `add_stp`).
+        u, x : float or array_like, shape (m,), optional
+            New values in [0, 1], in the order of the rule's synapses (u needs facilitation, x depression).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, drive=0.0)
+        >>> net.add_spike_generator([0.001, 0.002], [0, 0], 1, [0, 1], [0], weights=1.0)
+        >>> rule = net.add_stp(0.5, tau_d=0.1, order=("kick", "x"), source="generator")
+        >>> net.run(0.0015)
+        >>> net.set_stp_state(rule, x=1.0)  # recovered: the second spike kicks with w U x = 0.5 again
+        >>> net.run(0.001)  # to 2.5 ms: v = (0.5 e^{-1 ms / 10 ms} + 0.5) e^{-0.5 ms / 10 ms}
+        >>> bool(abs(net.v[0] - (0.5 * np.exp(-0.1) + 0.5) * np.exp(-0.05)) < 1e-15)
+        True
+        """
+        r = self._stp[self._rule_number(rule, self._stp, "add_stp")]
+        m = r["synapses"].size
+        for key, value, needs in (("u", u, "tau_f"), ("x", x, "tau_d")):
+            if value is None:
+                continue
+            if np.isinf(r["params"][needs]).all():
+                raise ValueError(f"{key} needs {needs} in this rule: without it {key} is a constant")
+            a = np.array(np.broadcast_to(_per_synapse(key, value, m), (m,)), dtype=np.float64)
+            if ((a < 0) | ~(a <= 1)).any():
+                bad = int(np.argmax((a < 0) | ~(a <= 1)))
+                raise ValueError(f"{key} must be in [0, 1], found {a[bad]} at index {bad}")
+            r[key] = a
+            if self._engine is not None:
+                self._spec["stp_state"][key][self._plastic_pos[self._plastic_base[r["part"]] + r["synapses"]]] = a
+
+    def set_stdp_traces(self, rule, apre=None, apost=None):
+        """Set the traces of a plasticity rule's synapses between runs, as Brian2's ``S.Apre = ...``: the
+        values at each synapse's last event (its ``last_update`` stays), from which they decay.
+
+        Parameters
+        ----------
+        rule : int
+            The rule's number (returned by `add_stdp`).
+        apre, apost : float or array_like, shape (m,), optional
+            New values, in the order of the rule's synapses.
+        """
+        r = self._stdp[self._rule_number(rule, self._stdp, "add_stdp")]
+        m = r["synapses"].size
+        for key, value in (("apre", apre), ("apost", apost)):
+            if value is None:
+                continue
+            a = np.array(np.broadcast_to(_per_synapse(key, value, m), (m,)), dtype=np.float64)
+            r[key] = a
+            if self._engine is not None:
+                self._spec["traces"][key][self._plastic_pos[self._plastic_base[r["part"]] + r["synapses"]]] = a
+
+    @staticmethod
+    def _rule_number(rule, rules, added_by):
         if isinstance(rule, bool) or not isinstance(rule, (int, np.integer)):
             raise TypeError(f"rule must be an integer, found {type(rule).__name__}")
-        if not 0 <= rule < len(self._stp):
-            raise ValueError(f"rule must be in [0, {len(self._stp)}) (the rules added), found: {rule}")
-        r = self._stp[rule]
-        return {key: r[key].copy() for key in ("u", "x", "last_update")}
+        if not 0 <= rule < len(rules):
+            raise ValueError(f"rule must be in [0, {len(rules)}) (the rules added by {added_by}), found: {rule}")
+        return int(rule)
 
     # ------------------------------------------------------------------ recording
     def record_spikes(self, indices=None):
