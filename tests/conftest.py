@@ -63,6 +63,26 @@ def exact(numpy_target):
     reset_device()
 
 
+@pytest.fixture
+def on_both_devices(numpy_target):
+    """``both(run) -> (exact, clocked)``: ``run(device)`` with the sparseprop device, then with Brian2's
+    runtime (numpy target), Brian2's device reset after each."""
+    from brian2 import set_device
+    from brian2.devices.device import reset_device
+
+    def both(run):
+        results = []
+        for device in ("sparseprop", "runtime"):
+            set_device(device)
+            try:
+                results.append(run(device))
+            finally:
+                reset_device()
+        return tuple(results)
+
+    return both
+
+
 def pytest_report_header(config):
     return f"SPARSEPROP_SEEDS: {SEEDS if len(SEEDS) <= 10 else f'{SEEDS[0]} .. {SEEDS[-1]} ({len(SEEDS)} seeds)'}"
 

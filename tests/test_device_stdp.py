@@ -74,22 +74,20 @@ def taught(
     return np.array(M.t_), np.array(M.i[:]), states
 
 
-def both_taught(seed, **kwargs):
-    """The device's run and Brian2 runtime's (teacher one step earlier) of `taught`."""
-    set_device("sparseprop")
-    try:
-        exact = taught(np.random.default_rng(seed), 0 * ms, **kwargs)
-    finally:
-        reset_device()
-    set_device("runtime")
-    try:
-        clocked = taught(np.random.default_rng(seed), -0.1 * ms, **kwargs)
-    finally:
-        reset_device()
-    return exact, clocked
+@pytest.fixture
+def both_taught(on_both_devices):
+    """``both_taught(seed, **kwargs)``: `taught` with the device and with Brian2's runtime (whose teacher
+    comes one step earlier)."""
+
+    def both(seed, **kwargs):
+        return on_both_devices(
+            lambda device: taught(np.random.default_rng(seed), (0 if device == "sparseprop" else -0.1) * ms, **kwargs)
+        )
+
+    return both
 
 
-def test_against_brian2_runtime(numpy_target, seed):
+def test_against_brian2_runtime(both_taught, seed):
     """Grid-aligned spikes on both sides: the same events, so the same weights and traces to rounding
     (both compute the traces as products of exact exponential decays between the same events; the grid
     times of Brian2's runtime are i*dt, the device's the given times: the difference is an ulp)."""
@@ -104,7 +102,7 @@ def test_against_brian2_runtime(numpy_target, seed):
     assert (exact[1][0] != exact[0][0]).any()  # and moved again in the second run
 
 
-def test_traces_and_weights_set_between_runs_as_brian2_runtime(numpy_target, seed):
+def test_traces_and_weights_set_between_runs_as_brian2_runtime(both_taught, seed):
     """``S.Apre = ...``, ``S.Apost = ...`` and ``S.w = ...`` between runs are taken as Brian2 takes them
     (the traces as their values at lastupdate)."""
 

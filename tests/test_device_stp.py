@@ -13,10 +13,8 @@ from brian2 import (
     ms,
     run,
     second,
-    set_device,
     start_scope,
 )
-from brian2.devices.device import reset_device
 
 import brian2_sparseprop  # noqa: F401 (registers the device)
 
@@ -69,18 +67,10 @@ def driven(
     return np.array(M.t_), np.array(M.i[:]), states
 
 
-def both(seed, **kwargs):
-    set_device("sparseprop")
-    try:
-        exact = driven(np.random.default_rng(seed), **kwargs)
-    finally:
-        reset_device()
-    set_device("runtime")
-    try:
-        clocked = driven(np.random.default_rng(seed), **kwargs)
-    finally:
-        reset_device()
-    return exact, clocked
+@pytest.fixture
+def both(on_both_devices):
+    """``both(seed, **kwargs)``: `driven` with the device and with Brian2's runtime."""
+    return lambda seed, **kwargs: on_both_devices(lambda device: driven(np.random.default_rng(seed), **kwargs))
 
 
 def assert_agree(exact, clocked, min_spikes=10):
@@ -95,7 +85,7 @@ def assert_agree(exact, clocked, min_spikes=10):
             np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-12)
 
 
-def test_against_brian2_runtime(numpy_target, seed):
+def test_against_brian2_runtime(both, seed):
     """Grid-aligned events on both sides: the same arrivals, so the same spikes and u, x, lastupdate (two
     runs: the state carries over)."""
     exact, clocked = both(seed)
@@ -104,7 +94,7 @@ def test_against_brian2_runtime(numpy_target, seed):
     assert (first["x"] < 1).all() and (second_run["u"] != first["u"]).any()  # both runs moved u and x
 
 
-def test_u_and_x_set_between_runs_as_brian2_runtime(numpy_target, seed):
+def test_u_and_x_set_between_runs_as_brian2_runtime(both, seed):
     """``S.u = ...`` and ``S.x = ...`` between two runs: Brian2 takes them as the values at each synapse's
     lastupdate, from which they relax; so does the device (they were ignored before)."""
 
@@ -136,12 +126,12 @@ def test_u_and_x_set_between_runs_as_brian2_runtime(numpy_target, seed):
     ],
     ids=["kick-first", "rewritten", "rates", "literals"],
 )
-def test_equivalent_spellings_against_runtime(numpy_target, seed, model, on_pre, namespace):
+def test_equivalent_spellings_against_runtime(both, seed, model, on_pre, namespace):
     exact, clocked = both(seed, model=model, on_pre=on_pre, namespace=namespace)
     assert_agree(exact, clocked, min_spikes=5)  # kick last (rewritten): weaker kicks, fewer spikes
 
 
-def test_depression_only_and_facilitation_only(numpy_target, seed):
+def test_depression_only_and_facilitation_only(both, seed):
     depression = """w : 1
                     dx/dt = (1 - x)/taud : 1 (event-driven)"""
     exact, clocked = both(seed, model=depression, on_pre="v_post += w*U*x; x -= U*x")
@@ -152,7 +142,7 @@ def test_depression_only_and_facilitation_only(numpy_target, seed):
     assert_agree(exact, clocked, min_spikes=5)
 
 
-def test_per_synapse_parameters(numpy_target, seed):
+def test_per_synapse_parameters(both, seed):
     """U, tauf and taud as synaptic parameters, different for each synapse; u and x set per synapse."""
     model = """w : 1
                U : 1
@@ -216,7 +206,7 @@ def test_stdp_with_stp_refused(exact):
         run(1 * ms)
 
 
-def test_onto_a_current_against_runtime(numpy_target, seed):
+def test_onto_a_current_against_runtime(on_both_devices, seed):
     """Brian2's example form: the kick goes into an exponential current ge (the engine's 'lif_exp' model).
     No spikes (the threshold is out of reach): u, x, lastupdate and the end state v, ge agree. Brian2's
     runtime adds an input after the state update of its step, so its state after n steps has decayed
@@ -244,16 +234,9 @@ def test_onto_a_current_against_runtime(numpy_target, seed):
         run(steps * dt)
         return [np.array(S.variables[n].get_value()) for n in ("u", "x", "lastupdate")] + [H.v[:], H.ge[:]]
 
-    set_device("sparseprop")
-    try:
-        exact = onto_current(np.random.default_rng(seed), 900)
-    finally:
-        reset_device()
-    set_device("runtime")
-    try:
-        clocked = onto_current(np.random.default_rng(seed), 901)
-    finally:
-        reset_device()
+    exact, clocked = on_both_devices(
+        lambda device: onto_current(np.random.default_rng(seed), 900 if device == "sparseprop" else 901)
+    )
     assert (exact[1] < 0.9).all()  # depressed
     for a, b in zip(exact, clocked):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)

@@ -620,28 +620,12 @@ def test_device_refractoriness_across_a_change(exact):
     np.testing.assert_allclose(np.asarray(spikes.t_)[:2], expected, rtol=0, atol=1e-13)
 
 
-def test_device_new_delays_from_an_input_group_in_flight(exact):
+@pytest.mark.parametrize("restore", [False, True], ids=["running", "after-restore"])
+def test_device_new_delays_from_an_input_group_in_flight(exact, restore):
     """New delays of synapses from a SpikeGeneratorGroup with a spike in flight are carried over as Brian2
     does: the spike sent at 1 ms with 5 ms arrives at 6 ms with the weight set in between, the spike sent
-    at 4 ms takes the new 1 ms; no restart."""
-    source = SpikeGeneratorGroup(1, [0, 0], [1, 4] * ms)
-    target = NeuronGroup(1, "dv/dt = -v/(100*second) : 1", threshold="v > 1.5", reset="v = 0")
-    syn = Synapses(source, target, "w : 1", on_pre="v_post += w")
-    syn.connect()
-    syn.w, syn.delay = 1, 5 * ms
-    spikes = SpikeMonitor(target)
-    run(3 * ms)  # the spike sent at 1 ms is in flight until 6 ms
-    syn.w = 2
-    syn.delay = 1 * ms
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", EngineRestartWarning)
-        run(10 * ms)
-    np.testing.assert_allclose(np.asarray(spikes.t_), [0.005, 0.006], rtol=0, atol=1e-15)
-
-
-def test_device_input_changes_after_restore_are_carried_over(exact):
-    """After restore(), the engine is built as it was stored (spike in flight included) and then takes
-    over the new weight and delay of synapses from a SpikeGeneratorGroup, like a running one: no restart."""
+    at 4 ms takes the new 1 ms; no restart. After restore(), the engine is built as it was stored (spike
+    in flight included) and takes the changes over like a running one."""
     source = SpikeGeneratorGroup(1, [0, 0], [1, 4] * ms)
     target = NeuronGroup(1, "dv/dt = -v/(100*second) : 1", threshold="v > 1.5", reset="v = 0")
     syn = Synapses(source, target, "w : 1", on_pre="v_post += w")
@@ -650,9 +634,10 @@ def test_device_input_changes_after_restore_are_carried_over(exact):
     spikes = SpikeMonitor(target)
     net = Network(source, target, syn, spikes)
     net.run(3 * ms)  # the spike sent at 1 ms is in flight until 6 ms
-    net.store("mid")
-    net.run(10 * ms)
-    net.restore("mid")
+    if restore:
+        net.store("mid")
+        net.run(10 * ms)
+        net.restore("mid")
     syn.w = 2
     syn.delay = 1 * ms
     with warnings.catch_warnings():
@@ -694,18 +679,25 @@ def test_device_poisson_rates_changed_after_restore_as_without_the_detour(exact)
     np.testing.assert_allclose(t_restored, t, rtol=0, atol=1e-15)
 
 
+def _input_synapses(rng):
+    """Eight LIF neurons and two input sources with three synapses each: targets, old and new delays
+    (distinct, random), weights, and the neurons' parameters."""
+    n = 8
+    g_indices = rng.integers(0, n, 6)
+    old_d, new_d = rng.uniform(0.002, 0.006, 6), rng.uniform(0.0005, 0.003, 6)
+    weights = rng.uniform(0.1, 0.5, 6)
+    kw = dict(drive=rng.uniform(0.8, 1.2, n), tau=0.01, refractory=0.001)
+    return n, g_indices, old_d, new_d, weights, kw
+
+
 def test_new_delays_of_input_synapses_with_events_in_flight_as_the_oracle(seed):
     """EventNetwork.set_spike_generator(delays=) and set_poisson(delays=) with events in flight: the
     spikes are those of one network whose input events keep the delays they were sent with, written out
     as a spike generator of the same events (their arrival times fixed)."""
     rng = np.random.default_rng(seed)
-    n = 8
     times = np.sort(rng.uniform(0, 0.04, 30))
     sources = rng.integers(0, 2, 30)
-    g_indices = rng.integers(0, n, 6)
-    old_d, new_d = rng.uniform(0.002, 0.006, 6), rng.uniform(0.0005, 0.003, 6)
-    weights = rng.uniform(0.1, 0.5, 6)
-    kw = dict(drive=rng.uniform(0.8, 1.2, n), tau=0.01, refractory=0.001)
+    n, g_indices, old_d, new_d, weights, kw = _input_synapses(rng)
     net = EventNetwork(n, **kw)
     net.add_spike_generator(times, sources, 2, [0, 3, 6], g_indices, weights, old_d)
     t_change = 0.02
@@ -730,12 +722,7 @@ def test_new_delays_of_input_synapses_with_events_in_flight_as_the_oracle(seed):
 def test_new_delays_of_poisson_synapses_with_events_in_flight(seed):
     """set_poisson(delays=) with events in flight: as the same recorded Poisson events replayed through a
     generator whose arrivals keep the delay of their sending time."""
-    rng = np.random.default_rng(seed)
-    n = 8
-    g_indices = rng.integers(0, n, 6)
-    old_d, new_d = rng.uniform(0.002, 0.006, 6), rng.uniform(0.0005, 0.003, 6)
-    weights = rng.uniform(0.1, 0.5, 6)
-    kw = dict(drive=rng.uniform(0.8, 1.2, n), tau=0.01, refractory=0.001)
+    n, g_indices, old_d, new_d, weights, kw = _input_synapses(np.random.default_rng(seed))
     net = EventNetwork(n, seed=seed, **kw)
     net.add_poisson_sources([1500.0, 2500.0], [0, 3, 6], g_indices, weights, old_d)
     net.record_poisson_events(0)
