@@ -210,6 +210,7 @@ cdef class Engine:
     # and its state; with it on, weights are per synapse, and a plastic synapse's weight holds its kick
     # w*u*x while the generation of its arrival is delivered
     cdef bint stp_on
+    cdef bint plastic_on                # stdp_on or stp_on
     cdef StpRule[::1] stp_rules
     cdef int32_t[::1] syn_stp
     cdef StpState[::1] stp_state
@@ -242,6 +243,7 @@ cdef class Engine:
     cdef inline void prefetch_row(self, idx_t j) noexcept nogil
     cdef int end_refractory(self, idx_t i, double t) noexcept nogil
     cdef int apply_kicks(self, double t) except -1 nogil
+    cdef void plastic_arrivals(self, double t, bint before) noexcept nogil
     cdef int gather(self, double t) except -1 nogil
     cdef int run_cascade(self, double t) except -1 nogil
     cdef void end_instant(self) noexcept nogil

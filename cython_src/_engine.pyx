@@ -251,6 +251,7 @@ cdef class Engine:
         self.post_ptr = spec["post_ptr"] if self.stdp_on else np.zeros(1, np.int64)
         self.post_syn = spec["post_syn"] if self.stdp_on and spec["post_syn"].size else np.zeros(1, np.int64)
         self.stp_on = spec["stp_rules"].size > 0
+        self.plastic_on = self.stdp_on or self.stp_on
         self.stp_rules = spec["stp_rules"] if self.stp_on else np.zeros(1, STP_RULE_DTYPE)
         self.syn_stp = spec["syn_stp"] if self.stp_on else np.full(1, -1, np.int32)
         self.stp_state = spec["stp_state"] if self.stp_on else np.zeros(1, STP_STATE_DTYPE)
@@ -753,15 +754,11 @@ cdef class Engine:
         if self.seg_n == 0:
             return 0
         if self.seg_n == 1 and not self.row_dup[self.seg[0].src]:
-            if self.stdp_first:
-                self.stdp_arrivals(t, 1)
-            if self.stp_on:
-                self.stp_arrivals(t, True)
+            if self.plastic_on:
+                self.plastic_arrivals(t, True)
             self.kick_targets(self.seg[0].k0, self.seg[0].k1, t)
-            if self.stdp_on:
-                self.stdp_arrivals(t, 0)
-            if self.stp_on:
-                self.stp_arrivals(t, False)
+            if self.plastic_on:
+                self.plastic_arrivals(t, False)
             self.seg_n = 0
             return 0
         for s in range(self.seg_n):
@@ -773,10 +770,8 @@ cdef class Engine:
                     raise MemoryError(f"cannot gather the {m} kicks of one instant")
             self.kbuf = grown
             self.kbuf_cap = m
-        if self.stdp_first:
-            self.stdp_arrivals(t, 1)
-        if self.stp_on:
-            self.stp_arrivals(t, True)
+        if self.plastic_on:
+            self.plastic_arrivals(t, True)
         a = 0
         for s in range(self.seg_n):
             for k in range(self.seg[s].k0, self.seg[s].k1):
@@ -806,12 +801,25 @@ cdef class Engine:
             else:
                 self.kick(j, w, t)
             a = b
-        if self.stdp_on:
-            self.stdp_arrivals(t, 0)
-        if self.stp_on:
-            self.stp_arrivals(t, False)
+        if self.plastic_on:
+            self.plastic_arrivals(t, False)
         self.seg_n = 0
         return 0
+
+    cdef void plastic_arrivals(self, double t, bint before) noexcept nogil:
+        """on_pre of the plastic synapses among the current generation's kicks, before the kicks (STDP rules
+        that update first, short-term plasticity's statements before its kick) or after them. One call site
+        per side in `apply_kicks` keeps that hot function small (its kicks stay inlined)."""
+        if before:
+            if self.stdp_first:
+                self.stdp_arrivals(t, 1)
+            if self.stp_on:
+                self.stp_arrivals(t, True)
+        else:
+            if self.stdp_on:
+                self.stdp_arrivals(t, 0)
+            if self.stp_on:
+                self.stp_arrivals(t, False)
 
     cdef void stdp_arrivals(self, double t, int first) noexcept nogil:
         """on_pre of the plastic synapses among the current generation's kicks (the segments gathered) whose
