@@ -27,7 +27,7 @@ cdef enum:
     F_THETA = 8             # a theta neuron (stored as v = tan(theta / 2)); reported as theta
     F_RECORD = 16           # its spikes are recorded
     F_RATE = 32             # its spikes count into the population rate
-    KIND_SHIFT = 8
+    KIND_SHIFT = 6
     KIND_MASK = ((1 << KIND_BITS) - 1) << KIND_SHIFT
     CLASS_SHIFT = KIND_SHIFT + KIND_BITS
     CLASS_BITS = 16 - CLASS_SHIFT

@@ -19,7 +19,7 @@ cdef enum:
     KIND_LIF = 1
     KIND_QIF = 2
     KIND_LIF_EXP = 3
-    KIND_BITS = 2       # a kind fits in this many bits of a neuron's flags
+    KIND_BITS = 3       # a kind fits in this many bits of a neuron's flags (room for 8 kinds)
 
 
 cdef inline double model_advance(int kind, double v, double dt, double tau, double I) noexcept nogil:
