@@ -4,6 +4,10 @@
 # first synapse, `t_spk` the spike time (the next group of the row is due at t_spk + its delay). An event
 # with `src` < 0 delivers synapse `syn` of row -1 - `src` alone and nothing after it: a spike in flight
 # when the delays changed keeps the arrival times it was sent with (`EventNetwork.set_params`).
+# With a time quantum q (`Engine.q` > 0) an event's times are pairs: it arrives at `k` q + `t_spk`, `k` a
+# whole number of quanta (relative to the engine's epoch) and `t_spk` the offset that its spike's time had
+# from the grid of quanta, which every time derived from that spike keeps (see the engine's "Coincident
+# events"); without one, `k` is 0.
 #
 # The queue owns its array and grows it geometrically in `dq_reserve`, which returns -1 when memory runs
 # out or the growth would pass `limit` (the queue is then unchanged) and 0 otherwise; `dq_push` cannot
@@ -15,10 +19,11 @@ from ._typedefs cimport idx_t, syn_t, int64_t, uint64_t
 
 cdef struct DelayEvent:
     double t_arr        # arrival time
-    double t_spk        # time of the spike that sent it
+    double t_spk        # time of the spike that sent it (with a time quantum: its offset from the grid)
     syn_t syn           # first synapse of the delay group
     idx_t src           # presynaptic id (neuron or external source); -1 - id: one synapse only
     uint64_t seq        # send order, the tie-break at equal arrival times
+    int64_t k           # with a time quantum: the arrival time in whole quanta (t_arr = k q + t_spk)
 
 cdef struct DelayQueue:
     DelayEvent* ev      # heap of events: ev[0] arrives first
@@ -86,12 +91,13 @@ cdef inline void dq_heapify(DelayQueue* q) noexcept nogil:
         p -= 1
 
 
-cdef inline void dq_push(DelayQueue* q, double t_arr, double t_spk, idx_t src, syn_t syn) noexcept nogil:
+cdef inline void dq_push(DelayQueue* q, double t_arr, double t_spk, idx_t src, syn_t syn, int64_t k) noexcept nogil:
     """Send an event (it takes the next sequence number). Precondition: size < cap."""
     cdef int64_t p, parent
     cdef DelayEvent ev
     ev.t_arr = t_arr
     ev.t_spk = t_spk
+    ev.k = k
     ev.src = src
     ev.syn = syn
     ev.seq = q.seq

@@ -49,7 +49,7 @@ cdef class EventQueue:
         """Send an event arriving at ``t_arr`` from the spike of ``src`` at ``t_spk`` (first synapse ``syn``)."""
         if self.q.size == self.q.cap and dq_reserve(&self.q, self.q.size + 1) != 0:
             raise MemoryError(f"cannot grow the queue of delayed spikes beyond {self.q.cap} events")
-        dq_push(&self.q, t_arr, t_spk, src, syn)
+        dq_push(&self.q, t_arr, t_spk, src, syn, 0)
 
     def pop(self):
         """Remove the first event; returns ``(t_arr, t_spk, src, syn, seq)``."""

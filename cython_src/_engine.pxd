@@ -184,6 +184,16 @@ cdef class Engine:
     cdef readonly double t
     cdef readonly int64_t n_events
     cdef readonly int64_t n_spikes
+    # coincident events (0 = none): a time quantum q of which every delay and refractory period is a whole
+    # number; the current instant's time as the pair (inst_k, inst_o) = inst_k q + inst_o, and each
+    # refractory neuron's end as such a pair (ref_k, ref_o; arrays of length n with a quantum and
+    # refractoriness, else of length 1); epoch_k counts the quanta of the epoch (see _engine.pyx)
+    cdef readonly double q
+    cdef readonly int64_t epoch_k
+    cdef int64_t inst_k
+    cdef double inst_o
+    cdef int64_t[::1] ref_k
+    cdef double[::1] ref_o
     # the adjoint's tape (off unless `set_tape(True)`): one byte per recorded spike, aligned with the spike
     # record, 1 if the spike was caused by an input pulse, 0 if the neuron reached threshold on its own
     # (a neuron event marks its record's `spare` field 1 until the spike is emitted)
@@ -221,6 +231,10 @@ cdef class Engine:
     cdef inline double class_E(self, NeuronClass* cl, double t) noexcept nogil
     cdef void rebase(self, int c, double t) noexcept nogil
     cdef void shift_epoch(self, double d) noexcept nogil
+    cdef inline double qtime(self, int64_t k, double o) noexcept nogil
+    cdef inline int64_t quanta(self, double d) noexcept nogil
+    cdef void set_instant(self, double te, double tn, double td, int best_c) noexcept nogil
+    cdef double gen_key(self, idx_t g) noexcept nogil
     cdef inline void ensure_base(self, double t) noexcept nogil
     cdef inline double free_v(self, idx_t i, double t) noexcept nogil
     cdef inline double time_to_threshold(self, idx_t i, double v) noexcept nogil

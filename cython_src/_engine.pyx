@@ -27,12 +27,32 @@ generation reaching one neuron are summed, in increasing order of weight, before
 once (`apply_kicks`); the neurons so taken to threshold form the next generation (`run_cascade`). A
 neuron is insensitive to kicks in the instant it fires: kicks of later generations of that instant are
 absorbed by the reset.
+
+Coincident events
+-----------------
+Events are simultaneous when their times are the same double. Times derived from one another by adding
+delays and refractory periods (a spike at t0 caused by an arrival at t0 = t + d1, whose spike arrives at
+t0 + d2, while another of the spike at t arrives at t + (d1 + d2)) are equal in exact arithmetic but not
+always in floating point, so that a kick due exactly when a refractory period ends could be taken or
+dropped at a rounding's whim. With a time quantum q (`EventNetwork(time_quantum=q)`; every delay and
+refractory period a whole number of quanta), the engine carries each derived time as a pair (k, o): a
+whole number k of quanta and the offset o (|o| <= q / 2) that the time at the start of its chain had from
+the grid of quanta, its time being the double k q + o. A free threshold crossing or a Poisson event at t
+starts a chain: k = round(t / q), o = t - k q. Every spike of an instant takes the instant's pair; its
+arrivals are (k + d / q, o) and its refractory end (k + tref / q, o), in integer arithmetic. So two events
+whose times are equal in exact arithmetic have the same pair, hence the same double, and are one instant;
+events of distinct pairs are distinct instants unless their doubles happen to round to the same value
+(then they are one instant, as any two equal doubles). Spike-generator times within a few rounding steps
+(`QUANTUM_ULPS`) of a whole number of quanta are that multiple (k, 0) exactly: grid times given by the user coincide with the
+grid times derived from them. The epoch moves in whole quanta (`epoch_k`), and the pairs are relative to
+it.
 """
 import numpy as np
 cimport cython
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.math cimport exp, floor, ldexp, log, INFINITY, NAN
+from libc.float cimport DBL_EPSILON
+from libc.math cimport exp, fabs, floor, ldexp, log, nearbyint, INFINITY, NAN
 from libc.stdint cimport INT64_MAX
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy
@@ -87,6 +107,7 @@ DEF PF_RECORD = 16
 DEF PF_CHILDREN = 8
 # the epoch moves on once the time since it exceeds this many seconds
 DEF EPOCH_SPAN = 2.0
+DEF QUANTUM_ULPS = 16.0   # a time or delay this many rounding steps from k quanta is k quanta (as EventNetwork checks)
 
 
 cdef int kick_order(const void* a, const void* b) noexcept nogil:
@@ -235,6 +256,10 @@ cdef class Engine:
         self.rng = <bitgen_t*>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
         self.t = spec["t"]
         self.epoch = spec["epoch"]
+        self.q = spec["quantum"]
+        self.epoch_k = spec["epoch_k"]
+        self.ref_k = spec["ref_k"]
+        self.ref_o = spec["ref_o"]
         self._set_delay_queue(spec["dq"])
         self.dq.seq = spec["seq"]
         self.rate_bin = 0.0
@@ -294,6 +319,10 @@ cdef class Engine:
                     cl.heap.keys[p] = self.t_last[i] + self.time_to_threshold(i, self.nrn[i].x)
             heap_build(&cl.heap)
             self._invalidate(c)
+        if self.q > 0.0:                            # on the grid of quanta where given on it
+            for p in range(self.in_heap.size):
+                if self.in_ids[p] >= self.n_poisson:
+                    self.in_keys[p] = self.gen_key(self.in_ids[p] - self.n_poisson)
         heap_build(&self.in_heap)
 
     # ---------------------------------------------------------------- delay queue
@@ -363,11 +392,16 @@ cdef class Engine:
         self._invalidate(c)
 
     cdef void shift_epoch(self, double d) noexcept nogil:
-        """Move the time origin forward by d (whole seconds): every stored time loses d."""
+        """Move the time origin forward by d (whole seconds; with a time quantum, the whole quanta in d):
+        every stored time loses d."""
         cdef int c
         cdef idx_t i, p
-        cdef int64_t k
+        cdef int64_t k, dk = 0
         cdef NeuronClass* cl
+        if self.q > 0.0:
+            dk = <int64_t>floor(d / self.q)
+            d = dk * self.q
+            self.epoch_k += dk
         self.epoch += d
         self.t -= d
         for c in range(self.n_classes):
@@ -384,12 +418,22 @@ cdef class Engine:
         if self.ref_end.shape[0] == self.n:
             for i in range(self.n):
                 self.ref_end[i] -= d
+                if self.ref_k.shape[0] == self.n:   # pairs: the same time anew from the pair
+                    self.ref_k[i] -= dk
+                    self.ref_end[i] = self.qtime(self.ref_k[i], self.ref_o[i])
         for k in range(self.dq.size):
-            self.dq.ev[k].t_arr -= d
-            self.dq.ev[k].t_spk -= d
+            if self.q > 0.0:                        # t_spk is an offset from the grid: unchanged
+                self.dq.ev[k].k -= dk
+                self.dq.ev[k].t_arr = self.qtime(self.dq.ev[k].k, self.dq.ev[k].t_spk)
+            else:
+                self.dq.ev[k].t_arr -= d
+                self.dq.ev[k].t_spk -= d
         dq_heapify(&self.dq)
         for p in range(self.in_heap.size):
-            self.in_keys[p] -= d
+            if self.in_ids[p] >= self.n_poisson:
+                self.in_keys[p] = self.gen_key(self.in_ids[p] - self.n_poisson)
+            else:
+                self.in_keys[p] -= d
         heap_build(&self.in_heap)
         if self.stdp_on:
             for k in range(self.traces.shape[0]):
@@ -397,6 +441,47 @@ cdef class Engine:
         if self.stp_on:
             for k in range(self.stp_state.shape[0]):
                 self.stp_state[k].t -= d
+
+    cdef inline double qtime(self, int64_t k, double o) noexcept nogil:
+        """The time (relative to the epoch) of the pair (k, o) of a time quantum."""
+        return <double>k * self.q + o
+
+    cdef inline int64_t quanta(self, double d) noexcept nogil:
+        """A delay or refractory period in quanta (a whole number of them, checked by EventNetwork)."""
+        return <int64_t>nearbyint(d / self.q)
+
+    cdef void set_instant(self, double te, double tn, double td, int best_c) noexcept nogil:
+        """The pair of the instant at te: that of a delayed arrival or refractory end due then, else
+        that of te itself (a free crossing, a Poisson event, a generator's time)."""
+        cdef idx_t i
+        cdef double k
+        if td == te:
+            self.inst_k = self.dq.ev[0].k
+            self.inst_o = self.dq.ev[0].t_spk
+            return
+        if tn == te:
+            i = self.classes[best_c].heap.ids[0]
+            if self.nrn[i].flags & F_REFRACTORY and self.ref_k.shape[0] == self.n:
+                self.inst_k = self.ref_k[i]
+                self.inst_o = self.ref_o[i]
+                return
+        k = nearbyint(te / self.q)
+        self.inst_k = <int64_t>k
+        self.inst_o = te - k * self.q
+
+    cdef double gen_key(self, idx_t g) noexcept nogil:
+        """Time (relative to the epoch) of generator g's next spike, INFINITY after its last; with a time
+        quantum, a time within QUANTUM_ULPS rounding steps of a whole number of them is that multiple exactly."""
+        cdef int64_t p = self.gen_ptr[g]
+        cdef double t, k
+        if p >= self.gen_end[g]:
+            return INFINITY
+        t = self.gen_times[p] + self.gen_rep[g] * self.gen_period[g]
+        if self.q > 0.0:
+            k = nearbyint(t / self.q)
+            if fabs(t / self.q - k) <= QUANTUM_ULPS * DBL_EPSILON * (k if k > 1.0 else 1.0):
+                return self.qtime(<int64_t>k - self.epoch_k, 0.0)
+        return t - self.epoch
 
     cdef inline void ensure_base(self, double t) noexcept nogil:
         cdef int c
@@ -655,9 +740,16 @@ cdef class Engine:
             kz = k1
         else:
             kz = k
+        cdef double d
+        cdef int64_t ka
         self.add_segment(k, kz, src)
         if kz < k1:
-            dq_push(&self.dq, t + (self.delays[kz] if self.delay_array else self.delay_scalar), t, src, kz)
+            d = self.delays[kz] if self.delay_array else self.delay_scalar
+            if self.q > 0.0:
+                ka = self.inst_k + self.quanta(d)
+                dq_push(&self.dq, self.qtime(ka, self.inst_o), self.inst_o, src, kz, ka)
+            else:
+                dq_push(&self.dq, t + d, t, src, kz, 0)
 
     cdef void emit(self, idx_t i, double t) noexcept nogil:
         """Neuron i fires at t: record, reset, send its spike (precondition: `make_room` for it)."""
@@ -678,7 +770,12 @@ cdef class Engine:
         cl.top_id = -1
         if tref > 0.0:
             self.nrn[i].flags = f | F_REFRACTORY
-            self.ref_end[i] = t + tref
+            if self.q > 0.0:
+                self.ref_k[i] = self.inst_k + self.quanta(tref)
+                self.ref_o[i] = self.inst_o
+                self.ref_end[i] = self.qtime(self.ref_k[i], self.inst_o)
+            else:
+                self.ref_end[i] = t + tref
         if KIND(self.nrn[i].flags) == KIND_LIF_U:
             E = self.class_E(cl, t)
             if tref > 0.0:
@@ -974,8 +1071,7 @@ cdef class Engine:
                 p = self.gen_start[g]
                 self.gen_rep[g] += 1
             self.gen_ptr[g] = p
-            nxt = ((self.gen_times[p] + self.gen_rep[g] * self.gen_period[g]) - self.epoch
-                   if p < self.gen_end[g] else INFINITY)
+            nxt = self.gen_key(g)
         if self.tape_on or (self.any_in_record and self.in_record[src - self.n]):
             self.tape_in.t[self.tape_in.n] = t + self.epoch
             self.tape_in.i[self.tape_in.n] = src
@@ -989,6 +1085,7 @@ cdef class Engine:
         cdef DelayEvent ev = dq_pop(&self.dq)
         cdef syn_t k0 = ev.syn, k = ev.syn, k1
         cdef double d
+        cdef int64_t ka
         if ev.src < 0:
             self.add_segment(k0, k0 + 1, -1 - ev.src)
             return
@@ -999,9 +1096,14 @@ cdef class Engine:
                 k += 1
         else:
             k = k1
+            d = self.delay_scalar
         self.add_segment(k0, k, ev.src)
-        if k < k1:
-            dq_push(&self.dq, ev.t_spk + self.delays[k], ev.t_spk, ev.src, k)     # in the popped event's place
+        if k < k1:                                  # in the popped event's place
+            if self.q > 0.0:
+                ka = ev.k + (self.quanta(self.delays[k]) - self.quanta(d))
+                dq_push(&self.dq, self.qtime(ka, ev.t_spk), ev.t_spk, ev.src, k, ka)
+            else:
+                dq_push(&self.dq, ev.t_spk + self.delays[k], ev.t_spk, ev.src, k, 0)
 
     cdef void take_sample(self, double ts) noexcept nogil:
         cdef idx_t r
@@ -1055,6 +1157,8 @@ cdef class Engine:
                 self.end_instant()
             self.t = te
             self.ensure_base(te)
+            if self.q > 0.0:
+                self.set_instant(te, tn, td, best_c)
             # the instant: neurons at threshold on their own, then every arrival and input due now
             if tn <= te:
                 self.neuron_events(te)
@@ -1220,8 +1324,9 @@ cdef class Engine:
             self.classes[c].t0 = t0[c]
             self._invalidate(c)
 
-    def set_clock(self, double epoch, double t, uint64_t seq, int64_t n_events, int64_t n_spikes):
+    def set_clock(self, double epoch, double t, uint64_t seq, int64_t n_events, int64_t n_spikes, int64_t epoch_k=0):
         self.epoch = epoch
+        self.epoch_k = epoch_k
         self.t = t
         self.dq.seq = seq
         self.n_events = n_events

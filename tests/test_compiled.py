@@ -32,8 +32,8 @@ def test_neuron_dtype_is_the_16_byte_record_of_the_c_struct():
 def test_delay_event_dtype_is_read_alike_by_both_modules():
     dt = _engine.DELAY_EVENT_DTYPE
     assert dt == _delay_queue.DELAY_EVENT_DTYPE
-    assert dt.names == ("t_arr", "t_spk", "syn", "src", "seq")
-    assert dt.itemsize == 40  # 4 bytes of padding after the int32 src, as C lays the struct out
+    assert dt.names == ("t_arr", "t_spk", "syn", "src", "seq", "k")
+    assert dt.itemsize == 48  # 4 bytes of padding after the int32 src, as C lays the struct out
 
 
 def test_flag_bits_kinds_and_classes_do_not_overlap():

@@ -62,7 +62,7 @@ def run_nest(model, net, t_ref):
     return events["times"] * 1e-3, events["senders"] - ids[0]
 
 
-def run_engine(model, net, t_ref):
+def run_engine(model, net, t_ref, quantum=None):
     i_e, v0, pre, post, w, delay = net
     order = np.argsort(pre, kind="stable")
     kwargs = dict(
@@ -76,6 +76,7 @@ def run_engine(model, net, t_ref):
         indices=post[order],
         weights=w[order],
         delays=delay[order] * 1e-3,
+        time_quantum=quantum,
     )
     if model == "iaf_psc_exp_ps":
         kwargs.update(model="lif_exp", tau_e=TAU_EX * 1e-3, tau_i=TAU_IN * 1e-3)
@@ -106,3 +107,14 @@ def test_iaf_psc_exp_ps(seed, ei):
 def test_iaf_psc_delta_ps_inhibitory(seed):
     net = random_network(seed, ei=False)
     assert_same_spikes(run_engine("iaf_psc_delta_ps", net, 2.0), run_nest("iaf_psc_delta_ps", net, 2.0))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_iaf_psc_delta_ps_exc_inh_with_a_time_quantum(seed):
+    # excitatory kicks make spikes at arrival times, whose spikes arrive at times that coincide in exact
+    # arithmetic with other arrivals and with refractory ends (delays and t_ref are whole steps of 0.1 ms);
+    # NEST keeps them coincident, and so does the engine with the steps as its time quantum (without it,
+    # seed 0 diverges after 417 spikes: a kick due when a refractory period ends was dropped)
+    net = random_network(seed, ei=True)
+    ours = run_engine("iaf_psc_delta_ps", net, 2.0, quantum=RESOLUTION * 1e-3)
+    assert_same_spikes(ours, run_nest("iaf_psc_delta_ps", net, 2.0))

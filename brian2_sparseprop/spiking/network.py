@@ -115,7 +115,7 @@ def _sort_rows_by_delay(indptr, indices, weights, delays, shared, ids=None):
     return indices, weights, delays, zero_end
 
 
-def _redirect_in_flight(queue, indptr, engine_delays, old_delays, new_delays):
+def _redirect_in_flight(queue, indptr, engine_delays, old_delays, new_delays, quantum=0.0):
     """The delayed events in flight, addressed anew after new delays re-sorted the rows.
 
     An event of the engine's queue delivers one delay group of a row (its synapses from ``syn`` on with
@@ -136,6 +136,9 @@ def _redirect_in_flight(queue, indptr, engine_delays, old_delays, new_delays):
         The old engine's delays (engine order; one value if constant).
     old_delays, new_delays : ndarray
         The delay of each synapse before and after, in the order of ``indices`` (one value if constant).
+    quantum : float
+        The network's time quantum (0: none): the events' times are then pairs (``k``, ``t_spk``), and the
+        later groups' arrivals whole quanta after the event's own.
 
     Returns
     -------
@@ -153,6 +156,10 @@ def _redirect_in_flight(queue, indptr, engine_delays, old_delays, new_delays):
     d = np.broadcast_to(engine_delays, (nnz,))
     first = d[pos] == d[syn[ev]]  # the group due at the event's own arrival time; later ones at t_spk + delay
     t_arr = np.where(first, queue["t_arr"][ev], queue["t_spk"][ev] + d[pos])
+    k = queue["k"][ev]
+    if quantum:  # whole quanta from the event's own arrival
+        k = k + (np.rint(d[pos] / quantum) - np.rint(d[syn[ev]] / quantum)).astype(np.int64)
+        t_arr = k * quantum + queue["t_spk"][ev]
     # each row's synapses in the old and the new engine order (stable by delay, as _sort_rows_by_delay)
     rows, which = np.unique(row, return_inverse=True)
     lens = indptr[rows + 1] - indptr[rows]
@@ -171,6 +178,7 @@ def _redirect_in_flight(queue, indptr, engine_delays, old_delays, new_delays):
         syn=new_position[synapse - shift[which[ev]]],
         src=-1 - row[ev],
         seq=queue["seq"][ev],
+        k=k,
     )
 
 
@@ -278,122 +286,141 @@ def _available_memory():
 class EventNetwork:
     """A network of pulse-coupled neurons simulated exactly, event by event (SparseProp).
 
-    Each neuron follows one of three one-dimensional models between input pulses, in closed form:
+        Each neuron follows one of three one-dimensional models between input pulses, in closed form:
 
-    * ``'lif'``:   ``tau dv/dt = drive - v``, spike when v reaches ``threshold``, then ``v = reset``;
-    * ``'qif'``:   ``tau dv/dt = v**2 + drive`` (any sign of drive), same threshold and reset;
-    * ``'theta'``: ``tau dtheta/dt = (1 - cos theta) + (1 + cos theta) drive``, spike at theta = pi,
-      continuing from -pi;
-    * ``'lif_exp'``: LIF with exponentially decaying synaptic currents (Brian2's CUBA example),
-      ``tau dv/dt = drive - v + I_e + I_i``, ``tau_e dI_e/dt = -I_e``, ``tau_i dI_i/dt = -I_i``, same
-      threshold and reset of v (the currents are not reset).
+        * ``'lif'``:   ``tau dv/dt = drive - v``, spike when v reaches ``threshold``, then ``v = reset``;
+        * ``'qif'``:   ``tau dv/dt = v**2 + drive`` (any sign of drive), same threshold and reset;
+        * ``'theta'``: ``tau dtheta/dt = (1 - cos theta) + (1 + cos theta) drive``, spike at theta = pi,
+          continuing from -pi;
+        * ``'lif_exp'``: LIF with exponentially decaying synaptic currents (Brian2's CUBA example),
+          ``tau dv/dt = drive - v + I_e + I_i``, ``tau_e dI_e/dt = -I_e``, ``tau_i dI_i/dt = -I_i``, same
+          threshold and reset of v (the currents are not reset).
 
-    A presynaptic spike kicks each target by its synapse's weight, after its delay: ``v += w``
-    (theta neurons receive delta currents, ``tan(theta/2) += w``; ``'lif_exp'`` neurons take the pulse
-    into a current: ``I_e += w`` for ``w > 0``, ``I_i += w`` for ``w < 0``). Work per spike is
-    O(K log N) for K targets in a network of N neurons.
+        A presynaptic spike kicks each target by its synapse's weight, after its delay: ``v += w``
+        (theta neurons receive delta currents, ``tan(theta/2) += w``; ``'lif_exp'`` neurons take the pulse
+        into a current: ``I_e += w`` for ``w > 0``, ``I_i += w`` for ``w < 0``). Work per spike is
+        O(K log N) for K targets in a network of N neurons.
 
-    Units: times and rates, here and in every method, are plain floats in seconds and hertz, or
-    Quantities of ``quantities`` or Brian2 in any unit of the right dimension (``10 * pq.ms`` is
-    0.01 s); a Quantity of another dimension is refused with a TypeError naming the argument. The model
-    numbers (drive, threshold, reset, v_init, weights) are plain numbers (or dimensionless Quantities).
+        Units: times and rates, here and in every method, are plain floats in seconds and hertz, or
+        Quantities of ``quantities`` or Brian2 in any unit of the right dimension (``10 * pq.ms`` is
+        0.01 s); a Quantity of another dimension is refused with a TypeError naming the argument. The model
+        numbers (drive, threshold, reset, v_init, weights) are plain numbers (or dimensionless Quantities).
 
-    Parameters
-    ----------
-    n : int
-        Number of neurons.
-    model : str or array_like of str, shape (n,)
-        ``'lif'``, ``'qif'``, ``'theta'`` or ``'lif_exp'``, for all neurons or per neuron.
-    tau : float, array_like or time Quantity, shape (n,)
-        Membrane time constant (s), > 0.
-    drive : float or array_like, shape (n,)
-        Constant input in the model's equation (see above).
-    threshold, reset : float or array_like, shape (n,)
-        Threshold and reset of LIF and QIF neurons (ignored for theta neurons). ``reset < threshold``
-        unless the neuron has a refractory period. ``threshold = inf`` makes a ``'lif'`` or ``'lif_exp'``
-        neuron passive: it never spikes and its state follows the inputs exactly (the reset is unused).
-    refractory : float, array_like or time Quantity, shape (n,)
-        Absolute refractory period (s), >= 0.
-    integrate_refractory : bool or array_like of bool, shape (n,)
-        False (default): Brian2's ``(unless refractory)``: the state is held at the reset value during
-        refractoriness and inputs arriving then are dropped (Brian2 writes such a variable only when not
-        refractory). True: the state integrates and takes inputs but cannot cross threshold (LIF and
-        ``'lif_exp'`` only; Brian2's refractory without the flag). A neuron at or above threshold when its
-        refractory period ends fires at that instant. The currents of ``'lif_exp'`` neurons always
-        integrate and take their inputs (Brian2's CUBA: ``(unless refractory)`` on v only).
-    v_init : array_like, shape (n,), optional
-        Initial state (theta neurons: theta in [-pi, pi)). Default: the reset value. A neuron that starts
-        at or above threshold fires at t = 0 (as in Brian2, whose first threshold test is at t = 0).
-    indptr, indices : array_like of int, optional
-        Connectivity in CSR form: the targets of neuron j are ``indices[indptr[j]:indptr[j + 1]]``.
-    weights : float or array_like, shape (nnz,)
-        Kick per synapse.
-    delays : float, array_like or time Quantity, shape (nnz,)
-        Transmission delay per synapse (s), >= 0, exact in continuous time.
-    seed : int, optional
-        Seed of the Poisson inputs' random numbers; runs are bit-reproducible from it.
-    lif_shared_tau : bool
-        Give LIF neurons that share a tau (at most 8 distinct values) the representation without any
-        transcendental function per synaptic event (default). False stores every neuron as (v, t_last),
-        with one exp and one log per synaptic event; both give the same spikes to rounding.
-    copy : bool
-        True (default): the network keeps copies of ``indptr``, ``indices`` and per-synapse ``weights``
-        and ``delays``. False: arrays that already have the engine's types (int64 ``indptr``, int32
-        ``indices``, float64 ``weights`` and ``delays``, C-contiguous) are used as given, saving 4 bytes
-        per synapse for the indices (and 8 for each per-synapse array); the caller must then leave them
-        unchanged. For networks of 10^9 synapses, where a copy would not fit. Rows that need sorting
-        by delay are sorted in copies.
-    tau_e, tau_i : float, array_like or time Quantity, shape (n,)
-        Time constants (s), > 0, of the excitatory and inhibitory currents of ``'lif_exp'`` neurons
-        (ignored for the other models); equal to each other or to ``tau`` is allowed (the closed form has
-        no loss of precision there).
-    i_e_init, i_i_init : float or array_like, shape (n,)
-        Initial currents of ``'lif_exp'`` neurons (0 for the other models).
+        Parameters
+        ----------
+        n : int
+            Number of neurons.
+        model : str or array_like of str, shape (n,)
+            ``'lif'``, ``'qif'``, ``'theta'`` or ``'lif_exp'``, for all neurons or per neuron.
+        tau : float, array_like or time Quantity, shape (n,)
+            Membrane time constant (s), > 0.
+        drive : float or array_like, shape (n,)
+            Constant input in the model's equation (see above).
+        threshold, reset : float or array_like, shape (n,)
+            Threshold and reset of LIF and QIF neurons (ignored for theta neurons). ``reset < threshold``
+            unless the neuron has a refractory period. ``threshold = inf`` makes a ``'lif'`` or ``'lif_exp'``
+            neuron passive: it never spikes and its state follows the inputs exactly (the reset is unused).
+        refractory : float, array_like or time Quantity, shape (n,)
+            Absolute refractory period (s), >= 0.
+        integrate_refractory : bool or array_like of bool, shape (n,)
+            False (default): Brian2's ``(unless refractory)``: the state is held at the reset value during
+            refractoriness and inputs arriving then are dropped (Brian2 writes such a variable only when not
+            refractory). True: the state integrates and takes inputs but cannot cross threshold (LIF and
+            ``'lif_exp'`` only; Brian2's refractory without the flag). A neuron at or above threshold when its
+            refractory period ends fires at that instant. The currents of ``'lif_exp'`` neurons always
+            integrate and take their inputs (Brian2's CUBA: ``(unless refractory)`` on v only).
+        v_init : array_like, shape (n,), optional
+            Initial state (theta neurons: theta in [-pi, pi)). Default: the reset value. A neuron that starts
+            at or above threshold fires at t = 0 (as in Brian2, whose first threshold test is at t = 0).
+        indptr, indices : array_like of int, optional
+            Connectivity in CSR form: the targets of neuron j are ``indices[indptr[j]:indptr[j + 1]]``.
+        weights : float or array_like, shape (nnz,)
+            Kick per synapse.
+        delays : float, array_like or time Quantity, shape (nnz,)
+            Transmission delay per synapse (s), >= 0, exact in continuous time.
+        seed : int, optional
+            Seed of the Poisson inputs' random numbers; runs are bit-reproducible from it.
+        lif_shared_tau : bool
+            Give LIF neurons that share a tau (at most 8 distinct values) the representation without any
+            transcendental function per synaptic event (default). False stores every neuron as (v, t_last),
+            with one exp and one log per synaptic event; both give the same spikes to rounding.
+        copy : bool
+            True (default): the network keeps copies of ``indptr``, ``indices`` and per-synapse ``weights``
+            and ``delays``. False: arrays that already have the engine's types (int64 ``indptr``, int32
+            ``indices``, float64 ``weights`` and ``delays``, C-contiguous) are used as given, saving 4 bytes
+            per synapse for the indices (and 8 for each per-synapse array); the caller must then leave them
+            unchanged. For networks of 10^9 synapses, where a copy would not fit. Rows that need sorting
+            by delay are sorted in copies.
+        tau_e, tau_i : float, array_like or time Quantity, shape (n,)
+            Time constants (s), > 0, of the excitatory and inhibitory currents of ``'lif_exp'`` neurons
+            (ignored for the other models); equal to each other or to ``tau`` is allowed (the closed form has
+            no loss of precision there).
+        i_e_init, i_i_init : float or array_like, shape (n,)
+            Initial currents of ``'lif_exp'`` neurons (0 for the other models).
+        time_quantum : float or time Quantity, optional
+            A time step (s) of which every delay and refractory period (those of inputs added later too) is a
+            whole number. Events that coincide in exact arithmetic are then one instant, as in NEST's precise
+            models: a kick due exactly when a refractory period ends is taken however the times round, and
+            inputs that arrive together are summed. Without it (default), events are simultaneous when their
+            times are the same double. See "Coincident events" in docs/engine.md.
 
-    Raises
-    ------
-    TypeError, ValueError
-        For malformed or out-of-range arguments, naming the value and the rule (TypeError for a
-        Quantity of the wrong dimension).
-    MemoryError
-        If the network would not fit in the available memory, estimated before anything of size n is
-        allocated from the arrays that it will hold and build: about 100 bytes per neuron and, per
-        synapse, 4 bytes for the indices and 8 for each per-synapse weights or delays array that it copies.
+        Raises
+        ------
+        TypeError, ValueError
+            For malformed or out-of-range arguments, naming the value and the rule (TypeError for a
+            Quantity of the wrong dimension).
+        MemoryError
+            If the network would not fit in the available memory, estimated before anything of size n is
+            allocated from the arrays that it will hold and build: about 100 bytes per neuron and, per
+            synapse, 4 bytes for the indices and 8 for each per-synapse weights or delays array that it copies.
 
-    Examples
-    --------
-    A periodic LIF neuron (period tau ln(I / (I - 1))) and a ring of three that it drives:
+        Examples
+        --------
+        A periodic LIF neuron (period tau ln(I / (I - 1))) and a ring of three that it drives:
 
-    >>> import numpy as np
-    >>> from brian2_sparseprop import EventNetwork
-    >>> net = EventNetwork(1, tau=0.01, drive=1.1)
-    >>> net.run(0.1)
-    >>> np.allclose(np.diff(net.spike_times), 0.01 * np.log(11))
-    True
-    >>> ring = EventNetwork(3, drive=[1.5, 0.5, 0.5], indptr=[0, 1, 2, 3], indices=[1, 2, 0],
-    ...                     weights=0.6, delays=0.001)
-    >>> ring.run(0.05)
-    >>> sorted(set(ring.spike_indices.tolist()))
-    [0, 1, 2]
+        >>> import numpy as np
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, tau=0.01, drive=1.1)
+        >>> net.run(0.1)
+        >>> np.allclose(np.diff(net.spike_times), 0.01 * np.log(11))
+        True
+        >>> ring = EventNetwork(3, drive=[1.5, 0.5, 0.5], indptr=[0, 1, 2, 3], indices=[1, 2, 0],
+        ...                     weights=0.6, delays=0.001)
+        >>> ring.run(0.05)
+        >>> sorted(set(ring.spike_indices.tolist()))
+        [0, 1, 2]
 
-    Quantities are converted: with ``quantities`` (or Brian2's ``ms``), the neuron above:
+        Quantities are converted: with ``quantities`` (or Brian2's ``ms``), the neuron above:
 
-    >>> import quantities as pq
-    >>> net = EventNetwork(1, tau=10 * pq.ms, drive=1.1)
-    >>> net.run(100 * pq.ms)
-    >>> net.t
-    0.1
+        >>> import quantities as pq
+        >>> net = EventNetwork(1, tau=10 * pq.ms, drive=1.1)
+        >>> net.run(100 * pq.ms)
+        >>> net.t
+        0.1
 
-    A neuron with exponential currents (tau_e = tau): an initial current 1.5 takes v from 0 to its peak
-    1.5 / e > 0.5 at s = tau, so it fires once, before tau, at the closed-form time (s/tau) exp(-s/tau) = 1/3:
+        A neuron with exponential currents (tau_e = tau): an initial current 1.5 takes v from 0 to its peak
+        1.5 / e > 0.5 at s = tau, so it fires once, before tau, at the closed-form time (s/tau) exp(-s/tau) = 1/3:
 
-    >>> from scipy.special import lambertw
-    >>> net = EventNetwork(1, model="lif_exp", tau=0.01, drive=0.0, threshold=0.5, tau_e=0.01,
-    ...                    i_e_init=1.5)
-    >>> net.run(0.1)
-    >>> s = -0.01 * lambertw(-1 / 3).real
-    >>> bool(abs(net.spike_times[0] - s) < 1e-15), net.spike_times.size
-    (True, 1)
+        >>> from scipy.special import lambertw
+        >>> net = EventNetwork(1, model="lif_exp", tau=0.01, drive=0.0, threshold=0.5, tau_e=0.01,
+        ...                    i_e_init=1.5)
+        >>> net.run(0.1)
+        >>> s = -0.01 * lambertw(-1 / 3).real
+        >>> bool(abs(net.spike_times[0] - s) < 1e-15), net.spike_times.size
+        (True, 1)
+
+    Two neurons that kick each other over threshold after 1 ms, each refractory for 2 ms: each kick is due
+    exactly when its target's refractory period ends. With the delays' time quantum it is taken every time;
+    without it, floating point decides, and here the activity stops after 5 spikes:
+
+        >>> def ping_pong(quantum):
+        ...     net = EventNetwork(2, drive=0.0, refractory=0.002, indptr=[0, 1, 2], indices=[1, 0],
+        ...                        weights=1.5, delays=0.001, time_quantum=quantum)
+        ...     net.add_spike_generator([0.00014], [0], 1, [0, 1], [0], 1.5)
+        ...     net.run(1.0)
+        ...     return net.spike_times.size
+        >>> ping_pong(0.0001), ping_pong(None)
+        (1000, 5)
     """
 
     def __init__(
@@ -418,6 +445,7 @@ class EventNetwork:
         tau_i=0.01,
         i_e_init=0.0,
         i_i_init=0.0,
+        time_quantum=None,
     ):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n must be an integer, found {type(n).__name__}")
@@ -475,6 +503,7 @@ class EventNetwork:
             tau_i=tau_i,
             i_e_init=i_e_init,
             i_i_init=i_i_init,
+            time_quantum=time_quantum,
         )
         codes = self._model_codes(model, n)
         self._codes = codes
@@ -539,6 +568,12 @@ class EventNetwork:
         nnz = self._indices.size
         self._weights = _per_synapse("weights", weights, nnz, copy=self._copy)
         self._delays = _per_synapse("delays", delays, nnz, nonneg=True, copy=self._copy)
+        self._quantum = 0.0
+        if time_quantum is not None:
+            self._quantum = _scalar("time_quantum", si_value("time_quantum", time_quantum, "time"))
+            if not 0 < self._quantum < np.inf:
+                raise ValueError(f"time_quantum must be > 0 and finite, found {self._quantum}")
+            self._check_quanta(self._delays, self._tref)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an integer or None, found {type(seed).__name__}")
         self._bitgen = np.random.PCG64(seed)
@@ -1297,6 +1332,8 @@ class EventNetwork:
     # ------------------------------------------------------------------ building the engine
     def _build_engine(self, initialize=True, epoch=0.0):
         n = self.n
+        if self._quantum:
+            self._check_quanta(self._all_delays(), self._tref)
         codes = self._codes
         K = _engine.KIND_CODES
         tau_full = np.broadcast_to(self._tau, (n,))
@@ -1349,6 +1386,7 @@ class EventNetwork:
         any_lazy = timed.any()
         t_last = np.zeros(n if any_lazy else 1)
         ref_end = np.full(n if (self._tref > 0).any() else 1, -np.inf)
+        ref_k = np.zeros(ref_end.size if self._quantum else 1, np.int64)  # refractory ends as pairs (quanta)
 
         csr = self._combined_connectivity(epoch)
         neurons = np.zeros(n, _engine.NEURON_DTYPE)
@@ -1376,8 +1414,12 @@ class EventNetwork:
             class_t0=[0.0] * len(class_tau),
             t=0.0,
             epoch=0.0,
+            quantum=self._quantum,
+            epoch_k=0,
+            ref_k=ref_k,
+            ref_o=np.zeros(ref_k.size),
             seq=0,
-            dq={k: np.zeros(0) for k in ("t_arr", "t_spk", "syn", "src", "seq")},
+            dq={k: np.zeros(0) for k in _engine.DELAY_EVENT_DTYPE.names},
             **csr,
         )
         self._spec = spec
@@ -2026,6 +2068,20 @@ class EventNetwork:
         if self._engine is not None:
             self._rebuild(self._tref, None, False, changed_generators={k}, old_delays=self._moved(old_all))
 
+    def _check_quanta(self, delays, refractory):
+        """ValueError unless every delay and refractory period is a whole number of time quanta, to 16 rounding
+        steps (a decimal 0.7 ms is 7 quanta of 0.1 ms; 0.7 ms + 1e-18 s is not)."""
+        for name, values in (("delays", delays), ("refractory", refractory)):
+            steps = np.asarray(values) / self._quantum
+            off = np.abs(steps - np.rint(steps)) > 16 * np.finfo(float).eps * np.maximum(np.rint(steps), 1.0)
+            if off.any():
+                k = int(np.argmax(off.ravel()))
+                value, quanta = float(np.ravel(values)[k]), float(steps.ravel()[k])
+                raise ValueError(
+                    f"with time_quantum = {self._quantum!r} s every delay and refractory period must be a whole "
+                    f"number of quanta; found {name} {value!r} s = {quanta!r} quanta"
+                )
+
     def _all_delays(self):
         """The delay of every synapse (the network's, then each Poisson input's, then each generator's, as
         the engine's combined CSR orders them), one array."""
@@ -2054,17 +2110,22 @@ class EventNetwork:
         `_redirect_in_flight` if ``old_delays``, every synapse's delay before the change as `_all_delays`
         gives them, is given), the next Poisson event (rescaled when the summed rate changed), the position of every
         unchanged spike generator, the random state, the clock and the counters."""
+        if self._quantum:
+            self._check_quanta(self._all_delays(), self._tref)  # before the running engine is let go
         old, old_spec = self._engine, self._spec
         n = self.n
         F, K = _engine.FLAG_CODES, _engine.KIND_CODES
         v = old.stored_values(np.arange(n, dtype=np.int32))
         epoch, t = old.epoch, old.t
-        clock = (epoch, t, old.seq_counter, old.n_events, old.n_spikes)
+        clock = (epoch, t, old.seq_counter, old.n_events, old.n_spikes, old.epoch_k)
         refractory = (old_spec["neurons"]["flags"] & F["refractory"]) != 0
         ref_end = np.broadcast_to(old_spec["ref_end"], (n,))
+        ref_k, ref_o = np.broadcast_to(old_spec["ref_k"], (n,)), np.broadcast_to(old_spec["ref_o"], (n,))
         queue = old.delay_queue()
         if old_delays is not None and queue["t_arr"].size:
-            queue = _redirect_in_flight(queue, old_spec["indptr"], old_spec["delays"], old_delays, self._all_delays())
+            queue = _redirect_in_flight(
+                queue, old_spec["indptr"], old_spec["delays"], old_delays, self._all_delays(), self._quantum
+            )
         in_keys = np.empty(old_spec["in_keys"].size)
         in_keys[old_spec["in_ids"]] = old_spec["in_keys"]
         old_total = old_spec["poisson_total"]
@@ -2081,11 +2142,20 @@ class EventNetwork:
         eng.set_class_origins([t] * eng.n_classes)  # E(t) = 1: u = drive - v
         # refractoriness
         tref = np.broadcast_to(self._tref, (n,))
+        q = self._quantum
         if last_spike is not None:
             ends = (last_spike - epoch) + tref
+            if q:  # the pair of each last spike, then whole quanta on
+                ref_k = np.rint((last_spike - epoch) / q)
+                ref_o = (last_spike - epoch) - ref_k * q
+                ref_k = ref_k.astype(np.int64) + np.rint(tref / q).astype(np.int64)
+                ends = ref_k * q + ref_o
             refractory = ends > t
         elif refractory_changed:
             ends = (ref_end - np.broadcast_to(old_tref, (n,))) + tref
+            if q:
+                ref_k = ref_k + (np.rint(tref / q) - np.rint(np.broadcast_to(old_tref, (n,)) / q)).astype(np.int64)
+                ends = ref_k * q + ref_o
             refractory &= ends > t
         else:
             ends = ref_end
@@ -2099,6 +2169,8 @@ class EventNetwork:
             spec["t_last"][:] = t
         if spec["ref_end"].size == n:
             spec["ref_end"][:] = np.where(refractory, ends, -np.inf)
+        if spec["ref_k"].size == n:
+            spec["ref_k"][:], spec["ref_o"][:] = np.where(refractory, ref_k, 0), np.where(refractory, ref_o, 0.0)
         eng._set_delay_queue(queue)
         # external inputs, keyed by id: the Poisson superposition first, then the generators
         total = spec["poisson_total"]
@@ -2151,6 +2223,8 @@ class EventNetwork:
         "neurons",
         "t_last",
         "ref_end",
+        "ref_k",
+        "ref_o",
         "cur",
         "heap_keys",
         "heap_ids",
@@ -2174,7 +2248,7 @@ class EventNetwork:
         state = {k: self._spec[k].copy() for k in self._MUTABLE + self._MUTABLE_STDP * bool(self._stdp or self._stp)}
         state["delay_queue"] = eng.delay_queue()
         state["class_origins"] = eng.class_origins()
-        state["clock"] = (eng.epoch, eng.t, eng.seq_counter, eng.n_events, eng.n_spikes)
+        state["clock"] = (eng.epoch, eng.t, eng.seq_counter, eng.n_events, eng.n_spikes, eng.epoch_k)
         state["t"] = self.t
         state["rng"] = self._bitgen.state
         state["n_samples_done"] = self._n_samples_done
