@@ -22,6 +22,10 @@ adjoint: its Jacobian is the identity), dL/dw = lambda_c(t_a) (c the current it 
 of its own contribution on tau_m, tau_c; one in a refractory piece has dL/dt_a = w lambda_c(t_a) / tau_c.
 dL/dt_a goes to the synapse's delay and to the presynaptic spike (or input event).
 
+A readout v(t_r) (``record_states``, the left limit) is a boundary where the state is continuous: its
+adjoint is that of the piece after it carried back, plus dL/dv(t_r) on v, and the piece after it starts
+from the recorded value (and the rebuilt currents). A readout within a refractory period is the reset.
+
 A spike at t_k (v(t_k-) = theta, dv/dt = (I - theta + I_e + I_i) / tau_m > 0) is a smooth function of
 the parameters by the implicit function theorem, dt_k = -dF / (dv/dt) with F = v(t_k-) - theta: its
 adjoint is lambda(t_k-) = (mu_k, lambda_e(t_k+), lambda_i(t_k+)) with mu_k = -Lambda_k / (dv/dt),
@@ -31,7 +35,8 @@ with v = v_r: -lambda_v(start) (I - v_r + I_e + I_i) / tau_m. dL/dtheta = -mu_k,
 the start of each free piece after a spike.
 
 What the backward pass needs of the run: the spike times and neurons and the external input events
-(the LIF tape: 1 byte per spike, 12 per input event; the cause byte is not needed, v being continuous).
+(the LIF tape: 1 byte per spike, 12 per input event; the cause byte is only counted, v being continuous),
+and the readouts' recorded values.
 The currents at the boundaries, which the spike adjoints and the pieces' tau derivatives need, are not
 stored by the forward run: a forward sweep over the recorded spikes and input events rebuilds them,
 O(K) per spike (each arrival adds w exp(-(t_q - t_a) / tau_c) to the first boundary q after it; a
@@ -53,8 +58,9 @@ from ._typedefs cimport idx_t, int64_t, syn_t, uint8_t
 DEF TIME_ULPS = 4.0
 DEF DBL_EPS = 2.220446049250313e-16
 
-# boundary kinds: a spike; the end of a refractory period (the value 3 leaves 1 and 2 to the LIF's kinds)
+# boundary kinds: a spike, a readout (as the LIF's kinds), the end of a refractory period
 DEF B_SPIKE = 0
+DEF B_READOUT = 2
 DEF B_REFEND = 3
 # what kind of piece an arrival lands in
 DEF P_FREE = 0
@@ -83,6 +89,7 @@ cdef struct Pass:
     const double* ie0
     const double* ii0
     const double* dv
+    const double* bval          # per boundary: the recorded value of a readout
     int64_t m_w, m_d, m_tm, m_te, m_ti, m_drive, m_reset, m_tref
     double t0, T
     double* seg                 # W doubles per boundary, in CSR order by neuron
@@ -105,8 +112,9 @@ cdef struct Pass:
 cdef inline bint before(Pass* P, int64_t q, double ta, bint zero_delay_spike) noexcept nogil:
     """Whether boundary q precedes an arrival at ta: a spike of the same instant comes after a delayed
     arrival or an input event (an instant's arrivals are delivered before its spikes) and before a
-    zero-delay arrival (sent by a spike of that instant); a refractory end of the same instant comes
-    before it (either order gives the same currents)."""
+    zero-delay arrival (sent by a spike of that instant); a readout of the same instant comes before it
+    (a readout is the state before the events of its instant), and so does a refractory end (either
+    order gives the same currents)."""
     cdef double tq = P.seg[W * q]
     return tq < ta or (tq == ta and (P.kind[q] != B_SPIKE or zero_delay_spike))
 
@@ -145,7 +153,8 @@ cdef void end_piece(Pass* P, idx_t i, int64_t q, double t_end, const double* L) 
     """The free piece of neuron i that boundary q ends at t_end (q past its last: the open piece at T),
     with adjoint L there: the gradients by drive and the time constants at fixed start state, and the
     start adjoint to v0 and the initial currents, or to the refractory end it starts from (a piece that
-    starts at a spike without refractoriness: the spike takes it itself, `carry_back`)."""
+    starts at a spike without refractoriness or at a readout: that boundary takes it itself,
+    `carry_back`)."""
     cdef int64_t p, q0 = P.nb[2 * i]
     cdef double tm = P.tau_m[i & P.m_tm], te = P.tau_e[i & P.m_te], ti = P.tau_i[i & P.m_ti]
     cdef double I = P.drive[i & P.m_drive], s, vs, a_s, b_s, Em, Ee, Ei, Ke, Ki, dm, dc
@@ -158,7 +167,7 @@ cdef void end_piece(Pass* P, idx_t i, int64_t q, double t_end, const double* L) 
     else:
         p = q - 1
         s = P.seg[W * p]
-        vs = P.reset[i & P.m_reset]
+        vs = P.bval[p] if P.kind[p] == B_READOUT else P.reset[i & P.m_reset]
         a_s = P.seg[W * p + 1]
         b_s = P.seg[W * p + 2]
     s = t_end - s
@@ -285,13 +294,37 @@ cdef double send_back(Pass* P, idx_t row, double tj, bint is_spike) noexcept nog
     return lj
 
 
+cdef void readout_back(Pass* P, idx_t i, int64_t q, double tr, double nu) noexcept nogil:
+    """The readout of neuron i at tr, boundary q, with dL/dv(tr) = nu: its adjoint (that of the piece
+    after it, carried back, plus nu on v) and the piece it ends. Counted as coincident within rounding of
+    a spike of its neuron (where it is the threshold, before the reset) or of the end of a refractory
+    period (or of a spike without one)."""
+    cdef int64_t q0 = P.nb[2 * i], q1 = P.nb[2 * i + 2]
+    cdef double t_end, tol = same_instant(tr)
+    cdef double L[3]
+    cdef double mu[3]
+    if (q + 1 < q1 and P.kind[q + 1] == B_SPIKE and P.seg[W * (q + 1)] <= tr + tol) or (
+            q > q0 and P.kind[q - 1] != B_READOUT and P.seg[W * (q - 1)] >= tr - tol):
+        P.n_coinc += 1
+    piece_end(P, i, q + 1, &t_end, L)           # free: a readout is followed by a spike, a readout or T
+    carry_back(P, i, t_end - tr, L, mu)
+    mu[0] += nu
+    P.seg[W * q + 3] = mu[0]
+    P.seg[W * q + 4] = mu[1]
+    P.seg[W * q + 5] = mu[2]
+    end_piece(P, i, q, tr, mu)
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.cdivision(True)
 def lif_exp_backward(
     const double[::1] times, const idx_t[::1] neuron, const uint8_t[::1] kicked,
-    const int64_t[::1] bd_ptr, const uint8_t[::1] kind, const double[::1] bd_time, const int64_t[::1] pos,
+    const int64_t[::1] bd_ptr, const uint8_t[::1] kind, const double[::1] bd_time, const double[::1] bd_val,
+    const int64_t[::1] pos,
     const double[::1] in_times, const idx_t[::1] in_src, const int64_t[::1] in_after,
+    const double[::1] ro_times, const idx_t[::1] ro_neuron, const int64_t[::1] ro_pos,
+    const int64_t[::1] ro_sp_after, const int64_t[::1] ro_in_after, const double[::1] dL_dro,
     const int64_t[::1] indptr, const idx_t[::1] indices, const double[::1] w, int64_t m_w,
     const double[::1] d, int64_t m_d,
     const double[::1] tau_m, int64_t m_tm, const double[::1] tau_e, int64_t m_te,
@@ -305,21 +338,29 @@ def lif_exp_backward(
     double[::1] g_v0, double[::1] g_ie0, double[::1] g_ii0, double[::1] g_thr, double[::1] g_reset,
     double[::1] g_in, int64_t[::1] counts,
 ):
-    """Accumulate the gradients of a loss with derivatives `dL_dt` by the recorded spike times and `dL_dv`
-    by the final states v(T): dL/dw, dL/dd per synapse of the combined connectivity (`g_w`, `g_d`; one
+    """Accumulate the gradients of a loss with derivatives `dL_dt` by the recorded spike times, `dL_dv`
+    by the final states v(T) and `dL_dro` by the readouts: dL/dw, dL/dd per synapse of the combined connectivity (`g_w`, `g_d`; one
     accumulator with mask 0), and per neuron dL/dtau_m, dL/dtau_e, dL/dtau_i, dL/dI, dL/dv0, dL/dI_e(0),
     dL/dI_i(0), dL/dtheta, dL/dv_r; dL/dt of each input event (`g_in`).
 
     The spikes (`times`, `neuron`, `kicked`: the tape's cause bits) are in the order of the run, which
     began at t0 with every neuron free of refractoriness and nothing in flight, and ended at T. Each
-    neuron's boundaries in time order (its spikes and, for t_ref > 0, the ends of its refractory periods
-    before T, each right after its spike) are CSR rows `bd_ptr` over `kind` (B_SPIKE, B_REFEND) and
-    `bd_time`; `pos`: each spike's CSR position. The input events (`in_times`, `in_src`: presynaptic ids
-    >= n) are in the order of the run, `in_after[e]` the number of spikes recorded before event e.
+    neuron's boundaries in time order (its spikes; for t_ref > 0, the ends of its refractory periods
+    before T, each right after its spike; its readouts outside refractory periods, after a refractory end
+    and before a spike of their instant) are CSR rows `bd_ptr` over `kind` (B_SPIKE, B_READOUT,
+    B_REFEND), `bd_time` and `bd_val` (a readout's recorded value); `pos`: each spike's CSR position.
+    The input events (`in_times`, `in_src`: presynaptic ids >= n) are in the order of the run,
+    `in_after[e]` the number of spikes recorded before event e. The readouts: rows at `ro_times` of the
+    neurons `ro_neuron`, flat (row, column) index f: `ro_pos[f]` the CSR position (-1 within a refractory
+    period: the caller adds those to dL/dv_r); `ro_sp_after`, `ro_in_after`: the spikes and input events
+    recorded before each row.
     Parameter arrays have length n with mask m = -1, or 1 with mask 0. `counts` receives [spikes marked
     as caused by a pulse, coincident events, grazing spikes].
     """
     cdef int64_t n_sp = times.shape[0], n = g_drive.shape[0], n_in = in_times.shape[0], n_b = bd_time.shape[0]
+    cdef int64_t n_rows = ro_times.shape[0], n_cols = ro_neuron.shape[0], e_ro, col
+    bval_a = np.append(np.asarray(bd_val, dtype=np.float64), 0.0)
+    cdef double[::1] bval = bval_a
     seg_a = np.zeros(W * n_b + W)
     nb_a = np.empty(2 * n + 4, dtype=np.int64)
     kind_a = np.append(np.asarray(kind), np.uint8(0))
@@ -343,6 +384,7 @@ def lif_exp_backward(
     P.reset, P.m_reset = &reset[0], m_reset
     P.tref, P.m_tref = &tref[0], m_tref
     P.v0, P.ie0, P.ii0, P.dv = &v0[0], &ie0[0], &ii0[0], &dL_dv[0]
+    P.bval = &bval[0]
     P.t0, P.T = t0, T
     P.seg = &seg[0]
     P.nb = &nb[0]
@@ -392,7 +434,16 @@ def lif_exp_backward(
                 end_piece(&P, i, q1, T, L)
         r = n_sp - 1
         e = n_in - 1
-        while r >= 0 or e >= 0:
+        e_ro = n_rows - 1
+        while r >= 0 or e >= 0 or e_ro >= 0:
+            if e_ro >= 0 and ro_sp_after[e_ro] > r and ro_in_after[e_ro] > e:
+                # a row of readouts: every event at or after its time is done
+                for col in range(n_cols):
+                    q = ro_pos[e_ro * n_cols + col]
+                    if q >= 0:
+                        readout_back(&P, ro_neuron[col], q, ro_times[e_ro], dL_dro[e_ro * n_cols + col])
+                e_ro -= 1
+                continue
             if e >= 0 and in_after[e] > r:
                 g_in[e] = send_back(&P, in_src[e], in_times[e], False)
                 e -= 1

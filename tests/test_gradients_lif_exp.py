@@ -136,11 +136,12 @@ def _duals(layout, name, values, size):
     return [Dual(x, np.eye(1, dim, offset + k)[0]) for k, x in enumerate(values)]
 
 
-def forward_mode_reference(params, net, c, b, inputs=()):
-    """dL/d(every parameter, per synapse and per neuron), L = c . spike times + b . v(T), by replaying the
-    recorded events in time order with tangents: arrivals (from spikes and from the input events on the
-    tape, with the inputs' weights and delays: ``inputs``, parts of (indptr, indices, weights, delays) in
-    the engine's order of presynaptic ids), spikes, refractory ends."""
+def forward_mode_reference(params, net, c, b, inputs=(), s=None):
+    """dL/d(every parameter, per synapse and per neuron), L = c . spike times + b . v(T) (+ sum(s *
+    readouts), ``net.state_values``), by replaying the recorded events in time order with tangents:
+    arrivals (from spikes and from the input events on the tape, with the inputs' weights and delays:
+    ``inputs``, parts of (indptr, indices, weights, delays) in the engine's order of presynaptic ids),
+    readouts, spikes, refractory ends."""
     n, nnz = params["n"], params["indices"].size
     sizes = {k: (nnz if k in ("weights", "delays") else n) for k in PARAMS}
     for p, part in enumerate(inputs):
@@ -183,15 +184,25 @@ def forward_mode_reference(params, net, c, b, inputs=()):
             heapq.heappush(events, (t_src + d[s].x, 0, seq, int(indices[s]), t_dual + d[s], w[s]))
             seq += 1
 
+    readouts = []
+    if s is not None:  # a readout comes before the arrivals of its instant
+        for r, t_r in enumerate(net.state_times):
+            for col, i in enumerate(net._sample_idx):
+                heapq.heappush(events, (float(t_r), -1, seq, int(i), Dual(float(t_r), 0.0), (r, col)))
+                seq += 1
+
     for t_in, src in zip(*(np.concatenate(a) for a in zip(*net._tape_inputs)), strict=True):
         send(int(src), float(t_in), Dual(float(t_in), 0.0))
     times, neuron, t_dual = net.spike_times, net.spike_indices, []
     for k in range(times.size + 1):
         t_next = times[k] if k < times.size else net.t
         while events and events[0][0] < t_next:  # the arrivals before this spike
-            _, _, _, i, ta, w = heapq.heappop(events)
+            _, kind, _, i, ta, w = heapq.heappop(events)
             advance(i, ta)
-            if w.x >= 0:
+            if kind < 0:  # a readout (the state before the events of its instant; the reset if refractory)
+                assert state[i][0].x == pytest.approx(net.state_values[w], abs=1e-10)
+                readouts.append(float(s[w]) * state[i][0])
+            elif w.x >= 0:
                 state[i][1] = state[i][1] + w
             else:
                 state[i][2] = state[i][2] + w
@@ -211,6 +222,7 @@ def forward_mode_reference(params, net, c, b, inputs=()):
         st[0], st[3], st[4] = x["reset"][i], tk, (tk + tref if tref > 0 else None)
         send(i, times[k], tk)
     L = sum((float(ck) * tk for ck, tk in zip(c, t_dual, strict=True)), zero)
+    L = sum(readouts, L)
     for i in range(n):
         advance(i, Dual(net.t, 0.0))
         assert state[i][0].x == pytest.approx(net.v[i], abs=1e-10)
@@ -232,6 +244,38 @@ def test_gradient_matches_forward_mode_reference(seed, config):
     for name in PARAMS:
         got = getattr(g, FIELDS.get(name, name))
         np.testing.assert_allclose(got, ref[name], rtol=1e-8, atol=1e-8 * np.abs(ref[name]).max(), err_msg=name)
+
+
+def test_readout_gradients(seed):
+    # membrane readouts (record_states: the left limit, the reset within a refractory period) in the loss,
+    # against the reference replay and central differences
+    rng = np.random.default_rng(400 + seed)
+    params = random_params(rng, n=12, tref=0.002)
+    sample = (rng.choice(params["n"], 5, replace=False), np.sort(rng.uniform(0.001, T, 30)))
+
+    def run(p):
+        net = EventNetwork(**p)
+        net.record_states(*sample)
+        net.run(T, record_tape=True)
+        return net
+
+    net = run(params)
+    c, b = rng.normal(size=net.spike_times.size), rng.normal(size=params["n"])
+    s = rng.normal(size=net.state_values.shape)
+    g = net.gradient(c, b, dL_dstates=s)
+    assert g.n_coincident == 0
+    ref = forward_mode_reference(params, net, c, b, s=s)
+    for name in PARAMS:
+        got = getattr(g, FIELDS.get(name, name))
+        np.testing.assert_allclose(got, ref[name], rtol=1e-8, atol=1e-8 * np.abs(ref[name]).max(), err_msg=name)
+    for name in ("weights", "tau_e", "reset"):
+        direction, h, values = rng.normal(size=np.shape(params[name])), step(name), []
+        for sign in (1, -1):
+            other = run(dict(params, **{name: params[name] + sign * h * direction}))
+            np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+            values.append(loss(other, c, b) + float(np.sum(s * other.state_values)))
+        fd = (values[0] - values[1]) / (2 * h)
+        assert getattr(g, name) @ direction == pytest.approx(fd, rel=1e-5, abs=1e-6), name
 
 
 # ---------------------------------------------------------------- external inputs
@@ -330,12 +374,6 @@ def test_lif_exp_gradient_errors():
     mixed.run(0.01, record_tape=True)
     with pytest.raises(NotImplementedError, match="'lif_exp' neurons only, found neuron 1 of model 'lif_exp'"):
         mixed.gradient(np.zeros(mixed.spike_times.size))
-    ro = EventNetwork(2, model="lif_exp", drive=1.5)
-    ro.record_states([0], [0.005])
-    ro.run(0.01, record_tape=True)
-    with pytest.raises(NotImplementedError, match="readouts"):
-        ro.gradient(np.zeros(ro.spike_times.size), dL_dstates=np.ones((1, 1)))
-    assert ro.gradient(np.zeros(ro.spike_times.size)).n_coincident == 0  # readouts that the loss ignores
     high = EventNetwork(1, model="lif_exp", drive=1.5, reset=1.2, refractory=0.001, v_init=[0.0])
     high.run(0.01, record_tape=True)
     with pytest.raises(NotImplementedError, match=r"reset < threshold.*reset 1.2 >= threshold 1.0"):

@@ -196,7 +196,7 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     ----------
     net : EventNetwork
         A network of ``'lif'`` neurons with delta pulses, or of ``'lif_exp'`` neurons with exponential
-        currents (reset < threshold; no state readouts yet), with any weights, delays, refractory periods,
+        currents (reset < threshold), with any weights, delays, refractory periods,
         per-neuron parameters, Poisson and spike-generator inputs, and ``integrate_refractory=False``.
         For 'lif_exp' the gradient also holds dL/dtau_e, dL/dtau_i and dL/d(initial currents).
     dL_dspike_times : array_like, shape (n_spikes,)
@@ -238,8 +238,7 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
         If ``loss`` is given and JAX is not installed.
     NotImplementedError
         For models other than 'lif' and 'lif_exp' (or both in one network), ``integrate_refractory=True``,
-        'lif_exp' neurons with reset >= threshold, or readouts of 'lif_exp' networks, whose backward
-        passes are not written yet.
+        or 'lif_exp' neurons with reset >= threshold, whose backward passes are not written yet.
 
     Examples
     --------
@@ -375,12 +374,7 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
 
     p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
     if exp_model:
-        if ds.any():
-            raise NotImplementedError(
-                "gradients by state readouts (dL_dstates, or a loss of the readouts) are implemented for 'lif' "
-                "neurons only, not yet for 'lif_exp'"
-            )
-        return _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, value)
+        return _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value)
     s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
     tref = np.broadcast_to(p["tref"], (n,))
     ptr, order, kind, bd_time, pos, ro_pos, n_at_end = _boundaries(times, neuron, kicked, n, s_times, s_idx, tref)
@@ -441,25 +435,38 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     )
 
 
-def _exp_boundaries(times, neuron, n, tref, T):
-    """Each 'lif_exp' neuron's boundaries in time order, as CSR rows: its spikes and the ends of their
-    refractory periods before T (each right after its spike). Returns ptr, kind (0 a spike, 3 a refractory
-    end), the boundary times and each spike's CSR position."""
+def _exp_boundaries(times, neuron, kicked, n, tref, T, s_times, s_idx, states):
+    """Each 'lif_exp' neuron's boundaries in time order, as CSR rows: its spikes, the ends of their
+    refractory periods before T (each right after its spike) and its readouts (``s_times`` x ``s_idx``,
+    flat index f = row * len(s_idx) + column) outside refractory periods (after a refractory end and
+    before a spike of their instant). Returns ptr, kind (0 a spike, 2 a readout, 3 a refractory end), the
+    boundary times, the readouts' recorded values (0 elsewhere), each spike's CSR position, each readout's
+    CSR position (-1 within a refractory period: held at the reset) and the number of readouts within
+    rounding of the end of a refractory period or of the spike that began it."""
+    # which readouts are held at the reset: as for 'lif' (v is held the same way)
+    *_, lif_ro_pos, n_at_end = _boundaries(times, neuron, kicked, n, s_times, s_idx, tref)
+    ro_held = lif_ro_pos < 0
     ends = times + tref[neuron]
     has_end = (tref[neuron] > 0.0) & (ends < T)
-    all_t = np.concatenate([times, ends[has_end]])
-    all_i = np.concatenate([neuron, neuron[has_end]]).astype(np.int64)
-    is_end = np.arange(all_t.size) >= times.size
-    srt = np.lexsort((is_end, all_t, all_i))
+    r_t, r_i = np.repeat(s_times, s_idx.size), np.tile(s_idx, s_times.size)
+    r_keep = np.flatnonzero(~ro_held)
+    all_t = np.concatenate([times, ends[has_end], r_t[r_keep]])
+    all_i = np.concatenate([neuron, neuron[has_end], r_i[r_keep]]).astype(np.int64)
+    n_sp, n_end = times.size, int(has_end.sum())
+    kind = np.concatenate([np.zeros(n_sp, np.uint8), np.full(n_end, 3, np.uint8), np.full(r_keep.size, 2, np.uint8)])
+    rank = np.array([2, 0, 1, 0], np.int8)[kind]  # at one instant: a refractory end, a readout, a spike
+    value = np.concatenate([np.zeros(n_sp + n_end), np.asarray(states, float).reshape(-1)[r_keep]])
+    srt = np.lexsort((rank, all_t, all_i))
     ptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(all_i, minlength=n), out=ptr[1:])
-    pos = np.empty(times.size, np.int64)
-    spike = srt < times.size
-    pos[srt[spike]] = np.nonzero(spike)[0]
-    return ptr, np.where(is_end[srt], 3, 0).astype(np.uint8), all_t[srt], pos
+    where = np.empty(srt.size, np.int64)
+    where[srt] = np.arange(srt.size)
+    ro_pos = np.full(r_t.size, -1, np.int64)
+    ro_pos[r_keep] = where[n_sp + n_end :]
+    return ptr, kind[srt], all_t[srt], value[srt], where[:n_sp].copy(), ro_pos, n_at_end
 
 
-def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, value):
+def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
     """`lif_gradient` for networks of 'lif_exp' neurons (see `brian2_sparseprop.spiking._adjoint_exp`)."""
     n = net.n
     tref = np.broadcast_to(p["tref"], (n,))
@@ -473,10 +480,16 @@ def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, value):
             f"threshold {tb[k]} for neuron {k}"
         )
     T = float(net.t)
-    ptr, kind, bd_time, pos = _exp_boundaries(times, neuron, n, tref, T)
+    states = net.state_values
+    s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
+    ptr, kind, bd_time, bd_val, pos, ro_pos, n_at_end = _exp_boundaries(
+        times, neuron, kicked, n, tref, T, s_times, s_idx, states
+    )
     in_times = np.concatenate([c[0] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0)
     in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
     in_after = np.searchsorted(times, in_times, side="left").astype(np.int64)  # an instant's inputs come first
+    ro_sp_after = np.searchsorted(times, s_times, side="left").astype(np.int64)  # a readout precedes its instant
+    ro_in_after = np.searchsorted(in_times, s_times, side="left").astype(np.int64)
     spec = net._spec
     indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
     w, d = spec["weights"], spec["delays"]
@@ -489,8 +502,11 @@ def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, value):
     counts = np.zeros(3, np.int64)
     te, ti = (np.ascontiguousarray(a, dtype=np.float64) for a in (net._tau_e, net._tau_i))
     cur = np.ascontiguousarray(np.broadcast_to(net._cur_init, (n, 2)), dtype=np.float64)
+    held = ro_pos < 0  # a readout within a refractory period is the reset
+    np.add.at(g_reset, np.tile(s_idx, s_times.size)[held], ds.reshape(-1)[held])
     _adjoint_exp.lif_exp_backward(
-        times, neuron, kicked, ptr, kind, bd_time, pos, in_times, in_src, in_after,
+        times, neuron, kicked, ptr, kind, bd_time, bd_val, pos, in_times, in_src, in_after,
+        s_times, s_idx, ro_pos, ro_sp_after, ro_in_after, ds.reshape(-1),
         spec["indptr"], indices, w, _mask(w), d, _mask(d),
         p["tau"], _mask(p["tau"]), te, _mask(te), ti, _mask(ti), p["drive"], _mask(p["drive"]),
         p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]),
@@ -522,7 +538,7 @@ def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, value):
         generator_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "generator"),
         generator_times=_generator_times(net, g_in, in_src),
         n_pulse_triggered=0,
-        n_coincident=int(counts[0] + counts[1] + counts[2]),
+        n_coincident=int(counts[0] + counts[1] + counts[2]) + n_at_end,
         n_unresolved=0,
         loss=value,
     )
