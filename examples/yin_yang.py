@@ -18,7 +18,8 @@ trained with Adam (optax); each minibatch runs as one event-driven network of B 
 With ``--model lif_exp`` the neurons are EventProp's: LIF with exponential synaptic currents (time constant
 ``--tau-syn``, 5 ms), whose spike times depend smoothly on every weight (no spike is caused by a pulse at
 once); the initial weights are scaled by tau / tau_syn (a current pulse w then moves v by the same area
-as a delta pulse w tau_syn / tau), and the results go to DIR/lif_exp unless ``--out`` is given.
+as a delta pulse w tau_syn / tau), and the results go to yin_yang_results/lif_exp unless ``--out`` is
+given.
 
     python examples/yin_yang.py [--seeds 0-9] [--epochs N] [--out DIR] [--quick] [--model lif_exp]
 
@@ -76,7 +77,12 @@ parser.add_argument(
 parser.add_argument("--train-samples", type=int, default=5000, help="samples of the training split used")
 parser.add_argument("--test-samples", type=int, default=1000, help="samples of the test (and validation) split used")
 parser.add_argument("--quick", action="store_true", help="2 epochs, 300 training and 200 test samples, 20 hidden")
-parser.add_argument("--out", type=Path, default=None, help="directory of results and figure")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=None,
+    help="directory of results and figure (None: yin_yang_results, or yin_yang_results/lif_exp with --model lif_exp)",
+)
 args = parser.parse_args()
 if args.out is None:
     args.out = Path("yin_yang_results") / ("lif_exp" if args.model == "lif_exp" else "")
