@@ -369,6 +369,39 @@ def test_arrival_at_a_spike_of_its_target_is_counted():
     assert own.gradient(np.ones(own.spike_times.size)).n_coincident == 0
 
 
+def test_arrival_at_a_refractory_end_is_counted():
+    # two identical neurons fire at the same instant; the pulse of neuron 0 reaches neuron 1 after a delay
+    # equal to its refractory period: at the instant it leaves refractoriness
+    net = EventNetwork(2, model="lif_exp", drive=1.5, refractory=0.002, indptr=[0, 1, 1], indices=[1],
+                       weights=0.1, delays=0.002)  # fmt: skip
+    net.run(0.015, record_tape=True)
+    assert net.spike_times.size == 2 and net.spike_times[0] == net.spike_times[1]
+    assert net.gradient(np.ones(2)).n_coincident == 1
+    moved = EventNetwork(2, model="lif_exp", drive=1.5, refractory=0.002, indptr=[0, 1, 1], indices=[1],
+                         weights=0.1, delays=0.0025)  # fmt: skip
+    moved.run(0.015, record_tape=True)
+    assert moved.gradient(np.ones(moved.spike_times.size)).n_coincident == 0
+
+
+def test_zero_weight_gets_the_derivative_for_growing_weights():
+    # a pulse of weight 0 enters no current; w > 0 would enter I_e (tau_e 2 ms), w < 0 I_i (tau_i 8 ms):
+    # the one-sided derivatives differ, and the gradient is the right one
+    def first(w):
+        net = EventNetwork(2, model="lif_exp", drive=[1.5, 1.2], indptr=[0, 1, 1], indices=[1], weights=[w],
+                           delays=0.001, tau_e=0.002, tau_i=0.008)  # fmt: skip
+        net.run(0.02, record_tape=True)
+        return net
+
+    net = first(0.0)
+    dL = (net.spike_indices == 1).astype(float)
+    g = net.gradient(dL)
+    h = 1e-8
+    right = (first(h).spike_times @ dL - net.spike_times @ dL) / h
+    left = (net.spike_times @ dL - first(-h).spike_times @ dL) / h
+    assert g.weights[0] == pytest.approx(right, rel=1e-5)
+    assert abs(left - right) > 0.1 * abs(right)
+
+
 def test_lif_exp_gradient_errors():
     mixed = EventNetwork(2, model=["lif", "lif_exp"], drive=1.5)
     mixed.run(0.01, record_tape=True)
