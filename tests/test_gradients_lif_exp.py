@@ -278,6 +278,35 @@ def test_readout_gradients(seed):
         assert getattr(g, name) @ direction == pytest.approx(fd, rel=1e-5, abs=1e-6), name
 
 
+def test_runs_in_pieces_and_a_passive_neuron(seed):
+    # a run in three pieces gives the gradient of the whole run; a passive neuron (threshold inf, never
+    # spikes) read out has the gradient of its exact state (here by its tau_e, against central differences)
+    rng = np.random.default_rng(500 + seed)
+    params = random_params(rng, n=12, tref=0.001)
+    params["threshold"][3] = np.inf
+
+    def run(durations, p=params):
+        net = EventNetwork(**p)
+        net.record_states([3, 5], np.linspace(0.005, T, 20))
+        for d in durations:
+            net.run(d, record_tape=True)
+        return net
+
+    whole, pieces = run((T,)), run((0.03, 0.05, T - 0.08))
+    np.testing.assert_array_equal(pieces.spike_indices, whole.spike_indices)
+    c, b = rng.normal(size=whole.spike_times.size), rng.normal(size=12)
+    s = rng.normal(size=whole.state_values.shape)
+    g1, g2 = whole.gradient(c, b, dL_dstates=s), pieces.gradient(c, b, dL_dstates=s)
+    for name in ("weights", "delays", "tau", "tau_e", "i_i0", "v0"):
+        np.testing.assert_allclose(getattr(g2, name), getattr(g1, name), rtol=1e-9, atol=1e-12, err_msg=name)
+    assert g1.threshold[3] == 0.0 and g1.n_coincident == 0
+    h, values = 1e-9, []
+    for sign in (1, -1):
+        other = run((T,), dict(params, tau_e=params["tau_e"] + sign * h * (np.arange(12) == 3)))
+        values.append(loss(other, c, b) + float(np.sum(s * other.state_values)))
+    assert g1.tau_e[3] == pytest.approx((values[0] - values[1]) / (2 * h), rel=1e-5)
+
+
 # ---------------------------------------------------------------- external inputs
 
 
