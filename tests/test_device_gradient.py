@@ -228,13 +228,26 @@ vt : volt
 """
 
 
-def script_exp(seed, change=None):
+EQS_ONE = """
+dv/dt = (I - v)/taum + ge/tauk : volt (unless refractory)
+dge/dt = -ge/taue : volt
+I : volt
+taum : second (constant)
+tauk : second (constant)
+taue : second (constant)
+vt : volt
+"""
+
+
+def script_exp(seed, change=None, single=False):
     """A small Brian2 script of LIF neurons with exponential currents (CUBA-like, engine 'lif_exp'):
-    excitatory synapses into ge, inhibitory ones into gi, a spike generator into ge; the currents enter v
-    with a coefficient 1/tauk, so the engine's scale of a current, taum/tauk, depends on two parameters."""
+    excitatory synapses into ge, inhibitory ones into gi (``single``: into ge too, one current taking both
+    signs), a spike generator into ge; the currents enter v with a coefficient 1/tauk, so the engine's
+    scale of a current, taum/tauk, depends on two parameters."""
     rng = np.random.default_rng(seed)
     brian_seed(seed)
-    G = NeuronGroup(10, EQS_EXP, threshold="v > vt", reset="v = -1*mV", refractory=1 * ms, method="exact")
+    eqs = EQS_ONE if single else EQS_EXP
+    G = NeuronGroup(10, eqs, threshold="v > vt", reset="v = -1*mV", refractory=1 * ms, method="exact")
     G.I = rng.uniform(11, 16, 10) * mV
     G.taum = rng.uniform(8, 12, 10) * ms
     G.tauk = rng.uniform(8, 12, 10) * ms
@@ -246,7 +259,7 @@ def script_exp(seed, change=None):
     E.connect(p=0.3, condition="i != j")
     E.w = rng.uniform(1, 6, len(E)) * mV
     E.delay = rng.uniform(0.5, 3, len(E)) * ms
-    Inh = Synapses(G, G, "w : volt", on_pre="gi_post += 2*w")
+    Inh = Synapses(G, G, "w : volt", on_pre="ge_post += 2*w" if single else "gi_post += 2*w")
     Inh.connect(p=0.2, condition="i != j")
     Inh.w = -rng.uniform(1, 4, len(Inh)) * mV
     Inh.delay = rng.uniform(0.5, 3, len(Inh)) * ms
@@ -262,12 +275,14 @@ def script_exp(seed, change=None):
     return objects
 
 
-def test_lif_exp_device_gradient_against_finite_differences(taped, seed):
+@pytest.mark.parametrize("single", [False, True], ids=["two-currents", "one-current"])
+def test_lif_exp_device_gradient_against_finite_differences(taped, seed, single):
     """'lif_exp' groups: every kind of variable (weights into either current, a weight through a kick
     expression, time constants of v, of the current and of its coefficient, drive, threshold, initial
     state and current, delays, generator weights and times) against central differences of the device's
-    runs; the weights with every seed, the other kinds in turn."""
-    base = script_exp(seed)
+    runs; the weights with every seed, the other kinds in turn. With one current taking both signs (the
+    engine's two currents with one time constant) the weights and the current's time constant."""
+    base = script_exp(seed, single=single)
     net = Network(base.values())
     net.run(40 * ms)
     grad = get_device().gradient(base["mon"], loss=loss, net=net)
@@ -279,7 +294,8 @@ def test_lif_exp_device_gradient_against_finite_differences(taped, seed):
     weights = [("E", "w", pick["E"]), ("Inh", "w", pick["Inh"]), ("P", "w", pick["P"])]
     others = [("G", name, int(rng.integers(10))) for name in ("taum", "tauk", "taue", "I", "vt", "v", "ge")]
     others += [("E", "delay", pick["E"]), ("gen", "spike_time", int(rng.integers(3)))]
-    for obj, var, k in weights + others[seed % 3 :: 3]:
+    checks = weights + ([("G", "taue", int(rng.integers(10)))] if single else others[seed % 3 :: 3])
+    for obj, var, k in checks:
         values = []
         for sign in (1, -1):
             start_scope()
@@ -292,7 +308,7 @@ def test_lif_exp_device_gradient_against_finite_differences(taped, seed):
                 else:
                     setattr(o[obj], var + "_", array)
 
-            o = script_exp(seed, change=change)
+            o = script_exp(seed, change=change, single=single)
             Network(o.values()).run(40 * ms)
             np.testing.assert_array_equal(o["mon"].i, base["mon"].i)  # the same events
             values.append(loss_value(o["mon"]))
