@@ -5,6 +5,10 @@ One process, one network per size, the three measured one after another on ident
 loss is L = sum of all spike times plus the sum of final states; its gradient is taken by the shared
 weight and drive (S1 has one of each: scalar gradients) and by the initial states.
 
+With ``--lif-exp``: the same network of 'lif_exp' neurons (S1's connectivity, weights, drive and initial
+states; the pulses enter an inhibitory current of time constant 5 ms), differentiated by
+`brian2_sparseprop.spiking._adjoint_exp`.
+
 With ``--yin-yang``: one training epoch of the Yin-Yang example's network (5 -> 60 -> 3 LIF neurons, the
 5000 training samples in batches of 50, Adam) against a forward pass over the same samples in the same
 batches, CPU seconds and their ratio (the epoch includes the tape, the JAX loss and the optimiser).
@@ -13,6 +17,7 @@ Usage:
     python benchmarks/gradients.py                  # N = 1e4 and 1e5
     python benchmarks/gradients.py --sizes 10000 --duration 0.5
     python benchmarks/gradients.py --sizes --yin-yang
+    python benchmarks/gradients.py --sizes 10000 --lif-exp
 """
 
 import argparse
@@ -20,16 +25,26 @@ import time
 
 import numpy as np
 
+from brian2_sparseprop import EventNetwork
+from brian2_sparseprop.connectivity import fixed_out_degree
 from brian2_sparseprop.spiking.standard import sparse_inhibitory_lif
 
 DURATION = {10_000: 1.0, 100_000: 0.3}  # simulated seconds per size (S1: about 3.3 Hz)
 
 
-def measure(n, duration, repeats):
+def s1_lif_exp(n, k=100, seed=0):
+    """S1 with exponential currents: S1's network and initial states, 'lif_exp' neurons, tau_i = 5 ms."""
+    rng = np.random.default_rng(seed)
+    indptr, indices = fixed_out_degree(n, k, rng)
+    return EventNetwork(n, model="lif_exp", tau=0.01, drive=1.1, v_init=rng.random(n), indptr=indptr,
+                        indices=indices, weights=-1.0 / np.sqrt(k), tau_i=0.005, seed=seed)  # fmt: skip
+
+
+def measure(n, duration, repeats, build=sparse_inhibitory_lif):
     best = {"forward": np.inf, "forward+tape": np.inf, "backward": np.inf}
     for _ in range(repeats):
         for tape in (False, True):
-            net = sparse_inhibitory_lif(n)
+            net = build(n)
             net.run(0.0, record_tape=tape)  # builds the engine (and starts the tape at t = 0)
             t0 = time.process_time()
             net.run(duration, record_tape=tape)
@@ -83,7 +98,7 @@ def s1_table(args):
     )
     for n in args.sizes:
         duration = args.duration or DURATION.get(n, 0.3)
-        spikes, best, g = measure(n, duration, args.repeats)
+        spikes, best, g = measure(n, duration, args.repeats, s1_lif_exp if args.lif_exp else sparse_inhibitory_lif)
         us = {k: 1e6 * v / spikes for k, v in best.items()}
         print(
             f"{n:>8} {spikes:>8} {us['forward']:>10.3f} {us['forward+tape']:>10.3f} {us['backward']:>10.3f} "
@@ -100,6 +115,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="*", default=sorted(DURATION), help="S1 sizes (none: skip S1)")
     ap.add_argument("--yin-yang", action="store_true", help="also time a Yin-Yang training epoch")
+    ap.add_argument("--lif-exp", action="store_true", help="S1 with exponential currents ('lif_exp')")
     ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default: per size)")
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs of each")
     args = ap.parse_args()

@@ -184,3 +184,34 @@ cdef inline double lexp_time_to(const LexpState* x, double level, const LexpPar*
         if piece == 1 or s0 == INFINITY:
             break
     return INFINITY
+
+
+# Derivatives of the kernel by its time constants, for the backward pass (`_adjoint_exp`). With
+# alpha = 1/tau_m, beta = 1/tau_s, K(s) = alpha int_0^s exp(-alpha (s - u)) exp(-beta u) du, so
+#     dK/dtau_s = G(s; alpha, beta) / (tau_m tau_s^2),   dK/dtau_m = -K / tau_m + G(s; beta, alpha) / tau_m^3,
+#     G(s; alpha, beta) = int_0^s u exp(-alpha (s - u)) exp(-beta u) du = s^2 exp(-alpha s) h1(s (alpha - beta)),
+#     h1(z) = int_0^1 t exp(z t) dt = (exp(z) (z - 1) + 1) / z^2,
+# G being written (exp(-beta s) (z - 1) + exp(-alpha s)) / z^2 * s^2 for |z| >= 1 (no overflow, at most
+# a factor 4 of cancellation) and by the series of h1 (sum of z^k / (k! (k + 2))) below.
+
+cdef inline double lexp_g(double s, double alpha, double beta, double d_ab) noexcept nogil:
+    """G(s; alpha, beta) >= 0 for s >= 0, given d_ab = alpha - beta (computed by the caller without
+    cancellation near alpha = beta)."""
+    cdef double z = s * d_ab, term, total
+    cdef int k
+    if fabs(z) < 1.0:
+        term = 1.0                          # z^k / k!
+        total = 0.5
+        for k in range(1, 24):
+            term *= z / k
+            total += term / (k + 2)
+        return s * s * exp(-alpha * s) * total
+    return s * s * (exp(-beta * s) * (z - 1.0) + exp(-alpha * s)) / (z * z)
+
+
+cdef inline void lexp_kernel_dtau(double s, double tau_m, double tau_s, double K, double* dK_dtm,
+                                  double* dK_dts) noexcept nogil:
+    """dK/dtau_m and dK/dtau_s of K(s; tau_m, tau_s) (given as K) at s >= 0."""
+    cdef double d_ab = (tau_s - tau_m) / (tau_m * tau_s)    # 1/tau_m - 1/tau_s, exact at tau_s = tau_m
+    dK_dts[0] = lexp_g(s, 1.0 / tau_m, 1.0 / tau_s, d_ab) / (tau_m * tau_s * tau_s)
+    dK_dtm[0] = -K / tau_m + lexp_g(s, 1.0 / tau_s, 1.0 / tau_m, -d_ab) / (tau_m * tau_m * tau_m)

@@ -15,7 +15,13 @@ threshold at the trial's end (``--silent-weight``), whose gradient lifts it back
 Every neuron fires at most once per trial (its refractory period is the trial). Weights and drives are
 trained with Adam (optax); each minibatch runs as one event-driven network of B copies.
 
-    python examples/yin_yang.py [--seeds 0-9] [--epochs N] [--out DIR] [--quick]
+With ``--model lif_exp`` the neurons are EventProp's: LIF with exponential synaptic currents (time constant
+``--tau-syn``, 5 ms), whose spike times depend smoothly on every weight (no spike is caused by a pulse at
+once); the initial weights are scaled by tau / tau_syn (a current pulse w then moves v by the same area
+as a delta pulse w tau_syn / tau), and the results go to yin_yang_results/lif_exp unless ``--out`` is
+given.
+
+    python examples/yin_yang.py [--seeds 0-9] [--epochs N] [--out DIR] [--quick] [--model lif_exp]
 
 Each seed writes DIR/yin_yang_seed<k>.json (skipped when it exists, so an interrupted sweep resumes; a
 seed under way resumes from its checkpoint DIR/yin_yang_seed<k>.ckpt); then the mean +- std of the test
@@ -54,6 +60,13 @@ parser.add_argument(
     help="learning rate: constant or cosine decay to 0",
 )
 parser.add_argument("--tau", type=float, default=0.02, help="membrane time constant (s)")
+parser.add_argument(
+    "--model",
+    choices=("lif", "lif_exp"),
+    default="lif",
+    help="neuron model: LIF with delta pulses, or with exponential currents (EventProp's)",
+)
+parser.add_argument("--tau-syn", type=float, default=0.005, help="synaptic time constant of lif_exp (s)")
 parser.add_argument("--tau-soft", type=float, default=0.002, help="softmax temperature of the first spike times (s)")
 parser.add_argument(
     "--silent-weight",
@@ -64,8 +77,15 @@ parser.add_argument(
 parser.add_argument("--train-samples", type=int, default=5000, help="samples of the training split used")
 parser.add_argument("--test-samples", type=int, default=1000, help="samples of the test (and validation) split used")
 parser.add_argument("--quick", action="store_true", help="2 epochs, 300 training and 200 test samples, 20 hidden")
-parser.add_argument("--out", type=Path, default=Path("yin_yang_results"), help="directory of results and figure")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=None,
+    help="directory of results and figure (None: yin_yang_results, or yin_yang_results/lif_exp with --model lif_exp)",
+)
 args = parser.parse_args()
+if args.out is None:
+    args.out = Path("yin_yang_results") / ("lif_exp" if args.model == "lif_exp" else "")
 if args.quick:
     args.epochs, args.train_samples, args.test_samples, args.hidden = 2, 300, 200, 20
 
@@ -86,13 +106,17 @@ def build(hidden, tau):
         tau=tau,
         refractory=DURATION,  # one spike per neuron and trial
         trained=("weights", "input_weights", "drive"),
+        model=args.model,
+        tau_e=args.tau_syn,
+        tau_i=args.tau_syn,
     )
 
 
 def initial_params(hidden, rng):
+    scale = args.tau / args.tau_syn if args.model == "lif_exp" else 1.0  # the same area of the response in v
     return {
-        "weights": rng.normal(0.0, 0.05, hidden * N_OUT),
-        "input_weights": rng.normal(0.0, 0.1, N_IN * hidden),
+        "weights": rng.normal(0.0, 0.05 * scale, hidden * N_OUT),
+        "input_weights": rng.normal(0.0, 0.1 * scale, N_IN * hidden),
         "drive": np.concatenate(
             [rng.uniform(DRIVE_HIDDEN - 0.1, DRIVE_HIDDEN + 0.1, hidden), np.full(N_OUT, DRIVE_OUT)]
         ),
@@ -172,7 +196,8 @@ for r in results:
     epochs = np.arange(1, len(r["validation_accuracy"]) + 1)
     ax_acc.plot(epochs, 100 * np.array(r["validation_accuracy"]), label=f"seed {r['seed']}")
     ax_pulse.plot(epochs, 100 * np.array(r["pulse_triggered"]))
-ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title="Yin-Yang, exact LIF (delta pulses)")
+title = "exponential currents" if args.model == "lif_exp" else "delta pulses"
+ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title=f"Yin-Yang, exact LIF ({title})")
 ax_pulse.set(xlabel="epoch", ylabel="spikes caused by a pulse (%)", title="weight-insensitive spikes")
 if len(results) <= 10:
     ax_acc.legend(fontsize=7)

@@ -401,11 +401,18 @@ def test_invalid_parameters_refused(overrides, error, match):
         EventNetwork(2, **kw)
 
 
-def test_gradient_refused():
-    net = one_neuron(drive=1.2)
+def test_gradient_without_currents_is_the_lifs():
+    # without currents a 'lif_exp' neuron is a LIF neuron: the same spikes and the same gradient (the full
+    # tests of the 'lif_exp' gradient are in test_gradients_lif_exp.py)
+    net = one_neuron(drive=1.2, refractory=0.002)
     net.run(0.05, record_tape=True)
-    with pytest.raises(NotImplementedError, match=r"'lif' neurons only, found neuron 0 of model 'lif_exp'"):
-        net.gradient(np.zeros(net.spike_times.size))
+    lif = EventNetwork(1, tau=TAU_M, drive=1.2, threshold=1.0, reset=0.0, refractory=0.002)
+    lif.run(0.05, record_tape=True)
+    np.testing.assert_allclose(net.spike_times, lif.spike_times, rtol=1e-14)
+    dL = np.arange(1.0, net.spike_times.size + 1)
+    g, ref = net.gradient(dL, [0.5]), lif.gradient(dL, [0.5])
+    for name in ("drive", "tau", "threshold", "reset", "v0"):
+        np.testing.assert_allclose(getattr(g, name), getattr(ref, name), rtol=1e-12, err_msg=name)
 
 
 def test_integrate_refractory_takes_inputs():

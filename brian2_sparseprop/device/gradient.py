@@ -58,7 +58,8 @@ class BrianGradient:
     variables : dict
         Object name -> `GradientVariables` (variable name -> Quantity). For a NeuronGroup: each of its
         real parameters (``G.tau``, ``G.I``, ..., zero where the model does not use it) and its state
-        variable (``G.v``: the derivative by its values at the start of the recorded run). For a
+        variable (``G.v``: the derivative by its values at the start of the recorded run), and for LIF
+        groups with exponential currents their current variables (``G.ge``, at the start of the run). For a
         Synapses: each of its real parameters that its ``on_pre`` code uses (``S.w``) and ``'delay'``. For
         a SpikeGeneratorGroup: ``'spike_time'``, by each of its given spike times (0 for a spike before the
         run; with a period, summed over the repetitions).
@@ -95,10 +96,17 @@ def tape_refusal(spec):
             "(no STDP or short-term plasticity)"
         )
     for g in spec.groups:
-        if g.model != "lif":
+        if g.model not in ("lif", "lif_exp"):
             return NotImplementedError(
                 f"NeuronGroup '{g.group.name}' is a {g.model!r} neuron: gradients are implemented for LIF neurons "
-                "(dx/dt = (drive - x)/tau, delta-pulse synapses) only"
+                "(dx/dt = (drive - x)/tau, delta-pulse synapses, or with exponential currents as in Brian2's CUBA) "
+                "only"
+            )
+        if g.model != spec.groups[0].model:
+            return NotImplementedError(
+                f"NeuronGroups '{spec.groups[0].group.name}' ({spec.groups[0].model!r}) and '{g.group.name}' "
+                f"({g.model!r}): gradients are implemented for networks of LIF neurons of one kind, all with delta "
+                "pulses or all with exponential currents"
             )
         if "spike" not in g.group.events:
             return NotImplementedError(
@@ -127,6 +135,15 @@ def derivative_map(spec, namespace, t_offset):
     gradient (object name -> variable name -> reason)."""
     missing = {}
     entries = [_group_entry(g, namespace, missing) for g in spec.groups]
+    for entry in spec.poisson_inputs:
+        g = spec.group_spec(entry["group"])
+        scaled = [name for name, d in _group_entries_by_name(entries)[g.group.name]["params"].items()
+                  if any(np.any(d[k] != 0) for k in d if k.startswith("scale_"))]  # fmt: skip
+        for name in scaled:
+            missing.setdefault(g.group.name, {})[name] = (
+                f"PoissonInput '{entry['name']}' kicks a current whose scale in the engine depends on it; "
+                "derivatives through a PoissonInput's weight are not implemented"
+            )
     for placed in spec.synapses:
         entries.append(_synapses_entry(spec, placed, namespace, missing))
     for k, source in enumerate(spec.spike_generators):  # the engine's spikes of each, in Brian2's order
@@ -153,12 +170,26 @@ def _float_parameters(obj):
     ]
 
 
+def _group_entries_by_name(entries):
+    return {e["object"].name: e for e in entries if e["kind"] == "group"}
+
+
 def _group_entry(g, namespace, missing):
-    """The derivatives of tau, drive, threshold and reset of a LIF group's neurons by its parameters."""
+    """The derivatives of tau, drive, threshold and reset of a LIF group's neurons by its parameters, and
+    for a group with exponential currents (dx/dt = (drive - x)/tau + sum k_c c, dc/dt = -c/tau_c; engine
+    current = scale_c c, scale_c = k_c tau) those of each current's tau_c and scale_c."""
     group, variable, n = g.group, g.variable, g.n
-    evaluator = _Evaluator(group, namespace, {variable}, n)
-    _, coeffs = _classify(group, variable, _model_expression(group, variable))
-    exprs = dict(
+    currents = sorted(g.currents) if g.currents else []
+    evaluator = _Evaluator(group, namespace, {variable, *currents}, n)
+    own = _model_expression(group, variable)
+    exprs = {}
+    for c in currents:
+        k = sympy.diff(own, _symbol(c))
+        exprs[f"k_{c}"] = k
+        exprs[f"rate_{c}"] = sympy.diff(_model_expression(group, c), _symbol(c))
+        own = own - k * _symbol(c)
+    _, coeffs = _classify(group, variable, sympy.expand(own))
+    exprs.update(
         a1=coeffs["a1"],
         a0=coeffs["a0"],
         threshold=_threshold_expression(group, variable),
@@ -166,6 +197,8 @@ def _group_entry(g, namespace, missing):
     )
     tau = -1.0 / evaluator.evaluate(exprs["a1"], "the equation")
     drive = evaluator.evaluate(exprs["a0"], "the equation") * tau
+    k_c = {c: evaluator.evaluate(exprs[f"k_{c}"], "the equation") for c in currents}
+    tau_c = {c: -1.0 / evaluator.evaluate(exprs[f"rate_{c}"], "the equation") for c in currents}
     ref = group._refractory
     in_refractory = set(get_identifiers(ref)) if isinstance(ref, str) else set()
     params = {}
@@ -177,14 +210,26 @@ def _group_entry(g, namespace, missing):
             continue
         s = _symbol(name)
         d = {k: evaluator.evaluate(sympy.diff(e, s), "the derivative of the model") for k, e in exprs.items()}
-        # tau = -1/a1, drive = -a0/a1
+        # tau = -1/a1, drive = -a0/a1, tau_c = -1/rate_c, scale_c = k_c tau
         params[name] = dict(
             tau=tau**2 * d["a1"],
             drive=tau * d["a0"] + drive * tau * d["a1"],
             threshold=d["threshold"],
             reset=d["reset"],
+            **{f"tau_{c}": tau_c[c] ** 2 * d[f"rate_{c}"] for c in currents},
+            **{f"scale_{c}": d[f"k_{c}"] * tau + k_c[c] * tau**2 * d["a1"] for c in currents},
         )
-    return dict(kind="group", object=group, slice=slice(g.offset, g.offset + n), variable=variable, params=params)
+    cur = {
+        c: dict(
+            columns=g.currents[c]["columns"],
+            scale=np.broadcast_to(k_c[c] * tau, (n,)),
+            initial=np.array(group.variables[c].get_value(), dtype=float),  # at the start of the run
+        )
+        for c in currents
+    }
+    return dict(
+        kind="group", object=group, slice=slice(g.offset, g.offset + n), variable=variable, params=params, currents=cur
+    )
 
 
 def _synapses_entry(spec, placed, namespace, missing):
@@ -194,7 +239,7 @@ def _synapses_entry(spec, placed, namespace, missing):
     pre = np.asarray(syn.variables["_synaptic_pre"].get_value())
     post = np.asarray(syn.variables["_synaptic_post"].get_value())
     index_arrays = {"_presynaptic_idx": pre, "_postsynaptic_idx": post}
-    kick, _, evaluator = _kick_expression(syn, target, namespace, index_arrays, len(pre))
+    kick, current, evaluator = _kick_expression(syn, target, namespace, index_arrays, len(pre))
     used = {str(symbol) for symbol in kick.free_symbols}
     own = [name for name in _float_parameters(syn) if name in used]
     for name in used - set(own):
@@ -214,7 +259,12 @@ def _synapses_entry(spec, placed, namespace, missing):
         where = ("poisson", _poisson_position(spec, part))
     else:
         where = ("generator", [s.group.name for s in spec.spike_generators].index(part))
-    return dict(kind="synapses", object=syn, where=where, positions=placed["positions"], params=params)
+    entry = dict(kind="synapses", object=syn, where=where, positions=placed["positions"], params=params)
+    if current is not None:  # engine kick = scale_c (of the target) times the kick into the current c
+        kick_value = np.broadcast_to(evaluator.evaluate(kick, "the on_pre code"), (len(pre),))
+        entry.update(target=target.group.name, current=current, post=post, kick=kick_value,
+                     scale=target.currents[current]["scale"][post])  # fmt: skip
+    return entry
 
 
 def _engine_part(eg, where, name):
@@ -235,16 +285,41 @@ def _shaped(obj, name, values):
     return Quantity(values, dim=var.dim**-1)
 
 
+def _per_neuron(eg, name, sl):
+    a = np.asarray(getattr(eg, name), dtype=float)
+    return np.broadcast_to(a, (sl.stop,))[sl] if a.ndim == 0 else a[sl]
+
+
 def brian2_gradient(eg, entries, missing):
     """The `BrianGradient` of the engine's gradient ``eg`` (a SpikeGradient) through the derivative map."""
     by_object = {}
+    # the kicks into currents, by target group and current: dL/d(scale_c) of each target neuron
+    d_scale = {}
+    for entry in entries:
+        if entry["kind"] == "synapses" and "current" in entry:
+            g_kick = _engine_part(eg, entry["where"], "weights")[entry["positions"]]
+            n_target = len(_group_entries_by_name(entries)[entry["target"]]["object"])
+            key = (entry["target"], entry["current"])
+            d_scale[key] = d_scale.get(key, 0.0) + np.bincount(
+                entry["post"], weights=g_kick * entry["kick"], minlength=n_target
+            )
     for entry in entries:
         obj, values = entry["object"], {}
         if entry["kind"] == "group":
             sl = entry["slice"]
-            engine = {k: np.asarray(getattr(eg, k), dtype=float)[sl] for k in ("tau", "drive", "threshold", "reset")}
+            engine = {k: _per_neuron(eg, k, sl) for k in ("tau", "drive", "threshold", "reset")}
+            cols = {0: ("tau_e", "i_e0"), 1: ("tau_i", "i_i0")}
+            g_cur = {k: _per_neuron(eg, k, sl) for c in entry["currents"] for k in ("tau_e", "tau_i", "i_e0", "i_i0")}
+            for c, info in entry["currents"].items():
+                g_init = g_cur[cols[info["columns"][0]][1]]
+                d_scale[(obj.name, c)] = d_scale.get((obj.name, c), 0.0) + g_init * info["initial"]
+                values[c] = _shaped(obj, c, g_init * info["scale"])
             for name, d in entry["params"].items():
-                values[name] = _shaped(obj, name, sum(engine[k] * d[k] for k in engine))
+                total = sum(engine[k] * d[k] for k in engine)
+                for c, info in entry["currents"].items():
+                    total = total + sum(g_cur[cols[col][0]] for col in info["columns"]) * d[f"tau_{c}"]
+                    total = total + d_scale.get((obj.name, c), 0.0) * d[f"scale_{c}"]
+                values[name] = _shaped(obj, name, total)
             values[entry["variable"]] = _shaped(obj, entry["variable"], np.asarray(eg.v0)[sl])
         elif entry["kind"] == "generator":
             g_times = np.zeros(len(obj.variables["spike_time"].get_value()))
@@ -252,7 +327,7 @@ def brian2_gradient(eg, entries, missing):
             values["spike_time"] = _shaped(obj, "spike_time", g_times)
         else:
             pos = entry["positions"]
-            g_kick = _engine_part(eg, entry["where"], "weights")[pos]
+            g_kick = _engine_part(eg, entry["where"], "weights")[pos] * entry.get("scale", 1.0)
             for name, d in entry["params"].items():
                 values[name] = _shaped(obj, name, g_kick * d)
             delay = obj.pre.variables["delay"]

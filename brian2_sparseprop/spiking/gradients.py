@@ -1,7 +1,9 @@
-"""Exact gradients through an event-driven run: the backward (adjoint) pass of LIF networks.
+"""Exact gradients through an event-driven run: the backward (adjoint) pass of LIF networks, with delta
+pulses ('lif') or exponential synaptic currents ('lif_exp').
 
 A run recorded with ``EventNetwork.run(T, record_tape=True)`` is differentiated in one backward pass over
-its spikes (the compiled `brian2_sparseprop.spiking._adjoint`), O(K) per spike. For a fixed order of events
+its spikes (the compiled `brian2_sparseprop.spiking._adjoint`, and `brian2_sparseprop.spiking._adjoint_exp`
+for 'lif_exp'), O(K) per spike. For a fixed order of events
 every spike time and every final state is a smooth function of the weights, drives and initial states;
 the gradient returned is that function's. Where the order of events would change under an infinitesimal
 change (an arrival at the very instant of a spike, a pulse that lands a neuron exactly on threshold), or
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_real, check_values, real_array, si_value
-from . import _adjoint
+from . import _adjoint, _adjoint_exp
 
 __all__ = ["SpikeGradient", "lif_gradient", "van_rossum_loss"]
 
@@ -41,10 +43,10 @@ class SpikeGradient:
         dL/dv(0), by each neuron's initial state.
     tau, threshold, reset : float or numpy.ndarray, shape (n,)
         dL/dtau (1/s), dL/dtheta, dL/dv_r: per neuron if the parameter was given per neuron, else by the
-        shared value. A spike caused by a pulse does not depend on its neuron's threshold (it only needs
-        the pulse to cross it); a neuron refractory at T is held at its reset (v(T) = v_r). The initial
-        state is ``v0`` even where it defaulted to the reset: ``reset`` is the derivative by the resets
-        after spikes.
+        shared value (``tau`` is the membrane's tau_m for 'lif_exp'). A spike caused by a pulse does not
+        depend on its neuron's threshold (it only needs the pulse to cross it); a neuron refractory at T
+        is held at its reset (v(T) = v_r). The initial state is ``v0`` even where it defaulted to the
+        reset: ``reset`` is the derivative by the resets after spikes.
     poisson_weights, poisson_delays : tuple of (float or numpy.ndarray)
         One entry per `add_poisson_input` or `add_poisson_sources` call, in their order: dL/dw and dL/dd
         of its synapses (per synapse, or by the one value if a scalar was given), for the input
@@ -75,8 +77,22 @@ class SpikeGradient:
         Pulse-triggered spikes whose pulse was not found among the recorded spikes and input events (0
         unless arrival times and spike times differ by more than rounding, which would be a bug: please
         report it).
+    tau_e, tau_i : float or numpy.ndarray, shape (n,)
+        dL/dtau_e, dL/dtau_i (1/s) of 'lif_exp' networks, shaped like the parameters (0.0 for 'lif').
+    i_e0, i_i0 : float or numpy.ndarray, shape (n,)
+        dL/dI_e(0), dL/dI_i(0) by each 'lif_exp' neuron's initial currents (``i_e_init``, ``i_i_init``;
+        0.0 for 'lif').
     loss : float or None
         The value of the loss when it was given as a callable (``gradient(loss=...)``), else None.
+
+    Notes
+    -----
+    For 'lif_exp' networks (v continuous: no spike is caused by a pulse) ``n_pulse_triggered`` and
+    ``n_unresolved`` are 0, and ``n_coincident`` counts arrivals within 4 ulps of a spike or of the end of
+    a refractory period of their target (not the arrival of a neuron's zero-delay self-connection), spikes
+    reached with dv/dt <= 0 at threshold (grazing: a spike that a small change removes), and spikes that
+    the tape marks as caused by a pulse (v at threshold within rounding at the pulse's instant). A weight
+    of exactly 0 gets the derivative for growing weights (into I_e).
     """
 
     weights: float | np.ndarray
@@ -94,6 +110,10 @@ class SpikeGradient:
     generator_weights: tuple = ()
     generator_delays: tuple = ()
     generator_times: tuple = ()
+    tau_e: float | np.ndarray = 0.0
+    tau_i: float | np.ndarray = 0.0
+    i_e0: float | np.ndarray = 0.0
+    i_i0: float | np.ndarray = 0.0
     loss: float | None = None
 
 
@@ -175,8 +195,10 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     Parameters
     ----------
     net : EventNetwork
-        A network of ``'lif'`` neurons with delta pulses (any weights, delays, refractory periods,
-        per-neuron parameters, Poisson and spike-generator inputs), with ``integrate_refractory=False``.
+        A network of ``'lif'`` neurons with delta pulses, or of ``'lif_exp'`` neurons with exponential
+        currents (reset < threshold), with any weights, delays, refractory periods,
+        per-neuron parameters, Poisson and spike-generator inputs, and ``integrate_refractory=False``.
+        For 'lif_exp' the gradient also holds dL/dtau_e, dL/dtau_i and dL/d(initial currents).
     dL_dspike_times : array_like, shape (n_spikes,)
         dL/dt_k for the spikes ``net.spike_times`` (zero where L does not depend on a spike). Give it or
         ``loss``, not both.
@@ -215,8 +237,8 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     ImportError
         If ``loss`` is given and JAX is not installed.
     NotImplementedError
-        For models other than LIF or ``integrate_refractory=True``, whose backward passes are not
-        written yet.
+        For models other than 'lif' and 'lif_exp' (or both in one network), ``integrate_refractory=True``,
+        or 'lif_exp' neurons with reset >= threshold, whose backward passes are not written yet.
 
     Examples
     --------
@@ -281,6 +303,21 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     >>> bool(np.isclose(g.weights[0], fd, rtol=1e-5))
     True
 
+    With exponential currents ('lif_exp', EventProp's model) a spike time depends smoothly on the
+    weights: neuron 1, without drive, fires once from the current of neuron 0's pulse (its peak is w/4 for
+    tau_e = tau/2), L = its spike time:
+
+    >>> def run_exp(w):
+    ...     net = EventNetwork(2, model="lif_exp", drive=[1.5, 0.0], indptr=[0, 1, 1], indices=[1],
+    ...                        weights=[w], delays=0.002, tau_e=0.005)
+    ...     net.run(0.02, record_tape=True)
+    ...     return net
+    >>> dL = (run_exp(6.0).spike_indices == 1).astype(float)
+    >>> g = run_exp(6.0).gradient(dL)
+    >>> fd = (run_exp(6.0 + h).spike_times @ dL - run_exp(6.0 - h).spike_times @ dL) / (2 * h)
+    >>> bool(fd < 0), bool(np.isclose(g.weights[0], fd, rtol=1e-5)), g.n_coincident
+    (True, True, 0)
+
     A membrane readout: neuron 1 of the first network recorded at 30 ms, L = v_1(30 ms) squared (the
     callable takes the readouts as its fourth argument):
 
@@ -299,11 +336,15 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
 
     if not isinstance(net, EventNetwork):
         raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
-    if (net._codes != MODELS.index("lif")).any():
-        k = int(np.argmax(net._codes != MODELS.index("lif")))
+    code = int(net._codes[0])
+    if MODELS[code] not in ("lif", "lif_exp") or (net._codes != code).any():
+        k = int(np.argmax(net._codes != code)) if MODELS[code] in ("lif", "lif_exp") else 0
         raise NotImplementedError(
-            f"gradients are implemented for 'lif' neurons only, found neuron {k} of model {MODELS[net._codes[k]]!r}"
+            "gradients are implemented for networks of 'lif' neurons only or of 'lif_exp' neurons only, found "
+            f"neuron {k} of model {MODELS[net._codes[k]]!r}"
+            + (f" beside neuron 0 of model {MODELS[code]!r}" if k else "")
         )
+    exp_model = MODELS[code] == "lif_exp"
     if net._integ.any():
         raise NotImplementedError("gradients are not implemented for integrate_refractory=True")
     if net._engine is None or net._tape is None:
@@ -332,6 +373,8 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     )
 
     p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
+    if exp_model:
+        return _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value)
     s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
     tref = np.broadcast_to(p["tref"], (n,))
     ptr, order, kind, bd_time, pos, ro_pos, n_at_end = _boundaries(times, neuron, kicked, n, s_times, s_idx, tref)
@@ -388,6 +431,115 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
         n_pulse_triggered=int(counts[0]),
         n_coincident=int(counts[1]) + n_at_end,
         n_unresolved=int(counts[2]),
+        loss=value,
+    )
+
+
+def _exp_boundaries(times, neuron, kicked, n, tref, T, s_times, s_idx, states):
+    """Each 'lif_exp' neuron's boundaries in time order, as CSR rows: its spikes, the ends of their
+    refractory periods before T (each right after its spike) and its readouts (``s_times`` x ``s_idx``,
+    flat index f = row * len(s_idx) + column) outside refractory periods (after a refractory end and
+    before a spike of their instant). Returns ptr, kind (0 a spike, 2 a readout, 3 a refractory end), the
+    boundary times, the readouts' recorded values (0 elsewhere), each spike's CSR position, each readout's
+    CSR position (-1 within a refractory period: held at the reset) and the number of readouts within
+    rounding of the end of a refractory period or of the spike that began it."""
+    # which readouts are held at the reset: as for 'lif' (v is held the same way)
+    *_, lif_ro_pos, n_at_end = _boundaries(times, neuron, kicked, n, s_times, s_idx, tref)
+    ro_held = lif_ro_pos < 0
+    ends = times + tref[neuron]
+    has_end = (tref[neuron] > 0.0) & (ends < T)
+    r_t, r_i = np.repeat(s_times, s_idx.size), np.tile(s_idx, s_times.size)
+    r_keep = np.flatnonzero(~ro_held)
+    all_t = np.concatenate([times, ends[has_end], r_t[r_keep]])
+    all_i = np.concatenate([neuron, neuron[has_end], r_i[r_keep]]).astype(np.int64)
+    n_sp, n_end = times.size, int(has_end.sum())
+    kind = np.concatenate([np.zeros(n_sp, np.uint8), np.full(n_end, 3, np.uint8), np.full(r_keep.size, 2, np.uint8)])
+    rank = np.array([2, 0, 1, 0], np.int8)[kind]  # at one instant: a refractory end, a readout, a spike
+    value = np.concatenate([np.zeros(n_sp + n_end), np.asarray(states, float).reshape(-1)[r_keep]])
+    srt = np.lexsort((rank, all_t, all_i))
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(all_i, minlength=n), out=ptr[1:])
+    where = np.empty(srt.size, np.int64)
+    where[srt] = np.arange(srt.size)
+    ro_pos = np.full(r_t.size, -1, np.int64)
+    ro_pos[r_keep] = where[n_sp + n_end :]
+    return ptr, kind[srt], all_t[srt], value[srt], where[:n_sp].copy(), ro_pos, n_at_end
+
+
+def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
+    """`lif_gradient` for networks of 'lif_exp' neurons (see `brian2_sparseprop.spiking._adjoint_exp`)."""
+    n = net.n
+    tref = np.broadcast_to(p["tref"], (n,))
+    rb, tb = np.broadcast_to(p["reset"], (n,)), np.broadcast_to(p["thr"], (n,))
+    bad = (rb >= tb) & np.isfinite(tb)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise NotImplementedError(
+            f"gradients of 'lif_exp' neurons need reset < threshold (a neuron at threshold when its refractory "
+            f"period ends fires at once, at a time the model's equations do not set), found reset {rb[k]} >= "
+            f"threshold {tb[k]} for neuron {k}"
+        )
+    T = float(net.t)
+    states = net.state_values
+    s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
+    ptr, kind, bd_time, bd_val, pos, ro_pos, n_at_end = _exp_boundaries(
+        times, neuron, kicked, n, tref, T, s_times, s_idx, states
+    )
+    in_times = np.concatenate([c[0] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0)
+    in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
+    in_after = np.searchsorted(times, in_times, side="left").astype(np.int64)  # an instant's inputs come first
+    ro_sp_after = np.searchsorted(times, s_times, side="left").astype(np.int64)  # a readout precedes its instant
+    ro_in_after = np.searchsorted(in_times, s_times, side="left").astype(np.int64)
+    spec = net._spec
+    indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
+    w, d = spec["weights"], spec["delays"]
+    parts, perm = _synapse_parts(net)
+    nnz = spec["indices"].size
+    g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
+    g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
+    g_tm, g_te, g_ti, g_drive, g_v0, g_ie0, g_ii0, g_thr, g_reset = (np.zeros(n) for _ in range(9))
+    g_in = np.zeros(in_times.size)
+    counts = np.zeros(3, np.int64)
+    te, ti = (np.ascontiguousarray(a, dtype=np.float64) for a in (net._tau_e, net._tau_i))
+    cur = np.ascontiguousarray(np.broadcast_to(net._cur_init, (n, 2)), dtype=np.float64)
+    held = ro_pos < 0  # a readout within a refractory period is the reset
+    np.add.at(g_reset, np.tile(s_idx, s_times.size)[held], ds.reshape(-1)[held])
+    _adjoint_exp.lif_exp_backward(
+        times, neuron, kicked, ptr, kind, bd_time, bd_val, pos, in_times, in_src, in_after,
+        s_times, s_idx, ro_pos, ro_sp_after, ro_in_after, ds.reshape(-1),
+        spec["indptr"], indices, w, _mask(w), d, _mask(d),
+        p["tau"], _mask(p["tau"]), te, _mask(te), ti, _mask(ti), p["drive"], _mask(p["drive"]),
+        p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]),
+        net._v_init, np.ascontiguousarray(cur[:, 0]), np.ascontiguousarray(cur[:, 1]),
+        0.0, T, dL_dt, dv, g_w, _mask(g_w), g_d, _mask(g_d),
+        g_tm, g_te, g_ti, g_drive, g_v0, g_ie0, g_ii0, g_thr, g_reset, g_in, counts,
+    )  # fmt: skip
+    by_part = {"weights": _split(g_w, parts, perm, 2), "delays": _split(g_d, parts, perm, 3)}
+    kinds = [part[0] for part in parts]
+
+    def shaped(g, name):
+        return g if np.ndim(net._config[name]) else float(g.sum())
+
+    return SpikeGradient(
+        weights=by_part["weights"][0],
+        delays=by_part["delays"][0],
+        drive=shaped(g_drive, "drive"),
+        v0=g_v0,
+        tau=shaped(g_tm, "tau"),
+        threshold=shaped(g_thr, "threshold"),
+        reset=shaped(g_reset, "reset"),
+        tau_e=shaped(g_te, "tau_e"),
+        tau_i=shaped(g_ti, "tau_i"),
+        i_e0=g_ie0,
+        i_i0=g_ii0,
+        poisson_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "poisson"),
+        poisson_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "poisson"),
+        generator_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "generator"),
+        generator_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "generator"),
+        generator_times=_generator_times(net, g_in, in_src),
+        n_pulse_triggered=0,
+        n_coincident=int(counts[0] + counts[1] + counts[2]) + n_at_end,
+        n_unresolved=0,
         loss=value,
     )
 

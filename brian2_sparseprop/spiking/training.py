@@ -1,6 +1,7 @@
 """Training LIF networks with exact gradients: minibatches in one event-driven run, optimisers from optax.
 
-A `TrainableNetwork` describes a network of LIF neurons with delta pulses (its connectivity, its fixed
+A `TrainableNetwork` describes a network of LIF neurons with delta pulses, or with exponential synaptic
+currents (``model='lif_exp'``, EventProp's model) (its connectivity, its fixed
 parameters, which neurons are read out) and the external inputs that carry a sample (one spike per input
 source and sample, e.g. features as latencies, `brian2_sparseprop.datasets.latency_encode`). A minibatch of
 B samples runs as one `EventNetwork` holding B disconnected copies of the network, fed by one spike
@@ -12,7 +13,9 @@ optimiser over epochs with checkpoints, so that an interrupted run resumes where
 With delta pulses a spike caused by an input pulse (the pulse lifts the neuron over threshold) happens at
 the pulse's arrival, whatever the weights: its gradient by the weights is zero
 (`SpikeGradient.n_pulse_triggered`). Networks train well when their neurons reach threshold by their own
-drift (drive above threshold, or below it with enough input) and inputs shift the crossing.
+drift (drive above threshold, or below it with enough input) and inputs shift the crossing. With
+exponential currents (``model='lif_exp'``) v is continuous: every spike time depends smoothly on the
+weights, and a neuron without drive can learn to fire from its inputs alone.
 """
 
 import inspect
@@ -88,7 +91,9 @@ class TrainableNetwork:
     """A LIF network to train: structure and fixed parameters, inputs per sample, readout, trained parameters.
 
     Neurons follow ``tau dv/dt = drive - v`` with threshold, reset and absolute refractoriness, coupled by
-    delta pulses ``v += w`` with delays (`EventNetwork`'s ``'lif'`` model). Each sample brings one spike
+    delta pulses ``v += w`` with delays (`EventNetwork`'s ``'lif'`` model), or, with ``model='lif_exp'``,
+    ``tau dv/dt = drive - v + I_e + I_i`` with exponential currents that the pulses enter (``I_e += w``
+    for w >= 0, ``I_i += w`` for w < 0; time constants ``tau_e``, ``tau_i``). Each sample brings one spike
     per input source, at a time given per sample (``inf``: no spike), delivered through the input
     synapses. The trained parameters, a dict given to every call, are among:
 
@@ -128,6 +133,10 @@ class TrainableNetwork:
         The input synapses' delays (s).
     trained : sequence of str
         The names of the trained parameters, among ``'weights'``, ``'input_weights'``, ``'drive'``.
+    model : str
+        ``'lif'`` (delta pulses, default) or ``'lif_exp'`` (exponential currents).
+    tau_e, tau_i : float, array_like or time Quantity, shape (n,)
+        The currents' time constants (s) of ``'lif_exp'`` neurons (ignored for ``'lif'``).
 
     Raises
     ------
@@ -178,8 +187,15 @@ class TrainableNetwork:
         input_weights=0.0,
         input_delays=0.0,
         trained=("weights", "input_weights"),
+        model="lif",
+        tau_e=0.005,
+        tau_i=0.005,
     ):
         from .._validation import si_value
+
+        if not (isinstance(model, str) and model in ("lif", "lif_exp")):
+            raise ValueError(f"model must be 'lif' or 'lif_exp', found {model!r:.60}")
+        self.model = model
 
         self.n = check_int("n", n, 1)
         self.n_inputs = check_int("n_inputs", n_inputs, 0)
@@ -214,6 +230,8 @@ class TrainableNetwork:
             delays=si_value("delays", delays, "time"),
             input_weights=input_weights,
             input_delays=si_value("input_delays", input_delays, "time"),
+            tau_e=si_value("tau_e", tau_e, "time"),
+            tau_i=si_value("tau_i", tau_i, "time"),
         )
         for name, shape in self.shapes.items():
             a = _real_array(name, self._fixed[name])
@@ -332,7 +350,10 @@ class TrainableNetwork:
         ptr, ix = _tile_csr(self._indptr, self._indices, n, n, b)
         net = EventNetwork(
             n * b,
+            model=self.model,
             tau=per_copy(self._fixed["tau"]),
+            tau_e=per_copy(self._fixed["tau_e"]),
+            tau_i=per_copy(self._fixed["tau_i"]),
             drive=np.tile(p["drive"], b),
             threshold=per_copy(self._fixed["threshold"]),
             reset=per_copy(self._fixed["reset"]),
