@@ -64,11 +64,13 @@ cdef inline double lexp_eval(double s, const LexpState* x, const LexpPar* p, Lex
     cdef double em1 = Em - 1.0 if Em < 0.5 else expm1(-s / p.tau_m)
     cdef double Ee = exp(-s / p.tau_e)
     cdef double Ei = exp(-s / p.tau_i)
-    out.v = (x.v - (p.drive - x.v) * em1 + x.ie * lexp_kernel(s, p.tau_m, p.tau_e, Em, Ee)
-             + x.ii * lexp_kernel(s, p.tau_m, p.tau_i, Em, Ei))
+    cdef double Ke = lexp_kernel(s, p.tau_m, p.tau_e, Em, Ee), Ki = lexp_kernel(s, p.tau_m, p.tau_i, Em, Ei)
+    out.v = x.v - (p.drive - x.v) * em1 + x.ie * Ke + x.ii * Ki
     out.ie = x.ie * Ee
     out.ii = x.ii * Ei
-    return (p.drive - out.v) + out.ie + out.ii
+    # g from its terms, not as drive - v + I_e + I_i: long after the state was stored v is drive to within
+    # rounding, and that difference would be noise where g is tiny (its sign decides the critical points)
+    return (p.drive - x.v) * Em + x.ie * (Ee - Ke) + x.ii * (Ei - Ki)
 
 
 cdef inline void lexp_advance(LexpState* x, double s, const LexpPar* p) noexcept nogil:
@@ -133,10 +135,23 @@ cdef inline double lexp_solve(double a, double b, double fa, bint crit, const Le
     return s
 
 
+cdef inline double lexp_horizon(double a, const LexpState* x, const LexpPar* p, double level) noexcept nogil:
+    """A horizon S >= a, max(tau): beyond it |v - drive| <= M, so v - level keeps the sign of drive - level
+    (for drive == level, M is a few ulps: closer is within rounding)."""
+    cdef double T = p.tau_m if p.tau_m > p.tau_e else p.tau_e, M = 0.5 * fabs(p.drive - level), b
+    T = T if T > p.tau_i else p.tau_i
+    if M == 0.0:
+        M = 4.0 * EPS * fabs(level) if level != 0.0 else 1e-300
+    b = a if a > T else T
+    while lexp_transient_bound(b, x, p) > M:
+        b *= 2.0
+    return b
+
+
 cdef inline double lexp_time_to(const LexpState* x, double level, const LexpPar* p) noexcept nogil:
     """Time from state x until v first reaches level (precondition: x.v < level); INFINITY if never."""
     cdef LexpState y
-    cdef double pe, qi, s0 = INFINITY, a = 0.0, b, fa, ga, fb, gb, z, T, M
+    cdef double pe, qi, s0 = INFINITY, a = 0.0, b, fa, ga, fb, gb, z
     cdef int piece
     # no crossing if even the sum of the terms' maxima stays below the level (common under inhibition)
     if ((x.v if x.v > p.drive else p.drive)
@@ -149,24 +164,15 @@ cdef inline double lexp_time_to(const LexpState* x, double level, const LexpPar*
     qi = x.ii / p.tau_i
     if pe * qi < 0.0 and p.tau_e != p.tau_i:
         s0 = log(-qi / pe) * (p.tau_e * p.tau_i / (p.tau_e - p.tau_i))
-        if not s0 > 0.0:
-            s0 = INFINITY
+        if not s0 > 0.0 or s0 >= lexp_horizon(0.0, x, p, level):
+            s0 = INFINITY                   # (beyond the horizon: [0, horizon] is one piece)
     fa = x.v - level
     ga = (p.drive - x.v) + x.ie + x.ii
     for piece in range(2):
         if piece == 0 and s0 < INFINITY:
             b = s0
         elif piece == 0 or s0 < INFINITY:
-            # the horizon S >= a, max(tau): beyond it |v - drive| <= M, so v - level keeps the sign of
-            # drive - level (for drive == level, M is a few ulps: closer is within rounding)
-            T = p.tau_m if p.tau_m > p.tau_e else p.tau_e
-            T = T if T > p.tau_i else p.tau_i
-            M = 0.5 * fabs(p.drive - level)
-            if M == 0.0:
-                M = 4.0 * EPS * fabs(level) if level != 0.0 else 1e-300
-            b = a if a > T else T
-            while lexp_transient_bound(b, x, p) > M:
-                b *= 2.0
+            b = lexp_horizon(a, x, p, level)
         else:
             break
         gb = lexp_eval(b, x, p, &y)
