@@ -18,7 +18,7 @@
 # which the sign of f is proved by a bound (`lin_horizon`).
 #
 # All functions are `noexcept nogil`; callers guarantee the preconditions stated beside each.
-from libc.math cimport INFINITY, exp, fabs, frexp, ldexp, sinh
+from libc.math cimport INFINITY, M_E, exp, fabs, frexp, ldexp, sqrt
 
 DEF LMAX = 5
 DEF EPS = 2.220446049250313e-16
@@ -38,28 +38,34 @@ cdef struct LinSys:             # one class of linear neurons (one distinct para
     int neg                     # and w < 0
 
 
-cdef inline double lin_dd_exp(double a, double b) noexcept nogil:
-    """The divided difference (e^a - e^b) / (a - b) (e^a at a = b), without cancellation."""
-    cdef double x = 0.5 * (a - b)
-    if fabs(x) > 0.5:
-        return (exp(a) - exp(b)) / (a - b)     # e^a and e^b differ by a factor e: at most 2.2 eps
-    return exp(0.5 * (a + b)) * (sinh(x) / x if x != 0.0 else 1.0)
+cdef inline double lin_sinhc(double x) noexcept nogil:
+    """sinh(x) / x for |x| <= 1/2: its Taylor series to below 1e-17 relative."""
+    cdef double x2 = x * x
+    return 1.0 + x2 / 6.0 * (1.0 + x2 / 20.0 * (1.0 + x2 / 42.0 * (1.0 + x2 / 72.0 * (1.0 + x2 / 110.0
+                                                                                     * (1.0 + x2 / 156.0)))))
 
 
 cdef inline void lin_exact_bands(const double (*M)[5], int D, double h, double (*E)[5]) noexcept nogil:
-    """Overwrite the diagonal and the first subdiagonal of E = exp(h M) by their closed forms e^{h M_ii} and
-    h M_{i,i-1} (e^{h M_ii} - e^{h M_{i-1,i-1}}) / (h M_ii - h M_{i-1,i-1}) (Al-Mohy and Higham 2009): the
-    squaring then does not double the rounding errors of the diagonal K times."""
+    """Overwrite the diagonal and the first subdiagonal of E = exp(h M) by their closed forms e^{a_i},
+    a_i = h M_ii, and h M_{i,i-1} (e^{a_i} - e^{a_{i-1}}) / (a_i - a_{i-1}) (Al-Mohy and Higham 2009), the
+    latter as e^{(a_i + a_{i-1})/2} sinh(x)/x, x = (a_i - a_{i-1})/2, where |x| <= 1/2 (no cancellation; the
+    difference elsewhere, where the two exponentials differ by a factor e at least): the squaring then does
+    not double the rounding errors of the diagonal at every step."""
     cdef int i
+    cdef double x
     for i in range(D):
         E[i][i] = exp(h * M[i][i])
         if i > 0:
-            E[i][i - 1] = h * M[i][i - 1] * lin_dd_exp(h * M[i][i], h * M[i - 1][i - 1])
+            x = 0.5 * h * (M[i][i] - M[i - 1][i - 1])
+            if fabs(x) > 0.5:
+                E[i][i - 1] = h * M[i][i - 1] * ((E[i][i] - E[i - 1][i - 1]) / (2.0 * x))
+            else:
+                E[i][i - 1] = h * M[i][i - 1] * (sqrt(E[i][i] * E[i - 1][i - 1]) * lin_sinhc(x))
 
 
 cdef inline void lin_expm(const double (*M)[5], int D, double s, double (*E)[5]) noexcept nogil:
     """E = exp(s M) for a lower-triangular D x D matrix M and s >= 0: the Taylor polynomial of exp(h M),
-    h = s / 2**K with |h M|_inf <= 1/8, to below 1e-18, squared K times; after each step the diagonal and
+    h = s / 2**K with |h M|_inf <= 1, to below 1e-18 (at most 20 terms), squared K times; after each step the diagonal and
     the first subdiagonal are set to their closed forms (`lin_exact_bands`)."""
     cdef double T[5][5]
     cdef double P[5][5]
@@ -73,8 +79,8 @@ cdef inline void lin_expm(const double (*M)[5], int D, double s, double (*E)[5])
         if row > nrm:
             nrm = row
     nrm *= s
-    if nrm > 0.125:
-        frexp(nrm * 8.0, &e)
+    if nrm > 1.0:
+        frexp(nrm, &e)
         K = e
     h = ldexp(s, -K)
     for i in range(D):
@@ -177,7 +183,8 @@ cdef inline double lin_transient(double s, double a, int m_max, const double* ua
 
 cdef inline double lin_horizon(const LinSys* L, const double* C0, const double* y0) noexcept nogil:
     """A time S such that f = C0 . y either is >= 0 at S (a crossing in [0, S]) or stays < 0 on [S, inf)
-    (beyond S no crossing); INFINITY if no such S was found (not expected).
+    (beyond S no crossing); -1 if f < 0 on all of [0, inf) by the bound alone; INFINITY if no such S was
+    found (not expected).
 
     Components with a zero diagonal (integrators, set Z) must be driven only by the decaying ones (set N)
     and constants (checked when the model is built). Then x_N -> x_inf (A_NN x_inf = -b_N), and
@@ -254,6 +261,14 @@ cdef inline double lin_horizon(const LinSys* L, const double* C0, const double* 
             u[k] = un[k]
     if nN == 0:
         a = 1.0                                 # no transient: any start will do
+    if beta <= 0.0:
+        # never, if alpha + sup_s |T(s)| < 0: sup e^{-a s} s^m = (m / (a e))^m, and the integral part is
+        # largest at s = 0 (the cheap case, common under inhibition: no matrix exponential)
+        acc = 0.0
+        for m in range(D - 1):
+            acc += ua[m] * ((m / (a * M_E)) ** m if m > 0 else 1.0) + ub[m] / a ** (m + 1)
+        if alpha + acc < -1e-14 * (fabs(alpha) + acc + fabs(C0[0])):
+            return -1.0
     S = (D - 1) / a
     if beta > 0.0 or (beta == 0.0 and alpha > 0.0):
         # f -> +inf or f -> alpha > 0: some S has f(S) >= 0
@@ -350,7 +365,7 @@ cdef inline double lin_time_to(const LinSys* L, const double* y0, double theta) 
                 dg += C[k - 1][i] * L.M[i][j]
             C[k][j] = dg if j < D - k else 0.0
     S = lin_horizon(L, C[0], y0)
-    if S == INFINITY:
+    if S == INFINITY or S < 0.0:
         return INFINITY
     n = 2
     pts[0] = 0.0

@@ -355,3 +355,62 @@ def test_mixed_with_lif():
     pif = net.spike_times[net.spike_indices == 1]
     np.testing.assert_allclose(lif, 0.01 * np.log(11) * np.arange(1, lif.size + 1), rtol=1e-12)
     np.testing.assert_allclose(pif, 0.02 * np.arange(1, pif.size + 1), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- simultaneous inputs, state API
+def test_simultaneous_pulses_are_summed_before_the_threshold_test():
+    """An excitatory pulse that alone would fire the neuron and an inhibitory one at the same instant: their
+    sum is tested (no spike), whatever the order of the sources."""
+    m = LinearModel.lif_adaptive(tau=0.01, tau_t=0.015, vt_rest=1.0, dvt=0.3)
+    for order in ([0.6, -0.5], [-0.5, 0.6]):
+        net = EventNetwork(1, model="linear", linear=m, v_init=[0.5])
+        net.add_spike_generator([0.001, 0.001], [0, 1], 2, [0, 1, 2], [0, 0], weights=order)
+        net.run(0.01)
+        assert net.spike_times.size == 0
+        v = 0.5 * np.exp(-0.1) + 0.1
+        np.testing.assert_allclose(net.v[0], v * np.exp(-0.9), rtol=1e-14)
+    net = EventNetwork(1, model="linear", linear=m, v_init=[0.5])
+    net.add_spike_generator([0.001], [0], 1, [0, 1], [0], weights=[0.6])
+    net.run(0.01)
+    assert net.spike_times.tolist() == [0.001]
+
+
+def test_integrate_refractory_and_pulses_while_held():
+    """Refractory without integration: a pulse into v is dropped; with integrate_refractory it is taken (and
+    the neuron fires when the period ends if at threshold)."""
+    m = LinearModel.lif_adaptive(tau=0.01, tau_t=0.015, vt_rest=1.0, dvt=0.3)
+    kw = dict(model="linear", linear=m, v_init=[0.0], refractory=0.005)
+    held = EventNetwork(1, **kw)
+    held.add_spike_generator([0.001, 0.003], [0, 1], 2, [0, 1, 2], [0, 0], weights=[1.5, 0.4])
+    held.run(0.005)
+    assert held.spike_times.tolist() == [0.001]
+    assert held.v[0] == 0.0
+    integ = EventNetwork(1, integrate_refractory=True, **kw)
+    integ.add_spike_generator([0.001, 0.003], [0, 1], 2, [0, 1, 2], [0, 0], weights=[1.5, 0.4])
+    integ.run(0.005)
+    np.testing.assert_allclose(integ.v[0], 0.4 * np.exp(-0.2), rtol=1e-14)
+
+
+def test_state_round_trip_and_set_v():
+    """get_state/set_state and pickling restore the state vectors; set_v sets v and keeps the other variables."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    m = LinearModel.lif_alpha(0.01, 0.004, tau_r=0.002, drive=1.05)
+    net, _ = random_net(rng, 5, m)
+    net.run(0.05)
+    state, copy = net.get_state(), pickle.loads(pickle.dumps(net))
+    net.run(0.05)
+    a = net.spike_times.copy()
+    net.set_state(state)
+    net._spike_chunks = []
+    net.run(0.05)
+    copy._spike_chunks = []
+    copy.run(0.05)
+    np.testing.assert_array_equal(net.spike_times, a[a >= 0.05])
+    np.testing.assert_array_equal(copy.spike_times, a[a >= 0.05])
+    before = net.linear_state
+    net.set_v(np.full(5, 0.25))
+    after = net.linear_state
+    np.testing.assert_array_equal(after[:, :2], before[:, :2])
+    np.testing.assert_array_equal(after[:, 2], 0.25)
