@@ -327,6 +327,14 @@ def test_bad_network_arguments():
     per = LinearModel.lif_adaptive(np.full(3, 0.01), 0.015, 0.01, 0.003)
     with pytest.raises(ValueError, match="per neuron with 2 rows"):
         EventNetwork(2, model="linear", linear=per)
+    net = EventNetwork(2, model="linear", linear=m)
+    net.run(0.001)
+    with pytest.raises(NotImplementedError, match="'linear' neurons"):
+        net.set_params(drive=0.5)
+    from brian2_sparseprop.spiking import lyapunov_spectrum
+
+    with pytest.raises(NotImplementedError, match="found model 'linear'"):
+        lyapunov_spectrum(net, 1.0)
 
 
 def test_reset_left_above_threshold_is_an_error():
