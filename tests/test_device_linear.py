@@ -123,3 +123,56 @@ def test_unsupported_linear_forms_refused(exact, eqs, threshold, reset, match):
     G = NeuronGroup(1, eqs, threshold=threshold, reset=reset, method="euler")
     with pytest.raises(NotImplementedError, match=match):
         recognise_network([G])
+
+
+ALPHA = """
+dg/dt = -g/taus : volt
+dI/dt = (g - I)/taus : volt
+dv/dt = (El - v + I)/taum : volt (unless refractory)
+"""
+
+
+def alpha_script(times, weights, duration):
+    ns = dict(taus=3 * ms, taum=10 * ms, El=-60 * mV)
+    G = NeuronGroup(1, ALPHA, threshold="v > -50*mV", reset="v = -65*mV", refractory=2 * ms, namespace=ns)
+    G.v = -60 * mV
+    P = SpikeGeneratorGroup(2, np.arange(times.size) % 2, times * second)
+    S = Synapses(P, G, "w : volt", on_pre="g += w")
+    S.connect()
+    S.w = weights * mV
+    spikes = SpikeMonitor(G)
+    run(duration * second)
+    return np.array(spikes.t_), float(G.g_[0]), float(G.I_[0]), float(G.v_[0])
+
+
+def test_alpha_synapses_as_the_engine_and_brian2_runtime(exact):
+    """Alpha currents (tau_r = tau_s: a double eigenvalue) with inputs into g of both signs: spikes and the
+    written-back g, I, v equal the EventNetwork built by hand; Brian2's runtime at dt = 0.01 ms fires the
+    same spikes within 2 dt."""
+    times = np.round(np.arange(1, 60) * 3.1e-3, 4)
+    weights = np.array([60.0, -20.0])
+    t, g, current, v = alpha_script(times, weights, 0.2)
+    m = LinearModel.lif_alpha(0.01, 0.003, drive=-0.06, threshold=-0.05, reset=-0.065)
+    net = EventNetwork(1, model="linear", linear=m, v_init=[-0.06], refractory=0.002)
+    net.add_spike_generator(times, np.arange(times.size) % 2, 2, [0, 1, 2], [0, 0], weights=weights * 1e-3)
+    net.run(0.2)
+    assert t.size > 5
+    np.testing.assert_allclose(t, net.spike_times, rtol=0, atol=1e-15)
+    np.testing.assert_allclose([g, current, v], net.linear_state[0], rtol=1e-13, atol=1e-18)
+    reset_device()
+    set_device("runtime")
+    start_scope()
+    defaultclock.dt = 0.01 * ms
+    t_rt = alpha_script(times, weights, 0.2)[0]
+    assert t_rt.size == t.size
+    assert np.all(np.abs(t_rt - t) <= 2e-5)
+
+
+def test_inputs_into_two_variables_refused(exact):
+    G = NeuronGroup(1, ADAPTIVE, reset="v = 0*mV; vt += 3*mV", threshold="v > vt", method="exact")
+    P = SpikeGeneratorGroup(1, [0], [1] * ms)
+    S1, S2 = Synapses(P, G, on_pre="v += 3*mV"), Synapses(P, G, on_pre="vt += 1*mV")
+    S1.connect()
+    S2.connect()
+    with pytest.raises(NotImplementedError, match=r"inputs into several variables.*'v'.*'vt'"):
+        recognise_network([G, P, S1, S2])

@@ -29,8 +29,8 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   integrators ``dv/dt = I/tau``, alpha currents); a threshold ``lhs > rhs`` linear in the state variables
   (``v > vt``), a reset that sets one variable (v, held during refractoriness if flagged
   ``(unless refractory)``) and increments or sets others (``vt += 3*mV``) by constants; synaptic inputs into
-  v. One linear form per network (the groups' threshold coefficients and resets of the other variables
-  equal); StateMonitor records v only.
+  one variable (v, or g of alpha currents), of both signs. One linear form per network (the groups'
+  threshold coefficients and resets of the other variables equal); StateMonitor records v only.
 
 A LIF group (with or without currents) without threshold is passive: it never spikes (engine threshold
 ``+inf``, no reset). QIF and theta groups need a threshold (`_SUPPORTED_PASSIVE`).
@@ -707,7 +707,7 @@ def _recognise_linear(group, offset, run_namespace):
     except (ValueError, NotImplementedError) as exc:
         raise type(exc)(f"NeuronGroup '{group.name}': {exc}") from None
     spec = GroupSpec(group=group, offset=offset, model="linear", variable=v, shift=np.zeros(n), refractory=refractory)
-    spec.linear = dict(model=model, variables=order)
+    spec.linear = dict(model=model, variables=order, pulses=set())
     params = dict(
         tau=np.ones(n),
         drive=np.zeros(n),
@@ -745,6 +745,16 @@ def _network_linear_model(spec):
                 f"a linear model other than that of '{groups[0].group.name}'",
                 "one linear form per network (threshold coefficients and resets of the other variables equal)",
             )
+    pulses = {(g.linear["variables"].index(x), g.group.name, x) for g in groups for x in g.linear["pulses"]}
+    if len({k for k, _, _ in pulses}) > 1:
+        raise _refuse(
+            groups[0].group,
+            "synaptic inputs into several variables of linear groups ("
+            + ", ".join(f"'{x}' of '{name}'" for _, name, x in sorted(pulses))
+            + ")",
+            "the inputs of linear groups go into one variable (of both signs)",
+        )
+    pulse = first.variables[next(iter(pulses))[0]] if pulses else first.variables[first.v]
     n = spec.n
     A, b, theta, reset, x0 = np.zeros((n, d, d)), np.zeros((n, d)), np.zeros(n), np.zeros(n), np.zeros((n, d))
     for g in groups:
@@ -760,7 +770,7 @@ def _network_linear_model(spec):
         v=first.variables[first.v],
         reset=reset,
         reset_others=others,
-        pulse=first.variables[first.v],
+        pulse=pulse,
         init={x: x0[:, k] for k, x in enumerate(first.variables)},
     )
 
@@ -870,9 +880,19 @@ def _recognise_one_dimensional(group, offset, run_namespace):
     return spec, params
 
 
+def _input_targets(spec):
+    """The variables of a group that inputs may change: its state variable, its currents ('lif_exp') or the
+    variables of its linear model."""
+    return [spec.variable, *spec.currents, *[x for x in (spec.linear or {}).get("variables", ()) if x != spec.variable]]
+
+
 def _input_target(obj, spec, name, statement):
     """The current of a 'lif_exp' group that an input statement changes (None for the state variable of
-    the other models); refuses input into the membrane variable of a 'lif_exp' group."""
+    the other models, and for linear models, whose input variables are noted in ``spec.linear['pulses']``);
+    refuses input into the membrane variable of a 'lif_exp' group."""
+    if spec.linear is not None:
+        spec.linear["pulses"].add(name)
+        return None
     if not spec.currents:
         return None
     if name in spec.currents:
@@ -904,11 +924,10 @@ def _kick_expression(syn, target_spec, run_namespace, index_arrays, size):
     if syn.pre.event != "spike":
         raise _refuse(syn, f"on_pre triggered by the event '{syn.pre.event}'", "only spikes trigger on_pre")
     lines = _code_lines(syn.pre.code)
-    variable = target_spec.variable
     if len(lines) != 1:
         raise _refuse(syn, f"the on_pre code '{syn.pre.code}'", _SUPPORTED_ON_PRE)
     name, op, expr, _ = parse_statement(lines[0])
-    targets = [variable, *target_spec.currents]
+    targets = _input_targets(target_spec)
     changed = [v for v in targets if syn.variables.get(name) is target_spec.group.variables[v]]
     if not changed:
         raise _refuse(syn, f"the on_pre statement '{lines[0]}' (it changes '{name}')", _SUPPORTED_ON_PRE)
@@ -1000,7 +1019,7 @@ def _stdp_values(syn, target_spec, run_namespace, index_arrays, size):
     changing = set(traces) | set(syn.equations.parameter_names) | {"lastupdate"}
     changing |= {f"{v}{suffix}" for v in (target_spec.variable, *target_spec.currents) for suffix in ("", "_post")}
     evaluator = _Evaluator(syn, run_namespace, changing, size, index_arrays)
-    targets = [target_spec.variable, *target_spec.currents]
+    targets = _input_targets(target_spec)
     found = {}
     for path in ("pre", "post"):
         code = getattr(syn, path).code
@@ -1112,7 +1131,7 @@ def _stp_values(syn, target_spec, run_namespace, index_arrays, size):
     if list(syn._pathways) != [syn.pre] or syn.pre.event != "spike":
         raise _refuse(syn, f"the pathways {[p.name for p in syn._pathways]} with plasticity", _SUPPORTED_STP)
     variables = sorted(syn.event_driven.diff_eq_names)
-    targets = [target_spec.variable, *target_spec.currents]
+    targets = _input_targets(target_spec)
     changing = set(variables) | {"lastupdate"} | {f"{v}{suffix}" for v in targets for suffix in ("", "_post")}
     evaluator = _Evaluator(syn, run_namespace, changing, size, index_arrays)
     relax = {}
@@ -1356,12 +1375,13 @@ def _poisson_input(pin, group_specs, run_namespace):
     if root.name not in group_specs:
         raise _refuse(pin, f"the target {type(root).__name__} '{root.name}'", "PoissonInput must target a NeuronGroup")
     spec = group_specs[root.name]
-    if pin._target_var != spec.variable and pin._target_var not in spec.currents:
+    if pin._target_var not in _input_targets(spec):
         raise _refuse(
             pin,
             f"the target variable '{pin._target_var}'",
             f"PoissonInput must target the state variable '{spec.variable}'"
-            + (f" or a current {sorted(spec.currents)}" if spec.currents else ""),
+            + (f" or a current {sorted(spec.currents)}" if spec.currents else "")
+            + (" or a variable of its linear model" if spec.linear else ""),
         )
     current = _input_target(pin, spec, pin._target_var, "PoissonInput")
     if spec.model == "theta":
@@ -1370,7 +1390,7 @@ def _poisson_input(pin, group_specs, run_namespace):
     if isinstance(rate, str):
         raise _refuse(pin, f"the rate expression '{rate}'", "PoissonInput rates must be constant quantities")
     local = _local_indices(target)
-    evaluator = _Evaluator(root, run_namespace, {spec.variable, *spec.currents}, len(local), {"_idx": local})
+    evaluator = _Evaluator(root, run_namespace, set(_input_targets(spec)), len(local), {"_idx": local})
     weight = pin._weight
     if isinstance(weight, str):
         weight_values = evaluator.evaluate(str_to_sympy(weight), "the PoissonInput weight")
