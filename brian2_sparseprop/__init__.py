@@ -11,7 +11,7 @@ from .device import SparsePropDevice  # registers the device 'sparseprop' with B
 
 #: public names imported on first use, by the subpackage or module that defines them
 _LAZY = {
-    "spiking": ("EventNetwork",),
+    "spiking": ("EventNetwork", "LinearModel"),
     "neo": ("to_neo", "from_neo"),
     "lyapunov": ("LyapunovSpectrum",),
     "rate": (

@@ -13,6 +13,7 @@ from numpy.random cimport bitgen_t
 from ._delay_queue cimport DelayQueue
 from ._heap cimport Heap
 from ._lif_exp cimport LexpPar, LexpState
+from ._linear cimport LinSys
 from ._models cimport KIND_BITS
 from ._stdp cimport StdpRule, SynTrace
 from ._stp cimport StpRule, StpState
@@ -130,6 +131,14 @@ cdef class Engine:
     cdef double[::1] p_tau_e, p_tau_i
     cdef int64_t m_tau_e, m_tau_i
     cdef double[:, ::1] cur
+    # linear models (KIND_LINEAR): one LinSys per distinct parameter set, the class of each neuron (length n,
+    # or 1 with mask 0), and each neuron's augmented state y = (1, x) at t_last (shape (n, 5) if the network
+    # has such neurons, else (1, 5); v is kept in the neuron's record, its column here is not read)
+    cdef LinSys[::1] lin_sys
+    cdef int32_t[::1] lin_cls
+    cdef int64_t m_lin_cls
+    cdef double[:, ::1] lin
+    cdef readonly int64_t n_lin_stuck  # resets of linear neurons left at or above threshold (no refractory period)
     # classes
     cdef NeuronClass* classes
     cdef int64_t[::1] class_offset     # start of each class's block in heap_keys / heap_ids
@@ -243,6 +252,11 @@ cdef class Engine:
     cdef inline void lexp_load(self, idx_t i, LexpPar* p, LexpState* x) noexcept nogil
     cdef void lexp_to(self, idx_t i, double t, bint clamped) noexcept nogil
     cdef void kick_exp(self, idx_t i, double w_i, double w_e, double t) noexcept nogil
+    cdef inline const LinSys* lin_load(self, idx_t i, double* y) noexcept nogil
+    cdef inline void lin_store(self, idx_t i, const LinSys* L, const double* y) noexcept nogil
+    cdef void lin_to(self, idx_t i, double t, bint clamped) noexcept nogil
+    cdef bint at_threshold(self, idx_t i) noexcept nogil
+    cdef void kick_lin(self, idx_t i, double w_neg, double w_pos, double t) noexcept nogil
     # events
     cdef inline void cross(self, idx_t i) noexcept nogil
     cdef inline void kick(self, idx_t i, double w, double t) noexcept nogil

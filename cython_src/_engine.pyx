@@ -63,14 +63,17 @@ from ._delay_queue cimport DelayEvent, dq_free, dq_heapify, dq_pop, dq_push, dq_
 from ._heap cimport SP_PREFETCH, Heap, heap_build, heap_sift_down, heap_sift_up, heap_sink, heap_update
 from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
 from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, lexp_time_to
-from ._models cimport KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_QIF, model_advance, model_kick, model_time_to
+from ._linear cimport LinSys, lin_advance, lin_dot, lin_reset, lin_time_to
+from ._models cimport (KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_LINEAR, KIND_QIF, model_advance, model_kick,
+                       model_time_to)
 from ._qif cimport theta_of_v
 from ._stdp cimport StdpRule, SynTrace, stdp_on_post, stdp_on_pre
 from ._stp cimport STP_U, STP_X, StpRule, StpState, stp_after, stp_before
 from ._typedefs cimport idx_t, int8_t, int32_t, int64_t, syn_t, uint8_t, uint16_t, uint64_t
 
 # the codes the Python layer writes into a neuron's flags (read from the C enums: not written twice)
-KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF, "lif_exp": KIND_LIF_EXP}
+KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF, "lif_exp": KIND_LIF_EXP,
+              "linear": KIND_LINEAR}
 FLAG_CODES = {
     "kind_shift": KIND_SHIFT,
     "class_shift": CLASS_SHIFT,
@@ -91,12 +94,14 @@ cdef StdpRule _stdp_rule
 cdef SynTrace _syn_trace
 cdef StpRule _stp_rule
 cdef StpState _stp_state
+cdef LinSys _lin_sys
 NEURON_DTYPE = np.asarray(<Neuron[:1]>(&_neuron)).dtype
 DELAY_EVENT_DTYPE = np.asarray(<DelayEvent[:1]>(&_delay_event)).dtype
 STDP_RULE_DTYPE = np.asarray(<StdpRule[:1]>(&_stdp_rule)).dtype
 SYN_TRACE_DTYPE = np.asarray(<SynTrace[:1]>(&_syn_trace)).dtype
 STP_RULE_DTYPE = np.asarray(<StpRule[:1]>(&_stp_rule)).dtype
 STP_STATE_DTYPE = np.asarray(<StpState[:1]>(&_stp_state)).dtype
+LIN_SYS_DTYPE = np.asarray(<LinSys[:1]>(&_lin_sys)).dtype
 # the codes of the statements of a short-term plasticity rule (`StpRule.before`, `after`)
 STP_CODES = {"u": STP_U, "x": STP_X}
 
@@ -200,6 +205,9 @@ cdef class Engine:
         self.p_tau_e, self.m_tau_e = spec["tau_e"], self._mask(spec["tau_e"])
         self.p_tau_i, self.m_tau_i = spec["tau_i"], self._mask(spec["tau_i"])
         self.cur = spec["cur"]
+        self.lin_sys = spec["lin_sys"]
+        self.lin_cls, self.m_lin_cls = spec["lin_cls"], self._mask(spec["lin_cls"])
+        self.lin = spec["lin"]
         self.indptr = spec["indptr"]
         self.indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
         self.weights, self.m_w = spec["weights"], self._mask(spec["weights"])
@@ -313,7 +321,7 @@ cdef class Engine:
                         cl.heap.keys[p] = 0.0
                     else:
                         cl.heap.keys[p] = self.shared_key(i, self.nrn[i].x)
-                elif self.nrn[i].x >= self.p_thr[i & self.m_thr]:
+                elif self.at_threshold(i):
                     cl.heap.keys[p] = self.t
                 else:
                     cl.heap.keys[p] = self.t_last[i] + self.time_to_threshold(i, self.nrn[i].x)
@@ -493,10 +501,16 @@ cdef class Engine:
         """v of a neuron of a timed class at time t (integrating, not clamped)."""
         cdef LexpPar p
         cdef LexpState x
+        cdef double y[5]
+        cdef const LinSys* L
         if KIND(self.nrn[i].flags) == KIND_LIF_EXP:
             self.lexp_load(i, &p, &x)
             lexp_advance(&x, t - self.t_last[i], &p)
             return x.v
+        if KIND(self.nrn[i].flags) == KIND_LINEAR:
+            L = self.lin_load(i, y)
+            lin_advance(L, y, t - self.t_last[i], False)
+            return y[L.vi]
         return model_advance(KIND(self.nrn[i].flags), self.nrn[i].x, t - self.t_last[i],
                              self.p_tau[i & self.m_tau], self.p_drive[i & self.m_drive])
 
@@ -505,10 +519,16 @@ cdef class Engine:
         exponential currents: from v and the currents stored at t_last)."""
         cdef LexpPar p
         cdef LexpState x
+        cdef double y[5]
+        cdef const LinSys* L
         if KIND(self.nrn[i].flags) == KIND_LIF_EXP:
             self.lexp_load(i, &p, &x)
             x.v = v
             return lexp_time_to(&x, self.p_thr[i & self.m_thr], &p)
+        if KIND(self.nrn[i].flags) == KIND_LINEAR:
+            L = self.lin_load(i, y)
+            y[L.vi] = v
+            return lin_time_to(L, y, self.p_thr[i & self.m_thr])
         return model_time_to(KIND(self.nrn[i].flags), v, self.p_thr[i & self.m_thr],
                              self.p_tau[i & self.m_tau], self.p_drive[i & self.m_drive])
 
@@ -557,6 +577,63 @@ cdef class Engine:
         else:
             heap_update(&cl.heap, i, t + self.time_to_threshold(i, self.nrn[i].x))
 
+    cdef inline const LinSys* lin_load(self, idx_t i, double* y) noexcept nogil:
+        """The system of linear neuron i, and its stored augmented state y = (1, x) (at t_last)."""
+        cdef const LinSys* L = &self.lin_sys[self.lin_cls[i & self.m_lin_cls]]
+        cdef int k
+        y[0] = 1.0
+        for k in range(1, L.D):
+            y[k] = self.lin[i, k]
+        y[L.vi] = self.nrn[i].x
+        return L
+
+    cdef inline void lin_store(self, idx_t i, const LinSys* L, const double* y) noexcept nogil:
+        cdef int k
+        for k in range(1, L.D):
+            self.lin[i, k] = y[k]
+        self.nrn[i].x = y[L.vi]
+
+    cdef void lin_to(self, idx_t i, double t, bint clamped) noexcept nogil:
+        """Move the stored state of linear neuron i to t >= t_last (v held if clamped: refractoriness without
+        integration; the other components go on)."""
+        cdef double y[5]
+        cdef const LinSys* L = self.lin_load(i, y)
+        lin_advance(L, y, t - self.t_last[i], clamped)
+        self.lin_store(i, L, y)
+        self.t_last[i] = t
+
+    cdef bint at_threshold(self, idx_t i) noexcept nogil:
+        """Whether the stored state of timed neuron i is at or above its threshold (v, or c.x for linear
+        neurons)."""
+        cdef double y[5]
+        cdef const LinSys* L
+        if KIND(self.nrn[i].flags) == KIND_LINEAR:
+            L = self.lin_load(i, y)
+            return lin_dot(L.c, y, L.D) >= self.p_thr[i & self.m_thr]
+        return self.nrn[i].x >= self.p_thr[i & self.m_thr]
+
+    cdef void kick_lin(self, idx_t i, double w_neg, double w_pos, double t) noexcept nogil:
+        """Pulses into linear neuron i: w_neg into its component for w < 0, w_pos into that for w > 0. A
+        pulse into v is dropped while v is held (refractory without integration: Brian2's (unless
+        refractory)) or absorbed by this instant's reset (pending); the other components always take theirs."""
+        cdef uint16_t f = self.nrn[i].flags
+        cdef bint held = (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF)
+        cdef double y[5]
+        cdef const LinSys* L
+        self.lin_to(i, t, held)
+        L = self.lin_load(i, y)
+        if w_neg != 0.0 and not (L.neg == L.vi and (held or (f & F_PENDING))):
+            y[L.neg] += w_neg
+        if w_pos != 0.0 and not (L.pos == L.vi and (held or (f & F_PENDING))):
+            y[L.pos] += w_pos
+        self.lin_store(i, L, y)
+        if f & (F_PENDING | F_REFRACTORY):
+            return
+        if lin_dot(L.c, y, L.D) >= self.p_thr[i & self.m_thr]:
+            self.cross(i)
+        else:
+            heap_update(&self.classes[CLS(f)].heap, i, t + lin_time_to(L, y, self.p_thr[i & self.m_thr]))
+
     cdef double value(self, idx_t i, double t) noexcept nogil:
         """The state variable of neuron i at time t (no event in between): v, or theta for theta neurons."""
         cdef uint16_t f = self.nrn[i].flags
@@ -584,6 +661,9 @@ cdef class Engine:
         if KIND(f) == KIND_LIF_EXP:
             # a positive pulse goes into I_e, a negative one into I_i
             self.kick_exp(i, w if w < 0.0 else 0.0, w if w > 0.0 else 0.0, t)
+            return
+        if KIND(f) == KIND_LINEAR:
+            self.kick_lin(i, w if w < 0.0 else 0.0, w if w > 0.0 else 0.0, t)
             return
         if f & (F_PENDING | F_REFRACTORY):
             if f & F_PENDING:
@@ -757,6 +837,8 @@ cdef class Engine:
         cdef NeuronClass* cl = &self.classes[CLS(self.nrn[i].flags)]
         cdef double tref = self.p_tref[i & self.m_tref], reset = self.p_reset[i & self.m_reset]
         cdef double E, key
+        cdef double y[5]
+        cdef const LinSys* L
         cdef int64_t b
         self.n_spikes += 1
         if f & F_RECORD:
@@ -784,6 +866,18 @@ cdef class Engine:
             else:
                 self.nrn[i].x = lif_u_of_v(reset, self.p_drive[i & self.m_drive], E)
                 key = self.shared_key(i, self.nrn[i].x)
+        elif KIND(f) == KIND_LINEAR:
+            self.lin_to(i, t, False)                 # every component to the spike time, then the reset
+            L = self.lin_load(i, y)
+            lin_reset(L, y, reset)
+            self.lin_store(i, L, y)
+            if tref > 0.0:
+                key = self.ref_end[i]
+            elif lin_dot(L.c, y, L.D) >= self.p_thr[i & self.m_thr]:
+                self.n_lin_stuck += 1                # no time moves on: silenced, and `run` raises
+                key = INFINITY
+            else:
+                key = t + lin_time_to(L, y, self.p_thr[i & self.m_thr])
         else:
             if KIND(f) == KIND_LIF_EXP:
                 self.lexp_to(i, t, True)             # the currents go on; v is reset below
@@ -815,6 +909,11 @@ cdef class Engine:
             if lif_u_crossed(u, self.p_ith[i & self.m_ith], E):
                 return 1
             heap_update(&cl.heap, i, self.shared_key(i, u))
+        elif KIND(f) == KIND_LINEAR:
+            self.lin_to(i, t, not (f & F_INTEGRATE_REF))
+            if self.at_threshold(i):
+                return 1
+            heap_update(&cl.heap, i, t + self.time_to_threshold(i, self.nrn[i].x))
         else:
             if KIND(f) == KIND_LIF_EXP:
                 self.lexp_to(i, t, not (f & F_INTEGRATE_REF))
@@ -895,6 +994,16 @@ cdef class Engine:
                         w_pos += self.kbuf[a].w
                     a += 1
                 self.kick_exp(j, w_neg, w_pos, t)
+            elif KIND(self.nrn[j].flags) == KIND_LINEAR:
+                w_neg = 0.0
+                w_pos = 0.0
+                while a < b:
+                    if self.kbuf[a].w < 0.0:
+                        w_neg += self.kbuf[a].w
+                    else:
+                        w_pos += self.kbuf[a].w
+                    a += 1
+                self.kick_lin(j, w_neg, w_pos, t)
             else:
                 self.kick(j, w, t)
             a = b
@@ -1284,6 +1393,8 @@ cdef class Engine:
             cl = &self.classes[CLS(f)]
             cl.top_id = -1
             if (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF):
+                if KIND(f) == KIND_LINEAR:
+                    self.lin_to(i, t, True)          # the other components to t, under the old v
                 self.nrn[i].x = v                    # held; the key stays the refractory end
                 continue
             if KIND(f) == KIND_LIF_U:
@@ -1292,9 +1403,11 @@ cdef class Engine:
             else:
                 if KIND(f) == KIND_LIF_EXP:
                     self.lexp_to(i, t, True)         # the currents to t; v is set below
+                if KIND(f) == KIND_LINEAR:
+                    self.lin_to(i, t, False)         # the other components to t; v is set below
                 self.nrn[i].x = v
                 self.t_last[i] = t
-                key = t if v >= self.p_thr[i & self.m_thr] else t + self.time_to_threshold(i, v)
+                key = t if self.at_threshold(i) else t + self.time_to_threshold(i, v)
             if not (f & F_REFRACTORY):
                 heap_update(&cl.heap, i, key)
 
@@ -1312,6 +1425,26 @@ cdef class Engine:
             lexp_eval(t - self.t_last[idx[r]], &x, &p, &y)
             ov[r, 0] = y.ie
             ov[r, 1] = y.ii
+        return out
+
+    def linear_states(self, const idx_t[::1] idx, double t):
+        """The augmented states y = (1, x) of the given linear neurons at absolute time t (>= the last event,
+        before the next), shape (len(idx), 5) (unused trailing columns 0)."""
+        t -= self.epoch
+        out = np.zeros((idx.shape[0], 5))
+        cdef double[:, ::1] ov = out
+        cdef idx_t r, i
+        cdef int k
+        cdef uint16_t f
+        cdef double y[5]
+        cdef const LinSys* L
+        for r in range(idx.shape[0]):
+            i = idx[r]
+            f = self.nrn[i].flags
+            L = self.lin_load(i, y)
+            lin_advance(L, y, t - self.t_last[i], (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF))
+            for k in range(L.D):
+                ov[r, k] = y[k]
         return out
 
     def class_origins(self):

@@ -8,6 +8,9 @@
 #   KIND_LIF_EXP  LIF with exponential synaptic currents in a timed class, stored as (v, t_last) and the
 #               currents (I_e, I_i) at t_last in the engine's `cur`; its kernels (_lif_exp.pxd) take the
 #               whole state, so the engine calls them itself, as for KIND_LIF_U
+#   KIND_LINEAR  a linear model dx/dt = A x + b of dimension <= 4 (_linear.pxd) in a timed class: v in the
+#               record (x), the state vector at t_last in the engine's `lin`, the class's matrices in
+#               `lin_sys`; the engine calls its kernels itself
 # A model for timed classes provides, in a file of its own: the free evolution over dt (no spike in
 # between), the time until v first reaches a level (infinite when it never does), and the pulse.
 # The reset stores the reset value (given in the model's coordinate) with t_last = the spike time.
@@ -19,6 +22,7 @@ cdef enum:
     KIND_LIF = 1
     KIND_QIF = 2
     KIND_LIF_EXP = 3
+    KIND_LINEAR = 5
     KIND_BITS = 3       # a kind fits in this many bits of a neuron's flags (room for 8 kinds)
 
 

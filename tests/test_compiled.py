@@ -43,7 +43,7 @@ def test_flag_bits_kinds_and_classes_do_not_overlap():
     assert max(bits) < 1 << F["kind_shift"] < 1 << F["class_shift"]
     assert max(K.values()) < 1 << (F["class_shift"] - F["kind_shift"])
     assert F["class_shift"] + F["class_bits"] == 16
-    assert sorted(K.values()) == list(range(len(K)))
+    assert len(set(K.values())) == len(K)  # distinct codes (each model's file adds its own)
     assert set(_engine.STATUS_CODES) == {"done", "budget"}
 
 

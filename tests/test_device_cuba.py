@@ -192,11 +192,11 @@ REFUSED = [
         ("ge += we", "gi += wi"),
         r"not linear in 'ge' with a constant coefficient.*LIF neurons with one or two exponential currents",
     ),
-    # a current with a different decay (towards a constant)
+    # a current with a different decay (towards a constant): a linear model, whose inputs go into one variable
     (
         "dv/dt = (ge+gi-(v-El))/taum : volt\ndge/dt = (mV - ge)/taue : volt\ndgi/dt = -gi/taui : volt",
         ("ge += we", "gi += wi"),
-        r"dge/dt = .*not an exponential decay",
+        r"inputs into several variables of linear groups \('ge' of '\w+', 'gi' of '\w+'\)",
     ),
     # a current driven by v (adaptation): two coupled variables
     (

@@ -390,7 +390,7 @@ BAD_NETWORKS = [
     (dict(model="qif", reset=[0.0, 2.0, 0.0]), ValueError, r"reset must be < threshold .*reset 2\.0 .*neuron 1"),
     (dict(refractory=-1e-3), ValueError, r"refractory must be >= 0, found -0\.001"),
     (dict(refractory=np.nan), ValueError, r"refractory must be finite, found nan"),
-    (dict(model="qif", integrate_refractory=True), ValueError, r"integrate_refractory is supported for LIF"),
+    (dict(model="qif", integrate_refractory=True), ValueError, r"integrate_refractory is supported for 'lif'"),
     (dict(v_init=[0.0, 0.0]), ValueError, r"v_init must have shape \(3,\)"),
     (dict(v_init=[0.0, np.nan, 0.0]), ValueError, r"v_init.*nan"),
     (dict(model="theta", v_init=[0.0, 4.0, 0.0]), ValueError, r"v_init of theta neurons must be in \[-pi, pi\)"),

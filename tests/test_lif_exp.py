@@ -408,7 +408,11 @@ BAD = [
     (dict(model="lif", i_e_init=1.0), ValueError, r"i_e_init must be 0 for neurons without exponential currents"),
     (dict(model=["lif_exp", "qif"], i_i_init=[0.0, -1.0]), ValueError, r"found -1.0 for neuron 1 of model 'qif'"),
     (dict(i_e_init=[1.0, 2.0, 3.0]), ValueError, r"i_e_init must be a scalar or have shape \(2,\)"),
-    (dict(model="qif", integrate_refractory=True), ValueError, r"LIF neurons \('lif', 'lif_exp'\) only"),
+    (
+        dict(model="qif", integrate_refractory=True),
+        ValueError,
+        r"supported for 'lif', 'lif_exp' and 'linear' neurons only",
+    ),
     (dict(reset=1.0), ValueError, r"reset must be < threshold"),
 ]
 

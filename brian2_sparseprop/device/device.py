@@ -114,6 +114,9 @@ def _spec_key(spec):
     parts = [("neuron models", spec.model)]
     parts += [(name, getattr(spec, name)) for name in _NEURON_PARAMETERS]
     parts += [("neuron models", p) for p in (spec.tau_e, spec.tau_i) if p is not None]  # the currents' tau
+    if spec.linear is not None:  # the linear models' matrices, threshold coefficients and resets
+        m = spec.linear
+        parts += [("neuron models", np.concatenate([m.A.ravel(), m.b.ravel(), m.c, m.reset_scale, m.reset_offset]))]
     parts += [("connectivity", spec.indptr), ("connectivity", spec.indices)]
     parts += [("weights", spec.weights), ("delays", spec.delays)]
     structural = {id(spec.indptr), id(spec.indices)}
@@ -574,12 +577,13 @@ class SparsePropDevice(RuntimeDevice):
         """Pass every neuron whose state variable differs from ``before`` (the values last written or
         restored, per group) to the engine's ``set_v``."""
         for g in spec.groups:
-            for name in g.currents:
+            for name in list(g.currents) + [x for x in (g.linear or {}).get("variables", ()) if x != g.variable]:
                 old = before.get((g.group.name, name))
                 if old is not None and not np.array_equal(g.group.variables[name].get_value(), old):
                     raise NotImplementedError(
-                        f"NeuronGroup '{g.group.name}': the current '{name}' was changed between runs; the "
-                        f"sparseprop device continues a run from the engine's currents and supports changes of "
+                        f"NeuronGroup '{g.group.name}': the {'current' if name in g.currents else 'variable'} "
+                        f"'{name}' was changed between runs; the "
+                        f"sparseprop device continues a run from the engine's state and supports changes of "
                         f"'{g.variable}' only (or store() before and restore() to go back)"
                     )
         for name in _changed_groups(spec, before):
@@ -836,6 +840,12 @@ class SparsePropDevice(RuntimeDevice):
                 for name, values in currents.items():
                     g.group.variables[name].set_value(values)
                     session.written[g.group.name, name] = np.array(g.group.variables[name].get_value())
+            if g.linear and engine is not None:
+                values = engine.linear_state[g.offset : g.offset + g.n]
+                for k, name in enumerate(g.linear["variables"]):
+                    if name != g.variable:
+                        g.group.variables[name].set_value(values[:, k])
+                        session.written[g.group.name, name] = np.array(g.group.variables[name].get_value())
             if "lastspike" in g.group.variables:
                 lastspike = session.lastspike[g.offset : g.offset + g.n]
                 g.group.variables["lastspike"].set_value(np.where(np.isfinite(lastspike), lastspike, -1e4))

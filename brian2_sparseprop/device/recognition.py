@@ -22,6 +22,16 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   units of ``x``; with two currents, each must receive inputs of one sign in ``I_c`` (the excitatory one
   ``>= 0``, the inhibitory one ``<= 0``), because the engine sends a pulse to its current by its sign.
 
+- linear models (mapped to the model ``'linear'``, `brian2_sparseprop.spiking.linear.LinearModel`), tried
+  when the forms above do not apply: up to 4 state variables whose equations are linear in them with
+  constant coefficients, in an order where each depends on itself and earlier ones only (Brian2's
+  ``examples/adaptive_threshold.py``: ``dv/dt = -v/(10*ms)``, ``dvt/dt = (10*mV - vt)/(15*ms)``, perfect
+  integrators ``dv/dt = I/tau``, alpha currents); a threshold ``lhs > rhs`` linear in the state variables
+  (``v > vt``), a reset that sets one variable (v, held during refractoriness if flagged
+  ``(unless refractory)``) and increments or sets others (``vt += 3*mV``) by constants; synaptic inputs into
+  one variable (v, or g of alpha currents), of both signs. One linear form per network (the groups'
+  threshold coefficients and resets of the other variables equal); StateMonitor records v only.
+
 A LIF group (with or without currents) without threshold is passive: it never spikes (engine threshold
 ``+inf``, no reset). QIF and theta groups need a threshold (`_SUPPORTED_PASSIVE`).
 
@@ -70,8 +80,24 @@ _SUPPORTED_MODELS = (
     "supported are one-dimensional LIF (dx/dt linear in x), QIF (dx/dt quadratic in x) and theta "
     "(dx/dt = A + B*cos(x)) neurons, and LIF neurons with one or two exponential currents "
     "(dx/dt = (drive - x)/tau + k_e*ge + k_i*gi, dge/dt = -ge/tau_e, dgi/dt = -gi/tau_i, as in Brian2's CUBA "
-    "example), whose parameters are constants or per-neuron parameters"
+    "example), whose parameters are constants or per-neuron parameters; and linear models (dx/dt = A x + b, "
+    "brian2_sparseprop.spiking.linear)"
 )
+_SUPPORTED_LINEAR = (
+    "linear models have up to 4 state variables with equations linear in them and constant coefficients, "
+    "each depending on itself and on variables that do not depend on it, a threshold 'lhs > rhs' linear in "
+    "the state, and a reset that sets one variable to a constant and increments or sets others by constants"
+)
+
+
+class _LinearRefusal(NotImplementedError):
+    """Why a group is no linear model (the construct alone: `_recognise_group` adds it to the refusal of
+    the other forms)."""
+
+    def __init__(self, construct, supported=_SUPPORTED_MODELS):
+        super().__init__(construct if supported == _SUPPORTED_MODELS else f"{construct} ({supported})")
+
+
 _SUPPORTED_PASSIVE = (
     "groups without threshold (passive neurons that never spike) are supported for LIF neurons, with or "
     "without exponential currents; QIF and theta neurons need a threshold (without one, QIF neurons reach "
@@ -119,6 +145,10 @@ class GroupSpec:
         Engine state = Brian2 value (SI) + shift (non-zero only for QIF models with a linear term).
     refractory : ndarray (n,), s
         Absolute refractory period of each neuron.
+    linear : dict or None
+        Model 'linear' only: ``variables`` (names, in the order of the model), ``A`` (n, d, d), ``b`` (n, d),
+        ``c`` (d,), ``theta`` (n,), ``reset`` (n,), ``reset_others`` and ``v`` (the variable reset to
+        ``reset``, which is `variable`).
     currents : dict
         Model 'lif_exp' only: for each current variable, ``tau`` (its time constant, s, per neuron),
         ``scale`` (engine current = scale * Brian2 value, per neuron) and, once the inputs are known,
@@ -132,6 +162,7 @@ class GroupSpec:
     shift: np.ndarray
     refractory: np.ndarray
     currents: dict = field(default_factory=dict)
+    linear: dict = None
 
     @property
     def n(self):
@@ -200,6 +231,7 @@ class EngineSpec:
     tau_i: np.ndarray = None
     i_e_init: np.ndarray = None
     i_i_init: np.ndarray = None
+    linear: object = None
     groups: list = field(default_factory=list)
     poisson_inputs: list = field(default_factory=list)
     poisson_sources: list = field(default_factory=list)
@@ -238,6 +270,8 @@ class EngineSpec:
         currents = {}
         if "lif_exp" in models:
             currents = dict(tau_e=self.tau_e, tau_i=self.tau_i, i_e_init=self.i_e_init, i_i_init=self.i_i_init)
+        if self.linear is not None:
+            currents["linear"] = self.linear
         return dict(
             n=self.n,
             model=str(models[0]) if len(models) == 1 else self.model,
@@ -473,13 +507,13 @@ def _refractory_value(group, evaluator, run_namespace):
     return evaluator.evaluate(str_to_sympy(str(ref)), "the refractory period")
 
 
-def _check_group_constructs(group):
+def _check_group_constructs(group, max_equations=3):
     eqs = group.equations
     if eqs.stochastic_variables:
         raise _refuse(group, f"the stochastic variable(s) {sorted(eqs.stochastic_variables)}", _SUPPORTED_MODELS)
     if len(eqs.diff_eq_names) == 0:
         raise _refuse(group, "a group without differential equations", _SUPPORTED_MODELS)
-    if len(eqs.diff_eq_names) > 3:
+    if len(eqs.diff_eq_names) > max_equations:
         raise _refuse(
             group, f"{len(eqs.diff_eq_names)} differential equations ({sorted(eqs.diff_eq_names)})", _SUPPORTED_MODELS
         )
@@ -557,7 +591,192 @@ def _current_terms(group, variable, currents, evaluator):
 
 
 def _recognise_group(group, offset, run_namespace):
-    """Model, per-neuron parameters and state mapping of one NeuronGroup."""
+    """Model, per-neuron parameters and state mapping of one NeuronGroup: one of the one-dimensional models
+    or 'lif_exp', else a linear model (`_recognise_linear`); if neither applies, the first refusal."""
+    try:
+        return _recognise_one_dimensional(group, offset, run_namespace)
+    except NotImplementedError as refusal:
+        try:
+            return _recognise_linear(group, offset, run_namespace)
+        except _LinearRefusal as linear:
+            raise NotImplementedError(f"{refusal} As a linear model: {linear} ({_SUPPORTED_LINEAR}).") from None
+        except NotImplementedError:
+            raise refusal from None
+
+
+def _linear_terms(group, expr, symbols, evaluator, construct):
+    """The per-neuron coefficients of a sympy expression linear in ``symbols`` (list of arrays) and its
+    constant term, or refuse."""
+    coefficients = []
+    for sym in symbols:
+        k = sympy.diff(expr, sym)
+        if any(not _is_zero(sympy.diff(k, other)) for other in symbols):
+            raise _LinearRefusal(f"{construct} {expr}, which is not linear in '{sym}'", _SUPPORTED_MODELS)
+        coefficients.append(evaluator.evaluate(k, construct) if not _is_zero(k) else None)
+    const = evaluator.evaluate(expr.subs({sym: 0 for sym in symbols}), construct)
+    return coefficients, const
+
+
+def _recognise_linear(group, offset, run_namespace):
+    """A linear model (`brian2_sparseprop.spiking.linear.LinearModel`): dx/dt = A x + b with constant
+    coefficients, a threshold linear in the state, a reset that sets one variable and increments or sets
+    the others; or refuse."""
+    from ..spiking.linear import LinearModel
+
+    _check_group_constructs(group, max_equations=4)
+    group.equations.check_units(group, run_namespace=run_namespace)
+    names = sorted(group.equations.diff_eq_names)
+    n, d = len(group), len(names)
+    symbols = [_symbol(x) for x in names]
+    evaluator = _Evaluator(group, run_namespace, set(names), n)
+    rows = {x: _linear_terms(group, _model_expression(group, x), symbols, evaluator, f"d{x}/dt =") for x in names}
+    # order: each variable after those it depends on (a cycle: not lower triangular)
+    order, left = [], list(names)
+    while left:
+        ready = [x for x in left if all(rows[x][0][names.index(y)] is None for y in left if y != x)]
+        if not ready:
+            raise _LinearRefusal(
+                f"the coupled equations of {left} (each must depend on itself and on variables "
+                "that do not depend on it)",
+                _SUPPORTED_MODELS,
+            )
+        order.append(ready[0])
+        left.remove(ready[0])
+    perm = [names.index(x) for x in order]
+    A, b = np.zeros((n, d, d)), np.zeros((n, d))
+    for i, x in enumerate(order):
+        coefficients, const = rows[x]
+        b[:, i] = const
+        for j, k in enumerate(coefficients[p] for p in perm):
+            if k is not None:
+                A[:, i, j] = k
+    code = group.events.get("spike")
+    if code is None:
+        raise _LinearRefusal("a linear group without threshold", _SUPPORTED_PASSIVE)
+    cond = str_to_sympy(str(code))
+    if isinstance(cond, (sympy.StrictGreaterThan, sympy.GreaterThan)):
+        g = cond.lhs - cond.rhs
+    elif isinstance(cond, (sympy.StrictLessThan, sympy.LessThan)):
+        g = cond.rhs - cond.lhs
+    else:
+        raise _LinearRefusal(
+            f"the threshold condition '{code}'", "supported are thresholds 'lhs > rhs', linear in the state"
+        )
+    coefficients, const = _linear_terms(group, g, [symbols[p] for p in perm], evaluator, "the threshold")
+    c = {}
+    for x, k in zip(order, coefficients):
+        if k is not None:
+            if np.ptp(k) != 0:
+                raise _LinearRefusal(
+                    f"the threshold '{code}' with a coefficient of '{x}' that differs between neurons",
+                    "the threshold's coefficients must be constants",
+                )
+            c[x] = float(k[0])
+    reset_v, v, others = None, None, {}
+    supported_reset = (
+        "supported are resets that set one variable to a constant ('v = value') and increment or "
+        "set others by constants ('vt += value')"
+    )
+    for line in _code_lines(group.event_codes.get("spike", "")):
+        var, op, expr, _ = parse_statement(line)
+        rhs = str_to_sympy(expr)
+        if var not in order or rhs.free_symbols & set(symbols) or op not in ("=", "+=", "-="):
+            raise _LinearRefusal(f"the reset statement '{line}'", supported_reset)
+        value = evaluator.evaluate(rhs, "the reset")
+        if op == "=" and reset_v is None:
+            v, reset_v = var, value
+            continue
+        if np.ptp(value) != 0:
+            raise _LinearRefusal(
+                f"the reset statement '{line}' with values that differ between neurons", supported_reset
+            )
+        others[var] = (0.0, float(value[0])) if op == "=" else (1.0, float(value[0]) * (1 if op == "+=" else -1))
+    if v is None:
+        raise _LinearRefusal(f"the reset '{group.event_codes.get('spike', '')}'", supported_reset)
+    for x in order:
+        if x != v and "unless refractory" in group.user_equations[x].flags:
+            raise _LinearRefusal(f"'{x}' held during refractoriness", f"only the reset variable '{v}' may be held")
+    refractory = _refractory_value(group, evaluator, run_namespace)
+    if np.any(refractory < 0) or not np.all(np.isfinite(refractory)):
+        raise ValueError(f"NeuronGroup '{group.name}': refractory must be >= 0 s, found: {refractory}")
+    integrate = "unless refractory" not in group.user_equations[v].flags and bool(np.any(refractory > 0))
+    init = {x: np.asarray(group.variables[x].get_value(), dtype=float) for x in order}
+    theta = -const
+    try:
+        model = LinearModel(order, A, b, c, theta=theta, v=v, reset=reset_v, reset_others=others, pulse=v, init=init)
+    except (ValueError, NotImplementedError) as exc:
+        raise type(exc)(f"NeuronGroup '{group.name}': {exc}") from None
+    spec = GroupSpec(group=group, offset=offset, model="linear", variable=v, shift=np.zeros(n), refractory=refractory)
+    spec.linear = dict(model=model, variables=order, pulses=set())
+    params = dict(
+        tau=np.ones(n),
+        drive=np.zeros(n),
+        threshold=np.broadcast_to(theta, (n,)),
+        reset=np.broadcast_to(reset_v, (n,)),
+        refractory=refractory,
+        v_init=init[v],
+        integrate_refractory=np.full(n, integrate),
+    )
+    return spec, params
+
+
+def _network_linear_model(spec):
+    """One `LinearModel` for all linear groups of the network (arrays over all engine neurons), or refuse
+    groups whose forms differ."""
+    from ..spiking.linear import LinearModel
+
+    groups = [g for g in spec.groups if g.linear]
+    if not groups:
+        return
+    first = groups[0].linear["model"]
+    d = len(first.variables)
+    for g in groups[1:]:
+        m = g.linear["model"]
+        same = (
+            len(m.variables) == d
+            and m.v == first.v
+            and np.array_equal(m.c, first.c)
+            and np.array_equal(m.reset_scale, first.reset_scale)
+            and np.array_equal(m.reset_offset, first.reset_offset)
+        )
+        if not same:
+            raise _refuse(
+                g.group,
+                f"a linear model other than that of '{groups[0].group.name}'",
+                "one linear form per network (threshold coefficients and resets of the other variables equal)",
+            )
+    pulses = {(g.linear["variables"].index(x), g.group.name, x) for g in groups for x in g.linear["pulses"]}
+    if len({k for k, _, _ in pulses}) > 1:
+        raise _refuse(
+            groups[0].group,
+            "synaptic inputs into several variables of linear groups ("
+            + ", ".join(f"'{x}' of '{name}'" for _, name, x in sorted(pulses))
+            + ")",
+            "the inputs of linear groups go into one variable (of both signs)",
+        )
+    pulse = first.variables[next(iter(pulses))[0]] if pulses else first.variables[first.v]
+    n = spec.n
+    A, b, theta, reset, x0 = np.zeros((n, d, d)), np.zeros((n, d)), np.zeros(n), np.zeros(n), np.zeros((n, d))
+    for g in groups:
+        part = slice(g.offset, g.offset + g.n)
+        A[part], b[part], theta[part], reset[part], x0[part] = g.linear["model"].per_neuron(g.n)
+    others = {first.variables[k]: (first.reset_scale[k], first.reset_offset[k]) for k in range(d) if k != first.v}
+    spec.linear = LinearModel(
+        first.variables,
+        A,
+        b,
+        dict(zip(first.variables, first.c)),
+        theta=theta,
+        v=first.variables[first.v],
+        reset=reset,
+        reset_others=others,
+        pulse=pulse,
+        init={x: x0[:, k] for k, x in enumerate(first.variables)},
+    )
+
+
+def _recognise_one_dimensional(group, offset, run_namespace):
+    """One of the one-dimensional models, or 'lif_exp' (see the module's docstring), or refuse."""
     _check_group_constructs(group)
     group.equations.check_units(group, run_namespace=run_namespace)
     if len(group.equations.diff_eq_names) == 1:
@@ -661,9 +880,19 @@ def _recognise_group(group, offset, run_namespace):
     return spec, params
 
 
+def _input_targets(spec):
+    """The variables of a group that inputs may change: its state variable, its currents ('lif_exp') or the
+    variables of its linear model."""
+    return [spec.variable, *spec.currents, *[x for x in (spec.linear or {}).get("variables", ()) if x != spec.variable]]
+
+
 def _input_target(obj, spec, name, statement):
     """The current of a 'lif_exp' group that an input statement changes (None for the state variable of
-    the other models); refuses input into the membrane variable of a 'lif_exp' group."""
+    the other models, and for linear models, whose input variables are noted in ``spec.linear['pulses']``);
+    refuses input into the membrane variable of a 'lif_exp' group."""
+    if spec.linear is not None:
+        spec.linear["pulses"].add(name)
+        return None
     if not spec.currents:
         return None
     if name in spec.currents:
@@ -695,11 +924,10 @@ def _kick_expression(syn, target_spec, run_namespace, index_arrays, size):
     if syn.pre.event != "spike":
         raise _refuse(syn, f"on_pre triggered by the event '{syn.pre.event}'", "only spikes trigger on_pre")
     lines = _code_lines(syn.pre.code)
-    variable = target_spec.variable
     if len(lines) != 1:
         raise _refuse(syn, f"the on_pre code '{syn.pre.code}'", _SUPPORTED_ON_PRE)
     name, op, expr, _ = parse_statement(lines[0])
-    targets = [variable, *target_spec.currents]
+    targets = _input_targets(target_spec)
     changed = [v for v in targets if syn.variables.get(name) is target_spec.group.variables[v]]
     if not changed:
         raise _refuse(syn, f"the on_pre statement '{lines[0]}' (it changes '{name}')", _SUPPORTED_ON_PRE)
@@ -791,7 +1019,7 @@ def _stdp_values(syn, target_spec, run_namespace, index_arrays, size):
     changing = set(traces) | set(syn.equations.parameter_names) | {"lastupdate"}
     changing |= {f"{v}{suffix}" for v in (target_spec.variable, *target_spec.currents) for suffix in ("", "_post")}
     evaluator = _Evaluator(syn, run_namespace, changing, size, index_arrays)
-    targets = [target_spec.variable, *target_spec.currents]
+    targets = _input_targets(target_spec)
     found = {}
     for path in ("pre", "post"):
         code = getattr(syn, path).code
@@ -903,7 +1131,7 @@ def _stp_values(syn, target_spec, run_namespace, index_arrays, size):
     if list(syn._pathways) != [syn.pre] or syn.pre.event != "spike":
         raise _refuse(syn, f"the pathways {[p.name for p in syn._pathways]} with plasticity", _SUPPORTED_STP)
     variables = sorted(syn.event_driven.diff_eq_names)
-    targets = [target_spec.variable, *target_spec.currents]
+    targets = _input_targets(target_spec)
     changing = set(variables) | {"lastupdate"} | {f"{v}{suffix}" for v in targets for suffix in ("", "_post")}
     evaluator = _Evaluator(syn, run_namespace, changing, size, index_arrays)
     relax = {}
@@ -1147,12 +1375,13 @@ def _poisson_input(pin, group_specs, run_namespace):
     if root.name not in group_specs:
         raise _refuse(pin, f"the target {type(root).__name__} '{root.name}'", "PoissonInput must target a NeuronGroup")
     spec = group_specs[root.name]
-    if pin._target_var != spec.variable and pin._target_var not in spec.currents:
+    if pin._target_var not in _input_targets(spec):
         raise _refuse(
             pin,
             f"the target variable '{pin._target_var}'",
             f"PoissonInput must target the state variable '{spec.variable}'"
-            + (f" or a current {sorted(spec.currents)}" if spec.currents else ""),
+            + (f" or a current {sorted(spec.currents)}" if spec.currents else "")
+            + (" or a variable of its linear model" if spec.linear else ""),
         )
     current = _input_target(pin, spec, pin._target_var, "PoissonInput")
     if spec.model == "theta":
@@ -1161,7 +1390,7 @@ def _poisson_input(pin, group_specs, run_namespace):
     if isinstance(rate, str):
         raise _refuse(pin, f"the rate expression '{rate}'", "PoissonInput rates must be constant quantities")
     local = _local_indices(target)
-    evaluator = _Evaluator(root, run_namespace, {spec.variable, *spec.currents}, len(local), {"_idx": local})
+    evaluator = _Evaluator(root, run_namespace, set(_input_targets(spec)), len(local), {"_idx": local})
     weight = pin._weight
     if isinstance(weight, str):
         weight_values = evaluator.evaluate(str_to_sympy(weight), "the PoissonInput weight")
@@ -1348,6 +1577,7 @@ def recognise_network(objects, run_namespace=None):
     for pin in kinds["poisson_inputs"]:
         spec.poisson_inputs.append(_poisson_input(pin, group_specs, run_namespace))
     _current_arrays(spec)
+    _network_linear_model(spec)
     for mon in kinds["spike_monitors"]:
         _check_spike_monitor(mon, group_specs)
         spec.spike_monitors.append(mon)

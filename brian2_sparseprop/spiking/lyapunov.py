@@ -55,6 +55,12 @@ def _check_supported(net):
             "Lyapunov spectra are implemented for networks with fixed weights; this one has plastic synapses "
             "(add_stdp, add_stp)"
         )
+    if (net._codes == MODELS.index("linear")).any():
+        k = int(np.argmax(net._codes == MODELS.index("linear")))
+        raise NotImplementedError(
+            f"Lyapunov spectra are implemented for 'lif', 'qif' and 'theta' neurons, found model 'linear' for "
+            f"neuron {k}"
+        )
     if net._poisson or net._generators:
         raise NotImplementedError(
             "Lyapunov spectra are implemented for autonomous networks only (no Poisson or spike-generator input)"

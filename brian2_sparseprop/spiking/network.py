@@ -22,7 +22,7 @@ except ImportError:  # not on Windows
 
 __all__ = ["EventNetwork"]
 
-MODELS = ("lif", "qif", "theta", "lif_exp")
+MODELS = ("lif", "qif", "theta", "lif_exp", "linear")
 MAX_SHARED_CLASSES = 8  # distinct LIF taus that get the transcendental-free representation
 CHUNK_EVENTS = 200_000  # events per call into the compiled loop (interrupts and progress between)
 CHUNK_SYNAPSES = 2**18  # synapses per step of the sort by delay: bounded temporaries (checks: _validation.CHUNK)
@@ -286,141 +286,159 @@ def _available_memory():
 class EventNetwork:
     """A network of pulse-coupled neurons simulated exactly, event by event (SparseProp).
 
-        Each neuron follows one of three one-dimensional models between input pulses, in closed form:
+    Each neuron follows one of these models between input pulses, in closed form:
 
-        * ``'lif'``:   ``tau dv/dt = drive - v``, spike when v reaches ``threshold``, then ``v = reset``;
-        * ``'qif'``:   ``tau dv/dt = v**2 + drive`` (any sign of drive), same threshold and reset;
-        * ``'theta'``: ``tau dtheta/dt = (1 - cos theta) + (1 + cos theta) drive``, spike at theta = pi,
-          continuing from -pi;
-        * ``'lif_exp'``: LIF with exponentially decaying synaptic currents (Brian2's CUBA example),
-          ``tau dv/dt = drive - v + I_e + I_i``, ``tau_e dI_e/dt = -I_e``, ``tau_i dI_i/dt = -I_i``, same
-          threshold and reset of v (the currents are not reset).
+    * ``'lif'``:   ``tau dv/dt = drive - v``, spike when v reaches ``threshold``, then ``v = reset``;
+    * ``'qif'``:   ``tau dv/dt = v**2 + drive`` (any sign of drive), same threshold and reset;
+    * ``'theta'``: ``tau dtheta/dt = (1 - cos theta) + (1 + cos theta) drive``, spike at theta = pi,
+      continuing from -pi;
+    * ``'lif_exp'``: LIF with exponentially decaying synaptic currents (Brian2's CUBA example),
+      ``tau dv/dt = drive - v + I_e + I_i``, ``tau_e dI_e/dt = -I_e``, ``tau_i dI_i/dt = -I_i``, same
+      threshold and reset of v (the currents are not reset);
+    * ``'linear'``: a linear model of up to 4 variables, ``dx/dt = A x + b`` with a threshold on a linear
+      combination (adaptive thresholds, perfect integrators, alpha and biexponential synapses), described
+      by ``linear``, a `~brian2_sparseprop.spiking.linear.LinearModel`, which gives its threshold and reset
+      (``tau``, ``drive``, ``threshold`` and ``reset`` are ignored for these neurons).
 
-        A presynaptic spike kicks each target by its synapse's weight, after its delay: ``v += w``
-        (theta neurons receive delta currents, ``tan(theta/2) += w``; ``'lif_exp'`` neurons take the pulse
-        into a current: ``I_e += w`` for ``w > 0``, ``I_i += w`` for ``w < 0``). Work per spike is
-        O(K log N) for K targets in a network of N neurons.
+    A presynaptic spike kicks each target by its synapse's weight, after its delay: ``v += w``
+    (theta neurons receive delta currents, ``tan(theta/2) += w``; ``'lif_exp'`` neurons take the pulse
+    into a current: ``I_e += w`` for ``w > 0``, ``I_i += w`` for ``w < 0``). Work per spike is
+    O(K log N) for K targets in a network of N neurons.
 
-        Units: times and rates, here and in every method, are plain floats in seconds and hertz, or
-        Quantities of ``quantities`` or Brian2 in any unit of the right dimension (``10 * pq.ms`` is
-        0.01 s); a Quantity of another dimension is refused with a TypeError naming the argument. The model
-        numbers (drive, threshold, reset, v_init, weights) are plain numbers (or dimensionless Quantities).
+    Units: times and rates, here and in every method, are plain floats in seconds and hertz, or
+    Quantities of ``quantities`` or Brian2 in any unit of the right dimension (``10 * pq.ms`` is
+    0.01 s); a Quantity of another dimension is refused with a TypeError naming the argument. The model
+    numbers (drive, threshold, reset, v_init, weights) are plain numbers (or dimensionless Quantities).
 
-        Parameters
-        ----------
-        n : int
-            Number of neurons.
-        model : str or array_like of str, shape (n,)
-            ``'lif'``, ``'qif'``, ``'theta'`` or ``'lif_exp'``, for all neurons or per neuron.
-        tau : float, array_like or time Quantity, shape (n,)
-            Membrane time constant (s), > 0.
-        drive : float or array_like, shape (n,)
-            Constant input in the model's equation (see above).
-        threshold, reset : float or array_like, shape (n,)
-            Threshold and reset of LIF and QIF neurons (ignored for theta neurons). ``reset < threshold``
-            unless the neuron has a refractory period. ``threshold = inf`` makes a ``'lif'`` or ``'lif_exp'``
-            neuron passive: it never spikes and its state follows the inputs exactly (the reset is unused).
-        refractory : float, array_like or time Quantity, shape (n,)
-            Absolute refractory period (s), >= 0.
-        integrate_refractory : bool or array_like of bool, shape (n,)
-            False (default): Brian2's ``(unless refractory)``: the state is held at the reset value during
-            refractoriness and inputs arriving then are dropped (Brian2 writes such a variable only when not
-            refractory). True: the state integrates and takes inputs but cannot cross threshold (LIF and
-            ``'lif_exp'`` only; Brian2's refractory without the flag). A neuron at or above threshold when its
-            refractory period ends fires at that instant. The currents of ``'lif_exp'`` neurons always
-            integrate and take their inputs (Brian2's CUBA: ``(unless refractory)`` on v only).
-        v_init : array_like, shape (n,), optional
-            Initial state (theta neurons: theta in [-pi, pi)). Default: the reset value. A neuron that starts
-            at or above threshold fires at t = 0 (as in Brian2, whose first threshold test is at t = 0).
-        indptr, indices : array_like of int, optional
-            Connectivity in CSR form: the targets of neuron j are ``indices[indptr[j]:indptr[j + 1]]``.
-        weights : float or array_like, shape (nnz,)
-            Kick per synapse.
-        delays : float, array_like or time Quantity, shape (nnz,)
-            Transmission delay per synapse (s), >= 0, exact in continuous time.
-        seed : int, optional
-            Seed of the Poisson inputs' random numbers; runs are bit-reproducible from it.
-        lif_shared_tau : bool
-            Give LIF neurons that share a tau (at most 8 distinct values) the representation without any
-            transcendental function per synaptic event (default). False stores every neuron as (v, t_last),
-            with one exp and one log per synaptic event; both give the same spikes to rounding.
-        copy : bool
-            True (default): the network keeps copies of ``indptr``, ``indices`` and per-synapse ``weights``
-            and ``delays``. False: arrays that already have the engine's types (int64 ``indptr``, int32
-            ``indices``, float64 ``weights`` and ``delays``, C-contiguous) are used as given, saving 4 bytes
-            per synapse for the indices (and 8 for each per-synapse array); the caller must then leave them
-            unchanged. For networks of 10^9 synapses, where a copy would not fit. Rows that need sorting
-            by delay are sorted in copies.
-        tau_e, tau_i : float, array_like or time Quantity, shape (n,)
-            Time constants (s), > 0, of the excitatory and inhibitory currents of ``'lif_exp'`` neurons
-            (ignored for the other models); equal to each other or to ``tau`` is allowed (the closed form has
-            no loss of precision there).
-        i_e_init, i_i_init : float or array_like, shape (n,)
-            Initial currents of ``'lif_exp'`` neurons (0 for the other models).
-        time_quantum : float or time Quantity, optional
-            A time step (s) of which every delay and refractory period (those of inputs added later too) is a
-            whole number. Events that coincide in exact arithmetic are then one instant, as in NEST's precise
-            models: a kick due exactly when a refractory period ends is taken however the times round, and
-            inputs that arrive together are summed. Without it (default), events are simultaneous when their
-            times are the same double. See "Coincident events" in docs/engine.md.
+    Parameters
+    ----------
+    n : int
+    Number of neurons.
+    model : str or array_like of str, shape (n,)
+    ``'lif'``, ``'qif'``, ``'theta'``, ``'lif_exp'`` or ``'linear'``, for all neurons or per neuron.
+    tau : float, array_like or time Quantity, shape (n,)
+    Membrane time constant (s), > 0.
+    drive : float or array_like, shape (n,)
+    Constant input in the model's equation (see above).
+    threshold, reset : float or array_like, shape (n,)
+    Threshold and reset of LIF and QIF neurons (ignored for theta neurons). ``reset < threshold``
+    unless the neuron has a refractory period. ``threshold = inf`` makes a ``'lif'`` or ``'lif_exp'``
+    neuron passive: it never spikes and its state follows the inputs exactly (the reset is unused).
+    refractory : float, array_like or time Quantity, shape (n,)
+    Absolute refractory period (s), >= 0.
+    integrate_refractory : bool or array_like of bool, shape (n,)
+    False (default): Brian2's ``(unless refractory)``: the state is held at the reset value during
+    refractoriness and inputs arriving then are dropped (Brian2 writes such a variable only when not
+    refractory). True: the state integrates and takes inputs but cannot cross threshold (LIF and
+    ``'lif_exp'`` only; Brian2's refractory without the flag). A neuron at or above threshold when its
+    refractory period ends fires at that instant. The currents of ``'lif_exp'`` neurons always
+    integrate and take their inputs (Brian2's CUBA: ``(unless refractory)`` on v only).
+    v_init : array_like, shape (n,), optional
+    Initial state (theta neurons: theta in [-pi, pi)). Default: the reset value. A neuron that starts
+    at or above threshold fires at t = 0 (as in Brian2, whose first threshold test is at t = 0).
+    indptr, indices : array_like of int, optional
+    Connectivity in CSR form: the targets of neuron j are ``indices[indptr[j]:indptr[j + 1]]``.
+    weights : float or array_like, shape (nnz,)
+    Kick per synapse.
+    delays : float, array_like or time Quantity, shape (nnz,)
+    Transmission delay per synapse (s), >= 0, exact in continuous time.
+    seed : int, optional
+    Seed of the Poisson inputs' random numbers; runs are bit-reproducible from it.
+    lif_shared_tau : bool
+    Give LIF neurons that share a tau (at most 8 distinct values) the representation without any
+    transcendental function per synaptic event (default). False stores every neuron as (v, t_last),
+    with one exp and one log per synaptic event; both give the same spikes to rounding.
+    copy : bool
+    True (default): the network keeps copies of ``indptr``, ``indices`` and per-synapse ``weights``
+    and ``delays``. False: arrays that already have the engine's types (int64 ``indptr``, int32
+    ``indices``, float64 ``weights`` and ``delays``, C-contiguous) are used as given, saving 4 bytes
+    per synapse for the indices (and 8 for each per-synapse array); the caller must then leave them
+    unchanged. For networks of 10^9 synapses, where a copy would not fit. Rows that need sorting
+    by delay are sorted in copies.
+    tau_e, tau_i : float, array_like or time Quantity, shape (n,)
+    Time constants (s), > 0, of the excitatory and inhibitory currents of ``'lif_exp'`` neurons
+    (ignored for the other models); equal to each other or to ``tau`` is allowed (the closed form has
+    no loss of precision there).
+    i_e_init, i_i_init : float or array_like, shape (n,)
+    Initial currents of ``'lif_exp'`` neurons (0 for the other models).
+    time_quantum : float or time Quantity, optional
+        A time step (s) of which every delay and refractory period (those of inputs added later too) is a
+        whole number. Events that coincide in exact arithmetic are then one instant, as in NEST's precise
+        models: a kick due exactly when a refractory period ends is taken however the times round, and
+        inputs that arrive together are summed. Without it (default), events are simultaneous when their
+        times are the same double. See "Coincident events" in docs/engine.md.
+    linear : LinearModel, optional
+    The model of the ``'linear'`` neurons (required if there are any): variables, matrices (per neuron
+    or shared: one compiled system per distinct parameter set, 536 bytes each), threshold, reset, the
+    variables that pulses go into, initial values (``v_init`` sets its v). Memory: 40 bytes per neuron
+    for the state vector when the network has linear neurons. Not yet: `set_params`, gradients,
+    Lyapunov spectra.
 
-        Raises
-        ------
-        TypeError, ValueError
-            For malformed or out-of-range arguments, naming the value and the rule (TypeError for a
-            Quantity of the wrong dimension).
-        MemoryError
-            If the network would not fit in the available memory, estimated before anything of size n is
-            allocated from the arrays that it will hold and build: about 100 bytes per neuron and, per
-            synapse, 4 bytes for the indices and 8 for each per-synapse weights or delays array that it copies.
+    Raises
+    ------
+    TypeError, ValueError
+        For malformed or out-of-range arguments, naming the value and the rule (TypeError for a
+        Quantity of the wrong dimension).
+    MemoryError
+        If the network would not fit in the available memory, estimated before anything of size n is
+        allocated from the arrays that it will hold and build: about 100 bytes per neuron and, per
+        synapse, 4 bytes for the indices and 8 for each per-synapse weights or delays array that it copies.
 
-        Examples
-        --------
-        A periodic LIF neuron (period tau ln(I / (I - 1))) and a ring of three that it drives:
+    Examples
+    --------
+    A periodic LIF neuron (period tau ln(I / (I - 1))) and a ring of three that it drives:
 
-        >>> import numpy as np
-        >>> from brian2_sparseprop import EventNetwork
-        >>> net = EventNetwork(1, tau=0.01, drive=1.1)
-        >>> net.run(0.1)
-        >>> np.allclose(np.diff(net.spike_times), 0.01 * np.log(11))
-        True
-        >>> ring = EventNetwork(3, drive=[1.5, 0.5, 0.5], indptr=[0, 1, 2, 3], indices=[1, 2, 0],
-        ...                     weights=0.6, delays=0.001)
-        >>> ring.run(0.05)
-        >>> sorted(set(ring.spike_indices.tolist()))
-        [0, 1, 2]
+    >>> import numpy as np
+    >>> from brian2_sparseprop import EventNetwork
+    >>> net = EventNetwork(1, tau=0.01, drive=1.1)
+    >>> net.run(0.1)
+    >>> np.allclose(np.diff(net.spike_times), 0.01 * np.log(11))
+    True
+    >>> ring = EventNetwork(3, drive=[1.5, 0.5, 0.5], indptr=[0, 1, 2, 3], indices=[1, 2, 0],
+    ...                     weights=0.6, delays=0.001)
+    >>> ring.run(0.05)
+    >>> sorted(set(ring.spike_indices.tolist()))
+    [0, 1, 2]
 
-        Quantities are converted: with ``quantities`` (or Brian2's ``ms``), the neuron above:
+    Quantities are converted: with ``quantities`` (or Brian2's ``ms``), the neuron above:
 
-        >>> import quantities as pq
-        >>> net = EventNetwork(1, tau=10 * pq.ms, drive=1.1)
-        >>> net.run(100 * pq.ms)
-        >>> net.t
-        0.1
+    >>> import quantities as pq
+    >>> net = EventNetwork(1, tau=10 * pq.ms, drive=1.1)
+    >>> net.run(100 * pq.ms)
+    >>> net.t
+    0.1
 
-        A neuron with exponential currents (tau_e = tau): an initial current 1.5 takes v from 0 to its peak
-        1.5 / e > 0.5 at s = tau, so it fires once, before tau, at the closed-form time (s/tau) exp(-s/tau) = 1/3:
+    A neuron with exponential currents (tau_e = tau): an initial current 1.5 takes v from 0 to its peak
+    1.5 / e > 0.5 at s = tau, so it fires once, before tau, at the closed-form time (s/tau) exp(-s/tau) = 1/3:
 
-        >>> from scipy.special import lambertw
-        >>> net = EventNetwork(1, model="lif_exp", tau=0.01, drive=0.0, threshold=0.5, tau_e=0.01,
-        ...                    i_e_init=1.5)
-        >>> net.run(0.1)
-        >>> s = -0.01 * lambertw(-1 / 3).real
-        >>> bool(abs(net.spike_times[0] - s) < 1e-15), net.spike_times.size
-        (True, 1)
+    >>> from scipy.special import lambertw
+    >>> net = EventNetwork(1, model="lif_exp", tau=0.01, drive=0.0, threshold=0.5, tau_e=0.01,
+    ...                    i_e_init=1.5)
+    >>> net.run(0.1)
+    >>> s = -0.01 * lambertw(-1 / 3).real
+    >>> bool(abs(net.spike_times[0] - s) < 1e-15), net.spike_times.size
+    (True, 1)
+
+    A perfect integrator ``dv/dt = drive / tau`` (``model='linear'``): period threshold * tau / drive:
+
+    >>> from brian2_sparseprop import LinearModel
+    >>> net = EventNetwork(1, model="linear", linear=LinearModel.pif(drive=0.5, threshold=1.0, tau=0.01))
+    >>> net.run(0.1)
+    >>> np.allclose(net.spike_times, [0.02, 0.04, 0.06, 0.08])
+    True
 
     Two neurons that kick each other over threshold after 1 ms, each refractory for 2 ms: each kick is due
     exactly when its target's refractory period ends. With the delays' time quantum it is taken every time;
     without it, floating point decides, and here the activity stops after 5 spikes:
 
-        >>> def ping_pong(quantum):
-        ...     net = EventNetwork(2, drive=0.0, refractory=0.002, indptr=[0, 1, 2], indices=[1, 0],
-        ...                        weights=1.5, delays=0.001, time_quantum=quantum)
-        ...     net.add_spike_generator([0.00014], [0], 1, [0, 1], [0], 1.5)
-        ...     net.run(1.0)
-        ...     return net.spike_times.size
-        >>> ping_pong(0.0001), ping_pong(None)
-        (1000, 5)
+    >>> def ping_pong(quantum):
+    ...     net = EventNetwork(2, drive=0.0, refractory=0.002, indptr=[0, 1, 2], indices=[1, 0],
+    ...                        weights=1.5, delays=0.001, time_quantum=quantum)
+    ...     net.add_spike_generator([0.00014], [0], 1, [0, 1], [0], 1.5)
+    ...     net.run(1.0)
+    ...     return net.spike_times.size
+    >>> ping_pong(0.0001), ping_pong(None)
+    (1000, 5)
     """
 
     def __init__(
@@ -446,6 +464,7 @@ class EventNetwork:
         i_e_init=0.0,
         i_i_init=0.0,
         time_quantum=None,
+        linear=None,
     ):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n must be an integer, found {type(n).__name__}")
@@ -503,7 +522,7 @@ class EventNetwork:
             tau_i=tau_i,
             i_e_init=i_e_init,
             i_i_init=i_i_init,
-            time_quantum=time_quantum,
+            linear=linear,
         )
         codes = self._model_codes(model, n)
         self._codes = codes
@@ -531,6 +550,11 @@ class EventNetwork:
         if theta.any():  # theta neurons: threshold +inf, reset -inf in v = tan(theta/2)
             thr = np.where(theta, np.inf, np.broadcast_to(thr, (n,)))
             rst = np.where(theta, -np.inf, np.broadcast_to(rst, (n,)))
+        lin = codes == MODELS.index("linear")
+        self._linear = self._linear_model(linear, n, lin)
+        if lin.any():  # linear neurons: the model's theta (on c . x) and reset (of v)
+            thr = np.where(lin, self._linear["theta"], np.broadcast_to(thr, (n,)))
+            rst = np.where(lin, self._linear["reset"], np.broadcast_to(rst, (n,)))
         self._thr, self._reset = thr, rst
         integ = np.asarray(integrate_refractory)
         if integ.dtype.kind != "b":
@@ -542,16 +566,16 @@ class EventNetwork:
             integ = np.broadcast_to(integ, (n,))
         if integ.shape != (n,):
             raise ValueError(f"integrate_refractory must be a bool or have shape ({n},), found {integ.shape}")
-        not_lif = (codes != MODELS.index("lif")) & ~exp_cur
+        not_lif = (codes != MODELS.index("lif")) & ~exp_cur & ~lin
         if (integ & not_lif).any():
             k = int(np.argmax(integ & not_lif))
             raise ValueError(
-                f"integrate_refractory is supported for LIF neurons ('lif', 'lif_exp') only, found neuron {k} "
+                f"integrate_refractory is supported for 'lif', 'lif_exp' and 'linear' neurons only, found neuron {k} "
                 f"of model {MODELS[codes[k]]!r}"
             )
         self._integ = integ
         tb, rb = np.broadcast_to(thr, (n,)), np.broadcast_to(rst, (n,))
-        bad = (rb >= tb) & (np.broadcast_to(self._tref, (n,)) == 0) & ~theta
+        bad = (rb >= tb) & (np.broadcast_to(self._tref, (n,)) == 0) & ~theta & ~lin
         if bad.any():
             k = int(np.argmax(bad))
             raise ValueError(
@@ -559,6 +583,8 @@ class EventNetwork:
                 f"reset {rb[k]} >= threshold {tb[k]} for neuron {k}"
             )
         self._v_init = self._initial_state(v_init, n, tb, rb, theta)
+        if lin.any() and v_init is None:
+            self._v_init[lin] = self._linear["x0"][lin, self._linear["model"].v]
         # connectivity
         if (indptr is None) != (indices is None):
             raise ValueError("give both indptr and indices, or neither")
@@ -631,6 +657,27 @@ class EventNetwork:
             k = int(np.argmax(bad))
             raise ValueError(f"v_init of theta neurons must be in [-pi, pi), found {v[k]} for neuron {k}")
         return v.copy()
+
+    @staticmethod
+    def _linear_model(linear, n, lin):
+        """The per-neuron arrays of the linear model (``model="linear"``): a dict, or None without linear
+        neurons."""
+        from .linear import LinearModel
+
+        if not lin.any():
+            if linear is not None:
+                raise ValueError("linear is for networks with 'linear' neurons; give model='linear' (for some neurons)")
+            return None
+        if not isinstance(linear, LinearModel):
+            raise TypeError(
+                f"model 'linear' needs linear=LinearModel(...) (see brian2_sparseprop.spiking.linear), found "
+                f"{type(linear).__name__}"
+            )
+        A, b, theta, reset, x0 = linear.per_neuron(n)
+        sys, cls = linear.systems(A[lin], b[lin])
+        lin_cls = np.zeros(n, np.int32)
+        lin_cls[lin] = cls
+        return dict(model=linear, theta=theta, reset=reset, x0=x0, sys=sys, cls=lin_cls)
 
     def _check_not_built(self, what):
         if self._engine is not None:
@@ -1344,6 +1391,7 @@ class EventNetwork:
         kind = np.where(lif, K["lif"], K["qif"]).astype(np.uint8)  # timed classes; theta runs as QIF
         if (codes == MODELS.index("lif_exp")).any():
             kind[codes == MODELS.index("lif_exp")] = K["lif_exp"]
+        kind[codes == MODELS.index("linear")] = K["linear"]
         cls = np.zeros(n, np.uint8)
         class_tau, class_shared = [], []
         if shared:
@@ -1408,6 +1456,7 @@ class EventNetwork:
             tau_e=self._tau_e,
             tau_i=self._tau_i,
             cur=self._cur_init.copy(),
+            **self._linear_spec(v0),
             class_offsets=offsets,
             class_shared=class_shared,
             class_tau=class_tau,
@@ -1432,6 +1481,21 @@ class EventNetwork:
             self._engine.record_inputs(mask)
         if initialize:
             self._engine.initialize_heaps()
+
+    def _linear_spec(self, v0):
+        """The engine's arrays of the linear neurons: their systems, each neuron's system and its augmented
+        state (1, x) (v is kept in the neuron record, from ``v0``)."""
+        from . import _engine
+
+        L = self._linear
+        if L is None:
+            return dict(lin_sys=np.zeros(1, _engine.LIN_SYS_DTYPE), lin_cls=np.zeros(1, np.int32), lin=np.zeros((1, 5)))
+        d = L["x0"].shape[1]
+        lin = np.zeros((self.n, 5))
+        lin[:, 0] = 1.0
+        lin[:, 1 : d + 1] = L["x0"]
+        lin[:, 1 + L["model"].v] = v0
+        return dict(lin_sys=L["sys"], lin_cls=L["cls"], lin=lin)
 
     def _combined_connectivity(self, epoch=0.0):
         """One CSR over presynaptic ids: neurons, then Poisson sources, then generator sources; each
@@ -1687,6 +1751,12 @@ class EventNetwork:
             self._n_samples_done = s0 + taken
             if self._rate_bin is not None:
                 self._add_rate_counts(counts, first)
+        if eng.n_lin_stuck:
+            raise RuntimeError(
+                f"{eng.n_lin_stuck} spike(s) of linear neurons left the neuron at or above threshold after the reset "
+                "with no refractory period (it would fire again at the same time, forever): the reset must take c . x "
+                "below theta, or give a refractory period"
+            )
         if report is not None:
             self._report(report, self.t, t_start, t_stop, time.monotonic() - wall0)
 
@@ -1787,6 +1857,33 @@ class EventNetwork:
             return np.broadcast_to(self._cur_init, (self.n, 2)).copy()
         out = self._engine.currents(np.arange(self.n, dtype=np.int32), self.t)
         out[self._codes != MODELS.index("lif_exp")] = 0.0
+        return out
+
+    @property
+    def linear_state(self):
+        """The exact state vectors of the linear neurons at the current time, shape (n, d), columns in the
+        order of the model's ``variables`` (rows of other neurons 0).
+
+        Examples
+        --------
+        >>> from brian2_sparseprop import EventNetwork
+        >>> from brian2_sparseprop.spiking.linear import LinearModel
+        >>> net = EventNetwork(1, model="linear", linear=LinearModel.lif_alpha(0.01, 0.01), v_init=[0.0])
+        >>> net.run(0.01)
+        >>> net.linear_state.shape
+        (1, 3)
+        """
+        L = self._linear
+        if L is None:
+            return np.zeros((self.n, 0))
+        d = L["x0"].shape[1]
+        lin = self._codes == MODELS.index("linear")
+        if self._engine is None:
+            out = L["x0"].copy()
+            out[:, L["model"].v] = self._v_init
+        else:
+            out = self._engine.linear_states(np.arange(self.n, dtype=np.int32), self.t)[:, 1 : d + 1]
+        out[~lin] = 0.0
         return out
 
     def set_v(self, values, indices=None):
@@ -2096,6 +2193,11 @@ class EventNetwork:
     def _refuse_currents(self, what):
         """NotImplementedError for networks with 'lif_exp' neurons, whose currents ``_rebuild`` does not
         carry over yet."""
+        if (self._codes == MODELS.index("linear")).any():
+            raise NotImplementedError(
+                f"{what} is implemented for networks of 'lif', 'qif' and 'theta' neurons; this one has 'linear' "
+                "neurons, whose state vectors are not carried over yet: build a new network"
+            )
         if (self._codes == MODELS.index("lif_exp")).any():
             raise NotImplementedError(
                 f"{what} is implemented for networks of 'lif', 'qif' and 'theta' neurons; this one has 'lif_exp' "
@@ -2226,6 +2328,7 @@ class EventNetwork:
         "ref_k",
         "ref_o",
         "cur",
+        "lin",
         "heap_keys",
         "heap_ids",
         "in_keys",
