@@ -522,6 +522,7 @@ class EventNetwork:
             tau_i=tau_i,
             i_e_init=i_e_init,
             i_i_init=i_i_init,
+            time_quantum=time_quantum,
             linear=linear,
         )
         codes = self._model_codes(model, n)
