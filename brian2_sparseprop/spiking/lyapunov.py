@@ -620,6 +620,16 @@ def lyapunov_spectrum(
     >>> bool(abs(res.exponents[0].magnitude) < 1e-12 and res.exponents[1].magnitude < 0)
     True
 
+    Driven by inhibitory Poisson input (one fixed realisation, the continuation of ``net``'s run), with
+    synaptic delays: the time shift is no symmetry any more (the input does not move), all exponents are
+    negative.
+
+    >>> net = sparse_inhibitory_lif(100, k=20, seed=0, delays=0.002)
+    >>> net.add_poisson_input(200.0, -0.05)
+    >>> res = lyapunov_spectrum(net, 2.0, k=3, t_warmup=0.5, t_warmup_tangent=1.0, seed=0)
+    >>> bool(res.exponents[0].magnitude + 3 * res.stderr[0].magnitude < 0)
+    True
+
     The tangent vectors converge to the Lyapunov vectors at the rate of the gaps between the exponents:
     the zero exponent comes out to rounding once the warm-up ``t_warmup_tangent`` is long against
     ``1 / |lambda_2|`` (here 5 s against 0.05 s).
