@@ -271,3 +271,45 @@ def test_unsupported_are_refused(make, match):
         net.add_stdp(0.01, 0.01, 0.01, -0.01)
     with pytest.raises(NotImplementedError, match=match):
         lyapunov_spectrum(net, 1.0)
+
+
+@pytest.mark.parametrize("model", ["lif", "theta"])
+def test_refractory_neurons_carry_their_time_shift(model, seed):
+    # a neuron held at reset at T: its v does not move, its perturbation is the end of its refractory
+    # period, which moves by dt_s = -tau sigma (its sigma carried through the period): against central
+    # differences of the refractory ends (the state that get_state holds)
+    from brian2_sparseprop.spiking.lyapunov import _TangentRun
+
+    h = 1e-7
+    net = _small(model, {"refractory", "poisson"}, seed)
+    duration = 0.2
+    probe = _small(model, {"refractory", "poisson"}, seed)
+    probe.run(duration)
+    state = probe.get_state()
+    held = np.flatnonzero(state["ref_end"] + state["clock"][0] > probe.t)
+    while held.size == 0:  # to a time when some neuron is refractory
+        probe.run(0.0003)
+        state = probe.get_state()
+        held = np.flatnonzero(state["ref_end"] + state["clock"][0] > probe.t)
+    duration = probe.t
+    run = _TangentRun(net, np.eye(net.n))
+    run.run_chunk(duration)
+    times = run.buffer[0]
+    run._propagate(0, times.size, times[-1])
+    run.pos = times.size
+    run._reanchor(duration)
+    jac = -TAU * run.Y[held]  # d ref_end / d v(0)
+    fd = np.empty_like(jac)
+    for k in range(net.n):
+        ends = []
+        for sign in (1, -1):
+            v = net.v.copy()
+            v[k] += sign * h
+            m = _small(model, {"refractory", "poisson"}, seed, v)
+            m.run(duration)
+            np.testing.assert_array_equal(m.spike_indices, probe.spike_indices)
+            st = m.get_state()
+            ends.append(st["ref_end"][held] + st["clock"][0])
+        fd[:, k] = (ends[0] - ends[1]) / (2 * h)
+    assert np.abs(fd).max() > 0
+    np.testing.assert_allclose(jac, fd, rtol=0, atol=1e-6 * max(TAU, np.abs(fd).max()))
