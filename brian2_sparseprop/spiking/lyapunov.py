@@ -11,7 +11,9 @@ Tangent space (see `docs/spiking_lyapunov.md`): one coordinate per neuron, the p
 delta v for LIF neurons, and for QIF and theta neurons the state perturbation divided by the model's
 right-hand side, sigma = delta x / g(x) (tau sigma is the time by which the neuron is ahead on its own
 orbit). Both are equivalent to the state's coordinates for the supported networks, so the exponents are
-the same; the QR steps and the returned vectors use them.
+the same; the QR steps and the returned vectors use them. With delays the tangent vectors also hold the
+emission-time perturbations of the spikes in flight (m values per spike, combined with the vectors at
+each QR step); the norm and the QR steps act on the neuron part.
 
 Supported: LIF, QIF and theta neurons (mixed too), delta pulses, synaptic delays (the time shifts of
 the spikes in flight are part of the tangent vectors), refractoriness with the state held at reset,
