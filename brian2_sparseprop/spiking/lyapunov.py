@@ -11,12 +11,16 @@ Tangent space (see `docs/spiking_lyapunov.md`): one coordinate per neuron, the p
 delta v for LIF neurons, and for QIF and theta neurons the state perturbation divided by the model's
 right-hand side, sigma = delta x / g(x) (tau sigma is the time by which the neuron is ahead on its own
 orbit). Both are equivalent to the state's coordinates for the supported networks, so the exponents are
-the same; the QR steps and the returned vectors use them.
+the same; the QR steps and the returned vectors use them. With delays the tangent vectors also hold the
+emission-time perturbations of the spikes in flight (m values per spike, combined with the vectors at
+each QR step); the norm and the QR steps act on the neuron part.
 
-Supported (first increment): LIF, QIF and theta neurons (mixed too), delta pulses, no delays, no
-refractoriness, no external inputs, no pulse that can trigger a spike (weights <= 0 onto LIF and QIF
-neurons; any weight onto theta neurons), drive > 0 for QIF and theta neurons. The rest is refused with
-a NotImplementedError.
+Supported: LIF, QIF and theta neurons (mixed too), delta pulses, synaptic delays (the time shifts of
+the spikes in flight are part of the tangent vectors), refractoriness with the state held at reset,
+external input (Poisson inputs and spike generators: the network driven by one fixed realisation, the
+continuation of the network's own run), no pulse that can trigger a spike (weights <= 0 onto LIF and
+QIF neurons, from the network and the inputs; any weight onto theta neurons), drive > 0 for QIF and
+theta neurons. The rest is refused with a NotImplementedError (`_check_spectrum_supported`).
 """
 
 import math
@@ -25,7 +29,7 @@ import time
 import numpy as np
 
 from .._validation import check_int, check_real, si_value
-from . import _tangent
+from . import _engine, _tangent
 
 __all__ = ["lyapunov_spectrum", "largest_exponent_two_trajectories"]
 
@@ -106,6 +110,77 @@ def _check_supported(net):
             )
 
 
+def _check_spectrum_supported(net):
+    """NotImplementedError naming the first feature of ``net`` that `lyapunov_spectrum` does not cover,
+    before any work: plasticity, models other than LIF, QIF and theta, refractory neurons that integrate,
+    QIF and theta neurons with drive <= 0, and pulses (recurrent or external) that can trigger a spike."""
+    from .network import MODELS
+
+    if net._stdp or net._stp:
+        raise NotImplementedError(
+            "Lyapunov spectra are implemented for networks with fixed weights; this one has plastic synapses "
+            "(add_stdp, add_stp)"
+        )
+    other = ~np.isin(net._codes, [MODELS.index(m) for m in ("lif", "qif", "theta")])
+    if other.any():
+        k = int(np.argmax(other))
+        raise NotImplementedError(
+            f"Lyapunov spectra are implemented for 'lif', 'qif' and 'theta' neurons, found model "
+            f"{MODELS[net._codes[k]]!r} for neuron {k}"
+        )
+    integ = np.broadcast_to(net._integ, (net.n,)) & (np.broadcast_to(net._tref, (net.n,)) > 0)
+    if integ.any():
+        k = int(np.argmax(integ))
+        raise NotImplementedError(
+            "Lyapunov spectra are implemented for refractory neurons held at reset (integrate_refractory="
+            f"False), found integrate_refractory=True for neuron {k}"
+        )
+    qif = net._codes != MODELS.index("lif")
+    drive = np.broadcast_to(net._drive, (net.n,))
+    if (qif & (drive <= 0)).any():
+        k = int(np.argmax(qif & (drive <= 0)))
+        raise NotImplementedError(
+            f"Lyapunov spectra of QIF and theta neurons are implemented for drive > 0 (oscillatory neurons), "
+            f"found drive {drive[k]} for neuron {k} of model {MODELS[net._codes[k]]!r}"
+        )
+    theta = net._codes == MODELS.index("theta")
+    parts = [("the network's synapse", net._indices, net._weights)]
+    parts += [(f"synapse of Poisson input {q}", p[2], p[3]) for q, p in enumerate(net._poisson)]
+    parts += [(f"synapse of spike generator {q}", g[4], g[5]) for q, g in enumerate(net._generators)]
+    for name, indices, w in parts:
+        if indices.size == 0:
+            continue
+        excit = np.broadcast_to(w > 0, (indices.size,)) & ~theta[indices]
+        if excit.any():
+            s = int(np.argmax(excit))
+            i = int(indices[s])
+            raise NotImplementedError(
+                f"Lyapunov spectra are implemented for pulses that cannot trigger a spike (weights <= 0 onto "
+                f"'lif' and 'qif' neurons, any weight onto 'theta' neurons), found weight "
+                f"{np.broadcast_to(w, (indices.size,))[s]} at {name} {s} onto neuron {i} of model "
+                f"{MODELS[net._codes[i]]!r}"
+            )
+
+
+def _continue(net, record=True):
+    """A copy of ``net`` (parameters, connectivity, inputs) in its full current state (time, neurons,
+    refractory ends, spikes in flight, input generators and random state): it continues ``net``'s run,
+    with the same input realisation; ``net`` is left as it is. Records the spikes of all neurons (or
+    none)."""
+    from .network import EventNetwork
+
+    sim = EventNetwork(**net._config)
+    sim._poisson, sim._generators = list(net._poisson), list(net._generators)
+    if not record:
+        sim.record_spikes(np.zeros(0, np.int32))
+    if net._engine is not None:
+        sim.set_state(net.get_state())
+        flags = sim._spec["neurons"]["flags"]  # the state holds net's recording flags: sim's own
+        bit = flags.dtype.type(_engine.FLAG_CODES["record"])
+        flags[...] = flags | bit if record else flags & ~bit
+    return sim
+
+
 def _event_network(net):
     """``(EventNetwork, t_offset)``: ``net`` itself, or the engine behind a Brian2 Network that ran with the
     sparseprop device and the Brian2 time of the engine's t = 0."""
@@ -135,18 +210,61 @@ def _take_spikes(sim):
     return times, idx
 
 
+def _delay_groups(indptr, delays):
+    """The delay groups of a CSR sorted by delay within rows (as the engine's): runs of synapses of one
+    row with one delay. Returns ((first synapse, end, delay) per group, the groups of each row as a CSR
+    pointer, the end of each row's zero-delay synapses, and each row's first group with a delay > 0)."""
+    n_pre = indptr.size - 1
+    nnz = int(indptr[-1])
+    if np.size(delays) == 1:  # one delay for all: a group per non-empty row
+        rows = np.flatnonzero(np.diff(indptr) > 0)
+        k0, k1 = indptr[rows].astype(np.int64), indptr[rows + 1].astype(np.int64)
+        gd = np.full(k0.size, float(np.asarray(delays).reshape(-1)[0]))
+        gptr = np.concatenate([[0], np.cumsum(np.diff(indptr) > 0)]).astype(np.int64)
+    else:
+        row = np.repeat(np.arange(n_pre), np.diff(indptr))
+        d = np.asarray(delays, dtype=np.float64)
+        start = np.ones(nnz, bool)
+        start[1:] = (row[1:] != row[:-1]) | (d[1:] != d[:-1])
+        k0 = np.flatnonzero(start).astype(np.int64)
+        k1 = np.append(k0[1:], nnz).astype(np.int64)
+        gptr = np.concatenate([[0], np.cumsum(np.bincount(row[k0], minlength=n_pre))]).astype(np.int64)
+        gd = d[k0]
+    has = gptr[1:] > gptr[:-1]
+    zero_first = np.zeros(n_pre, bool)
+    zero_first[has] = gd[gptr[:-1][has]] == 0
+    zero_end = np.asarray(indptr[:-1], dtype=np.int64).copy()
+    zero_end[zero_first] = k1[gptr[:-1][zero_first]]
+    return (k0, k1, gd), gptr, zero_end, gptr[:-1] + zero_first
+
+
+def _expand(a, b, times, slots, groups):
+    """The arrivals of events at ``times`` (time shifts in ``slots``) through the delay groups a .. b - 1
+    (per event): (arrival times, first synapse, end, slot) per group, in event order."""
+    k0, k1, d = groups
+    counts = b - a
+    ev = np.repeat(np.arange(a.size), counts)
+    g = a[ev] + np.arange(ev.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    return times[ev] + d[g], k0[g], k1[g], slots[ev]
+
+
 class _TangentRun:
-    """A network copy with m tangent vectors (rows of ``Y``, in the coordinates of `_tangent`: sigma for
-    neurons that fire on their own, delta v for LIF neurons that never fire) and the replayed states."""
+    """A continuation of a network (`_continue`) with m tangent vectors (rows of ``Y``, in the
+    coordinates of `_tangent`: sigma for neurons that fire on their own, delta v for LIF neurons that
+    never fire), the replayed states, and the time shifts of the spikes in flight (rows of ``DT``, for
+    the global spike numbers ``slot_base`` ..)."""
 
     def __init__(self, net, Y, stored=False):
         from .network import MODELS
 
-        self.sim = sim = _copy(net)
+        self.sim = sim = _continue(net)
+        if sim._engine is None:
+            sim._build_engine()
         n = sim.n
+        spec, eng = sim._spec, sim._engine
         lif = sim._codes == MODELS.index("lif")
         self.theta = sim._codes == MODELS.index("theta")
-        p = {"tau": sim._tau, "drive": sim._drive, "reset": sim._reset}
+        p = {"tau": sim._tau, "drive": sim._drive, "reset": sim._reset, "tref": sim._tref}
         self.p = {key: np.ascontiguousarray(a, dtype=np.float64) for key, a in p.items()}
         self.masks = {key: _mask(a) for key, a in self.p.items()}
         tau, drive = np.broadcast_to(self.p["tau"], (n,)), np.broadcast_to(self.p["drive"], (n,))
@@ -160,22 +278,97 @@ class _TangentRun:
         self.any_qif = bool((self.mode == modes["phase_qif"]).any())
         self.inv_tau = 1.0 / tau
         self.drive_n = drive
-        self.w = np.ascontiguousarray(sim._weights, dtype=np.float64)
         self.t_cap = MAX_TAUS_PER_INTERVAL * float(tau.min())
-        # replayed states: u = I - v for LIF (t0 = 0), v = tan(theta / 2) for theta, v for QIF
+        # the engine's combined connectivity (neurons, then the input sources; rows sorted by delay)
+        self.indptr, self.indices = spec["indptr"], spec["indices"]
+        self.w = np.ascontiguousarray(spec["weights"], dtype=np.float64)
+        self.groups, self.gptr, self.zero_end, self.first_delayed = _delay_groups(self.indptr, spec["delays"])
+        self.delayed = bool((self.groups[2] > 0).any())
+        self.has_inputs = spec["n_pre"] > n
+        # the state at the start: refractory ends, replayed states (u = I - v for LIF relative to t0,
+        # v = tan(theta / 2) for theta, v for QIF, with its time tl; refractory: as of the end)
+        self.t_begin = self.t0 = t_begin = float(sim.t)
+        ref_end = spec["ref_end"] + eng.epoch
+        self.ref_end = np.array(ref_end, dtype=np.float64) if ref_end.size == n else np.full(n, -np.inf)
+        held = self.ref_end > t_begin
+        self.tl = np.where(held, self.ref_end, t_begin)
         v = sim.v
-        self.x = np.where(
-            lif, drive - v, np.where(self.theta, np.where(v <= -np.pi, -np.inf, np.tan(v / 2)), v)
-        ).astype(np.float64)
-        self.tl = np.zeros(n)
-        self.t0 = 0.0
+        x = np.where(lif, drive - v, np.where(self.theta, np.where(v <= -np.pi, -np.inf, np.tan(v / 2)), v))
+        self.x = np.where(held & lif, x * np.exp((self.tl - t_begin) / tau), x).astype(np.float64)
         self.Y = np.ascontiguousarray(Y if stored else Y / self._gain(), dtype=np.float64)
+        if not stored:
+            self.Y[held] = 0.0  # the v of a refractory neuron is held: perturbing it changes nothing
+        m = self.Y.shape[1]
+        # arrivals not yet processed, in time order: the delayed pulses of spikes (their time shifts in
+        # DT) and the pulses of input events and of the spikes in flight at the start (fixed: slot -1)
+        dq = eng.delay_queue()
+        group = dq["src"] >= 0
+        src, syn = dq["src"][group], dq["syn"][group]
+        a = np.searchsorted(self.groups[0], syn, side="right") - 1  # the group that syn starts
+        flying = _expand(a, self.gptr[src + 1], dq["t_spk"][group] + eng.epoch, np.full(src.size, -1), self.groups)
+        single = (
+            dq["t_arr"][~group] + eng.epoch,
+            dq["syn"][~group],
+            dq["syn"][~group] + 1,
+            np.full((~group).sum(), -1),
+        )
+        self.arr = self._merge(*(np.concatenate([f, s]) for f, s in zip(flying, single)))
+        self.arr_pos = np.zeros(1, np.int64)
+        self.DT = np.zeros((0, m))
+        self.slot_base = 0
         self.logdet = np.zeros(1)  # sum of log|det| of the spikes' Jacobians in these coordinates
         self.free_logdet = 0.0  # and of the free decay of the delta v rows, added as t0 moves
         self.n_spikes = 0
         self.buffer = (np.zeros(0), np.zeros(0, np.int32))
+        self.buffer_first = 0  # global number of the buffer's first spike
         self.pos = 0
         self.cpu = {"network": 0.0, "tangent": 0.0, "qr": 0.0}  # process time of each part (s)
+
+    @property
+    def elapsed(self):
+        return self.sim.t - self.t_begin
+
+    def _merge(self, t, k0, k1, slot):
+        """The pending arrivals with new ones, in time order (pending first at equal times)."""
+        if hasattr(self, "arr"):
+            p = int(self.arr_pos[0])
+            t, k0, k1, slot = (np.concatenate([a[p:], b]) for a, b in zip(self.arr, (t, k0, k1, slot)))
+            self.arr_pos[0] = 0
+        order = np.argsort(t, kind="stable")
+        return (
+            np.ascontiguousarray(t[order], dtype=np.float64),
+            *(np.ascontiguousarray(a[order], dtype=np.int64) for a in (k0, k1, slot)),
+        )
+
+    def run_chunk(self, duration):
+        """Run the network on for ``duration``: its spikes become the buffer, and the arrivals they and the
+        input events cause join the pending ones."""
+        sim = self.sim
+        cpu = time.process_time()
+        if self.has_inputs:
+            sim._tape = []  # records every input event, as (time, presynaptic id)
+            sim.run(duration, record_tape=True)
+            inputs = [c for c in sim._tape_inputs if c[0].size]
+            sim._tape, sim._tape_inputs = None, []
+        else:
+            sim.run(duration)
+            inputs = []
+        self.cpu["network"] += time.process_time() - cpu
+        cpu = time.process_time()
+        self.buffer_first += self.buffer[0].size
+        times, idx = self.buffer = _take_spikes(sim)
+        self.pos = 0
+        parts = []
+        if self.delayed and times.size:
+            slots = self.buffer_first + np.arange(times.size, dtype=np.int64)
+            parts.append(_expand(self.first_delayed[idx], self.gptr[idx + 1], times, slots, self.groups))
+        if inputs:
+            t_in = np.concatenate([c[0] for c in inputs])
+            src = np.concatenate([c[1] for c in inputs]).astype(np.int64)
+            parts.append(_expand(self.gptr[src], self.gptr[src + 1], t_in, np.full(src.size, -1), self.groups))
+        if parts:
+            self.arr = self._merge(*(np.concatenate(c) for c in zip(*parts)))
+        self.cpu["tangent"] += time.process_time() - cpu
 
     def _gain(self):
         """Per row, d state / d stored coordinate at t0 (the replayed states at t0): I - v (oscillating
@@ -188,23 +381,44 @@ class _TangentRun:
         g = g_qif
         g[self.phase_lif] = v[self.phase_lif]
         g[self.state_lif] = 1.0
+        g[self.ref_end > self.t0] = 1.0  # held at reset (their rows are the shifts of their ends)
         return g[:, None]
 
-    def _propagate(self, times, idx, a, b):
+    def _dt_rows(self, first, stop):
+        """Make DT hold the rows of the spikes first .. stop - 1 and of those with pulses still to arrive."""
+        if stop - self.slot_base <= self.DT.shape[0]:
+            return
+        pending = self.arr[3][self.arr_pos[0] :]
+        pending = pending[pending >= 0]
+        low = min(first, int(pending.min())) if pending.size else first
+        keep = self.DT[low - self.slot_base :].copy()
+        if stop - low > self.DT.shape[0]:
+            self.DT = np.zeros((max(stop - low, 2 * self.DT.shape[0]), self.Y.shape[1]))
+        self.DT[: keep.shape[0]] = keep
+        self.slot_base = low
+
+    def _propagate(self, a, b, t_limit):
+        """The spikes a .. b - 1 of the buffer and the arrivals up to t_limit, merged in time order."""
         t = time.process_time()
         p, mk = self.p, self.masks
-        sim = self.sim
+        times, idx = self.buffer
+        first = self.buffer_first + a
+        if self.delayed:
+            self._dt_rows(first, self.buffer_first + b)
         _tangent.propagate(
-            times, idx, a, b, sim._indptr, sim._indices, self.w, _mask(self.w),
-            self.mode, p["tau"], mk["tau"], p["drive"], mk["drive"], p["reset"], mk["reset"],
-            self.x, self.tl, self.Y, self.t0, self.logdet,
+            times, idx, a, b, first, *self.arr, self.arr_pos, t_limit,
+            self.indptr, self.zero_end, self.indices, self.w, _mask(self.w),
+            self.mode, p["tau"], mk["tau"], p["drive"], mk["drive"], p["reset"], mk["reset"], p["tref"], mk["tref"],
+            self.x, self.tl, self.ref_end, self.Y, self.t0, self.DT, self.slot_base, self.logdet,
         )  # fmt: skip
         self.n_spikes += b - a
         self.cpu["tangent"] += time.process_time() - t
 
     def _reanchor(self, t):
-        """Move t0 to t (at or after the last processed spike): the LIF states u and the delta v rows are
-        multiplied by exp(-(t - t0) / tau); the QIF and theta states are advanced to t."""
+        """Take the arrivals up to t, then move t0 to t (at or after the last processed spike): the LIF
+        states u and the delta v rows are multiplied by exp(-(t - t0) / tau); the QIF and theta states
+        are advanced to t."""
+        self._propagate(self.pos, self.pos, t)
         dt = t - self.t0
         if self.phase_lif.size:
             self.x[self.phase_lif] *= np.exp(-dt * self.inv_tau[self.phase_lif])
@@ -218,15 +432,16 @@ class _TangentRun:
 
     def to_state(self, t):
         """The vectors as perturbations of the state at time t (after the last processed spike): delta v
-        (LIF, QIF), delta theta (theta)."""
+        (LIF, QIF), delta theta (theta); 0 for neurons held at reset (refractory) at t."""
         self._reanchor(t)
-        return self.Y * self._gain()
+        return self.Y * self._gain() * (self.ref_end <= t)[:, None]
 
     def orthonormalize(self, t):
         """QR step at time t: the log growths of the vectors since the last step (in the coordinates of
-        `_tangent`), and Y replaced by the orthonormal Q (diag R > 0)."""
-        cpu = time.process_time()
+        `_tangent`), and Y replaced by the orthonormal Q (diag R > 0); the time shifts of the spikes in
+        flight are combined as the vectors are (DT R^-1)."""
         self._reanchor(t)
+        cpu = time.process_time()
         Q, R = _qr(self.Y)
         diag = np.diagonal(R)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -235,7 +450,10 @@ class _TangentRun:
             raise FloatingPointError(
                 f"the tangent vectors became degenerate or non-finite at t = {t} s (log|R_ii| = {log_r})"
             )
-        self.Y[...] = Q * np.where(diag < 0, -1.0, 1.0)[None, :]
+        sign = np.where(diag < 0, -1.0, 1.0)
+        self.Y[...] = Q * sign[None, :]
+        if self.DT.shape[0]:
+            self.DT[...] = np.linalg.solve(R.T, self.DT.T).T * sign[None, :]
         self.cpu["qr"] += time.process_time() - cpu
         return log_r
 
@@ -248,15 +466,13 @@ class _TangentRun:
         t_qr = self.t0
         count = 0
         while True:
-            times, idx = self.buffer
+            times = self.buffer[0]
             if self.pos == times.size:
                 if sim.t >= t_end:
                     break
-                rate = max(self.n_spikes / sim.t, 1.0 / duration) if sim.t > 0 else sim.n / self.t_cap
-                cpu = time.process_time()
-                sim.run(min(t_end - sim.t, CHUNK_SPIKES / rate))
-                self.buffer, self.pos = _take_spikes(sim), 0
-                self.cpu["network"] += time.process_time() - cpu
+                el = self.elapsed
+                rate = max(self.n_spikes / el, 1.0 / duration) if el > 0 else sim.n / self.t_cap
+                self.run_chunk(min(t_end - sim.t, CHUNK_SPIKES / rate))
                 continue
             p = self.pos
             cap = t_qr + self.t_cap
@@ -264,11 +480,12 @@ class _TangentRun:
                 record(self.orthonormalize(cap), cap - t_qr, count)
                 t_qr, count = cap, 0
                 continue
-            q = min(p + interval.length - count, times.size, int(np.searchsorted(times, cap, side="right")))
-            self._propagate(times, idx, p, q)
+            # (at least one spike: an interval that is full waits for a spike after t_qr, ties at t_qr join it)
+            q = min(p + max(interval.length - count, 1), times.size, int(np.searchsorted(times, cap, side="right")))
+            t_last = times[q - 1]
+            self._propagate(p, q, t_last)
             self.pos = q
             count += q - p
-            t_last = times[q - 1]
             if (count >= interval.length or t_last == cap) and t_last > t_qr:
                 record(self.orthonormalize(t_last), t_last - t_qr, count)
                 t_qr, count = t_last, 0
@@ -348,8 +565,10 @@ def lyapunov_spectrum(
     Parameters
     ----------
     net : EventNetwork or brian2.Network
-        LIF, QIF and theta neurons (mixed too) with delta pulses; no delays, no refractoriness, no
-        Poisson or spike-generator input; weights <= 0 onto LIF and QIF neurons (any onto theta neurons:
+        LIF, QIF and theta neurons (mixed too) with delta pulses, delays and refractoriness (state held
+        at reset), driven or not by Poisson inputs and spike generators (one fixed realisation: the
+        continuation of ``net``'s own run, whose input events do not move with the perturbations);
+        weights <= 0 onto LIF and QIF neurons, from the network and the inputs (any onto theta neurons:
         no pulse may trigger a spike); drive > 0 for QIF and theta neurons. A Brian2 Network (Brian2's
         ``magic_network`` after a plain ``run()``) that ran with the sparseprop device: its engine, from
         the end of the last run, on the Brian2 time axis (`SparsePropDevice.exact_network`).
@@ -378,7 +597,8 @@ def lyapunov_spectrum(
         on the network's time axis), Kaplan-Yorke dimension and entropy rate (and ``vectors`` with their
         ``inverse_participation_ratio`` if ``keep_vectors``). ``params`` holds the
         settings, ``n_spikes`` (measured), ``rate`` (Hz per neuron), ``log_det_rate`` (the time average
-        of log|det| of the Jacobians over the measurement, 1/s: the sum of all exponents when ``k = n``),
+        of log|det| of the Jacobians over the measurement, 1/s: the sum of all exponents when ``k = n``; None
+        with delays, see `docs/spiking_lyapunov.md`),
         ``qr_interval`` ('auto' or the number), ``n_qr`` (QR steps measured) and ``cpu_seconds`` (process
         time of the network's runs, the tangent updates and the QR steps, warm-up of the vectors included).
 
@@ -390,8 +610,9 @@ def lyapunov_spectrum(
     ValueError
         If a time or count is out of range, or a Brian2 Network did not run with the sparseprop device.
     NotImplementedError
-        For delays, refractoriness, external inputs, pulses that can trigger spikes, or QIF and theta
-        neurons with drive <= 0 (naming the first one found).
+        For plastic synapses, the 'lif_exp' model, ``integrate_refractory=True``, pulses that can trigger
+        spikes (recurrent or external), or QIF and theta neurons with drive <= 0 (naming the first one
+        found).
     FloatingPointError
         If the tangent vectors become degenerate or non-finite.
 
@@ -405,6 +626,16 @@ def lyapunov_spectrum(
     >>> str(res.exponents.dimensionality)
     '1/s'
     >>> bool(abs(res.exponents[0].magnitude) < 1e-12 and res.exponents[1].magnitude < 0)
+    True
+
+    Driven by inhibitory Poisson input (one fixed realisation, the continuation of ``net``'s run), with
+    synaptic delays: the time shift is no symmetry any more (the input does not move), all exponents are
+    negative.
+
+    >>> net = sparse_inhibitory_lif(100, k=20, seed=0, delays=0.002)
+    >>> net.add_poisson_input(200.0, -0.05)
+    >>> res = lyapunov_spectrum(net, 2.0, k=3, t_warmup=0.5, t_warmup_tangent=1.0, seed=0)
+    >>> bool(res.exponents[0].magnitude + 3 * res.stderr[0].magnitude < 0)
     True
 
     The tangent vectors converge to the Lyapunov vectors at the rate of the gaps between the exponents:
@@ -427,14 +658,13 @@ def lyapunov_spectrum(
     if qr_interval is not None:
         qr_interval = check_int("qr_interval", qr_interval, 1)
     n_batches = check_int("n_batches", n_batches, 2)
-    _check_supported(net)
+    _check_spectrum_supported(net)
     rng = np.random.default_rng(seed)
 
     t_begin = t_offset + float(net.t)
     source = net
     if t_warmup > 0:  # the network alone, on a copy that records nothing
-        source = _copy(net)
-        source.record_spikes(np.zeros(0, np.int32))
+        source = _continue(net, record=False)
         source.run(t_warmup)
     run = _TangentRun(source, np.linalg.qr(rng.standard_normal((n, k)))[0], stored=True)
     interval = _Interval(qr_interval, n)
@@ -446,8 +676,8 @@ def lyapunov_spectrum(
         run.advance(t_warmup_tangent, interval, ignore)
     acc = QRAccumulator(k)
     spikes0, logdet0, free0 = run.n_spikes, run.logdet[0], run.free_logdet
-    if run.n_spikes and run.sim.t > 0:  # the rate of the vectors' warm-up caps the first intervals too
-        interval.max_length = max(1, int(run.n_spikes / run.sim.t * duration / (INTERVALS_PER_BATCH * n_batches)))
+    if run.n_spikes and run.elapsed > 0:  # the rate of the vectors' warm-up caps the first intervals too
+        interval.max_length = max(1, int(run.n_spikes / run.elapsed * duration / (INTERVALS_PER_BATCH * n_batches)))
         interval.update(np.zeros(k), 0)
 
     def measure(log_r, elapsed, spikes):
@@ -471,7 +701,7 @@ def lyapunov_spectrum(
         n_qr=acc.n_intervals,
         n_spikes=n_spikes,
         rate=n_spikes / (n * duration),
-        log_det_rate=log_det / duration,
+        log_det_rate=None if run.delayed else log_det / duration,
         seed=seed if isinstance(seed, (int, np.integer)) or seed is None else "generator",
         cpu_seconds=dict(run.cpu),
     )
@@ -487,6 +717,28 @@ def _wrap(theta):
     return theta - 2 * np.pi * np.floor((theta + np.pi) / (2 * np.pi))
 
 
+def _rescale_in_flight(ref, other, factor):
+    """Move the spikes in flight of ``other`` toward those of ``ref`` (the same spikes, sent a hair apart)
+    so that their time differences are multiplied by ``factor``, as the states' are."""
+    if ref._engine is None or other._engine is None:
+        return
+    qr, qo = ref._engine.delay_queue(), other._engine.delay_queue()
+    if qr["t_arr"].size == 0 and qo["t_arr"].size == 0:
+        return
+    orders = [np.lexsort((q["t_spk"], q["syn"], q["src"])) for q in (qr, qo)]
+    qr, qo = ({k: v[o] for k, v in q.items()} for q, o in zip((qr, qo), orders))
+    if qr["src"].size != qo["src"].size or (qr["src"] != qo["src"]).any() or (qr["syn"] != qo["syn"]).any():
+        raise FloatingPointError(
+            f"the two trajectories have different spikes in flight at t = {ref.t} s: their separation is no "
+            "longer small (use a smaller d0 or interval)"
+        )
+    eo = other._engine.epoch - ref._engine.epoch  # the queues' times are relative to each engine's epoch
+    t_spk = qr["t_spk"] - eo + factor * (qo["t_spk"] + eo - qr["t_spk"])
+    qo["t_arr"] = qo["t_arr"] + (t_spk - qo["t_spk"])
+    qo["t_spk"] = t_spk
+    other._engine._set_delay_queue(qo)
+
+
 def largest_exponent_two_trajectories(
     net, duration, *, d0=1e-9, interval=None, t_warmup=0.0, t_warmup_tangent=0.0, n_batches=20, seed=None
 ):
@@ -499,6 +751,11 @@ def largest_exponent_two_trajectories(
     ``d0`` along it. The first ``t_warmup`` runs the network alone, the next ``t_warmup_tangent`` lets the
     separation align with the leading direction (renormalised, not counted).
 
+    With delays, the emission times of the second copy's spikes in flight are renormalised with its
+    phases (their differences to the first copy's are scaled by the same factor), so that the separation
+    is a perturbation of the whole state, as the tangent vectors are (`docs/spiking_lyapunov.md`). With
+    external input both copies see the same realisation.
+
     Theta networks only: their state, the phases modulo 2 pi, is continuous through spikes. The state of
     LIF and QIF neurons jumps at a reset, so two copies whose spikes are a hair apart are far apart for
     that instant (the tangent method has no such problem). The same happens here for the targets of a
@@ -508,8 +765,9 @@ def largest_exponent_two_trajectories(
     Parameters
     ----------
     net : EventNetwork or brian2.Network
-        Theta neurons with delta pulses; no delays, no Poisson or spike-generator input; drive > 0. A
-        Brian2 Network that ran with the sparseprop device, as in `lyapunov_spectrum`.
+        Theta neurons with delta pulses, as in `lyapunov_spectrum` (delays, refractoriness and external
+        input included); drive > 0. A Brian2 Network that ran with the sparseprop device, as in
+        `lyapunov_spectrum`.
     duration : float or time Quantity
         Measured time (s), > 0, at least ``n_batches`` intervals.
     d0 : float
@@ -539,7 +797,7 @@ def largest_exponent_two_trajectories(
         If a time, ``d0`` or a count is out of range, or a Brian2 Network did not run with the sparseprop
         device.
     NotImplementedError
-        For neurons other than theta neurons, delays or external inputs.
+        For neurons other than theta neurons, or what `lyapunov_spectrum` refuses.
 
     Examples
     --------
@@ -568,7 +826,7 @@ def largest_exponent_two_trajectories(
             "the two-trajectory estimate is implemented for theta neurons (a state continuous through "
             f"spikes), found model {MODELS[net._codes[i]]!r} for neuron {i}; use lyapunov_spectrum"
         )
-    _check_supported(net)
+    _check_spectrum_supported(net)
     interval = float(np.min(net._tau)) if interval is None else _time("interval", interval, positive=True)
     n_intervals = int(round(duration / interval))
     if n_intervals < n_batches:
@@ -577,13 +835,11 @@ def largest_exponent_two_trajectories(
         )
     rng = np.random.default_rng(seed)
 
-    ref = _copy(net)
-    ref.record_spikes(np.zeros(0, np.int32))
+    ref = _continue(net, record=False)
     t_begin = t_offset + float(net.t)
     if t_warmup > 0:
         ref.run(t_warmup)
-    other = _copy(ref)
-    other.record_spikes(np.zeros(0, np.int32))
+    other = _continue(ref, record=False)
     direction = rng.standard_normal(net.n)
     other.set_v(_wrap(ref.v + d0 * direction / np.linalg.norm(direction)))
 
@@ -595,6 +851,7 @@ def largest_exponent_two_trajectories(
         if not (d > 0 and math.isfinite(d)):
             raise FloatingPointError(f"the separation became {d} at t = {ref.t} s")
         other.set_v(_wrap(ref.v + (d0 / d) * sep))
+        _rescale_in_flight(ref, other, d0 / d)
         return math.log(d / d0)
 
     for _ in range(int(round(t_warmup_tangent / interval))):
@@ -622,9 +879,11 @@ def _tangent_map(net, duration, vectors):
     columns are perturbations of ``net.v``: delta v for LIF and QIF, delta theta for theta), by the
     product of the single-spike Jacobians along the run of a copy of ``net``; the columns come back in
     the same coordinates, at time ``net.t + duration`` (for checks against finite differences)."""
-    _check_supported(net)
+    _check_spectrum_supported(net)
     run = _TangentRun(net, np.asarray(vectors, dtype=np.float64))
-    run.sim.run(duration)
-    times, idx = _take_spikes(run.sim)
-    run._propagate(times, idx, 0, times.size)
+    run.run_chunk(duration)
+    times = run.buffer[0]
+    if times.size:
+        run._propagate(0, times.size, times[-1])
+        run.pos = times.size
     return run.to_state(run.sim.t)
