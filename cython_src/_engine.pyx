@@ -426,7 +426,7 @@ cdef class Engine:
         if self.ref_end.shape[0] == self.n:
             for i in range(self.n):
                 self.ref_end[i] -= d
-                if self.ref_k.shape[0] == self.n:   # pairs: the same time anew from the pair
+                if self.q > 0.0 and self.ref_end[i] > -INFINITY:   # a pair: the same time anew from it
                     self.ref_k[i] -= dk
                     self.ref_end[i] = self.qtime(self.ref_k[i], self.ref_o[i])
         for k in range(self.dq.size):

@@ -143,3 +143,19 @@ def test_input_delays_off_the_grid_are_refused_before_the_run():
     with pytest.raises(ValueError, match=r"delays 0\.00025 s = 2\.5"):
         net.run(0.01)
     assert net.t == 0.0
+
+
+@pytest.mark.parametrize("quantum", [None, 0.1 * MS])
+def test_one_neuron_refractory_across_an_epoch_shift(quantum):
+    # per-neuron arrays of length n and shared ones of length 1 look alike when n = 1: the refractory end of
+    # a neuron refractory when the engine's epoch moves on (at the first event after 2 s) must be carried
+    # over as it is (it was reset to the epoch's start when there was no quantum, so that the kick at
+    # 2.0005 s, due while the neuron is refractory until 2.0015 s, was taken and fired it)
+    spikes = []
+    for n in (1, 2):
+        net = EventNetwork(n, tau=10 * MS, drive=0.0, refractory=2 * MS, time_quantum=quantum)
+        net.add_spike_generator([1.9995, 2.0005, 2.003], [0, 0, 0], 1, [0, 1], [0], 1.5)
+        net.run(3.0)
+        spikes.append(net.spike_times)
+    np.testing.assert_allclose(spikes[0], [1.9995, 2.003], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(spikes[0], spikes[1])
