@@ -77,6 +77,13 @@ def _check_supported(net):
             f"Lyapunov spectra are implemented for networks without refractoriness, found refractory "
             f"{net._tref[k]} s{' for neuron ' + str(k) if net._tref.size > 1 else ''}"
         )
+    other = ~np.isin(net._codes, [MODELS.index(m) for m in ("lif", "qif", "theta")])
+    if other.any():
+        k = int(np.argmax(other))
+        raise NotImplementedError(
+            f"Lyapunov spectra are implemented for 'lif', 'qif' and 'theta' neurons, found model "
+            f"{MODELS[net._codes[k]]!r} for neuron {k}"
+        )
     qif = net._codes != MODELS.index("lif")
     drive = np.broadcast_to(net._drive, (net.n,))
     if (qif & (drive <= 0)).any():

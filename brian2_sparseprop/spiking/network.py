@@ -1,5 +1,5 @@
-"""Exact event-driven networks of pulse-coupled LIF, QIF and theta neurons and LIF neurons with exponential
-synaptic currents, without Brian2.
+"""Exact event-driven networks of pulse-coupled LIF, QIF, theta and exponential integrate-and-fire (EIF)
+neurons and LIF neurons with exponential synaptic currents, without Brian2.
 
 Arrays in, arrays out: times in seconds, rates in Hz, state variables in the model's own numbers. Times
 and rates may also be given as Quantities (``quantities`` or Brian2), converted to SI at the boundary.
@@ -22,7 +22,8 @@ except ImportError:  # not on Windows
 
 __all__ = ["EventNetwork"]
 
-MODELS = ("lif", "qif", "theta", "lif_exp")
+MODELS = ("lif", "qif", "theta", "lif_exp", "eif")
+EIF_MAX_THRESHOLD = 700.0  # exp(x) overflows beyond; the engine's EIF kernels take x >= 700 as blown up
 MAX_SHARED_CLASSES = 8  # distinct LIF taus that get the transcendental-free representation
 CHUNK_EVENTS = 200_000  # events per call into the compiled loop (interrupts and progress between)
 CHUNK_SYNAPSES = 2**18  # synapses per step of the sort by delay: bounded temporaries (checks: _validation.CHUNK)
@@ -51,19 +52,29 @@ def _as_param(name, value, n, *, positive=False, nonneg=False):
 
 def _threshold_param(threshold, n, codes):
     """The threshold as `_as_param` gives it, where LIF neurons ('lif', 'lif_exp') may also have +inf: a
-    passive neuron that never spikes, exactly (its next crossing is at infinity). A QIF neuron diverges in
-    finite time, so it needs a finite threshold; theta neurons ignore the threshold."""
+    passive neuron that never spikes, exactly (its next crossing is at infinity). QIF and EIF neurons diverge
+    in finite time, so they need a finite threshold (below `EIF_MAX_THRESHOLD` for EIF neurons, where exp(x)
+    is still finite); theta neurons ignore the threshold."""
     a = _real_array("threshold", threshold)
     passive = a == np.inf
     thr = _as_param("threshold", np.where(passive, 0.0, a), n)
+    eif = codes == MODELS.index("eif")
+    big = np.broadcast_to(thr >= EIF_MAX_THRESHOLD, (n,)) & eif
+    if big.any():
+        k = int(np.argmax(big))
+        raise ValueError(
+            f"threshold of 'eif' neurons must be < {EIF_MAX_THRESHOLD} (in x = (v - V_T) / Delta_T, where "
+            f"exp(x) must stay finite), found {np.broadcast_to(thr, (n,))[k]} for neuron {k}"
+        )
     if not passive.any():
         return thr
-    bad = np.broadcast_to(passive, (n,)) & (codes == MODELS.index("qif"))
+    bad = np.broadcast_to(passive, (n,)) & ((codes == MODELS.index("qif")) | eif)
     if bad.any():
+        k = int(np.argmax(bad))
         raise ValueError(
-            f"threshold must be finite for 'qif' neurons (they reach +inf in finite time), found inf for "
-            f"neuron {int(np.argmax(bad))}; threshold = inf (a neuron that never spikes) is for 'lif' and "
-            "'lif_exp' neurons"
+            f"threshold must be finite for 'qif' and 'eif' neurons (they reach +inf in finite time), found inf "
+            f"for neuron {k} of model {MODELS[codes[k]]!r}; threshold = inf (a neuron that never spikes) is for "
+            "'lif' and 'lif_exp' neurons"
         )
     thr = np.where(passive, np.inf, a).reshape(-1)  # a has passed _as_param: a scalar or shape (n,)
     return thr[:1].copy() if np.all(thr == thr[0]) else thr
@@ -205,14 +216,14 @@ def _neuron_bytes(tau, drive, threshold, reset, refractory, delays, model, lif_s
     """Estimated peak bytes per neuron of a network with these arguments (not yet validated):
     NEURON_BYTES, and 8 more for each parameter stored per neuron (theta neurons make threshold and reset
     per-neuron), 16 for drive - threshold and its inverse if either is, 8 for the last update times of
-    neurons without a shared tau (QIF, theta, LIF with exponential currents, or LIF if tau varies), 16 for
+    neurons without a shared tau (QIF, theta, EIF, LIF with exponential currents, or LIF if tau varies), 16 for
     the two currents if some neuron has them (and 16 for their synaptic time constants, counted as if per
     neuron), 8 for refractory ends, 8 for the end of each neuron's zero-delay synapses if delays vary."""
     per_neuron = [np.ndim(p) > 0 for p in (tau, drive, threshold, reset, refractory)]
-    if not (isinstance(model, str) and model in ("lif", "qif", "lif_exp")):
+    if not (isinstance(model, str) and model in ("lif", "qif", "lif_exp", "eif")):
         per_neuron[2] = per_neuron[3] = True
     b = NEURON_BYTES + 8 * sum(per_neuron) + 16 * (per_neuron[1] or per_neuron[2])
-    if not (isinstance(model, str) and model in ("lif", "qif", "theta")):
+    if not (isinstance(model, str) and model in ("lif", "qif", "theta", "eif")):
         b += 32
     if not (isinstance(model, str) and model == "lif" and lif_shared_tau is True and not per_neuron[0]):
         b += 8
@@ -278,12 +289,20 @@ def _available_memory():
 class EventNetwork:
     """A network of pulse-coupled neurons simulated exactly, event by event (SparseProp).
 
-    Each neuron follows one of three one-dimensional models between input pulses, in closed form:
+    Each neuron follows one of these models between input pulses, in closed form except the EIF:
 
     * ``'lif'``:   ``tau dv/dt = drive - v``, spike when v reaches ``threshold``, then ``v = reset``;
     * ``'qif'``:   ``tau dv/dt = v**2 + drive`` (any sign of drive), same threshold and reset;
     * ``'theta'``: ``tau dtheta/dt = (1 - cos theta) + (1 + cos theta) drive``, spike at theta = pi,
       continuing from -pi;
+    * ``'eif'``:   exponential integrate-and-fire in the normalised form ``tau dx/dt = drive - x + exp(x)``,
+      same threshold and reset (threshold finite, < 700). A Brian2-style EIF
+      ``C dv/dt = gL (E_L - v) + gL Delta_T exp((v - V_T) / Delta_T) + I`` is this model in
+      ``x = (v - V_T) / Delta_T`` with ``tau = C / gL``, ``drive = (E_L + I / gL - V_T) / Delta_T``, and
+      threshold, reset, ``v_init`` and weights (``v += w``) divided by ``Delta_T`` (after subtracting V_T
+      from the first three). Without a closed form, its flow and its time to threshold come from
+      Gauss-Legendre quadrature and a safeguarded Newton iteration (relative accuracy 1e-13 in times, see
+      the engine documentation), with per-neuron drives at no extra memory;
     * ``'lif_exp'``: LIF with exponentially decaying synaptic currents (Brian2's CUBA example),
       ``tau dv/dt = drive - v + I_e + I_i``, ``tau_e dI_e/dt = -I_e``, ``tau_i dI_i/dt = -I_i``, same
       threshold and reset of v (the currents are not reset).
@@ -303,13 +322,13 @@ class EventNetwork:
     n : int
         Number of neurons.
     model : str or array_like of str, shape (n,)
-        ``'lif'``, ``'qif'``, ``'theta'`` or ``'lif_exp'``, for all neurons or per neuron.
+        ``'lif'``, ``'qif'``, ``'theta'``, ``'lif_exp'`` or ``'eif'``, for all neurons or per neuron.
     tau : float, array_like or time Quantity, shape (n,)
         Membrane time constant (s), > 0.
     drive : float or array_like, shape (n,)
         Constant input in the model's equation (see above).
     threshold, reset : float or array_like, shape (n,)
-        Threshold and reset of LIF and QIF neurons (ignored for theta neurons). ``reset < threshold``
+        Threshold and reset of LIF, QIF and EIF neurons (ignored for theta neurons). ``reset < threshold``
         unless the neuron has a refractory period. ``threshold = inf`` makes a ``'lif'`` or ``'lif_exp'``
         neuron passive: it never spikes and its state follows the inputs exactly (the reset is unused).
     refractory : float, array_like or time Quantity, shape (n,)
@@ -394,6 +413,15 @@ class EventNetwork:
     >>> s = -0.01 * lambertw(-1 / 3).real
     >>> bool(abs(net.spike_times[0] - s) < 1e-15), net.spike_times.size
     (True, 1)
+
+    An EIF neuron with drive 0 fires on its own (drive > -1); with drive -2 it rests at the stable fixed
+    point 2 + W(-e^-2) = -1.84 until a pulse takes it past the unstable one, 1.15:
+
+    >>> net = EventNetwork(2, model="eif", tau=0.01, drive=[0.0, -2.0], threshold=5.0, reset=-3.0)
+    >>> net.add_spike_generator([0.05], [0], 1, [0, 1], [1], weights=3.5)
+    >>> net.run(0.1)
+    >>> sorted(set(net.spike_indices.tolist()))
+    [0, 1]
     """
 
     def __init__(
@@ -1305,8 +1333,8 @@ class EventNetwork:
         lif_taus = np.unique(tau_full[lif])
         shared = self._lif_shared_tau and lif.any() and lif_taus.size <= MAX_SHARED_CLASSES
         kind = np.where(lif, K["lif"], K["qif"]).astype(np.uint8)  # timed classes; theta runs as QIF
-        if (codes == MODELS.index("lif_exp")).any():
-            kind[codes == MODELS.index("lif_exp")] = K["lif_exp"]
+        for name in ("lif_exp", "eif"):
+            kind[codes == MODELS.index(name)] = K[name]
         cls = np.zeros(n, np.uint8)
         class_tau, class_shared = [], []
         if shared:
