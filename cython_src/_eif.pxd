@@ -46,12 +46,27 @@ cdef extern from *:
         0.040601429800386446, 0.017614007139150893};
     /* x beyond which the trajectory is taken to have blown up: f > e^700 there, so the time left to
        infinity is below 1e-304 tau (thresholds must lie below it; the Python layer checks) */
+    /* the 8-point rule, for short panels */
+    static const double EIF_GL8_X[4] = {
+        0.18343464249564978, 0.525532409916329, 0.7966664774136267, 0.9602898564975362};
+    static const double EIF_GL8_W[4] = {
+        0.36268378337836166, 0.3137066458778869, 0.22238103445337443, 0.10122853629037706};
+    /* 1 / k! for k = 0 .. 20 */
+    static const double EIF_INV_FACT[21] = {
+        1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
+        0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05, 2.7557319223985893e-06,
+        2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
+        1.1470745597729725e-11, 7.647163731819816e-13, 4.779477332387385e-14, 2.8114572543455206e-15,
+        1.5619206968586225e-16, 8.22063524662433e-18, 4.110317623312165e-19};
     #define EIF_XMAX 700.0
     #define EIF_PANEL 2.0
     #define EIF_EPS 2.220446049250313e-16
     """
     const double EIF_GL_X[10]
     const double EIF_GL_W[10]
+    const double EIF_GL8_X[4]
+    const double EIF_GL8_W[4]
+    const double EIF_INV_FACT[21]
     const double EIF_XMAX
     const double EIF_PANEL
     const double EIF_EPS
@@ -85,13 +100,13 @@ cdef struct EifPath:
 
 cdef inline double eif_phi2(double y) noexcept nogil:
     """exp(y) - 1 - y, to full relative precision (series for |y| < 1)."""
-    cdef double p = 1.0
+    cdef double p = EIF_INV_FACT[20]
     cdef int k
     if fabs(y) >= 1.0:
         return expm1(y) - y
-    for k in range(20, 2, -1):
-        p = 1.0 + y * p / k
-    return 0.5 * y * y * p
+    for k in range(19, 1, -1):
+        p = p * y + EIF_INV_FACT[k]
+    return y * y * p
 
 
 cdef inline void eif_geometry(double d, EifGeo* g) noexcept nogil:
@@ -127,8 +142,11 @@ cdef inline void eif_geometry(double d, EifGeo* g) noexcept nogil:
                 fr, fi = er - 1.0 - zr + g.d1, ei - zi
                 dr, di = er - 1.0, ei
             den = dr * dr + di * di
-            zr -= (fr * dr + fi * di) / den
-            zi -= (fi * dr - fr * di) / den
+            er, ei = (fr * dr + fi * di) / den, (fi * dr - fr * di) / den
+            zr -= er
+            zi -= ei
+            if er * er + ei * ei < 1e-8 * (zr * zr + zi * zi):
+                break                          # the change of variables needs c and a to a few digits only
         g.c, g.a = zr, fabs(zi)
         return
     if g.d1 == 0.0:
@@ -188,56 +206,69 @@ cdef inline double eif_regular(EifPath* P, double u) noexcept nogil:
     return 1.0 / fabs(eif_f_about(P, u)) - P.h0 / u
 
 
+cdef inline double eif_free_g(EifPath* P, double z) noexcept nogil:
+    return P.a * cosh(z) / (P.d1 + eif_phi2(P.c + P.a * sinh(z)))
+
+
+cdef enum:
+    EIF_REGULAR = 0     # 1 / |f| less its singular part, in u
+    EIF_LOG_U = 1       # u / |f|, in y = log u
+    EIF_SINH = 2        # a cosh(z) / f, in z (no fixed point)
+
+
+cdef inline double eif_integrand(EifPath* P, int which, double t) noexcept nogil:
+    if which == EIF_REGULAR:
+        return eif_regular(P, t)
+    if which == EIF_LOG_U:
+        return eif_leg_g(P, exp(t))
+    return eif_free_g(P, t)
+
+
+cdef inline double eif_panel(EifPath* P, int which, double a, double b, bint short) noexcept nogil:
+    """Gauss-Legendre on [a, b]: 20 points, or 8 on a panel short against the distance to the nearest
+    singularity (then rho >= 15 and rho^-16 < 1e-18)."""
+    cdef double m = 0.5 * (a + b), r = 0.5 * (b - a), s = 0.0
+    cdef int k
+    if short:
+        for k in range(4):
+            s += EIF_GL8_W[k] * (eif_integrand(P, which, m - r * EIF_GL8_X[k]) + eif_integrand(P, which, m + r * EIF_GL8_X[k]))
+    else:
+        for k in range(10):
+            s += EIF_GL_W[k] * (eif_integrand(P, which, m - r * EIF_GL_X[k]) + eif_integrand(P, which, m + r * EIF_GL_X[k]))
+    return r * s
+
+
+cdef inline double eif_panels(EifPath* P, int which, double a, double b) noexcept nogil:
+    """The integral over [a, b] in panels of length <= EIF_PANEL (8-point rule below 0.1 EIF_PANEL)."""
+    cdef int n = <int>ceil((b - a) / EIF_PANEL), i
+    cdef double h, total = 0.0
+    if n < 1:
+        n = 1
+    h = (b - a) / n
+    for i in range(n):
+        total += eif_panel(P, which, a + i * h, a + (i + 1) * h if i + 1 < n else b, h <= 0.1 * EIF_PANEL)
+    return total
+
+
 cdef inline double eif_leg_int(EifPath* P, double ua, double ub) noexcept nogil:
     """int_{ua}^{ub} du / |f(x_f + sig u)| for 0 < ua <= ub on one side of the fixed point x_f."""
-    cdef double total = 0.0, b, m, r, s, ya, yb, h, y0
-    cdef int k, n, i
+    cdef double total = 0.0, b
     if ua < P.U1:
+        # the regular part is analytic in |u| < 2 U1: one panel, short if its length is below U1 / 10
         b = ub if ub < P.U1 else P.U1
-        m, r = 0.5 * (ua + b), 0.5 * (b - ua)
-        s = 0.0
-        for k in range(10):
-            s += EIF_GL_W[k] * (eif_regular(P, m - r * EIF_GL_X[k]) + eif_regular(P, m + r * EIF_GL_X[k]))
-        total = r * s
+        total = eif_panel(P, EIF_REGULAR, ua, b, b - ua <= 0.1 * P.U1)
         if P.dbl:
             total += 2.0 * (1.0 / ua - 1.0 / b) - 2.0 * P.sig / 3.0 * (log(b) - log(ua))
         else:
             total += P.h0 * (log(b) - log(ua))
     if ub > P.U1:
-        ya = log(ua if ua > P.U1 else P.U1)
-        yb = log(ub)
-        n = <int>ceil((yb - ya) / EIF_PANEL)
-        if n < 1:
-            n = 1
-        h = (yb - ya) / n
-        for i in range(n):
-            y0 = ya + (i + 0.5) * h
-            s = 0.0
-            for k in range(10):
-                s += EIF_GL_W[k] * (eif_leg_g(P, exp(y0 - 0.5 * h * EIF_GL_X[k]))
-                                    + eif_leg_g(P, exp(y0 + 0.5 * h * EIF_GL_X[k])))
-            total += 0.5 * h * s
+        total += eif_panels(P, EIF_LOG_U, log(ua if ua > P.U1 else P.U1), log(ub))
     return total
-
-
-cdef inline double eif_free_g(EifPath* P, double z) noexcept nogil:
-    return P.a * cosh(z) / (P.d1 + eif_phi2(P.c + P.a * sinh(z)))
 
 
 cdef inline double eif_free_int(EifPath* P, double za, double zb) noexcept nogil:
     """int dx / f over x = c + a sinh(z), z in [za, zb] (d1 > 0)."""
-    cdef double total = 0.0, h, z0, s
-    cdef int n = <int>ceil((zb - za) / EIF_PANEL), i, k
-    if n < 1:
-        n = 1
-    h = (zb - za) / n
-    for i in range(n):
-        z0 = za + (i + 0.5) * h
-        s = 0.0
-        for k in range(10):
-            s += EIF_GL_W[k] * (eif_free_g(P, z0 - 0.5 * h * EIF_GL_X[k]) + eif_free_g(P, z0 + 0.5 * h * EIF_GL_X[k]))
-        total += 0.5 * h * s
-    return total
+    return eif_panels(P, EIF_SINH, za, zb)
 
 
 cdef inline double eif_u_of_p(EifPath* P, double p) noexcept nogil:
@@ -309,9 +340,7 @@ cdef inline double eif_solve(EifPath* P, double p0, double p_end, double s, doub
     cdef int it
     if p_end < INFINITY:
         hi = p_end
-        Thi = eif_path_int(P, p0, p_end)
-        if s >= Thi:
-            return s - Thi
+        Thi = INFINITY                         # not computed unless the iteration heads for the end
     else:
         # towards a fixed point the time per unit p does not decrease: the bracket grows geometrically
         step = s / eif_path_g(P, p0)
@@ -328,9 +357,12 @@ cdef inline double eif_solve(EifPath* P, double p0, double p_end, double s, doub
     width = width_old = hi - lo
     p = lo + (s - Tlo) / eif_path_g(P, lo)
     if not (lo < p < hi):
+        Thi = Tlo + eif_path_int(P, lo, hi)
+        if s >= Thi:
+            return s - Thi
         p = 0.5 * (lo + hi)
     for it in range(200):
-        if p - lo <= hi - p:
+        if p - lo <= hi - p or Thi == INFINITY:
             T = Tlo + eif_path_int(P, lo, p)
         else:
             T = Thi - eif_path_int(P, p, hi)
@@ -346,6 +378,10 @@ cdef inline double eif_solve(EifPath* P, double p0, double p_end, double s, doub
                 p = pn
             break
         width_old, width = width, fabs(pn - p)
+        if Thi == INFINITY and pn >= hi:
+            Thi = Tlo + eif_path_int(P, lo, hi)
+            if s >= Thi:
+                return s - Thi
         if not (lo < pn < hi) or 2.0 * width > width_old:
             pn = 0.5 * (lo + hi)
             width = 0.5 * (hi - lo)
