@@ -31,6 +31,7 @@
 # monotonically (up where f > 0, down where f < 0) and never passes a fixed point. The time to a level
 # above x is finite exactly when f > 0 on [x, level]: d1 > 0, or x above the unstable fixed point, or
 # x and level both below the stable one; it is then the integral above, and INFINITY otherwise.
+from libc.string cimport memcpy
 from libc.math cimport INFINITY, asinh, ceil, cos, cosh, exp, expm1, fabs, log, sin, sinh, sqrt
 
 cdef extern from *:
@@ -58,6 +59,15 @@ cdef extern from *:
         2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
         1.1470745597729725e-11, 7.647163731819816e-13, 4.779477332387385e-14, 2.8114572543455206e-15,
         1.5619206968586225e-16, 8.22063524662433e-18, 4.110317623312165e-19};
+    /* the geometry of the last drive seen, per thread (engines may run in several threads at once) */
+    #if defined(_MSC_VER)
+    #define EIF_TLS __declspec(thread)
+    #else
+    #define EIF_TLS _Thread_local
+    #endif
+    static EIF_TLS int eif_cache_ok = 0;
+    static EIF_TLS double eif_cache_drive = 0.0;
+    static EIF_TLS double eif_cache_geo[16];
     #define EIF_XMAX 700.0
     #define EIF_PANEL 2.0
     #define EIF_EPS 2.220446049250313e-16
@@ -67,6 +77,9 @@ cdef extern from *:
     const double EIF_GL8_X[4]
     const double EIF_GL8_W[4]
     const double EIF_INV_FACT[21]
+    int eif_cache_ok
+    double eif_cache_drive
+    double eif_cache_geo[16]
     const double EIF_XMAX
     const double EIF_PANEL
     const double EIF_EPS
@@ -110,7 +123,18 @@ cdef inline double eif_phi2(double y) noexcept nogil:
 
 
 cdef inline void eif_geometry(double d, EifGeo* g) noexcept nogil:
-    """The fixed points (or the bottleneck's complex zero) of tau dx/dt = d - x + exp(x)."""
+    """The fixed points (or the bottleneck's complex zero) of tau dx/dt = d - x + exp(x), from a per-thread
+    cache of the last drive (a network whose neurons share a drive computes them once)."""
+    global eif_cache_ok, eif_cache_drive
+    if eif_cache_ok and d == eif_cache_drive:
+        memcpy(g, eif_cache_geo, sizeof(EifGeo))
+        return
+    eif_geometry_compute(d, g)
+    memcpy(eif_cache_geo, g, sizeof(EifGeo))
+    eif_cache_drive, eif_cache_ok = d, 1
+
+
+cdef inline void eif_geometry_compute(double d, EifGeo* g) noexcept nogil:
     cdef double e, x, xn, zr, zi, er, ei, fr, fi, dr, di, den, pr, pi_, tr
     cdef int k, j
     g.d1 = d + 1.0
@@ -207,7 +231,10 @@ cdef inline double eif_regular(EifPath* P, double u) noexcept nogil:
 
 
 cdef inline double eif_free_g(EifPath* P, double z) noexcept nogil:
-    return P.a * cosh(z) / (P.d1 + eif_phi2(P.c + P.a * sinh(z)))
+    # cosh and sinh from one exp: sinh loses relative precision for small |z| but not absolute, and x needs
+    # only absolute precision here
+    cdef double e = exp(z), ei = 1.0 / e
+    return 0.5 * P.a * (e + ei) / (P.d1 + eif_phi2(P.c + 0.5 * P.a * (e - ei)))
 
 
 cdef enum:
@@ -329,6 +356,15 @@ cdef inline void eif_leg(EifPath* P, EifGeo* g, bint stable, double sig, int dir
     P.dir = dir
 
 
+cdef inline double eif_at_end(EifPath* P, double hi, double rest, double* x) noexcept nogil:
+    """The time left over at the end hi of the bracket: 0 (the end is the point reached, *x set) or more
+    (the path ends first; then only a finite path end is possible, which the caller continues from)."""
+    if rest > 0.0:
+        return rest
+    x[0] = eif_path_x(P, hi)
+    return 0.0
+
+
 cdef inline double eif_solve(EifPath* P, double p0, double p_end, double s, double* x) noexcept nogil:
     """Move along the path from p0 for a time s (units of tau). Returns 0 and sets *x to the point reached,
     or, if the path ends (at p_end, finite) first, returns the time left over. p_end = INFINITY: a path
@@ -359,7 +395,7 @@ cdef inline double eif_solve(EifPath* P, double p0, double p_end, double s, doub
     if not (lo < p < hi):
         Thi = Tlo + eif_path_int(P, lo, hi)
         if s >= Thi:
-            return s - Thi
+            return eif_at_end(P, hi, s - Thi, x)
         p = 0.5 * (lo + hi)
     for it in range(200):
         if p - lo <= hi - p or Thi == INFINITY:
@@ -381,7 +417,7 @@ cdef inline double eif_solve(EifPath* P, double p0, double p_end, double s, doub
         if Thi == INFINITY and pn >= hi:
             Thi = Tlo + eif_path_int(P, lo, hi)
             if s >= Thi:
-                return s - Thi
+                return eif_at_end(P, hi, s - Thi, x)
         if not (lo < pn < hi) or 2.0 * width > width_old:
             pn = 0.5 * (lo + hi)
             width = 0.5 * (hi - lo)

@@ -114,6 +114,19 @@ def test_between_the_fixed_points_against_mpmath(d, rng):
     assert np.all(np.isinf(_engine.eif_kernels("time_to", x0, np.full(x0.size, 5.0), 1.0, d)))
 
 
+def test_flow_where_the_time_function_is_linear():
+    # close to x_s of d = -30, f is linear to rounding (f'(x_s) = -1 + 1e-13), so that the time over the
+    # solver's first bracket can equal the time asked for exactly (a case that once left x unmoved)
+    d = -30.0
+    xs = float(mp_fixed_points(d)[0])
+    for x0 in [xs + 3.35e-8, xs - 3.8e-3]:
+        for s in [0.5, 1.0, 3.0]:
+            x1 = _engine.eif_kernels("advance", np.array([x0]), np.array([s]), 1.0, d)[0]
+            assert abs(x1 - xs) < abs(x0 - xs)
+            tol = 1e-13 * s + 4 * (conditioning(x0, d) + conditioning(x1, d))
+            assert abs(float(mp_time(x0, x1, d)) - s) <= tol
+
+
 def test_fixed_points_and_infinite_times():
     for d in [-30.0, -2.0, -1.0001]:
         xs, xu = (float(v) for v in mp_fixed_points(d))
