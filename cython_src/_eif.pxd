@@ -266,14 +266,20 @@ cdef inline double eif_panel(EifPath* P, int which, double a, double b, bint sho
 
 
 cdef inline double eif_panels(EifPath* P, int which, double a, double b) noexcept nogil:
-    """The integral over [a, b] in panels of length <= EIF_PANEL (8-point rule below 0.1 EIF_PANEL)."""
-    cdef int n = <int>ceil((b - a) / EIF_PANEL), i
+    """The integral over [a, b] in panels of length <= EIF_PANEL, and <= 16 / x where x is large: there
+    f ~ e^x and the integrand falls like exp(-x) per unit of the variable, a variation that the 20-point
+    rule resolves to rounding while it stays below e^-16 per panel (8-point rule on panels 8 times shorter
+    than both bounds)."""
+    cdef double xb = P.c + P.a * sinh(b) if which == EIF_SINH else P.xf + P.sig * exp(b)
+    cdef double rate = xb if xb > 1.0 else 1.0
+    cdef double len_max = EIF_PANEL if 16.0 / rate > EIF_PANEL else 16.0 / rate
+    cdef int n = <int>ceil((b - a) / len_max), i
     cdef double h, total = 0.0
     if n < 1:
         n = 1
     h = (b - a) / n
     for i in range(n):
-        total += eif_panel(P, which, a + i * h, a + (i + 1) * h if i + 1 < n else b, h <= 0.1 * EIF_PANEL)
+        total += eif_panel(P, which, a + i * h, a + (i + 1) * h if i + 1 < n else b, h <= 0.125 * len_max)
     return total
 
 

@@ -114,6 +114,15 @@ def test_between_the_fixed_points_against_mpmath(d, rng):
     assert np.all(np.isinf(_engine.eif_kernels("time_to", x0, np.full(x0.size, 5.0), 1.0, d)))
 
 
+@pytest.mark.parametrize("d, a, b", [(0.0, 30.0, 100.0), (0.0, 100.0, 200.0), (-2.0, 600.0, 650.0), (3.0, 8.0, 60.0)])
+def test_times_between_high_levels(d, a, b):
+    # f ~ e^x: the integrand falls by e^-(b - a) along the path (the reference in 200 pieces)
+    with mp.workdps(DPS):
+        ref = mp.quad(lambda x: 1 / mp_f(x, d), mp.linspace(a, b, 200))
+    got = _engine.eif_kernels("time_to", np.array([a]), np.array([b]), 1.0, d)[0]
+    assert abs(got - ref) <= 2e-12 * ref
+
+
 def test_flow_where_the_time_function_is_linear():
     # close to x_s of d = -30, f is linear to rounding (f'(x_s) = -1 + 1e-13), so that the time over the
     # solver's first bracket can equal the time asked for exactly (a case that once left x unmoved)
