@@ -4,11 +4,14 @@ Every configuration runs in a fresh subprocess (so that peak memory is its own),
 core. Reported: microseconds of CPU time per network spike, spikes per CPU second, peak resident memory,
 bytes per synapse and per neuron held by the engine, and, measured in the same run, ratios against
 - the conventional exact method (every neuron advanced at every spike, `brian2_sparseprop.spiking._dense`),
-- Brian2 clock-driven runs (runtime/cython target) at dt = 0.1 ms and 0.01 ms.
+- Brian2 clock-driven runs (runtime/cython target) at dt = 0.1 ms and 0.01 ms;
+and, with ``--eif``, the cost per spike of S1 with EIF neurons (``tau dx/dt = -x + exp(x)``, threshold 5,
+reset -1, the same connectivity and weights) against LIF's.
 
 Usage:
     python benchmarks/s1_s2.py                      # N = 1e3 .. 1e6, all baselines where affordable
     python benchmarks/s1_s2.py --sizes 1000 10000 --no-brian2
+    python benchmarks/s1_s2.py --sizes 10000 --no-brian2 --eif
 """
 
 import argparse
@@ -29,9 +32,9 @@ def worker(kind, n, duration):
     from brian2_sparseprop.spiking.standard import balanced_theta, sparse_inhibitory_lif
 
     out = {"kind": kind, "n": n}
-    if kind in ("s1", "s2"):
+    if kind in ("s1", "s2", "s1_eif"):
         t0 = time.process_time()
-        net = sparse_inhibitory_lif(n) if kind == "s1" else balanced_theta(n)
+        net = sparse_inhibitory_lif(n) if kind == "s1" else balanced_theta(n) if kind == "s2" else _s1_eif(n)
         net.record_spikes(np.zeros(0, np.int32))  # count spikes, record none: the loop itself
         net.run(0.1)  # warm-up, builds the engine
         out["build_s"] = time.process_time() - t0
@@ -64,6 +67,28 @@ def worker(kind, n, duration):
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     return out
+
+
+def _s1_eif(n, k=100, seed=0):
+    """S1 with EIF neurons that fire on their own (drive 0 > -1), initial x uniform in [-1, 2)."""
+    from brian2_sparseprop import EventNetwork
+    from brian2_sparseprop.connectivity import fixed_out_degree
+
+    rng = np.random.default_rng(seed)
+    indptr, indices = fixed_out_degree(n, k, rng)
+    return EventNetwork(
+        n,
+        model="eif",
+        tau=0.01,
+        drive=0.0,
+        threshold=5.0,
+        reset=-1.0,
+        v_init=rng.uniform(-1, 2, n),
+        indptr=indptr,
+        indices=indices,
+        weights=-1.0 / np.sqrt(k),
+        copy=False,
+    )
 
 
 def _brian2_s1(n, duration, dt):
@@ -106,6 +131,7 @@ def main():
         default=100_000,
         help="largest N for the Brian2 baselines (default 1e5; 1e6 needs about 5 GiB and minutes to build)",
     )
+    p.add_argument("--eif", action="store_true", help="also S1 with EIF neurons (cost per spike against LIF)")
     p.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -125,6 +151,8 @@ def main():
         if not args.no_brian2 and n <= args.brian2_max_n:
             extra.append(("Brian2 dt=0.1ms", run_sub("brian2_0.1", n, min(sim, 1.0, 1e5 / n))))
             extra.append(("Brian2 dt=0.01ms", run_sub("brian2_0.01", n, min(sim, 0.2, 2e4 / n))))
+        if args.eif:  # about 1e4 EIF spikes (100 kicks each, a quadrature and a Newton solve per kick)
+            extra.append(("SparseProp, EIF neurons", run_sub("s1_eif", n, min(sim, 1e4 / (9.0 * n)))))
         for label, e in extra:
             e["label"] = label
             if "us_per_spike" in e and base:
@@ -145,7 +173,7 @@ def _print_table(rows):
         if "error" in r:
             print(f"| {r['kind']} | {r['n']} | error: {r['error']} |")
             continue
-        net = "S2" if r["kind"] == "s2" else "S1"
+        net = "S2" if r["kind"] == "s2" else "S1-EIF" if r["kind"] == "s1_eif" else "S1"
         method = r.get("label", "SparseProp (this engine)")
         bps = f"{(r['engine_bytes']) / max(r['synapses'], 1):.2f}" if "engine_bytes" in r else ""
         ratio = f"{r['ratio_to_sparseprop']:.1f}x" if "ratio_to_sparseprop" in r else ""

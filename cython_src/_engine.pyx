@@ -63,9 +63,10 @@ from ._delay_queue cimport DelayEvent, dq_free, dq_heapify, dq_pop, dq_push, dq_
 from ._heap cimport SP_PREFETCH, Heap, heap_build, heap_sift_down, heap_sift_up, heap_sink, heap_update
 from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
 from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, lexp_time_to
+from ._eif cimport eif_advance, eif_time_to
 from ._linear cimport LinSys, lin_advance, lin_dot, lin_reset, lin_time_to
-from ._models cimport (KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_LINEAR, KIND_QIF, model_advance, model_kick,
-                       model_time_to)
+from ._models cimport (KIND_EIF, KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_LINEAR, KIND_QIF, model_advance,
+                       model_kick, model_time_to)
 from ._qif cimport theta_of_v
 from ._stdp cimport StdpRule, SynTrace, stdp_on_post, stdp_on_pre
 from ._stp cimport STP_U, STP_X, StpRule, StpState, stp_after, stp_before
@@ -73,7 +74,7 @@ from ._typedefs cimport idx_t, int8_t, int32_t, int64_t, syn_t, uint8_t, uint16_
 
 # the codes the Python layer writes into a neuron's flags (read from the C enums: not written twice)
 KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF, "lif_exp": KIND_LIF_EXP,
-              "linear": KIND_LINEAR}
+              "eif": KIND_EIF, "linear": KIND_LINEAR}
 FLAG_CODES = {
     "kind_shift": KIND_SHIFT,
     "class_shift": CLASS_SHIFT,
@@ -1468,6 +1469,19 @@ cdef class Engine:
     @property
     def seq_counter(self):
         return self.dq.seq
+
+
+def eif_kernels(what, const double[::1] x, const double[::1] b, double tau, double drive):
+    """The EIF kernels of _eif.pxd on arrays, for tests: ``what = 'advance'`` gives x after a free
+    evolution of duration b[k] from x[k]; ``'time_to'`` the time from x[k] to the level b[k] > x[k]."""
+    cdef Py_ssize_t k, n = x.shape[0]
+    out = np.empty(n)
+    cdef double[::1] o = out
+    cdef bint adv = what == "advance"
+    with nogil:
+        for k in range(n):
+            o[k] = eif_advance(x[k], b[k], tau, drive) if adv else eif_time_to(x[k], b[k], tau, drive)
+    return out
 
 
 def alias_table(const double[::1] weights):

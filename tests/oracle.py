@@ -13,6 +13,11 @@ Models (time ``t`` in seconds, state unitless, per-neuron parameters):
   then ``theta = -pi``. With ``x = tan(theta / 2)`` this is ``tau dx/dt = x**2 + drive``, so QIF and theta
   share one flow, a Moebius map of ``x``; theta states are handled in projective coordinates
   ``(sin(theta / 2), cos(theta / 2))`` so that ``theta = -pi`` (``x = -inf``) is exact.
+- ``'eif'``: ``tau dx/dt = drive - x + exp(x)``, spike at ``x >= threshold``, then ``x = reset``. No closed
+  form: the time to threshold is QUADPACK's adaptive quadrature of ``tau / f(x)`` (``scipy.integrate.quad``)
+  with the fixed points from Lambert's W (``scipy.special.lambertw``), and the flow is an adaptive
+  Runge-Kutta solution (``scipy.integrate.solve_ivp``, DOP853, rtol 1e-13): numerics that share nothing
+  with the engine's Gauss-Legendre quadrature and Newton inversion.
 
 Kicks: ``v += w`` (theta: ``tan(theta / 2) += w``; a finite kick never makes a theta neuron spike).
 
@@ -47,7 +52,7 @@ import numpy as np
 
 __all__ = ["MODELS", "Oracle", "flow", "time_to_spike", "kick", "generator_kicks", "poisson_times"]
 
-MODELS = ("lif", "qif", "theta")
+MODELS = ("lif", "qif", "theta", "eif")
 DELAYED, EXTERNAL = 0, 1  # at equal times, delayed arrivals come before external inputs
 
 
@@ -101,12 +106,65 @@ def _blowup_time(s, c, drive):
     return np.where(pos, t_pos, np.where(neg, t_neg, t_zero))
 
 
+def _eif_fixed_points(drive):
+    """``(x_s, x_u)``, the stable and unstable fixed points of ``dx/ds = drive - x + exp(x)`` (drive < -1)."""
+    from scipy.special import lambertw
+
+    z = -np.exp(drive)
+    return drive - lambertw(z, 0).real, drive - lambertw(z, -1).real
+
+
+def _eif_time(a, b, drive):
+    """Dimensionless time of ``dx/ds = drive - x + exp(x)`` from a up to b (f > 0 on [a, b])."""
+    import warnings
+
+    from scipy.integrate import IntegrationWarning, quad
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IntegrationWarning)  # "roundoff error": the tolerance is at rounding
+        return quad(lambda x: 1.0 / (drive - x + np.exp(x)), a, b, epsabs=0.0, epsrel=1e-13, limit=400)[0]
+
+
+def _eif_flow(v, dt, tau, drive):
+    from scipy.integrate import solve_ivp
+
+    out = np.empty(v.shape)
+    for k in range(v.size):
+        d = drive.flat[k]
+        sol = solve_ivp(
+            lambda s, x, d=d: d - x + np.exp(x),
+            (0.0, dt.flat[k] / tau.flat[k]),
+            [v.flat[k]],
+            method="DOP853",
+            rtol=1e-13,
+            atol=1e-15,
+        )
+        out.flat[k] = sol.y[0, -1]
+    return out
+
+
+def _eif_time_to_spike(v, tau, drive, threshold):
+    out = np.empty(v.shape)
+    for k in range(v.size):
+        x, d, thr = v.flat[k], drive.flat[k], threshold.flat[k]
+        if x >= thr:
+            out.flat[k] = 0.0
+            continue
+        if d < -1.0:
+            xs, xu = _eif_fixed_points(d)
+            if not (x > xu or thr < xs):
+                out.flat[k] = np.inf
+                continue
+        out.flat[k] = tau.flat[k] * _eif_time(x, thr, d)
+    return out
+
+
 def flow(model, v, dt, tau, drive):
     """State of neurons of one model after ``dt`` seconds without events (no threshold handling).
 
     Parameters
     ----------
-    model : {'lif', 'qif', 'theta'}
+    model : {'lif', 'qif', 'theta', 'eif'}
     v, dt, tau, drive : array_like
         State (theta for theta neurons), time step (s), membrane time constant (s), drive.
 
@@ -119,6 +177,8 @@ def flow(model, v, dt, tau, drive):
     x = dt / tau
     if model == "lif":
         return v + (drive - v) * -np.expm1(-x)
+    if model == "eif":
+        return _eif_flow(*np.broadcast_arrays(v, dt, tau, drive))
     a, b, c, d = _moebius(drive, x)
     if model == "qif":
         return (a * v + b) / (c * v + d)
@@ -131,7 +191,7 @@ def time_to_spike(model, v, tau, drive, threshold):
 
     Parameters
     ----------
-    model : {'lif', 'qif', 'theta'}
+    model : {'lif', 'qif', 'theta', 'eif'}
     v, tau, drive, threshold : array_like
         State, time constant (s), drive, threshold (ignored for theta neurons).
 
@@ -144,6 +204,8 @@ def time_to_spike(model, v, tau, drive, threshold):
     if model == "theta":
         s, c = _theta_to_projective(v)
         return tau * _blowup_time(s, c, drive)
+    if model == "eif":
+        return _eif_time_to_spike(*np.broadcast_arrays(v, tau, drive, threshold))
     above = v >= threshold
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if model == "lif":

@@ -378,7 +378,7 @@ BAD_NETWORKS = [
     (
         dict(model="qif", threshold=[1.0, np.inf, 1.0]),
         ValueError,
-        r"threshold must be finite for 'qif' neurons .*found inf for neuron 1",
+        r"threshold must be finite for 'qif' and 'eif' neurons .*found inf for neuron 1 of model 'qif'",
     ),
     (dict(reset=np.nan), ValueError, r"reset must be finite, found nan"),
     (

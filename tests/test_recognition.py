@@ -185,7 +185,7 @@ def refusal_cases():
     """(builder, error type, message pattern) for every refusal path."""
 
     def nonlinear():
-        return [lif(model="dv/dt = (-v + exp(v))/tau : 1")]
+        return [lif(model="dv/dt = (-v + v**3)/tau : 1")]
 
     def two_dimensional():
         # coupled both ways (an adaptation current driven by v); w decaying on its own is model 'lif_exp'

@@ -931,7 +931,7 @@ class SparsePropDevice(RuntimeDevice):
         for name in mon.record_variables:
             target = mon.recorded_variables[name].get_value()
             if name == group_spec.variable:
-                values = state_values[rows][:, columns] - group_spec.shift[local][None, :]
+                values = group_spec.from_engine(state_values[rows][:, columns], local[None, :])
             else:
                 values = np.broadcast_to(group_spec.group.variables[name].get_value()[local], (len(tick), len(local)))
             target[size:] = values

@@ -14,6 +14,11 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   ``y = x + b / (2 a)`` and ``tau = 1 / a``;
 - theta: ``dx/dt = A + B cos(x)`` with ``A > B``, i.e. ``tau dx/dt = (1 - cos x) + (1 + cos x) drive``,
   with threshold ``x > pi`` and reset to ``-pi``;
+- exponential integrate-and-fire (EIF): ``dx/dt = a0 + a1 x + k exp(alpha x + beta)`` with ``a1 < 0``,
+  ``k > 0``, ``alpha > 0`` (Brian2's ``(gL*(EL - v) + gL*DeltaT*exp((v - VT)/DeltaT) + I)/C`` and any
+  algebraically equivalent spelling), mapped to ``tau dy/dt = drive - y + exp(y)`` by ``tau = -1/a1`` and
+  ``y = alpha (x + shift)`` (``y = (v - VT)/DeltaT`` for Brian2's form); it needs a threshold (its
+  trajectory blows up in finite time) and ``(unless refractory)`` if refractory;
 - LIF with exponential synaptic currents (Brian2's CUBA example), mapped to the model ``'lif_exp'``: one
   or two further state variables ``c`` with ``dc/dt = -c/tau_c`` (each decaying on its own), ``dx/dt``
   linear in ``x`` and in the currents with constant coefficients, ``dx/dt = (drive - x)/tau + sum k_c c``.
@@ -33,7 +38,7 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   threshold coefficients and resets of the other variables equal); StateMonitor records v only.
 
 A LIF group (with or without currents) without threshold is passive: it never spikes (engine threshold
-``+inf``, no reset). QIF and theta groups need a threshold (`_SUPPORTED_PASSIVE`).
+``+inf``, no reset). QIF, EIF and theta groups need a threshold (`_SUPPORTED_PASSIVE`).
 
 Supported plasticity: Brian2's STDP form (``_SUPPORTED_STDP``), mapped to `EventNetwork.add_stdp` in engine
 units (engine weight ``c w`` for a kick ``x_post += c*w``; engine traces ``k c Apre`` and ``k c Apost`` for
@@ -77,7 +82,8 @@ from ._brian2 import (
 __all__ = ["EngineSpec", "GroupSpec", "SourceSpec", "recognise_network"]
 
 _SUPPORTED_MODELS = (
-    "supported are one-dimensional LIF (dx/dt linear in x), QIF (dx/dt quadratic in x) and theta "
+    "supported are one-dimensional LIF (dx/dt linear in x), QIF (dx/dt quadratic in x), EIF "
+    "(dx/dt = a0 + a1*x + k*exp(alpha*x + beta) with a1 < 0, k > 0, alpha > 0) and theta "
     "(dx/dt = A + B*cos(x)) neurons, and LIF neurons with one or two exponential currents "
     "(dx/dt = (drive - x)/tau + k_e*ge + k_i*gi, dge/dt = -ge/tau_e, dgi/dt = -gi/tau_i, as in Brian2's CUBA "
     "example), whose parameters are constants or per-neuron parameters; and linear models (dx/dt = A x + b, "
@@ -100,8 +106,8 @@ class _LinearRefusal(NotImplementedError):
 
 _SUPPORTED_PASSIVE = (
     "groups without threshold (passive neurons that never spike) are supported for LIF neurons, with or "
-    "without exponential currents; QIF and theta neurons need a threshold (without one, QIF neurons reach "
-    "infinity in finite time and theta neurons keep turning)"
+    "without exponential currents; QIF, EIF and theta neurons need a threshold (without one, QIF and EIF "
+    "neurons reach infinity in finite time and theta neurons keep turning)"
 )
 _SUPPORTED_ON_PRE = (
     "supported is a single statement 'x_post += expr' (theta neurons: "
@@ -138,11 +144,12 @@ class GroupSpec:
     offset : int
         Index of the group's first neuron in the engine.
     model : str
-        'lif', 'qif' or 'theta'.
+        'lif', 'qif', 'eif', 'theta' or 'lif_exp'.
     variable : str
         Name of the group's state variable.
     shift : ndarray (n,), in the variable's SI unit
-        Engine state = Brian2 value (SI) + shift (non-zero only for QIF models with a linear term).
+        Engine state = (Brian2 value (SI) + shift) * scale (shift non-zero only for QIF models with a linear
+        term and for EIF models).
     refractory : ndarray (n,), s
         Absolute refractory period of each neuron.
     linear : dict or None
@@ -163,19 +170,29 @@ class GroupSpec:
     refractory: np.ndarray
     currents: dict = field(default_factory=dict)
     linear: dict = None
+    #: engine units per SI unit of the state variable, per neuron (None: 1; EIF models: 1 / DeltaT)
+    scale: np.ndarray = None
 
     @property
     def n(self):
         """Number of neurons in the group."""
         return len(self.group)
 
-    def to_engine(self, values):
-        """Brian2 values (SI) of the state variable -> engine state."""
-        return np.asarray(values, dtype=float) + self.shift
+    def to_engine(self, values, idx=slice(None)):
+        """Brian2 values (SI) of the state variable (of the neurons ``idx``) -> engine state."""
+        v = np.asarray(values, dtype=float) + self.shift[idx]
+        return v if self.scale is None else v * self.scale[idx]
 
-    def from_engine(self, values):
-        """Engine state -> Brian2 values (SI) of the state variable."""
-        return np.asarray(values, dtype=float) - self.shift
+    def from_engine(self, values, idx=slice(None)):
+        """Engine state (of the neurons ``idx``) -> Brian2 values (SI) of the state variable."""
+        v = np.asarray(values, dtype=float)
+        return (v if self.scale is None else v / self.scale[idx]) - self.shift[idx]
+
+    def factor(self, current, idx):
+        """Engine units per SI unit of an input into ``current`` (None: the state variable) of neurons idx."""
+        if current is not None:
+            return self.currents[current]["scale"][idx]
+        return 1.0 if self.scale is None else self.scale[idx]
 
     def currents_from_engine(self, currents):
         """Engine currents of the group's neurons, shape (n, 2) -> Brian2 values (SI) of each current
@@ -423,12 +440,38 @@ def _classify(group, variable, expr):
         return "lif", {"a1": first.subs(x, 0), "a0": expr.subs(x, 0)}
     if _is_zero(sympy.diff(second, x)):
         return "qif", {"a": second.subs(x, 0) / 2, "b": first.subs(x, 0), "c": expr.subs(x, 0)}
+    eif = _eif_form(expr, x)
+    if eif is not None:
+        return "eif", eif
     at_zero = expr.subs(x, 0)
     at_pi = expr.subs(x, sympy.pi)
     theta_form = (at_pi / 2) * (1 - sympy.cos(x)) + (at_zero / 2) * (1 + sympy.cos(x))
     if _is_zero(expr - theta_form):
         return "theta", {"f0": at_zero, "fpi": at_pi}
     raise _refuse(group, f"the non-linear equation d{variable}/dt = {expr}", _SUPPORTED_MODELS)
+
+
+def _eif_form(expr, x):
+    """The coefficients ``a0, a1, k, alpha`` of ``expr = a0 + a1 x + k exp(alpha x)`` (exp(alpha x + beta)
+    has its constant factor in k), or None if expr is not of this form."""
+    expanded = sympy.expand(expr)  # exp(a + b) -> exp(a) exp(b): the x-dependent exponential stands alone
+    exps = {e for e in expanded.atoms(sympy.exp) if x in e.free_symbols}
+    if len(exps) != 1:
+        return None
+    e = exps.pop()
+    alpha = sympy.simplify(e.args[0] / x)
+    if x in alpha.free_symbols:
+        return None
+    y = sympy.Dummy("y")
+    rest = expanded.subs(e, y)
+    if any(not _is_zero(sympy.diff(rest, *v)) for v in ((x, x), (y, y), (x, y))):
+        return None
+    return {
+        "a0": rest.subs({x: 0, y: 0}),
+        "a1": sympy.diff(rest, x).subs(y, 0),
+        "k": sympy.diff(rest, y).subs(x, 0),
+        "alpha": alpha,
+    }
 
 
 def _threshold_value(group, variable, evaluator):
@@ -795,7 +838,7 @@ def _recognise_one_dimensional(group, offset, run_namespace):
     else:
         model, coeffs = _classify(group, variable, _model_expression(group, variable))
     values = {k: evaluator.evaluate(v, f"the equation for '{variable}'") for k, v in coeffs.items()}
-    shift = np.zeros(n)
+    shift, scale = np.zeros(n), None
     if model == "lif":
         if np.any(values["a1"] >= 0) or not np.all(np.isfinite(values["a1"])):
             raise ValueError(
@@ -813,6 +856,22 @@ def _recognise_one_dimensional(group, offset, run_namespace):
         tau = 1.0 / a
         shift = values["b"] / (2 * a)
         drive = (values["c"] - values["b"] ** 2 / (4 * a)) / a
+    elif model == "eif":
+        # dx/dt = a0 + a1 x + k e^{alpha x}: with tau = -1/a1 and y = alpha x - gamma,
+        # gamma = -log(alpha tau k), tau dy/dt = alpha tau a0 - gamma - y + e^y
+        a0, a1, k, alpha = (np.broadcast_to(values[c], (n,)).astype(float) for c in ("a0", "a1", "k", "alpha"))
+        bad = ~((a1 < 0) & (k > 0) & (alpha > 0) & np.isfinite(a0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"NeuronGroup '{group.name}': an EIF neuron d{variable}/dt = a0 + a1*{variable} + "
+                f"k*exp(alpha*{variable}) needs a1 < 0 (tau > 0), k > 0 and alpha > 0 (DeltaT > 0), found for "
+                f"neuron {i}: a0 = {a0[i]}, a1 = {a1[i]}, k = {k[i]}, alpha = {alpha[i]}"
+            )
+        tau = -1.0 / a1
+        gamma = -np.log(alpha * tau * k)
+        drive = alpha * tau * a0 - gamma
+        shift, scale = -gamma / alpha, alpha
     else:
         alpha = values["fpi"] / 2
         if np.any(alpha <= 0) or not np.all(np.isfinite(alpha)):
@@ -839,6 +898,8 @@ def _recognise_one_dimensional(group, offset, run_namespace):
     else:
         threshold = threshold + shift
         reset = reset + shift
+        if scale is not None:
+            threshold, reset = threshold * scale, reset * scale
     refractory = _refractory_value(group, evaluator, run_namespace)
     if np.any(refractory < 0) or not np.all(np.isfinite(refractory)):
         raise ValueError(f"NeuronGroup '{group.name}': refractory must be >= 0 s, found: {refractory}")
@@ -849,16 +910,19 @@ def _recognise_one_dimensional(group, offset, run_namespace):
             raise ValueError(
                 f"NeuronGroup '{group.name}': without refractoriness the reset must lie below the threshold, "
                 f"found for neuron {i}: "
-                f"reset {reset[i] - shift[i]} >= threshold {threshold[i] - shift[i]}"
+                f"reset {reset[i] / (1 if scale is None else scale[i]) - shift[i]} >= threshold "
+                f"{threshold[i] / (1 if scale is None else scale[i]) - shift[i]}"
             )
     integrate = "unless refractory" not in eq.flags and bool(np.any(refractory > 0))
     if integrate and model != "lif":
         raise _refuse(
             group,
             f"integrating a {model} neuron during its refractory period",
-            "refractory QIF and theta neurons must use '(unless refractory)'",
+            "refractory QIF, EIF and theta neurons must use '(unless refractory)'",
         )
-    spec = GroupSpec(group=group, offset=offset, model=model, variable=variable, shift=shift, refractory=refractory)
+    spec = GroupSpec(
+        group=group, offset=offset, model=model, variable=variable, shift=shift, refractory=refractory, scale=scale
+    )
     if currents:
         spec.model = "lif_exp"
         spec.currents = {
@@ -909,8 +973,7 @@ def _kick_values(syn, target_spec, run_namespace, index_arrays, size):
     models without currents)."""
     kick, current, evaluator = _kick_expression(syn, target_spec, run_namespace, index_arrays, size)
     kick = evaluator.evaluate(kick, "the on_pre code")
-    if current is not None:
-        kick = kick * target_spec.currents[current]["scale"][index_arrays["_postsynaptic_idx"]]
+    kick = kick * target_spec.factor(current, index_arrays["_postsynaptic_idx"])
     return kick, current
 
 
@@ -1065,8 +1128,7 @@ def _stdp_values(syn, target_spec, run_namespace, index_arrays, size):
         )
     c = evaluator.evaluate(factor, "the on_pre code")
     current = _input_target(syn, target_spec, current, "synaptic input")
-    if current is not None:
-        c = c * target_spec.currents[current]["scale"][index_arrays["_postsynaptic_idx"]]
+    c = c * target_spec.factor(current, index_arrays["_postsynaptic_idx"])
     c = c[:1] if c.strides == (0,) else c
     if len(c) and not (np.all(c == c[0]) and c[0] > 0):
         raise _refuse(syn, f"the kick factor of '{line}' (found {c[0]}; it must be one constant > 0)", _SUPPORTED_STDP)
@@ -1205,8 +1267,7 @@ def _stp_values(syn, target_spec, run_namespace, index_arrays, size):
         if not np.all(rest == 1):
             raise _refuse(syn, f"the recovery of '{x}' to {rest.min()} (it must recover to 1)", _SUPPORTED_STP)
     current = _input_target(syn, target_spec, current, "synaptic input")
-    if current is not None:
-        weights = weights * target_spec.currents[current]["scale"][index_arrays["_postsynaptic_idx"]]
+    weights = weights * target_spec.factor(current, index_arrays["_postsynaptic_idx"])
     plastic = dict(kind="stp", synapses=syn, variables=(u, x), rule=rule)
     return weights, current, plastic
 
@@ -1396,8 +1457,8 @@ def _poisson_input(pin, group_specs, run_namespace):
         weight_values = evaluator.evaluate(str_to_sympy(weight), "the PoissonInput weight")
     else:
         weight_values = np.full(len(local), float(np.asarray(weight)))
+    weight_values = weight_values * spec.factor(current, local)
     if current is not None:
-        weight_values = weight_values * spec.currents[current]["scale"][local]
         _note_signs(spec, current, weight_values)
     if len(weight_values) and not np.allclose(weight_values, weight_values[0], rtol=0, atol=0):
         weight_arg = weight_values

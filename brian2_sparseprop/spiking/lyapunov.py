@@ -59,11 +59,12 @@ def _check_supported(net):
             "Lyapunov spectra are implemented for networks with fixed weights; this one has plastic synapses "
             "(add_stdp, add_stp)"
         )
-    if (net._codes == MODELS.index("linear")).any():
-        k = int(np.argmax(net._codes == MODELS.index("linear")))
+    other = ~np.isin(net._codes, [MODELS.index(m) for m in ("lif", "qif", "theta")])
+    if other.any():
+        k = int(np.argmax(other))
         raise NotImplementedError(
-            f"Lyapunov spectra are implemented for 'lif', 'qif' and 'theta' neurons, found model 'linear' for "
-            f"neuron {k}"
+            f"Lyapunov spectra are implemented for 'lif', 'qif' and 'theta' neurons, found model "
+            f"{MODELS[net._codes[k]]!r} for neuron {k}"
         )
     if net._poisson or net._generators:
         raise NotImplementedError(

@@ -1,5 +1,5 @@
-"""Exact event-driven networks of pulse-coupled LIF, QIF and theta neurons and LIF neurons with exponential
-synaptic currents, without Brian2.
+"""Exact event-driven networks of pulse-coupled LIF, QIF, theta and exponential integrate-and-fire (EIF)
+neurons and LIF neurons with exponential synaptic currents, without Brian2.
 
 Arrays in, arrays out: times in seconds, rates in Hz, state variables in the model's own numbers. Times
 and rates may also be given as Quantities (``quantities`` or Brian2), converted to SI at the boundary.
@@ -22,7 +22,8 @@ except ImportError:  # not on Windows
 
 __all__ = ["EventNetwork"]
 
-MODELS = ("lif", "qif", "theta", "lif_exp", "linear")
+MODELS = ("lif", "qif", "theta", "lif_exp", "linear", "eif")
+EIF_MAX_THRESHOLD = 700.0  # exp(x) overflows beyond; the engine's EIF kernels take x >= 700 as blown up
 MAX_SHARED_CLASSES = 8  # distinct LIF taus that get the transcendental-free representation
 CHUNK_EVENTS = 200_000  # events per call into the compiled loop (interrupts and progress between)
 CHUNK_SYNAPSES = 2**18  # synapses per step of the sort by delay: bounded temporaries (checks: _validation.CHUNK)
@@ -51,19 +52,29 @@ def _as_param(name, value, n, *, positive=False, nonneg=False):
 
 def _threshold_param(threshold, n, codes):
     """The threshold as `_as_param` gives it, where LIF neurons ('lif', 'lif_exp') may also have +inf: a
-    passive neuron that never spikes, exactly (its next crossing is at infinity). A QIF neuron diverges in
-    finite time, so it needs a finite threshold; theta neurons ignore the threshold."""
+    passive neuron that never spikes, exactly (its next crossing is at infinity). QIF and EIF neurons diverge
+    in finite time, so they need a finite threshold (below `EIF_MAX_THRESHOLD` for EIF neurons, where exp(x)
+    is still finite); theta neurons ignore the threshold."""
     a = _real_array("threshold", threshold)
     passive = a == np.inf
     thr = _as_param("threshold", np.where(passive, 0.0, a), n)
+    eif = codes == MODELS.index("eif")
+    big = np.broadcast_to(thr >= EIF_MAX_THRESHOLD, (n,)) & eif
+    if big.any():
+        k = int(np.argmax(big))
+        raise ValueError(
+            f"threshold of 'eif' neurons must be < {EIF_MAX_THRESHOLD} (in x = (v - V_T) / Delta_T, where "
+            f"exp(x) must stay finite), found {np.broadcast_to(thr, (n,))[k]} for neuron {k}"
+        )
     if not passive.any():
         return thr
-    bad = np.broadcast_to(passive, (n,)) & (codes == MODELS.index("qif"))
+    bad = np.broadcast_to(passive, (n,)) & ((codes == MODELS.index("qif")) | eif)
     if bad.any():
+        k = int(np.argmax(bad))
         raise ValueError(
-            f"threshold must be finite for 'qif' neurons (they reach +inf in finite time), found inf for "
-            f"neuron {int(np.argmax(bad))}; threshold = inf (a neuron that never spikes) is for 'lif' and "
-            "'lif_exp' neurons"
+            f"threshold must be finite for 'qif' and 'eif' neurons (they reach +inf in finite time), found inf "
+            f"for neuron {k} of model {MODELS[codes[k]]!r}; threshold = inf (a neuron that never spikes) is for "
+            "'lif' and 'lif_exp' neurons"
         )
     thr = np.where(passive, np.inf, a).reshape(-1)  # a has passed _as_param: a scalar or shape (n,)
     return thr[:1].copy() if np.all(thr == thr[0]) else thr
@@ -213,14 +224,14 @@ def _neuron_bytes(tau, drive, threshold, reset, refractory, delays, model, lif_s
     """Estimated peak bytes per neuron of a network with these arguments (not yet validated):
     NEURON_BYTES, and 8 more for each parameter stored per neuron (theta neurons make threshold and reset
     per-neuron), 16 for drive - threshold and its inverse if either is, 8 for the last update times of
-    neurons without a shared tau (QIF, theta, LIF with exponential currents, or LIF if tau varies), 16 for
+    neurons without a shared tau (QIF, theta, EIF, LIF with exponential currents, or LIF if tau varies), 16 for
     the two currents if some neuron has them (and 16 for their synaptic time constants, counted as if per
     neuron), 8 for refractory ends, 8 for the end of each neuron's zero-delay synapses if delays vary."""
     per_neuron = [np.ndim(p) > 0 for p in (tau, drive, threshold, reset, refractory)]
-    if not (isinstance(model, str) and model in ("lif", "qif", "lif_exp")):
+    if not (isinstance(model, str) and model in ("lif", "qif", "lif_exp", "eif")):
         per_neuron[2] = per_neuron[3] = True
     b = NEURON_BYTES + 8 * sum(per_neuron) + 16 * (per_neuron[1] or per_neuron[2])
-    if not (isinstance(model, str) and model in ("lif", "qif", "theta")):
+    if not (isinstance(model, str) and model in ("lif", "qif", "theta", "eif")):
         b += 32
     if not (isinstance(model, str) and model == "lif" and lif_shared_tau is True and not per_neuron[0]):
         b += 8
@@ -286,12 +297,20 @@ def _available_memory():
 class EventNetwork:
     """A network of pulse-coupled neurons simulated exactly, event by event (SparseProp).
 
-    Each neuron follows one of these models between input pulses, in closed form:
+    Each neuron follows one of these models between input pulses, in closed form except the EIF:
 
     * ``'lif'``:   ``tau dv/dt = drive - v``, spike when v reaches ``threshold``, then ``v = reset``;
     * ``'qif'``:   ``tau dv/dt = v**2 + drive`` (any sign of drive), same threshold and reset;
     * ``'theta'``: ``tau dtheta/dt = (1 - cos theta) + (1 + cos theta) drive``, spike at theta = pi,
       continuing from -pi;
+    * ``'eif'``:   exponential integrate-and-fire in the normalised form ``tau dx/dt = drive - x + exp(x)``,
+      same threshold and reset (threshold finite, < 700). A Brian2-style EIF
+      ``C dv/dt = gL (E_L - v) + gL Delta_T exp((v - V_T) / Delta_T) + I`` is this model in
+      ``x = (v - V_T) / Delta_T`` with ``tau = C / gL``, ``drive = (E_L + I / gL - V_T) / Delta_T``, and
+      threshold, reset, ``v_init`` and weights (``v += w``) divided by ``Delta_T`` (after subtracting V_T
+      from the first three). Without a closed form, its flow and its time to threshold come from
+      Gauss-Legendre quadrature and a safeguarded Newton iteration (relative accuracy 1e-13 in times, see
+      the engine documentation), with per-neuron drives at no extra memory;
     * ``'lif_exp'``: LIF with exponentially decaying synaptic currents (Brian2's CUBA example),
       ``tau dv/dt = drive - v + I_e + I_i``, ``tau_e dI_e/dt = -I_e``, ``tau_i dI_i/dt = -I_i``, same
       threshold and reset of v (the currents are not reset);
@@ -313,54 +332,54 @@ class EventNetwork:
     Parameters
     ----------
     n : int
-    Number of neurons.
+        Number of neurons.
     model : str or array_like of str, shape (n,)
-    ``'lif'``, ``'qif'``, ``'theta'``, ``'lif_exp'`` or ``'linear'``, for all neurons or per neuron.
+        ``'lif'``, ``'qif'``, ``'theta'``, ``'eif'``, ``'lif_exp'`` or ``'linear'``, for all neurons or per neuron.
     tau : float, array_like or time Quantity, shape (n,)
-    Membrane time constant (s), > 0.
+        Membrane time constant (s), > 0.
     drive : float or array_like, shape (n,)
-    Constant input in the model's equation (see above).
+        Constant input in the model's equation (see above).
     threshold, reset : float or array_like, shape (n,)
-    Threshold and reset of LIF and QIF neurons (ignored for theta neurons). ``reset < threshold``
-    unless the neuron has a refractory period. ``threshold = inf`` makes a ``'lif'`` or ``'lif_exp'``
-    neuron passive: it never spikes and its state follows the inputs exactly (the reset is unused).
+        Threshold and reset of LIF, QIF and EIF neurons (ignored for theta neurons). ``reset < threshold``
+        unless the neuron has a refractory period. ``threshold = inf`` makes a ``'lif'`` or ``'lif_exp'``
+        neuron passive: it never spikes and its state follows the inputs exactly (the reset is unused).
     refractory : float, array_like or time Quantity, shape (n,)
-    Absolute refractory period (s), >= 0.
+        Absolute refractory period (s), >= 0.
     integrate_refractory : bool or array_like of bool, shape (n,)
-    False (default): Brian2's ``(unless refractory)``: the state is held at the reset value during
-    refractoriness and inputs arriving then are dropped (Brian2 writes such a variable only when not
-    refractory). True: the state integrates and takes inputs but cannot cross threshold (LIF and
-    ``'lif_exp'`` only; Brian2's refractory without the flag). A neuron at or above threshold when its
-    refractory period ends fires at that instant. The currents of ``'lif_exp'`` neurons always
-    integrate and take their inputs (Brian2's CUBA: ``(unless refractory)`` on v only).
+        False (default): Brian2's ``(unless refractory)``: the state is held at the reset value during
+        refractoriness and inputs arriving then are dropped (Brian2 writes such a variable only when not
+        refractory). True: the state integrates and takes inputs but cannot cross threshold (LIF and
+        ``'lif_exp'`` only; Brian2's refractory without the flag). A neuron at or above threshold when its
+        refractory period ends fires at that instant. The currents of ``'lif_exp'`` neurons always
+        integrate and take their inputs (Brian2's CUBA: ``(unless refractory)`` on v only).
     v_init : array_like, shape (n,), optional
-    Initial state (theta neurons: theta in [-pi, pi)). Default: the reset value. A neuron that starts
-    at or above threshold fires at t = 0 (as in Brian2, whose first threshold test is at t = 0).
+        Initial state (theta neurons: theta in [-pi, pi)). Default: the reset value. A neuron that starts
+        at or above threshold fires at t = 0 (as in Brian2, whose first threshold test is at t = 0).
     indptr, indices : array_like of int, optional
-    Connectivity in CSR form: the targets of neuron j are ``indices[indptr[j]:indptr[j + 1]]``.
+        Connectivity in CSR form: the targets of neuron j are ``indices[indptr[j]:indptr[j + 1]]``.
     weights : float or array_like, shape (nnz,)
-    Kick per synapse.
+        Kick per synapse.
     delays : float, array_like or time Quantity, shape (nnz,)
-    Transmission delay per synapse (s), >= 0, exact in continuous time.
+        Transmission delay per synapse (s), >= 0, exact in continuous time.
     seed : int, optional
-    Seed of the Poisson inputs' random numbers; runs are bit-reproducible from it.
+        Seed of the Poisson inputs' random numbers; runs are bit-reproducible from it.
     lif_shared_tau : bool
-    Give LIF neurons that share a tau (at most 8 distinct values) the representation without any
-    transcendental function per synaptic event (default). False stores every neuron as (v, t_last),
-    with one exp and one log per synaptic event; both give the same spikes to rounding.
+        Give LIF neurons that share a tau (at most 8 distinct values) the representation without any
+        transcendental function per synaptic event (default). False stores every neuron as (v, t_last),
+        with one exp and one log per synaptic event; both give the same spikes to rounding.
     copy : bool
-    True (default): the network keeps copies of ``indptr``, ``indices`` and per-synapse ``weights``
-    and ``delays``. False: arrays that already have the engine's types (int64 ``indptr``, int32
-    ``indices``, float64 ``weights`` and ``delays``, C-contiguous) are used as given, saving 4 bytes
-    per synapse for the indices (and 8 for each per-synapse array); the caller must then leave them
-    unchanged. For networks of 10^9 synapses, where a copy would not fit. Rows that need sorting
-    by delay are sorted in copies.
+        True (default): the network keeps copies of ``indptr``, ``indices`` and per-synapse ``weights``
+        and ``delays``. False: arrays that already have the engine's types (int64 ``indptr``, int32
+        ``indices``, float64 ``weights`` and ``delays``, C-contiguous) are used as given, saving 4 bytes
+        per synapse for the indices (and 8 for each per-synapse array); the caller must then leave them
+        unchanged. For networks of 10^9 synapses, where a copy would not fit. Rows that need sorting
+        by delay are sorted in copies.
     tau_e, tau_i : float, array_like or time Quantity, shape (n,)
-    Time constants (s), > 0, of the excitatory and inhibitory currents of ``'lif_exp'`` neurons
-    (ignored for the other models); equal to each other or to ``tau`` is allowed (the closed form has
-    no loss of precision there).
+        Time constants (s), > 0, of the excitatory and inhibitory currents of ``'lif_exp'`` neurons
+        (ignored for the other models); equal to each other or to ``tau`` is allowed (the closed form has
+        no loss of precision there).
     i_e_init, i_i_init : float or array_like, shape (n,)
-    Initial currents of ``'lif_exp'`` neurons (0 for the other models).
+        Initial currents of ``'lif_exp'`` neurons (0 for the other models).
     time_quantum : float or time Quantity, optional
         A time step (s) of which every delay and refractory period (those of inputs added later too) is a
         whole number. Events that coincide in exact arithmetic are then one instant, as in NEST's precise
@@ -368,11 +387,11 @@ class EventNetwork:
         inputs that arrive together are summed. Without it (default), events are simultaneous when their
         times are the same double. See "Coincident events" in docs/engine.md.
     linear : LinearModel, optional
-    The model of the ``'linear'`` neurons (required if there are any): variables, matrices (per neuron
-    or shared: one compiled system per distinct parameter set, 536 bytes each), threshold, reset, the
-    variables that pulses go into, initial values (``v_init`` sets its v). Memory: 40 bytes per neuron
-    for the state vector when the network has linear neurons. Not yet: `set_params`, gradients,
-    Lyapunov spectra.
+        The model of the ``'linear'`` neurons (required if there are any): variables, matrices (per neuron
+        or shared: one compiled system per distinct parameter set, 536 bytes each), threshold, reset, the
+        variables that pulses go into, initial values (``v_init`` sets its v). Memory: 40 bytes per neuron
+        for the state vector when the network has linear neurons. Not yet: `set_params`, gradients,
+        Lyapunov spectra.
 
     Raises
     ------
@@ -426,6 +445,15 @@ class EventNetwork:
     >>> net.run(0.1)
     >>> np.allclose(net.spike_times, [0.02, 0.04, 0.06, 0.08])
     True
+
+    An EIF neuron with drive 0 fires on its own (drive > -1); with drive -2 it rests at the stable fixed
+    point 2 + W(-e^-2) = -1.84 until a pulse takes it past the unstable one, 1.15:
+
+    >>> net = EventNetwork(2, model="eif", tau=0.01, drive=[0.0, -2.0], threshold=5.0, reset=-3.0)
+    >>> net.add_spike_generator([0.05], [0], 1, [0, 1], [1], weights=3.5)
+    >>> net.run(0.1)
+    >>> sorted(set(net.spike_indices.tolist()))
+    [0, 1]
 
     Two neurons that kick each other over threshold after 1 ms, each refractory for 2 ms: each kick is due
     exactly when its target's refractory period ends. With the delays' time quantum it is taken every time;
@@ -1390,9 +1418,8 @@ class EventNetwork:
         lif_taus = np.unique(tau_full[lif])
         shared = self._lif_shared_tau and lif.any() and lif_taus.size <= MAX_SHARED_CLASSES
         kind = np.where(lif, K["lif"], K["qif"]).astype(np.uint8)  # timed classes; theta runs as QIF
-        if (codes == MODELS.index("lif_exp")).any():
-            kind[codes == MODELS.index("lif_exp")] = K["lif_exp"]
-        kind[codes == MODELS.index("linear")] = K["linear"]
+        for name in ("lif_exp", "linear", "eif"):
+            kind[codes == MODELS.index(name)] = K[name]
         cls = np.zeros(n, np.uint8)
         class_tau, class_shared = [], []
         if shared:
