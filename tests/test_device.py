@@ -699,3 +699,23 @@ def test_a_numerical_method_is_named_once_as_replaced_by_the_exact_solution(exac
         net.run(20 * ms)  # said once
     period = 10e-3 * np.log(3.0)  # exact, not Euler's
     np.testing.assert_allclose(spikes.t_[spikes.i == 0], period * np.arange(1, 4), rtol=1e-13)
+
+
+def test_start_scope_gives_the_magic_network_new_objects(exact):
+    # the magic network is one object for every script: after start_scope() its new objects are a new
+    # network from t = 0, not a change of the last one (which warned and dropped that one's refractoriness,
+    # and made later tests of a test process depend on earlier ones)
+    model = dict(model="dv/dt = (2 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0", refractory=5 * ms)
+    first = NeuronGroup(1, **model)
+    run(10 * ms)
+    assert not first.not_refractory[0]
+    store()
+    run(5 * ms)
+    restore()  # the engine stored at 10 ms, with the neuron refractory
+    start_scope()
+    group = NeuronGroup(1, **model)
+    spikes = SpikeMonitor(group)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run(10 * ms)
+    np.testing.assert_allclose(spikes.t / second, [0.01 * np.log(2)], rtol=1e-13)

@@ -11,7 +11,8 @@ Private attributes of Brian2 objects that the device reads or writes (not import
 
 - ``Network.run/store/restore.original_function`` (the methods under Brian2's device override),
   ``Network._stored_state``, ``Clock._i_end``, ``SpikeGeneratorGroup._spikes_changed`` and
-  ``_spike_time``, ``BrianObject._network`` (`brian2_sparseprop.device.device`, `brian2_sparseprop.neo`);
+  ``_spike_time``, ``BrianObject._network`` and ``BrianObject._scope_current_key`` (the scope that
+  ``start_scope()`` opened) (`brian2_sparseprop.device.device`, `brian2_sparseprop.neo`);
 - ``Synapses._pathways``, ``PoissonInput._rate``/``_weight``/``_target_var``/``_group``,
   ``PoissonGroup._rates``, ``NeuronGroup._refractory``/``_linked_variables`` and ``Group._resolve``
   (`brian2_sparseprop.device.recognition`);

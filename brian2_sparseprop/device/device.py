@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 from brian2 import (
+    BrianObject,
     BrianObjectException,
     Network,
     NeuronGroup,
@@ -416,6 +417,7 @@ class SparsePropDevice(RuntimeDevice):
         self.gradients = False
         self._warned = set()
         self._sessions = weakref.WeakKeyDictionary()
+        self._magic_scope = None  # the start_scope() of the magic network's objects in its session
         self._store_target = None
         self.written_exactly = weakref.WeakSet()
         self.timers = {}
@@ -468,6 +470,11 @@ class SparsePropDevice(RuntimeDevice):
                 self.timers = {}
             return
         self._note_methods(spec)
+        if net is magic_network and self._magic_scope != BrianObject._scope_current_key:
+            # the one magic network of every script runs a new set of objects after start_scope(): a new
+            # network, whatever engine it held before
+            self._sessions.pop(net, None)
+            self._magic_scope = BrianObject._scope_current_key
         _claim_objects(net)
         self.timers["engine"] = 0.0
         self._run_exact(net, spec, float(duration), callback, float(report_period), namespace)
@@ -1163,6 +1170,8 @@ class SparsePropDevice(RuntimeDevice):
             fresh = np.random.PCG64(int(np.random.randint(0, 2**31 - 1))).state  # noqa: NPY002 (seeded by Brian2's seed())
             stored.engine = dict(stored.engine, rng=fresh)
         self._sessions[net] = stored
+        if net is magic_network:
+            self._magic_scope = BrianObject._scope_current_key
 
     def get_random_state(self):
         """Brian2's random state, plus the engine's state while ``Network.store`` runs."""
