@@ -259,6 +259,7 @@ cdef class Engine:
     cdef void kick_lin(self, idx_t i, double w_neg, double w_pos, double t) noexcept nogil
     # events
     cdef inline void cross(self, idx_t i) noexcept nogil
+    cdef void kick_split(self, idx_t i, double w_neg, double w_pos, double t) noexcept nogil
     cdef inline void kick(self, idx_t i, double w, double t) noexcept nogil
     cdef inline void kick_shared(self, Heap* heap, idx_t j, double w, double E, double th, double inv_th) noexcept nogil
     cdef void kick_row(self, syn_t k, syn_t k_end, double t) noexcept nogil

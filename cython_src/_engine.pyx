@@ -655,16 +655,22 @@ cdef class Engine:
         self.fifo[self.fifo_tail] = i
         self.fifo_tail += 1
 
+    cdef void kick_split(self, idx_t i, double w_neg, double w_pos, double t) noexcept nogil:
+        """Pulses into a model whose negative and positive pulses go to different variables ('lif_exp',
+        'linear'): one call site for both in `kick` and in `apply_kicks`, which keeps those hot functions
+        small enough for the C compiler to inline `kick` (LIF networks pay nothing for these models)."""
+        if KIND(self.nrn[i].flags) == KIND_LIF_EXP:
+            self.kick_exp(i, w_neg, w_pos, t)
+        else:
+            self.kick_lin(i, w_neg, w_pos, t)
+
     cdef inline void kick(self, idx_t i, double w, double t) noexcept nogil:
         cdef uint16_t f = self.nrn[i].flags
         cdef NeuronClass* cl
         cdef double E, u, v
-        if KIND(f) == KIND_LIF_EXP:
-            # a positive pulse goes into I_e, a negative one into I_i
-            self.kick_exp(i, w if w < 0.0 else 0.0, w if w > 0.0 else 0.0, t)
-            return
-        if KIND(f) == KIND_LINEAR:
-            self.kick_lin(i, w if w < 0.0 else 0.0, w if w > 0.0 else 0.0, t)
+        if KIND(f) == KIND_LIF_EXP or KIND(f) == KIND_LINEAR:
+            # a positive pulse goes into I_e, a negative one into I_i (or a linear model's input variables)
+            self.kick_split(i, w if w < 0.0 else 0.0, w if w > 0.0 else 0.0, t)
             return
         if f & (F_PENDING | F_REFRACTORY):
             if f & F_PENDING:
@@ -984,8 +990,8 @@ cdef class Engine:
             while b < m and self.kbuf[b].j == j:
                 w += self.kbuf[b].w
                 b += 1
-            if KIND(self.nrn[j].flags) == KIND_LIF_EXP:
-                # two sums, one per current (the negative weights come first, in the same order)
+            if KIND(self.nrn[j].flags) == KIND_LIF_EXP or KIND(self.nrn[j].flags) == KIND_LINEAR:
+                # two sums, one per input variable (the negative weights come first, in the same order)
                 w_neg = 0.0
                 w_pos = 0.0
                 while a < b:
@@ -994,17 +1000,7 @@ cdef class Engine:
                     else:
                         w_pos += self.kbuf[a].w
                     a += 1
-                self.kick_exp(j, w_neg, w_pos, t)
-            elif KIND(self.nrn[j].flags) == KIND_LINEAR:
-                w_neg = 0.0
-                w_pos = 0.0
-                while a < b:
-                    if self.kbuf[a].w < 0.0:
-                        w_neg += self.kbuf[a].w
-                    else:
-                        w_pos += self.kbuf[a].w
-                    a += 1
-                self.kick_lin(j, w_neg, w_pos, t)
+                self.kick_split(j, w_neg, w_pos, t)
             else:
                 self.kick(j, w, t)
             a = b
