@@ -98,7 +98,9 @@ def test_set_params_makes_a_neuron_passive():
 
 
 def test_infinite_threshold_refused_for_qif():
-    with pytest.raises(ValueError, match=r"threshold must be finite for 'qif' and 'eif' neurons .* found inf for neuron 1"):
+    with pytest.raises(
+        ValueError, match=r"threshold must be finite for 'qif' and 'eif' neurons .* found inf for neuron 1"
+    ):
         EventNetwork(2, model="qif", tau=TAU_M, drive=1.0, threshold=[5.0, np.inf], reset=-5.0)
     for bad in (-np.inf, np.nan):
         with pytest.raises(ValueError, match="threshold"):

@@ -51,21 +51,10 @@ def _mask(a):
 
 
 def _check_supported(net):
-    """NotImplementedError naming the first unsupported feature of ``net``, before any work."""
-    from .network import MODELS
-
-    if net._stdp or net._stp:
-        raise NotImplementedError(
-            "Lyapunov spectra are implemented for networks with fixed weights; this one has plastic synapses "
-            "(add_stdp, add_stp)"
-        )
-    other = ~np.isin(net._codes, [MODELS.index(m) for m in ("lif", "qif", "theta")])
-    if other.any():
-        k = int(np.argmax(other))
-        raise NotImplementedError(
-            f"Lyapunov spectra are implemented for 'lif', 'qif' and 'theta' neurons, found model "
-            f"{MODELS[net._codes[k]]!r} for neuron {k}"
-        )
+    """NotImplementedError naming the first feature of ``net`` that the flossing replay does not cover,
+    before any work: what `lyapunov_spectrum` refuses (`_check_spectrum_supported`), and external input,
+    delays (and spikes in flight) and refractoriness, which the spectrum covers and the replay not yet."""
+    _check_spectrum_supported(net)
     if net._poisson or net._generators:
         raise NotImplementedError(
             "Lyapunov spectra are implemented for autonomous networks only (no Poisson or spike-generator input)"
@@ -88,27 +77,6 @@ def _check_supported(net):
             f"Lyapunov spectra are implemented for networks without refractoriness, found refractory "
             f"{net._tref[k]} s{' for neuron ' + str(k) if net._tref.size > 1 else ''}"
         )
-    qif = net._codes != MODELS.index("lif")
-    drive = np.broadcast_to(net._drive, (net.n,))
-    if (qif & (drive <= 0)).any():
-        k = int(np.argmax(qif & (drive <= 0)))
-        raise NotImplementedError(
-            f"Lyapunov spectra of QIF and theta neurons are implemented for drive > 0 (oscillatory neurons), "
-            f"found drive {drive[k]} for neuron {k} of model {MODELS[net._codes[k]]!r}"
-        )
-    w = net._weights
-    nnz = net._indices.size
-    if nnz and (w > 0).any():
-        theta = net._codes == MODELS.index("theta")
-        excit = np.broadcast_to(w > 0, (nnz,)) & ~theta[net._indices]
-        if excit.any():
-            s = int(np.argmax(excit))
-            i = int(net._indices[s])
-            raise NotImplementedError(
-                f"Lyapunov spectra are implemented for pulses that cannot trigger a spike (weights <= 0 onto "
-                f"'lif' and 'qif' neurons, any weight onto 'theta' neurons), found weight "
-                f"{np.broadcast_to(w, (nnz,))[s]} at synapse {s} onto neuron {i} of model {MODELS[net._codes[i]]!r}"
-            )
 
 
 def _check_spectrum_supported(net):
