@@ -1,4 +1,5 @@
-"""Device overhead and speed against Brian2, for S1 (sparse inhibitory LIF) and S3 (Brunel-type E/I).
+"""Device overhead and speed against Brian2, for S1 (sparse inhibitory LIF), S3 (Brunel-type E/I) and
+CUBA (Brian2's example: LIF with exponential excitatory and inhibitory currents, the engine's 'lif_exp').
 
 For each network the same Brian2 script is timed:
 
@@ -17,8 +18,12 @@ shared machine disturb far less than wall-clock time. Engine and device: the bes
 alternating runs. All times are reported as ratios to ``engine``: read the ratios, not the absolute
 numbers. Usage::
 
-    python benchmarks/device_overhead.py [--networks s1 s3] [--n 100000] [--t-s1 1.0] [--t-s3 0.2]
+    python benchmarks/device_overhead.py [--networks s1 s3 cuba] [--n 100000] [--t-s1 1.0] [--t-s3 0.2]
+                                         [--n-cuba 4000] [--k-cuba 80] [--t-cuba 1.0]
                                          [--dt 0.1 0.01] [--standalone] [--quick] [--repeat 3]
+
+CUBA's rows also give the cost per synaptic event (spikes x K), the unit in which an exact engine and a
+clock-driven one can be compared: the engine pays per event, Brian2's runtime per time step and neuron.
 """
 
 import argparse
@@ -77,6 +82,32 @@ def s3_network(seed=0, scale=1.0):
     drive = PoissonInput(neurons, "v", c_e, 2 * nu_thr, weight=J)
     spikes = SpikeMonitor(neurons, name="s3_spikes")
     return Network(neurons, exc, inh, drive, spikes), spikes
+
+
+def cuba_network(n, k=80, seed=0):
+    """Brian2's examples/CUBA.py for n neurons (80 % excitatory), k inputs per neuron on average (80 as in
+    the example: p = 0.02 at N = 4000), refractory 5 ms, spikes monitored."""
+    from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms, mV, seed as brian_seed
+
+    brian_seed(seed)
+    namespace = dict(
+        taum=20 * ms, taue=5 * ms, taui=10 * ms, Vt=-50 * mV, Vr=-60 * mV, El=-49 * mV, we=1.62 * mV, wi=-9 * mV
+    )
+    eqs = """
+    dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
+    dge/dt = -ge/taue : volt
+    dgi/dt = -gi/taui : volt
+    """
+    P = NeuronGroup(
+        n, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms, method="exact", namespace=namespace, name="cuba"
+    )
+    P.v = "Vr + rand() * (Vt - Vr)"
+    Ce = Synapses(P, P, on_pre="ge += we", namespace=namespace, name="cuba_e")
+    Ci = Synapses(P, P, on_pre="gi += wi", namespace=namespace, name="cuba_i")
+    Ce.connect(f"i<{int(0.8 * n)}", p=k / n)
+    Ci.connect(f"i>={int(0.8 * n)}", p=k / n)
+    spikes = SpikeMonitor(P, name="cuba_spikes")
+    return Network(P, Ce, Ci, spikes), spikes
 
 
 def time_engine(net, duration):
@@ -160,7 +191,7 @@ def time_standalone(build, duration, dt):
             reset_device()
 
 
-def benchmark(name, build, duration, dts, standalone, repeat):
+def benchmark(name, build, duration, dts, standalone, repeat, k=None):
     from brian2 import start_scope
 
     print(f"\n{name}: {duration} s simulated; engine and device: best of {repeat}, alternating")
@@ -191,6 +222,11 @@ def benchmark(name, build, duration, dts, standalone, repeat):
     for label, seconds, spikes in rows:
         ratio = "" if "compile" in label else f"{seconds / engine_s:9.3f}"  # a one-time cost, not a ratio
         print(f"  {label:42s} {seconds:9.3f} {ratio:>9s} {spikes:10d}")
+    if k:  # per synaptic event: spikes x K (the runtime's spikes differ a little: its own count)
+        print(f"  per synaptic event (spikes x {k}), microseconds:")
+        for label, seconds, spikes in rows:
+            if spikes and "compile" not in label:
+                print(f"    {label:40s} {1e6 * seconds / (spikes * k):9.3f}")
     print(
         f"  device overhead: {100 * (device_s / engine_s - 1):.1f} % of the engine's time (device / engine - 1); "
         f"the device's own CPU time within its run() (total - engine, device.timers): {min(own_times):.3f} s "
@@ -200,10 +236,13 @@ def benchmark(name, build, duration, dts, standalone, repeat):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--networks", nargs="+", default=["s1", "s3"], choices=["s1", "s3"])
+    parser.add_argument("--networks", nargs="+", default=["s1", "s3", "cuba"], choices=["s1", "s3", "cuba"])
     parser.add_argument("--n", type=int, default=100_000, help="S1 size (default 1e5)")
     parser.add_argument("--t-s1", type=float, default=1.0, help="S1 simulated time in s (default 1)")
     parser.add_argument("--t-s3", type=float, default=0.2, help="S3 simulated time in s (default 0.2)")
+    parser.add_argument("--n-cuba", type=int, default=4000, help="CUBA size (default 4000, as Brian2's example)")
+    parser.add_argument("--k-cuba", type=int, default=80, help="CUBA inputs per neuron (default 80: p = 0.02)")
+    parser.add_argument("--t-cuba", type=float, default=1.0, help="CUBA simulated time in s (default 1)")
     parser.add_argument("--dt", type=float, nargs="+", default=[0.1, 0.01], help="Brian2 time steps in ms")
     parser.add_argument("--standalone", action="store_true", help="also time cpp_standalone (compiles C++)")
     parser.add_argument("--quick", action="store_true", help="S1 with N = 1e4, S3 at 1/5 size, short runs")
@@ -214,7 +253,7 @@ def main(argv=None):
     BrianLogger.suppress_name("unused_brian_object")  # the engine-alone timing builds networks it never runs
     dts = [d * 1e-3 for d in args.dt]
     if args.quick:
-        args.n, args.t_s1, args.t_s3 = 10_000, 0.5, 0.1
+        args.n, args.t_s1, args.t_s3, args.n_cuba, args.t_cuba = 10_000, 0.5, 0.1, 1000, 0.2
     if "s1" in args.networks:
         benchmark(
             f"S1, N = {args.n}, K = 100", lambda: s1_network(args.n), args.t_s1, dts, args.standalone, args.repeat
@@ -228,6 +267,17 @@ def main(argv=None):
             dts,
             args.standalone,
             args.repeat,
+        )
+
+    if "cuba" in args.networks:
+        benchmark(
+            f"CUBA, N = {args.n_cuba}, K = {args.k_cuba}",
+            lambda: cuba_network(args.n_cuba, args.k_cuba),
+            args.t_cuba,
+            dts,
+            args.standalone,
+            args.repeat,
+            k=args.k_cuba,
         )
 
 
