@@ -1,7 +1,7 @@
 """Linear neuron models of small dimension for `EventNetwork` (``model="linear"``).
 
 A `LinearModel` describes ``dx/dt = A x + b`` for a state x of dimension d <= 4, a threshold on a linear
-combination ``c . x >= theta``, a reset that sets one variable (v) and maps the others affinely, and the
+combination ``c @ x >= theta``, a reset that sets one variable (v) and maps the others affinely, and the
 variables that pulses go into. The engine (``cython_src/_linear.pxd``) advances the state in closed form
 and finds the first threshold crossing by root isolation that cannot miss one (docs/engine.md, "Linear
 models"). `LinearModel.lif_adaptive`, `LinearModel.pif` and `LinearModel.lif_alpha` build Brian2's
@@ -18,7 +18,7 @@ MAX_DIM = 4
 
 
 class LinearModel:
-    """A linear neuron model ``dx/dt = A x + b`` with threshold ``c . x >= theta``, for ``model="linear"``.
+    """A linear neuron model ``dx/dt = A x + b`` with threshold ``c @ x >= theta``, for ``model="linear"``.
 
     Parameters
     ----------
@@ -34,7 +34,7 @@ class LinearModel:
     threshold : dict
         ``{variable: coefficient}``: the linear combination c (missing variables have coefficient 0).
     theta : float or array_like, shape (n,)
-        The threshold value: a neuron fires when ``c . x`` reaches theta. ``inf``: never.
+        The threshold value: a neuron fires when ``c @ x`` reaches theta. ``inf``: never.
     v : str
         The variable set to ``reset`` at a spike and held during refractoriness (Brian2's
         ``(unless refractory)`` on it); the others keep integrating.
