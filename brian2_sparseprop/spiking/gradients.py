@@ -409,29 +409,32 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
         0.0, float(net.t), dL_dt, dv, g_w, _mask(g_w), g_d, _mask(g_d), g_tau, _mask(g_tau),
         g_drive, g_v0, g_thr, g_reset, g_in, counts,
     )  # fmt: skip
+    return _gradient(
+        net, g_w, g_d, parts, perm, g_in, in_src, value,
+        drive=g_drive, v0=g_v0, tau=g_tau, threshold=g_thr, reset=g_reset,
+        n_pulse_triggered=int(counts[0]), n_coincident=int(counts[1]) + n_at_end, n_unresolved=int(counts[2]),
+    )  # fmt: skip
+
+
+def _gradient(net, g_w, g_d, parts, perm, g_in, in_src, loss, **fields):
+    """The `SpikeGradient` of a backward pass: weights and delays split by part (network, then each input),
+    the per-neuron parameters summed to a scalar where ``net`` has one value for all (``v0``, ``i_e0``,
+    ``i_i0`` and the counts as given), the generator times from the input events' gradients."""
     by_part = {"weights": _split(g_w, parts, perm, 2), "delays": _split(g_d, parts, perm, 3)}
     kinds = [part[0] for part in parts]
-
-    def shaped(g, name):
-        return g if np.ndim(net._config[name]) else float(g.sum())
-
+    for name in ("drive", "tau", "threshold", "reset", "tau_e", "tau_i"):
+        if name in fields and not np.ndim(net._config[name]):
+            fields[name] = float(fields[name].sum())
     return SpikeGradient(
         weights=by_part["weights"][0],
         delays=by_part["delays"][0],
-        drive=shaped(g_drive, "drive"),
-        v0=g_v0,
-        tau=shaped(g_tau, "tau"),
-        threshold=shaped(g_thr, "threshold"),
-        reset=shaped(g_reset, "reset"),
         poisson_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "poisson"),
         poisson_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "poisson"),
         generator_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "generator"),
         generator_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "generator"),
         generator_times=_generator_times(net, g_in, in_src),
-        n_pulse_triggered=int(counts[0]),
-        n_coincident=int(counts[1]) + n_at_end,
-        n_unresolved=int(counts[2]),
-        loss=value,
+        loss=loss,
+        **fields,
     )
 
 
@@ -514,34 +517,12 @@ def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
         0.0, T, dL_dt, dv, g_w, _mask(g_w), g_d, _mask(g_d),
         g_tm, g_te, g_ti, g_drive, g_v0, g_ie0, g_ii0, g_thr, g_reset, g_in, counts,
     )  # fmt: skip
-    by_part = {"weights": _split(g_w, parts, perm, 2), "delays": _split(g_d, parts, perm, 3)}
-    kinds = [part[0] for part in parts]
-
-    def shaped(g, name):
-        return g if np.ndim(net._config[name]) else float(g.sum())
-
-    return SpikeGradient(
-        weights=by_part["weights"][0],
-        delays=by_part["delays"][0],
-        drive=shaped(g_drive, "drive"),
-        v0=g_v0,
-        tau=shaped(g_tm, "tau"),
-        threshold=shaped(g_thr, "threshold"),
-        reset=shaped(g_reset, "reset"),
-        tau_e=shaped(g_te, "tau_e"),
-        tau_i=shaped(g_ti, "tau_i"),
-        i_e0=g_ie0,
-        i_i0=g_ii0,
-        poisson_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "poisson"),
-        poisson_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "poisson"),
-        generator_weights=tuple(g for g, k in zip(by_part["weights"], kinds) if k == "generator"),
-        generator_delays=tuple(g for g, k in zip(by_part["delays"], kinds) if k == "generator"),
-        generator_times=_generator_times(net, g_in, in_src),
-        n_pulse_triggered=0,
-        n_coincident=int(counts[0] + counts[1] + counts[2]) + n_at_end,
+    return _gradient(
+        net, g_w, g_d, parts, perm, g_in, in_src, value,
+        drive=g_drive, v0=g_v0, tau=g_tm, threshold=g_thr, reset=g_reset, tau_e=g_te, tau_i=g_ti, i_e0=g_ie0,
+        i_i0=g_ii0, n_pulse_triggered=0, n_coincident=int(counts[0] + counts[1] + counts[2]) + n_at_end,
         n_unresolved=0,
-        loss=value,
-    )
+    )  # fmt: skip
 
 
 def van_rossum_loss(neurons, targets, tau):
