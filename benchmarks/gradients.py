@@ -9,6 +9,11 @@ With ``--lif-exp``: the same network of 'lif_exp' neurons (S1's connectivity, we
 states; the pulses enter an inhibitory current of time constant 5 ms), differentiated by
 `brian2_sparseprop.spiking._adjoint_exp`.
 
+With ``--memory N DURATION``: one S1 run of N neurons over DURATION simulated seconds with the tape, then
+its backward pass, and the peak memory (resident set) of the process after building, after the forward
+run and after the backward pass. The issue's case, a 10^6-neuron run with 10^7 spikes:
+``--memory 1000000 3``.
+
 With ``--yin-yang``: one training epoch of the Yin-Yang example's network (5 -> 60 -> 3 LIF neurons, the
 5000 training samples in batches of 50, Adam) against a forward pass over the same samples in the same
 batches, CPU seconds and their ratio (the epoch includes the tape, the JAX loss and the optimiser).
@@ -18,9 +23,11 @@ Usage:
     python benchmarks/gradients.py --sizes 10000 --duration 0.5
     python benchmarks/gradients.py --sizes --yin-yang
     python benchmarks/gradients.py --sizes 10000 --lif-exp
+    python benchmarks/gradients.py --sizes --memory 1000000 3
 """
 
 import argparse
+import resource
 import time
 
 import numpy as np
@@ -56,6 +63,22 @@ def measure(n, duration, repeats, build=sparse_inhibitory_lif):
         g = net.gradient(dL, np.ones(n))
         best["backward"] = min(best["backward"], time.process_time() - t0)
     return spikes, best, g
+
+
+def peak_memory(n, duration):
+    """Peak resident memory (GiB) of S1 with N neurons: built, after the forward run with the tape, after the
+    backward pass (loss: the sum of the spike times and of the final states); and the run's spike count."""
+
+    def peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kiB on Linux
+
+    net = sparse_inhibitory_lif(n)
+    net.run(0.0, record_tape=True)
+    built = peak()
+    net.run(duration, record_tape=True)
+    forward = peak()
+    net.gradient(np.ones(net.spike_times.size), np.ones(n))
+    return net.spike_times.size, built, forward, peak()
 
 
 def yin_yang_epoch(repeats):
@@ -118,12 +141,22 @@ def main():
     ap.add_argument("--lif-exp", action="store_true", help="S1 with exponential currents ('lif_exp')")
     ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default: per size)")
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs of each")
+    ap.add_argument("--memory", nargs=2, metavar=("N", "DURATION"), help="peak memory of S1 with N neurons")
     args = ap.parse_args()
     for n in args.sizes:
         if n >= 1_000_000:
             raise SystemExit("sizes >= 1e6 are not run by this benchmark (memory and time on shared machines)")
     if args.sizes:
         s1_table(args)
+    if args.memory:
+        n, duration = int(args.memory[0]), float(args.memory[1])
+        spikes, built, forward, backward = peak_memory(n, duration)
+        print(
+            f"S1 N = {n}, {duration} s, {spikes} spikes: peak memory {built:.2f} GiB built, {forward:.2f} GiB "
+            f"after the forward run with the tape, {backward:.2f} GiB after the backward pass "
+            f"({2**30 * (backward - forward) / spikes:.0f} bytes per spike beyond the forward run, "
+            "the per-synapse gradients included)"
+        )
     if args.yin_yang:
         best = yin_yang_epoch(args.repeats)
         print(
