@@ -160,6 +160,29 @@ def test_leqipe_case_largest_exponent(seed):
     assert res.exponents[0].magnitude == pytest.approx(30.0, abs=2.5)
 
 
+@pytest.mark.slow  # full spectra of 200, 400 and 800 neurons: about 12 s of CPU
+def test_spectrum_is_extensive(seed):
+    # lambda_i against i / N collapses for N = 200, 400, 800 at fixed K = 50 (theta, balanced at 5 Hz, 10 s).
+    # Measured over seeds 0-2: the rms difference of the N = 200 and 400 spectra to the N = 800 one (linear
+    # interpolation in i / N) is 0.67-1.09 /s, 0.5-1.0 % of the spectrum's range (106-133 /s), and at most
+    # 2.8 /s for 0.02 < i / N < 0.95; the last few exponents (the slowest neurons) differ by up to 10 /s.
+    # Tolerances: 2 % of the range in rms, 5 % of it pointwise for 0.02 < i / N < 0.95.
+    spectra = {}
+    for n in (200, 400, 800):
+        res = lyapunov_spectrum(balanced_theta(n, k=50, seed=seed), 10.0, t_warmup=1.0, t_warmup_tangent=1.0, seed=seed)
+        spectra[n] = res.exponents.magnitude
+    x = (np.arange(800) + 0.5) / 800
+    span = np.ptp(spectra[800])
+    bulk = (x > 0.02) & (x < 0.95)
+    for n in (200, 400):
+        diff = np.interp(x, (np.arange(n) + 0.5) / n, spectra[n]) - spectra[800]
+        assert np.sqrt(np.mean(diff**2)) < 0.02 * span
+        assert np.abs(diff[bulk]).max() < 0.05 * span
+    # a spectrum that is not extensive (here: the N = 200 exponents indexed by i / 400) fails the rms bound
+    wrong = np.interp(x, (np.arange(200) + 0.5) / 400, spectra[200], right=spectra[200][-1]) - spectra[800]
+    assert np.sqrt(np.mean(wrong**2)) > 0.05 * span
+
+
 def test_qr_schedule_does_not_change_the_exponents(seed):
     # the diagonal of R over a run is that of the product of the intervals' R: the exponents do not
     # depend on where the QR steps are (up to rounding)
