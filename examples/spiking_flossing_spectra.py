@@ -51,7 +51,8 @@ def main(argv=None):
             lam = s.exponents.magnitude
             print(
                 f"{name}, {label} flossing: lambda_1..4 {np.round(lam[:4], 2).tolist()} /s, sum {lam.sum():.1f} /s, "
-                f"rate {s.params['rate'] if 'rate' in s.params else s.params['n_spikes'] / (n * t_spec):.2f} Hz"
+                f"{int((np.abs(lam) < 1.0).sum())} of {n} within 1 /s of 0, "
+                f"rate {s.params['n_spikes'] / (n * t_spec):.2f} Hz"
             )
             ax.plot(np.arange(1, n + 1) / n, lam, ".-" if label == "before" else "o-", ms=3, label=f"{label} flossing")
         ax.axhline(0, color="0.6", lw=0.8)

@@ -137,7 +137,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert longer.epoch == 4 and [r["epoch"] for r in longer.history["flossing"]] == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_interleaved_flossing_moves_exponents_toward_target(seed):
     """Seeds 0-2 of the quick network (N = 20, K = 5; lambda_1 = 0, lambda_2,3 about -8 to -11 /s): 20
     flossing steps before training and 10 before each of 3 epochs, toward target 0; the tolerance:

@@ -6,19 +6,20 @@ draws the record. Needs JAX and optax (``pip install 'brian2_sparseprop[jax]'``)
 
 The task: a network of N inhibitory LIF neurons with drives above threshold (every neuron fires on its
 own; delta pulses, no delays) receives, in each trial, inhibitory kicks from ``noise`` input sources at
-random times in [0, t_cue) (they set a random state), then a cue at t_cue: one of two input sources, each
-projecting onto its own random half of the neurons, chosen by the sample's label. Two neurons of the
-network are read out at ``t_read = t_cue + D``: the class is the read-out neuron that is further in its
-cycle, the phase ``(t_read - t_before) / (t_after - t_before)`` of its last spike before and first spike
-after ``t_read`` (it fires first after ``t_read`` relative to its interval). The loss pulls the phase of
-the label's neuron to 0.75 and the other's to 0.25 (squared errors): targets away from the phase's wrap
-at 0 and 1, where a spike pushed across ``t_read`` would make the phase jump (a loss on the first spike
-after ``t_read`` alone, such as a cross-entropy of first-spike latencies, pushes spikes across it).
-The recurrent weights and drives are trained (the input weights are fixed: the noise cannot be learnt away).
-The memory of the
-cue has to survive D ms of autonomous dynamics, whose perturbations decay at the rates given by the
-Lyapunov exponents (inhibitory LIF networks: one exponent 0, the others negative); flossing pushes the
-first k exponents toward 0 (before training, and every few epochs during training, on the autonomous
+random times in [0, t_cue) (they set a random state), then a cue at t_cue: one of two input sources,
+chosen by the sample's label c, which kicks read-out neuron c and its own random half of the other neurons.
+At ``t_read = t_cue + D`` the two read-out neurons (0 and 1) are compared by their phases, ``(t_read -
+t_before) / (t_after - t_before)`` from their last spike before and first spike after ``t_read``: the
+answer is right if the label's neuron is behind the other by less than half a cycle. The loss pulls that
+lag, ``(phase of the other - phase of the label's) mod 1``, to a quarter cycle (squared error): a target
+away from the wrap of the lag at 0 and 1 (the two neurons in phase), where a spike pushed across
+``t_read`` makes the phase jump (a loss on the first spike after ``t_read`` alone, such as a
+cross-entropy of latencies, pushes spikes across it).
+The recurrent weights, the drives and the cue's input weights (kept <= 0) are trained; the noise
+synapses are frozen (the noise cannot be learnt away). The memory of the cue has to survive D ms of
+autonomous dynamics, whose perturbations decay at the rates given by the Lyapunov exponents (inhibitory
+LIF networks: one exponent 0, the others negative); flossing pushes the first k exponents toward 0 (before
+training, and every few epochs during training, on the autonomous
 network: `train_with_flossing`).
 
 Every run (delay, seed, condition) writes its result to ``OUT/runs/`` when it finishes and is skipped on a
@@ -54,7 +55,7 @@ PRESETS = {
         floss_before=20, floss_interval=2, floss_during=5,
     ),
     "full": dict(
-        N=40, K=8, delays=[25.0, 50.0, 100.0, 200.0], seeds=5, epochs=30, n_train=128, n_test=128,
+        N=40, K=8, delays=[50.0, 100.0, 200.0, 400.0], seeds=5, epochs=30, n_train=128, n_test=128,
         batch_size=32, k=8, floss_before=150, floss_interval=5, floss_during=20,
     ),
 }  # fmt: skip
@@ -145,7 +146,8 @@ def cue_recall_task(n, k_out, delay, *, seed, n_train, n_test, noise=10, t_cue=0
     drive = rng.uniform(1.1, 1.5, n)
     # inputs: noise sources onto 4 random neurons each, then two cue sources onto disjoint random halves
     halves = np.array_split(2 + rng.permutation(n - 2), 2)
-    rows = [np.sort(rng.choice(n, 4, replace=False)) for _ in range(noise)] + [np.sort(h) for h in halves]
+    rows = [np.sort(rng.choice(n, 4, replace=False)) for _ in range(noise)]
+    rows += [np.sort(np.append(h, c)) for c, h in enumerate(halves)]  # cue c kicks read-out neuron c too
     in_indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
     in_indices = np.concatenate(rows)
     in_weights = np.concatenate([np.full(4 * noise, -0.3), np.full(in_indices.size - 4 * noise, -0.5)])
@@ -154,7 +156,8 @@ def cue_recall_task(n, k_out, delay, *, seed, n_train, n_test, noise=10, t_cue=0
     model = TrainableNetwork(
         n, indptr, indices, n_inputs=noise + 2, input_indptr=in_indptr, input_indices=in_indices,
         readout=[0, 1], duration=duration, n_first=int(np.ceil(duration * 150)) + 1, tau=0.01, drive=drive,
-        threshold=1.0, reset=0.0, weights=weights, input_weights=in_weights, trained=["weights", "drive"],
+        threshold=1.0, reset=0.0, weights=weights, input_weights=in_weights,
+        trained=["weights", "drive", "input_weights"],
     )  # fmt: skip
 
     def data(m, part):
@@ -172,27 +175,45 @@ def cue_recall_task(n, k_out, delay, *, seed, n_train, n_test, noise=10, t_cue=0
         after = jnp.where(first_spikes > t_read, first_spikes, duration).min(axis=2)
         return (t_read - before) / (after - before)
 
-    def loss(first_spikes, labels):
-        # the label's read-out neuron at phase 0.75 (about to fire), the other at 0.25 (just fired): targets
-        # away from the wrap of the phase at 0 and 1, where a pushed spike would jump across t_read
+    def lag(first_spikes, labels):
+        """How far the label's read-out neuron (the one the cue kicked) is behind the other, in cycles:
+        (phase of the other - phase of the label's) mod 1, in [0, 1)."""
         phi = phases(first_spikes)
-        target = jnp.where(jnp.arange(2)[None, :] == jnp.asarray(labels)[:, None], 0.75, 0.25)
-        return jnp.mean(jnp.sum((phi - target) ** 2, axis=1))
+        lab = jnp.asarray(labels)
+        mine = jnp.take_along_axis(phi, lab[:, None], axis=1)[:, 0]
+        other = jnp.take_along_axis(phi, 1 - lab[:, None], axis=1)[:, 0]
+        return jnp.mod(other - mine, 1.0)
+
+    def loss(first_spikes, labels):
+        # the label's neuron a quarter cycle behind the other: a target away from the wrap of the lag at
+        # 0 and 1 (the two neurons in phase), where a pushed spike would make it jump
+        return jnp.mean((lag(first_spikes, labels) - 0.25) ** 2)
 
     def accuracy(first_spikes, labels):
-        phi = np.asarray(phases(jnp.asarray(first_spikes)))
-        mine = phi[np.arange(labels.size), labels]
-        other = phi[np.arange(labels.size), 1 - labels]
-        return float(np.mean(mine > other))
+        lg = np.asarray(lag(jnp.asarray(first_spikes), labels))
+        return float(np.mean((lg > 0) & (lg < 0.5)))
 
     return dict(
         model=model,
-        params={"weights": weights, "drive": drive},
+        params={"weights": weights, "drive": drive, "input_weights": in_weights},
+        n_noise_synapses=4 * noise,
         train=data(n_train, 0),
         test=data(n_test, 1),
         loss=loss,
         accuracy=accuracy,
     )
+
+
+def _cue_weights_only(n_noise):
+    """An optax transformation that freezes the noise synapses (the first ``n_noise`` input weights) and
+    keeps the cue's weights <= 0 (inhibitory: a cue pulse cannot trigger a spike)."""
+
+    def update(updates, state, params=None):
+        u = jnp.asarray(updates["input_weights"]).at[:n_noise].set(0.0)
+        u = jnp.minimum(u, -jnp.asarray(params["input_weights"]))
+        return {**updates, "input_weights": u}, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
 def _exponents(model, params, k, seed):
@@ -218,7 +239,12 @@ def run_one(a, delay_ms, seed, cond, out):
         duration=a.floss_window, seed=seed,
         optimizer=optax.chain(optax.clip_by_global_norm(1.0), optax.adam(a.floss_lr)),
     )  # fmt: skip
-    opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(a.lr), keep_flossable(model, margin=0.02))
+    opt = optax.chain(
+        optax.clip_by_global_norm(1.0),
+        optax.adam(a.lr),
+        keep_flossable(model, margin=0.02),
+        _cue_weights_only(task["n_noise_synapses"]),
+    )
     acc0 = task["accuracy"](model.first_spikes(task["params"], task["test"][0]), task["test"][1])
     ckpt = out / "checkpoints" / f"d{delay_ms:g}_s{seed}_{cond}.pkl"
     run = train_with_flossing(
@@ -313,22 +339,23 @@ def main(argv=None):
     (out / "checkpoints").mkdir(exist_ok=True)
     settings = {k: v for k, v in vars(a).items() if k not in ("out", "quick")}
     settings["preset"] = preset
+    per_run = {k: v for k, v in settings.items() if k not in ("delays", "seeds", "preset", "success")}
     runs = []
     t_start = time.perf_counter()
-    for d in a.delays:
-        for seed in range(a.seeds):
+    for seed in range(a.seeds):  # seeds outer: a run stopped early has every delay for its first seeds
+        for d in a.delays:
             for cond in ("plain", "flossing"):
                 path = out / "runs" / f"d{d:g}_s{seed}_{cond}.json"
                 if path.exists():
                     with open(path) as f:
                         rec = json.load(f)
-                    if rec.get("settings") != settings:
+                    if rec.get("settings") != per_run:
                         raise SystemExit(f"{path} was written with other settings: give another --out")
                     runs.append(rec["result"])
                     continue
                 res = run_one(a, d, seed, cond, out)
                 tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(dict(settings=settings, result=res), indent=1))
+                tmp.write_text(json.dumps(dict(settings=per_run, result=res), indent=1))
                 tmp.replace(path)
                 runs.append(res)
                 print(
