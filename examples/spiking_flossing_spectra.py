@@ -1,5 +1,5 @@
 """Lyapunov spectra of spiking networks before and after gradient flossing
-======================================================================
+=======================================================================
 
 The full Lyapunov spectrum of a chaotic balanced theta network (S2) and of a stable inhibitory LIF network
 (S1), each before and after gradient flossing of its first k exponents toward 0 (``floss``: exact
