@@ -54,6 +54,16 @@ def test_floss_takes_networks_of_trainable_network():
     assert g.dL_dweights.shape == task["params"]["weights"].shape and np.abs(g.dL_ddrive).max() > 0
 
 
+def test_floss_refuses_the_batch_network_with_its_inputs():
+    """A TrainableNetwork's batch network carries its inputs as a spike generator: floss names it."""
+    from brian2_sparseprop.spiking.flossing import floss
+
+    task = _task(0)
+    net = task["model"]._network(task["params"], task["train"][0][:2])
+    with pytest.raises(NotImplementedError, match="spike-generator input"):
+        floss(net, 0.1, k=2, n_steps=1, evaluate=None)
+
+
 def _small(**kw):
     args = dict(n_inputs=1, input_indptr=[0, 1], input_indices=[0], readout=[0], duration=0.05, drive=1.3,
                 weights=-0.2, trained=["weights", "drive"])  # fmt: skip
