@@ -295,13 +295,21 @@ def plot_spiking_flossing(record):
     delays = record["delays"]
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    for cond, color, dx in (("plain", "C0", -0.01), ("flossing", "C1", 0.01)):
-        succ = []
+    for cond, color, dx in (("plain", "C0", -0.04), ("flossing", "C1", 0.04)):
+        succ, counts = [], []
         for j, d in enumerate(delays):
             acc = [r["test_accuracy"] for r in record["runs"] if r["delay_ms"] == d and r["condition"] == cond]
             succ.append(float(np.mean(np.array(acc) >= record["success"])) if acc else np.nan)
-            ax2.plot(np.full(len(acc), d) * (1 + dx), acc, ".", color=color, label=cond if j == 0 else None)
-        ax1.plot(delays, succ, "o-", color=color, label=cond)
+            counts.append(len(acc))
+            ax2.plot(
+                np.full(len(acc), d) * (1 + dx), acc, "o", ms=4, alpha=0.7, color=color, label=cond if j == 0 else None
+            )
+        label = (
+            f"{cond} ({min(counts)}-{max(counts)} seeds)"
+            if min(counts) != max(counts)
+            else f"{cond} ({counts[0]} seeds)"
+        )
+        ax1.plot(delays, succ, "o-", color=color, label=label)
     s = record["settings"]
     ax1.set(
         xscale="log", xlabel="delay D (ms)", ylabel=f"success rate (test accuracy >= {record['success']})",
@@ -310,8 +318,12 @@ def plot_spiking_flossing(record):
     )  # fmt: skip
     ax1.legend()
     ax2.axhline(0.5, color="0.6", lw=0.8)
-    ax2.set(xscale="log", xlabel="delay D (ms)", ylabel="test accuracy", title="every run")
+    ax2.axhline(record["success"], color="0.6", lw=0.8, ls="--")
+    ax2.set(xscale="log", xlabel="delay D (ms)", ylabel="test accuracy", ylim=(-0.02, 1.02), title="every run")
     ax2.legend()
+    for ax in (ax1, ax2):
+        ax.set_xticks(delays, [f"{d:g}" for d in delays])
+        ax.minorticks_off()
     return fig
 
 
