@@ -26,7 +26,9 @@ from brian2_sparseprop.spiking.standard import balanced_theta, sparse_inhibitory
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a small network and short runs (seconds)")
     parser.add_argument("--out", type=Path, default=Path("."), help="directory of the figure")
     args = parser.parse_args(argv)
