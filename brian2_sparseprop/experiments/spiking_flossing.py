@@ -55,7 +55,7 @@ PRESETS = {
         floss_before=20, floss_interval=2, floss_during=5,
     ),
     "full": dict(
-        N=40, K=8, delays=[50.0, 100.0, 200.0, 400.0], seeds=5, epochs=30, n_train=128, n_test=128,
+        N=40, K=8, delays=[50.0, 100.0, 200.0, 400.0], seeds=10, epochs=30, n_train=128, n_test=128,
         batch_size=32, k=8, floss_before=150, floss_interval=5, floss_during=20,
     ),
 }  # fmt: skip
