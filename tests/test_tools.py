@@ -89,6 +89,7 @@ FIGURES = {
     "brian2_training": ["brian2_training.png"],
     "elephant_analysis": ["elephant_analysis.png"],
     "rate_network_lyapunov": ["rate_network_lyapunov.png"],
+    "spiking_flossing_spectra": ["spiking_flossing_spectra.png"],
     "train_population_rates": ["train_population_rates.png"],
     "train_target_times": ["train_target_times.png"],
     "yin_yang": ["yin_yang.png", "yin_yang_seed0.json"],
