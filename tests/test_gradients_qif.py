@@ -1,8 +1,9 @@
 """Exact gradients of QIF and theta networks with delta pulses (`brian2_sparseprop.spiking._adjoint_qif`).
 
 Checked against central finite differences of the forward engine for every parameter kind, against an
-independent JAX replay of the recorded event sequence (written here in the phase phi = atan(v / sqrt I),
-which advances linearly: a different formulation from the backward pass's flow Jacobians), against the
+independent forward-mode (dual number) replay of the recorded event sequence (written here in the phase
+phi = atan(v / sqrt I), which advances linearly: a different formulation and direction of differentiation
+from the backward pass's flow Jacobians), against the
 closed form of a single neuron's first spike (differentiated with mpmath), and for pseudospikes against
 finite differences of the pseudospike times.
 """
@@ -165,18 +166,66 @@ def test_pulse_triggered_qif_spikes(rng):
         assert np.sum(grad * direction) == pytest.approx(fd, rel=1e-5, abs=1e-7 * scale + 1e-9), name
 
 
-# ------------------------------------------------------------------ an independent reference: JAX replay
+# ------------------------------------------------------------------ an independent reference: forward mode
 
 
-def jax_replay_gradient(params, net, c, b):
-    """dL/d(weights, delays, drive, v_init, tau) by replaying the recorded order of events as a JAX function
-    of the parameters (drive > 0, no refractoriness, no pulse-triggered spikes): every spike time from the
+class Dual:
+    """A number with a tangent vector (forward-mode differentiation), for the reference replay."""
+
+    __slots__ = ("x", "dx")
+
+    def __init__(self, x, dx):
+        self.x, self.dx = float(x), dx
+
+    @staticmethod
+    def lift(a):
+        return a if isinstance(a, Dual) else Dual(a, 0.0)
+
+    def __add__(self, o):
+        o = Dual.lift(o)
+        return Dual(self.x + o.x, self.dx + o.dx)
+
+    __radd__ = __add__
+
+    def __sub__(self, o):
+        o = Dual.lift(o)
+        return Dual(self.x - o.x, self.dx - o.dx)
+
+    def __rsub__(self, o):
+        return Dual.lift(o) - self
+
+    def __mul__(self, o):
+        o = Dual.lift(o)
+        return Dual(self.x * o.x, self.dx * o.x + self.x * o.dx)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, o):
+        o = Dual.lift(o)
+        return Dual(self.x / o.x, (self.dx * o.x - self.x * o.dx) / (o.x * o.x))
+
+    def __rtruediv__(self, o):
+        return Dual.lift(o) / self
+
+    def tan(self):
+        t = math.tan(self.x)
+        return Dual(t, (1.0 + t * t) * self.dx)
+
+    def atan(self):
+        return Dual(math.atan(self.x), self.dx / (1.0 + self.x * self.x))
+
+    def sqrt(self):
+        r = math.sqrt(self.x)
+        return Dual(r, self.dx / (2.0 * r))
+
+
+def replay_gradient(params, net, c, b):
+    """dL/d(weights, delays, drive, v_init, tau) by replaying the recorded order of events in forward mode
+    (dual numbers; drive > 0, no refractoriness, no pulse-triggered spikes): every spike time from the
     phase phi = atan(v / sqrt I), which advances at the rate sqrt(I) / tau, every arrival at its source's
     replayed time plus its delay."""
-    import jax
-    import jax.numpy as jnp
-
     n, indptr, indices = params["n"], params["indptr"], params["indices"]
+    nnz = indices.size
     theta = params["model"] == "theta"
     times, neuron = net.spike_times, net.spike_indices
     # the event order of the run: spikes (kind 0) and arrivals (kind 1, source spike r, synapse s)
@@ -186,39 +235,43 @@ def jax_replay_gradient(params, net, c, b):
             if t + params["delays"][s] < T:
                 events.append((t + params["delays"][s], 1, r, s))
     events.sort()
-
-    def loss(w, d, drive, v_init, tau):
-        a = jnp.sqrt(drive)
-        v0 = jnp.tan(v_init / 2) if theta else v_init
-        phi = list(jnp.arctan(v0 / a))  # the phase at t_last
-        t_last = [jnp.asarray(0.0)] * n
-        t_sp = [None] * times.size
-        top = [jnp.pi / 2 if theta else jnp.arctan(params["threshold"] / a[i]) for i in range(n)]
-        bottom = [-jnp.pi / 2 if theta else jnp.arctan(params["reset"] / a[i]) for i in range(n)]
-        for _t, kind, r, s in events:
-            if kind == 0:
-                i = neuron[r]
-                t_sp[r] = t_last[i] + (top[i] - phi[i]) * tau[i] / a[i]
-                phi[i], t_last[i] = bottom[i], t_sp[r]
-            else:
-                i = indices[s]
-                ta = t_sp[r] + d[s]
-                ph = phi[i] + a[i] * (ta - t_last[i]) / tau[i]
-                phi[i], t_last[i] = jnp.arctan(jnp.tan(ph) + w[s] / a[i]), ta
-        ph_T = [phi[i] + a[i] * (T - t_last[i]) / tau[i] for i in range(n)]
-        v_T = [a[i] * jnp.tan(ph_T[i]) for i in range(n)]
-        state = [2 * jnp.arctan(v) for v in v_T] if theta else v_T
-        return jnp.dot(jnp.asarray(c), jnp.stack(t_sp)) + jnp.dot(jnp.asarray(b), jnp.stack(state))
-
-    with jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64():
-        args = [jnp.asarray(np.broadcast_to(params[k], (m,)), dtype=jnp.float64) for k, m in (
-            ("weights", indices.size), ("delays", indices.size), ("drive", n), ("v_init", n), ("tau", n))]  # fmt: skip
-        return [np.asarray(x) for x in jax.grad(loss, argnums=(0, 1, 2, 3, 4))(*args)]
+    sizes = (("weights", nnz), ("delays", nnz), ("drive", n), ("v_init", n), ("tau", n))
+    dim, offsets = 0, {}
+    for name, m in sizes:
+        offsets[name], dim = dim, dim + m
+    p = {
+        name: [Dual(x, np.eye(1, dim, offsets[name] + k)[0]) for k, x in enumerate(np.broadcast_to(params[name], (m,)))]
+        for name, m in sizes
+    }
+    w, d, tau = p["weights"], p["delays"], p["tau"]
+    a = [x.sqrt() for x in p["drive"]]
+    v0 = [(x / 2).tan() if theta else x for x in p["v_init"]]
+    phi = [(v0[i] / a[i]).atan() for i in range(n)]  # the phase at t_last
+    t_last = [Dual(0.0, 0.0)] * n
+    t_sp = [None] * times.size
+    top = [Dual(math.pi / 2, 0.0) if theta else (params["threshold"] / a[i]).atan() for i in range(n)]
+    bottom = [Dual(-math.pi / 2, 0.0) if theta else (params["reset"] / a[i]).atan() for i in range(n)]
+    for _t, kind, r, s in events:
+        if kind == 0:
+            i = neuron[r]
+            t_sp[r] = t_last[i] + (top[i] - phi[i]) * tau[i] / a[i]
+            phi[i], t_last[i] = bottom[i], t_sp[r]
+        else:
+            i = indices[s]
+            ta = t_sp[r] + d[s]
+            ph = phi[i] + a[i] * (ta - t_last[i]) / tau[i]
+            phi[i], t_last[i] = (ph.tan() + w[s] / a[i]).atan(), ta
+    L = Dual(0.0, 0.0)
+    for r in range(times.size):
+        L = L + c[r] * t_sp[r]
+    for i in range(n):
+        v_T = a[i] * (phi[i] + a[i] * (T - t_last[i]) / tau[i]).tan()
+        L = L + b[i] * (2 * v_T.atan() if theta else v_T)
+    return [L.dx[offsets[name] : offsets[name] + m] for name, m in sizes]
 
 
 @pytest.mark.parametrize("model", ["theta", "qif"])
-def test_gradient_matches_jax_replay(rng, model):
-    pytest.importorskip("jax")
+def test_gradient_matches_forward_mode_replay(rng, model):
     params = random_params(rng, model, n=6, k=2)
     params["threshold"], params["reset"] = 40.0, -40.0  # no pulse-triggered spikes
     net = simulate(params)
@@ -227,7 +280,7 @@ def test_gradient_matches_jax_replay(rng, model):
     b = rng.normal(size=params["n"])
     g = net.gradient(c, b)
     assert g.n_pulse_triggered == 0 and g.n_coincident == 0
-    ref = jax_replay_gradient(params, net, c, b)
+    ref = replay_gradient(params, net, c, b)
     for name, r in zip(("weights", "delays", "drive", "v_init", "tau"), ref, strict=True):
         ours = np.asarray(grad_of(g, name))
         np.testing.assert_allclose(ours, r, rtol=1e-8, atol=1e-8 * np.abs(r).max(), err_msg=name)
@@ -388,3 +441,50 @@ def test_pseudospikes_option_of_the_method(rng):
     # the pseudospike's time by the silent neuron's initial phase: through v(T) only
     assert g.v0[1] < 0.0 and g.v0[0] == 0.0
     assert math.isclose(g.pseudospike_times[0], ts[0])
+
+
+# ------------------------------------------------------------------ training
+
+
+@pytest.mark.parametrize("model", ["theta", "qif"])
+def test_trainable_network_with_pseudospikes(rng, model):
+    """TrainableNetwork(model='theta' / 'qif', pseudospikes=...): silent read-out neurons get their
+    pseudospike as first spike, and the batch gradient matches central differences of first_spikes."""
+    pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from brian2_sparseprop.spiking.training import TrainableNetwork
+
+    drive = np.array([0.5, -0.2, -0.3]) + rng.uniform(-0.05, 0.05, 3)
+    params = {"weights": rng.uniform(0.3, 0.6, 3), "input_weights": rng.uniform(0.2, 0.8, 3), "drive": drive}
+    net = TrainableNetwork(
+        3, [0, 1, 2, 3], [1, 2, 0], n_inputs=2, input_indptr=[0, 2, 3], input_indices=[0, 1, 2], readout=[1, 2],
+        duration=0.05, tau=0.01, threshold=10.0, reset=-10.0, delays=0.001, input_delays=0.0005,
+        trained=["weights", "input_weights", "drive"], model=model, pseudospikes=20.0,
+    )  # fmt: skip
+    x = np.array([[0.001, 0.004], [0.002, 0.003]])
+    tgt = np.array([[0.02, 0.03], [0.025, 0.035]])
+    step = net.loss_and_gradient(params, x, tgt, lambda f, t: jnp.sum((f[:, :, 0] - t) ** 2))
+    assert (step.first_spikes > 0.05).any()  # some read-out neurons silent: pseudospikes after the trial
+    h = 1e-7
+    for name in params:
+        direction = rng.normal(size=3)
+        values = [
+            np.sum((net.first_spikes(dict(params, **{name: params[name] + s * h * direction}), x)[:, :, 0] - tgt) ** 2)
+            for s in (1, -1)
+        ]
+        fd = (values[0] - values[1]) / (2 * h)
+        assert step.gradient[name] @ direction == pytest.approx(fd, rel=1e-5, abs=1e-12), name
+
+
+def test_trainable_network_refusals():
+    from brian2_sparseprop.spiking.training import TrainableNetwork
+
+    base = dict(n_inputs=0, input_indptr=[0], input_indices=[], readout=[0], duration=0.01)
+    with pytest.raises(ValueError, match="pseudospikes are for models 'qif' and 'theta'"):
+        TrainableNetwork(1, [0, 0], [], **base, pseudospikes=10.0)
+    with pytest.raises(ValueError, match="pseudospikes must be > 0"):
+        TrainableNetwork(1, [0, 0], [], **base, model="theta", pseudospikes=-1.0)
+    net = TrainableNetwork(1, [0, 0], [], **base, model="theta", trained=["drive"])
+    with pytest.raises(ValueError, match="theta neurons do not have"):
+        net.loss_and_gradient({"drive": np.array([0.5])}, np.zeros((1, 0)), None, lambda f, t, gap: gap.sum())
