@@ -51,8 +51,12 @@ import numpy as np
 cimport cython
 from libc.math cimport INFINITY, fabs, isinf
 
+from ._heap cimport SP_PREFETCH
 from ._qif cimport qif_advance
 from ._typedefs cimport idx_t, int64_t, uint8_t
+
+# arrivals looked up ahead in the backward pass
+DEF LOOKAHEAD = 8
 
 DEF TIME_ULPS = 4.0
 DEF DBL_EPS = 2.220446049250313e-16
@@ -131,30 +135,103 @@ cdef inline void set_mu(double* mu, int64_t q, int64_t i, double m, bint first, 
 
 
 @cython.cdivision(True)
-cdef inline double send_back(int64_t e, const int64_t* ev_off, const int64_t* a_piece, const int64_t* a_cause,
-                             const double* a_A, const double* a_B, const int64_t* a_syn, const double* mu,
-                             const double* lam, double* g_w, int64_t m_gw, double* g_d,
-                             int64_t m_gd) noexcept nogil:
+cdef inline double send_back(int64_t e, const int64_t* ev_row, const int64_t* ev_off, const int64_t* indptr,
+                             const int64_t* inv, const double* res, const double* mu, const double* lam,
+                             double* g_w, int64_t m_gw, double* g_d, int64_t m_gd) noexcept nogil:
     """The arrivals of presynaptic event e: their weights' and delays' gradients, and dL/dt_e."""
-    cdef int64_t f, q, s, k
-    cdef double lj = 0.0, m, c
-    for f in range(ev_off[e], ev_off[e + 1]):
-        q = a_piece[f]
-        s = a_syn[f]
-        if q >= 0:
-            m = mu[q]
-            if m != 0.0:
-                g_w[s & m_gw] += m * a_A[f]
-                c = m * a_B[f]
-                lj += c
-                g_d[s & m_gd] += c
-        else:
-            k = a_cause[f]
+    cdef int64_t s, s0 = indptr[ev_row[e]], s1 = indptr[ev_row[e] + 1], f0 = ev_off[e] - s0, k, q
+    cdef double lj = 0.0, m, c, code
+    for s in range(s0, s1):
+        if s + LOOKAHEAD < s1:
+            k = inv[f0 + s + LOOKAHEAD]
             if k >= 0:
-                c = lam[k]
+                SP_PREFETCH(&res[3 * k])
+        k = inv[f0 + s]
+        if k < 0:
+            continue
+        code = res[3 * k]
+        if code >= 0.0:
+            m = mu[<int64_t>code]
+            if m != 0.0:
+                g_w[s & m_gw] += m * res[3 * k + 1]
+                c = m * res[3 * k + 2]
                 lj += c
                 g_d[s & m_gd] += c
+        elif code <= -2.0:
+            c = lam[<int64_t>(-code) - 2]   # the pulse-triggered spike that this arrival causes
+            lj += c
+            g_d[s & m_gd] += c
     return lj
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def qif_arrivals(
+    const double[::1] ev_t, const int64_t[::1] ev_row, const uint8_t[::1] ev_kick, const int64_t[::1] ev_order,
+    const int64_t[::1] ev_off, const int64_t[::1] indptr, const idx_t[::1] indices, const double[::1] w,
+    int64_t m_w, const double[::1] d, int64_t m_d, double T, int64_t[::1] a_ptr,
+):
+    """The arrivals (before T) of the presynaptic events (times `ev_t`, rows `ev_row`; `ev_order` by time)
+    grouped by target in time order (ties: in flat order, event by event and synapse by synapse), CSR
+    rows `a_ptr`: returns their times, weights, flags (bit 0: zero delay, bit 1: the source is a
+    pulse-triggered spike) and, by flat index, the grouped position (-1 at or after T). A counting sort,
+    then an insertion sort within each target's row (linear when the rows are nearly in time order, as
+    with one delay)."""
+    cdef int64_t n = a_ptr.shape[0] - 1, n_ev = ev_t.shape[0], m = ev_off[n_ev]
+    cdef int64_t e, j, s, f, k, kk, i, total = 0
+    cdef double ta, tk
+    cdef int64_t fk
+    cnt_a = np.zeros(n + 1, dtype=np.int64)
+    cdef int64_t[::1] cnt = cnt_a
+    with nogil:
+        for j in range(n_ev):
+            e = ev_order[j]
+            for s in range(indptr[ev_row[e]], indptr[ev_row[e] + 1]):
+                if ev_t[e] + d[s & m_d] < T:
+                    cnt[indices[s]] += 1
+        a_ptr[0] = 0
+        for i in range(n):
+            a_ptr[i + 1] = a_ptr[i] + cnt[i]
+            cnt[i] = a_ptr[i]
+        total = a_ptr[n]
+    time_a = np.empty(total + 1)
+    w_a = np.empty(total + 1)
+    flags_a = np.zeros(total + 1, dtype=np.uint8)
+    flat_a = np.empty(total + 1, dtype=np.int64)
+    inv_a = np.full(m + 1, -1, dtype=np.int64)
+    cdef double[::1] s_time = time_a, s_w = w_a
+    cdef uint8_t[::1] s_flags = flags_a
+    cdef int64_t[::1] s_flat = flat_a, inv = inv_a
+    cdef uint8_t fl
+    with nogil:
+        for j in range(n_ev):
+            e = ev_order[j]
+            f = ev_off[e]
+            for s in range(indptr[ev_row[e]], indptr[ev_row[e] + 1]):
+                ta = ev_t[e] + d[s & m_d]
+                if ta < T:
+                    i = indices[s]
+                    k = cnt[i]
+                    cnt[i] += 1
+                    s_time[k] = ta
+                    s_w[k] = w[s & m_w]
+                    s_flags[k] = (1 if d[s & m_d] == 0.0 else 0) | (2 if ev_kick[e] else 0)
+                    s_flat[k] = f
+                f += 1
+        for i in range(n):
+            for k in range(a_ptr[i] + 1, a_ptr[i + 1]):
+                tk, fk, ta, fl = s_time[k], s_flat[k], s_w[k], s_flags[k]
+                kk = k
+                while kk > a_ptr[i] and (s_time[kk - 1] > tk or (s_time[kk - 1] == tk and s_flat[kk - 1] > fk)):
+                    s_time[kk] = s_time[kk - 1]
+                    s_flat[kk] = s_flat[kk - 1]
+                    s_w[kk] = s_w[kk - 1]
+                    s_flags[kk] = s_flags[kk - 1]
+                    kk -= 1
+                s_time[kk], s_flat[kk], s_w[kk], s_flags[kk] = tk, fk, ta, fl
+        for k in range(total):
+            inv[s_flat[k]] = k
+    return time_a, w_a, flags_a, inv_a
 
 
 @cython.boundscheck(False)
@@ -162,35 +239,34 @@ cdef inline double send_back(int64_t e, const int64_t* ev_off, const int64_t* a_
 @cython.cdivision(True)
 def qif_replay(
     const double[::1] times, const uint8_t[::1] kicked, const int64_t[::1] sp_ptr, const int64_t[::1] sp_order,
-    const int64_t[::1] a_ptr, const int64_t[::1] a_sorted, const double[::1] a_time, const int64_t[::1] a_syn,
-    const uint8_t[::1] a_flags,
-    const double[::1] w, int64_t m_w, const double[::1] tau, int64_t m_tau, const double[::1] drive,
-    int64_t m_drive, const double[::1] thr, int64_t m_thr, const double[::1] reset, int64_t m_reset,
-    const double[::1] tref, int64_t m_tref, const double[::1] v0, double T,
-    int64_t[::1] a_piece, int64_t[::1] a_cause, double[::1] a_A, double[::1] a_B,
-    double[::1] p_all, double[::1] p_drive, double[::1] p_time, double[::1] v_T, uint8_t[::1] held,
-    int64_t[::1] counts,
+    const int64_t[::1] a_ptr, const double[::1] s_time, const double[::1] s_w, const uint8_t[::1] s_flags,
+    const double[::1] tau, int64_t m_tau, const double[::1] drive, int64_t m_drive, const double[::1] thr,
+    int64_t m_thr, const double[::1] reset, int64_t m_reset, const double[::1] tref, int64_t m_tref,
+    const double[::1] v0, double T, double[::1] res, double[::1] p_all, double[::1] p_drive, double[::1] p_time,
+    double[::1] v_T, uint8_t[::1] held, int64_t[::1] counts,
 ):
     """Phase 1: each neuron's states at its arrivals, in forward time, and the factors of the backward pass.
 
     Pieces: position k < n_sp of the spikes' CSR rows (`sp_ptr` over `sp_order`, record positions by
-    neuron and time) for the piece a spike ends, n_sp + i for neuron i's open piece at T. Arrivals in flat
-    order f (presynaptic event by event, synapse by synapse) with times `a_time`, synapses `a_syn`,
-    `a_flags` (bit 0: zero delay, bit 1: the source is a pulse-triggered spike); `a_sorted` the flat
-    indices by target and time, rows `a_ptr`. Writes per arrival its piece (-1: dropped, absorbed or
-    at T or later), the spike it causes (-1: none), A = P / f(v+) and B = P (J - 1) (tau f = v**2 + I, A
-    in units of tau); per piece P_all, the drive's integral sum P dt' / (v**2 + I) and sum P dt; v(T) per
-    neuron and whether it is refractory at T (`held`). `counts` receives [coincident, unresolved].
+    neuron and time) for the piece a spike ends, n_sp + i for neuron i's open piece at T. The arrivals
+    (`qif_arrivals`: rows `a_ptr` by target in time order, times `s_time`, weights `s_w`, flags
+    `s_flags`). Writes per arrival a (`res[3 a:3 a + 3]`) a code (its piece, -1 for none: dropped or
+    absorbed, -2 - r for the cause of the pulse-triggered spike r), A = P / f(v+) and B = P (J - 1)
+    (tau f = v**2 + I: A in units of tau); per piece P_all, the drive's integral sum P int dt' / (v**2 + I)
+    and sum P dt; v(T) per neuron and whether it is refractory at T (`held`). `counts` receives
+    [coincident, unresolved].
     """
     cdef int64_t n = sp_ptr.shape[0] - 1, n_sp = times.shape[0]
-    cdef int64_t i, k, k0, k1, q, r, a, a0, a1, f, b, n_coinc = 0, n_unres = 0
+    cdef int64_t i, k, k0, k1, q, r, a, a0, a1, b, n_coinc = 0, n_unres = 0, row_max = 1
     cdef double I, ti, th, vr, tr, t_s, v_s, t_last, v, t_e, tol, tol_s, ta, vm, vp, ww, v_e, P, D, E, J
-    cdef double v_prev
     cdef bint open_, kick, first
     cdef int64_t cause
-    vm_a = np.empty(a_sorted.shape[0] + 1)
-    vs_a = np.empty(a_sorted.shape[0] + 1)
-    dt_a = np.empty(a_sorted.shape[0] + 1)
+    for i in range(n):
+        if a_ptr[i + 1] - a_ptr[i] > row_max:
+            row_max = a_ptr[i + 1] - a_ptr[i]
+    vm_a = np.empty(row_max)
+    vs_a = np.empty(row_max)
+    dt_a = np.empty(row_max)
     cdef double[::1] vm_s = vm_a, vst = vs_a, dts = dt_a
     with nogil:
         for i in range(n):
@@ -226,55 +302,50 @@ def qif_replay(
                 a0 = a
                 cause = -1
                 while a < a1:
-                    f = a_sorted[a]
-                    ta = a_time[f]
-                    if open_:
-                        if ta >= T:
-                            break
-                    elif ta > t_e + tol:
+                    ta = s_time[a]
+                    if not open_ and ta > t_e + tol:
                         break
                     a += 1
-                    a_piece[f] = -1
-                    a_cause[f] = -1
+                    res[3 * (a - 1)] = -1.0
+                    res[3 * (a - 1) + 1] = 0.0
+                    res[3 * (a - 1) + 2] = 0.0
                     if ta < t_s - tol_s:
                         continue                # dropped: the neuron was refractory
                     if not first and tr > 0.0 and ta <= t_s + tol_s:
                         n_coinc += 1            # at the end of the refractory period
-                    ww = w[a_syn[f] & m_w]
+                    ww = s_w[a - 1]
                     if (not open_) and ta >= t_e - tol:
                         # at the instant of the spike that ends the piece
                         if kick and cause < 0:
                             vm = qif_advance(v, ta - t_last if ta > t_last else 0.0, ti, I)
                             # the first pulse that crosses causes it (the last of the instant, if rounding
                             # left every one just below the threshold)
-                            if vm + ww >= th or a >= a1 or a_time[a_sorted[a]] > t_e + tol:
-                                cause = f
-                                a_cause[f] = r
+                            if vm + ww >= th or a >= a1 or s_time[a] > t_e + tol:
+                                cause = a - 1
+                                res[3 * (a - 1)] = -2.0 - r
                                 continue
-                            if not (a_flags[f] & 1):
+                            if not (s_flags[a - 1] & 1):
                                 n_coinc += 1    # a second candidate: taken as a pulse before the cause
                         else:
-                            if (not (a_flags[f] & 1)) or not (kick or (a_flags[f] & 2)):
+                            if (not (s_flags[a - 1] & 1)) or not (kick or (s_flags[a - 1] & 2)):
                                 n_coinc += 1    # absorbed by the reset of that instant, or a tie
                             continue
                     # an arrival within the piece: the state before and after it
                     vm = qif_advance(v, ta - t_last if ta > t_last else 0.0, ti, I)
-                    vst[a - 1] = v
-                    vm_s[a - 1] = vm
-                    dts[a - 1] = ta - t_last if ta > t_last else 0.0
+                    b = a - 1 - a_ptr[i]
+                    vst[b] = v
+                    vm_s[b] = vm
+                    dts[b] = ta - t_last if ta > t_last else 0.0
                     v = vm + ww
                     t_last = ta
-                    a_piece[f] = q
+                    res[3 * (a - 1)] = <double>q
                 if kick and cause < 0:
                     n_unres += 1
                 # the factors, backward over the piece's arrivals
-                if open_ and t_s >= T:
-                    held[i] = 1
-                    v_T[i] = vr
-                    p_all[q] = 0.0
-                    p_drive[q] = 0.0
-                    p_time[q] = 0.0
-                elif kick:
+                if (open_ and t_s >= T) or kick:
+                    if open_:
+                        held[i] = 1
+                        v_T[i] = vr
                     p_all[q] = 0.0
                     p_drive[q] = 0.0
                     p_time[q] = 0.0
@@ -289,17 +360,16 @@ def qif_replay(
                     E = t_e - t_last
                     b = a - 1
                     while b >= a0:
-                        f = a_sorted[b]
-                        if a_piece[f] == q:
-                            vm = vm_s[b]
-                            ww = w[a_syn[f] & m_w]
+                        if res[3 * b] == <double>q:
+                            vm = vm_s[b - a_ptr[i]]
+                            ww = s_w[b]
                             vp = vm + ww
-                            a_A[f] = P * ti / qf(vp, I)
-                            a_B[f] = -P * ww * (vm + vp) / qf(vp, I)
+                            res[3 * b + 1] = P * ti / qf(vp, I)
+                            res[3 * b + 2] = -P * ww * (vm + vp) / qf(vp, I)
                             J = qf(vm, I) / qf(vp, I)
                             P *= J
-                            D += P * drive_integral(vst[b], vm, dts[b], ti, I)
-                            E += P * dts[b]
+                            D += P * drive_integral(vst[b - a_ptr[i]], vm, dts[b - a_ptr[i]], ti, I)
+                            E += P * dts[b - a_ptr[i]]
                         b -= 1
                     p_all[q] = P
                     p_drive[q] = D
@@ -307,12 +377,6 @@ def qif_replay(
                 if not open_:
                     t_s = t_e + tr
                     v_s = vr
-            # arrivals at or after T
-            while a < a1:
-                f = a_sorted[a]
-                a_piece[f] = -1
-                a_cause[f] = -1
-                a += 1
     counts[0] += n_coinc
     counts[1] += n_unres
 
@@ -322,14 +386,13 @@ def qif_replay(
 @cython.cdivision(True)
 def qif_backward(
     const double[::1] times, const idx_t[::1] neuron, const uint8_t[::1] kicked, const int64_t[::1] sp_ptr,
-    const int64_t[::1] pos, const int64_t[::1] ev_off, const int64_t[::1] in_after,
-    const int64_t[::1] a_piece, const int64_t[::1] a_cause, const double[::1] a_A, const double[::1] a_B,
-    const int64_t[::1] a_syn, const double[::1] p_all, const double[::1] p_drive, const double[::1] p_time,
+    const int64_t[::1] pos, const int64_t[::1] ev_row, const int64_t[::1] ev_off, const int64_t[::1] in_after,
+    const int64_t[::1] indptr, const int64_t[::1] inv, const double[::1] res,
+    const double[::1] p_all, const double[::1] p_drive, const double[::1] p_time,
     const double[::1] v_T, const uint8_t[::1] held, const uint8_t[::1] theta,
     const double[::1] tau, int64_t m_tau, const double[::1] drive, int64_t m_drive,
     const double[::1] thr, int64_t m_thr, const double[::1] reset, int64_t m_reset,
-    const double[::1] tref, int64_t m_tref, const double[::1] v0, double T,
-    const double[::1] dL_dt, const double[::1] dL_dv,
+    const double[::1] v0, const double[::1] dL_dt, const double[::1] dL_dv,
     double[::1] g_w, int64_t m_gw, double[::1] g_d, int64_t m_gd, double[::1] g_tau, double[::1] g_drive,
     double[::1] g_v0, double[::1] g_thr, double[::1] g_reset, double[::1] g_in, int64_t[::1] counts,
 ):
@@ -371,16 +434,16 @@ def qif_backward(
         e_in = n_in - 1
         while r >= 0 or e_in >= 0:
             if e_in >= 0 and in_after[e_in] > r:
-                g_in[e_in] = send_back(n_sp + e_in, &ev_off[0], &a_piece[0], &a_cause[0], &a_A[0], &a_B[0],
-                                       &a_syn[0], &mu[0], &lam[0], &g_w[0], m_gw, &g_d[0], m_gd)
+                g_in[e_in] = send_back(n_sp + e_in, &ev_row[0], &ev_off[0], &indptr[0], &inv[0], &res[0], &mu[0],
+                                       &lam[0], &g_w[0], m_gw, &g_d[0], m_gd)
                 e_in -= 1
                 continue
             j = neuron[r]
             p = pos[r]
             ti = tau[j & m_tau]
             I = drive[j & m_drive]
-            lj = lam[r] + send_back(r, &ev_off[0], &a_piece[0], &a_cause[0], &a_A[0], &a_B[0], &a_syn[0],
-                                    &mu[0], &lam[0], &g_w[0], m_gw, &g_d[0], m_gd)
+            lj = lam[r] + send_back(r, &ev_row[0], &ev_off[0], &indptr[0], &inv[0], &res[0], &mu[0], &lam[0],
+                                    &g_w[0], m_gw, &g_d[0], m_gd)
             # its own next piece starts at the end of its refractory period
             qn = p + 1 if p + 1 < sp_ptr[j + 1] else n_sp + j
             lj -= mu[qn] * p_all[qn]

@@ -699,37 +699,31 @@ def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, value, ps):
     in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
     in_after = np.searchsorted(times, in_times, side="left").astype(np.int64)  # an instant's inputs come first
     spec = net._spec
-    indptr = np.asarray(spec["indptr"], np.int64)
+    indptr = np.ascontiguousarray(spec["indptr"], np.int64)
+    indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
     w, d = spec["weights"], spec["delays"]
     ev_t = np.concatenate([times, in_times])
     ev_row = np.concatenate([neuron, in_src]).astype(np.int64)
     ev_kick = np.concatenate([kicked, np.zeros(in_times.size, np.uint8)])
-    cnt = indptr[ev_row + 1] - indptr[ev_row]
     ev_off = np.zeros(ev_t.size + 1, np.int64)
-    np.cumsum(cnt, out=ev_off[1:])
-    m = int(ev_off[-1])
-    a_ev = np.repeat(np.arange(ev_t.size), cnt)
-    a_syn = (indptr[ev_row][a_ev] + np.arange(m) - ev_off[a_ev]).astype(np.int64)
-    a_d = d[a_syn] if d.size > 1 else np.full(m, d[0] if d.size else 0.0)
-    a_time = ev_t[a_ev] + a_d
-    a_tgt = spec["indices"][a_syn]
-    a_flags = ((a_d == 0.0) | (ev_kick[a_ev].astype(bool) << 1)).astype(np.uint8)
-    a_sorted = np.lexsort((np.arange(m), a_time, a_tgt)).astype(np.int64)
+    np.cumsum(indptr[ev_row + 1] - indptr[ev_row], out=ev_off[1:])
+    ev_order = np.arange(ev_t.size) if in_times.size == 0 else np.argsort(ev_t, kind="stable")
     a_ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(a_tgt, minlength=n), out=a_ptr[1:])
+    s_time, s_w, s_flags, inv = _adjoint_qif.qif_arrivals(
+        ev_t, ev_row, ev_kick, ev_order, ev_off, indptr, indices, w, _mask(w), d, _mask(d), T, a_ptr
+    )
     v0 = _state_v(net, net._v_init, np.arange(n))
-    a_piece, a_cause = np.empty(m + 1, np.int64), np.empty(m + 1, np.int64)
-    a_A, a_B = np.zeros(m + 1), np.zeros(m + 1)
+    res = np.empty(3 * s_time.size)
     p_all, p_drive, p_time = np.zeros(n_sp + n), np.zeros(n_sp + n), np.zeros(n_sp + n)
     v_T, held = np.zeros(n), np.zeros(n, np.uint8)
     counts = np.zeros(3, np.int64)
-    a_syn1 = np.append(a_syn, 0)
     _adjoint_qif.qif_replay(
-        times, kicked, sp_ptr, srt.astype(np.int64), a_ptr, a_sorted, np.append(a_time, 0.0), a_syn1,
-        np.append(a_flags, 0).astype(np.uint8), w, _mask(w), p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]),
-        p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), v0, T,
-        a_piece, a_cause, a_A, a_B, p_all, p_drive, p_time, v_T, held, counts[1:],
+        times, kicked, sp_ptr, srt.astype(np.int64), a_ptr, s_time, s_w, s_flags,
+        p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
+        p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), v0, T,
+        res, p_all, p_drive, p_time, v_T, held, counts[1:],
     )  # fmt: skip
+    del s_time, s_w, s_flags
     parts, perm = _synapse_parts(net)
     nnz = spec["indices"].size
     g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
@@ -737,9 +731,9 @@ def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, value, ps):
     g_tau, g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(5))
     g_in = np.zeros(in_times.size)
     _adjoint_qif.qif_backward(
-        times, neuron, kicked, sp_ptr, pos, ev_off, in_after, a_piece, a_cause, a_A, a_B, a_syn1,
+        times, neuron, kicked, sp_ptr, pos, ev_row, ev_off, in_after, indptr, inv, res,
         p_all, p_drive, p_time, v_T, held, theta, p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]),
-        p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), v0, T,
+        p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), v0,
         dL_dt, dv, g_w, _mask(g_w), g_d, _mask(g_d), g_tau, g_drive, g_v0, g_thr, g_reset, g_in, counts,
     )  # fmt: skip
     return _gradient(
