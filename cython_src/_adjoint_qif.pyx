@@ -33,15 +33,17 @@ at +-inf allowed (g(+-inf) = 0). Precision: the drive's integral loses about eps
 cancellation when |I| is tiny against v**2, and ratios f(v_-)/f(v_+) near the stable fixed point of
 I < 0 inherit the relative error of v + sqrt(-I).
 
-The pass has two phases. `qif_replay` rebuilds each neuron's states at its arrivals (the arrivals of all
-presynaptic events, sorted by target and time: the only O(K log) step, done by the caller), from the
-recorded spike times, piece by piece in forward time (v is known at every piece's start): per arrival
-P_a / f(v_a+) and P_a (J_a - 1), per piece P_all and the drive's and tau's integrals (5 doubles and an
-index per arrival, 3 doubles per spike). `qif_backward` then walks the spikes and input events in
-reverse order of the run (as the LIF pass does): at spike j it sends each of its K arrivals back (O(1)
-each: the piece's mu is known, the later spike that ends it having been visited), adds the dependence of
-its own next piece on its start, sets its own piece's mu and the parameter gradients of that piece. No
-state is recorded in the forward run: the tape's spike times, cause bits and input events suffice.
+The pass has three steps. `qif_arrivals` groups the arrivals of all presynaptic events (before T) by
+target in time order (a counting sort, then an insertion sort within each target's row: linear when the
+rows are nearly in order, as with one delay). `qif_replay` rebuilds each neuron's states at its
+arrivals from the recorded spike times, piece by piece in forward time (v is known at every piece's
+start: v0 or the reset), and stores per arrival its piece (or the pulse-triggered spike it causes),
+P_a / f(v_a+) and P_a (J_a - 1) (24 bytes, in grouped order), per piece P_all and the drive's and tau's
+integrals. `qif_backward` then walks the spikes and input events in reverse order of the run (as the
+LIF pass does): at spike j it sends each of its K arrivals back (O(1) each, one prefetched lookup: the
+piece's mu is known, the later spike that ends it having been visited), adds the dependence of its own
+next piece on its start, sets its own piece's mu and the parameter gradients of that piece. No state is
+recorded in the forward run: the tape's spike times, cause bits and input events suffice.
 
 Degenerate events are counted as in the LIF pass: an arrival within 4 ulps of a spike of its target
 (absorbed, or a second cause of a pulse-triggered spike; not counted within a cascade without delay) or
@@ -396,8 +398,9 @@ def qif_backward(
     double[::1] g_w, int64_t m_gw, double[::1] g_d, int64_t m_gd, double[::1] g_tau, double[::1] g_drive,
     double[::1] g_v0, double[::1] g_thr, double[::1] g_reset, double[::1] g_in, int64_t[::1] counts,
 ):
-    """Phase 2: the gradients, from the factors of `qif_replay`, walking the spikes and the input events
-    (presynaptic events n_sp + e, arrivals `ev_off` rows in flat order) in reverse order of the run;
+    """Phase 2: the gradients, from the factors of `qif_replay` (`res`, at the grouped positions `inv` of
+    the flat arrivals), walking the spikes and the input events (presynaptic events n_sp + e of rows
+    `ev_row`, flat arrivals from `ev_off`: synapse by synapse of the row) in reverse order of the run;
     `in_after[e]`: the spikes recorded before input event e. `dL_dv` is by v(T) (by theta(T) for theta
     neurons), `g_v0` by the initial state (theta for theta neurons). `counts[0]` receives the
     pulse-triggered spikes."""

@@ -350,6 +350,19 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     >>> fd = (run_readout(0.1 + h).state_values[0, 0] ** 2 - run_readout(0.1 - h).state_values[0, 0] ** 2) / (2 * h)
     >>> bool(np.isclose(g.weights[0], fd, rtol=1e-5))
     True
+
+    A theta neuron from phase 0 fires when its phase atan(v / sqrt(I)) has turned by pi/2 at the rate
+    sqrt(I) / tau, at t = tau pi / (2 sqrt(I)), so dt/dI = -t / (2 I); silent neurons get pseudospikes:
+
+    >>> net = EventNetwork(2, model="theta", tau=0.01, drive=[4.0, -1.0], v_init=[0.0, 0.0])
+    >>> net.run(0.01, record_tape=True)
+    >>> t1 = 0.01 * np.pi / 4
+    >>> g = net.gradient([1.0])
+    >>> bool(np.isclose(net.spike_times[0], t1)), bool(np.isclose(g.drive[0], -t1 / 8))
+    (True, True)
+    >>> g = net.gradient([0.0, 1.0], pseudospikes=100.0)  # L = the pseudospike time of neuron 1
+    >>> g.pseudospike_indices.tolist(), bool(g.pseudospike_times[0] > 0.01), bool(g.drive[1] < 0)
+    ([1], True, True)
     """
     from .network import MODELS, EventNetwork
 
@@ -572,8 +585,8 @@ def _model_family(net):
     if fam[0] == "" or fam[k] != fam[0]:
         k = k if fam[0] != "" else 0
         raise NotImplementedError(
-            "gradients are implemented for networks of 'lif' neurons only, of 'lif_exp' neurons only, or of 'qif' "
-            f"and 'theta' neurons only, found neuron {k} of model {MODELS[net._codes[k]]!r}"
+            "gradients are implemented for networks of 'qif' and 'theta' neurons only, of 'lif' neurons only, or of "
+            f"'lif_exp' neurons only, found neuron {k} of model {MODELS[net._codes[k]]!r}"
             + (f" beside neuron 0 of model {MODELS[net._codes[0]]!r}" if k else "")
         )
     return str(fam[0])
@@ -625,8 +638,9 @@ def pseudospike_times(net, drive):
 
     Examples
     --------
-    A theta neuron without drive never fires from -pi/2; with I_ps = 100 after T its pseudospike is
-    tau (pi/2 - atan(-1 / 10)) / 10 after T:
+    A theta neuron without drive never fires from -pi/2: its v = tan(theta/2), -1 at 0, has risen to
+    -1/3 at T = 20 ms (tau dv/dt = v**2); with I_ps = 100 after T its pseudospike is tau (pi/2 -
+    atan(-1/30)) / 10 after T:
 
     >>> import numpy as np
     >>> from brian2_sparseprop import EventNetwork
@@ -634,7 +648,7 @@ def pseudospike_times(net, drive):
     >>> net = EventNetwork(1, model="theta", drive=0.0, tau=0.01, v_init=[-np.pi / 2])
     >>> net.run(0.02)
     >>> t, i = pseudospike_times(net, 100.0)
-    >>> bool(np.isclose(t[0], 0.02 + 0.01 * (np.pi / 2 + np.arctan(0.1)) / 10)), i.tolist()
+    >>> bool(np.isclose(t[0], 0.02 + 0.01 * (np.pi / 2 + np.arctan(1 / 30)) / 10)), i.tolist()
     (True, [0])
     """
     from .network import MODELS, EventNetwork
