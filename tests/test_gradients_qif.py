@@ -166,6 +166,30 @@ def test_pulse_triggered_qif_spikes(rng):
         assert np.sum(grad * direction) == pytest.approx(fd, rel=1e-5, abs=1e-7 * scale + 1e-9), name
 
 
+def test_shared_parameters_and_zero_delay_cascades(rng):
+    """One shared weight, delay and tau (scalar gradients), and QIF cascades of pulse-triggered spikes without
+    delay (ties within a cascade are structural: not counted)."""
+    params = random_params(rng, "theta")
+    params.update(weights=0.2, delays=0.001, tau=0.01)
+    net = simulate(params)
+    c, b = rng.normal(size=net.spike_times.size), rng.normal(size=params["n"])
+    g = net.gradient(c, b)
+    assert np.ndim(g.weights) == np.ndim(g.delays) == np.ndim(g.tau) == 0
+    for name in ("weights", "delays", "tau"):
+        direction, fd = central_difference(rng, params, None, net, c, b, name, 1e-7 if name == "weights" else 1e-9)
+        assert float(grad_of(g, name) * direction) == pytest.approx(fd, rel=1e-5), name
+    params = random_params(rng, "qif")
+    params.update(threshold=1.0, reset=-3.0, weights=np.abs(params["weights"]) + 0.5, delays=0.0)
+    net = simulate(params)
+    c, b = rng.normal(size=net.spike_times.size), rng.normal(size=params["n"])
+    g = net.gradient(c, b)
+    assert g.n_pulse_triggered > 10 and g.n_coincident == 0 and g.n_unresolved == 0
+    for name in ("weights", "drive", "v_init", "tau", "threshold"):
+        direction, fd = central_difference(rng, params, None, net, c, b, name, 1e-9 if name == "tau" else 1e-7)
+        grad = np.broadcast_to(grad_of(g, name), np.shape(direction))
+        assert np.sum(grad * direction) == pytest.approx(fd, rel=1e-5, abs=1e-7 * np.sum(np.abs(grad * direction)))
+
+
 # ------------------------------------------------------------------ an independent reference: forward mode
 
 
