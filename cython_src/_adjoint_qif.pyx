@@ -175,14 +175,14 @@ def qif_arrivals(
 ):
     """The arrivals (before T) of the presynaptic events (times `ev_t`, rows `ev_row`; `ev_order` by time)
     grouped by target in time order (ties: in flat order, event by event and synapse by synapse), CSR
-    rows `a_ptr`: returns their times, weights, flags (bit 0: zero delay, bit 1: the source is a
-    pulse-triggered spike) and, by flat index, the grouped position (-1 at or after T). A counting sort,
-    then an insertion sort within each target's row (linear when the rows are nearly in time order, as
-    with one delay)."""
+    rows `a_ptr`. Returns the records (3 doubles per arrival, one cache line for the sort's scattered
+    writes: time, weight, and 4 f + flags with f the flat index, flags bit 0 for a zero delay and bit 1
+    for a pulse-triggered source) and, by flat index, the grouped position (-1 at or after T). A counting
+    sort, then an insertion sort within each target's row (linear when the rows are nearly in time
+    order, as with one delay)."""
     cdef int64_t n = a_ptr.shape[0] - 1, n_ev = ev_t.shape[0], m = ev_off[n_ev]
     cdef int64_t e, j, s, f, k, kk, i, total = 0
-    cdef double ta, tk
-    cdef int64_t fk
+    cdef double ta, tk, wk, ck
     cnt_a = np.zeros(n + 1, dtype=np.int64)
     cdef int64_t[::1] cnt = cnt_a
     with nogil:
@@ -196,15 +196,10 @@ def qif_arrivals(
             a_ptr[i + 1] = a_ptr[i] + cnt[i]
             cnt[i] = a_ptr[i]
         total = a_ptr[n]
-    time_a = np.empty(total + 1)
-    w_a = np.empty(total + 1)
-    flags_a = np.zeros(total + 1, dtype=np.uint8)
-    flat_a = np.empty(total + 1, dtype=np.int64)
+    rec_a = np.empty(3 * total + 3)
     inv_a = np.full(m + 1, -1, dtype=np.int64)
-    cdef double[::1] s_time = time_a, s_w = w_a
-    cdef uint8_t[::1] s_flags = flags_a
-    cdef int64_t[::1] s_flat = flat_a, inv = inv_a
-    cdef uint8_t fl
+    cdef double[::1] rec = rec_a
+    cdef int64_t[::1] inv = inv_a
     with nogil:
         for j in range(n_ev):
             e = ev_order[j]
@@ -215,25 +210,23 @@ def qif_arrivals(
                     i = indices[s]
                     k = cnt[i]
                     cnt[i] += 1
-                    s_time[k] = ta
-                    s_w[k] = w[s & m_w]
-                    s_flags[k] = (1 if d[s & m_d] == 0.0 else 0) | (2 if ev_kick[e] else 0)
-                    s_flat[k] = f
+                    rec[3 * k] = ta
+                    rec[3 * k + 1] = w[s & m_w]
+                    rec[3 * k + 2] = <double>(4 * f + (1 if d[s & m_d] == 0.0 else 0) + (2 if ev_kick[e] else 0))
                 f += 1
         for i in range(n):
             for k in range(a_ptr[i] + 1, a_ptr[i + 1]):
-                tk, fk, ta, fl = s_time[k], s_flat[k], s_w[k], s_flags[k]
+                tk, wk, ck = rec[3 * k], rec[3 * k + 1], rec[3 * k + 2]
                 kk = k
-                while kk > a_ptr[i] and (s_time[kk - 1] > tk or (s_time[kk - 1] == tk and s_flat[kk - 1] > fk)):
-                    s_time[kk] = s_time[kk - 1]
-                    s_flat[kk] = s_flat[kk - 1]
-                    s_w[kk] = s_w[kk - 1]
-                    s_flags[kk] = s_flags[kk - 1]
+                while kk > a_ptr[i] and (rec[3 * kk - 3] > tk or (rec[3 * kk - 3] == tk and rec[3 * kk - 1] > ck)):
+                    rec[3 * kk] = rec[3 * kk - 3]
+                    rec[3 * kk + 1] = rec[3 * kk - 2]
+                    rec[3 * kk + 2] = rec[3 * kk - 1]
                     kk -= 1
-                s_time[kk], s_flat[kk], s_w[kk], s_flags[kk] = tk, fk, ta, fl
+                rec[3 * kk], rec[3 * kk + 1], rec[3 * kk + 2] = tk, wk, ck
         for k in range(total):
-            inv[s_flat[k]] = k
-    return time_a, w_a, flags_a, inv_a
+            inv[(<int64_t>rec[3 * k + 2]) >> 2] = k
+    return rec_a, inv_a
 
 
 @cython.boundscheck(False)
@@ -241,8 +234,7 @@ def qif_arrivals(
 @cython.cdivision(True)
 def qif_replay(
     const double[::1] times, const uint8_t[::1] kicked, const int64_t[::1] sp_ptr, const int64_t[::1] sp_order,
-    const int64_t[::1] a_ptr, const double[::1] s_time, const double[::1] s_w, const uint8_t[::1] s_flags,
-    const double[::1] tau, int64_t m_tau, const double[::1] drive, int64_t m_drive, const double[::1] thr,
+    const int64_t[::1] a_ptr, const double[::1] tau, int64_t m_tau, const double[::1] drive, int64_t m_drive, const double[::1] thr,
     int64_t m_thr, const double[::1] reset, int64_t m_reset, const double[::1] tref, int64_t m_tref,
     const double[::1] v0, double T, double[::1] res, double[::1] p_all, double[::1] p_drive, double[::1] p_time,
     double[::1] v_T, uint8_t[::1] held, int64_t[::1] counts,
@@ -251,8 +243,8 @@ def qif_replay(
 
     Pieces: position k < n_sp of the spikes' CSR rows (`sp_ptr` over `sp_order`, record positions by
     neuron and time) for the piece a spike ends, n_sp + i for neuron i's open piece at T. The arrivals
-    (`qif_arrivals`: rows `a_ptr` by target in time order, times `s_time`, weights `s_w`, flags
-    `s_flags`). Writes per arrival a (`res[3 a:3 a + 3]`) a code (its piece, -1 for none: dropped or
+    (`qif_arrivals`: rows `a_ptr` by target in time order, their records in `res` on entry: time, weight,
+    4 f + flags), replaced in place by the factors: per arrival a (`res[3 a:3 a + 3]`) a code (its piece, -1 for none: dropped or
     absorbed, -2 - r for the cause of the pulse-triggered spike r), A = P / f(v+) and B = P (J - 1)
     (tau f = v**2 + I: A in units of tau); per piece P_all, the drive's integral sum P int dt' / (v**2 + I)
     and sum P dt; v(T) per neuron and whether it is refractory at T (`held`). `counts` receives
@@ -269,7 +261,9 @@ def qif_replay(
     vm_a = np.empty(row_max)
     vs_a = np.empty(row_max)
     dt_a = np.empty(row_max)
-    cdef double[::1] vm_s = vm_a, vst = vs_a, dts = dt_a
+    w_a = np.empty(row_max)
+    cdef double[::1] vm_s = vm_a, vst = vs_a, dts = dt_a, ws = w_a
+    cdef int64_t fl
     with nogil:
         for i in range(n):
             I = drive[i & m_drive]
@@ -304,9 +298,11 @@ def qif_replay(
                 a0 = a
                 cause = -1
                 while a < a1:
-                    ta = s_time[a]
+                    ta = res[3 * a]
                     if not open_ and ta > t_e + tol:
                         break
+                    ww = res[3 * a + 1]
+                    fl = <int64_t>res[3 * a + 2]
                     a += 1
                     res[3 * (a - 1)] = -1.0
                     res[3 * (a - 1) + 1] = 0.0
@@ -315,21 +311,20 @@ def qif_replay(
                         continue                # dropped: the neuron was refractory
                     if not first and tr > 0.0 and ta <= t_s + tol_s:
                         n_coinc += 1            # at the end of the refractory period
-                    ww = s_w[a - 1]
                     if (not open_) and ta >= t_e - tol:
                         # at the instant of the spike that ends the piece
                         if kick and cause < 0:
                             vm = qif_advance(v, ta - t_last if ta > t_last else 0.0, ti, I)
                             # the first pulse that crosses causes it (the last of the instant, if rounding
                             # left every one just below the threshold)
-                            if vm + ww >= th or a >= a1 or s_time[a] > t_e + tol:
+                            if vm + ww >= th or a >= a1 or res[3 * a] > t_e + tol:
                                 cause = a - 1
                                 res[3 * (a - 1)] = -2.0 - r
                                 continue
-                            if not (s_flags[a - 1] & 1):
+                            if not (fl & 1):
                                 n_coinc += 1    # a second candidate: taken as a pulse before the cause
                         else:
-                            if (not (s_flags[a - 1] & 1)) or not (kick or (s_flags[a - 1] & 2)):
+                            if (not (fl & 1)) or not (kick or (fl & 2)):
                                 n_coinc += 1    # absorbed by the reset of that instant, or a tie
                             continue
                     # an arrival within the piece: the state before and after it
@@ -338,6 +333,7 @@ def qif_replay(
                     vst[b] = v
                     vm_s[b] = vm
                     dts[b] = ta - t_last if ta > t_last else 0.0
+                    ws[b] = ww
                     v = vm + ww
                     t_last = ta
                     res[3 * (a - 1)] = <double>q
@@ -364,7 +360,7 @@ def qif_replay(
                     while b >= a0:
                         if res[3 * b] == <double>q:
                             vm = vm_s[b - a_ptr[i]]
-                            ww = s_w[b]
+                            ww = ws[b - a_ptr[i]]
                             vp = vm + ww
                             res[3 * b + 1] = P * ti / qf(vp, I)
                             res[3 * b + 2] = -P * ww * (vm + vp) / qf(vp, I)

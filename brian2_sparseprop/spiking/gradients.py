@@ -723,21 +723,19 @@ def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, value, ps):
     np.cumsum(indptr[ev_row + 1] - indptr[ev_row], out=ev_off[1:])
     ev_order = np.arange(ev_t.size) if in_times.size == 0 else np.argsort(ev_t, kind="stable")
     a_ptr = np.zeros(n + 1, np.int64)
-    s_time, s_w, s_flags, inv = _adjoint_qif.qif_arrivals(
+    rec, inv = _adjoint_qif.qif_arrivals(
         ev_t, ev_row, ev_kick, ev_order, ev_off, indptr, indices, w, _mask(w), d, _mask(d), T, a_ptr
     )
     v0 = _state_v(net, net._v_init, np.arange(n))
-    res = np.empty(3 * s_time.size)
     p_all, p_drive, p_time = np.zeros(n_sp + n), np.zeros(n_sp + n), np.zeros(n_sp + n)
     v_T, held = np.zeros(n), np.zeros(n, np.uint8)
     counts = np.zeros(3, np.int64)
     _adjoint_qif.qif_replay(
-        times, kicked, sp_ptr, srt.astype(np.int64), a_ptr, s_time, s_w, s_flags,
+        times, kicked, sp_ptr, srt.astype(np.int64), a_ptr,
         p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
         p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), v0, T,
-        res, p_all, p_drive, p_time, v_T, held, counts[1:],
+        rec, p_all, p_drive, p_time, v_T, held, counts[1:],
     )  # fmt: skip
-    del s_time, s_w, s_flags
     parts, perm = _synapse_parts(net)
     nnz = spec["indices"].size
     g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
@@ -745,7 +743,7 @@ def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, value, ps):
     g_tau, g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(5))
     g_in = np.zeros(in_times.size)
     _adjoint_qif.qif_backward(
-        times, neuron, kicked, sp_ptr, pos, ev_row, ev_off, in_after, indptr, inv, res,
+        times, neuron, kicked, sp_ptr, pos, ev_row, ev_off, in_after, indptr, inv, rec,
         p_all, p_drive, p_time, v_T, held, theta, p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]),
         p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), v0,
         dL_dt, dv, g_w, _mask(g_w), g_d, _mask(g_d), g_tau, g_drive, g_v0, g_thr, g_reset, g_in, counts,
