@@ -512,3 +512,34 @@ def test_trainable_network_refusals():
     net = TrainableNetwork(1, [0, 0], [], **base, model="theta", trained=["drive"])
     with pytest.raises(ValueError, match="theta neurons do not have"):
         net.loss_and_gradient({"drive": np.array([0.5])}, np.zeros((1, 0)), None, lambda f, t, gap: gap.sum())
+
+
+def test_silent_theta_neuron_learns_with_pseudospikes():
+    """A read-out theta neuron below rheobase, silent in every trial: without pseudospikes its first spike
+    (the duration) has no gradient; with them, training its input weights and drive (optax Adam) makes it
+    fire near the target time."""
+    pytest.importorskip("optax")
+    import jax.numpy as jnp
+    import optax
+
+    from brian2_sparseprop.spiking.training import TrainableNetwork, train
+
+    kw = dict(
+        n_inputs=2, input_indptr=[0, 1, 2], input_indices=[0, 0], readout=[0], duration=0.03, tau=0.01,
+        input_delays=0.001, trained=["input_weights", "drive"], model="theta",
+    )  # fmt: skip
+    params = {"input_weights": np.array([0.1, 0.1]), "drive": np.array([-0.5])}
+    x, target = np.array([[0.002, 0.006]]), np.array([0.015])
+
+    def loss(first, t):
+        return jnp.sum((first[:, 0, 0] - t) ** 2) * 1e4
+
+    silent = TrainableNetwork(1, [0, 0], [], **kw)
+    step = silent.loss_and_gradient(params, x, target, loss)
+    assert step.first_spikes[0, 0, 0] == 0.03 and not np.any(step.gradient["drive"])
+    model = TrainableNetwork(1, [0, 0], [], **kw, pseudospikes=10.0)
+    before = model.loss_and_gradient(params, x, target, loss)
+    assert before.first_spikes[0, 0, 0] > 0.03 and before.gradient["drive"][0] < 0  # more drive: earlier
+    run = train(model, params, x, target, loss, optax.adam(0.05), epochs=60, batch_size=1)
+    first = model.first_spikes(run.params, x)[0, 0, 0]
+    assert first < 0.03 and abs(first - 0.015) < 0.002  # it fires in the trial, near the target
