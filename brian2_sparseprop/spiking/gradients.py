@@ -41,13 +41,14 @@ class SpikeGradient:
     drive : float or numpy.ndarray, shape (n,)
         dL/dI, per neuron if ``drive`` was given per neuron, else by the shared drive.
     v0 : numpy.ndarray, shape (n,)
-        dL/dv(0), by each neuron's initial state.
+        dL/dv(0), by each neuron's initial state (the phase theta(0) for theta neurons).
     tau, threshold, reset : float or numpy.ndarray, shape (n,)
         dL/dtau (1/s), dL/dtheta, dL/dv_r: per neuron if the parameter was given per neuron, else by the
         shared value (``tau`` is the membrane's tau_m for 'lif_exp'). A spike caused by a pulse does not
         depend on its neuron's threshold (it only needs the pulse to cross it); a neuron refractory at T
         is held at its reset (v(T) = v_r). The initial state is ``v0`` even where it defaulted to the
-        reset: ``reset`` is the derivative by the resets after spikes.
+        reset: ``reset`` is the derivative by the resets after spikes. Theta neurons have neither (their
+        threshold and reset are +-pi): 0.
     poisson_weights, poisson_delays : tuple of (float or numpy.ndarray)
         One entry per `add_poisson_input` or `add_poisson_sources` call, in their order: dL/dw and dL/dd
         of its synapses (per synapse, or by the one value if a scalar was given), for the input
