@@ -14,6 +14,10 @@ its backward pass, and the peak memory (resident set) of the process after build
 run and after the backward pass. The issue's case, a 10^6-neuron run with 10^7 spikes:
 ``--memory 1000000 3``.
 
+With ``--theta``: the same network of theta neurons (S1's connectivity and weights, drive 1, initial
+phases uniform in [-pi, pi)), differentiated by `brian2_sparseprop.spiking._adjoint_qif` (its time
+includes the replay of the neurons' states at their arrivals and the sort of the arrivals).
+
 With ``--yin-yang``: one training epoch of the Yin-Yang example's network (5 -> 60 -> 3 LIF neurons, the
 5000 training samples in batches of 50, Adam) against a forward pass over the same samples in the same
 batches, CPU seconds and their ratio (the epoch includes the tape, the JAX loss and the optimiser).
@@ -24,6 +28,7 @@ Usage:
     python benchmarks/gradients.py --sizes --yin-yang
     python benchmarks/gradients.py --sizes 10000 --lif-exp
     python benchmarks/gradients.py --sizes --memory 1000000 3
+    python benchmarks/gradients.py --sizes 10000 --theta
 """
 
 import argparse
@@ -45,6 +50,14 @@ def s1_lif_exp(n, k=100, seed=0):
     indptr, indices = fixed_out_degree(n, k, rng)
     return EventNetwork(n, model="lif_exp", tau=0.01, drive=1.1, v_init=rng.random(n), indptr=indptr,
                         indices=indices, weights=-1.0 / np.sqrt(k), tau_i=0.005, seed=seed)  # fmt: skip
+
+
+def s1_theta(n, k=100, seed=0):
+    """S1 with theta neurons: S1's network and weights, drive 1, initial phases uniform in [-pi, pi)."""
+    rng = np.random.default_rng(seed)
+    indptr, indices = fixed_out_degree(n, k, rng)
+    return EventNetwork(n, model="theta", tau=0.01, drive=1.0, v_init=rng.uniform(-np.pi, np.pi, n),
+                        indptr=indptr, indices=indices, weights=-1.0 / np.sqrt(k), seed=seed)  # fmt: skip
 
 
 def measure(n, duration, repeats, build=sparse_inhibitory_lif):
@@ -121,7 +134,8 @@ def s1_table(args):
     )
     for n in args.sizes:
         duration = args.duration or DURATION.get(n, 0.3)
-        spikes, best, g = measure(n, duration, args.repeats, s1_lif_exp if args.lif_exp else sparse_inhibitory_lif)
+        build = s1_lif_exp if args.lif_exp else s1_theta if args.theta else sparse_inhibitory_lif
+        spikes, best, g = measure(n, duration, args.repeats, build)
         us = {k: 1e6 * v / spikes for k, v in best.items()}
         print(
             f"{n:>8} {spikes:>8} {us['forward']:>10.3f} {us['forward+tape']:>10.3f} {us['backward']:>10.3f} "
@@ -139,6 +153,7 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="*", default=sorted(DURATION), help="S1 sizes (none: skip S1)")
     ap.add_argument("--yin-yang", action="store_true", help="also time a Yin-Yang training epoch")
     ap.add_argument("--lif-exp", action="store_true", help="S1 with exponential currents ('lif_exp')")
+    ap.add_argument("--theta", action="store_true", help="S1 with theta neurons")
     ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default: per size)")
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs of each")
     ap.add_argument("--memory", nargs=2, metavar=("N", "DURATION"), help="peak memory of S1 with N neurons")

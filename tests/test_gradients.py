@@ -349,7 +349,7 @@ def test_gradient_errors():
     partial.record_spikes([0])
     with pytest.raises(ValueError, match="record_tape needs the spikes of all neurons"):
         partial.run(0.01, record_tape=True)
-    qif = EventNetwork(2, model="qif", drive=1.0)
+    qif = EventNetwork(2, model=np.array(["qif", "lif"]), drive=1.0)  # (QIF and theta: test_gradients_qif.py)
     qif.run(0.01, record_tape=True)
     with pytest.raises(NotImplementedError, match="'lif' neurons only"):
         qif.gradient(np.zeros(qif.spike_times.size))

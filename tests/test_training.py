@@ -440,7 +440,7 @@ def _model(**kw):
         (dict(tau=-0.01), ValueError, "tau must be > 0"),
         (dict(drive=[1.2, 1.2, 1.2]), ValueError, r"drive must be a scalar or have shape \(2,\)"),
         (dict(input_weights="a"), TypeError, "input_weights"),
-        (dict(model="qif"), ValueError, "model must be 'lif' or 'lif_exp'"),
+        (dict(model="eif"), ValueError, "model must be 'lif', 'lif_exp', 'qif' or 'theta'"),
         (dict(model="lif_exp", tau_e=0.0), ValueError, "tau_e must be > 0"),
     ],
 )

@@ -1,11 +1,12 @@
 """Exact gradients through an event-driven run: the backward (adjoint) pass of LIF networks, with delta
-pulses ('lif') or exponential synaptic currents ('lif_exp').
+pulses ('lif') or exponential synaptic currents ('lif_exp'), and of QIF and theta networks with delta pulses.
 
 A run recorded with ``EventNetwork.run(T, record_tape=True)`` is differentiated in one backward pass over
-its spikes (the compiled `brian2_sparseprop.spiking._adjoint`, and `brian2_sparseprop.spiking._adjoint_exp`
-for 'lif_exp'), O(K) per spike. For a fixed order of events
-every spike time and every final state is a smooth function of the weights, drives and initial states;
-the gradient returned is that function's. Where the order of events would change under an infinitesimal
+its spikes (the compiled `brian2_sparseprop.spiking._adjoint`, `brian2_sparseprop.spiking._adjoint_exp`
+for 'lif_exp' and `brian2_sparseprop.spiking._adjoint_qif` for 'qif' and 'theta'), O(K) per spike (for
+'qif' and 'theta' after a sort of the arrivals by target and time). For a fixed order of events every
+spike time and every final state is a smooth function of the weights, drives and initial states; the
+gradient returned is that function's. Where the order of events would change under an infinitesimal
 change (an arrival at the very instant of a spike, a pulse that lands a neuron exactly on threshold), or
 where a spike caused by a pulse makes its time insensitive to its neuron's parameters, the result counts
 the events; see `SpikeGradient`.
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_real, check_values, real_array, si_value
-from . import _adjoint, _adjoint_exp
+from . import _adjoint, _adjoint_exp, _adjoint_qif
 
-__all__ = ["SpikeGradient", "lif_gradient", "van_rossum_loss"]
+__all__ = ["SpikeGradient", "lif_gradient", "pseudospike_times", "van_rossum_loss"]
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,14 @@ class SpikeGradient:
     drive : float or numpy.ndarray, shape (n,)
         dL/dI, per neuron if ``drive`` was given per neuron, else by the shared drive.
     v0 : numpy.ndarray, shape (n,)
-        dL/dv(0), by each neuron's initial state.
+        dL/dv(0), by each neuron's initial state (the phase theta(0) for theta neurons).
     tau, threshold, reset : float or numpy.ndarray, shape (n,)
         dL/dtau (1/s), dL/dtheta, dL/dv_r: per neuron if the parameter was given per neuron, else by the
         shared value (``tau`` is the membrane's tau_m for 'lif_exp'). A spike caused by a pulse does not
         depend on its neuron's threshold (it only needs the pulse to cross it); a neuron refractory at T
         is held at its reset (v(T) = v_r). The initial state is ``v0`` even where it defaulted to the
-        reset: ``reset`` is the derivative by the resets after spikes.
+        reset: ``reset`` is the derivative by the resets after spikes. Theta neurons have neither (their
+        threshold and reset are +-pi): 0.
     poisson_weights, poisson_delays : tuple of (float or numpy.ndarray)
         One entry per `add_poisson_input` or `add_poisson_sources` call, in their order: dL/dw and dL/dd
         of its synapses (per synapse, or by the one value if a scalar was given), for the input
@@ -84,6 +86,10 @@ class SpikeGradient:
         0.0 for 'lif').
     loss : float or None
         The value of the loss when it was given as a callable (``gradient(loss=...)``), else None.
+    pseudospike_times, pseudospike_indices : numpy.ndarray or None
+        With ``pseudospikes`` ('qif' and 'theta' networks): the pseudospikes of the neurons that did not
+        fire in the run (see `pseudospike_times`), which followed the recorded spikes in the loss's
+        arguments; None without.
 
     Notes
     -----
@@ -115,6 +121,8 @@ class SpikeGradient:
     i_e0: float | np.ndarray = 0.0
     i_i0: float | np.ndarray = 0.0
     loss: float | None = None
+    pseudospike_times: np.ndarray | None = None
+    pseudospike_indices: np.ndarray | None = None
 
 
 def _boundaries(times, neuron, kicked, n, s_times, s_idx, tref):
@@ -181,9 +189,9 @@ def _synapse_parts(net):
     return parts, np.lexsort((caller, row))
 
 
-def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None):
-    """Exact gradient of a loss L by the parameters of a LIF network's run (weights, delays, drives, initial
-    states, tau, threshold, reset) and by the weights and delays of its external inputs.
+def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None, pseudospikes=None):
+    """Exact gradient of a loss L by the parameters of a LIF, QIF or theta network's run (weights, delays,
+    drives, initial states, tau, threshold, reset) and by the weights and delays of its external inputs.
 
     The loss is given by its derivatives: by every spike of the run (aligned with ``net.spike_times``)
     and, optionally, by every neuron's final state v(T) at the network's current time T and by the exact
@@ -195,10 +203,12 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     Parameters
     ----------
     net : EventNetwork
-        A network of ``'lif'`` neurons with delta pulses, or of ``'lif_exp'`` neurons with exponential
-        currents (reset < threshold), with any weights, delays, refractory periods,
-        per-neuron parameters, Poisson and spike-generator inputs, and ``integrate_refractory=False``.
-        For 'lif_exp' the gradient also holds dL/dtau_e, dL/dtau_i and dL/d(initial currents).
+        A network of ``'lif'`` neurons with delta pulses, of ``'lif_exp'`` neurons with exponential
+        currents (reset < threshold), or of ``'qif'`` and ``'theta'`` neurons with delta pulses (any sign of
+        the drive), with any weights, delays, refractory periods, per-neuron parameters, Poisson and
+        spike-generator inputs, and ``integrate_refractory=False``. For 'lif_exp' the gradient also holds
+        dL/dtau_e, dL/dtau_i and dL/d(initial currents). For theta neurons the states (``v0``, ``dL_dv``)
+        are the phases theta, and threshold and reset have no derivative (they are +-pi).
     dL_dspike_times : array_like, shape (n_spikes,)
         dL/dt_k for the spikes ``net.spike_times`` (zero where L does not depend on a spike). Give it or
         ``loss``, not both.
@@ -218,6 +228,14 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
         arguments it accepts decides which it is given. Its derivatives are taken with ``jax.grad`` (in
         64-bit precision) and passed to the backward pass; the result's ``loss`` holds its value. Needs
         JAX.
+    pseudospikes : float, optional
+        'qif' and 'theta' networks only: a drive I_ps > 0. Each neuron that did not fire in the run gets a
+        pseudospike (Klos and Memmesheimer): the time at which it would fire if, after T, its drive were
+        I_ps and no input arrived (`pseudospike_times`), a smooth function of its state v(T), later than
+        T, that joins a real spike continuously when that spike moves past T. The pseudospikes follow the
+        recorded spikes in the loss's arguments (``spike_times``, ``spike_indices``; ``dL_dspike_times``
+        has one entry per spike and per pseudospike), so that a loss of first spike times has a gradient
+        for silent neurons.
 
     Returns
     -------
@@ -237,8 +255,10 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     ImportError
         If ``loss`` is given and JAX is not installed.
     NotImplementedError
-        For models other than 'lif' and 'lif_exp' (or both in one network), ``integrate_refractory=True``,
-        or 'lif_exp' neurons with reset >= threshold, whose backward passes are not written yet.
+        For models other than 'lif', 'lif_exp', 'qif' and 'theta' (or a network that mixes 'lif', 'lif_exp'
+        and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with reset >= threshold,
+        readouts of 'qif' and 'theta' neurons with nonzero derivatives, or ``pseudospikes`` for 'lif' and
+        'lif_exp' networks, whose backward passes are not written yet.
 
     Examples
     --------
@@ -331,22 +351,33 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     >>> fd = (run_readout(0.1 + h).state_values[0, 0] ** 2 - run_readout(0.1 - h).state_values[0, 0] ** 2) / (2 * h)
     >>> bool(np.isclose(g.weights[0], fd, rtol=1e-5))
     True
+
+    A theta neuron from phase 0 fires when its phase atan(v / sqrt(I)) has turned by pi/2 at the rate
+    sqrt(I) / tau, at t = tau pi / (2 sqrt(I)), so dt/dI = -t / (2 I); silent neurons get pseudospikes:
+
+    >>> net = EventNetwork(2, model="theta", tau=0.01, drive=[4.0, -1.0], v_init=[0.0, 0.0])
+    >>> net.run(0.01, record_tape=True)
+    >>> t1 = 0.01 * np.pi / 4
+    >>> g = net.gradient([1.0])
+    >>> bool(np.isclose(net.spike_times[0], t1)), bool(np.isclose(g.drive[0], -t1 / 8))
+    (True, True)
+    >>> g = net.gradient([0.0, 1.0], pseudospikes=100.0)  # L = the pseudospike time of neuron 1
+    >>> g.pseudospike_indices.tolist(), bool(g.pseudospike_times[0] > 0.01), bool(g.drive[1] < 0)
+    ([1], True, True)
     """
     from .network import MODELS, EventNetwork
 
     if not isinstance(net, EventNetwork):
         raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
-    code = int(net._codes[0])
-    if MODELS[code] not in ("lif", "lif_exp") or (net._codes != code).any():
-        k = int(np.argmax(net._codes != code)) if MODELS[code] in ("lif", "lif_exp") else 0
-        raise NotImplementedError(
-            "gradients are implemented for networks of 'lif' neurons only or of 'lif_exp' neurons only, found "
-            f"neuron {k} of model {MODELS[net._codes[k]]!r}"
-            + (f" beside neuron 0 of model {MODELS[code]!r}" if k else "")
-        )
-    exp_model = MODELS[code] == "lif_exp"
+    family = _model_family(net)
+    exp_model = family == "lif_exp"
     if net._integ.any():
         raise NotImplementedError("gradients are not implemented for integrate_refractory=True")
+    if pseudospikes is not None and family != "qif":
+        raise NotImplementedError(
+            "pseudospikes are implemented for networks of 'qif' and 'theta' neurons, found model "
+            f"{MODELS[net._codes[0]]!r}"
+        )
     if net._engine is None or net._tape is None:
         raise ValueError(
             "no tape to differentiate: run the network with run(..., record_tape=True) from t = 0, "
@@ -357,14 +388,26 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     n = net.n
     states = net.state_values
     value = None
+    ps = None
+    if pseudospikes is not None:
+        ps_drive = check_real("pseudospikes", pseudospikes, positive=True)
+        ps = (*pseudospike_times(net, ps_drive), ps_drive)
+        all_t, all_i = np.concatenate([times, ps[0]]), np.concatenate([neuron, ps[1]])
+    else:
+        all_t, all_i = times, neuron
     if (dL_dspike_times is None) == (loss is None):
         raise TypeError("give the loss's derivatives dL_dspike_times (and dL_dv) or a callable loss, not both")
     if loss is not None:
         for name, given in (("dL_dv", dL_dv), ("dL_dstates", dL_dstates)):
             if given is not None:
                 raise TypeError(f"{name} comes from the callable loss: give one or the other")
-        value, dL_dspike_times, dL_dv, dL_dstates = _jax_derivatives(loss, times, neuron, net.v, states)
-    dL_dt = _derivative("dL_dspike_times", dL_dspike_times, times.shape, "one per spike of net.spike_times")
+        value, dL_dspike_times, dL_dv, dL_dstates = _jax_derivatives(loss, all_t, all_i, net.v, states)
+    dL_dt = _derivative(
+        "dL_dspike_times",
+        dL_dspike_times,
+        all_t.shape,
+        "one per spike of net.spike_times" + (", then one per pseudospike" if ps is not None else ""),
+    )
     dv = np.zeros(n) if dL_dv is None else _derivative("dL_dv", dL_dv, (n,), "one per neuron")
     ds = (
         np.zeros(states.shape)
@@ -375,6 +418,13 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
     if exp_model:
         return _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value)
+    if family == "qif":
+        if ds.any():
+            raise NotImplementedError(
+                "gradients by readouts (dL_dstates) are implemented for 'lif' and 'lif_exp' networks, not yet for "
+                "'qif' and 'theta' ones"
+            )
+        return _qif_gradient(net, p, times, neuron, kicked, dL_dt, dv, value, ps)
     s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
     tref = np.broadcast_to(p["tref"], (n,))
     ptr, order, kind, bd_time, pos, ro_pos, n_at_end = _boundaries(times, neuron, kicked, n, s_times, s_idx, tref)
@@ -522,6 +572,188 @@ def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
         drive=g_drive, v0=g_v0, tau=g_tm, threshold=g_thr, reset=g_reset, tau_e=g_te, tau_i=g_ti, i_e0=g_ie0,
         i_i0=g_ii0, n_pulse_triggered=0, n_coincident=int(counts[0] + counts[1] + counts[2]) + n_at_end,
         n_unresolved=0,
+    )  # fmt: skip
+
+
+def _model_family(net):
+    """'lif', 'lif_exp' or 'qif' (QIF and theta neurons, which share the backward pass): the network's one
+    family of neuron models with a gradient, or NotImplementedError."""
+    from .network import MODELS
+
+    family = {"lif": "lif", "lif_exp": "lif_exp", "qif": "qif", "theta": "qif"}
+    fam = np.array([family.get(m, "") for m in MODELS])[net._codes]
+    k = int(np.argmax(fam != fam[0]))
+    if fam[0] == "" or fam[k] != fam[0]:
+        k = k if fam[0] != "" else 0
+        raise NotImplementedError(
+            "gradients are implemented for networks of 'qif' and 'theta' neurons only, of 'lif' neurons only, or of "
+            f"'lif_exp' neurons only, found neuron {k} of model {MODELS[net._codes[k]]!r}"
+            + (f" beside neuron 0 of model {MODELS[net._codes[0]]!r}" if k else "")
+        )
+    return str(fam[0])
+
+
+def _phase_time(v, level, tau, drive):
+    """The time from v to level > v (+inf for theta) of tau dv/dt = v**2 + drive, drive > 0 (the closed form
+    of the engine's kernel, for arrays)."""
+    a = np.sqrt(drive)
+    with np.errstate(invalid="ignore"):
+        finite = np.arctan2(a * (level - v), drive + level * v)
+    return tau / a * np.where(np.isinf(level), np.arctan2(a, v), finite)
+
+
+def pseudospike_times(net, drive):
+    """The pseudospikes of the neurons of a QIF or theta network that did not fire in its run: when each
+    would fire if, after the run's end T, its drive were ``drive`` and no input arrived.
+
+    This is the smooth continuation of a neuron's spike beyond the trial (Klos and Memmesheimer,
+    "Smooth exact gradient descent learning in spiking neural networks"): with a drive I_ps > 0 every
+    state reaches the threshold, at T + (tau / sqrt(I_ps)) (phi(theta) - phi(v(T))) in the phase
+    phi(v) = atan(v / sqrt(I_ps)) (phi(+inf) = pi/2 for theta neurons), a smooth function of v(T) and tau.
+    When a neuron's last spike moves past T, it becomes a pseudospike at T continuously (v(T) at the
+    threshold), so a loss of first spike times changes smoothly as spikes leave or enter the trial, and
+    silent neurons get a gradient. `lif_gradient` differentiates it with ``pseudospikes=drive``.
+
+    Parameters
+    ----------
+    net : EventNetwork
+        A network of 'qif' and 'theta' neurons after a run.
+    drive : float
+        The drive I_ps after T, > 0 (larger: pseudospikes closer to T).
+
+    Returns
+    -------
+    times : numpy.ndarray, shape (m,)
+        The pseudospike times (s), > T, of the m neurons without a spike in the run.
+    indices : numpy.ndarray of int32, shape (m,)
+        Those neurons, ascending.
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an `EventNetwork`, or ``drive`` not a real number.
+    ValueError
+        If ``drive`` is not > 0 and finite.
+    NotImplementedError
+        For networks with neurons of other models than 'qif' and 'theta'.
+
+    Examples
+    --------
+    A theta neuron without drive never fires from -pi/2: its v = tan(theta/2), -1 at 0, has risen to
+    -1/3 at T = 20 ms (tau dv/dt = v**2); with I_ps = 100 after T its pseudospike is tau (pi/2 -
+    atan(-1/30)) / 10 after T:
+
+    >>> import numpy as np
+    >>> from brian2_sparseprop import EventNetwork
+    >>> from brian2_sparseprop.spiking.gradients import pseudospike_times
+    >>> net = EventNetwork(1, model="theta", drive=0.0, tau=0.01, v_init=[-np.pi / 2])
+    >>> net.run(0.02)
+    >>> t, i = pseudospike_times(net, 100.0)
+    >>> bool(np.isclose(t[0], 0.02 + 0.01 * (np.pi / 2 + np.arctan(1 / 30)) / 10)), i.tolist()
+    (True, [0])
+    """
+    from .network import MODELS, EventNetwork
+
+    if not isinstance(net, EventNetwork):
+        raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
+    drive = check_real("drive", drive)
+    if not (0.0 < drive < np.inf):
+        raise ValueError(f"drive must be > 0 and finite (every state must reach the threshold), found {drive}")
+    if _model_family(net) != "qif":
+        raise NotImplementedError(
+            "pseudospikes are implemented for networks of 'qif' and 'theta' neurons, found model "
+            f"{MODELS[net._codes[0]]!r}"
+        )
+    silent = np.flatnonzero(np.bincount(net.spike_indices, minlength=net.n) == 0).astype(np.int32)
+    v = _state_v(net, net.v[silent], silent)
+    tau = np.broadcast_to(net._tau, (net.n,))[silent]
+    thr = np.broadcast_to(net._thr, (net.n,))[silent]
+    return float(net.t) + _phase_time(v, thr, tau, drive), silent
+
+
+def _state_v(net, values, idx):
+    """States in the engine's coordinate v: tan(theta / 2) for theta neurons."""
+    from .network import MODELS, _theta_to_v
+
+    th = net._codes[idx] == MODELS.index("theta")
+    return np.where(th, _theta_to_v(np.where(th, values, 0.0)), values)
+
+
+def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, value, ps):
+    """`lif_gradient` for networks of 'qif' and 'theta' neurons (see `brian2_sparseprop.spiking._adjoint_qif`)."""
+    from .network import MODELS
+
+    n, n_sp = net.n, times.size
+    T = float(net.t)
+    theta = (net._codes == MODELS.index("theta")).astype(np.uint8)
+    dL_dt = np.ascontiguousarray(dL_dt_all[:n_sp])
+    dv = dv.copy()
+    extra_tau, extra_thr = np.zeros(n), np.zeros(n)
+    if ps is not None:  # a pseudospike's derivatives by v(T) (theta(T)), tau and the threshold
+        lam, idx = dL_dt_all[n_sp:], ps[1]
+        tau_i = np.broadcast_to(p["tau"], (n,))[idx]
+        thr_i = np.broadcast_to(p["thr"], (n,))[idx]
+        v = _state_v(net, net.v[idx], idx)
+        i_ps = ps[2]
+        with np.errstate(over="ignore", invalid="ignore"):
+            dt_dv = -tau_i / (v * v + i_ps)
+            big = np.isinf(v) | (np.abs(v) > 1e150)
+            dt_dth = np.where(big, -0.5 * tau_i, -0.5 * tau_i * (1.0 + v * v) / (v * v + i_ps))
+        dv[idx] += lam * np.where(theta[idx] == 1, dt_dth, dt_dv)
+        extra_tau[idx] += lam * (ps[0] - T) / tau_i
+        with np.errstate(over="ignore"):
+            extra_thr[idx] += np.where(theta[idx] == 1, 0.0, lam * tau_i / (thr_i * thr_i + i_ps))
+    # the spikes by neuron
+    srt = np.argsort(neuron, kind="stable")
+    sp_ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(neuron, minlength=n), out=sp_ptr[1:])
+    pos = np.empty(n_sp, np.int64)
+    pos[srt] = np.arange(n_sp)
+    # the presynaptic events (spikes, then input events) and their arrivals, in flat order
+    in_times = np.concatenate([c[0] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0)
+    in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
+    in_after = np.searchsorted(times, in_times, side="left").astype(np.int64)  # an instant's inputs come first
+    spec = net._spec
+    indptr = np.ascontiguousarray(spec["indptr"], np.int64)
+    indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
+    w, d = spec["weights"], spec["delays"]
+    ev_t = np.concatenate([times, in_times])
+    ev_row = np.concatenate([neuron, in_src]).astype(np.int64)
+    ev_kick = np.concatenate([kicked, np.zeros(in_times.size, np.uint8)])
+    ev_off = np.zeros(ev_t.size + 1, np.int64)
+    np.cumsum(indptr[ev_row + 1] - indptr[ev_row], out=ev_off[1:])
+    ev_order = np.arange(ev_t.size) if in_times.size == 0 else np.argsort(ev_t, kind="stable")
+    a_ptr = np.zeros(n + 1, np.int64)
+    rec, inv = _adjoint_qif.qif_arrivals(
+        ev_t, ev_row, ev_kick, ev_order, ev_off, indptr, indices, w, _mask(w), d, _mask(d), T, a_ptr
+    )
+    v0 = _state_v(net, net._v_init, np.arange(n))
+    p_all, p_drive, p_time = np.zeros(n_sp + n), np.zeros(n_sp + n), np.zeros(n_sp + n)
+    v_T, held = np.zeros(n), np.zeros(n, np.uint8)
+    counts = np.zeros(3, np.int64)
+    _adjoint_qif.qif_replay(
+        times, kicked, sp_ptr, srt.astype(np.int64), a_ptr,
+        p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
+        p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), v0, T,
+        rec, p_all, p_drive, p_time, v_T, held, counts[1:],
+    )  # fmt: skip
+    parts, perm = _synapse_parts(net)
+    nnz = spec["indices"].size
+    g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
+    g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
+    g_tau, g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(5))
+    g_in = np.zeros(in_times.size)
+    _adjoint_qif.qif_backward(
+        times, neuron, kicked, sp_ptr, pos, ev_row, ev_off, in_after, indptr, inv, rec,
+        p_all, p_drive, p_time, v_T, held, theta, p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]),
+        p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), v0,
+        dL_dt, dv, g_w, _mask(g_w), g_d, _mask(g_d), g_tau, g_drive, g_v0, g_thr, g_reset, g_in, counts,
+    )  # fmt: skip
+    return _gradient(
+        net, g_w, g_d, parts, perm, g_in, in_src, value,
+        drive=g_drive, v0=g_v0, tau=g_tau + extra_tau, threshold=g_thr + extra_thr, reset=g_reset,
+        n_pulse_triggered=int(counts[0]), n_coincident=int(counts[1]), n_unresolved=int(counts[2]),
+        pseudospike_times=None if ps is None else ps[0], pseudospike_indices=None if ps is None else ps[1],
     )  # fmt: skip
 
 

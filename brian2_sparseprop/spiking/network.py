@@ -2331,17 +2331,18 @@ class EventNetwork:
         self._tape = None
         eng.initialize_heaps()
 
-    def gradient(self, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None):
+    def gradient(self, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None, pseudospikes=None):
         """Exact gradient of a loss through the run recorded with ``run(..., record_tape=True)``.
 
         The loss is given by its derivatives (``dL_dspike_times``, ``dL_dv``, ``dL_dstates`` by the
-        readouts of `record_states`) or as a callable that JAX differentiates (``loss``). See
+        readouts of `record_states`) or as a callable that JAX differentiates (``loss``); ``pseudospikes``
+        (a drive, 'qif' and 'theta' networks) adds the silent neurons' pseudospikes to the loss's spikes. See
         `brian2_sparseprop.spiking.gradients.lif_gradient` (this method calls it) for the parameters, the
         result and the model's limits.
         """
         from .gradients import lif_gradient
 
-        return lif_gradient(self, dL_dspike_times, dL_dv, dL_dstates=dL_dstates, loss=loss)
+        return lif_gradient(self, dL_dspike_times, dL_dv, dL_dstates=dL_dstates, loss=loss, pseudospikes=pseudospikes)
 
     @property
     def n_spikes(self):

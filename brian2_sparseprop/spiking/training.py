@@ -134,9 +134,17 @@ class TrainableNetwork:
     trained : sequence of str
         The names of the trained parameters, among ``'weights'``, ``'input_weights'``, ``'drive'``.
     model : str
-        ``'lif'`` (delta pulses, default) or ``'lif_exp'`` (exponential currents).
+        ``'lif'`` (delta pulses, default), ``'lif_exp'`` (exponential currents), or ``'qif'`` or
+        ``'theta'`` (delta pulses; ``tau dv/dt = v**2 + drive``, theta neurons in v = tan(theta/2), which
+        ignore threshold and reset).
     tau_e, tau_i : float, array_like or time Quantity, shape (n,)
         The currents' time constants (s) of ``'lif_exp'`` neurons (ignored for ``'lif'``).
+    pseudospikes : float, optional
+        ``'qif'`` and ``'theta'`` only: a drive I_ps > 0. A read-out neuron that stays silent in a trial
+        gets, as its first spike, its pseudospike (`brian2_sparseprop.spiking.gradients.pseudospike_times`:
+        when it would fire after the trial with drive I_ps and no input), a smooth function of its state
+        at the trial's end, instead of the duration: its time has a gradient, so silent neurons learn, and
+        a first spike leaving the trial moves on continuously (Klos and Memmesheimer's pseudospikes).
 
     Raises
     ------
@@ -190,12 +198,18 @@ class TrainableNetwork:
         model="lif",
         tau_e=0.005,
         tau_i=0.005,
+        pseudospikes=None,
     ):
         from .._validation import si_value
 
-        if not (isinstance(model, str) and model in ("lif", "lif_exp")):
-            raise ValueError(f"model must be 'lif' or 'lif_exp', found {model!r:.60}")
+        if not (isinstance(model, str) and model in ("lif", "lif_exp", "qif", "theta")):
+            raise ValueError(f"model must be 'lif', 'lif_exp', 'qif' or 'theta', found {model!r:.60}")
         self.model = model
+        if pseudospikes is not None:
+            if model not in ("qif", "theta"):
+                raise ValueError(f"pseudospikes are for models 'qif' and 'theta', found model {model!r}")
+            pseudospikes = check_real("pseudospikes", pseudospikes, positive=True)
+        self.pseudospikes = pseudospikes
 
         self.n = check_int("n", n, 1)
         self.n_inputs = check_int("n_inputs", n_inputs, 0)
@@ -393,6 +407,17 @@ class TrainableNetwork:
         spike = sel[order][keep]
         first = np.full(b * r_count * k_count, self.duration)
         first[flat] = net.spike_times[spike]
+        if self.pseudospikes is not None:  # a silent read-out neuron's first spike: its pseudospike
+            from .gradients import pseudospike_times
+
+            t_ps, ix = pseudospike_times(net, self.pseudospikes)
+            ps_sample, ps_neuron = np.divmod(ix.astype(np.int64), self.n)
+            ps_r = self._readout_pos[ps_neuron]
+            keep = ps_r >= 0
+            ps_flat = (ps_sample[keep] * r_count + ps_r[keep]) * k_count
+            first[ps_flat] = t_ps[keep]
+            flat = np.concatenate([flat, ps_flat])
+            spike = np.concatenate([spike, net.spike_times.size + np.flatnonzero(keep)])
         return first.reshape(b, r_count, k_count), flat, spike
 
     def first_spikes(self, params, input_times):
@@ -468,6 +493,11 @@ class TrainableNetwork:
         net.run(self.duration, record_tape=True)
         first, flat, spike = self._first_spikes(net, b)
         fn, takes_gap = self._value_and_grad(loss)
+        if takes_gap and self.model == "theta":
+            raise ValueError(
+                "a loss with the gap to threshold needs a finite threshold, which theta neurons do not have: "
+                "use a loss of the first spikes with pseudospikes"
+            )
         with _x64(jax):
             if takes_gap:
                 silent = np.ones(b * self.readout.size, bool)
@@ -483,13 +513,18 @@ class TrainableNetwork:
             d_gap = np.asarray(d_gap, dtype=np.float64).reshape(-1)
         if not (np.isfinite(d_first).all() and np.isfinite(d_gap).all() and np.isfinite(value)):
             raise ValueError(f"the loss or its derivative is not finite (loss {value}): check the loss function")
-        dL_dt = np.zeros(net.spike_times.size)
+        n_ps = (
+            0
+            if self.pseudospikes is None
+            else int(np.count_nonzero(np.bincount(net.spike_indices, minlength=net.n) == 0))
+        )
+        dL_dt = np.zeros(net.spike_times.size + n_ps)  # then one per pseudospike (every silent neuron)
         dL_dt[spike] = d_first[flat]
         dL_dv = None
         if takes_gap:
             dL_dv = np.zeros(net.n)
             dL_dv[rows[silent]] = -d_gap[silent]  # gap = threshold - v(T) for silent neurons only
-        g = net.gradient(dL_dt, dL_dv)
+        g = net.gradient(dL_dt, dL_dv, pseudospikes=self.pseudospikes)
         sums = {
             "weights": np.reshape(g.weights, (b, -1)).sum(axis=0) if "weights" in self.trained else None,
             "input_weights": (
