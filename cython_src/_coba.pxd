@@ -47,13 +47,18 @@ cdef struct CobaPar:            # one neuron's parameters
     double E_i
 
 
+cdef inline double coba_integrand(double r, double s, double a, double tm, double ts) noexcept nogil:
+    """The integrand of J at r in [0, s]; q(r) - q(s) written q(r) (1 - exp(-(s - r)/tau_s)), without the
+    cancellation that would cost a * eps in the exponent."""
+    return exp(-(s - r) / tm - r / ts + a * exp(-r / ts) * expm1(-(s - r) / ts))
+
+
 cdef inline double coba_J(double s, double a, const CobaPar* p) noexcept nogil:
     """J(s) >= 0 above, for s >= 0 and a >= 0."""
-    cdef double ts = p.tau_s, tm = p.tau_m, q, S1 = 0.0, R, r0, r1, h, hlin, lam, m, hw, acc = 0.0, k
+    cdef double ts = p.tau_s, tm = p.tau_m, S1 = 0.0, R, r0, r1, h, hlin, lam, m, hw, acc = 0.0, k
     cdef int j
     if s <= 0.0:
         return 0.0
-    q = exp(-s / ts)
     if a > 0.125 * EPS:
         R = ts * log(8.0 * a / EPS)
         S1 = s if s < R else R
@@ -71,11 +76,8 @@ cdef inline double coba_J(double s, double a, const CobaPar* p) noexcept nogil:
         m = 0.5 * (r0 + r1)
         hw = 0.5 * (r1 - r0)
         for j in range(10):
-            acc += hw * EIF_GL_W[j] * (
-                exp(-(s - (m - hw * EIF_GL_X[j])) / tm - (m - hw * EIF_GL_X[j]) / ts
-                    - a * (exp(-(m - hw * EIF_GL_X[j]) / ts) - q))
-                + exp(-(s - (m + hw * EIF_GL_X[j])) / tm - (m + hw * EIF_GL_X[j]) / ts
-                      - a * (exp(-(m + hw * EIF_GL_X[j]) / ts) - q)))
+            acc += hw * EIF_GL_W[j] * (coba_integrand(m - hw * EIF_GL_X[j], s, a, tm, ts)
+                                       + coba_integrand(m + hw * EIF_GL_X[j], s, a, tm, ts))
         r0 = r1
     if S1 < s:
         # the factor exp(-a (q(r) - q(s))) is 1 to rounding on [S1, s]: tau_m K(s - S1) shifted by S1

@@ -613,8 +613,7 @@ class EventNetwork:
             if bad.any():
                 k = int(np.argmax(bad))
                 raise ValueError(
-                    f"{name} of 'coba' neurons is an initial conductance and must be >= 0, found {c[k]} for "
-                    f"neuron {k}"
+                    f"{name} of 'coba' neurons is an initial conductance and must be >= 0, found {c[k]} for neuron {k}"
                 )
             if exp_cur.any():
                 self._cur_init[:, col] = c
