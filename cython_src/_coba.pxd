@@ -14,12 +14,15 @@
 #
 # J being a difference of incomplete gamma functions (substitute x = a q(r)). Written as that difference it
 # cancels badly (for small s, and for large a), so it is evaluated as the integral of its positive,
-# log-concave integrand: composite 20-point Gauss-Legendre on panels short enough for the integrand's
-# variation (tau_s / sqrt(a q(r)) where the conductance term is large, 4 / |1/tau_m - 1/tau_s| for the
-# exponential part), up to R = tau_s ln(8 a / eps) where a q(r) < eps / 8 and the factor exp(-a (q(r) -
-# q(s))) is 1 to rounding; the rest of the integral is then the current-synapse kernel of _lif_exp.pxd in
-# closed form. Accuracy, measured against mpmath (tests/test_coba.py): relative 1e-15 over a grid of a and
-# tau_s / tau_m.
+# log-concave integrand where the conductance term lambda(r) = a q(r) is large (above 1/2): composite
+# Gauss-Legendre on panels of tau_s / sqrt(lambda) (the integrand varies by about sqrt(lambda) over one),
+# 8 points where lambda <= 4 (panels also <= 1 / |1/tau_m - 1/tau_s|: the rule's error for exp(c x) on
+# [-1, 1] is below 3e-18 c^16, c <= 1 here), 20 points above (panels <= 4 / |1/tau_m - 1/tau_s|). Where lambda(r) <= 1/2 (all of [0, s]
+# when a <= 1/2), exp(-lambda(r)) is summed as its power series (17 terms: 0.5^17/17! < 1e-19), each term
+# integrated in closed form by the current-synapse kernel of _lif_exp.pxd with time constant
+# tau_s / (j + 1): a series of positive kernels with alternating signs and ratio <= 1/2, no cancellation.
+# Accuracy, measured against 30-digit mpmath (tests/test_coba.py): within 27 rounding steps of the voltage
+# scale over a grid of a and tau_s / tau_m, most cases to the last bit.
 #
 # The first threshold crossing (`coba_time_to`) cannot be missed; why, in docs/engine.md ("Conductance
 # synapses"). In short: u' = 0 where u equals w(s) = c0 q / (1 + g0 q), which moves monotonically towards 0;
@@ -32,11 +35,13 @@
 # All functions are `noexcept nogil`; callers guarantee the preconditions (conductances >= 0, taus > 0).
 from libc.math cimport INFINITY, exp, expm1, fabs, log, sqrt
 
-from ._eif cimport EIF_GL_W, EIF_GL_X
+from ._eif cimport EIF_GL8_W, EIF_GL8_X, EIF_GL_W, EIF_GL_X
 from ._lif_exp cimport LexpState, lexp_kernel
 
 DEF EPS = 2.220446049250313e-16
 DEF MAX_ITER = 200
+DEF COBA_SERIES_LAMBDA = 0.5    # a q(r) below which exp(-a q(r)) is summed as its series
+DEF COBA_SERIES_TERMS = 17      # 0.5**17 / 17! < 1e-19
 
 
 cdef struct CobaPar:            # one neuron's parameters
@@ -55,33 +60,54 @@ cdef inline double coba_integrand(double r, double s, double a, double tm, doubl
 
 cdef inline double coba_J(double s, double a, const CobaPar* p) noexcept nogil:
     """J(s) >= 0 above, for s >= 0 and a >= 0."""
-    cdef double ts = p.tau_s, tm = p.tau_m, S1 = 0.0, R, r0, r1, h, hlin, lam, m, hw, acc = 0.0, k
+    cdef double ts = p.tau_s, tm = p.tau_m, S1 = 0.0, r0, r1, h, hlin, lam, m, hw, acc = 0.0, k
+    cdef double sig, Em, Es1, Esj, term, tail
     cdef int j
     if s <= 0.0:
         return 0.0
-    if a > 0.125 * EPS:
-        R = ts * log(8.0 * a / EPS)
-        S1 = s if s < R else R
+    if a > COBA_SERIES_LAMBDA:
+        S1 = ts * log(a / COBA_SERIES_LAMBDA)    # lambda(r) = a q(r) falls to COBA_SERIES_LAMBDA there
+        S1 = s if s < S1 else S1
     k = fabs((ts - tm) / (tm * ts))
-    hlin = 4.0 / k if k > 0.0 else INFINITY
+    hlin = 1.0 / k if k > 0.0 else INFINITY
     r0 = 0.0
     while r0 < S1:
         lam = a * exp(-r0 / ts)
-        h = 4.0 * ts if lam <= 0.0625 else ts / sqrt(lam)
-        if h > hlin:
+        h = ts / sqrt(lam)
+        if lam > 4.0:                       # the 20-point rule on panels 4 times longer in 1/|k|
+            h = h if h < 4.0 * hlin else 4.0 * hlin
+        elif h > hlin:                      # the 8-point rule
             h = hlin
         r1 = r0 + h
         if r1 > S1 or S1 - r1 < 1e-3 * h:
             r1 = S1
         m = 0.5 * (r0 + r1)
         hw = 0.5 * (r1 - r0)
-        for j in range(10):
-            acc += hw * EIF_GL_W[j] * (coba_integrand(m - hw * EIF_GL_X[j], s, a, tm, ts)
-                                       + coba_integrand(m + hw * EIF_GL_X[j], s, a, tm, ts))
+        if lam > 4.0:
+            for j in range(10):
+                acc += hw * EIF_GL_W[j] * (coba_integrand(m - hw * EIF_GL_X[j], s, a, tm, ts)
+                                           + coba_integrand(m + hw * EIF_GL_X[j], s, a, tm, ts))
+        else:
+            for j in range(4):
+                acc += hw * EIF_GL8_W[j] * (coba_integrand(m - hw * EIF_GL8_X[j], s, a, tm, ts)
+                                            + coba_integrand(m + hw * EIF_GL8_X[j], s, a, tm, ts))
         r0 = r1
     if S1 < s:
-        # the factor exp(-a (q(r) - q(s))) is 1 to rounding on [S1, s]: tau_m K(s - S1) shifted by S1
-        acc += exp(-S1 / ts) * tm * lexp_kernel(s - S1, tm, ts, exp(-(s - S1) / tm), exp(-(s - S1) / ts))
+        # on [S1, s], lambda(r) <= lambda1 = a q(S1) <= COBA_SERIES_LAMBDA: expand exp(-lambda(r)) in its
+        # power series and integrate term by term in closed form (the current-synapse kernel of
+        # _lif_exp.pxd with time constant tau_s / (j + 1)); the terms fall as lambda1^j / j!
+        sig = s - S1
+        lam = a * exp(-S1 / ts)
+        Em = exp(-sig / tm)
+        Es1 = exp(-sig / ts)
+        Esj = 1.0
+        term = 1.0
+        tail = 0.0
+        for j in range(COBA_SERIES_TERMS):
+            Esj *= Es1
+            tail += term * lexp_kernel(sig, tm, ts / (j + 1), Em, Esj)
+            term *= -lam / (j + 1)
+        acc += exp(a * exp(-s / ts) - S1 / ts) * tm * tail
     return acc
 
 
