@@ -462,6 +462,17 @@ class EventNetwork:
     >>> bool(abs(net.spike_times[0] - s) < 1e-15), net.spike_times.size
     (True, 1)
 
+    A conductance-based neuron (``model='coba'``) whose conductance reverses at the leak's E_L (the drive):
+    the conductance only speeds up the relaxation, ``v - E_L = (v0 - E_L) exp(-s/tau - a (1 - exp(-s/tau_s)))``
+    with ``a = g tau_s / tau``:
+
+    >>> net = EventNetwork(1, model="coba", tau=0.02, drive=-0.06, threshold=np.inf, tau_e=0.005, tau_i=0.005,
+    ...                    E_e=-0.06, v_init=[-0.07], i_e_init=2.0)
+    >>> net.run(0.01)
+    >>> a = 2.0 * 0.005 / 0.02
+    >>> bool(abs(net.v[0] - (-0.06 - 0.01 * np.exp(-0.01 / 0.02 - a * (1 - np.exp(-0.01 / 0.005))))) < 3e-17)
+    True
+
     A perfect integrator ``dv/dt = drive / tau`` (``model='linear'``): period threshold * tau / drive:
 
     >>> from brian2_sparseprop import LinearModel
@@ -1915,7 +1926,7 @@ class EventNetwork:
     @property
     def currents(self):
         """The exact synaptic currents ``(I_e, I_i)`` of every neuron at the current time, shape (n, 2)
-        (0 for neurons of models without currents).
+        (the conductances ``(g_e, g_i)`` of ``'coba'`` neurons; 0 for neurons of models without currents).
 
         Examples
         --------
