@@ -7,6 +7,7 @@ a pulse w > 0 adds w to g_e, w < 0 adds -w to g_i; threshold and reset on v, ref
 """
 
 import functools
+import pickle
 
 import mpmath as mp
 import numpy as np
@@ -245,6 +246,30 @@ def test_pulses_go_to_their_conductances():
     np.testing.assert_allclose(net.currents[0], np.array([0.4, 1.5]) * np.exp(-0.001 / TAU_S), rtol=1e-15)
 
 
+def test_state_and_pickle_keep_conductances():
+    def make():
+        net = neuron(drive=-0.052, i_e_init=0.5, i_i_init=0.3, refractory=0.002, E_e=0.0, E_i=-0.075)
+        net.add_poisson_input(rate=500.0, weight=0.3)
+        net.add_poisson_input(rate=200.0, weight=-0.5)
+        return net
+
+    a = make()
+    a.run(0.05)
+    state = a.get_state()
+    blob = pickle.dumps(a)
+    a.run(0.2)
+    b = make()
+    b.run(0.01)
+    b.set_state(state)
+    b.run(0.2)
+    c = pickle.loads(blob)
+    c.run(0.2)
+    assert a.spike_times.size > 10
+    for other in (b, c):
+        np.testing.assert_array_equal(a.spike_times[-10:], other.spike_times[-10:])
+        np.testing.assert_array_equal(a.currents, other.currents)
+
+
 def test_random_network_against_reference(rng):
     """A small random E/I network with delays and external drive by a leak reversal above threshold:
     the same spikes as the incomplete-gamma oracle, times within 1e-9 s (measured: at most 1.9e-16 s)."""
@@ -298,3 +323,7 @@ def test_gradients_and_lyapunov_refuse_coba():
         lyapunov_spectrum(neuron(n=2, drive=-0.045), 0.1)
     with pytest.raises(NotImplementedError, match="'coba' neurons"):
         net.set_params(drive=-0.046)
+    from brian2_sparseprop.spiking.flossing import _check_models  # what floss checks first
+
+    with pytest.raises(NotImplementedError, match="found model 'coba' for neuron 0"):
+        _check_models(net)
