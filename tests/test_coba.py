@@ -312,6 +312,11 @@ def test_invalid_parameters_refused(overrides, error, match):
         neuron(**overrides)
 
 
+def test_reversal_potentials_required():
+    with pytest.raises(ValueError, match=r"'coba' neurons need their reversal potentials: give E_e and E_i"):
+        EventNetwork(1, model="coba", tau=TAU_M, drive=E_L, threshold=V_T, reset=V_R, tau_e=TAU_S, tau_i=TAU_S)
+
+
 def test_gradients_and_lyapunov_refuse_coba():
     from brian2_sparseprop.spiking.lyapunov import lyapunov_spectrum
 

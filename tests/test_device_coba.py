@@ -201,9 +201,11 @@ def rate_and_cv(t, i, n, duration, t0=0.1):
 
 @pytest.mark.slow
 def test_coba_statistics_as_brian2_runtime(numpy_target):
-    """COBA (N = 200, 1 s, 4 seeds): mean rate and CV with the device and with Brian2's runtime at
-    dt = 0.01 ms. Both runs are chaotic, so they are compared as statistics: the difference of the means
-    over seeds within 3 standard errors of the difference (the seed-to-seed spread of each)."""
+    """COBA (N = 200, 1 s, 4 seeds): mean rate and CV after 100 ms with the device and with Brian2's runtime
+    at dt = 0.01 ms. Both runs are chaotic, so they are compared as statistics, paired by seed (one seed: one
+    connectivity and initial state for both): the mean difference within 3 standard errors of the paired
+    differences plus 2 % of the runtime's value. Measured: rate 17.39 vs 17.38 Hz (seeds from 15.6 to 20.4),
+    difference 0.015 Hz against a bound of 1.1 Hz; CV 0.424 vs 0.410, difference 0.014 against 0.041."""
     seeds = range(4)
     stats = {}
     for device in ("sparseprop", "runtime"):
@@ -213,9 +215,9 @@ def test_coba_statistics_as_brian2_runtime(numpy_target):
             [rate_and_cv(*run_coba(200, 1000, 0.1 if device == "sparseprop" else 0.01, s), 200, 1.0) for s in seeds]
         )
     reset_device()
-    a, b = stats["sparseprop"], stats["runtime"]
-    se = np.sqrt(a.var(axis=0, ddof=1) / len(a) + b.var(axis=0, ddof=1) / len(b))
-    assert np.all(np.abs(a.mean(axis=0) - b.mean(axis=0)) <= 3 * se + 0.02 * b.mean(axis=0))
+    diff = stats["sparseprop"] - stats["runtime"]
+    se = diff.std(axis=0, ddof=1) / np.sqrt(len(diff))
+    assert np.all(np.abs(diff.mean(axis=0)) <= 3 * se + 0.02 * stats["runtime"].mean(axis=0))
 
 
 # ----------------------------------------------------------------------------- refusals

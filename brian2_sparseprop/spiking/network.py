@@ -402,8 +402,9 @@ class EventNetwork:
     i_e_init, i_i_init : float or array_like, shape (n,)
         Initial currents of ``'lif_exp'`` neurons, initial conductances (>= 0) of ``'coba'`` neurons (0
         for the other models).
-    E_e, E_i : float or array_like, shape (n,)
-        Excitatory and inhibitory reversal potentials of ``'coba'`` neurons (ignored for the other models).
+    E_e, E_i : float or array_like, shape (n,), optional
+        Excitatory and inhibitory reversal potentials of ``'coba'`` neurons, in the units of v (required
+        with such neurons; ignored for the other models).
     time_quantum : float or time Quantity, optional
         A time step (s) of which every delay and refractory period (those of inputs added later too) is a
         whole number. Events that coincide in exact arithmetic are then one instant, as in NEST's precise
@@ -528,8 +529,8 @@ class EventNetwork:
         i_i_init=0.0,
         time_quantum=None,
         linear=None,
-        E_e=0.0,
-        E_i=-80.0,
+        E_e=None,
+        E_i=None,
     ):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n must be an integer, found {type(n).__name__}")
@@ -606,8 +607,13 @@ class EventNetwork:
         exp_cur = (codes == MODELS.index("lif_exp")) | coba
         self._tau_e = _as_param("tau_e", tau_e, n, positive=True)
         self._tau_i = _as_param("tau_i", tau_i, n, positive=True)
-        self._E_e = _as_param("E_e", E_e, n)
-        self._E_i = _as_param("E_i", E_i, n)
+        if coba.any() and (E_e is None or E_i is None):
+            raise ValueError(
+                "'coba' neurons need their reversal potentials: give E_e and E_i (in the units of v), found "
+                f"E_e={E_e}, E_i={E_i}"
+            )
+        self._E_e = _as_param("E_e", 0.0 if E_e is None else E_e, n)
+        self._E_i = _as_param("E_i", 0.0 if E_i is None else E_i, n)
         if coba.any():
             _check_coba(coba, self._tau_e, self._tau_i, n)
         self._cur_init = np.zeros((n, 2) if exp_cur.any() else (1, 2))
