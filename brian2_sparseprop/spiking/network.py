@@ -468,7 +468,7 @@ class EventNetwork:
     with ``a = g tau_s / tau``:
 
     >>> net = EventNetwork(1, model="coba", tau=0.02, drive=-0.06, threshold=np.inf, tau_e=0.005, tau_i=0.005,
-    ...                    E_e=-0.06, v_init=[-0.07], i_e_init=2.0)
+    ...                    E_e=-0.06, E_i=-0.08, v_init=[-0.07], i_e_init=2.0)
     >>> net.run(0.01)
     >>> a = 2.0 * 0.005 / 0.02
     >>> bool(abs(net.v[0] - (-0.06 - 0.01 * np.exp(-0.01 / 0.02 - a * (1 - np.exp(-0.01 / 0.005))))) < 3e-17)
