@@ -13,6 +13,7 @@ from numpy.random cimport bitgen_t
 from ._delay_queue cimport DelayQueue
 from ._heap cimport Heap
 from ._lif_exp cimport LexpPar, LexpState
+from ._coba cimport CobaPar
 from ._linear cimport LinSys
 from ._models cimport KIND_BITS
 from ._stdp cimport StdpRule, SynTrace
@@ -131,6 +132,9 @@ cdef class Engine:
     cdef double[::1] p_tau_e, p_tau_i
     cdef int64_t m_tau_e, m_tau_i
     cdef double[:, ::1] cur
+    # conductance synapses (KIND_COBA, tau_s in p_tau_e, E_L in p_drive, g_e and g_i in `cur`): reversal potentials
+    cdef double[::1] p_E_e, p_E_i
+    cdef int64_t m_E_e, m_E_i
     # linear models (KIND_LINEAR): one LinSys per distinct parameter set, the class of each neuron (length n,
     # or 1 with mask 0), and each neuron's augmented state y = (1, x) at t_last (shape (n, 5) if the network
     # has such neurons, else (1, 5); v is kept in the neuron's record, its column here is not read)
@@ -251,6 +255,7 @@ cdef class Engine:
     cdef double value(self, idx_t i, double t) noexcept nogil
     cdef inline void lexp_load(self, idx_t i, LexpPar* p, LexpState* x) noexcept nogil
     cdef void lexp_to(self, idx_t i, double t, bint clamped) noexcept nogil
+    cdef inline void coba_load(self, idx_t i, CobaPar* p, LexpState* x) noexcept nogil
     cdef void kick_exp(self, idx_t i, double w_i, double w_e, double t) noexcept nogil
     cdef inline const LinSys* lin_load(self, idx_t i, double* y) noexcept nogil
     cdef inline void lin_store(self, idx_t i, const LinSys* L, const double* y) noexcept nogil

@@ -63,10 +63,11 @@ from ._delay_queue cimport DelayEvent, dq_free, dq_heapify, dq_pop, dq_push, dq_
 from ._heap cimport SP_PREFETCH, Heap, heap_build, heap_sift_down, heap_sift_up, heap_sink, heap_update
 from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
 from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, lexp_time_to
+from ._coba cimport CobaPar, coba_advance, coba_decay, coba_eval, coba_time_to
 from ._eif cimport eif_advance, eif_time_to
 from ._linear cimport LinSys, lin_advance, lin_dot, lin_reset, lin_time_to
-from ._models cimport (KIND_EIF, KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_LINEAR, KIND_QIF, model_advance,
-                       model_kick, model_time_to)
+from ._models cimport (KIND_COBA, KIND_EIF, KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_LINEAR, KIND_QIF,
+                       model_advance, model_kick, model_time_to)
 from ._qif cimport theta_of_v
 from ._stdp cimport StdpRule, SynTrace, stdp_on_post, stdp_on_pre
 from ._stp cimport STP_U, STP_X, StpRule, StpState, stp_after, stp_before
@@ -74,7 +75,7 @@ from ._typedefs cimport idx_t, int8_t, int32_t, int64_t, syn_t, uint8_t, uint16_
 
 # the codes the Python layer writes into a neuron's flags (read from the C enums: not written twice)
 KIND_CODES = {"lif_shared": KIND_LIF_U, "lif": KIND_LIF, "qif": KIND_QIF, "lif_exp": KIND_LIF_EXP,
-              "eif": KIND_EIF, "linear": KIND_LINEAR}
+              "eif": KIND_EIF, "linear": KIND_LINEAR, "coba": KIND_COBA}
 FLAG_CODES = {
     "kind_shift": KIND_SHIFT,
     "class_shift": CLASS_SHIFT,
@@ -206,6 +207,8 @@ cdef class Engine:
         self.p_tau_e, self.m_tau_e = spec["tau_e"], self._mask(spec["tau_e"])
         self.p_tau_i, self.m_tau_i = spec["tau_i"], self._mask(spec["tau_i"])
         self.cur = spec["cur"]
+        self.p_E_e, self.m_E_e = spec["E_e"], self._mask(spec["E_e"])
+        self.p_E_i, self.m_E_i = spec["E_i"], self._mask(spec["E_i"])
         self.lin_sys = spec["lin_sys"]
         self.lin_cls, self.m_lin_cls = spec["lin_cls"], self._mask(spec["lin_cls"])
         self.lin = spec["lin"]
@@ -501,12 +504,17 @@ cdef class Engine:
     cdef inline double free_v(self, idx_t i, double t) noexcept nogil:
         """v of a neuron of a timed class at time t (integrating, not clamped)."""
         cdef LexpPar p
+        cdef CobaPar pc
         cdef LexpState x
         cdef double y[5]
         cdef const LinSys* L
         if KIND(self.nrn[i].flags) == KIND_LIF_EXP:
             self.lexp_load(i, &p, &x)
             lexp_advance(&x, t - self.t_last[i], &p)
+            return x.v
+        if KIND(self.nrn[i].flags) == KIND_COBA:
+            self.coba_load(i, &pc, &x)
+            coba_advance(&x, t - self.t_last[i], &pc)
             return x.v
         if KIND(self.nrn[i].flags) == KIND_LINEAR:
             L = self.lin_load(i, y)
@@ -519,6 +527,7 @@ cdef class Engine:
         """Time until a neuron of a timed class at v reaches its threshold without input (LIF with
         exponential currents: from v and the currents stored at t_last)."""
         cdef LexpPar p
+        cdef CobaPar pc
         cdef LexpState x
         cdef double y[5]
         cdef const LinSys* L
@@ -526,6 +535,10 @@ cdef class Engine:
             self.lexp_load(i, &p, &x)
             x.v = v
             return lexp_time_to(&x, self.p_thr[i & self.m_thr], &p)
+        if KIND(self.nrn[i].flags) == KIND_COBA:
+            self.coba_load(i, &pc, &x)
+            x.v = v
+            return coba_time_to(&x, self.p_thr[i & self.m_thr], &pc)
         if KIND(self.nrn[i].flags) == KIND_LINEAR:
             L = self.lin_load(i, y)
             y[L.vi] = v
@@ -546,16 +559,35 @@ cdef class Engine:
         x.ie = self.cur[i, 0]
         x.ii = self.cur[i, 1]
 
+    cdef inline void coba_load(self, idx_t i, CobaPar* p, LexpState* x) noexcept nogil:
+        """The parameters of conductance-based neuron i, and its stored state (v, g_e, g_i at t_last)."""
+        p.tau_m = self.p_tau[i & self.m_tau]
+        p.tau_s = self.p_tau_e[i & self.m_tau_e]
+        p.E_L = self.p_drive[i & self.m_drive]
+        p.E_e = self.p_E_e[i & self.m_E_e]
+        p.E_i = self.p_E_i[i & self.m_E_i]
+        x.v = self.nrn[i].x
+        x.ie = self.cur[i, 0]
+        x.ii = self.cur[i, 1]
+
     cdef void lexp_to(self, idx_t i, double t, bint clamped) noexcept nogil:
-        """Move the stored state of LIF neuron i with exponential currents to t >= t_last (v held if
-        clamped: refractoriness without integration)."""
+        """Move the stored state of LIF neuron i with exponential currents or conductances ('coba') to
+        t >= t_last (v held if clamped: refractoriness without integration)."""
         cdef LexpPar p
+        cdef CobaPar pc
         cdef LexpState x
-        self.lexp_load(i, &p, &x)
-        if clamped:
-            lexp_decay(&x, t - self.t_last[i], &p)
+        if KIND(self.nrn[i].flags) == KIND_COBA:
+            self.coba_load(i, &pc, &x)
+            if clamped:
+                coba_decay(&x, t - self.t_last[i], &pc)
+            else:
+                coba_advance(&x, t - self.t_last[i], &pc)
         else:
-            lexp_advance(&x, t - self.t_last[i], &p)
+            self.lexp_load(i, &p, &x)
+            if clamped:
+                lexp_decay(&x, t - self.t_last[i], &p)
+            else:
+                lexp_advance(&x, t - self.t_last[i], &p)
         self.nrn[i].x = x.v
         self.cur[i, 0] = x.ie
         self.cur[i, 1] = x.ii
@@ -661,6 +693,8 @@ cdef class Engine:
         small enough for the C compiler to inline `kick` (LIF networks pay nothing for these models)."""
         if KIND(self.nrn[i].flags) == KIND_LIF_EXP:
             self.kick_exp(i, w_neg, w_pos, t)
+        elif KIND(self.nrn[i].flags) == KIND_COBA:
+            self.kick_exp(i, -w_neg, w_pos, t)       # g_i += |w| for w < 0 (inhibitory conductance)
         else:
             self.kick_lin(i, w_neg, w_pos, t)
 
@@ -668,7 +702,7 @@ cdef class Engine:
         cdef uint16_t f = self.nrn[i].flags
         cdef NeuronClass* cl
         cdef double E, u, v
-        if KIND(f) == KIND_LIF_EXP or KIND(f) == KIND_LINEAR:
+        if KIND(f) == KIND_LIF_EXP or KIND(f) == KIND_LINEAR or KIND(f) == KIND_COBA:
             # a positive pulse goes into I_e, a negative one into I_i (or a linear model's input variables)
             self.kick_split(i, w if w < 0.0 else 0.0, w if w > 0.0 else 0.0, t)
             return
@@ -886,7 +920,7 @@ cdef class Engine:
             else:
                 key = t + lin_time_to(L, y, self.p_thr[i & self.m_thr])
         else:
-            if KIND(f) == KIND_LIF_EXP:
+            if KIND(f) == KIND_LIF_EXP or KIND(f) == KIND_COBA:
                 self.lexp_to(i, t, True)             # the currents go on; v is reset below
             self.nrn[i].x = reset
             self.t_last[i] = t
@@ -922,7 +956,7 @@ cdef class Engine:
                 return 1
             heap_update(&cl.heap, i, t + self.time_to_threshold(i, self.nrn[i].x))
         else:
-            if KIND(f) == KIND_LIF_EXP:
+            if KIND(f) == KIND_LIF_EXP or KIND(f) == KIND_COBA:
                 self.lexp_to(i, t, not (f & F_INTEGRATE_REF))
             v = self.free_v(i, t) if (f & F_INTEGRATE_REF) else self.nrn[i].x
             self.nrn[i].x = v
@@ -990,7 +1024,8 @@ cdef class Engine:
             while b < m and self.kbuf[b].j == j:
                 w += self.kbuf[b].w
                 b += 1
-            if KIND(self.nrn[j].flags) == KIND_LIF_EXP or KIND(self.nrn[j].flags) == KIND_LINEAR:
+            if (KIND(self.nrn[j].flags) == KIND_LIF_EXP or KIND(self.nrn[j].flags) == KIND_LINEAR
+                    or KIND(self.nrn[j].flags) == KIND_COBA):
                 # two sums, one per input variable (the negative weights come first, in the same order)
                 w_neg = 0.0
                 w_pos = 0.0
@@ -1398,7 +1433,7 @@ cdef class Engine:
                 self.nrn[i].x = lif_u_of_v(v, self.p_drive[i & self.m_drive], self.class_E(cl, t))
                 key = 0.0 if v >= self.p_thr[i & self.m_thr] else self.shared_key(i, self.nrn[i].x)
             else:
-                if KIND(f) == KIND_LIF_EXP:
+                if KIND(f) == KIND_LIF_EXP or KIND(f) == KIND_COBA:
                     self.lexp_to(i, t, True)         # the currents to t; v is set below
                 if KIND(f) == KIND_LINEAR:
                     self.lin_to(i, t, False)         # the other components to t; v is set below
@@ -1409,17 +1444,24 @@ cdef class Engine:
                 heap_update(&cl.heap, i, key)
 
     def currents(self, const idx_t[::1] idx, double t):
-        """The currents (I_e, I_i) of the given LIF neurons with exponential currents at absolute time t
-        (>= the last event, before the next), shape (len(idx), 2)."""
+        """The currents (I_e, I_i) of the given LIF neurons with exponential currents (the conductances
+        (g_e, g_i) of 'coba' neurons) at absolute time t (>= the last event, before the next), shape
+        (len(idx), 2)."""
         t -= self.epoch
         out = np.empty((idx.shape[0], 2))
         cdef double[:, ::1] ov = out
         cdef idx_t r
         cdef LexpPar p
+        cdef CobaPar pc
         cdef LexpState x, y
         for r in range(idx.shape[0]):
-            self.lexp_load(idx[r], &p, &x)
-            lexp_eval(t - self.t_last[idx[r]], &x, &p, &y)
+            if KIND(self.nrn[idx[r]].flags) == KIND_COBA:
+                self.coba_load(idx[r], &pc, &x)
+                coba_decay(&x, t - self.t_last[idx[r]], &pc)
+                y = x
+            else:
+                self.lexp_load(idx[r], &p, &x)
+                lexp_eval(t - self.t_last[idx[r]], &x, &p, &y)
             ov[r, 0] = y.ie
             ov[r, 1] = y.ii
         return out

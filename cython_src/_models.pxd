@@ -13,6 +13,9 @@
 #   KIND_LINEAR  a linear model dx/dt = A x + b of dimension <= 4 (_linear.pxd) in a timed class: v in the
 #               record (x), the state vector at t_last in the engine's `lin`, the class's matrices in
 #               `lin_sys`; the engine calls its kernels itself
+#   KIND_COBA   LIF with exponential conductances sharing one time constant (Brian2's COBA form) in a timed
+#               class, stored as (v, t_last) and the conductances (g_e, g_i) at t_last in `cur`, as
+#               KIND_LIF_EXP; its kernels (_coba.pxd) take the whole state, so the engine calls them itself
 # A model for timed classes provides, in a file of its own: the free evolution over dt (no spike in
 # between), the time until v first reaches a level (infinite when it never does), and the pulse.
 # The reset stores the reset value (given in the model's coordinate) with t_last = the spike time.
@@ -27,6 +30,7 @@ cdef enum:
     KIND_LIF_EXP = 3
     KIND_EIF = 4
     KIND_LINEAR = 5
+    KIND_COBA = 6
     KIND_BITS = 3       # a kind fits in this many bits of a neuron's flags (room for 8 kinds)
 
 

@@ -283,7 +283,7 @@ def test_bad_parameters_are_refused():
         EventNetwork(2, model="eif", drive=0.0, threshold=[5.0, 800.0], reset=-1.0)
     with pytest.raises(ValueError, match="reset must be < threshold"):
         EventNetwork(1, model="eif", drive=0.0, threshold=1.0, reset=2.0)
-    with pytest.raises(ValueError, match="integrate_refractory is supported for 'lif', 'lif_exp' and 'linear'"):
+    with pytest.raises(ValueError, match="integrate_refractory is supported for 'lif', 'lif_exp', 'coba' and 'linear'"):
         EventNetwork(1, model="eif", drive=0.0, threshold=5.0, reset=-1.0, refractory=1e-3, integrate_refractory=True)
     with pytest.raises(ValueError, match="model must be one of"):
         EventNetwork(1, model="exp_if")

@@ -411,7 +411,7 @@ BAD = [
     (
         dict(model="qif", integrate_refractory=True),
         ValueError,
-        r"supported for 'lif', 'lif_exp' and 'linear' neurons only",
+        r"supported for 'lif', 'lif_exp', 'coba' and 'linear' neurons only",
     ),
     (dict(reset=1.0), ValueError, r"reset must be < threshold"),
 ]

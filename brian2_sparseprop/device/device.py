@@ -115,6 +115,7 @@ def _spec_key(spec):
     parts = [("neuron models", spec.model)]
     parts += [(name, getattr(spec, name)) for name in _NEURON_PARAMETERS]
     parts += [("neuron models", p) for p in (spec.tau_e, spec.tau_i) if p is not None]  # the currents' tau
+    parts += [("neuron models", p) for p in (spec.E_e, spec.E_i) if p is not None]  # reversal potentials
     if spec.linear is not None:  # the linear models' matrices, threshold coefficients and resets
         m = spec.linear
         parts += [("neuron models", np.concatenate([m.A.ravel(), m.b.ravel(), m.c, m.reset_scale, m.reset_offset]))]

@@ -26,6 +26,13 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   reset and integrate also during refractoriness. The engine's currents are ``I_c = k_c tau c`` in the
   units of ``x``; with two currents, each must receive inputs of one sign in ``I_c`` (the excitatory one
   ``>= 0``, the inhibitory one ``<= 0``), because the engine sends a pulse to its current by its sign.
+- LIF with exponential synaptic conductances (Brian2's COBA form), mapped to the model ``'coba'``: one or
+  two conductances ``g`` with ``dg/dt = -g/tau_s`` (one time constant for both: the case with a closed
+  form; unequal ones are refused), ``dx/dt`` linear in ``x`` and in ``g (E_g - x)`` with constant
+  coefficients, ``dx/dt = ((E_L - x) + sum r_g g (E_g - x))/tau`` in any equivalent spelling
+  (``(gl*(El - v) + ge*(Ee - v) + gi*(Ei - v))/C``). The engine's conductances are ``r_g g``
+  (dimensionless, relative to the leak); the one with the higher reversal potential is the excitatory
+  one. Inputs ``g += w`` must not decrease a conductance.
 
 - linear models (mapped to the model ``'linear'``, `brian2_sparseprop.spiking.linear.LinearModel`), tried
   when the forms above do not apply: up to 4 state variables whose equations are linear in them with
@@ -86,7 +93,9 @@ _SUPPORTED_MODELS = (
     "(dx/dt = a0 + a1*x + k*exp(alpha*x + beta) with a1 < 0, k > 0, alpha > 0) and theta "
     "(dx/dt = A + B*cos(x)) neurons, and LIF neurons with one or two exponential currents "
     "(dx/dt = (drive - x)/tau + k_e*ge + k_i*gi, dge/dt = -ge/tau_e, dgi/dt = -gi/tau_i, as in Brian2's CUBA "
-    "example), whose parameters are constants or per-neuron parameters; and linear models (dx/dt = A x + b, "
+    "example), or with one or two exponential conductances sharing one time constant (dx/dt = ((El - x) + "
+    "ge*(Ee - x) + gi*(Ei - x))/tau, dge/dt = -ge/tau_s, dgi/dt = -gi/tau_s, Brian2's COBA form), whose "
+    "parameters are constants or per-neuron parameters; and linear models (dx/dt = A x + b, "
     "brian2_sparseprop.spiking.linear)"
 )
 _SUPPORTED_LINEAR = (
@@ -144,7 +153,7 @@ class GroupSpec:
     offset : int
         Index of the group's first neuron in the engine.
     model : str
-        'lif', 'qif', 'eif', 'theta' or 'lif_exp'.
+        'lif', 'qif', 'eif', 'theta', 'lif_exp' or 'coba'.
     variable : str
         Name of the group's state variable.
     shift : ndarray (n,), in the variable's SI unit
@@ -159,7 +168,10 @@ class GroupSpec:
     currents : dict
         Model 'lif_exp' only: for each current variable, ``tau`` (its time constant, s, per neuron),
         ``scale`` (engine current = scale * Brian2 value, per neuron) and, once the inputs are known,
-        ``columns``: the engine currents (0: excitatory, 1: inhibitory) whose sum it is.
+        ``columns``: the engine currents (0: excitatory, 1: inhibitory) whose sum it is. Model 'coba': the
+        conductance variables, with ``tau``, ``scale`` (engine weight = scale * Brian2 increment: negative for
+        the inhibitory conductance, whose engine pulses are negative), ``E`` (reversal potential, per neuron)
+        and ``columns``.
     """
 
     group: NeuronGroup
@@ -197,6 +209,8 @@ class GroupSpec:
     def currents_from_engine(self, currents):
         """Engine currents of the group's neurons, shape (n, 2) -> Brian2 values (SI) of each current
         variable (a dict)."""
+        if self.model == "coba":  # conductances are stored >= 0, whatever the sign of their pulses
+            return {name: currents[:, c["columns"][0]] / np.abs(c["scale"]) for name, c in self.currents.items()}
         return {name: currents[:, list(c["columns"])].sum(axis=1) / c["scale"] for name, c in self.currents.items()}
 
 
@@ -248,6 +262,8 @@ class EngineSpec:
     tau_i: np.ndarray = None
     i_e_init: np.ndarray = None
     i_i_init: np.ndarray = None
+    E_e: np.ndarray = None
+    E_i: np.ndarray = None
     linear: object = None
     groups: list = field(default_factory=list)
     poisson_inputs: list = field(default_factory=list)
@@ -285,8 +301,10 @@ class EngineSpec:
         """Keyword arguments for the `EventNetwork` constructor (without ``seed``)."""
         models = np.unique(self.model)
         currents = {}
-        if "lif_exp" in models:
+        if "lif_exp" in models or "coba" in models:
             currents = dict(tau_e=self.tau_e, tau_i=self.tau_i, i_e_init=self.i_e_init, i_i_init=self.i_i_init)
+        if "coba" in models:
+            currents.update(E_e=self.E_e, E_i=self.E_i)
         if self.linear is not None:
             currents["linear"] = self.linear
         return dict(
@@ -608,29 +626,83 @@ def _current_terms(group, variable, currents, evaluator):
         if _is_zero(k):
             raise _refuse(group, f"the current '{name}', which does not enter d{variable}/dt", _SUPPORTED_MODELS)
         coefficients[name] = evaluator.evaluate(k, f"the equation for '{variable}'")
-        own = _model_expression(group, name)
-        rate = sympy.diff(own, c)
-        if not (_is_zero(own.subs(c, 0)) and _is_zero(sympy.diff(rate, c))):
-            raise _refuse(
-                group,
-                f"d{name}/dt = {own}, which is not an exponential decay d{name}/dt = -{name}/tau",
-                _SUPPORTED_MODELS,
-            )
-        if "unless refractory" in group.user_equations[name].flags:
-            raise _refuse(
-                group,
-                f"the current '{name}' held during refractoriness ('(unless refractory)')",
-                "the currents integrate and take their inputs also while the neuron is refractory",
-            )
-        rate = evaluator.evaluate(rate, f"the equation for '{name}'")
-        if not (np.all(rate < 0) and np.all(np.isfinite(rate))):
-            raise ValueError(
-                f"NeuronGroup '{group.name}': d{name}/dt = -{name}/tau_{name} needs tau_{name} > 0, found: "
-                f"tau_{name} = {-1 / rate}"
-            )
-        taus[name] = -1.0 / rate
+        taus[name] = _decay_tau(group, name, evaluator)
         expr = expr - k * c
     return sympy.expand(expr), coefficients, taus
+
+
+def _decay_tau(group, name, evaluator):
+    """The time constant (s, per neuron) of a current or conductance with dc/dt = -c/tau, or refuse."""
+    c = _symbol(name)
+    own = _model_expression(group, name)
+    rate = sympy.diff(own, c)
+    if not (_is_zero(own.subs(c, 0)) and _is_zero(sympy.diff(rate, c))):
+        raise _refuse(
+            group,
+            f"d{name}/dt = {own}, which is not an exponential decay d{name}/dt = -{name}/tau",
+            _SUPPORTED_MODELS,
+        )
+    if "unless refractory" in group.user_equations[name].flags:
+        raise _refuse(
+            group,
+            f"the current '{name}' held during refractoriness ('(unless refractory)')",
+            "the currents integrate and take their inputs also while the neuron is refractory",
+        )
+    rate = evaluator.evaluate(rate, f"the equation for '{name}'")
+    if not (np.all(rate < 0) and np.all(np.isfinite(rate))):
+        raise ValueError(
+            f"NeuronGroup '{group.name}': d{name}/dt = -{name}/tau_{name} needs tau_{name} > 0, found: "
+            f"tau_{name} = {-1 / rate}"
+        )
+    return -1.0 / rate
+
+
+def _conductance_terms(group, variable, currents, evaluator):
+    """For a membrane equation dx/dt = f(x) + sum c (alpha_c + beta_c x) (conductances c, Brian2's COBA form):
+    f (a sympy expression of x) and, per conductance, the evaluated per-neuron beta_c (< 0), reversal
+    potential E_c = -alpha_c / beta_c and time constant (dc/dt = -c/tau_c); None if some coefficient of a
+    current does not depend on x (not this form); refuses what is not linear in c and x."""
+    expr = _model_expression(group, variable)
+    x = _symbol(variable)
+    states = [x] + [_symbol(c) for c in currents]
+    if all(_is_zero(sympy.diff(expr, _symbol(name), x)) for name in currents):
+        return None
+    betas, reversals, taus = {}, {}, {}
+    for name in currents:
+        c = _symbol(name)
+        k = sympy.diff(expr, c)
+        beta = sympy.diff(k, x)
+        if any(not _is_zero(sympy.diff(beta, s)) for s in states) or any(
+            not _is_zero(sympy.diff(k, s)) for s in states if s != x
+        ):
+            raise _refuse(
+                group,
+                f"d{variable}/dt = {expr}, which is neither linear in '{name}' with a constant coefficient (a "
+                f"current) nor of the form {name}*(E - {variable})/tau (a conductance)",
+                _SUPPORTED_MODELS,
+            )
+        b = np.broadcast_to(evaluator.evaluate(beta, f"the equation for '{variable}'"), (len(group),))
+        if not (np.all(b < 0) and np.all(np.isfinite(b))):
+            raise ValueError(
+                f"NeuronGroup '{group.name}': the conductance '{name}' must drive '{variable}' towards a reversal "
+                f"potential, {name}*(E - {variable}) with a positive factor, found d/d{variable} of its "
+                f"coefficient: {b}"
+            )
+        alpha = evaluator.evaluate(k.subs(x, 0), f"the equation for '{variable}'")
+        betas[name], reversals[name] = b, -alpha / b
+        taus[name] = np.broadcast_to(_decay_tau(group, name, evaluator), (len(group),))
+        expr = expr - k * c
+    if len(currents) == 2:
+        t1, t2 = (taus[name] for name in currents)
+        if np.any(t1 != t2):
+            i = int(np.argmax(t1 != t2))
+            raise NotImplementedError(
+                f"NeuronGroup '{group.name}': the conductances {list(currents)} decay with different time "
+                f"constants ({t1[i]} s and {t2[i]} s for neuron {i}); conductance synapses run exactly when "
+                "both share one time constant (tau_e == tau_i: the closed form in incomplete gamma functions, "
+                "Brette 2006): unequal time constants are not supported"
+            )
+    return sympy.expand(expr), betas, reversals, taus
 
 
 def _recognise_group(group, offset, run_namespace):
@@ -830,7 +902,13 @@ def _recognise_one_dimensional(group, offset, run_namespace):
     n = len(group)
     changing = {variable, *currents}
     evaluator = _Evaluator(group, run_namespace, changing, n)
-    if currents:
+    conductances = _conductance_terms(group, variable, currents, evaluator) if currents else None
+    if conductances is not None:
+        own, betas, reversals, tau_currents = conductances
+        model, coeffs = _classify(group, variable, own)
+        if model != "lif":
+            raise _refuse(group, f"a {model} neuron with synaptic conductances {currents}", _SUPPORTED_MODELS)
+    elif currents:
         own, k_currents, tau_currents = _current_terms(group, variable, currents, evaluator)
         model, coeffs = _classify(group, variable, own)
         if model != "lif":
@@ -923,7 +1001,20 @@ def _recognise_one_dimensional(group, offset, run_namespace):
     spec = GroupSpec(
         group=group, offset=offset, model=model, variable=variable, shift=shift, refractory=refractory, scale=scale
     )
-    if currents:
+    if conductances is not None:
+        spec.model = "coba"
+        # the conductance with the higher reversal potential is the excitatory one (engine column 0)
+        order = sorted(currents, key=lambda c: (-float(np.mean(reversals[c])), c))
+        spec.currents = {
+            c: dict(
+                tau=tau_currents[c],
+                scale=np.broadcast_to(-betas[c] * tau * (1 if col == 0 else -1), (n,)),
+                E=np.broadcast_to(reversals[c], (n,)),
+                columns=(col,),
+            )
+            for col, c in enumerate(order)
+        }
+    elif currents:
         spec.model = "lif_exp"
         spec.currents = {
             c: dict(tau=np.broadcast_to(tau_currents[c], (n,)), scale=np.broadcast_to(k_currents[c] * tau, (n,)))
@@ -1350,6 +1441,15 @@ def _assign_currents(spec):
     from the signs of its inputs (the engine sends a pulse to a current by its sign): a single current is
     the sum of both, with one time constant; of two, one takes the pulses >= 0, the other those <= 0.
     Stored as ``columns`` in ``spec.currents``; refuses inputs that no assignment can take."""
+    if spec.model == "coba":  # columns fixed by the reversal potentials: the pulses must not decrease a conductance
+        for name, c in spec.currents.items():
+            if (-1 if c["columns"] == (0,) else 1) in c.get("signs", ()):
+                raise _refuse(
+                    spec.group,
+                    f"inputs that decrease the conductance '{name}'",
+                    "conductance synapses take increments >= 0 ('g += w' with w >= 0)",
+                )
+        return
     names = sorted(spec.currents, key=lambda c: (min(spec.currents[c].get("signs", {0})), c), reverse=True)
     if len(names) == 1:
         spec.currents[names[0]]["columns"] = (0, 1)
@@ -1659,17 +1759,27 @@ def _current_arrays(spec):
         return
     spec.tau_e, spec.tau_i = np.full(spec.n, 0.005), np.full(spec.n, 0.01)
     spec.i_e_init, spec.i_i_init = np.zeros(spec.n), np.zeros(spec.n)
+    spec.E_e, spec.E_i = np.zeros(spec.n), np.zeros(spec.n)
     for g in spec.groups:
         if not g.currents:
             continue
         _assign_currents(g)
         part = slice(g.offset, g.offset + g.n)
+        if g.model == "coba":  # the defaults for a missing conductance: tau of the other, reversal E_L
+            c0 = next(iter(g.currents.values()))
+            spec.tau_e[part], spec.tau_i[part] = c0["tau"], c0["tau"]
+            spec.E_i[part] = spec.drive[part]
         for name, c in g.currents.items():
-            for col, (tau, init) in enumerate(((spec.tau_e, spec.i_e_init), (spec.tau_i, spec.i_i_init))):
+            for col, (tau, init, rev) in enumerate(
+                ((spec.tau_e, spec.i_e_init, spec.E_e), (spec.tau_i, spec.i_i_init, spec.E_i))
+            ):
                 if col in c["columns"]:
                     tau[part] = c["tau"]
+                    scale = np.abs(c["scale"]) if g.model == "coba" else c["scale"]
                     if col == c["columns"][0]:
-                        init[part] = c["scale"] * np.asarray(g.group.variables[name].get_value(), dtype=float)
+                        init[part] = scale * np.asarray(g.group.variables[name].get_value(), dtype=float)
+                    if g.model == "coba":
+                        rev[part] = c["E"]
 
 
 def _check_spike_monitor(mon, group_specs):

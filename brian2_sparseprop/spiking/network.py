@@ -22,7 +22,7 @@ except ImportError:  # not on Windows
 
 __all__ = ["EventNetwork"]
 
-MODELS = ("lif", "qif", "theta", "lif_exp", "linear", "eif")
+MODELS = ("lif", "qif", "theta", "lif_exp", "linear", "eif", "coba")
 EIF_MAX_THRESHOLD = 700.0  # exp(x) overflows beyond; the engine's EIF kernels take x >= 700 as blown up
 MAX_SHARED_CLASSES = 8  # distinct LIF taus that get the transcendental-free representation
 CHUNK_EVENTS = 200_000  # events per call into the compiled loop (interrupts and progress between)
@@ -78,6 +78,19 @@ def _threshold_param(threshold, n, codes):
         )
     thr = np.where(passive, np.inf, a).reshape(-1)  # a has passed _as_param: a scalar or shape (n,)
     return thr[:1].copy() if np.all(thr == thr[0]) else thr
+
+
+def _check_coba(coba, tau_e, tau_i, n):
+    """NotImplementedError if a 'coba' neuron has tau_e != tau_i: the closed form (incomplete gamma
+    functions) needs one time constant for both conductances."""
+    bad = coba & (np.broadcast_to(tau_e, (n,)) != np.broadcast_to(tau_i, (n,)))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise NotImplementedError(
+            f"'coba' neurons need tau_e == tau_i (one time constant for both conductances: the case with an "
+            f"exact closed form), found tau_e {np.broadcast_to(tau_e, (n,))[k]} s and tau_i "
+            f"{np.broadcast_to(tau_i, (n,))[k]} s for neuron {k}; unequal time constants are not supported"
+        )
 
 
 def _per_synapse(name, value, nnz, *, nonneg=False, copy=True):
@@ -228,7 +241,7 @@ def _neuron_bytes(tau, drive, threshold, reset, refractory, delays, model, lif_s
     the two currents if some neuron has them (and 16 for their synaptic time constants, counted as if per
     neuron), 8 for refractory ends, 8 for the end of each neuron's zero-delay synapses if delays vary."""
     per_neuron = [np.ndim(p) > 0 for p in (tau, drive, threshold, reset, refractory)]
-    if not (isinstance(model, str) and model in ("lif", "qif", "lif_exp", "eif")):
+    if not (isinstance(model, str) and model in ("lif", "qif", "lif_exp", "eif", "coba")):
         per_neuron[2] = per_neuron[3] = True
     b = NEURON_BYTES + 8 * sum(per_neuron) + 16 * (per_neuron[1] or per_neuron[2])
     if not (isinstance(model, str) and model in ("lif", "qif", "theta", "eif")):
@@ -314,6 +327,11 @@ class EventNetwork:
     * ``'lif_exp'``: LIF with exponentially decaying synaptic currents (Brian2's CUBA example),
       ``tau dv/dt = drive - v + I_e + I_i``, ``tau_e dI_e/dt = -I_e``, ``tau_i dI_i/dt = -I_i``, same
       threshold and reset of v (the currents are not reset);
+    * ``'coba'``: LIF with exponentially decaying synaptic conductances (Brian2's COBA form),
+      ``tau dv/dt = (drive - v) + g_e (E_e - v) + g_i (E_i - v)``, ``tau_e dg_e/dt = -g_e``,
+      ``tau_i dg_i/dt = -g_i`` with ``tau_e = tau_i`` (the case with a closed form, in incomplete gamma
+      functions; unequal time constants are refused), ``drive`` being the leak reversal potential E_L and
+      the conductances dimensionless (relative to the leak); same threshold and reset of v;
     * ``'linear'``: a linear model of up to 4 variables, ``dx/dt = A x + b`` with a threshold on a linear
       combination (adaptive thresholds, perfect integrators, alpha and biexponential synapses), described
       by ``linear``, a `~brian2_sparseprop.spiking.linear.LinearModel`, which gives its threshold and reset
@@ -321,7 +339,8 @@ class EventNetwork:
 
     A presynaptic spike kicks each target by its synapse's weight, after its delay: ``v += w``
     (theta neurons receive delta currents, ``tan(theta/2) += w``; ``'lif_exp'`` neurons take the pulse
-    into a current: ``I_e += w`` for ``w > 0``, ``I_i += w`` for ``w < 0``). Work per spike is
+    into a current: ``I_e += w`` for ``w > 0``, ``I_i += w`` for ``w < 0``; ``'coba'`` neurons into a
+    conductance: ``g_e += w`` for ``w > 0``, ``g_i += -w`` for ``w < 0``). Work per spike is
     O(K log N) for K targets in a network of N neurons.
 
     Units: times and rates, here and in every method, are plain floats in seconds and hertz, or
@@ -334,7 +353,8 @@ class EventNetwork:
     n : int
         Number of neurons.
     model : str or array_like of str, shape (n,)
-        ``'lif'``, ``'qif'``, ``'theta'``, ``'eif'``, ``'lif_exp'`` or ``'linear'``, for all neurons or per neuron.
+        ``'lif'``, ``'qif'``, ``'theta'``, ``'eif'``, ``'lif_exp'``, ``'coba'`` or ``'linear'``, for all neurons
+        or per neuron.
     tau : float, array_like or time Quantity, shape (n,)
         Membrane time constant (s), > 0.
     drive : float or array_like, shape (n,)
@@ -375,11 +395,16 @@ class EventNetwork:
         unchanged. For networks of 10^9 synapses, where a copy would not fit. Rows that need sorting
         by delay are sorted in copies.
     tau_e, tau_i : float, array_like or time Quantity, shape (n,)
-        Time constants (s), > 0, of the excitatory and inhibitory currents of ``'lif_exp'`` neurons
-        (ignored for the other models); equal to each other or to ``tau`` is allowed (the closed form has
-        no loss of precision there).
+        Time constants (s), > 0, of the excitatory and inhibitory currents of ``'lif_exp'`` neurons and of
+        the conductances of ``'coba'`` neurons (ignored for the other models); equal to each other or to
+        ``tau`` is allowed (the closed form has no loss of precision there). ``'coba'`` neurons need
+        ``tau_e == tau_i``.
     i_e_init, i_i_init : float or array_like, shape (n,)
-        Initial currents of ``'lif_exp'`` neurons (0 for the other models).
+        Initial currents of ``'lif_exp'`` neurons, initial conductances (>= 0) of ``'coba'`` neurons (0
+        for the other models).
+    E_e, E_i : float or array_like, shape (n,), optional
+        Excitatory and inhibitory reversal potentials of ``'coba'`` neurons, in the units of v (required
+        with such neurons; ignored for the other models).
     time_quantum : float or time Quantity, optional
         A time step (s) of which every delay and refractory period (those of inputs added later too) is a
         whole number. Events that coincide in exact arithmetic are then one instant, as in NEST's precise
@@ -438,6 +463,17 @@ class EventNetwork:
     >>> bool(abs(net.spike_times[0] - s) < 1e-15), net.spike_times.size
     (True, 1)
 
+    A conductance-based neuron (``model='coba'``) whose conductance reverses at the leak's E_L (the drive):
+    the conductance only speeds up the relaxation, ``v - E_L = (v0 - E_L) exp(-s/tau - a (1 - exp(-s/tau_s)))``
+    with ``a = g tau_s / tau``:
+
+    >>> net = EventNetwork(1, model="coba", tau=0.02, drive=-0.06, threshold=np.inf, tau_e=0.005, tau_i=0.005,
+    ...                    E_e=-0.06, E_i=-0.08, v_init=[-0.07], i_e_init=2.0)
+    >>> net.run(0.01)
+    >>> a = 2.0 * 0.005 / 0.02
+    >>> bool(abs(net.v[0] - (-0.06 - 0.01 * np.exp(-0.01 / 0.02 - a * (1 - np.exp(-0.01 / 0.005))))) < 3e-17)
+    True
+
     A perfect integrator ``dv/dt = drive / tau`` (``model='linear'``): period threshold * tau / drive:
 
     >>> from brian2_sparseprop import LinearModel
@@ -493,6 +529,8 @@ class EventNetwork:
         i_i_init=0.0,
         time_quantum=None,
         linear=None,
+        E_e=None,
+        E_i=None,
     ):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
             raise TypeError(f"n must be an integer, found {type(n).__name__}")
@@ -513,7 +551,7 @@ class EventNetwork:
         i_e_init, i_i_init = (
             si_value(k, v, "dimensionless") for k, v in (("i_e_init", i_e_init), ("i_i_init", i_i_init))
         )
-        drive, threshold, reset, v_init, weights = (
+        drive, threshold, reset, v_init, weights, E_e, E_i = (
             si_value(k, v, "dimensionless")
             for k, v in (
                 ("drive", drive),
@@ -521,6 +559,8 @@ class EventNetwork:
                 ("reset", reset),
                 ("v_init", v_init),
                 ("weights", weights),
+                ("E_e", E_e),
+                ("E_i", E_i),
             )
         )
         if not isinstance(copy, (bool, np.bool_)):
@@ -552,6 +592,8 @@ class EventNetwork:
             i_i_init=i_i_init,
             time_quantum=time_quantum,
             linear=linear,
+            E_e=E_e,
+            E_i=E_i,
         )
         codes = self._model_codes(model, n)
         self._codes = codes
@@ -561,9 +603,19 @@ class EventNetwork:
         rst = _as_param("reset", reset, n)
         self._tref = _as_param("refractory", refractory, n, nonneg=True)
         theta = codes == MODELS.index("theta")
-        exp_cur = codes == MODELS.index("lif_exp")
+        coba = codes == MODELS.index("coba")
+        exp_cur = (codes == MODELS.index("lif_exp")) | coba
         self._tau_e = _as_param("tau_e", tau_e, n, positive=True)
         self._tau_i = _as_param("tau_i", tau_i, n, positive=True)
+        if coba.any() and (E_e is None or E_i is None):
+            raise ValueError(
+                "'coba' neurons need their reversal potentials: give E_e and E_i (in the units of v), found "
+                f"E_e={E_e}, E_i={E_i}"
+            )
+        self._E_e = _as_param("E_e", 0.0 if E_e is None else E_e, n)
+        self._E_i = _as_param("E_i", 0.0 if E_i is None else E_i, n)
+        if coba.any():
+            _check_coba(coba, self._tau_e, self._tau_i, n)
         self._cur_init = np.zeros((n, 2) if exp_cur.any() else (1, 2))
         for col, (name, value) in enumerate((("i_e_init", i_e_init), ("i_i_init", i_i_init))):
             c = np.broadcast_to(_as_param(name, value, n), (n,))
@@ -572,7 +624,13 @@ class EventNetwork:
                 k = int(np.argmax(bad))
                 raise ValueError(
                     f"{name} must be 0 for neurons without exponential currents, found {c[k]} for neuron {k} "
-                    f"of model {MODELS[codes[k]]!r} (currents exist for model 'lif_exp' only)"
+                    f"of model {MODELS[codes[k]]!r} (currents exist for models 'lif_exp' and 'coba' only)"
+                )
+            bad = (c < 0) & coba
+            if bad.any():
+                k = int(np.argmax(bad))
+                raise ValueError(
+                    f"{name} of 'coba' neurons is an initial conductance and must be >= 0, found {c[k]} for neuron {k}"
                 )
             if exp_cur.any():
                 self._cur_init[:, col] = c
@@ -599,7 +657,8 @@ class EventNetwork:
         if (integ & not_lif).any():
             k = int(np.argmax(integ & not_lif))
             raise ValueError(
-                f"integrate_refractory is supported for 'lif', 'lif_exp' and 'linear' neurons only, found neuron {k} "
+                f"integrate_refractory is supported for 'lif', 'lif_exp', 'coba' and 'linear' neurons only, found "
+                f"neuron {k} "
                 f"of model {MODELS[codes[k]]!r}"
             )
         self._integ = integ
@@ -1418,7 +1477,7 @@ class EventNetwork:
         lif_taus = np.unique(tau_full[lif])
         shared = self._lif_shared_tau and lif.any() and lif_taus.size <= MAX_SHARED_CLASSES
         kind = np.where(lif, K["lif"], K["qif"]).astype(np.uint8)  # timed classes; theta runs as QIF
-        for name in ("lif_exp", "linear", "eif"):
+        for name in ("lif_exp", "linear", "eif", "coba"):
             kind[codes == MODELS.index(name)] = K[name]
         cls = np.zeros(n, np.uint8)
         class_tau, class_shared = [], []
@@ -1483,6 +1542,8 @@ class EventNetwork:
             inv_ith=np.ascontiguousarray(inv_ith, dtype=np.float64),
             tau_e=self._tau_e,
             tau_i=self._tau_i,
+            E_e=self._E_e,
+            E_i=self._E_i,
             cur=self._cur_init.copy(),
             **self._linear_spec(v0),
             class_offsets=offsets,
@@ -1871,7 +1932,7 @@ class EventNetwork:
     @property
     def currents(self):
         """The exact synaptic currents ``(I_e, I_i)`` of every neuron at the current time, shape (n, 2)
-        (0 for neurons of models without currents).
+        (the conductances ``(g_e, g_i)`` of ``'coba'`` neurons; 0 for neurons of models without currents).
 
         Examples
         --------
@@ -1884,7 +1945,7 @@ class EventNetwork:
         if self._engine is None or self._cur_init.shape[0] != self.n:
             return np.broadcast_to(self._cur_init, (self.n, 2)).copy()
         out = self._engine.currents(np.arange(self.n, dtype=np.int32), self.t)
-        out[self._codes != MODELS.index("lif_exp")] = 0.0
+        out[(self._codes != MODELS.index("lif_exp")) & (self._codes != MODELS.index("coba"))] = 0.0
         return out
 
     @property
@@ -2225,6 +2286,11 @@ class EventNetwork:
             raise NotImplementedError(
                 f"{what} is implemented for networks of 'lif', 'qif' and 'theta' neurons; this one has 'linear' "
                 "neurons, whose state vectors are not carried over yet: build a new network"
+            )
+        if (self._codes == MODELS.index("coba")).any():
+            raise NotImplementedError(
+                f"{what} is implemented for networks of 'lif', 'qif' and 'theta' neurons; this one has 'coba' "
+                "neurons, whose synaptic conductances are not carried over yet: build a new network"
             )
         if (self._codes == MODELS.index("lif_exp")).any():
             raise NotImplementedError(
