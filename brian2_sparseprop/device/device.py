@@ -511,7 +511,7 @@ class SparsePropDevice(RuntimeDevice):
         start = time.process_time()
         try:
             with self._timing("recognition"):
-                spec = recognise_network(objects, namespace)
+                spec = recognise_network(objects, namespace, float(net.t_))
         except NotImplementedError as error:
             if not self.fallback:
                 raise
@@ -877,9 +877,29 @@ class SparsePropDevice(RuntimeDevice):
             callback(0 * second, 0.0, t_start * second, duration * second)
         if engine is not None:
             progress = None if callback is None else _engine_progress(callback, t_start, duration)
+            changes = spec.drive_changes(t_start, t_end)
+            if len(changes):
+                self._check_drive_changes(spec)
             record_tape = self.gradients and self._start_tape(session, spec, namespace)
             with self._timing("engine"):
-                engine.run(duration, report=progress, report_period=report_period, record_tape=record_tape)
+                # a TimedArray drive: the run in segments between its steps, the new drive set at each where
+                # it changes (EventNetwork.set_params, which carries the state over exactly)
+                drive = spec.drive
+                for t_change in list(changes) + [t_end]:
+                    engine.run(
+                        (t_change - session.t_offset) - engine.t,
+                        report=progress,
+                        report_period=report_period,
+                        record_tape=record_tape,
+                    )
+                    if t_change < t_end:
+                        new = spec.drive_at(t_change)
+                        if not np.array_equal(new, drive):
+                            engine.set_params(drive=new)
+                        drive = new
+            if len(changes):  # the drive the engine holds now, for the comparison at the next run
+                names, parts, structural = session.key
+                session.key = (names, [(la, drive if la == "drive" else x) for la, x in parts], structural)
         self._write_back(net, session, t_start, t_end, ticks)
         for obj in spec.spike_monitors + spec.state_monitors + spec.rate_monitors + [g.group for g in spec.groups]:
             self.written_exactly.add(obj)
@@ -894,6 +914,25 @@ class SparsePropDevice(RuntimeDevice):
         if callback is not None and engine is None:
             callback((time.time() - wall_start) * second, 1.0, t_start * second, duration * second)
         net.after_run()
+
+    def _check_drive_changes(self, spec):
+        """NotImplementedError, before the run, for a TimedArray drive that the engine cannot follow: in a
+        network with 'lif_exp' or 'linear' neurons (whose state `EventNetwork.set_params` does not carry
+        over yet) or with ``gradients=True`` (the tape does not span a parameter change)."""
+        timed = [g.group.name for g in spec.groups if g.timed is not None]
+        others = sorted({g.group.name for g in spec.groups if g.model in ("lif_exp", "linear")})
+        if others:
+            raise NotImplementedError(
+                f"NeuronGroup(s) {timed}: a TimedArray drive changes the drive during the run, which the "
+                f"sparseprop device does in networks of one-dimensional neurons only; this one has neurons with "
+                f"currents or linear models ({others}). Use set_device('sparseprop', fallback=True) to run such "
+                "networks with Brian2's runtime instead"
+            )
+        if self.gradients:
+            raise NotImplementedError(
+                f"NeuronGroup(s) {timed}: gradients (set_device('sparseprop', gradients=True)) of a run in which a "
+                "TimedArray changes the drive are not implemented; run without gradients=True"
+            )
 
     @staticmethod
     def _report_callback(report, report_period):
