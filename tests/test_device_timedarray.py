@@ -152,7 +152,11 @@ def test_against_brian2s_runtime(numpy_target, seed):
 @pytest.mark.parametrize(
     "eqs, kwargs, match",
     [
-        ("dv/dt = (v**2 + stimulus(t))/(10*ms) : 1", {}, "TimedArray .* qif neuron other than in its drive"),
+        (
+            "dv/dt = (v**2 + stimulus(t))/(10*ms) : 1",
+            {},
+            r"TimedArray\(s\) \['stimulus'\] in the equation of a qif neuron other than",
+        ),
         ("dv/dt = -v/(10*ms*stimulus(t)) : 1", {}, "other than in its drive"),
         ("dv/dt = (stimulus(t - 1*ms) - v)/(10*ms) : 1", {}, r"TimedArray call .*'f\(t\)' or 'f\(t, i\)'"),
         ("dv/dt = (2 - v)/(10*ms) : 1", dict(threshold="v > stimulus(t)"), "calls the function"),

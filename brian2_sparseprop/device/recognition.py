@@ -496,8 +496,9 @@ def _model_expression(group, variable):
 
 def _timed_calls(group, expr, run_namespace):
     """``expr`` with each call of a TimedArray ``f(t)`` or ``f(t, i)`` replaced by a symbol, and the calls
-    ``[(symbol name, TimedArray, per neuron)]``; other function calls are left in place (refused later)."""
-    calls, subs = [], {}
+    ``[(symbol name, TimedArray, per neuron)]`` and the names the script calls them by; other function calls
+    are left in place (refused later)."""
+    calls, subs, called = [], {}, []
     for call in sorted(expr.atoms(AppliedUndef), key=str):
         name = str(call.func)
         try:
@@ -515,8 +516,9 @@ def _timed_calls(group, expr, run_namespace):
             )
         symbol = f"_timed{len(calls)}"
         calls.append((symbol, obj, len(args) == 2))
+        called.append(name)
         subs[call] = _symbol(symbol)
-    return expr.subs(subs), calls
+    return expr.subs(subs), calls, called
 
 
 def _is_zero(expr):
@@ -971,15 +973,14 @@ def _recognise_one_dimensional(group, offset, run_namespace, t=0.0):
             raise _refuse(group, f"a {model} neuron with synaptic currents {currents}", _SUPPORTED_MODELS)
         timed = []
     else:
-        expr, timed = _timed_calls(group, _model_expression(group, variable), run_namespace)
+        expr, timed, called = _timed_calls(group, _model_expression(group, variable), run_namespace)
         model, coeffs = _classify(group, variable, expr)
     if timed:
         names = {_symbol(name) for name, _, _ in timed}
         if model != "lif" or any(names & coeffs[k].free_symbols for k in coeffs if k != "a0"):
             raise _refuse(
                 group,
-                f"a TimedArray ({', '.join(a.name for _, a, _ in timed)}) in the equation of a {model} neuron "
-                "other than in its drive",
+                f"the TimedArray(s) {called} in the equation of a {model} neuron other than in its drive",
                 "TimedArray inputs are supported in the drive of one-dimensional LIF equations "
                 "(dv/dt = (El - v + R*I)/tau with I = f(t) or f(t, i)), which then changes at the steps of the "
                 "TimedArray; not in QIF, EIF, theta, linear models, neurons with currents, tau, the threshold or "
