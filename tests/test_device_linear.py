@@ -68,7 +68,10 @@ def test_adaptive_threshold_as_the_engine_and_brian2_runtime(exact):
     threshold test follows the synaptic update by a step), within 2 dt, and ends with the same vt."""
     times, T = input_times(1, 0.4), 0.4
     t, v, vt, v_end = adaptive_script(times, T)
-    net = EventNetwork(1, model="linear", linear=LinearModel.lif_adaptive(0.01, 0.015, 0.01, 0.003))
+    # the device passes dt as the time quantum: input times on the grid are grid points, recorded at a
+    # tick before the kick due then (as Brian2 records at the start of a step)
+    lif_adaptive = LinearModel.lif_adaptive(0.01, 0.015, 0.01, 0.003)
+    net = EventNetwork(1, model="linear", linear=lif_adaptive, time_quantum=1e-4)
     net.add_spike_generator(times, np.zeros(times.size, int), 1, [0, 1], [0], weights=0.003)
     net.record_states([0], np.arange(4000) * 1e-4)
     net.run(T)

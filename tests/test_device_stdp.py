@@ -190,7 +190,8 @@ def test_plasticity_onto_a_current(exact, seed):
     S.w = "0.03 + 0.005*i"
     M = SpikeMonitor(H)
     run(200 * ms)
-    net = EventNetwork(1, model="lif_exp", tau=0.01, tau_e=0.005, drive=0.0, threshold=0.1)
+    # the device passes dt as the time quantum (its delays are whole numbers of dt): so does this network
+    net = EventNetwork(1, model="lif_exp", tau=0.01, tau_e=0.005, drive=0.0, threshold=0.1, time_quantum=1e-4)
     net.add_spike_generator(src_t, src_i, 4, np.arange(5), np.zeros(4, int), 2 * (0.03 + 0.005 * np.arange(4)))
     net.add_stdp(TAUPRE, TAUPOST, 2 * DAPRE, 2 * DAPOST, w_min=0.0, w_max=2 * WMAX, source="generator")
     net.run(0.2)

@@ -199,7 +199,7 @@ def refusal_cases():
 
     def timed_array():
         stim = TimedArray([1.0, 2.0], dt=1 * ms)
-        return [lif(model="dv/dt = (stim(t) - v)/tau : 1")], {"stim": stim}
+        return [lif(model="dv/dt = (v**2 + stim(t))/tau : 1")], {"stim": stim}
 
     def custom_event():
         return [lif(events={"burst": "v > 0.5"})]
@@ -297,7 +297,7 @@ def refusal_cases():
         (two_dimensional, NotImplementedError, r"2 differential equations"),
         (stochastic, NotImplementedError, r"stochastic variable\(s\) \['xi'\]"),
         (time_dependent, NotImplementedError, r"depends on 't', which changes during a run"),
-        (timed_array, NotImplementedError, r"calls the function\(s\) \['stim'\]"),
+        (timed_array, NotImplementedError, r"the TimedArray\(s\) \['stim'\] in the equation of a qif neuron"),
         (custom_event, NotImplementedError, r"custom event\(s\) \['burst'\]"),
         (run_regularly, NotImplementedError, r"attached operation .*run_regularly"),
         (linked, NotImplementedError, r"linked variable\(s\) \['I'\]"),

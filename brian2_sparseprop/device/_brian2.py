@@ -23,7 +23,7 @@ from brian2.core.magic import magic_network
 from brian2.core.network import TextReport
 from brian2.core.variables import ArrayVariable, Constant, Subexpression
 from brian2.devices.device import RuntimeDevice, all_devices, previous_devices, reset_device
-from brian2.equations.equations import SUBEXPRESSION
+from brian2.equations.equations import PARAMETER, SUBEXPRESSION
 from brian2.parsing.expressions import parse_expression_dimensions
 from brian2.parsing.statements import parse_statement
 from brian2.parsing.sympytools import str_to_sympy
@@ -31,6 +31,7 @@ from brian2.units.fundamentalunits import fail_for_dimension_mismatch
 from brian2.utils.stringtools import get_identifiers
 
 __all__ = [
+    "PARAMETER",
     "SUBEXPRESSION",
     "ArrayVariable",
     "Constant",

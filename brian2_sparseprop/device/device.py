@@ -75,6 +75,8 @@ class _Session:
     lastspike: np.ndarray = None
     key: tuple = None
     t_end: float = None
+    #: the engine's time quantum (s, 0 for none)
+    quantum: float = 0.0
     #: with gradients=True: why the runs have no gradient (an exception to raise), or the derivative map
     tape_refusal: Exception = None
     derivatives: tuple = None
@@ -104,15 +106,16 @@ class _Stored:
 _NEURON_PARAMETERS = ("tau", "drive", "threshold", "reset", "refractory")
 
 
-def _spec_key(spec):
-    """The parts of a recognised network that fix the engine (everything but the initial state).
+def _spec_key(spec, quantum=0.0):
+    """The parts of a recognised network that fix the engine (everything but the initial state), with the
+    engine's time quantum ``quantum`` (s, 0 for none).
 
     Returns the object names, the parts as (label, array) pairs, and the ids of the arrays that are
     connectivity (``indptr``, ``indices``): Brian2 only ever appends synapses, never changes them in place,
     so a snapshot may refer to these instead of copying them. The labels name each part in a warning
     and tell `_carry_over` what changed: see `_RESTART`.
     """
-    parts = [("neuron models", spec.model)]
+    parts = [("neuron models", spec.model), (_QUANTUM_LABEL, np.array([quantum]))]
     parts += [(name, getattr(spec, name)) for name in _NEURON_PARAMETERS]
     parts += [("neuron models", p) for p in (spec.tau_e, spec.tau_i) if p is not None]  # the currents' tau
     parts += [("neuron models", p) for p in (spec.E_e, spec.E_i) if p is not None]  # reversal potentials
@@ -156,8 +159,38 @@ def _spec_key(spec):
 
 _SOURCE_VARIABLES = {PoissonGroup: ("rates",), SpikeGeneratorGroup: ("spike_time", "neuron_index", "period")}
 
+#: the label of the time quantum in `_spec_key` (a change of it names the reason in EngineRestartWarning)
+_QUANTUM_LABEL = "the time quantum (a delay or refractory period is no longer a whole number of dt)"
+
 #: changes that a running engine cannot take over: the engine is built again (labels of `_spec_key`)
-_RESTART = ("neuron models", "connectivity", "targets of ", "plasticity rules")
+_RESTART = ("neuron models", "connectivity", "targets of ", "plasticity rules", _QUANTUM_LABEL)
+
+
+def _key_quantum(key):
+    """The time quantum (s, 0 for none) of the engine a key was taken for (see `_spec_key`)."""
+    return float(dict(key[1])[_QUANTUM_LABEL][0])
+
+
+def _network_dt(spec):
+    """The smallest ``dt`` (s) of the clocks of the network's neuron groups and Synapses."""
+    clocks = [g.group.clock for g in spec.groups] + [s["synapses"].clock for s in spec.synapses]
+    return min(c.dt_ for c in clocks)
+
+
+def _off_quantum(spec, quantum):
+    """The first delay or refractory period of ``spec`` that is not a whole number of ``quantum`` (s), as
+    ``(what, value)``, or None when all are."""
+    from ..spiking.network import _off_quanta  # the engine's rule (imported on use, as EventNetwork)
+
+    parts = [("refractory period", spec.refractory), ("synaptic delay", spec.delays)]
+    parts += [(f"delay of the synapses from '{s.group.name}'", s.delays) for s in spec.poisson_sources]
+    parts += [(f"delay of the synapses from '{s.group.name}'", s.delays) for s in spec.spike_generators]
+    for what, values in parts:
+        values = np.ravel(values)
+        off = _off_quanta(values, quantum)
+        if off.any():
+            return what, float(values[np.argmax(off)])
+    return None
 
 
 def _snapshot(key):
@@ -222,14 +255,17 @@ def _warn_restart(net, spec, t_now, engine_state, lastspike, what):
         )
 
 
-def _generator_spikes(group, t_offset, spikes=None):
+def _generator_spikes(group, t_offset, spikes=None, quantum=0.0):
     """Spike times (relative to the engine's origin ``t_offset``), indices and period of a
-    SpikeGeneratorGroup, as the engine takes them: ordered by time, then index."""
-    times, indices, period, positions = _generator_order(group, t_offset, spikes)
+    SpikeGeneratorGroup, as the engine takes them: ordered by time, then index. With a time ``quantum``
+    (s) and an origin on its grid, a time within 16 rounding steps of a whole number of quanta is passed
+    as that number of quanta from the origin, so that the engine takes it as a point of its grid (a
+    subtraction ``t - t_offset`` would leave it up to ``eps * t_offset`` off)."""
+    times, indices, period, positions = _generator_order(group, t_offset, spikes, quantum)
     return times[positions], indices[positions], period
 
 
-def _generator_order(group, t_offset, spikes=None):
+def _generator_order(group, t_offset, spikes=None, quantum=0.0):
     """The spike times (relative to ``t_offset``, within the period if there is one), indices and period of
     a SpikeGeneratorGroup in Brian2's order, and the positions of the spikes the engine takes, in its
     order (by time, then index; without a period, the spikes before ``t_offset`` are left out).
@@ -239,12 +275,21 @@ def _generator_order(group, t_offset, spikes=None):
     times = np.asarray(spikes[0], dtype=float)
     indices = np.asarray(spikes[1], dtype=np.int64)
     period = float(np.reshape(spikes[2], -1)[0])
+    absolute = times
     if period > 0:
         times = np.mod(times - t_offset, period)
         kept = np.arange(len(times))
     else:
         kept = np.flatnonzero(times >= t_offset)
         times = times - t_offset
+    if quantum:
+        from ..spiking.network import _off_quanta
+    if quantum and not _off_quanta(t_offset, quantum) and not (period > 0 and _off_quanta(period, quantum)):
+        steps = np.rint(absolute / quantum) - np.rint(t_offset / quantum)
+        if period > 0:
+            steps = np.mod(steps, np.rint(period / quantum))
+        on = ~_off_quanta(absolute, quantum)
+        times = np.where(on, steps * quantum, times)
     return times, indices, period, kept[np.lexsort((indices[kept], times[kept]))]
 
 
@@ -383,6 +428,16 @@ class SparsePropDevice(RuntimeDevice):
     ``seed()``, ``connect(p=...)``, ``rand()`` and ``randn()`` build the same network as without the
     device (see `share_random_numbers`).
 
+    ``set_device('sparseprop', time_quantum=...)`` says how times that coincide on the clock's grid are
+    treated (see `brian2_sparseprop.EventNetwork`'s ``time_quantum``): ``'auto'`` (default) passes the
+    clock's ``dt`` as the engine's time quantum when every delay (of synapses from neurons, PoissonGroups
+    and SpikeGeneratorGroups) and every refractory period is a whole number of ``dt`` (to 16 rounding
+    steps), so that events equal in exact arithmetic are one instant (simultaneous inputs summed, a kick
+    at the end of a refractory period taken) as in Brian2's runtime, and runs without one otherwise, the
+    delays kept exact; ``'dt'`` insists (ValueError naming a delay or refractory period that is not a
+    whole number of ``dt``); ``None`` never uses one (events coincide when their times are the same
+    double).
+
     Examples
     --------
     >>> import brian2
@@ -422,16 +477,21 @@ class SparsePropDevice(RuntimeDevice):
         self._store_target = None
         self.written_exactly = weakref.WeakSet()
         self.timers = {}
+        self.time_quantum = "auto"
 
-    def activate(self, build_on_run=True, fallback=False, gradients=False, **kwargs):
+    def activate(self, build_on_run=True, fallback=False, gradients=False, time_quantum="auto", **kwargs):
         """Called by ``set_device``; ``fallback=True`` runs refused networks with Brian2's runtime;
-        ``gradients=True`` records the tape of every exact run for `gradient`."""
+        ``gradients=True`` records the tape of every exact run for `gradient`; ``time_quantum`` is
+        ``'auto'``, ``'dt'`` or None (see the class)."""
         for name, value in (("fallback", fallback), ("gradients", gradients)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, found: {value!r}")
+        if time_quantum not in ("auto", "dt", None):
+            raise ValueError(f"time_quantum must be 'auto', 'dt' or None, found: {time_quantum!r}")
         super().activate(build_on_run=build_on_run, **kwargs)
         self.fallback = fallback
         self.gradients = gradients
+        self.time_quantum = time_quantum
         self._warned = set()
 
     # ------------------------------------------------------------------ run
@@ -452,7 +512,7 @@ class SparsePropDevice(RuntimeDevice):
         start = time.process_time()
         try:
             with self._timing("recognition"):
-                spec = recognise_network(objects, namespace)
+                spec = recognise_network(objects, namespace, float(net.t_))
         except NotImplementedError as error:
             if not self.fallback:
                 raise
@@ -516,7 +576,8 @@ class SparsePropDevice(RuntimeDevice):
         or refractoriness)."""
         t_now = float(net.t_)
         session = self._sessions.get(net)
-        key = _spec_key(spec)
+        quantum = self._time_quantum(spec, None if session is None else _key_quantum(session.key))
+        key = _spec_key(spec, quantum)
         if self.gradients and isinstance(session, _Stored) and session.engine is not None and session.engine["t"] == 0:
             session = None  # restored to the engine's start: a new engine, whose tape starts there
         if isinstance(session, _Stored) or (session is not None and session.t_end == t_now):
@@ -542,10 +603,35 @@ class SparsePropDevice(RuntimeDevice):
             else:
                 state = session.engine.get_state() if session.engine is not None else None
             _warn_restart(net, spec, t_now, state, session.lastspike, ", ".join(restart))
-        session = self._new_session(spec, t_now)
-        session.key = _snapshot(key)
+        quantum = self._time_quantum(spec)
+        session = self._new_session(spec, t_now, quantum=quantum)
+        session.key = _snapshot(_spec_key(spec, quantum))
         self._sessions[net] = session
         return session
+
+    def _time_quantum(self, spec, previous=None):
+        """The time quantum (s, 0 for none) of an engine for ``spec`` under the device's ``time_quantum``
+        setting: the network's ``dt`` if every delay and refractory period is a whole number of it.
+
+        ``previous`` is the quantum of the running engine (None for a new one): with ``'auto'``, an engine
+        that runs without a quantum keeps running without one (a restart would drop its spikes in flight),
+        and one with a quantum restarts without it when a changed delay or refractory period is no longer
+        a whole number of ``dt``. ``'dt'`` raises ValueError then, naming the value."""
+        if self.time_quantum is None or not spec.groups:
+            return 0.0
+        dt = _network_dt(spec)
+        off = _off_quantum(spec, dt)
+        if off is None:
+            return 0.0 if self.time_quantum == "auto" and previous == 0.0 else dt
+        if self.time_quantum == "auto":
+            return 0.0
+        what, value = off
+        raise ValueError(
+            f"set_device('sparseprop', time_quantum='dt') needs every delay and refractory period to be a whole "
+            f"number of dt = {dt * second!s}; found a {what} of {value * second!s} = {value / dt:.15g} dt (Brian2's "
+            "runtime would round it to dt; the device keeps it exact: use time_quantum='auto' to run it without "
+            "a quantum, or make it a multiple of dt)"
+        )
 
     def _carry_over(self, session, spec, changes):
         """Pass the changes (labels of `_spec_key`) to the running engine: `EventNetwork.set_params`,
@@ -576,7 +662,7 @@ class SparsePropDevice(RuntimeDevice):
             for g, source in enumerate(spec.spike_generators):
                 name = source.group.name
                 if any(f"{what} of '{name}'" in changes for what in ("spikes", "weights", "delays")):
-                    times, indices, period = _generator_spikes(source.group, session.t_offset)
+                    times, indices, period = _generator_spikes(source.group, session.t_offset, None, session.quantum)
                     engine.set_spike_generator(
                         g, times, indices, period=period, weights=source.weights, delays=source.delays
                     )
@@ -633,7 +719,7 @@ class SparsePropDevice(RuntimeDevice):
         stored_values = {}
         for label, value in stored.key[1]:
             stored_values.setdefault(label, []).append(value)
-        session = self._new_session(spec, stored.t_offset, stored_values)
+        session = self._new_session(spec, stored.t_offset, stored_values, _key_quantum(stored.key))
         session.key = _snapshot(key)
         if session.engine is not None:
             with self._timing("engine"):
@@ -645,9 +731,10 @@ class SparsePropDevice(RuntimeDevice):
         self._sessions[net] = session
         return session
 
-    def _new_session(self, spec, t_offset, stored_values=None):
-        """A new engine for ``spec`` from t_offset on; ``stored_values`` (labels of `_spec_key` to the list of
-        values stored under each) replace the neuron parameters, weights, delays and inputs of ``spec``."""
+    def _new_session(self, spec, t_offset, stored_values=None, quantum=0.0):
+        """A new engine for ``spec`` from t_offset on, with the time quantum ``quantum`` (s, 0 for none);
+        ``stored_values`` (labels of `_spec_key` to the list of values stored under each) replace the neuron
+        parameters, weights, delays and inputs of ``spec``."""
         from ..spiking.network import EventNetwork
 
         def value(label, current):  # the stored value (in the current one's shape), else the current one
@@ -665,6 +752,8 @@ class SparsePropDevice(RuntimeDevice):
                 kwargs[name] = stored_values[name][0]
             for name in ("weights", "delays") if stored_values else ():
                 kwargs[name] = _scalar_if_constant(stored_values[name][0])
+            if quantum:
+                kwargs["time_quantum"] = quantum
             with self._timing("engine"):
                 engine = EventNetwork(**kwargs, seed=seed)
                 for k, entry in enumerate(spec.poisson_inputs):
@@ -684,7 +773,10 @@ class SparsePropDevice(RuntimeDevice):
                 for source in spec.spike_generators:
                     name = source.group.name
                     times, indices, period = _generator_spikes(
-                        source.group, t_offset, stored_values[f"spikes of '{name}'"] if stored_values else None
+                        source.group,
+                        t_offset,
+                        stored_values[f"spikes of '{name}'"] if stored_values else None,
+                        quantum,
                     )
                     engine.add_spike_generator(
                         times,
@@ -719,7 +811,14 @@ class SparsePropDevice(RuntimeDevice):
         for g in spec.groups:
             if "lastspike" in g.group.variables:
                 lastspike[g.offset : g.offset + g.n] = g.group.variables["lastspike"].get_value()
-        return _Session(spec=spec, engine=engine, t_offset=t_offset, state_indices=state_indices, lastspike=lastspike)
+        return _Session(
+            spec=spec,
+            engine=engine,
+            t_offset=t_offset,
+            state_indices=state_indices,
+            lastspike=lastspike,
+            quantum=quantum,
+        )
 
     @staticmethod
     def _engine_source(spec, part):
@@ -779,9 +878,29 @@ class SparsePropDevice(RuntimeDevice):
             callback(0 * second, 0.0, t_start * second, duration * second)
         if engine is not None:
             progress = None if callback is None else _engine_progress(callback, t_start, duration)
+            changes = spec.drive_changes(t_start, t_end)
+            if len(changes):
+                self._check_drive_changes(spec)
             record_tape = self.gradients and self._start_tape(session, spec, namespace)
             with self._timing("engine"):
-                engine.run(duration, report=progress, report_period=report_period, record_tape=record_tape)
+                # a TimedArray drive: the run in segments between its steps, the new drive set at each where
+                # it changes (EventNetwork.set_params, which carries the state over exactly)
+                drive = spec.drive
+                for t_change in list(changes) + [t_end]:
+                    engine.run(
+                        (t_change - session.t_offset) - engine.t,
+                        report=progress,
+                        report_period=report_period,
+                        record_tape=record_tape,
+                    )
+                    if t_change < t_end:
+                        new = spec.drive_at(t_change)
+                        if not np.array_equal(new, drive):
+                            engine.set_params(drive=new)
+                        drive = new
+            if len(changes):  # the drive the engine holds now, for the comparison at the next run
+                names, parts, structural = session.key
+                session.key = (names, [(la, drive if la == "drive" else x) for la, x in parts], structural)
         self._write_back(net, session, t_start, t_end, ticks)
         for obj in spec.spike_monitors + spec.state_monitors + spec.rate_monitors + [g.group for g in spec.groups]:
             self.written_exactly.add(obj)
@@ -796,6 +915,25 @@ class SparsePropDevice(RuntimeDevice):
         if callback is not None and engine is None:
             callback((time.time() - wall_start) * second, 1.0, t_start * second, duration * second)
         net.after_run()
+
+    def _check_drive_changes(self, spec):
+        """NotImplementedError, before the run, for a TimedArray drive that the engine cannot follow: in a
+        network with 'lif_exp', 'coba' or 'linear' neurons (whose state `EventNetwork.set_params` does not carry
+        over yet) or with ``gradients=True`` (the tape does not span a parameter change)."""
+        timed = [g.group.name for g in spec.groups if g.timed is not None]
+        others = sorted({g.group.name for g in spec.groups if g.model in ("lif_exp", "coba", "linear")})
+        if others:
+            raise NotImplementedError(
+                f"NeuronGroup(s) {timed}: a TimedArray drive changes the drive during the run, which the "
+                f"sparseprop device does in networks of one-dimensional neurons only; this one has neurons with "
+                f"currents, conductances or linear models ({others}). Use set_device('sparseprop', fallback=True) to run such "
+                "networks with Brian2's runtime instead"
+            )
+        if self.gradients:
+            raise NotImplementedError(
+                f"NeuronGroup(s) {timed}: gradients (set_device('sparseprop', gradients=True)) of a run in which a "
+                "TimedArray changes the drive are not implemented; run without gradients=True"
+            )
 
     @staticmethod
     def _report_callback(report, report_period):
@@ -1006,7 +1144,7 @@ class SparsePropDevice(RuntimeDevice):
             session.tape_refusal = tape_refusal(spec)
             if session.tape_refusal is None:
                 try:
-                    session.derivatives = derivative_map(spec, namespace, session.t_offset)
+                    session.derivatives = derivative_map(spec, namespace, session.t_offset, session.quantum)
                 except NotImplementedError as error:
                     session.tape_refusal = error
         elif engine._tape is None and session.tape_refusal is None:

@@ -129,7 +129,7 @@ def tape_refusal(spec):
     return None
 
 
-def derivative_map(spec, namespace, t_offset):
+def derivative_map(spec, namespace, t_offset, quantum=0.0):
     """The derivatives of the engine's parameters by the Brian2 variables, at the values of the start of a
     run at Brian2 time ``t_offset``: a list of entries for `brian2_gradient`, and the variables without a
     gradient (object name -> variable name -> reason)."""
@@ -147,7 +147,7 @@ def derivative_map(spec, namespace, t_offset):
     for placed in spec.synapses:
         entries.append(_synapses_entry(spec, placed, namespace, missing))
     for k, source in enumerate(spec.spike_generators):  # the engine's spikes of each, in Brian2's order
-        positions = _generator_order(source.group, t_offset)[3]
+        positions = _generator_order(source.group, t_offset, None, quantum)[3]
         entries.append(dict(kind="generator", object=source.group, k=k, positions=positions))
     for entry in spec.poisson_inputs:
         code = entry["weight_code"]

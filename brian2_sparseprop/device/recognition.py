@@ -44,6 +44,14 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   one variable (v, or g of alpha currents), of both signs. One linear form per network (the groups'
   threshold coefficients and resets of the other variables equal); StateMonitor records v only.
 
+A one-dimensional LIF group may take a piecewise-constant drive from TimedArrays (``I = f(t)`` or ``f(t, i)`` in
+its drive only): `GroupSpec.drive_at` gives it at any time and `GroupSpec.drive_changes` the times of its steps,
+which the device turns into parameter changes between segments of the run.
+
+A group without differential equations (a relay: ``'v : 1'``, ``threshold='v > 1'``, ``reset='v = 0'``) is a
+linear model with ``dv/dt = 0`` for the parameters its reset sets (`_relay_variables`); a strict threshold is
+made strict at the events (the engine's ``>=`` with the next double above the value).
+
 A LIF group (with or without currents) without threshold is passive: it never spikes (engine threshold
 ``+inf``, no reset). QIF, EIF and theta groups need a threshold (`_SUPPORTED_PASSIVE`).
 
@@ -71,11 +79,13 @@ from brian2 import (
     StateMonitor,
     Subgroup,
     Synapses,
+    TimedArray,
     second,
 )
 from sympy.core.function import AppliedUndef
 
 from ._brian2 import (
+    PARAMETER,
     SUBEXPRESSION,
     ArrayVariable,
     Constant,
@@ -117,6 +127,12 @@ _SUPPORTED_PASSIVE = (
     "groups without threshold (passive neurons that never spike) are supported for LIF neurons, with or "
     "without exponential currents; QIF, EIF and theta neurons need a threshold (without one, QIF and EIF "
     "neurons reach infinity in finite time and theta neurons keep turning)"
+)
+_SUPPORTED_RELAY = (
+    "groups without differential equations (relays) are supported with a threshold linear in parameters that "
+    "the reset sets to a constant ('v : 1', threshold='v > 1', reset='v = 0'; an event count "
+    "'n_in : 1', threshold='n_in >= 3', reset='n_in = 0'), inputs added by synapses; the parameters stay "
+    "constant between events (a perfect integrator without drive)"
 )
 _SUPPORTED_ON_PRE = (
     "supported is a single statement 'x_post += expr' (theta neurons: "
@@ -184,11 +200,51 @@ class GroupSpec:
     linear: dict = None
     #: engine units per SI unit of the state variable, per neuron (None: 1; EIF models: 1 / DeltaT)
     scale: np.ndarray = None
+    #: LIF groups driven by TimedArrays: ``calls`` (symbol name, TimedArray, per neuron), ``a0`` (the constant
+    #: term of dv/dt as a sympy expression of them), ``evaluator`` and ``tau`` (see `drive_at`)
+    timed: dict = None
 
     @property
     def n(self):
         """Number of neurons in the group."""
         return len(self.group)
+
+    def drive_changes(self, t_start, t_end):
+        """The times in ``(t_start, t_end)`` at which a TimedArray of the drive takes its next value (none
+        without one): the steps ``k * dt`` of each TimedArray, ``0 < k < len(values)``."""
+        if self.timed is None:
+            return np.zeros(0)
+        times = []
+        for _, array, _ in self.timed["calls"]:
+            dt = float(array.dt)
+            first = max(1, int(np.floor(t_start / dt)))
+            k = np.arange(first, min(len(array.values), int(np.ceil(t_end / dt)) + 1))
+            times.append(k * dt)
+        times = np.unique(np.concatenate(times))
+        return times[(times > t_start) & (times < t_end)]
+
+    def drive_at(self, t):
+        """The engine drive of the group's neurons at time ``t`` (s): each TimedArray at its step ``k`` with
+        ``k dt <= t < (k + 1) dt`` (clipped to its values, as Brian2 does), one vectorised evaluation."""
+        timed = self.timed
+        if "function" not in timed:  # a0 compiled once, its other symbols resolved once
+            symbols = sorted(timed["a0"].free_symbols, key=str)
+            names = {name for name, _, _ in timed["calls"]}
+            timed["function"] = sympy.lambdify(symbols, timed["a0"], modules="numpy")
+            timed["args"] = [
+                str(x) if str(x) in names else timed["evaluator"].values(str(x), "the TimedArray input")
+                for x in symbols
+            ]
+        current = {}
+        for name, array, per_neuron in timed["calls"]:
+            dt = float(array.dt)
+            values = np.asarray(array.values, dtype=float)
+            k = min(max(int(np.floor(t / dt + 1e-9)), 0), len(values) - 1)  # 1e-9: grid times that round below
+            current[name] = values[k, : self.n] if per_neuron else values[k]
+        args = [current[a] if isinstance(a, str) else a for a in timed["args"]]
+        with np.errstate(all="ignore"):
+            a0 = np.broadcast_to(np.asarray(timed["function"](*args), dtype=float), (self.n,))
+        return a0 * timed["tau"]
 
     def to_engine(self, values, idx=slice(None)):
         """Brian2 values (SI) of the state variable (of the neurons ``idx``) -> engine state."""
@@ -297,6 +353,21 @@ class EngineSpec:
         start = group.start if isinstance(group, Subgroup) else 0
         return spec.offset + start + np.arange(len(group))
 
+    def drive_changes(self, t_start, t_end):
+        """The times in ``(t_start, t_end)`` at which the drive of a group changes (the steps of its
+        TimedArrays), sorted."""
+        parts = [g.drive_changes(t_start, t_end) for g in self.groups]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0)
+
+    def drive_at(self, t):
+        """The engine drive of every neuron at time ``t`` (s): `drive` with the groups driven by TimedArrays
+        evaluated at ``t``."""
+        drive = np.array(self.drive, dtype=float)
+        for g in self.groups:
+            if g.timed is not None:
+                drive[g.offset : g.offset + g.n] = g.drive_at(t)
+        return drive
+
     def engine_kwargs(self):
         """Keyword arguments for the `EventNetwork` constructor (without ``seed``)."""
         models = np.unique(self.model)
@@ -379,8 +450,11 @@ class _Evaluator:
         self.changing = set(changing)
         self.size = size
         self.index_arrays = index_arrays or {}
+        self.timed = {}  # values of TimedArray calls replaced by symbols (`_timed_calls`)
 
     def values(self, name, construct):
+        if name in self.timed:
+            return np.asarray(self.timed[name], dtype=float)
         if name in ("t", "t_in_timesteps", "lastspike", "not_refractory") or name in self.changing:
             raise _refuse(
                 self.owner,
@@ -436,6 +510,33 @@ def _model_expression(group, variable):
             break
         expr = expr.subs({_symbol(n): str_to_sympy(eqs[n].expr.code) for n in names})
     return expr
+
+
+def _timed_calls(group, expr, run_namespace):
+    """``expr`` with each call of a TimedArray ``f(t)`` or ``f(t, i)`` replaced by a symbol, and the calls
+    ``[(symbol name, TimedArray, per neuron)]`` and the names the script calls them by; other function calls
+    are left in place (refused later)."""
+    calls, subs, called = [], {}, []
+    for call in sorted(expr.atoms(AppliedUndef), key=str):
+        name = str(call.func)
+        try:
+            obj = group._resolve(name, run_namespace)
+        except (KeyError, Exception):
+            continue
+        if not isinstance(obj, TimedArray):
+            continue
+        args = [str(a) for a in call.args]
+        if args not in (["t"], ["t", "i"]):
+            raise _refuse(
+                group,
+                f"the TimedArray call {call}",
+                "TimedArray inputs are supported as 'f(t)' or 'f(t, i)' in the drive of a LIF equation",
+            )
+        symbol = f"_timed{len(calls)}"
+        calls.append((symbol, obj, len(args) == 2))
+        called.append(name)
+        subs[call] = _symbol(symbol)
+    return expr.subs(subs), calls, called
 
 
 def _is_zero(expr):
@@ -568,11 +669,11 @@ def _refractory_value(group, evaluator, run_namespace):
     return evaluator.evaluate(str_to_sympy(str(ref)), "the refractory period")
 
 
-def _check_group_constructs(group, max_equations=3):
+def _check_group_constructs(group, max_equations=3, relay=False):
     eqs = group.equations
     if eqs.stochastic_variables:
         raise _refuse(group, f"the stochastic variable(s) {sorted(eqs.stochastic_variables)}", _SUPPORTED_MODELS)
-    if len(eqs.diff_eq_names) == 0:
+    if len(eqs.diff_eq_names) == 0 and not relay:
         raise _refuse(group, "a group without differential equations", _SUPPORTED_MODELS)
     if len(eqs.diff_eq_names) > max_equations:
         raise _refuse(
@@ -705,11 +806,11 @@ def _conductance_terms(group, variable, currents, evaluator):
     return sympy.expand(expr), betas, reversals, taus
 
 
-def _recognise_group(group, offset, run_namespace):
+def _recognise_group(group, offset, run_namespace, t=0.0):
     """Model, per-neuron parameters and state mapping of one NeuronGroup: one of the one-dimensional models
     or 'lif_exp', else a linear model (`_recognise_linear`); if neither applies, the first refusal."""
     try:
-        return _recognise_one_dimensional(group, offset, run_namespace)
+        return _recognise_one_dimensional(group, offset, run_namespace, t)
     except NotImplementedError as refusal:
         try:
             return _recognise_linear(group, offset, run_namespace)
@@ -738,13 +839,19 @@ def _recognise_linear(group, offset, run_namespace):
     the others; or refuse."""
     from ..spiking.linear import LinearModel
 
-    _check_group_constructs(group, max_equations=4)
+    _check_group_constructs(group, max_equations=4, relay=True)
     group.equations.check_units(group, run_namespace=run_namespace)
     names = sorted(group.equations.diff_eq_names)
+    relay = not names
+    if relay:  # a relay: the variables its reset sets, constant between events (dx/dt = 0)
+        names = _relay_variables(group)
     n, d = len(group), len(names)
     symbols = [_symbol(x) for x in names]
     evaluator = _Evaluator(group, run_namespace, set(names), n)
-    rows = {x: _linear_terms(group, _model_expression(group, x), symbols, evaluator, f"d{x}/dt =") for x in names}
+    if relay:
+        rows = {x: ([None] * d, np.zeros(n)) for x in names}
+    else:
+        rows = {x: _linear_terms(group, _model_expression(group, x), symbols, evaluator, f"d{x}/dt =") for x in names}
     # order: each variable after those it depends on (a cycle: not lower triangular)
     order, left = [], list(names)
     while left:
@@ -787,6 +894,11 @@ def _recognise_linear(group, offset, run_namespace):
                     "the threshold's coefficients must be constants",
                 )
             c[x] = float(k[0])
+    if not c:
+        raise _LinearRefusal(
+            f"the threshold '{code}', which does not depend on {order}",
+            _SUPPORTED_RELAY if relay else "the threshold must be linear in the state variables",
+        )
     reset_v, v, others = None, None, {}
     supported_reset = (
         "supported are resets that set one variable to a constant ('v = value') and increment or "
@@ -817,6 +929,10 @@ def _recognise_linear(group, offset, run_namespace):
     integrate = "unless refractory" not in group.user_equations[v].flags and bool(np.any(refractory > 0))
     init = {x: np.asarray(group.variables[x].get_value(), dtype=float) for x in order}
     theta = -const
+    if relay and isinstance(cond, (sympy.StrictGreaterThan, sympy.StrictLessThan)):
+        # the engine fires at c @ x >= theta; a relay's state changes only at events, where 'count > 2' must
+        # not fire at 2: the next double above theta makes >= the strict comparison exactly
+        theta = np.nextafter(theta, np.inf)
     try:
         model = LinearModel(order, A, b, c, theta=theta, v=v, reset=reset_v, reset_others=others, pulse=v, init=init)
     except (ValueError, NotImplementedError) as exc:
@@ -833,6 +949,26 @@ def _recognise_linear(group, offset, run_namespace):
         integrate_refractory=np.full(n, integrate),
     )
     return spec, params
+
+
+def _relay_variables(group):
+    """The variables of a group without differential equations that its reset sets (sorted): parameters
+    that are constant between events (``v : 1`` with ``reset='v = 0'``), or refuse."""
+    code = group.event_codes.get("spike")
+    if "spike" not in group.events or not code:
+        what = "threshold" if "spike" not in group.events else "reset"
+        raise _LinearRefusal(f"a group without differential equations and without {what}", _SUPPORTED_RELAY)
+    params = {
+        name
+        for name, eq in group.equations.items()
+        if eq.type == PARAMETER and not ({"constant", "shared", "linked"} & set(eq.flags))
+    }
+    names = sorted({parse_statement(line)[0] for line in _code_lines(code)})
+    if not names or not set(names) <= params:
+        raise _LinearRefusal(
+            f"a group without differential equations whose reset '{code}' sets {names}", _SUPPORTED_RELAY
+        )
+    return names
 
 
 def _network_linear_model(spec):
@@ -890,7 +1026,7 @@ def _network_linear_model(spec):
     )
 
 
-def _recognise_one_dimensional(group, offset, run_namespace):
+def _recognise_one_dimensional(group, offset, run_namespace, t=0.0):
     """One of the one-dimensional models, or 'lif_exp' (see the module's docstring), or refuse."""
     _check_group_constructs(group)
     group.equations.check_units(group, run_namespace=run_namespace)
@@ -908,14 +1044,38 @@ def _recognise_one_dimensional(group, offset, run_namespace):
         model, coeffs = _classify(group, variable, own)
         if model != "lif":
             raise _refuse(group, f"a {model} neuron with synaptic conductances {currents}", _SUPPORTED_MODELS)
+        timed = []
     elif currents:
         own, k_currents, tau_currents = _current_terms(group, variable, currents, evaluator)
         model, coeffs = _classify(group, variable, own)
         if model != "lif":
             raise _refuse(group, f"a {model} neuron with synaptic currents {currents}", _SUPPORTED_MODELS)
+        timed = []
     else:
-        model, coeffs = _classify(group, variable, _model_expression(group, variable))
-    values = {k: evaluator.evaluate(v, f"the equation for '{variable}'") for k, v in coeffs.items()}
+        expr, timed, called = _timed_calls(group, _model_expression(group, variable), run_namespace)
+        model, coeffs = _classify(group, variable, expr)
+    if timed:
+        names = {_symbol(name) for name, _, _ in timed}
+        if model != "lif" or any(names & coeffs[k].free_symbols for k in coeffs if k != "a0"):
+            raise _refuse(
+                group,
+                f"the TimedArray(s) {called} in the equation of a {model} neuron other than in its drive",
+                "TimedArray inputs are supported in the drive of one-dimensional LIF equations "
+                "(dv/dt = (El - v + R*I)/tau with I = f(t) or f(t, i)), which then changes at the steps of the "
+                "TimedArray; not in QIF, EIF, theta, linear models, neurons with currents, tau, the threshold or "
+                "the reset",
+            )
+    values = {k: evaluator.evaluate(v, f"the equation for '{variable}'") for k, v in coeffs.items() if k != "a0"}
+    if timed:
+        for name, array, per_neuron in timed:
+            if per_neuron and np.ndim(array.values) == 2 and np.shape(array.values)[1] < n:
+                raise ValueError(
+                    f"NeuronGroup '{group.name}': the TimedArray '{array.name}' has values for "
+                    f"{np.shape(array.values)[1]} neurons, the group has {n}"
+                )
+            evaluator.timed[name] = 0.0
+    if "a0" in coeffs:
+        values["a0"] = evaluator.evaluate(coeffs["a0"], f"the equation for '{variable}'")
     shift, scale = np.zeros(n), None
     if model == "lif":
         if np.any(values["a1"] >= 0) or not np.all(np.isfinite(values["a1"])):
@@ -1001,6 +1161,9 @@ def _recognise_one_dimensional(group, offset, run_namespace):
     spec = GroupSpec(
         group=group, offset=offset, model=model, variable=variable, shift=shift, refractory=refractory, scale=scale
     )
+    if timed:  # the drive at the run's start t; `drive_at` gives it at any time
+        spec.timed = dict(calls=timed, a0=coeffs["a0"], evaluator=evaluator, tau=np.broadcast_to(tau, (n,)))
+        drive = spec.drive_at(t)
     if conductances is not None:
         spec.model = "coba"
         # the conductance with the higher reversal potential is the excitatory one (engine column 0)
@@ -1584,7 +1747,7 @@ def _source_rates(group):
     return None
 
 
-def recognise_network(objects, run_namespace=None):
+def recognise_network(objects, run_namespace=None, t=0.0):
     """Translate the objects of a Brian2 network into an `EngineSpec`, or refuse them.
 
     Parameters
@@ -1593,6 +1756,9 @@ def recognise_network(objects, run_namespace=None):
         The network's top-level objects (``Network.objects``); inactive objects are ignored.
     run_namespace : dict, optional
         Namespace for external names (the locals and globals of the caller of ``run``).
+    t : float, optional
+        The time (s) at which the run starts: the drive of a group driven by a TimedArray is its value then
+        (`EngineSpec.drive_at` gives it at any time, `EngineSpec.drive_changes` the times it changes).
 
     Returns
     -------
@@ -1652,7 +1818,7 @@ def recognise_network(objects, run_namespace=None):
     params = []
     offset = 0
     for group in kinds["neurons"]:
-        spec, p = _recognise_group(group, offset, run_namespace)
+        spec, p = _recognise_group(group, offset, run_namespace, t)
         group_specs[group.name] = spec
         params.append(p)
         offset += spec.n

@@ -139,6 +139,14 @@ def _sort_rows_by_delay(indptr, indices, weights, delays, shared, ids=None):
     return indices, weights, delays, zero_end
 
 
+def _off_quanta(values, quantum):
+    """Where ``values`` (s) are not a whole number of ``quantum`` (s), to 16 rounding steps: the rule of
+    ``EventNetwork(time_quantum=...)`` for delays and refractory periods (a decimal 0.7 ms is 7 quanta of
+    0.1 ms; 0.7 ms + 1e-18 s is not). A boolean array of the shape of ``values``."""
+    steps = np.asarray(values, dtype=float) / quantum
+    return np.abs(steps - np.rint(steps)) > 16 * np.finfo(float).eps * np.maximum(np.rint(steps), 1.0)
+
+
 def _redirect_in_flight(queue, indptr, engine_delays, old_delays, new_delays, quantum=0.0):
     """The delayed events in flight, addressed anew after new delays re-sorted the rows.
 
@@ -1870,6 +1878,11 @@ class EventNetwork:
 
     # ------------------------------------------------------------------ results
     @property
+    def time_quantum(self):
+        """The time quantum (s) of which delays and refractory periods are whole numbers, None without one."""
+        return self._quantum or None
+
+    @property
     def spike_times(self):
         """Times (s) of the recorded spikes, in the order they happened."""
         self._merge_spikes()
@@ -2259,7 +2272,7 @@ class EventNetwork:
         steps (a decimal 0.7 ms is 7 quanta of 0.1 ms; 0.7 ms + 1e-18 s is not)."""
         for name, values in (("delays", delays), ("refractory", refractory)):
             steps = np.asarray(values) / self._quantum
-            off = np.abs(steps - np.rint(steps)) > 16 * np.finfo(float).eps * np.maximum(np.rint(steps), 1.0)
+            off = _off_quanta(values, self._quantum)
             if off.any():
                 k = int(np.argmax(off.ravel()))
                 value, quanta = float(np.ravel(values)[k]), float(steps.ravel()[k])

@@ -1,0 +1,184 @@
+"""A TimedArray input in the drive of LIF neurons through the device (issue 13 item 5).
+
+``dv/dt = (I - v)/tau`` with ``I = stimulus(t) + c*per(t, i)`` is piecewise constant: the device runs the
+engine in segments between the TimedArrays' steps and sets the new drive at each (``EventNetwork.set_params``,
+which carries the state over exactly). Tested against a closed-form reference that walks the segments
+(crossing times ``a + tau ln((I - v0)/(I - 1))``), split runs against one run, Brian2's runtime (exponential
+Euler, exact for a drive constant over each step) on a stimulus whose crossings keep a margin from the steps,
+and the refusals (TimedArray outside the drive of a LIF equation).
+"""
+
+import numpy as np
+import pytest
+from brian2 import (
+    NeuronGroup,
+    SpikeMonitor,
+    StateMonitor,
+    TimedArray,
+    defaultclock,
+    ms,
+    run,
+    set_device,
+    start_scope,
+)
+from brian2.devices.device import reset_device
+
+import brian2_sparseprop
+
+TAU = 0.01
+EQS = "dv/dt = (I - v)/(10*ms) : 1\nI = stimulus(t) + 0.3*per(t, i) : 1"
+
+
+def stimuli(rng, n, high_low=True):
+    """A shared stimulus (5 ms steps) and a per-neuron one (7 ms steps, shape (steps, n)); with ``high_low``
+    the shared one is 2.7 or 0.3 at random (never two 2.7 in a row) and the per-neuron one in [0, 1], so that a
+    high step fires each neuron once, at most 4.63 ms after it starts (0.37 ms before the drive drops: no
+    grazing crossing that the runtime's lag could miss), and a low one never."""
+    if high_low:  # no two high steps in a row: one spike per high step, at most 4.63 ms after it starts
+        high = rng.random(40) < 0.6
+        for k in range(1, 40):
+            high[k] &= not high[k - 1]
+        shared = np.where(high, 2.7, 0.3)
+        per = rng.random((30, n))
+    else:
+        shared = rng.uniform(0.5, 2.5, 40)
+        per = rng.uniform(0.0, 2.0, (30, n))
+    return shared, per
+
+
+def reference(shared, per, n, t_end, v0=0.0):
+    """Spike times per neuron: the drive is constant between the steps (5 ms, 7 ms; after the last value,
+    the last one), v relaxes to it in closed form and fires at ``a + tau ln((I - v)/(I - 1))``."""
+    edges = np.unique(np.concatenate([np.arange(1, 40) * 0.005, np.arange(1, 30) * 0.007, [t_end]]))
+    edges = edges[edges <= t_end]
+    out = []
+    for i in range(n):
+        v, a, spikes = v0, 0.0, []
+        for b in edges:
+            drive = (
+                shared[min(int(np.floor(a / 0.005 + 1e-9)), 39)]
+                + 0.3 * per[min(int(np.floor(a / 0.007 + 1e-9)), 29), i]
+            )
+            while drive > 1 and a + TAU * np.log((drive - v) / (drive - 1)) < b:
+                a += TAU * np.log((drive - v) / (drive - 1))
+                spikes.append(a)
+                v = 0.0
+            v = drive + (v - drive) * np.exp(-(b - a) / TAU)
+            a = b
+        out.append(np.array(spikes))
+    return out
+
+
+def script(shared, per, n, duration=150 * ms, split=1, method="exponential_euler"):
+    stimulus = TimedArray(shared, dt=5 * ms)  # noqa: F841 (used by the equations)
+    per = TimedArray(per, dt=7 * ms)
+    G = NeuronGroup(n, EQS, threshold="v > 1", reset="v = 0", method=method)
+    mon = SpikeMonitor(G)
+    state = StateMonitor(G, "v", record=True)
+    for _ in range(split):
+        run(duration / split)
+    return [np.asarray(mon.t[mon.i == i]) for i in range(n)], np.asarray(state.v), G
+
+
+@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.device.ExactMethodWarning")
+def test_spike_times_against_the_closed_form(exact, seed):
+    rng = np.random.default_rng(seed)
+    n = 4
+    shared, per = stimuli(rng, n, high_low=False)
+    got, _, _ = script(shared, per, n, duration=250 * ms)  # past the last step of both: the last values hold
+    want = reference(shared, per, n, 0.25)
+    assert sum(len(t) for t in want) > 20
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-12)
+
+
+@pytest.mark.slow  # Brian2 objects and runs: seconds each on a shared machine
+@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.device.ExactMethodWarning")
+def test_split_runs_equal_one_run(exact, seed):
+    rng = np.random.default_rng(seed)
+    shared, per = stimuli(rng, 3, high_low=False)
+    whole, v_whole, _ = script(shared, per, 3)
+    reset_device()
+    set_device("sparseprop")
+    start_scope()
+    split, v_split, _ = script(shared, per, 3, split=3)
+    for a, b in zip(whole, split):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-15)
+    # after a spike a rounding step apart (3e-17 s at 0.1 s) v differs by up to dv/dt (300/s) times it
+    np.testing.assert_allclose(v_whole, v_split, rtol=0, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.device.ExactMethodWarning")
+def test_a_step_at_the_end_of_a_run(exact):
+    # the drive is 1.5, 2.0, 1.5 from 0, 5, 10 ms; a run that ends at the step at 10 ms leaves the engine at 2.0,
+    # and the next run, which starts at 1.5 as the first did, must set it again
+    stimulus = TimedArray([1.5, 2.0, 1.5], dt=5 * ms)  # noqa: F841
+    G = NeuronGroup(1, "dv/dt = (stimulus(t) - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0", method="euler")
+    mon = SpikeMonitor(G)
+    run(10 * ms)
+    run(30 * ms)
+    # closed form: v(5 ms) = 1.5 (1 - e^-0.5); then 2 - (2 - v) e^(-(t - 5 ms)/tau) = 1; then 1.5 from 10 ms
+    v5 = 1.5 * (1 - np.exp(-0.5))
+    t1 = 0.005 + TAU * np.log((2 - v5) / 1.0)
+    v10 = 2 - 2 * np.exp(-(0.01 - t1) / TAU)
+    t2 = 0.01 + TAU * np.log((1.5 - v10) / 0.5)
+    t3 = t2 + TAU * np.log(1.5 / 0.5)
+    np.testing.assert_allclose(mon.t_, [t1, t2, t3], rtol=0, atol=1e-15)
+
+
+@pytest.mark.slow  # Brian2 objects and runs: seconds each on a shared machine
+def test_against_brian2s_runtime(numpy_target, seed):
+    # exponential Euler is exact for a drive constant over a step: the runtime differs by its time stamps (the
+    # start of the step of the crossing) and its reset lag, within 2 dt for every spike
+    rng = np.random.default_rng(seed)
+    n = 3
+    shared, per = stimuli(rng, n)
+    results = []
+    for device in ("sparseprop", "runtime"):
+        set_device(device)
+        start_scope()
+        defaultclock.dt = 0.05 * ms
+        if device == "sparseprop":
+            with pytest.warns(brian2_sparseprop.device.device.ExactMethodWarning):
+                results.append(script(shared, per, n, duration=100 * ms)[0])
+        else:
+            results.append(script(shared, per, n, duration=100 * ms)[0])
+        reset_device()
+    for exact_t, clocked_t in zip(*results):
+        assert exact_t.size == clocked_t.size == np.count_nonzero(shared[:20] > 1)  # 100 ms: 20 steps
+        np.testing.assert_allclose(clocked_t, exact_t, rtol=0, atol=2 * 0.05e-3)
+
+
+@pytest.mark.parametrize(
+    "eqs, kwargs, match",
+    [
+        (
+            "dv/dt = (v**2 + stimulus(t))/(10*ms) : 1",
+            {},
+            r"TimedArray\(s\) \['stimulus'\] in the equation of a qif neuron other than",
+        ),
+        ("dv/dt = -v/(10*ms*stimulus(t)) : 1", {}, "other than in its drive"),
+        ("dv/dt = (stimulus(t - 1*ms) - v)/(10*ms) : 1", {}, r"TimedArray call .*'f\(t\)' or 'f\(t, i\)'"),
+        ("dv/dt = (2 - v)/(10*ms) : 1", dict(threshold="v > stimulus(t)"), "calls the function"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.device.ExactMethodWarning")
+def test_refusals(exact, eqs, kwargs, match):
+    stimulus = TimedArray([1.5, 2.0], dt=5 * ms)  # noqa: F841
+    G = NeuronGroup(1, eqs, threshold=kwargs.get("threshold", "v > 1"), reset="v = 0", method="euler")
+    mon = SpikeMonitor(G)  # noqa: F841
+    with pytest.raises(NotImplementedError, match=match):
+        run(1 * ms)
+
+
+@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.device.ExactMethodWarning")
+def test_refused_beside_neurons_with_currents(exact):
+    stimulus = TimedArray([1.5, 2.0], dt=5 * ms)  # noqa: F841
+    G = NeuronGroup(1, "dv/dt = (stimulus(t) - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0", method="euler")
+    H = NeuronGroup(  # noqa: F841
+        1, "dv/dt = (ge - v)/(10*ms) : 1\ndge/dt = -ge/(5*ms) : 1", threshold="v > 1", reset="v = 0"
+    )
+    mon = SpikeMonitor(G)
+    with pytest.raises(NotImplementedError, match="networks of one-dimensional neurons only"):
+        run(10 * ms)
+    assert len(mon) == 0
