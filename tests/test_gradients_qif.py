@@ -337,26 +337,26 @@ def first_spike_closed_form(model, v0, tau, drive, thr):
 def test_single_neuron_closed_form(model, drive):
     import mpmath as mp
 
-    mp.mp.dps = 30
-    tau, thr = 0.012, 5.0
-    v0 = 1.5 if model == "theta" else 1.2  # above the unstable fixed point when drive < 0
-    net = EventNetwork(1, model=model, tau=tau, drive=drive, threshold=thr, reset=-5.0, v_init=[v0])
-    net.run(0.2, record_tape=True)
-    t1 = first_spike_closed_form(model, mp.mpf(v0), mp.mpf(tau), mp.mpf(drive), mp.mpf(thr))
-    assert net.spike_times[0] == pytest.approx(float(t1), rel=1e-12)
-    dL = np.zeros(net.spike_times.size)
-    dL[0] = 1.0
-    g = net.gradient(dL)
+    with mp.workdps(30):
+        tau, thr = 0.012, 5.0
+        v0 = 1.5 if model == "theta" else 1.2  # above the unstable fixed point when drive < 0
+        net = EventNetwork(1, model=model, tau=tau, drive=drive, threshold=thr, reset=-5.0, v_init=[v0])
+        net.run(0.2, record_tape=True)
+        t1 = first_spike_closed_form(model, mp.mpf(v0), mp.mpf(tau), mp.mpf(drive), mp.mpf(thr))
+        assert net.spike_times[0] == pytest.approx(float(t1), rel=1e-12)
+        dL = np.zeros(net.spike_times.size)
+        dL[0] = 1.0
+        g = net.gradient(dL)
 
-    def d(k):
-        args = [mp.mpf(v0), mp.mpf(tau), mp.mpf(drive), mp.mpf(thr)]
-        return float(mp.diff(lambda x: first_spike_closed_form(model, *args[:k], x, *args[k + 1 :]), args[k]))
+        def d(k):
+            args = [mp.mpf(v0), mp.mpf(tau), mp.mpf(drive), mp.mpf(thr)]
+            return float(mp.diff(lambda x: first_spike_closed_form(model, *args[:k], x, *args[k + 1 :]), args[k]))
 
-    assert g.v0[0] == pytest.approx(d(0), rel=1e-9)
-    assert g.tau == pytest.approx(d(1), rel=1e-9)
-    assert g.drive == pytest.approx(d(2), rel=1e-9)
-    if model == "qif":
-        assert g.threshold == pytest.approx(d(3), rel=1e-9)
+        assert g.v0[0] == pytest.approx(d(0), rel=1e-9)
+        assert g.tau == pytest.approx(d(1), rel=1e-9)
+        assert g.drive == pytest.approx(d(2), rel=1e-9)
+        if model == "qif":
+            assert g.threshold == pytest.approx(d(3), rel=1e-9)
 
 
 # ------------------------------------------------------------------ pseudospikes

@@ -16,8 +16,15 @@ from scipy.special import lambertw
 
 from brian2_sparseprop import EventNetwork
 
-mp.mp.dps = 50
 TAU_M, TAU_E, TAU_I = 0.02, 0.005, 0.01  # CUBA's time constants
+
+
+@pytest.fixture(autouse=True)
+def _fifty_digits():
+    """mpmath at 50 digits for each test of this file, restored after it (the precision is global to the
+    process: set at import, it changed the tests of other files, and theirs changed these)."""
+    with mp.workdps(50):
+        yield
 
 
 # ----------------------------------------------------------------------------- 50-digit reference
@@ -43,10 +50,13 @@ def mp_rate(s, v0, ie, ii, tau_m, tau_e, tau_i, drive):
 
 
 def mp_bisect(f, a, b):
-    """The zero of f in [a, b] (f(a), f(b) of opposite signs or f(b) = 0) by bisection to 1e-40 s."""
+    """The zero of f in [a, b] (f(a), f(b) of opposite signs or f(b) = 0) by bisection to 1e-40 s (at most 300
+    halvings: a bracket that the working precision cannot shrink that far ends the loop)."""
     a, b = mp.mpf(a), mp.mpf(b)
     neg_a = f(a) < 0
-    while b - a > mp.mpf("1e-40"):
+    for _ in range(300):
+        if b - a <= mp.mpf("1e-40"):
+            break
         m = (a + b) / 2
         if (f(m) < 0) == neg_a:
             a = m
