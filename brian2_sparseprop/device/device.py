@@ -925,9 +925,9 @@ class SparsePropDevice(RuntimeDevice):
         if others:
             raise NotImplementedError(
                 f"NeuronGroup(s) {timed}: a TimedArray drive changes the drive during the run, which the "
-                f"sparseprop device does in networks of one-dimensional neurons only; this one has neurons with "
-                f"currents, conductances or linear models ({others}). Use set_device('sparseprop', fallback=True) to run such "
-                "networks with Brian2's runtime instead"
+                "sparseprop device does in networks of one-dimensional neurons only; this one has neurons with "
+                f"currents, conductances or linear models ({others}). Use set_device('sparseprop', fallback=True) "
+                "to run such networks with Brian2's runtime instead"
             )
         if self.gradients:
             raise NotImplementedError(
