@@ -27,6 +27,7 @@ import numpy as np
 import quantities as pq
 
 from .._validation import check_int, check_real
+from .gradients import _x64
 from .lyapunov import _check_supported, _copy, _event_network, _time
 
 try:
@@ -41,11 +42,6 @@ __all__ = ["FlossingGradient", "flossing_loss_and_grad", "FlossingResult", "flos
 #: QR steps of the replay per compiled shape: the number of QR blocks is rounded up to a multiple of
 #: this or of a quarter of its power of two, so that runs whose spike counts differ a little share code
 BLOCK_ROUNDING = 8
-
-
-def _x64():
-    """JAX's 64-bit mode, as a context (its name moved between JAX versions)."""
-    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
 
 
 @dataclasses.dataclass

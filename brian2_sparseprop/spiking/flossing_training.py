@@ -19,7 +19,6 @@ This module needs JAX and optax (``pip install brian2_sparseprop[jax]``).
 
 import dataclasses
 import os
-import pickle
 import shutil
 import tempfile
 import time
@@ -27,10 +26,11 @@ import time
 import numpy as np
 
 from .._validation import check_int, check_real
-from .flossing import _check_models, _x64, floss, optax
+from .flossing import _check_models, floss, optax
+from .gradients import _x64
 from .lyapunov import _check_supported
 from .network import EventNetwork
-from .training import TrainableNetwork, TrainingRun, _save, train
+from .training import TrainableNetwork, TrainingRun, _load, _save, train
 
 __all__ = ["FlossingSchedule", "flossing_network", "keep_flossable", "train_with_flossing"]
 
@@ -393,17 +393,8 @@ def train_with_flossing(
     )  # as train's: its checks of a resumed checkpoint apply
     phases = flossing.phase_epochs(epochs)
     try:
-        if os.path.exists(checkpoint):
-            with open(checkpoint, "rb") as f:
-                run = pickle.load(f)
-            if not isinstance(run, TrainingRun):
-                raise TypeError(f"checkpoint {checkpoint} does not hold a TrainingRun, found {type(run).__name__}")
-            if run.config != config:
-                raise ValueError(
-                    f"checkpoint {checkpoint} was written by a run with {run.config}, not {config}: "
-                    "give another file or the same arguments"
-                )
-        else:
+        run = _load(checkpoint, config)
+        if run is None:
             with _x64():
                 run = TrainingRun(params=params, opt_state=optimizer.init(params), config=config)
         run.history.setdefault("flossing", [])

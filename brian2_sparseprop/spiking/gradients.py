@@ -837,7 +837,7 @@ def van_rossum_loss(neurons, targets, tau):
     def loss(spike_times, spike_indices):
         import jax
 
-        with _x64(jax):  # (also when called outside the gradient, on NumPy arrays)
+        with _x64():  # (also when called outside the gradient, on NumPy arrays)
             return _van_rossum(jax.numpy, spike_times, spike_indices)
 
     def _van_rossum(jnp, spike_times, spike_indices):
@@ -872,7 +872,7 @@ def _jax_derivatives(loss, times, neuron, v, states):
             continue
         n_args = k
         break
-    with _x64(jax):
+    with _x64():
         args = (jnp.asarray(times, dtype=jnp.float64), jnp.asarray(neuron), jnp.asarray(v, dtype=jnp.float64),
                 jnp.asarray(states, dtype=jnp.float64))[:n_args]  # fmt: skip
         argnums = (0, 2, 3)[: n_args - 1]
@@ -897,8 +897,10 @@ def _generator_times(net, g_in, in_src):
     return tuple(out)
 
 
-def _x64(jax):
-    """JAX's context of 64-bit precision (its name moved between versions)."""
+def _x64():
+    """JAX's 64-bit mode, as a context (its name moved between JAX versions)."""
+    import jax
+
     return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._validation import check_int, check_real, real_array as _real_array
+from .gradients import _x64
 from .network import EventNetwork
 
 __all__ = ["BatchGradient", "TrainableNetwork", "TrainingRun", "first_spike_cross_entropy", "train"]
@@ -71,11 +72,6 @@ def _tile_csr(indptr, indices, n_rows, n_targets, copies):
     ptr = (indptr[:-1][None, :] + nnz * offsets[:, None]).ravel()
     ix = (indices[None, :].astype(np.int64) + n_targets * offsets[:, None]).ravel()
     return np.append(ptr, nnz * copies), ix.astype(np.int32)
-
-
-def _x64(jax):
-    """JAX's 64-bit mode, as a context (its name moved between JAX versions)."""
-    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
 
 
 def _csr(name, indptr, indices, n_rows, n_targets):
@@ -481,7 +477,6 @@ class TrainableNetwork:
         -------
         BatchGradient
         """
-        import jax
 
         params, input_times = self.check_params(params), self.check_inputs(input_times)
         if not callable(loss):
@@ -498,7 +493,7 @@ class TrainableNetwork:
                 "a loss with the gap to threshold needs a finite threshold, which theta neurons do not have: "
                 "use a loss of the first spikes with pseudospikes"
             )
-        with _x64(jax):
+        with _x64():
             if takes_gap:
                 silent = np.ones(b * self.readout.size, bool)
                 silent[flat // self.n_first] = False
@@ -633,6 +628,23 @@ class TrainingRun:
     config: dict = field(default_factory=dict)
 
 
+def _load(path, config):
+    """The `TrainingRun` in the checkpoint file ``path`` (None if there is no such file), or a TypeError or
+    ValueError if the file holds something else or a run with another configuration."""
+    if path is None or not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        run = pickle.load(f)
+    if not isinstance(run, TrainingRun):
+        raise TypeError(f"checkpoint {path} does not hold a TrainingRun, found {type(run).__name__}")
+    if run.config != config:
+        raise ValueError(
+            f"checkpoint {path} was written by a run with {run.config}, not {config}: give another file or the "
+            "same arguments"
+        )
+    return run
+
+
 def _save(run, path):
     """Write the run's state to ``path`` atomically (a temporary file, then a rename)."""
     import jax
@@ -727,7 +739,6 @@ def train(
     >>> bool(run.history["loss"][-1] < 0.01 * run.history["loss"][0])
     True
     """
-    import jax
     import optax
 
     if not isinstance(model, TrainableNetwork):
@@ -755,18 +766,9 @@ def train(
         batch_size=batch_size,
         seed=seed,
     )
-    with _x64(jax):
-        if checkpoint is not None and os.path.exists(checkpoint):
-            with open(checkpoint, "rb") as f:
-                run = pickle.load(f)
-            if not isinstance(run, TrainingRun):
-                raise TypeError(f"checkpoint {checkpoint} does not hold a TrainingRun, found {type(run).__name__}")
-            if run.config != config:
-                raise ValueError(
-                    f"checkpoint {checkpoint} was written by a run with {run.config}, not {config}: "
-                    "give another file or the same arguments"
-                )
-        else:
+    with _x64():
+        run = _load(checkpoint, config)
+        if run is None:
             run = TrainingRun(params=params, opt_state=optimizer.init(params), config=config)
         bar = None
         if report == "tqdm":
