@@ -511,6 +511,12 @@ class SparsePropDevice(RuntimeDevice):
         self.timers = {}
         start = time.process_time()
         try:
+            if profile:
+                raise NotImplementedError(
+                    "run(..., profile=True): Brian2's profiling times the code objects of each group, which the "
+                    "exact engine does not run; the device's own split of a run's time (recognition, engine, "
+                    "writing back) is in get_device().timers after the run"
+                )
             with self._timing("recognition"):
                 spec = recognise_network(objects, namespace, float(net.t_))
         except NotImplementedError as error:
