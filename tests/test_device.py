@@ -419,16 +419,22 @@ def test_fallback_runs_with_runtime_and_warns_once(fallback):
     assert float(net.t / ms) == pytest.approx(10)
 
 
-def test_profiling_is_refused_and_runs_with_fallback(exact):
-    # Brian2's profiling times code objects that the exact engine does not run: refused before any work,
-    # and run by Brian2's runtime (with its profiling information) with fallback=True
+def _profiled_group():
     group = NeuronGroup(3, "dv/dt = -v / (10*ms) : 1", threshold="v > 1", reset="v = 0")
     group.v = 1.1
-    net = Network(group)
+    return group, Network(group)
+
+
+def test_profiling_is_refused(exact):
+    # Brian2's profiling times code objects that the exact engine does not run: refused before any work
+    _, net = _profiled_group()
     with pytest.raises(NotImplementedError, match=r"profile=True.*get_device\(\)\.timers"):
         net.run(1 * ms, profile=True)
     assert float(net.t / ms) == 0
-    set_device("sparseprop", fallback=True)
+
+
+def test_profiling_runs_with_fallback(fallback):
+    group, net = _profiled_group()
     with pytest.warns(ExactFallbackWarning, match="profile=True"):
         net.run(1 * ms, profile=True)
     assert any(name.startswith(group.name) for name, _ in net.profiling_info)
