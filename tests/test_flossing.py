@@ -382,3 +382,97 @@ def test_cli_stops_and_keeps_finished_runs_when_interrupted(monkeypatch, tmp_pat
     assert len(record["runs"]["plain"]["4"]) == len(record["runs"]["flossing"]["4"]) == 1
     assert not (tmp_path / "exp.png").exists()
     assert "interrupted" in capsys.readouterr().err
+
+
+SMALL = ["--N", "16", "--delays", "4", "--train-steps", "2", "--k", "3", "--floss-steps", "1"]
+SMALL += ["--floss-horizon", "30", "--floss-washout", "10"]
+
+
+def test_cli_resumes_where_it_stopped(monkeypatch, tmp_path):
+    from brian2_sparseprop.experiments import flossing as fl
+
+    real = fl.train
+    calls = []
+
+    def train_then_interrupt(*args, **kwargs):
+        calls.append(kwargs["flossing"] is not None)
+        res = real(*args, **kwargs)
+        res.interrupted = len(calls) == 3
+        return res
+
+    monkeypatch.setattr(fl, "train", train_then_interrupt)
+    out = str(tmp_path / "exp")
+    main([*SMALL, "--seeds", "2", "--output", out])
+    first = json.loads((tmp_path / "exp.json").read_text())["runs"]
+    assert len(calls) == 3 and first["plain"]["4"][0]["seed"] == 0
+    main([*SMALL, "--seeds", "2", "--output", out])  # goes on: the third run again, then the fourth
+    assert len(calls) == 5
+    record = json.loads((tmp_path / "exp.json").read_text())
+    assert record["delays"] == [4]
+    assert [r["seed"] for r in record["runs"]["plain"]["4"]] == [0, 1]
+    assert [r["seed"] for r in record["runs"]["flossing"]["4"]] == [0, 1]
+    assert record["runs"]["plain"]["4"][0] == first["plain"]["4"][0]  # a finished run is kept, not redone
+    main([*SMALL, "--seeds", "3", "--output", out])  # one more seed: two more runs
+    assert len(calls) == 7
+    with pytest.raises(SystemExit, match=r"other settings \(N: 16 there, 20 now\): choose another --output"):
+        main([*SMALL, "--seeds", "3", "--N", "20", "--output", out])
+
+
+def test_flossing_phases_during_training_are_counted(monkeypatch):
+    from brian2_sparseprop.rate import flossing as fl
+
+    real = fl._floss_loop
+    lengths = []
+
+    def counting(params, state, model, settings, lrs, levels, key):
+        if len(lrs):  # train() validates its settings with a call of no step
+            lengths.append(len(lrs))
+        return real(params, state, model, settings, lrs, levels, key)
+
+    monkeypatch.setattr(fl, "_floss_loop", counting)
+    p = init_params("rnn", 8, key=jax.random.key(0))
+    for phases, expected in ((2, [3, 1, 1]), (None, [3, 1, 1, 1, 1]), (0, [3])):
+        lengths.clear()
+        st = FlossingSettings(
+            k=2, horizon=10, washout=5, steps_before=3, interval=2, steps_during=1, phases_during=phases
+        )
+        train(p, model="rnn", lags=(1,), n_steps=9, flossing=st, eval_every=9, key=jax.random.key(1))
+        assert lengths == expected
+    with pytest.raises(ValueError, match="phases_during"):
+        FlossingSettings(phases_during=-1)
+
+
+def test_cli_preset_paper_sets_defaults_and_explicit_options_win():
+    from brian2_sparseprop.experiments.flossing import PRESETS, _parse
+
+    a = _parse(["--preset", "paper"])
+    assert (a.N, a.k, a.seq_len, a.batch_size, a.train_steps, a.clip_norm) == (80, 75, 300, 16, 3001, 0.03)
+    assert (a.floss_steps, a.floss_interval, a.floss_steps_during, a.floss_phases) == (50, 10, 50, 2)
+    assert a.floss_horizon + a.floss_washout == 55 and a.input_levels == [0.0, 1.0]
+    assert _parse(["--preset", "paper", "--k", "40", "--delays", "60"]).k == 40
+    assert _parse(["--preset", "paper", "--delays", "60"]).delays == [60]
+    assert _parse([]).k == 8 and set(PRESETS) == {"paper"}
+
+
+@pytest.mark.parametrize("levels", [(-1.0, 1.0), (0.0, 1.0), (0.5, -2.0)])
+def test_delayed_parity_input_levels(levels):
+    s1, y1, m1 = delayed_parity(jax.random.key(3), 4, 30, (2, 5))
+    s2, y2, m2 = delayed_parity(jax.random.key(3), 4, 30, (2, 5), levels)
+    assert bool(jnp.all(y1 == y2)) and bool(jnp.all(m1 == m2))  # the same bits, other values
+    assert bool(jnp.all(s2 == jnp.where(s1 > 0, levels[1], levels[0])))
+
+
+@pytest.mark.parametrize(
+    "levels, exc, match",
+    [
+        ((1.0, 1.0), ValueError, "levels must differ"),
+        ((0.0,), TypeError, "pair of numbers"),
+        ((0, np.nan), ValueError, "levels"),
+    ],
+)
+def test_input_levels_bad_input(levels, exc, match):
+    with pytest.raises(exc, match=match):
+        delayed_parity(jax.random.key(0), 1, 10, (2,), levels)
+    p = init_params("rnn", 8, key=jax.random.key(0))
+    with pytest.raises(exc, match=match):
+        train(p, model="rnn", lags=(1,), n_steps=2, levels=levels, key=jax.random.key(1))

@@ -60,6 +60,16 @@ def _check_model(model):
     check_choice("model", model, _MODELS)
 
 
+def _check_levels(levels):
+    """Two distinct finite input levels, as floats."""
+    if not isinstance(levels, (tuple, list)) or len(levels) != 2:
+        raise TypeError(f"levels must be a pair of numbers (bit 0, bit 1), found: {levels!r:.60}")
+    lo, hi = (_check_real(name, x) for name, x in zip(("levels[0]", "levels[1]"), levels))
+    if lo == hi:
+        raise ValueError(f"levels must differ, found: {levels!r}")
+    return lo, hi
+
+
 def _check_lags(lags):
     if not isinstance(lags, (tuple, list)) or len(lags) == 0:
         raise TypeError(f"lags must be a non-empty tuple of ints, found: {lags!r}")
@@ -160,7 +170,7 @@ def _readout(model, params, x):
 # ----------------------------------------------------------------------------- tasks
 
 
-def delayed_parity(key, batch_size, seq_len, lags):
+def delayed_parity(key, batch_size, seq_len, lags, levels=(-1.0, 1.0)):
     """Random binary input streams and their delayed-parity targets.
 
     Parameters
@@ -174,11 +184,14 @@ def delayed_parity(key, batch_size, seq_len, lags):
     lags : tuple of int
         Delays (steps); target ``y_t = XOR_d [s_{t-d} = +1]``. ``(d,)``: delayed copy;
         ``(d // 2, d)``: delayed XOR.
+    levels : tuple of two floats
+        Input values of the bits 0 and 1: ``(-1, 1)``, or ``(0, 1)`` as in the reference code of gradient
+        flossing (a bit 0 gives no input).
 
     Returns
     -------
     inputs : jax.Array, shape (batch_size, seq_len, 1)
-        Bits as ``-1.0`` / ``+1.0``.
+        Bits as ``levels[0]`` / ``levels[1]``.
     targets : jax.Array, shape (batch_size, seq_len)
         ``0.0`` / ``1.0``; meaningful where ``mask`` is True.
     mask : jax.Array, shape (seq_len,)
@@ -198,6 +211,7 @@ def delayed_parity(key, batch_size, seq_len, lags):
     True
     """
     lags = _check_lags(lags)
+    lo, hi = _check_levels(levels)
     batch_size = _check_int("batch_size", batch_size, 1)
     seq_len = _check_int("seq_len", seq_len, 1)
     if seq_len <= max(lags):
@@ -207,7 +221,7 @@ def delayed_parity(key, batch_size, seq_len, lags):
     for d in lags:
         shifted = jnp.pad(bits[:, :-d], ((0, 0), (d, 0)))
         parity = parity ^ shifted
-    inputs = jnp.where(bits, 1.0, -1.0)[:, :, None]
+    inputs = jnp.where(bits, hi, lo)[:, :, None]
     mask = jnp.arange(seq_len) >= max(lags)
     return inputs, parity.astype(inputs.dtype), mask
 
@@ -433,6 +447,9 @@ class FlossingSettings:
         Training steps between flossing phases during training (0: no flossing during training).
     steps_during : int
         Flossing steps in each phase during training.
+    phases_during : int or None
+        Number of flossing phases during training (the first ``phases_during`` multiples of ``interval``);
+        None: every ``interval`` steps to the end of training.
     lr : float
         Adam learning rate at the start of the flossing before training.
     lr_half_life : float or None
@@ -468,6 +485,7 @@ class FlossingSettings:
     steps_before: int = 500
     interval: int = 0
     steps_during: int = 10
+    phases_during: int | None = None
     lr: float = 1e-3
     lr_half_life: float | None = None
     lr_during: float | None = None
@@ -480,6 +498,8 @@ class FlossingSettings:
         _check_int("steps_before", self.steps_before, 0)
         _check_int("interval", self.interval, 0)
         _check_int("steps_during", self.steps_during, 0)
+        if self.phases_during is not None:
+            _check_int("phases_during", self.phases_during, 0)
         _check_real("lr", self.lr, positive=True)
         for name in ("lr_half_life", "lr_during", "clip_norm"):
             if getattr(self, name) is not None:
@@ -499,7 +519,7 @@ class FlossingSettings:
         return float(self.lr if self.lr_half_life is None else self.lr * 0.5 ** (self.steps_before / self.lr_half_life))
 
 
-def floss(params, *, model, settings, n_steps=None, key):
+def floss(params, *, model, settings, n_steps=None, levels=(-1.0, 1.0), key):
     """Minimise the flossing loss with Adam for ``n_steps`` steps (default ``settings.steps_before``).
 
     Every step draws a fresh random binary input stream of ``settings.washout + settings.horizon``
@@ -515,6 +535,8 @@ def floss(params, *, model, settings, n_steps=None, key):
         ``k``, ``horizon``, ``washout``, ``lr``, ``lr_half_life``, ``clip_norm``.
     n_steps : int or None
         Adam steps.
+    levels : tuple of two floats
+        Input values of the bits 0 and 1 of the random input streams (:func:`delayed_parity`).
     key : jax.Array
         PRNG key.
 
@@ -546,12 +568,13 @@ def floss(params, *, model, settings, n_steps=None, key):
     if settings.k > _state_dim(model, params):
         raise ValueError(f"settings.k must be <= the state dimension {_state_dim(model, params)}, found: {settings.k}")
     n_steps = settings.steps_before if n_steps is None else _check_int("n_steps", n_steps, 0)
+    levels = _check_levels(levels)
     state = _floss_optimizer(settings.clip_norm).init(params)
-    params, _, history = _floss_loop(params, state, model, settings, settings.learning_rates(n_steps), key)
+    params, _, history = _floss_loop(params, state, model, settings, settings.learning_rates(n_steps), levels, key)
     return params, pq.Quantity(history, 1 / step)
 
 
-def _floss_loop(params, state, model, settings, lrs, key):
+def _floss_loop(params, state, model, settings, lrs, levels, key):
     """One Adam step on the flossing loss per learning rate in ``lrs``, from optimiser ``state``; validated inputs."""
     n_steps = len(lrs)
     n_in = (params["W_in"] if model == "rnn" else params["W"]).shape[1]
@@ -560,7 +583,7 @@ def _floss_loop(params, state, model, settings, lrs, key):
     for i in range(n_steps):
         key, k_in, k_q = jax.random.split(key, 3)
         bits = jax.random.bernoulli(k_in, 0.5, (T, n_in))
-        inputs = jnp.where(bits, 1.0, -1.0).astype(params["w_out"].dtype)
+        inputs = jnp.where(bits, levels[1], levels[0]).astype(params["w_out"].dtype)
         params, state, lam = _floss_step(
             params,
             state,
@@ -624,6 +647,7 @@ def train(
     clip_norm=1.0,
     flossing=None,
     eval_every=100,
+    levels=(-1.0, 1.0),
     key,
 ):
     """Train on the delayed-parity task with Adam (BPTT), optionally with gradient flossing.
@@ -648,11 +672,14 @@ def train(
         Clip the global gradient norm of the task loss to this value (None: no clipping).
     flossing : FlossingSettings or None
         None: plain training. Otherwise flossing for ``steps_before`` steps before training and,
-        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps (learning
+        if ``interval > 0``, ``steps_during`` steps every ``interval`` training steps (the first
+        ``phases_during`` times if that is not None; learning
         rate ``settings.final_lr``), continuing the Adam run of the flossing before training (an optimiser
         separate from the task's).
     eval_every : int
         Training steps between evaluations on a fixed test batch of 256 sequences.
+    levels : tuple of two floats
+        Input values of the bits 0 and 1 (:func:`delayed_parity`), in training and flossing alike.
     key : jax.Array
         PRNG key.
 
@@ -676,6 +703,7 @@ def train(
     """
     _check_model(model)
     lags = _check_lags(lags)
+    levels = _check_levels(levels)
     n_steps = _check_int("n_steps", n_steps, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
     eval_every = _check_int("eval_every", eval_every, 1)
@@ -688,21 +716,21 @@ def train(
     if flossing is not None and not isinstance(flossing, FlossingSettings):
         raise TypeError(f"flossing must be None or a FlossingSettings, found: {type(flossing).__name__}")
     key, k_test = jax.random.split(key)
-    test = delayed_parity(k_test, 256, seq_len, lags)
+    test = delayed_parity(k_test, 256, seq_len, lags, levels)
     before = after = np.empty(0)
     if flossing is not None:
         key, k_f, k_l = jax.random.split(key, 3)
         lam_key = jax.random.split(k_l, 2)
         T = flossing.washout + 4 * flossing.horizon
-        s_eval = delayed_parity(lam_key[0], 1, T, (1,))[0][0].astype(params["w_out"].dtype)
+        s_eval = delayed_parity(lam_key[0], 1, T, (1,), levels)[0][0].astype(params["w_out"].dtype)
         before = np.asarray(
             lyapunov_exponents(params, s_eval, model=model, k=flossing.k, washout=flossing.washout, key=lam_key[1])
         )
         # validates the settings against the model
-        floss(params, model=model, settings=flossing, n_steps=0, key=k_f)  # validates settings
+        floss(params, model=model, settings=flossing, n_steps=0, levels=levels, key=k_f)  # validates settings
         floss_state = _floss_optimizer(flossing.clip_norm).init(params)
         lrs = flossing.learning_rates(flossing.steps_before)
-        params, floss_state, _ = _floss_loop(params, floss_state, model, flossing, lrs, k_f)
+        params, floss_state, _ = _floss_loop(params, floss_state, model, flossing, lrs, levels, k_f)
         after = np.asarray(
             lyapunov_exponents(params, s_eval, model=model, k=flossing.k, washout=flossing.washout, key=lam_key[1])
         )
@@ -720,14 +748,19 @@ def train(
     try:
         for i in range(1, n_steps + 1):
             key, k_b, k_f = jax.random.split(key, 3)
-            batch = delayed_parity(k_b, batch_size, seq_len, lags)
+            batch = delayed_parity(k_b, batch_size, seq_len, lags, levels)
             _, grads = _task_grad(params, *batch, model=model)
             params, state = _task_update(params, grads, state, lr=lr, clip_norm=clip_norm)
-            if flossing is not None and flossing.interval and i % flossing.interval == 0:
+            if (
+                flossing is not None
+                and flossing.interval
+                and i % flossing.interval == 0
+                and (flossing.phases_during is None or i // flossing.interval <= flossing.phases_during)
+            ):
                 # the flossing optimiser continues from the flossing before training; sharing
                 # the task's Adam state instead leaks flossing momentum into the task steps
                 lrs = np.full(flossing.steps_during, flossing.final_lr)
-                params, floss_state, _ = _floss_loop(params, floss_state, model, flossing, lrs, k_f)
+                params, floss_state, _ = _floss_loop(params, floss_state, model, flossing, lrs, levels, k_f)
             if i % eval_every == 0 or i == n_steps:
                 record(i)
     except KeyboardInterrupt:
