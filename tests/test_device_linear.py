@@ -103,6 +103,35 @@ def test_perfect_integrator(exact):
         assert ti.size >= 0.1 / period - 1
 
 
+@pytest.mark.parametrize("refractory", ["10*ms", "ref"])
+def test_perfect_integrator_through_refractoriness_against_the_runtime(on_both_devices, refractory):
+    """Brian2's test_refractoriness_threshold: 'dv/dt = 199.99*Hz' integrating through 10 ms of refractoriness.
+    The device fires at the crossing, 1/199.99 s, and when refractoriness ends, 10 ms later (v is above
+    threshold then); Brian2's runtime reports the step in which each happens (its suite asserts [5, 15] ms)."""
+
+    def script(device):
+        G = NeuronGroup(
+            1, "dv/dt = 199.99*Hz : 1\nref : second", threshold="v > 1", reset="v = 0", refractory=refractory
+        )
+        G.ref = 10 * ms
+        mon = SpikeMonitor(G)
+        run(16 * ms)
+        return np.array(mon.t_)
+
+    t_exact, t_grid = on_both_devices(script)
+    first = 1 / 199.99
+    np.testing.assert_allclose(t_exact, [first, first + 0.01], rtol=1e-14)
+    np.testing.assert_allclose(t_grid, [0.005, 0.015])
+    assert np.all((t_grid <= t_exact) & (t_exact < t_grid + 1e-4))  # the step that holds the exact time
+
+
+def test_boolean_refractory_condition_refused_by_name(exact):
+    G = NeuronGroup(1, "dv/dt = 199.99*Hz : 1", threshold="v > 1", reset="v = 0", refractory="(t - lastspike) <= 10*ms")
+    SpikeMonitor(G)
+    with pytest.raises(NotImplementedError, match=r"As a linear model: .*the refractory condition '\(t - lastspike\)"):
+        run(1 * ms)
+
+
 @pytest.mark.parametrize(
     "eqs, threshold, reset, match",
     [

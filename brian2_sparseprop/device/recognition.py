@@ -808,7 +808,7 @@ def _conductance_terms(group, variable, currents, evaluator):
 
 def _recognise_group(group, offset, run_namespace, t=0.0):
     """Model, per-neuron parameters and state mapping of one NeuronGroup: one of the one-dimensional models
-    or 'lif_exp', else a linear model (`_recognise_linear`); if neither applies, the first refusal."""
+    or 'lif_exp', else a linear model (`_recognise_linear`); if neither applies, both refusals."""
     try:
         return _recognise_one_dimensional(group, offset, run_namespace, t)
     except NotImplementedError as refusal:
@@ -816,8 +816,8 @@ def _recognise_group(group, offset, run_namespace, t=0.0):
             return _recognise_linear(group, offset, run_namespace)
         except _LinearRefusal as linear:
             raise NotImplementedError(f"{refusal} As a linear model: {linear} ({_SUPPORTED_LINEAR}).") from None
-        except NotImplementedError:
-            raise refusal from None
+        except NotImplementedError as linear:  # a construct the linear models refuse as well, named
+            raise NotImplementedError(f"{refusal} As a linear model: {linear}") from None
 
 
 def _linear_terms(group, expr, symbols, evaluator, construct):
