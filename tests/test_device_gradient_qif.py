@@ -436,3 +436,46 @@ def test_refusals_and_errors(taped):
         get_device().gradient(mon, dL_dt=np.zeros(mon.num_spikes), dL_dstates=np.zeros((2, 100)), net=net)
     g = get_device().gradient(state_monitor=M, dL_dstates=np.ones((2, 100)), net=net)
     assert np.asarray(g[Q]["El"]).shape == (2,)
+
+
+def test_passive_readout_group_against_finite_differences(taped, seed):
+    """A passive readout group (LIF without threshold) receiving the spikes of driven LIF neurons: a loss
+    of its StateMonitor's values (the squared distance to a target trace), against central differences
+    through the device by the weights into it, its time constant and rest, and the drivers' drives."""
+    rng = np.random.default_rng(seed)
+    drive = rng.uniform(12, 16, 4)
+    w = rng.uniform(-2, 4, 4)
+
+    def build(obj=None, var=None, k=0, step=0.0):
+        D = NeuronGroup(4, "dv/dt = (I - v)/(10*ms) : volt\nI : volt", threshold="v > 10*mV", reset="v = 0*mV")
+        D.I = drive * mV
+        P = NeuronGroup(2, "dv/dt = (El - v)/taum : volt\nEl : volt\ntaum : second")
+        P.taum, P.El = [15, 20] * ms, [0.5, -0.5] * mV
+        S = Synapses(D, P, "w : volt", on_pre="v_post += w", delay=1 * ms)
+        S.connect(i=[0, 1, 2, 3], j=[0, 0, 1, 1])
+        S.w = w * mV
+        o = dict(D=D, P=P, S=S, M=StateMonitor(P, "v", record=True), mon=SpikeMonitor(D))
+        if obj is not None:
+            _change(obj, var, k, step)(o)
+        return o
+
+    def value(o):
+        return float(np.sum((np.asarray(o["M"].v_) - 0.001) ** 2) * 1e6)
+
+    o = build()
+    net = Network(o.values())
+    net.run(30 * ms)
+    grad = get_device().gradient(state_monitor=o["M"], loss=lambda v: jnp.sum((v - 0.001) ** 2) * 1e6, net=net)
+    assert grad.loss == pytest.approx(value(o), rel=1e-12)
+    for obj, var, k, h in (("S", "w", int(rng.integers(4)), 1e-9), ("P", "taum", 1, 1e-10), ("P", "El", 0, 1e-9),
+                           ("D", "I", int(rng.integers(4)), 1e-9)):  # fmt: skip
+        values = []
+        for sign in (1, -1):
+            start_scope()
+            p = build(obj, var, k, sign * h)
+            Network(p.values()).run(30 * ms)
+            np.testing.assert_array_equal(p["mon"].i, o["mon"].i)
+            values.append(value(p))
+        fd = (values[0] - values[1]) / (2 * h)
+        g = float(np.asarray(grad[o[obj]][var])[k])
+        assert g == pytest.approx(fd, rel=1e-5, abs=1e-6 * np.abs(np.asarray(grad[o[obj]][var])).max()), (obj, var)

@@ -115,11 +115,6 @@ def tape_refusal(spec):
                 f"({g.model!r}): gradients are implemented for networks of neurons of one kind: all LIF with delta "
                 "pulses, all LIF with exponential currents, or all QIF and theta neurons"
             )
-        if "spike" not in g.group.events:
-            return NotImplementedError(
-                f"NeuronGroup '{g.group.name}' has no threshold: gradients are implemented for groups that "
-                "spike (threshold 'x > value' and a reset); passive groups run without gradients=True"
-            )
         if spec.integrate_refractory[g.offset]:
             return NotImplementedError(
                 f"NeuronGroup '{g.group.name}' integrates its state during the refractory period: gradients are "
@@ -209,11 +204,12 @@ def _group_entry(g, namespace, missing):
         exprs[f"rate_{c}"] = sympy.diff(_model_expression(group, c), _symbol(c))
         own = own - k * _symbol(c)
     _, coeffs = _classify(group, variable, sympy.expand(own))
+    passive = "spike" not in group.events  # (a readout group without threshold: it never spikes)
     exprs.update(
         a1=coeffs["a1"],
         a0=coeffs["a0"],
-        threshold=_threshold_expression(group, variable),
-        reset=_reset_expression(group, variable, g.model),
+        threshold=sympy.S.Zero if passive else _threshold_expression(group, variable),
+        reset=sympy.S.Zero if passive else _reset_expression(group, variable, g.model),
     )
     tau = -1.0 / evaluator.evaluate(exprs["a1"], "the equation")
     drive = evaluator.evaluate(exprs["a0"], "the equation") * tau
