@@ -324,7 +324,9 @@ def test_state_monitor_loss_of_lif_groups(taped, seed):
         S.connect(condition="i != j")
         S.w = rng_values["w"] * mV
         M = StateMonitor(G, "v", record=[0, 3])
-        o = dict(G=G, S=S, M=M, mon=SpikeMonitor(G))
+        # the same neurons 2 and 4 recorded through a Subgroup and through the group
+        o = dict(G=G, S=S, M=M, mon=SpikeMonitor(G), M_sub=StateMonitor(G[2:5], "v", record=[0, 2]),
+                 M_full=StateMonitor(G, "v", record=[2, 4]))  # fmt: skip
         if change is not None:
             change(o)
         return o
@@ -342,6 +344,14 @@ def test_state_monitor_loss_of_lif_groups(taped, seed):
         o["mon"], dL_dt=np.zeros(o["mon"].num_spikes), state_monitor=o["M"], dL_dstates=2e3 * o["M"].v_[:], net=net
     )
     assert grad.loss == pytest.approx(value(o), rel=1e-12)
+    np.testing.assert_array_equal(o["M_sub"].v_, o["M_full"].v_)
+    sub, full = (
+        get_device().gradient(state_monitor=o[m], loss=lambda v: jnp.sum(v**2) * 1e3, net=net)
+        for m in ("M_sub", "M_full")
+    )
+    for var in ("I", "tau"):
+        np.testing.assert_array_equal(np.asarray(sub[o["G"]][var]), np.asarray(full[o["G"]][var]))
+    assert np.abs(np.asarray(sub[o["G"]]["I"])[[2, 4]]).min() > 0
     for var in ("I", "tau"):
         np.testing.assert_allclose(
             np.asarray(grad[o["G"]][var]), np.asarray(by_derivatives[o["G"]][var]), rtol=1e-12, atol=1e-300
