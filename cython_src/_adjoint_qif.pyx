@@ -45,6 +45,13 @@ piece's mu is known, the later spike that ends it having been visited), adds the
 next piece on its start, sets its own piece's mu and the parameter gradients of that piece. No state is
 recorded in the forward run: the tape's spike times, cause bits and input events suffice.
 
+Readouts (`record_states`): a readout at t_r of dL/d(readout) = g makes the adjoint jump by g d(readout)/dv
+(d/dv 1 for QIF, 2 / (1 + v**2) for the phase theta = 2 atan v of a theta neuron), the constant by that
+times f(v(t_r)): a part R of the constant, c = mu P + R, that does not scale with mu. R crosses pulses
+like P (times J); the replay adds its parts to the drive's, tau's and the start's gradients and stores per
+arrival R / f(v+) and R (J - 1) and per piece R at its start (the start time's derivative is -(mu P_all +
+R_all)).
+
 Degenerate events are counted as in the LIF pass: an arrival within 4 ulps of a spike of its target
 (absorbed, or a second cause of a pulse-triggered spike; not counted within a cascade without delay) or
 of the end of its refractory period.
@@ -115,6 +122,19 @@ cdef inline double start_factor(double v, double tau, double I, bint theta) noex
 
 
 @cython.cdivision(True)
+cdef inline double readout_factor(double v, double tau, double I, bint theta) noexcept nogil:
+    """The jump of the constant c = a f at a readout per unit of dL/d(readout): f(v) for a QIF readout (v),
+    f(v) dtheta/dv = 2 (v**2 + I) / (tau (1 + v**2)) for a theta readout (the phase theta = 2 atan v)."""
+    cdef double u
+    if not theta:
+        return qf(v, I) / tau
+    if isinf(v) or fabs(v) > 1e150:
+        return 2.0 / tau
+    u = v * v
+    return 2.0 * (u + I) / (tau * (1.0 + u))
+
+
+@cython.cdivision(True)
 cdef inline void set_mu(double* mu, int64_t q, int64_t i, double m, bint first, bint own, bint theta,
                         const double* p_all, const double* p_drive, const double* p_time, double ti, double I,
                         double th, double vr, double v0, double* g_tau, double* g_drive, double* g_v0,
@@ -138,11 +158,13 @@ cdef inline void set_mu(double* mu, int64_t q, int64_t i, double m, bint first, 
 
 @cython.cdivision(True)
 cdef inline double send_back(int64_t e, const int64_t* ev_row, const int64_t* ev_off, const int64_t* indptr,
-                             const int64_t* inv, const double* res, const double* mu, const double* lam,
+                             const int64_t* inv, const double* res, const double* ro_ab, bint has_ro,
+                             const double* mu, const double* lam,
                              double* g_w, int64_t m_gw, double* g_d, int64_t m_gd) noexcept nogil:
-    """The arrivals of presynaptic event e: their weights' and delays' gradients, and dL/dt_e."""
+    """The arrivals of presynaptic event e: their weights' and delays' gradients, and dL/dt_e (with
+    readouts, `ro_ab` holds per arrival the readouts' parts of both, which do not scale with mu)."""
     cdef int64_t s, s0 = indptr[ev_row[e]], s1 = indptr[ev_row[e] + 1], f0 = ev_off[e] - s0, k, q
-    cdef double lj = 0.0, m, c, code
+    cdef double lj = 0.0, m, c, code, ra = 0.0, rb = 0.0
     for s in range(s0, s1):
         if s + LOOKAHEAD < s1:
             k = inv[f0 + s + LOOKAHEAD]
@@ -154,9 +176,12 @@ cdef inline double send_back(int64_t e, const int64_t* ev_row, const int64_t* ev
         code = res[3 * k]
         if code >= 0.0:
             m = mu[<int64_t>code]
-            if m != 0.0:
-                g_w[s & m_gw] += m * res[3 * k + 1]
-                c = m * res[3 * k + 2]
+            if has_ro:
+                ra = ro_ab[2 * k]
+                rb = ro_ab[2 * k + 1]
+            if m != 0.0 or ra != 0.0 or rb != 0.0:
+                g_w[s & m_gw] += m * res[3 * k + 1] + ra
+                c = m * res[3 * k + 2] + rb
                 lj += c
                 g_d[s & m_gd] += c
         elif code <= -2.0:
@@ -238,6 +263,9 @@ def qif_replay(
     int64_t m_thr, const double[::1] reset, int64_t m_reset, const double[::1] tref, int64_t m_tref,
     const double[::1] v0, double T, double[::1] res, double[::1] p_all, double[::1] p_drive, double[::1] p_time,
     double[::1] v_T, uint8_t[::1] held, int64_t[::1] counts,
+    const uint8_t[::1] theta, const int64_t[::1] ro_ptr, const double[::1] ro_t, const double[::1] ro_g,
+    double[::1] ro_ab, double[::1] r_all, double[::1] g_tau, double[::1] g_drive, double[::1] g_v0,
+    double[::1] g_reset,
 ):
     """Phase 1: each neuron's states at its arrivals, in forward time, and the factors of the backward pass.
 
@@ -249,20 +277,35 @@ def qif_replay(
     (tau f = v**2 + I: A in units of tau); per piece P_all, the drive's integral sum P int dt' / (v**2 + I)
     and sum P dt; v(T) per neuron and whether it is refractory at T (`held`). `counts` receives
     [coincident, unresolved].
+
+    Readouts: rows `ro_ptr` by neuron in time order, at times `ro_t` (outside refractory periods) with
+    derivatives `ro_g` (dL/dv, dL/dtheta for theta neurons, flags `theta`). A readout is the left limit
+    before the events of its instant; at it the constant c jumps by ro_g f(v) dstate/dv (the adjoint by
+    ro_g dstate/dv), a part R of c that does not scale with the piece's multiplier. Its parts go to
+    `ro_ab` (2 per arrival and 2 more: R / f(v+) and R (J - 1); not written if it has another size),
+    `r_all` (per piece, R at the start: the start's derivative -(mu P_all + R_all)) and, as they are
+    known now, to `g_tau`, `g_drive`, `g_v0` and `g_reset`. Readouts within 4 ulps of an arrival, of
+    the piece's start after a spike or of the spike their neuron reaches on its own are counted as
+    coincident.
     """
     cdef int64_t n = sp_ptr.shape[0] - 1, n_sp = times.shape[0]
-    cdef int64_t i, k, k0, k1, q, r, a, a0, a1, b, n_coinc = 0, n_unres = 0, row_max = 1
+    cdef int64_t i, k, k0, k1, q, r, a, a1, b, n_coinc = 0, n_unres = 0, row_max = 1
+    cdef int64_t ro, ro1, nb, nb0, kb
     cdef double I, ti, th, vr, tr, t_s, v_s, t_last, v, t_e, tol, tol_s, ta, vm, vp, ww, v_e, P, D, E, J
-    cdef bint open_, kick, first
+    cdef double R, RD, RE, Dk, t_ro, tol_r, t_prev_arr, qp
+    cdef bint open_, kick, first, has_a, has_r, th_i
+    cdef bint has_ro = ro_ab.shape[0] == 2 * a_ptr[n] + 2
     cdef int64_t cause
     for i in range(n):
-        if a_ptr[i + 1] - a_ptr[i] > row_max:
-            row_max = a_ptr[i + 1] - a_ptr[i]
+        if a_ptr[i + 1] - a_ptr[i] + ro_ptr[i + 1] - ro_ptr[i] > row_max:
+            row_max = a_ptr[i + 1] - a_ptr[i] + ro_ptr[i + 1] - ro_ptr[i]
     vm_a = np.empty(row_max)
     vs_a = np.empty(row_max)
     dt_a = np.empty(row_max)
     w_a = np.empty(row_max)
+    kind_a = np.empty(row_max, dtype=np.int64)
     cdef double[::1] vm_s = vm_a, vst = vs_a, dts = dt_a, ws = w_a
+    cdef int64_t[::1] bkind = kind_a   # a boundary of the piece: arrival a >= 0, or readout -1 - index
     cdef int64_t fl
     with nogil:
         for i in range(n):
@@ -271,13 +314,18 @@ def qif_replay(
             th = thr[i & m_thr]
             vr = reset[i & m_reset]
             tr = tref[i & m_tref]
+            th_i = theta[i] != 0
             t_s = 0.0
             v_s = v0[i]
             a = a_ptr[i]
             a1 = a_ptr[i + 1]
+            ro = ro_ptr[i]
+            ro1 = ro_ptr[i + 1]
             k0 = sp_ptr[i]
             k1 = sp_ptr[i + 1]
             held[i] = 0
+            nb = 0
+            t_prev_arr = -INFINITY
             for k in range(k0, k1 + 1):
                 open_ = k == k1
                 first = k == k0
@@ -295,15 +343,38 @@ def qif_replay(
                 tol_s = same_instant(t_s)
                 t_last = t_s
                 v = v_s
-                a0 = a
+                nb0 = nb
                 cause = -1
-                while a < a1:
-                    ta = res[3 * a]
-                    if not open_ and ta > t_e + tol:
+                while True:
+                    has_a = a < a1 and (open_ or res[3 * a] <= t_e + tol)
+                    has_r = ro < ro1 and (open_ or ro_t[ro] <= t_e)
+                    if not (has_a or has_r):
                         break
+                    if has_r and (not has_a or ro_t[ro] <= res[3 * a]):
+                        # a readout (before the events of its instant): a boundary without a pulse
+                        t_ro = ro_t[ro]
+                        tol_r = same_instant(t_ro)
+                        if ((a < a1 and fabs(res[3 * a] - t_ro) <= tol_r) or t_ro - t_prev_arr <= tol_r
+                                or (not first and t_ro - t_s <= tol_r)
+                                or (not open_ and not kick and t_e - t_ro <= tol_r)):
+                            n_coinc += 1
+                        vm = qif_advance(v, t_ro - t_last if t_ro > t_last else 0.0, ti, I)
+                        vst[nb] = v
+                        vm_s[nb] = vm
+                        dts[nb] = t_ro - t_last if t_ro > t_last else 0.0
+                        ws[nb] = 0.0
+                        bkind[nb] = -1 - ro
+                        nb += 1
+                        v = vm
+                        if t_ro > t_last:
+                            t_last = t_ro
+                        ro += 1
+                        continue
+                    ta = res[3 * a]
                     ww = res[3 * a + 1]
                     fl = <int64_t>res[3 * a + 2]
                     a += 1
+                    t_prev_arr = ta
                     res[3 * (a - 1)] = -1.0
                     res[3 * (a - 1) + 1] = 0.0
                     res[3 * (a - 1) + 2] = 0.0
@@ -329,49 +400,74 @@ def qif_replay(
                             continue
                     # an arrival within the piece: the state before and after it
                     vm = qif_advance(v, ta - t_last if ta > t_last else 0.0, ti, I)
-                    b = a - 1 - a_ptr[i]
-                    vst[b] = v
-                    vm_s[b] = vm
-                    dts[b] = ta - t_last if ta > t_last else 0.0
-                    ws[b] = ww
+                    vst[nb] = v
+                    vm_s[nb] = vm
+                    dts[nb] = ta - t_last if ta > t_last else 0.0
+                    ws[nb] = ww
+                    bkind[nb] = a - 1
+                    nb += 1
                     v = vm + ww
                     t_last = ta
                     res[3 * (a - 1)] = <double>q
                 if kick and cause < 0:
                     n_unres += 1
-                # the factors, backward over the piece's arrivals
-                if (open_ and t_s >= T) or kick:
-                    if open_:
-                        held[i] = 1
-                        v_T[i] = vr
-                    p_all[q] = 0.0
-                    p_drive[q] = 0.0
-                    p_time[q] = 0.0
-                else:
-                    if open_:
-                        v_e = qif_advance(v, T - t_last, ti, I)
-                        v_T[i] = v_e
-                    else:
-                        v_e = th
-                    P = 1.0
-                    D = drive_integral(v, v_e, t_e - t_last, ti, I)
+                # the factors, backward over the piece's boundaries: c = mu P + R in each sub-interval
+                P = 1.0
+                D = 0.0
+                E = 0.0
+                if open_ and t_s >= T:
+                    held[i] = 1
+                    v_T[i] = vr
+                elif open_:
+                    v_e = qif_advance(v, T - t_last, ti, I)
+                    v_T[i] = v_e
+                    D = drive_integral(v, v_e, T - t_last, ti, I)
+                    E = T - t_last
+                elif not kick:
+                    D = drive_integral(v, th, t_e - t_last, ti, I)
                     E = t_e - t_last
-                    b = a - 1
-                    while b >= a0:
-                        if res[3 * b] == <double>q:
-                            vm = vm_s[b - a_ptr[i]]
-                            ww = ws[b - a_ptr[i]]
-                            vp = vm + ww
-                            res[3 * b + 1] = P * ti / qf(vp, I)
-                            res[3 * b + 2] = -P * ww * (vm + vp) / qf(vp, I)
-                            J = qf(vm, I) / qf(vp, I)
-                            P *= J
-                            D += P * drive_integral(vst[b - a_ptr[i]], vm, dts[b - a_ptr[i]], ti, I)
-                            E += P * dts[b - a_ptr[i]]
-                        b -= 1
-                    p_all[q] = P
-                    p_drive[q] = D
-                    p_time[q] = E
+                R = 0.0
+                RD = 0.0
+                RE = 0.0
+                kb = nb - 1
+                while kb >= nb0:
+                    if bkind[kb] >= 0:
+                        b = bkind[kb]
+                        vm = vm_s[kb]
+                        ww = ws[kb]
+                        vp = vm + ww
+                        qp = qf(vp, I)
+                        res[3 * b + 1] = P * ti / qp
+                        res[3 * b + 2] = -P * ww * (vm + vp) / qp
+                        if has_ro:
+                            ro_ab[2 * b] = R * ti / qp
+                            ro_ab[2 * b + 1] = -R * ww * (vm + vp) / qp
+                        J = qf(vm, I) / qp
+                        P *= J
+                        R *= J
+                    elif ro_g[-1 - bkind[kb]] != 0.0:
+                        R += ro_g[-1 - bkind[kb]] * readout_factor(vm_s[kb], ti, I, th_i)
+                    Dk = drive_integral(vst[kb], vm_s[kb], dts[kb], ti, I)
+                    D += P * Dk
+                    E += P * dts[kb]
+                    RD += R * Dk
+                    RE += R * dts[kb]
+                    kb -= 1
+                if kick or (open_ and t_s >= T):
+                    P = 0.0                     # the piece has no multiplier
+                    D = 0.0
+                    E = 0.0
+                p_all[q] = P
+                p_drive[q] = D
+                p_time[q] = E
+                r_all[q] = R
+                if R != 0.0 or RD != 0.0 or RE != 0.0:
+                    g_drive[i] += RD
+                    g_tau[i] -= RE / ti
+                    if first:
+                        g_v0[i] += R * start_factor(v0[i], ti, I, th_i)
+                    elif not th_i:
+                        g_reset[i] += R * start_factor(vr, ti, I, False)
                 if not open_:
                     t_s = t_e + tr
                     v_s = vr
@@ -393,14 +489,17 @@ def qif_backward(
     const double[::1] v0, const double[::1] dL_dt, const double[::1] dL_dv,
     double[::1] g_w, int64_t m_gw, double[::1] g_d, int64_t m_gd, double[::1] g_tau, double[::1] g_drive,
     double[::1] g_v0, double[::1] g_thr, double[::1] g_reset, double[::1] g_in, int64_t[::1] counts,
+    const double[::1] ro_ab, const double[::1] r_all,
 ):
     """Phase 2: the gradients, from the factors of `qif_replay` (`res`, at the grouped positions `inv` of
     the flat arrivals), walking the spikes and the input events (presynaptic events n_sp + e of rows
     `ev_row`, flat arrivals from `ev_off`: synapse by synapse of the row) in reverse order of the run;
     `in_after[e]`: the spikes recorded before input event e. `dL_dv` is by v(T) (by theta(T) for theta
     neurons), `g_v0` by the initial state (theta for theta neurons). `counts[0]` receives the
-    pulse-triggered spikes."""
+    pulse-triggered spikes. The readouts' parts (`qif_replay`): `ro_ab` per arrival (if it holds 2 per
+    arrival and 2 more), `r_all` per piece."""
     cdef int64_t n_sp = times.shape[0], n = v_T.shape[0], n_in = in_after.shape[0]
+    cdef bint has_ro = ro_ab.shape[0] == 2 * (res.shape[0] // 3)
     cdef int64_t r, e_in, p, qn, i, n_kicked = 0
     cdef idx_t j
     cdef double lj, m, ti, I, v, u
@@ -433,19 +532,19 @@ def qif_backward(
         e_in = n_in - 1
         while r >= 0 or e_in >= 0:
             if e_in >= 0 and in_after[e_in] > r:
-                g_in[e_in] = send_back(n_sp + e_in, &ev_row[0], &ev_off[0], &indptr[0], &inv[0], &res[0], &mu[0],
-                                       &lam[0], &g_w[0], m_gw, &g_d[0], m_gd)
+                g_in[e_in] = send_back(n_sp + e_in, &ev_row[0], &ev_off[0], &indptr[0], &inv[0], &res[0], &ro_ab[0],
+                                       has_ro, &mu[0], &lam[0], &g_w[0], m_gw, &g_d[0], m_gd)
                 e_in -= 1
                 continue
             j = neuron[r]
             p = pos[r]
             ti = tau[j & m_tau]
             I = drive[j & m_drive]
-            lj = lam[r] + send_back(r, &ev_row[0], &ev_off[0], &indptr[0], &inv[0], &res[0], &mu[0], &lam[0],
-                                    &g_w[0], m_gw, &g_d[0], m_gd)
+            lj = lam[r] + send_back(r, &ev_row[0], &ev_off[0], &indptr[0], &inv[0], &res[0], &ro_ab[0],
+                                    has_ro, &mu[0], &lam[0], &g_w[0], m_gw, &g_d[0], m_gd)
             # its own next piece starts at the end of its refractory period
             qn = p + 1 if p + 1 < sp_ptr[j + 1] else n_sp + j
-            lj -= mu[qn] * p_all[qn]
+            lj -= mu[qn] * p_all[qn] + r_all[qn]
             lam[r] = lj
             if kicked[r]:
                 n_kicked += 1

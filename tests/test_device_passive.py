@@ -149,18 +149,30 @@ def test_qif_and_theta_without_threshold_refused(exact, eqs, model):
         run(1 * ms)
 
 
-def test_gradients_refused_for_passive_groups(numpy_target):
+def test_gradients_with_passive_groups(numpy_target):
+    """A passive group is a readout: the gradient of the driver's spike times exists (the passive group
+    does not act on them), and that of the passive group's recorded state has the closed form: P at 20 ms
+    holds the kicks w e^{-(20 ms - t_k)/tau} of D's spikes t_k, so dL/d(S.w) = sum_k e^{-(20 ms - t_k)/tau}
+    for L = P.v(20 ms) in volt (tested against central differences in test_device_gradient_qif.py)."""
     set_device("sparseprop", gradients=True)
     start_scope()
     try:
         D = NeuronGroup(1, "dv/dt = (15*mV - v)/(10*ms) : volt", threshold="v > 10*mV", reset="v = 0*mV")
         P = NeuronGroup(1, "dv/dt = -v/(20*ms) : volt")
-        S = Synapses(D, P, on_pre="v_post += 1*mV")
+        S = Synapses(D, P, "w : volt", on_pre="v_post += w")
         S.connect()
+        S.w = 1 * mV
         mon = SpikeMonitor(D)
-        run(20 * ms)
-        with pytest.raises(NotImplementedError, match="has no threshold: gradients are implemented for groups that"):
-            get_device().gradient(mon, dL_dt=np.ones(len(mon.t)))
+        M = StateMonitor(P, "v", record=0)
+        run(20.05 * ms)
+        grad = get_device().gradient(mon, dL_dt=np.ones(len(mon.t)))
+        assert float(grad[D]["v"][0]) != 0.0 and float(grad[S]["w"][0]) == 0.0
+        t_k = np.asarray(mon.t_)[np.asarray(mon.t_) < 0.02]
+        dL = np.zeros(M.v_.shape)
+        dL[0, -1] = 1.0  # L = v of P at the last recorded time, 20 ms
+        grad = get_device().gradient(state_monitor=M, dL_dstates=dL)
+        expected = np.sum(np.exp(-(0.02 - t_k) / 0.02))
+        assert float(grad[S]["w"][0]) == pytest.approx(expected, rel=1e-12)
     finally:
         reset_device()
 

@@ -448,12 +448,12 @@ def test_refusals():
         th.gradient(np.zeros(th.spike_times.size), pseudospikes=0.0)
     with pytest.raises(ValueError, match="then one per pseudospike"):
         th.gradient(np.zeros(th.spike_times.size), pseudospikes=10.0)
-    with pytest.raises(NotImplementedError, match="readouts"):
-        th.gradient(np.zeros(th.spike_times.size), dL_dstates=np.ones((1, 1)))
     with pytest.raises(ValueError, match="drive must be > 0"):
         pseudospike_times(th, -1.0)
     g = th.gradient(np.zeros(th.spike_times.size), dL_dstates=np.zeros((1, 1)))  # zero readout derivatives
     assert np.all(g.v0 == 0.0)
+    with pytest.raises(ValueError, match=r"dL_dstates must have shape \(1, 1\)"):
+        th.gradient(np.zeros(th.spike_times.size), dL_dstates=np.ones((2, 1)))
 
 
 def test_pseudospikes_option_of_the_method(rng):

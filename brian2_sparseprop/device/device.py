@@ -11,6 +11,7 @@ The exact path generates and compiles no Brian2 code.
 Brian2's ordinary runtime instead, with one warning per refused construct.
 """
 
+import dataclasses
 import pickle
 import sys
 import time
@@ -765,6 +766,8 @@ class SparsePropDevice(RuntimeDevice):
                 for k, entry in enumerate(spec.poisson_inputs):
                     rate = value(f"rate of PoissonInput {k}", entry["rate"])
                     weight = value(f"weight of PoissonInput {k}", entry["weight"])
+                    if self.gradients:  # one gradient per target
+                        weight = np.array(np.broadcast_to(weight, np.shape(entry["targets"])), dtype=float)
                     engine.add_poisson_input(rate, weight, targets=entry["targets"])
                 for source in spec.poisson_sources:
                     name = source.group.name
@@ -1163,27 +1166,40 @@ class SparsePropDevice(RuntimeDevice):
             )
         return session.tape_refusal is None
 
-    def gradient(self, monitor, loss=None, *, dL_dt=None, net=None):
-        """Exact gradient of a loss of a SpikeMonitor's spikes by the variables of the Brian2 objects.
+    def gradient(self, monitor=None, loss=None, *, dL_dt=None, state_monitor=None, dL_dstates=None, net=None):
+        """Exact gradient of a loss of a SpikeMonitor's spikes (and of a StateMonitor's recorded values) by
+        the variables of the Brian2 objects.
 
         The run must have been recorded with ``set_device('sparseprop', gradients=True)`` (the tape of the
         backward pass, `brian2_sparseprop.EventNetwork.run` with ``record_tape=True``) from the start of its
         exact engine on: the first run of the network, or the first run after a ``restore()`` to a state
         stored before it (see :doc:`/training`). The gradient is that of the recorded run's smooth map from
-        parameters to spike times (`brian2_sparseprop.spiking.gradients.lif_gradient`; Poisson input
-        events are held fixed), mapped back to the Brian2 variables by the chain rule through the model's
-        equations, threshold, reset and ``on_pre`` code.
+        parameters to spike times and states (`brian2_sparseprop.spiking.gradients.lif_gradient`; Poisson
+        input events are held fixed), mapped back to the Brian2 variables by the chain rule through the
+        model's equations, threshold, reset and ``on_pre`` code and the weights of PoissonInputs.
 
         Parameters
         ----------
-        monitor : brian2.SpikeMonitor
-            A monitor of a NeuronGroup (or Subgroup) of the network; the loss depends on its spikes.
+        monitor : brian2.SpikeMonitor, optional
+            A monitor of a NeuronGroup (or Subgroup) of the network; the loss depends on its spikes. May be
+            None if ``state_monitor`` is given.
         loss : callable, optional
-            ``loss(t, i)``, a scalar written with ``jax.numpy``, of the monitor's spikes of the recorded run:
-            ``t`` their times in seconds on Brian2's time axis (a float64 JAX array, as ``monitor.t_``),
-            ``i`` the monitor's neuron indices (as ``monitor.i``). Differentiated with JAX.
+            A scalar written with ``jax.numpy``, differentiated with JAX: ``loss(t, i)`` of the monitor's
+            spikes of the recorded run (``t`` their times in seconds on Brian2's time axis, a float64 JAX
+            array, as ``monitor.t_``; ``i`` the monitor's neuron indices, as ``monitor.i``); with a
+            ``state_monitor`` ``loss(t, i, values)``, or ``loss(values)`` without ``monitor``: ``values`` the
+            StateMonitor's recorded values of the group's state variable in SI units, shaped like
+            ``state_monitor.v_`` (recorded neurons x recorded times).
         dL_dt : array_like or Quantity, shape (monitor.num_spikes,), optional
             Instead of ``loss``: dL/dt by each spike of ``monitor.t`` (in 1/second, a plain array in SI).
+        state_monitor : brian2.StateMonitor, optional
+            A monitor of a NeuronGroup (or Subgroup) of the network that records its state variable (``v``):
+            the loss depends on its recorded values, the exact states at the recorded times (before the
+            events of each instant: at a spike time the threshold, without a pulse arriving then; within a
+            refractory period the reset; for theta neurons the phase).
+        dL_dstates : array_like or Quantity, shape like ``state_monitor.v_``, optional
+            With ``dL_dt`` (or alone, without ``monitor``): dL/d(value) by each recorded value, in
+            1/(units of the variable) (a plain array in SI).
         net : brian2.Network, optional
             The network (None: the one Brian2's ``run()`` uses).
 
@@ -1192,19 +1208,24 @@ class SparsePropDevice(RuntimeDevice):
         BrianGradient
             ``grad[S]['w']``: dL/dw shaped like ``S.w`` in 1/(units of w); for every NeuronGroup its real
             parameters and its state variable at the start, for every Synapses the parameters of its
-            ``on_pre`` code and ``'delay'``; counts of the events where the loss is not differentiable.
+            ``on_pre`` code and ``'delay'``, for a PoissonInput with a constant weight ``'weight'`` (a
+            weight expression passes its derivative to the group's parameters it uses); counts of the
+            events where the loss is not differentiable.
 
         Raises
         ------
         ValueError
             If the network did not run exactly with a tape from the engine's start (the message says
-            why), the monitor is not one of the network's monitors of neurons, or ``dL_dt`` has the wrong
-            shape.
+            why), a monitor is not one of the network's monitors of neurons, the StateMonitor does not
+            record the state variable or holds values from before the recorded run, or a derivative has
+            the wrong shape.
         TypeError
-            If both or neither of ``loss`` and ``dL_dt`` are given.
+            If both or neither of ``loss`` and the derivatives are given, or neither monitor.
         NotImplementedError
-            Where the model has no exact gradient: plastic synapses (STDP), neurons other than LIF with
-            delta pulses (QIF, theta, exponential currents), integration during the refractory period.
+            Where the model has no exact gradient: plastic synapses (STDP, short-term plasticity), neurons
+            other than LIF (delta pulses or exponential currents), QIF and theta (EIF, conductances, linear
+            models), groups of different families in one network (LIF with delta pulses, LIF with currents,
+            QIF and theta), integration during the refractory period.
 
         Examples
         --------
@@ -1213,7 +1234,7 @@ class SparsePropDevice(RuntimeDevice):
 
         >>> import brian2_sparseprop
         >>> from brian2 import NeuronGroup, SpikeMonitor, Synapses, get_device, mV, ms, run, set_device, volt
-        >>> from brian2 import start_scope
+        >>> from brian2 import StateMonitor, start_scope
         >>> from brian2.devices.device import reset_device
         >>> set_device('sparseprop', gradients=True)
         >>> start_scope()
@@ -1229,6 +1250,20 @@ class SparsePropDevice(RuntimeDevice):
         ((1,), True, (2,))
         >>> float(grad[S]['w'][0] * mV) < 0  # a stronger kick: earlier spikes of neuron 1
         True
+
+        A QIF neuron without spikes, dv/dt = (v**2/mV + I)/tau, its membrane recorded every 0.1 ms; L = the
+        recorded values' sum (in volt). From v = 0 with I > 0, v(t) = sqrt(I mV) tan(sqrt(I/mV) t / tau):
+        a larger drive raises every value, a larger tau lowers it:
+
+        >>> start_scope()
+        >>> eqs = 'dv/dt = (v**2/mV + I)/tau : volt\\nI : volt\\ntau : second'
+        >>> G = NeuronGroup(1, eqs, threshold='v > 50*mV', reset='v = -50*mV')
+        >>> G.I, G.tau = 1 * mV, 10 * ms
+        >>> M = StateMonitor(G, 'v', record=0)
+        >>> run(5 * ms)
+        >>> grad = get_device().gradient(state_monitor=M, loss=lambda values: values.sum())
+        >>> float(grad[G]['I'][0]) > 0, float(grad[G]['tau'][0]) < 0
+        (True, True)
         >>> reset_device()
         """
         from .gradient import brian2_gradient, monitor_spikes
@@ -1253,7 +1288,16 @@ class SparsePropDevice(RuntimeDevice):
                 "no exact gradient: the tape ended after the recorded run (a later run without it, or a change "
                 "of the engine's state)"
             )
-        keep, first = monitor_spikes(session.spec, engine, monitor)
+        if monitor is None and state_monitor is None:
+            raise TypeError("give a SpikeMonitor (monitor), a StateMonitor (state_monitor) or both")
+        if monitor is not None:
+            keep, first = monitor_spikes(session.spec, engine, monitor)
+        else:
+            keep, first = np.zeros(np.asarray(engine.spike_indices).size, bool), 0
+        if state_monitor is not None:
+            return self._state_gradient(session, monitor, keep, first, state_monitor, loss, dL_dt, dL_dstates)
+        if dL_dstates is not None:
+            raise TypeError("dL_dstates needs the StateMonitor whose values it is by: give state_monitor")
         if (loss is None) == (dL_dt is None):
             raise TypeError("give the loss as a callable loss(t, i) or its derivatives dL_dt, one of them")
         if loss is not None:
@@ -1263,23 +1307,81 @@ class SparsePropDevice(RuntimeDevice):
             local = np.asarray(engine.spike_indices)[sel] - first
             eg = engine.gradient(loss=lambda t, _i: loss(t[sel] + t_offset, local))
         else:
-            if hasattr(dL_dt, "dim"):
-                fail_for_dimension_mismatch(dL_dt, second**-1, "dL_dt must be in 1/second, found {value}", value=dL_dt)
-            derivative = np.asarray(dL_dt, dtype=float)
-            n_mon, n_run = int(monitor.num_spikes), int(keep.sum())
-            if n_mon != n_run:
-                raise ValueError(
-                    f"SpikeMonitor '{monitor.name}' holds {n_mon} spikes, of which {n_run} from the recorded run: "
-                    "dL_dt is aligned with a monitor that holds the recorded run only (restore() it with the network)"
-                )
-            if derivative.shape != (n_run,):
-                raise ValueError(
-                    f"dL_dt must have shape ({n_run},), one per spike of monitor.t, found {derivative.shape}"
-                )
-            full = np.zeros(keep.size)
-            full[keep] = derivative
-            eg = engine.gradient(full)
+            eg = engine.gradient(self._spike_derivatives(monitor, keep, dL_dt))
         return brian2_gradient(eg, *session.derivatives)
+
+    @staticmethod
+    def _spike_derivatives(monitor, keep, dL_dt):
+        """dL/dt aligned with the engine's spikes from dL_dt aligned with ``monitor.t``."""
+        if hasattr(dL_dt, "dim"):
+            fail_for_dimension_mismatch(dL_dt, second**-1, "dL_dt must be in 1/second, found {value}", value=dL_dt)
+        derivative = np.asarray(dL_dt, dtype=float)
+        n_mon, n_run = int(monitor.num_spikes), int(keep.sum())
+        if n_mon != n_run:
+            raise ValueError(
+                f"SpikeMonitor '{monitor.name}' holds {n_mon} spikes, of which {n_run} from the recorded run: "
+                "dL_dt is aligned with a monitor that holds the recorded run only (restore() it with the network)"
+            )
+        if derivative.shape != (n_run,):
+            raise ValueError(f"dL_dt must have shape ({n_run},), one per spike of monitor.t, found {derivative.shape}")
+        full = np.zeros(keep.size)
+        full[keep] = derivative
+        return full
+
+    def _state_gradient(self, session, monitor, keep, first, state_monitor, loss, dL_dt, dL_dstates):
+        """`gradient` of a loss that depends on a StateMonitor's values (and on a SpikeMonitor's spikes)."""
+        from .gradient import brian2_gradient, state_readouts
+
+        engine = session.engine
+        rows, columns, scale, variable = state_readouts(session, state_monitor)
+        var = state_monitor.variables[variable]
+        values = np.asarray(var.get_value(), dtype=float).T  # (recorded neurons, times), as M.v_
+        if loss is not None:
+            if dL_dt is not None or dL_dstates is not None:
+                raise TypeError("give the loss as a callable or its derivatives (dL_dt, dL_dstates), not both")
+            if not callable(loss):
+                raise TypeError(f"loss must be a callable, found {type(loss).__name__}")
+            sel = np.flatnonzero(keep)
+            t = np.asarray(engine.spike_times)[sel] + session.t_offset
+            i = np.asarray(engine.spike_indices)[sel] - first
+            value, g_t, g_values = _jax_value_and_grad(loss, t, i, values, monitor is not None)
+            full = np.zeros(keep.size)
+            full[sel] = g_t
+        else:
+            if dL_dstates is None:
+                raise TypeError("give the loss as a callable or its derivatives dL_dstates (and dL_dt)")
+            if hasattr(dL_dstates, "dim"):
+                fail_for_dimension_mismatch(
+                    dL_dstates, var.dim**-1, "dL_dstates must be in 1/(units of the variable), found {value}",
+                    value=dL_dstates,
+                )  # fmt: skip
+            g_values = np.asarray(dL_dstates, dtype=float)
+            if g_values.shape != values.shape:
+                raise ValueError(
+                    f"dL_dstates must have shape {values.shape}, like StateMonitor '{state_monitor.name}'."
+                    f"{variable}_ (recorded neurons x times), found {g_values.shape}"
+                )
+            if monitor is not None:
+                if dL_dt is None:
+                    raise TypeError("with a SpikeMonitor, give dL_dt (zeros where the loss does not use the spikes)")
+                full = self._spike_derivatives(monitor, keep, dL_dt)
+            elif dL_dt is not None:
+                raise TypeError("dL_dt needs the SpikeMonitor whose spikes it is by: give monitor")
+            else:
+                full = np.zeros(keep.size)
+            value = None
+        if not np.isfinite(g_values).all():
+            raise ValueError("the derivatives by the recorded values must be finite")
+        ds = np.zeros(np.shape(engine.state_values))
+        # engine readout y = scale (x + shift): dL/dy = dL/dx / scale
+        np.add.at(ds, (rows[None, :], columns[:, None]), g_values / scale[:, None])
+        eg = engine.gradient(full, dL_dstates=ds)
+        if value is not None:
+            eg = dataclasses.replace(eg, loss=value)
+        sums = np.bincount(
+            session.state_indices[columns], weights=g_values.sum(axis=1), minlength=session.spec.n
+        ).astype(float)
+        return brian2_gradient(eg, *session.derivatives, readout_sums=sums)
 
     # -------------------------------------------------------- store/restore
     def network_store(self, net, name="default", filename=None, **kwds):
@@ -1333,6 +1435,29 @@ class SparsePropDevice(RuntimeDevice):
                 "engine": session.engine.get_state() if session.engine is not None else None,
             }
         return state
+
+
+def _jax_value_and_grad(loss, t, i, values, with_spikes):
+    """The value of a device loss ``loss(t, i, values)`` (``loss(values)`` without spikes) and its
+    derivatives by the spike times and the recorded values, with JAX in 64-bit precision."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError as exc:
+        raise ImportError(
+            "gradient(loss=...) differentiates the loss with JAX, which is not installed: "
+            "pip install 'brian2_sparseprop[jax]', or give the derivatives dL_dt and dL_dstates"
+        ) from exc
+    from ..spiking.gradients import _x64
+
+    with _x64():
+        tj, vj = jnp.asarray(t, dtype=jnp.float64), jnp.asarray(values, dtype=jnp.float64)
+        if with_spikes:
+            value, (g_t, g_v) = jax.value_and_grad(loss, argnums=(0, 2))(tj, jnp.asarray(i), vj)
+        else:
+            value, g_v = jax.value_and_grad(loss)(vj)
+            g_t = np.zeros(len(t))
+        return float(value), np.asarray(g_t, dtype=float), np.asarray(g_v, dtype=float)
 
 
 def exact_network_of(net):

@@ -2,20 +2,22 @@
 
 With ``set_device('sparseprop', gradients=True)`` every exact run records the tape of the backward pass
 (`brian2_sparseprop.EventNetwork.run` with ``record_tape=True``); `SparsePropDevice.gradient` then
-differentiates a loss of a SpikeMonitor's spikes (`brian2_sparseprop.spiking.gradients.lif_gradient`) and
-maps the derivatives by the engine's parameters back to the Brian2 variables they were computed from:
-the chain rule through the model's equations, threshold, reset and ``on_pre`` code (sympy derivatives of
-the expressions that `brian2_sparseprop.device.recognition` reads), in Brian2's order of neurons and
-synapses and in Brian2's units (dL/dw in 1/volt for a weight in volt, the loss being a number).
+differentiates a loss of a SpikeMonitor's spikes and of a StateMonitor's recorded states
+(`brian2_sparseprop.spiking.gradients.lif_gradient`) and maps the derivatives by the engine's parameters
+back to the Brian2 variables they were computed from: the chain rule through the model's equations
+(LIF, LIF with exponential currents, QIF with its shift of the state, theta), threshold, reset, ``on_pre``
+code and PoissonInput weights (sympy derivatives of the expressions that
+`brian2_sparseprop.device.recognition` reads), in Brian2's order of neurons and synapses and in Brian2's
+units (dL/dw in 1/volt for a weight in volt, the loss being a number).
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
-from brian2 import PoissonGroup, Quantity, SpikeMonitor
+from brian2 import PoissonGroup, Quantity, SpikeMonitor, StateMonitor, Subgroup, get_dimensions
 
-from ._brian2 import ArrayVariable, get_identifiers
+from ._brian2 import ArrayVariable, get_identifiers, str_to_sympy
 from .device import _generator_order, _poisson_position
 from .recognition import (
     _classify,
@@ -62,7 +64,8 @@ class BrianGradient:
         groups with exponential currents their current variables (``G.ge``, at the start of the run). For a
         Synapses: each of its real parameters that its ``on_pre`` code uses (``S.w``) and ``'delay'``. For
         a SpikeGeneratorGroup: ``'spike_time'``, by each of its given spike times (0 for a spike before the
-        run; with a period, summed over the repetitions).
+        run; with a period, summed over the repetitions). For a PoissonInput with a constant weight:
+        ``'weight'`` (a weight expression passes its derivative to the group's parameters it uses).
     loss : float or None
         The loss's value when it was given as a callable.
     n_pulse_triggered, n_coincident, n_unresolved : int
@@ -86,6 +89,10 @@ class BrianGradient:
         return self.variables[name]
 
 
+# the families of neuron models whose groups one backward pass differentiates together
+_FAMILY = {"lif": "lif", "lif_exp": "lif_exp", "qif": "qif", "theta": "qif"}
+
+
 def tape_refusal(spec):
     """The reason (an exception to raise at `SparsePropDevice.gradient`) why the run of ``spec`` has no
     exact gradient, or None."""
@@ -96,22 +103,17 @@ def tape_refusal(spec):
             "(no STDP or short-term plasticity)"
         )
     for g in spec.groups:
-        if g.model not in ("lif", "lif_exp"):
+        if g.model not in _FAMILY:
             return NotImplementedError(
                 f"NeuronGroup '{g.group.name}' is a {g.model!r} neuron: gradients are implemented for LIF neurons "
-                "(dx/dt = (drive - x)/tau, delta-pulse synapses, or with exponential currents as in Brian2's CUBA) "
-                "only"
+                "(dx/dt = (drive - x)/tau, delta-pulse synapses, or with exponential currents as in Brian2's CUBA), "
+                "and for QIF (dx/dt quadratic in x) and theta neurons (dx/dt = A + B*cos(x)) with delta pulses"
             )
-        if g.model != spec.groups[0].model:
+        if _FAMILY[g.model] != _FAMILY[spec.groups[0].model]:
             return NotImplementedError(
                 f"NeuronGroups '{spec.groups[0].group.name}' ({spec.groups[0].model!r}) and '{g.group.name}' "
-                f"({g.model!r}): gradients are implemented for networks of LIF neurons of one kind, all with delta "
-                "pulses or all with exponential currents"
-            )
-        if "spike" not in g.group.events:
-            return NotImplementedError(
-                f"NeuronGroup '{g.group.name}' has no threshold: gradients are implemented for groups that "
-                "spike (threshold 'x > value' and a reset); passive groups run without gradients=True"
+                f"({g.model!r}): gradients are implemented for networks of neurons of one kind: all LIF with delta "
+                "pulses, all LIF with exponential currents, or all QIF and theta neurons"
             )
         if spec.integrate_refractory[g.offset]:
             return NotImplementedError(
@@ -135,30 +137,40 @@ def derivative_map(spec, namespace, t_offset, quantum=0.0):
     gradient (object name -> variable name -> reason)."""
     missing = {}
     entries = [_group_entry(g, namespace, missing) for g in spec.groups]
-    for entry in spec.poisson_inputs:
-        g = spec.group_spec(entry["group"])
-        scaled = [name for name, d in _group_entries_by_name(entries)[g.group.name]["params"].items()
-                  if any(np.any(d[k] != 0) for k in d if k.startswith("scale_"))]  # fmt: skip
-        for name in scaled:
-            missing.setdefault(g.group.name, {})[name] = (
-                f"PoissonInput '{entry['name']}' kicks a current whose scale in the engine depends on it; "
-                "derivatives through a PoissonInput's weight are not implemented"
-            )
     for placed in spec.synapses:
         entries.append(_synapses_entry(spec, placed, namespace, missing))
     for k, source in enumerate(spec.spike_generators):  # the engine's spikes of each, in Brian2's order
         positions = _generator_order(source.group, t_offset, None, quantum)[3]
         entries.append(dict(kind="generator", object=source.group, k=k, positions=positions))
-    for entry in spec.poisson_inputs:
-        code = entry["weight_code"]
-        if code is not None:
-            g = spec.group_spec(entry["group"])
-            for name in set(get_identifiers(code)) & set(_float_parameters(g.group)):
-                missing.setdefault(g.group.name, {})[name] = (
-                    f"the weight of PoissonInput '{entry['name']}' depends on it; derivatives through a "
-                    "PoissonInput's weight expression are not implemented"
-                )
+    for k, entry in enumerate(spec.poisson_inputs):
+        entries.append(_poisson_input_entry(spec, k, entry, namespace, missing))
     return entries, missing
+
+
+def _poisson_input_entry(spec, k, entry, namespace, missing):
+    """A PoissonInput (the engine's Poisson input k): its targets in the root group, the engine units per SI
+    unit of its weight (``factor``), its weight in SI per target, the current it kicks (or None), and the
+    derivatives of the weight by the target group's parameters (a weight given as an expression)."""
+    pin = entry["pin"]
+    g = spec.group_spec(entry["group"])
+    local = np.asarray(entry["targets"]) - g.offset
+    current = pin._target_var if pin._target_var in g.currents else None
+    factor = np.broadcast_to(g.factor(current, local), local.shape)
+    weight = np.broadcast_to(np.asarray(entry["weight"], dtype=float), local.shape) / factor
+    params = {}
+    code = entry["weight_code"]
+    if code is not None:
+        evaluator = _Evaluator(g.group, namespace, {g.variable, *g.currents}, len(local), {"_idx": local})
+        expr = sympy.sympify(str_to_sympy(code))
+        for name in set(get_identifiers(code)) & set(_float_parameters(g.group)):
+            params[name] = evaluator.evaluate(sympy.diff(expr, _symbol(name)), "the PoissonInput weight")
+        missing.setdefault(pin.name, {})["weight"] = (
+            f"the weight is the expression '{code}': its derivatives go to the variables it uses "
+            f"({sorted(params) or 'none of the group'})"
+        )
+    return dict(kind="poisson_input", object=pin, k=k, group=g.group.name, local=local, factor=factor,
+                weight=weight, current=current, params=params,
+                weight_dim=None if code else get_dimensions(pin._weight))  # fmt: skip
 
 
 def _float_parameters(obj):
@@ -177,7 +189,10 @@ def _group_entries_by_name(entries):
 def _group_entry(g, namespace, missing):
     """The derivatives of tau, drive, threshold and reset of a LIF group's neurons by its parameters, and
     for a group with exponential currents (dx/dt = (drive - x)/tau + sum k_c c, dc/dt = -c/tau_c; engine
-    current = scale_c c, scale_c = k_c tau) those of each current's tau_c and scale_c."""
+    current = scale_c c, scale_c = k_c tau) those of each current's tau_c and scale_c. QIF and theta groups:
+    `_qif_group_entry`."""
+    if g.model in ("qif", "theta"):
+        return _qif_group_entry(g, namespace, missing)
     group, variable, n = g.group, g.variable, g.n
     currents = sorted(g.currents) if g.currents else []
     evaluator = _Evaluator(group, namespace, {variable, *currents}, n)
@@ -189,11 +204,12 @@ def _group_entry(g, namespace, missing):
         exprs[f"rate_{c}"] = sympy.diff(_model_expression(group, c), _symbol(c))
         own = own - k * _symbol(c)
     _, coeffs = _classify(group, variable, sympy.expand(own))
+    passive = "spike" not in group.events  # (a readout group without threshold: it never spikes)
     exprs.update(
         a1=coeffs["a1"],
         a0=coeffs["a0"],
-        threshold=_threshold_expression(group, variable),
-        reset=_reset_expression(group, variable, g.model),
+        threshold=sympy.S.Zero if passive else _threshold_expression(group, variable),
+        reset=sympy.S.Zero if passive else _reset_expression(group, variable, g.model),
     )
     tau = -1.0 / evaluator.evaluate(exprs["a1"], "the equation")
     drive = evaluator.evaluate(exprs["a0"], "the equation") * tau
@@ -229,6 +245,54 @@ def _group_entry(g, namespace, missing):
     }
     return dict(
         kind="group", object=group, slice=slice(g.offset, g.offset + n), variable=variable, params=params, currents=cur
+    )
+
+
+def _qif_group_entry(g, namespace, missing):
+    """The derivatives of the engine's tau, drive, threshold and reset of a QIF or theta group's neurons by
+    its parameters, and of the QIF's shift (engine state y = x + shift).
+
+    QIF, dx/dt = a x**2 + b x + c: tau = 1/a, shift s = b/(2 a), drive = c/a - b**2/(4 a**2); the engine's
+    threshold, reset and initial state are the Brian2 values plus s, its states minus s the Brian2 values
+    (so a parameter in a or b also acts through every readout and the initial state). Theta,
+    dx/dt = A + B cos(x) with f0 = A + B and fpi = A - B: tau = 2/fpi, drive = f0/fpi, threshold and reset
+    fixed (pi, -pi)."""
+    group, variable, n = g.group, g.variable, g.n
+    evaluator = _Evaluator(group, namespace, {variable}, n)
+    _, coeffs = _classify(group, variable, sympy.expand(_model_expression(group, variable)))
+    exprs = dict(coeffs)
+    if g.model == "qif":
+        exprs.update(threshold=_threshold_expression(group, variable), reset=_reset_expression(group, variable, "qif"))
+    val = {k: evaluator.evaluate(e, "the equation") for k, e in coeffs.items()}
+    ref = group._refractory
+    in_refractory = set(get_identifiers(ref)) if isinstance(ref, str) else set()
+    params = {}
+    for name in _float_parameters(group):
+        if name in in_refractory:
+            missing.setdefault(group.name, {})[name] = (
+                "the refractory period depends on it, and the engine has no derivative by refractory periods"
+            )
+            continue
+        sym = _symbol(name)
+        d = {k: evaluator.evaluate(sympy.diff(e, sym), "the derivative of the model") for k, e in exprs.items()}
+        if g.model == "qif":
+            a, b, c = val["a"], val["b"], val["c"]
+            d_shift = d["b"] / (2 * a) - b * d["a"] / (2 * a**2)
+            params[name] = dict(
+                tau=-d["a"] / a**2,
+                drive=d["c"] / a - c * d["a"] / a**2 - b * d["b"] / (2 * a**2) + b**2 * d["a"] / (2 * a**3),
+                threshold=d["threshold"] + d_shift,
+                reset=d["reset"] + d_shift,
+                shift=d_shift,
+            )
+        else:
+            f0, fpi = val["f0"], val["fpi"]
+            zero = np.zeros(n)
+            params[name] = dict(
+                tau=-2 * d["fpi"] / fpi**2, drive=d["f0"] / fpi - f0 * d["fpi"] / fpi**2, threshold=zero, reset=zero
+            )
+    return dict(
+        kind="group", object=group, slice=slice(g.offset, g.offset + n), variable=variable, params=params, currents={}
     )
 
 
@@ -290,21 +354,46 @@ def _per_neuron(eg, name, sl):
     return np.broadcast_to(a, (sl.stop,))[sl] if a.ndim == 0 else a[sl]
 
 
-def brian2_gradient(eg, entries, missing):
-    """The `BrianGradient` of the engine's gradient ``eg`` (a SpikeGradient) through the derivative map."""
+def brian2_gradient(eg, entries, missing, readout_sums=None):
+    """The `BrianGradient` of the engine's gradient ``eg`` (a SpikeGradient) through the derivative map;
+    ``readout_sums`` (per engine neuron, or None) is the sum of dL/d(readout) over each neuron's readouts in
+    Brian2's units (readouts of QIF groups move with the shift of their state)."""
     by_object = {}
+    groups = _group_entries_by_name(entries)
     # the kicks into currents, by target group and current: dL/d(scale_c) of each target neuron
     d_scale = {}
+    # the derivatives through a PoissonInput's weight expression, by (group, parameter)
+    through_inputs = {}
     for entry in entries:
         if entry["kind"] == "synapses" and "current" in entry:
             g_kick = _engine_part(eg, entry["where"], "weights")[entry["positions"]]
-            n_target = len(_group_entries_by_name(entries)[entry["target"]]["object"])
+            n_target = len(groups[entry["target"]]["object"])
             key = (entry["target"], entry["current"])
             d_scale[key] = d_scale.get(key, 0.0) + np.bincount(
                 entry["post"], weights=g_kick * entry["kick"], minlength=n_target
             )
+        elif entry["kind"] == "poisson_input":
+            g_eng = np.broadcast_to(np.asarray(eg.poisson_weights[entry["k"]], dtype=float), entry["local"].shape)
+            n_target = len(groups[entry["group"]]["object"])
+            if entry["current"] is not None:
+                key = (entry["group"], entry["current"])
+                d_scale[key] = d_scale.get(key, 0.0) + np.bincount(
+                    entry["local"], weights=g_eng * entry["weight"], minlength=n_target
+                )
+            g_si = g_eng * entry["factor"]  # dL/d(weight) in SI, per target
+            for name, d in entry["params"].items():
+                key = (entry["group"], name)
+                through_inputs[key] = through_inputs.get(key, 0.0) + np.bincount(
+                    entry["local"], weights=g_si * d, minlength=n_target
+                )
+            values = {}
+            if entry["weight_dim"] is not None:
+                values["weight"] = Quantity(float(g_si.sum()), dim=entry["weight_dim"] ** -1)
+            by_object[entry["object"].name] = GradientVariables(values, missing.get(entry["object"].name, {}))
     for entry in entries:
         obj, values = entry["object"], {}
+        if entry["kind"] == "poisson_input":
+            continue
         if entry["kind"] == "group":
             sl = entry["slice"]
             engine = {k: _per_neuron(eg, k, sl) for k in ("tau", "drive", "threshold", "reset")}
@@ -314,11 +403,16 @@ def brian2_gradient(eg, entries, missing):
                 g_init = g_cur[cols[info["columns"][0]][1]]
                 d_scale[(obj.name, c)] = d_scale.get((obj.name, c), 0.0) + g_init * info["initial"]
                 values[c] = _shaped(obj, c, g_init * info["scale"])
+            g_v0 = np.asarray(eg.v0)[sl]
+            ro = 0.0 if readout_sums is None else readout_sums[sl]
             for name, d in entry["params"].items():
                 total = sum(engine[k] * d[k] for k in engine)
                 for c, info in entry["currents"].items():
                     total = total + sum(g_cur[cols[col][0]] for col in info["columns"]) * d[f"tau_{c}"]
                     total = total + d_scale.get((obj.name, c), 0.0) * d[f"scale_{c}"]
+                if "shift" in d:  # QIF: the engine's initial state is x0 + shift, a Brian2 readout y - shift
+                    total = total + d["shift"] * (g_v0 - ro)
+                total = total + through_inputs.get((obj.name, name), 0.0)
                 values[name] = _shaped(obj, name, total)
             values[entry["variable"]] = _shaped(obj, entry["variable"], np.asarray(eg.v0)[sl])
         elif entry["kind"] == "generator":
@@ -364,3 +458,39 @@ def monitor_spikes(spec, engine, monitor):
     idx = np.asarray(engine.spike_indices)
     keep = (idx >= first) & (idx < first + len(monitor.source))
     return keep, first
+
+
+def state_readouts(session, monitor):
+    """Where a StateMonitor's recorded values of a group's state variable are among the engine's readouts:
+    the readout row of each of its times, the readout column of each recorded neuron, the engine's scale
+    per recorded neuron (engine state = scale (x + shift)) and the variable's name."""
+    spec = session.spec
+    if not isinstance(monitor, StateMonitor):
+        raise TypeError(f"state_monitor must be a StateMonitor, found {type(monitor).__name__}")
+    if all(m is not monitor for m in spec.state_monitors):
+        raise ValueError(f"StateMonitor '{monitor.name}' is not part of the network that ran")
+    root = _root(monitor.source)
+    if all(g.group.name != root.name for g in spec.groups):
+        raise ValueError(f"StateMonitor '{monitor.name}' records '{root.name}', not a NeuronGroup")
+    g = spec.group_spec(monitor.source)
+    if g.variable not in monitor.record_variables:
+        raise ValueError(
+            f"StateMonitor '{monitor.name}' does not record '{g.variable}', the state variable of "
+            f"'{root.name}': the loss may depend on the recorded state variable"
+        )
+    engine = session.engine
+    start = monitor.source.start if isinstance(monitor.source, Subgroup) else 0
+    local = np.asarray(monitor.record, dtype=np.int64) + start
+    columns = np.searchsorted(session.state_indices, g.offset + local)
+    times = np.asarray(monitor.variables["t"].get_value(), dtype=float)
+    engine_times = np.asarray(engine.state_times, dtype=float) + session.t_offset
+    tol = 1e-12 * max(1.0, float(np.abs(times).max()) if times.size else 1.0)
+    rows = np.minimum(np.searchsorted(engine_times, times - tol), max(engine_times.size - 1, 0))
+    if times.size and (engine_times.size == 0 or np.any(np.abs(engine_times[rows] - times) > tol)):
+        n_run = int(np.sum(times >= (engine_times[0] - tol))) if engine_times.size else 0
+        raise ValueError(
+            f"StateMonitor '{monitor.name}' holds {times.size} times, of which {n_run} from the recorded run: "
+            "the loss's values must be of the recorded run only (restore() the monitor with the network)"
+        )
+    scale = np.ones(local.size) if g.scale is None else np.broadcast_to(g.scale, (g.n,))[local]
+    return rows, columns, np.asarray(scale, dtype=float), g.variable

@@ -1734,6 +1734,7 @@ def _poisson_input(pin, group_specs, run_namespace):
         name=pin.name,
         group=root,
         weight_code=weight if isinstance(weight, str) else None,
+        pin=pin,
     )
 
 

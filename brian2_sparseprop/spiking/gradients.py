@@ -74,7 +74,8 @@ class SpikeGradient:
         counted; ties of one cascade's delayed arrivals at a pulse-triggered spike are (an upper bound).
         Readouts (``record_states``) add to it: a readout within 4 ulps of a pulse arriving at its neuron
         (the readout is taken before it), of a spike its neuron reaches on its own (the readout is the
-        threshold, before the reset) or of the end of its neuron's refractory period.
+        threshold, before the reset; pi for theta neurons) or of the end of its neuron's refractory period
+        (for 'qif' and 'theta' also of a spike without refractory period, after which it starts anew).
     n_unresolved : int
         Pulse-triggered spikes whose pulse was not found among the recorded spikes and input events (0
         unless arrival times and spike times differ by more than rounding, which would be a bug: please
@@ -219,7 +220,9 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
         (``net.state_values[r, c]``: neuron ``indices[c]`` at ``net.state_times[r]``). A readout is the
         state before the events of its instant (Brian2's StateMonitor records at the start of a time
         step): the left limit v(t_r-), without a pulse arriving at t_r and, at a spike the neuron reaches
-        on its own at t_r, the threshold; within a refractory period, the reset.
+        on its own at t_r, the threshold; within a refractory period, the reset. A readout of a theta
+        neuron is its phase theta in (-pi, pi] (pi at its spike, -pi while refractory): ``dL_dstates`` is
+        dL/dtheta there.
     loss : callable, optional
         ``loss(spike_times, spike_indices)``, ``loss(spike_times, spike_indices, v)`` or ``loss(spike_times,
         spike_indices, v, states)``, a scalar written with ``jax.numpy``: ``spike_times`` is a float64 JAX
@@ -257,8 +260,7 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     NotImplementedError
         For models other than 'lif', 'lif_exp', 'qif' and 'theta' (or a network that mixes 'lif', 'lif_exp'
         and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with reset >= threshold,
-        readouts of 'qif' and 'theta' neurons with nonzero derivatives, or ``pseudospikes`` for 'lif' and
-        'lif_exp' networks, whose backward passes are not written yet.
+        or ``pseudospikes`` for 'lif' and 'lif_exp' networks, whose backward passes are not written yet.
 
     Examples
     --------
@@ -364,6 +366,18 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     >>> g = net.gradient([0.0, 1.0], pseudospikes=100.0)  # L = the pseudospike time of neuron 1
     >>> g.pseudospike_indices.tolist(), bool(g.pseudospike_times[0] > 0.01), bool(g.drive[1] < 0)
     ([1], True, True)
+
+    A readout of a theta neuron is its phase: from theta(0) = 0 with I = 1, v = tan(theta / 2) = tan(t /
+    tau), so theta(t) = 2 t / tau before the spike and dtheta(t)/dtau = -2 t / tau**2:
+
+    >>> net = EventNetwork(1, model="theta", tau=0.01, drive=1.0, v_init=[0.0])
+    >>> net.record_states([0], [0.005])
+    >>> net.run(0.01, record_tape=True)
+    >>> bool(np.isclose(net.state_values[0, 0], 1.0))
+    True
+    >>> g = net.gradient(np.zeros(net.spike_times.size), dL_dstates=[[1.0]])
+    >>> bool(np.isclose(g.tau, -2 * 0.005 / 0.01**2))
+    True
     """
     from .network import MODELS, EventNetwork
 
@@ -419,12 +433,7 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     if exp_model:
         return _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value)
     if family == "qif":
-        if ds.any():
-            raise NotImplementedError(
-                "gradients by readouts (dL_dstates) are implemented for 'lif' and 'lif_exp' networks, not yet for "
-                "'qif' and 'theta' ones"
-            )
-        return _qif_gradient(net, p, times, neuron, kicked, dL_dt, dv, value, ps)
+        return _qif_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value, ps)
     s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
     tref = np.broadcast_to(p["tref"], (n,))
     ptr, order, kind, bd_time, pos, ro_pos, n_at_end = _boundaries(times, neuron, kicked, n, s_times, s_idx, tref)
@@ -679,13 +688,35 @@ def _state_v(net, values, idx):
     return np.where(th, _theta_to_v(np.where(th, values, 0.0)), values)
 
 
-def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, value, ps):
+def _qif_readouts(net, times, neuron, kicked, theta, ds, g_reset):
+    """The readouts of a 'qif'/'theta' network outside refractory periods, as CSR rows by neuron in time
+    order (ptr, times, dL/d(readout)), and the number of those held within rounding of a refractory end.
+    A readout within a refractory period is the reset: its derivative goes to ``g_reset`` (QIF; a theta
+    neuron's is -pi, without a parameter)."""
+    n = net.n
+    s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
+    tref = np.broadcast_to(net._tref, (n,))
+    *_, ro_pos, n_at_end = _boundaries(times, neuron, kicked, n, s_times, s_idx, tref)
+    r_t, r_i, g = np.repeat(s_times, s_idx.size), np.tile(s_idx, s_times.size).astype(np.int64), ds.reshape(-1)
+    held = ro_pos < 0
+    qif_held = held & (theta[r_i] == 0)
+    np.add.at(g_reset, r_i[qif_held], g[qif_held])
+    keep = np.flatnonzero(~held)
+    keep = keep[np.lexsort((r_t[keep], r_i[keep]))]
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(r_i[keep], minlength=n), out=ptr[1:])
+    return ptr, np.ascontiguousarray(r_t[keep]), np.ascontiguousarray(g[keep]), n_at_end
+
+
+def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, ds, value, ps):
     """`lif_gradient` for networks of 'qif' and 'theta' neurons (see `brian2_sparseprop.spiking._adjoint_qif`)."""
     from .network import MODELS
 
     n, n_sp = net.n, times.size
     T = float(net.t)
     theta = (net._codes == MODELS.index("theta")).astype(np.uint8)
+    g_tau, g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(5))
+    ro_ptr, ro_t, ro_g, n_at_end = _qif_readouts(net, times, neuron, kicked, theta, ds, g_reset)
     dL_dt = np.ascontiguousarray(dL_dt_all[:n_sp])
     dv = dv.copy()
     extra_tau, extra_thr = np.zeros(n), np.zeros(n)
@@ -728,31 +759,34 @@ def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, value, ps):
         ev_t, ev_row, ev_kick, ev_order, ev_off, indptr, indices, w, _mask(w), d, _mask(d), T, a_ptr
     )
     v0 = _state_v(net, net._v_init, np.arange(n))
-    p_all, p_drive, p_time = np.zeros(n_sp + n), np.zeros(n_sp + n), np.zeros(n_sp + n)
+    p_all, p_drive, p_time, r_all = (np.zeros(n_sp + n) for _ in range(4))
     v_T, held = np.zeros(n), np.zeros(n, np.uint8)
     counts = np.zeros(3, np.int64)
+    # the readouts' parts per arrival: only with derivatives by readouts (else one unused value)
+    ro_ab = np.zeros(2 * int(a_ptr[n]) + 2 if ro_g.any() else 1)
     _adjoint_qif.qif_replay(
         times, kicked, sp_ptr, srt.astype(np.int64), a_ptr,
         p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
         p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), v0, T,
         rec, p_all, p_drive, p_time, v_T, held, counts[1:],
+        theta, ro_ptr, ro_t, ro_g, ro_ab, r_all, g_tau, g_drive, g_v0, g_reset,
     )  # fmt: skip
     parts, perm = _synapse_parts(net)
     nnz = spec["indices"].size
     g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
     g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
-    g_tau, g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(5))
     g_in = np.zeros(in_times.size)
     _adjoint_qif.qif_backward(
         times, neuron, kicked, sp_ptr, pos, ev_row, ev_off, in_after, indptr, inv, rec,
         p_all, p_drive, p_time, v_T, held, theta, p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]),
         p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), v0,
         dL_dt, dv, g_w, _mask(g_w), g_d, _mask(g_d), g_tau, g_drive, g_v0, g_thr, g_reset, g_in, counts,
+        ro_ab, r_all,
     )  # fmt: skip
     return _gradient(
         net, g_w, g_d, parts, perm, g_in, in_src, value,
         drive=g_drive, v0=g_v0, tau=g_tau + extra_tau, threshold=g_thr + extra_thr, reset=g_reset,
-        n_pulse_triggered=int(counts[0]), n_coincident=int(counts[1]), n_unresolved=int(counts[2]),
+        n_pulse_triggered=int(counts[0]), n_coincident=int(counts[1]) + n_at_end, n_unresolved=int(counts[2]),
         pseudospike_times=None if ps is None else ps[0], pseudospike_indices=None if ps is None else ps[1],
     )  # fmt: skip
 

@@ -1,0 +1,268 @@
+"""The exact maximum over time of readout neurons' states (issue 11, item 1(b)).
+
+Between two pulses a neuron of the models 'lif' and 'lif_exp' follows a sum of exponentials,
+v(t) = I + C_m e^{-s/tau} + C_s e^{-s/tau_s} (s the time since the interval's start; C_s = 0 for 'lif'),
+so its maximum over a run is taken at an interval's ends or where dv/dt = 0 inside one:
+
+* 'lif' (delta pulses, ``v += w``): v moves monotonically toward the drive I between pulses, so the
+  maximum is at t = 0, right after a pulse (the pulse's right limit), right before one (its left limit) or
+  at the end T of the run: no interior maximum.
+* 'lif_exp' (a pulse adds w to a current I_s, which decays with tau_s; tau dv/dt = I - v + I_s): v is
+  continuous; with C_s = k I_s, k = tau_s / (tau_s - tau), and C_m = v - I - C_s at the interval's start,
+  dv/ds = -(C_m / tau) e^{-s/tau} - (C_s / tau_s) e^{-s/tau_s} has at most one zero, at
+  s* = ln(-(C_m tau_s) / (C_s tau)) / (1/tau - 1/tau_s) when the logarithm's argument is > 0; there
+  d2v/ds2 = (C_s / tau_s) e^{-s*/tau_s} (1/tau_s - 1/tau) = -(I_s / tau) e^{-s*/tau_s}, so it is a maximum
+  exactly when the current I_s (at the interval's start) is > 0. So each interval holds at most one
+  interior maximum, in closed form. Both currents of a neuron must then share one
+  time constant (tau_e = tau_i, or inputs of one sign only): with two, dv/ds is a sum of three
+  exponentials with up to two zeros (not implemented).
+
+The states at the pulses come from decaying sums over the pulses (one cumulative sum per neuron,
+rescaled every 200 time constants to stay in range): no Python loop over spikes or neurons.
+
+Gradient of a loss of the maximum: at an interior maximum dv/dt = 0, so moving the argmax does not change
+the maximum to first order and dL/d(max) enters as a readout at t* (``record_states`` at the times
+returned, in a run of the same network, then ``dL_dstates``); at T it is ``dL_dv``. At a maximum on a
+pulse ('lif': right before or after it; 'lif_exp': a kink where an inhibitory pulse ends a rise) the argmax
+moves with the pulse's arrival time, a term dv/dt(t_k-) dt_k/dp that such a readout does not hold
+(``kind`` says which maxima these are).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["StateMaximum", "state_maximum"]
+
+#: the kinds of a maximum (`StateMaximum.kind`)
+KINDS = ("start", "after pulse", "before pulse", "interior", "end")
+
+
+@dataclass(frozen=True)
+class StateMaximum:
+    """The maximum over a run of the states of readout neurons.
+
+    Attributes
+    ----------
+    values : numpy.ndarray, shape (m,)
+        max over t in [0, T] of v(t) of each neuron (the right and left limits at a pulse both count).
+    times : numpy.ndarray, shape (m,)
+        The time (s) of each maximum (the earliest, if several).
+    kind : numpy.ndarray of str, shape (m,)
+        Where it is: 'start' (t = 0), 'after pulse' (a pulse's right limit), 'before pulse' (a pulse's left
+        limit, or for 'lif_exp' the kink at a pulse), 'interior' (dv/dt = 0 between pulses) or 'end' (T).
+    """
+
+    values: np.ndarray
+    times: np.ndarray
+    kind: np.ndarray
+
+
+def _decaying_sums(seg, z, x):
+    """y_k = sum over j <= k of the same segment of x_j exp(-(z_k - z_j)), for elements sorted by segment and,
+    within one, by the scaled time z (rescaled every 200 units so that no exponential overflows)."""
+    y = np.zeros_like(x)
+    n_seg = int(seg.max()) + 1 if seg.size else 0
+    carry, carry_z = np.zeros(n_seg), np.zeros(n_seg)
+    block = np.floor(z / 200.0).astype(np.int64)
+    for b in np.unique(block):  # (a few blocks: one per 200 time constants of the run)
+        k = np.flatnonzero(block == b)
+        s, zk = seg[k], z[k]
+        a = x[k] * np.exp(zk - 200.0 * b)
+        # a cumulative sum within each segment (a row of a padded array: no segment's sum enters another's)
+        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+        lengths = np.diff(np.r_[starts, s.size])
+        row = np.repeat(np.arange(starts.size), lengths)
+        col = np.arange(s.size) - np.repeat(starts, lengths)
+        pad = np.zeros((starts.size, int(lengths.max())))
+        pad[row, col] = a
+        cs = np.cumsum(pad, axis=1)[row, col]
+        y[k] = np.exp(-(zk - 200.0 * b)) * cs + carry[s] * np.exp(-(zk - carry_z[s]))
+        last = np.r_[s[1:] != s[:-1], True]
+        carry[s[last]], carry_z[s[last]] = y[k[last]], zk[last]
+    return y
+
+
+def _arrivals(net, readout):
+    """The pulses into the readout neurons before T: (position in ``readout``, time, weight)."""
+    spec = net._spec
+    times, neuron = net.spike_times, net.spike_indices
+    in_t = [c[0] for c in net._tape_inputs]
+    in_s = [c[1] for c in net._tape_inputs]
+    ev_t = np.concatenate([times, *in_t]) if in_t else times
+    ev_row = np.concatenate([neuron, *in_s]).astype(np.int64) if in_s else neuron.astype(np.int64)
+    indptr = np.asarray(spec["indptr"], np.int64)
+    counts = indptr[ev_row + 1] - indptr[ev_row]
+    ev = np.repeat(np.arange(ev_t.size), counts)
+    syn = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + indptr[ev_row][ev]
+    w = np.broadcast_to(spec["weights"], (max(indptr[-1], 1),))[syn]
+    d = np.broadcast_to(spec["delays"], (max(indptr[-1], 1),))[syn]
+    where = np.full(net.n, -1, np.int64)
+    where[readout] = np.arange(readout.size)
+    pos = where[spec["indices"][syn]]
+    t_arr = ev_t[ev] + d
+    keep = (pos >= 0) & (t_arr < float(net.t))
+    return pos[keep], t_arr[keep], np.asarray(w[keep], dtype=float)
+
+
+def state_maximum(net, neurons):
+    """The exact maximum over the run [0, T] of the state v of readout neurons, and its time.
+
+    Parameters
+    ----------
+    net : EventNetwork
+        A network of 'lif' or 'lif_exp' neurons after a run from t = 0 recorded with ``record_tape=True``
+        (the pulses' times come from its spikes and input events).
+    neurons : array_like of int, shape (m,)
+        The readout neurons: they must not fire in the run (the maximum of a neuron that fires is its
+        threshold). For 'lif_exp' each one's inputs must enter currents of one time constant (tau_e =
+        tau_i, or pulses and initial currents of one sign), different from its membrane's tau.
+
+    Returns
+    -------
+    StateMaximum
+        ``values``, ``times`` (s) and ``kind`` of each neuron's maximum, in the order of ``neurons``.
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an `EventNetwork`.
+    ValueError
+        If the run has no tape, ``neurons`` are not valid indices, or one of them fired in the run.
+    NotImplementedError
+        For other models, or 'lif_exp' neurons with two current time constants in use or tau_s = tau.
+
+    Examples
+    --------
+    A 'lif_exp' readout without drive takes one pulse at 2 ms into its current (tau_s = tau / 2): v rises
+    and falls back, w (e^{-s/tau} - e^{-s/tau_s}) k, k = tau_s / (tau - tau_s), its peak at s* = tau ln 2
+    after the pulse, of value w / 4 (w = 1: tau = 10 ms, tau_s = 5 ms):
+
+    >>> import numpy as np
+    >>> from brian2_sparseprop import EventNetwork
+    >>> from brian2_sparseprop.spiking.readouts import state_maximum
+    >>> net = EventNetwork(1, model="lif_exp", drive=0.0, tau=0.01, tau_e=0.005, threshold=np.inf)
+    >>> net.add_spike_generator([0.002], [0], 1, [0, 1], [0], weights=1.0)
+    >>> net.run(0.05, record_tape=True)
+    >>> m = state_maximum(net, [0])
+    >>> bool(np.isclose(m.values[0], 0.25)), bool(np.isclose(m.times[0], 0.002 + 0.01 * np.log(2))), str(m.kind[0])
+    (True, True, 'interior')
+
+    The gradient of the maximum by the pulse's weight: dL/d(max) as a readout at t* (an interior maximum)
+    in a run of the same network that records it:
+
+    >>> net2 = EventNetwork(1, model="lif_exp", drive=0.0, tau=0.01, tau_e=0.005, threshold=np.inf)
+    >>> net2.add_spike_generator([0.002], [0], 1, [0, 1], [0], weights=1.0)
+    >>> net2.record_states([0], m.times)
+    >>> net2.run(0.05, record_tape=True)
+    >>> g = net2.gradient(np.zeros(0), dL_dstates=[[1.0]])
+    >>> bool(np.isclose(g.generator_weights[0], 0.25))  # the peak is w / 4
+    True
+    """
+    from .network import MODELS, EventNetwork
+
+    if not isinstance(net, EventNetwork):
+        raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
+    if net._engine is None or net._tape is None:
+        raise ValueError(
+            "state_maximum needs the run's tape: run the network with run(..., record_tape=True) from t = 0"
+        )
+    idx = np.asarray(neurons)
+    if idx.ndim != 1 or (idx.size and (idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= net.n)):
+        raise ValueError(f"neurons must be a 1-d array of indices in [0, {net.n}), found {neurons!r:.80}")
+    idx = idx.astype(np.int64)
+    codes = net._codes[idx]
+    lif, lif_exp = MODELS.index("lif"), MODELS.index("lif_exp")
+    bad = (codes != lif) & (codes != lif_exp)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise NotImplementedError(
+            f"state_maximum is implemented for 'lif' and 'lif_exp' neurons, found neuron {idx[k]} of model "
+            f"{MODELS[codes[k]]!r}"
+        )
+    fired = np.isin(idx, net.spike_indices)
+    if fired.any():
+        k = int(np.argmax(fired))
+        raise ValueError(
+            f"neuron {idx[k]} fired in the run: the maximum of a neuron that fires is its threshold; state_maximum "
+            "is for readout neurons that do not fire"
+        )
+    n, m, T = net.n, idx.size, float(net.t)
+    tau = np.broadcast_to(net._tau, (n,))[idx].astype(float)
+    drive = np.broadcast_to(net._drive, (n,))[idx].astype(float)
+    is_exp = codes == lif_exp
+    pos, t_arr, w = _arrivals(net, idx)
+    # the currents' time constant of each 'lif_exp' neuron (one in use), and their initial sum
+    cur0 = np.zeros((m, 2))
+    tau_s = np.ones(m)
+    if is_exp.any():
+        cur0 = np.broadcast_to(net._cur_init, (n, 2))[idx].astype(float)
+        te = np.broadcast_to(net._tau_e, (n,))[idx].astype(float)
+        ti = np.broadcast_to(net._tau_i, (n,))[idx].astype(float)
+        has_e = (np.bincount(pos, weights=(w > 0).astype(float), minlength=m) > 0) | (cur0[:, 0] != 0)
+        has_i = (np.bincount(pos, weights=(w < 0).astype(float), minlength=m) > 0) | (cur0[:, 1] != 0)
+        two = is_exp & has_e & has_i & (te != ti)
+        if two.any():
+            k = int(np.argmax(two))
+            raise NotImplementedError(
+                f"neuron {idx[k]} takes pulses into both currents with tau_e = {te[k]} != tau_i = {ti[k]}: "
+                "state_maximum is implemented for 'lif_exp' neurons whose currents share one time constant"
+            )
+        tau_s = np.where(has_i & ~has_e, ti, te)
+        same = is_exp & (tau_s == tau)
+        if same.any():
+            k = int(np.argmax(same))
+            raise NotImplementedError(
+                f"neuron {idx[k]} has tau_s = tau = {tau[k]} (an alpha-shaped response): not implemented"
+            )
+    k_s = np.where(is_exp, tau_s / np.where(is_exp, tau_s - tau, 1.0), 0.0)
+    c_s0 = k_s * cur0.sum(axis=1)
+    v0 = np.asarray(net._v_init, dtype=float)[idx]
+    # the elements: each neuron's start (t = 0), then its pulses (same instants summed), by neuron and time
+    e_pos = np.concatenate([np.arange(m), pos])
+    e_t = np.concatenate([np.zeros(m), t_arr])
+    e_w = np.concatenate([np.zeros(m), w])
+    e_start = np.concatenate([np.ones(m, bool), np.zeros(pos.size, bool)])
+    srt = np.lexsort((~e_start, e_t, e_pos))
+    e_pos, e_t, e_w, e_start = e_pos[srt], e_t[srt], e_w[srt], e_start[srt]
+    new = np.r_[True, (e_pos[1:] != e_pos[:-1]) | (e_t[1:] != e_t[:-1]) | e_start[1:]]
+    heads = np.flatnonzero(new)
+    e_w = np.add.reduceat(e_w, heads) if heads.size else e_w
+    e_pos, e_t, e_start = e_pos[heads], e_t[heads], e_start[heads]
+    # kicks of the coefficients: 'lif' C_m += w; 'lif_exp' C_s += k w, C_m -= k w (v continuous)
+    ex = is_exp[e_pos]
+    x_m = np.where(e_start, v0[e_pos] - drive[e_pos] - c_s0[e_pos], np.where(ex, -k_s[e_pos] * e_w, e_w))
+    x_s = np.where(e_start, c_s0[e_pos], np.where(ex, k_s[e_pos] * e_w, 0.0))
+    c_m = _decaying_sums(e_pos, e_t / tau[e_pos], x_m)
+    c_s = _decaying_sums(e_pos, e_t / tau_s[e_pos], x_s)
+    i_v, ts_v, ta_v = drive[e_pos], tau_s[e_pos], tau[e_pos]
+    last = np.r_[e_pos[1:] != e_pos[:-1], True]
+    t_next = np.where(last, T, np.r_[e_t[1:], T])
+    span = t_next - e_t
+    v_start = i_v + c_m + c_s
+    v_end = i_v + c_m * np.exp(-span / ta_v) + c_s * np.exp(-span / ts_v)
+    # an interior maximum: dv/ds = 0 at s* (one at most), with the current I_s = C_s / k > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        arg = -(c_m * ts_v) / (c_s * ta_v)
+        s_star = np.log(arg) / (1.0 / ta_v - 1.0 / ts_v)
+    inner = ex & (c_s * k_s[e_pos] > 0) & (arg > 0) & (s_star > 0) & (s_star < span)
+    s_star = np.where(inner, s_star, 0.0)
+    v_inner = np.where(inner, i_v + c_m * np.exp(-s_star / ta_v) + c_s * np.exp(-s_star / ts_v), -np.inf)
+    # the candidates of each neuron, in time order within an element: start, interior, end
+    cand_v = np.stack([v_start, v_inner, v_end], axis=1)
+    cand_t = np.stack([e_t, e_t + s_star, t_next], axis=1)
+    cand_k = np.stack(
+        [np.where(e_start, 0, 1), np.full(e_t.size, 3), np.where(last, 4, 2)], axis=1
+    )  # indices into KINDS
+    flat_v, flat_t, flat_k = cand_v.ravel(), cand_t.ravel(), cand_k.ravel()
+    flat_p = np.repeat(e_pos, 3)
+    # the first maximal candidate of each neuron (by neuron, then value descending, then time)
+    order = np.lexsort((flat_t, -flat_v, flat_p))
+    first = order[np.r_[True, flat_p[order][1:] != flat_p[order][:-1]]]
+    values, times, kind = np.empty(m), np.empty(m), np.empty(m, dtype=object)
+    values[flat_p[first]] = flat_v[first]
+    times[flat_p[first]] = flat_t[first]
+    kind[flat_p[first]] = np.asarray(KINDS, dtype=object)[flat_k[first]]
+    # 'lif_exp': v is continuous, a maximum at a pulse is the kink before it
+    kind[(kind == "after pulse") & is_exp] = "before pulse"
+    return StateMaximum(values=values, times=times, kind=kind.astype(str))

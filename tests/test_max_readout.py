@@ -1,0 +1,157 @@
+"""The exact maximum over time of readout neurons' states (`brian2_sparseprop.spiking.readouts.state_maximum`).
+
+Checked against the engine's own exact readouts: the maximum is a state of the run (the readout at its
+time, or right after it for a pulse's right limit, equals it to rounding) and no state on a dense grid of
+readouts exceeds it; against closed forms of single neurons; and its gradient (dL/d(max) as a readout at
+an interior maximum) against central differences of the maximum.
+"""
+
+import numpy as np
+import pytest
+
+from brian2_sparseprop import EventNetwork
+from brian2_sparseprop.spiking.readouts import state_maximum
+
+T = 0.1
+N_DRIVEN, READOUT = 7, np.array([7, 8, 9])
+
+
+def network(rng, model):
+    """7 driven LIF neurons into 3 readout neurons that do not fire (threshold +inf), weights of both
+    signs and delays; for 'lif_exp' one current time constant (tau_e = tau_i)."""
+    k = 3
+    return dict(
+        n=10,
+        model=model,
+        drive=np.r_[rng.uniform(1.2, 1.6, N_DRIVEN), rng.uniform(0.0, 0.8, 3)],
+        tau=np.r_[np.full(N_DRIVEN, 0.01), rng.uniform(0.008, 0.015, 3)],
+        threshold=np.r_[np.full(N_DRIVEN, 1.0), np.full(3, np.inf)],
+        reset=0.0,
+        v_init=np.r_[rng.uniform(0, 1, N_DRIVEN), rng.uniform(-0.2, 0.5, 3)],
+        indptr=np.r_[np.arange(0, N_DRIVEN * k + 1, k), np.full(3, N_DRIVEN * k)],
+        indices=rng.integers(N_DRIVEN, 10, N_DRIVEN * k),
+        weights=rng.normal(0.1, 0.4, N_DRIVEN * k) * (3.0 if model == "lif_exp" else 1.0),
+        delays=rng.uniform(0.001, 0.003, N_DRIVEN * k),
+        **(dict(tau_e=0.004, tau_i=0.004) if model == "lif_exp" else {}),
+    )
+
+
+def run(params, times=None):
+    net = EventNetwork(**params)
+    if times is not None:
+        net.record_states(READOUT, times)
+    net.run(T, record_tape=True)
+    return net
+
+
+@pytest.mark.parametrize("model", ["lif", "lif_exp"])
+def test_maximum_against_the_engines_readouts(rng, model):
+    params = network(rng, model)
+    m = state_maximum(run(params), READOUT)
+    assert m.values.shape == m.times.shape == m.kind.shape == (3,)
+    assert np.all((m.times >= 0) & (m.times <= T))
+    # no state on a dense grid (step 1 us) exceeds it
+    grid = run(params, np.arange(0.0, T, 1e-6))
+    assert np.all(grid.state_values.max(axis=0) <= m.values + 1e-12)
+    # it is a state of the run: the readout at its time (a left limit), or just after it (a right limit)
+    inside = m.times < T
+    at = np.unique(np.r_[m.times[inside], np.nextafter(m.times[inside], np.inf)])
+    exact = run(params, at[at < T]).state_values if inside.any() else np.zeros((0, 3))
+    at = at[at < T]
+    net = run(params)
+    for c in range(3):
+        if m.kind[c] == "end":
+            assert m.values[c] == pytest.approx(net.v[READOUT[c]], rel=1e-12, abs=1e-14)
+            continue
+        near = np.abs(at - m.times[c]) <= 2 * np.spacing(m.times[c])
+        assert np.min(np.abs(exact[near, c] - m.values[c])) <= 1e-12 * max(1.0, abs(m.values[c])), m.kind[c]
+    if model == "lif":
+        assert not np.any(m.kind == "interior")  # monotone between pulses
+
+
+@pytest.mark.parametrize(
+    ("v0", "drive", "expected"),
+    [(0.8, 0.3, ("start", 0.8, 0.0)), (0.1, 0.5, ("end", None, T))],
+)
+def test_lif_neuron_without_input(v0, drive, expected):
+    """Without pulses v relaxes monotonically to the drive: the maximum is at the start or at the end."""
+    net = EventNetwork(1, drive=drive, tau=0.01, threshold=np.inf, v_init=[v0])
+    net.run(T, record_tape=True)
+    m = state_maximum(net, [0])
+    kind, value, time = expected
+    assert m.kind[0] == kind and m.times[0] == time
+    assert m.values[0] == pytest.approx(value if value is not None else drive + (v0 - drive) * np.exp(-T / 0.01))
+
+
+@pytest.mark.parametrize("tau_s", [0.003, 0.02])
+def test_single_pulse_closed_form(tau_s):
+    """One pulse w into the current of a 'lif_exp' neuron at rest: v = w k (e^{-s/tau_s} - e^{-s/tau}),
+    k = tau_s / (tau_s - tau), peaks at s* = ln(tau_s / tau) / (1/tau - 1/tau_s) (tau_s > tau too)."""
+    tau, w, t0 = 0.01, 0.7, 0.002
+    net = EventNetwork(1, model="lif_exp", drive=0.0, tau=tau, tau_e=tau_s, threshold=np.inf)
+    net.add_spike_generator([t0], [0], 1, [0, 1], [0], weights=w)
+    net.run(T, record_tape=True)
+    m = state_maximum(net, [0])
+    s_star = np.log(tau_s / tau) / (1 / tau - 1 / tau_s)
+    k = tau_s / (tau_s - tau)
+    assert m.kind[0] == "interior"
+    assert m.times[0] == pytest.approx(t0 + s_star, rel=1e-12)
+    assert m.values[0] == pytest.approx(w * k * (np.exp(-s_star / tau_s) - np.exp(-s_star / tau)), rel=1e-12)
+
+
+def test_gradient_of_interior_maxima_against_central_differences(rng):
+    """L = sum of the maxima of the readouts with an interior maximum: dL/dw from readouts at the argmax
+    times (dv/dt = 0 there: the argmax's movement does not count) equals central differences of the
+    maxima."""
+    params = network(rng, "lif_exp")
+    m = state_maximum(run(params), READOUT)
+    chosen = np.flatnonzero(m.kind == "interior")
+    if chosen.size == 0:
+        pytest.skip("no interior maximum in this network")
+    times = np.sort(m.times[chosen])
+    net = run(params, times)
+    ds = np.zeros(net.state_values.shape)
+    ds[np.searchsorted(times, m.times[chosen]), chosen] = 1.0
+    np.testing.assert_allclose(net.state_values[ds == 1.0], m.values[chosen][np.argsort(m.times[chosen])], rtol=1e-12)
+    g = net.gradient(np.zeros(net.spike_times.size), dL_dstates=ds)
+    h = 1e-7
+    for name, grad in (("weights", g.weights), ("drive", g.drive), ("tau", g.tau)):
+        direction = rng.normal(size=np.shape(params[name])) * (np.asarray(params[name]) if name == "tau" else 1.0)
+        values = []
+        for sign in (1, -1):
+            other = run(dict(params, **{name: params[name] + sign * h * direction}))
+            np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+            other_m = state_maximum(other, READOUT)
+            assert np.all(other_m.kind[chosen] == "interior")
+            values.append(other_m.values[chosen].sum())
+        fd = (values[0] - values[1]) / (2 * h)
+        assert np.sum(grad * direction) == pytest.approx(fd, rel=1e-5, abs=1e-9), name
+
+
+def test_refusals():
+    net = EventNetwork(2, model="qif", drive=1.0, threshold=5.0, reset=-5.0)
+    net.run(0.01, record_tape=True)
+    with pytest.raises(NotImplementedError, match="'lif' and 'lif_exp' neurons, found neuron 0 of model 'qif'"):
+        state_maximum(net, [0])
+    net = EventNetwork(2, drive=[1.5, 0.5])
+    net.run(0.05, record_tape=True)
+    with pytest.raises(ValueError, match="neuron 0 fired in the run"):
+        state_maximum(net, [0, 1])
+    with pytest.raises(ValueError, match=r"indices in \[0, 2\)"):
+        state_maximum(net, [2])
+    net = EventNetwork(2, drive=[1.5, 0.5])
+    net.run(0.05)
+    with pytest.raises(ValueError, match="needs the run's tape"):
+        state_maximum(net, [1])
+    net = EventNetwork(1, model="lif_exp", drive=0.0, tau=0.01, tau_e=0.005, tau_i=0.003, threshold=np.inf)
+    net.add_spike_generator([0.001, 0.002], [0, 1], 2, [0, 1, 2], [0, 0], weights=[1.0, -1.0])
+    net.run(0.01, record_tape=True)
+    with pytest.raises(NotImplementedError, match="both currents with tau_e = 0.005 != tau_i = 0.003"):
+        state_maximum(net, [0])
+    net = EventNetwork(1, model="lif_exp", drive=0.0, tau=0.01, tau_e=0.01, threshold=np.inf)
+    net.add_spike_generator([0.001], [0], 1, [0, 1], [0], weights=1.0)
+    net.run(0.01, record_tape=True)
+    with pytest.raises(NotImplementedError, match="alpha-shaped"):
+        state_maximum(net, [0])
+    with pytest.raises(TypeError, match="must be an EventNetwork"):
+        state_maximum("net", [0])
