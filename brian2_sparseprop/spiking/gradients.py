@@ -189,7 +189,9 @@ def _synapse_parts(net):
     return parts, np.lexsort((caller, row))
 
 
-def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None, pseudospikes=None):
+def lif_gradient(
+    net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None, pseudospikes=None, memory_budget=None
+):
     """Exact gradient of a loss L by the parameters of a LIF, QIF or theta network's run (weights, delays,
     drives, initial states, tau, threshold, reset) and by the weights and delays of its external inputs.
 
@@ -383,8 +385,17 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
             "no tape to differentiate: run the network with run(..., record_tape=True) from t = 0, "
             "without set_v or set_state after it"
         )
+    if memory_budget is not None:
+        memory_budget = check_real("memory_budget", memory_budget, positive=True)
+        if family != "lif":
+            raise NotImplementedError(
+                "memory_budget (checkpointed backward passes) is implemented for networks of 'lif' neurons, not "
+                f"yet for {MODELS[net._codes[0]]!r}"
+            )
     times, neuron = net.spike_times, net.spike_indices
-    kicked = np.concatenate(net._tape) if net._tape else np.zeros(0, np.uint8)
+    if len(net._tape) > 1:  # merged in place: the record is kept once
+        net._tape[:] = [np.concatenate(net._tape)]
+    kicked = net._tape[0] if net._tape else np.zeros(0, np.uint8)
     n = net.n
     states = net.state_values
     value = None
@@ -416,6 +427,10 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     )
 
     p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
+    if memory_budget is not None:
+        from .checkpoint import lif_checkpointed
+
+        return lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, memory_budget)
     if exp_model:
         return _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value)
     if family == "qif":
