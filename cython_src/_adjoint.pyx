@@ -270,8 +270,8 @@ def lif_backward(
     refractory at t0 (given as caused by a pulse, so that their neurons' first pieces start at the end of
     the refractory period; their arrivals at t >= t0 are sent back, and arrivals at them, which belong to
     the earlier segment, are neither claimed nor counted), and the spikes and input events before t0 whose
-    pulses are in flight at t0 are input events (`in_after` = n_pseudo). `lam_out` (length n_sp), if given,
-    receives every spike's dL/dt in total.
+    pulses are in flight at t0 are input events (placed among the pseudo-spikes as in the whole run).
+    `lam_out` (length n_sp), if given, receives every spike's dL/dt in total.
 
     The arrays that the K targets of a spike are looked up in are laid out by neuron, so that one target
     costs about two cache lines: `seg` holds, in CSR order, each boundary's time beside the multiplier of

@@ -25,7 +25,7 @@ The parameters' gradients add up over the segments. The result equals the unsegm
 rounding (the free pieces are cut at the segment starts, so the same sums are formed in another order).
 
 Segments are cut between two spikes of different times (a cascade of one instant stays in one segment),
-at the midpoint of the gap (no event is expected at that instant). Their number is the smallest whose
+at 0.382 of the gap (`SPLIT`: no event is expected at that instant). Their number is the smallest whose
 memory fits the budget: the bytes a segment allocates (`SPIKE_BYTES` per spike of it and per pseudo-spike,
 `EVENT_BYTES` per input event of it and per spike or input event within the largest delay or refractory
 period before its start, `NEURON_BYTES` per neuron), the state vectors at the segment starts of one group
@@ -68,9 +68,15 @@ def _merged(chunks, empty):
     return chunks[0] if chunks else empty
 
 
+# where a segment starts within the gap between two spikes: not at a simple fraction of it (with a time
+# quantum, spikes caused by pulses are whole quanta after their causes, and a midpoint between two spikes 2
+# quanta apart is an arrival time)
+SPLIT = 0.5 * (3.0 - 5.0**0.5)
+
+
 def _cuts(times, n_seg):
     """Split positions of the spike record into about n_seg segments of equal numbers of spikes (a split
-    at the first spike of its instant, the gap to the spike before it wide enough for a midpoint strictly
+    at the first spike of its instant, the gap to the spike before it wide enough for a start strictly
     inside it): the positions r_k (ascending, 0 < r_k < n_sp) and the nominal times (O(n_seg) memory)."""
     n_sp = times.size
     if n_seg <= 1 or n_sp < 2:
@@ -81,7 +87,7 @@ def _cuts(times, n_seg):
     a, b = times[r - 1], times[r]
     ok = (b - a) > 64.0 * np.finfo(float).eps * np.maximum(np.abs(b), 1.0)
     r, a, b = r[ok], a[ok], b[ok]
-    return r.astype(np.int64), a + 0.5 * (b - a)
+    return r.astype(np.int64), a + SPLIT * (b - a)
 
 
 def _segment_bytes(times, in_t, starts, r, window, n, ro_per_seg):
@@ -328,14 +334,17 @@ def _lif_segment(
     pend_i, pend_v = pend_i[~mine], pend_v[~mine]
     # input events: those in flight at t_a (spikes, then input events, in time order), then the segment's
     n_fl = fl.size
+    # in the order of the whole run's pass (a spike at its record position, an input event before the
+    # spikes of its instant), which decides among causes of a pulse-triggered spike that tie
     pre_t = np.concatenate([times[fl], in_t[g_a:e_a]])
     pre_s = np.concatenate([neuron[fl], in_s[g_a:e_a]])
-    pre_o = np.argsort(pre_t, kind="stable")
+    key = np.concatenate([fl, np.searchsorted(times, in_t[g_a:e_a], side="left") - 0.5])
+    pre_o = np.argsort(key, kind="stable")
     sin_t = np.concatenate([pre_t[pre_o], in_t[e_a:e_b]])
     sin_s = np.concatenate([pre_s[pre_o], in_s[e_a:e_b]]).astype(np.int32)
     sin_after = np.concatenate(
-        [np.full(pre_o.size, m, np.int64), np.searchsorted(seg_t, in_t[e_a:e_b], side="left").astype(np.int64)]
-    )
+        [np.searchsorted(ps, key[pre_o], side="left"), np.searchsorted(seg_t, in_t[e_a:e_b], side="left")]
+    ).astype(np.int64)
     # the segment's readouts
     ro_a, ro_b = (int(x) for x in np.searchsorted(s_times, [t_a, t_b], side="left"))
     ro_t = s_times[ro_a:ro_b]
