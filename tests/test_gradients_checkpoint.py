@@ -212,7 +212,7 @@ def test_budget_errors(rng):
         with pytest.raises(err, match="memory_budget"):
             net.gradient(c, memory_budget=bad)
     least = least_budget(net)
-    with pytest.raises(ValueError, match=r"memory_budget is too small for this run: found 2000 bytes, the least .* is \d+"):
+    with pytest.raises(ValueError, match=r"too small for this run: found 2000 bytes, the least .* is \d+"):
         net.gradient(c, memory_budget=2000)
     with pytest.raises(ValueError, match="memory_budget is too small"):
         segments(net, 0.9 * least)
