@@ -15,6 +15,7 @@ import pytest
 from test_gradients import CONFIGS, T, random_inputs, random_params, random_readouts, simulate_with_inputs
 
 from brian2_sparseprop import EventNetwork
+from brian2_sparseprop.spiking import checkpoint
 from brian2_sparseprop.spiking.checkpoint import segments
 from brian2_sparseprop.spiking.gradients import van_rossum_loss
 
@@ -79,6 +80,28 @@ def test_checkpointed_gradient_equals_the_unsegmented_one(rng, config):
     for budget, n_seg in budgets(net):
         g1 = net.gradient(c, b, memory_budget=budget)
         assert_same_gradient(g0, g1, exact=n_seg == 1)
+
+
+@pytest.mark.parametrize("config", ["delays-refractory", "excitatory-cascades"])
+def test_groups_of_segments_replayed_from_snapshots(rng, config, monkeypatch):
+    """Segments in groups, each replayed from a full engine snapshot taken on the way (with all start
+    states of a group kept, or each re-run from the group's snapshot): the same gradient."""
+    params = dict(random_params(rng, **CONFIGS[config]), seed=int(rng.integers(2**32)))
+    net = simulate_with_inputs(params, random_inputs(rng, params["n"]))
+    c = rng.normal(size=net.spike_times.size)
+    g0 = net.gradient(c)
+    budget = least_budget(net) * 1.2
+    n_seg = len(segments(net, budget)["starts"])
+    assert n_seg > 4
+    plan = checkpoint.plan
+    for rerun, m in ((False, 3), (True, 2), (True, n_seg)):
+
+        def forced(*args, rerun=rerun, m=m):
+            r, starts, _m, _rerun, need = plan(*args)
+            return r, starts, m, rerun, need
+
+        monkeypatch.setattr(checkpoint, "plan", forced)
+        assert_same_gradient(g0, net.gradient(c, memory_budget=budget))
 
 
 @pytest.mark.parametrize("config", ["delays-refractory", "excitatory-cascades"])

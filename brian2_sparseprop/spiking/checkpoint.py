@@ -114,8 +114,13 @@ def _groups(n_seg, snap, vec):
 
 def plan(net, times, in_t, budget, window, snap):
     """The segments of a checkpointed pass within ``budget`` bytes: (split positions, nominal split times,
-    number of groups, estimated peak bytes), or ValueError naming the minimum. ``snap``: the bytes of one
-    full engine snapshot."""
+    number of groups, whether each segment is re-run from its group's snapshot, estimated peak bytes), or
+    ValueError naming the least budget. ``snap``: the bytes of one full engine snapshot.
+
+    The fewest segments that fit, with the state vectors of a group's segment starts kept from one replay
+    of the group; if no number fits so, the fewest segments that fit with each segment's start state
+    re-run from its group's snapshot (one vector at a time: time grows with the square of the segments
+    per group) and as many groups as fit."""
     n = net.n
     vec = 8 * n
     s_times = net.state_times
@@ -124,23 +129,30 @@ def plan(net, times, in_t, budget, window, snap):
     def evaluate(n_seg):
         r, starts = _cuts(times, n_seg)
         rows = np.diff(np.searchsorted(s_times, np.concatenate([[0.0], starts, [np.inf]]), side="left"))
-        seg = _segment_bytes(times, in_t, starts, r, window, n, rows * cols)
-        m, groups = _groups(r.size + 1, snap, vec)
-        # + the engine state at T (to put the network back) and the plan's own arrays
-        return r, starts, m, int(seg.max()) + groups + snap + PLAN_BYTES * (r.size + 1)
+        # the segment's workspace, the engine state at T (to put the network back), the plan's arrays
+        base = int(_segment_bytes(times, in_t, starts, r, window, n, rows * cols).max()) + snap
+        return r, starts, base + PLAN_BYTES * (r.size + 1)
 
-    n_seg, least = 1, np.inf
-    while True:
-        r, starts, m, need = evaluate(n_seg)
-        if need <= budget:
-            return r, starts, m, need
-        least = min(least, need)
-        if n_seg >= times.size:
-            break
-        n_seg = min(2 * n_seg, times.size)
+    least = np.inf
+    for rerun in (False, True):
+        n_seg = 1
+        while True:
+            r, starts, base = evaluate(n_seg)
+            if rerun:
+                m = min(int((budget - base - vec) // snap) + 1, r.size + 1) if snap else r.size + 1
+                need = base + vec + (m - 1) * snap
+                least = min(least, base + vec)
+            else:
+                m, groups = _groups(r.size + 1, snap, vec)
+                need = base + groups
+            if m >= 1 and need <= budget:
+                return r, starts, m, rerun, need
+            if n_seg >= times.size:
+                break
+            n_seg = min(2 * n_seg, times.size)
     raise ValueError(
         f"memory_budget is too small for this run: found {budget:.0f} bytes, the least that holds the engine's "
-        f"snapshots and the workspace of a segment is {least:.0f} bytes ({least / 2**20:.2f} MiB)"
+        f"snapshot, one state vector and the workspace of a segment is {least:.0f} bytes ({least / 2**20:.2f} MiB)"
     )
 
 
@@ -210,7 +222,8 @@ def segments(net, memory_budget):
     dict
         ``starts``: the nominal start times of the segments (s; the first is 0), ``first_spikes``: the
         record position of each segment's first spike, ``groups``: the number of replays from a full engine
-        snapshot, ``bytes``: the estimated peak memory of the pass (<= ``memory_budget``).
+        snapshot, ``rerun``: whether each segment's start state is re-run from its group's snapshot (else one
+        replay per group keeps them all), ``bytes``: the estimated peak memory of the pass (<= ``memory_budget``).
 
     Raises
     ------
@@ -232,8 +245,10 @@ def segments(net, memory_budget):
     tref = np.broadcast_to(np.asarray(net._tref, float), (n,))
     in_t, _in_s, _d_max, window, _saved, snap = _setup(net, tref)
     budget = check_real("memory_budget", memory_budget, positive=True)
-    r, starts, m, need = plan(net, net.spike_times, in_t, budget, window, snap)
-    return dict(starts=np.concatenate([[0.0], starts]), first_spikes=np.concatenate([[0], r]), groups=m, bytes=need)
+    r, starts, m, rerun, need = plan(net, net.spike_times, in_t, budget, window, snap)
+    return dict(
+        starts=np.concatenate([[0.0], starts]), first_spikes=np.concatenate([[0], r]), groups=m, rerun=rerun, bytes=need
+    )
 
 
 def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget):
@@ -257,7 +272,7 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
     counts = np.zeros(3, np.int64)
     n_at_end = 0
 
-    r_cut, t_nom, m_groups, need = plan(net, times, in_t, budget, window, snap)
+    r_cut, t_nom, m_groups, rerun, need = plan(net, times, in_t, budget, window, snap)
     n_seg = r_cut.size + 1
     bounds = np.concatenate([[0], r_cut, [n_sp]])
     per = -(-n_seg // m_groups)
@@ -276,12 +291,16 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
         for gi in range(group_first.size - 1, -1, -1):
             k0 = int(group_first[gi])
             k1 = int(group_first[gi + 1]) if gi + 1 < group_first.size else n_seg
-            rp.start(snaps.pop(k0))
+            rp.start(snaps[k0])
             v_start = {k0: net._v_init.copy() if k0 == 0 else net.v}
-            for k in range(k0 + 1, k1):
+            for k in range(k0 + 1, k1) if not rerun else ():
                 t_real[k] = rp.run_to(t_nom[k - 1])
                 v_start[k] = net.v
             for k in range(k1 - 1, k0 - 1, -1):
+                if rerun and k > k0:  # the start state re-run from the group's snapshot
+                    rp.start(snaps[k0])
+                    t_real[k] = rp.run_to(t_nom[k - 1])
+                    v_start[k] = net.v
                 t_a, t_b = float(t_real[k]), float(t_real[k + 1])
                 r_a, r_b = int(bounds[k]), int(bounds[k + 1])
                 if k > 0 and not (times[r_a - 1] < t_a <= times[r_a]):
@@ -293,6 +312,7 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
                 )  # fmt: skip
                 mu_end, pend_i, pend_v, at_end = out
                 n_at_end += at_end
+            del snaps[k0]
     return _gradient(
         net, g_w, g_d, parts, perm, g_in, in_s, value,
         drive=g_drive, v0=mu_end, tau=g_tau, threshold=g_thr, reset=g_reset,
