@@ -39,7 +39,7 @@ import numpy as np
 
 from .._validation import check_real
 from . import _adjoint
-from .gradients import _boundaries, _gradient, _mask, _synapse_parts
+from .gradients import _boundaries, _gradient, _mask, _model_family, _synapse_parts
 
 __all__ = ["segments"]
 
@@ -227,8 +227,13 @@ def segments(net, memory_budget):
 
     Raises
     ------
+    TypeError
+        If ``net`` is not an `EventNetwork` or ``memory_budget`` not a real number.
     ValueError
-        If the budget cannot hold the smallest segments of the run (the message names the minimum).
+        If there is no tape, ``memory_budget`` is not > 0, or it cannot hold the smallest segments of the
+        run (the message names the least budget).
+    NotImplementedError
+        For networks of other neurons than 'lif'.
 
     Examples
     --------
@@ -240,11 +245,23 @@ def segments(net, memory_budget):
     >>> plan = segments(net, 30_000)
     >>> len(plan["starts"]) > 1, plan["bytes"] <= 30_000
     (True, True)
+    >>> dL = np.ones(net.spike_times.size)  # L = the sum of the spike times
+    >>> g, g_ckpt = net.gradient(dL), net.gradient(dL, memory_budget=30_000)
+    >>> bool(np.allclose(g_ckpt.drive, g.drive, rtol=1e-12, atol=0))
+    True
     """
+    from .network import EventNetwork
+
+    if not isinstance(net, EventNetwork):
+        raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
+    budget = check_real("memory_budget", memory_budget, positive=True)
+    if _model_family(net) != "lif":
+        raise NotImplementedError("memory_budget (checkpointed backward passes) is implemented for 'lif' networks")
+    if net._engine is None or net._tape is None:
+        raise ValueError("no tape to differentiate: run the network with run(..., record_tape=True) from t = 0")
     n = net.n
     tref = np.broadcast_to(np.asarray(net._tref, float), (n,))
     in_t, _in_s, _d_max, window, _saved, snap = _setup(net, tref)
-    budget = check_real("memory_budget", memory_budget, positive=True)
     r, starts, m, rerun, need = plan(net, net.spike_times, in_t, budget, window, snap)
     return dict(
         starts=np.concatenate([[0.0], starts]), first_spikes=np.concatenate([[0], r]), groups=m, rerun=rerun, bytes=need
@@ -281,25 +298,36 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
     t_real[0], t_real[n_seg] = 0.0, T
     pend_i, pend_v = np.zeros(0, np.int64), np.zeros(0)  # dL/dt carried to spikes of earlier segments
     mu_end = dv
+
+    def reach(k0, k):
+        """Re-run from the snapshot at segment k0's start to segment k's, one segment at a time (the
+        engine's spike record holds one segment's spikes at most), every start reached the same way."""
+        for j in range(k0 + 1, k + 1):
+            t = rp.run_to(t_nom[j - 1])
+            if np.isnan(t_real[j]):
+                t_real[j] = t
+            elif t != t_real[j]:
+                raise RuntimeError(f"the replay reached segment {j} at {t}, before at {t_real[j]}: a bug")
+
     with _Replay(net, saved) as rp:
         snaps = {0: net._tape_state0}
         if group_first.size > 1:
             rp.start(net._tape_state0)
-            for k in group_first[1:]:
-                t_real[k] = rp.run_to(t_nom[k - 1])
-                snaps[k] = net.get_state()
+            for g0, g1 in zip(group_first[:-1], group_first[1:]):
+                reach(int(g0), int(g1))
+                snaps[int(g1)] = net.get_state()
         for gi in range(group_first.size - 1, -1, -1):
             k0 = int(group_first[gi])
             k1 = int(group_first[gi + 1]) if gi + 1 < group_first.size else n_seg
             rp.start(snaps[k0])
             v_start = {k0: net._v_init.copy() if k0 == 0 else net.v}
             for k in range(k0 + 1, k1) if not rerun else ():
-                t_real[k] = rp.run_to(t_nom[k - 1])
+                reach(k - 1, k)
                 v_start[k] = net.v
             for k in range(k1 - 1, k0 - 1, -1):
                 if rerun and k > k0:  # the start state re-run from the group's snapshot
                     rp.start(snaps[k0])
-                    t_real[k] = rp.run_to(t_nom[k - 1])
+                    reach(k0, k)
                     v_start[k] = net.v
                 t_a, t_b = float(t_real[k]), float(t_real[k + 1])
                 r_a, r_b = int(bounds[k]), int(bounds[k + 1])

@@ -238,6 +238,22 @@ def lif_gradient(
         recorded spikes in the loss's arguments (``spike_times``, ``spike_indices``; ``dL_dspike_times``
         has one entry per spike and per pseudospike), so that a loss of first spike times has a gradient
         for silent neurons.
+    memory_budget : float, optional
+        Bytes, 'lif' networks only: differentiate the run in checkpointed segments, from the last to the
+        first, so that the memory the gradient allocates stays under this budget however long the run (see
+        `brian2_sparseprop.spiking.checkpoint`; `brian2_sparseprop.spiking.checkpoint.segments` shows the
+        segments). The states at the segments' starts are re-run from the engine state that the tape keeps
+        from t = 0, and the network is put back as it was. The result equals the unsegmented pass's
+        within rounding (measured: relative differences below 4e-14 of each field's largest entry). The
+        budget covers the engine snapshots (the state at T, and those taken on the way), the state
+        vectors at the segments' starts, each segment's arrays and the compiled pass's workspace, and the
+        adjoints carried between segments. It does not cover the network itself, the record of the run
+        that the loss is a function of and the tape (spike times and indices and cause bits, 13 bytes per
+        spike; 12 bytes per input event; the engine state at t = 0), the loss's derivatives (given, or
+        computed by JAX from the callable over the whole record, as without a budget), the returned
+        gradients (per synapse, per neuron, and dL/dt of every input event, 8 bytes each), nor any record
+        the user keeps. Cost: about one more forward run (the replays), more when the budget is so small
+        that each segment's start is re-run from a snapshot.
 
     Returns
     -------
@@ -250,16 +266,18 @@ def lif_gradient(
     TypeError
         If ``net`` is not an `EventNetwork`, a derivative is not an array of real numbers, ``loss`` is not
         callable, or both or neither of ``dL_dspike_times`` and ``loss`` are given (or ``loss`` with
-        ``dL_dv`` or ``dL_dstates``).
+        ``dL_dv`` or ``dL_dstates``), or ``memory_budget`` is not a real number.
     ValueError
-        If there is no tape (no run yet, or a run or ``set_v`` without ``record_tape=True``), or a
-        derivative has the wrong shape or is not finite (also one that JAX returned).
+        If there is no tape (no run yet, or a run or ``set_v`` without ``record_tape=True``), a
+        derivative has the wrong shape or is not finite (also one that JAX returned), or ``memory_budget``
+        is not > 0 or too small for the run (the message names the least budget that fits).
     ImportError
         If ``loss`` is given and JAX is not installed.
     NotImplementedError
         For models other than 'lif', 'lif_exp', 'qif' and 'theta' (or a network that mixes 'lif', 'lif_exp'
         and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with reset >= threshold,
-        readouts of 'qif' and 'theta' neurons with nonzero derivatives, or ``pseudospikes`` for 'lif' and
+        readouts of 'qif' and 'theta' neurons with nonzero derivatives, ``memory_budget`` for networks of
+        other neurons than 'lif', or ``pseudospikes`` for 'lif' and
         'lif_exp' networks, whose backward passes are not written yet.
 
     Examples
