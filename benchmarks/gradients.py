@@ -100,8 +100,8 @@ def peak_memory(n, duration):
 def checkpointed(n, duration, budget, repeats):
     """The checkpointed backward pass (``gradient(..., memory_budget=budget)``) against the unsegmented one on
     one S1 run with the tape: the peak of the bytes each allocates (tracemalloc, in a separate call from the
-    timing; the returned gradients are scalars in S1), CPU seconds (best of ``repeats``), the number of
-    segments and the largest relative difference of the gradients."""
+    timing; the returned gradients are scalars in S1), CPU seconds (best of ``repeats``), the segments
+    (`brian2_sparseprop.spiking.checkpoint.segments`) and the largest relative difference of the gradients."""
     import tracemalloc
 
     from brian2_sparseprop.spiking.checkpoint import segments
@@ -129,7 +129,7 @@ def checkpointed(n, duration, budget, repeats):
         / max(float(np.max(np.abs(getattr(g0, f)))), 1e-300)
         for f in ("weights", "drive", "v0")
     )
-    return net.spike_times.size, len(segments(net, budget)["starts"]), (t0, m0), (t1, m1), diff
+    return net.spike_times.size, segments(net, budget), (t0, m0), (t1, m1), diff
 
 
 def yin_yang_epoch(repeats):
@@ -207,9 +207,11 @@ def main():
     if args.memory:
         n, duration = int(args.memory[0]), float(args.memory[1])
         if args.budget is not None:
-            spikes, n_seg, (t0, m0), (t1, m1), diff = checkpointed(n, duration, args.budget * 2**20, args.repeats)
+            spikes, plan, (t0, m0), (t1, m1), diff = checkpointed(n, duration, args.budget * 2**20, args.repeats)
+            how = "each start re-run from a snapshot" if plan["rerun"] else f"{plan['groups']} replay(s)"
             print(
-                f"S1 N = {n}, {duration} s, {spikes} spikes, budget {args.budget:g} MiB ({n_seg} segments): "
+                f"S1 N = {n}, {duration} s, {spikes} spikes, budget {args.budget:g} MiB ({len(plan['starts'])} "
+                f"segments, {how}): "
                 f"backward pass allocates {m0 / 2**20:.1f} MiB unsegmented ({m0 / spikes:.0f} bytes per spike), "
                 f"{m1 / 2**20:.1f} MiB checkpointed; CPU {t0:.2f} s unsegmented, {t1:.2f} s checkpointed, "
                 f"ratio {t1 / t0:.2f}; largest relative difference of the gradients {diff:.1e}"

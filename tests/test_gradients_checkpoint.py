@@ -248,3 +248,20 @@ def test_budget_errors(rng):
     fresh.run(0.05)
     with pytest.raises(ValueError, match="no tape"):
         fresh.gradient(np.zeros(fresh.spike_times.size), memory_budget=1e6)
+
+
+def test_a_replay_that_departs_from_the_record_is_refused(rng):
+    """The replays must give the recorded spikes bit for bit: a stored state at t = 0 that no longer leads
+    to the record (here altered by hand) is refused, and the network is put back as it was."""
+    params = dict(random_params(rng, **CONFIGS["delays-refractory"]), seed=1)
+    net = simulate_with_inputs(params, ())
+    c = rng.normal(size=net.spike_times.size)
+    g0 = net.gradient(c)
+    v, t, n_sp = net.v, net.t, net.spike_times.size
+    net._tape_state0["neurons"] = net._tape_state0["neurons"].copy()
+    net._tape_state0["neurons"]["x"] *= 1.0 + 1e-9  # every neuron's state at t = 0, slightly
+    with pytest.raises(RuntimeError, match="no longer gives the recorded run"):
+        net.gradient(c, memory_budget=least_budget(net))
+    np.testing.assert_array_equal(net.v, v)
+    assert net.t == t and net.spike_times.size == n_sp
+    assert_same_gradient(g0, net.gradient(c))

@@ -177,14 +177,22 @@ class _Replay:
     def start(self, state):
         self.net.set_state(state)
 
-    def run_to(self, t):
-        """Run to about t (the network's time after it: run(a); run(b) is run(a + b) bit for bit)."""
+    def run_to(self, t, expected):
+        """Run to about t (run(a); run(b) is run(a + b) bit for bit); the time reached. The spikes of the
+        stretch must be ``expected`` (the record's), or RuntimeError: the network no longer gives its
+        recorded run."""
         net = self.net
         if t > net.t:
             net.run(t - net.t)
-            net._spike_chunks.clear()
-            net._sample_values.clear()
-            net._poisson_chunks.clear()
+        got = net._spike_chunks[0][0] if len(net._spike_chunks) == 1 else np.zeros(0)
+        if not np.array_equal(got, expected):
+            raise RuntimeError(
+                f"re-running the network from its stored state up to {t} s gave {got.size} spikes where the record "
+                f"has {expected.size} (or other times): the network no longer gives the recorded run"
+            )
+        net._spike_chunks.clear()
+        net._sample_values.clear()
+        net._poisson_chunks.clear()
         return float(net.t)
 
     def __exit__(self, *exc):
@@ -303,7 +311,7 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
         """Re-run from the snapshot at segment k0's start to segment k's, one segment at a time (the
         engine's spike record holds one segment's spikes at most), every start reached the same way."""
         for j in range(k0 + 1, k + 1):
-            t = rp.run_to(t_nom[j - 1])
+            t = rp.run_to(t_nom[j - 1], times[bounds[j - 1] : bounds[j]])
             if np.isnan(t_real[j]):
                 t_real[j] = t
             elif t != t_real[j]:
