@@ -47,7 +47,7 @@ SPIKE_BYTES = 160  # per spike of a segment (its arrays, the boundaries' tempora
 EVENT_BYTES = 64  # per input event of a segment, per spike or input event before it within the window
 NEURON_BYTES = 112  # per neuron (carried adjoints, start states, the compiled pass's per-neuron arrays)
 READOUT_BYTES = 96  # per readout (row x recorded neuron) of a segment
-PLAN_BYTES = 96  # per segment (the plan, the start times, the state vectors' bookkeeping)
+PLAN_BYTES = 256  # per segment (the plan's arrays and temporaries, the start times)
 
 
 def _nbytes(obj):
@@ -106,7 +106,9 @@ def _segment_bytes(times, in_t, starts, r, window, n, ro_per_seg):
 def _groups(n_seg, snap, vec):
     """The number of groups m (each replayed from one full snapshot) minimising (m - 1) snap +
     ceil(n_seg / m) vec, and that memory."""
-    m = np.arange(1, n_seg + 1)
+    best = np.sqrt(n_seg * vec / snap) if snap else n_seg
+    m = np.unique(np.clip(np.array([1, n_seg, np.floor(best), np.ceil(best), np.floor(best) + 1]), 1, n_seg))
+    m = m.astype(np.int64)
     cost = (m - 1) * snap + -(-n_seg // m) * vec
     k = int(np.argmin(cost))
     return int(m[k]), int(cost[k])
@@ -147,8 +149,8 @@ def plan(net, times, in_t, budget, window, snap):
                 need = base + groups
             if m >= 1 and need <= budget:
                 return r, starts, m, rerun, need
-            if n_seg >= times.size:
-                break
+            if n_seg >= times.size or PLAN_BYTES * 2 * n_seg > budget:
+                break  # (the plan of more segments does not fit)
             n_seg = min(2 * n_seg, times.size)
     raise ValueError(
         f"memory_budget is too small for this run: found {budget:.0f} bytes, the least that holds the engine's "
