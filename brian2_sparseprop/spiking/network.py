@@ -1768,7 +1768,9 @@ class EventNetwork:
         record_tape : bool
             Record the tape of the backward pass (`gradient`): one byte per spike, beside the spike record,
             telling whether the spike was caused by an input pulse, and the time and source of every
-            external input event (12 bytes each). Off by default (the forward run is then unchanged). It
+            external input event (12 bytes each), and a copy of the engine's state at t = 0 (``get_state``,
+            about 30 bytes per neuron), from which ``gradient(..., memory_budget=...)`` re-runs the run to
+            differentiate it in checkpointed segments. Off by default (the forward run is then unchanged). It
             must be on from the first run (t = 0) and in every run up to the gradient, with the spikes of
             all neurons recorded.
         """
