@@ -12,7 +12,9 @@ states; the pulses enter an inhibitory current of time constant 5 ms), different
 With ``--memory N DURATION``: one S1 run of N neurons over DURATION simulated seconds with the tape, then
 its backward pass, and the peak memory (resident set) of the process after building, after the forward
 run and after the backward pass. The issue's case, a 10^6-neuron run with 10^7 spikes:
-``--memory 1000000 3``.
+``--memory 1000000 3``. With ``--budget MIB`` besides: the backward pass checkpointed within that budget
+(`brian2_sparseprop.spiking.checkpoint`) against the unsegmented one on the same run: the bytes each
+allocates (tracemalloc), CPU seconds and their ratio.
 
 With ``--theta``: the same network of theta neurons (S1's connectivity and weights, drive 1, initial
 phases uniform in [-pi, pi)), differentiated by `brian2_sparseprop.spiking._adjoint_qif` (its time
@@ -28,6 +30,7 @@ Usage:
     python benchmarks/gradients.py --sizes --yin-yang
     python benchmarks/gradients.py --sizes 10000 --lif-exp
     python benchmarks/gradients.py --sizes --memory 1000000 3
+    python benchmarks/gradients.py --sizes --memory 100000 3 --budget 16 --repeats 1
     python benchmarks/gradients.py --sizes 10000 --theta
 """
 
@@ -94,6 +97,41 @@ def peak_memory(n, duration):
     return net.spike_times.size, built, forward, peak()
 
 
+def checkpointed(n, duration, budget, repeats):
+    """The checkpointed backward pass (``gradient(..., memory_budget=budget)``) against the unsegmented one on
+    one S1 run with the tape: the peak of the bytes each allocates (tracemalloc, in a separate call from the
+    timing; the returned gradients are scalars in S1), CPU seconds (best of ``repeats``), the segments
+    (`brian2_sparseprop.spiking.checkpoint.segments`) and the largest relative difference of the gradients."""
+    import tracemalloc
+
+    from brian2_sparseprop.spiking.checkpoint import segments
+
+    net = sparse_inhibitory_lif(n)
+    net.run(duration, record_tape=True)
+    dL, dv = np.ones(net.spike_times.size), np.ones(n)
+    out = {}
+    for name, kw in (("unsegmented", {}), ("checkpointed", {"memory_budget": budget})):
+        best = np.inf
+        for _ in range(repeats):
+            t0 = time.process_time()
+            g = net.gradient(dL, dv, **kw)
+            best = min(best, time.process_time() - t0)
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        net.gradient(dL, dv, **kw)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        out[name] = (best, peak, g)
+    (t0, m0, g0), (t1, m1, g1) = out["unsegmented"], out["checkpointed"]
+    diff = max(
+        float(np.max(np.abs(np.asarray(getattr(g0, f)) - np.asarray(getattr(g1, f)))))
+        / max(float(np.max(np.abs(getattr(g0, f)))), 1e-300)
+        for f in ("weights", "drive", "v0")
+    )
+    return net.spike_times.size, segments(net, budget), (t0, m0), (t1, m1), diff
+
+
 def yin_yang_epoch(repeats):
     """CPU seconds of a forward pass over the Yin-Yang training split and of one training epoch (best of
     ``repeats``), in batches of 50 as examples/yin_yang.py trains."""
@@ -157,6 +195,9 @@ def main():
     ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default: per size)")
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs of each")
     ap.add_argument("--memory", nargs=2, metavar=("N", "DURATION"), help="peak memory of S1 with N neurons")
+    ap.add_argument(
+        "--budget", type=float, default=None, help="with --memory: checkpointed backward within this many MiB"
+    )
     args = ap.parse_args()
     for n in args.sizes:
         if n >= 1_000_000:
@@ -165,6 +206,17 @@ def main():
         s1_table(args)
     if args.memory:
         n, duration = int(args.memory[0]), float(args.memory[1])
+        if args.budget is not None:
+            spikes, plan, (t0, m0), (t1, m1), diff = checkpointed(n, duration, args.budget * 2**20, args.repeats)
+            how = "each start re-run from a snapshot" if plan["rerun"] else f"{plan['groups']} replay(s)"
+            print(
+                f"S1 N = {n}, {duration} s, {spikes} spikes, budget {args.budget:g} MiB ({len(plan['starts'])} "
+                f"segments, {how}): "
+                f"backward pass allocates {m0 / 2**20:.1f} MiB unsegmented ({m0 / spikes:.0f} bytes per spike), "
+                f"{m1 / 2**20:.1f} MiB checkpointed; CPU {t0:.2f} s unsegmented, {t1:.2f} s checkpointed, "
+                f"ratio {t1 / t0:.2f}; largest relative difference of the gradients {diff:.1e}"
+            )
+            return
         spikes, built, forward, backward = peak_memory(n, duration)
         print(
             f"S1 N = {n}, {duration} s, {spikes} spikes: peak memory {built:.2f} GiB built, {forward:.2f} GiB "

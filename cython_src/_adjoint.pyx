@@ -104,6 +104,9 @@ cdef struct Pass:
     double* g_reset
     int64_t m_gw, m_gd, m_gtau
     int64_t n_coinc
+    # spikes at record positions < n_pseudo belong to an earlier segment of a checkpointed pass (the
+    # last spike of a neuron refractory at t0): their own arrivals are sent back, arrivals at them are not
+    int64_t n_pseudo
 
 
 cdef inline double piece_start(Pass* P, idx_t i, int64_t q) noexcept nogil:
@@ -166,6 +169,8 @@ cdef double send_back(Pass* P, idx_t row, double tj, int64_t after, bint src_kic
                 P.n_coinc += 1                  # a readout of the target at this instant (it precedes)
                 q += 1
         if q < q1 and P.seg[2 * q] <= ta + tol:
+            if P.order[q] < P.n_pseudo:
+                continue                        # at a spike of an earlier segment: counted there
             if P.ks[q] == B_PULSE and not P.claimed[q] and P.order[q] >= after:
                 c = P.lam[P.order[q]]           # the pulse-triggered spike's time is this arrival's
                 lj += c
@@ -240,7 +245,7 @@ def lif_backward(
     double t0, double T, const double[::1] dL_dt, const double[::1] dL_dv,
     double[::1] g_w, int64_t m_gw, double[::1] g_d, int64_t m_gd, double[::1] g_tau, int64_t m_gtau,
     double[::1] g_drive, double[::1] g_v0, double[::1] g_thr, double[::1] g_reset, double[::1] g_in,
-    int64_t[::1] counts,
+    int64_t[::1] counts, int64_t n_pseudo=0, double[::1] lam_out=None,
 ):
     """Accumulate the gradients of a loss with the given derivatives by the recorded spike times (`dL_dt`),
     the final states (`dL_dv`) and the readouts (`dL_dro`): dL/dw and dL/dd per synapse of the combined
@@ -259,6 +264,14 @@ def lif_backward(
     recorded value; `ro_sp_after`, `ro_in_after`: the spikes and input events recorded before each row.
     Parameter arrays have length n with mask m = -1, or 1 with mask 0. `counts` receives
     [pulse-triggered spikes, coincident events, pulse-triggered spikes with no cause found].
+
+    A segment of a checkpointed pass (`brian2_sparseprop.spiking.checkpoint`) is a run from t0 > 0 with
+    `v0` the states at t0: its first `n_pseudo` spikes are the last spikes before t0 of the neurons
+    refractory at t0 (given as caused by a pulse, so that their neurons' first pieces start at the end of
+    the refractory period; their arrivals at t >= t0 are sent back, and arrivals at them, which belong to
+    the earlier segment, are neither claimed nor counted), and the spikes and input events before t0 whose
+    pulses are in flight at t0 are input events (placed among the pseudo-spikes as in the whole run).
+    `lam_out` (length n_sp), if given, receives every spike's dL/dt in total.
 
     The arrays that the K targets of a spike are looked up in are laid out by neuron, so that one target
     costs about two cache lines: `seg` holds, in CSR order, each boundary's time beside the multiplier of
@@ -305,6 +318,7 @@ def lif_backward(
     P.g_tau, P.m_gtau = &g_tau[0], m_gtau
     P.g_drive, P.g_v0, P.g_reset = &g_drive[0], &g_v0[0], &g_reset[0]
     P.n_coinc = 0
+    P.n_pseudo = n_pseudo
     with nogil:
         for q in range(n_b):
             seg[2 * q] = bd_time[q]
@@ -357,7 +371,7 @@ def lif_backward(
             lam[r] = lj
             # 3. the piece that this spike ends
             if kicked[r]:
-                n_kicked += 1
+                n_kicked += r >= n_pseudo
             else:
                 m = -lj * ti / (I - thr[j & m_thr])
                 seg[2 * p + 1] = m
@@ -365,7 +379,9 @@ def lif_backward(
                 free_part(&P, j, p, tj, m)
             r -= 1
         for q in range(n_b):
-            if ks[q] == B_PULSE and not claimed[q]:
+            if ks[q] == B_PULSE and not claimed[q] and order_p[q] >= n_pseudo:
                 counts[2] += 1
     counts[0] += n_kicked
     counts[1] += P.n_coinc
+    if lam_out is not None:
+        np.asarray(lam_out)[:] = lam_a[:n_sp]

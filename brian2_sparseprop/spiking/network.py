@@ -713,6 +713,7 @@ class EventNetwork:
         self._spike_chunks = []
         self._tape = None  # the adjoint's tape: cause bits of the spikes since t = 0 (list of chunks), or None
         self._tape_inputs = []  # and the external input events, (times, presynaptic ids) chunks
+        self._tape_state0 = None  # and the engine's state at t = 0 (get_state), for checkpointed gradients
         self._poisson_record = set()  # Poisson inputs (positions in self._poisson) whose events are recorded
         self._poisson_chunks = []  # their events, (times, presynaptic ids) chunks
         self._stdp = []  # plasticity rules: part, synapses, rule and traces (see add_stdp)
@@ -1767,7 +1768,9 @@ class EventNetwork:
         record_tape : bool
             Record the tape of the backward pass (`gradient`): one byte per spike, beside the spike record,
             telling whether the spike was caused by an input pulse, and the time and source of every
-            external input event (12 bytes each). Off by default (the forward run is then unchanged). It
+            external input event (12 bytes each), and a copy of the engine's state at t = 0 (``get_state``,
+            about 30 bytes per neuron), from which ``gradient(..., memory_budget=...)`` re-runs the run to
+            differentiate it in checkpointed segments. Off by default (the forward run is then unchanged). It
             must be on from the first run (t = 0) and in every run up to the gradient, with the spikes of
             all neurons recorded.
         """
@@ -1803,8 +1806,10 @@ class EventNetwork:
         eng.set_tape(bool(record_tape))
         if record_tape and self._tape is None:
             self._tape, self._tape_inputs = [], []
+            self._tape_state0 = self.get_state()  # a checkpointed gradient re-runs the run from here
         elif not record_tape:
             self._tape = None  # a stretch without a tape: no gradient across it
+            self._tape_state0 = None
         t_start, t_stop = self.t, self.t + float(duration)
         # state samples of this run
         s0 = self._n_samples_done
@@ -2042,6 +2047,7 @@ class EventNetwork:
             return
         v[theta] = _theta_to_v(v[theta])
         self._tape = None  # the tape's run no longer leads to this state
+        self._tape_state0 = None
         self._engine.set_values(idx, v)
 
     def set_params(
@@ -2408,20 +2414,32 @@ class EventNetwork:
             spec["in_keys"][:] = keys
             spec["in_ids"][:] = np.arange(len(keys))
         self._tape = None
+        self._tape_state0 = None
         eng.initialize_heaps()
 
-    def gradient(self, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None, pseudospikes=None):
+    def gradient(
+        self, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None, pseudospikes=None, memory_budget=None
+    ):
         """Exact gradient of a loss through the run recorded with ``run(..., record_tape=True)``.
 
         The loss is given by its derivatives (``dL_dspike_times``, ``dL_dv``, ``dL_dstates`` by the
         readouts of `record_states`) or as a callable that JAX differentiates (``loss``); ``pseudospikes``
-        (a drive, 'qif' and 'theta' networks) adds the silent neurons' pseudospikes to the loss's spikes. See
+        (a drive, 'qif' and 'theta' networks) adds the silent neurons' pseudospikes to the loss's spikes;
+        ``memory_budget`` (bytes) differentiates the run in checkpointed segments within that memory. See
         `brian2_sparseprop.spiking.gradients.lif_gradient` (this method calls it) for the parameters, the
         result and the model's limits.
         """
         from .gradients import lif_gradient
 
-        return lif_gradient(self, dL_dspike_times, dL_dv, dL_dstates=dL_dstates, loss=loss, pseudospikes=pseudospikes)
+        return lif_gradient(
+            self,
+            dL_dspike_times,
+            dL_dv,
+            dL_dstates=dL_dstates,
+            loss=loss,
+            pseudospikes=pseudospikes,
+            memory_budget=memory_budget,
+        )
 
     @property
     def n_spikes(self):
@@ -2479,6 +2497,7 @@ class EventNetwork:
         for k in keys:
             np.copyto(self._spec[k], state[k])
         self._tape = None
+        self._tape_state0 = None
         eng = self._engine
         eng._set_delay_queue(state["delay_queue"])
         eng.set_class_origins(state["class_origins"])

@@ -1,0 +1,438 @@
+"""Checkpointed backward passes: the gradient of a long run within a memory budget.
+
+``lif_gradient(net, ..., memory_budget=B)`` differentiates the recorded run in segments, from the last to
+the first, instead of in one pass over all its spikes. The backward pass needs the spikes, their cause
+bits and the input events, which the forward run recorded (the loss is a function of the spike record),
+and the states of the neurons at each segment's start, which it does not keep: it re-runs the network
+from engine states (the one the tape stored at t = 0, and full engine snapshots taken on the way when a
+budget needs them) to read them, and puts the network back as it was.
+
+A segment [t_a, t_b) is differentiated by the compiled pass of the whole run
+(`brian2_sparseprop.spiking._adjoint`), as a run from t_a with the states v(t_a) to t_b with dL/dv(t_b)
+the adjoint carried from the segment after it. What crosses t_a is carried by the chain rule:
+
+* dL/dv_i(t_a) of each neuron free at t_a (the segment's dL/dv0) becomes the earlier segment's dL/dv(T);
+* a neuron refractory at t_a (its last spike t_p before t_a, t_p + t_ref > t_a) has its first piece start
+  at t_p + t_ref with the reset: t_p enters the segment as a spike given as pulse-caused (no piece of
+  the segment ends at it), arrivals during its refractory period are dropped as in the run, and its
+  total dL/dt (the arrivals of its pulses after t_a, the start of its next piece) is added to dL/dt_p of
+  the earlier segment;
+* a spike or input event before t_a with pulses in flight at t_a (within the largest delay) is an input
+  event of the segment: its arrivals after t_a are sent back, and its dL/dt is added to the earlier
+  segment's.
+
+The parameters' gradients add up over the segments. The result equals the unsegmented pass's within
+rounding (the free pieces are cut at the segment starts, so the same sums are formed in another order).
+
+Segments are cut between two spikes of different times (a cascade of one instant stays in one segment),
+at 0.382 of the gap (`SPLIT`: no event is expected at that instant). Their number is the smallest whose
+memory fits the budget: the bytes a segment allocates (`SPIKE_BYTES` per spike of it and per pseudo-spike,
+`EVENT_BYTES` per input event of it and per spike or input event within the largest delay or refractory
+period before its start, `NEURON_BYTES` per neuron), the state vectors at the segment starts of one group
+(8 bytes per neuron each), the full engine snapshots at the group starts, and the engine state at T (to
+put the network back). The groups (a replay from a snapshot per group) trade those snapshots against
+state vectors. The constants are upper bounds of the arrays the pass allocates, checked with tracemalloc
+in tests/test_gradients_checkpoint.py.
+"""
+
+import numpy as np
+
+from .._validation import check_real
+from . import _adjoint
+from .gradients import _boundaries, _gradient, _mask, _model_family, _synapse_parts
+
+__all__ = ["segments"]
+
+SPIKE_BYTES = 160  # per spike of a segment (its arrays, the boundaries' temporaries, the compiled workspace)
+EVENT_BYTES = 64  # per input event of a segment, per spike or input event before it within the window
+NEURON_BYTES = 112  # per neuron (carried adjoints, start states, the compiled pass's per-neuron arrays)
+READOUT_BYTES = 96  # per readout (row x recorded neuron) of a segment
+PLAN_BYTES = 256  # per segment (the plan's arrays and temporaries, the start times)
+
+
+def _nbytes(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(v) for v in obj)
+    return 0
+
+
+def _merged(chunks, empty):
+    """The record's chunks merged in place into one (no copy when the run was made in one piece)."""
+    if len(chunks) > 1:
+        merged = tuple(np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0])))
+        chunks[:] = [merged]
+    return chunks[0] if chunks else empty
+
+
+# where a segment starts within the gap between two spikes: not at a simple fraction of it (with a time
+# quantum, spikes caused by pulses are whole quanta after their causes, and a midpoint between two spikes 2
+# quanta apart is an arrival time)
+SPLIT = 0.5 * (3.0 - 5.0**0.5)
+
+
+def _cuts(times, n_seg):
+    """Split positions of the spike record into about n_seg segments of equal numbers of spikes (a split
+    at the first spike of its instant, the gap to the spike before it wide enough for a start strictly
+    inside it): the positions r_k (ascending, 0 < r_k < n_sp) and the nominal times (O(n_seg) memory)."""
+    n_sp = times.size
+    if n_seg <= 1 or n_sp < 2:
+        return np.zeros(0, np.int64), np.zeros(0)
+    r = (np.arange(1, n_seg, dtype=np.int64) * n_sp) // n_seg
+    r = np.unique(np.searchsorted(times, times[np.clip(r, 1, n_sp - 1)], side="left"))
+    r = r[(r > 0) & (r < n_sp)]
+    a, b = times[r - 1], times[r]
+    ok = (b - a) > 64.0 * np.finfo(float).eps * np.maximum(np.abs(b), 1.0)
+    r, a, b = r[ok], a[ok], b[ok]
+    return r.astype(np.int64), a + SPLIT * (b - a)
+
+
+def _segment_bytes(times, in_t, starts, r, window, n, ro_per_seg):
+    """The estimated bytes of each segment's pass (see the module's docstring)."""
+    bounds = np.concatenate([[0], r, [times.size]])
+    n_spk = np.diff(bounds)
+    w_sp = r - np.searchsorted(times, starts - window, side="left")
+    e = np.searchsorted(in_t, starts, side="left")
+    w_in = e - np.searchsorted(in_t, starts - window, side="left")
+    n_in = np.diff(np.concatenate([[0], e, [in_t.size]]))
+    win = np.concatenate([[0], w_sp + w_in])
+    pseudo = np.concatenate([[0], np.minimum(w_sp, n)])
+    return SPIKE_BYTES * (n_spk + pseudo) + EVENT_BYTES * (n_in + win) + NEURON_BYTES * n + READOUT_BYTES * ro_per_seg
+
+
+def _groups(n_seg, snap, vec):
+    """The number of groups m (each replayed from one full snapshot) minimising (m - 1) snap +
+    ceil(n_seg / m) vec, and that memory."""
+    best = np.sqrt(n_seg * vec / snap) if snap else n_seg
+    m = np.unique(np.clip(np.array([1, n_seg, np.floor(best), np.ceil(best), np.floor(best) + 1]), 1, n_seg))
+    m = m.astype(np.int64)
+    cost = (m - 1) * snap + -(-n_seg // m) * vec
+    k = int(np.argmin(cost))
+    return int(m[k]), int(cost[k])
+
+
+def plan(net, times, in_t, budget, window, snap):
+    """The segments of a checkpointed pass within ``budget`` bytes: (split positions, nominal split times,
+    number of groups, whether each segment is re-run from its group's snapshot, estimated peak bytes), or
+    ValueError naming the least budget. ``snap``: the bytes of one full engine snapshot.
+
+    The fewest segments that fit, with the state vectors of a group's segment starts kept from one replay
+    of the group; if no number fits so, the fewest segments that fit with each segment's start state
+    re-run from its group's snapshot (one vector at a time: time grows with the square of the segments
+    per group) and as many groups as fit."""
+    n = net.n
+    vec = 8 * n
+    s_times = net.state_times
+    cols = 0 if net._sample_idx is None else net._sample_idx.size
+
+    def evaluate(n_seg):
+        r, starts = _cuts(times, n_seg)
+        rows = np.diff(np.searchsorted(s_times, np.concatenate([[0.0], starts, [np.inf]]), side="left"))
+        # the segment's workspace, the engine state at T (to put the network back), the plan's arrays
+        base = int(_segment_bytes(times, in_t, starts, r, window, n, rows * cols).max()) + snap
+        return r, starts, base + PLAN_BYTES * (r.size + 1)
+
+    least = np.inf
+    for rerun in (False, True):
+        n_seg = 1
+        while True:
+            r, starts, base = evaluate(n_seg)
+            if rerun:
+                m = min(int((budget - base - vec) // snap) + 1, r.size + 1) if snap else r.size + 1
+                need = base + vec + (m - 1) * snap
+                least = min(least, base + vec)
+            else:
+                m, groups = _groups(r.size + 1, snap, vec)
+                need = base + groups
+            if m >= 1 and need <= budget:
+                return r, starts, m, rerun, need
+            if n_seg >= times.size or PLAN_BYTES * 2 * n_seg > budget:
+                break  # (the plan of more segments does not fit)
+            n_seg = min(2 * n_seg, times.size)
+    raise ValueError(
+        f"memory_budget is too small for this run: found {budget:.0f} bytes, the least that holds the engine's "
+        f"snapshot, one state vector and the workspace of a segment is {least:.0f} bytes ({least / 2**20:.2f} MiB)"
+    )
+
+
+class _Replay:
+    """Re-runs the recorded run of ``net`` from stored engine states, then puts the network back as it was
+    (state, records, tape)."""
+
+    KEEP = ("_tape", "_tape_inputs", "_tape_state0", "_spike_chunks", "_sample_values", "_n_samples_done",
+            "_poisson_chunks", "_rate_counts")  # fmt: skip
+
+    def __init__(self, net, saved):
+        self.net, self.saved = net, saved
+
+    def __enter__(self):
+        net = self.net
+        self.kept = {k: getattr(net, k) for k in self.KEEP}
+        net._spike_chunks, net._sample_values, net._poisson_chunks = [], [], []
+        if net._rate_counts is not None:
+            net._rate_counts = net._rate_counts.copy()
+        return self
+
+    def start(self, state):
+        self.net.set_state(state)
+
+    def run_to(self, t, expected):
+        """Run to about t (run(a); run(b) is run(a + b) bit for bit); the time reached. The spikes of the
+        stretch must be ``expected`` (the record's), or RuntimeError: the network no longer gives its
+        recorded run."""
+        net = self.net
+        if t > net.t:
+            net.run(t - net.t)
+        got = net._spike_chunks[0][0] if len(net._spike_chunks) == 1 else np.zeros(0)
+        if not np.array_equal(got, expected):
+            raise RuntimeError(
+                f"re-running the network from its stored state up to {t} s gave {got.size} spikes where the record "
+                f"has {expected.size} (or other times): the network no longer gives the recorded run"
+            )
+        net._spike_chunks.clear()
+        net._sample_values.clear()
+        net._poisson_chunks.clear()
+        return float(net.t)
+
+    def __exit__(self, *exc):
+        net = self.net
+        net.set_state(self.saved)
+        for k, v in self.kept.items():
+            setattr(net, k, v)
+        return False
+
+
+def _setup(net, tref):
+    """The input record (merged), the largest delay, the window before a segment start that holds the
+    pulses in flight and the refractory periods, the engine state at T and one snapshot's bytes."""
+    in_t, in_s = _merged(net._tape_inputs, (np.zeros(0), np.zeros(0, np.int32)))
+    d = net._spec["delays"]
+    d_max = float(d.max()) if d.size else 0.0
+    window = max(d_max, float(tref.max()) if tref.size else 0.0)
+    saved = net.get_state()  # the engine at T, to put back after the replays
+    snap = max(_nbytes(saved), _nbytes(net._tape_state0))
+    return in_t, in_s, d_max, window, saved, snap
+
+
+def segments(net, memory_budget):
+    """The segments in which ``net.gradient(..., memory_budget=memory_budget)`` differentiates the run.
+
+    Parameters
+    ----------
+    net : EventNetwork
+        A network of 'lif' neurons after ``run(..., record_tape=True)``.
+    memory_budget : float
+        Bytes (see `brian2_sparseprop.spiking.gradients.lif_gradient`).
+
+    Returns
+    -------
+    dict
+        ``starts``: the nominal start times of the segments (s; the first is 0), ``first_spikes``: the
+        record position of each segment's first spike, ``groups``: the number of replays from a full engine
+        snapshot, ``rerun``: whether each segment's start state is re-run from its group's snapshot (else one
+        replay per group keeps them all), ``bytes``: the estimated peak memory of the pass (<= ``memory_budget``).
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an `EventNetwork` or ``memory_budget`` not a real number.
+    ValueError
+        If there is no tape, ``memory_budget`` is not > 0, or it cannot hold the smallest segments of the
+        run (the message names the least budget).
+    NotImplementedError
+        For networks of other neurons than 'lif'.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from brian2_sparseprop import EventNetwork
+    >>> from brian2_sparseprop.spiking.checkpoint import segments
+    >>> net = EventNetwork(50, drive=np.linspace(1.2, 1.6, 50), tau=0.01)
+    >>> net.run(0.2, record_tape=True)
+    >>> plan = segments(net, 30_000)
+    >>> len(plan["starts"]) > 1, plan["bytes"] <= 30_000
+    (True, True)
+    >>> dL = np.ones(net.spike_times.size)  # L = the sum of the spike times
+    >>> g, g_ckpt = net.gradient(dL), net.gradient(dL, memory_budget=30_000)
+    >>> bool(np.allclose(g_ckpt.drive, g.drive, rtol=1e-12, atol=0))
+    True
+    """
+    from .network import EventNetwork
+
+    if not isinstance(net, EventNetwork):
+        raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
+    budget = check_real("memory_budget", memory_budget, positive=True)
+    if _model_family(net) != "lif":
+        raise NotImplementedError("memory_budget (checkpointed backward passes) is implemented for 'lif' networks")
+    if net._engine is None or net._tape is None:
+        raise ValueError("no tape to differentiate: run the network with run(..., record_tape=True) from t = 0")
+    n = net.n
+    tref = np.broadcast_to(np.asarray(net._tref, float), (n,))
+    in_t, _in_s, _d_max, window, _saved, snap = _setup(net, tref)
+    r, starts, m, rerun, need = plan(net, net.spike_times, in_t, budget, window, snap)
+    return dict(
+        starts=np.concatenate([[0.0], starts]), first_spikes=np.concatenate([[0], r]), groups=m, rerun=rerun, bytes=need
+    )
+
+
+def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget):
+    """`lif_gradient` for 'lif' networks in segments within ``budget`` bytes (see the module's docstring)."""
+    n, n_sp = net.n, times.size
+    T = float(net.t)
+    tref = np.broadcast_to(p["tref"], (n,))
+    in_t, in_s, d_max, window, saved, snap = _setup(net, tref)
+    states = net.state_values
+    s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
+    spec = net._spec
+    indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
+    w, d = spec["weights"], spec["delays"]
+    parts, perm = _synapse_parts(net)
+    nnz = spec["indices"].size
+    g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
+    g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
+    g_tau = np.zeros(n if np.ndim(net._config["tau"]) else 1)
+    g_drive, g_thr, g_reset = (np.zeros(n) for _ in range(3))
+    g_in = np.zeros(in_t.size)
+    counts = np.zeros(3, np.int64)
+    n_at_end = 0
+
+    r_cut, t_nom, m_groups, rerun, need = plan(net, times, in_t, budget, window, snap)
+    n_seg = r_cut.size + 1
+    bounds = np.concatenate([[0], r_cut, [n_sp]])
+    per = -(-n_seg // m_groups)
+    group_first = np.arange(0, n_seg, per)  # the first segment of each group
+    t_real = np.full(n_seg + 1, np.nan)  # the segments' start times as the replay reached them, then T
+    t_real[0], t_real[n_seg] = 0.0, T
+    pend_i, pend_v = np.zeros(0, np.int64), np.zeros(0)  # dL/dt carried to spikes of earlier segments
+    mu_end = dv
+
+    def reach(k0, k):
+        """Re-run from the snapshot at segment k0's start to segment k's, one segment at a time (the
+        engine's spike record holds one segment's spikes at most), every start reached the same way."""
+        for j in range(k0 + 1, k + 1):
+            t = rp.run_to(t_nom[j - 1], times[bounds[j - 1] : bounds[j]])
+            if np.isnan(t_real[j]):
+                t_real[j] = t
+            elif t != t_real[j]:
+                raise RuntimeError(f"the replay reached segment {j} at {t}, before at {t_real[j]}: a bug")
+
+    with _Replay(net, saved) as rp:
+        snaps = {0: net._tape_state0}
+        if group_first.size > 1:
+            rp.start(net._tape_state0)
+            for g0, g1 in zip(group_first[:-1], group_first[1:]):
+                reach(int(g0), int(g1))
+                snaps[int(g1)] = net.get_state()
+        for gi in range(group_first.size - 1, -1, -1):
+            k0 = int(group_first[gi])
+            k1 = int(group_first[gi + 1]) if gi + 1 < group_first.size else n_seg
+            rp.start(snaps[k0])
+            v_start = {k0: net._v_init.copy() if k0 == 0 else net.v}
+            for k in range(k0 + 1, k1) if not rerun else ():
+                reach(k - 1, k)
+                v_start[k] = net.v
+            for k in range(k1 - 1, k0 - 1, -1):
+                if rerun and k > k0:  # the start state re-run from the group's snapshot
+                    rp.start(snaps[k0])
+                    reach(k0, k)
+                    v_start[k] = net.v
+                t_a, t_b = float(t_real[k]), float(t_real[k + 1])
+                r_a, r_b = int(bounds[k]), int(bounds[k + 1])
+                if k > 0 and not (times[r_a - 1] < t_a <= times[r_a]):
+                    raise RuntimeError(f"segment start {t_a} is not between spikes {r_a - 1} and {r_a}: a bug")
+                out = _lif_segment(
+                    p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max, window,
+                    indices, w, d, spec, n, t_a, t_b, r_a, r_b, v_start.pop(k), mu_end, pend_i, pend_v,
+                    g_w, g_d, g_tau, g_drive, g_thr, g_reset, g_in, counts,
+                )  # fmt: skip
+                mu_end, pend_i, pend_v, at_end = out
+                n_at_end += at_end
+            del snaps[k0]
+    return _gradient(
+        net, g_w, g_d, parts, perm, g_in, in_s, value,
+        drive=g_drive, v0=mu_end, tau=g_tau, threshold=g_thr, reset=g_reset,
+        n_pulse_triggered=int(counts[0]), n_coincident=int(counts[1]) + n_at_end, n_unresolved=int(counts[2]),
+    )  # fmt: skip
+
+
+def _lif_segment(
+    p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max, window,
+    indices, w, d, spec, n, t_a, t_b, r_a, r_b, v_a, mu_end, pend_i, pend_v,
+    g_w, g_d, g_tau, g_drive, g_thr, g_reset, g_in, counts,
+):  # fmt: skip
+    """The pass over the segment [t_a, t_b) (spikes r_a to r_b): accumulates the parameters' gradients and
+    returns dL/dv(t_a), the carried dL/dt of earlier spikes (positions, values) and the readouts counted
+    at refractory ends."""
+    e_a, e_b = (int(x) for x in np.searchsorted(in_t, [t_a, t_b], side="left"))
+    if r_a > 0:
+        # the last spike in the window of each neuron: pseudo-spikes where the neuron is refractory at t_a
+        w_a = int(np.searchsorted(times, t_a - window, side="left"))
+        wi = neuron[w_a:r_a]
+        u, first = np.unique(wi[::-1], return_index=True)
+        last = w_a + (wi.size - 1 - first)
+        ps = np.sort(last[times[last] + tref[u] > t_a])
+        # spikes and input events with pulses in flight at t_a (not the pseudo-spikes)
+        f_a = int(np.searchsorted(times, t_a - d_max, side="left"))
+        fl = np.arange(f_a, r_a)
+        fl = fl[~np.isin(fl, ps, assume_unique=True)] if ps.size else fl
+        g_a = int(np.searchsorted(in_t, t_a - d_max, side="left"))
+    else:
+        ps = fl = np.zeros(0, np.int64)
+        g_a = e_a
+    m = ps.size
+    seg_t = np.concatenate([times[ps], times[r_a:r_b]])
+    seg_i = np.concatenate([neuron[ps], neuron[r_a:r_b]])
+    seg_k = np.concatenate([np.ones(m, np.uint8), kicked[r_a:r_b]])
+    seg_dl = np.concatenate([np.zeros(m), dL_dt[r_a:r_b]])
+    mine = pend_i >= r_a
+    np.add.at(seg_dl, m + (pend_i[mine] - r_a), pend_v[mine])
+    pend_i, pend_v = pend_i[~mine], pend_v[~mine]
+    # input events: those in flight at t_a (spikes, then input events, in time order), then the segment's
+    n_fl = fl.size
+    # in the order of the whole run's pass (a spike at its record position, an input event before the
+    # spikes of its instant), which decides among causes of a pulse-triggered spike that tie
+    pre_t = np.concatenate([times[fl], in_t[g_a:e_a]])
+    pre_s = np.concatenate([neuron[fl], in_s[g_a:e_a]])
+    key = np.concatenate([fl, np.searchsorted(times, in_t[g_a:e_a], side="left") - 0.5])
+    pre_o = np.argsort(key, kind="stable")
+    sin_t = np.concatenate([pre_t[pre_o], in_t[e_a:e_b]])
+    sin_s = np.concatenate([pre_s[pre_o], in_s[e_a:e_b]]).astype(np.int32)
+    sin_after = np.concatenate(
+        [np.searchsorted(ps, key[pre_o], side="left"), np.searchsorted(seg_t, in_t[e_a:e_b], side="left")]
+    ).astype(np.int64)
+    # the segment's readouts
+    ro_a, ro_b = (int(x) for x in np.searchsorted(s_times, [t_a, t_b], side="left"))
+    ro_t = s_times[ro_a:ro_b]
+    ro_v = np.ascontiguousarray(states[ro_a:ro_b], float).reshape(-1)
+    ro_d = np.ascontiguousarray(ds[ro_a:ro_b], float).reshape(-1)
+    ptr, order, kind, bd_time, pos, ro_pos, at_end = _boundaries(seg_t, seg_i, seg_k, n, ro_t, s_idx, tref)
+    held = ro_pos < 0
+    if held.any():
+        np.add.at(g_reset, np.tile(s_idx, ro_t.size)[held], ro_d[held])
+    ro_sp_after = np.searchsorted(seg_t, ro_t, side="left").astype(np.int64)
+    ro_in_after = np.searchsorted(sin_t, ro_t, side="left").astype(np.int64)
+    g_v0 = np.zeros(n)
+    g_sin = np.zeros(sin_t.size)
+    lam = np.zeros(seg_t.size) if m else None
+    _adjoint.lif_backward(
+        seg_t, seg_i, seg_k, ptr, order, kind, bd_time, pos, sin_t, sin_s, sin_after,
+        ro_t, s_idx, ro_pos, ro_sp_after, ro_in_after, ro_v, ro_d,
+        spec["indptr"], indices, w, _mask(w), d, _mask(d),
+        p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
+        p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), np.ascontiguousarray(v_a, float),
+        t_a, t_b, seg_dl, mu_end, g_w, _mask(g_w), g_d, _mask(g_d), g_tau, _mask(g_tau),
+        g_drive, g_v0, g_thr, g_reset, g_sin, counts, m, lam,
+    )  # fmt: skip
+    # carried to earlier segments: the pseudo-spikes' and in-flight spikes' dL/dt; input events' to g_in
+    pre = g_sin[: pre_o.size]
+    back = np.empty(pre_o.size)
+    back[pre_o] = pre
+    g_in[g_a:e_a] += back[n_fl:]
+    g_in[e_a:e_b] += g_sin[pre_o.size :]
+    if m or n_fl:
+        pend_i = np.concatenate([pend_i, ps, fl])
+        pend_v = np.concatenate([pend_v, lam[:m] if m else np.zeros(0), back[:n_fl]])
+    return g_v0, pend_i, pend_v, at_end
