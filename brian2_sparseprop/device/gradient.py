@@ -182,6 +182,19 @@ def _float_parameters(obj):
     ]
 
 
+def _differentiable_parameters(group, missing):
+    """The real parameters of a NeuronGroup with a derivative; those its refractory period depends on go to
+    ``missing`` with the reason (the engine has no derivative by refractory periods)."""
+    ref = group._refractory
+    in_refractory = set(get_identifiers(ref)) if isinstance(ref, str) else set()
+    names = _float_parameters(group)
+    for name in (x for x in names if x in in_refractory):
+        missing.setdefault(group.name, {})[name] = (
+            "the refractory period depends on it, and the engine has no derivative by refractory periods"
+        )
+    return [name for name in names if name not in in_refractory]
+
+
 def _group_entries_by_name(entries):
     return {e["object"].name: e for e in entries if e["kind"] == "group"}
 
@@ -215,15 +228,8 @@ def _group_entry(g, namespace, missing):
     drive = evaluator.evaluate(exprs["a0"], "the equation") * tau
     k_c = {c: evaluator.evaluate(exprs[f"k_{c}"], "the equation") for c in currents}
     tau_c = {c: -1.0 / evaluator.evaluate(exprs[f"rate_{c}"], "the equation") for c in currents}
-    ref = group._refractory
-    in_refractory = set(get_identifiers(ref)) if isinstance(ref, str) else set()
     params = {}
-    for name in _float_parameters(group):
-        if name in in_refractory:
-            missing.setdefault(group.name, {})[name] = (
-                "the refractory period depends on it, and the engine has no derivative by refractory periods"
-            )
-            continue
+    for name in _differentiable_parameters(group, missing):
         s = _symbol(name)
         d = {k: evaluator.evaluate(sympy.diff(e, s), "the derivative of the model") for k, e in exprs.items()}
         # tau = -1/a1, drive = -a0/a1, tau_c = -1/rate_c, scale_c = k_c tau
@@ -264,15 +270,8 @@ def _qif_group_entry(g, namespace, missing):
     if g.model == "qif":
         exprs.update(threshold=_threshold_expression(group, variable), reset=_reset_expression(group, variable, "qif"))
     val = {k: evaluator.evaluate(e, "the equation") for k, e in coeffs.items()}
-    ref = group._refractory
-    in_refractory = set(get_identifiers(ref)) if isinstance(ref, str) else set()
     params = {}
-    for name in _float_parameters(group):
-        if name in in_refractory:
-            missing.setdefault(group.name, {})[name] = (
-                "the refractory period depends on it, and the engine has no derivative by refractory periods"
-            )
-            continue
+    for name in _differentiable_parameters(group, missing):
         sym = _symbol(name)
         d = {k: evaluator.evaluate(sympy.diff(e, sym), "the derivative of the model") for k, e in exprs.items()}
         if g.model == "qif":
