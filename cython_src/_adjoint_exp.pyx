@@ -89,6 +89,8 @@ cdef struct Pass:
     const double* ie0
     const double* ii0
     const double* dv
+    const double* le_end        # dL/dI_e(T), dL/dI_i(T) (a segment of a checkpointed pass), or NULL
+    const double* li_end
     const double* bval          # per boundary: the recorded value of a readout
     int64_t m_w, m_d, m_tm, m_te, m_ti, m_drive, m_reset, m_tref
     double t0, T
@@ -107,6 +109,7 @@ cdef struct Pass:
     double* g_reset
     int64_t m_gw, m_gd
     int64_t n_coinc
+    int64_t n_pseudo            # spikes at record positions < n_pseudo: before t0, of neurons refractory at t0
 
 
 cdef inline bint before(Pass* P, int64_t q, double ta, bint zero_delay_spike) noexcept nogil:
@@ -130,11 +133,17 @@ cdef inline int piece_end(Pass* P, idx_t i, int64_t q, double* t_end, double* L)
         L[2] = P.seg[W * q + 5]
         return P_REFRACTORY if P.kind[q] == B_REFEND else P_FREE
     t_end[0] = P.T
-    if q > q0 and P.kind[q - 1] == B_SPIKE and P.tref[i & P.m_tref] > 0.0:
-        return P_NONE                           # held at the reset until T: dL/dv(T) went to v_r
     L[0] = P.dv[i]
     L[1] = 0.0
     L[2] = 0.0
+    if P.le_end != NULL:
+        L[1] = P.le_end[i]
+        L[2] = P.li_end[i]
+    if q > q0 and P.kind[q - 1] == B_SPIKE and P.tref[i & P.m_tref] > 0.0:
+        if L[1] != 0.0 or L[2] != 0.0:
+            L[0] = 0.0                          # held at the reset until T: dL/dv(T) went to v_r
+            return P_REFRACTORY                 # the currents' adjoints at T are carried back
+        return P_NONE                           # held at the reset until T: dL/dv(T) went to v_r
     return P_FREE
 
 
@@ -211,8 +220,8 @@ cdef void sweep_forward(Pass* P, idx_t row, double tj, bint is_spike) noexcept n
         i = P.indices[s]
         dly = P.d[s & P.m_d]
         ta = tj + dly
-        if ta >= P.T:
-            continue
+        if ta >= P.T or ta < P.t0:
+            continue                            # (before t0: in the currents at t0 already)
         q1 = P.nb[2 * i + 2]
         q = P.nb[2 * i + 1]
         while q < q1 and P.seg[W * q] < tj - tol:
@@ -244,7 +253,7 @@ cdef double send_back(Pass* P, idx_t row, double tj, bint is_spike) noexcept nog
         i = P.indices[s]
         dly = P.d[s & P.m_d]
         ta = tj + dly
-        if ta >= P.T:
+        if ta >= P.T or ta < P.t0:
             continue
         zd = is_spike and dly == 0.0
         tol = same_instant(ta)
@@ -315,6 +324,39 @@ cdef void readout_back(Pass* P, idx_t i, int64_t q, double tr, double nu) noexce
     end_piece(P, i, q, tr, mu)
 
 
+@cython.cdivision(True)
+cdef void pseudo_back(Pass* P, idx_t j, int64_t p, double tj, double lj, double* lam) noexcept nogil:
+    """The pseudo-spike of neuron j at tj < t0 (CSR position p): its refractory piece from t0 (currents
+    ie0, ii0) to its end (boundary p + 1) or T; the currents' adjoints to g_ie0, g_ii0 and the spike's
+    dL/dt in this segment (its arrivals, `lj`, and its refractory end) to lam."""
+    cdef int64_t q1 = P.nb[2 * j + 2]
+    cdef double tm = P.tau_m[j & P.m_tm], te = P.tau_e[j & P.m_te], ti = P.tau_i[j & P.m_ti]
+    cdef double I = P.drive[j & P.m_drive], vr = P.reset[j & P.m_reset], t_end, s, Ee, Ei
+    cdef double L[3]
+    if p + 1 < q1:                              # its refractory end before T
+        t_end = P.seg[W * (p + 1)]
+        L[0] = P.seg[W * (p + 1) + 3]
+        L[1] = P.seg[W * (p + 1) + 4]
+        L[2] = P.seg[W * (p + 1) + 5]
+        P.g_reset[j] += L[0]
+        lj -= L[0] * (I - vr + P.seg[W * (p + 1) + 1] + P.seg[W * (p + 1) + 2]) / tm
+    elif P.le_end != NULL:                      # refractory until T
+        t_end = P.T
+        L[1] = P.le_end[j]
+        L[2] = P.li_end[j]
+    else:
+        lam[0] = lj
+        return
+    s = t_end - P.t0
+    Ee = exp(-s / te)
+    Ei = exp(-s / ti)
+    P.g_te[j] += L[1] * P.ie0[j] * Ee * s / (te * te)
+    P.g_ti[j] += L[2] * P.ii0[j] * Ei * s / (ti * ti)
+    P.g_ie0[j] += L[1] * Ee
+    P.g_ii0[j] += L[2] * Ei
+    lam[0] = lj
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.cdivision(True)
@@ -336,7 +378,8 @@ def lif_exp_backward(
     double[::1] g_w, int64_t m_gw, double[::1] g_d, int64_t m_gd,
     double[::1] g_tm, double[::1] g_te, double[::1] g_ti, double[::1] g_drive,
     double[::1] g_v0, double[::1] g_ie0, double[::1] g_ii0, double[::1] g_thr, double[::1] g_reset,
-    double[::1] g_in, int64_t[::1] counts,
+    double[::1] g_in, int64_t[::1] counts, int64_t n_pseudo=0, const double[::1] dL_die=None,
+    const double[::1] dL_dii=None, double[::1] lam_out=None,
 ):
     """Accumulate the gradients of a loss with derivatives `dL_dt` by the recorded spike times, `dL_dv`
     by the final states v(T) and `dL_dro` by the readouts: dL/dw, dL/dd per synapse of the combined connectivity (`g_w`, `g_d`; one
@@ -356,6 +399,16 @@ def lif_exp_backward(
     recorded before each row.
     Parameter arrays have length n with mask m = -1, or 1 with mask 0. `counts` receives [spikes marked
     as caused by a pulse, coincident events, grazing spikes].
+
+    A segment of a checkpointed pass (`brian2_sparseprop.spiking.checkpoint`) is a run from t0 > 0 with
+    `v0`, `ie0`, `ii0` the states at t0 and `dL_die`, `dL_dii` the adjoints of the currents at T beside
+    `dL_dv` (those of a neuron refractory at T are carried back through its refractory piece). Its first
+    `n_pseudo` spikes are the last spikes before t0 of the neurons refractory at t0: such a neuron's first
+    piece is refractory, from t0 with the currents `ie0`, `ii0` to the end of the period; the spike's own
+    piece, threshold and arrivals before t0 belong to the earlier segment, and its dL/dt here is that of
+    the refractory end and of its arrivals at t >= t0. Arrivals before t0 (of input events in flight at
+    t0, the spikes before t0 given as input events) are in the currents at t0 and skipped. `lam_out`
+    (length n_sp), if given, receives each pseudo-spike's dL/dt (the others' are not written).
     """
     cdef int64_t n_sp = times.shape[0], n = g_drive.shape[0], n_in = in_times.shape[0], n_b = bd_time.shape[0]
     cdef int64_t n_rows = ro_times.shape[0], n_cols = ro_neuron.shape[0], e_ro, col
@@ -370,7 +423,14 @@ def lif_exp_backward(
     cdef Pass P
     cdef int64_t r, e, q, q0, q1, p, n_kicked = 0, n_graze = 0
     cdef idx_t i, j
-    cdef double tj, lj, tm, te, ti, I, vr, ref, ak, bk, a, b, t_prev, vdot, mk, t_end, Ee, Ei
+    cdef double tj, lj, tm, te, ti, I, vr, ref, ak, bk, a, b, t_prev, vdot, mk, t_end, Ee, Ei, s_r
+    cdef const double* le_end = NULL
+    cdef const double* li_end = NULL
+    if dL_die is not None:
+        le_end = &dL_die[0]
+        li_end = &dL_dii[0]
+    lam_a = np.zeros(n_sp + 1)
+    cdef double[::1] lam = lam_a
     cdef double L[3]
     cdef double mu[3]
     P.indptr = &indptr[0]
@@ -394,6 +454,8 @@ def lif_exp_backward(
     P.g_tm, P.g_te, P.g_ti, P.g_drive = &g_tm[0], &g_te[0], &g_ti[0], &g_drive[0]
     P.g_v0, P.g_ie0, P.g_ii0, P.g_reset = &g_v0[0], &g_ie0[0], &g_ii0[0], &g_reset[0]
     P.n_coinc = 0
+    P.le_end, P.li_end = le_end, li_end
+    P.n_pseudo = n_pseudo
     with nogil:
         for q in range(n_b):
             seg[W * q] = bd_time[q]
@@ -418,6 +480,10 @@ def lif_exp_backward(
             te = tau_e[i & m_te]
             ti = tau_i[i & m_ti]
             for q in range(bd_ptr[i], bd_ptr[i + 1]):
+                if seg[W * q] < t0:             # a pseudo-spike: the refractory piece starts at t0
+                    seg[W * q + 1] = a
+                    seg[W * q + 2] = b
+                    continue
                 a = a * exp(-(seg[W * q] - t_prev) / te) + seg[W * q + 1]
                 b = b * exp(-(seg[W * q] - t_prev) / ti) + seg[W * q + 2]
                 seg[W * q + 1] = a
@@ -428,9 +494,9 @@ def lif_exp_backward(
             q0 = bd_ptr[i]
             q1 = bd_ptr[i + 1]
             nb[2 * i + 1] = q1                  # the backward cursor
-            if piece_end(&P, i, q1, &t_end, L) == P_NONE:
-                g_reset[i] += dL_dv[i]
-            elif dL_dv[i] != 0.0:
+            if q1 > q0 and ks[q1 - 1] == B_SPIKE and tref[i & m_tref] > 0.0:
+                g_reset[i] += dL_dv[i]          # held at the reset until T (its spike takes the currents')
+            elif piece_end(&P, i, q1, &t_end, L) == P_FREE and (L[0] != 0.0 or L[1] != 0.0 or L[2] != 0.0):
                 end_piece(&P, i, q1, T, L)
         r = n_sp - 1
         e = n_in - 1
@@ -453,6 +519,10 @@ def lif_exp_backward(
             p = pos[r]
             q1 = bd_ptr[j + 1]
             lj = dL_dt[r] + send_back(&P, j, tj, True)
+            if r < n_pseudo:
+                pseudo_back(&P, j, p, tj, lj, &lam[r])
+                r -= 1
+                continue
             tm = tau_m[j & m_tm]
             te = tau_e[j & m_te]
             ti = tau_i[j & m_ti]
@@ -474,6 +544,13 @@ def lif_exp_backward(
                     mu[2] = seg[W * (p + 1) + 5] * Ei
                     g_te[j] += seg[W * (p + 1) + 4] * ak * Ee * ref / (te * te)
                     g_ti[j] += seg[W * (p + 1) + 5] * bk * Ei * ref / (ti * ti)
+                elif le_end != NULL:            # refractory at T: the currents' adjoints at T
+                    Ee = exp(-(T - tj) / te)
+                    Ei = exp(-(T - tj) / ti)
+                    mu[1] = le_end[j] * Ee
+                    mu[2] = li_end[j] * Ei
+                    g_te[j] += le_end[j] * ak * Ee * (T - tj) / (te * te)
+                    g_ti[j] += li_end[j] * bk * Ei * (T - tj) / (ti * ti)
                 else:
                     mu[1] = 0.0
                     mu[2] = 0.0
@@ -499,3 +576,5 @@ def lif_exp_backward(
     counts[0] += n_kicked
     counts[1] += P.n_coinc
     counts[2] += n_graze
+    if lam_out is not None:
+        np.asarray(lam_out)[:n_pseudo] = lam_a[:n_pseudo]

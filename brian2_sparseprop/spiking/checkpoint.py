@@ -24,6 +24,16 @@ the adjoint carried from the segment after it. What crosses t_a is carried by th
 The parameters' gradients add up over the segments. The result equals the unsegmented pass's within
 rounding (the free pieces are cut at the segment starts, so the same sums are formed in another order).
 
+For 'lif_exp' neurons (`brian2_sparseprop.spiking._adjoint_exp`) the state is (v, I_e, I_i): a segment
+starts from v(t_a) and the currents at t_a (the engine's, `EventNetwork.currents`, in the replay) and
+ends with the adjoints of the whole state at t_b carried in, and returns those at t_a. A neuron refractory
+at t_a has a first piece that is refractory, from t_a with its currents at t_a to the end of the period
+(its currents decay and take their arrivals): its pseudo-spike's dL/dt is that of the refractory end and
+of its own arrivals after t_a, and the adjoints of its currents at t_a go back to the earlier segment, in
+which the neuron is refractory at the segment's end (the currents' adjoints there are carried through
+that refractory piece to the spike, its arrivals and dL/dtau_e, dL/dtau_i). Arrivals before t_a are in the
+currents at t_a. A start state is three vectors of n (24 bytes per neuron).
+
 Segments are cut between two spikes of different times (a cascade of one instant stays in one segment),
 at 0.382 of the gap (`SPLIT`: no event is expected at that instant). Their number is the smallest whose
 memory fits the budget: the bytes a segment allocates (`SPIKE_BYTES` per spike of it and per pseudo-spike,
@@ -38,8 +48,8 @@ in tests/test_gradients_checkpoint.py.
 import numpy as np
 
 from .._validation import check_real
-from . import _adjoint
-from .gradients import _boundaries, _gradient, _mask, _model_family, _synapse_parts
+from . import _adjoint, _adjoint_exp
+from .gradients import _boundaries, _exp_boundaries, _gradient, _mask, _model_family, _synapse_parts
 
 __all__ = ["segments"]
 
@@ -47,6 +57,8 @@ SPIKE_BYTES = 160  # per spike of a segment (its arrays, the boundaries' tempora
 EVENT_BYTES = 64  # per input event of a segment, per spike or input event before it within the window
 NEURON_BYTES = 112  # per neuron (carried adjoints, start states, the compiled pass's per-neuron arrays)
 READOUT_BYTES = 96  # per readout (row x recorded neuron) of a segment
+EXP_SPIKE_BYTES = 96  # 'lif_exp': more per spike (its refractory end's boundary, 6 doubles per boundary)
+EXP_NEURON_BYTES = 96  # 'lif_exp': more per neuron (the currents' start states and carried adjoints)
 PLAN_BYTES = 256  # per segment (the plan's arrays and temporaries, the start times)
 
 
@@ -114,7 +126,7 @@ def _groups(n_seg, snap, vec):
     return int(m[k]), int(cost[k])
 
 
-def plan(net, times, in_t, budget, window, snap):
+def plan(net, times, in_t, budget, window, snap, n_state=1):
     """The segments of a checkpointed pass within ``budget`` bytes: (split positions, nominal split times,
     number of groups, whether each segment is re-run from its group's snapshot, estimated peak bytes), or
     ValueError naming the least budget. ``snap``: the bytes of one full engine snapshot.
@@ -122,9 +134,10 @@ def plan(net, times, in_t, budget, window, snap):
     The fewest segments that fit, with the state vectors of a group's segment starts kept from one replay
     of the group; if no number fits so, the fewest segments that fit with each segment's start state
     re-run from its group's snapshot (one vector at a time: time grows with the square of the segments
-    per group) and as many groups as fit."""
+    per group) and as many groups as fit. ``n_state``: the state variables per neuron (1 for 'lif', 3 for
+    'lif_exp': v and the two currents)."""
     n = net.n
-    vec = 8 * n
+    vec = 8 * n * n_state
     s_times = net.state_times
     cols = 0 if net._sample_idx is None else net._sample_idx.size
 
@@ -132,7 +145,10 @@ def plan(net, times, in_t, budget, window, snap):
         r, starts = _cuts(times, n_seg)
         rows = np.diff(np.searchsorted(s_times, np.concatenate([[0.0], starts, [np.inf]]), side="left"))
         # the segment's workspace, the engine state at T (to put the network back), the plan's arrays
-        base = int(_segment_bytes(times, in_t, starts, r, window, n, rows * cols).max()) + snap
+        seg = _segment_bytes(times, in_t, starts, r, window, n, rows * cols)
+        if n_state > 1:  # 'lif_exp': the refractory ends' boundaries, 3 adjoints per boundary, the currents
+            seg = seg + EXP_SPIKE_BYTES * np.diff(np.concatenate([[0], r, [times.size]])) + EXP_NEURON_BYTES * n
+        base = int(seg.max()) + snap
         return r, starts, base + PLAN_BYTES * (r.size + 1)
 
     least = np.inf
@@ -223,7 +239,7 @@ def segments(net, memory_budget):
     Parameters
     ----------
     net : EventNetwork
-        A network of 'lif' neurons after ``run(..., record_tape=True)``.
+        A network of 'lif' or of 'lif_exp' neurons after ``run(..., record_tape=True)``.
     memory_budget : float
         Bytes (see `brian2_sparseprop.spiking.gradients.lif_gradient`).
 
@@ -243,7 +259,7 @@ def segments(net, memory_budget):
         If there is no tape, ``memory_budget`` is not > 0, or it cannot hold the smallest segments of the
         run (the message names the least budget).
     NotImplementedError
-        For networks of other neurons than 'lif'.
+        For networks of other neurons than 'lif' and 'lif_exp'.
 
     Examples
     --------
@@ -259,27 +275,42 @@ def segments(net, memory_budget):
     >>> g, g_ckpt = net.gradient(dL), net.gradient(dL, memory_budget=30_000)
     >>> bool(np.allclose(g_ckpt.drive, g.drive, rtol=1e-12, atol=0))
     True
+
+    'lif_exp' networks (exponential currents) likewise:
+
+    >>> net = EventNetwork(50, model="lif_exp", drive=np.linspace(1.2, 1.6, 50), tau=0.01, refractory=0.002)
+    >>> net.run(0.2, record_tape=True)
+    >>> dL = np.ones(net.spike_times.size)
+    >>> g, g_ckpt = net.gradient(dL), net.gradient(dL, memory_budget=60_000)
+    >>> len(segments(net, 60_000)["starts"]) > 1
+    True
+    >>> bool(np.allclose(g_ckpt.drive, g.drive, rtol=1e-12, atol=0))
+    True
     """
     from .network import EventNetwork
 
     if not isinstance(net, EventNetwork):
         raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
     budget = check_real("memory_budget", memory_budget, positive=True)
-    if _model_family(net) != "lif":
-        raise NotImplementedError("memory_budget (checkpointed backward passes) is implemented for 'lif' networks")
+    family = _model_family(net)
+    if family not in ("lif", "lif_exp"):
+        raise NotImplementedError(
+            "memory_budget (checkpointed backward passes) is implemented for 'lif' and 'lif_exp' networks"
+        )
     if net._engine is None or net._tape is None:
         raise ValueError("no tape to differentiate: run the network with run(..., record_tape=True) from t = 0")
     n = net.n
     tref = np.broadcast_to(np.asarray(net._tref, float), (n,))
     in_t, _in_s, _d_max, window, _saved, snap = _setup(net, tref)
-    r, starts, m, rerun, need = plan(net, net.spike_times, in_t, budget, window, snap)
+    r, starts, m, rerun, need = plan(net, net.spike_times, in_t, budget, window, snap, 3 if family == "lif_exp" else 1)
     return dict(
         starts=np.concatenate([[0.0], starts]), first_spikes=np.concatenate([[0], r]), groups=m, rerun=rerun, bytes=need
     )
 
 
-def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget):
-    """`lif_gradient` for 'lif' networks in segments within ``budget`` bytes (see the module's docstring)."""
+def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget, exp_model=False):
+    """`lif_gradient` for 'lif' and 'lif_exp' networks in segments within ``budget`` bytes (see the module's
+    docstring)."""
     n, n_sp = net.n, times.size
     T = float(net.t)
     tref = np.broadcast_to(p["tref"], (n,))
@@ -295,11 +326,16 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
     g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
     g_tau = np.zeros(n if np.ndim(net._config["tau"]) else 1)
     g_drive, g_thr, g_reset = (np.zeros(n) for _ in range(3))
+    if exp_model:
+        g_tau = np.zeros(n)
+        g_cur = np.zeros((2, n))  # dL/dtau_e, dL/dtau_i
+        te, ti = (np.ascontiguousarray(a, dtype=np.float64) for a in (net._tau_e, net._tau_i))
+        cur0 = np.ascontiguousarray(np.broadcast_to(net._cur_init, (n, 2)), dtype=np.float64)
     g_in = np.zeros(in_t.size)
     counts = np.zeros(3, np.int64)
     n_at_end = 0
 
-    r_cut, t_nom, m_groups, rerun, need = plan(net, times, in_t, budget, window, snap)
+    r_cut, t_nom, m_groups, rerun, need = plan(net, times, in_t, budget, window, snap, 3 if exp_model else 1)
     n_seg = r_cut.size + 1
     bounds = np.concatenate([[0], r_cut, [n_sp]])
     per = -(-n_seg // m_groups)
@@ -307,7 +343,11 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
     t_real = np.full(n_seg + 1, np.nan)  # the segments' start times as the replay reached them, then T
     t_real[0], t_real[n_seg] = 0.0, T
     pend_i, pend_v = np.zeros(0, np.int64), np.zeros(0)  # dL/dt carried to spikes of earlier segments
-    mu_end = dv
+    mu_end = (dv, np.zeros(n), np.zeros(n)) if exp_model else dv
+
+    def state():
+        # the state at the segment's start: v, and the currents of 'lif_exp' neurons
+        return (net.v, np.ascontiguousarray(net.currents.T)) if exp_model else net.v
 
     def reach(k0, k):
         """Re-run from the snapshot at segment k0's start to segment k's, one segment at a time (the
@@ -330,27 +370,44 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
             k0 = int(group_first[gi])
             k1 = int(group_first[gi + 1]) if gi + 1 < group_first.size else n_seg
             rp.start(snaps[k0])
-            v_start = {k0: net._v_init.copy() if k0 == 0 else net.v}
+            if k0 == 0:
+                v_start = {0: (net._v_init.copy(), np.ascontiguousarray(cur0.T)) if exp_model else net._v_init.copy()}
+            else:
+                v_start = {k0: state()}
             for k in range(k0 + 1, k1) if not rerun else ():
                 reach(k - 1, k)
-                v_start[k] = net.v
+                v_start[k] = state()
             for k in range(k1 - 1, k0 - 1, -1):
                 if rerun and k > k0:  # the start state re-run from the group's snapshot
                     rp.start(snaps[k0])
                     reach(k0, k)
-                    v_start[k] = net.v
+                    v_start[k] = state()
                 t_a, t_b = float(t_real[k]), float(t_real[k + 1])
                 r_a, r_b = int(bounds[k]), int(bounds[k + 1])
                 if k > 0 and not (times[r_a - 1] < t_a <= times[r_a]):
                     raise RuntimeError(f"segment start {t_a} is not between spikes {r_a - 1} and {r_a}: a bug")
-                out = _lif_segment(
-                    p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max, window,
-                    indices, w, d, spec, n, t_a, t_b, r_a, r_b, v_start.pop(k), mu_end, pend_i, pend_v,
-                    g_w, g_d, g_tau, g_drive, g_thr, g_reset, g_in, counts,
-                )  # fmt: skip
+                if exp_model:
+                    out = _lif_exp_segment(
+                        p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max,
+                        window, indices, w, d, spec, n, t_a, t_b, r_a, r_b, v_start.pop(k), mu_end, pend_i,
+                        pend_v, g_w, g_d, g_tau, g_cur, g_drive, g_thr, g_reset, g_in, counts, te, ti,
+                    )  # fmt: skip
+                else:
+                    out = _lif_segment(
+                        p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max,
+                        window, indices, w, d, spec, n, t_a, t_b, r_a, r_b, v_start.pop(k), mu_end, pend_i,
+                        pend_v, g_w, g_d, g_tau, g_drive, g_thr, g_reset, g_in, counts,
+                    )  # fmt: skip
                 mu_end, pend_i, pend_v, at_end = out
                 n_at_end += at_end
             del snaps[k0]
+    if exp_model:
+        return _gradient(
+            net, g_w, g_d, parts, perm, g_in, in_s, value,
+            drive=g_drive, v0=mu_end[0], tau=g_tau, threshold=g_thr, reset=g_reset, tau_e=g_cur[0],
+            tau_i=g_cur[1], i_e0=mu_end[1], i_i0=mu_end[2], n_pulse_triggered=0,
+            n_coincident=int(counts.sum()) + n_at_end, n_unresolved=0,
+        )  # fmt: skip
     return _gradient(
         net, g_w, g_d, parts, perm, g_in, in_s, value,
         drive=g_drive, v0=mu_end, tau=g_tau, threshold=g_thr, reset=g_reset,
@@ -436,3 +493,85 @@ def _lif_segment(
         pend_i = np.concatenate([pend_i, ps, fl])
         pend_v = np.concatenate([pend_v, lam[:m] if m else np.zeros(0), back[:n_fl]])
     return g_v0, pend_i, pend_v, at_end
+
+
+def _lif_exp_segment(
+    p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max, window,
+    indices, w, d, spec, n, t_a, t_b, r_a, r_b, x_a, mu_end, pend_i, pend_v,
+    g_w, g_d, g_tau, g_cur, g_drive, g_thr, g_reset, g_in, counts, te, ti,
+):  # fmt: skip
+    """The pass over the segment [t_a, t_b) of a 'lif_exp' network (spikes r_a to r_b), from the states
+    ``x_a`` = (v, (I_e, I_i)) at t_a, with ``mu_end`` = (dL/dv, dL/dI_e, dL/dI_i) at t_b: accumulates the
+    parameters' gradients and returns the adjoints of the states at t_a, the carried dL/dt of earlier
+    spikes (positions, values) and the readouts counted at refractory ends. As `_lif_segment`, except that
+    a neuron refractory at t_a starts with a refractory piece from t_a (its currents decay from those at
+    t_a), whose currents' adjoints at t_a are carried back with the others."""
+    e_a, e_b = (int(x) for x in np.searchsorted(in_t, [t_a, t_b], side="left"))
+    if r_a > 0:
+        w_a = int(np.searchsorted(times, t_a - window, side="left"))
+        wi = neuron[w_a:r_a]
+        u, first = np.unique(wi[::-1], return_index=True)
+        last = w_a + (wi.size - 1 - first)
+        ps = np.sort(last[times[last] + tref[u] > t_a])
+        f_a = int(np.searchsorted(times, t_a - d_max, side="left"))
+        fl = np.arange(f_a, r_a)
+        fl = fl[~np.isin(fl, ps, assume_unique=True)] if ps.size else fl
+        g_a = int(np.searchsorted(in_t, t_a - d_max, side="left"))
+    else:
+        ps = fl = np.zeros(0, np.int64)
+        g_a = e_a
+    m = ps.size
+    seg_t = np.concatenate([times[ps], times[r_a:r_b]])
+    seg_i = np.concatenate([neuron[ps], neuron[r_a:r_b]]).astype(np.int32)
+    seg_k = np.concatenate([np.zeros(m, np.uint8), kicked[r_a:r_b]])
+    seg_dl = np.concatenate([np.zeros(m), dL_dt[r_a:r_b]])
+    mine = pend_i >= r_a
+    np.add.at(seg_dl, m + (pend_i[mine] - r_a), pend_v[mine])
+    pend_i, pend_v = pend_i[~mine], pend_v[~mine]
+    n_fl = fl.size
+    pre_t = np.concatenate([times[fl], in_t[g_a:e_a]])
+    pre_s = np.concatenate([neuron[fl], in_s[g_a:e_a]])
+    key = np.concatenate([fl, np.searchsorted(times, in_t[g_a:e_a], side="left") - 0.5])
+    pre_o = np.argsort(key, kind="stable")
+    sin_t = np.concatenate([pre_t[pre_o], in_t[e_a:e_b]])
+    sin_s = np.concatenate([pre_s[pre_o], in_s[e_a:e_b]]).astype(np.int32)
+    sin_after = np.concatenate(
+        [np.searchsorted(ps, key[pre_o], side="left"), m + np.searchsorted(times[r_a:r_b], in_t[e_a:e_b], side="left")]
+    ).astype(np.int64)
+    ro_a, ro_b = (int(x) for x in np.searchsorted(s_times, [t_a, t_b], side="left"))
+    ro_t = s_times[ro_a:ro_b]
+    ro_v = np.ascontiguousarray(states[ro_a:ro_b], float)
+    ro_d = np.ascontiguousarray(ds[ro_a:ro_b], float).reshape(-1)
+    ptr, kind, bd_time, bd_val, pos, ro_pos, at_end = _exp_boundaries(
+        seg_t, seg_i, seg_k, n, tref, t_b, ro_t, s_idx, ro_v
+    )
+    held = ro_pos < 0
+    if held.any():
+        np.add.at(g_reset, np.tile(s_idx, ro_t.size)[held], ro_d[held])
+    ro_sp_after = (m + np.searchsorted(times[r_a:r_b], ro_t, side="left")).astype(np.int64)
+    ro_in_after = np.searchsorted(sin_t, ro_t, side="left").astype(np.int64)
+    v_a, cur_a = x_a
+    g_v0, g_ie0, g_ii0 = np.zeros(n), np.zeros(n), np.zeros(n)
+    g_sin = np.zeros(sin_t.size)
+    lam = np.zeros(seg_t.size)
+    dv_b, die_b, dii_b = mu_end
+    _adjoint_exp.lif_exp_backward(
+        seg_t, seg_i, seg_k, ptr, kind, bd_time, bd_val, pos, sin_t, sin_s, sin_after,
+        ro_t, s_idx, ro_pos, ro_sp_after, ro_in_after, ro_d,
+        spec["indptr"], indices, w, _mask(w), d, _mask(d),
+        p["tau"], _mask(p["tau"]), te, _mask(te), ti, _mask(ti), p["drive"], _mask(p["drive"]),
+        p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]),
+        np.ascontiguousarray(v_a, float), np.ascontiguousarray(cur_a[0]), np.ascontiguousarray(cur_a[1]),
+        t_a, t_b, seg_dl, dv_b, g_w, _mask(g_w), g_d, _mask(g_d),
+        g_tau, g_cur[0], g_cur[1], g_drive, g_v0, g_ie0, g_ii0, g_thr, g_reset, g_sin, counts,
+        m, die_b, dii_b, lam,
+    )  # fmt: skip
+    pre = g_sin[: pre_o.size]
+    back = np.empty(pre_o.size)
+    back[pre_o] = pre
+    g_in[g_a:e_a] += back[n_fl:]
+    g_in[e_a:e_b] += g_sin[pre_o.size :]
+    if m or n_fl:
+        pend_i = np.concatenate([pend_i, ps, fl])
+        pend_v = np.concatenate([pend_v, lam[:m], back[:n_fl]])
+    return (g_v0, g_ie0, g_ii0), pend_i, pend_v, at_end

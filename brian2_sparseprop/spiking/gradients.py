@@ -242,12 +242,13 @@ def lif_gradient(
         has one entry per spike and per pseudospike), so that a loss of first spike times has a gradient
         for silent neurons.
     memory_budget : float, optional
-        Bytes, 'lif' networks only: differentiate the run in checkpointed segments, from the last to the
-        first, so that the memory the gradient allocates stays under this budget however long the run (see
-        `brian2_sparseprop.spiking.checkpoint`; `brian2_sparseprop.spiking.checkpoint.segments` shows the
-        segments). The states at the segments' starts are re-run from the engine state that the tape keeps
-        from t = 0, and the network is put back as it was. The result equals the unsegmented pass's
-        within rounding (measured: relative differences below 4e-14 of each field's largest entry). The
+        Bytes, 'lif' and 'lif_exp' networks only: differentiate the run in checkpointed segments, from the
+        last to the first, so that the memory the gradient allocates stays under this budget however long
+        the run (see `brian2_sparseprop.spiking.checkpoint`; `brian2_sparseprop.spiking.checkpoint.segments`
+        shows the segments). The states at the segments' starts (v, and the currents of 'lif_exp' neurons)
+        are re-run from the engine state that the tape keeps from t = 0, and the network is put back as it
+        was. The result equals the unsegmented pass's within rounding (measured: relative differences below
+        4e-14 of each field's largest entry for 'lif', 5e-15 for 'lif_exp'). The
         budget covers the engine snapshots (the state at T, and those taken on the way), the state
         vectors at the segments' starts, each segment's arrays and the compiled pass's workspace, and the
         adjoints carried between segments. It does not cover the network itself, the record of the run
@@ -279,8 +280,8 @@ def lif_gradient(
     NotImplementedError
         For models other than 'lif', 'lif_exp', 'qif' and 'theta' (or a network that mixes 'lif', 'lif_exp'
         and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with reset >= threshold,
-        ``memory_budget`` for networks of other neurons than 'lif', or ``pseudospikes`` for 'lif' and 'lif_exp'
-        networks, whose backward passes are not written yet.
+        ``memory_budget`` for networks of other neurons than 'lif' and 'lif_exp', or ``pseudospikes`` for 'lif'
+        and 'lif_exp' networks, whose backward passes are not written yet.
 
     Examples
     --------
@@ -419,10 +420,10 @@ def lif_gradient(
         )
     if memory_budget is not None:
         memory_budget = check_real("memory_budget", memory_budget, positive=True)
-        if family != "lif":
+        if family not in ("lif", "lif_exp"):
             raise NotImplementedError(
-                "memory_budget (checkpointed backward passes) is implemented for networks of 'lif' neurons, not "
-                f"yet for {MODELS[net._codes[0]]!r}"
+                "memory_budget (checkpointed backward passes) is implemented for networks of 'lif' or of 'lif_exp' "
+                f"neurons, not yet for {MODELS[net._codes[0]]!r}"
             )
     times, neuron = net.spike_times, net.spike_indices
     if len(net._tape) > 1:  # merged in place: the record is kept once
@@ -462,7 +463,9 @@ def lif_gradient(
     if memory_budget is not None:
         from .checkpoint import lif_checkpointed
 
-        return lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, memory_budget)
+        if exp_model:
+            _check_exp_reset(net, p)
+        return lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, memory_budget, exp_model)
     if exp_model:
         return _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value)
     if family == "qif":
@@ -561,10 +564,9 @@ def _exp_boundaries(times, neuron, kicked, n, tref, T, s_times, s_idx, states):
     return ptr, kind[srt], all_t[srt], value[srt], where[:n_sp].copy(), ro_pos, n_at_end
 
 
-def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
-    """`lif_gradient` for networks of 'lif_exp' neurons (see `brian2_sparseprop.spiking._adjoint_exp`)."""
+def _check_exp_reset(net, p):
+    """NotImplementedError for 'lif_exp' neurons with reset >= threshold."""
     n = net.n
-    tref = np.broadcast_to(p["tref"], (n,))
     rb, tb = np.broadcast_to(p["reset"], (n,)), np.broadcast_to(p["thr"], (n,))
     bad = (rb >= tb) & np.isfinite(tb)
     if bad.any():
@@ -574,6 +576,13 @@ def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
             f"period ends fires at once, at a time the model's equations do not set), found reset {rb[k]} >= "
             f"threshold {tb[k]} for neuron {k}"
         )
+
+
+def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
+    """`lif_gradient` for networks of 'lif_exp' neurons (see `brian2_sparseprop.spiking._adjoint_exp`)."""
+    n = net.n
+    tref = np.broadcast_to(p["tref"], (n,))
+    _check_exp_reset(net, p)
     T = float(net.t)
     states = net.state_values
     s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
