@@ -415,23 +415,23 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
     )  # fmt: skip
 
 
-def _lif_segment(
-    p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max, window,
-    indices, w, d, spec, n, t_a, t_b, r_a, r_b, v_a, mu_end, pend_i, pend_v,
-    g_w, g_d, g_tau, g_drive, g_thr, g_reset, g_in, counts,
+def _segment_events(
+    times, neuron, kicked, dL_dt, in_t, in_s, tref, d_max, window, t_a, t_b, r_a, r_b, pend_i, pend_v, pseudo_bit
 ):  # fmt: skip
-    """The pass over the segment [t_a, t_b) (spikes r_a to r_b): accumulates the parameters' gradients and
-    returns dL/dv(t_a), the carried dL/dt of earlier spikes (positions, values) and the readouts counted
-    at refractory ends."""
+    """The events of the segment [t_a, t_b) (spikes r_a to r_b) for a compiled pass: first the pseudo-spikes
+    (the last spike of each neuron refractory at t_a, with the tape bit ``pseudo_bit``), then the segment's
+    spikes with their dL/dt and what later segments carried back to them; the input events, first those with
+    pulses in flight at t_a (spikes, then input events, in the order of the whole run's pass: a spike at its
+    record position, an input event before the spikes of its instant, which decides among causes of a
+    pulse-triggered spike that tie), then the segment's. Returns (m, seg_t, seg_i, seg_k, seg_dl, sin_t,
+    sin_s, sin_after) and what `_carry_back` needs."""
     e_a, e_b = (int(x) for x in np.searchsorted(in_t, [t_a, t_b], side="left"))
     if r_a > 0:
-        # the last spike in the window of each neuron: pseudo-spikes where the neuron is refractory at t_a
         w_a = int(np.searchsorted(times, t_a - window, side="left"))
         wi = neuron[w_a:r_a]
         u, first = np.unique(wi[::-1], return_index=True)
         last = w_a + (wi.size - 1 - first)
         ps = np.sort(last[times[last] + tref[u] > t_a])
-        # spikes and input events with pulses in flight at t_a (not the pseudo-spikes)
         f_a = int(np.searchsorted(times, t_a - d_max, side="left"))
         fl = np.arange(f_a, r_a)
         fl = fl[~np.isin(fl, ps, assume_unique=True)] if ps.size else fl
@@ -441,16 +441,11 @@ def _lif_segment(
         g_a = e_a
     m = ps.size
     seg_t = np.concatenate([times[ps], times[r_a:r_b]])
-    seg_i = np.concatenate([neuron[ps], neuron[r_a:r_b]])
-    seg_k = np.concatenate([np.ones(m, np.uint8), kicked[r_a:r_b]])
+    seg_i = np.concatenate([neuron[ps], neuron[r_a:r_b]]).astype(np.int32)
+    seg_k = np.concatenate([np.full(m, pseudo_bit, np.uint8), kicked[r_a:r_b]])
     seg_dl = np.concatenate([np.zeros(m), dL_dt[r_a:r_b]])
     mine = pend_i >= r_a
     np.add.at(seg_dl, m + (pend_i[mine] - r_a), pend_v[mine])
-    pend_i, pend_v = pend_i[~mine], pend_v[~mine]
-    # input events: those in flight at t_a (spikes, then input events, in time order), then the segment's
-    n_fl = fl.size
-    # in the order of the whole run's pass (a spike at its record position, an input event before the
-    # spikes of its instant), which decides among causes of a pulse-triggered spike that tie
     pre_t = np.concatenate([times[fl], in_t[g_a:e_a]])
     pre_s = np.concatenate([neuron[fl], in_s[g_a:e_a]])
     key = np.concatenate([fl, np.searchsorted(times, in_t[g_a:e_a], side="left") - 0.5])
@@ -460,6 +455,37 @@ def _lif_segment(
     sin_after = np.concatenate(
         [np.searchsorted(ps, key[pre_o], side="left"), np.searchsorted(seg_t, in_t[e_a:e_b], side="left")]
     ).astype(np.int64)
+    carry = (ps, fl, pre_o, g_a, e_a, e_b, pend_i[~mine], pend_v[~mine])
+    return m, seg_t, seg_i, seg_k, seg_dl, sin_t, sin_s, sin_after, carry
+
+
+def _carry_back(ev, g_sin, lam, g_in):
+    """After a segment's pass: the input events' dL/dt into ``g_in``; the pending dL/dt of earlier spikes
+    (positions, values), with the pseudo-spikes' (``lam``) and the in-flight spikes' added."""
+    ps, fl, pre_o, g_a, e_a, e_b, pend_i, pend_v = ev[8]
+    m, n_fl = ps.size, fl.size
+    back = np.empty(pre_o.size)
+    back[pre_o] = g_sin[: pre_o.size]
+    g_in[g_a:e_a] += back[n_fl:]
+    g_in[e_a:e_b] += g_sin[pre_o.size :]
+    if m or n_fl:
+        pend_i = np.concatenate([pend_i, ps, fl])
+        pend_v = np.concatenate([pend_v, lam[:m] if m else np.zeros(0), back[:n_fl]])
+    return pend_i, pend_v
+
+
+def _lif_segment(
+    p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max, window,
+    indices, w, d, spec, n, t_a, t_b, r_a, r_b, v_a, mu_end, pend_i, pend_v,
+    g_w, g_d, g_tau, g_drive, g_thr, g_reset, g_in, counts,
+):  # fmt: skip
+    """The pass over the segment [t_a, t_b) (spikes r_a to r_b): accumulates the parameters' gradients and
+    returns dL/dv(t_a), the carried dL/dt of earlier spikes (positions, values) and the readouts counted
+    at refractory ends."""
+    ev = _segment_events(
+        times, neuron, kicked, dL_dt, in_t, in_s, tref, d_max, window, t_a, t_b, r_a, r_b, pend_i, pend_v, 1
+    )
+    m, seg_t, seg_i, seg_k, seg_dl, sin_t, sin_s, sin_after = ev[:8]
     # the segment's readouts
     ro_a, ro_b = (int(x) for x in np.searchsorted(s_times, [t_a, t_b], side="left"))
     ro_t = s_times[ro_a:ro_b]
@@ -483,15 +509,7 @@ def _lif_segment(
         t_a, t_b, seg_dl, mu_end, g_w, _mask(g_w), g_d, _mask(g_d), g_tau, _mask(g_tau),
         g_drive, g_v0, g_thr, g_reset, g_sin, counts, m, lam,
     )  # fmt: skip
-    # carried to earlier segments: the pseudo-spikes' and in-flight spikes' dL/dt; input events' to g_in
-    pre = g_sin[: pre_o.size]
-    back = np.empty(pre_o.size)
-    back[pre_o] = pre
-    g_in[g_a:e_a] += back[n_fl:]
-    g_in[e_a:e_b] += g_sin[pre_o.size :]
-    if m or n_fl:
-        pend_i = np.concatenate([pend_i, ps, fl])
-        pend_v = np.concatenate([pend_v, lam[:m] if m else np.zeros(0), back[:n_fl]])
+    pend_i, pend_v = _carry_back(ev, g_sin, lam, g_in)
     return g_v0, pend_i, pend_v, at_end
 
 
@@ -506,38 +524,10 @@ def _lif_exp_segment(
     spikes (positions, values) and the readouts counted at refractory ends. As `_lif_segment`, except that
     a neuron refractory at t_a starts with a refractory piece from t_a (its currents decay from those at
     t_a), whose currents' adjoints at t_a are carried back with the others."""
-    e_a, e_b = (int(x) for x in np.searchsorted(in_t, [t_a, t_b], side="left"))
-    if r_a > 0:
-        w_a = int(np.searchsorted(times, t_a - window, side="left"))
-        wi = neuron[w_a:r_a]
-        u, first = np.unique(wi[::-1], return_index=True)
-        last = w_a + (wi.size - 1 - first)
-        ps = np.sort(last[times[last] + tref[u] > t_a])
-        f_a = int(np.searchsorted(times, t_a - d_max, side="left"))
-        fl = np.arange(f_a, r_a)
-        fl = fl[~np.isin(fl, ps, assume_unique=True)] if ps.size else fl
-        g_a = int(np.searchsorted(in_t, t_a - d_max, side="left"))
-    else:
-        ps = fl = np.zeros(0, np.int64)
-        g_a = e_a
-    m = ps.size
-    seg_t = np.concatenate([times[ps], times[r_a:r_b]])
-    seg_i = np.concatenate([neuron[ps], neuron[r_a:r_b]]).astype(np.int32)
-    seg_k = np.concatenate([np.zeros(m, np.uint8), kicked[r_a:r_b]])
-    seg_dl = np.concatenate([np.zeros(m), dL_dt[r_a:r_b]])
-    mine = pend_i >= r_a
-    np.add.at(seg_dl, m + (pend_i[mine] - r_a), pend_v[mine])
-    pend_i, pend_v = pend_i[~mine], pend_v[~mine]
-    n_fl = fl.size
-    pre_t = np.concatenate([times[fl], in_t[g_a:e_a]])
-    pre_s = np.concatenate([neuron[fl], in_s[g_a:e_a]])
-    key = np.concatenate([fl, np.searchsorted(times, in_t[g_a:e_a], side="left") - 0.5])
-    pre_o = np.argsort(key, kind="stable")
-    sin_t = np.concatenate([pre_t[pre_o], in_t[e_a:e_b]])
-    sin_s = np.concatenate([pre_s[pre_o], in_s[e_a:e_b]]).astype(np.int32)
-    sin_after = np.concatenate(
-        [np.searchsorted(ps, key[pre_o], side="left"), m + np.searchsorted(times[r_a:r_b], in_t[e_a:e_b], side="left")]
-    ).astype(np.int64)
+    ev = _segment_events(
+        times, neuron, kicked, dL_dt, in_t, in_s, tref, d_max, window, t_a, t_b, r_a, r_b, pend_i, pend_v, 0
+    )
+    m, seg_t, seg_i, seg_k, seg_dl, sin_t, sin_s, sin_after = ev[:8]
     ro_a, ro_b = (int(x) for x in np.searchsorted(s_times, [t_a, t_b], side="left"))
     ro_t = s_times[ro_a:ro_b]
     ro_v = np.ascontiguousarray(states[ro_a:ro_b], float)
@@ -548,7 +538,7 @@ def _lif_exp_segment(
     held = ro_pos < 0
     if held.any():
         np.add.at(g_reset, np.tile(s_idx, ro_t.size)[held], ro_d[held])
-    ro_sp_after = (m + np.searchsorted(times[r_a:r_b], ro_t, side="left")).astype(np.int64)
+    ro_sp_after = np.searchsorted(seg_t, ro_t, side="left").astype(np.int64)
     ro_in_after = np.searchsorted(sin_t, ro_t, side="left").astype(np.int64)
     v_a, cur_a = x_a
     g_v0, g_ie0, g_ii0 = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -566,12 +556,5 @@ def _lif_exp_segment(
         g_tau, g_cur[0], g_cur[1], g_drive, g_v0, g_ie0, g_ii0, g_thr, g_reset, g_sin, counts,
         m, die_b, dii_b, lam,
     )  # fmt: skip
-    pre = g_sin[: pre_o.size]
-    back = np.empty(pre_o.size)
-    back[pre_o] = pre
-    g_in[g_a:e_a] += back[n_fl:]
-    g_in[e_a:e_b] += g_sin[pre_o.size :]
-    if m or n_fl:
-        pend_i = np.concatenate([pend_i, ps, fl])
-        pend_v = np.concatenate([pend_v, lam[:m], back[:n_fl]])
+    pend_i, pend_v = _carry_back(ev, g_sin, lam, g_in)
     return (g_v0, g_ie0, g_ii0), pend_i, pend_v, at_end
