@@ -125,6 +125,33 @@ def test_perfect_integrator_through_refractoriness_against_the_runtime(on_both_d
     assert np.all((t_grid <= t_exact) & (t_exact < t_grid + 1e-4))  # the step that holds the exact time
 
 
+@pytest.mark.parametrize("threshold, fired", [("v > 1", [2]), ("v >= 1", [1, 2])])
+def test_still_state_strict_threshold_against_the_runtime(on_both_devices, threshold, fired):
+    """Brian2's test_threshold_reset: 'dv/dt = 0' from v = 0, 1, 2; 'v > 1' fires neuron 2 only (at t = 0),
+    '>=' neurons 1 and 2, as in Brian2's runtime; later, inputs of 0.5 onto v = 0.5 land exactly on 1."""
+
+    def script(device):
+        G = NeuronGroup(3, "dv/dt = 0 / second : 1", threshold=threshold, reset="v = 0.5")
+        G.v = [0, 1, 2]
+        gen = SpikeGeneratorGroup(1, [0], [1] * ms)
+        S = Synapses(gen, G, on_pre="v_post += 0.5")
+        S.connect()
+        mon = SpikeMonitor(G)
+        run(3 * ms)
+        return np.array(mon.t_), np.array(mon.i), np.array(G.v)
+
+    (t_e, i_e, v_e), (t_r, i_r, v_r) = on_both_devices(script)
+    np.testing.assert_array_equal(i_e[t_e == 0], fired)
+    np.testing.assert_array_equal(i_e, i_r)
+    np.testing.assert_allclose(t_r[t_r > 0], t_e[t_e > 0] + 1e-4)  # the runtime tests it in the next step
+    np.testing.assert_array_equal(v_e, v_r)
+    if threshold == "v > 1":
+        # the input takes neuron 1 to 1.5 (a spike) and neuron 2 exactly to 1.0 (none)
+        assert i_e.tolist() == [2, 1] and np.array_equal(v_e, [0.5, 0.5, 1.0])
+    else:
+        assert i_e.tolist() == [1, 2, 1, 2] and np.array_equal(t_e, [0, 0, 0.001, 0.001])  # 1.0 is threshold
+
+
 def test_boolean_refractory_condition_refused_by_name(exact):
     G = NeuronGroup(1, "dv/dt = 199.99*Hz : 1", threshold="v > 1", reset="v = 0", refractory="(t - lastspike) <= 10*ms")
     SpikeMonitor(G)

@@ -929,9 +929,12 @@ def _recognise_linear(group, offset, run_namespace):
     integrate = "unless refractory" not in group.user_equations[v].flags and bool(np.any(refractory > 0))
     init = {x: np.asarray(group.variables[x].get_value(), dtype=float) for x in order}
     theta = -const
-    if relay and isinstance(cond, (sympy.StrictGreaterThan, sympy.StrictLessThan)):
-        # the engine fires at c @ x >= theta; a relay's state changes only at events, where 'count > 2' must
-        # not fire at 2: the next double above theta makes >= the strict comparison exactly
+    cvec = np.array([c.get(x, 0.0) for x in order])
+    still = relay or not (np.einsum("j,nji->ni", cvec, A).any() or (b @ cvec).any())  # d(c @ x)/dt = 0
+    if still and isinstance(cond, (sympy.StrictGreaterThan, sympy.StrictLessThan)):
+        # the engine fires at c @ x >= theta; where c @ x changes only at events (relays, 'dv/dt = 0'), 'v > 1'
+        # must not fire at 1, at the start or after an input: the next double above theta makes >= the strict
+        # comparison exactly
         theta = np.nextafter(theta, np.inf)
     try:
         model = LinearModel(order, A, b, c, theta=theta, v=v, reset=reset_v, reset_others=others, pulse=v, init=init)
