@@ -337,3 +337,208 @@ def test_gradient_matches_jax_replay(seed, config):
     for name in KINDS:
         got = np.asarray(getattr(g, FIELD.get(name, name)))
         np.testing.assert_allclose(got, ref[name], rtol=1e-8, atol=1e-8 * np.abs(ref[name]).max(), err_msg=name)
+
+
+# ---------------------------------------------------------------- inputs and readouts
+
+
+def random_inputs(rng, n):
+    """Poisson sources with their own synapses and a spike generator, mixed-sign weights, with delays."""
+
+    def csr(m, k):
+        return np.arange(0, m * k + 1, k), np.concatenate([rng.choice(n, size=k, replace=False) for _ in range(m)])
+
+    ip_p, ix_p = csr(4, 3)
+    ip_g, ix_g = csr(6, 3)
+    return [
+        ("add_poisson_sources", dict(rates=np.full(4, 300.0), indptr=ip_p, indices=ix_p,
+                                     weights=rng.normal(0.0, 20.0, 12), delays=rng.uniform(0.0005, 0.003, 12))),
+        ("add_spike_generator", dict(times=rng.uniform(0.002, T - 0.01, 30), sources=rng.integers(0, 6, 30),
+                                     n_sources=6, indptr=ip_g, indices=ix_g, weights=rng.normal(10.0, 20.0, 18),
+                                     delays=rng.uniform(0.0005, 0.003, 18))),
+    ]  # fmt: skip
+
+
+INPUT_FIELDS = {
+    (0, "weights"): "poisson_weights",
+    (0, "delays"): "poisson_delays",
+    (1, "weights"): "generator_weights",
+    (1, "delays"): "generator_delays",
+    (1, "times"): "generator_times",
+}
+
+
+def test_input_and_readout_gradients(seed):
+    # Poisson and spike-generator inputs (their weights, delays and the generator's times) and readouts of v
+    # (record_states, dL_dstates), with refractoriness, against central differences
+    rng = np.random.default_rng(500 + seed)
+    P = random_params(rng, "alpha", n=8, tref=0.002)
+    inputs = random_inputs(rng, P["n"])
+    record = (rng.choice(P["n"], 4, replace=False), np.sort(rng.uniform(0.001, T, 20)))
+    net = build(P, inputs, record)
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=(P["n"], 3))
+    s = rng.normal(size=net.state_values.shape)
+    g = net.gradient(c, b, dL_dstates=s)
+    assert g.n_coincident == 0 and net.spike_times.size > 20
+    fd_check(rng, P, net, g, c, b, KINDS, inputs, record, s)
+    for (part, key), field in INPUT_FIELDS.items():
+        direction = rng.normal(size=np.shape(inputs[part][1][key]))
+        h, values = 1e-9 if key != "weights" else 1e-7, []
+        for sign in (1, -1):
+            moved = [(m, dict(kw, **{key: kw[key] + sign * h * direction}) if p == part else kw)
+                     for p, (m, kw) in enumerate(inputs)]  # fmt: skip
+            other = build(P, moved, record)
+            np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+            values.append(loss_of(other, c, b, s))
+        fd = (values[0] - values[1]) / (2 * h)
+        assert getattr(g, field)[0] @ direction == pytest.approx(fd, rel=1e-5, abs=1e-6), field
+
+
+@pytest.mark.slow  # ~30 s: JAX traces a Python loop over the events
+def test_inputs_and_readouts_match_jax_replay():
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(600)
+    P = random_params(rng, "adaptive", n=6, tref=0.001)
+    inputs = random_inputs(rng, P["n"])
+    for _m, kw in inputs:
+        kw["weights"] = kw["weights"] * 0.002  # pulses into v
+    record = (rng.choice(P["n"], 3, replace=False), np.sort(rng.uniform(0.001, T, 10)))
+    net = build(P, inputs, record)
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=(P["n"], 2))
+    s = rng.normal(size=net.state_values.shape)
+    g = net.gradient(c, b, dL_dstates=s)
+    parts = [{k: kw[k] for k in ("indptr", "indices", "weights", "delays")} for _m, kw in inputs]
+    ref = jax_reference(P, net, c, b, parts, s)
+    got = {name: np.asarray(getattr(g, FIELD.get(name, name))) for name in KINDS}
+    got.update(in0_w=g.poisson_weights[0], in0_d=g.poisson_delays[0], in1_w=g.generator_weights[0],
+               in1_d=g.generator_delays[0])  # fmt: skip
+    for name, value in got.items():
+        np.testing.assert_allclose(value, ref[name], rtol=1e-8, atol=1e-8 * np.abs(ref[name]).max(), err_msg=name)
+
+
+# ---------------------------------------------------------------- cross-check, closed forms, counts, errors
+
+
+def test_lif_exp_as_a_linear_model_has_the_lif_exp_gradient(seed):
+    # 'lif_exp' written as a linear model (variables I_e, I_i, v): the same spikes and the same gradient as
+    # the 'lif_exp' backward pass, its tau and drive derivatives by the chain rule through A and b
+    rng = np.random.default_rng(700 + seed)
+    P = random_params(rng, "exp2", n=10, tref=0.001)
+    P["ro"] = {}
+    tau_e, tau_i, tau = (-1 / P["A"][:, k, k] for k in range(3))
+    drive = P["b"][:, 2] * tau
+    lin = build(P)
+    ref = EventNetwork(P["n"], model="lif_exp", tau=tau, tau_e=tau_e, tau_i=tau_i, drive=drive,
+                       threshold=P["theta"], reset=P["reset"], refractory=P["tref"], v_init=P["x0"][:, 2],
+                       i_e_init=P["x0"][:, 0], i_i_init=P["x0"][:, 1], indptr=P["indptr"], indices=P["indices"],
+                       weights=P["weights"], delays=P["delays"])  # fmt: skip
+    ref.run(T, record_tape=True)
+    np.testing.assert_array_equal(lin.spike_indices, ref.spike_indices)
+    np.testing.assert_allclose(lin.spike_times, ref.spike_times, rtol=0, atol=1e-13)
+    c, bv = rng.normal(size=ref.spike_times.size), rng.normal(size=P["n"])
+    g, h = lin.gradient(c, bv), ref.gradient(c, bv)
+    assert g.n_coincident == h.n_coincident == 0
+    # A = [[-1/te, 0, 0], [0, -1/ti, 0], [1/tau, 1/tau, -1/tau]], b = (0, 0, drive / tau)
+    chain = {
+        "weights": g.weights,
+        "delays": g.delays,
+        "threshold": g.threshold,
+        "reset": g.reset,
+        "v0": g.x0[:, 2],
+        "i_e0": g.x0[:, 0],
+        "i_i0": g.x0[:, 1],
+        "drive": g.b[:, 2] / tau,
+        "tau_e": g.A[:, 0, 0] / tau_e**2,
+        "tau_i": g.A[:, 1, 1] / tau_i**2,
+        "tau": (g.A[:, 2, 2] - g.A[:, 2, 0] - g.A[:, 2, 1] - g.b[:, 2] * drive) / tau**2,
+    }
+    for name, value in chain.items():
+        want = getattr(h, name)
+        np.testing.assert_allclose(value, want, rtol=1e-8, atol=1e-9 * np.abs(want).max(), err_msg=name)
+
+
+def test_perfect_integrator_closed_form():
+    # dv/dt = beta from v0, threshold theta, reset v_r, refractory t_ref: t_1 = (theta - v0) / beta,
+    # t_{k+1} = t_k + t_ref + (theta - v_r) / beta; L = sum of the spike times
+    beta, theta, v0, vr, tref = 40.0, 1.0, 0.2, -0.3, 0.003
+    model = LinearModel(["v"], [[0.0]], [beta], {"v": 1.0}, theta=theta, reset=vr, init={"v": v0})
+    net = EventNetwork(1, model="linear", linear=model, refractory=tref)
+    net.run(0.2, record_tape=True)
+    m = net.spike_times.size
+    k = np.arange(m)
+    expected = (theta - v0) / beta + k * (tref + (theta - vr) / beta)
+    np.testing.assert_allclose(net.spike_times, expected, rtol=1e-13)
+    g = net.gradient(np.ones(m))
+    assert g.b[0] == pytest.approx(-np.sum((theta - v0) / beta**2 + k * (theta - vr) / beta**2), rel=1e-12)
+    assert g.threshold == pytest.approx(np.sum(k + 1) / beta, rel=1e-12)
+    assert g.reset == pytest.approx(-np.sum(k) / beta, rel=1e-12)
+    assert g.x0[0, 0] == pytest.approx(-m / beta, rel=1e-12)
+
+
+def test_full_and_v_final_state_derivatives_agree():
+    rng = np.random.default_rng(800)
+    P = random_params(rng, "alpha", n=6)
+    net = build(P)
+    c, bv = rng.normal(size=net.spike_times.size), rng.normal(size=6)
+    full = np.zeros((6, 3))
+    full[:, 2] = bv
+    g1, g2 = net.gradient(c, bv), net.gradient(c, full)
+    for name in ("weights", "delays", "A", "b", "x0", "threshold", "reset"):
+        np.testing.assert_array_equal(getattr(g1, name), getattr(g2, name), err_msg=name)
+
+
+def test_callable_loss():
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(900)
+    P = random_params(rng, "alpha", n=6)
+    net = build(P)
+    g = net.gradient(loss=lambda t, i, v: (t[0] - 0.01) ** 2 + v[2])
+    c = np.zeros(net.spike_times.size)
+    c[0] = 2 * (net.spike_times[0] - 0.01)
+    h = net.gradient(c, (np.arange(6) == 2).astype(float))
+    np.testing.assert_allclose(g.weights, h.weights, rtol=1e-12)
+    assert g.loss == pytest.approx((net.spike_times[0] - 0.01) ** 2 + net.v[2])
+
+
+def test_arrival_at_a_spike_of_its_target_is_counted():
+    # two identical neurons fire on their own at the same instant and kick each other without delay
+    model = LinearModel.lif_alpha(0.01, 0.005, drive=1.5)
+    net = EventNetwork(2, model="linear", linear=model, indptr=[0, 1, 2], indices=[1, 0], weights=-1.0)
+    net.run(0.015, record_tape=True)
+    assert net.spike_times.size == 2 and net.spike_times[0] == net.spike_times[1]
+    assert net.gradient(np.ones(2)).n_coincident == 2
+    moved = EventNetwork(2, model="linear", linear=model, indptr=[0, 1, 2], indices=[1, 0], weights=-1.0,
+                         delays=0.001)  # fmt: skip
+    moved.run(0.015, record_tape=True)
+    assert moved.gradient(np.ones(moved.spike_times.size)).n_coincident == 0
+
+
+def test_pulse_triggered_spike_passes_its_time_to_the_pulse():
+    # an adaptive-threshold neuron below threshold lifted over it by a generator pulse at 5 ms (delay 1 ms):
+    # its spike is at the pulse's arrival, dL/dt goes to the generator's time and delay one for one (plus
+    # the change of the vector field by the pulse, here -w (lambda^T M)_v with lambda = 0 after the spike
+    # only through the reset: L = the spike time alone)
+    model = LinearModel.lif_adaptive(tau=0.01, tau_t=0.015, vt_rest=1.0, dvt=0.1, drive=0.5)
+    net = EventNetwork(1, model="linear", linear=model)
+    net.add_spike_generator([0.005], [0], 1, [0, 1], [0], weights=0.9, delays=0.001)
+    net.run(0.01, record_tape=True)
+    assert net.spike_times.tolist() == [pytest.approx(0.006, abs=1e-15)]
+    g = net.gradient([1.0])
+    assert g.n_pulse_triggered == 1 and g.n_unresolved == 0
+    assert g.generator_times[0][0] == pytest.approx(1.0, rel=1e-12)
+    assert g.generator_delays[0] == pytest.approx(1.0, rel=1e-12)
+    assert g.generator_weights[0] == 0.0 and g.threshold == 0.0
+
+
+def test_linear_gradient_errors():
+    model = LinearModel.lif_alpha(0.01, 0.005, drive=1.5)
+    mixed = EventNetwork(2, model=["linear", "lif"], linear=model, drive=1.5)
+    mixed.run(0.02, record_tape=True)
+    with pytest.raises(NotImplementedError, match="'linear' neurons only.*found neuron 1 of model 'lif'"):
+        mixed.gradient(np.zeros(mixed.spike_times.size))
+    net = EventNetwork(2, model="linear", linear=model)
+    net.run(0.02, record_tape=True)
+    with pytest.raises(ValueError, match=r"dL_dv must have shape \(2, 3\)"):
+        net.gradient(np.zeros(net.spike_times.size), np.zeros((2, 4)))

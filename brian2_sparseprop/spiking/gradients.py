@@ -226,12 +226,16 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
         the drive), with any weights, delays, refractory periods, per-neuron parameters, Poisson and
         spike-generator inputs, and ``integrate_refractory=False``. For 'lif_exp' the gradient also holds
         dL/dtau_e, dL/dtau_i and dL/d(initial currents). For theta neurons the states (``v0``, ``dL_dv``)
-        are the phases theta, and threshold and reset have no derivative (they are +-pi).
+        are the phases theta, and threshold and reset have no derivative (they are +-pi). Networks of
+        ``'linear'`` neurons (`~brian2_sparseprop.spiking.linear.LinearModel`) have the gradient by the
+        model's A and b, the initial state vectors, threshold, reset and the reset maps of the other
+        variables (`SpikeGradient`: ``A``, ``b``, ``x0``, ``reset_scale``, ``reset_offset``).
     dL_dspike_times : array_like, shape (n_spikes,)
         dL/dt_k for the spikes ``net.spike_times`` (zero where L does not depend on a spike). Give it or
         ``loss``, not both.
     dL_dv : array_like, shape (n,), optional
-        dL/dv_i(T) by the final states (a neuron refractory at T is held at its reset).
+        dL/dv_i(T) by the final states (a neuron refractory at T is held at its reset). For 'linear'
+        networks also of shape (n, d): by the whole final state vectors (`EventNetwork.linear_state`).
     dL_dstates : array_like, shape like ``net.state_values``, optional
         dL/d(readout) by the exact states recorded with ``net.record_states(indices, times)``
         (``net.state_values[r, c]``: neuron ``indices[c]`` at ``net.state_times[r]``). A readout is the
@@ -273,8 +277,9 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     ImportError
         If ``loss`` is given and JAX is not installed.
     NotImplementedError
-        For models other than 'lif', 'lif_exp', 'qif' and 'theta' (or a network that mixes 'lif', 'lif_exp'
-        and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with reset >= threshold,
+        For models other than 'lif', 'lif_exp', 'qif', 'theta' and 'linear' (or a network that mixes 'lif',
+        'lif_exp', 'linear' and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with
+        reset >= threshold,
         readouts of 'qif' and 'theta' neurons with nonzero derivatives, or ``pseudospikes`` for 'lif' and
         'lif_exp' networks, whose backward passes are not written yet.
 
@@ -382,6 +387,16 @@ def lif_gradient(net, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss
     >>> g = net.gradient([0.0, 1.0], pseudospikes=100.0)  # L = the pseudospike time of neuron 1
     >>> g.pseudospike_indices.tolist(), bool(g.pseudospike_times[0] > 0.01), bool(g.drive[1] < 0)
     ([1], True, True)
+
+    A linear model: the perfect integrator dv/dt = b (b = drive / tau = 50 / s) fires first at theta / b =
+    20 ms, so dt/db = -theta / b**2, dt/dtheta = 1 / b and dt/dv(0) = -1 / b:
+
+    >>> from brian2_sparseprop.spiking.linear import LinearModel
+    >>> net = EventNetwork(1, model="linear", linear=LinearModel.pif(drive=0.5, threshold=1.0, tau=0.01))
+    >>> net.run(0.03, record_tape=True)
+    >>> g = net.gradient([1.0])
+    >>> [round(float(x), 12) for x in (g.b[0], g.threshold, g.x0[0, 0])]
+    [-0.0004, 0.02, -0.02]
     """
     from .network import MODELS, EventNetwork
 
@@ -685,7 +700,7 @@ def _model_family(net):
         k = k if fam[0] != "" else 0
         raise NotImplementedError(
             "gradients are implemented for networks of 'qif' and 'theta' neurons only, of 'lif' neurons only, of "
-            f"'lif_exp' neurons only, or of 'linear' neurons only, found neuron {k} of model {MODELS[net._codes[k]]!r}"
+            f"'linear' neurons only, or of 'lif_exp' neurons only, found neuron {k} of model {MODELS[net._codes[k]]!r}"
             + (f" beside neuron 0 of model {MODELS[net._codes[0]]!r}" if k else "")
         )
     return str(fam[0])

@@ -423,8 +423,8 @@ class EventNetwork:
         The model of the ``'linear'`` neurons (required if there are any): variables, matrices (per neuron
         or shared: one compiled system per distinct parameter set, 536 bytes each), threshold, reset, the
         variables that pulses go into, initial values (``v_init`` sets its v). Memory: 40 bytes per neuron
-        for the state vector when the network has linear neurons. Not yet: `set_params`, gradients,
-        Lyapunov spectra.
+        for the state vector when the network has linear neurons. Gradients: `gradient` (by A, b, the
+        initial states, threshold, reset and the reset maps). Not yet: `set_params`, Lyapunov spectra.
 
     Raises
     ------
