@@ -154,6 +154,7 @@ cdef struct Pass:
     int64_t* nb                # neuron i: nb[2 i] its first boundary, nb[2 i + 1] its cursor
     const uint8_t* kind
     const uint8_t* trig        # per boundary: a spike caused by a pulse into a threshold component
+    const int64_t* order       # per boundary: a spike's record position
     uint8_t* claimed
     double* g_w
     double* g_d
@@ -176,12 +177,14 @@ cdef inline bint clamped_after(Pass* P, idx_t i, int64_t q) noexcept nogil:
     return q >= P.nb[2 * i] and P.kind[q] == B_SPIKE and P.tref[i & P.m_tref] > 0.0
 
 
-cdef inline bint before(Pass* P, int64_t q, double ta, bint zero_delay_spike) noexcept nogil:
+cdef inline bint before(Pass* P, int64_t q, double ta, bint zero_delay_spike, int64_t after) noexcept nogil:
     """Whether boundary q precedes an arrival at ta: a spike of the same instant comes after a delayed
-    arrival or an input event and before a zero-delay arrival, unless that spike was caused by a pulse
-    (a zero-delay arrival can be its cause); a readout or a refractory end of the same instant before it."""
+    arrival or an input event and before a zero-delay arrival (sent by a spike of that instant, recorded
+    before the spikes at positions >= `after`), unless it was caused by a pulse and recorded after the
+    sender (then that arrival can be its cause); a readout or a refractory end of the same instant before it."""
     cdef double tq = P.seg[W * q]
-    return tq < ta or (tq == ta and (P.kind[q] != B_SPIKE or (zero_delay_spike and not P.trig[q])))
+    return tq < ta or (tq == ta and (P.kind[q] != B_SPIKE or (
+        zero_delay_spike and not (P.trig[q] and P.order[q] >= after))))
 
 
 cdef inline bint dropped(Pass* P, idx_t i, int64_t q, double ta, int comp) noexcept nogil:
@@ -277,7 +280,7 @@ cdef void end_piece(Pass* P, idx_t i, int64_t q) noexcept nogil:
                 P.seg[W * (q - 1) + OLM + a] = ls[a]
 
 
-cdef void sweep_forward(Pass* P, idx_t row, double tj, bint is_spike) noexcept nogil:
+cdef void sweep_forward(Pass* P, idx_t row, double tj, bint is_spike, int64_t after) noexcept nogil:
     """The arrivals of the spike (or input event) of presynaptic id `row` at tj, added (propagated to the
     boundary) to the state of the first boundary of their target after them."""
     cdef syn_t s
@@ -299,7 +302,7 @@ cdef void sweep_forward(Pass* P, idx_t row, double tj, bint is_spike) noexcept n
         while q < q1 and P.seg[W * q] < tj - tol:
             q += 1
         P.nb[2 * i + 1] = q
-        while q < q1 and before(P, q, ta, is_spike and dly == 0.0):
+        while q < q1 and before(P, q, ta, is_spike and dly == 0.0, after):
             q += 1
         if q == q1:
             continue
@@ -314,9 +317,11 @@ cdef void sweep_forward(Pass* P, idx_t row, double tj, bint is_spike) noexcept n
             P.seg[W * q + OY + a] += w * E[a][c]
 
 
-cdef double send_back(Pass* P, idx_t row, double tj, bint is_spike) noexcept nogil:
-    """The gradients of the synapses of presynaptic id `row` for its spike (or input event) at tj, and
-    dL/dtj through its arrivals."""
+cdef double send_back(Pass* P, idx_t row, double tj, bint is_spike, bint src_trig, int64_t after) noexcept nogil:
+    """The gradients of the synapses of presynaptic id `row` for its spike (or input event) at tj, recorded
+    before the spikes at positions >= `after`, and dL/dtj through its arrivals (`src_trig`: the spike was
+    caused by a pulse). A pulse-triggered spike of the target at the arrival's instant, recorded after the
+    sender, takes the arrival as its cause (the first one met, going back: the others are counted)."""
     cdef syn_t s
     cdef int64_t q, q0, q1
     cdef idx_t i
@@ -343,19 +348,19 @@ cdef double send_back(Pass* P, idx_t row, double tj, bint is_spike) noexcept nog
         while q > q0 and P.seg[W * (q - 1)] >= tj - tol:
             q -= 1
         P.nb[2 * i + 1] = q
-        while q < q1 and before(P, q, ta, zd):
+        while q < q1 and before(P, q, ta, zd, after):
             q += 1
         w = P.w[s & P.m_w]
         L = system(P, i)
         D = L.D
         c = L.neg if w < 0.0 else L.pos
         dta = 0.0
-        if q < q1 and P.trig[q] and not P.claimed[q] and P.seg[W * q] <= ta + tol:
+        if q < q1 and P.trig[q] and not P.claimed[q] and P.seg[W * q] <= ta + tol and P.order[q] >= after:
             dta = P.seg[W * q + OLT]            # the pulse-triggered spike's time is this arrival's
             P.claimed[q] = 1
         elif (q < q1 and P.seg[W * q] <= ta + tol) or (
                 q > q0 and P.seg[W * (q - 1)] >= ta - tol and not (zd and i == row and P.seg[W * (q - 1)] == tj)
-                and not (zd and P.trig[q - 1])):
+                and not (zd and (P.trig[q - 1] or src_trig))):
             P.n_coinc += 1                      # at a spike, refractory end or readout of its target
         if dropped(P, i, q, ta, c):
             lj += dta
@@ -414,6 +419,7 @@ cdef void readout_back(Pass* P, idx_t i, int64_t q, double tr, double nu) noexce
 def linear_backward(
     const double[::1] times, const idx_t[::1] neuron, const uint8_t[::1] kicked,
     const int64_t[::1] bd_ptr, const uint8_t[::1] kind, const double[::1] bd_time, const int64_t[::1] pos,
+    const int64_t[::1] bd_order,
     const double[::1] in_times, const idx_t[::1] in_src, const int64_t[::1] in_after,
     const double[::1] ro_times, const idx_t[::1] ro_neuron, const int64_t[::1] ro_pos,
     const int64_t[::1] ro_sp_after, const int64_t[::1] ro_in_after, const double[::1] dL_dro,
@@ -434,7 +440,8 @@ def linear_backward(
     (`g_x0`, n x 5), dL/dtheta, dL/dv_r per neuron, dL/d(reset scale) and dL/d(reset offset) of each
     component (`g_ra`, `g_rr`, 5), dL/dt of each input event (`g_in`).
 
-    Boundaries, input events and readouts as in `lif_exp_backward` (kind B_SPIKE, B_READOUT, B_REFEND);
+    Boundaries, input events and readouts as in `lif_exp_backward` (kind B_SPIKE, B_READOUT, B_REFEND;
+    `bd_order`: a spike boundary's record position, the size of the record elsewhere);
     `sys`, `cls`: the linear systems and each neuron's; `x0` (n x 5) the augmented initial states. `counts`
     receives [spikes caused by a pulse into a threshold component, coincident events, grazing spikes,
     pulse-triggered spikes whose pulse was not found].
@@ -478,6 +485,7 @@ def linear_backward(
     P.nb = &nb[0]
     P.kind = &ks[0]
     P.trig = &trig[0]
+    P.order = &bd_order[0]
     P.claimed = &claimed[0]
     P.g_w, P.m_gw = &g_w[0], m_gw
     P.g_d, P.m_gd = &g_d[0], m_gd
@@ -508,10 +516,10 @@ def linear_backward(
         e = 0
         while r < n_sp or e < n_in:
             if e < n_in and in_after[e] <= r:
-                sweep_forward(&P, in_src[e], in_times[e], False)
+                sweep_forward(&P, in_src[e], in_times[e], False, in_after[e])
                 e += 1
             else:
-                sweep_forward(&P, neuron[r], times[r], True)
+                sweep_forward(&P, neuron[r], times[r], True, r + 1)
                 r += 1
         for i in range(n):
             L = &sys[cls[i]]
@@ -554,7 +562,7 @@ def linear_backward(
                 e_ro -= 1
                 continue
             if e >= 0 and in_after[e] > r:
-                g_in[e] = send_back(&P, in_src[e], in_times[e], False)
+                g_in[e] = send_back(&P, in_src[e], in_times[e], False, False, in_after[e])
                 e -= 1
                 continue
             j = neuron[r]
@@ -564,7 +572,7 @@ def linear_backward(
             L = &sys[cls[j]]
             D = L.D
             ref = tref[j & m_tref]
-            lj = dL_dt[r] + send_back(&P, j, tj, True)
+            lj = dL_dt[r] + send_back(&P, j, tj, True, trig[p], r + 1)
             # the refractory period's end moves with the spike: lambda^T (Mc - M) y there; then the
             # refractory piece, whose start adjoint is lambda(t_k+)
             if ref > 0.0 and p + 1 < q1:

@@ -157,6 +157,8 @@ def direction_for(rng, P, name):
         return out
     if name == "b":
         return rng.normal(size=P["b"].shape) * 50.0
+    if name == "delays":  # delays of 0 stay 0 (the derivative there is one-sided)
+        return rng.normal(size=P["delays"].shape) * (P["delays"] > 0)
     return rng.normal(size=np.shape(P[name]))
 
 
@@ -189,6 +191,24 @@ def test_gradient_matches_central_differences(seed, config):
     assert g.n_coincident == 0 and g.n_unresolved == 0
     if CONFIGS[config]["kind"] != "adaptive":
         assert g.n_pulse_triggered == 0
+    fd_check(rng, P, net, g, c, b, KINDS)
+
+
+@pytest.mark.parametrize("tref", [0.0, 0.001])
+def test_zero_delay_cascades(seed, tref):
+    # pulses into v with a threshold on v - vt: half the synapses without delay, so that pulse-triggered
+    # spikes trigger others at the same instant (cascades): each takes its cause among the arrivals of its
+    # instant recorded before it; against central differences
+    rng = np.random.default_rng(1010 + seed)
+    P = random_params(rng, "adaptive", tref=tref)
+    P["delays"] = np.where(rng.random(P["delays"].size) < 0.5, 0.0, P["delays"])
+    P["weights"] = 6 * P["weights"]
+    net = build(P)
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=(P["n"], 2))
+    g = net.gradient(c, b)
+    assert g.n_pulse_triggered > 10 and g.n_unresolved == 0 and g.n_coincident == 0
+    assert np.any(np.diff(net.spike_times) == 0)  # cascades
     fd_check(rng, P, net, g, c, b, KINDS)
 
 

@@ -653,6 +653,8 @@ def _linear_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
         dy[:, 1 : d + 1] = dv
     else:
         dy[:, 1 + model.v] = dv
+    bd_order = np.full(bd_time.size + 1, times.size, np.int64)  # each spike boundary's record position
+    bd_order[pos] = np.arange(times.size)
     g_M, g_x0 = np.zeros((n, 25)), np.zeros((n, 5))
     g_thr, g_reset, g_ra, g_rr = np.zeros(n), np.zeros(n), np.zeros(5), np.zeros(5)
     g_in = np.zeros(in_times.size)
@@ -660,7 +662,7 @@ def _linear_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
     held = ro_pos < 0  # a readout within a refractory period is the reset
     np.add.at(g_reset, np.tile(s_idx, s_times.size)[held], ds.reshape(-1)[held])
     _adjoint_linear.linear_backward(
-        times, neuron, kicked, ptr, kind, bd_time, pos, in_times, in_src, in_after,
+        times, neuron, kicked, ptr, kind, bd_time, pos, bd_order, in_times, in_src, in_after,
         s_times, s_idx, ro_pos, ro_sp_after, ro_in_after, ds.reshape(-1),
         spec["indptr"], indices, w, _mask(w), dl, _mask(dl), L["sys"], L["cls"],
         p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), x0,
