@@ -562,3 +562,13 @@ def test_linear_gradient_errors():
     net.run(0.02, record_tape=True)
     with pytest.raises(ValueError, match=r"dL_dv must have shape \(2, 3\)"):
         net.gradient(np.zeros(net.spike_times.size), np.zeros((2, 4)))
+
+
+def test_spikes_at_the_end_of_a_refractory_period_are_counted():
+    # a perfect integrator reset above its threshold fires again the instant its refractory period ends: those
+    # spikes' times are set by the previous spike, not by a crossing (a degenerate event, counted)
+    model = LinearModel.pif(drive=0.5, threshold=1.0, reset=1.2, tau=0.01, init={"v": 0.0})
+    net = EventNetwork(1, model="linear", linear=model, refractory=0.002)
+    net.run(0.03, record_tape=True)
+    np.testing.assert_allclose(net.spike_times, [0.02, 0.022, 0.024, 0.026, 0.028], rtol=1e-12)
+    assert net.gradient(np.ones(5)).n_coincident == 4
