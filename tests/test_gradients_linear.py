@@ -65,7 +65,7 @@ def random_params(rng, kind, n=10, k=3, tref=0.0):
     if kind == "adaptive":
         x0[:, 1] = rng.uniform(0.95, 1.1, n)
     targets = [rng.choice(np.delete(np.arange(n), j), size=k, replace=False) for j in range(n)]
-    scale = {"alpha": 40.0, "adaptive": 0.05, "pif": 30.0, "exp2": 3.0}[kind]
+    scale = {"alpha": 15.0, "adaptive": 0.05, "pif": 15.0, "exp2": 3.0}[kind]
     return dict(
         m,
         n=n,
