@@ -9,6 +9,11 @@ With ``--lif-exp``: the same network of 'lif_exp' neurons (S1's connectivity, we
 states; the pulses enter an inhibitory current of time constant 5 ms), differentiated by
 `brian2_sparseprop.spiking._adjoint_exp`.
 
+With ``--linear``: the same network of 'linear' neurons, LIF with alpha-function currents
+(`LinearModel.lif_alpha`, tau = 10 ms, tau_s = 5 ms, drive 1.1; S1's connectivity and initial v; the pulse
+w = -0.2 into g carries the charge of S1's delta pulse, w tau_s / tau = -0.1), differentiated by
+`brian2_sparseprop.spiking._adjoint_linear` (d = 3: propagators and their Van Loan integrals per arrival).
+
 With ``--memory N DURATION``: one S1 run of N neurons over DURATION simulated seconds with the tape, then
 its backward pass, and the peak memory (resident set) of the process after building, after the forward
 run and after the backward pass. The issue's case, a 10^6-neuron run with 10^7 spikes:
@@ -32,6 +37,7 @@ Usage:
     python benchmarks/gradients.py --sizes --memory 1000000 3
     python benchmarks/gradients.py --sizes --memory 100000 3 --budget 16 --repeats 1
     python benchmarks/gradients.py --sizes 10000 --theta
+    python benchmarks/gradients.py --sizes 10000 --linear --duration 0.3
 """
 
 import argparse
@@ -61,6 +67,18 @@ def s1_theta(n, k=100, seed=0):
     indptr, indices = fixed_out_degree(n, k, rng)
     return EventNetwork(n, model="theta", tau=0.01, drive=1.0, v_init=rng.uniform(-np.pi, np.pi, n),
                         indptr=indptr, indices=indices, weights=-1.0 / np.sqrt(k), seed=seed)  # fmt: skip
+
+
+def s1_linear(n, k=100, seed=0):
+    """S1 with alpha currents ('linear', `LinearModel.lif_alpha`): S1's network and initial v, tau_s = 5 ms,
+    pulses of S1's charge into g."""
+    from brian2_sparseprop.spiking.linear import LinearModel
+
+    rng = np.random.default_rng(seed)
+    indptr, indices = fixed_out_degree(n, k, rng)
+    model = LinearModel.lif_alpha(tau=0.01, tau_s=0.005, drive=1.1)
+    return EventNetwork(n, model="linear", linear=model, v_init=rng.random(n), indptr=indptr, indices=indices,
+                        weights=-0.2, seed=seed)  # fmt: skip
 
 
 def measure(n, duration, repeats, build=sparse_inhibitory_lif):
@@ -172,7 +190,8 @@ def s1_table(args):
     )
     for n in args.sizes:
         duration = args.duration or DURATION.get(n, 0.3)
-        build = s1_lif_exp if args.lif_exp else s1_theta if args.theta else sparse_inhibitory_lif
+        build = (s1_lif_exp if args.lif_exp else s1_theta if args.theta else s1_linear if args.linear
+                 else sparse_inhibitory_lif)  # fmt: skip
         spikes, best, g = measure(n, duration, args.repeats, build)
         us = {k: 1e6 * v / spikes for k, v in best.items()}
         print(
@@ -192,6 +211,7 @@ def main():
     ap.add_argument("--yin-yang", action="store_true", help="also time a Yin-Yang training epoch")
     ap.add_argument("--lif-exp", action="store_true", help="S1 with exponential currents ('lif_exp')")
     ap.add_argument("--theta", action="store_true", help="S1 with theta neurons")
+    ap.add_argument("--linear", action="store_true", help="S1 with alpha currents ('linear')")
     ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default: per size)")
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs of each")
     ap.add_argument("--memory", nargs=2, metavar=("N", "DURATION"), help="peak memory of S1 with N neurons")

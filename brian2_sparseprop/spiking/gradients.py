@@ -12,13 +12,14 @@ where a spike caused by a pulse makes its time insensitive to its neuron's param
 the events; see `SpikeGradient`.
 """
 
+import dataclasses
 import inspect
 from dataclasses import dataclass
 
 import numpy as np
 
 from .._validation import check_real, check_values, real_array, si_value
-from . import _adjoint, _adjoint_exp, _adjoint_qif
+from . import _adjoint, _adjoint_exp, _adjoint_linear, _adjoint_qif
 
 __all__ = ["SpikeGradient", "lif_gradient", "pseudospike_times", "van_rossum_loss"]
 
@@ -91,6 +92,18 @@ class SpikeGradient:
         With ``pseudospikes`` ('qif' and 'theta' networks): the pseudospikes of the neurons that did not
         fire in the run (see `pseudospike_times`), which followed the recorded spikes in the loss's
         arguments; None without.
+    A, b : numpy.ndarray or None
+        'linear' networks: dL/dA and dL/db of the `~brian2_sparseprop.spiking.linear.LinearModel`, shaped
+        like its ``A`` and ``b`` (per neuron, or summed over the neurons where the model has one matrix).
+        Every entry on and below the diagonal has its derivative (also those that are 0 in the model);
+        those above it are 0. Derivatives by time constants follow by the chain rule (for ``A[k, k] =
+        -1/tau``: dL/dtau = dL/dA[k, k] / tau**2, plus the terms of the entries of b and A that tau
+        divides). None for the other models.
+    x0 : numpy.ndarray or None
+        'linear' networks: dL/dx(0), shape (n, d), by the initial state vectors (``v0`` is its column of v).
+    reset_scale, reset_offset : numpy.ndarray or None
+        'linear' networks: dL/d(scale) and dL/d(offset) of the reset maps ``x = scale * x + offset`` of the
+        variables other than v (``reset_others``), shape (d,) (0 for v). None for the other models.
 
     Notes
     -----
@@ -124,6 +137,11 @@ class SpikeGradient:
     loss: float | None = None
     pseudospike_times: np.ndarray | None = None
     pseudospike_indices: np.ndarray | None = None
+    A: np.ndarray | None = None
+    b: np.ndarray | None = None
+    x0: np.ndarray | None = None
+    reset_scale: np.ndarray | None = None
+    reset_offset: np.ndarray | None = None
 
 
 def _boundaries(times, neuron, kicked, n, s_times, s_idx, tref):
@@ -211,12 +229,16 @@ def lif_gradient(
         the drive), with any weights, delays, refractory periods, per-neuron parameters, Poisson and
         spike-generator inputs, and ``integrate_refractory=False``. For 'lif_exp' the gradient also holds
         dL/dtau_e, dL/dtau_i and dL/d(initial currents). For theta neurons the states (``v0``, ``dL_dv``)
-        are the phases theta, and threshold and reset have no derivative (they are +-pi).
+        are the phases theta, and threshold and reset have no derivative (they are +-pi). Networks of
+        ``'linear'`` neurons (`~brian2_sparseprop.spiking.linear.LinearModel`) have the gradient by the
+        model's A and b, the initial state vectors, threshold, reset and the reset maps of the other
+        variables (`SpikeGradient`: ``A``, ``b``, ``x0``, ``reset_scale``, ``reset_offset``).
     dL_dspike_times : array_like, shape (n_spikes,)
         dL/dt_k for the spikes ``net.spike_times`` (zero where L does not depend on a spike). Give it or
         ``loss``, not both.
     dL_dv : array_like, shape (n,), optional
-        dL/dv_i(T) by the final states (a neuron refractory at T is held at its reset).
+        dL/dv_i(T) by the final states (a neuron refractory at T is held at its reset). For 'linear'
+        networks also of shape (n, d): by the whole final state vectors (`EventNetwork.linear_state`).
     dL_dstates : array_like, shape like ``net.state_values``, optional
         dL/d(readout) by the exact states recorded with ``net.record_states(indices, times)``
         (``net.state_values[r, c]``: neuron ``indices[c]`` at ``net.state_times[r]``). A readout is the
@@ -278,10 +300,11 @@ def lif_gradient(
     ImportError
         If ``loss`` is given and JAX is not installed.
     NotImplementedError
-        For models other than 'lif', 'lif_exp', 'qif' and 'theta' (or a network that mixes 'lif', 'lif_exp'
-        and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with reset >= threshold,
-        ``memory_budget`` for networks of other neurons than 'lif' and 'lif_exp', or ``pseudospikes`` for 'lif'
-        and 'lif_exp' networks, whose backward passes are not written yet.
+        For models other than 'lif', 'lif_exp', 'qif', 'theta' and 'linear' (or a network that mixes 'lif',
+        'lif_exp', 'linear' and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with
+        reset >= threshold, ``memory_budget`` for networks of other neurons than 'lif' and 'lif_exp', or
+        ``pseudospikes`` for networks of other neurons than 'qif' and 'theta', whose backward passes are not
+        written yet.
 
     Examples
     --------
@@ -399,6 +422,16 @@ def lif_gradient(
     >>> g = net.gradient(np.zeros(net.spike_times.size), dL_dstates=[[1.0]])
     >>> bool(np.isclose(g.tau, -2 * 0.005 / 0.01**2))
     True
+
+    A linear model: the perfect integrator dv/dt = b (b = drive / tau = 50 / s) fires first at theta / b =
+    20 ms, so dt/db = -theta / b**2, dt/dtheta = 1 / b and dt/dv(0) = -1 / b:
+
+    >>> from brian2_sparseprop.spiking.linear import LinearModel
+    >>> net = EventNetwork(1, model="linear", linear=LinearModel.pif(drive=0.5, threshold=1.0, tau=0.01))
+    >>> net.run(0.03, record_tape=True)
+    >>> g = net.gradient([1.0])
+    >>> [round(float(x), 12) for x in (g.b[0], g.threshold, g.x0[0, 0])]
+    [-0.0004, 0.02, -0.02]
     """
     from .network import MODELS, EventNetwork
 
@@ -452,6 +485,11 @@ def lif_gradient(
         all_t.shape,
         "one per spike of net.spike_times" + (", then one per pseudospike" if ps is not None else ""),
     )
+    dL_dv_full = None
+    if family == "linear" and dL_dv is not None and np.ndim(dL_dv) == 2:  # by the whole final state vectors
+        d = len(net._linear["model"].variables)
+        dL_dv_full = _derivative("dL_dv", dL_dv, (n, d), "one per neuron, or one per neuron and variable")
+        dL_dv = None
     dv = np.zeros(n) if dL_dv is None else _derivative("dL_dv", dL_dv, (n,), "one per neuron")
     ds = (
         np.zeros(states.shape)
@@ -466,6 +504,10 @@ def lif_gradient(
         if exp_model:
             _check_exp_reset(net, p)
         return lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, memory_budget, exp_model)
+    if family == "linear":
+        return _linear_gradient(
+            net, p, times, neuron, kicked, dL_dt, dv if dL_dv_full is None else dL_dv_full, ds, value
+        )
     if exp_model:
         return _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value)
     if family == "qif":
@@ -626,19 +668,92 @@ def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
     )  # fmt: skip
 
 
+def _linear_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
+    """`lif_gradient` for networks of 'linear' neurons (see `brian2_sparseprop.spiking._adjoint_linear`);
+    ``dv`` is dL/dv(T), shape (n,), or dL/dx(T), shape (n, d)."""
+    n = net.n
+    L = net._linear
+    model = L["model"]
+    d = len(model.variables)
+    T = float(net.t)
+    tref = np.broadcast_to(p["tref"], (n,))
+    states = net.state_values
+    s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
+    ptr, kind, bd_time, _bd_val, pos, ro_pos, n_at_end = _exp_boundaries(
+        times, neuron, kicked, n, tref, T, s_times, s_idx, states
+    )
+    in_times = np.concatenate([c[0] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0)
+    in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
+    in_after = np.searchsorted(times, in_times, side="left").astype(np.int64)  # an instant's inputs come first
+    ro_sp_after = np.searchsorted(times, s_times, side="left").astype(np.int64)  # a readout precedes its instant
+    ro_in_after = np.searchsorted(in_times, s_times, side="left").astype(np.int64)
+    spec = net._spec
+    indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
+    w, dl = spec["weights"], spec["delays"]
+    parts, perm = _synapse_parts(net)
+    nnz = spec["indices"].size
+    g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
+    g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
+    # the augmented states y = (1, x): initial states (v from v_init) and dL/dy(T)
+    x0 = np.zeros((n, 5))
+    x0[:, 0] = 1.0
+    x0[:, 1 : d + 1] = L["x0"]
+    x0[:, 1 + model.v] = net._v_init
+    dy = np.zeros((n, 5))
+    if dv.ndim == 2:
+        dy[:, 1 : d + 1] = dv
+    else:
+        dy[:, 1 + model.v] = dv
+    bd_order = np.full(bd_time.size + 1, times.size, np.int64)  # each spike boundary's record position
+    bd_order[pos] = np.arange(times.size)
+    g_M, g_x0 = np.zeros((n, 25)), np.zeros((n, 5))
+    g_thr, g_reset, g_ra, g_rr = np.zeros(n), np.zeros(n), np.zeros(5), np.zeros(5)
+    g_in = np.zeros(in_times.size)
+    counts = np.zeros(4, np.int64)
+    held = ro_pos < 0  # a readout within a refractory period is the reset
+    np.add.at(g_reset, np.tile(s_idx, s_times.size)[held], ds.reshape(-1)[held])
+    _adjoint_linear.linear_backward(
+        times, neuron, kicked, ptr, kind, bd_time, pos, bd_order, in_times, in_src, in_after,
+        s_times, s_idx, ro_pos, ro_sp_after, ro_in_after, ds.reshape(-1),
+        spec["indptr"], indices, w, _mask(w), dl, _mask(dl), L["sys"], L["cls"],
+        p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), x0,
+        0.0, T, dL_dt, dy, g_w, _mask(g_w), g_d, _mask(g_d), g_M, np.int64(-1), g_x0,
+        g_thr, g_reset, g_ra, g_rr, g_in, counts,
+    )  # fmt: skip
+    gM = g_M.reshape(n, 5, 5)
+    gA, gb = gM[:, 1 : d + 1, 1 : d + 1].copy(), gM[:, 1 : d + 1, 0].copy()
+    shared = {name: np.ndim(getattr(model, name)) for name in ("A", "b", "theta", "reset")}
+    keep = np.zeros(d, bool)
+    keep[[k for k in range(d) if k != model.v]] = True
+    grad = _gradient(
+        net, g_w, g_d, parts, perm, g_in, in_src, value,
+        drive=np.zeros(n), v0=g_x0[:, 1 + model.v].copy(), tau=np.zeros(n),
+        A=gA if shared["A"] == 3 else gA.sum(axis=0), b=gb if shared["b"] == 2 else gb.sum(axis=0),
+        x0=g_x0[:, 1 : d + 1].copy(), reset_scale=np.where(keep, g_ra[1 : d + 1], 0.0),
+        reset_offset=np.where(keep, g_rr[1 : d + 1], 0.0),
+        n_pulse_triggered=int(counts[0]), n_coincident=int(counts[1] + counts[2]) + n_at_end,
+        n_unresolved=int(counts[3]),
+    )  # fmt: skip
+    return dataclasses.replace(  # threshold and reset shaped like the model's (not the network's ignored ones)
+        grad,
+        threshold=g_thr if shared["theta"] else float(g_thr.sum()),
+        reset=g_reset if shared["reset"] else float(g_reset.sum()),
+    )
+
+
 def _model_family(net):
     """'lif', 'lif_exp' or 'qif' (QIF and theta neurons, which share the backward pass): the network's one
     family of neuron models with a gradient, or NotImplementedError."""
     from .network import MODELS
 
-    family = {"lif": "lif", "lif_exp": "lif_exp", "qif": "qif", "theta": "qif"}
+    family = {"lif": "lif", "lif_exp": "lif_exp", "qif": "qif", "theta": "qif", "linear": "linear"}
     fam = np.array([family.get(m, "") for m in MODELS])[net._codes]
     k = int(np.argmax(fam != fam[0]))
     if fam[0] == "" or fam[k] != fam[0]:
         k = k if fam[0] != "" else 0
         raise NotImplementedError(
-            "gradients are implemented for networks of 'qif' and 'theta' neurons only, of 'lif' neurons only, or of "
-            f"'lif_exp' neurons only, found neuron {k} of model {MODELS[net._codes[k]]!r}"
+            "gradients are implemented for networks of 'qif' and 'theta' neurons only, of 'lif' neurons only, of "
+            f"'linear' neurons only, or of 'lif_exp' neurons only, found neuron {k} of model {MODELS[net._codes[k]]!r}"
             + (f" beside neuron 0 of model {MODELS[net._codes[0]]!r}" if k else "")
         )
     return str(fam[0])

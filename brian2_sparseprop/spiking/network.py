@@ -423,8 +423,8 @@ class EventNetwork:
         The model of the ``'linear'`` neurons (required if there are any): variables, matrices (per neuron
         or shared: one compiled system per distinct parameter set, 536 bytes each), threshold, reset, the
         variables that pulses go into, initial values (``v_init`` sets its v). Memory: 40 bytes per neuron
-        for the state vector when the network has linear neurons. Not yet: `set_params`, gradients,
-        Lyapunov spectra.
+        for the state vector when the network has linear neurons. Gradients: `gradient` (by A, b, the
+        initial states, threshold, reset and the reset maps). Not yet: `set_params`, Lyapunov spectra.
 
     Raises
     ------
@@ -1788,7 +1788,12 @@ class EventNetwork:
                 f"record_tape must be on from the first run (t = 0), found a run without it before, t = {self.t} s"
             )
         if record_tape and self._tape is None:
-            above = np.flatnonzero((self._codes != MODELS.index("theta")) & (self._v_init >= self._thr))
+            level = self._v_init
+            if self._linear is not None:  # linear neurons: the threshold's combination c . x of the initial state
+                x0 = self._linear["x0"].copy()
+                x0[:, self._linear["model"].v] = self._v_init
+                level = np.where(self._codes == MODELS.index("linear"), x0 @ self._linear["model"].c, level)
+            above = np.flatnonzero((self._codes != MODELS.index("theta")) & (level >= self._thr))
             if above.size:
                 raise NotImplementedError(
                     f"record_tape: neurons {above[:10].tolist()} start at or above threshold and fire at t = 0, "
