@@ -197,3 +197,29 @@ def test_passive_group_across_runs_with_a_changed_drive(exact):
         later + (at_change - later) * np.exp(-(t - 0.01) / tau),
     )
     np.testing.assert_allclose(M.v_, expected, rtol=0, atol=1e-15)
+
+
+def test_record_single_timestep_after_a_run(exact):
+    """Brian2's StateMonitor.record_single_timestep(): after a run, the values at its end are appended."""
+    G = NeuronGroup(2, "dv/dt = -v/(5*ms) : 1")
+    G.v = [1.0, 0.5]
+    mon = StateMonitor(G, "v", record=[1])
+    with pytest.raises(TypeError, match="after the network has been run once"):
+        mon.record_single_timestep()
+    run(0.5 * ms)
+    mon.record_single_timestep()
+    np.testing.assert_allclose(mon.t_, np.arange(6) * 1e-4, atol=1e-18)
+    np.testing.assert_allclose(mon.v[0], 0.5 * np.exp(-np.arange(6) * 0.1 / 5), rtol=1e-14)
+    assert mon.v[0, -1] == G.v[1]
+
+
+def test_state_monitor_on_an_event_clock_refused(exact):
+    import brian2
+
+    if not hasattr(brian2, "EventClock"):
+        pytest.skip("EventClock is new in Brian2 2.11")
+    G = NeuronGroup(2, "dv/dt = -v/(5*ms) : 1")
+    mon = StateMonitor(G, "v", record=True, clock=brian2.EventClock(times=np.arange(3) * ms))
+    with pytest.raises(NotImplementedError, match="recording on the EventClock .* regular steps"):
+        run(1 * ms)
+    assert len(mon.t) == 0

@@ -374,6 +374,25 @@ def _generator_events(group, t_start, t_end):
     return times[keep][order], indices[keep][order]
 
 
+class _RecordNow:
+    """A StateMonitor's ``codeobj`` after a run with the device: appends the recorded variables' values at the
+    end of the run (the group's variables hold the engine's state then), as Brian2's
+    ``StateMonitor.record_single_timestep()`` does with its code object."""
+
+    def __init__(self, mon):
+        self.mon = mon
+
+    def __call__(self):
+        mon = self.mon
+        size = len(mon.variables["t"].get_value())
+        mon.resize(size + 1)
+        mon.variables["t"].get_value()[size] = np.asarray(mon.clock.t_).reshape(-1)[0]
+        local = np.asarray(mon.record, dtype=np.int64) + (mon.source.start if isinstance(mon.source, Subgroup) else 0)
+        root = mon.source.source if isinstance(mon.source, Subgroup) else mon.source
+        for name in mon.record_variables:
+            mon.recorded_variables[name].get_value()[size] = root.variables[name].get_value()[local]
+
+
 def _clock_ticks(clock, t_start, t_end):
     """Times (s) of the clock's ticks in a run from t_start to t_end, as Brian2 steps them."""
     clock.set_interval(t_start * second, t_end * second)
@@ -1052,6 +1071,8 @@ class SparsePropDevice(RuntimeDevice):
             session.n_states_seen += len(state_times)
             for mon in spec.state_monitors:
                 self._append_states(mon, spec, session, ticks[mon.name], state_times, state_values)
+        for mon in spec.state_monitors:  # what Brian2's StateMonitor.record_single_timestep() calls
+            mon.codeobj = _RecordNow(mon)
         for mon in spec.rate_monitors:
             first = spec.neuron_indices(mon.source)[0]
             keep = (indices >= first) & (indices < first + len(mon.source))

@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 from brian2 import (
+    Clock,
     NeuronGroup,
     PoissonGroup,
     PoissonInput,
@@ -1968,6 +1969,12 @@ def _check_spike_monitor(mon, group_specs):
 
 
 def _check_state_monitor(mon, group_specs):
+    if not isinstance(mon.clock, Clock):
+        raise _refuse(
+            mon,
+            f"recording on the {type(mon.clock).__name__} '{mon.clock.name}'",
+            "StateMonitor records on a clock of regular steps (its own dt or the default clock)",
+        )
     root = _root(mon.source)
     if root.name not in group_specs:
         raise _refuse(mon, f"recording from {type(root).__name__} '{root.name}'", "StateMonitor records NeuronGroups")
