@@ -4,11 +4,12 @@ Brian2 marks the tests that any device should pass as ``standalone_compatible``;
 them (single-run and multiple-run tests, as ``brian2.test(test_standalone=...)`` does) with
 ``set_device('sparseprop')``. Tests whose network the device refuses (NotImplementedError, e.g.
 non-linear or multi-dimensional models, synaptic dynamics, TimedArray) count as skipped, the others
-must pass. Usage::
+must pass, except the tests in ``DIFFERENCES``, which assert the clock-driven runtime's answer where the exact
+engine's differs (counted as "differ", with the reason). Usage::
 
     python scripts/brian2_suite.py [--long] [-k EXPRESSION] [--list-failures] [--list-skips]
 
-The exit status is 0 when no accepted test failed.
+The exit status is 0 when no accepted test failed (tests that differ by design do not count).
 """
 
 import argparse
@@ -17,6 +18,26 @@ import os
 import sys
 
 import pytest
+
+# Tests that fail by design: they assert what Brian2's clock-driven runtime computes where the exact engine
+# differs (each checked against the exact answer by this project's own tests, named here).
+DIFFERENCES = {
+    "test_refractory.py::test_refractoriness_threshold": (
+        "a perfect integrator (dv/dt = 199.99 Hz) crosses 'v > 1' at 5.00025 ms and fires again when its 10 ms "
+        "of refractoriness end; the runtime reports the steps 5 and 15 ms that hold those times "
+        "(tests/test_device_linear.py::test_perfect_integrator_through_refractoriness_against_the_runtime)"
+    ),
+    "test_poissoninput.py::test_poissoninput_refractory": (
+        "PoissonInput at rate 1/dt: the runtime draws a binomial count per step (exactly one event per step "
+        "here), the device a Poisson process in continuous time (docs/device.md, 'PoissonInput')"
+    ),
+}
+
+
+def difference(nodeid):
+    """The reason why a failed test differs by design, or None."""
+    name = nodeid.split("/")[-1]
+    return next((why for key, why in DIFFERENCES.items() if name.startswith(key)), None)
 
 
 class _Outcomes:
@@ -68,18 +89,23 @@ def main(argv=None):
     parser.add_argument("--list-skips", action="store_true", help="list the skipped tests with the reason")
     args = parser.parse_args(argv)
     collector = run_suite(long_tests=args.long, keyword=args.keyword)
+    for nodeid, outcome in collector.outcomes.items():
+        if outcome == "failed" and difference(nodeid):
+            collector.outcomes[nodeid] = "differs"
     counts = collections.Counter(collector.outcomes.values())
     print()
     print(f"Brian2 {__import__('brian2').__version__} standalone-compatible tests with set_device('sparseprop'):")
     print(f"  passed  {counts['passed']:4d}")
     print(f"  skipped {counts['skipped']:4d}  (refused by the device with NotImplementedError, or skipped by Brian2)")
     print(f"  failed  {counts['failed']:4d}")
-    for kind, flag in (("failed", args.list_failures), ("skipped", args.list_skips)):
+    print(f"  differ  {counts['differs']:4d}  (fail by design: they assert the runtime's time steps, see DIFFERENCES)")
+    for kind, flag in (("failed", args.list_failures), ("differs", args.list_failures), ("skipped", args.list_skips)):
         if flag or (kind == "failed" and counts["failed"]):
             print(f"\n{kind}:")
             for nodeid, outcome in collector.outcomes.items():
                 if outcome == kind:
-                    print(f"  {nodeid}\n      {collector.messages.get(nodeid, '')}")
+                    why = difference(nodeid) if kind == "differs" else collector.messages.get(nodeid, "")
+                    print(f"  {nodeid}\n      {why}")
     return 1 if counts["failed"] else 0
 
 
