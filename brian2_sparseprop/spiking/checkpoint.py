@@ -49,7 +49,15 @@ import numpy as np
 
 from .._validation import check_real
 from . import _adjoint, _adjoint_exp
-from .gradients import _boundaries, _exp_boundaries, _gradient, _mask, _model_family, _synapse_parts
+from .gradients import (
+    _boundaries,
+    _exp_boundaries,
+    _gradient,
+    _mask,
+    _model_family,
+    _synapse_accumulators,
+    _synapse_parts,
+)
 
 __all__ = ["segments"]
 
@@ -321,9 +329,7 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
     indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
     w, d = spec["weights"], spec["delays"]
     parts, perm = _synapse_parts(net)
-    nnz = spec["indices"].size
-    g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
-    g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
+    g_w, g_d = _synapse_accumulators(net, parts)
     g_tau = np.zeros(n if np.ndim(net._config["tau"]) else 1)
     g_drive, g_thr, g_reset = (np.zeros(n) for _ in range(3))
     if exp_model:

@@ -180,6 +180,16 @@ def _boundaries(times, neuron, kicked, n, s_times, s_idx, tref):
     return ptr, order, kind, all_t[keep], pos, ro_pos, n_at_end
 
 
+def _synapse_accumulators(net, parts):
+    """Zeroed dL/dw and dL/dd accumulators: one per synapse, or one where the network's synapses share one
+    weight (delay)."""
+    nnz = net._spec["indices"].size
+    return (
+        np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1)),
+        np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1)),
+    )
+
+
 def _mask(a):
     return np.int64(-1 if a.size > 1 else 0)
 
@@ -526,9 +536,7 @@ def lif_gradient(
     w, d = spec["weights"], spec["delays"]
     parts, perm = _synapse_parts(net)
     # one accumulator per synapse, unless the network alone has one shared weight (delay)
-    nnz = spec["indices"].size
-    g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
-    g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
+    g_w, g_d = _synapse_accumulators(net, parts)
     g_tau = np.zeros(n if np.ndim(net._config["tau"]) else 1)  # per arrival: one accumulator if shared
     g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(4))
     g_in = np.zeros(in_times.size)
@@ -640,9 +648,7 @@ def _lif_exp_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
     indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
     w, d = spec["weights"], spec["delays"]
     parts, perm = _synapse_parts(net)
-    nnz = spec["indices"].size
-    g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
-    g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
+    g_w, g_d = _synapse_accumulators(net, parts)
     g_tm, g_te, g_ti, g_drive, g_v0, g_ie0, g_ii0, g_thr, g_reset = (np.zeros(n) for _ in range(9))
     g_in = np.zeros(in_times.size)
     counts = np.zeros(3, np.int64)
@@ -691,9 +697,7 @@ def _linear_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
     indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
     w, dl = spec["weights"], spec["delays"]
     parts, perm = _synapse_parts(net)
-    nnz = spec["indices"].size
-    g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
-    g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
+    g_w, g_d = _synapse_accumulators(net, parts)
     # the augmented states y = (1, x): initial states (v from v_init) and dL/dy(T)
     x0 = np.zeros((n, 5))
     x0[:, 0] = 1.0
@@ -929,9 +933,7 @@ def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, ds, value, ps):
         theta, ro_ptr, ro_t, ro_g, ro_ab, r_all, g_tau, g_drive, g_v0, g_reset,
     )  # fmt: skip
     parts, perm = _synapse_parts(net)
-    nnz = spec["indices"].size
-    g_w = np.zeros(1 if len(parts) == 1 and parts[0][2] else max(nnz, 1))
-    g_d = np.zeros(1 if len(parts) == 1 and parts[0][3] else max(nnz, 1))
+    g_w, g_d = _synapse_accumulators(net, parts)
     g_in = np.zeros(in_times.size)
     _adjoint_qif.qif_backward(
         times, neuron, kicked, sp_ptr, pos, ev_row, ev_off, in_after, indptr, inv, rec,
