@@ -115,8 +115,8 @@ def _parse(argv):
     p.add_argument(
         "--output",
         default="flossing_experiment",
-        help="output prefix (relative to the current directory): writes PREFIX.png and PREFIX.json; runs already "
-        "in PREFIX.json (same settings) are kept and not run again",
+        help="output prefix (relative to the current directory): writes PREFIX.png and PREFIX.json, whose "
+        "runs are kept",
     )
     preset = p.parse_known_args(argv)[0].preset
     if preset is not None:
