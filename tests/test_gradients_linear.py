@@ -65,7 +65,7 @@ def random_params(rng, kind, n=10, k=3, tref=0.0):
     if kind == "adaptive":
         x0[:, 1] = rng.uniform(0.95, 1.1, n)
     targets = [rng.choice(np.delete(np.arange(n), j), size=k, replace=False) for j in range(n)]
-    scale = {"alpha": 15.0, "adaptive": 0.05, "pif": 15.0, "exp2": 3.0}[kind]
+    scale = {"alpha": 15.0, "adaptive": 0.05, "pif": 15.0, "exp2": 1.0}[kind]
     return dict(
         m,
         n=n,
@@ -167,12 +167,15 @@ def fd_check(rng, P, net, g, c, b, names, inputs=(), record=None, s=None, rel=1e
         direction = direction_for(rng, P, name)
         if not direction.any():
             continue
-        h = 1e-9 if name in ("delays",) else 1e-7
-        values = []
-        for sign in (1, -1):
-            other = build(perturbed(P, name, sign * h, direction), inputs, record)
-            np.testing.assert_array_equal(other.spike_indices, net.spike_indices)  # the order of events kept
-            values.append(loss_of(other, c, b, s))
+        # the largest step of three that keeps the order of events (two spikes of a random network can be
+        # closer than the first step moves them)
+        for h in (1e-9, 1e-10, 1e-11) if name == "delays" else (1e-7, 1e-8, 1e-9):
+            others = [build(perturbed(P, name, sign * h, direction), inputs, record) for sign in (1, -1)]
+            if all(np.array_equal(o.spike_indices, net.spike_indices) for o in others):
+                break
+        else:
+            pytest.fail(f"{name}: the order of events changes at every step down to h = {h}")
+        values = [loss_of(o, c, b, s) for o in others]
         fd = (values[0] - values[1]) / (2 * h)
         got = np.sum(np.asarray(getattr(g, FIELD.get(name, name))) * direction)
         # relative 1e-5 (finite differences: truncation ~h^2, rounding ~1e-16 / h)
@@ -199,14 +202,19 @@ def test_zero_delay_cascades(seed, tref):
     # pulses into v with a threshold on v - vt: half the synapses without delay, so that pulse-triggered
     # spikes trigger others at the same instant (cascades): each takes its cause among the arrivals of its
     # instant recorded before it; against central differences
+    # networks are drawn until one has no arrival counted as coincident (an upper bound near cascades, at
+    # which the gradient is one-sided and finite differences do not apply)
     rng = np.random.default_rng(1010 + seed)
-    P = random_params(rng, "adaptive", tref=tref)
-    P["delays"] = np.where(rng.random(P["delays"].size) < 0.5, 0.0, P["delays"])
-    P["weights"] = 6 * P["weights"]
-    net = build(P)
-    c = rng.normal(size=net.spike_times.size)
-    b = rng.normal(size=(P["n"], 2))
-    g = net.gradient(c, b)
+    for _ in range(10):
+        P = random_params(rng, "adaptive", tref=tref)
+        P["delays"] = np.where(rng.random(P["delays"].size) < 0.5, 0.0, P["delays"])
+        P["weights"] = 6 * P["weights"]
+        net = build(P)
+        c = rng.normal(size=net.spike_times.size)
+        b = rng.normal(size=(P["n"], 2))
+        g = net.gradient(c, b)
+        if g.n_coincident == 0:
+            break
     assert g.n_pulse_triggered > 10 and g.n_unresolved == 0 and g.n_coincident == 0
     assert np.any(np.diff(net.spike_times) == 0)  # cascades
     fd_check(rng, P, net, g, c, b, KINDS)
