@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from brian2_sparseprop import EventNetwork
-from brian2_sparseprop.spiking.readouts import state_maximum
+from brian2_sparseprop.spiking.readouts import maximum_gradient, state_maximum
 
 T = 0.1
 N_DRIVEN, READOUT = 7, np.array([7, 8, 9])
@@ -155,3 +155,91 @@ def test_refusals():
         state_maximum(net, [0])
     with pytest.raises(TypeError, match="must be an EventNetwork"):
         state_maximum("net", [0])
+
+
+# ---------------------------------------------------------------- maximum_gradient: every kind of maximum
+
+GEN_TIMES = np.array([0.011, 0.024, 0.05, 0.083])
+
+
+def run_with_generator(params, gen):
+    net = EventNetwork(**params)
+    net.add_spike_generator(
+        gen["times"], [0, 1, 0, 1], 2, [0, 2, 4], READOUT[[0, 1, 1, 2]], weights=gen["w"], delays=gen["d"]
+    )
+    net.run(T, record_tape=True)
+    return net
+
+
+@pytest.mark.parametrize("model", ["lif", "lif_exp"])
+def test_maximum_gradient_against_central_differences(rng, model):
+    """L = a . maxima + c . spike times, for maxima of every kind (after or before a pulse, interior, at the
+    ends): maximum_gradient against central differences by every parameter kind (the event order and the
+    kinds of the maxima unchanged), with pulses from the network and from a spike generator."""
+    params = network(rng, model)
+    gen = dict(times=GEN_TIMES + rng.uniform(0, 0.004, 4), w=rng.normal(0.2, 0.4, 4), d=rng.uniform(0, 0.002, 4))
+    net = run_with_generator(params, gen)
+    m = state_maximum(net, READOUT)
+    a = rng.normal(size=3)
+    c = rng.normal(size=net.spike_times.size)
+    g = maximum_gradient(net, READOUT, a, c)
+
+    def loss(p, q):
+        other = run_with_generator(p, q)
+        np.testing.assert_array_equal(other.spike_indices, net.spike_indices)
+        om = state_maximum(other, READOUT)
+        assert np.array_equal(om.kind, m.kind)
+        return float(a @ om.values + c @ other.spike_times)
+
+    checks = [("weights", g.weights), ("delays", g.delays), ("drive", g.drive), ("tau", g.tau), ("v_init", g.v0)]
+    checks += [("gen times", g.generator_times[0]), ("gen w", g.generator_weights[0]), ("gen d", g.generator_delays[0])]
+    if model == "lif_exp":
+        checks.append(("tau_s", g.tau_e + g.tau_i))  # tau_e = tau_i moved together (both currents in use)
+    for name, grad in checks:
+        h = 1e-8
+        if name == "tau_s":
+            direction = 1.0
+            shifted = [dict(params, tau_e=0.004 + s * h, tau_i=0.004 + s * h) for s in (1, -1)]
+            values = [loss(p, gen) for p in shifted]
+        elif name.startswith("gen"):
+            key = {"gen times": "times", "gen w": "w", "gen d": "d"}[name]
+            direction = rng.normal(size=4)
+            values = [loss(params, dict(gen, **{key: gen[key] + s * h * direction})) for s in (1, -1)]
+        else:
+            direction = rng.normal(size=np.shape(params[name])) * (0.01 if name in ("tau", "delays") else 1.0)
+            values = [loss(dict(params, **{name: params[name] + s * h * direction}), gen) for s in (1, -1)]
+        fd = (values[0] - values[1]) / (2 * h)
+        assert np.sum(np.asarray(grad) * direction) == pytest.approx(fd, rel=1e-5, abs=1e-7), name
+    assert g.n_coincident == 0
+
+
+def test_maximum_gradient_matches_readouts_at_interior_maxima(rng):
+    """At interior maxima (dv/dt = 0) the closed forms of maximum_gradient and the backward pass's own
+    readouts (record_states at the argmax, dL_dstates) are two differentiations of one quantity."""
+    for _ in range(20):
+        params = network(rng, "lif_exp")
+        m = state_maximum(run(params), READOUT)
+        chosen = np.flatnonzero(m.kind == "interior")
+        if chosen.size:
+            break
+    times = np.sort(m.times[chosen])
+    net = run(params, times)
+    ds = np.zeros(net.state_values.shape)
+    ds[np.searchsorted(times, m.times[chosen]), chosen] = 1.0
+    via_readouts = net.gradient(np.zeros(net.spike_times.size), dL_dstates=ds)
+    closed = maximum_gradient(run(params), READOUT, np.isin(np.arange(3), chosen).astype(float))
+    for name in ("weights", "delays", "drive", "tau", "v0", "tau_e", "i_e0"):
+        np.testing.assert_allclose(
+            getattr(closed, name), getattr(via_readouts, name), rtol=1e-9, atol=1e-12, err_msg=name
+        )
+
+
+def test_maximum_gradient_refusals():
+    net = EventNetwork(1, drive=0.0, tau=0.01, threshold=np.inf)
+    net.run(0.01, record_tape=True)
+    with pytest.raises(ValueError, match=r"dL_dmax must have shape \(1,\)"):
+        maximum_gradient(net, [0], [1.0, 2.0])
+    with pytest.raises(ValueError, match=r"dL_dspike_times must have shape \(0,\)"):
+        maximum_gradient(net, [0], [1.0], [1.0])
+    with pytest.raises(TypeError, match="not a callable"):
+        maximum_gradient(net, [0], [1.0], loss=lambda *a: 0.0)

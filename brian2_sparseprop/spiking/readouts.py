@@ -20,19 +20,22 @@ so its maximum over a run is taken at an interval's ends or where dv/dt = 0 insi
 The states at the pulses come from decaying sums over the pulses (one cumulative sum per neuron,
 rescaled every 200 time constants to stay in range): no Python loop over spikes or neurons.
 
-Gradient of a loss of the maximum: at an interior maximum dv/dt = 0, so moving the argmax does not change
-the maximum to first order and dL/d(max) enters as a readout at t* (``record_states`` at the times
-returned, in a run of the same network, then ``dL_dstates``); at T it is ``dL_dv``. At a maximum on a
-pulse ('lif': right before or after it; 'lif_exp': a kink where an inhibitory pulse ends a rise) the argmax
-moves with the pulse's arrival time, a term dv/dt(t_k-) dt_k/dp that such a readout does not hold
-(``kind`` says which maxima these are).
+Gradient of a loss of the maxima (`maximum_gradient`): a readout that does not fire is a sum of kernels
+of its arrivals, v(t*) = I + (v0 - I) e^{-t*/tau} + sum_j w_j K(t* - t_j) (K(s) = e^{-s/tau} for 'lif',
+k (e^{-s/tau_s} - e^{-s/tau}) for 'lif_exp', whose initial current is a pulse at 0), so its maximum's
+derivatives by its own parameters, by the weights and by the arrival times t_j are closed forms. The
+argmax t* moves too: at an interior maximum dv/dt = 0 (no first-order change), at T or 0 it stays, and at
+a pulse ('lif': right before or after it; 'lif_exp': a kink where an inhibitory pulse ends a rise) it moves
+with that pulse's arrival, adding dv/dt(t*-) to the derivative by its arrival time. An arrival time is its
+source's spike time plus the synapse's delay (or an input event's time plus the delay): the derivatives
+by the source spikes enter the network's backward pass as derivatives by spike times.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-__all__ = ["StateMaximum", "state_maximum"]
+__all__ = ["StateMaximum", "maximum_gradient", "state_maximum"]
 
 #: the kinds of a maximum (`StateMaximum.kind`)
 KINDS = ("start", "after pulse", "before pulse", "interior", "end")
@@ -84,7 +87,9 @@ def _decaying_sums(seg, z, x):
 
 
 def _arrivals(net, readout):
-    """The pulses into the readout neurons before T: (position in ``readout``, time, weight)."""
+    """The pulses into the readout neurons before T: position in ``readout``, time, weight, the synapse (in
+    the engine's connectivity) and the event that sent it (a spike's record position, or the number of
+    spikes plus the input event's position on the tape)."""
     spec = net._spec
     times, neuron = net.spike_times, net.spike_indices
     in_t = [c[0] for c in net._tape_inputs]
@@ -102,7 +107,7 @@ def _arrivals(net, readout):
     pos = where[spec["indices"][syn]]
     t_arr = ev_t[ev] + d
     keep = (pos >= 0) & (t_arr < float(net.t))
-    return pos[keep], t_arr[keep], np.asarray(w[keep], dtype=float)
+    return pos[keep], t_arr[keep], np.asarray(w[keep], dtype=float), syn[keep], ev[keep]
 
 
 def state_maximum(net, neurons):
@@ -148,14 +153,9 @@ def state_maximum(net, neurons):
     >>> bool(np.isclose(m.values[0], 0.25)), bool(np.isclose(m.times[0], 0.002 + 0.01 * np.log(2))), str(m.kind[0])
     (True, True, 'interior')
 
-    The gradient of the maximum by the pulse's weight: dL/d(max) as a readout at t* (an interior maximum)
-    in a run of the same network that records it:
+    The gradient of the maximum by the pulse's weight (`maximum_gradient`):
 
-    >>> net2 = EventNetwork(1, model="lif_exp", drive=0.0, tau=0.01, tau_e=0.005, threshold=np.inf)
-    >>> net2.add_spike_generator([0.002], [0], 1, [0, 1], [0], weights=1.0)
-    >>> net2.record_states([0], m.times)
-    >>> net2.run(0.05, record_tape=True)
-    >>> g = net2.gradient(np.zeros(0), dL_dstates=[[1.0]])
+    >>> g = maximum_gradient(net, [0], [1.0])
     >>> bool(np.isclose(g.generator_weights[0], 0.25))  # the peak is w / 4
     True
     """
@@ -191,7 +191,7 @@ def state_maximum(net, neurons):
     tau = np.broadcast_to(net._tau, (n,))[idx].astype(float)
     drive = np.broadcast_to(net._drive, (n,))[idx].astype(float)
     is_exp = codes == lif_exp
-    pos, t_arr, w = _arrivals(net, idx)
+    pos, t_arr, w, _syn, _ev = _arrivals(net, idx)
     # the currents' time constant of each 'lif_exp' neuron (one in use), and their initial sum
     cur0 = np.zeros((m, 2))
     tau_s = np.ones(m)
@@ -266,3 +266,190 @@ def state_maximum(net, neurons):
     # 'lif_exp': v is continuous, a maximum at a pulse is the kink before it
     kind[(kind == "after pulse") & is_exp] = "before pulse"
     return StateMaximum(values=values, times=times, kind=kind.astype(str))
+
+
+def _kernel(s, tau, tau_s, is_exp):
+    """K(s) of a unit pulse on v after s >= 0, dK/ds, dK/dtau and dK/dtau_s: e^{-s/tau} ('lif'), or
+    k (e^{-s/tau_s} - e^{-s/tau}) with k = tau_s / (tau_s - tau) ('lif_exp': a pulse into the current), which
+    is tau_s f[tau, tau_s], the divided difference of f(x) = e^{-s/x}: at tau_s = tau (a current not in use
+    may have it) its limits, K = tau f'(tau), dK/dtau = tau f''(tau) / 2, dK/dtau_s = f'(tau) + tau f''(tau) / 2."""
+    e_m = np.exp(-s / tau)
+    same = is_exp & (tau_s == tau)
+    safe = np.where(is_exp & ~same, tau_s - tau, 1.0)
+    k, e_s = tau_s / safe, np.exp(-s / tau_s)
+    f1, f2 = s / tau**2 * e_m, e_m * (s**2 / tau**4 - 2 * s / tau**3)
+    K = np.where(same, tau * f1, np.where(is_exp, k * (e_s - e_m), e_m))
+    dK_ds = np.where(same, e_m * (1 / tau - s / tau**2), np.where(is_exp, k * (e_m / tau - e_s / tau_s), -e_m / tau))
+    dK_dtau = np.where(
+        same, tau * f2 / 2, np.where(is_exp, tau_s / safe**2 * (e_s - e_m) - k * s * e_m / tau**2, s * e_m / tau**2)
+    )
+    dK_dtau_s = np.where(
+        same, f1 + tau * f2 / 2, np.where(is_exp, -tau / safe**2 * (e_s - e_m) + k * s * e_s / tau_s**2, 0.0)
+    )
+    return K, dK_ds, dK_dtau, dK_dtau_s
+
+
+def maximum_gradient(net, neurons, dL_dmax, dL_dspike_times=None, **kwargs):
+    """The gradient of a loss L of the maxima over the run of readout neurons' states (and of spike times,
+    final states and readouts, as in `~brian2_sparseprop.spiking.gradients.lif_gradient`).
+
+    The maxima are those of `state_maximum`: their derivatives by the readouts' own parameters (tau, drive,
+    initial state; tau_e, tau_i and the initial currents for 'lif_exp'), by the weights and delays of the
+    pulses into them and by the times of the spikes that sent those pulses are closed forms (a readout
+    that does not fire is a sum of kernels of its arrivals), and the latter enter the network's backward
+    pass as derivatives by spike times. Where the maximum is at a pulse its time moves with the pulse's
+    arrival, which is counted: two or more pulses arriving together at a maximum are a point where the
+    one-sided derivatives differ (each such maximum adds one to ``n_coincident``; the pulse first on the
+    tape carries the derivative of the maximum's time).
+
+    Parameters
+    ----------
+    net : EventNetwork
+        A network of 'lif' or 'lif_exp' neurons after a run from t = 0 with ``record_tape=True``.
+    neurons : array_like of int, shape (m,)
+        The readout neurons (which do not fire in the run), as in `state_maximum`.
+    dL_dmax : array_like, shape (m,)
+        dL/d(max of v) of each readout neuron, in the order of ``neurons``.
+    dL_dspike_times : array_like, shape like ``net.spike_times``, optional
+        The loss's derivatives by the spike times (zeros by default).
+    **kwargs
+        ``dL_dv`` and ``dL_dstates``, as in ``net.gradient``.
+
+    Returns
+    -------
+    SpikeGradient
+        As ``net.gradient`` returns it; ``loss`` is None.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As `state_maximum` and ``net.gradient``; for ``dL_dmax`` or ``dL_dspike_times`` of the wrong shape or
+        not finite; for a callable ``loss`` (give the derivatives).
+    NotImplementedError
+        As `state_maximum`.
+
+    Examples
+    --------
+    A 'lif' readout (tau = 10 ms, no drive) takes a pulse of weight 0.5 at 2 ms, then one of -0.2 at 3 ms:
+    its maximum is right after the first pulse, 0.5, whose time does not matter (no drive, v = 0 before it):
+
+    >>> import numpy as np
+    >>> from brian2_sparseprop import EventNetwork
+    >>> from brian2_sparseprop.spiking.readouts import maximum_gradient, state_maximum
+    >>> net = EventNetwork(1, drive=0.0, tau=0.01, threshold=np.inf)
+    >>> net.add_spike_generator([0.002, 0.003], [0, 1], 2, [0, 1, 2], [0, 0], weights=[0.5, -0.2], delays=0.0)
+    >>> net.run(0.02, record_tape=True)
+    >>> m = state_maximum(net, [0])
+    >>> str(m.kind[0]), float(m.values[0])
+    ('after pulse', 0.5)
+    >>> g = maximum_gradient(net, [0], [1.0])
+    >>> g.generator_weights[0].tolist(), g.generator_times[0].tolist()
+    ([1.0, 0.0], [0.0, 0.0])
+
+    With v0 = 0.3 instead, v decays before the pulse (dv/dt = -30 /s there), so moving the pulse later
+    lowers the maximum: dmax/dt_1 = -0.3 e^{-0.2} / 10 ms:
+
+    >>> net = EventNetwork(1, drive=0.0, tau=0.01, threshold=np.inf, v_init=[0.3])
+    >>> net.add_spike_generator([0.002, 0.003], [0, 1], 2, [0, 1, 2], [0, 0], weights=[0.5, -0.2], delays=0.0)
+    >>> net.run(0.02, record_tape=True)
+    >>> g = maximum_gradient(net, [0], [1.0])
+    >>> bool(np.isclose(g.generator_times[0][0], -30 * np.exp(-0.2))), bool(np.isclose(g.v0[0], np.exp(-0.2)))
+    (True, True)
+    """
+    from .gradients import SpikeGradient, _derivative, _gradient, _synapse_parts
+    from .network import MODELS
+
+    if "loss" in kwargs:
+        raise TypeError("maximum_gradient takes the loss's derivatives (dL_dmax, dL_dspike_times, ...), not a callable")
+    m = state_maximum(net, neurons)
+    idx = np.asarray(neurons).astype(np.int64)
+    g_max = _derivative("dL_dmax", dL_dmax, idx.shape, "one per readout neuron")
+    n_sp = net.spike_times.size
+    dL_dt = (
+        np.zeros(n_sp)
+        if dL_dspike_times is None
+        else _derivative("dL_dspike_times", dL_dspike_times, (n_sp,), "one per spike of net.spike_times").copy()
+    )
+    n, r = net.n, idx.size
+    is_exp = net._codes[idx] == MODELS.index("lif_exp")
+    tau = np.broadcast_to(net._tau, (n,))[idx].astype(float)
+    drive = np.broadcast_to(net._drive, (n,))[idx].astype(float)
+    v0 = np.asarray(net._v_init, dtype=float)[idx]
+    te = np.broadcast_to(net._tau_e, (n,))[idx].astype(float) if is_exp.any() else np.ones(r)
+    ti = np.broadcast_to(net._tau_i, (n,))[idx].astype(float) if is_exp.any() else np.ones(r)
+    cur0 = np.broadcast_to(net._cur_init, (n, 2))[idx].astype(float) if is_exp.any() else np.zeros((r, 2))
+    t_star = m.times
+    pos, t_arr, w, syn, ev = _arrivals(net, idx)
+    # the readouts' own terms: the relaxation from v0 to the drive, and the initial currents (pulses at 0)
+    decay = np.exp(-t_star / tau)
+    g_v0, g_drive = g_max * decay, g_max * (1.0 - decay)
+    g_tau = g_max * (v0 - drive) * t_star / tau**2 * decay
+    slope = -(v0 - drive) / tau * decay  # dv/dt(t*-), completed below
+    g_te, g_ti, g_ie0, g_ii0 = (np.zeros(r) for _ in range(4))
+    for col, tau_c, g_tc, g_c0 in ((0, te, g_te, g_ie0), (1, ti, g_ti, g_ii0)):
+        K, dK_ds, dK_dtau, dK_dtau_s = _kernel(t_star, tau, tau_c, is_exp)
+        on = is_exp.astype(float)
+        g_c0 += on * g_max * K
+        g_tau += on * g_max * cur0[:, col] * dK_dtau
+        g_tc += on * g_max * cur0[:, col] * dK_dtau_s
+        slope += on * cur0[:, col] * dK_ds
+    # the arrivals before t*: kernels of their weights, at the times since they arrived
+    before = t_arr < t_star[pos]
+    p_b, s_b, w_b = pos[before], t_star[pos[before]] - t_arr[before], w[before]
+    tau_s_b = np.where(w_b >= 0, te[p_b], ti[p_b])
+    K, dK_ds, dK_dtau, dK_dtau_s = _kernel(s_b, tau[p_b], tau_s_b, is_exp[p_b])
+    G = g_max[p_b]
+    nnz = max(net._spec["indices"].size, 1)
+    g_w, g_d = np.zeros(nnz), np.zeros(nnz)
+    np.add.at(g_w, syn[before], G * K)
+    g_tau += np.bincount(p_b, G * w_b * dK_dtau, minlength=r)
+    np.add.at(g_te, p_b[w_b >= 0], (G * w_b * dK_dtau_s)[w_b >= 0])
+    np.add.at(g_ti, p_b[w_b < 0], (G * w_b * dK_dtau_s)[w_b < 0])
+    slope += np.bincount(p_b, w_b * dK_ds, minlength=r)
+    g_arrival = np.zeros(t_arr.size)
+    g_arrival[before] = -G * w_b * dK_ds
+    # a maximum at a pulse: its time is the pulse's arrival (dv/dt(t*-) on the first one of its instant), and
+    # right after a pulse ('lif') the maximum holds the weights of that instant
+    at_pulse = np.isin(m.kind, ("before pulse", "after pulse"))
+    at = (t_arr == t_star[pos]) & at_pulse[pos]
+    ties = np.bincount(pos[at], minlength=r) > 1
+    first = np.flatnonzero(at)[np.unique(pos[at], return_index=True)[1]]
+    g_arrival[first] += g_max[pos[first]] * slope[pos[first]]
+    jump = at & (m.kind[pos] == "after pulse")
+    np.add.at(g_w, syn[jump], g_max[pos[jump]])
+    # arrival times to delays and to the spike or input event that sent each pulse
+    np.add.at(g_d, syn, g_arrival)
+    from_spike = ev < n_sp
+    np.add.at(dL_dt, ev[from_spike], g_arrival[from_spike])
+    in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
+    g_in = np.zeros(in_src.size)
+    np.add.at(g_in, ev[~from_spike] - n_sp, g_arrival[~from_spike])
+
+    def per_neuron(values):
+        out = np.zeros(n)
+        out[idx] = values
+        return out
+
+    parts, perm = _synapse_parts(net)
+    exp_fields = {}
+    if is_exp.any():
+        exp_fields = dict(
+            tau_e=per_neuron(g_te), tau_i=per_neuron(g_ti), i_e0=per_neuron(g_ie0), i_i0=per_neuron(g_ii0)
+        )
+    direct = _gradient(
+        net, g_w, g_d, parts, perm, g_in, in_src, None,
+        drive=per_neuron(g_drive), v0=per_neuron(g_v0), tau=per_neuron(g_tau), threshold=per_neuron(np.zeros(r)),
+        reset=per_neuron(np.zeros(r)), n_pulse_triggered=0, n_coincident=int(ties.sum()), n_unresolved=0,
+        **exp_fields,
+    )  # fmt: skip
+    through = net.gradient(dL_dt, **kwargs)
+    summed = {}
+    for f in fields(SpikeGradient):
+        a, b = getattr(through, f.name), getattr(direct, f.name)
+        if f.name == "loss" or a is None:
+            summed[f.name] = a
+        elif isinstance(a, tuple):
+            summed[f.name] = tuple(x + y for x, y in zip(a, b, strict=True))
+        else:
+            summed[f.name] = a + b
+    return SpikeGradient(**summed)
