@@ -1,0 +1,377 @@
+"""Gradients through the device of groups that it runs as linear models (model 'linear', dx/dt = A x + b):
+a CUBA-like LIF with an exponential current and an adaptive threshold, and a LIF with alpha currents.
+``get_device().gradient`` against central finite differences of the device's own runs (every kind of
+variable: weights, delays, time constants, drives, threshold and reset parameters, a shared reset
+increment, initial values of every state variable, generator spike times), against the gradient of the
+same network built by hand as an `EventNetwork` with ``model='linear'`` chain-ruled by hand, and the
+refusals that stay."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from brian2 import (
+    Network,
+    NeuronGroup,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    StateMonitor,
+    Synapses,
+    get_device,
+    ms,
+    mV,
+    second,
+    seed as brian_seed,
+    set_device,
+    start_scope,
+    volt,
+)
+from brian2.devices.device import reset_device
+
+import brian2_sparseprop  # noqa: F401 (registers the device)
+from brian2_sparseprop import EventNetwork
+from brian2_sparseprop.spiking.linear import LinearModel
+
+TARGET = 0.025  # s
+DURATION = 40 * ms
+H = 1e-9  # the step of the central differences, in the variable's SI unit
+
+# CUBA-like LIF with one exponential current ge (inputs of both signs) and an adaptive threshold vt: the
+# threshold 'v > vt + dth' is not 'v > constant', so the device runs it as a linear model (ge, v, vt)
+EQS_ADAPTIVE = """
+dv/dt = (I - v)/taum + ge/tauk : volt (unless refractory)
+dge/dt = -ge/taue : volt
+dvt/dt = (vt0 - vt)/taut : volt
+I : volt
+taum : second (constant)
+tauk : second (constant)
+taue : second (constant)
+taut : second (constant)
+vt0 : volt
+dth : volt
+vr : volt
+dvt : volt (shared)
+"""
+
+# LIF with alpha currents (one time constant taus for both stages): a linear model (g, s, v)
+EQS_ALPHA = """
+dv/dt = (I - v + s)/taum : volt (unless refractory)
+ds/dt = (g - s)/taus : volt
+dg/dt = -g/taus : volt
+I : volt
+taum : second (constant)
+taus : second (constant)
+vth : volt
+vr : volt
+"""
+
+
+@pytest.fixture
+def taped(numpy_target):
+    """The sparseprop device with the tape of the backward pass, Brian2's state reset before and after."""
+    set_device("sparseprop", gradients=True)
+    start_scope()
+    yield
+    reset_device()
+
+
+def _variable(obj, name):
+    return obj.pre.variables["delay"] if name == "delay" else obj.variables[name]
+
+
+def script(kind, seed, change=None, state=False):
+    """10 neurons of one of the two linear forms, recurrent excitatory and inhibitory synapses with delays
+    into the input variable (ge, or g of the alpha currents), a spike generator; ``change(objects)`` changes
+    values before the run; ``state``: a StateMonitor of v of three neurons."""
+    rng = np.random.default_rng(seed)
+    brian_seed(seed)
+    n = 10
+    if kind == "adaptive":
+        G = NeuronGroup(n, EQS_ADAPTIVE, threshold="v > vt + dth", reset="v = vr\nvt += dvt", refractory=1 * ms)
+        G.I = rng.uniform(12, 17, n) * mV
+        G.taum, G.tauk = rng.uniform(8, 12, n) * ms, rng.uniform(8, 12, n) * ms
+        G.taue, G.taut = rng.uniform(3, 6, n) * ms, rng.uniform(15, 30, n) * ms
+        G.vt0 = rng.uniform(8, 10, n) * mV
+        G.dth = rng.uniform(0, 1, n) * mV
+        G.vr = rng.uniform(-2, 0, n) * mV
+        G.dvt = 1 * mV
+        G.v = rng.uniform(0, 5, n) * mV
+        G.ge = rng.uniform(0, 2, n) * mV
+        G.vt = G.vt0[:] + rng.uniform(0, 2, n) * mV
+        target, scale = "ge", 1.0
+    else:
+        G = NeuronGroup(n, EQS_ALPHA, threshold="v > vth", reset="v = vr", refractory=1 * ms)
+        G.I = rng.uniform(11, 15, n) * mV
+        G.taum = rng.uniform(8, 12, n) * ms
+        G.taus = rng.uniform(2, 4, n) * ms
+        G.vth = rng.uniform(9, 11, n) * mV
+        G.vr = rng.uniform(-2, 0, n) * mV
+        G.v = rng.uniform(0, 5, n) * mV
+        G.s = rng.uniform(0, 2, n) * mV
+        G.g = rng.uniform(0, 2, n) * mV
+        target, scale = "g", 2.0
+    E = Synapses(G, G, "w : volt", on_pre=f"{target}_post += w")
+    E.connect(p=0.3, condition="i != j")
+    E.w = rng.uniform(1, 6, len(E)) * mV * scale
+    E.delay = rng.uniform(0.5, 3, len(E)) * ms
+    Inh = Synapses(G, G, "w : volt", on_pre=f"{target}_post += 2*w")
+    Inh.connect(p=0.2, condition="i != j")
+    Inh.w = -rng.uniform(1, 4, len(Inh)) * mV * scale
+    Inh.delay = rng.uniform(0.5, 3, len(Inh)) * ms
+    gen = SpikeGeneratorGroup(2, [0, 1, 0], [2.0, 4.5, 9.0] * ms)
+    P = Synapses(gen, G, "w : volt", on_pre=f"{target}_post += w")
+    P.connect(p=0.6)
+    P.w = rng.uniform(2, 8, len(P)) * mV * scale
+    P.delay = 1 * ms
+    mon = SpikeMonitor(G)
+    objects = dict(G=G, E=E, Inh=Inh, gen=gen, P=P, mon=mon)
+    if state:
+        objects["M"] = StateMonitor(G, "v", record=[1, 4, 8])
+    if change is not None:
+        change(objects)
+    return objects
+
+
+def loss(t, i):
+    """Squared distance of every spike to TARGET, weighted by the neuron."""
+    return jnp.sum((1.0 + 0.1 * i) * (t - TARGET) ** 2)
+
+
+def loss_value(mon):
+    t, i = np.asarray(mon.t_), np.asarray(mon.i)
+    return float(np.sum((1.0 + 0.1 * i) * (t - TARGET) ** 2))
+
+
+def state_loss(t, i, values):
+    """The spike loss plus a loss of the recorded membrane values (in volt)."""
+    return loss(t, i) + 50.0 * jnp.sum(values**2)
+
+
+def state_loss_value(o):
+    return loss_value(o["mon"]) + 50.0 * float(np.sum(np.asarray(o["M"].v_) ** 2))
+
+
+#: the variables checked against finite differences: (object, variable) of each kind
+VARIABLES = {
+    "adaptive": [("G", x) for x in ("taum", "tauk", "taue", "taut", "I", "vt0", "dth", "vr", "dvt", "v", "ge", "vt")],
+    "alpha": [("G", x) for x in ("taum", "taus", "I", "vth", "vr", "v", "s", "g")],
+}
+
+
+def central_difference(kind, seed, obj, var, k, base, state=False):
+    """(L(x + H) - L(x - H)) / (2 H) of the device's runs with one value changed, asserting the same events."""
+    values = []
+    for sign in (1, -1):
+        start_scope()
+
+        def change(o, obj=obj, var=var, k=k, step=sign * H):
+            array = np.array(_variable(o[obj], var).get_value(), dtype=float)
+            array[k] += step
+            _variable(o[obj], var).set_value(array)
+
+        o = script(kind, seed, change=change, state=state)
+        Network(o.values()).run(DURATION)
+        np.testing.assert_array_equal(o["mon"].i, base["mon"].i)  # the same events
+        values.append(state_loss_value(o) if state else loss_value(o["mon"]))
+    return (values[0] - values[1]) / (2 * H)
+
+
+def check_against_finite_differences(kind, seed, every):
+    """The device's gradient of a script against central differences of its runs (h = 1e-9 in SI units,
+    to 1e-5 relative): ``every`` variable (the three Synapses' weights, the group's parameters and initial
+    values, a delay, a generator spike time), else the weight of one Synapses and a third of the others,
+    chosen by the seed (so that three consecutive seeds check each kind)."""
+    base = script(kind, seed)
+    net = Network(base.values())
+    net.run(DURATION)
+    assert get_device()._sessions[net].spec.groups[0].model == "linear"  # not the 'lif_exp' special case
+    grad = get_device().gradient(base["mon"], loss=loss, net=net)
+    assert grad.n_coincident == 0 and grad.n_unresolved == 0
+    assert base["mon"].num_spikes > 10
+    assert grad.loss == pytest.approx(loss_value(base["mon"]), rel=1e-14)
+    rng = np.random.default_rng(300 + seed)
+    n = len(base["G"])
+    weights = [(k, "w", int(rng.integers(len(base[k])))) for k in ("E", "Inh", "P")]
+    others = [(obj, var, 0 if var == "dvt" else int(rng.integers(n))) for obj, var in VARIABLES[kind]]
+    others += [("E", "delay", int(rng.integers(len(base["E"])))), ("gen", "spike_time", int(rng.integers(3)))]
+    checks = weights + others if every else [weights[seed % 3]] + others[seed % 3 :: 3]
+    for obj, var, k in checks:
+        fd = central_difference(kind, seed, obj, var, k, base)
+        values = np.asarray(grad[base[obj]][var])
+        g = float(values.reshape(-1)[k])
+        assert g == pytest.approx(fd, rel=1e-5, abs=1e-6 * np.abs(values).max()), (obj, var, k)
+
+
+@pytest.mark.parametrize("kind", ["adaptive", "alpha"])
+def test_linear_device_gradient_against_finite_differences(taped, seed, kind):
+    """Each kind of variable of a linear group against central differences, in turn over three seeds."""
+    check_against_finite_differences(kind, seed, every=False)
+
+
+@pytest.mark.slow  # ~20 s each: two runs of the script per variable
+@pytest.mark.parametrize("kind", ["adaptive", "alpha"])
+def test_linear_device_gradient_against_finite_differences_every_variable(taped, seed, kind):
+    """Every kind of variable with every seed."""
+    check_against_finite_differences(kind, seed, every=True)
+
+
+def test_linear_device_gradient_of_a_state_monitor_loss(taped, seed):
+    """A loss of spikes and of a StateMonitor's exact values of v of alpha-current neurons, against central
+    differences: a weight, the current's time constant, the drive and the initial value of g."""
+    base = script("alpha", seed, state=True)
+    net = Network(base.values())
+    net.run(DURATION)
+    grad = get_device().gradient(base["mon"], loss=state_loss, state_monitor=base["M"], net=net)
+    assert grad.loss == pytest.approx(state_loss_value(base), rel=1e-12)
+    rng = np.random.default_rng(400 + seed)
+    checks = [("E", "w", int(rng.integers(len(base["E"])))), ("G", "taus", int(rng.integers(10)))]
+    checks += [("G", "I", 4), ("G", "g", 8)]
+    for obj, var, k in checks:
+        fd = central_difference("alpha", seed, obj, var, k, base, state=True)
+        values = np.asarray(grad[base[obj]][var])
+        assert float(values[k]) == pytest.approx(fd, rel=1e-5, abs=1e-6 * np.abs(values).max()), (obj, var, k)
+
+
+def _csr(pre, n):
+    order = np.argsort(pre, kind="stable")
+    return order, np.searchsorted(pre[order], np.arange(n + 1))
+
+
+def test_linear_device_gradient_equals_the_hand_built_network(taped, seed):
+    """The adaptive script built by hand as an EventNetwork(model='linear') in another order of the
+    variables (vt, ge, v), its engine gradient chain-ruled by hand to the Brian2 variables: A[v, v] = -1/taum,
+    A[v, ge] = 1/tauk, A[ge, ge] = -1/taue, A[vt, vt] = -1/taut, b[v] = I/taum, b[vt] = vt0/taut, theta = dth,
+    reset = vr, the offset of vt's reset = dvt; kicks w and 2 w into ge."""
+    o = script("adaptive", seed)
+    G, E, Inh, P = (o[k] for k in ("G", "E", "Inh", "P"))
+    n = len(G)
+    taum, tauk, taue, taut, drive, vt0 = (
+        np.array(G.variables[x].get_value()) for x in ("taum", "tauk", "taue", "taut", "I", "vt0")
+    )
+    VT, GE, V = 0, 1, 2
+    A = np.zeros((n, 3, 3))
+    A[:, V, V], A[:, V, GE], A[:, GE, GE], A[:, VT, VT] = -1 / taum, 1 / tauk, -1 / taue, -1 / taut
+    b = np.zeros((n, 3))
+    b[:, V], b[:, VT] = drive / taum, vt0 / taut
+    model = LinearModel(
+        ["vt", "ge", "v"], A, b, {"v": 1.0, "vt": -1.0}, theta=G.dth_[:], v="v", reset=G.vr_[:],
+        reset_others={"vt": (1.0, float(G.variables["dvt"].get_value().item()))}, pulse="ge",
+        init={"vt": G.vt_[:], "ge": G.ge_[:], "v": G.v_[:]},
+    )  # fmt: skip
+    pre = np.concatenate([E._synaptic_pre[:], Inh._synaptic_pre[:]])
+    post = np.concatenate([E._synaptic_post[:], Inh._synaptic_post[:]])
+    order, indptr = _csr(pre, n)
+    engine = EventNetwork(
+        n, model="linear", linear=model, refractory=0.001, indptr=indptr, indices=post[order],
+        weights=np.concatenate([E.w_[:], 2 * Inh.w_[:]])[order],
+        delays=np.concatenate([E.delay_[:], Inh.delay_[:]])[order],
+    )  # fmt: skip
+    p_order, p_indptr = _csr(P._synaptic_pre[:], 2)
+    engine.add_spike_generator([0.002, 0.0045, 0.009], [0, 1, 0], 2, p_indptr, P._synaptic_post[:][p_order],
+                               weights=P.w_[:][p_order], delays=0.001)  # fmt: skip
+    net = Network(o.values())
+    net.run(DURATION)
+    grad = get_device().gradient(o["mon"], loss=loss, net=net)
+    engine.run(float(DURATION), record_tape=True)
+    # the device's A and b are sympy evaluations of the equations: equal to these up to rounding
+    np.testing.assert_allclose(engine.spike_times, o["mon"].t_, rtol=1e-12)
+    np.testing.assert_array_equal(engine.spike_indices, o["mon"].i)
+    eg = engine.gradient(loss=loss)
+    gA, gb, gx0 = np.asarray(eg.A), np.asarray(eg.b), np.asarray(eg.x0)
+    expected = {
+        "taum": (gA[:, V, V] - gb[:, V] * drive) / taum**2,
+        "tauk": -gA[:, V, GE] / tauk**2,
+        "taue": gA[:, GE, GE] / taue**2,
+        "taut": (gA[:, VT, VT] - gb[:, VT] * vt0) / taut**2,
+        "I": gb[:, V] / taum,
+        "vt0": gb[:, VT] / taut,
+        "dth": np.asarray(eg.threshold),
+        "vr": np.asarray(eg.reset),
+        "dvt": np.asarray(eg.reset_offset)[VT],
+        "v": gx0[:, V],
+        "ge": gx0[:, GE],
+        "vt": gx0[:, VT],
+    }
+    w = np.empty(len(pre))
+    w[order] = np.asarray(eg.weights)
+    dl = np.empty(len(pre))
+    dl[order] = np.asarray(eg.delays)
+    nE = len(E)
+    gP = np.empty(len(P))
+    gP[p_order] = np.asarray(eg.generator_weights[0])
+    pairs = [(G, name, value) for name, value in expected.items()]
+    pairs += [(E, "w", w[:nE]), (Inh, "w", 2 * w[nE:]), (E, "delay", dl[:nE]), (Inh, "delay", dl[nE:])]
+    pairs += [(P, "w", gP), (o["gen"], "spike_time", np.asarray(eg.generator_times[0]))]
+    for obj, name, value in pairs:
+        got = np.asarray(grad[obj][name]).reshape(np.shape(value))
+        scale = np.abs(value).max()
+        assert scale > 0, (obj.name, name)
+        np.testing.assert_allclose(got, value, rtol=1e-9, atol=1e-9 * scale, err_msg=f"{obj.name}.{name}")
+    # units: 1/(units of the variable), shaped like it
+    assert grad[G]["taut"].dim == (1 / second).dim and grad[G]["vt"].dim == (1 / volt).dim
+    assert grad[G]["dvt"].shape == np.shape(G.variables["dvt"].get_value())
+    assert grad[E]["w"].shape == (nE,) and grad[G]["ge"].shape == (n,)
+
+
+# ------------------------------------------------------------------------------------------- refusals
+def _adaptive_group(n=2, threshold="v > vt", reset="v = 0*mV\nvt += 1*mV", extra="", **kwargs):
+    eqs = "dv/dt = (I - v)/(10*ms) : volt (unless refractory)\ndvt/dt = (10*mV - vt)/(20*ms) : volt\nI : volt\n"
+    G = NeuronGroup(n, eqs + extra, threshold=threshold, reset=reset, **kwargs)
+    G.I, G.vt = 15 * mV, 10 * mV
+    return G
+
+
+def test_linear_variables_without_a_gradient_say_why(taped):
+    """A parameter in a threshold coefficient, and a per-neuron parameter of the reset increment of vt
+    (the engine has one offset per network): KeyError naming the reason; the others have gradients."""
+    G = _adaptive_group(threshold="v > k*vt", reset="v = 0*mV\nvt += dvt", extra="k : 1\ndvt : volt")
+    G.k, G.dvt = 1.0, 1 * mV
+    mon = SpikeMonitor(G)
+    net = Network(G, mon)
+    net.run(30 * ms)
+    assert mon.num_spikes > 0
+    grad = get_device().gradient(mon, loss=lambda t, i: jnp.sum(t), net=net)
+    assert grad[G]["I"].shape == (2,) and grad[G]["vt"].shape == (2,) and float(grad[G]["I"][0] * mV) < 0
+    with pytest.raises(KeyError, match=r"threshold's coefficient of a state variable depends on it"):
+        grad[G]["k"]
+    with pytest.raises(KeyError, match=r"reset statement 'vt \+= dvt'.*\(shared\)"):
+        grad[G]["dvt"]
+
+
+def test_linear_refusals(taped):
+    """Linear groups beside LIF groups, integration during the refractory period, and a start at or
+    above the threshold c @ x >= theta (v > vt) are refused, naming what is supported."""
+    G = _adaptive_group()
+    H = NeuronGroup(2, "dv/dt = (11*mV - v)/(10*ms) : volt", threshold="v > 10*mV", reset="v = 0*mV")
+    mon = SpikeMonitor(G)
+    net = Network(G, H, mon)
+    net.run(30 * ms)
+    with pytest.raises(NotImplementedError, match=r"of one kind.*or all linear models"):
+        get_device().gradient(mon, loss=lambda t, i: jnp.sum(t), net=net)
+    start_scope()
+    eqs = "dv/dt = (I - v)/(10*ms) : volt\ndvt/dt = (10*mV - vt)/(20*ms) : volt\nI : volt"
+    G = NeuronGroup(2, eqs, threshold="v > vt", reset="v = 0*mV\nvt += 1*mV", refractory=2 * ms)
+    G.I, G.vt = 15 * mV, 10 * mV
+    mon = SpikeMonitor(G)
+    net = Network(G, mon)
+    net.run(30 * ms)
+    assert mon.num_spikes > 0
+    with pytest.raises(NotImplementedError, match=r"integrates its state during the refractory.*unless refractory"):
+        get_device().gradient(mon, loss=lambda t, i: jnp.sum(t), net=net)
+    start_scope()
+    G = _adaptive_group()
+    G.v, G.vt = 5 * mV, [10, 4] * mV  # neuron 1: v > vt at the start
+    mon = SpikeMonitor(G)
+    net = Network(G, mon)
+    net.run(30 * ms)
+    with pytest.raises(NotImplementedError, match=r"neuron 1 starts at or above its threshold"):
+        get_device().gradient(mon, loss=lambda t, i: jnp.sum(t), net=net)
+
+
+def test_refused_without_set_device_gradients(exact):
+    """A linear group run without gradients=True: the error says how to record the tape."""
+    G = _adaptive_group()
+    mon = SpikeMonitor(G)
+    net = Network(G, mon)
+    net.run(10 * ms)
+    with pytest.raises(ValueError, match=r"without the tape.*gradients=True"):
+        get_device().gradient(mon, loss=lambda t, i: jnp.sum(t), net=net)
