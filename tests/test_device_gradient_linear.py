@@ -236,27 +236,74 @@ def _csr(pre, n):
     return order, np.searchsorted(pre[order], np.arange(n + 1))
 
 
-def test_linear_device_gradient_equals_the_hand_built_network(taped, seed):
-    """The adaptive script built by hand as an EventNetwork(model='linear') in another order of the
-    variables (vt, ge, v), its engine gradient chain-ruled by hand to the Brian2 variables: A[v, v] = -1/taum,
-    A[v, ge] = 1/tauk, A[ge, ge] = -1/taue, A[vt, vt] = -1/taut, b[v] = I/taum, b[vt] = vt0/taut, theta = dth,
-    reset = vr, the offset of vt's reset = dvt; kicks w and 2 w into ge."""
-    o = script("adaptive", seed)
+def hand_built_model(kind, G):
+    """The LinearModel of a script's group built by hand from its values, and the chain rule from the
+    engine's gradient to the group's variables (a function of the SpikeGradient)."""
+    n = len(G)
+    value = {x: np.array(G.variables[x].get_value(), dtype=float) for x in G.variables if x in G.equations}
+    if kind == "adaptive":  # the variables in another order than the device's (ge, v, vt)
+        taum, tauk, taue, taut, drive, vt0 = (value[x] for x in ("taum", "tauk", "taue", "taut", "I", "vt0"))
+        VT, GE, V = 0, 1, 2
+        A = np.zeros((n, 3, 3))
+        A[:, V, V], A[:, V, GE], A[:, GE, GE], A[:, VT, VT] = -1 / taum, 1 / tauk, -1 / taue, -1 / taut
+        b = np.zeros((n, 3))
+        b[:, V], b[:, VT] = drive / taum, vt0 / taut
+        model = LinearModel(
+            ["vt", "ge", "v"], A, b, {"v": 1.0, "vt": -1.0}, theta=value["dth"], v="v", reset=value["vr"],
+            reset_others={"vt": (1.0, float(value["dvt"].item()))}, pulse="ge",
+            init={"vt": value["vt"], "ge": value["ge"], "v": value["v"]},
+        )  # fmt: skip
+
+        def chain(gA, gb, eg):
+            return {
+                "taum": (gA[:, V, V] - gb[:, V] * drive) / taum**2,
+                "tauk": -gA[:, V, GE] / tauk**2,
+                "taue": gA[:, GE, GE] / taue**2,
+                "taut": (gA[:, VT, VT] - gb[:, VT] * vt0) / taut**2,
+                "I": gb[:, V] / taum,
+                "vt0": gb[:, VT] / taut,
+                "dvt": np.asarray(eg.reset_offset)[VT],
+                "dth": np.asarray(eg.threshold),
+                **{x: np.asarray(eg.x0)[:, k] for k, x in enumerate(["vt", "ge", "v"])},
+            }
+
+        return model, chain
+    # alpha: taus in three entries of A, taum in two and in b
+    taum, taus, drive = value["taum"], value["taus"], value["I"]
+    GG, S, V = 0, 1, 2
+    A = np.zeros((n, 3, 3))
+    A[:, GG, GG], A[:, S, GG], A[:, S, S] = -1 / taus, 1 / taus, -1 / taus
+    A[:, V, S], A[:, V, V] = 1 / taum, -1 / taum
+    b = np.zeros((n, 3))
+    b[:, V] = drive / taum
+    model = LinearModel(
+        ["g", "s", "v"], A, b, {"v": 1.0}, theta=value["vth"], v="v", reset=value["vr"], pulse="g",
+        init={"g": value["g"], "s": value["s"], "v": value["v"]},
+    )  # fmt: skip
+
+    def chain(gA, gb, eg):
+        return {
+            "taus": (gA[:, GG, GG] - gA[:, S, GG] + gA[:, S, S]) / taus**2,
+            "taum": (gA[:, V, V] - gA[:, V, S] - gb[:, V] * drive) / taum**2,
+            "I": gb[:, V] / taum,
+            "vth": np.asarray(eg.threshold),
+            **{x: np.asarray(eg.x0)[:, k] for k, x in enumerate(["g", "s", "v"])},
+        }
+
+    return model, chain
+
+
+@pytest.mark.parametrize("kind", ["adaptive", "alpha"])
+def test_linear_device_gradient_equals_the_hand_built_network(taped, seed, kind):
+    """A script built by hand as an EventNetwork(model='linear'), its engine gradient chain-ruled by hand to
+    the Brian2 variables (`hand_built_model`): adaptive, A[v, v] = -1/taum, A[v, ge] = 1/tauk,
+    A[ge, ge] = -1/taue, A[vt, vt] = -1/taut, b[v] = I/taum, b[vt] = vt0/taut, theta = dth, reset = vr, the
+    offset of vt's reset = dvt; alpha, A[g, g] = A[s, s] = -1/taus, A[s, g] = 1/taus, A[v, s] = 1/taum,
+    A[v, v] = -1/taum, b[v] = I/taum, theta = vth; kicks w and 2 w into the input variable."""
+    o = script(kind, seed)
     G, E, Inh, P = (o[k] for k in ("G", "E", "Inh", "P"))
     n = len(G)
-    taum, tauk, taue, taut, drive, vt0 = (
-        np.array(G.variables[x].get_value()) for x in ("taum", "tauk", "taue", "taut", "I", "vt0")
-    )
-    VT, GE, V = 0, 1, 2
-    A = np.zeros((n, 3, 3))
-    A[:, V, V], A[:, V, GE], A[:, GE, GE], A[:, VT, VT] = -1 / taum, 1 / tauk, -1 / taue, -1 / taut
-    b = np.zeros((n, 3))
-    b[:, V], b[:, VT] = drive / taum, vt0 / taut
-    model = LinearModel(
-        ["vt", "ge", "v"], A, b, {"v": 1.0, "vt": -1.0}, theta=G.dth_[:], v="v", reset=G.vr_[:],
-        reset_others={"vt": (1.0, float(G.variables["dvt"].get_value().item()))}, pulse="ge",
-        init={"vt": G.vt_[:], "ge": G.ge_[:], "v": G.v_[:]},
-    )  # fmt: skip
+    model, chain = hand_built_model(kind, G)
     pre = np.concatenate([E._synaptic_pre[:], Inh._synaptic_pre[:]])
     post = np.concatenate([E._synaptic_post[:], Inh._synaptic_post[:]])
     order, indptr = _csr(pre, n)
@@ -276,21 +323,8 @@ def test_linear_device_gradient_equals_the_hand_built_network(taped, seed):
     np.testing.assert_allclose(engine.spike_times, o["mon"].t_, rtol=1e-12)
     np.testing.assert_array_equal(engine.spike_indices, o["mon"].i)
     eg = engine.gradient(loss=loss)
-    gA, gb, gx0 = np.asarray(eg.A), np.asarray(eg.b), np.asarray(eg.x0)
-    expected = {
-        "taum": (gA[:, V, V] - gb[:, V] * drive) / taum**2,
-        "tauk": -gA[:, V, GE] / tauk**2,
-        "taue": gA[:, GE, GE] / taue**2,
-        "taut": (gA[:, VT, VT] - gb[:, VT] * vt0) / taut**2,
-        "I": gb[:, V] / taum,
-        "vt0": gb[:, VT] / taut,
-        "dth": np.asarray(eg.threshold),
-        "vr": np.asarray(eg.reset),
-        "dvt": np.asarray(eg.reset_offset)[VT],
-        "v": gx0[:, V],
-        "ge": gx0[:, GE],
-        "vt": gx0[:, VT],
-    }
+    expected = chain(np.asarray(eg.A), np.asarray(eg.b), eg)
+    expected["vr"] = np.asarray(eg.reset)
     w = np.empty(len(pre))
     w[order] = np.asarray(eg.weights)
     dl = np.empty(len(pre))
@@ -298,6 +332,9 @@ def test_linear_device_gradient_equals_the_hand_built_network(taped, seed):
     nE = len(E)
     gP = np.empty(len(P))
     gP[p_order] = np.asarray(eg.generator_weights[0])
+    assert set(grad[G]) == set(expected)  # every parameter and state variable of the group, no other
+    with pytest.raises(KeyError, match="time of each neuron's last spike"):
+        grad[G]["lastspike"]
     pairs = [(G, name, value) for name, value in expected.items()]
     pairs += [(E, "w", w[:nE]), (Inh, "w", 2 * w[nE:]), (E, "delay", dl[:nE]), (Inh, "delay", dl[nE:])]
     pairs += [(P, "w", gP), (o["gen"], "spike_time", np.asarray(eg.generator_times[0]))]
@@ -307,9 +344,89 @@ def test_linear_device_gradient_equals_the_hand_built_network(taped, seed):
         assert scale > 0, (obj.name, name)
         np.testing.assert_allclose(got, value, rtol=1e-9, atol=1e-9 * scale, err_msg=f"{obj.name}.{name}")
     # units: 1/(units of the variable), shaped like it
-    assert grad[G]["taut"].dim == (1 / second).dim and grad[G]["vt"].dim == (1 / volt).dim
-    assert grad[G]["dvt"].shape == np.shape(G.variables["dvt"].get_value())
-    assert grad[E]["w"].shape == (nE,) and grad[G]["ge"].shape == (n,)
+    assert grad[G]["taum"].dim == (1 / second).dim and grad[G]["v"].dim == (1 / volt).dim
+    assert grad[E]["w"].shape == (nE,) and grad[G]["v"].shape == (n,)
+    if kind == "adaptive":
+        assert grad[G]["dvt"].shape == np.shape(G.variables["dvt"].get_value())
+
+
+EQS_TWO = """
+dv/dt = (I - v)/taum : volt (unless refractory)
+dvt/dt = (vt0 - vt)/taut : volt
+I : volt
+taum : second (constant)
+taut : second (constant)
+vt0 : volt
+w_in : volt
+"""
+
+
+def script_two(seed, change=None):
+    """Two groups of one linear form (adaptive thresholds, inputs into v) connected both ways, each with a
+    PoissonInput: A's with a constant weight, B's with the weight expression 'w_in' (B's parameter); the
+    loss is of B's spikes. The Poisson events are fixed by Brian2's seed."""
+    from brian2 import Hz, PoissonInput
+
+    rng = np.random.default_rng(seed)
+    brian_seed(seed)
+    groups = {}
+    for name, n in (("A", 6), ("B", 4)):
+        G = NeuronGroup(n, EQS_TWO, threshold="v > vt", reset="v = 0*mV\nvt += 1*mV", refractory=0.5 * ms)
+        G.I = rng.uniform(12, 16, n) * mV
+        G.taum, G.taut = rng.uniform(8, 12, n) * ms, rng.uniform(15, 30, n) * ms
+        G.vt0 = rng.uniform(8, 10, n) * mV
+        G.vt = G.vt0[:] + rng.uniform(0, 1, n) * mV
+        G.v = rng.uniform(0, 4, n) * mV
+        G.w_in = rng.uniform(0.2, 0.6, n) * mV
+        groups[name] = G
+    A, B = groups["A"], groups["B"]
+    AB = Synapses(A, B, "w : volt", on_pre="v_post += w")
+    AB.connect(p=0.5)
+    AB.w = rng.uniform(-1, 2, len(AB)) * mV
+    AB.delay = rng.uniform(0.5, 2, len(AB)) * ms
+    BA = Synapses(B, A, "w : volt", on_pre="v_post += w", delay=1 * ms)
+    BA.connect(p=0.5)
+    BA.w = rng.uniform(-1, 2, len(BA)) * mV
+    pin_a = PoissonInput(A, "v", 2, 150 * Hz, weight=0.4 * mV)
+    pin_b = PoissonInput(B, "v", 2, 150 * Hz, weight="w_in")
+    o = dict(A=A, B=B, AB=AB, BA=BA, pin_a=pin_a, pin_b=pin_b, mon=SpikeMonitor(B))
+    if change is not None:
+        change(o)
+    return o
+
+
+def test_two_linear_groups_and_poisson_inputs(taped, seed):
+    """Two linear groups (the second one's neurons after the first's in the engine), synapses both ways
+    and PoissonInputs (a weight expression passes its derivative to B's 'w_in') against central
+    differences of the device's runs."""
+    base = script_two(seed)
+    net = Network(base.values())
+    net.run(DURATION)
+    grad = get_device().gradient(base["mon"], loss=loss, net=net)
+    assert base["mon"].num_spikes > 5
+    assert np.asarray(grad[base["pin_a"]]["weight"]).shape == ()
+    rng = np.random.default_rng(500 + seed)
+    checks = [("AB", "w", int(rng.integers(len(base["AB"])))), ("BA", "w", int(rng.integers(len(base["BA"]))))]
+    checks += [("B", "w_in", int(rng.integers(4))), ("A", "taum", int(rng.integers(6)))]
+    checks += [("B", "vt0", int(rng.integers(4))), ("A", "vt", int(rng.integers(6)))]
+    for obj, var, k in checks:
+        values = []
+        for sign in (1, -1):
+            start_scope()
+
+            def change(o, obj=obj, var=var, k=k, step=sign * H):
+                array = np.array(o[obj].variables[var].get_value(), dtype=float)
+                array[k] += step
+                o[obj].variables[var].set_value(array)
+
+            o = script_two(seed, change=change)
+            Network(o.values()).run(DURATION)
+            np.testing.assert_array_equal(o["mon"].i, base["mon"].i)  # the same events
+            values.append(loss_value(o["mon"]))
+        fd = (values[0] - values[1]) / (2 * H)
+        g = np.asarray(grad[base[obj]][var])
+        assert np.abs(g).max() > 0, (obj, var)
+        assert float(g[k]) == pytest.approx(fd, rel=1e-5, abs=1e-6 * np.abs(g).max()), (obj, var, k)
 
 
 # ------------------------------------------------------------------------------------------- refusals
@@ -335,6 +452,18 @@ def test_linear_variables_without_a_gradient_say_why(taped):
         grad[G]["k"]
     with pytest.raises(KeyError, match=r"reset statement 'vt \+= dvt'.*\(shared\)"):
         grad[G]["dvt"]
+    # a shared increment in each of two linear groups: the engine's one offset cannot tell them apart
+    start_scope()
+    groups = [_adaptive_group(reset="v = 0*mV\nvt += dvt", extra="dvt : volt (shared)") for _ in range(2)]
+    for G in groups:
+        G.dvt = 1 * mV
+    mon = SpikeMonitor(groups[0])
+    net = Network(*groups, mon)
+    net.run(30 * ms)
+    grad = get_device().gradient(mon, loss=lambda t, i: jnp.sum(t), net=net)
+    assert float(grad[groups[0]]["I"][0] * mV) < 0
+    with pytest.raises(KeyError, match=r"shared variable of its only linear group"):
+        grad[groups[1]]["dvt"]
 
 
 def test_linear_refusals(taped):

@@ -201,7 +201,11 @@ def _differentiable_parameters(group, missing):
         missing.setdefault(group.name, {})[name] = (
             "the refractory period depends on it, and the engine has no derivative by refractory periods"
         )
-    return [name for name in names if name not in in_refractory]
+    if "lastspike" in names:
+        missing.setdefault(group.name, {})["lastspike"] = (
+            "it is Brian2's time of each neuron's last spike (for refractoriness), not a parameter of the model"
+        )
+    return [name for name in names if name not in in_refractory and name != "lastspike"]
 
 
 def _group_entries_by_name(entries):
