@@ -429,6 +429,69 @@ def test_two_linear_groups_and_poisson_inputs(taped, seed):
         assert float(g[k]) == pytest.approx(fd, rel=1e-5, abs=1e-6 * np.abs(g).max()), (obj, var, k)
 
 
+def script_small(kind, change=None):
+    """A perfect integrator of a drive and an exponentially decaying current (``dv/dt = (I + s)/tau``,
+    inputs into s) or a relay without differential equations (``v : 1``, its spikes caused by the pulses
+    that reach its threshold), fed by a spike generator; the loss is of its spikes."""
+    gen = SpikeGeneratorGroup(2, [0, 1, 0, 1], [1.0, 2.5, 4.0, 6.5] * ms)
+    if kind == "pif":
+        eqs = "dv/dt = (I + s)/tau : 1 (unless refractory)\nds/dt = -s/taus : 1\nI : 1\ntau : second\ntaus : second"
+        G = NeuronGroup(3, eqs, threshold="v > 1", reset="v = 0", refractory=0.5 * ms)
+        G.I, G.tau, G.taus = [0.3, 0.5, 0.4], [10, 12, 9] * ms, [3, 4, 5] * ms
+        G.v, G.s = [0.2, 0.0, 0.4], [0.1, 0.3, 0.0]
+        on_pre, weights = "s_post += w", [1.5, 2.0, 1.0, 2.5, 1.8, 1.2]
+    else:
+        G = NeuronGroup(3, "v : 1", threshold="v > 1", reset="v = 0")
+        G.v = [0.1, 0.5, 0.0]
+        on_pre, weights = "v_post += w", [0.6, 0.7, 0.5, 0.4, 0.55, 0.8]
+    S = Synapses(gen, G, "w : 1", on_pre=on_pre)
+    S.connect()
+    S.w = weights
+    S.delay = [0.5, 1.0, 1.5, 0.7, 1.2, 0.9] * ms
+    o = dict(G=G, S=S, gen=gen, mon=SpikeMonitor(G))
+    if change is not None:
+        change(o)
+    return o
+
+
+@pytest.mark.parametrize(
+    "kind, checks",
+    [
+        ("pif", [("G", "I", 0), ("G", "tau", 1), ("G", "taus", 2), ("G", "v", 0), ("G", "s", 1), ("S", "w", 3),
+                 ("S", "delay", 2), ("gen", "spike_time", 1)]),
+        ("relay", [("G", "v", 1), ("S", "w", 1), ("S", "delay", 4), ("gen", "spike_time", 2)]),
+    ],
+)  # fmt: skip
+def test_perfect_integrators_and_relays(taped, kind, checks):
+    """Linear models with an integrator (zero diagonal of A) and relays (dx/dt = 0: spikes caused by pulses,
+    whose times move with the arrivals, not with the weights) against central differences."""
+    base = script_small(kind)
+    net = Network(base.values())
+    net.run(DURATION)
+    assert get_device()._sessions[net].spec.groups[0].model == "linear" and base["mon"].num_spikes >= 3
+    grad = get_device().gradient(base["mon"], loss=loss, net=net)
+    for obj, var, k in checks:
+        values = []
+        for sign in (1, -1):
+            start_scope()
+
+            def change(o, obj=obj, var=var, k=k, step=sign * H):
+                array = np.array(_variable(o[obj], var).get_value(), dtype=float)
+                array[k] += step
+                _variable(o[obj], var).set_value(array)
+
+            o = script_small(kind, change=change)
+            Network(o.values()).run(DURATION)
+            np.testing.assert_array_equal(o["mon"].i, base["mon"].i)  # the same events
+            values.append(loss_value(o["mon"]))
+        fd = (values[0] - values[1]) / (2 * H)
+        g = np.asarray(grad[base[obj]][var])
+        assert float(g[k]) == pytest.approx(fd, rel=1e-5, abs=1e-6 * np.abs(g).max()), (obj, var, k)
+    if kind == "relay":  # the relay's spikes are caused by pulses: no derivative by the weights
+        assert grad.n_pulse_triggered == base["mon"].num_spikes
+        assert not np.asarray(grad[base["S"]]["w"]).any() and np.asarray(grad[base["S"]]["delay"]).any()
+
+
 # ------------------------------------------------------------------------------------------- refusals
 def _adaptive_group(n=2, threshold="v > vt", reset="v = 0*mV\nvt += 1*mV", extra="", **kwargs):
     eqs = "dv/dt = (I - v)/(10*ms) : volt (unless refractory)\ndvt/dt = (10*mV - vt)/(20*ms) : volt\nI : volt\n"
