@@ -1228,10 +1228,10 @@ class SparsePropDevice(RuntimeDevice):
         -------
         BrianGradient
             ``grad[S]['w']``: dL/dw shaped like ``S.w`` in 1/(units of w); for every NeuronGroup its real
-            parameters and its state variable at the start, for every Synapses the parameters of its
-            ``on_pre`` code and ``'delay'``, for a PoissonInput with a constant weight ``'weight'`` (a
-            weight expression passes its derivative to the group's parameters it uses); counts of the
-            events where the loss is not differentiable.
+            parameters and its state variable at the start (every state variable of a linear model), for
+            every Synapses the parameters of its ``on_pre`` code and ``'delay'``, for a PoissonInput with a
+            constant weight ``'weight'`` (a weight expression passes its derivative to the group's parameters
+            it uses); counts of the events where the loss is not differentiable.
 
         Raises
         ------
@@ -1244,9 +1244,9 @@ class SparsePropDevice(RuntimeDevice):
             If both or neither of ``loss`` and the derivatives are given, or neither monitor.
         NotImplementedError
             Where the model has no exact gradient: plastic synapses (STDP, short-term plasticity), neurons
-            other than LIF (delta pulses or exponential currents), QIF and theta (EIF, conductances, linear
-            models), groups of different families in one network (LIF with delta pulses, LIF with currents,
-            QIF and theta), integration during the refractory period.
+            other than LIF (delta pulses or exponential currents), QIF, theta and linear models (EIF,
+            conductances), groups of different families in one network (LIF with delta pulses, LIF with
+            currents, QIF and theta, linear models), integration during the refractory period.
 
         Examples
         --------
@@ -1285,6 +1285,20 @@ class SparsePropDevice(RuntimeDevice):
         >>> grad = get_device().gradient(state_monitor=M, loss=lambda values: values.sum())
         >>> float(grad[G]['I'][0]) > 0, float(grad[G]['tau'][0]) < 0
         (True, True)
+
+        An adaptive threshold (a linear model, dx/dt = A x + b in (v, vt)): every parameter, and the
+        initial value of each state variable; L = the first spike's time. A higher threshold rest ``vt0``
+        delays it, a higher initial ``vt`` too:
+
+        >>> start_scope()
+        >>> eqs = 'dv/dt = (I - v)/(10*ms) : volt\\ndvt/dt = (vt0 - vt)/(20*ms) : volt\\nI : volt\\nvt0 : volt'
+        >>> G = NeuronGroup(1, eqs, threshold='v > vt', reset='v = 0*mV; vt += 2*mV')
+        >>> G.I, G.vt0, G.vt = 15 * mV, 10 * mV, 10 * mV
+        >>> mon = SpikeMonitor(G)
+        >>> run(30 * ms)
+        >>> grad = get_device().gradient(mon, loss=lambda t, i: t[0])
+        >>> float(grad[G]['vt0'][0]) > 0, float(grad[G]['vt'][0]) > 0, float(grad[G]['I'][0]) < 0
+        (True, True, True)
         >>> reset_device()
         """
         from .gradient import brian2_gradient, monitor_spikes

@@ -5,10 +5,11 @@ With ``set_device('sparseprop', gradients=True)`` every exact run records the ta
 differentiates a loss of a SpikeMonitor's spikes and of a StateMonitor's recorded states
 (`brian2_sparseprop.spiking.gradients.lif_gradient`) and maps the derivatives by the engine's parameters
 back to the Brian2 variables they were computed from: the chain rule through the model's equations
-(LIF, LIF with exponential currents, QIF with its shift of the state, theta), threshold, reset, ``on_pre``
-code and PoissonInput weights (sympy derivatives of the expressions that
-`brian2_sparseprop.device.recognition` reads), in Brian2's order of neurons and synapses and in Brian2's
-units (dL/dw in 1/volt for a weight in volt, the loss being a number).
+(LIF, LIF with exponential currents, QIF with its shift of the state, theta, and linear models
+dx/dt = A x + b through each entry of A and b), threshold, reset, ``on_pre`` code and PoissonInput weights
+(sympy derivatives of the expressions that `brian2_sparseprop.device.recognition` reads), in Brian2's order
+of neurons and synapses and in Brian2's units (dL/dw in 1/volt for a weight in volt, the loss being a
+number).
 """
 
 from dataclasses import dataclass, field
@@ -61,7 +62,8 @@ class BrianGradient:
         Object name -> `GradientVariables` (variable name -> Quantity). For a NeuronGroup: each of its
         real parameters (``G.tau``, ``G.I``, ..., zero where the model does not use it) and its state
         variable (``G.v``: the derivative by its values at the start of the recorded run), and for LIF
-        groups with exponential currents their current variables (``G.ge``, at the start of the run). For a
+        groups with exponential currents their current variables (``G.ge``, at the start of the run), for
+        groups run as linear models every state variable (``G.vt``, at the start of the run). For a
         Synapses: each of its real parameters that its ``on_pre`` code uses (``S.w``) and ``'delay'``. For
         a SpikeGeneratorGroup: ``'spike_time'``, by each of its given spike times (0 for a spike before the
         run; with a period, summed over the repetitions). For a PoissonInput with a constant weight:
@@ -90,7 +92,7 @@ class BrianGradient:
 
 
 # the families of neuron models whose groups one backward pass differentiates together
-_FAMILY = {"lif": "lif", "lif_exp": "lif_exp", "qif": "qif", "theta": "qif"}
+_FAMILY = {"lif": "lif", "lif_exp": "lif_exp", "qif": "qif", "theta": "qif", "linear": "linear"}
 
 
 def tape_refusal(spec):
@@ -107,20 +109,26 @@ def tape_refusal(spec):
             return NotImplementedError(
                 f"NeuronGroup '{g.group.name}' is a {g.model!r} neuron: gradients are implemented for LIF neurons "
                 "(dx/dt = (drive - x)/tau, delta-pulse synapses, or with exponential currents as in Brian2's CUBA), "
-                "and for QIF (dx/dt quadratic in x) and theta neurons (dx/dt = A + B*cos(x)) with delta pulses"
+                "for QIF (dx/dt quadratic in x) and theta neurons (dx/dt = A + B*cos(x)) with delta pulses, and for "
+                "linear models (dx/dt = A x + b in up to 4 state variables: adaptive thresholds, alpha currents, ...)"
             )
         if _FAMILY[g.model] != _FAMILY[spec.groups[0].model]:
             return NotImplementedError(
                 f"NeuronGroups '{spec.groups[0].group.name}' ({spec.groups[0].model!r}) and '{g.group.name}' "
                 f"({g.model!r}): gradients are implemented for networks of neurons of one kind: all LIF with delta "
-                "pulses, all LIF with exponential currents, or all QIF and theta neurons"
+                "pulses, all LIF with exponential currents, all QIF and theta neurons, or all linear models"
             )
         if spec.integrate_refractory[g.offset]:
             return NotImplementedError(
                 f"NeuronGroup '{g.group.name}' integrates its state during the refractory period: gradients are "
-                "implemented for LIF neurons held at the reset while refractory (flag '(unless refractory)')"
+                "implemented for neurons held at the reset while refractory (flag '(unless refractory)')"
             )
-    above = np.flatnonzero(spec.v_init >= spec.threshold)
+    level = np.asarray(spec.v_init, dtype=float)
+    if spec.linear is not None:  # linear models: the threshold's combination c @ x of the initial states
+        x0 = spec.linear.per_neuron(spec.n)[4]
+        linear = np.asarray(spec.model) == "linear"
+        level = np.where(linear, x0 @ spec.linear.c, level)
+    above = np.flatnonzero(level >= spec.threshold)
     if len(above):
         g = next(g for g in spec.groups if g.offset <= above[0] < g.offset + g.n)
         return NotImplementedError(
@@ -136,7 +144,8 @@ def derivative_map(spec, namespace, t_offset, quantum=0.0):
     run at Brian2 time ``t_offset``: a list of entries for `brian2_gradient`, and the variables without a
     gradient (object name -> variable name -> reason)."""
     missing = {}
-    entries = [_group_entry(g, namespace, missing) for g in spec.groups]
+    n_linear = sum(g.model == "linear" for g in spec.groups)
+    entries = [_group_entry(g, namespace, missing, n_linear) for g in spec.groups]
     for placed in spec.synapses:
         entries.append(_synapses_entry(spec, placed, namespace, missing))
     for k, source in enumerate(spec.spike_generators):  # the engine's spikes of each, in Brian2's order
@@ -192,20 +201,113 @@ def _differentiable_parameters(group, missing):
         missing.setdefault(group.name, {})[name] = (
             "the refractory period depends on it, and the engine has no derivative by refractory periods"
         )
-    return [name for name in names if name not in in_refractory]
+    if "lastspike" in names:
+        missing.setdefault(group.name, {})["lastspike"] = (
+            "it is Brian2's time of each neuron's last spike (for refractoriness), not a parameter of the model"
+        )
+    return [name for name in names if name not in in_refractory and name != "lastspike"]
 
 
 def _group_entries_by_name(entries):
     return {e["object"].name: e for e in entries if e["kind"] == "group"}
 
 
-def _group_entry(g, namespace, missing):
+def _linear_group_entry(g, namespace, missing, n_linear_groups):
+    """The derivatives of the engine's linear model of a group's neurons (model 'linear', dx/dt = A x + b,
+    a spike when c @ x reaches theta, then v = reset and x = scale x + offset for the others) by its
+    parameters: per neuron ``A`` (n, d, d), ``b`` (n, d), ``threshold`` and ``reset`` (n,), and the
+    network's one ``offset`` (d,) of the reset maps (or None), in the order of the model's variables.
+
+    The entries are sympy derivatives of the expressions that `brian2_sparseprop.device.recognition` reads
+    (A[i, j] = d(dx_i/dt)/dx_j, b the rest of dx_i/dt, theta = rhs - lhs of 'lhs > rhs' without the state,
+    the reset's right-hand sides), evaluated per neuron. A parameter in a threshold coefficient c (the
+    engine has no derivative by c), or in a reset offset that is not a shared variable of the network's only
+    linear group (the engine's offsets are one per network), goes to ``missing`` with the reason."""
+    from .recognition import _linear_threshold, _reset_statements
+
+    group, n = g.group, g.n
+    order = list(g.linear["variables"])
+    d = len(order)
+    symbols = [_symbol(x) for x in order]
+    at_zero = {s: 0 for s in symbols}
+    evaluator = _Evaluator(group, namespace, set(order), n)
+    A_expr = [[sympy.S.Zero] * d for _ in range(d)]
+    b_expr = [sympy.S.Zero] * d
+    if group.equations.diff_eq_names:  # (a relay: dx/dt = 0)
+        for i, x in enumerate(order):
+            rhs = _model_expression(group, x)
+            b_expr[i] = rhs.subs(at_zero)
+            A_expr[i] = [sympy.diff(rhs, s) for s in symbols]
+    lhs, _ = _linear_threshold(group)
+    c_expr = [sympy.diff(lhs, s) for s in symbols]
+    theta_expr = -lhs.subs(at_zero)
+    reset_expr, offsets = None, {}
+    for line, var, op, rhs in _reset_statements(group):
+        if op == "=" and reset_expr is None:
+            reset_expr = rhs
+        else:
+            offsets[var] = (line, -rhs if op == "-=" else rhs)
+    params = {}
+    for name in _differentiable_parameters(group, missing):
+        if name in order:  # a relay's variable: a state, with the gradient by its initial value
+            continue
+        s = _symbol(name)
+        if any(s in c.free_symbols for c in c_expr):
+            missing.setdefault(group.name, {})[name] = (
+                f"the threshold's coefficient of a state variable depends on it ('{group.events['spike']}'), and "
+                "the engine has no derivative by the threshold's coefficients"
+            )
+            continue
+
+        def derivative(expr, s=s):
+            dexpr = sympy.diff(expr, s)
+            return None if dexpr == 0 else evaluator.evaluate(dexpr, "the derivative of the model")
+
+        dA, db = np.zeros((n, d, d)), np.zeros((n, d))
+        for i in range(d):
+            for j in range(i + 1):
+                if (value := derivative(A_expr[i][j])) is not None:
+                    dA[:, i, j] = value
+            if (value := derivative(b_expr[i])) is not None:
+                db[:, i] = value
+        offset, refusal = np.zeros(d), None
+        for var, (line, expr) in offsets.items():
+            if (value := derivative(expr)) is None:
+                continue
+            if not group.variables[name].scalar or n_linear_groups > 1:
+                refusal = (
+                    f"the reset statement '{line}' uses it: the engine has one offset of the reset of '{var}' for "
+                    "the network, with a derivative by a shared variable of its only linear group (declare it "
+                    f"'{name} : ... (shared)')"
+                )
+            offset[order.index(var)] = float(value[0])  # (one value: the reset offsets are one per network)
+        if refusal is not None:
+            missing.setdefault(group.name, {})[name] = refusal
+            continue
+        zero = np.zeros(n)
+        d_theta, d_reset = derivative(theta_expr), derivative(reset_expr)
+        params[name] = dict(
+            A=dA,
+            b=db,
+            threshold=zero if d_theta is None else d_theta,
+            reset=zero if d_reset is None else d_reset,
+            offset=offset if offset.any() else None,
+        )
+    return dict(
+        kind="group", object=group, slice=slice(g.offset, g.offset + n), variable=g.variable, params=params,
+        currents={}, linear=order,
+    )  # fmt: skip
+
+
+def _group_entry(g, namespace, missing, n_linear_groups=0):
     """The derivatives of tau, drive, threshold and reset of a LIF group's neurons by its parameters, and
     for a group with exponential currents (dx/dt = (drive - x)/tau + sum k_c c, dc/dt = -c/tau_c; engine
     current = scale_c c, scale_c = k_c tau) those of each current's tau_c and scale_c. QIF and theta groups:
     `_qif_group_entry`."""
     if g.model in ("qif", "theta"):
         return _qif_group_entry(g, namespace, missing)
+    if g.model == "linear":
+        return _linear_group_entry(g, namespace, missing, n_linear_groups)
     group, variable, n = g.group, g.variable, g.n
     currents = sorted(g.currents) if g.currents else []
     evaluator = _Evaluator(group, namespace, {variable, *currents}, n)
@@ -353,6 +455,24 @@ def _per_neuron(eg, name, sl):
     return np.broadcast_to(a, (sl.stop,))[sl] if a.ndim == 0 else a[sl]
 
 
+def _linear_group_values(eg, entry, through_inputs):
+    """The gradients of a linear group's parameters and of the initial values of its state variables from
+    the engine's dL/dA, dL/db, dL/dtheta, dL/dreset, dL/d(reset offsets) and dL/dx(0)."""
+    obj, sl, values = entry["object"], entry["slice"], {}
+    g_A, g_b = np.asarray(eg.A, dtype=float)[sl], np.asarray(eg.b, dtype=float)[sl]
+    g_thr, g_reset = _per_neuron(eg, "threshold", sl), _per_neuron(eg, "reset", sl)
+    for name, d in entry["params"].items():
+        total = np.einsum("nij,nij->n", g_A, d["A"]) + np.einsum("ni,ni->n", g_b, d["b"])
+        total = total + g_thr * d["threshold"] + g_reset * d["reset"] + through_inputs.get((obj.name, name), 0.0)
+        if d["offset"] is not None:  # a shared variable: one value, the sum over its uses
+            total = total.sum() + float(np.asarray(eg.reset_offset, dtype=float) @ d["offset"])
+        values[name] = _shaped(obj, name, total)
+    g_x0 = np.asarray(eg.x0, dtype=float)[sl]
+    for k, x in enumerate(entry["linear"]):
+        values[x] = _shaped(obj, x, g_x0[:, k])
+    return values
+
+
 def brian2_gradient(eg, entries, missing, readout_sums=None):
     """The `BrianGradient` of the engine's gradient ``eg`` (a SpikeGradient) through the derivative map;
     ``readout_sums`` (per engine neuron, or None) is the sum of dL/d(readout) over each neuron's readouts in
@@ -393,7 +513,9 @@ def brian2_gradient(eg, entries, missing, readout_sums=None):
         obj, values = entry["object"], {}
         if entry["kind"] == "poisson_input":
             continue
-        if entry["kind"] == "group":
+        if entry["kind"] == "group" and "linear" in entry:
+            values = _linear_group_values(eg, entry, through_inputs)
+        elif entry["kind"] == "group":
             sl = entry["slice"]
             engine = {k: _per_neuron(eg, k, sl) for k in ("tau", "drive", "threshold", "reset")}
             cols = {0: ("tau_e", "i_e0"), 1: ("tau_i", "i_i0")}

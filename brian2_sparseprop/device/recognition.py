@@ -874,17 +874,7 @@ def _recognise_linear(group, offset, run_namespace):
             if k is not None:
                 A[:, i, j] = k
     code = group.events.get("spike")
-    if code is None:
-        raise _LinearRefusal("a linear group without threshold", _SUPPORTED_PASSIVE)
-    cond = str_to_sympy(str(code))
-    if isinstance(cond, (sympy.StrictGreaterThan, sympy.GreaterThan)):
-        g = cond.lhs - cond.rhs
-    elif isinstance(cond, (sympy.StrictLessThan, sympy.LessThan)):
-        g = cond.rhs - cond.lhs
-    else:
-        raise _LinearRefusal(
-            f"the threshold condition '{code}'", "supported are thresholds 'lhs > rhs', linear in the state"
-        )
+    g, cond = _linear_threshold(group)
     coefficients, const = _linear_terms(group, g, [symbols[p] for p in perm], evaluator, "the threshold")
     c = {}
     for x, k in zip(order, coefficients):
@@ -905,9 +895,7 @@ def _recognise_linear(group, offset, run_namespace):
         "supported are resets that set one variable to a constant ('v = value') and increment or "
         "set others by constants ('vt += value')"
     )
-    for line in _code_lines(group.event_codes.get("spike", "")):
-        var, op, expr, _ = parse_statement(line)
-        rhs = str_to_sympy(expr)
+    for line, var, op, rhs in _reset_statements(group):
         if var not in order or rhs.free_symbols & set(symbols) or op not in ("=", "+=", "-="):
             raise _LinearRefusal(f"the reset statement '{line}'", supported_reset)
         value = evaluator.evaluate(rhs, "the reset")
@@ -953,6 +941,31 @@ def _recognise_linear(group, offset, run_namespace):
         integrate_refractory=np.full(n, integrate),
     )
     return spec, params
+
+
+def _linear_threshold(group):
+    """The threshold 'lhs > rhs' of a linear model as the sympy expression lhs - rhs (a spike when it
+    reaches 0, from below) and the condition; or refuse."""
+    code = group.events.get("spike")
+    if code is None:
+        raise _LinearRefusal("a linear group without threshold", _SUPPORTED_PASSIVE)
+    cond = str_to_sympy(str(code))
+    if isinstance(cond, (sympy.StrictGreaterThan, sympy.GreaterThan)):
+        return cond.lhs - cond.rhs, cond
+    if isinstance(cond, (sympy.StrictLessThan, sympy.LessThan)):
+        return cond.rhs - cond.lhs, cond
+    raise _LinearRefusal(
+        f"the threshold condition '{code}'", "supported are thresholds 'lhs > rhs', linear in the state"
+    )
+
+
+def _reset_statements(group):
+    """The statements of a group's reset as (line, variable, operator, right-hand side as sympy)."""
+    statements = []
+    for line in _code_lines(group.event_codes.get("spike", "")):
+        var, op, expr, _ = parse_statement(line)
+        statements.append((line, var, op, str_to_sympy(expr)))
+    return statements
 
 
 def _relay_variables(group):
