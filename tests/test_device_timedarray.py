@@ -26,9 +26,12 @@ from brian2 import (
     defaultclock,
     magic_network,
     ms,
+    restore,
     run,
+    second,
     set_device,
     start_scope,
+    store,
 )
 from brian2.devices.device import reset_device
 from linear_oracle import LinearOracle
@@ -319,3 +322,70 @@ def test_linear_group_with_synapses_against_brian2s_runtime(numpy_target, seed):
     for exact_t, clocked_t in zip(*results):
         assert exact_t.size == clocked_t.size
         np.testing.assert_allclose(clocked_t, exact_t, rtol=0, atol=3 * 0.01e-3)
+
+
+@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.device.ExactMethodWarning")
+def test_linear_group_store_restore_and_a_change_between_runs(exact):
+    """A linear group with a TimedArray input and a synapse with a delay: store() mid-stimulus, run, restore() and
+    run again gives the same spikes; a weight changed between runs goes to the running engine (no restart: the
+    spike in flight across the change is delivered, with the new weight), as the engine built by hand does."""
+    stimulus = TimedArray([1.5, 3.0, 0.5, 2.5], dt=5 * ms)  # noqa: F841
+    G = NeuronGroup(
+        2,
+        "dv/dt = (ge + stimulus(t) - v)/(10*ms) : 1\ndge/dt = -ge/(5*ms) : 1",
+        threshold="v > 1",
+        reset="v = 0",
+        method="euler",
+    )
+    G.v = [0.0, 0.3]
+    S = Synapses(G, G, "w : 1", on_pre="ge_post += w")
+    S.connect(i=0, j=1)
+    S.w = 0.5
+    S.delay = 2 * ms
+    mon = SpikeMonitor(G)
+    run(7 * ms)
+    store()
+    run(13 * ms)
+    first = (np.array(mon.t_), np.array(mon.i))
+    restore()
+    run(13 * ms)
+    # the restore passes the restored G.v to the engine (set_v), which moves the state vectors to 7 ms: rounding
+    np.testing.assert_allclose(mon.t_, first[0], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(mon.i, first[1])
+    t0 = float(first[0][first[1] == 0][0])  # neuron 0's first spike: its input to neuron 1 in flight 2 ms
+    restore()
+    run(t0 * second + 1 * ms - 7 * ms)
+    S.w = 2.0
+    run(20 * ms - t0 * second - 1 * ms)
+    engine, _ = exact_network_of(magic_network)
+    assert engine.linear_state.shape == (2, 2)
+    # the same by hand: b = (stimulus / tau, 0) per step, the weight 2 from t0 + 1 ms on
+    from brian2_sparseprop import EventNetwork
+    from brian2_sparseprop.spiking.linear import LinearModel
+
+    def model(value):
+        A = [[-200.0, 0.0], [100.0, -100.0]]  # (ge, v): dge/dt = -ge/5 ms, dv/dt = (ge - v)/10 ms + b
+        return LinearModel(["ge", "v"], A, [0.0, value / 0.01], {"v": 1.0}, theta=1.0, pulse="ge")
+
+    net = EventNetwork(
+        2,
+        model="linear",
+        linear=model(1.5),
+        v_init=[0.0, 0.3],
+        indptr=[0, 1, 1],
+        indices=[1],
+        weights=0.5,
+        delays=0.002,
+    )
+    edges = sorted([0.005, 0.01, t0 + 0.001, 0.015, 0.02])
+    values = {0.005: 3.0, 0.01: 0.5, 0.015: 2.5}
+    t = 0.0
+    for edge in edges:
+        net.run(edge - t)
+        t = edge
+        if edge in values:
+            net.set_params(linear=model(values[edge]))
+        elif edge < 0.02:
+            net.set_params(weights=2.0)
+    np.testing.assert_allclose(mon.t_, net.spike_times, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(mon.i, net.spike_indices)
