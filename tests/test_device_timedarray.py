@@ -288,10 +288,10 @@ def test_refusal_of_a_time_varying_matrix(exact, eqs, match):
 @pytest.mark.slow  # Brian2's runtime at dt = 0.01 ms: seconds on a shared machine
 @pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.device.ExactMethodWarning")
 def test_linear_group_with_synapses_against_brian2s_runtime(numpy_target, seed):
-    """The CUBA form with a TimedArray input, ``dv/dt = (ge + I_ext(t) - v)/tau``, exponential current synapses
-    (``ge += w``, both signs) between a few neurons: Brian2's runtime at dt = 0.01 ms (exponential Euler; its
-    'exact' method refuses TimedArrays) gives the same spikes, time-stamped at the step after each crossing,
-    with an error of order dt in v (within 3 dt)."""
+    """Brian2's CUBA form with a TimedArray input, ``dv/dt = (ge + gi + I_ext(t) - v)/tau``, exponential current
+    synapses (``ge += w`` from neurons 0 and 1, ``gi += w`` with w < 0 from 2 and 3): Brian2's runtime at
+    dt = 0.01 ms (exponential Euler; its 'exact' method refuses TimedArrays) gives the same spikes, time-stamped at
+    the step after each crossing, with an error of order dt in v (within 3 dt)."""
     rng = np.random.default_rng(seed)
     n = 4
     shared, per = stimuli(rng, n)
@@ -304,16 +304,20 @@ def test_linear_group_with_synapses_against_brian2s_runtime(numpy_target, seed):
         per_neuron = TimedArray(per, dt=7 * ms)  # noqa: F841
         G = NeuronGroup(
             n,
-            "dv/dt = (ge + I_ext - v)/(10*ms) : 1\ndge/dt = -ge/(5*ms) : 1\n"
+            "dv/dt = (ge + gi + I_ext - v)/(10*ms) : 1\ndge/dt = -ge/(5*ms) : 1\ndgi/dt = -gi/(10*ms) : 1\n"
             "I_ext = stimulus(t) + 0.3*per_neuron(t, i) : 1",
             threshold="v > 1",
             reset="v = 0",
             method="exponential_euler",
         )
-        S = Synapses(G, G, "w : 1", on_pre="ge += w")
-        S.connect(i=[0, 1, 2, 3], j=[1, 2, 3, 0])
-        S.w = [0.15, -0.2, 0.1, -0.1]
-        S.delay = 1 * ms
+        Se = Synapses(G, G, "w : 1", on_pre="ge += w")
+        Se.connect(i=[0, 0, 1], j=[1, 2, 3])
+        Se.w = [0.15, 0.1, 0.2]
+        Se.delay = 1 * ms
+        Si = Synapses(G, G, "w : 1", on_pre="gi += w")
+        Si.connect(i=[2, 3, 3], j=[0, 1, 2])
+        Si.w = [-0.2, -0.1, -0.15]
+        Si.delay = 1.5 * ms
         mon = SpikeMonitor(G)
         run(100 * ms)
         results.append([np.asarray(mon.t_[mon.i == i]) for i in range(n)])
@@ -389,3 +393,66 @@ def test_linear_group_store_restore_and_a_change_between_runs(exact):
             net.set_params(weights=2.0)
     np.testing.assert_allclose(mon.t_, net.spike_times, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(mon.i, net.spike_indices)
+
+
+CUBA = "dv/dt = (ge + gi + stimulus(t) - v)/(10*ms) : 1\ndge/dt = -ge/(5*ms) : 1\ndgi/dt = -gi/(10*ms) : 1"
+
+
+@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.device.ExactMethodWarning")
+def test_cuba_form_with_a_timed_input_as_the_engine_built_by_hand(exact, seed):
+    """Brian2's CUBA form with a TimedArray current: a linear model (ge, gi, v) whose excitatory inputs go into ge
+    and inhibitory ones into gi (the engine sends a pulse by its sign), as the EventNetwork built by hand with
+    b switched at the steps (1e-12 s)."""
+    from brian2_sparseprop import EventNetwork
+    from brian2_sparseprop.spiking.linear import LinearModel
+
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0.8, 2.5, 8)
+    stimulus = TimedArray(values, dt=5 * ms)  # noqa: F841
+    G = NeuronGroup(4, CUBA, threshold="v > 1", reset="v = 0", method="euler")
+    v0 = rng.uniform(0, 0.5, 4)
+    G.v = v0
+    Se = Synapses(G, G, on_pre="ge += 0.3", delay=1 * ms)
+    Se.connect(i=[0, 1], j=[2, 3])
+    Si = Synapses(G, G, on_pre="gi += -0.4", delay=2 * ms)
+    Si.connect(i=[2, 3], j=[0, 1])
+    mon = SpikeMonitor(G)
+    run(40 * ms)
+
+    def model(value):  # (ge, gi, v)
+        A = [[-200.0, 0, 0], [0, -100.0, 0], [100.0, 100.0, -100.0]]
+        return LinearModel(["ge", "gi", "v"], A, [0, 0, value / 0.01], {"v": 1.0}, theta=1.0, pulse=("ge", "gi"))
+
+    net = EventNetwork(
+        4,
+        model="linear",
+        linear=model(values[0]),
+        v_init=v0,
+        indptr=[0, 1, 2, 3, 4],
+        indices=[2, 3, 0, 1],
+        weights=[0.3, 0.3, -0.4, -0.4],
+        delays=[0.001, 0.001, 0.002, 0.002],
+    )
+    for k in range(1, 9):
+        net.run(0.005)
+        if k < 8:
+            net.set_params(linear=model(values[k]))
+    assert net.spike_times.size > 5
+    np.testing.assert_array_equal(mon.i, net.spike_indices)
+    np.testing.assert_allclose(mon.t_, net.spike_times, rtol=0, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::brian2_sparseprop.device.device.ExactMethodWarning")
+def test_inputs_of_one_sign_into_two_variables_refused(exact):
+    stimulus = TimedArray([1.5, 2.0], dt=5 * ms)  # noqa: F841
+    G = NeuronGroup(2, CUBA, threshold="v > 1", reset="v = 0", method="euler")
+    Se = Synapses(G, G, on_pre="ge += 0.3")
+    Se.connect(i=0, j=1)
+    Si = Synapses(G, G, on_pre="gi += 0.4")
+    Si.connect(i=1, j=0)
+    mon = SpikeMonitor(G)  # noqa: F841
+    with pytest.raises(
+        NotImplementedError,
+        match=r"'ge' of 'neurongroup\w*', 'gi' of 'neurongroup\w*'\) with inputs of one sign into both",
+    ):
+        run(1 * ms)

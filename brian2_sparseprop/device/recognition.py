@@ -41,7 +41,8 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   integrators ``dv/dt = I/tau``, alpha currents); a threshold ``lhs > rhs`` linear in the state variables
   (``v > vt``), a reset that sets one variable (v, held during refractoriness if flagged
   ``(unless refractory)``) and increments or sets others (``vt += 3*mV``) by constants; synaptic inputs into
-  one variable (v, or g of alpha currents), of both signs. One linear form per network (the groups'
+  one variable (v, or g of alpha currents), of both signs, or into two variables of which one takes the inputs
+  ``>= 0`` and the other those ``<= 0`` (``ge``, ``gi``). One linear form per network (the groups'
   threshold coefficients and resets of the other variables equal); StateMonitor records v only.
 
 A one-dimensional LIF group may take a piecewise-constant drive from TimedArrays (``I = f(t)`` or ``f(t, i)`` in
@@ -283,7 +284,7 @@ class GroupSpec:
 
     def factor(self, current, idx):
         """Engine units per SI unit of an input into ``current`` (None: the state variable) of neurons idx."""
-        if current is not None:
+        if current is not None and current in self.currents:
             return self.currents[current]["scale"][idx]
         return 1.0 if self.scale is None else self.scale[idx]
 
@@ -1032,7 +1033,7 @@ def _recognise_linear(group, offset, run_namespace, t=0.0):
         model = LinearModel(order, A, b, c, theta=theta, v=v, reset=reset_v, reset_others=others, pulse=v, init=init)
     except (ValueError, NotImplementedError) as exc:
         raise type(exc)(f"NeuronGroup '{group.name}': {exc}") from None
-    spec.linear = dict(model=model, variables=order, pulses=set())
+    spec.linear = dict(model=model, variables=order, pulses={})
     params = dict(
         tau=np.ones(n),
         drive=np.zeros(n),
@@ -1090,16 +1091,35 @@ def _network_linear_model(spec):
                 f"a linear model other than that of '{groups[0].group.name}'",
                 "one linear form per network (threshold coefficients and resets of the other variables equal)",
             )
-    pulses = {(g.linear["variables"].index(x), g.group.name, x) for g in groups for x in g.linear["pulses"]}
-    if len({k for k, _, _ in pulses}) > 1:
+    # the variables that take inputs, with the signs of their inputs: one variable takes both signs; of two, one
+    # takes the inputs >= 0, the other those <= 0 (the engine sends a pulse by its sign, as for 'lif_exp' currents)
+    signs = {}
+    for g in groups:
+        for x, s in g.linear["pulses"].items():
+            signs.setdefault(g.linear["variables"].index(x), set()).update(s)
+    pulses = sorted({(g.linear["variables"].index(x), g.group.name, x) for g in groups for x in g.linear["pulses"]})
+    if len(signs) == 2:
+        pos, neg = sorted(signs, key=lambda k: (min(signs[k] or {0}), k), reverse=True)
+    if len(signs) > 2 or (len(signs) == 2 and (-1 in signs[pos] or 1 in signs[neg])):
         raise _refuse(
             groups[0].group,
             "synaptic inputs into several variables of linear groups ("
-            + ", ".join(f"'{x}' of '{name}'" for _, name, x in sorted(pulses))
-            + ")",
-            "the inputs of linear groups go into one variable (of both signs)",
+            + ", ".join(f"'{x}' of '{name}'" for _, name, x in pulses)
+            + ")"
+            + (
+                ""
+                if len(signs) > 2
+                else " with inputs of both signs into one"
+                if any(len(s) == 2 for s in signs.values())
+                else " with inputs of one sign into both"
+            ),
+            "the inputs of linear groups go into one variable (of both signs), or into two variables of which one "
+            "takes only inputs >= 0 and the other only inputs <= 0",
         )
-    pulse = first.variables[next(iter(pulses))[0]] if pulses else first.variables[first.v]
+    if len(signs) == 2:
+        pulse = (first.variables[pos], first.variables[neg])
+    else:
+        pulse = first.variables[next(iter(signs))] if signs else first.variables[first.v]
     n = spec.n
     A, b, theta, reset, x0 = np.zeros((n, d, d)), np.zeros((n, d)), np.zeros(n), np.zeros(n), np.zeros((n, d))
     for g in groups:
@@ -1293,11 +1313,11 @@ def _input_targets(spec):
 
 def _input_target(obj, spec, name, statement):
     """The current of a 'lif_exp' group that an input statement changes (None for the state variable of
-    the other models, and for linear models, whose input variables are noted in ``spec.linear['pulses']``);
-    refuses input into the membrane variable of a 'lif_exp' group."""
+    the other models; for linear models the variable, noted in ``spec.linear['pulses']`` with the signs of its
+    inputs, `_note_signs`); refuses input into the membrane variable of a 'lif_exp' group."""
     if spec.linear is not None:
-        spec.linear["pulses"].add(name)
-        return None
+        spec.linear["pulses"].setdefault(name, set())
+        return name
     if not spec.currents:
         return None
     if name in spec.currents:
@@ -1675,11 +1695,15 @@ def _recognise_synapses(syn, group_specs, run_namespace):
 
 
 def _note_signs(spec, current, kicks):
-    """Record the signs of the engine kicks into a current of a 'lif_exp' group (in ``spec.currents``)."""
+    """Record the signs of the engine kicks into a current of a 'lif_exp' group (in ``spec.currents``) or into a
+    variable of a linear group (``spec.linear['pulses']``)."""
     if current is None or len(kicks) == 0:
         return
     kicks = kicks[:1] if kicks.strides == (0,) else kicks
-    signs = spec.currents[current].setdefault("signs", set())
+    if spec.linear is not None:
+        signs = spec.linear["pulses"][current]
+    else:
+        signs = spec.currents[current].setdefault("signs", set())
     if kicks.max() > 0:
         signs.add(1)
     if kicks.min() < 0:
