@@ -1466,10 +1466,10 @@ cdef class Engine:
             ov[r, 1] = y.ii
         return out
 
-    def linear_states(self, const idx_t[::1] idx, double t):
+    def linear_states(self, const idx_t[::1] idx, t=None):
         """The augmented states y = (1, x) of the given linear neurons at absolute time t (>= the last event,
-        before the next), shape (len(idx), 5) (unused trailing columns 0)."""
-        t -= self.epoch
+        before the next; None: the current time, exactly), shape (len(idx), 5) (unused trailing columns 0)."""
+        cdef double tr = self.t if t is None else <double>t - self.epoch
         out = np.zeros((idx.shape[0], 5))
         cdef double[:, ::1] ov = out
         cdef idx_t r, i
@@ -1481,7 +1481,7 @@ cdef class Engine:
             i = idx[r]
             f = self.nrn[i].flags
             L = self.lin_load(i, y)
-            lin_advance(L, y, t - self.t_last[i], (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF))
+            lin_advance(L, y, tr - self.t_last[i], (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF))
             for k in range(L.D):
                 ov[r, k] = y[k]
         return out

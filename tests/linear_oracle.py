@@ -13,6 +13,8 @@ import heapq
 import numpy as np
 from scipy.optimize import brentq
 
+from brian2_sparseprop import EventNetwork
+
 
 class LinearOracle:
     def __init__(self, M, c, theta, reset_v, vi, ra, rr, pos, neg, y0, indptr, indices, weights, delays):
@@ -90,3 +92,56 @@ class LinearOracle:
                 self.y[j][self.pos] += wp
                 if self.c[j] @ self.y[j] >= self.theta[j]:
                     self.spike(j, t_ev)
+
+
+def oracle_for(net, gen_times, gen_targets, gen_weights, indptr, indices, weights, delays):
+    L = net._linear
+    sys = L["sys"][L["cls"]]
+    D = int(sys["D"][0])
+    y0 = np.zeros((net.n, D))
+    y0[:, 0] = 1.0
+    y0[:, 1:] = L["x0"]
+    y0[:, int(sys["vi"][0])] = net._v_init
+    o = LinearOracle(
+        sys["M"][:, :D, :D],
+        sys["c"][:, :D],
+        L["theta"],
+        L["reset"],
+        int(sys["vi"][0]),
+        sys["ra"][:, :D],
+        sys["rr"][:, :D],
+        int(sys["pos"][0]),
+        int(sys["neg"][0]),
+        y0,
+        indptr,
+        indices,
+        weights,
+        delays,
+    )
+    for t, j, w in zip(gen_times, gen_targets, gen_weights):
+        o.add_input(t, j, w)
+    return o
+
+
+def random_net(rng, n, model):
+    k = 3
+    indices = np.concatenate([rng.choice(np.delete(np.arange(n), i), k, replace=False) for i in range(n)])
+    indptr = np.arange(0, n * k + 1, k)
+    weights = rng.uniform(-0.4, 0.8, n * k)
+    delays = rng.uniform(0.001, 0.003, n * k)
+    gen_times = np.sort(rng.uniform(0, 0.2, 40))
+    gen_targets = rng.integers(0, n, 40)
+    gen_weights = rng.uniform(0.2, 1.0, 40)
+    net = EventNetwork(
+        n,
+        model="linear",
+        linear=model,
+        v_init=rng.uniform(0, 0.5, n),
+        indptr=indptr,
+        indices=indices,
+        weights=weights,
+        delays=delays,
+    )
+    net.add_spike_generator(gen_times, np.arange(40), 40, np.arange(41), gen_targets, weights=gen_weights)
+    o = oracle_for(net, gen_times, gen_targets, gen_weights, indptr, indices, weights, delays)
+    return net, o

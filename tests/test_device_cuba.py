@@ -221,11 +221,12 @@ REFUSED = [
         ("ge += we", "gi += wi"),
         r"not linear in 'ge' with a constant coefficient.*LIF neurons with one or two exponential currents",
     ),
-    # a current with a different decay (towards a constant): a linear model, whose inputs go into one variable
+    # a current with a different decay (towards a constant): a linear model, whose inputs go into one variable or
+    # into two by their sign (excitatory inputs into both: refused)
     (
         "dv/dt = (ge+gi-(v-El))/taum : volt\ndge/dt = (mV - ge)/taue : volt\ndgi/dt = -gi/taui : volt",
-        ("ge += we", "gi += wi"),
-        r"inputs into several variables of linear groups \('ge' of '\w+', 'gi' of '\w+'\)",
+        ("ge += we", "gi += we"),
+        r"inputs into several variables of linear groups \('ge' of '\w+', 'gi' of '\w+'\) with inputs of one sign",
     ),
     # a current driven by v (adaptation): two coupled variables
     (

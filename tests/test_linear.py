@@ -4,7 +4,7 @@ against an independent slow reference (tests/linear_oracle.py), bad input."""
 import mpmath as mp
 import numpy as np
 import pytest
-from linear_oracle import LinearOracle
+from linear_oracle import oracle_for, random_net
 from scipy.linalg import expm
 
 from brian2_sparseprop import EventNetwork
@@ -193,59 +193,6 @@ def test_adaptive_refractory_holds_v_while_vt_integrates():
 
 
 # ----------------------------------------------------------------------------- networks vs the slow reference
-def oracle_for(net, gen_times, gen_targets, gen_weights, indptr, indices, weights, delays):
-    L = net._linear
-    sys = L["sys"][L["cls"]]
-    D = int(sys["D"][0])
-    y0 = np.zeros((net.n, D))
-    y0[:, 0] = 1.0
-    y0[:, 1:] = L["x0"]
-    y0[:, int(sys["vi"][0])] = net._v_init
-    o = LinearOracle(
-        sys["M"][:, :D, :D],
-        sys["c"][:, :D],
-        L["theta"],
-        L["reset"],
-        int(sys["vi"][0]),
-        sys["ra"][:, :D],
-        sys["rr"][:, :D],
-        int(sys["pos"][0]),
-        int(sys["neg"][0]),
-        y0,
-        indptr,
-        indices,
-        weights,
-        delays,
-    )
-    for t, j, w in zip(gen_times, gen_targets, gen_weights):
-        o.add_input(t, j, w)
-    return o
-
-
-def random_net(rng, n, model):
-    k = 3
-    indices = np.concatenate([rng.choice(np.delete(np.arange(n), i), k, replace=False) for i in range(n)])
-    indptr = np.arange(0, n * k + 1, k)
-    weights = rng.uniform(-0.4, 0.8, n * k)
-    delays = rng.uniform(0.001, 0.003, n * k)
-    gen_times = np.sort(rng.uniform(0, 0.2, 40))
-    gen_targets = rng.integers(0, n, 40)
-    gen_weights = rng.uniform(0.2, 1.0, 40)
-    net = EventNetwork(
-        n,
-        model="linear",
-        linear=model,
-        v_init=rng.uniform(0, 0.5, n),
-        indptr=indptr,
-        indices=indices,
-        weights=weights,
-        delays=delays,
-    )
-    net.add_spike_generator(gen_times, np.arange(40), 40, np.arange(41), gen_targets, weights=gen_weights)
-    o = oracle_for(net, gen_times, gen_targets, gen_weights, indptr, indices, weights, delays)
-    return net, o
-
-
 def compare(net, o, T):
     net.run(T)
     o.run(T)
@@ -329,7 +276,7 @@ def test_bad_network_arguments():
         EventNetwork(2, model="linear", linear=per)
     net = EventNetwork(2, model="linear", linear=m)
     net.run(0.001)
-    with pytest.raises(NotImplementedError, match="'linear' neurons"):
+    with pytest.raises(ValueError, match=r"\['drive'\] of a network of 'linear' neurons is given by its linear model"):
         net.set_params(drive=0.5)
     from brian2_sparseprop.spiking import lyapunov_spectrum
 

@@ -873,7 +873,8 @@ def test_networks_with_currents_are_refused(call):
     args = {"set_params": ((), dict(drive=0.6)), "set_poisson": ((0,), dict(rates=50.0))}
     args["set_spike_generator"] = ((0, [0.02], [0]), {})
     a, kw = args[call]
-    with pytest.raises(NotImplementedError, match=f"{call} is implemented for networks of 'lif', 'qif' and 'theta'"):
+    match = f"{call} is implemented for networks of 'lif', 'qif', 'theta' and 'linear'"
+    with pytest.raises(NotImplementedError, match=match):
         getattr(net, call)(*a, **kw)
     assert net._config["drive"] == 0.5
 

@@ -106,6 +106,10 @@ class _Stored:
 #: recognised parameters that a running engine takes over between runs (`EventNetwork.set_params`)
 _NEURON_PARAMETERS = ("tau", "drive", "threshold", "reset", "refractory")
 
+#: the label of the linear models' constant input b in `_spec_key` (TimedArray inputs change it; a running engine
+#: takes it over with `EventNetwork.set_params`)
+_LINEAR_INPUT = "linear input"
+
 
 def _spec_key(spec, quantum=0.0):
     """The parts of a recognised network that fix the engine (everything but the initial state), with the
@@ -120,9 +124,10 @@ def _spec_key(spec, quantum=0.0):
     parts += [(name, getattr(spec, name)) for name in _NEURON_PARAMETERS]
     parts += [("neuron models", p) for p in (spec.tau_e, spec.tau_i) if p is not None]  # the currents' tau
     parts += [("neuron models", p) for p in (spec.E_e, spec.E_i) if p is not None]  # reversal potentials
-    if spec.linear is not None:  # the linear models' matrices, threshold coefficients and resets
+    if spec.linear is not None:  # the linear models' matrices, threshold coefficients, resets and inputs
         m = spec.linear
-        parts += [("neuron models", np.concatenate([m.A.ravel(), m.b.ravel(), m.c, m.reset_scale, m.reset_offset]))]
+        parts += [("neuron models", np.concatenate([m.A.ravel(), m.c, m.reset_scale, m.reset_offset, m.pulse]))]
+        parts += [(_LINEAR_INPUT, m.b)]
     parts += [("connectivity", spec.indptr), ("connectivity", spec.indices)]
     parts += [("weights", spec.weights), ("delays", spec.delays)]
     structural = {id(spec.indptr), id(spec.indices)}
@@ -662,11 +667,16 @@ class SparsePropDevice(RuntimeDevice):
     def _carry_over(self, session, spec, changes):
         """Pass the changes (labels of `_spec_key`) to the running engine: `EventNetwork.set_params`,
         ``set_poisson`` and ``set_spike_generator``. Raises NotImplementedError, before anything
-        changes, for networks with synaptic currents (see `EventNetwork.set_params`)."""
+        changes, for networks with synaptic currents or conductances (see `EventNetwork.set_params`)."""
         engine = session.engine
         if engine is None or not changes:
             return
         params = {name: getattr(spec, name) for name in _NEURON_PARAMETERS if name in changes}
+        if spec.linear is not None:  # linear neurons: b, theta and reset in their model
+            if {"threshold", "reset", _LINEAR_INPUT} & set(changes):
+                params["linear"] = spec.linear
+            if (spec.model == "linear").all():
+                params = {k: v for k, v in params.items() if k not in ("tau", "drive", "threshold", "reset")}
         if "refractory" in changes:  # Brian2 tests t - lastspike < refractory with the new period
             params["last_spike"] = session.lastspike - session.t_offset
         for name in ("weights", "delays"):
@@ -776,6 +786,13 @@ class SparsePropDevice(RuntimeDevice):
                 kwargs["weights"], kwargs["delays"] = (np.array(a, dtype=float) for a in (spec.weights, spec.delays))
             for name in _NEURON_PARAMETERS if stored_values else ():
                 kwargs[name] = stored_values[name][0]
+            if stored_values and spec.linear is not None:  # the linear models' b, theta and reset as stored
+                lin = spec.model == "linear"
+                kwargs["linear"] = spec.linear._with(
+                    b=np.reshape(stored_values[_LINEAR_INPUT][0], np.shape(spec.linear.b)),
+                    theta=np.where(lin, stored_values["threshold"][0], spec.linear.theta),
+                    reset=np.where(lin, stored_values["reset"][0], spec.linear.reset),
+                )
             for name in ("weights", "delays") if stored_values else ():
                 kwargs[name] = _scalar_if_constant(stored_values[name][0])
             if quantum:
@@ -911,9 +928,10 @@ class SparsePropDevice(RuntimeDevice):
                 self._check_drive_changes(spec)
             record_tape = self.gradients and self._start_tape(session, spec, namespace)
             with self._timing("engine"):
-                # a TimedArray drive: the run in segments between its steps, the new drive set at each where
-                # it changes (EventNetwork.set_params, which carries the state over exactly)
-                drive = spec.drive
+                # TimedArray inputs (a LIF drive, a linear model's b): the run in segments between their steps,
+                # the new values set at each where they change (EventNetwork.set_params, which carries the state
+                # over exactly); the engine holds the values at the run's start
+                held = spec.inputs_at(t_start) if len(changes) else {}
                 for t_change in list(changes) + [t_end]:
                     engine.run(
                         (t_change - session.t_offset) - engine.t,
@@ -922,13 +940,16 @@ class SparsePropDevice(RuntimeDevice):
                         record_tape=record_tape,
                     )
                     if t_change < t_end:
-                        new = spec.drive_at(t_change)
-                        if not np.array_equal(new, drive):
-                            engine.set_params(drive=new)
-                        drive = new
-            if len(changes):  # the drive the engine holds now, for the comparison at the next run
+                        new = spec.inputs_at(t_change)
+                        changed = {k: x for k, x in new.items() if not np.array_equal(x, held[k])}
+                        if changed:
+                            engine.set_params(**spec.engine_params(changed))
+                        held = new
+            if len(changes):  # the values the engine holds now, for the comparison at the next run
+                labels = {"drive": "drive", _LINEAR_INPUT: "linear_b"}
                 names, parts, structural = session.key
-                session.key = (names, [(la, drive if la == "drive" else x) for la, x in parts], structural)
+                parts = [(la, held[labels[la]] if labels.get(la) in held else x) for la, x in parts]
+                session.key = (names, parts, structural)
         self._write_back(net, session, t_start, t_end, ticks)
         for obj in spec.spike_monitors + spec.state_monitors + spec.rate_monitors + [g.group for g in spec.groups]:
             self.written_exactly.add(obj)
@@ -945,17 +966,17 @@ class SparsePropDevice(RuntimeDevice):
         net.after_run()
 
     def _check_drive_changes(self, spec):
-        """NotImplementedError, before the run, for a TimedArray drive that the engine cannot follow: in a
-        network with 'lif_exp', 'coba' or 'linear' neurons (whose state `EventNetwork.set_params` does not carry
-        over yet) or with ``gradients=True`` (the tape does not span a parameter change)."""
+        """NotImplementedError, before the run, for a TimedArray input that the engine cannot follow: in a
+        network with 'lif_exp' or 'coba' neurons (whose currents `EventNetwork.set_params` does not carry over
+        yet) or with ``gradients=True`` (the tape does not span a parameter change)."""
         timed = [g.group.name for g in spec.groups if g.timed is not None]
-        others = sorted({g.group.name for g in spec.groups if g.model in ("lif_exp", "coba", "linear")})
+        others = sorted({g.group.name for g in spec.groups if g.model in ("lif_exp", "coba")})
         if others:
             raise NotImplementedError(
-                f"NeuronGroup(s) {timed}: a TimedArray drive changes the drive during the run, which the "
-                "sparseprop device does in networks of one-dimensional neurons only; this one has neurons with "
-                f"currents, conductances or linear models ({others}). Use set_device('sparseprop', fallback=True) "
-                "to run such networks with Brian2's runtime instead"
+                f"NeuronGroup(s) {timed}: a TimedArray input changes the drive during the run, which the "
+                "sparseprop device does in networks of one-dimensional and linear neurons only; this one has "
+                f"neurons with exponential currents or conductances ({others}). Use set_device('sparseprop', "
+                "fallback=True) to run such networks with Brian2's runtime instead"
             )
         if self.gradients:
             raise NotImplementedError(

@@ -41,12 +41,16 @@ Supported neuron models (one state variable ``x``, every other symbol constant d
   integrators ``dv/dt = I/tau``, alpha currents); a threshold ``lhs > rhs`` linear in the state variables
   (``v > vt``), a reset that sets one variable (v, held during refractoriness if flagged
   ``(unless refractory)``) and increments or sets others (``vt += 3*mV``) by constants; synaptic inputs into
-  one variable (v, or g of alpha currents), of both signs. One linear form per network (the groups'
+  one variable (v, or g of alpha currents), of both signs, or into two variables of which one takes the inputs
+  ``>= 0`` and the other those ``<= 0`` (``ge``, ``gi``). One linear form per network (the groups'
   threshold coefficients and resets of the other variables equal); StateMonitor records v only.
 
 A one-dimensional LIF group may take a piecewise-constant drive from TimedArrays (``I = f(t)`` or ``f(t, i)`` in
-its drive only): `GroupSpec.drive_at` gives it at any time and `GroupSpec.drive_changes` the times of its steps,
-which the device turns into parameter changes between segments of the run.
+its drive only), and a linear group a piecewise-constant input b (TimedArray calls in the terms of its equations
+that do not depend on a state variable: ``dv/dt = (ge + I_ext(t) - v)/tau`` runs as a linear model, not as
+'lif_exp'): `GroupSpec.drive_at` and `GroupSpec.linear_b_at` give them at any time and `GroupSpec.drive_changes`
+the times of the steps, which the device turns into parameter changes (`EngineSpec.inputs_at`,
+`EngineSpec.engine_params`) between segments of the run.
 
 A group without differential equations (a relay: ``'v : 1'``, ``threshold='v > 1'``, ``reset='v = 0'``) is a
 linear model with ``dv/dt = 0`` for the parameters its reset sets (`_relay_variables`); a strict threshold is
@@ -201,8 +205,10 @@ class GroupSpec:
     linear: dict = None
     #: engine units per SI unit of the state variable, per neuron (None: 1; EIF models: 1 / DeltaT)
     scale: np.ndarray = None
-    #: LIF groups driven by TimedArrays: ``calls`` (symbol name, TimedArray, per neuron), ``a0`` (the constant
-    #: term of dv/dt as a sympy expression of them), ``evaluator`` and ``tau`` (see `drive_at`)
+    #: groups driven by TimedArrays: ``calls`` (symbol name, TimedArray, per neuron), ``terms`` (sympy
+    #: expressions of them: the constant term of dv/dt of a LIF group, or the constant term of each variable's
+    #: equation of a linear group, in the model's order), ``evaluator`` and ``scale`` (engine units per unit of
+    #: a term, per neuron: tau for the LIF drive, 1 for b); see `drive_at` and `linear_b_at`
     timed: dict = None
 
     @property
@@ -224,28 +230,47 @@ class GroupSpec:
         times = np.unique(np.concatenate(times))
         return times[(times > t_start) & (times < t_end)]
 
-    def drive_at(self, t):
-        """The engine drive of the group's neurons at time ``t`` (s): each TimedArray at its step ``k`` with
-        ``k dt <= t < (k + 1) dt`` (clipped to its values, as Brian2 does), one vectorised evaluation."""
+    def _timed_terms(self, t):
+        """The ``terms`` of `timed` at time ``t`` (s), shape (len(terms), n): each TimedArray at its step ``k``
+        with ``k dt <= t < (k + 1) dt`` (clipped to its values, as Brian2 does), one vectorised evaluation per
+        term, times ``scale``."""
         timed = self.timed
-        if "function" not in timed:  # a0 compiled once, its other symbols resolved once
-            symbols = sorted(timed["a0"].free_symbols, key=str)
+        if "functions" not in timed:  # the terms compiled once, their other symbols resolved once
             names = {name for name, _, _ in timed["calls"]}
-            timed["function"] = sympy.lambdify(symbols, timed["a0"], modules="numpy")
-            timed["args"] = [
-                str(x) if str(x) in names else timed["evaluator"].values(str(x), "the TimedArray input")
-                for x in symbols
-            ]
+            timed["functions"] = []
+            for term in timed["terms"]:
+                symbols = sorted(term.free_symbols, key=str)
+                args = [
+                    str(x) if str(x) in names else timed["evaluator"].values(str(x), "the TimedArray input")
+                    for x in symbols
+                ]
+                timed["functions"].append((sympy.lambdify(symbols, term, modules="numpy"), args))
         current = {}
         for name, array, per_neuron in timed["calls"]:
             dt = float(array.dt)
             values = np.asarray(array.values, dtype=float)
             k = min(max(int(np.floor(t / dt + 1e-9)), 0), len(values) - 1)  # 1e-9: grid times that round below
             current[name] = values[k, : self.n] if per_neuron else values[k]
-        args = [current[a] if isinstance(a, str) else a for a in timed["args"]]
-        with np.errstate(all="ignore"):
-            a0 = np.broadcast_to(np.asarray(timed["function"](*args), dtype=float), (self.n,))
-        return a0 * timed["tau"]
+        out = np.empty((len(timed["terms"]), self.n))
+        for row, (function, args) in zip(out, timed["functions"]):
+            with np.errstate(all="ignore"):
+                row[:] = np.asarray(function(*[current[a] if isinstance(a, str) else a for a in args]), dtype=float)
+        out *= timed["scale"]
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"NeuronGroup '{self.group.name}': the TimedArray input at t = {t} s must be finite, found: "
+                f"{out[~np.isfinite(out)][:3]}"
+            )
+        return out
+
+    def drive_at(self, t):
+        """The engine drive of the group's neurons (a LIF group driven by TimedArrays) at time ``t`` (s)."""
+        return self._timed_terms(t)[0]
+
+    def linear_b_at(self, t):
+        """The constant input b (n, d) of the group's linear model (a linear group driven by TimedArrays) at time
+        ``t`` (s), in the order of its variables."""
+        return self._timed_terms(t).T.copy()
 
     def to_engine(self, values, idx=slice(None)):
         """Brian2 values (SI) of the state variable (of the neurons ``idx``) -> engine state."""
@@ -259,7 +284,7 @@ class GroupSpec:
 
     def factor(self, current, idx):
         """Engine units per SI unit of an input into ``current`` (None: the state variable) of neurons idx."""
-        if current is not None:
+        if current is not None and current in self.currents:
             return self.currents[current]["scale"][idx]
         return 1.0 if self.scale is None else self.scale[idx]
 
@@ -361,13 +386,44 @@ class EngineSpec:
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0)
 
     def drive_at(self, t):
-        """The engine drive of every neuron at time ``t`` (s): `drive` with the groups driven by TimedArrays
+        """The engine drive of every neuron at time ``t`` (s): `drive` with the LIF groups driven by TimedArrays
         evaluated at ``t``."""
         drive = np.array(self.drive, dtype=float)
         for g in self.groups:
-            if g.timed is not None:
+            if g.timed is not None and g.linear is None:
                 drive[g.offset : g.offset + g.n] = g.drive_at(t)
         return drive
+
+    def linear_b_at(self, t):
+        """The constant input b (n, d) of the network's linear model at time ``t`` (s): ``linear.b`` with the
+        linear groups driven by TimedArrays evaluated at ``t`` (None without linear neurons)."""
+        if self.linear is None:
+            return None
+        b = np.array(np.broadcast_to(self.linear.b, (self.n, len(self.linear.variables))), dtype=float)
+        for g in self.groups:
+            if g.timed is not None and g.linear is not None:
+                b[g.offset : g.offset + g.n] = g.linear_b_at(t)
+        return b
+
+    def inputs_at(self, t):
+        """The parameters that TimedArrays change, at time ``t`` (s): ``{'drive': drive_at(t)}`` with LIF groups
+        driven by TimedArrays, ``{'linear_b': linear_b_at(t)}`` with linear ones (both, or neither)."""
+        out = {}
+        if any(g.timed is not None and g.linear is None for g in self.groups):
+            out["drive"] = self.drive_at(t)
+        if any(g.timed is not None and g.linear is not None for g in self.groups):
+            out["linear_b"] = self.linear_b_at(t)
+        return out
+
+    def engine_params(self, inputs):
+        """`EventNetwork.set_params` arguments for inputs as `inputs_at` gives them: the drive, and the
+        network's linear model with the constant input b."""
+        out = {}
+        if "drive" in inputs:
+            out["drive"] = inputs["drive"]
+        if "linear_b" in inputs:
+            out["linear"] = self.linear._with(b=inputs["linear_b"])
+        return out
 
     def engine_kwargs(self):
         """Keyword arguments for the `EventNetwork` constructor (without ``seed``)."""
@@ -513,12 +569,13 @@ def _model_expression(group, variable):
     return expr
 
 
-def _timed_calls(group, expr, run_namespace):
-    """``expr`` with each call of a TimedArray ``f(t)`` or ``f(t, i)`` replaced by a symbol, and the calls
-    ``[(symbol name, TimedArray, per neuron)]`` and the names the script calls them by; other function calls
-    are left in place (refused later)."""
+def _timed_calls(group, exprs, run_namespace):
+    """``exprs`` (a list of sympy expressions) with each call of a TimedArray ``f(t)`` or ``f(t, i)`` replaced
+    by a symbol (one per distinct call), and the calls ``[(symbol name, TimedArray, per neuron)]`` and the names
+    the script calls them by; other function calls are left in place (refused later)."""
     calls, subs, called = [], {}, []
-    for call in sorted(expr.atoms(AppliedUndef), key=str):
+    atoms = set().union(*(expr.atoms(AppliedUndef) for expr in exprs))
+    for call in sorted(atoms, key=str):
         name = str(call.func)
         try:
             obj = group._resolve(name, run_namespace)
@@ -531,13 +588,27 @@ def _timed_calls(group, expr, run_namespace):
             raise _refuse(
                 group,
                 f"the TimedArray call {call}",
-                "TimedArray inputs are supported as 'f(t)' or 'f(t, i)' in the drive of a LIF equation",
+                "TimedArray inputs are supported as 'f(t)' or 'f(t, i)' in the drive of a LIF equation or in "
+                "the constant terms of a linear model's equations",
             )
         symbol = f"_timed{len(calls)}"
         calls.append((symbol, obj, len(args) == 2))
         called.append(name)
         subs[call] = _symbol(symbol)
-    return expr.subs(subs), calls, called
+    return [expr.subs(subs) for expr in exprs], calls, called
+
+
+def _check_timed_shapes(group, timed, evaluator):
+    """ValueError for a TimedArray ``f(t, i)`` with values for fewer neurons than the group has; the calls' symbols
+    then stand for 0 in ``evaluator`` (their values enter through `GroupSpec.timed`)."""
+    n = len(group)
+    for name, array, per_neuron in timed:
+        if per_neuron and np.ndim(array.values) == 2 and np.shape(array.values)[1] < n:
+            raise ValueError(
+                f"NeuronGroup '{group.name}': the TimedArray '{array.name}' has values for "
+                f"{np.shape(array.values)[1]} neurons, the group has {n}"
+            )
+        evaluator.timed[name] = 0.0
 
 
 def _is_zero(expr):
@@ -814,7 +885,7 @@ def _recognise_group(group, offset, run_namespace, t=0.0):
         return _recognise_one_dimensional(group, offset, run_namespace, t)
     except NotImplementedError as refusal:
         try:
-            return _recognise_linear(group, offset, run_namespace)
+            return _recognise_linear(group, offset, run_namespace, t)
         except _LinearRefusal as linear:
             raise NotImplementedError(f"{refusal} As a linear model: {linear} ({_SUPPORTED_LINEAR}).") from None
         except NotImplementedError as linear:  # a construct the linear models refuse as well, named
@@ -834,10 +905,11 @@ def _linear_terms(group, expr, symbols, evaluator, construct):
     return coefficients, const
 
 
-def _recognise_linear(group, offset, run_namespace):
+def _recognise_linear(group, offset, run_namespace, t=0.0):
     """A linear model (`brian2_sparseprop.spiking.linear.LinearModel`): dx/dt = A x + b with constant
     coefficients, a threshold linear in the state, a reset that sets one variable and increments or sets
-    the others; or refuse."""
+    the others; or refuse. TimedArray calls in the constant terms make b piecewise constant (its value at the
+    run's start ``t``; `GroupSpec.linear_b_at` gives it at any time)."""
     from ..spiking.linear import LinearModel
 
     _check_group_constructs(group, max_equations=4, relay=True)
@@ -849,10 +921,25 @@ def _recognise_linear(group, offset, run_namespace):
     n, d = len(group), len(names)
     symbols = [_symbol(x) for x in names]
     evaluator = _Evaluator(group, run_namespace, set(names), n)
+    timed, terms = [], {}
     if relay:
         rows = {x: ([None] * d, np.zeros(n)) for x in names}
     else:
-        rows = {x: _linear_terms(group, _model_expression(group, x), symbols, evaluator, f"d{x}/dt =") for x in names}
+        original = [_model_expression(group, x) for x in names]
+        exprs, timed, called = _timed_calls(group, original, run_namespace)
+        _check_timed_shapes(group, timed, evaluator)
+        names_t = {_symbol(name) for name, _, _ in timed}
+        for x, expr, orig in zip(names, exprs, original):
+            varying = [str(y) for y in symbols if names_t & sympy.diff(expr, y).free_symbols]
+            if varying:
+                raise _LinearRefusal(
+                    f"the TimedArray(s) {called} multiplying the state variable(s) {varying} in d{x}/dt = {orig} "
+                    "(a time-varying A)",
+                    "TimedArray inputs are supported in the constant terms of a linear model's equations "
+                    "(dx/dt = A x + b(t), 'f(t)' or 'f(t, i)' not multiplied by a state variable)",
+                )
+            terms[x] = expr.subs({y: 0 for y in symbols})
+        rows = {x: _linear_terms(group, expr, symbols, evaluator, f"d{x}/dt =") for x, expr in zip(names, exprs)}
     # order: each variable after those it depends on (a cycle: not lower triangular)
     order, left = [], list(names)
     while left:
@@ -919,7 +1006,12 @@ def _recognise_linear(group, offset, run_namespace):
     init = {x: np.asarray(group.variables[x].get_value(), dtype=float) for x in order}
     theta = -const
     cvec = np.array([c.get(x, 0.0) for x in order])
-    still = relay or not (np.einsum("j,nji->ni", cvec, A).any() or (b @ cvec).any())  # d(c @ x)/dt = 0
+    spec = GroupSpec(group=group, offset=offset, model="linear", variable=v, shift=np.zeros(n), refractory=refractory)
+    if timed:  # b at the run's start t; `linear_b_at` gives it at any time
+        spec.timed = dict(calls=timed, terms=[terms[x] for x in order], evaluator=evaluator, scale=1.0)
+        b = spec.linear_b_at(t)
+    # d(c @ x)/dt = 0 (at all times: not with a TimedArray input)
+    still = relay or not (np.einsum("j,nji->ni", cvec, A).any() or (b @ cvec).any() or timed)
     if still and isinstance(cond, (sympy.StrictGreaterThan, sympy.StrictLessThan)):
         # the engine fires at c @ x >= theta; where c @ x changes only at events (relays, 'dv/dt = 0'), 'v > 1'
         # must not fire at 1, at the start or after an input: the next double above theta makes >= the strict
@@ -929,8 +1021,7 @@ def _recognise_linear(group, offset, run_namespace):
         model = LinearModel(order, A, b, c, theta=theta, v=v, reset=reset_v, reset_others=others, pulse=v, init=init)
     except (ValueError, NotImplementedError) as exc:
         raise type(exc)(f"NeuronGroup '{group.name}': {exc}") from None
-    spec = GroupSpec(group=group, offset=offset, model="linear", variable=v, shift=np.zeros(n), refractory=refractory)
-    spec.linear = dict(model=model, variables=order, pulses=set())
+    spec.linear = dict(model=model, variables=order, pulses={})
     params = dict(
         tau=np.ones(n),
         drive=np.zeros(n),
@@ -1013,16 +1104,35 @@ def _network_linear_model(spec):
                 f"a linear model other than that of '{groups[0].group.name}'",
                 "one linear form per network (threshold coefficients and resets of the other variables equal)",
             )
-    pulses = {(g.linear["variables"].index(x), g.group.name, x) for g in groups for x in g.linear["pulses"]}
-    if len({k for k, _, _ in pulses}) > 1:
+    # the variables that take inputs, with the signs of their inputs: one variable takes both signs; of two, one
+    # takes the inputs >= 0, the other those <= 0 (the engine sends a pulse by its sign, as for 'lif_exp' currents)
+    signs = {}
+    for g in groups:
+        for x, s in g.linear["pulses"].items():
+            signs.setdefault(g.linear["variables"].index(x), set()).update(s)
+    pulses = sorted({(g.linear["variables"].index(x), g.group.name, x) for g in groups for x in g.linear["pulses"]})
+    if len(signs) == 2:
+        pos, neg = sorted(signs, key=lambda k: (min(signs[k] or {0}), k), reverse=True)
+    if len(signs) > 2 or (len(signs) == 2 and (-1 in signs[pos] or 1 in signs[neg])):
         raise _refuse(
             groups[0].group,
             "synaptic inputs into several variables of linear groups ("
-            + ", ".join(f"'{x}' of '{name}'" for _, name, x in sorted(pulses))
-            + ")",
-            "the inputs of linear groups go into one variable (of both signs)",
+            + ", ".join(f"'{x}' of '{name}'" for _, name, x in pulses)
+            + ")"
+            + (
+                ""
+                if len(signs) > 2
+                else " with inputs of both signs into one"
+                if any(len(s) == 2 for s in signs.values())
+                else " with inputs of one sign into both"
+            ),
+            "the inputs of linear groups go into one variable (of both signs), or into two variables of which one "
+            "takes only inputs >= 0 and the other only inputs <= 0",
         )
-    pulse = first.variables[next(iter(pulses))[0]] if pulses else first.variables[first.v]
+    if len(signs) == 2:
+        pulse = (first.variables[pos], first.variables[neg])
+    else:
+        pulse = first.variables[next(iter(signs))] if signs else first.variables[first.v]
     n = spec.n
     A, b, theta, reset, x0 = np.zeros((n, d, d)), np.zeros((n, d)), np.zeros(n), np.zeros(n), np.zeros((n, d))
     for g in groups:
@@ -1069,7 +1179,7 @@ def _recognise_one_dimensional(group, offset, run_namespace, t=0.0):
             raise _refuse(group, f"a {model} neuron with synaptic currents {currents}", _SUPPORTED_MODELS)
         timed = []
     else:
-        expr, timed, called = _timed_calls(group, _model_expression(group, variable), run_namespace)
+        (expr,), timed, called = _timed_calls(group, [_model_expression(group, variable)], run_namespace)
         model, coeffs = _classify(group, variable, expr)
     if timed:
         names = {_symbol(name) for name, _, _ in timed}
@@ -1078,19 +1188,12 @@ def _recognise_one_dimensional(group, offset, run_namespace, t=0.0):
                 group,
                 f"the TimedArray(s) {called} in the equation of a {model} neuron other than in its drive",
                 "TimedArray inputs are supported in the drive of one-dimensional LIF equations "
-                "(dv/dt = (El - v + R*I)/tau with I = f(t) or f(t, i)), which then changes at the steps of the "
-                "TimedArray; not in QIF, EIF, theta, linear models, neurons with currents, tau, the threshold or "
-                "the reset",
+                "(dv/dt = (El - v + R*I)/tau with I = f(t) or f(t, i)) and in the constant terms of linear models "
+                "(dx/dt = A x + b(t)), which then change at the steps of the TimedArray; not in QIF, EIF or theta "
+                "equations, tau, the threshold or the reset",
             )
     values = {k: evaluator.evaluate(v, f"the equation for '{variable}'") for k, v in coeffs.items() if k != "a0"}
-    if timed:
-        for name, array, per_neuron in timed:
-            if per_neuron and np.ndim(array.values) == 2 and np.shape(array.values)[1] < n:
-                raise ValueError(
-                    f"NeuronGroup '{group.name}': the TimedArray '{array.name}' has values for "
-                    f"{np.shape(array.values)[1]} neurons, the group has {n}"
-                )
-            evaluator.timed[name] = 0.0
+    _check_timed_shapes(group, timed, evaluator)
     if "a0" in coeffs:
         values["a0"] = evaluator.evaluate(coeffs["a0"], f"the equation for '{variable}'")
     shift, scale = np.zeros(n), None
@@ -1179,7 +1282,7 @@ def _recognise_one_dimensional(group, offset, run_namespace, t=0.0):
         group=group, offset=offset, model=model, variable=variable, shift=shift, refractory=refractory, scale=scale
     )
     if timed:  # the drive at the run's start t; `drive_at` gives it at any time
-        spec.timed = dict(calls=timed, a0=coeffs["a0"], evaluator=evaluator, tau=np.broadcast_to(tau, (n,)))
+        spec.timed = dict(calls=timed, terms=[coeffs["a0"]], evaluator=evaluator, scale=np.broadcast_to(tau, (n,)))
         drive = spec.drive_at(t)
     if conductances is not None:
         spec.model = "coba"
@@ -1223,11 +1326,11 @@ def _input_targets(spec):
 
 def _input_target(obj, spec, name, statement):
     """The current of a 'lif_exp' group that an input statement changes (None for the state variable of
-    the other models, and for linear models, whose input variables are noted in ``spec.linear['pulses']``);
-    refuses input into the membrane variable of a 'lif_exp' group."""
+    the other models; for linear models the variable, noted in ``spec.linear['pulses']`` with the signs of its
+    inputs, `_note_signs`); refuses input into the membrane variable of a 'lif_exp' group."""
     if spec.linear is not None:
-        spec.linear["pulses"].add(name)
-        return None
+        spec.linear["pulses"].setdefault(name, set())
+        return name
     if not spec.currents:
         return None
     if name in spec.currents:
@@ -1605,11 +1708,15 @@ def _recognise_synapses(syn, group_specs, run_namespace):
 
 
 def _note_signs(spec, current, kicks):
-    """Record the signs of the engine kicks into a current of a 'lif_exp' group (in ``spec.currents``)."""
+    """Record the signs of the engine kicks into a current of a 'lif_exp' group (in ``spec.currents``) or into a
+    variable of a linear group (``spec.linear['pulses']``)."""
     if current is None or len(kicks) == 0:
         return
     kicks = kicks[:1] if kicks.strides == (0,) else kicks
-    signs = spec.currents[current].setdefault("signs", set())
+    if spec.linear is not None:
+        signs = spec.linear["pulses"][current]
+    else:
+        signs = spec.currents[current].setdefault("signs", set())
     if kicks.max() > 0:
         signs.add(1)
     if kicks.min() < 0:

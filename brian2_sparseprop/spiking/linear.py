@@ -8,6 +8,8 @@ models"). `LinearModel.lif_adaptive`, `LinearModel.pif` and `LinearModel.lif_alp
 common forms.
 """
 
+import copy
+
 import numpy as np
 
 from .._validation import check_values as _check_values, real_array as _real_array, si_value
@@ -233,6 +235,34 @@ class LinearModel:
         return cls(["g", "I", "v"], A, b, {"v": 1.0}, theta=threshold, reset=reset, pulse="g", init=init)
 
     # ------------------------------------------------------------------ for EventNetwork
+    def _with(self, **changes):
+        """This model with some of ``A``, ``b``, ``theta`` and ``reset`` replaced, checked as the constructor
+        checks them (the device's TimedArray inputs give a new b at each of their steps)."""
+        unknown = set(changes) - {"A", "b", "theta", "reset"}
+        if unknown:
+            raise TypeError(f"_with takes A, b, theta and reset, found {sorted(unknown)}")
+        others = {x: (self.reset_scale[k], self.reset_offset[k]) for k, x in enumerate(self.variables) if k != self.v}
+        fields = {**dict(A=self.A, b=self.b, theta=self.theta, reset=self.reset), **changes}
+        out = LinearModel(
+            self.variables,
+            fields["A"],
+            fields["b"],
+            dict(zip(self.variables, self.c)),
+            theta=fields["theta"],
+            v=self.variables[self.v],
+            reset=fields["reset"],
+            reset_others=others,
+            pulse=tuple(self.variables[k] for k in self.pulse),
+        )
+        out.init = dict(self.init)
+        return out
+
+    def _with_init(self, x0):
+        """A copy of this model whose initial state is ``x0`` (n, d) (`EventNetwork.set_params` before a run)."""
+        out = copy.copy(self)
+        out.init = {k: np.array(x0[:, k]) for k in range(x0.shape[1])}
+        return out
+
     def per_neuron(self, n):
         """Per-neuron arrays for n neurons: A (n, d, d), b (n, d), theta (n,), reset (n,), initial state (n, d);
         ValueError for a per-neuron array of another length."""

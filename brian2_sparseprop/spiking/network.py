@@ -2066,6 +2066,7 @@ class EventNetwork:
         weights=None,
         delays=None,
         last_spike=None,
+        linear=None,
     ):
         """Change neuron parameters, weights or delays between runs; the simulation continues exactly.
 
@@ -2085,6 +2086,17 @@ class EventNetwork:
         * Spikes in flight are delivered with the new weights (Brian2's synapses read ``w`` on arrival).
           New delays apply to spikes sent from now on; spikes in flight arrive with the delays they were
           sent with, as Brian2's spike queue delivers them (and with the weights current at arrival).
+        * Linear neurons (``model='linear'``) take a new `~brian2_sparseprop.spiking.linear.LinearModel`
+          (``linear``) with the variables and the reset variable v of the network's one: a new constant input
+          b, matrix A, threshold (coefficients c and value theta), reset and input variables. Their state
+          vector at the current time carries on and follows the new ``dx/dt = A x + b`` from then on (a
+          piecewise-constant input: Brian2's ``TimedArray`` in a linear model); the new model's ``init`` is
+          not used (before the first run the initial state stays as it is). A neuron whose ``c @ x`` is at
+          or above the new theta fires at the current time when the next run starts, and one whose
+          trajectory does not change (same A, b, c, reset, theta, not refractory) keeps its stored state
+          as it is, so that a change elsewhere does not even change its rounding. ``tau``, ``drive``,
+          ``threshold`` and ``reset`` apply to the neurons of the other models and are refused in a
+          network of linear neurons only.
 
         Parameters
         ----------
@@ -2098,12 +2110,18 @@ class EventNetwork:
             Delay per synapse (s, >= 0).
         last_spike : array_like or time Quantity, shape (n,), optional
             Last spike time of each neuron (s), used with ``refractory`` only.
+        linear : LinearModel, optional
+            The new model of the linear neurons (same ``variables`` and ``v`` as the network's).
 
         Raises
         ------
         TypeError, ValueError
-            For arguments the constructor would refuse (with its messages), or ``last_spike`` without
-            ``refractory`` or with a wrong shape.
+            For arguments the constructor would refuse (with its messages), ``last_spike`` without
+            ``refractory`` or with a wrong shape, ``linear`` in a network without linear neurons or with
+            other variables, or ``tau``, ``drive``, ``threshold`` or ``reset`` in a network of linear
+            neurons only (their model is given by ``linear``).
+        NotImplementedError
+            In networks with 'lif_exp' or 'coba' neurons, whose currents are not carried over yet.
 
         Examples
         --------
@@ -2117,10 +2135,30 @@ class EventNetwork:
         >>> net.run(0.05)
         >>> print(np.round(net.spike_times * 1000, 3))
         [23.979 47.958 59.531 70.517 81.503 92.489]
+
+        A perfect integrator ``dv/dt = b`` from v = 0, threshold 1: with b = 50 /s it fires at 20 ms; at
+        25 ms (v = 0.25) b becomes 100 /s, so it fires 7.5 ms later:
+
+        >>> from brian2_sparseprop.spiking.linear import LinearModel
+        >>> net = EventNetwork(1, model="linear", linear=LinearModel.pif(drive=50.0))
+        >>> net.run(0.025)
+        >>> net.set_params(linear=LinearModel.pif(drive=100.0))
+        >>> net.run(0.02)
+        >>> print(np.round(net.spike_times * 1000, 9))
+        [20.  32.5 42.5]
         """
         self._refuse_currents("set_params")
         given = dict(tau=tau, drive=drive, threshold=threshold, reset=reset, refractory=refractory)
         given = {k: v for k, v in given.items() if v is not None}
+        lin = self._codes == MODELS.index("linear")
+        if lin.all() and set(given) - {"refractory"}:
+            raise ValueError(
+                f"{sorted(set(given) - {'refractory'})} of a network of 'linear' neurons is given by its linear "
+                "model: give linear=LinearModel(...) with the new A, b, threshold and reset"
+            )
+        if linear is not None:
+            self._check_same_linear_form(linear, lin)
+            given["linear"] = linear
         if last_spike is not None:
             if refractory is None:
                 raise ValueError("last_spike is used with a new refractory period only: give refractory too")
@@ -2134,7 +2172,7 @@ class EventNetwork:
         # the constructor's checks and conversions for the neuron parameters (without the connectivity)
         trial = EventNetwork(
             self.n,
-            **{k: config[k] for k in ("model", "tau", "drive", "threshold", "reset", "refractory")},
+            **{k: config[k] for k in ("model", "tau", "drive", "threshold", "reset", "refractory", "linear")},
             integrate_refractory=config["integrate_refractory"],
             v_init=self._v_init if self._engine is None else None,
             lif_shared_tau=self._lif_shared_tau,
@@ -2148,6 +2186,11 @@ class EventNetwork:
         if delays is not None:
             new_delays = _per_synapse("delays", si_value("delays", delays, "time"), nnz, nonneg=True)
         old_tref = self._tref
+        old_linear = (self._linear, self._thr)
+        if linear is not None:  # the state carries on: the initial state (before the first run) stays
+            self._linear = dict(trial._linear, x0=self._linear["x0"])
+            if self._engine is None:
+                given["linear"] = linear._with_init(self._linear["x0"])
         self._tau, self._drive, self._thr, self._reset, self._tref = (
             trial._tau,
             trial._drive,
@@ -2167,7 +2210,25 @@ class EventNetwork:
             self._v_init = trial._v_init
             return
         self._config["v_init"] = None  # a pickled network is rebuilt from its state, not from v_init
-        self._rebuild(old_tref, last_spike, refractory is not None, old_delays=self._moved(old_all))
+        self._rebuild(
+            old_tref, last_spike, refractory is not None, old_delays=self._moved(old_all), old_linear=old_linear
+        )
+
+    def _check_same_linear_form(self, linear, lin):
+        """TypeError or ValueError unless ``linear`` is a LinearModel with the variables and v of the network's."""
+        from .linear import LinearModel
+
+        if not lin.any():
+            raise ValueError("linear is for networks with 'linear' neurons; this one has none")
+        if not isinstance(linear, LinearModel):
+            raise TypeError(f"linear must be a LinearModel, found {type(linear).__name__}")
+        old = self._linear["model"]
+        if linear.variables != old.variables or linear.v != old.v:
+            raise ValueError(
+                f"linear must have the variables {old.variables} and v {old.variables[old.v]!r} of the network's "
+                f"model, found {linear.variables} and v {linear.variables[linear.v]!r} (build a new network for "
+                "another state vector)"
+            )
 
     def set_poisson(self, k, rates=None, weights=None, delays=None):
         """Change the rates, weights or delays of the k-th Poisson input between runs (``add_poisson_input``
@@ -2304,28 +2365,28 @@ class EventNetwork:
         return None if np.array_equal(old_all, self._all_delays()) else old_all
 
     def _refuse_currents(self, what):
-        """NotImplementedError for networks with 'lif_exp' neurons, whose currents ``_rebuild`` does not
-        carry over yet."""
-        if (self._codes == MODELS.index("linear")).any():
-            raise NotImplementedError(
-                f"{what} is implemented for networks of 'lif', 'qif' and 'theta' neurons; this one has 'linear' "
-                "neurons, whose state vectors are not carried over yet: build a new network"
-            )
+        """NotImplementedError for networks with 'lif_exp' or 'coba' neurons, whose currents ``_rebuild`` does
+        not carry over yet."""
         if (self._codes == MODELS.index("coba")).any():
             raise NotImplementedError(
-                f"{what} is implemented for networks of 'lif', 'qif' and 'theta' neurons; this one has 'coba' "
-                "neurons, whose synaptic conductances are not carried over yet: build a new network"
+                f"{what} is implemented for networks of 'lif', 'qif', 'theta' and 'linear' neurons; this one has "
+                "'coba' neurons, whose synaptic conductances are not carried over yet: build a new network"
             )
         if (self._codes == MODELS.index("lif_exp")).any():
             raise NotImplementedError(
-                f"{what} is implemented for networks of 'lif', 'qif' and 'theta' neurons; this one has 'lif_exp' "
+                f"{what} is implemented for networks of 'lif', 'qif', 'theta' and 'linear' neurons; this one has "
+                "'lif_exp' "
                 "neurons, whose synaptic currents are not carried over yet: build a new network"
             )
 
-    def _rebuild(self, old_tref, last_spike, refractory_changed, changed_generators=(), old_delays=None):
+    def _rebuild(
+        self, old_tref, last_spike, refractory_changed, changed_generators=(), old_delays=None, old_linear=None
+    ):
         """Build the engine again from the new parameters and carry the running one's state over.
 
-        Kept: every neuron's state at the current time (in the engine's coordinate), refractory periods
+        Kept: every neuron's state at the current time (in the engine's coordinate; the state vectors of
+        linear neurons, whose stored state and time stay as they are where ``old_linear``, the linear model's
+        arrays and the thresholds before the change, says that their trajectory is unchanged), refractory periods
         (see `set_params`), the delayed spikes in flight (with their old delays, addressed anew by
         `_redirect_in_flight` if ``old_delays``, every synapse's delay before the change as `_all_delays`
         gives them, is given), the next Poisson event (rescaled when the summed rate changed), the position of every
@@ -2353,6 +2414,10 @@ class EventNetwork:
         gen_keys = in_keys[1 if old_total > 0 else 0 :]
         gen_offset = old_spec["gen_ptr"] - old_spec["gen_start"]
         gen_rep = old_spec["gen_rep"].copy()
+        lin = self._codes == MODELS.index("linear")
+        if lin.any():  # the state vectors at the current time, under the old model
+            lin_idx = np.flatnonzero(lin).astype(np.int32)
+            lin_now = old.linear_states(lin_idx)
         rng_state = self._bitgen.state
         self._engine = None
         self._build_engine(initialize=False, epoch=epoch)
@@ -2391,6 +2456,8 @@ class EventNetwork:
             spec["ref_end"][:] = np.where(refractory, ends, -np.inf)
         if spec["ref_k"].size == n:
             spec["ref_k"][:], spec["ref_o"][:] = np.where(refractory, ref_k, 0), np.where(refractory, ref_o, 0.0)
+        if lin.any():
+            self._carry_linear(spec, old_spec, lin_idx, lin_now, refractory, old_linear)
         eng._set_delay_queue(queue)
         # external inputs, keyed by id: the Poisson superposition first, then the generators
         total = spec["poisson_total"]
@@ -2421,6 +2488,30 @@ class EventNetwork:
         self._tape = None
         self._tape_state0 = None
         eng.initialize_heaps()
+
+    def _carry_linear(self, spec, old_spec, lin_idx, lin_now, refractory, old_linear):
+        """The state vectors of the linear neurons into the rebuilt engine's ``spec``: ``lin_now`` (their
+        augmented states at the current time, in the order of ``lin_idx``), except for the neurons whose
+        trajectory and threshold are unchanged and that are not refractory (now or after the change): they keep
+        their stored state at their last event (``t_last``), as if nothing had been rebuilt."""
+        spec["lin"][lin_idx] = lin_now
+        spec["neurons"]["x"][lin_idx] = lin_now[np.arange(lin_idx.size), 1 + self._linear["model"].v]
+        old_L, old_thr = old_linear if old_linear is not None else (self._linear, self._thr)
+        new_L = self._linear
+        old_sys = old_L["sys"].view(np.uint8).reshape(old_L["sys"].size, -1)[old_L["cls"][lin_idx]]
+        new_sys = new_L["sys"].view(np.uint8).reshape(new_L["sys"].size, -1)[new_L["cls"][lin_idx]]
+        F = _engine.FLAG_CODES
+        was_refractory = (old_spec["neurons"]["flags"][lin_idx] & F["refractory"]) != 0
+        keep = (
+            (old_sys == new_sys).all(axis=1)
+            & (np.broadcast_to(old_thr, (self.n,))[lin_idx] == np.broadcast_to(self._thr, (self.n,))[lin_idx])
+            & ~was_refractory
+            & ~refractory[lin_idx]
+        )
+        kept = lin_idx[keep]
+        spec["lin"][kept] = old_spec["lin"][kept]
+        spec["neurons"]["x"][kept] = old_spec["neurons"]["x"][kept]
+        spec["t_last"][kept] = old_spec["t_last"][kept]
 
     def gradient(
         self, dL_dspike_times=None, dL_dv=None, *, dL_dstates=None, loss=None, pseudospikes=None, memory_budget=None
