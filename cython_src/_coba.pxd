@@ -37,6 +37,7 @@ from libc.math cimport INFINITY, exp, expm1, fabs, log, sqrt
 
 from ._eif cimport EIF_GL8_W, EIF_GL8_X, EIF_GL_W, EIF_GL_X
 from ._lif_exp cimport LexpState, lexp_kernel
+from ._newton cimport NewtonBracket, newton_start, newton_step
 
 DEF EPS = 2.220446049250313e-16
 DEF MAX_ITER = 200
@@ -151,12 +152,12 @@ cdef inline double coba_solve(double a, double b, double fa, bint crit, const Le
     changes sign once on [a, b] (F(a) = fa, F(b) of the other sign or zero): Newton's method, with a
     bisection step whenever the Newton step leaves the bracket or does not halve it."""
     cdef LexpState y
-    cdef double s, F, dF, d, g, c, u, step, step_old = b - a, lo = a, hi = b
+    cdef double F, dF, d, g, c, u
     cdef int it
-    cdef bint neg_lo = fa < 0.0     # the sign F has at lo
-    s = 0.5 * (a + b)
+    cdef NewtonBracket br
+    newton_start(&br, a, b, fa)
     for it in range(MAX_ITER):
-        d = coba_eval(s, x, p, &y)
+        d = coba_eval(br.s, x, p, &y)
         if crit:
             # tau_m d2v/ds2 = -(dg/ds) u - (1 + g) dv/ds + dc/ds, with dg/ds = -g/tau_s, dc/ds = -c/tau_s
             g = y.ie + y.ii
@@ -167,24 +168,9 @@ cdef inline double coba_solve(double a, double b, double fa, bint crit, const Le
         else:
             F = y.v - level
             dF = d / p.tau_m
-        if F == 0.0:
-            return s
-        if (F < 0.0) == neg_lo:
-            lo = s
-        else:
-            hi = s
-        if hi - lo <= 2.0 * EPS * fabs(hi):
-            return hi if not crit else 0.5 * (lo + hi)
-        step = F / dF if dF != 0.0 else INFINITY
-        if not (lo < s - step < hi) or fabs(2.0 * step) > fabs(step_old):
-            step_old = 0.5 * (hi - lo)
-            s = lo + step_old
-        else:
-            step_old = step
-            if fabs(step) <= EPS * fabs(s):
-                return s - step
-            s -= step
-    return s
+        if newton_step(&br, F, dF, crit):
+            return br.s
+    return br.s
 
 
 cdef inline double coba_time_to(const LexpState* x, double level, const CobaPar* p) noexcept nogil:

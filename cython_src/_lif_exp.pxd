@@ -24,6 +24,8 @@
 # All functions are `noexcept nogil`; callers guarantee the preconditions stated beside each.
 from libc.math cimport INFINITY, M_E, exp, expm1, fabs, log, log1p
 
+from ._newton cimport NewtonBracket, newton_start, newton_step
+
 DEF EPS = 2.220446049250313e-16
 DEF MAX_ITER = 200
 
@@ -103,36 +105,21 @@ cdef inline double lexp_solve(double a, double b, double fa, bint crit, const Le
     once on [a, b] (F(a) = fa, F(b) of the other sign or zero): Newton's method, with a bisection step
     whenever the Newton step leaves the bracket or does not halve it."""
     cdef LexpState y
-    cdef double s, F, dF, g, step, step_old = b - a, lo = a, hi = b
+    cdef double F, dF, g
     cdef int it
-    cdef bint neg_lo = fa < 0.0     # the sign F has at lo
-    s = 0.5 * (a + b)
+    cdef NewtonBracket br
+    newton_start(&br, a, b, fa)
     for it in range(MAX_ITER):
-        g = lexp_eval(s, x, p, &y)
+        g = lexp_eval(br.s, x, p, &y)
         if crit:
             F = g
             dF = -g / p.tau_m - y.ie / p.tau_e - y.ii / p.tau_i
         else:
             F = y.v - level
             dF = g / p.tau_m
-        if F == 0.0:
-            return s
-        if (F < 0.0) == neg_lo:
-            lo = s
-        else:
-            hi = s
-        if hi - lo <= 2.0 * EPS * fabs(hi):
-            return hi if not crit else 0.5 * (lo + hi)
-        step = F / dF if dF != 0.0 else INFINITY
-        if not (lo < s - step < hi) or fabs(2.0 * step) > fabs(step_old):
-            step_old = 0.5 * (hi - lo)
-            s = lo + step_old
-        else:
-            step_old = step
-            if fabs(step) <= EPS * fabs(s):
-                return s - step
-            s -= step
-    return s
+        if newton_step(&br, F, dF, crit):
+            return br.s
+    return br.s
 
 
 cdef inline double lexp_horizon(double a, const LexpState* x, const LexpPar* p, double level) noexcept nogil:
