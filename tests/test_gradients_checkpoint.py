@@ -3,7 +3,8 @@
 The checkpointed pass differentiates the run in segments from the last to the first, re-running the
 network from stored engine states to get the states at the segments' starts; it must give the gradient
 of the unsegmented pass within rounding (the same sums in another order: measured relative differences
-below 1e-13 of each field's largest entry; bit for bit with one segment), keep its allocations under the
+below 1e-13 of each field's largest entry, 2.3e-13 for QIF and theta networks with drives below rheobase,
+seeds 0 to 9; bit for bit with one segment), keep its allocations under the
 budget (tracemalloc), and leave the network as it was.
 """
 
@@ -27,7 +28,9 @@ FIELDS = ("weights", "delays", "drive", "v0", "tau", "threshold", "reset", "pois
 EXP_FIELDS = FIELDS + ("tau_e", "tau_i", "i_e0", "i_i0")
 COUNTS = ("n_pulse_triggered", "n_coincident", "n_unresolved")
 # relative difference allowed between the checkpointed and the unsegmented gradient, per field, against the
-# field's largest entry (measured: <= 2.1e-14 over the configurations and seeds here)
+# field's largest entry (measured: <= 2.1e-14 over the 'lif' configurations and seeds here, <= 2.3e-13 over the
+# 'qif' and 'theta' ones, seeds 0 to 9: a neuron near the unstable fixed point of a drive below rheobase
+# amplifies the rounding of its start state)
 RTOL = 1e-12
 
 
@@ -402,6 +405,10 @@ def simulate_qif(rng, seed, config, n=16, readouts=False):
     params = qg.random_params(rng, n=n, k=4, **cfg)
     if pulses:
         params.update(threshold=1.0, reset=-3.0, weights=np.abs(params["weights"]) + 0.3)
+    if cfg["model"] == "qif":  # per neuron: a shared parameter's derivative is a sum that cancels to ~1e-3 of
+        # its terms here, which would hide rounding in a comparison against the sum
+        params.update(threshold=params["threshold"] * rng.uniform(0.9, 1.1, n),
+                      reset=params["reset"] * rng.uniform(0.9, 1.1, n))  # fmt: skip
     net = EventNetwork(**params, seed=seed)
     if inputs:
         i = qg.input_params(rng, n)
@@ -534,3 +541,14 @@ def test_qif_budget_is_respected_and_the_unsegmented_pass_exceeds_it(model, frac
     assert_same_gradient(g0, g1)
     assert peak1 - result1 - 8 * n_in - n_sp <= budget
     assert peak0 - result0 - 8 * n_in - n_sp > budget
+
+
+@pytest.mark.parametrize("size", [0, 5, 256, 1000, 10_000])
+def test_degree_sums_of_the_plan(rng, size):
+    """The plan's count of arrivals: the summed out-degrees of the events before given positions, from a
+    table of one sum per block, against a cumulative sum over all events."""
+    indptr = np.concatenate([[0], np.cumsum(rng.integers(0, 7, 50))]).astype(np.int64)
+    rows = rng.integers(0, 50, size).astype(np.int32)
+    pos = np.sort(rng.integers(0, size + 1, 40))
+    expected = np.concatenate([[0], np.cumsum(indptr[rows + 1] - indptr[rows])])[pos]
+    np.testing.assert_array_equal(checkpoint._Degrees(rows, indptr).before(pos), expected)

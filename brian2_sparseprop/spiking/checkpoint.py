@@ -1,11 +1,11 @@
 """Checkpointed backward passes: the gradient of a long run within a memory budget.
 
-``lif_gradient(net, ..., memory_budget=B)`` differentiates the recorded run in segments, from the last to
-the first, instead of in one pass over all its spikes. The backward pass needs the spikes, their cause
-bits and the input events, which the forward run recorded (the loss is a function of the spike record),
-and the states of the neurons at each segment's start, which it does not keep: it re-runs the network
-from engine states (the one the tape stored at t = 0, and full engine snapshots taken on the way when a
-budget needs them) to read them, and puts the network back as it was.
+``lif_gradient(net, ..., memory_budget=B)`` ('lif', 'lif_exp', 'qif' and 'theta' networks) differentiates the
+recorded run in segments, from the last to the first, instead of in one pass over all its spikes. The backward
+pass needs the spikes, their cause bits and the input events, which the forward run recorded (the loss is a
+function of the spike record), and the states of the neurons at each segment's start, which it does not keep:
+it re-runs the network from engine states (the one the tape stored at t = 0, and full engine snapshots taken
+on the way when a budget needs them) to read them, and puts the network back as it was.
 
 A segment [t_a, t_b) is differentiated by the compiled pass of the whole run
 (`brian2_sparseprop.spiking._adjoint`), as a run from t_a with the states v(t_a) to t_b with dL/dv(t_b)
@@ -34,15 +34,30 @@ which the neuron is refractory at the segment's end (the currents' adjoints ther
 that refractory piece to the spike, its arrivals and dL/dtau_e, dL/dtau_i). Arrivals before t_a are in the
 currents at t_a. A start state is three vectors of n (24 bytes per neuron).
 
-Segments are cut between two spikes of different times (a cascade of one instant stays in one segment),
-at 0.382 of the gap (`SPLIT`: no event is expected at that instant). Their number is the smallest whose
-memory fits the budget: the bytes a segment allocates (`SPIKE_BYTES` per spike of it and per pseudo-spike,
-`EVENT_BYTES` per input event of it and per spike or input event within the largest delay or refractory
-period before its start, `NEURON_BYTES` per neuron), the state vectors at the segment starts of one group
-(8 bytes per neuron each), the full engine snapshots at the group starts, and the engine state at T (to
-put the network back). The groups (a replay from a snapshot per group) trade those snapshots against
-state vectors. The constants are upper bounds of the arrays the pass allocates, checked with tracemalloc
-in tests/test_gradients_checkpoint.py.
+For 'qif' and 'theta' neurons (`brian2_sparseprop.spiking._adjoint_qif`) a segment starts from v(t_a)
+(v = tan(theta / 2) for theta neurons, read from the engine in the replay) and carries dL/dv(t_a)
+(dL/dtheta(t_a)) back. Their pass rebuilds each neuron's states at its arrivals piece by piece from the
+piece's start: in a segment the first piece starts at t_a with v(t_a); a neuron refractory at t_a enters
+with its last spike as a pseudo-spike, whose piece is void (no multiplier, no cause looked for) and after
+which the next piece starts at the end of the refractory period with the reset, as for 'lif'. The
+arrivals are those at t_a or later of the segment's spikes, pseudo-spikes, input events and events in
+flight; arrivals of one instant at one neuron keep the order of the whole run's pass (spikes by record
+position, then input events), which decides which pulse causes a pulse-triggered spike. Pseudospikes
+(``pseudospikes=``) depend on the states at T only: their derivatives enter the last segment's dL/dv(T)
+and dL/dtau, dL/dtheta directly.
+
+Segments are cut between two spikes of different times (a cascade of one instant stays in one segment), at
+0.382 of the gap (`SPLIT`: no event is expected at that instant). Their number is the smallest whose memory
+fits the budget: the bytes a segment allocates (`SPIKE_BYTES` per spike of it and per pseudo-spike,
+`EVENT_BYTES` per input event of it and per spike or input event within the largest delay or refractory period
+before its start, `NEURON_BYTES` per neuron; for 'qif' and 'theta' networks, whose pass stores sorted records
+of the arrivals, `QIF_ARRIVAL_BYTES` per arrival of those events, counted from the events' out-degrees by
+`_Degrees`, and more per spike, input event and neuron), the state vectors at the segment starts of one group
+(8 bytes per neuron each), the full engine snapshots at the group starts, the engine state at T (to put the
+network back), and the permutation of the synapses by delay (8 bytes per synapse, 32 while it is computed) if
+they have delays of their own. The groups (a replay from a snapshot per group) trade those snapshots against
+state vectors. The constants are upper bounds of the arrays the pass allocates, checked with tracemalloc in
+tests/test_gradients_checkpoint.py.
 """
 
 import numpy as np
@@ -99,15 +114,10 @@ class _Degrees:
     def before(self, pos):
         """The summed degrees of the events at positions < ``pos`` (an array)."""
         pos = np.asarray(pos, np.int64)
-        start = (pos // self.BLOCK) * self.BLOCK
         out = self.table[pos // self.BLOCK]
-        for j in range(self.BLOCK - 1):
-            k = start + j
-            ok = k < pos
-            if not ok.any():
-                break
-            r = self.rows[k[ok]]
-            out[ok] += self.indptr[r + 1] - self.indptr[r]
+        for j, (a, b) in enumerate(zip((pos // self.BLOCK) * self.BLOCK, pos)):  # (per position: few)
+            r = self.rows[a:b]
+            out[j] += int((self.indptr[r + 1] - self.indptr[r]).sum())
         return out
 
 
@@ -318,7 +328,7 @@ def segments(net, memory_budget):
     Parameters
     ----------
     net : EventNetwork
-        A network of 'lif' or of 'lif_exp' neurons after ``run(..., record_tape=True)``.
+        A network of 'lif', of 'lif_exp', or of 'qif' and 'theta' neurons after ``run(..., record_tape=True)``.
     memory_budget : float
         Bytes (see `brian2_sparseprop.spiking.gradients.lif_gradient`).
 
@@ -338,7 +348,7 @@ def segments(net, memory_budget):
         If there is no tape, ``memory_budget`` is not > 0, or it cannot hold the smallest segments of the
         run (the message names the least budget).
     NotImplementedError
-        For networks of other neurons than 'lif' and 'lif_exp'.
+        For networks of other neurons than 'lif', 'lif_exp', 'qif' and 'theta' ('linear').
 
     Examples
     --------
@@ -364,6 +374,19 @@ def segments(net, memory_budget):
     >>> len(segments(net, 60_000)["starts"]) > 1
     True
     >>> bool(np.allclose(g_ckpt.drive, g.drive, rtol=1e-12, atol=0))
+    True
+
+    Theta networks likewise (the states are the phases; here with pseudospikes for the silent neurons):
+
+    >>> net = EventNetwork(50, model="theta", drive=np.linspace(-0.2, 1.5, 50), tau=0.01, refractory=0.002)
+    >>> net.run(0.2, record_tape=True)
+    >>> n_ps = int((np.bincount(net.spike_indices, minlength=50) == 0).sum())  # the silent neurons
+    >>> dL = np.ones(net.spike_times.size + n_ps)  # L = the sum of the spike and pseudospike times
+    >>> g = net.gradient(dL, pseudospikes=10.0)
+    >>> g_ckpt = net.gradient(dL, pseudospikes=10.0, memory_budget=40_000)
+    >>> len(segments(net, 40_000)["starts"]) > 1, n_ps > 0
+    (True, True)
+    >>> bool(np.abs(g_ckpt.v0 - g.v0).max() <= 1e-12 * np.abs(g.v0).max())  # dL/dtheta(0), within rounding
     True
     """
     from .network import EventNetwork

@@ -274,22 +274,26 @@ def lif_gradient(
         has one entry per spike and per pseudospike), so that a loss of first spike times has a gradient
         for silent neurons.
     memory_budget : float, optional
-        Bytes, 'lif' and 'lif_exp' networks only: differentiate the run in checkpointed segments, from the
-        last to the first, so that the memory the gradient allocates stays under this budget however long
-        the run (see `brian2_sparseprop.spiking.checkpoint`; `brian2_sparseprop.spiking.checkpoint.segments`
-        shows the segments). The states at the segments' starts (v, and the currents of 'lif_exp' neurons)
-        are re-run from the engine state that the tape keeps from t = 0, and the network is put back as it
-        was. The result equals the unsegmented pass's within rounding (measured: relative differences below
-        4e-14 of each field's largest entry for 'lif', 5e-15 for 'lif_exp'). The
-        budget covers the engine snapshots (the state at T, and those taken on the way), the state
-        vectors at the segments' starts, each segment's arrays and the compiled pass's workspace, and the
-        adjoints carried between segments. It does not cover the network itself, the record of the run
-        that the loss is a function of and the tape (spike times and indices and cause bits, 13 bytes per
-        spike; 12 bytes per input event; the engine state at t = 0), the loss's derivatives (given, or
-        computed by JAX from the callable over the whole record, as without a budget), the returned
-        gradients (per synapse, per neuron, and dL/dt of every input event, 8 bytes each), nor any record
-        the user keeps. Cost: about one more forward run (the replays), more when the budget is so small
-        that each segment's start is re-run from a snapshot.
+        Bytes, 'lif', 'lif_exp', 'qif' and 'theta' networks (not 'linear'): differentiate the run in
+        checkpointed segments, from the last to the first, so that the memory the gradient allocates stays under
+        this budget however long the run (see `brian2_sparseprop.spiking.checkpoint`;
+        `brian2_sparseprop.spiking.checkpoint.segments` shows the segments). The states at the segments' starts
+        (v, the currents of 'lif_exp' neurons, the phases of theta neurons) are re-run from the engine state
+        that the tape keeps from t = 0, and the network is put back as it was; ``pseudospikes`` enter at the
+        run's end as without a budget. The result equals the unsegmented pass's within rounding (measured:
+        relative differences below 4e-14 of each field's largest entry for 'lif', 5e-15 for 'lif_exp', 4e-14 for
+        'qif' and 'theta', 3e-13 with drives below rheobase, where a neuron near the unstable fixed point
+        amplifies the rounding of its state). The budget covers the engine snapshots (the state at T, and those
+        taken on the way), the state vectors at the segments' starts, each segment's arrays and the compiled
+        pass's workspace (for 'qif' and 'theta' networks 32 bytes per arrival of its events: their pass sorts
+        the arrivals by target), the adjoints carried between segments, and the permutation of the synapses by
+        delay (8 bytes per synapse, if they have delays of their own). It does not cover the network itself, the
+        record of the run that the loss is a function of and the tape (spike times and indices and cause bits,
+        13 bytes per spike; 12 bytes per input event; the engine state at t = 0), the loss's derivatives (given,
+        or computed by JAX from the callable over the whole record, as without a budget), the returned gradients
+        (per synapse, per neuron, and dL/dt of every input event, 8 bytes each), nor any record the user keeps.
+        Cost: about one more forward run (the replays), more when the budget is so small that each segment's
+        start is re-run from a snapshot.
 
     Returns
     -------
@@ -312,7 +316,7 @@ def lif_gradient(
     NotImplementedError
         For models other than 'lif', 'lif_exp', 'qif', 'theta' and 'linear' (or a network that mixes 'lif',
         'lif_exp', 'linear' and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with
-        reset >= threshold, ``memory_budget`` for networks of other neurons than 'lif' and 'lif_exp', or
+        reset >= threshold, ``memory_budget`` for networks of 'linear' neurons, or
         ``pseudospikes`` for networks of other neurons than 'qif' and 'theta', whose backward passes are not
         written yet.
 
