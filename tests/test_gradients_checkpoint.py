@@ -407,7 +407,8 @@ def simulate_qif(rng, seed, config, n=None, readouts=False, silent=0):
     params = qg.random_params(rng, n=n, k=4, **cfg)
     params["drive"][:silent] = -4.0
     if pulses:
-        params.update(threshold=1.0, reset=-3.0, weights=np.abs(params["weights"]) + 0.3)
+        params.update(threshold=1.0, reset=-3.0, weights=np.abs(params["weights"]) + 0.3,
+                      v_init=np.minimum(params["v_init"], 0.5))  # (below every threshold)  # fmt: skip
     if cfg["model"] == "qif":  # per neuron: a shared parameter's derivative is a sum that cancels to ~1e-3 of
         # its terms here, which would hide rounding in a comparison against the sum
         params.update(threshold=params["threshold"] * rng.uniform(0.9, 1.1, n),
