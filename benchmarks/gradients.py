@@ -19,7 +19,7 @@ its backward pass, and the peak memory (resident set) of the process after build
 run and after the backward pass. The issue's case, a 10^6-neuron run with 10^7 spikes:
 ``--memory 1000000 3``. With ``--budget MIB`` besides: the backward pass checkpointed within that budget
 (`brian2_sparseprop.spiking.checkpoint`) against the unsegmented one on the same run: the bytes each
-allocates (tracemalloc), CPU seconds and their ratio.
+allocates (tracemalloc), CPU seconds and their ratio. With ``--theta`` besides: of S1 with theta neurons.
 
 With ``--theta``: the same network of theta neurons (S1's connectivity and weights, drive 1, initial
 phases uniform in [-pi, pi)), differentiated by `brian2_sparseprop.spiking._adjoint_qif` (its time
@@ -36,6 +36,7 @@ Usage:
     python benchmarks/gradients.py --sizes 10000 --lif-exp
     python benchmarks/gradients.py --sizes --memory 1000000 3
     python benchmarks/gradients.py --sizes --memory 100000 3 --budget 16 --repeats 1
+    python benchmarks/gradients.py --sizes --memory 100000 1 --budget 64 --repeats 1 --theta
     python benchmarks/gradients.py --sizes 10000 --theta
     python benchmarks/gradients.py --sizes 10000 --linear --duration 0.3
 """
@@ -99,14 +100,14 @@ def measure(n, duration, repeats, build=sparse_inhibitory_lif):
     return spikes, best, g
 
 
-def peak_memory(n, duration):
+def peak_memory(n, duration, build=sparse_inhibitory_lif):
     """Peak resident memory (GiB) of S1 with N neurons: built, after the forward run with the tape, after the
     backward pass (loss: the sum of the spike times and of the final states); and the run's spike count."""
 
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kiB on Linux
 
-    net = sparse_inhibitory_lif(n)
+    net = build(n)
     net.run(0.0, record_tape=True)
     built = peak()
     net.run(duration, record_tape=True)
@@ -115,7 +116,7 @@ def peak_memory(n, duration):
     return net.spike_times.size, built, forward, peak()
 
 
-def checkpointed(n, duration, budget, repeats):
+def checkpointed(n, duration, budget, repeats, build=sparse_inhibitory_lif):
     """The checkpointed backward pass (``gradient(..., memory_budget=budget)``) against the unsegmented one on
     one S1 run with the tape: the peak of the bytes each allocates (tracemalloc, in a separate call from the
     timing; the returned gradients are scalars in S1), CPU seconds (best of ``repeats``), the segments
@@ -124,7 +125,7 @@ def checkpointed(n, duration, budget, repeats):
 
     from brian2_sparseprop.spiking.checkpoint import segments
 
-    net = sparse_inhibitory_lif(n)
+    net = build(n)
     net.run(duration, record_tape=True)
     dL, dv = np.ones(net.spike_times.size), np.ones(n)
     out = {}
@@ -226,20 +227,21 @@ def main():
         s1_table(args)
     if args.memory:
         n, duration = int(args.memory[0]), float(args.memory[1])
+        build, label = (s1_theta, "S1 (theta)") if args.theta else (sparse_inhibitory_lif, "S1")
         if args.budget is not None:
-            spikes, plan, (t0, m0), (t1, m1), diff = checkpointed(n, duration, args.budget * 2**20, args.repeats)
+            spikes, plan, (t0, m0), (t1, m1), diff = checkpointed(n, duration, args.budget * 2**20, args.repeats, build)
             how = "each start re-run from a snapshot" if plan["rerun"] else f"{plan['groups']} replay(s)"
             print(
-                f"S1 N = {n}, {duration} s, {spikes} spikes, budget {args.budget:g} MiB ({len(plan['starts'])} "
+                f"{label} N = {n}, {duration} s, {spikes} spikes, budget {args.budget:g} MiB ({len(plan['starts'])} "
                 f"segments, {how}): "
                 f"backward pass allocates {m0 / 2**20:.1f} MiB unsegmented ({m0 / spikes:.0f} bytes per spike), "
                 f"{m1 / 2**20:.1f} MiB checkpointed; CPU {t0:.2f} s unsegmented, {t1:.2f} s checkpointed, "
                 f"ratio {t1 / t0:.2f}; largest relative difference of the gradients {diff:.1e}"
             )
             return
-        spikes, built, forward, backward = peak_memory(n, duration)
+        spikes, built, forward, backward = peak_memory(n, duration, build)
         print(
-            f"S1 N = {n}, {duration} s, {spikes} spikes: peak memory {built:.2f} GiB built, {forward:.2f} GiB "
+            f"{label} N = {n}, {duration} s, {spikes} spikes: peak memory {built:.2f} GiB built, {forward:.2f} GiB "
             f"after the forward run with the tape, {backward:.2f} GiB after the backward pass "
             f"({2**30 * (backward - forward) / spikes:.0f} bytes per spike beyond the forward run, "
             "the per-synapse gradients included)"

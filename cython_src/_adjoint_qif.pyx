@@ -196,16 +196,19 @@ cdef inline double send_back(int64_t e, const int64_t* ev_row, const int64_t* ev
 def qif_arrivals(
     const double[::1] ev_t, const int64_t[::1] ev_row, const uint8_t[::1] ev_kick, const int64_t[::1] ev_order,
     const int64_t[::1] ev_off, const int64_t[::1] indptr, const idx_t[::1] indices, const double[::1] w,
-    int64_t m_w, const double[::1] d, int64_t m_d, double T, int64_t[::1] a_ptr,
+    int64_t m_w, const double[::1] d, int64_t m_d, double T, int64_t[::1] a_ptr, double t0=0.0,
 ):
-    """The arrivals (before T) of the presynaptic events (times `ev_t`, rows `ev_row`; `ev_order` by time)
+    """The arrivals (at t0 or after, before T) of the presynaptic events (times `ev_t`, rows `ev_row`; `ev_order` by time)
     grouped by target in time order (ties: in flat order, event by event and synapse by synapse), CSR
     rows `a_ptr`. Returns the records (3 doubles per arrival, one cache line for the sort's scattered
     writes: time, weight, and 4 f + flags with f the flat index, flags bit 0 for a zero delay and bit 1
     for a pulse-triggered source) and, by flat index, the grouped position (-1 at or after T). A counting
     sort, then an insertion sort within each target's row (linear when the rows are nearly in time
-    order, as with one delay)."""
+    order, as with one delay). The flat index of event e's first synapse is `ev_off[e]` (any placement
+    of the events' blocks in [0, `ev_off[n_ev]`)), which orders the arrivals of one instant; arrivals
+    before t0 (those of a segment of a checkpointed pass that its start state holds) are left out."""
     cdef int64_t n = a_ptr.shape[0] - 1, n_ev = ev_t.shape[0], m = ev_off[n_ev]
+    cdef double ta0
     cdef int64_t e, j, s, f, k, kk, i, total = 0
     cdef double ta, tk, wk, ck
     cnt_a = np.zeros(n + 1, dtype=np.int64)
@@ -214,7 +217,8 @@ def qif_arrivals(
         for j in range(n_ev):
             e = ev_order[j]
             for s in range(indptr[ev_row[e]], indptr[ev_row[e] + 1]):
-                if ev_t[e] + d[s & m_d] < T:
+                ta0 = ev_t[e] + d[s & m_d]
+                if ta0 < T and ta0 >= t0:
                     cnt[indices[s]] += 1
         a_ptr[0] = 0
         for i in range(n):
@@ -231,7 +235,7 @@ def qif_arrivals(
             f = ev_off[e]
             for s in range(indptr[ev_row[e]], indptr[ev_row[e] + 1]):
                 ta = ev_t[e] + d[s & m_d]
-                if ta < T:
+                if ta < T and ta >= t0:
                     i = indices[s]
                     k = cnt[i]
                     cnt[i] += 1
@@ -265,7 +269,7 @@ def qif_replay(
     double[::1] v_T, uint8_t[::1] held, int64_t[::1] counts,
     const uint8_t[::1] theta, const int64_t[::1] ro_ptr, const double[::1] ro_t, const double[::1] ro_g,
     double[::1] ro_ab, double[::1] r_all, double[::1] g_tau, double[::1] g_drive, double[::1] g_v0,
-    double[::1] g_reset,
+    double[::1] g_reset, double t0=0.0, int64_t n_pseudo=0,
 ):
     """Phase 1: each neuron's states at its arrivals, in forward time, and the factors of the backward pass.
 
@@ -287,13 +291,18 @@ def qif_replay(
     known now, to `g_tau`, `g_drive`, `g_v0` and `g_reset`. Readouts within 4 ulps of an arrival, of
     the piece's start after a spike or of the spike their neuron reaches on its own are counted as
     coincident.
+
+    A segment of a checkpointed pass (`brian2_sparseprop.spiking.checkpoint`) is a run from t0 with `v0`
+    the states at t0; its first `n_pseudo` spikes (record positions) are the last spikes before t0 of the
+    neurons refractory at t0: the piece each ends is void (no multiplier, no cause looked for), the
+    next one starts at the end of the refractory period with the reset.
     """
     cdef int64_t n = sp_ptr.shape[0] - 1, n_sp = times.shape[0]
     cdef int64_t i, k, k0, k1, q, r, a, a1, b, n_coinc = 0, n_unres = 0, row_max = 1
     cdef int64_t ro, ro1, nb, nb0, kb
     cdef double I, ti, th, vr, tr, t_s, v_s, t_last, v, t_e, tol, tol_s, ta, vm, vp, ww, v_e, P, D, E, J
     cdef double R, RD, RE, Dk, t_ro, tol_r, t_prev_arr, qp
-    cdef bint open_, kick, first, has_a, has_r, th_i
+    cdef bint open_, kick, first, has_a, has_r, th_i, pseudo
     cdef bint has_ro = ro_ab.shape[0] == 2 * a_ptr[n] + 2
     cdef int64_t cause
     for i in range(n):
@@ -315,7 +324,7 @@ def qif_replay(
             vr = reset[i & m_reset]
             tr = tref[i & m_tref]
             th_i = theta[i] != 0
-            t_s = 0.0
+            t_s = t0
             v_s = v0[i]
             a = a_ptr[i]
             a1 = a_ptr[i + 1]
@@ -334,18 +343,20 @@ def qif_replay(
                     r = -1
                     t_e = T
                     kick = False
+                    pseudo = False
                 else:
                     q = k
                     r = sp_order[k]
                     t_e = times[r]
-                    kick = kicked[r] != 0
+                    pseudo = r < n_pseudo
+                    kick = kicked[r] != 0 or pseudo
                 tol = same_instant(t_e)
                 tol_s = same_instant(t_s)
                 t_last = t_s
                 v = v_s
                 nb0 = nb
                 cause = -1
-                while True:
+                while not pseudo:
                     has_a = a < a1 and (open_ or res[3 * a] <= t_e + tol)
                     has_r = ro < ro1 and (open_ or ro_t[ro] <= t_e)
                     if not (has_a or has_r):
@@ -409,7 +420,7 @@ def qif_replay(
                     v = vm + ww
                     t_last = ta
                     res[3 * (a - 1)] = <double>q
-                if kick and cause < 0:
+                if kick and cause < 0 and not pseudo:
                     n_unres += 1
                 # the factors, backward over the piece's boundaries: c = mu P + R in each sub-interval
                 P = 1.0
@@ -489,7 +500,7 @@ def qif_backward(
     const double[::1] v0, const double[::1] dL_dt, const double[::1] dL_dv,
     double[::1] g_w, int64_t m_gw, double[::1] g_d, int64_t m_gd, double[::1] g_tau, double[::1] g_drive,
     double[::1] g_v0, double[::1] g_thr, double[::1] g_reset, double[::1] g_in, int64_t[::1] counts,
-    const double[::1] ro_ab, const double[::1] r_all,
+    const double[::1] ro_ab, const double[::1] r_all, int64_t n_pseudo=0, double[::1] lam_out=None,
 ):
     """Phase 2: the gradients, from the factors of `qif_replay` (`res`, at the grouped positions `inv` of
     the flat arrivals), walking the spikes and the input events (presynaptic events n_sp + e of rows
@@ -497,7 +508,12 @@ def qif_backward(
     `in_after[e]`: the spikes recorded before input event e. `dL_dv` is by v(T) (by theta(T) for theta
     neurons), `g_v0` by the initial state (theta for theta neurons). `counts[0]` receives the
     pulse-triggered spikes. The readouts' parts (`qif_replay`): `ro_ab` per arrival (if it holds 2 per
-    arrival and 2 more), `r_all` per piece."""
+    arrival and 2 more), `r_all` per piece.
+
+    A segment of a checkpointed pass: `v0` the states at its start, its first `n_pseudo` spikes the
+    pseudo-spikes of `qif_replay` (their arrivals are sent back, their dL/dt is that of the start of
+    their neuron's next piece and of those arrivals; not counted as pulse-triggered); `lam_out` (length
+    n_sp), if given, receives every spike's dL/dt in total."""
     cdef int64_t n_sp = times.shape[0], n = v_T.shape[0], n_in = in_after.shape[0]
     cdef bint has_ro = ro_ab.shape[0] == 2 * (res.shape[0] // 3)
     cdef int64_t r, e_in, p, qn, i, n_kicked = 0
@@ -546,7 +562,9 @@ def qif_backward(
             qn = p + 1 if p + 1 < sp_ptr[j + 1] else n_sp + j
             lj -= mu[qn] * p_all[qn] + r_all[qn]
             lam[r] = lj
-            if kicked[r]:
+            if r < n_pseudo:
+                pass
+            elif kicked[r]:
                 n_kicked += 1
             else:
                 set_mu(&mu[0], p, j, -lj, p == sp_ptr[j], True, theta[j] != 0, &p_all[0], &p_drive[0],
@@ -554,3 +572,5 @@ def qif_backward(
                        &g_tau[0], &g_drive[0], &g_v0[0], &g_thr[0], &g_reset[0])
             r -= 1
     counts[0] += n_kicked
+    if lam_out is not None:
+        np.asarray(lam_out)[:] = lam_a[:n_sp]

@@ -1,11 +1,11 @@
 """Checkpointed backward passes: the gradient of a long run within a memory budget.
 
-``lif_gradient(net, ..., memory_budget=B)`` differentiates the recorded run in segments, from the last to
-the first, instead of in one pass over all its spikes. The backward pass needs the spikes, their cause
-bits and the input events, which the forward run recorded (the loss is a function of the spike record),
-and the states of the neurons at each segment's start, which it does not keep: it re-runs the network
-from engine states (the one the tape stored at t = 0, and full engine snapshots taken on the way when a
-budget needs them) to read them, and puts the network back as it was.
+``lif_gradient(net, ..., memory_budget=B)`` ('lif', 'lif_exp', 'qif' and 'theta' networks) differentiates the
+recorded run in segments, from the last to the first, instead of in one pass over all its spikes. The backward
+pass needs the spikes, their cause bits and the input events, which the forward run recorded (the loss is a
+function of the spike record), and the states of the neurons at each segment's start, which it does not keep:
+it re-runs the network from engine states (the one the tape stored at t = 0, and full engine snapshots taken
+on the way when a budget needs them) to read them, and puts the network back as it was.
 
 A segment [t_a, t_b) is differentiated by the compiled pass of the whole run
 (`brian2_sparseprop.spiking._adjoint`), as a run from t_a with the states v(t_a) to t_b with dL/dv(t_b)
@@ -34,15 +34,30 @@ which the neuron is refractory at the segment's end (the currents' adjoints ther
 that refractory piece to the spike, its arrivals and dL/dtau_e, dL/dtau_i). Arrivals before t_a are in the
 currents at t_a. A start state is three vectors of n (24 bytes per neuron).
 
-Segments are cut between two spikes of different times (a cascade of one instant stays in one segment),
-at 0.382 of the gap (`SPLIT`: no event is expected at that instant). Their number is the smallest whose
-memory fits the budget: the bytes a segment allocates (`SPIKE_BYTES` per spike of it and per pseudo-spike,
-`EVENT_BYTES` per input event of it and per spike or input event within the largest delay or refractory
-period before its start, `NEURON_BYTES` per neuron), the state vectors at the segment starts of one group
-(8 bytes per neuron each), the full engine snapshots at the group starts, and the engine state at T (to
-put the network back). The groups (a replay from a snapshot per group) trade those snapshots against
-state vectors. The constants are upper bounds of the arrays the pass allocates, checked with tracemalloc
-in tests/test_gradients_checkpoint.py.
+For 'qif' and 'theta' neurons (`brian2_sparseprop.spiking._adjoint_qif`) a segment starts from v(t_a)
+(v = tan(theta / 2) for theta neurons, read from the engine in the replay) and carries dL/dv(t_a)
+(dL/dtheta(t_a)) back. Their pass rebuilds each neuron's states at its arrivals piece by piece from the
+piece's start: in a segment the first piece starts at t_a with v(t_a); a neuron refractory at t_a enters
+with its last spike as a pseudo-spike, whose piece is void (no multiplier, no cause looked for) and after
+which the next piece starts at the end of the refractory period with the reset, as for 'lif'. The
+arrivals are those at t_a or later of the segment's spikes, pseudo-spikes, input events and events in
+flight; arrivals of one instant at one neuron keep the order of the whole run's pass (spikes by record
+position, then input events), which decides which pulse causes a pulse-triggered spike. Pseudospikes
+(``pseudospikes=``) depend on the states at T only: their derivatives enter the last segment's dL/dv(T)
+and dL/dtau, dL/dtheta directly.
+
+Segments are cut between two spikes of different times (a cascade of one instant stays in one segment), at
+0.382 of the gap (`SPLIT`: no event is expected at that instant). Their number is the smallest whose memory
+fits the budget: the bytes a segment allocates (`SPIKE_BYTES` per spike of it and per pseudo-spike,
+`EVENT_BYTES` per input event of it and per spike or input event within the largest delay or refractory period
+before its start, `NEURON_BYTES` per neuron; for 'qif' and 'theta' networks, whose pass stores sorted records
+of the arrivals, `QIF_ARRIVAL_BYTES` per arrival of those events, counted from the events' out-degrees by
+`_Degrees`, and more per spike, input event and neuron), the state vectors at the segment starts of one group
+(8 bytes per neuron each), the full engine snapshots at the group starts, the engine state at T (to put the
+network back), and the permutation of the synapses by delay (8 bytes per synapse, 32 while it is computed) if
+they have delays of their own. The groups (a replay from a snapshot per group) trade those snapshots against
+state vectors. The constants are upper bounds of the arrays the pass allocates, checked with tracemalloc in
+tests/test_gradients_checkpoint.py.
 """
 
 import numpy as np
@@ -55,6 +70,10 @@ from .gradients import (
     _gradient,
     _mask,
     _model_family,
+    _pseudospike_terms,
+    _qif_pass,
+    _qif_readouts,
+    _state_v,
     _synapse_accumulators,
     _synapse_parts,
 )
@@ -68,6 +87,52 @@ READOUT_BYTES = 96  # per readout (row x recorded neuron) of a segment
 EXP_SPIKE_BYTES = 96  # 'lif_exp': more per spike (its refractory end's boundary, 6 doubles per boundary)
 EXP_NEURON_BYTES = 96  # 'lif_exp': more per neuron (the currents' start states and carried adjoints)
 PLAN_BYTES = 256  # per segment (the plan's arrays and temporaries, the start times)
+QIF_SPIKE_BYTES = 96  # 'qif'/'theta': more per spike (events by neuron, flat offsets, the pieces' factors)
+QIF_EVENT_BYTES = 32  # 'qif'/'theta': more per input event of a segment and before it (as an event of the pass)
+QIF_ARRIVAL_BYTES = 32  # 'qif'/'theta': per arrival of a segment's events (grouped records, their positions)
+QIF_READOUT_ARRIVAL_BYTES = 16  # 'qif'/'theta' with readouts: the readouts' parts per arrival
+QIF_NEURON_BYTES = 96  # 'qif'/'theta': more per neuron (the open pieces' factors, the rows of arrivals)
+
+
+class _Degrees:
+    """The sums of the out-degrees of a record's events (rows of ``indptr``) before given positions, from a
+    table of one sum per ``BLOCK`` events (O(size / BLOCK) memory)."""
+
+    BLOCK = 256
+    CHUNK = 1 << 12  # events per step of the table's construction (a multiple of BLOCK)
+
+    def __init__(self, rows, indptr):
+        self.rows, self.indptr = rows, indptr
+        b = self.BLOCK
+        n_full = rows.size // b
+        self.table = np.zeros(n_full + 1, np.int64)
+        for c in range(0, n_full * b, self.CHUNK):
+            r = rows[c : min(c + self.CHUNK, n_full * b)]
+            self.table[c // b + 1 : (c + r.size) // b + 1] = (indptr[r + 1] - indptr[r]).reshape(-1, b).sum(axis=1)
+        np.cumsum(self.table, out=self.table)
+
+    def before(self, pos):
+        """The summed degrees of the events at positions < ``pos`` (an array)."""
+        pos = np.asarray(pos, np.int64)
+        out = self.table[pos // self.BLOCK]
+        for j, (a, b) in enumerate(zip((pos // self.BLOCK) * self.BLOCK, pos)):  # (per position: few)
+            r = self.rows[a:b]
+            out[j] += int((self.indptr[r + 1] - self.indptr[r]).sum())
+        return out
+
+
+# the model families whose backward pass can be checkpointed ('qif': networks of 'qif' and 'theta' neurons)
+CHECKPOINTED = ("lif", "lif_exp", "qif")
+
+
+def _unsupported(net):
+    """The message refusing ``memory_budget`` for the network's model."""
+    from .network import MODELS
+
+    return (
+        "memory_budget (checkpointed backward passes) is implemented for networks of 'lif', 'lif_exp', 'qif' "
+        f"or 'theta' neurons, not yet for {MODELS[net._codes[0]]!r}"
+    )
 
 
 def _nbytes(obj):
@@ -134,7 +199,7 @@ def _groups(n_seg, snap, vec):
     return int(m[k]), int(cost[k])
 
 
-def plan(net, times, in_t, budget, window, snap, n_state=1):
+def plan(net, times, in_t, budget, window, snap, n_state=1, arrivals=None):
     """The segments of a checkpointed pass within ``budget`` bytes: (split positions, nominal split times,
     number of groups, whether each segment is re-run from its group's snapshot, estimated peak bytes), or
     ValueError naming the least budget. ``snap``: the bytes of one full engine snapshot.
@@ -142,10 +207,14 @@ def plan(net, times, in_t, budget, window, snap, n_state=1):
     The fewest segments that fit, with the state vectors of a group's segment starts kept from one replay
     of the group; if no number fits so, the fewest segments that fit with each segment's start state
     re-run from its group's snapshot (one vector at a time: time grows with the square of the segments
-    per group) and as many groups as fit. ``n_state``: the state variables per neuron (1 for 'lif', 3 for
-    'lif_exp': v and the two currents)."""
+    per group) and as many groups as fit. ``n_state``: the state variables per neuron (1 for 'lif' and
+    'qif', 3 for 'lif_exp': v and the two currents). ``arrivals``: for 'qif' and 'theta' networks, whose
+    pass stores per arrival, the `_Degrees` of the spikes and of the input events."""
     n = net.n
     vec = 8 * n * n_state
+    # the permutation of the engine's sort of the synapses by delay (to split the gradients by part; 8 bytes
+    # per synapse, 32 while it is computed) if the synapses have delays of their own
+    syn = 8 * net._spec["indices"].size if net._spec["delays"].size > 1 else 0
     s_times = net.state_times
     cols = 0 if net._sample_idx is None else net._sample_idx.size
 
@@ -156,7 +225,18 @@ def plan(net, times, in_t, budget, window, snap, n_state=1):
         seg = _segment_bytes(times, in_t, starts, r, window, n, rows * cols)
         if n_state > 1:  # 'lif_exp': the refractory ends' boundaries, 3 adjoints per boundary, the currents
             seg = seg + EXP_SPIKE_BYTES * np.diff(np.concatenate([[0], r, [times.size]])) + EXP_NEURON_BYTES * n
-        base = int(seg.max()) + snap
+        if arrivals is not None:  # 'qif'/'theta': the arrivals of the segment's events and of those before it
+            sp, inp = arrivals
+            seg_starts = np.concatenate([[0.0], starts])
+            w_sp = np.searchsorted(times, seg_starts - window, side="left")
+            w_in = np.searchsorted(in_t, seg_starts - window, side="left")
+            e_in = np.searchsorted(in_t, np.append(starts, np.inf), side="left")
+            n_arr = sp.before(np.append(r, times.size)) - sp.before(w_sp) + inp.before(e_in) - inp.before(w_in)
+            per_arrival = QIF_ARRIVAL_BYTES + (QIF_READOUT_ARRIVAL_BYTES if cols else 0)
+            # (the segment's spikes and those within the window before it: its pseudo-spikes and in-flight spikes)
+            n_ev = QIF_SPIKE_BYTES * (np.append(r, times.size) - w_sp) + QIF_EVENT_BYTES * (e_in - w_in)
+            seg = seg + per_arrival * n_arr + n_ev + QIF_NEURON_BYTES * n
+        base = int(seg.max()) + snap + syn
         return r, starts, base + PLAN_BYTES * (r.size + 1)
 
     least = np.inf
@@ -167,10 +247,11 @@ def plan(net, times, in_t, budget, window, snap, n_state=1):
             if rerun:
                 m = min(int((budget - base - vec) // snap) + 1, r.size + 1) if snap else r.size + 1
                 need = base + vec + (m - 1) * snap
-                least = min(least, base + vec)
+                least = min(least, max(base + vec, snap + 4 * syn))
             else:
                 m, groups = _groups(r.size + 1, snap, vec)
                 need = base + groups
+            need = max(need, snap + 4 * syn)
             if m >= 1 and need <= budget:
                 return r, starts, m, rerun, need
             if n_seg >= times.size or PLAN_BYTES * 2 * n_seg > budget:
@@ -247,7 +328,7 @@ def segments(net, memory_budget):
     Parameters
     ----------
     net : EventNetwork
-        A network of 'lif' or of 'lif_exp' neurons after ``run(..., record_tape=True)``.
+        A network of 'lif', of 'lif_exp', or of 'qif' and 'theta' neurons after ``run(..., record_tape=True)``.
     memory_budget : float
         Bytes (see `brian2_sparseprop.spiking.gradients.lif_gradient`).
 
@@ -267,7 +348,7 @@ def segments(net, memory_budget):
         If there is no tape, ``memory_budget`` is not > 0, or it cannot hold the smallest segments of the
         run (the message names the least budget).
     NotImplementedError
-        For networks of other neurons than 'lif' and 'lif_exp'.
+        For networks of other neurons than 'lif', 'lif_exp', 'qif' and 'theta' ('linear').
 
     Examples
     --------
@@ -294,6 +375,19 @@ def segments(net, memory_budget):
     True
     >>> bool(np.allclose(g_ckpt.drive, g.drive, rtol=1e-12, atol=0))
     True
+
+    Theta networks likewise (the states are the phases; here with pseudospikes for the silent neurons):
+
+    >>> net = EventNetwork(50, model="theta", drive=np.linspace(-0.2, 1.5, 50), tau=0.01, refractory=0.002)
+    >>> net.run(0.2, record_tape=True)
+    >>> n_ps = int((np.bincount(net.spike_indices, minlength=50) == 0).sum())  # the silent neurons
+    >>> dL = np.ones(net.spike_times.size + n_ps)  # L = the sum of the spike and pseudospike times
+    >>> g = net.gradient(dL, pseudospikes=10.0)
+    >>> g_ckpt = net.gradient(dL, pseudospikes=10.0, memory_budget=40_000)
+    >>> len(segments(net, 40_000)["starts"]) > 1, n_ps > 0
+    (True, True)
+    >>> bool(np.abs(g_ckpt.v0 - g.v0).max() <= 1e-12 * np.abs(g.v0).max())  # dL/dtheta(0), within rounding
+    True
     """
     from .network import EventNetwork
 
@@ -301,24 +395,32 @@ def segments(net, memory_budget):
         raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
     budget = check_real("memory_budget", memory_budget, positive=True)
     family = _model_family(net)
-    if family not in ("lif", "lif_exp"):
-        raise NotImplementedError(
-            "memory_budget (checkpointed backward passes) is implemented for 'lif' and 'lif_exp' networks"
-        )
+    if family not in CHECKPOINTED:
+        raise NotImplementedError(_unsupported(net))
     if net._engine is None or net._tape is None:
         raise ValueError("no tape to differentiate: run the network with run(..., record_tape=True) from t = 0")
     n = net.n
     tref = np.broadcast_to(np.asarray(net._tref, float), (n,))
     in_t, _in_s, _d_max, window, _saved, snap = _setup(net, tref)
-    r, starts, m, rerun, need = plan(net, net.spike_times, in_t, budget, window, snap, 3 if family == "lif_exp" else 1)
+    arrivals = None
+    if family == "qif":
+        indptr = np.ascontiguousarray(net._spec["indptr"], np.int64)
+        arrivals = (_Degrees(net.spike_indices, indptr), _Degrees(_in_s, indptr))
+    r, starts, m, rerun, need = plan(
+        net, net.spike_times, in_t, budget, window, snap, 3 if family == "lif_exp" else 1, arrivals
+    )
     return dict(
         starts=np.concatenate([[0.0], starts]), first_spikes=np.concatenate([[0], r]), groups=m, rerun=rerun, bytes=need
     )
 
 
-def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget, exp_model=False):
-    """`lif_gradient` for 'lif' and 'lif_exp' networks in segments within ``budget`` bytes (see the module's
-    docstring)."""
+def checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget, family, ps=None):
+    """`lif_gradient` for 'lif', 'lif_exp', 'qif' and 'theta' networks (``family`` 'lif', 'lif_exp' or
+    'qif') in segments within ``budget`` bytes (see the module's docstring); ``ps``: the pseudospikes of
+    'qif'/'theta' networks (times, indices, drive), whose dL/dt follow the spikes' in ``dL_dt``."""
+    from .network import MODELS
+
+    exp_model, qif = family == "lif_exp", family == "qif"
     n, n_sp = net.n, times.size
     T = float(net.t)
     tref = np.broadcast_to(p["tref"], (n,))
@@ -330,18 +432,32 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
     w, d = spec["weights"], spec["delays"]
     parts, perm = _synapse_parts(net)
     g_w, g_d = _synapse_accumulators(net, parts)
-    g_tau = np.zeros(n if np.ndim(net._config["tau"]) else 1)
+    g_tau = np.zeros(n if np.ndim(net._config["tau"]) or qif else 1)
     g_drive, g_thr, g_reset = (np.zeros(n) for _ in range(3))
+    arrivals = None
+    mu_end = dv
     if exp_model:
         g_tau = np.zeros(n)
         g_cur = np.zeros((2, n))  # dL/dtau_e, dL/dtau_i
         te, ti = (np.ascontiguousarray(a, dtype=np.float64) for a in (net._tau_e, net._tau_i))
         cur0 = np.ascontiguousarray(np.broadcast_to(net._cur_init, (n, 2)), dtype=np.float64)
+        mu_end = (dv, np.zeros(n), np.zeros(n))
+    elif qif:
+        theta = (net._codes == MODELS.index("theta")).astype(np.uint8)
+        g = dict(w=g_w, d=g_d, tau=g_tau, drive=g_drive, thr=g_thr, reset=g_reset)
+        indptr = np.ascontiguousarray(spec["indptr"], np.int64)
+        arrivals = (_Degrees(neuron, indptr), _Degrees(in_s, indptr))
+        mu_end = dv = dv.copy()
+        extra_tau = extra_thr = 0.0
+        if ps is not None:  # the pseudospikes depend on the states at T: the last segment's end
+            extra_tau, extra_thr = _pseudospike_terms(net, p, theta, dL_dt[n_sp:], ps, dv)
+        dL_dt = dL_dt[:n_sp]
+        all_idx = np.arange(n)
     g_in = np.zeros(in_t.size)
     counts = np.zeros(3, np.int64)
     n_at_end = 0
 
-    r_cut, t_nom, m_groups, rerun, need = plan(net, times, in_t, budget, window, snap, 3 if exp_model else 1)
+    r_cut, t_nom, m_groups, rerun, need = plan(net, times, in_t, budget, window, snap, 3 if exp_model else 1, arrivals)
     n_seg = r_cut.size + 1
     bounds = np.concatenate([[0], r_cut, [n_sp]])
     per = -(-n_seg // m_groups)
@@ -349,11 +465,18 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
     t_real = np.full(n_seg + 1, np.nan)  # the segments' start times as the replay reached them, then T
     t_real[0], t_real[n_seg] = 0.0, T
     pend_i, pend_v = np.zeros(0, np.int64), np.zeros(0)  # dL/dt carried to spikes of earlier segments
-    mu_end = (dv, np.zeros(n), np.zeros(n)) if exp_model else dv
 
     def state():
-        # the state at the segment's start: v, and the currents of 'lif_exp' neurons
-        return (net.v, np.ascontiguousarray(net.currents.T)) if exp_model else net.v
+        # the state at the segment's start: v, and the currents of 'lif_exp' neurons (v = tan(theta / 2) for
+        # theta neurons)
+        if exp_model:
+            return net.v, np.ascontiguousarray(net.currents.T)
+        return _state_v(net, net.v, all_idx) if qif else net.v
+
+    def state0():
+        if exp_model:
+            return net._v_init.copy(), np.ascontiguousarray(cur0.T)
+        return _state_v(net, net._v_init, all_idx) if qif else net._v_init.copy()
 
     def reach(k0, k):
         """Re-run from the snapshot at segment k0's start to segment k's, one segment at a time (the
@@ -376,10 +499,7 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
             k0 = int(group_first[gi])
             k1 = int(group_first[gi + 1]) if gi + 1 < group_first.size else n_seg
             rp.start(snaps[k0])
-            if k0 == 0:
-                v_start = {0: (net._v_init.copy(), np.ascontiguousarray(cur0.T)) if exp_model else net._v_init.copy()}
-            else:
-                v_start = {k0: state()}
+            v_start = {k0: state0() if k0 == 0 else state()}
             for k in range(k0 + 1, k1) if not rerun else ():
                 reach(k - 1, k)
                 v_start[k] = state()
@@ -398,6 +518,11 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
                         window, indices, w, d, spec, n, t_a, t_b, r_a, r_b, v_start.pop(k), mu_end, pend_i,
                         pend_v, g_w, g_d, g_tau, g_cur, g_drive, g_thr, g_reset, g_in, counts, te, ti,
                     )  # fmt: skip
+                elif qif:
+                    out = _qif_segment(
+                        p, times, neuron, kicked, dL_dt, in_t, in_s, ds, s_times, s_idx, tref, d_max, window,
+                        spec, theta, t_a, t_b, r_a, r_b, v_start.pop(k), mu_end, pend_i, pend_v, g, g_in, counts,
+                    )  # fmt: skip
                 else:
                     out = _lif_segment(
                         p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max,
@@ -413,6 +538,13 @@ def lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget
             drive=g_drive, v0=mu_end[0], tau=g_tau, threshold=g_thr, reset=g_reset, tau_e=g_cur[0],
             tau_i=g_cur[1], i_e0=mu_end[1], i_i0=mu_end[2], n_pulse_triggered=0,
             n_coincident=int(counts.sum()) + n_at_end, n_unresolved=0,
+        )  # fmt: skip
+    if qif:
+        return _gradient(
+            net, g_w, g_d, parts, perm, g_in, in_s, value,
+            drive=g_drive, v0=mu_end, tau=g_tau + extra_tau, threshold=g_thr + extra_thr, reset=g_reset,
+            n_pulse_triggered=int(counts[0]), n_coincident=int(counts[1]) + n_at_end, n_unresolved=int(counts[2]),
+            pseudospike_times=None if ps is None else ps[0], pseudospike_indices=None if ps is None else ps[1],
         )  # fmt: skip
     return _gradient(
         net, g_w, g_d, parts, perm, g_in, in_s, value,
@@ -564,3 +696,40 @@ def _lif_exp_segment(
     )  # fmt: skip
     pend_i, pend_v = _carry_back(ev, g_sin, lam, g_in)
     return (g_v0, g_ie0, g_ii0), pend_i, pend_v, at_end
+
+
+def _qif_segment(
+    p, times, neuron, kicked, dL_dt, in_t, in_s, ds, s_times, s_idx, tref, d_max, window, spec, theta,
+    t_a, t_b, r_a, r_b, v_a, mu_end, pend_i, pend_v, g, g_in, counts,
+):  # fmt: skip
+    """The pass over the segment [t_a, t_b) of a 'qif'/'theta' network (spikes r_a to r_b) from the states
+    ``v_a`` at t_a (v = tan(theta / 2) for theta neurons) with ``mu_end`` = dL/dv(t_b) (dL/dtheta for theta
+    neurons): accumulates the parameters' gradients into ``g`` and returns dL/dv(t_a) (dL/dtheta), the
+    carried dL/dt of earlier spikes (positions, values) and the readouts counted at refractory ends. The
+    arrivals of one instant at a neuron keep the order of the whole run's pass (spikes by record position,
+    then input events)."""
+    n = theta.size
+    ev = _segment_events(
+        times, neuron, kicked, dL_dt, in_t, in_s, tref, d_max, window, t_a, t_b, r_a, r_b, pend_i, pend_v, 1
+    )
+    m, seg_t, seg_i, seg_k, seg_dl, sin_t, sin_s, sin_after = ev[:8]
+    ps, fl, pre_o, g_a, e_a, e_b = ev[8][:6]
+    ro_a, ro_b = (int(x) for x in np.searchsorted(s_times, [t_a, t_b], side="left"))
+    # the readouts of the segment (held at the reset after its spikes and pseudo-spikes)
+    *ro, at_end = _qif_readouts(
+        n, tref, theta, seg_t, seg_i, seg_k, s_times[ro_a:ro_b], s_idx, ds[ro_a:ro_b], g["reset"]
+    )
+    # the run's order of the events: spikes by record position, then input events
+    off = times.size
+    key = np.concatenate(
+        [ps, np.arange(r_a, r_b), np.concatenate([fl, off + np.arange(g_a, e_a)])[pre_o], off + np.arange(e_a, e_b)]
+    )
+    g_seg = dict(g, v0=np.zeros(n), **{"in": np.zeros(sin_t.size)})
+    lam = np.zeros(seg_t.size)
+    _qif_pass(
+        p, spec, theta, t_a, t_b, seg_t, seg_i, seg_k, sin_t, sin_s, sin_after, ro,
+        np.ascontiguousarray(v_a, float), np.ascontiguousarray(seg_dl), mu_end, g_seg, counts,
+        n_pseudo=m, lam_out=lam, flat_key=key,
+    )  # fmt: skip
+    pend_i, pend_v = _carry_back(ev, g_seg["in"], lam, g_in)
+    return g_seg["v0"], pend_i, pend_v, at_end

@@ -274,22 +274,26 @@ def lif_gradient(
         has one entry per spike and per pseudospike), so that a loss of first spike times has a gradient
         for silent neurons.
     memory_budget : float, optional
-        Bytes, 'lif' and 'lif_exp' networks only: differentiate the run in checkpointed segments, from the
-        last to the first, so that the memory the gradient allocates stays under this budget however long
-        the run (see `brian2_sparseprop.spiking.checkpoint`; `brian2_sparseprop.spiking.checkpoint.segments`
-        shows the segments). The states at the segments' starts (v, and the currents of 'lif_exp' neurons)
-        are re-run from the engine state that the tape keeps from t = 0, and the network is put back as it
-        was. The result equals the unsegmented pass's within rounding (measured: relative differences below
-        4e-14 of each field's largest entry for 'lif', 5e-15 for 'lif_exp'). The
-        budget covers the engine snapshots (the state at T, and those taken on the way), the state
-        vectors at the segments' starts, each segment's arrays and the compiled pass's workspace, and the
-        adjoints carried between segments. It does not cover the network itself, the record of the run
-        that the loss is a function of and the tape (spike times and indices and cause bits, 13 bytes per
-        spike; 12 bytes per input event; the engine state at t = 0), the loss's derivatives (given, or
-        computed by JAX from the callable over the whole record, as without a budget), the returned
-        gradients (per synapse, per neuron, and dL/dt of every input event, 8 bytes each), nor any record
-        the user keeps. Cost: about one more forward run (the replays), more when the budget is so small
-        that each segment's start is re-run from a snapshot.
+        Bytes, 'lif', 'lif_exp', 'qif' and 'theta' networks (not 'linear'): differentiate the run in
+        checkpointed segments, from the last to the first, so that the memory the gradient allocates stays under
+        this budget however long the run (see `brian2_sparseprop.spiking.checkpoint`;
+        `brian2_sparseprop.spiking.checkpoint.segments` shows the segments). The states at the segments' starts
+        (v, the currents of 'lif_exp' neurons, the phases of theta neurons) are re-run from the engine state
+        that the tape keeps from t = 0, and the network is put back as it was; ``pseudospikes`` enter at the
+        run's end as without a budget. The result equals the unsegmented pass's within rounding (measured:
+        relative differences below 4e-14 of each field's largest entry for 'lif', 5e-15 for 'lif_exp', 4e-14 for
+        'qif' and 'theta', 3e-13 with drives below rheobase, where a neuron near the unstable fixed point
+        amplifies the rounding of its state). The budget covers the engine snapshots (the state at T, and those
+        taken on the way), the state vectors at the segments' starts, each segment's arrays and the compiled
+        pass's workspace (for 'qif' and 'theta' networks 32 bytes per arrival of its events: their pass sorts
+        the arrivals by target), the adjoints carried between segments, and the permutation of the synapses by
+        delay (8 bytes per synapse, if they have delays of their own). It does not cover the network itself, the
+        record of the run that the loss is a function of and the tape (spike times and indices and cause bits,
+        13 bytes per spike; 12 bytes per input event; the engine state at t = 0), the loss's derivatives (given,
+        or computed by JAX from the callable over the whole record, as without a budget), the returned gradients
+        (per synapse, per neuron, and dL/dt of every input event, 8 bytes each), nor any record the user keeps.
+        Cost: about one more forward run (the replays), more when the budget is so small that each segment's
+        start is re-run from a snapshot.
 
     Returns
     -------
@@ -312,7 +316,7 @@ def lif_gradient(
     NotImplementedError
         For models other than 'lif', 'lif_exp', 'qif', 'theta' and 'linear' (or a network that mixes 'lif',
         'lif_exp', 'linear' and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with
-        reset >= threshold, ``memory_budget`` for networks of other neurons than 'lif' and 'lif_exp', or
+        reset >= threshold, ``memory_budget`` for networks of 'linear' neurons, or
         ``pseudospikes`` for networks of other neurons than 'qif' and 'theta', whose backward passes are not
         written yet.
 
@@ -463,11 +467,10 @@ def lif_gradient(
         )
     if memory_budget is not None:
         memory_budget = check_real("memory_budget", memory_budget, positive=True)
-        if family not in ("lif", "lif_exp"):
-            raise NotImplementedError(
-                "memory_budget (checkpointed backward passes) is implemented for networks of 'lif' or of 'lif_exp' "
-                f"neurons, not yet for {MODELS[net._codes[0]]!r}"
-            )
+        from .checkpoint import CHECKPOINTED, _unsupported
+
+        if family not in CHECKPOINTED:
+            raise NotImplementedError(_unsupported(net))
     times, neuron = net.spike_times, net.spike_indices
     if len(net._tape) > 1:  # merged in place: the record is kept once
         net._tape[:] = [np.concatenate(net._tape)]
@@ -509,11 +512,11 @@ def lif_gradient(
 
     p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
     if memory_budget is not None:
-        from .checkpoint import lif_checkpointed
+        from .checkpoint import checkpointed
 
         if exp_model:
             _check_exp_reset(net, p)
-        return lif_checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, memory_budget, exp_model)
+        return checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, memory_budget, family, ps)
     if family == "linear":
         return _linear_gradient(
             net, p, times, neuron, kicked, dL_dt, dv if dL_dv_full is None else dL_dv_full, ds, value
@@ -849,14 +852,12 @@ def _state_v(net, values, idx):
     return np.where(th, _theta_to_v(np.where(th, values, 0.0)), values)
 
 
-def _qif_readouts(net, times, neuron, kicked, theta, ds, g_reset):
-    """The readouts of a 'qif'/'theta' network outside refractory periods, as CSR rows by neuron in time
-    order (ptr, times, dL/d(readout)), and the number of those held within rounding of a refractory end.
-    A readout within a refractory period is the reset: its derivative goes to ``g_reset`` (QIF; a theta
-    neuron's is -pi, without a parameter)."""
-    n = net.n
-    s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
-    tref = np.broadcast_to(net._tref, (n,))
+def _qif_readouts(n, tref, theta, times, neuron, kicked, s_times, s_idx, ds, g_reset):
+    """The readouts (``s_times`` x ``s_idx``, derivatives ``ds``) of a 'qif'/'theta' network outside
+    refractory periods, as CSR rows by neuron in time order (ptr, times, dL/d(readout)), and the number of
+    those held within rounding of a refractory end. A readout within a refractory period is the reset: its
+    derivative goes to ``g_reset`` (QIF; a theta neuron's is -pi, without a parameter). ``times``: the
+    spikes before the readouts that decide it (those of the run, or of a segment with its pseudo-spikes)."""
     *_, ro_pos, n_at_end = _boundaries(times, neuron, kicked, n, s_times, s_idx, tref)
     r_t, r_i, g = np.repeat(s_times, s_idx.size), np.tile(s_idx, s_times.size).astype(np.int64), ds.reshape(-1)
     held = ro_pos < 0
@@ -869,32 +870,40 @@ def _qif_readouts(net, times, neuron, kicked, theta, ds, g_reset):
     return ptr, np.ascontiguousarray(r_t[keep]), np.ascontiguousarray(g[keep]), n_at_end
 
 
-def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, ds, value, ps):
-    """`lif_gradient` for networks of 'qif' and 'theta' neurons (see `brian2_sparseprop.spiking._adjoint_qif`)."""
-    from .network import MODELS
-
-    n, n_sp = net.n, times.size
-    T = float(net.t)
-    theta = (net._codes == MODELS.index("theta")).astype(np.uint8)
-    g_tau, g_drive, g_v0, g_thr, g_reset = (np.zeros(n) for _ in range(5))
-    ro_ptr, ro_t, ro_g, n_at_end = _qif_readouts(net, times, neuron, kicked, theta, ds, g_reset)
-    dL_dt = np.ascontiguousarray(dL_dt_all[:n_sp])
-    dv = dv.copy()
+def _pseudospike_terms(net, p, theta, lam, ps, dv):
+    """The derivatives of the pseudospikes ``ps`` (times, indices, drive) with dL/dt ``lam``: added to
+    ``dv`` (by v(T), theta(T) for theta neurons), and returned by tau and by the threshold."""
+    n, T = net.n, float(net.t)
     extra_tau, extra_thr = np.zeros(n), np.zeros(n)
-    if ps is not None:  # a pseudospike's derivatives by v(T) (theta(T)), tau and the threshold
-        lam, idx = dL_dt_all[n_sp:], ps[1]
-        tau_i = np.broadcast_to(p["tau"], (n,))[idx]
-        thr_i = np.broadcast_to(p["thr"], (n,))[idx]
-        v = _state_v(net, net.v[idx], idx)
-        i_ps = ps[2]
-        with np.errstate(over="ignore", invalid="ignore"):
-            dt_dv = -tau_i / (v * v + i_ps)
-            big = np.isinf(v) | (np.abs(v) > 1e150)
-            dt_dth = np.where(big, -0.5 * tau_i, -0.5 * tau_i * (1.0 + v * v) / (v * v + i_ps))
-        dv[idx] += lam * np.where(theta[idx] == 1, dt_dth, dt_dv)
-        extra_tau[idx] += lam * (ps[0] - T) / tau_i
-        with np.errstate(over="ignore"):
-            extra_thr[idx] += np.where(theta[idx] == 1, 0.0, lam * tau_i / (thr_i * thr_i + i_ps))
+    idx = ps[1]
+    tau_i = np.broadcast_to(p["tau"], (n,))[idx]
+    thr_i = np.broadcast_to(p["thr"], (n,))[idx]
+    v = _state_v(net, net.v[idx], idx)
+    i_ps = ps[2]
+    with np.errstate(over="ignore", invalid="ignore"):
+        dt_dv = -tau_i / (v * v + i_ps)
+        big = np.isinf(v) | (np.abs(v) > 1e150)
+        dt_dth = np.where(big, -0.5 * tau_i, -0.5 * tau_i * (1.0 + v * v) / (v * v + i_ps))
+    dv[idx] += lam * np.where(theta[idx] == 1, dt_dth, dt_dv)
+    extra_tau[idx] += lam * (ps[0] - T) / tau_i
+    with np.errstate(over="ignore"):
+        extra_thr[idx] += np.where(theta[idx] == 1, 0.0, lam * tau_i / (thr_i * thr_i + i_ps))
+    return extra_tau, extra_thr
+
+
+def _qif_pass(
+    p, spec, theta, t0, T, times, neuron, kicked, in_times, in_src, in_after, ro, v0, dL_dt, dv, g, counts,
+    n_pseudo=0, lam_out=None, flat_key=None,
+):  # fmt: skip
+    """The compiled pass of a 'qif'/'theta' network (`brian2_sparseprop.spiking._adjoint_qif`) over a run
+    from ``t0`` (states ``v0``, in v) to ``T`` (dL/dv(T) ``dv``): the spikes (``times``, ``neuron``,
+    ``kicked``, the first ``n_pseudo`` of them pseudo-spikes of a segment), the input events (and a
+    segment's in-flight spikes) with the spikes recorded before each (``in_after``), the readouts ``ro``
+    (`_qif_readouts`). Accumulates into ``g`` (dict of w, d, tau, drive, v0, thr, reset, in) and
+    ``counts``; into ``lam_out``, if given, every spike's dL/dt in total. ``flat_key``: an order of the events for
+    the arrivals of one instant (a segment's, as in the whole run; default: spikes, then input events)."""
+    n, n_sp = theta.size, times.size
+    ro_ptr, ro_t, ro_g = ro
     # the spikes by neuron
     srt = np.argsort(neuron, kind="stable")
     sp_ptr = np.zeros(n + 1, np.int64)
@@ -902,10 +911,6 @@ def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, ds, value, ps):
     pos = np.empty(n_sp, np.int64)
     pos[srt] = np.arange(n_sp)
     # the presynaptic events (spikes, then input events) and their arrivals, in flat order
-    in_times = np.concatenate([c[0] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0)
-    in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
-    in_after = np.searchsorted(times, in_times, side="left").astype(np.int64)  # an instant's inputs come first
-    spec = net._spec
     indptr = np.ascontiguousarray(spec["indptr"], np.int64)
     indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
     w, d = spec["weights"], spec["delays"]
@@ -913,16 +918,22 @@ def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, ds, value, ps):
     ev_row = np.concatenate([neuron, in_src]).astype(np.int64)
     ev_kick = np.concatenate([kicked, np.zeros(in_times.size, np.uint8)])
     ev_off = np.zeros(ev_t.size + 1, np.int64)
-    np.cumsum(indptr[ev_row + 1] - indptr[ev_row], out=ev_off[1:])
+    deg = indptr[ev_row + 1] - indptr[ev_row]
+    if flat_key is None:
+        np.cumsum(deg, out=ev_off[1:])
+    else:
+        o = np.argsort(flat_key, kind="stable")
+        ev_off[o] = np.cumsum(deg[o]) - deg[o]
+        ev_off[-1] = deg.sum()
+    del deg
     ev_order = np.arange(ev_t.size) if in_times.size == 0 else np.argsort(ev_t, kind="stable")
     a_ptr = np.zeros(n + 1, np.int64)
     rec, inv = _adjoint_qif.qif_arrivals(
-        ev_t, ev_row, ev_kick, ev_order, ev_off, indptr, indices, w, _mask(w), d, _mask(d), T, a_ptr
+        ev_t, ev_row, ev_kick, ev_order, ev_off, indptr, indices, w, _mask(w), d, _mask(d), T, a_ptr, t0
     )
-    v0 = _state_v(net, net._v_init, np.arange(n))
+    del ev_order, ev_kick, ev_t
     p_all, p_drive, p_time, r_all = (np.zeros(n_sp + n) for _ in range(4))
     v_T, held = np.zeros(n), np.zeros(n, np.uint8)
-    counts = np.zeros(3, np.int64)
     # the readouts' parts per arrival: only with derivatives by readouts (else one unused value)
     ro_ab = np.zeros(2 * int(a_ptr[n]) + 2 if ro_g.any() else 1)
     _adjoint_qif.qif_replay(
@@ -930,21 +941,48 @@ def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, ds, value, ps):
         p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
         p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), v0, T,
         rec, p_all, p_drive, p_time, v_T, held, counts[1:],
-        theta, ro_ptr, ro_t, ro_g, ro_ab, r_all, g_tau, g_drive, g_v0, g_reset,
+        theta, ro_ptr, ro_t, ro_g, ro_ab, r_all, g["tau"], g["drive"], g["v0"], g["reset"], t0, n_pseudo,
     )  # fmt: skip
-    parts, perm = _synapse_parts(net)
-    g_w, g_d = _synapse_accumulators(net, parts)
-    g_in = np.zeros(in_times.size)
+    del srt, a_ptr
     _adjoint_qif.qif_backward(
         times, neuron, kicked, sp_ptr, pos, ev_row, ev_off, in_after, indptr, inv, rec,
         p_all, p_drive, p_time, v_T, held, theta, p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]),
         p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), v0,
-        dL_dt, dv, g_w, _mask(g_w), g_d, _mask(g_d), g_tau, g_drive, g_v0, g_thr, g_reset, g_in, counts,
-        ro_ab, r_all,
+        dL_dt, dv, g["w"], _mask(g["w"]), g["d"], _mask(g["d"]), g["tau"], g["drive"], g["v0"], g["thr"],
+        g["reset"], g["in"], counts, ro_ab, r_all, n_pseudo, lam_out,
+    )  # fmt: skip
+
+
+def _qif_gradient(net, p, times, neuron, kicked, dL_dt_all, dv, ds, value, ps):
+    """`lif_gradient` for networks of 'qif' and 'theta' neurons (see `brian2_sparseprop.spiking._adjoint_qif`)."""
+    from .network import MODELS
+
+    n, n_sp = net.n, times.size
+    theta = (net._codes == MODELS.index("theta")).astype(np.uint8)
+    parts, perm = _synapse_parts(net)
+    g_w, g_d = _synapse_accumulators(net, parts)
+    in_times = np.concatenate([c[0] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0)
+    in_src = np.concatenate([c[1] for c in net._tape_inputs]) if net._tape_inputs else np.zeros(0, np.int32)
+    g = {k: np.zeros(n) for k in ("tau", "drive", "v0", "thr", "reset")}
+    g.update(w=g_w, d=g_d, **{"in": np.zeros(in_times.size)})
+    s_times, s_idx = net.state_times, np.zeros(0, np.int32) if net._sample_idx is None else net._sample_idx
+    tref = np.broadcast_to(net._tref, (n,))
+    *ro, n_at_end = _qif_readouts(n, tref, theta, times, neuron, kicked, s_times, s_idx, ds, g["reset"])
+    dL_dt = np.ascontiguousarray(dL_dt_all[:n_sp])
+    dv = dv.copy()
+    extra_tau = extra_thr = 0.0
+    if ps is not None:  # a pseudospike's derivatives by v(T) (theta(T)), tau and the threshold
+        extra_tau, extra_thr = _pseudospike_terms(net, p, theta, dL_dt_all[n_sp:], ps, dv)
+    in_after = np.searchsorted(times, in_times, side="left").astype(np.int64)  # an instant's inputs come first
+    v0 = _state_v(net, net._v_init, np.arange(n))
+    counts = np.zeros(3, np.int64)
+    _qif_pass(
+        p, net._spec, theta, 0.0, float(net.t), times, neuron, kicked, in_times, in_src, in_after, ro, v0, dL_dt,
+        dv, g, counts,
     )  # fmt: skip
     return _gradient(
-        net, g_w, g_d, parts, perm, g_in, in_src, value,
-        drive=g_drive, v0=g_v0, tau=g_tau + extra_tau, threshold=g_thr + extra_thr, reset=g_reset,
+        net, g_w, g_d, parts, perm, g["in"], in_src, value,
+        drive=g["drive"], v0=g["v0"], tau=g["tau"] + extra_tau, threshold=g["thr"] + extra_thr, reset=g["reset"],
         n_pulse_triggered=int(counts[0]), n_coincident=int(counts[1]) + n_at_end, n_unresolved=int(counts[2]),
         pseudospike_times=None if ps is None else ps[0], pseudospike_indices=None if ps is None else ps[1],
     )  # fmt: skip
