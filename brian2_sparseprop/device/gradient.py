@@ -425,7 +425,9 @@ def _synapses_entry(spec, placed, namespace, missing):
     else:
         where = ("generator", [s.group.name for s in spec.spike_generators].index(part))
     entry = dict(kind="synapses", object=syn, where=where, positions=placed["positions"], params=params)
-    if current is not None:  # engine kick = scale_c (of the target) times the kick into the current c
+    # engine kick = scale_c (of the target) times the kick into the current c of a 'lif_exp' group (a linear
+    # group's input variable has the group's own scale)
+    if current is not None and current in target.currents:
         kick_value = np.broadcast_to(evaluator.evaluate(kick, "the on_pre code"), (len(pre),))
         entry.update(target=target.group.name, current=current, post=post, kick=kick_value,
                      scale=target.currents[current]["scale"][post])  # fmt: skip
