@@ -52,6 +52,19 @@ def numpy_target():
 
 
 @pytest.fixture
+def taped(numpy_target):
+    """The sparseprop device with the tape of the backward pass (``gradients=True``), Brian2's state reset
+    before and after (the device gradient tests)."""
+    from brian2 import set_device, start_scope
+    from brian2.devices.device import reset_device
+
+    set_device("sparseprop", gradients=True)
+    start_scope()
+    yield
+    reset_device()
+
+
+@pytest.fixture
 def exact(numpy_target):
     """The sparseprop device for one test, Brian2's state reset before and after."""
     from brian2 import set_device, start_scope

@@ -21,11 +21,9 @@ from brian2 import (
     mV,
     second,
     seed as brian_seed,
-    set_device,
     start_scope,
     volt,
 )
-from brian2.devices.device import reset_device
 
 import brian2_sparseprop  # noqa: F401 (registers the device)
 from brian2_sparseprop import EventNetwork
@@ -63,15 +61,6 @@ taus : second (constant)
 vth : volt
 vr : volt
 """
-
-
-@pytest.fixture
-def taped(numpy_target):
-    """The sparseprop device with the tape of the backward pass, Brian2's state reset before and after."""
-    set_device("sparseprop", gradients=True)
-    start_scope()
-    yield
-    reset_device()
 
 
 def _variable(obj, name):
