@@ -452,7 +452,10 @@ def test_checkpointed_qif_gradient_equals_the_unsegmented_one(rng, seed, config)
             assert any(((times < s) & (times + tref > e)).any() for s, e in zip(starts, ends))
 
 
+# its silent neurons far below rheobase settle on their fixed points (the warning of the known bug there):
+# the checkpointed and unsegmented passes agree all the same
 @pytest.mark.parametrize("model", ["theta", "qif"])
+@pytest.mark.filterwarnings("ignore:gradient.*stable fixed point:RuntimeWarning")
 def test_checkpointed_qif_pseudospikes(rng, seed, model):
     """With pseudospikes (``pseudospikes=``; neurons below rheobase stay silent): a loss of the first spike
     or pseudospike of every neuron, checkpointed as unsegmented (the pseudospikes enter at the run's end

@@ -9,6 +9,7 @@ finite differences of the pseudospike times.
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -543,3 +544,31 @@ def test_silent_theta_neuron_learns_with_pseudospikes():
     run = train(model, params, x, target, loss, optax.adam(0.05), epochs=60, batch_size=1)
     first = model.first_spikes(run.params, x)[0, 0, 0]
     assert first < 0.03 and abs(first - 0.015) < 0.002  # it fires in the trial, near the target
+
+
+@pytest.mark.parametrize("v0", [0.0, -1.0])
+def test_fixed_point_below_rheobase_is_reported(v0):
+    """A QIF neuron at I = -1 that starts on (v0 = -1) or settles onto (after 0.2 s, tau = 10 ms) its stable
+    fixed point -1 within rounding: the pass's constant (dL/dv) (v**2 + I) is 0 there (a known bug:
+    dL/dI should be 1 / (2 sqrt(-I)) = 0.5 for dL/dv(T) = 1), which a RuntimeWarning names; a run that
+    ends before settling is not reported and gets the right value."""
+
+    def run(T):
+        net = EventNetwork(1, model="qif", drive=-1.0, tau=0.01, threshold=5.0, reset=-5.0, v_init=[v0])
+        net.run(T, record_tape=True)
+        return net
+
+    with pytest.warns(RuntimeWarning, match=r"neurons \[0\] .* stable fixed point"):
+        run(0.2).gradient(np.zeros(0), dL_dv=[1.0])
+    if v0 == 0.0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            g = run(0.02).gradient(np.zeros(0), dL_dv=[1.0])
+        h = 1e-7
+        fd = [
+            EventNetwork(1, model="qif", drive=-1.0 + s * h, tau=0.01, threshold=5.0, reset=-5.0, v_init=[v0])
+            for s in (1, -1)
+        ]
+        for net in fd:
+            net.run(0.02)
+        assert g.drive == pytest.approx((fd[0].v[0] - fd[1].v[0]) / (2 * h), rel=1e-6)

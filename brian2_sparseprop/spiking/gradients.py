@@ -14,6 +14,7 @@ the events; see `SpikeGradient`.
 
 import dataclasses
 import inspect
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -511,6 +512,8 @@ def lif_gradient(
     )
 
     p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
+    if family == "qif":
+        _warn_fixed_points(net, p)
     if memory_budget is not None:
         from .checkpoint import checkpointed
 
@@ -850,6 +853,28 @@ def _state_v(net, values, idx):
 
     th = net._codes[idx] == MODELS.index("theta")
     return np.where(th, _theta_to_v(np.where(th, values, 0.0)), values)
+
+
+def _warn_fixed_points(net, p):
+    """RuntimeWarning naming the 'qif'/'theta' neurons whose state at t = 0 or at T is the stable fixed point
+    -sqrt(-I) of a drive below rheobase within rounding, where the pass's constant (dL/dv) (v**2 + I)
+    vanishes and the derivatives through that piece are lost (a known bug, docs/training.md)."""
+    n = net.n
+    drive = np.broadcast_to(p["drive"], (n,))
+    idx = np.arange(n)
+    at_rest = np.zeros(n, bool)
+    for v in (_state_v(net, net._v_init, idx), _state_v(net, net.v, idx)):
+        at_rest |= (drive < 0) & (np.abs(v * v + drive) <= 8 * np.finfo(float).eps * np.abs(drive))
+    if at_rest.any():
+        bad = np.flatnonzero(at_rest)
+        warnings.warn(
+            f"gradient: neurons {bad[:10].tolist()}{' ...' if bad.size > 10 else ''} ({bad.size} in all) start or "
+            "end the run on the stable fixed point -sqrt(-I) of their drive below rheobase; the derivatives "
+            "through those stretches of their trajectories are wrong there (0), a known bug (docs/training.md, "
+            "'QIF and theta neurons')",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _qif_readouts(n, tref, theta, times, neuron, kicked, s_times, s_idx, ds, g_reset):
