@@ -495,9 +495,9 @@ def compare(
     --------
     >>> from brian2 import NeuronGroup, SpikeMonitor, run, ms
     >>> def model():
-    ...     G = NeuronGroup(3, 'dv/dt = (I - v)/(10*ms) : 1\\nI : 1', threshold='v > 1', reset='v = 0')
+    ...     G = NeuronGroup(3, 'dv/dt = (I - v)/(10*ms) : 1\\nI : 1', threshold='v > 1', reset='v = 0', name='G')
     ...     G.I = [1.2, 1.5, 2.0]
-    ...     mon = SpikeMonitor(G)
+    ...     mon = SpikeMonitor(G, name='mon')
     ...     run(50 * ms)
     ...     return mon
     >>> lines = []
