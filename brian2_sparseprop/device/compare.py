@@ -264,6 +264,16 @@ class _Labelled(io.TextIOBase):
         super().close()
 
 
+def _collect():
+    """Drop what Brian2 keeps of earlier runs, then collect: a magic ``run()`` that failed (an error in the
+    model or a refusal) leaves its objects in the magic network until the next magic run, which would
+    release them in the middle of a comparison and change the names of one leg's objects."""
+    from brian2.core.magic import magic_network
+
+    magic_network.objects.clear()  # filled again at each magic run
+    gc.collect()
+
+
 def _run(model, leg, device, seed, target, args, emit):
     """Run the model once on ``device``; returns {monitor: (times, indices, n, t_stop)}."""
     import brian2
@@ -534,14 +544,14 @@ def compare(
             print(line, file=sys.stderr, flush=True)
 
     # Brian2 names objects after the living ones ('neurongroup_1' while a 'neurongroup' lives): every run
-    # starts after a collection, so that objects of earlier runs and models do not change the names
-    gc.collect()
+    # starts after a collection (`_collect`), so that objects of earlier runs and models do not change the names
+    _collect()
     exact_leg = _Leg("exact", min(dts), model)
     exact = _run(model, exact_leg, _ExactDevice(exact_leg, fallback), seed, target, args, progress)
     clock, legs = {}, [exact_leg]
     for d in dts:
         leg = _Leg(_dt_label(d), d, model, reference=exact_leg.digests, refuse=same_network == "refuse")
-        gc.collect()
+        _collect()
         clock[d] = _run(model, leg, _ClockDevice(leg), seed, target, args, progress)
         legs.append(leg)
     notes = _notes(legs)
