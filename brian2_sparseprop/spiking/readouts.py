@@ -13,9 +13,14 @@ so its maximum over a run is taken at an interval's ends or where dv/dt = 0 insi
   s* = ln(-(C_m tau_s) / (C_s tau)) / (1/tau - 1/tau_s) when the logarithm's argument is > 0; there
   d2v/ds2 = (C_s / tau_s) e^{-s*/tau_s} (1/tau_s - 1/tau) = -(I_s / tau) e^{-s*/tau_s}, so it is a maximum
   exactly when the current I_s (at the interval's start) is > 0. So each interval holds at most one
-  interior maximum, in closed form. Both currents of a neuron must then share one
-  time constant (tau_e = tau_i, or inputs of one sign only): with two, dv/ds is a sum of three
-  exponentials with up to two zeros (not implemented).
+  interior maximum, in closed form.
+* 'lif_exp' with both currents in use and tau_e != tau_i (excitatory pulses into I_e, inhibitory ones into
+  I_i): v(s) = I + C_m e^{-s/tau} + C_e e^{-s/tau_e} + C_i e^{-s/tau_i}, and dv/ds, a sum of three
+  exponentials, has at most two zeros, so at most one interior maximum per interval (v may dip, then
+  rise to it). They are isolated without a chance of a miss (`_interior_maxima_two_currents`: dv/ds times
+  the exponential of the slowest rate has a derivative with at most one zero, in closed form, which splits
+  the interval into two pieces where it is monotone) and found by bisection to the last bit.
+A current time constant equal to the membrane's (an alpha-shaped response) is refused.
 
 The states at the pulses come from decaying sums over the pulses (one cumulative sum per neuron,
 rescaled every 200 time constants to stay in range): no Python loop over spikes or neurons.
@@ -120,8 +125,8 @@ def state_maximum(net, neurons):
         (the pulses' times come from its spikes and input events).
     neurons : array_like of int, shape (m,)
         The readout neurons: they must not fire in the run (the maximum of a neuron that fires is its
-        threshold). For 'lif_exp' each one's inputs must enter currents of one time constant (tau_e =
-        tau_i, or pulses and initial currents of one sign), different from its membrane's tau.
+        threshold). For 'lif_exp' the time constants of the currents in use must differ from its
+        membrane's tau.
 
     Returns
     -------
@@ -135,7 +140,7 @@ def state_maximum(net, neurons):
     ValueError
         If the run has no tape, ``neurons`` are not valid indices, or one of them fired in the run.
     NotImplementedError
-        For other models, or 'lif_exp' neurons with two current time constants in use or tau_s = tau.
+        For other models, or 'lif_exp' neurons with a current in use whose time constant is tau.
 
     Examples
     --------
@@ -192,70 +197,80 @@ def state_maximum(net, neurons):
     drive = np.broadcast_to(net._drive, (n,))[idx].astype(float)
     is_exp = codes == lif_exp
     pos, t_arr, w, _syn, _ev = _arrivals(net, idx)
-    # the currents' time constant of each 'lif_exp' neuron (one in use), and their initial sum
+    # 'lif_exp': the currents' time constants (excitatory pulses, w > 0, go into I_e, the others into I_i),
+    # which ones are in use, and k = tau_c / (tau_c - tau) of each
     cur0 = np.zeros((m, 2))
-    tau_s = np.ones(m)
+    te, ti = np.ones(m), np.ones(m)
+    has_e, has_i = np.zeros(m, bool), np.zeros(m, bool)
     if is_exp.any():
         cur0 = np.broadcast_to(net._cur_init, (n, 2))[idx].astype(float)
-        te = np.broadcast_to(net._tau_e, (n,))[idx].astype(float)
-        ti = np.broadcast_to(net._tau_i, (n,))[idx].astype(float)
-        has_e = (np.bincount(pos, weights=(w > 0).astype(float), minlength=m) > 0) | (cur0[:, 0] != 0)
-        has_i = (np.bincount(pos, weights=(w < 0).astype(float), minlength=m) > 0) | (cur0[:, 1] != 0)
-        two = is_exp & has_e & has_i & (te != ti)
-        if two.any():
-            k = int(np.argmax(two))
-            raise NotImplementedError(
-                f"neuron {idx[k]} takes pulses into both currents with tau_e = {te[k]} != tau_i = {ti[k]}: "
-                "state_maximum is implemented for 'lif_exp' neurons whose currents share one time constant"
-            )
-        tau_s = np.where(has_i & ~has_e, ti, te)
-        same = is_exp & (tau_s == tau)
+        te = np.where(is_exp, np.broadcast_to(net._tau_e, (n,))[idx], 1.0).astype(float)
+        ti = np.where(is_exp, np.broadcast_to(net._tau_i, (n,))[idx], 1.0).astype(float)
+        has_e = is_exp & ((np.bincount(pos, weights=(w > 0).astype(float), minlength=m) > 0) | (cur0[:, 0] != 0))
+        has_i = is_exp & ((np.bincount(pos, weights=(w < 0).astype(float), minlength=m) > 0) | (cur0[:, 1] != 0))
+        same = (has_e & (te == tau)) | (has_i & (ti == tau))
         if same.any():
             k = int(np.argmax(same))
             raise NotImplementedError(
-                f"neuron {idx[k]} has tau_s = tau = {tau[k]} (an alpha-shaped response): not implemented"
+                f"neuron {idx[k]} has a current time constant equal to tau = {tau[k]} (an alpha-shaped response): "
+                "not implemented"
             )
-    k_s = np.where(is_exp, tau_s / np.where(is_exp, tau_s - tau, 1.0), 0.0)
-    c_s0 = k_s * cur0.sum(axis=1)
+    k_e = np.where(has_e, te / np.where(has_e, te - tau, 1.0), 0.0)
+    k_i = np.where(has_i, ti / np.where(has_i, ti - tau, 1.0), 0.0)
     v0 = np.asarray(net._v_init, dtype=float)[idx]
-    # the elements: each neuron's start (t = 0), then its pulses (same instants summed), by neuron and time
+    # the elements: each neuron's start (t = 0), then its pulses (same instants summed, by sign), by neuron
+    # and time
     e_pos = np.concatenate([np.arange(m), pos])
     e_t = np.concatenate([np.zeros(m), t_arr])
-    e_w = np.concatenate([np.zeros(m), w])
+    e_wp = np.concatenate([np.zeros(m), np.maximum(w, 0.0)])
+    e_wn = np.concatenate([np.zeros(m), np.minimum(w, 0.0)])
     e_start = np.concatenate([np.ones(m, bool), np.zeros(pos.size, bool)])
     srt = np.lexsort((~e_start, e_t, e_pos))
-    e_pos, e_t, e_w, e_start = e_pos[srt], e_t[srt], e_w[srt], e_start[srt]
+    e_pos, e_t, e_wp, e_wn, e_start = e_pos[srt], e_t[srt], e_wp[srt], e_wn[srt], e_start[srt]
     new = np.r_[True, (e_pos[1:] != e_pos[:-1]) | (e_t[1:] != e_t[:-1]) | e_start[1:]]
     heads = np.flatnonzero(new)
-    e_w = np.add.reduceat(e_w, heads) if heads.size else e_w
+    if heads.size:
+        e_wp, e_wn = np.add.reduceat(e_wp, heads), np.add.reduceat(e_wn, heads)
     e_pos, e_t, e_start = e_pos[heads], e_t[heads], e_start[heads]
-    # kicks of the coefficients: 'lif' C_m += w; 'lif_exp' C_s += k w, C_m -= k w (v continuous)
+    # v = I + C_m e^{-s/tau} + C_e e^{-s/tau_e} + C_i e^{-s/tau_i}; kicks of the coefficients: 'lif' C_m += w;
+    # 'lif_exp' C_c += k_c w into its current c, C_m -= k_c w (v continuous)
     ex = is_exp[e_pos]
-    x_m = np.where(e_start, v0[e_pos] - drive[e_pos] - c_s0[e_pos], np.where(ex, -k_s[e_pos] * e_w, e_w))
-    x_s = np.where(e_start, c_s0[e_pos], np.where(ex, k_s[e_pos] * e_w, 0.0))
+    x_e = np.where(e_start, k_e[e_pos] * cur0[e_pos, 0], k_e[e_pos] * e_wp)
+    x_i = np.where(e_start, k_i[e_pos] * cur0[e_pos, 1], k_i[e_pos] * e_wn)
+    x_m = np.where(e_start, v0[e_pos] - drive[e_pos], np.where(ex, 0.0, e_wp + e_wn)) - x_e - x_i
     c_m = _decaying_sums(e_pos, e_t / tau[e_pos], x_m)
-    c_s = _decaying_sums(e_pos, e_t / tau_s[e_pos], x_s)
-    i_v, ts_v, ta_v = drive[e_pos], tau_s[e_pos], tau[e_pos]
+    c_e = _decaying_sums(e_pos, e_t / te[e_pos], x_e)
+    c_i = _decaying_sums(e_pos, e_t / ti[e_pos], x_i)
+    i_v, ta_v = drive[e_pos], tau[e_pos]
     last = np.r_[e_pos[1:] != e_pos[:-1], True]
     t_next = np.where(last, T, np.r_[e_t[1:], T])
     span = t_next - e_t
-    v_start = i_v + c_m + c_s
-    v_end = i_v + c_m * np.exp(-span / ta_v) + c_s * np.exp(-span / ts_v)
-    # an interior maximum: dv/ds = 0 at s* (one at most), with the current I_s = C_s / k > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        arg = -(c_m * ts_v) / (c_s * ta_v)
-        s_star = np.log(arg) / (1.0 / ta_v - 1.0 / ts_v)
-    inner = ex & (c_s * k_s[e_pos] > 0) & (arg > 0) & (s_star > 0) & (s_star < span)
-    s_star = np.where(inner, s_star, 0.0)
-    v_inner = np.where(inner, i_v + c_m * np.exp(-s_star / ta_v) + c_s * np.exp(-s_star / ts_v), -np.inf)
-    # the candidates of each neuron, in time order within an element: start, interior, end
-    cand_v = np.stack([v_start, v_inner, v_end], axis=1)
-    cand_t = np.stack([e_t, e_t + s_star, t_next], axis=1)
+    v_start = i_v + c_m + c_e + c_i
+    v_end = i_v + c_m * np.exp(-span / ta_v) + c_e * np.exp(-span / te[e_pos]) + c_i * np.exp(-span / ti[e_pos])
+    # interior maxima (dv/ds = 0): one current time constant in use, in closed form; two, by root isolation
+    two = (has_e & has_i & (te != ti))[e_pos]
+    one_s = np.where(has_i & ~has_e, ti, te)[e_pos]
+    s_in = [
+        _interior_maximum_one_current(c_m, c_e + c_i, ta_v, one_s, span, ex & ~two),
+        *_interior_maxima_two_currents(c_m, c_e, c_i, ta_v, te[e_pos], ti[e_pos], span, two),
+    ]
+    v_in = [
+        np.where(
+            np.isnan(x),
+            -np.inf,
+            i_v + c_m * np.exp(-x / ta_v) + c_e * np.exp(-x / te[e_pos]) + c_i * np.exp(-x / ti[e_pos]),
+        )
+        for x in s_in
+    ]
+    s_in = [np.nan_to_num(x) for x in s_in]
+    # the candidates of each neuron, in time order within an element: start, interior ones, end
+    cand_v = np.stack([v_start, *v_in, v_end], axis=1)
+    cand_t = np.stack([e_t, *(e_t + x for x in s_in), t_next], axis=1)
     cand_k = np.stack(
-        [np.where(e_start, 0, 1), np.full(e_t.size, 3), np.where(last, 4, 2)], axis=1
+        [np.where(e_start, 0, 1), *(np.full(e_t.size, 3),) * 3, np.where(last, 4, 2)], axis=1
     )  # indices into KINDS
     flat_v, flat_t, flat_k = cand_v.ravel(), cand_t.ravel(), cand_k.ravel()
-    flat_p = np.repeat(e_pos, 3)
+    flat_p = np.repeat(e_pos, cand_v.shape[1])
     # the first maximal candidate of each neuron (by neuron, then value descending, then time)
     order = np.lexsort((flat_t, -flat_v, flat_p))
     first = order[np.r_[True, flat_p[order][1:] != flat_p[order][:-1]]]
@@ -266,6 +281,57 @@ def state_maximum(net, neurons):
     # 'lif_exp': v is continuous, a maximum at a pulse is the kink before it
     kind[(kind == "after pulse") & is_exp] = "before pulse"
     return StateMaximum(values=values, times=times, kind=kind.astype(str))
+
+
+def _interior_maximum_one_current(c_m, c_s, tau, tau_s, span, on):
+    """The time s in (0, span) of the interior maximum of I + C_m e^{-s/tau} + C_s e^{-s/tau_s} (NaN where
+    there is none, or not ``on``): dv/ds = 0 at s* = ln(-(C_m tau_s) / (C_s tau)) / (1/tau - 1/tau_s), a
+    maximum where the current C_s / k (k = tau_s / (tau_s - tau)) is > 0."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        k = tau_s / (tau_s - tau)
+        arg = -(c_m * tau_s) / (c_s * tau)
+        s = np.log(arg) / (1.0 / tau - 1.0 / tau_s)
+    return np.where(on & (c_s * k > 0) & (arg > 0) & (s > 0) & (s < span), s, np.nan)
+
+
+def _interior_maxima_two_currents(c_m, c_e, c_i, tau, tau_e, tau_i, span, on):
+    """The times s in (0, span) of the interior maxima of I + C_m e^{-s/tau} + C_e e^{-s/tau_e} +
+    C_i e^{-s/tau_i} (three distinct time constants), two arrays, NaN where there is none or not ``on``.
+
+    Root isolation that cannot miss a zero: dv/ds = h(s) = sum_c a_c e^{-r_c s}; with the rates sorted,
+    r1 < r2 < r3, g(s) = h(s) e^{r1 s} = b1 + b2 e^{-(r2 - r1) s} + b3 e^{-(r3 - r1) s} has the same sign as
+    h and g'(s), a sum of two exponentials, vanishes at most once, at s_c (closed form). So g is monotone on
+    [0, s_c] and on [s_c, span], each holds at most one zero of h, and a maximum of v is a zero where h falls
+    from > 0 to <= 0: bisection to the last bit, between the piece's ends."""
+    out = np.full((2, c_m.size), np.nan)
+    k = np.flatnonzero(on)
+    if k.size == 0:
+        return out
+    r = np.stack([1.0 / tau[k], 1.0 / tau_e[k], 1.0 / tau_i[k]], axis=1)
+    a = -np.stack([c_m[k], c_e[k], c_i[k]], axis=1) * r
+    order = np.argsort(r, axis=1)
+    rs, bs = np.take_along_axis(r, order, 1), np.take_along_axis(a, order, 1)
+    sp = span[k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_c = -np.log(-((rs[:, 1] - rs[:, 0]) * bs[:, 1]) / ((rs[:, 2] - rs[:, 0]) * bs[:, 2])) / (rs[:, 2] - rs[:, 1])
+    s_c = np.where(np.isfinite(s_c) & (s_c > 0) & (s_c < sp), s_c, sp)
+
+    def h(s):
+        return (a * np.exp(-r * s[:, None])).sum(axis=1)
+
+    for j, (lo, hi) in enumerate(((np.zeros(k.size), s_c), (s_c, sp))):
+        h_hi = h(hi)
+        falls = (h(lo) > 0) & ((h_hi < 0) | ((h_hi == 0) & (hi < sp)))
+        lo, hi = lo.copy(), hi.copy()
+        while True:  # (at most about 1100 halvings of a double interval)
+            mid = lo + (hi - lo) / 2
+            active = falls & (mid > lo) & (mid < hi)
+            if not active.any():
+                break
+            up = h(mid) > 0
+            lo, hi = np.where(active & up, mid, lo), np.where(active & ~up, mid, hi)
+        out[j, k[falls]] = lo[falls]
+    return out
 
 
 def _kernel(s, tau, tau_s, is_exp):
