@@ -173,6 +173,19 @@ cdef inline double coba_solve(double a, double b, double fa, bint crit, const Le
     return br.s
 
 
+cdef inline double coba_time_bound(const LexpState* x, double level, const CobaPar* p) noexcept nogil:
+    """A lower bound of `coba_time_to` (precondition: x.v < level), without an exponential. As the
+    conductances decay toward 0, tau_m dv/dt <= F(v) = (E_L - v) + g_e0 max(E_e - v, 0) + g_i0 max(E_i - v, 0),
+    which decreases with v; so v stays below the solution w of tau_m w' = F(w), w(0) = v0, which is concave
+    where it rises: v(s) <= v0 + F(v0) s / tau_m. INFINITY when F(v0) <= 0: v never rises above v0 then, and
+    `coba_time_to` is INFINITY too. (The factor 1 - 1e-12 covers the rounding.)"""
+    cdef double up = ((p.E_L - x.v) + x.ie * (p.E_e - x.v if p.E_e > x.v else 0.0)
+                      + x.ii * (p.E_i - x.v if p.E_i > x.v else 0.0))
+    if up <= 0.0:
+        return INFINITY
+    return (level - x.v) * p.tau_m / up * (1.0 - 1e-12)
+
+
 cdef inline double coba_time_to(const LexpState* x, double level, const CobaPar* p) noexcept nogil:
     """Time from state x until v first reaches level (precondition: x.v < level); INFINITY if never."""
     cdef LexpState y

@@ -48,11 +48,17 @@ cdef inline int CLS(uint16_t f) noexcept nogil:
     return f >> CLASS_SHIFT
 
 
+# bits of a neuron's `spare` field
+cdef enum:
+    SPARE_OWN = 1           # from a neuron event's own crossing until its spike is emitted (with a tape)
+    SPARE_BOUND = 2         # its heap key is a lower bound of its next crossing, not the crossing ('lif_exp')
+
+
 cdef struct Neuron:             # what a kick touches of its target, in one 16-byte record
     double x                    # state: u (shared LIF), v (timed), or v held during refractoriness
     idx_t pos                   # position in its class's heap
     uint16_t flags              # status bits | kind << KIND_SHIFT | class << CLASS_SHIFT
-    uint16_t spare              # 1 from a neuron event's own crossing until its spike is emitted
+    uint16_t spare              # SPARE_* bits
 
 
 cdef struct NeuronClass:
@@ -209,7 +215,7 @@ cdef class Engine:
     cdef double[::1] ref_o
     # the adjoint's tape (off unless `set_tape(True)`): one byte per recorded spike, aligned with the spike
     # record, 1 if the spike was caused by an input pulse, 0 if the neuron reached threshold on its own
-    # (a neuron event marks its record's `spare` field 1 until the spike is emitted)
+    # (a neuron event sets SPARE_OWN in its record's `spare` field until the spike is emitted)
     cdef bint tape_on
     cdef uint8_t* tape_kick
     cdef int64_t tape_cap

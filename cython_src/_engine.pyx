@@ -62,8 +62,8 @@ from numpy.random.c_distributions cimport random_standard_exponential
 from ._delay_queue cimport DelayEvent, dq_free, dq_heapify, dq_pop, dq_push, dq_reserve
 from ._heap cimport SP_PREFETCH, Heap, heap_build, heap_sift_down, heap_sift_up, heap_sink, heap_update
 from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
-from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, lexp_time_to
-from ._coba cimport CobaPar, coba_advance, coba_decay, coba_eval, coba_time_to
+from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, lexp_time_bound, lexp_time_to
+from ._coba cimport CobaPar, coba_advance, coba_decay, coba_eval, coba_time_bound, coba_time_to
 from ._eif cimport eif_advance, eif_time_to
 from ._linear cimport LinSys, lin_advance, lin_dot, lin_reset, lin_time_to
 from ._models cimport (KIND_COBA, KIND_EIF, KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_LINEAR, KIND_QIF,
@@ -318,6 +318,7 @@ cdef class Engine:
             E = self.class_E(cl, self.t) if cl.shared else 0.0
             for p in range(cl.heap.size):
                 i = cl.heap.ids[p]
+                self.nrn[i].spare &= ~SPARE_BOUND
                 if self.nrn[i].flags & F_REFRACTORY:
                     cl.heap.keys[p] = exp((self.ref_end[i] - cl.t0) / cl.tau) if cl.shared else self.ref_end[i]
                 elif cl.shared:
@@ -599,6 +600,10 @@ cdef class Engine:
         is reset and held); then its key stays."""
         cdef uint16_t f = self.nrn[i].flags
         cdef NeuronClass* cl
+        cdef LexpPar p
+        cdef CobaPar pc
+        cdef LexpState x
+        cdef double s
         self.lexp_to(i, t, (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF))
         self.cur[i, 0] += w_e
         self.cur[i, 1] += w_i
@@ -606,9 +611,22 @@ cdef class Engine:
             return
         cl = &self.classes[CLS(f)]
         if self.nrn[i].x >= self.p_thr[i & self.m_thr]:
+            self.nrn[i].spare &= ~SPARE_BOUND
             self.cross(i)                            # reached at t to rounding (its key is t)
         else:
-            heap_update(&cl.heap, i, t + self.time_to_threshold(i, self.nrn[i].x))
+            # keyed by a cheap lower bound of its crossing (most neurons take another pulse before it); the
+            # crossing itself is computed when the bound comes due (`neuron_events`)
+            if KIND(f) == KIND_COBA:
+                self.coba_load(i, &pc, &x)
+                s = coba_time_bound(&x, self.p_thr[i & self.m_thr], &pc)
+            else:
+                self.lexp_load(i, &p, &x)
+                s = lexp_time_bound(&x, self.p_thr[i & self.m_thr], &p)
+            if s == INFINITY:
+                self.nrn[i].spare &= ~SPARE_BOUND
+            else:
+                self.nrn[i].spare |= SPARE_BOUND
+            heap_update(&cl.heap, i, t + s)
 
     cdef inline const LinSys* lin_load(self, idx_t i, double* y) noexcept nogil:
         """The system of linear neuron i, and its stored augmented state y = (1, x) (at t_last)."""
@@ -925,6 +943,7 @@ cdef class Engine:
             self.nrn[i].x = reset
             self.t_last[i] = t
             key = self.ref_end[i] if tref > 0.0 else t + self.time_to_threshold(i, reset)
+        self.nrn[i].spare &= ~SPARE_BOUND
         heap_update(&cl.heap, i, key)
         self.prefetch_row(cl.heap.ids[0])       # the likely next spiker's targets
         self.propagate(i, t)
@@ -942,6 +961,7 @@ cdef class Engine:
         cdef NeuronClass* cl = &self.classes[CLS(self.nrn[i].flags)]
         cdef double E, u, v
         self.nrn[i].flags = f & ~F_REFRACTORY
+        self.nrn[i].spare &= ~SPARE_BOUND
         cl.top_id = -1
         if KIND(self.nrn[i].flags) == KIND_LIF_U:
             E = self.class_E(cl, t)
@@ -1130,8 +1150,8 @@ cdef class Engine:
                 if self.tape_on:                # (all neurons record their spikes with a tape)
                     if self.rec.n == self.tape_cap:
                         self.grow_tape()        # on failure i stays queued, to fire on resume
-                    self.tape_kick[self.rec.n] = self.nrn[i].spare == 0
-                    self.nrn[i].spare = 0
+                    self.tape_kick[self.rec.n] = (self.nrn[i].spare & SPARE_OWN) == 0
+                    self.nrn[i].spare &= ~SPARE_OWN
                 self.fifo_head += 1
                 self.emit(i, t)
             self.apply_kicks(t)
@@ -1183,8 +1203,15 @@ cdef class Engine:
                 if self.nrn[i].flags & F_REFRACTORY:
                     if not self.end_refractory(i, t):
                         continue                    # back to ordinary dynamics, keyed by its next spike
+                if self.nrn[i].spare & SPARE_BOUND:
+                    # a 'lif_exp' neuron keyed by a lower bound: its crossing from the state stored at its last
+                    # event, the key that the pulse would have given it at once (the same number)
+                    self.nrn[i].spare &= ~SPARE_BOUND
+                    heap_update(&cl.heap, i, self.t_last[i] + self.time_to_threshold(i, self.nrn[i].x))
+                    cl.top_id = -1
+                    continue
                 if self.tape_on:
-                    self.nrn[i].spare = 1           # its own crossing (the tape tells it from a kick's)
+                    self.nrn[i].spare |= SPARE_OWN  # its own crossing (the tape tells it from a kick's)
                 self.cross(i)
                 heap_sink(&cl.heap, 0, INFINITY, i)  # out of the way until its reset gives a new key
                 cl.top_id = -1
@@ -1441,6 +1468,7 @@ cdef class Engine:
                 self.t_last[i] = t
                 key = t if self.at_threshold(i) else t + self.time_to_threshold(i, v)
             if not (f & F_REFRACTORY):
+                self.nrn[i].spare &= ~SPARE_BOUND
                 heap_update(&cl.heap, i, key)
 
     def currents(self, const idx_t[::1] idx, double t):

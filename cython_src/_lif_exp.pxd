@@ -135,6 +135,18 @@ cdef inline double lexp_horizon(double a, const LexpState* x, const LexpPar* p, 
     return b
 
 
+cdef inline double lexp_time_bound(const LexpState* x, double level, const LexpPar* p) noexcept nogil:
+    """A lower bound of `lexp_time_to` (precondition: x.v < level) without an exponential: e^{-z} >= 1 - z,
+    0 <= K(s; tau_m, tau_s) <= s / tau_m and currents that keep their signs as they decay give
+    v(s) <= v0 + (max(drive - v0, 0) + max(I_e0, 0) + max(I_i0, 0)) s / tau_m. INFINITY when that slope is 0:
+    v never rises then, and `lexp_time_to` is INFINITY too. (The factor 1 - 1e-12 covers the rounding.)"""
+    cdef double up = ((p.drive - x.v if p.drive > x.v else 0.0) + (x.ie if x.ie > 0.0 else 0.0)
+                      + (x.ii if x.ii > 0.0 else 0.0))
+    if up <= 0.0:
+        return INFINITY
+    return (level - x.v) * p.tau_m / up * (1.0 - 1e-12)
+
+
 cdef inline double lexp_time_to(const LexpState* x, double level, const LexpPar* p) noexcept nogil:
     """Time from state x until v first reaches level (precondition: x.v < level); INFINITY if never."""
     cdef LexpState y

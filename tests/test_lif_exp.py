@@ -145,6 +145,22 @@ def test_first_spike_against_mpmath(case):
     assert abs(net.spike_times[0] - float(expected)) <= 1e-12 * float(expected)
 
 
+@pytest.mark.parametrize("case", [c for c in GENERAL if c[1] >= 0 and c[2] <= 0])
+def test_crossing_after_pulses_against_mpmath(case):
+    """The currents of the cases above arrive as pulses at 1 ms (a spike generator), after v relaxed freely
+    from v0. A pulse keys its target by a cheap lower bound of the crossing (`lexp_time_bound`); the crossing
+    itself is computed when that bound comes due, from the state the pulse left: the spike is at the
+    crossing, neither at the bound nor late."""
+    v0, ie, ii, tm, te, ti, drive, theta = case
+    net = one_neuron(tau=tm, tau_e=te, tau_i=ti, drive=drive, threshold=theta, v_init=[v0])
+    net.add_spike_generator([0.001, 0.001], [0, 1], 2, [0, 1, 2], [0, 0], weights=[ie, ii], delays=0.0)
+    net.run(0.3)
+    v1 = mp_state(0.001, v0, 0.0, 0.0, tm, te, ti, drive)
+    expected = 0.001 + mp_first_crossing(theta, 0.3, v1, ie, ii, tm, te, ti, drive)
+    assert net.spike_times.size >= 1
+    assert abs(net.spike_times[0] - float(expected)) <= 1e-12 * float(expected)
+
+
 @pytest.mark.parametrize("tau_e", [0.0099, 0.009999, 0.0101])
 def test_critical_point_far_from_the_currents_zero(tau_e, rng):
     """tau_e close to tau_i with currents of opposite signs: I_e/tau_e + I_i/tau_i vanishes only after
