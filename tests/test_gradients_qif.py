@@ -612,25 +612,35 @@ def test_fixed_point_state_derivatives_closed_form(model, drive):
     v(T) = -a tanh(x): dv/dI = (tanh x + x sech(x)**2) / (2 a), dv/dv0 = sech(x)**2, dv/dtau = a x sech(x)**2
     / tau; dtheta/dv = 2 / (1 + v(T)**2), dv/dtheta = (1 + v0**2) / 2 at the start. For x >= 20 (I <= -1)
     dL/dI is 1 / (2 sqrt(-I)) to rounding. dL/dtau there is below the rounding of v(T) (its distance from
-    -a, under one ulp, times a x / tau): allowed 4 eps a x / tau."""
+    -a, under one ulp, times a x / tau): allowed 4 eps a x / tau. The same for a readout of v (theta) at
+    t_r = 0.15 s instead of dL/dv(T) (x = a t_r / tau)."""
     a, tau, duration = math.sqrt(-drive), 0.01, 0.2
-    x = a * duration / tau
     for v0 in (-a, 0.0):
-        net = one_neuron(model, drive, v0, tau, duration)
-        assert net.spike_times.size == 0
-        g = net.gradient(np.zeros(0), dL_dv=[1.0])
-        if v0 == 0.0:
-            sech2 = 1.0 / math.cosh(x) ** 2
-            di, dv0, dtau, v_end = (math.tanh(x) + x * sech2) / (2 * a), sech2, a * x * sech2 / tau, -a * math.tanh(x)
-        else:
-            di, dv0, dtau, v_end = -math.expm1(-2 * x) / (2 * a), math.exp(-2 * x), 0.0, -a
-        out = 2.0 / (1.0 + v_end * v_end) if model == "theta" else 1.0  # dtheta(T)/dv(T)
-        start = (1.0 + v0 * v0) / 2 if model == "theta" else 1.0  # dv0/dtheta0
-        assert g.drive == pytest.approx(out * di, rel=1e-12)
-        if x >= 20:
-            assert g.drive == pytest.approx(out / (2 * math.sqrt(-drive)), rel=1e-12)
-        assert g.v0[0] == pytest.approx(out * start * dv0, rel=1e-9, abs=1e-300)
-        assert g.tau == pytest.approx(out * dtau, rel=1e-9, abs=4 * np.finfo(float).eps * a * x / tau)
+        for t_end in (duration, 0.15):
+            x = a * t_end / tau
+            vi = 2 * math.atan(v0) if model == "theta" else v0
+            net = EventNetwork(1, model=model, tau=tau, drive=drive, threshold=5.0, reset=-5.0, v_init=[vi])
+            if t_end < duration:
+                net.record_states([0], [t_end])
+            net.run(duration, record_tape=True)
+            assert net.spike_times.size == 0
+            if t_end < duration:
+                g = net.gradient(np.zeros(0), dL_dstates=np.ones((1, 1)))
+            else:
+                g = net.gradient(np.zeros(0), dL_dv=[1.0])
+            if v0 == 0.0:
+                sech2 = 1.0 / math.cosh(x) ** 2
+                di, dv0, dtau = (math.tanh(x) + x * sech2) / (2 * a), sech2, a * x * sech2 / tau
+                v_end = -a * math.tanh(x)
+            else:
+                di, dv0, dtau, v_end = -math.expm1(-2 * x) / (2 * a), math.exp(-2 * x), 0.0, -a
+            out = 2.0 / (1.0 + v_end * v_end) if model == "theta" else 1.0  # dtheta/dv at the end
+            start = (1.0 + v0 * v0) / 2 if model == "theta" else 1.0  # dv0/dtheta0
+            assert g.drive == pytest.approx(out * di, rel=1e-12)
+            if x >= 20:
+                assert g.drive == pytest.approx(out / (2 * math.sqrt(-drive)), rel=1e-12)
+            assert g.v0[0] == pytest.approx(out * start * dv0, rel=1e-9, abs=1e-300)
+            assert g.tau == pytest.approx(out * dtau, rel=1e-9, abs=4 * np.finfo(float).eps * a * x / tau)
 
 
 def free_flow(v0, drive, tau, duration):
