@@ -397,15 +397,19 @@ QIF_CONFIGS = {
 QIF_T = 0.25
 
 
-def simulate_qif(rng, seed, config, n=None, readouts=False, silent=0):
+def simulate_qif(rng, seed, config, n=None, readouts=False, silent=0, at_rest=None):
     """A random QIF or theta network (test_gradients_qif's, with 4 targets per neuron; 16 neurons, 24 with
     long refractory periods), Poisson sources and spike generators if the configuration has inputs, the
-    first ``silent`` neurons far below rheobase (drive -4), run with a tape for ``QIF_T``."""
+    first ``silent`` neurons far below rheobase (drive -4; with ``at_rest`` started at their stable fixed
+    point v = -2 plus ``at_rest``), run with a tape for ``QIF_T``."""
     cfg = dict(QIF_CONFIGS[config])
     inputs, pulses = cfg.pop("inputs", False), cfg.pop("pulses", False)
     n = n or (24 if cfg["tref"] > 0.01 else 16)
     params = qg.random_params(rng, n=n, k=4, **cfg)
     params["drive"][:silent] = -4.0
+    if at_rest is not None:
+        v = np.full(silent, -2.0 + at_rest)
+        params["v_init"][:silent] = 2 * np.arctan(v) if cfg["model"] == "theta" else v
     if pulses:
         params.update(threshold=1.0, reset=-3.0, weights=np.abs(params["weights"]) + 0.3,
                       v_init=np.minimum(params["v_init"], 0.5))  # (below every threshold)  # fmt: skip
@@ -452,10 +456,25 @@ def test_checkpointed_qif_gradient_equals_the_unsegmented_one(rng, seed, config)
             assert any(((times < s) & (times + tref > e)).any() for s, e in zip(starts, ends))
 
 
-# its silent neurons far below rheobase settle on their fixed points (the warning of the known bug there):
-# the checkpointed and unsegmented passes agree all the same
+@pytest.mark.parametrize("config", ["theta-excitable", "qif-excitable"])
+@pytest.mark.parametrize("at_rest", [0.0, 1e-10])
+def test_checkpointed_qif_gradient_at_the_stable_fixed_point(rng, seed, config, at_rest):
+    """Neurons that start on (or 1e-10 off) the stable fixed point of a drive below rheobase, where the pass
+    carries dL/dv through the closed-form flow derivatives (the constant (dL/dv) (v**2 + I) is 0 there):
+    checkpointed as unsegmented, every budget, and their drives get the derivative of a moving fixed point."""
+    net = simulate_qif(rng, seed, config, silent=4, at_rest=at_rest)
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=net.n)
+    g0 = net.gradient(c, b)
+    quiet = [i for i in range(4) if i not in net.spike_indices]
+    assert quiet and np.all(g0.drive[quiet] != 0.0)
+    for budget, n_seg in budgets(net):
+        assert_same_gradient(g0, net.gradient(c, b, memory_budget=budget), exact=n_seg == 1)
+
+
+# its silent neurons far below rheobase settle on their stable fixed points, where the pass carries dL/dv
+# through the closed-form flow derivatives: the checkpointed and unsegmented passes agree there too
 @pytest.mark.parametrize("model", ["theta", "qif"])
-@pytest.mark.filterwarnings("ignore:gradient.*stable fixed point:RuntimeWarning")
 def test_checkpointed_qif_pseudospikes(rng, seed, model):
     """With pseudospikes (``pseudospikes=``; neurons below rheobase stay silent): a loss of the first spike
     or pseudospike of every neuron, checkpointed as unsegmented (the pseudospikes enter at the run's end

@@ -14,7 +14,6 @@ the events; see `SpikeGradient`.
 
 import dataclasses
 import inspect
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -512,8 +511,6 @@ def lif_gradient(
     )
 
     p = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in _params(net).items()}
-    if family == "qif":
-        _warn_fixed_points(net, p)
     if memory_budget is not None:
         from .checkpoint import checkpointed
 
@@ -855,28 +852,6 @@ def _state_v(net, values, idx):
     return np.where(th, _theta_to_v(np.where(th, values, 0.0)), values)
 
 
-def _warn_fixed_points(net, p):
-    """RuntimeWarning naming the 'qif'/'theta' neurons whose state at t = 0 or at T is the stable fixed point
-    -sqrt(-I) of a drive below rheobase within rounding, where the pass's constant (dL/dv) (v**2 + I)
-    vanishes and the derivatives through that piece are lost (a known bug, docs/training.md)."""
-    n = net.n
-    drive = np.broadcast_to(p["drive"], (n,))
-    idx = np.arange(n)
-    at_rest = np.zeros(n, bool)
-    for v in (_state_v(net, net._v_init, idx), _state_v(net, net.v, idx)):
-        at_rest |= (drive < 0) & (np.abs(v * v + drive) <= 8 * np.finfo(float).eps * np.abs(drive))
-    if at_rest.any():
-        bad = np.flatnonzero(at_rest)
-        warnings.warn(
-            f"gradient: neurons {bad[:10].tolist()}{' ...' if bad.size > 10 else ''} ({bad.size} in all) start or "
-            "end the run on the stable fixed point -sqrt(-I) of their drive below rheobase; the derivatives "
-            "through those stretches of their trajectories are wrong there (0), a known bug (docs/training.md, "
-            "'QIF and theta neurons')",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-
-
 def _qif_readouts(n, tref, theta, times, neuron, kicked, s_times, s_idx, ds, g_reset):
     """The readouts (``s_times`` x ``s_idx``, derivatives ``ds``) of a 'qif'/'theta' network outside
     refractory periods, as CSR rows by neuron in time order (ptr, times, dL/d(readout)), and the number of
@@ -957,7 +932,7 @@ def _qif_pass(
         ev_t, ev_row, ev_kick, ev_order, ev_off, indptr, indices, w, _mask(w), d, _mask(d), T, a_ptr, t0
     )
     del ev_order, ev_kick, ev_t
-    p_all, p_drive, p_time, r_all = (np.zeros(n_sp + n) for _ in range(4))
+    p_all, p_v, p_drive, p_time, r_all = (np.zeros(n_sp + n) for _ in range(5))
     v_T, held = np.zeros(n), np.zeros(n, np.uint8)
     # the readouts' parts per arrival: only with derivatives by readouts (else one unused value)
     ro_ab = np.zeros(2 * int(a_ptr[n]) + 2 if ro_g.any() else 1)
@@ -965,13 +940,13 @@ def _qif_pass(
         times, kicked, sp_ptr, srt.astype(np.int64), a_ptr,
         p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]), p["thr"], _mask(p["thr"]),
         p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), v0, T,
-        rec, p_all, p_drive, p_time, v_T, held, counts[1:],
+        rec, p_all, p_v, p_drive, p_time, v_T, held, counts[1:],
         theta, ro_ptr, ro_t, ro_g, ro_ab, r_all, g["tau"], g["drive"], g["v0"], g["reset"], t0, n_pseudo,
     )  # fmt: skip
     del srt, a_ptr
     _adjoint_qif.qif_backward(
         times, neuron, kicked, sp_ptr, pos, ev_row, ev_off, in_after, indptr, inv, rec,
-        p_all, p_drive, p_time, v_T, held, theta, p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]),
+        p_all, p_v, p_drive, p_time, v_T, held, theta, p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]),
         p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), v0,
         dL_dt, dv, g["w"], _mask(g["w"]), g["d"], _mask(g["d"]), g["tau"], g["drive"], g["v0"], g["thr"],
         g["reset"], g["in"], counts, ro_ab, r_all, n_pseudo, lam_out,
