@@ -121,17 +121,23 @@ CONFIGS = {
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_gradient_matches_central_differences(rng, config):
+    """The excitable configurations test the claim for neurons at drive <= 0 that fire, kicked over their
+    unstable fixed point by pulses: a draw in which none of them fires (all pulses too weak, e.g. seed 9)
+    is outside that claim and redrawn (from the same generator, at most 10 draws; asserted)."""
     cfg = CONFIGS[config]
-    params = random_params(rng, cfg["model"], tref=cfg["tref"], excitable=cfg.get("excitable", False))
-    inputs = input_params(rng, params["n"]) if cfg.get("inputs") else None
-    net = simulate(params, inputs)
+    for _draw in range(10):
+        params = random_params(rng, cfg["model"], tref=cfg["tref"], excitable=cfg.get("excitable", False))
+        inputs = input_params(rng, params["n"]) if cfg.get("inputs") else None
+        net = simulate(params, inputs)
+        if not cfg.get("excitable") or np.isin(net.spike_indices, np.flatnonzero(params["drive"] <= 0)).any():
+            break
+    else:
+        raise AssertionError(f"{config}: no neuron at drive <= 0 fired in 10 draws")
     assert net.spike_times.size > 6
     c = rng.normal(size=net.spike_times.size)
     b = rng.normal(size=params["n"])
     g = net.gradient(c, b)
     assert g.n_coincident == 0 and g.n_unresolved == 0
-    if cfg.get("excitable"):  # neurons at drive <= 0 fire, kicked over their unstable fixed point
-        assert np.isin(net.spike_indices, np.flatnonzero(params["drive"] <= 0)).any()
     names = ["weights", "delays", "drive", "v_init", "tau"]
     if cfg["model"] == "qif":
         names += ["threshold", "reset"]
@@ -532,16 +538,41 @@ def test_trainable_network_with_pseudospikes(rng, model):
     x = np.array([[0.001, 0.004], [0.002, 0.003]])
     tgt = np.array([[0.02, 0.03], [0.025, 0.035]])
     step = net.loss_and_gradient(params, x, tgt, lambda f, t: jnp.sum((f[:, :, 0] - t) ** 2))
-    assert (step.first_spikes > 0.05).any()  # some read-out neurons silent: pseudospikes after the trial
-    h = 1e-7
+    silent = step.first_spikes > 0.05
+    assert silent.any()  # some read-out neurons silent: pseudospikes after the trial
     for name in params:
         direction = rng.normal(size=3)
-        values = [
-            np.sum((net.first_spikes(dict(params, **{name: params[name] + s * h * direction}), x)[:, :, 0] - tgt) ** 2)
-            for s in (1, -1)
-        ]
-        fd = (values[0] - values[1]) / (2 * h)
-        assert step.gradient[name] @ direction == pytest.approx(fd, rel=1e-5, abs=1e-12), name
+        fd, agreement = stable_central_difference(net, params, name, direction, x, tgt, silent)
+        assert agreement <= 1e-6, f"{name}: no two neighbouring steps agree to 1e-6 ({agreement:.1e})"
+        for value in fd:
+            assert step.gradient[name] @ direction == pytest.approx(value, rel=1e-5), name
+
+
+def stable_central_difference(net, params, name, direction, x, tgt, silent, steps=(1e-3, 1e-4, 1e-5, 1e-6, 1e-7)):
+    """Central differences of L = sum (first spike - target)**2 along ``direction`` at a ladder of steps:
+    the estimates of the two neighbouring steps that agree best, and their relative disagreement (the
+    caller requires it small: the difference quotient is then verified, not assumed). The loss rounds to
+    about 1e-18 (first spikes to an ulp), so a directional derivative as small as 1e-7 (the input weights
+    reach silent read-out neurons near their stable fixed point only faintly; seeds 3, 6, 7) has a relative
+    rounding error of 1e-5 at h = 1e-7 (2e-7 at h = 1e-5), while the larger ones (1e-5 .. 1e-4, of the
+    weights and drives) are within 1e-7 at h = 1e-7 already: no single step suits every draw, and the
+    truncation (~h**2) of the large steps is what the ladder's agreement rules out. Which read-out neurons
+    are silent must not change within the steps used (a pseudospike becoming a spike)."""
+    estimates = []
+    for h in steps:
+        values = []
+        for sign in (1, -1):
+            first = net.first_spikes(dict(params, **{name: params[name] + sign * h * direction}), x)
+            values.append((np.array_equal(first > 0.05, silent), np.sum((first[:, :, 0] - tgt) ** 2)))
+        estimates.append((values[0][0] and values[1][0], (values[0][1] - values[1][1]) / (2 * h)))
+    pairs = [
+        (abs(d1 - d2) / abs(d2), (d1, d2))
+        for (same1, d1), (same2, d2) in zip(estimates[:-1], estimates[1:], strict=True)
+        if same1 and same2 and d2 != 0.0
+    ]
+    assert pairs, f"{name}: the silent read-out neurons change within every step"
+    agreement, fd = min(pairs)
+    return fd, agreement
 
 
 def test_trainable_network_refusals():
