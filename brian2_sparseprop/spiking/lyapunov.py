@@ -452,9 +452,9 @@ class _TangentRun:
         log growth and all after it -inf from then on (`self.lost`); its place is taken by Householder's
         orthonormal completion, with no time shifts."""
         self._reanchor(t)
+        if self.DT.shape[0] or self.can_trig:
+            from scipy.linalg import solve_triangular  # (before the clock: the first import takes 0.1 s)
         cpu = time.process_time()
-        from scipy.linalg import solve_triangular
-
         Q, R = _qr(self.Y)
         diag = np.diagonal(R).copy()
         forgotten = np.zeros(diag.size, bool)
