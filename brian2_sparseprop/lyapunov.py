@@ -194,7 +194,8 @@ class LyapunovSpectrum:
         long runs); NaN if no interval was recorded.
     stderr : Quantity, shape (k,)
         Standard error from batch means (``n_batches`` contiguous batches, each a time average):
-        an estimate of the statistical error of ``exponents``.
+        an estimate of the statistical error of ``exponents``; NaN for an exponent that is not finite
+        (-inf: a direction that a singular Jacobian lost exactly).
     log_growth : numpy.ndarray, shape (n_intervals, k)
         The recorded ``log|R_ii|``.
     elapsed : numpy.ndarray, shape (n_intervals,)
@@ -239,7 +240,9 @@ class LyapunovSpectrum:
             logs = self.log_growth[n - m :].reshape(nb, m // nb, k).sum(axis=1)
             times = self.elapsed[n - m :].reshape(nb, m // nb).sum(axis=1)
             batch = logs / times[:, None]
-            err = batch.std(axis=0, ddof=1) / math.sqrt(nb)
+            with np.errstate(invalid="ignore"):  # NaN for an exponent of -inf (a direction lost exactly)
+                err = batch.std(axis=0, ddof=1) / math.sqrt(nb)
+            err[~np.isfinite(lam)] = np.nan
         else:
             err = np.full(k, np.nan)
         self.stderr = pq.Quantity(err, self._rate_unit)

@@ -1,10 +1,9 @@
 """Tangent-space propagation through the events of a recorded run: the forward pass of Lyapunov spectra.
 
-Networks of LIF, QIF and theta neurons with delta pulses, delays, refractoriness (state held at reset)
-and external input at fixed times, and no spike caused by a pulse (inhibitory pulses onto LIF and QIF
-neurons, any pulses onto theta neurons), so that every spike is a threshold crossing of its neuron's own
-flow. The m tangent vectors are the rows of Y (n x m), one row per neuron, in one of three coordinates
-(`mode`):
+Networks of LIF, QIF and theta neurons with delta pulses of any sign, delays, refractoriness (state held
+at reset) and external input at fixed times. A spike is a threshold crossing of its neuron's own flow, or
+triggered by a pulse that takes a LIF or QIF neuron to threshold (below). The m tangent vectors are the
+rows of Y (n x m), one row per neuron, in one of three coordinates (`mode`):
 
 * MODE_PHASE_LIF, a LIF neuron with drive I > threshold (it fires on its own), and MODE_PHASE_QIF, a QIF
   or theta neuron (drive I > 0): sigma = delta x / g(x), the perturbation of its state x (v for LIF and
@@ -14,9 +13,10 @@ flow. The m tangent vectors are the rows of Y (n x m), one row per neuron, in on
   in time is sigma_i = 1 / tau_i, which every Jacobian leaves exactly as it is (the zero exponent).
   g is bounded away from 0 and infinity for these neurons, so the coordinates are equivalent to the
   state's and give the same exponents.
-* MODE_STATE_LIF, a LIF neuron with I <= threshold (it never fires: no pulse may make it), whose sigma
-  would be singular where v = I: delta v, stored as delta u = delta v E(t), E(t) = exp((t - t0) / tau),
-  constant between events (delta v decays as exp(-dt / tau)); the caller converts at t0's moves.
+* MODE_STATE_LIF, a LIF neuron with I <= threshold (it never fires on its own, only when a pulse takes it
+  to threshold), whose sigma would be singular where v = I: delta v, stored as delta u = delta v E(t),
+  E(t) = exp((t - t0) / tau), constant between events (delta v decays as exp(-dt / tau)); the caller
+  converts at t0's moves.
 
 A spike of neuron j at t moves by dt_s = -tau_j sigma_j. Then
 * the spiking neuron keeps its sigma (a reset at a shifted time is the same time shift);
@@ -31,6 +31,17 @@ QIF and theta (free flow by the engine's kernel `qif_advance`, pulse v += w, res
 A pulse of a neuron onto itself in the instant it fires is absorbed by its reset (the engine's rule) and
 skipped. Repeated pulses onto one target compose exactly (the ratios multiply).
 
+Pulse-triggered spikes (a pulse takes a LIF or QIF target to threshold; `close_generation`): the spike
+happens at the pulse's arrival, so its time shift is the pulse's dt_s, whatever the target's own
+perturbation was: the general rule with d_i = 0, sigma_i <- -dt_s / tau_i (the row is forgotten: the
+Jacobian is singular), and its own pulses carry dt_s (kept in TD until its recorded spike). A LIF target
+in delta v coordinates is reset at a time shifted by dt_s: delta v = -(dv/dt after the reset) dt_s =
+-((I - v_r) / tau) dt_s, at the end of its refractory period if it has one. The engine tests a neuron's
+threshold once for the summed pulses of one generation of an instant's cascade (arrivals and the spikes
+that reached threshold on their own, then the spikes those pulses triggered, and so on), and a neuron
+that fired in an instant absorbs the later pulses of that instant: the pass follows it, from the tape's
+cause bit of each spike (`kicked`) and its record order (one generation after another).
+
 Pulses from a fixed-time source (an external input, or a spike that was in flight when the computation
 started) have dt_s = 0: sigma_i <- d_i sigma_i. A spike's delayed pulses arrive later as their own events
 (a second stream, merged with the spikes in time order) with the spike's dt_s, kept per spike in `DT`
@@ -38,11 +49,12 @@ until then. A refractory neuron (until `ref_end`) drops the pulses that arrive a
 replayed state restarts from the reset at the end of the period.
 
 log|det| of each event's Jacobian in these coordinates, sum of log d_i over its targets (one log per
-event), is added to `logdet[0]`. O(K m) work per spike, no transcendental function per target for LIF.
+event), is added to `logdet[0]`; a pulse-triggered spike's is -inf, counted in `n_trig[0]` instead. O(K m)
+work per spike, no transcendental function per target for LIF.
 """
 import numpy as np
 cimport cython
-from libc.math cimport exp, fabs, isinf, log
+from libc.math cimport INFINITY, exp, fabs, isinf, log
 from libc.stdlib cimport free, malloc
 
 from ._qif cimport qif_advance
@@ -54,6 +66,8 @@ cdef extern from *:
     """
     void TANGENT_PREFETCH(const void* p) noexcept nogil
 
+DEF TIME_ULPS = 4.0  # an arrival this many ulps of the time after a pulse-triggered spike is its cause
+DEF DBL_EPS = 2.220446049250313e-16
 DEF AHEAD = 8       # targets ahead whose tangent row and state are prefetched (rows are random accesses)
 
 cdef enum:
@@ -100,12 +114,74 @@ cdef struct Ctx:
     double* Y
     int64_t m
     double t0
+    # pulse-triggered spikes (can_trig: some pulse can take a LIF or QIF neuron to threshold)
+    bint can_trig
+    const double* thr
+    int64_t m_thr
+    double* TD
+    uint8_t* pend
+    double* t_fired
+    idx_t* touched
+    int64_t n_touched
+    double t_gen
+    int64_t n_trig
+
+
+cdef inline bint over_threshold(Ctx* c, idx_t i, double E) noexcept nogil:
+    """Whether the replayed state of neuron i (not theta) is at or above its threshold (the engine's test:
+    u <= (I - threshold) E for LIF, v >= threshold for QIF); E = E(t) of a LIF neuron."""
+    if c.mode[i] == MODE_PHASE_QIF:
+        return c.x[i] >= c.thr[i & c.m_thr]
+    return c.x[i] <= (c.drive[i & c.m_drive] - c.thr[i & c.m_thr]) * E
+
+
+cdef void close_generation(Ctx* c) noexcept nogil:
+    """End of a generation of pulses (the engine sums the pulses of a generation onto a neuron and tests its
+    threshold once): the candidates (neurons left at or above threshold by a pulse of the generation) that
+    are still there fire at the generation's time t_gen, triggered: pend = 2 until their recorded spike. The
+    spike's time shift is the arriving pulse's (kept in TD); sigma forgets the neuron's own perturbation,
+    sigma_i = -dt_s / tau_i (MODE_STATE_LIF: its row is set at the reset, in `propagate`)."""
+    cdef int64_t q, k, m = c.m
+    cdef idx_t i
+    cdef double ti, E = 1.0
+    for q in range(c.n_touched):
+        i = c.touched[q]
+        if c.pend[i] != 1:
+            continue
+        ti = c.tau[i & c.m_tau]
+        if c.mode[i] != MODE_PHASE_QIF:
+            E = exp((c.t_gen - c.t0) / ti)
+        if over_threshold(c, i, E):
+            c.pend[i] = 2
+            c.t_fired[i] = c.t_gen
+            c.n_trig += 1
+            if c.mode[i] != MODE_STATE_LIF and c.Y != NULL:
+                for k in range(m):
+                    c.Y[i * m + k] = -c.TD[i * m + k] / ti
+        else:
+            c.pend[i] = 0
+    c.n_touched = 0
+
+
+cdef inline void candidate(Ctx* c, idx_t i, double t, const double* dts) noexcept nogil:
+    """Neuron i was left at or above threshold by a pulse at t with time shift dts (NULL: 0): a candidate
+    of the generation; the last such pulse's shift is kept in TD."""
+    cdef int64_t k, m = c.m
+    for k in range(m):
+        c.TD[i * m + k] = dts[k] if dts != NULL else 0.0
+    if c.pend[i] == 0:
+        c.pend[i] = 1
+        c.touched[c.n_touched] = i
+        c.n_touched += 1
+    c.t_gen = t
 
 
 cdef inline double kicks(Ctx* c, syn_t s0, syn_t s1, idx_t j, double t, const double* dts) noexcept nogil:
     """The pulses of synapses s0 .. s1 - 1 at t, from a spike whose time shift is dts (m values), or from a
     fixed-time source (dts NULL: the pulse does not move); j is the spiking neuron (its zero-delay pulse
-    onto itself is absorbed by its reset), or -1. Returns the product of the factors d."""
+    onto itself is absorbed by its reset), or -1. Returns the product of the factors d. With can_trig, a
+    pulse onto a neuron that fired at this instant (or is triggered and waits for its spike) is absorbed,
+    and a neuron left at or above threshold becomes a candidate of the generation (`close_generation`)."""
     cdef int64_t m = c.m, k
     cdef syn_t s
     cdef idx_t i, ia
@@ -129,9 +205,12 @@ cdef inline double kicks(Ctx* c, syn_t s0, syn_t s1, idx_t j, double t, const do
             continue                    # absorbed by the reset of this instant
         if c.has_tref and t < c.ref_end[i]:
             continue                    # refractory: the pulse is dropped (and would be, perturbed)
+        if c.can_trig and (c.pend[i] == 2 or c.t_fired[i] == t):
+            continue                    # fired (or triggered) at this instant: absorbed by its reset
         ww = c.w[s & c.m_w]
         ti = c.tau[i & c.m_tau]
         Yi = c.Y + i * m
+        E = 1.0
         if c.mode[i] == MODE_PHASE_QIF:
             Ii = c.drive[i & c.m_drive]
             vm = qif_advance(c.x[i], t - c.tl[i], ti, Ii)
@@ -145,6 +224,10 @@ cdef inline double kicks(Ctx* c, syn_t s0, syn_t s1, idx_t j, double t, const do
                     cc = ww / ti * E
                     for k in range(m):
                         Yi[k] += cc * dts[k]
+                if c.can_trig:
+                    c.x[i] -= ww * E
+                    if over_threshold(c, i, E):
+                        candidate(c, i, t, dts)
                 continue
             d = c.x[i] / (c.x[i] - ww * E)
             c.x[i] -= ww * E
@@ -156,7 +239,32 @@ cdef inline double kicks(Ctx* c, syn_t s0, syn_t s1, idx_t j, double t, const do
         else:
             for k in range(m):
                 Yi[k] *= d
+        if c.can_trig and over_threshold(c, i, E):
+            candidate(c, i, t, dts)
     return prod
+
+
+cdef inline double arrival(Ctx* c, int64_t p, const double* arr_t, const int64_t* arr_k0, const int64_t* arr_k1,
+                           const int64_t* arr_slot, double* DT, int64_t n_dt, int64_t slot_base,
+                           int* err) noexcept nogil:
+    """The pulses of arrival p (with the time shift of its spike's row of DT, or of a fixed-time source);
+    err = 3 if the row is missing. Returns the product of the factors d."""
+    cdef int64_t slot = arr_slot[p]
+    if slot >= 0 and c.m > 0:
+        slot -= slot_base
+        if slot < 0 or slot >= n_dt:
+            err[0] = 3
+            return 1.0
+        return kicks(c, arr_k0[p], arr_k1[p], -1, arr_t[p], DT + slot * c.m)
+    return kicks(c, arr_k0[p], arr_k1[p], -1, arr_t[p], NULL)
+
+
+cdef inline double log_factor(double prod) noexcept nogil:
+    """log|prod| of an event's pulse factors; 0 where a factor passed through a state beyond threshold (a
+    pulse-triggered spike, whose Jacobian is singular: counted in n_trig, not here)."""
+    if prod != 0.0 and not isinf(prod) and prod == prod:
+        return log(fabs(prod))
+    return 0.0
 
 
 @cython.boundscheck(False)
@@ -170,6 +278,8 @@ def propagate(
     int64_t m_drive, const double[::1] reset, int64_t m_reset, const double[::1] tref, int64_t m_tref,
     double[::1] x, double[::1] tl, double[::1] ref_end, double[:, ::1] Y, double t0,
     double[:, ::1] DT, int64_t slot_base, double[::1] logdet,
+    const uint8_t[::1] kicked, const double[::1] thr, int64_t m_thr, double[:, ::1] TD, uint8_t[::1] pend,
+    double[::1] t_fired, idx_t[::1] touched, int64_t[::1] n_trig,
 ):
     """Propagate the tangent rows `Y` (n x m, coordinates by `mode`, above) through the spikes start ..
     stop - 1 of (`times`, `neuron`) (global numbers `first` + r - start) merged in time order with the
@@ -180,12 +290,33 @@ def propagate(
     slot_base` of `DT` when the row has delayed synapses. An arrival is the pulses of synapses k0 .. k1 - 1
     with the time shift of row `slot - slot_base` of `DT`, or of a fixed-time source (slot -1). Parameter
     arrays have length n with mask -1, or 1 with mask 0; `mode` has length n. Adds log|det| of the
-    Jacobians (sum of log|d| over the pulses) to `logdet[0]`; `arr_pos[0]` moves past the arrivals taken."""
+    Jacobians (sum of log|d| over the pulses) to `logdet[0]`; `arr_pos[0]` moves past the arrivals taken.
+
+    Pulse-triggered spikes (`TD` with n rows: some pulse can take a neuron to threshold; else 0 rows):
+    `kicked` holds the engine's tape bits of the spikes (1: caused by a pulse). A spike with bit 1 waits
+    for the arrivals of its instant (within a few ulps of its time: arrival times are recomputed from
+    the spike times) and takes the time shift of the pulse that triggered it (`TD`, state kept across
+    calls with `pend`, `t_fired`, `touched`); `n_trig[0]` counts the triggered spikes (each one a
+    singular Jacobian). Where the tape and the replay disagree at one instant by a rounding at threshold
+    (a marginal event: a pulse takes the state to threshold to rounding), the replay's reading is
+    differentiated and `n_trig[1]` counts it; any other disagreement raises RuntimeError."""
     cdef Ctx c
     cdef int64_t m = Y.shape[1], k, r = start, p = arr_pos[0], n_arr = arr_t.shape[0], slot
     cdef int64_t n_dt = DT.shape[0]
     cdef idx_t j
-    cdef double t, cst, E, ld = 0.0, tr
+    cdef double t, cst, E, ld = 0.0, tr, tol
+    cdef bint trig
+    cdef int64_t n_marg = 0
+    cdef double t_own = -INFINITY
+    cdef int64_t rr
+    cdef int err = 0
+    cdef idx_t err_j = -1
+    cdef double err_t = 0.0
+    cdef const double* pa_t = &arr_t[0] if n_arr > 0 else NULL
+    cdef const int64_t* pa_k0 = &arr_k0[0] if n_arr > 0 else NULL
+    cdef const int64_t* pa_k1 = &arr_k1[0] if n_arr > 0 else NULL
+    cdef const int64_t* pa_slot = &arr_slot[0] if n_arr > 0 else NULL
+    cdef double* pDT = &DT[0, 0] if n_dt > 0 and m > 0 else NULL
     cdef double* dts = <double*>malloc((m if m > 0 else 1) * sizeof(double))
     if dts == NULL:
         raise MemoryError(f"cannot allocate {m} doubles")
@@ -210,6 +341,16 @@ def propagate(
     c.Y = &Y[0, 0] if Y.shape[0] > 0 and m > 0 else NULL
     c.m = m
     c.t0 = t0
+    c.can_trig = TD.shape[0] > 0
+    c.thr = &thr[0]
+    c.m_thr = m_thr
+    c.TD = &TD[0, 0] if c.can_trig and m > 0 else NULL
+    c.pend = &pend[0] if c.can_trig else NULL
+    c.t_fired = &t_fired[0] if c.can_trig else NULL
+    c.touched = &touched[0] if c.can_trig else NULL
+    c.n_touched = 0
+    c.t_gen = -INFINITY
+    c.n_trig = 0
     try:
         with nogil:
             while True:
@@ -217,9 +358,66 @@ def propagate(
                     # a spike: its time shift; the spiking neuron's row is unchanged, its state reset
                     j = neuron[r]
                     t = times[r]
-                    cst = -tau[j & m_tau]
-                    for k in range(m):
-                        dts[k] = cst * Y[j, k]
+                    trig = False
+                    if c.can_trig:
+                        if c.n_touched > 0 and t > c.t_gen:
+                            close_generation(&c)        # time moved on: the generation is complete
+                        trig = kicked[r] != 0
+                        if not trig and t > t_own:
+                            # the neurons that reach threshold on their own at t all fire first (the
+                            # engine's first generation): pulses of the instant onto them are absorbed
+                            t_own = t
+                            rr = r
+                            while rr < stop and times[rr] == t and kicked[rr] == 0:
+                                t_fired[neuron[rr]] = t
+                                rr += 1
+                        if trig:
+                            # the arrivals of its instant come first (the first generation of the engine's
+                            # cascade; their recomputed times may round an ulp or so after the spike's)
+                            tol = TIME_ULPS * DBL_EPS * (fabs(t) if fabs(t) > 1.0 else 1.0)
+                            if p < n_arr and arr_t[p] <= t + tol:
+                                ld += log_factor(arrival(&c, p, pa_t, pa_k0, pa_k1, pa_slot, pDT, n_dt,
+                                                         slot_base, &err))
+                                if err:
+                                    err_t = arr_t[p]
+                                    break
+                                p += 1
+                                continue
+                            if pend[j] != 2 and c.n_touched > 0:
+                                close_generation(&c)    # its generation: the spikes recorded before it
+                            if pend[j] != 2:
+                                if mode[j] == MODE_STATE_LIF:
+                                    err = 1
+                                    err_j = j
+                                    err_t = t
+                                    break
+                                # a pulse took the engine's state to threshold and the replayed one a
+                                # rounding below it, from where it reaches threshold at once on its own:
+                                # a marginal event, differentiated as the replay sees it
+                                trig = False
+                                n_marg += 1
+                        elif not trig and pend[j] != 0:
+                            close_generation(&c)
+                            if pend[j] == 2 and t_fired[j] == t:
+                                # the converse: the engine's state a rounding below threshold after a
+                                # pulse of this instant (it fires on its own at once), the replay's at it
+                                trig = True
+                                n_marg += 1
+                            elif pend[j] != 0:
+                                err = 2
+                                err_j = j
+                                err_t = t
+                                break
+                    if trig:
+                        for k in range(m):
+                            dts[k] = TD[j, k]
+                        pend[j] = 0
+                    else:
+                        cst = -tau[j & m_tau]
+                        for k in range(m):
+                            dts[k] = cst * Y[j, k]
+                    if c.can_trig:
+                        t_fired[j] = t
                     tr = t + tref[j & m_tref] if c.has_tref else t
                     if c.has_tref:
                         ref_end[j] = tr
@@ -229,6 +427,11 @@ def propagate(
                     else:
                         E = exp((tr - t0) / tau[j & m_tau])
                         x[j] = (drive[j & m_drive] - reset[j & m_reset]) * E
+                        if trig and mode[j] == MODE_STATE_LIF:
+                            # reset at a time shifted by dt_s: delta v = -(dv/dt after the reset) dt_s
+                            cst = -x[j] / tau[j & m_tau]
+                            for k in range(m):
+                                Y[j, k] = cst * dts[k]
                     if zero_end[j] < indptr[j + 1] and m > 0:
                         slot = first + r - start - slot_base
                         if slot < 0 or slot >= n_dt:
@@ -236,25 +439,37 @@ def propagate(
                                 raise IndexError(f"no row of DT for spike {first + r - start}")
                         for k in range(m):
                             DT[slot, k] = dts[k]
-                    ld += log(fabs(kicks(&c, indptr[j], zero_end[j], j, t, dts)))
+                    ld += log_factor(kicks(&c, indptr[j], zero_end[j], j, t, dts))
                     r += 1
                 elif p < n_arr and arr_t[p] <= t_limit:
-                    slot = arr_slot[p]
-                    if slot >= 0 and m > 0:
-                        slot -= slot_base
-                        if slot < 0 or slot >= n_dt:
-                            with gil:
-                                raise IndexError(f"no row of DT for spike {arr_slot[p]}")
-                        ld += log(fabs(kicks(&c, arr_k0[p], arr_k1[p], -1, arr_t[p], &DT[slot, 0])))
-                    else:
-                        ld += log(fabs(kicks(&c, arr_k0[p], arr_k1[p], -1, arr_t[p], NULL)))
+                    if c.n_touched > 0 and arr_t[p] > c.t_gen:
+                        close_generation(&c)
+                    ld += log_factor(arrival(&c, p, pa_t, pa_k0, pa_k1, pa_slot, pDT, n_dt, slot_base, &err))
+                    if err:
+                        err_t = arr_t[p]
+                        break
                     p += 1
                 else:
                     break
+            if c.n_touched > 0 and not err:
+                close_generation(&c)
     finally:
         free(dts)
         arr_pos[0] = p
     logdet[0] += ld
+    n_trig[0] += c.n_trig
+    n_trig[1] += n_marg
+    if err == 3:
+        raise IndexError(f"no row of DT for an arrival at t = {err_t} s")
+    if err:
+        what = ("was caused by a pulse (the engine's tape), but no pulse of its instant takes the replayed state "
+                "to threshold") if err == 1 else (
+                "reached threshold on its own (the engine's tape), but a pulse of its instant took the replayed "
+                "state to threshold")
+        raise RuntimeError(
+            f"the spike of neuron {err_j} at t = {err_t} s {what}: the replay disagrees with the engine by "
+            "rounding at a threshold, or simultaneous pulses of mixed signs"
+        )
 
 
 @cython.boundscheck(False)

@@ -215,7 +215,6 @@ def test_result_type_and_diagnostics():
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [
-        (dict(weights=0.1), NotImplementedError, "cannot trigger a spike.*found weight 0.1 .* model 'lif'"),
         (dict(model="theta", drive=-0.1), NotImplementedError, "drive > 0.*found drive -0.1 for neuron 0"),
         (dict(model="qif", drive=0.0, threshold=5.0, reset=-5.0), NotImplementedError, "drive > 0"),
     ],
@@ -246,15 +245,17 @@ def test_spikes_in_flight_after_the_delays_were_set_to_zero_are_carried():
 
 
 @pytest.mark.parametrize("inputs", ["poisson", "generator"])
-def test_excitatory_external_inputs_onto_lif_are_refused(inputs):
-    # an input pulse that can make a LIF neuron fire (spike time fixed by the input: a singular Jacobian)
+def test_excitatory_external_inputs_onto_lif_are_supported(inputs):
+    # an input pulse that makes a LIF neuron fire fixes the spike's time: a singular Jacobian (the neuron
+    # forgets its perturbation); tests/test_spiking_lyapunov_triggered.py checks the exponents
     net = EventNetwork(2, tau=TAU, drive=1.2)
     if inputs == "poisson":
-        net.add_poisson_input(100.0, 0.1)
+        net.add_poisson_input(100.0, 0.6)
     else:
-        net.add_spike_generator([0.001], [0], 1, [0, 1], [0], weights=0.1)
-    with pytest.raises(NotImplementedError, match="cannot trigger a spike.*found weight 0.1 at synapse of"):
-        lyapunov_spectrum(net, 1.0)
+        net.add_spike_generator([0.001, 0.0015], [0, 0], 1, [0, 1], [0], weights=0.9)
+    res = lyapunov_spectrum(net, 1.0, n_batches=2, seed=0)
+    assert res.params["n_triggered"] > 0 and res.params["log_det_rate"] == -np.inf
+    assert not np.isnan(res.exponents.magnitude).any()
 
 
 @pytest.mark.parametrize(

@@ -252,7 +252,6 @@ def test_spikes_in_flight_at_the_start_are_fixed_inputs(seed):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        ("excitatory_input", "cannot trigger a spike.*found weight 0.1 at synapse of Poisson input 0 0 onto neuron 0"),
         ("integrate", "integrate_refractory=False.*neuron 0"),
         ("lif_exp", "'lif', 'qif' and 'theta' neurons, found model 'lif_exp' for neuron 0"),
         ("stdp", "fixed weights"),
@@ -265,8 +264,6 @@ def test_unsupported_are_refused(make, match):
     if make == "lif_exp":
         params.update(model="lif_exp")
     net = EventNetwork(2, **params)
-    if make == "excitatory_input":
-        net.add_poisson_input(100.0, 0.1)
     if make == "stdp":
         net.add_stdp(0.01, 0.01, 0.01, -0.01)
     with pytest.raises(NotImplementedError, match=match):

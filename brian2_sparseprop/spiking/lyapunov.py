@@ -15,12 +15,15 @@ the same; the QR steps and the returned vectors use them. With delays the tangen
 emission-time perturbations of the spikes in flight (m values per spike, combined with the vectors at
 each QR step); the norm and the QR steps act on the neuron part.
 
-Supported: LIF, QIF and theta neurons (mixed too), delta pulses, synaptic delays (the time shifts of
-the spikes in flight are part of the tangent vectors), refractoriness with the state held at reset,
-external input (Poisson inputs and spike generators: the network driven by one fixed realisation, the
-continuation of the network's own run), no pulse that can trigger a spike (weights <= 0 onto LIF and
-QIF neurons, from the network and the inputs; any weight onto theta neurons), drive > 0 for QIF and
-theta neurons. The rest is refused with a NotImplementedError (`_check_spectrum_supported`).
+Supported: LIF, QIF and theta neurons (mixed too), delta pulses of any sign, synaptic delays (the time
+shifts of the spikes in flight are part of the tangent vectors), refractoriness with the state held at
+reset, external input (Poisson inputs and spike generators: the network driven by one fixed realisation,
+the continuation of the network's own run), drive > 0 for QIF and theta neurons. A pulse that takes a LIF
+or QIF neuron to threshold triggers a spike at its arrival: the spike's time shift is the pulse's, the
+neuron forgets its own perturbation (a singular Jacobian: `params['log_det_rate']` is -inf), and
+directions that the network forgets this way get exponents of -inf. The rest is refused with a
+NotImplementedError (`_check_spectrum_supported`); the flossing replay also refuses pulses that can
+trigger a spike (`_check_supported`).
 """
 
 import math
@@ -38,6 +41,10 @@ __all__ = ["lyapunov_spectrum", "largest_exponent_two_trajectories"]
 #: smallest column) and their size below MAX_LOG_GROWTH (far from overflow)
 TARGET_SPREAD = math.log(1e6)
 MAX_LOG_GROWTH = 100.0
+#: with pulse-triggered spikes, a tangent vector whose part orthogonal to the vectors before it (R_ii) is below
+#: this fraction of its norm was annihilated (rounding: measured <= 2e-16; a vector that survives a near-miss:
+#: >= 1e-10 in the networks of the tests)
+LOST_TOL = 1e-13
 #: at most this many time constants between QR steps (LIF rows are stored as delta v exp((t - t0) / tau))
 MAX_TAUS_PER_INTERVAL = 50.0
 #: spikes per run of the network copy (its spike record is taken and dropped after each chunk)
@@ -52,9 +59,11 @@ def _mask(a):
 
 def _check_supported(net):
     """NotImplementedError naming the first feature of ``net`` that the flossing replay does not cover,
-    before any work: what `lyapunov_spectrum` refuses (`_check_spectrum_supported`), and external input,
-    delays (and spikes in flight) and refractoriness, which the spectrum covers and the replay not yet."""
+    before any work: what `lyapunov_spectrum` refuses (`_check_spectrum_supported`), and pulses that can
+    trigger a spike, external input, delays (and spikes in flight) and refractoriness, which the spectrum
+    covers and the replay not yet."""
     _check_spectrum_supported(net)
+    _check_no_triggering_pulses(net)
     if net._poisson or net._generators:
         raise NotImplementedError(
             "Lyapunov spectra are implemented for autonomous networks only (no Poisson or spike-generator input)"
@@ -79,10 +88,34 @@ def _check_supported(net):
         )
 
 
+def _check_no_triggering_pulses(net):
+    """NotImplementedError naming the first pulse of ``net`` (recurrent or external) that can trigger a spike
+    (a weight > 0 onto a LIF or QIF neuron), which the flossing replay does not cover."""
+    from .network import MODELS
+
+    theta = net._codes == MODELS.index("theta")
+    parts = [("the network's synapse", net._indices, net._weights)]
+    parts += [(f"synapse of Poisson input {q}", p[2], p[3]) for q, p in enumerate(net._poisson)]
+    parts += [(f"synapse of spike generator {q}", g[4], g[5]) for q, g in enumerate(net._generators)]
+    for name, indices, w in parts:
+        if indices.size == 0:
+            continue
+        excit = np.broadcast_to(w > 0, (indices.size,)) & ~theta[indices]
+        if excit.any():
+            s = int(np.argmax(excit))
+            i = int(indices[s])
+            raise NotImplementedError(
+                f"gradient flossing is implemented for pulses that cannot trigger a spike (weights <= 0 onto "
+                f"'lif' and 'qif' neurons, any weight onto 'theta' neurons), found weight "
+                f"{np.broadcast_to(w, (indices.size,))[s]} at {name} {s} onto neuron {i} of model "
+                f"{MODELS[net._codes[i]]!r} (lyapunov_spectrum takes it)"
+            )
+
+
 def _check_spectrum_supported(net):
     """NotImplementedError naming the first feature of ``net`` that `lyapunov_spectrum` does not cover,
     before any work: plasticity, models other than LIF, QIF and theta, refractory neurons that integrate,
-    QIF and theta neurons with drive <= 0, and pulses (recurrent or external) that can trigger a spike."""
+    and QIF and theta neurons with drive <= 0."""
     from .network import MODELS
 
     if net._stdp or net._stp:
@@ -112,23 +145,6 @@ def _check_spectrum_supported(net):
             f"Lyapunov spectra of QIF and theta neurons are implemented for drive > 0 (oscillatory neurons), "
             f"found drive {drive[k]} for neuron {k} of model {MODELS[net._codes[k]]!r}"
         )
-    theta = net._codes == MODELS.index("theta")
-    parts = [("the network's synapse", net._indices, net._weights)]
-    parts += [(f"synapse of Poisson input {q}", p[2], p[3]) for q, p in enumerate(net._poisson)]
-    parts += [(f"synapse of spike generator {q}", g[4], g[5]) for q, g in enumerate(net._generators)]
-    for name, indices, w in parts:
-        if indices.size == 0:
-            continue
-        excit = np.broadcast_to(w > 0, (indices.size,)) & ~theta[indices]
-        if excit.any():
-            s = int(np.argmax(excit))
-            i = int(indices[s])
-            raise NotImplementedError(
-                f"Lyapunov spectra are implemented for pulses that cannot trigger a spike (weights <= 0 onto "
-                f"'lif' and 'qif' neurons, any weight onto 'theta' neurons), found weight "
-                f"{np.broadcast_to(w, (indices.size,))[s]} at {name} {s} onto neuron {i} of model "
-                f"{MODELS[net._codes[i]]!r}"
-            )
 
 
 def _continue(net, record=True):
@@ -254,6 +270,11 @@ class _TangentRun:
         self.groups, self.gptr, self.zero_end, self.first_delayed = _delay_groups(self.indptr, spec["delays"])
         self.delayed = bool((self.groups[2] > 0).any())
         self.has_inputs = spec["n_pre"] > n
+        # pulses that can trigger a spike: weights > 0 onto LIF and QIF neurons (a finite threshold)
+        self.p["thr"] = np.ascontiguousarray(sim._thr, dtype=np.float64)
+        self.masks["thr"] = _mask(self.p["thr"])
+        targets_fire = np.isfinite(np.broadcast_to(self.p["thr"], (n,)))[self.indices]
+        self.can_trig = bool((np.broadcast_to(self.w > 0, (self.indices.size,)) & targets_fire).any())
         # the state at the start: refractory ends, replayed states (u = I - v for LIF relative to t0,
         # v = tan(theta / 2) for theta, v for QIF, with its time tl; refractory: as of the end)
         self.t_begin = self.t0 = t_begin = float(sim.t)
@@ -288,6 +309,15 @@ class _TangentRun:
         self.logdet = np.zeros(1)  # sum of log|det| of the spikes' Jacobians in these coordinates
         self.free_logdet = 0.0  # and of the free decay of the delta v rows, added as t0 moves
         self.n_spikes = 0
+        # pulse-triggered spikes: the time shift of each triggered neuron until its spike (TD), its state
+        # (pend: 1 candidate of a generation, 2 triggered), the instant it last fired, and their number
+        self.TD = np.zeros((n if self.can_trig else 0, m))
+        self.pend = np.zeros(n, np.uint8)
+        self.t_fired = np.full(n, -np.inf)
+        self.touched = np.zeros(n, np.int32)
+        self.n_trig = np.zeros(2, np.int64)  # pulse-triggered spikes, marginal ones (`_tangent.propagate`)
+        self.kicked = np.zeros(0, np.uint8)  # the engine's tape bits of the buffer's spikes (with can_trig)
+        self.lost = m  # the first vector lost exactly (its exponent and all after it are -inf), or m
         self.buffer = (np.zeros(0), np.zeros(0, np.int32))
         self.buffer_first = 0  # global number of the buffer's first spike
         self.pos = 0
@@ -314,18 +344,24 @@ class _TangentRun:
         input events cause join the pending ones."""
         sim = self.sim
         cpu = time.process_time()
-        if self.has_inputs:
-            sim._tape = []  # records every input event, as (time, presynaptic id)
+        if self.has_inputs or self.can_trig:
+            # the tape: every input event, as (time, presynaptic id), and each spike's cause bit
+            sim._tape = []
             sim.run(duration, record_tape=True)
             inputs = [c for c in sim._tape_inputs if c[0].size]
+            kicked = [c for c in sim._tape if c.size]
             sim._tape, sim._tape_inputs = None, []
         else:
             sim.run(duration)
-            inputs = []
+            inputs, kicked = [], []
         self.cpu["network"] += time.process_time() - cpu
         cpu = time.process_time()
         self.buffer_first += self.buffer[0].size
         times, idx = self.buffer = _take_spikes(sim)
+        if self.can_trig:
+            self.kicked = np.concatenate(kicked) if kicked else np.zeros(0, np.uint8)
+            if self.kicked.size != times.size:
+                raise RuntimeError(f"the tape holds {self.kicked.size} cause bits for {times.size} spikes")
         self.pos = 0
         parts = []
         if self.delayed and times.size:
@@ -379,6 +415,7 @@ class _TangentRun:
             self.indptr, self.zero_end, self.indices, self.w, _mask(self.w),
             self.mode, p["tau"], mk["tau"], p["drive"], mk["drive"], p["reset"], mk["reset"], p["tref"], mk["tref"],
             self.x, self.tl, self.ref_end, self.Y, self.t0, self.DT, self.slot_base, self.logdet,
+            self.kicked, p["thr"], mk["thr"], self.TD, self.pend, self.t_fired, self.touched, self.n_trig,
         )  # fmt: skip
         self.n_spikes += b - a
         self.cpu["tangent"] += time.process_time() - t
@@ -392,6 +429,8 @@ class _TangentRun:
         if self.phase_lif.size:
             self.x[self.phase_lif] *= np.exp(-dt * self.inv_tau[self.phase_lif])
         if self.state_lif.size:
+            if self.can_trig:  # their states are replayed too (they fire when a pulse takes them to threshold)
+                self.x[self.state_lif] *= np.exp(-dt * self.inv_tau[self.state_lif])
             self.Y[self.state_lif] *= np.exp(-dt * self.inv_tau[self.state_lif])[:, None]
             self.free_logdet -= dt * self.inv_tau[self.state_lif].sum()
         self.t0 = t
@@ -408,21 +447,55 @@ class _TangentRun:
     def orthonormalize(self, t):
         """QR step at time t: the log growths of the vectors since the last step (in the coordinates of
         `_tangent`), and Y replaced by the orthonormal Q (diag R > 0); the time shifts of the spikes in
-        flight are combined as the vectors are (DT R^-1)."""
+        flight and of the triggered neurons waiting for their spikes are combined as the vectors are
+        (X R^-1). With pulse-triggered spikes, a vector lost (R_ii <= LOST_TOL times its norm) makes its
+        log growth and all after it -inf from then on (`self.lost`); its place is taken by Householder's
+        orthonormal completion, with no time shifts."""
         self._reanchor(t)
+        if self.DT.shape[0] or self.can_trig:
+            from scipy.linalg import solve_triangular  # (before the clock: the first import takes 0.1 s)
         cpu = time.process_time()
         Q, R = _qr(self.Y)
-        diag = np.diagonal(R)
+        diag = np.diagonal(R).copy()
+        forgotten = np.zeros(diag.size, bool)
+        if self.can_trig:
+            # a vector lost (its part orthogonal to the vectors before it, R_ii, is 0 up to rounding: below
+            # LOST_TOL of its norm) is a direction that the singular Jacobians of pulse-triggered spikes
+            # annihilated: the volumes that hold it are 0 from then on, so its exponent and all after it
+            # are -inf
+            forgotten = np.abs(diag) <= LOST_TOL * np.sqrt(np.einsum("ij,ij->j", self.Y, self.Y))
+            if forgotten.any():
+                Q, R = np.linalg.qr(self.Y)  # Householder: Q orthonormal even so
+                diag = np.diagonal(R).copy()
+                self.lost = min(self.lost, int(np.argmax(forgotten)))
+            forgotten[self.lost :] = True
         with np.errstate(divide="ignore", invalid="ignore"):
             log_r = np.log(np.abs(diag))
-        if not np.all(np.isfinite(log_r)):
+        log_r[forgotten] = -np.inf
+        if not np.all(np.isfinite(log_r) | forgotten):
             raise FloatingPointError(
                 f"the tangent vectors became degenerate or non-finite at t = {t} s (log|R_ii| = {log_r})"
             )
         sign = np.where(diag < 0, -1.0, 1.0)
         self.Y[...] = Q * sign[None, :]
-        if self.DT.shape[0]:
-            self.DT[...] = np.linalg.solve(R.T, self.DT.T).T * sign[None, :]
+        pending = np.flatnonzero(self.pend == 2) if self.can_trig else np.zeros(0, np.int64)
+        if self.DT.shape[0] or pending.size:
+            # the time shifts that belong to the vectors (of the spikes in flight, of the triggered neurons
+            # waiting for their spikes) are combined as the vectors are: X R^-1
+            rows = np.concatenate([self.DT, self.TD[pending]])
+            if forgotten.any():  # a new vector in a lost one's place carries no time shift: column e_c of R
+                R = R.copy()
+                R[:, forgotten] = 0.0
+                R[forgotten, forgotten] = 1.0
+                rows[:, forgotten] = 0.0
+            try:
+                out = solve_triangular(R, rows.T, trans="T").T * sign[None, :]
+            except np.linalg.LinAlgError as err:
+                raise FloatingPointError(
+                    f"the tangent vectors became degenerate at t = {t} s (diag R = {diag})"
+                ) from err
+            self.DT[...] = out[: self.DT.shape[0]]
+            self.TD[pending] = out[self.DT.shape[0] :]
         self.cpu["qr"] += time.process_time() - cpu
         return log_r
 
@@ -451,6 +524,8 @@ class _TangentRun:
                 continue
             # (at least one spike: an interval that is full waits for a spike after t_qr, ties at t_qr join it)
             q = min(p + max(interval.length - count, 1), times.size, int(np.searchsorted(times, cap, side="right")))
+            if self.can_trig:  # whole instants: the cascade of pulse-triggered spikes of an instant is one step
+                q = int(np.searchsorted(times, times[q - 1], side="right"))
             t_last = times[q - 1]
             self._propagate(p, q, t_last)
             self.pos = q
@@ -495,7 +570,8 @@ class _Interval:
         """After a QR step that ended an interval of ``spikes`` spikes with the log growths ``log_r``."""
         if not self.auto:
             return
-        if spikes >= self.length:
+        log_r = log_r[np.isfinite(log_r)]  # (-inf: a lost vector, not a growth)
+        if spikes >= self.length and log_r.size:
             spread = float(log_r.max() - log_r.min())
             size = float(np.abs(log_r).max())
             score = max(spread / TARGET_SPREAD, size / MAX_LOG_GROWTH)
@@ -534,11 +610,12 @@ def lyapunov_spectrum(
     Parameters
     ----------
     net : EventNetwork or brian2.Network
-        LIF, QIF and theta neurons (mixed too) with delta pulses, delays and refractoriness (state held
-        at reset), driven or not by Poisson inputs and spike generators (one fixed realisation: the
-        continuation of ``net``'s own run, whose input events do not move with the perturbations);
-        weights <= 0 onto LIF and QIF neurons, from the network and the inputs (any onto theta neurons:
-        no pulse may trigger a spike); drive > 0 for QIF and theta neurons. A Brian2 Network (Brian2's
+        LIF, QIF and theta neurons (mixed too) with delta pulses of any sign, delays and refractoriness
+        (state held at reset), driven or not by Poisson inputs and spike generators (one fixed
+        realisation: the continuation of ``net``'s own run, whose input events do not move with the
+        perturbations); drive > 0 for QIF and theta neurons. Excitatory pulses may trigger spikes
+        (`docs/spiking_lyapunov.md`: the spike takes the pulse's time shift; a spike triggered by an
+        input at a fixed time makes its neuron forget its perturbation). A Brian2 Network (Brian2's
         ``magic_network`` after a plain ``run()``) that ran with the sparseprop device: its engine, from
         the end of the last run, on the Brian2 time axis (`SparsePropDevice.exact_network`).
     duration : float or time Quantity
@@ -567,7 +644,10 @@ def lyapunov_spectrum(
         ``inverse_participation_ratio`` if ``keep_vectors``). ``params`` holds the
         settings, ``n_spikes`` (measured), ``rate`` (Hz per neuron), ``log_det_rate`` (the time average
         of log|det| of the Jacobians over the measurement, 1/s: the sum of all exponents when ``k = n``; None
-        with delays, see `docs/spiking_lyapunov.md`),
+        with delays, see `docs/spiking_lyapunov.md`; -inf when a spike triggered by a pulse made a
+        Jacobian singular), ``n_triggered`` (pulse-triggered spikes measured), ``n_marginal`` (of them,
+        events where the engine and the replay of the states read a pulse that reaches threshold to
+        rounding differently: differentiated as the replay reads them),
         ``qr_interval`` ('auto' or the number), ``n_qr`` (QR steps measured) and ``cpu_seconds`` (process
         time of the network's runs, the tangent updates and the QR steps, warm-up of the vectors included).
 
@@ -579,11 +659,14 @@ def lyapunov_spectrum(
     ValueError
         If a time or count is out of range, or a Brian2 Network did not run with the sparseprop device.
     NotImplementedError
-        For plastic synapses, the 'lif_exp' model, ``integrate_refractory=True``, pulses that can trigger
-        spikes (recurrent or external), or QIF and theta neurons with drive <= 0 (naming the first one
-        found).
+        For plastic synapses, the 'lif_exp' model, ``integrate_refractory=True``, or QIF and theta neurons
+        with drive <= 0 (naming the first one found).
     FloatingPointError
-        If the tangent vectors become degenerate or non-finite.
+        If the tangent vectors become degenerate or non-finite (other than a vector lost exactly through
+        pulse-triggered spikes: its exponent and those after it are -inf, their ``stderr`` NaN).
+    RuntimeError
+        If the replay of a pulse-triggered spike disagrees with the engine's record beyond a rounding at
+        threshold (simultaneous pulses of mixed signs onto one neuron from different sources).
 
     Examples
     --------
@@ -606,6 +689,22 @@ def lyapunov_spectrum(
     >>> res = lyapunov_spectrum(net, 2.0, k=3, t_warmup=0.5, t_warmup_tangent=1.0, seed=0)
     >>> bool(res.exponents[0].magnitude + 3 * res.stderr[0].magnitude < 0)
     True
+
+    Excitatory and inhibitory pulses, excitatory Poisson input: pulses trigger most spikes (each one a
+    singular Jacobian, so the sum of all exponents, ``log_det_rate``, is -inf); the leading exponents are
+    finite.
+
+    >>> import numpy as np
+    >>> from brian2_sparseprop import EventNetwork
+    >>> from brian2_sparseprop.connectivity import fixed_out_degree
+    >>> indptr, indices = fixed_out_degree(100, 10, np.random.default_rng(0))
+    >>> w = np.repeat(np.where(np.arange(100) < 80, 0.1, -0.4), 10)
+    >>> net = EventNetwork(100, tau=0.01, drive=1.3, indptr=indptr, indices=indices, weights=w, seed=0)
+    >>> net.add_poisson_input(300.0, 0.1)
+    >>> res = lyapunov_spectrum(net, 1.0, k=2, t_warmup=0.3, t_warmup_tangent=0.5, seed=0)
+    >>> p = res.params
+    >>> bool(p["n_triggered"] > p["n_spikes"] / 2), p["log_det_rate"], bool(np.isfinite(res.exponents).all())
+    (True, -inf, True)
 
     The tangent vectors converge to the Lyapunov vectors at the rate of the gaps between the exponents:
     the zero exponent comes out to rounding once the warm-up ``t_warmup_tangent`` is long against
@@ -644,7 +743,8 @@ def lyapunov_spectrum(
     if t_warmup_tangent > 0:
         run.advance(t_warmup_tangent, interval, ignore)
     acc = QRAccumulator(k)
-    spikes0, logdet0, free0 = run.n_spikes, run.logdet[0], run.free_logdet
+    run.lost = k  # (vectors lost during the warm-up were replaced: the measurement starts from k vectors)
+    spikes0, logdet0, free0, trig0, marg0 = run.n_spikes, run.logdet[0], run.free_logdet, *run.n_trig.tolist()
     if run.n_spikes and run.elapsed > 0:  # the rate of the vectors' warm-up caps the first intervals too
         interval.max_length = max(1, int(run.n_spikes / run.elapsed * duration / (INTERVALS_PER_BATCH * n_batches)))
         interval.update(np.zeros(k), 0)
@@ -659,6 +759,10 @@ def lyapunov_spectrum(
     run.advance(duration, interval, measure)
     n_spikes = run.n_spikes - spikes0
     log_det = (run.logdet[0] - logdet0) + (run.free_logdet - free0)
+    n_triggered = int(run.n_trig[0]) - trig0
+    n_marginal = int(run.n_trig[1]) - marg0
+    if n_triggered:  # a singular Jacobian: the product's determinant is 0
+        log_det = -np.inf
     codes = sorted({MODELS[c] for c in np.unique(net._codes)})
     params = dict(
         model=codes[0] if len(codes) == 1 else "+".join(codes),
@@ -671,6 +775,8 @@ def lyapunov_spectrum(
         n_spikes=n_spikes,
         rate=n_spikes / (n * duration),
         log_det_rate=None if run.delayed else log_det / duration,
+        n_triggered=n_triggered,
+        n_marginal=n_marginal,
         seed=seed if isinstance(seed, (int, np.integer)) or seed is None else "generator",
         cpu_seconds=dict(run.cpu),
     )
