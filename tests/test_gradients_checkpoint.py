@@ -353,7 +353,7 @@ def test_lif_exp_budget_is_respected_and_the_unsegmented_pass_exceeds_it(fractio
     budget, less the result and the input events' dL/dt; the unsegmented pass exceeds it (one network:
     the allocations do not depend on the seed's details). Measured (10579 spikes, 36051 input events):
     the unsegmented pass 2.52 MB; 0.39 MB in 16 segments within 0.63 MB (start states kept from one
-    replay), 0.22 MB in 64 segments within 0.25 MB (each start re-run from a snapshot)."""
+    replay), 0.19 MB in 64 segments within 0.25 MB (each start re-run from a snapshot)."""
     rng = np.random.default_rng(7)
     n, k = 300, 10
     targets = [rng.choice(np.delete(np.arange(n), j), size=k, replace=False) for j in range(n)]
