@@ -19,7 +19,8 @@ its backward pass, and the peak memory (resident set) of the process after build
 run and after the backward pass. The issue's case, a 10^6-neuron run with 10^7 spikes:
 ``--memory 1000000 3``. With ``--budget MIB`` besides: the backward pass checkpointed within that budget
 (`brian2_sparseprop.spiking.checkpoint`) against the unsegmented one on the same run: the bytes each
-allocates (tracemalloc), CPU seconds and their ratio. With ``--theta`` besides: of S1 with theta neurons.
+allocates (tracemalloc), CPU seconds and their ratio. With ``--theta`` or ``--linear`` besides: of S1 with
+theta neurons, or with alpha currents ('linear').
 
 With ``--theta``: the same network of theta neurons (S1's connectivity and weights, drive 1, initial
 phases uniform in [-pi, pi)), differentiated by `brian2_sparseprop.spiking._adjoint_qif` (its time
@@ -37,6 +38,7 @@ Usage:
     python benchmarks/gradients.py --sizes --memory 1000000 3
     python benchmarks/gradients.py --sizes --memory 100000 3 --budget 16 --repeats 1
     python benchmarks/gradients.py --sizes --memory 100000 1 --budget 64 --repeats 1 --theta
+    python benchmarks/gradients.py --sizes --memory 20000 0.5 --budget 16 --repeats 1 --linear
     python benchmarks/gradients.py --sizes 10000 --theta
     python benchmarks/gradients.py --sizes 10000 --linear --duration 0.3
 """
@@ -146,7 +148,8 @@ def checkpointed(n, duration, budget, repeats, build=sparse_inhibitory_lif):
     diff = max(
         float(np.max(np.abs(np.asarray(getattr(g0, f)) - np.asarray(getattr(g1, f)))))
         / max(float(np.max(np.abs(getattr(g0, f)))), 1e-300)
-        for f in ("weights", "drive", "v0")
+        for f in ("weights", "drive", "v0", "A", "b")
+        if getattr(g0, f) is not None  # (A and b: 'linear' networks)
     )
     return net.spike_times.size, segments(net, budget), (t0, m0), (t1, m1), diff
 
@@ -227,7 +230,10 @@ def main():
         s1_table(args)
     if args.memory:
         n, duration = int(args.memory[0]), float(args.memory[1])
-        build, label = (s1_theta, "S1 (theta)") if args.theta else (sparse_inhibitory_lif, "S1")
+        build, label = (
+            (s1_theta, "S1 (theta)") if args.theta else (s1_linear, "S1 (linear, alpha currents)") if args.linear
+            else (sparse_inhibitory_lif, "S1")
+        )  # fmt: skip
         if args.budget is not None:
             spikes, plan, (t0, m0), (t1, m1), diff = checkpointed(n, duration, args.budget * 2**20, args.repeats, build)
             how = "each start re-run from a snapshot" if plan["rerun"] else f"{plan['groups']} replay(s)"

@@ -203,11 +203,18 @@ cdef inline void matrix(const LinSys* L, bint clamped, double (*Mp)[5]) noexcept
             Mp[i][j] = L.Mc[i][j] if clamped else L.M[i][j]
 
 
+cdef inline bint from_start(Pass* P, idx_t i, int64_t q) noexcept nogil:
+    """Whether the piece that boundary q of neuron i ends starts at t0 from x0: its first piece, or the
+    refractory piece after a pseudo-spike (its first boundary before t0, in a segment of a checkpointed pass)."""
+    cdef int64_t q0 = P.nb[2 * i]
+    return q == q0 or (q == q0 + 1 and P.seg[W * q0] < P.t0)
+
+
 cdef inline void start_state(Pass* P, idx_t i, int64_t q, double* y) noexcept nogil:
     """The state at the start of the piece that boundary q of neuron i ends (after boundary q - 1)."""
     cdef const LinSys* L = system(P, i)
     cdef int k
-    if q == P.nb[2 * i]:
+    if from_start(P, i, q):
         for k in range(L.D):
             y[k] = P.x0[5 * i + k]
         return
@@ -241,9 +248,9 @@ cdef inline void piece_gradient(Pass* P, idx_t i, const double (*Mp)[5], int D, 
 
 cdef void end_piece(Pass* P, idx_t i, int64_t q) noexcept nogil:
     """The piece of neuron i that boundary q ends (q past its last: the open piece at T): its dL/dM at fixed
-    start state, and its start adjoint to dL/dx0 or to lambda(t+) of the boundary it starts at."""
+    start state, and its start adjoint to dL/dx0 (a piece from t0) or to lambda(t+) of the boundary it starts at."""
     cdef const LinSys* L = system(P, i)
-    cdef int64_t q0 = P.nb[2 * i], q1 = P.nb[2 * i + 2]
+    cdef int64_t q1 = P.nb[2 * i + 2]
     cdef double Mp[5][5]
     cdef double E[5][5]
     cdef double y[5]
@@ -251,7 +258,7 @@ cdef void end_piece(Pass* P, idx_t i, int64_t q) noexcept nogil:
     cdef double ls[5]
     cdef double t_end, t_start, acc
     cdef int D = L.D, a, b
-    cdef bint cl = clamped_after(P, i, q - 1)
+    cdef bint cl = clamped_after(P, i, q - 1), first
     if q < q1:
         t_end = P.seg[W * q]
         for a in range(D):
@@ -260,7 +267,8 @@ cdef void end_piece(Pass* P, idx_t i, int64_t q) noexcept nogil:
         t_end = P.T
         for a in range(D):
             lam[a] = P.dy[5 * i + a]
-    t_start = P.t0 if q == q0 else P.seg[W * (q - 1)]
+    first = from_start(P, i, q)
+    t_start = P.t0 if first else P.seg[W * (q - 1)]
     start_state(P, i, q, y)
     matrix(L, cl, Mp)
     lin_expm(Mp, D, t_end - t_start, E)
@@ -270,7 +278,7 @@ cdef void end_piece(Pass* P, idx_t i, int64_t q) noexcept nogil:
             acc += E[a][b] * lam[a]
         ls[b] = acc
     piece_gradient(P, i, Mp, D, t_end - t_start, y, lam, cl, L.vi)
-    if q == q0:
+    if first:
         for a in range(1, D):
             P.g_x0[5 * i + a] += ls[a]
     else:
@@ -295,8 +303,8 @@ cdef void sweep_forward(Pass* P, idx_t row, double tj, bint is_spike, int64_t af
         i = P.indices[s]
         dly = P.d[s & P.m_d]
         ta = tj + dly
-        if ta >= P.T:
-            continue
+        if ta >= P.T or ta < P.t0:
+            continue                            # (before t0: in the states at t0 already)
         q1 = P.nb[2 * i + 2]
         q = P.nb[2 * i + 1]
         while q < q1 and P.seg[W * q] < tj - tol:
@@ -338,7 +346,7 @@ cdef double send_back(Pass* P, idx_t row, double tj, bint is_spike, bint src_tri
         i = P.indices[s]
         dly = P.d[s & P.m_d]
         ta = tj + dly
-        if ta >= P.T:
+        if ta >= P.T or ta < P.t0:
             continue
         zd = is_spike and dly == 0.0
         tol = same_instant(ta)
@@ -431,7 +439,7 @@ def linear_backward(
     double t0, double T, const double[::1] dL_dt, const double[:, ::1] dL_dy,
     double[::1] g_w, int64_t m_gw, double[::1] g_d, int64_t m_gd, double[:, ::1] g_M, int64_t m_gM,
     double[:, ::1] g_x0, double[::1] g_thr, double[::1] g_reset, double[::1] g_ra, double[::1] g_rr,
-    double[::1] g_in, int64_t[::1] counts,
+    double[::1] g_in, int64_t[::1] counts, int64_t n_pseudo=0, double[::1] lam_out=None,
 ):
     """Accumulate the gradients of a loss with derivatives `dL_dt` by the recorded spike times, `dL_dy` by
     the final augmented states (n x 5, column 0 unused) and `dL_dro` by the readouts of v: dL/dw, dL/dd per
@@ -445,6 +453,17 @@ def linear_backward(
     `sys`, `cls`: the linear systems and each neuron's; `x0` (n x 5) the augmented initial states. `counts`
     receives [spikes caused by a pulse into a threshold component, coincident events, grazing spikes,
     pulse-triggered spikes whose pulse was not found].
+
+    A segment of a checkpointed pass (`brian2_sparseprop.spiking.checkpoint`) is a run from t0 > 0 with `x0`
+    the augmented states at t0 and `dL_dy` the adjoints of the states at T (those of a neuron refractory at
+    T are carried back through its refractory piece, v held). Its first `n_pseudo` spikes are the last
+    spikes before t0 of the neurons refractory at t0 (each its neuron's first boundary, before t0): such a
+    neuron's first piece is refractory, from t0 with the state `x0` (v at its reset) to the end of the
+    period; the spike's own piece, threshold, reset and arrivals before t0 belong to the earlier segment,
+    and its dL/dt here is that of the refractory end and of its arrivals at t >= t0. Arrivals before t0
+    (of input events in flight at t0: the spikes before t0 given as input events) are in the states at t0
+    and skipped. `lam_out` (length n_sp), if given, receives each pseudo-spike's dL/dt (the others' are not
+    written).
     """
     cdef int64_t n_sp = times.shape[0], n = g_thr.shape[0], n_in = in_times.shape[0], n_b = bd_time.shape[0]
     cdef int64_t n_rows = ro_times.shape[0], n_cols = ro_neuron.shape[0], e_ro, col
@@ -469,6 +488,8 @@ def linear_backward(
     cdef double tj, lj, t_prev, cdot, mk, acc, ref
     cdef int a, b, D
     cdef bint cl, touches
+    lam_a = np.zeros(n_pseudo + 1)
+    cdef double[::1] lam = lam_a
     P.indptr = &indptr[0]
     P.indices = &indices[0]
     P.w, P.m_w = &w[0], m_w
@@ -529,6 +550,9 @@ def linear_backward(
             t_prev = t0
             cl = False
             for q in range(bd_ptr[i], bd_ptr[i + 1]):
+                if seg[W * q] < t0:             # a pseudo-spike: the refractory piece starts at t0 from x0
+                    cl = tref[i & m_tref] > 0.0
+                    continue
                 matrix(L, cl, Mp)
                 lin_expm(Mp, D, seg[W * q] - t_prev, E)
                 for a in range(D):
@@ -581,6 +605,10 @@ def linear_backward(
                     acc += L.M[L.vi][b] * seg[W * (p + 1) + OY + b]
                 lj -= seg[W * (p + 1) + OLP + L.vi] * acc
                 end_piece(&P, j, p + 1)
+            if r < n_pseudo:                    # its piece, threshold and reset are the earlier segment's
+                lam[r] = lj
+                r -= 1
+                continue
             for a in range(D):
                 lp[a] = seg[W * p + OLP + a]
                 y[a] = seg[W * p + OY + a]
@@ -636,3 +664,5 @@ def linear_backward(
     counts[1] += P.n_coinc
     counts[2] += n_graze
     counts[3] += P.n_unclaimed
+    if lam_out is not None:
+        np.asarray(lam_out)[:n_pseudo] = lam_a[:n_pseudo]

@@ -1,6 +1,6 @@
 """Checkpointed backward passes: the gradient of a long run within a memory budget.
 
-``lif_gradient(net, ..., memory_budget=B)`` ('lif', 'lif_exp', 'qif' and 'theta' networks) differentiates the
+``lif_gradient(net, ..., memory_budget=B)`` ('lif', 'lif_exp', 'qif', 'theta' and 'linear' networks) differentiates the
 recorded run in segments, from the last to the first, instead of in one pass over all its spikes. The backward
 pass needs the spikes, their cause bits and the input events, which the forward run recorded (the loss is a
 function of the spike record), and the states of the neurons at each segment's start, which it does not keep:
@@ -46,28 +46,49 @@ position, then input events), which decides which pulse causes a pulse-triggered
 (``pseudospikes=``) depend on the states at T only: their derivatives enter the last segment's dL/dv(T)
 and dL/dtau, dL/dtheta directly.
 
-Segments are cut between two spikes of different times (a cascade of one instant stays in one segment), at
-0.382 of the gap (`SPLIT`: no event is expected at that instant). Their number is the smallest whose memory
-fits the budget: the bytes a segment allocates (`SPIKE_BYTES` per spike of it and per pseudo-spike,
-`EVENT_BYTES` per input event of it and per spike or input event within the largest delay or refractory period
-before its start, `NEURON_BYTES` per neuron; for 'qif' and 'theta' networks, whose pass stores sorted records
-of the arrivals, `QIF_ARRIVAL_BYTES` per arrival of those events, counted from the events' out-degrees by
-`_Degrees`, and more per spike, input event and neuron), the state vectors at the segment starts of one group
-(8 bytes per neuron each), the full engine snapshots at the group starts, the engine state at T (to put the
-network back), and the permutation of the synapses by delay (8 bytes per synapse, 32 while it is computed) if
-they have delays of their own. The groups (a replay from a snapshot per group) trade those snapshots against
-state vectors. The constants are upper bounds of the arrays the pass allocates, checked with tracemalloc in
-tests/test_gradients_checkpoint.py.
+For 'linear' neurons (`brian2_sparseprop.spiking._adjoint_linear`, dx/dt = A x + b) a segment starts from
+the state vectors x(t_a) (`EventNetwork.linear_state`, read in the replay: 8 d bytes per neuron per kept
+start state) and carries dL/dx(t_a) back to the earlier segment's end, where the pass takes the adjoints
+of whole state vectors. As for 'lif_exp', a neuron refractory at t_a starts with a refractory piece from
+t_a (v held at its reset, the other variables integrating from their values at t_a, arrivals into them
+taken) to the end of the period; its last spike's dL/dt in the segment (the refractory end and its
+arrivals after t_a) and the adjoint of its state at t_a go back to the earlier segment, in which the
+neuron is refractory at the segment's end and whose pass carries that adjoint through the refractory
+piece to the spike's reset. Arrivals before t_a are in the start state; those of one instant keep the
+whole run's order (the reverse walk meets the spikes by record position and the events in flight in the
+order of the whole run's pass), which decides which pulse causes a pulse-triggered spike. The pass holds 17
+doubles per boundary (spikes, refractory ends, readouts) and dL/dA, dL/db per neuron (25 doubles), which the
+plan counts (`LIN_SPIKE_BYTES`, `LIN_READOUT_BYTES`, `LIN_NEURON_BYTES`).
+
+Segments are cut between two spikes of different times (a cascade of one instant stays in one segment), at 0.382
+of the gap (`SPLIT`: no event is expected at that instant). Their number is the smallest whose memory fits the
+budget: the bytes a segment allocates (`SPIKE_BYTES` per spike of it and per pseudo-spike, `EVENT_BYTES` per
+input event of it and per spike or input event within the largest delay or refractory period before its start,
+`NEURON_BYTES` per neuron; more per spike and neuron for 'lif_exp' and 'linear' networks, and per readout for
+'linear'; for 'qif' and 'theta' networks, whose pass stores sorted records of the arrivals, `QIF_ARRIVAL_BYTES`
+per arrival of those events, counted from the events' out-degrees by `_Degrees`, and more per spike, input event
+and neuron), the state vectors at the segment starts of one group (8 bytes per neuron and state variable each),
+the full engine snapshots at the group starts, the engine state at T (to put the network back), and the
+permutation of the synapses by delay (8 bytes per synapse, 32 while it is computed) if they have delays of their
+own. The groups (a replay from a snapshot per group) trade those snapshots against state vectors. The constants
+are upper bounds of the arrays the pass allocates, checked with tracemalloc in tests/test_gradients_checkpoint.py
+and tests/test_gradients_checkpoint_linear.py on networks of 300 neurons. Not counted: a fixed overhead of the
+pass's Python objects and small arrays, measured 8 to 20 kB above the plan for every model on networks of 20
+neurons at their least budgets (where the plan is a few tens of kB).
 """
 
 import numpy as np
 
 from .._validation import check_real
-from . import _adjoint, _adjoint_exp
+from . import _adjoint, _adjoint_exp, _adjoint_linear
 from .gradients import (
+    _augmented,
     _boundaries,
     _exp_boundaries,
     _gradient,
+    _linear_dy,
+    _linear_result,
+    _linear_x0,
     _mask,
     _model_family,
     _pseudospike_terms,
@@ -92,6 +113,9 @@ QIF_EVENT_BYTES = 32  # 'qif'/'theta': more per input event of a segment and bef
 QIF_ARRIVAL_BYTES = 32  # 'qif'/'theta': per arrival of a segment's events (grouped records, their positions)
 QIF_READOUT_ARRIVAL_BYTES = 16  # 'qif'/'theta' with readouts: the readouts' parts per arrival
 QIF_NEURON_BYTES = 96  # 'qif'/'theta': more per neuron (the open pieces' factors, the rows of arrivals)
+LIN_SPIKE_BYTES = 320  # 'linear': more per spike (its boundary and its refractory end's: 17 doubles each, and more)
+LIN_READOUT_BYTES = 192  # 'linear': more per readout (its boundary)
+LIN_NEURON_BYTES = 448  # 'linear': more per neuron (dL/dM, 25 doubles; augmented states and adjoints, 5 each)
 
 
 class _Degrees:
@@ -121,18 +145,14 @@ class _Degrees:
         return out
 
 
-# the model families whose backward pass can be checkpointed ('qif': networks of 'qif' and 'theta' neurons)
-CHECKPOINTED = ("lif", "lif_exp", "qif")
-
-
-def _unsupported(net):
-    """The message refusing ``memory_budget`` for the network's model."""
-    from .network import MODELS
-
-    return (
-        "memory_budget (checkpointed backward passes) is implemented for networks of 'lif', 'lif_exp', 'qif' "
-        f"or 'theta' neurons, not yet for {MODELS[net._codes[0]]!r}"
-    )
+def _state_size(net, family):
+    """The state variables per neuron that a segment starts from, and the bytes the model's pass holds
+    beyond the 'lif' pass's per spike, per neuron and per readout."""
+    if family == "lif_exp":  # v and the two currents; the refractory ends' boundaries, 6 doubles each
+        return 3, (EXP_SPIKE_BYTES, EXP_NEURON_BYTES, 0)
+    if family == "linear":  # the state vector; boundaries of 17 doubles, dL/dM per neuron
+        return len(net._linear["model"].variables), (LIN_SPIKE_BYTES, LIN_NEURON_BYTES, LIN_READOUT_BYTES)
+    return 1, (0, 0, 0)
 
 
 def _nbytes(obj):
@@ -175,8 +195,9 @@ def _cuts(times, n_seg):
     return r.astype(np.int64), a + SPLIT * (b - a)
 
 
-def _segment_bytes(times, in_t, starts, r, window, n, ro_per_seg):
-    """The estimated bytes of each segment's pass (see the module's docstring)."""
+def _segment_bytes(times, in_t, starts, r, window, n, ro_per_seg, extra=(0, 0, 0)):
+    """The estimated bytes of each segment's pass (see the module's docstring; ``extra``: the model's bytes
+    per spike, neuron and readout beyond the 'lif' pass's, `_state_size`)."""
     bounds = np.concatenate([[0], r, [times.size]])
     n_spk = np.diff(bounds)
     w_sp = r - np.searchsorted(times, starts - window, side="left")
@@ -185,7 +206,8 @@ def _segment_bytes(times, in_t, starts, r, window, n, ro_per_seg):
     n_in = np.diff(np.concatenate([[0], e, [in_t.size]]))
     win = np.concatenate([[0], w_sp + w_in])
     pseudo = np.concatenate([[0], np.minimum(w_sp, n)])
-    return SPIKE_BYTES * (n_spk + pseudo) + EVENT_BYTES * (n_in + win) + NEURON_BYTES * n + READOUT_BYTES * ro_per_seg
+    per_spike, per_neuron, per_readout = SPIKE_BYTES + extra[0], NEURON_BYTES + extra[1], READOUT_BYTES + extra[2]
+    return per_spike * (n_spk + pseudo) + EVENT_BYTES * (n_in + win) + per_neuron * n + per_readout * ro_per_seg
 
 
 def _groups(n_seg, snap, vec):
@@ -199,7 +221,7 @@ def _groups(n_seg, snap, vec):
     return int(m[k]), int(cost[k])
 
 
-def plan(net, times, in_t, budget, window, snap, n_state=1, arrivals=None):
+def plan(net, times, in_t, budget, window, snap, n_state=1, extra=(0, 0, 0), arrivals=None):
     """The segments of a checkpointed pass within ``budget`` bytes: (split positions, nominal split times,
     number of groups, whether each segment is re-run from its group's snapshot, estimated peak bytes), or
     ValueError naming the least budget. ``snap``: the bytes of one full engine snapshot.
@@ -208,8 +230,10 @@ def plan(net, times, in_t, budget, window, snap, n_state=1, arrivals=None):
     of the group; if no number fits so, the fewest segments that fit with each segment's start state
     re-run from its group's snapshot (one vector at a time: time grows with the square of the segments
     per group) and as many groups as fit. ``n_state``: the state variables per neuron (1 for 'lif' and
-    'qif', 3 for 'lif_exp': v and the two currents). ``arrivals``: for 'qif' and 'theta' networks, whose
-    pass stores per arrival, the `_Degrees` of the spikes and of the input events."""
+    'qif', 3 for 'lif_exp': v and the two currents, d for 'linear'); ``extra``: the bytes the model's pass
+    holds beyond the 'lif' pass's per spike, per neuron and per readout (both from `_state_size`).
+    ``arrivals``: for 'qif' and 'theta' networks, whose pass stores per arrival, the `_Degrees` of the
+    spikes and of the input events."""
     n = net.n
     vec = 8 * n * n_state
     # the permutation of the engine's sort of the synapses by delay (to split the gradients by part; 8 bytes
@@ -222,9 +246,7 @@ def plan(net, times, in_t, budget, window, snap, n_state=1, arrivals=None):
         r, starts = _cuts(times, n_seg)
         rows = np.diff(np.searchsorted(s_times, np.concatenate([[0.0], starts, [np.inf]]), side="left"))
         # the segment's workspace, the engine state at T (to put the network back), the plan's arrays
-        seg = _segment_bytes(times, in_t, starts, r, window, n, rows * cols)
-        if n_state > 1:  # 'lif_exp': the refractory ends' boundaries, 3 adjoints per boundary, the currents
-            seg = seg + EXP_SPIKE_BYTES * np.diff(np.concatenate([[0], r, [times.size]])) + EXP_NEURON_BYTES * n
+        seg = _segment_bytes(times, in_t, starts, r, window, n, rows * cols, extra)
         if arrivals is not None:  # 'qif'/'theta': the arrivals of the segment's events and of those before it
             sp, inp = arrivals
             seg_starts = np.concatenate([[0.0], starts])
@@ -328,7 +350,8 @@ def segments(net, memory_budget):
     Parameters
     ----------
     net : EventNetwork
-        A network of 'lif', of 'lif_exp', or of 'qif' and 'theta' neurons after ``run(..., record_tape=True)``.
+        A network of 'lif', of 'lif_exp', of 'qif' and 'theta', or of 'linear' neurons after
+        ``run(..., record_tape=True)``.
     memory_budget : float
         Bytes (see `brian2_sparseprop.spiking.gradients.lif_gradient`).
 
@@ -348,7 +371,8 @@ def segments(net, memory_budget):
         If there is no tape, ``memory_budget`` is not > 0, or it cannot hold the smallest segments of the
         run (the message names the least budget).
     NotImplementedError
-        For networks of other neurons than 'lif', 'lif_exp', 'qif' and 'theta' ('linear').
+        For networks of other neurons than 'lif', 'lif_exp', 'qif', 'theta' and 'linear' (or of several of
+        these families), whose gradients are not written.
 
     Examples
     --------
@@ -388,6 +412,19 @@ def segments(net, memory_budget):
     (True, True)
     >>> bool(np.abs(g_ckpt.v0 - g.v0).max() <= 1e-12 * np.abs(g.v0).max())  # dL/dtheta(0), within rounding
     True
+
+    'linear' networks likewise (here alpha currents; the states are the state vectors):
+
+    >>> from brian2_sparseprop.spiking.linear import LinearModel
+    >>> model = LinearModel.lif_alpha(tau=0.01, tau_s=0.005, drive=np.linspace(1.2, 1.6, 50))
+    >>> net = EventNetwork(50, model="linear", linear=model, refractory=0.002)
+    >>> net.run(0.2, record_tape=True)
+    >>> dL = np.ones(net.spike_times.size)
+    >>> g, g_ckpt = net.gradient(dL), net.gradient(dL, memory_budget=100_000)
+    >>> len(segments(net, 100_000)["starts"]) > 1
+    True
+    >>> bool(np.abs(g_ckpt.A - g.A).max() <= 1e-12 * np.abs(g.A).max())  # dL/dA, within rounding
+    True
     """
     from .network import EventNetwork
 
@@ -395,8 +432,6 @@ def segments(net, memory_budget):
         raise TypeError(f"net must be an EventNetwork, found {type(net).__name__}")
     budget = check_real("memory_budget", memory_budget, positive=True)
     family = _model_family(net)
-    if family not in CHECKPOINTED:
-        raise NotImplementedError(_unsupported(net))
     if net._engine is None or net._tape is None:
         raise ValueError("no tape to differentiate: run the network with run(..., record_tape=True) from t = 0")
     n = net.n
@@ -407,7 +442,7 @@ def segments(net, memory_budget):
         indptr = np.ascontiguousarray(net._spec["indptr"], np.int64)
         arrivals = (_Degrees(net.spike_indices, indptr), _Degrees(_in_s, indptr))
     r, starts, m, rerun, need = plan(
-        net, net.spike_times, in_t, budget, window, snap, 3 if family == "lif_exp" else 1, arrivals
+        net, net.spike_times, in_t, budget, window, snap, *_state_size(net, family), arrivals
     )
     return dict(
         starts=np.concatenate([[0.0], starts]), first_spikes=np.concatenate([[0], r]), groups=m, rerun=rerun, bytes=need
@@ -415,12 +450,13 @@ def segments(net, memory_budget):
 
 
 def checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget, family, ps=None):
-    """`lif_gradient` for 'lif', 'lif_exp', 'qif' and 'theta' networks (``family`` 'lif', 'lif_exp' or
-    'qif') in segments within ``budget`` bytes (see the module's docstring); ``ps``: the pseudospikes of
-    'qif'/'theta' networks (times, indices, drive), whose dL/dt follow the spikes' in ``dL_dt``."""
+    """`lif_gradient` for 'lif', 'lif_exp', 'qif', 'theta' and 'linear' networks (``family`` 'lif',
+    'lif_exp', 'qif' or 'linear') in segments within ``budget`` bytes (see the module's docstring); ``ps``:
+    the pseudospikes of 'qif'/'theta' networks (times, indices, drive), whose dL/dt follow the spikes' in
+    ``dL_dt``; ``dv`` of 'linear' networks: dL/dv(T), shape (n,), or dL/dx(T), shape (n, d)."""
     from .network import MODELS
 
-    exp_model, qif = family == "lif_exp", family == "qif"
+    exp_model, qif, lin = family == "lif_exp", family == "qif", family == "linear"
     n, n_sp = net.n, times.size
     T = float(net.t)
     tref = np.broadcast_to(p["tref"], (n,))
@@ -453,11 +489,16 @@ def checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget, fa
             extra_tau, extra_thr = _pseudospike_terms(net, p, theta, dL_dt[n_sp:], ps, dv)
         dL_dt = dL_dt[:n_sp]
         all_idx = np.arange(n)
+    elif lin:  # dL/dM per neuron (n x 25), the reset maps' scale and offset; adjoints of the augmented states
+        g = dict(w=g_w, d=g_d, M=np.zeros((n, 25)), thr=g_thr, reset=g_reset, ra=np.zeros(5), rr=np.zeros(5))
+        mu_end = _linear_dy(net, dv)
     g_in = np.zeros(in_t.size)
-    counts = np.zeros(3, np.int64)
+    counts = np.zeros(4 if lin else 3, np.int64)
     n_at_end = 0
 
-    r_cut, t_nom, m_groups, rerun, need = plan(net, times, in_t, budget, window, snap, 3 if exp_model else 1, arrivals)
+    r_cut, t_nom, m_groups, rerun, need = plan(
+        net, times, in_t, budget, window, snap, *_state_size(net, family), arrivals
+    )
     n_seg = r_cut.size + 1
     bounds = np.concatenate([[0], r_cut, [n_sp]])
     per = -(-n_seg // m_groups)
@@ -471,11 +512,15 @@ def checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget, fa
         # theta neurons)
         if exp_model:
             return net.v, np.ascontiguousarray(net.currents.T)
+        if lin:  # the state vectors (a copy of d columns)
+            return np.ascontiguousarray(net.linear_state)
         return _state_v(net, net.v, all_idx) if qif else net.v
 
     def state0():
         if exp_model:
             return net._v_init.copy(), np.ascontiguousarray(cur0.T)
+        if lin:
+            return _linear_x0(net)
         return _state_v(net, net._v_init, all_idx) if qif else net._v_init.copy()
 
     def reach(k0, k):
@@ -518,6 +563,12 @@ def checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget, fa
                         window, indices, w, d, spec, n, t_a, t_b, r_a, r_b, v_start.pop(k), mu_end, pend_i,
                         pend_v, g_w, g_d, g_tau, g_cur, g_drive, g_thr, g_reset, g_in, counts, te, ti,
                     )  # fmt: skip
+                elif lin:
+                    out = _linear_segment(
+                        p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max,
+                        window, indices, w, d, spec, net, t_a, t_b, r_a, r_b, v_start.pop(k), mu_end, pend_i,
+                        pend_v, g, g_in, counts,
+                    )  # fmt: skip
                 elif qif:
                     out = _qif_segment(
                         p, times, neuron, kicked, dL_dt, in_t, in_s, ds, s_times, s_idx, tref, d_max, window,
@@ -538,6 +589,11 @@ def checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget, fa
             drive=g_drive, v0=mu_end[0], tau=g_tau, threshold=g_thr, reset=g_reset, tau_e=g_cur[0],
             tau_i=g_cur[1], i_e0=mu_end[1], i_i0=mu_end[2], n_pulse_triggered=0,
             n_coincident=int(counts.sum()) + n_at_end, n_unresolved=0,
+        )  # fmt: skip
+    if lin:
+        return _linear_result(
+            net, g_w, g_d, parts, perm, g_in, in_s, value, g["M"], mu_end, g_thr, g_reset, g["ra"], g["rr"],
+            counts, n_at_end,
         )  # fmt: skip
     if qif:
         return _gradient(
@@ -733,3 +789,47 @@ def _qif_segment(
     )  # fmt: skip
     pend_i, pend_v = _carry_back(ev, g_seg["in"], lam, g_in)
     return g_seg["v0"], pend_i, pend_v, at_end
+
+
+def _linear_segment(
+    p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max, window,
+    indices, w, d, spec, net, t_a, t_b, r_a, r_b, x_a, mu_end, pend_i, pend_v, g, g_in, counts,
+):  # fmt: skip
+    """The pass over the segment [t_a, t_b) of a 'linear' network (spikes r_a to r_b), from the states
+    ``x_a`` (n, d) at t_a with ``mu_end`` = dL/dy(t_b) (n x 5, the augmented states y = (1, x)): accumulates
+    the parameters' gradients into ``g`` and returns dL/dy(t_a), the carried dL/dt of earlier spikes
+    (positions, values) and the readouts counted at refractory ends. As `_lif_exp_segment`: a neuron
+    refractory at t_a starts with a refractory piece from t_a (v held at its reset, the other variables
+    integrating from their values at t_a), whose adjoints at t_a are carried back with the others."""
+    n = net.n
+    L = net._linear
+    ev = _segment_events(
+        times, neuron, kicked, dL_dt, in_t, in_s, tref, d_max, window, t_a, t_b, r_a, r_b, pend_i, pend_v, 0
+    )
+    m, seg_t, seg_i, seg_k, seg_dl, sin_t, sin_s, sin_after = ev[:8]
+    ro_a, ro_b = (int(x) for x in np.searchsorted(s_times, [t_a, t_b], side="left"))
+    ro_t = s_times[ro_a:ro_b]
+    ro_d = np.ascontiguousarray(ds[ro_a:ro_b], float).reshape(-1)
+    ptr, kind, bd_time, _bd_val, pos, ro_pos, at_end = _exp_boundaries(
+        seg_t, seg_i, seg_k, n, tref, t_b, ro_t, s_idx, states[ro_a:ro_b]
+    )
+    held = ro_pos < 0
+    if held.any():
+        np.add.at(g["reset"], np.tile(s_idx, ro_t.size)[held], ro_d[held])
+    ro_sp_after = np.searchsorted(seg_t, ro_t, side="left").astype(np.int64)
+    ro_in_after = np.searchsorted(sin_t, ro_t, side="left").astype(np.int64)
+    bd_order = np.full(bd_time.size + 1, seg_t.size, np.int64)  # each spike boundary's record position
+    bd_order[pos] = np.arange(seg_t.size)
+    g_y0 = np.zeros((n, 5))
+    g_sin = np.zeros(sin_t.size)
+    lam = np.zeros(seg_t.size)
+    _adjoint_linear.linear_backward(
+        seg_t, seg_i, seg_k, ptr, kind, bd_time, pos, bd_order, sin_t, sin_s, sin_after,
+        ro_t, s_idx, ro_pos, ro_sp_after, ro_in_after, ro_d,
+        spec["indptr"], indices, w, _mask(w), d, _mask(d), L["sys"], L["cls"],
+        p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), _augmented(net, x_a),
+        t_a, t_b, np.ascontiguousarray(seg_dl), mu_end, g["w"], _mask(g["w"]), g["d"], _mask(g["d"]),
+        g["M"], np.int64(-1), g_y0, g["thr"], g["reset"], g["ra"], g["rr"], g_sin, counts, m, lam,
+    )  # fmt: skip
+    pend_i, pend_v = _carry_back(ev, g_sin, lam, g_in)
+    return g_y0, pend_i, pend_v, at_end

@@ -274,19 +274,20 @@ def lif_gradient(
         has one entry per spike and per pseudospike), so that a loss of first spike times has a gradient
         for silent neurons.
     memory_budget : float, optional
-        Bytes, 'lif', 'lif_exp', 'qif' and 'theta' networks (not 'linear'): differentiate the run in
-        checkpointed segments, from the last to the first, so that the memory the gradient allocates stays under
-        this budget however long the run (see `brian2_sparseprop.spiking.checkpoint`;
-        `brian2_sparseprop.spiking.checkpoint.segments` shows the segments). The states at the segments' starts
-        (v, the currents of 'lif_exp' neurons, the phases of theta neurons) are re-run from the engine state
-        that the tape keeps from t = 0, and the network is put back as it was; ``pseudospikes`` enter at the
-        run's end as without a budget. The result equals the unsegmented pass's within rounding (measured:
-        relative differences below 4e-14 of each field's largest entry for 'lif', 5e-15 for 'lif_exp', 4e-14 for
-        'qif' and 'theta', 3e-13 with drives below rheobase, where a neuron near the unstable fixed point
-        amplifies the rounding of its state). The budget covers the engine snapshots (the state at T, and those
-        taken on the way), the state vectors at the segments' starts, each segment's arrays and the compiled
-        pass's workspace (for 'qif' and 'theta' networks 32 bytes per arrival of its events: their pass sorts
-        the arrivals by target), the adjoints carried between segments, and the permutation of the synapses by
+        Bytes: differentiate the run in checkpointed segments, from the last to the first, so that the memory
+        the gradient allocates stays under this budget however long the run (see
+        `brian2_sparseprop.spiking.checkpoint`; `brian2_sparseprop.spiking.checkpoint.segments` shows the
+        segments). The states at the segments' starts (v, the currents of 'lif_exp' neurons, the phases of theta
+        neurons, the state vectors of 'linear' neurons) are re-run from the engine state that the tape keeps
+        from t = 0, and the network is put back as it was; ``pseudospikes`` enter at the run's end as without a
+        budget. The result equals the unsegmented pass's within rounding (measured: relative differences below
+        4e-14 of each field's largest entry for 'lif', 5e-15 for 'lif_exp', 4e-14 for 'qif' and 'theta', 3e-13
+        with drives below rheobase, where a neuron near the unstable fixed point amplifies the rounding of its
+        state, 3.4e-14 for 'linear'). The budget covers the engine snapshots (the state at T, and those taken on
+        the way), the state vectors at the segments' starts, each segment's arrays and the compiled pass's
+        workspace (for 'qif' and 'theta' networks 32 bytes per arrival of its events: their pass sorts the
+        arrivals by target; for 'linear' networks 17 doubles per spike, refractory end and readout, and dL/dA,
+        dL/db per neuron), the adjoints carried between segments, and the permutation of the synapses by
         delay (8 bytes per synapse, if they have delays of their own). It does not cover the network itself, the
         record of the run that the loss is a function of and the tape (spike times and indices and cause bits,
         13 bytes per spike; 12 bytes per input event; the engine state at t = 0), the loss's derivatives (given,
@@ -316,9 +317,8 @@ def lif_gradient(
     NotImplementedError
         For models other than 'lif', 'lif_exp', 'qif', 'theta' and 'linear' (or a network that mixes 'lif',
         'lif_exp', 'linear' and QIF/theta neurons), ``integrate_refractory=True``, 'lif_exp' neurons with
-        reset >= threshold, ``memory_budget`` for networks of 'linear' neurons, or
-        ``pseudospikes`` for networks of other neurons than 'qif' and 'theta', whose backward passes are not
-        written yet.
+        reset >= threshold, or ``pseudospikes`` for networks of other neurons than 'qif' and 'theta', whose
+        backward passes are not written yet.
 
     Examples
     --------
@@ -467,10 +467,6 @@ def lif_gradient(
         )
     if memory_budget is not None:
         memory_budget = check_real("memory_budget", memory_budget, positive=True)
-        from .checkpoint import CHECKPOINTED, _unsupported
-
-        if family not in CHECKPOINTED:
-            raise NotImplementedError(_unsupported(net))
     times, neuron = net.spike_times, net.spike_indices
     if len(net._tape) > 1:  # merged in place: the record is kept once
         net._tape[:] = [np.concatenate(net._tape)]
@@ -516,6 +512,7 @@ def lif_gradient(
 
         if exp_model:
             _check_exp_reset(net, p)
+        dv = dv if dL_dv_full is None else dL_dv_full
         return checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, memory_budget, family, ps)
     if family == "linear":
         return _linear_gradient(
@@ -682,8 +679,6 @@ def _linear_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
     ``dv`` is dL/dv(T), shape (n,), or dL/dx(T), shape (n, d)."""
     n = net.n
     L = net._linear
-    model = L["model"]
-    d = len(model.variables)
     T = float(net.t)
     tref = np.broadcast_to(p["tref"], (n,))
     states = net.state_values
@@ -701,16 +696,7 @@ def _linear_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
     w, dl = spec["weights"], spec["delays"]
     parts, perm = _synapse_parts(net)
     g_w, g_d = _synapse_accumulators(net, parts)
-    # the augmented states y = (1, x): initial states (v from v_init) and dL/dy(T)
-    x0 = np.zeros((n, 5))
-    x0[:, 0] = 1.0
-    x0[:, 1 : d + 1] = L["x0"]
-    x0[:, 1 + model.v] = net._v_init
-    dy = np.zeros((n, 5))
-    if dv.ndim == 2:
-        dy[:, 1 : d + 1] = dv
-    else:
-        dy[:, 1 + model.v] = dv
+    x0, dy = _augmented(net, _linear_x0(net)), _linear_dy(net, dv)
     bd_order = np.full(bd_time.size + 1, times.size, np.int64)  # each spike boundary's record position
     bd_order[pos] = np.arange(times.size)
     g_M, g_x0 = np.zeros((n, 25)), np.zeros((n, 5))
@@ -727,6 +713,44 @@ def _linear_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
         0.0, T, dL_dt, dy, g_w, _mask(g_w), g_d, _mask(g_d), g_M, np.int64(-1), g_x0,
         g_thr, g_reset, g_ra, g_rr, g_in, counts,
     )  # fmt: skip
+    return _linear_result(
+        net, g_w, g_d, parts, perm, g_in, in_src, value, g_M, g_x0, g_thr, g_reset, g_ra, g_rr, counts, n_at_end
+    )
+
+
+def _linear_x0(net):
+    """The initial states of a 'linear' network, shape (n, d) (v from ``v_init``)."""
+    L = net._linear
+    x0 = L["x0"].copy()
+    x0[:, L["model"].v] = net._v_init
+    return x0
+
+
+def _augmented(net, x):
+    """The augmented states y = (1, x) of the compiled pass, shape (n, 5), from states x of shape (n, d)."""
+    y = np.zeros((net.n, 5))
+    y[:, 0] = 1.0
+    y[:, 1 : x.shape[1] + 1] = x
+    return y
+
+
+def _linear_dy(net, dv):
+    """dL/dy(T) of the augmented final states, shape (n, 5), from dL/dv(T) (n,) or dL/dx(T) (n, d)."""
+    dy = np.zeros((net.n, 5))
+    if dv.ndim == 2:
+        dy[:, 1 : dv.shape[1] + 1] = dv
+    else:
+        dy[:, 1 + net._linear["model"].v] = dv
+    return dy
+
+
+def _linear_result(net, g_w, g_d, parts, perm, g_in, in_src, value, g_M, g_x0, g_thr, g_reset, g_ra, g_rr, counts,
+                   n_at_end):  # fmt: skip
+    """The `SpikeGradient` of a 'linear' network from the compiled pass's accumulators (dL/dM per neuron,
+    n x 25; dL/dy(0), n x 5; the counts of `linear_backward` and the readouts at refractory ends)."""
+    n = net.n
+    model = net._linear["model"]
+    d = len(model.variables)
     gM = g_M.reshape(n, 5, 5)
     gA, gb = gM[:, 1 : d + 1, 1 : d + 1].copy(), gM[:, 1 : d + 1, 0].copy()
     shared = {name: np.ndim(getattr(model, name)) for name in ("A", "b", "theta", "reset")}
