@@ -28,7 +28,7 @@ import numpy as np
 import quantities as pq
 
 from .._validation import check_real, real_array, si_value
-from ._brian2 import RuntimeDevice, all_devices, previous_devices, reset_device
+from ._brian2 import RuntimeDevice, all_devices, magic_network, previous_devices, reset_device
 from .device import SparsePropDevice, share_random_numbers
 from .digest import network_digest
 
@@ -268,8 +268,6 @@ def _collect():
     """Drop what Brian2 keeps of earlier runs, then collect: a magic ``run()`` that failed (an error in the
     model or a refusal) leaves its objects in the magic network until the next magic run, which would
     release them in the middle of a comparison and change the names of one leg's objects."""
-    from brian2.core.magic import magic_network
-
     magic_network.objects.clear()  # filled again at each magic run
     gc.collect()
 
