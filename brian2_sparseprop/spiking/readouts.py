@@ -20,6 +20,7 @@ so its maximum over a run is taken at an interval's ends or where dv/dt = 0 insi
   rise to it). They are isolated without a chance of a miss (`_interior_maxima_two_currents`: dv/ds times
   the exponential of the slowest rate has a derivative with at most one zero, in closed form, which splits
   the interval into two pieces where it is monotone) and found by bisection to the last bit.
+
 A current time constant equal to the membrane's (an alpha-shaped response) is refused.
 
 The states at the pulses come from decaying sums over the pulses (one cumulative sum per neuron,
