@@ -53,6 +53,21 @@ def assert_same_gradient(g0, g1, exact=False, fields=FIELDS):
         assert getattr(g0, name) == getattr(g1, name), name
 
 
+def assert_same_in_groups(monkeypatch, g0, gradient, schedules=((False, 3), (True, 2)), fields=FIELDS):
+    """`gradient()` gives g0 with the plan's segments forced into groups of m, replayed from a snapshot of
+    the group's start with the start states kept from one replay (rerun False) or re-run each (True), for
+    each (rerun, m) of schedules."""
+    plan = checkpoint.plan
+    for rerun, m in schedules:
+
+        def forced(*args, rerun=rerun, m=m):
+            r, starts, _m, _rerun, need = plan(*args)
+            return r, starts, m, rerun, need
+
+        monkeypatch.setattr(checkpoint, "plan", forced)
+        assert_same_gradient(g0, gradient(), fields=fields)
+
+
 def least_budget(net):
     """The smallest budget `segments` accepts (bisection on its refusal)."""
     lo, hi = 1.0, float(segments(net, 1e15)["bytes"])
@@ -100,15 +115,8 @@ def test_groups_of_segments_replayed_from_snapshots(rng, config, monkeypatch):
     budget = least_budget(net) * 1.2
     n_seg = len(segments(net, budget)["starts"])
     assert n_seg > 4
-    plan = checkpoint.plan
-    for rerun, m in ((False, 3), (True, 2), (True, n_seg)):
-
-        def forced(*args, rerun=rerun, m=m):
-            r, starts, _m, _rerun, need = plan(*args)
-            return r, starts, m, rerun, need
-
-        monkeypatch.setattr(checkpoint, "plan", forced)
-        assert_same_gradient(g0, net.gradient(c, memory_budget=budget))
+    schedules = ((False, 3), (True, 2), (True, n_seg))
+    assert_same_in_groups(monkeypatch, g0, lambda: net.gradient(c, memory_budget=budget), schedules)
 
 
 @pytest.mark.parametrize("config", ["delays-refractory", "excitatory-cascades"])
@@ -194,19 +202,20 @@ def test_network_is_left_as_it_was(rng, quantum):
     assert_same_gradient(net.gradient(c), net.gradient(c, memory_budget=least_budget(net)))
 
 
-def measured_peak(net, *args, **kwargs):
-    """Peak bytes traced during net.gradient(*args, **kwargs) above what was allocated before it, and the
-    bytes of the result's arrays (which the budget does not cover)."""
+def budgeted_bytes(net, c, fields=FIELDS, **kwargs):
+    """The bytes of net.gradient(c, **kwargs) that a memory budget bounds, and the gradient: the peak
+    allocation traced during the call, less the returned arrays (the given fields), the dL/dt of the input
+    events (8 bytes each) and the check of the given derivatives (1 byte per spike)."""
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
-        g = net.gradient(*args, **kwargs)
+        g = net.gradient(c, **kwargs)
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
-    result = sum(flat(g, name).nbytes for name in FIELDS)
-    return peak, result, g
+    result = sum(flat(g, name).nbytes for name in fields)
+    return peak - result - 8 * net._tape_inputs[0][0].size - net.spike_times.size, g
 
 
 def test_budget_is_respected_and_the_unsegmented_pass_exceeds_it(rng):
@@ -224,18 +233,17 @@ def test_budget_is_respected_and_the_unsegmented_pass_exceeds_it(rng):
     n_sp = net.spike_times.size
     assert n_sp > 10_000
     c = rng.normal(size=n_sp)
-    n_in = net._tape_inputs[0][0].size
-    peak0, result0, g0 = measured_peak(net, c)
+    work0, g0 = budgeted_bytes(net, c)
     modes = set()
     for fraction in (0.25, 0.1):  # (measured: 0.14 and 0.078 of the unsegmented pass's allocation)
-        budget = fraction * (peak0 - result0 - 8 * n_in - n_sp)
+        budget = fraction * work0
         plan = segments(net, budget)
         modes.add(plan["rerun"])
-        peak1, result1, g1 = measured_peak(net, c, memory_budget=budget)
+        work1, g1 = budgeted_bytes(net, c, memory_budget=budget)
         assert len(plan["starts"]) > 4
         assert_same_gradient(g0, g1)
-        assert peak1 - result1 - 8 * n_in - n_sp <= budget
-        assert peak0 - result0 - 8 * n_in - n_sp > budget
+        assert work1 <= budget
+        assert work0 > budget
     assert modes == {False, True}  # start states kept from one replay, and re-run from a snapshot each
 
 
@@ -334,15 +342,8 @@ def test_checkpointed_lif_exp_readouts_and_groups(rng, seed, monkeypatch):
     budget = least_budget(net) * 1.2
     assert len(segments(net, budget)["starts"]) > 4
     assert_same_gradient(g0, net.gradient(c, dL_dstates=ds, memory_budget=budget), fields=EXP_FIELDS)
-    plan = checkpoint.plan
-    for rerun, m in ((False, 3), (True, 2)):
-
-        def forced(*args, rerun=rerun, m=m):
-            r, starts, _m, _rerun, need = plan(*args)
-            return r, starts, m, rerun, need
-
-        monkeypatch.setattr(checkpoint, "plan", forced)
-        assert_same_gradient(g0, net.gradient(c, dL_dstates=ds, memory_budget=budget), fields=EXP_FIELDS)
+    gradient = lambda: net.gradient(c, dL_dstates=ds, memory_budget=budget)
+    assert_same_in_groups(monkeypatch, g0, gradient, fields=EXP_FIELDS)
 
 
 @pytest.mark.parametrize(
@@ -367,18 +368,15 @@ def test_lif_exp_budget_is_respected_and_the_unsegmented_pass_exceeds_it(fractio
     n_sp = net.spike_times.size
     assert n_sp > 5_000
     c = rng.normal(size=n_sp)
-    n_in = net._tape_inputs[0][0].size
-    peak0, result0, g0 = measured_peak(net, c)
-    result0 += sum(flat(g0, name).nbytes for name in EXP_FIELDS[len(FIELDS) :])
-    budget = fraction * (peak0 - result0 - 8 * n_in - n_sp)
+    work0, g0 = budgeted_bytes(net, c, EXP_FIELDS)
+    budget = fraction * work0
     plan = segments(net, budget)
     assert plan["rerun"] == rerun
-    peak1, result1, g1 = measured_peak(net, c, memory_budget=budget)
-    result1 += sum(flat(g1, name).nbytes for name in EXP_FIELDS[len(FIELDS) :])
+    work1, g1 = budgeted_bytes(net, c, EXP_FIELDS, memory_budget=budget)
     assert len(plan["starts"]) > 4
     assert_same_gradient(g0, g1, fields=EXP_FIELDS)
-    assert peak1 - result1 - 8 * n_in - n_sp <= budget
-    assert peak0 - result0 - 8 * n_in - n_sp > budget
+    assert work1 <= budget
+    assert work0 > budget
 
 
 # ---------------------------------------------------------------- 'qif' and 'theta' networks
@@ -511,15 +509,7 @@ def test_checkpointed_qif_readouts_and_groups(rng, seed, config, monkeypatch):
     budget = least_budget(net) * 1.2
     assert len(segments(net, budget)["starts"]) > 4
     assert_same_gradient(g0, net.gradient(c, dL_dstates=ds, memory_budget=budget))
-    plan = checkpoint.plan
-    for rerun, m in ((False, 3), (True, 2)):
-
-        def forced(*args, rerun=rerun, m=m):
-            r, starts, _m, _rerun, need = plan(*args)
-            return r, starts, m, rerun, need
-
-        monkeypatch.setattr(checkpoint, "plan", forced)
-        assert_same_gradient(g0, net.gradient(c, dL_dstates=ds, memory_budget=budget))
+    assert_same_in_groups(monkeypatch, g0, lambda: net.gradient(c, dL_dstates=ds, memory_budget=budget))
 
 
 def test_checkpointed_qif_errors(rng):
@@ -557,16 +547,15 @@ def test_qif_budget_is_respected_and_the_unsegmented_pass_exceeds_it(model, frac
     n_sp = net.spike_times.size
     assert n_sp > 5_000
     c = rng.normal(size=n_sp)
-    n_in = net._tape_inputs[0][0].size
-    peak0, result0, g0 = measured_peak(net, c)
-    budget = fraction * (peak0 - result0 - 8 * n_in - n_sp)
+    work0, g0 = budgeted_bytes(net, c)
+    budget = fraction * work0
     plan = segments(net, budget)
     assert plan["rerun"] == rerun
-    peak1, result1, g1 = measured_peak(net, c, memory_budget=budget)
+    work1, g1 = budgeted_bytes(net, c, memory_budget=budget)
     assert len(plan["starts"]) > 4
     assert_same_gradient(g0, g1)
-    assert peak1 - result1 - 8 * n_in - n_sp <= budget
-    assert peak0 - result0 - 8 * n_in - n_sp > budget
+    assert work1 <= budget
+    assert work0 > budget
 
 
 @pytest.mark.parametrize("size", [0, 5, 256, 1000, 10_000])
