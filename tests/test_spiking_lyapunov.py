@@ -48,6 +48,25 @@ def _small(model, seed, v_init=None):
 MODELS = ["lif", "qif", "theta", "mixed"]
 
 
+def fd_state_jacobian(make, v0, duration, h, spike_indices=None):
+    """Central differences (step h) of the states after ``duration`` by the initial states ``v0``:
+    ``make(v)`` returns a fresh network that starts from the states v. With ``spike_indices``, every
+    perturbed run must fire the neurons in that order (h small enough that no two events swap)."""
+    fd = np.empty((v0.size, v0.size))
+    for k in range(v0.size):
+        ends = []
+        for sign in (1, -1):
+            v = v0.copy()
+            v[k] += sign * h
+            run = make(v)
+            run.run(duration)
+            if spike_indices is not None:
+                np.testing.assert_array_equal(run.spike_indices, spike_indices)  # same order of events
+            ends.append(run.v)
+        fd[:, k] = (ends[0] - ends[1]) / (2 * h)
+    return fd
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_jacobian_product_matches_finite_differences(model, seed):
     # d state(T) / d state(0) from the product of single-spike Jacobians, against central differences of
@@ -60,17 +79,7 @@ def test_jacobian_product_matches_finite_differences(model, seed):
     ref.run(duration)
     assert ref.spike_times.size > 2 * net.n  # many spikes, each neuron's Jacobians compose
     assert net.t == 0.0 and np.array_equal(net.v, v0)  # the network itself is left as it was
-    fd = np.empty_like(jac)
-    for k in range(net.n):
-        runs = []
-        for sign in (1, -1):
-            v = v0.copy()
-            v[k] += sign * h
-            run = _small(model, seed, v)
-            run.run(duration)
-            np.testing.assert_array_equal(run.spike_indices, ref.spike_indices)  # same order of events
-            runs.append(run.v)
-        fd[:, k] = (runs[0] - runs[1]) / (2 * h)
+    fd = fd_state_jacobian(lambda v: _small(model, seed, v), v0, duration, h, ref.spike_indices)
     # central differences: truncation O(h^2) and rounding O(eps |v| / h) ~ 1e-9 relative
     np.testing.assert_allclose(jac, fd, rtol=0, atol=1e-6 * max(1.0, np.abs(fd).max()))
 

@@ -6,6 +6,7 @@ the exponents, the two-trajectory check with delays, refusals."""
 
 import numpy as np
 import pytest
+from test_spiking_lyapunov import fd_state_jacobian
 
 from brian2_sparseprop import EventNetwork
 from brian2_sparseprop.connectivity import fixed_out_degree
@@ -88,17 +89,7 @@ def test_jacobian_product_matches_finite_differences(model, features, seed):
     ref = _small(model, features, seed)
     ref.run(duration)
     assert ref.spike_times.size > 2 * net.n  # many spikes, each neuron's Jacobians compose
-    fd = np.empty_like(jac)
-    for k in range(net.n):
-        runs = []
-        for sign in (1, -1):
-            v = v0.copy()
-            v[k] += sign * h
-            run = _small(model, features, seed, v)
-            run.run(duration)
-            np.testing.assert_array_equal(run.spike_indices, ref.spike_indices)  # same order of events
-            runs.append(run.v)
-        fd[:, k] = (runs[0] - runs[1]) / (2 * h)
+    fd = fd_state_jacobian(lambda v: _small(model, features, seed, v), v0, duration, h, ref.spike_indices)
     if "refractory" in features or "delays" in features:
         assert np.abs(fd).max() > 0.1  # the inputs act (not everything is held or decayed away)
     np.testing.assert_allclose(jac, fd, rtol=0, atol=1e-6 * max(1.0, np.abs(fd).max()))
@@ -234,18 +225,14 @@ def test_spikes_in_flight_at_the_start_are_fixed_inputs(seed):
     t_pre = net.t
     v0 = net.v
     jac = _tangent_map(net, duration, np.eye(net.n))
-    fd = np.empty_like(jac)
-    for k in range(net.n):
-        runs = []
-        for sign in (1, -1):
-            m = _small("lif", {"delays"}, seed)
-            m.run(t_pre)
-            v = v0.copy()
-            v[k] += sign * h
-            m.set_v(v)
-            m.run(duration)
-            runs.append(m.v)
-        fd[:, k] = (runs[0] - runs[1]) / (2 * h)
+
+    def from_v(v):
+        m = _small("lif", {"delays"}, seed)
+        m.run(t_pre)
+        m.set_v(v)
+        return m
+
+    fd = fd_state_jacobian(from_v, v0, duration, h)
     np.testing.assert_allclose(jac, fd, rtol=0, atol=1e-6 * max(1.0, np.abs(fd).max()))
 
 

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from test_spiking_lyapunov import fd_state_jacobian
 
 from brian2_sparseprop import EventNetwork
 from brian2_sparseprop.connectivity import fixed_out_degree
@@ -85,17 +86,7 @@ def test_jacobian_product_matches_finite_differences(model, drives, features, du
     ref.run(duration, record_tape=True)
     kicked = np.concatenate(ref._tape).astype(bool)
     assert kicked.sum() >= 5  # spikes triggered by pulses, the case under test
-    fd = np.empty_like(jac)
-    for k in range(net.n):
-        runs = []
-        for sign in (1, -1):
-            v = v0.copy()
-            v[k] += sign * h
-            run = _small(model, drives, features, seed, v)
-            run.run(duration)
-            np.testing.assert_array_equal(run.spike_indices, ref.spike_indices)  # same order of events
-            runs.append(run.v)
-        fd[:, k] = (runs[0] - runs[1]) / (2 * h)
+    fd = fd_state_jacobian(lambda v: _small(model, drives, features, seed, v), v0, duration, h, ref.spike_indices)
     np.testing.assert_allclose(jac, fd, rtol=0, atol=1e-6 * max(1.0, np.abs(fd).max()))
     if drives != "sub":
         assert np.abs(fd).max() > 0.01  # not everything forgotten
