@@ -668,6 +668,13 @@ def _carry_back(ev, g_sin, lam, g_in):
     return pend_i, pend_v
 
 
+def _segment_readouts(s_times, states, ds, t_a, t_b):
+    """The readouts recorded in [t_a, t_b): their times, the recorded states (a row per time) and the
+    given dL/dstate (flat)."""
+    a, b = np.searchsorted(s_times, [t_a, t_b], side="left")
+    return s_times[a:b], np.ascontiguousarray(states[a:b], float), np.ascontiguousarray(ds[a:b], float).reshape(-1)
+
+
 def _lif_segment(
     p, times, neuron, kicked, dL_dt, in_t, in_s, states, ds, s_times, s_idx, tref, d_max, window,
     indices, w, d, spec, n, t_a, t_b, r_a, r_b, v_a, mu_end, pend_i, pend_v,
@@ -680,11 +687,8 @@ def _lif_segment(
         times, neuron, kicked, dL_dt, in_t, in_s, tref, d_max, window, t_a, t_b, r_a, r_b, pend_i, pend_v, 1
     )
     m, seg_t, seg_i, seg_k, seg_dl, sin_t, sin_s, sin_after = ev[:8]
-    # the segment's readouts
-    ro_a, ro_b = (int(x) for x in np.searchsorted(s_times, [t_a, t_b], side="left"))
-    ro_t = s_times[ro_a:ro_b]
-    ro_v = np.ascontiguousarray(states[ro_a:ro_b], float).reshape(-1)
-    ro_d = np.ascontiguousarray(ds[ro_a:ro_b], float).reshape(-1)
+    ro_t, ro_v, ro_d = _segment_readouts(s_times, states, ds, t_a, t_b)
+    ro_v = ro_v.reshape(-1)
     ptr, order, kind, bd_time, pos, ro_pos, at_end = _boundaries(seg_t, seg_i, seg_k, n, ro_t, s_idx, tref)
     held = ro_pos < 0
     if held.any():
@@ -722,10 +726,7 @@ def _lif_exp_segment(
         times, neuron, kicked, dL_dt, in_t, in_s, tref, d_max, window, t_a, t_b, r_a, r_b, pend_i, pend_v, 0
     )
     m, seg_t, seg_i, seg_k, seg_dl, sin_t, sin_s, sin_after = ev[:8]
-    ro_a, ro_b = (int(x) for x in np.searchsorted(s_times, [t_a, t_b], side="left"))
-    ro_t = s_times[ro_a:ro_b]
-    ro_v = np.ascontiguousarray(states[ro_a:ro_b], float)
-    ro_d = np.ascontiguousarray(ds[ro_a:ro_b], float).reshape(-1)
+    ro_t, ro_v, ro_d = _segment_readouts(s_times, states, ds, t_a, t_b)
     ptr, kind, bd_time, bd_val, pos, ro_pos, at_end = _exp_boundaries(
         seg_t, seg_i, seg_k, n, tref, t_b, ro_t, s_idx, ro_v
     )
@@ -807,11 +808,9 @@ def _linear_segment(
         times, neuron, kicked, dL_dt, in_t, in_s, tref, d_max, window, t_a, t_b, r_a, r_b, pend_i, pend_v, 0
     )
     m, seg_t, seg_i, seg_k, seg_dl, sin_t, sin_s, sin_after = ev[:8]
-    ro_a, ro_b = (int(x) for x in np.searchsorted(s_times, [t_a, t_b], side="left"))
-    ro_t = s_times[ro_a:ro_b]
-    ro_d = np.ascontiguousarray(ds[ro_a:ro_b], float).reshape(-1)
+    ro_t, ro_v, ro_d = _segment_readouts(s_times, states, ds, t_a, t_b)
     ptr, kind, bd_time, _bd_val, pos, ro_pos, at_end = _exp_boundaries(
-        seg_t, seg_i, seg_k, n, tref, t_b, ro_t, s_idx, states[ro_a:ro_b]
+        seg_t, seg_i, seg_k, n, tref, t_b, ro_t, s_idx, ro_v
     )
     held = ro_pos < 0
     if held.any():
