@@ -604,8 +604,7 @@ def qif_backward(
     const double[::1] p_all, const double[::1] p_v, const double[::1] p_drive, const double[::1] p_time,
     const double[::1] v_T, const uint8_t[::1] held, const uint8_t[::1] theta,
     const double[::1] tau, int64_t m_tau, const double[::1] drive, int64_t m_drive,
-    const double[::1] thr, int64_t m_thr, const double[::1] reset, int64_t m_reset,
-    const double[::1] v0, const double[::1] dL_dt, const double[::1] dL_dv,
+    const double[::1] thr, int64_t m_thr, const double[::1] dL_dt, const double[::1] dL_dv,
     double[::1] g_w, int64_t m_gw, double[::1] g_d, int64_t m_gd, double[::1] g_tau, double[::1] g_drive,
     double[::1] g_v0, double[::1] g_thr, double[::1] g_reset, double[::1] g_in, int64_t[::1] counts,
     const double[::1] ro_ab, const double[::1] r_all, int64_t n_pseudo=0, double[::1] lam_out=None,
@@ -618,7 +617,7 @@ def qif_backward(
     pulse-triggered spikes. The readouts' parts (`qif_replay`): `ro_ab` per arrival (if it holds 2 per
     arrival and 2 more), `r_all` per piece.
 
-    A segment of a checkpointed pass: `v0` the states at its start, its first `n_pseudo` spikes the
+    A segment of a checkpointed pass (its start states went to `qif_replay`): its first `n_pseudo` spikes the
     pseudo-spikes of `qif_replay` (their arrivals are sent back, their dL/dt is that of the start of
     their neuron's next piece and of those arrivals; not counted as pulse-triggered); `lam_out` (length
     n_sp), if given, receives every spike's dL/dt in total."""

@@ -971,9 +971,8 @@ def _qif_pass(
     _adjoint_qif.qif_backward(
         times, neuron, kicked, sp_ptr, pos, ev_row, ev_off, in_after, indptr, inv, rec,
         p_all, p_v, p_drive, p_time, v_T, held, theta, p["tau"], _mask(p["tau"]), p["drive"], _mask(p["drive"]),
-        p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), v0,
-        dL_dt, dv, g["w"], _mask(g["w"]), g["d"], _mask(g["d"]), g["tau"], g["drive"], g["v0"], g["thr"],
-        g["reset"], g["in"], counts, ro_ab, r_all, n_pseudo, lam_out,
+        p["thr"], _mask(p["thr"]), dL_dt, dv, g["w"], _mask(g["w"]), g["d"], _mask(g["d"]), g["tau"], g["drive"],
+        g["v0"], g["thr"], g["reset"], g["in"], counts, ro_ab, r_all, n_pseudo, lam_out,
     )  # fmt: skip
 
 
