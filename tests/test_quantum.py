@@ -159,3 +159,37 @@ def test_one_neuron_refractory_across_an_epoch_shift(quantum):
         spikes.append(net.spike_times)
     np.testing.assert_allclose(spikes[0], [1.9995, 2.003], rtol=0, atol=1e-12)
     np.testing.assert_array_equal(spikes[0], spikes[1])
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda net: net.set_params(delays=0.25 * MS), r"delays 0\.00025 s = 2\.5"),
+        (lambda net: net.set_params(refractory=0.25 * MS), r"refractory 0\.00025 s = 2\.5"),
+        (lambda net: net.set_poisson(0, delays=0.25 * MS), r"delays 0\.00025 s = 2\.5"),
+        (lambda net: net.set_spike_generator(0, [30 * MS], [0], delays=0.25 * MS), r"delays 0\.00025 s = 2\.5"),
+    ],
+    ids=["delays", "refractory", "poisson", "generator"],
+)
+def test_new_values_off_the_grid_are_refused_and_nothing_changes(change, match):
+    """New delays or refractory periods off the grid between runs: refused before anything changes, so
+    that the network runs on as the same network that was never changed (and a later change of another
+    parameter does not build an engine with them)."""
+
+    def ring():
+        net = EventNetwork(3, drive=1.2, indptr=[0, 1, 2, 3], indices=[1, 2, 0], weights=0.3, delays=1 * MS,
+                           refractory=2 * MS, time_quantum=0.1 * MS, seed=3)  # fmt: skip
+        net.add_poisson_input(500.0, 0.05)
+        net.add_spike_generator([12 * MS], [0], 1, [0, 1], [2], 0.5, delays=0.5 * MS)
+        net.run(0.01)
+        return net
+
+    net, ref = ring(), ring()
+    with pytest.raises(ValueError, match=match):
+        change(net)
+    for m in (net, ref):
+        m.set_params(drive=1.3)
+        m.run(0.05)
+    assert ref.spike_times.size > 10
+    np.testing.assert_array_equal(net.spike_indices, ref.spike_indices)
+    np.testing.assert_array_equal(net.spike_times, ref.spike_times)

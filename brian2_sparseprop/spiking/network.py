@@ -1474,9 +1474,9 @@ class EventNetwork:
         return idx.astype(np.int32)
 
     # ------------------------------------------------------------------ building the engine
-    def _build_engine(self, initialize=True, epoch=0.0):
+    def _build_engine(self, initialize=True, epoch=0.0, check_quanta=True):
         n = self.n
-        if self._quantum:
+        if self._quantum and check_quanta:
             self._check_quanta(self._all_delays(), self._tref)
         codes = self._codes
         K = _engine.KIND_CODES
@@ -2182,9 +2182,12 @@ class EventNetwork:
         if weights is not None:
             new_weights = _per_synapse("weights", si_value("weights", weights, "dimensionless"), nnz)
         new_delays = None
-        old_all = self._all_delays()
+        old_all = None
         if delays is not None:
             new_delays = _per_synapse("delays", si_value("delays", delays, "time"), nnz, nonneg=True)
+            old_all = self._all_delays()
+        if self._quantum:  # before anything changes
+            self._check_quanta(np.zeros(0) if new_delays is None else new_delays, trial._tref)
         old_tref = self._tref
         old_linear = (self._linear, self._thr)
         if linear is not None:  # the state carries on: the initial state (before the first run) stays
@@ -2279,7 +2282,9 @@ class EventNetwork:
             weights = _per_synapse("weights", si_value("weights", weights, "dimensionless"), ix.size)
         if delays is not None:
             delays = _per_synapse("delays", si_value("delays", delays, "time"), ix.size, nonneg=True)
-        old_all = self._all_delays()
+        if self._quantum and delays is not None:  # before anything changes
+            self._check_quanta(delays, np.zeros(0))
+        old_all = None if delays is None else self._all_delays()
         self._poisson[k] = (
             old_rates if rates is None else rates,
             ip,
@@ -2334,7 +2339,9 @@ class EventNetwork:
         probe = EventNetwork.__new__(EventNetwork)
         probe.n, probe._generators, probe._engine = self.n, [], None
         probe.add_spike_generator(times, sources, n_src, ip, ix, w, d, period)
-        old_all = self._all_delays()
+        if self._quantum and delays is not None:  # before anything changes
+            self._check_quanta(probe._generators[0][6], np.zeros(0))
+        old_all = None if delays is None else self._all_delays()
         self._generators[k] = probe._generators[0]
         if self._engine is not None:
             self._rebuild(self._tref, None, False, changed_generators={k}, old_delays=self._moved(old_all))
@@ -2361,8 +2368,9 @@ class EventNetwork:
         return np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(parts, sizes)])
 
     def _moved(self, old_all):
-        """``old_all`` (the delays before a change, `_all_delays`) if the delays changed, else None."""
-        return None if np.array_equal(old_all, self._all_delays()) else old_all
+        """``old_all`` (the delays before a change, `_all_delays`; None where no delays were given) if the
+        delays changed, else None."""
+        return None if old_all is None or np.array_equal(old_all, self._all_delays()) else old_all
 
     def _refuse_currents(self, what):
         """NotImplementedError for networks with 'lif_exp' or 'coba' neurons, whose currents ``_rebuild`` does
@@ -2391,8 +2399,6 @@ class EventNetwork:
         `_redirect_in_flight` if ``old_delays``, every synapse's delay before the change as `_all_delays`
         gives them, is given), the next Poisson event (rescaled when the summed rate changed), the position of every
         unchanged spike generator, the random state, the clock and the counters."""
-        if self._quantum:
-            self._check_quanta(self._all_delays(), self._tref)  # before the running engine is let go
         old, old_spec = self._engine, self._spec
         n = self.n
         F, K = _engine.FLAG_CODES, _engine.KIND_CODES
@@ -2420,7 +2426,7 @@ class EventNetwork:
             lin_now = old.linear_states(lin_idx)
         rng_state = self._bitgen.state
         self._engine = None
-        self._build_engine(initialize=False, epoch=epoch)
+        self._build_engine(initialize=False, epoch=epoch, check_quanta=False)  # (new ones: by the setters)
         self._bitgen.state = rng_state  # building draws a first Poisson wait: undone
         eng, spec = self._engine, self._spec
         eng.set_clock(*clock)
