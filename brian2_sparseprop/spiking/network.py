@@ -139,6 +139,10 @@ def _sort_rows_by_delay(indptr, indices, weights, delays, shared, ids=None):
     return indices, weights, delays, zero_end
 
 
+# the engine's CSR of all synapses, which a rebuild with the same weights and delays takes over as it is
+_SYNAPSE_KEYS = ("indptr", "indices", "weights", "delays", "zero_end")
+
+
 def _off_quanta(values, quantum):
     """Where ``values`` (s) are not a whole number of ``quantum`` (s), to 16 rounding steps: the rule of
     ``EventNetwork(time_quantum=...)`` for delays and refractory periods (a decimal 0.7 ms is 7 quanta of
@@ -1474,7 +1478,7 @@ class EventNetwork:
         return idx.astype(np.int32)
 
     # ------------------------------------------------------------------ building the engine
-    def _build_engine(self, initialize=True, epoch=0.0, check_quanta=True):
+    def _build_engine(self, initialize=True, epoch=0.0, check_quanta=True, synapses=None):
         n = self.n
         if self._quantum and check_quanta:
             self._check_quanta(self._all_delays(), self._tref)
@@ -1532,7 +1536,7 @@ class EventNetwork:
         ref_end = np.full(n if (self._tref > 0).any() else 1, -np.inf)
         ref_k = np.zeros(ref_end.size if self._quantum else 1, np.int64)  # refractory ends as pairs (quanta)
 
-        csr = self._combined_connectivity(epoch)
+        csr = self._combined_connectivity(epoch, synapses)
         neurons = np.zeros(n, _engine.NEURON_DTYPE)
         neurons["x"], neurons["flags"] = x, flags
         spec = dict(
@@ -1595,11 +1599,13 @@ class EventNetwork:
         lin[:, 1 + L["model"].v] = v0
         return dict(lin_sys=L["sys"], lin_cls=L["cls"], lin=lin)
 
-    def _combined_connectivity(self, epoch=0.0):
+    def _combined_connectivity(self, epoch=0.0, synapses=None):
         """One CSR over presynaptic ids: neurons, then Poisson sources, then generator sources; each
         row sorted by delay so that a spike needs one queue entry per distinct delay in flight. With
         plasticity, also the rule and traces of each synapse (times relative to ``epoch``) and the plastic
-        synapses onto each neuron."""
+        synapses onto each neuron. ``synapses``: that CSR as an engine of the same connectivity, weights
+        and delays holds it (``indptr``, ``indices``, ``weights``, ``delays``, ``zero_end``), taken as it is
+        (no plasticity)."""
         for part in {r["part"] for r in self._stdp + self._stp}:  # plastic weights: per synapse, owned by the network
             w = self._part_weights(part)
             if w.size != self._part_size(part):  # a scalar given to set_params, set_poisson, ...
@@ -1638,14 +1644,17 @@ class EventNetwork:
                 return parts[0]
             return np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(parts, nnz_all)])
 
-        weights = merged(w) if nnz else np.zeros(1)
         plastic = bool(self._stdp or self._stp)
-        if plastic:
-            weights = np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(w, nnz_all)]).astype(np.float64)
-        delays = merged(d) if nnz else np.zeros(1)
-        zero_end = np.zeros(1, np.int64)
         ids = np.arange(nnz, dtype=np.int64) if plastic else None
-        if delays.size > 1:
+        if synapses is not None:
+            indptr, indices, weights, delays, zero_end = (synapses[k] for k in _SYNAPSE_KEYS)
+        else:
+            weights = merged(w) if nnz else np.zeros(1)
+            if plastic:
+                weights = np.concatenate([np.broadcast_to(p, (m,)) for p, m in zip(w, nnz_all)]).astype(np.float64)
+            delays = merged(d) if nnz else np.zeros(1)
+            zero_end = np.zeros(1, np.int64)
+        if synapses is None and delays.size > 1:
             # the network's own arrays (or the caller's) are copied before any reordering: they keep the order
             # of `indices`, in which set_params takes new weights and delays (and add_stdp its `synapses`)
             shared = len(idx) == 1 or plastic
@@ -2214,7 +2223,12 @@ class EventNetwork:
             return
         self._config["v_init"] = None  # a pickled network is rebuilt from its state, not from v_init
         self._rebuild(
-            old_tref, last_spike, refractory is not None, old_delays=self._moved(old_all), old_linear=old_linear
+            old_tref,
+            last_spike,
+            refractory is not None,
+            old_delays=self._moved(old_all),
+            old_linear=old_linear,
+            same_synapses=weights is None and delays is None,
         )
 
     def _check_same_linear_form(self, linear, lin):
@@ -2293,7 +2307,8 @@ class EventNetwork:
             d if delays is None else delays,
         )
         if self._engine is not None:
-            self._rebuild(self._tref, None, False, old_delays=self._moved(old_all))
+            same = weights is None and delays is None
+            self._rebuild(self._tref, None, False, old_delays=self._moved(old_all), same_synapses=same)
 
     def set_spike_generator(self, k, times, sources, period=None, weights=None, delays=None):
         """Replace the spikes of the k-th spike generator between runs; everything else carries on.
@@ -2344,7 +2359,10 @@ class EventNetwork:
         old_all = None if delays is None else self._all_delays()
         self._generators[k] = probe._generators[0]
         if self._engine is not None:
-            self._rebuild(self._tref, None, False, changed_generators={k}, old_delays=self._moved(old_all))
+            same = weights is None and delays is None
+            self._rebuild(
+                self._tref, None, False, changed_generators={k}, old_delays=self._moved(old_all), same_synapses=same
+            )
 
     def _check_quanta(self, delays, refractory):
         """ValueError unless every delay and refractory period is a whole number of time quanta, to 16 rounding
@@ -2388,7 +2406,14 @@ class EventNetwork:
             )
 
     def _rebuild(
-        self, old_tref, last_spike, refractory_changed, changed_generators=(), old_delays=None, old_linear=None
+        self,
+        old_tref,
+        last_spike,
+        refractory_changed,
+        changed_generators=(),
+        old_delays=None,
+        old_linear=None,
+        same_synapses=False,
     ):
         """Build the engine again from the new parameters and carry the running one's state over.
 
@@ -2426,7 +2451,10 @@ class EventNetwork:
             lin_now = old.linear_states(lin_idx)
         rng_state = self._bitgen.state
         self._engine = None
-        self._build_engine(initialize=False, epoch=epoch, check_quanta=False)  # (new ones: by the setters)
+        # (new delays and refractory periods were checked against the time quantum by the setters); the
+        # synapses of unchanged weights and delays are taken as the old engine holds them (in its order)
+        synapses = {k: old_spec[k] for k in _SYNAPSE_KEYS} if same_synapses and not (self._stdp or self._stp) else None
+        self._build_engine(initialize=False, epoch=epoch, check_quanta=False, synapses=synapses)
         self._bitgen.state = rng_state  # building draws a first Poisson wait: undone
         eng, spec = self._engine, self._spec
         eng.set_clock(*clock)
