@@ -107,6 +107,27 @@ def test_checkpointed_linear_gradient_equals_the_unsegmented_one(rng, config):
             assert covers
 
 
+def test_checkpointed_shared_model(rng):
+    """A model that all neurons share (one dL/dM accumulator, counted once by the plan): the checkpointed
+    gradient is the unsegmented one down to the least budget, and the plan holds less per neuron than for
+    the same model given per neuron."""
+    n = 16
+    P = tl.random_params(rng, "alpha", n=n)
+    P["A"], P["b"] = P["A"][0], P["b"][0]
+    inputs = tl.random_inputs(rng, n)
+    net = tl.build(P, inputs)
+    assert net.spike_times.size > 50
+    c = rng.normal(size=net.spike_times.size)
+    b = rng.normal(size=(n, len(P["variables"])))
+    g0 = net.gradient(c, b)
+    assert np.shape(g0.A) == P["A"].shape
+    for budget, _n_seg in kept_budgets(net):
+        assert_same_gradient(g0, net.gradient(c, b, memory_budget=budget), fields=LIN_FIELDS)
+    per_neuron = tl.build(dict(P, A=np.tile(P["A"], (n, 1, 1)), b=np.tile(P["b"], (n, 1))), inputs)
+    np.testing.assert_array_equal(per_neuron.spike_times, net.spike_times)
+    assert segments(per_neuron, 1e15)["bytes"] - segments(net, 1e15)["bytes"] == 200 * n
+
+
 def test_checkpointed_zero_delay_cascades(rng):
     """Pulses into v with a threshold on v - vt, half the synapses without delay (test_gradients_linear's
     cascades): pulse-triggered spikes trigger others at the same instant, each taking its cause among the

@@ -580,3 +580,26 @@ def test_spikes_at_the_end_of_a_refractory_period_are_counted():
     net.run(0.03, record_tape=True)
     np.testing.assert_allclose(net.spike_times, [0.02, 0.022, 0.024, 0.026, 0.028], rtol=1e-12)
     assert net.gradient(np.ones(5)).n_coincident == 4
+
+
+@pytest.mark.parametrize("kind", ["alpha", "exp2"])
+def test_shared_model_gradient_is_the_per_neuron_one_summed(seed, kind):
+    """A model whose A and b all neurons share (one accumulator row in the compiled pass): dL/dA and dL/db
+    are the per-neuron gradients of the same model given per neuron, summed over the neurons; every other
+    field is the same."""
+    rng = np.random.default_rng(seed)
+    P = random_params(rng, kind)
+    P["A"], P["b"] = P["A"][0], P["b"][0]
+    shared = build(P)
+    per_neuron = build(dict(P, A=np.broadcast_to(P["A"], (P["n"],) + P["A"].shape).copy(),
+                            b=np.broadcast_to(P["b"], (P["n"],) + P["b"].shape).copy()))  # fmt: skip
+    np.testing.assert_array_equal(shared.spike_times, per_neuron.spike_times)
+    c = rng.normal(size=shared.spike_times.size)
+    b = rng.normal(size=shared.linear_state.shape)
+    gs, gp = shared.gradient(c, b), per_neuron.gradient(c, b)
+    assert np.shape(gs.A) == P["A"].shape and np.shape(gs.b) == P["b"].shape
+    np.testing.assert_allclose(gs.A, gp.A.sum(axis=0), rtol=1e-12, atol=1e-12 * np.abs(gp.A).max())
+    np.testing.assert_allclose(gs.b, gp.b.sum(axis=0), rtol=1e-12, atol=1e-12 * np.abs(gp.b).max())
+    assert np.abs(gs.A).max() > 0 and np.abs(gs.b).max() > 0
+    for name in ("weights", "delays", "x0", "threshold", "reset"):
+        np.testing.assert_array_equal(getattr(gs, name), getattr(gp, name), err_msg=name)

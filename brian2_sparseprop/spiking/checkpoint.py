@@ -57,8 +57,9 @@ neuron is refractory at the segment's end and whose pass carries that adjoint th
 piece to the spike's reset. Arrivals before t_a are in the start state; those of one instant keep the
 whole run's order (the reverse walk meets the spikes by record position and the events in flight in the
 order of the whole run's pass), which decides which pulse causes a pulse-triggered spike. The pass holds 17
-doubles per boundary (spikes, refractory ends, readouts) and dL/dA, dL/db per neuron (25 doubles), which the
-plan counts (`LIN_SPIKE_BYTES`, `LIN_READOUT_BYTES`, `LIN_NEURON_BYTES`).
+doubles per boundary (spikes, refractory ends, readouts) and dL/dA, dL/db (25 doubles) per neuron where A or b
+is given per neuron (else once), which the plan counts (`LIN_SPIKE_BYTES`, `LIN_READOUT_BYTES`,
+`LIN_NEURON_BYTES`, `LIN_GM_BYTES`).
 
 Segments are cut between two spikes of different times (a cascade of one instant stays in one segment), at 0.382
 of the gap (`SPLIT`: no event is expected at that instant). Their number is the smallest whose memory fits the
@@ -87,6 +88,7 @@ from .gradients import (
     _exp_boundaries,
     _gradient,
     _linear_dy,
+    _linear_gM,
     _linear_result,
     _linear_x0,
     _mask,
@@ -116,6 +118,7 @@ QIF_NEURON_BYTES = 96  # 'qif'/'theta': more per neuron (the open pieces' factor
 LIN_SPIKE_BYTES = 320  # 'linear': more per spike (its boundary and its refractory end's: 17 doubles each, and more)
 LIN_READOUT_BYTES = 192  # 'linear': more per readout (its boundary)
 LIN_NEURON_BYTES = 448  # 'linear': more per neuron (dL/dM, 25 doubles; augmented states and adjoints, 5 each)
+LIN_GM_BYTES = 200  # of which dL/dM, one row for all neurons when A and b are shared
 
 
 class _Degrees:
@@ -150,8 +153,9 @@ def _state_size(net, family):
     beyond the 'lif' pass's per spike, per neuron and per readout."""
     if family == "lif_exp":  # v and the two currents; the refractory ends' boundaries, 6 doubles each
         return 3, (EXP_SPIKE_BYTES, EXP_NEURON_BYTES, 0)
-    if family == "linear":  # the state vector; boundaries of 17 doubles, dL/dM per neuron
-        return len(net._linear["model"].variables), (LIN_SPIKE_BYTES, LIN_NEURON_BYTES, LIN_READOUT_BYTES)
+    if family == "linear":  # the state vector; boundaries of 17 doubles, dL/dM per neuron unless shared
+        per_neuron = LIN_NEURON_BYTES - (0 if _linear_gM(net)[0].shape[0] == net.n else LIN_GM_BYTES)
+        return len(net._linear["model"].variables), (LIN_SPIKE_BYTES, per_neuron, LIN_READOUT_BYTES)
     return 1, (0, 0, 0)
 
 
@@ -489,8 +493,9 @@ def checkpointed(net, p, times, neuron, kicked, dL_dt, dv, ds, value, budget, fa
             extra_tau, extra_thr = _pseudospike_terms(net, p, theta, dL_dt[n_sp:], ps, dv)
         dL_dt = dL_dt[:n_sp]
         all_idx = np.arange(n)
-    elif lin:  # dL/dM per neuron (n x 25), the reset maps' scale and offset; adjoints of the augmented states
-        g = dict(w=g_w, d=g_d, M=np.zeros((n, 25)), thr=g_thr, reset=g_reset, ra=np.zeros(5), rr=np.zeros(5))
+    elif lin:  # dL/dM (per neuron or shared), the reset maps' scale and offset; adjoints of the augmented states
+        g_M, m_gM = _linear_gM(net)
+        g = dict(w=g_w, d=g_d, M=g_M, m_M=m_gM, thr=g_thr, reset=g_reset, ra=np.zeros(5), rr=np.zeros(5))
         mu_end = _linear_dy(net, dv)
     g_in = np.zeros(in_t.size)
     counts = np.zeros(4 if lin else 3, np.int64)
@@ -828,7 +833,7 @@ def _linear_segment(
         spec["indptr"], indices, w, _mask(w), d, _mask(d), L["sys"], L["cls"],
         p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), _augmented(net, x_a),
         t_a, t_b, np.ascontiguousarray(seg_dl), mu_end, g["w"], _mask(g["w"]), g["d"], _mask(g["d"]),
-        g["M"], np.int64(-1), g_y0, g["thr"], g["reset"], g["ra"], g["rr"], g_sin, counts, m, lam,
+        g["M"], g["m_M"], g_y0, g["thr"], g["reset"], g["ra"], g["rr"], g_sin, counts, m, lam,
     )  # fmt: skip
     pend_i, pend_v = _carry_back(ev, g_sin, lam, g_in)
     return g_y0, pend_i, pend_v, at_end

@@ -699,7 +699,7 @@ def _linear_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
     x0, dy = _augmented(net, _linear_x0(net)), _linear_dy(net, dv)
     bd_order = np.full(bd_time.size + 1, times.size, np.int64)  # each spike boundary's record position
     bd_order[pos] = np.arange(times.size)
-    g_M, g_x0 = np.zeros((n, 25)), np.zeros((n, 5))
+    (g_M, m_gM), g_x0 = _linear_gM(net), np.zeros((n, 5))
     g_thr, g_reset, g_ra, g_rr = np.zeros(n), np.zeros(n), np.zeros(5), np.zeros(5)
     g_in = np.zeros(in_times.size)
     counts = np.zeros(4, np.int64)
@@ -710,12 +710,20 @@ def _linear_gradient(net, p, times, neuron, kicked, dL_dt, dv, ds, value):
         s_times, s_idx, ro_pos, ro_sp_after, ro_in_after, ds.reshape(-1),
         spec["indptr"], indices, w, _mask(w), dl, _mask(dl), L["sys"], L["cls"],
         p["thr"], _mask(p["thr"]), p["reset"], _mask(p["reset"]), p["tref"], _mask(p["tref"]), x0,
-        0.0, T, dL_dt, dy, g_w, _mask(g_w), g_d, _mask(g_d), g_M, np.int64(-1), g_x0,
+        0.0, T, dL_dt, dy, g_w, _mask(g_w), g_d, _mask(g_d), g_M, m_gM, g_x0,
         g_thr, g_reset, g_ra, g_rr, g_in, counts,
     )  # fmt: skip
     return _linear_result(
         net, g_w, g_d, parts, perm, g_in, in_src, value, g_M, g_x0, g_thr, g_reset, g_ra, g_rr, counts, n_at_end
     )
+
+
+def _linear_gM(net):
+    """The accumulator of dL/dM, M = [b A] of the augmented system (25 doubles in a row), and its mask for the
+    compiled pass: a row per neuron if A or b is given per neuron, else one row (mask 0)."""
+    model = net._linear["model"]
+    per_neuron = np.ndim(model.A) == 3 or np.ndim(model.b) == 2
+    return np.zeros((net.n if per_neuron else 1, 25)), np.int64(-1 if per_neuron else 0)
 
 
 def _linear_x0(net):
@@ -746,12 +754,12 @@ def _linear_dy(net, dv):
 
 def _linear_result(net, g_w, g_d, parts, perm, g_in, in_src, value, g_M, g_x0, g_thr, g_reset, g_ra, g_rr, counts,
                    n_at_end):  # fmt: skip
-    """The `SpikeGradient` of a 'linear' network from the compiled pass's accumulators (dL/dM per neuron,
-    n x 25; dL/dy(0), n x 5; the counts of `linear_backward` and the readouts at refractory ends)."""
+    """The `SpikeGradient` of a 'linear' network from the compiled pass's accumulators (dL/dM, `_linear_gM`;
+    dL/dy(0), n x 5; the counts of `linear_backward` and the readouts at refractory ends)."""
     n = net.n
     model = net._linear["model"]
     d = len(model.variables)
-    gM = g_M.reshape(n, 5, 5)
+    gM = g_M.reshape(-1, 5, 5)
     gA, gb = gM[:, 1 : d + 1, 1 : d + 1].copy(), gM[:, 1 : d + 1, 0].copy()
     shared = {name: np.ndim(getattr(model, name)) for name in ("A", "b", "theta", "reset")}
     keep = np.zeros(d, bool)
