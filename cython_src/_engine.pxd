@@ -154,7 +154,7 @@ cdef class Engine:
     # kernel constants, and the value of a target's (flags & (F_PENDING | F_REFRACTORY | KIND_MASK)) that takes it
     # (an active KIND_QIF neuron; -1 when the path is off)
     cdef QifPar qf
-    cdef int qf_match
+    cdef readonly int qf_match
     # classes
     cdef NeuronClass* classes
     cdef int64_t[::1] class_offset     # start of each class's block in heap_keys / heap_ids
