@@ -1,4 +1,4 @@
-"""Engine builds of different git revisions against each other, on one S1 network, in one process.
+"""Engine builds of different git revisions against each other, on one S1 (or S2) network, in one process.
 
 On a shared machine timings of separate runs drift by tens of percent with the load; to see a change of a
 few percent, every build's engine is compiled from the revision's `cython_src/` into its own directory,
@@ -14,6 +14,7 @@ Usage::
 
     python benchmarks/compare_builds.py HEAD~1 HEAD [--n 1000000] [--chunk 0.05] [--rounds 8]
     python benchmarks/compare_builds.py HEAD WORKTREE       # WORKTREE: the uncommitted sources
+    python benchmarks/compare_builds.py HEAD~1 HEAD --net s2 --n 100000   # S2: theta neurons
 """
 
 import argparse
@@ -57,7 +58,8 @@ def build(rev, where):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("revs", nargs="+", help="git revisions (or WORKTREE); the first is the baseline")
-    parser.add_argument("--n", type=int, default=1_000_000, help="S1 size (default 1e6)")
+    parser.add_argument("--net", choices=["s1", "s2"], default="s1", help="S1 (LIF, default) or S2 (theta)")
+    parser.add_argument("--n", type=int, default=1_000_000, help="network size (default 1e6)")
     parser.add_argument("--chunk", type=float, default=0.05, help="simulated seconds per timed run")
     parser.add_argument("--rounds", type=int, default=8, help="alternating rounds (default 8)")
     args = parser.parse_args()
@@ -65,14 +67,16 @@ def main():
         parser.error(f"need n >= 1000, chunk > 0, rounds >= 1, found {args.n}, {args.chunk}, {args.rounds}")
 
     import brian2_sparseprop.spiking.network as network
-    from brian2_sparseprop.spiking.standard import sparse_inhibitory_lif
+    from brian2_sparseprop.spiking.standard import balanced_theta, sparse_inhibitory_lif
+
+    make = sparse_inhibitory_lif if args.net == "s1" else balanced_theta
 
     nets = {}
     with tempfile.TemporaryDirectory() as tmp:
         for k, rev in enumerate(args.revs):
             print(f"building {rev} ...", flush=True)
             network._engine = build(rev, Path(tmp) / str(k))
-            net = sparse_inhibitory_lif(args.n)
+            net = make(args.n)
             net.record_spikes(np.zeros(0, np.int32))
             net.run(0.02)  # transient of the initial state, and page faults
             nets[rev] = net
@@ -89,7 +93,7 @@ def main():
         if len(counts) > 1:
             sys.exit(f"round {r}: the builds produced different spike counts {sorted(counts)}")
     base = np.median(times[args.revs[0]])
-    print(f"S1, N = {args.n}, {args.rounds} rounds of {args.chunk} s; CPU us per spike")
+    print(f"{args.net.upper()}, N = {args.n}, {args.rounds} rounds of {args.chunk} s; CPU us per spike")
     for rev, t in times.items():
         print(
             f"{rev:>20s}  median {np.median(t):6.3f}  min {np.min(t):6.3f}  "

@@ -16,6 +16,7 @@ from ._lif_exp cimport LexpPar, LexpState
 from ._coba cimport CobaPar
 from ._linear cimport LinSys
 from ._models cimport KIND_BITS
+from ._qif cimport QifPar
 from ._stdp cimport StdpRule, SynTrace
 from ._stp cimport StpRule, StpState
 from ._typedefs cimport idx_t, int8_t, int32_t, int64_t, syn_t, uint8_t, uint16_t
@@ -149,6 +150,11 @@ cdef class Engine:
     cdef int64_t m_lin_cls
     cdef double[:, ::1] lin
     cdef readonly int64_t n_lin_stuck  # resets of linear neurons left at or above threshold (no refractory period)
+    # the QIF/theta fast path of `kick_row` (tau, drive > 0 and the threshold value shared by all neurons): their
+    # kernel constants, and the value of a target's (flags & (F_PENDING | F_REFRACTORY | KIND_MASK)) that takes it
+    # (an active KIND_QIF neuron; -1 when the path is off)
+    cdef QifPar qf
+    cdef readonly int qf_match
     # classes
     cdef NeuronClass* classes
     cdef int64_t[::1] class_offset     # start of each class's block in heap_keys / heap_ids

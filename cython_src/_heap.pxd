@@ -116,6 +116,20 @@ cdef inline void heap_update(Heap* h, idx_t i, float64_t k) noexcept nogil:
         heap_sift_down(h, p, k, i)
 
 
+cdef inline void heap_replace(Heap* h, idx_t p, float64_t k, idx_t i) noexcept nogil:
+    """`heap_update` for item i at position p, without reading its old key (a cache miss per update in a
+    large heap): the parent's key, in a level 8 times smaller and more likely cached, decides. If k is
+    below the parent's, it is below the old key and so below every child: sift up; otherwise the parent
+    order holds: sift down. The items end where `heap_update` puts them."""
+    cdef idx_t parent
+    if p > 0:
+        parent = (p - 1) >> 3
+        if heap_less(k, i, h.keys[parent], h.ids[parent]):
+            heap_sift_up(h, p, k, i)
+            return
+    heap_sift_down(h, p, k, i)
+
+
 cdef inline void heap_build(Heap* h) noexcept nogil:
     """Heapify keys/ids in place (Floyd) and fill pos."""
     cdef idx_t p

@@ -1,7 +1,7 @@
 """Python access to the engine's indexed 8-ary heap, for tests against ``heapq``."""
 import numpy as np
 
-from ._heap cimport Heap, heap_build, heap_sink, heap_update
+from ._heap cimport Heap, heap_build, heap_replace, heap_sink, heap_update
 from ._typedefs cimport idx_t, float64_t
 
 
@@ -59,6 +59,18 @@ cdef class IndexedHeap:
         if key != key:
             raise ValueError("key must not be NaN")
         heap_update(&self.h, <idx_t>i, key)
+
+    def replace(self, i, double key):
+        """Change the key of item ``i`` as the engine's kicks do, without reading the old key
+        (`heap_replace`); the heap ends as after `update`."""
+        self._check(i)
+        if key != key:
+            raise ValueError("key must not be NaN")
+        heap_replace(&self.h, self.h.pos[i * self.h.pos_stride], key, <idx_t>i)
+
+    def layout(self):
+        """The items in heap order (position 0 first), as a new array."""
+        return np.asarray(self._ids).copy()
 
     def increase(self, i, double key):
         """Raise the key of item ``i`` to ``key`` (>= its key) with the sink that prefetches a level ahead."""

@@ -6,6 +6,45 @@
 from libc.math cimport INFINITY, M_PI, atan, atan2, isinf, log1p, sqrt, tan, tanh
 
 
+# The kernels for I > 0 with a = sqrt(I) and tau / a given (the engine's fast path for a class whose tau,
+# drive and threshold are shared computes them once): the generic kernels call these, so both give the
+# same result to the bit.
+cdef struct QifPar:
+    double tau
+    double drive            # I > 0 (not named I: a macro of complex.h)
+    double a                # sqrt(I)
+    double tau_a            # tau / a
+    double thr              # threshold (+inf for theta)
+
+
+cdef inline void qif_par(QifPar* p, double tau, double I, double thr) noexcept nogil:
+    p.tau = tau
+    p.drive = I
+    p.a = sqrt(I)
+    p.tau_a = tau / p.a
+    p.thr = thr
+
+
+cdef inline double qif_advance_pos(double v, double dt, double tau, double I, double a) noexcept nogil:
+    # `qif_advance` for I > 0 (T = tan(a dt / tau) / a)
+    cdef double T
+    if dt == 0.0:
+        return v
+    T = tan(a * (dt / tau)) / a
+    if isinf(v):
+        return -1.0 / T
+    return (v + I * T) / (1.0 - v * T)
+
+
+cdef inline double qif_time_to_pos(double v, double level, double I, double a, double tau_a) noexcept nogil:
+    # `qif_time_to` for I > 0: (tau / a) times the angle from atan2(a, v) to atan2(a, level)
+    if isinf(level):
+        return tau_a * atan2(a, v)
+    if isinf(v):
+        return tau_a * (M_PI - atan2(a, level))
+    return tau_a * atan2(a * (level - v), I + level * v)
+
+
 cdef inline double qif_T(double s, double I) noexcept nogil:
     # tan(a s) / a for I > 0, s for I = 0, tanh(a s) / a for I < 0 (a = sqrt|I|): precise for any small |I|
     cdef double a
@@ -23,6 +62,8 @@ cdef inline double qif_advance(double v, double dt, double tau, double I) noexce
     # tau dv/dt = v**2 + I is v -> (v + I T) / (1 - v T) for every sign of I (tangent addition), and
     # -inf -> -1 / T; for I < 0 it settles on -sqrt(-I) without overflow.
     cdef double T
+    if I > 0.0:
+        return qif_advance_pos(v, dt, tau, I, sqrt(I))
     if dt == 0.0:
         return v
     T = qif_T(dt / tau, I)
@@ -37,11 +78,7 @@ cdef inline double qif_time_to(double v, double level, double tau, double I) noe
     cdef double a
     if I > 0.0:
         a = sqrt(I)
-        if isinf(level):
-            return tau / a * atan2(a, v)
-        if isinf(v):
-            return tau / a * (M_PI - atan2(a, level))
-        return tau / a * atan2(a * (level - v), I + level * v)
+        return qif_time_to_pos(v, level, I, a, tau / a)
     if I == 0.0:
         if v <= 0.0:
             return INFINITY

@@ -61,12 +61,13 @@ def test_small_heap_matches_heapq_after_every_update(program, data):
         check_equal(heap, ref, data.draw(st.integers(0, len(keys) - 1)))
 
 
-@pytest.mark.parametrize("op", ["update", "increase"])
+@pytest.mark.parametrize("op", ["update", "increase", "replace"])
 @settings(max_examples=15, deadline=None)
 @given(program=heap_programs(max_n=3000), data=st.data())
 def test_large_heap_matches_heapq_after_every_update(op, program, data):
     # several levels of a d-ary heap, so sift-up and sift-down cross many nodes; "increase" is heap_sink
-    # (the engine's removal of a firing neuron) at any node, with keys only growing
+    # (the engine's removal of a firing neuron) at any node, with keys only growing; "replace" is the kicks'
+    # update that reads the parent's key instead of the old one
     keys, updates = program
     heap, ref = IndexedHeap(np.array(keys, dtype=np.float64)), LazyHeapq(keys)
     for i, key in updates:
@@ -77,7 +78,19 @@ def test_large_heap_matches_heapq_after_every_update(op, program, data):
         check_equal(heap, ref, data.draw(st.integers(0, len(keys) - 1)))
 
 
-@pytest.mark.parametrize("raise_key", ["update", "increase"])
+@settings(max_examples=30, deadline=None)
+@given(program=heap_programs(max_n=3000))
+def test_replace_leaves_the_same_layout_as_update(program):
+    # heap_replace decides by the parent's key, heap_update by the old key: both must move the same items
+    keys, updates = program
+    a, b = IndexedHeap(np.array(keys, dtype=np.float64)), IndexedHeap(np.array(keys, dtype=np.float64))
+    for i, key in updates:
+        a.update(i, key)
+        b.replace(i, key)
+        assert np.array_equal(a.layout(), b.layout())
+
+
+@pytest.mark.parametrize("raise_key", ["update", "increase", "replace"])
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 500), data=st.data())
 def test_popping_by_raising_the_top_key_to_inf_gives_sorted_order(raise_key, n, data):
