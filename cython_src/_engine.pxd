@@ -14,6 +14,7 @@ from ._delay_queue cimport DelayQueue
 from ._heap cimport Heap
 from ._lif_exp cimport LexpPar, LexpState
 from ._coba cimport CobaPar
+from ._eif_table cimport EifTable
 from ._linear cimport LinSys
 from ._models cimport KIND_BITS
 from ._stdp cimport StdpRule, SynTrace
@@ -148,7 +149,13 @@ cdef class Engine:
     cdef int32_t[::1] lin_cls
     cdef int64_t m_lin_cls
     cdef double[:, ::1] lin
-    cdef readonly int64_t n_lin_stuck  # resets of linear neurons left at or above threshold (no refractory period)
+    cdef readonly int64_t n_lin_stuck
+    # EIF tables (_eif_table.pxd): their owners (kept alive), pointers to them, and each neuron's table
+    # (length n, or 1 with mask 0; -1: none, the quadrature kernels)
+    cdef object eif_owners
+    cdef EifTable** eif_tabs
+    cdef int32_t[::1] eif_tab
+    cdef int64_t m_eif_tab  # resets of linear neurons left at or above threshold (no refractory period)
     # classes
     cdef NeuronClass* classes
     cdef int64_t[::1] class_offset     # start of each class's block in heap_keys / heap_ids
