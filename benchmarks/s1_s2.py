@@ -6,7 +6,8 @@ bytes per synapse and per neuron held by the engine, and, measured in the same r
 - the conventional exact method (every neuron advanced at every spike, `brian2_sparseprop.spiking._dense`),
 - Brian2 clock-driven runs (runtime/cython target) at dt = 0.1 ms and 0.01 ms;
 and, with ``--eif``, the cost per spike of S1 with EIF neurons (``tau dx/dt = -x + exp(x)``, threshold 5,
-reset -1, the same connectivity and weights) against LIF's.
+reset -1, the same connectivity and weights) against LIF's, with the EIF tables (the default) and by
+quadrature (``EventNetwork._eif_tables = False``).
 
 Usage:
     python benchmarks/s1_s2.py                      # N = 1e3 .. 1e6, all baselines where affordable
@@ -32,9 +33,10 @@ def worker(kind, n, duration):
     from brian2_sparseprop.spiking.standard import balanced_theta, sparse_inhibitory_lif
 
     out = {"kind": kind, "n": n}
-    if kind in ("s1", "s2", "s1_eif"):
+    if kind in ("s1", "s2", "s1_eif", "s1_eif_quad"):
         t0 = time.process_time()
         net = sparse_inhibitory_lif(n) if kind == "s1" else balanced_theta(n) if kind == "s2" else _s1_eif(n)
+        net._eif_tables = kind != "s1_eif_quad"  # EIF kernels through tables (default), or by quadrature
         net.record_spikes(np.zeros(0, np.int32))  # count spikes, record none: the loop itself
         net.run(0.1)  # warm-up, builds the engine
         out["build_s"] = time.process_time() - t0
@@ -151,8 +153,9 @@ def main():
         if not args.no_brian2 and n <= args.brian2_max_n:
             extra.append(("Brian2 dt=0.1ms", run_sub("brian2_0.1", n, min(sim, 1.0, 1e5 / n))))
             extra.append(("Brian2 dt=0.01ms", run_sub("brian2_0.01", n, min(sim, 0.2, 2e4 / n))))
-        if args.eif:  # about 1e4 EIF spikes (100 kicks each, a quadrature and a Newton solve per kick)
+        if args.eif:  # about 1e4 EIF spikes (100 kicks each), with the tables and by quadrature
             extra.append(("SparseProp, EIF neurons", run_sub("s1_eif", n, min(sim, 1e4 / (9.0 * n)))))
+            extra.append(("SparseProp, EIF by quadrature", run_sub("s1_eif_quad", n, min(sim, 1e4 / (9.0 * n)))))
         for label, e in extra:
             e["label"] = label
             if "us_per_spike" in e and base:
@@ -173,7 +176,7 @@ def _print_table(rows):
         if "error" in r:
             print(f"| {r['kind']} | {r['n']} | error: {r['error']} |")
             continue
-        net = "S2" if r["kind"] == "s2" else "S1-EIF" if r["kind"] == "s1_eif" else "S1"
+        net = "S2" if r["kind"] == "s2" else "S1-EIF" if r["kind"].startswith("s1_eif") else "S1"
         method = r.get("label", "SparseProp (this engine)")
         bps = f"{(r['engine_bytes']) / max(r['synapses'], 1):.2f}" if "engine_bytes" in r else ""
         ratio = f"{r['ratio_to_sparseprop']:.1f}x" if "ratio_to_sparseprop" in r else ""

@@ -14,6 +14,7 @@ from ._delay_queue cimport DelayQueue
 from ._heap cimport Heap
 from ._lif_exp cimport LexpPar, LexpState
 from ._coba cimport CobaPar
+from ._eif_table cimport EifTable
 from ._linear cimport LinSys
 from ._models cimport KIND_BITS
 from ._qif cimport QifPar
@@ -155,6 +156,12 @@ cdef class Engine:
     # (an active KIND_QIF neuron; -1 when the path is off)
     cdef QifPar qf
     cdef readonly int qf_match
+    # EIF tables (_eif_table.pxd): their owners (kept alive), pointers to them, and each neuron's table
+    # (length n, or 1 with mask 0; -1: none, the quadrature kernels)
+    cdef object eif_owners
+    cdef EifTable** eif_tabs
+    cdef int32_t[::1] eif_tab
+    cdef int64_t m_eif_tab
     # classes
     cdef NeuronClass* classes
     cdef int64_t[::1] class_offset     # start of each class's block in heap_keys / heap_ids

@@ -65,7 +65,8 @@ from ._heap cimport (SP_PREFETCH, Heap, heap_build, heap_replace, heap_sift_down
 from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
 from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, lexp_time_bound, lexp_time_to
 from ._coba cimport CobaPar, coba_advance, coba_decay, coba_eval, coba_time_bound, coba_time_to
-from ._eif cimport eif_advance, eif_time_to
+from ._eif cimport EIF_XMAX, eif_advance, eif_time_to
+from ._eif_table cimport EIF_TAB_PER_PANEL, EIF_TAB_TOL, EIF_TAB_WIDTH, EifTable, eif_tab_advance, eif_tab_build, eif_tab_free, eif_tab_time_to
 from ._linear cimport LinSys, lin_advance, lin_dot, lin_reset, lin_time_to
 from ._models cimport (KIND_COBA, KIND_EIF, KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_LINEAR, KIND_QIF,
                        model_advance, model_kick, model_time_to)
@@ -190,6 +191,7 @@ cdef class Engine:
         self.tape_in.limit = INT64_MAX
         self.seg = NULL
         self.kbuf = NULL
+        self.eif_tabs = NULL
 
     def __dealloc__(self):
         free(self.classes)
@@ -201,6 +203,7 @@ cdef class Engine:
         free(self.tape_in.i)
         free(self.seg)
         free(self.kbuf)
+        free(self.eif_tabs)
 
     def __init__(self, dict spec, bit_generator):
         """Take the prepared arrays of `spec` (no copies: the caller keeps them alive through us)."""
@@ -233,6 +236,14 @@ cdef class Engine:
         if self.m_tau == 0 and self.m_drive == 0 and self.p_drive[0] > 0.0 and bool(np.all(thr == thr[0])):
             qif_par(&self.qf, self.p_tau[0], self.p_drive[0], self.p_thr[0])
             self.qf_match = KIND_QIF << KIND_SHIFT
+        self.eif_owners = list(spec.get("eif_tables", ()))
+        self.eif_tab = spec.get("eif_tab", np.full(1, -1, np.int32))
+        self.m_eif_tab = self._mask(self.eif_tab)
+        self.eif_tabs = <EifTable**>malloc(max(len(self.eif_owners), 1) * sizeof(EifTable*))
+        if self.eif_tabs == NULL:
+            raise MemoryError("cannot allocate the EIF tables' list")
+        for c in range(len(self.eif_owners)):
+            self.eif_tabs[c] = &(<EifTableOwner>self.eif_owners[c]).tab
         self.indptr = spec["indptr"]
         self.indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
         self.weights, self.m_w = spec["weights"], self._mask(spec["weights"])
@@ -542,6 +553,9 @@ cdef class Engine:
             L = self.lin_load(i, y)
             lin_advance(L, y, t - self.t_last[i], False)
             return y[L.vi]
+        if KIND(self.nrn[i].flags) == KIND_EIF and self.eif_tab[i & self.m_eif_tab] >= 0:
+            return eif_tab_advance(self.eif_tabs[self.eif_tab[i & self.m_eif_tab]], self.nrn[i].x,
+                                   t - self.t_last[i], self.p_tau[i & self.m_tau])
         return model_advance(KIND(self.nrn[i].flags), self.nrn[i].x, t - self.t_last[i],
                              self.p_tau[i & self.m_tau], self.p_drive[i & self.m_drive])
 
@@ -565,6 +579,9 @@ cdef class Engine:
             L = self.lin_load(i, y)
             y[L.vi] = v
             return lin_time_to(L, y, self.p_thr[i & self.m_thr])
+        if KIND(self.nrn[i].flags) == KIND_EIF and self.eif_tab[i & self.m_eif_tab] >= 0:
+            return eif_tab_time_to(self.eif_tabs[self.eif_tab[i & self.m_eif_tab]], v, self.p_thr[i & self.m_thr],
+                                   self.p_tau[i & self.m_tau])
         return model_time_to(KIND(self.nrn[i].flags), v, self.p_thr[i & self.m_thr],
                              self.p_tau[i & self.m_tau], self.p_drive[i & self.m_drive])
 
@@ -1574,17 +1591,65 @@ cdef class Engine:
         return self.dq.seq
 
 
-def eif_kernels(what, const double[::1] x, const double[::1] b, double tau, double drive):
+def eif_kernels(what, const double[::1] x, const double[::1] b, double tau, double drive, table=None):
     """The EIF kernels of _eif.pxd on arrays, for tests: ``what = 'advance'`` gives x after a free
-    evolution of duration b[k] from x[k]; ``'time_to'`` the time from x[k] to the level b[k] > x[k]."""
+    evolution of duration b[k] from x[k]; ``'time_to'`` the time from x[k] to the level b[k] > x[k].
+    With ``table`` (an `EifTableOwner` of this drive), through the table (_eif_table.pxd)."""
     cdef Py_ssize_t k, n = x.shape[0]
     out = np.empty(n)
     cdef double[::1] o = out
     cdef bint adv = what == "advance"
+    cdef EifTable* T = NULL
+    if table is not None:
+        T = &(<EifTableOwner?>table).tab
+        if T.d != drive:
+            raise ValueError(f"the table is for drive {T.d}, found drive {drive}")
     with nogil:
         for k in range(n):
-            o[k] = eif_advance(x[k], b[k], tau, drive) if adv else eif_time_to(x[k], b[k], tau, drive)
+            if T != NULL:
+                o[k] = eif_tab_advance(T, x[k], b[k], tau) if adv else eif_tab_time_to(T, x[k], b[k], tau)
+            else:
+                o[k] = eif_advance(x[k], b[k], tau, drive) if adv else eif_time_to(x[k], b[k], tau, drive)
     return out
+
+
+cdef class EifTableOwner:
+    """The table of the EIF time function for one drive over [x_lo, x_hi] (_eif_table.pxd), owning its
+    memory. Built by `eif_table`."""
+    cdef EifTable tab
+
+    def __dealloc__(self):
+        eif_tab_free(&self.tab)
+
+    @property
+    def drive(self):
+        return self.tab.d
+
+    @property
+    def panels(self):
+        """Panels per leg (four legs; for drive > -1 only the last is used)."""
+        return [self.tab.leg[j].n for j in range(4)]
+
+    @property
+    def nbytes(self):
+        """Memory of the table's arrays in bytes."""
+        return sum((2 * (self.tab.leg[j].n + 1) + self.tab.leg[j].n * EIF_TAB_PER_PANEL) * 8
+                   for j in range(4) if self.tab.leg[j].n)
+
+
+def eif_table(double drive, double x_lo, double x_hi, double tol=EIF_TAB_TOL, double width=EIF_TAB_WIDTH):
+    """Build the table of the EIF time function for `drive`, covering x in [x_lo, x_hi] (x_hi < 700), its
+    time per unit of the path's variable fitted to relative `tol` on panels of at most `width` in that
+    variable (coarser only to test the tests)."""
+    if not (x_lo < x_hi < EIF_XMAX):
+        raise ValueError(f"eif_table needs x_lo < x_hi < {EIF_XMAX}, found x_lo = {x_lo}, x_hi = {x_hi}")
+    owner = EifTableOwner()
+    cdef int err
+    with nogil:
+        err = eif_tab_build(&owner.tab, drive, x_lo, x_hi, tol, width)
+    if err:
+        raise MemoryError(f"cannot allocate the EIF table of drive {drive}")
+    return owner
 
 
 def alias_table(const double[::1] weights):

@@ -6,7 +6,8 @@
 #   KIND_LIF    LIF in a timed class, stored as (v, t_last)
 #   KIND_QIF    QIF or theta (v = tan(theta / 2)) in a timed class, stored as (v, t_last)
 #   KIND_EIF    exponential integrate-and-fire in a timed class, stored as (x, t_last) in the normalised
-#               coordinate x = (v - V_T) / Delta_T (kernels of _eif.pxd, by quadrature: no closed form)
+#               coordinate x = (v - V_T) / Delta_T (kernels of _eif.pxd by quadrature, no closed form; through
+#               the tables of _eif_table.pxd where the engine has one for the neuron's drive)
 #   KIND_LIF_EXP  LIF with exponential synaptic currents in a timed class, stored as (v, t_last) and the
 #               currents (I_e, I_i) at t_last in the engine's `cur`; its kernels (_lif_exp.pxd) take the
 #               whole state, so the engine calls them itself, as for KIND_LIF_U

@@ -23,6 +23,7 @@ except ImportError:  # not on Windows
 __all__ = ["EventNetwork"]
 
 MODELS = ("lif", "qif", "theta", "lif_exp", "linear", "eif", "coba")
+EIF_MAX_TABLES = 64  # EIF tables per network (one per distinct drive; the other drives use quadrature)
 EIF_MAX_THRESHOLD = 700.0  # exp(x) overflows beyond; the engine's EIF kernels take x >= 700 as blown up
 MAX_SHARED_CLASSES = 8  # distinct LIF taus that get the transcendental-free representation
 CHUNK_EVENTS = 200_000  # events per call into the compiled loop (interrupts and progress between)
@@ -516,6 +517,8 @@ class EventNetwork:
     >>> ping_pong(0.0001), ping_pong(None)
     (1000, 5)
     """
+
+    _eif_tables = True  # tables for the EIF kernels (False: quadrature only, for tests comparing the two)
 
     def __init__(
         self,
@@ -1559,6 +1562,7 @@ class EventNetwork:
             E_i=self._E_i,
             cur=self._cur_init.copy(),
             **self._linear_spec(v0),
+            **self._eif_spec(v0),
             class_offsets=offsets,
             class_shared=class_shared,
             class_tau=class_tau,
@@ -1583,6 +1587,33 @@ class EventNetwork:
             self._engine.record_inputs(mask)
         if initialize:
             self._engine.initialize_heaps()
+
+    def _eif_spec(self, v0):
+        """The EIF tables (_eif_table.pxd): one per distinct drive of the EIF neurons (the
+        `EIF_MAX_TABLES` drives shared by the most neurons; d = -1 exactly has none), covering x from 100
+        below the lowest reset, initial value or drive of its neurons up to their largest threshold; each
+        neuron's table (-1: none, the quadrature kernels)."""
+        from . import _engine
+
+        n = self.n
+        eif = np.flatnonzero(self._codes == MODELS.index("eif"))
+        if not self._eif_tables or eif.size == 0:
+            return dict(eif_tables=[], eif_tab=np.full(1, -1, np.int32))
+        drive = np.broadcast_to(self._drive, (n,))[eif]
+        drives, inverse, counts = np.unique(drive, return_inverse=True, return_counts=True)
+        chosen = np.argsort(-counts, kind="stable")[:EIF_MAX_TABLES]
+        chosen = chosen[drives[chosen] != -1.0]
+        slot = np.full(drives.size, -1, np.int32)
+        slot[chosen] = np.arange(chosen.size, dtype=np.int32)
+        low = np.minimum(np.broadcast_to(self._reset, (n,))[eif], v0[eif])
+        x_lo = np.full(drives.size, np.inf)
+        x_hi = np.full(drives.size, -np.inf)
+        np.minimum.at(x_lo, inverse, np.minimum(low, drive))
+        np.maximum.at(x_hi, inverse, np.broadcast_to(self._thr, (n,))[eif])
+        tables = [_engine.eif_table(float(drives[c]), float(x_lo[c]) - 100.0, float(x_hi[c])) for c in chosen]
+        tab = np.full(n, -1, np.int32)
+        tab[eif] = slot[inverse]
+        return dict(eif_tables=tables, eif_tab=tab)
 
     def _linear_spec(self, v0):
         """The engine's arrays of the linear neurons: their systems, each neuron's system and its augmented
