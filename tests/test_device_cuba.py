@@ -60,6 +60,8 @@ FORMS = [
         ("ge_post += we", "gi = gi + wi"),
         1.0,
     ),
+    # the inhibitory kick as a decrement (Brian2 scripts write 'gi -= 9*mV')
+    (CUBA, ("ge += we", "gi -= -wi"), 1.0),
     # currents in ampere through a resistance, weights in ampere: engine current R I
     (
         "dv/dt = (El - v)/taum + R*(ge + gi)/taum : volt (unless refractory)\n"
@@ -77,7 +79,7 @@ FORMS = [
 ]
 
 
-@pytest.mark.parametrize("form", range(len(FORMS)), ids=["cuba", "rearranged", "ampere", "scaled"])
+@pytest.mark.parametrize("form", range(len(FORMS)), ids=["cuba", "rearranged", "decrement", "ampere", "scaled"])
 def test_equivalent_forms_give_the_same_engine(exact, form):
     eqs, on_pre, scale_e = FORMS[form]
     brian_seed(3)

@@ -133,8 +133,13 @@ def test_traces_and_weights_set_between_runs_as_brian2_runtime(both_taught, seed
             "v_post += w; X = X + dApre; w = clip(w + Y, 0, wmax)",
             "Y += dApost; w = clip(w + X, 0, wmax)",
         ),
+        (
+            MODEL,
+            "v_post -= -w; Apre -= -dApre; w = clip(w - (-Apost), 0, wmax)",
+            "Apost -= -dApost; w = clip(w + Apre, 0, wmax)",
+        ),
     ],
-    ids=["reordered", "renamed"],
+    ids=["reordered", "renamed", "decrements"],
 )
 def test_equivalent_spellings(exact, model, on_pre, on_post):
     """The same rule written otherwise gives the same weights; a kick after the update (first spelling)

@@ -140,7 +140,7 @@ _SUPPORTED_RELAY = (
     "constant between events (a perfect integrator without drive)"
 )
 _SUPPORTED_ON_PRE = (
-    "supported is a single statement 'x_post += expr' (theta neurons: "
+    "supported is a single statement 'x_post += expr' or 'x_post -= expr' (theta neurons: "
     "'x_post = 2*arctan(tan(x_post/2) + expr)') where expr uses constants and per-synapse parameters"
 )
 _SUPPORTED_STDP = (
@@ -491,6 +491,13 @@ def _code_lines(code):
         if line:
             lines.append(line)
     return lines
+
+
+def _additive_statement(line):
+    """(variable, operator, right-hand side as sympy) of a statement, with ``x -= e`` read as ``x += -e``."""
+    name, op, expr, _ = parse_statement(line)
+    rhs = str_to_sympy(expr)
+    return (name, "+=", -rhs) if op == "-=" else (name, op, rhs)
 
 
 class _Evaluator:
@@ -1363,14 +1370,13 @@ def _kick_expression(syn, target_spec, run_namespace, index_arrays, size):
     lines = _code_lines(syn.pre.code)
     if len(lines) != 1:
         raise _refuse(syn, f"the on_pre code '{syn.pre.code}'", _SUPPORTED_ON_PRE)
-    name, op, expr, _ = parse_statement(lines[0])
+    name, op, rhs = _additive_statement(lines[0])
     targets = _input_targets(target_spec)
     changed = [v for v in targets if syn.variables.get(name) is target_spec.group.variables[v]]
     if not changed:
         raise _refuse(syn, f"the on_pre statement '{lines[0]}' (it changes '{name}')", _SUPPORTED_ON_PRE)
     current = _input_target(syn, target_spec, changed[0], "synaptic input")
     x = _symbol(name)
-    rhs = str_to_sympy(expr)
     changing = {name} | {f"{v}{suffix}" for v in targets for suffix in ("", "_post", "_pre")}
     evaluator = _Evaluator(syn, run_namespace, changing, size, index_arrays)
     if target_spec.model == "theta":
@@ -1415,9 +1421,8 @@ def _increment(name, op, rhs, changing):
 def _weight_update(syn, line, weight, trace, evaluator):
     """(k, w_min, w_max) of a statement 'w = clip(w + k*trace, w_min, w_max)', 'w = w + k*trace' or
     'w += k*trace'; None if the statement has another form."""
-    name, op, expr, _ = parse_statement(line)
+    name, op, rhs = _additive_statement(line)
     w, a = _symbol(weight), _symbol(trace)
-    rhs = str_to_sympy(expr)
     lo, hi = -np.inf, np.inf
     if op == "=" and getattr(rhs.func, "__name__", "") == "clip" and len(rhs.args) == 3:
         lo = _constant_value(evaluator, rhs.args[1], syn, f"the lower bound of '{line}'")
@@ -1461,8 +1466,7 @@ def _stdp_values(syn, target_spec, run_namespace, index_arrays, size):
     for path in ("pre", "post"):
         code = getattr(syn, path).code
         for pos, line in enumerate(_code_lines(code)):
-            name, op, expr, _ = parse_statement(line)
-            rhs = str_to_sympy(expr)
+            name, op, rhs = _additive_statement(line)
             changed = [v for v in targets if syn.variables.get(name) is target_spec.group.variables[v]]
             if changed and path == "pre":
                 key, value = "kick", (pos, changed[0], name, op, rhs, line)
