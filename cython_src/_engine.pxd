@@ -207,6 +207,7 @@ cdef class Engine:
     cdef int64_t sample_ptr
     cdef idx_t[::1] sample_idx
     cdef double[:, ::1] sample_out
+    cdef double[:, :, ::1] sample_extra
     cdef int64_t[::1] rate_counts
     cdef double rate_bin
     cdef int64_t rate_first_bin
@@ -308,4 +309,5 @@ cdef class Engine:
     cdef void input_event(self, double t) noexcept nogil
     cdef void delay_event(self) noexcept nogil
     cdef void take_sample(self, double ts) noexcept nogil
+    cdef void extra_state(self, idx_t i, double t, double* out) noexcept nogil
     cdef int loop(self, double t_stop_abs, int64_t max_events) except -1 nogil

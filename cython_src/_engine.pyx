@@ -1331,7 +1331,36 @@ cdef class Engine:
         cdef idx_t r
         for r in range(self.sample_idx.shape[0]):
             self.sample_out[self.sample_ptr, r] = self.value(self.sample_idx[r], ts)
+            if self.sample_extra.shape[2]:
+                self.extra_state(self.sample_idx[r], ts, &self.sample_extra[self.sample_ptr, r, 0])
         self.sample_ptr += 1
+
+    cdef void extra_state(self, idx_t i, double t, double* out) noexcept nogil:
+        """The variables of neuron i beside its state variable at time t (no event in between), into out: the
+        currents (I_e, I_i) of a LIF neuron with exponential currents, the conductances (g_e, g_i) of a 'coba'
+        neuron, the state vector x of a linear neuron (its D - 1 variables); nothing for other models."""
+        cdef uint16_t f = self.nrn[i].flags
+        cdef LexpPar p
+        cdef CobaPar pc
+        cdef LexpState x, y
+        cdef double z[5]
+        cdef const LinSys* L
+        cdef int k
+        if KIND(f) == KIND_COBA:
+            self.coba_load(i, &pc, &x)
+            coba_decay(&x, t - self.t_last[i], &pc)
+            out[0] = x.ie
+            out[1] = x.ii
+        elif KIND(f) == KIND_LIF_EXP:
+            self.lexp_load(i, &p, &x)
+            lexp_eval(t - self.t_last[i], &x, &p, &y)
+            out[0] = y.ie
+            out[1] = y.ii
+        elif KIND(f) == KIND_LINEAR:
+            L = self.lin_load(i, z)
+            lin_advance(L, z, t - self.t_last[i], (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF))
+            for k in range(1, L.D):
+                out[k - 1] = z[k]
 
     cdef int loop(self, double t_stop_abs, int64_t max_events) except -1 nogil:
         cdef double t_stop = t_stop_abs - self.epoch
@@ -1410,10 +1439,13 @@ cdef class Engine:
         self.dq.limit = delayed
 
     # ---------------------------------------------------------------- recording
-    def set_samples(self, times, idx, out):
+    def set_samples(self, times, idx, out, extra):
+        """Sample the neurons idx at times into out (n_times, n_idx), and their other variables
+        (`extra_state`) into extra (n_times, n_idx, k; k = 0: none)."""
         self.sample_times = times
         self.sample_idx = idx
         self.sample_out = out
+        self.sample_extra = extra
         self.sample_ptr = 0
 
     @property
@@ -1530,22 +1562,12 @@ cdef class Engine:
         (g_e, g_i) of 'coba' neurons) at absolute time t (>= the last event, before the next), shape
         (len(idx), 2)."""
         t -= self.epoch
-        out = np.empty((idx.shape[0], 2))
+        out = np.zeros((idx.shape[0], 2))
         cdef double[:, ::1] ov = out
         cdef idx_t r
-        cdef LexpPar p
-        cdef CobaPar pc
-        cdef LexpState x, y
         for r in range(idx.shape[0]):
-            if KIND(self.nrn[idx[r]].flags) == KIND_COBA:
-                self.coba_load(idx[r], &pc, &x)
-                coba_decay(&x, t - self.t_last[idx[r]], &pc)
-                y = x
-            else:
-                self.lexp_load(idx[r], &p, &x)
-                lexp_eval(t - self.t_last[idx[r]], &x, &p, &y)
-            ov[r, 0] = y.ie
-            ov[r, 1] = y.ii
+            if KIND(self.nrn[idx[r]].flags) == KIND_COBA or KIND(self.nrn[idx[r]].flags) == KIND_LIF_EXP:
+                self.extra_state(idx[r], t, &ov[r, 0])
         return out
 
     def linear_states(self, const idx_t[::1] idx, t=None):
@@ -1554,18 +1576,10 @@ cdef class Engine:
         cdef double tr = self.t if t is None else <double>t - self.epoch
         out = np.zeros((idx.shape[0], 5))
         cdef double[:, ::1] ov = out
-        cdef idx_t r, i
-        cdef int k
-        cdef uint16_t f
-        cdef double y[5]
-        cdef const LinSys* L
+        cdef idx_t r
         for r in range(idx.shape[0]):
-            i = idx[r]
-            f = self.nrn[i].flags
-            L = self.lin_load(i, y)
-            lin_advance(L, y, tr - self.t_last[i], (f & F_REFRACTORY) and not (f & F_INTEGRATE_REF))
-            for k in range(L.D):
-                ov[r, k] = y[k]
+            ov[r, 0] = 1.0
+            self.extra_state(idx[r], tr, &ov[r, 1])
         return out
 
     def class_origins(self):

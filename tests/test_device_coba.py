@@ -260,13 +260,34 @@ def test_bad_conductance_sign_refused(exact):
 
 
 def test_poisson_input_into_a_conductance(exact):
-    """PoissonInput onto ge runs (a Poisson process of conductance pulses); StateMonitor of ge is refused."""
+    """PoissonInput onto ge runs (a Poisson process of conductance pulses)."""
     P, *_ = coba(20, k=0)
     pin = PoissonInput(P, "ge", 10, 50 * Hz, weight=WE)  # noqa: F841 (run() collects it)
     run(20 * ms)
     assert np.all(np.asarray(P.ge_) > 0)
-    start_scope()
-    P, *_ = coba(20)
-    mon = StateMonitor(P, "ge", record=True)  # noqa: F841 (run() collects it)
-    with pytest.raises(NotImplementedError, match=r"StateMonitor records the state variable 'v'"):
-        run(1 * ms)
+
+
+def test_conductances_recorded_in_siemens(exact):
+    """A StateMonitor of the conductances (in siemens, the engine's are relative to the leak) and of a
+    synaptic current subexpression: the conductances' closed form from the recorded spikes (they decay by
+    exp(-dt/tau) between steps without input and jump by the weight at a spike), the current from v and them."""
+    eqs = (
+        "dv/dt = (gl*(El - v) + ge*(Ee - v) + gi*(Ei - v))/C : volt (unless refractory)\n"
+        "dge/dt = -ge/taue : siemens\ndgi/dt = -gi/taui : siemens\nIsyn = ge*(Ee - v) + gi*(Ei - v) : amp"
+    )
+    brian_seed(5)
+    P, Ce, Ci, spikes = coba(200, eqs, ("ge += we*gl", "gi += wi*gl"), k=40)
+    P.v = "Vr + 1.5*rand()*(Vt - Vr)"  # a third of them above threshold: an early wave of spikes
+    mon = StateMonitor(P, ["ge", "gi", "v", "Isyn"], record=[0, 1, 2])
+    run(20 * ms)
+    gl = float(NAMESPACE["gl"])
+    for var, syn, w in (("ge", Ce, WE), ("gi", Ci, WI)):
+        g = getattr(mon, var + "_")
+        for row, j in enumerate([0, 1, 2]):
+            pre = np.asarray(syn.i)[np.asarray(syn.j) == j]
+            times = np.asarray(spikes.t_)[np.isin(np.asarray(spikes.i), pre)]
+            expected = [sum(w * gl * np.exp(-(t - s) / 0.005) for s in times if s < t - 1e-12) for t in mon.t_]
+            np.testing.assert_allclose(g[row], expected, rtol=1e-12, atol=1e-24)
+        assert g.max() > 0
+    isyn = mon.ge_ * (float(EE) - mon.v_) + mon.gi_ * (float(EI) - mon.v_)
+    np.testing.assert_allclose(mon.Isyn_, isyn, rtol=1e-14, atol=0)

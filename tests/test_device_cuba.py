@@ -264,12 +264,7 @@ def test_unsupported_forms_refused(exact, case):
         run(1 * ms)
 
 
-def test_monitoring_or_poisson_into_v_refused(exact):
-    P, *_ = cuba(20)
-    mon = StateMonitor(P, "ge", record=True)  # noqa: F841 (run() collects it)
-    with pytest.raises(NotImplementedError, match=r"StateMonitor records the state variable 'v'"):
-        run(1 * ms)
-    start_scope()
+def test_poisson_into_v_refused(exact):
     P, *_ = cuba(20)
     pin = PoissonInput(P, "v", 10, 5 * Hz, weight=WE)  # noqa: F841 (run() collects it)
     with pytest.raises(NotImplementedError, match=r"PoissonInput into 'v' of a neuron with synaptic currents"):

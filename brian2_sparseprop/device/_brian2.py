@@ -19,6 +19,7 @@ Private attributes of Brian2 objects that the device reads or writes (not import
 - ``Dimension._dims`` (`brian2_sparseprop.neo`).
 """
 
+from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 from brian2.core.magic import magic_network
 from brian2.core.network import TextReport
 from brian2.core.variables import ArrayVariable, Constant, Subexpression
@@ -31,6 +32,7 @@ from brian2.units.fundamentalunits import fail_for_dimension_mismatch
 from brian2.utils.stringtools import get_identifiers
 
 __all__ = [
+    "NumpyCodeObject",
     "PARAMETER",
     "SUBEXPRESSION",
     "ArrayVariable",

@@ -379,6 +379,11 @@ def _generator_events(group, t_start, t_end):
     return times[keep][order], indices[keep][order]
 
 
+def _is_static_monitor(mon, spec):
+    """True for a StateMonitor of a static group (see `EngineSpec.static_groups`)."""
+    return any(g.name == _root(mon.source).name for g in spec.static_groups)
+
+
 class _RecordNow:
     """A StateMonitor's ``codeobj`` after a run with the device: appends the recorded variables' values at the
     end of the run (the group's variables hold the engine's state then), as Brian2's
@@ -395,7 +400,7 @@ class _RecordNow:
         local = np.asarray(mon.record, dtype=np.int64) + (mon.source.start if isinstance(mon.source, Subgroup) else 0)
         root = mon.source.source if isinstance(mon.source, Subgroup) else mon.source
         for name in mon.record_variables:
-            mon.recorded_variables[name].get_value()[size] = root.variables[name].get_value()[local]
+            mon.recorded_variables[name].get_value()[size] = root.state(name, use_units=False)[local]
 
 
 def _clock_ticks(clock, t_start, t_end):
@@ -849,7 +854,9 @@ class SparsePropDevice(RuntimeDevice):
                 "runtime (set_device('runtime'), or set_device('sparseprop', fallback=True))"
             )
         state_indices = [
-            spec.neuron_indices(m.source)[np.asarray(m.record, dtype=np.int64)] for m in spec.state_monitors
+            spec.neuron_indices(m.source)[np.asarray(m.record, dtype=np.int64)]
+            for m in spec.state_monitors
+            if not _is_static_monitor(m, spec)
         ]
         state_indices = np.unique(np.concatenate(state_indices)) if state_indices else np.zeros(0, np.int64)
         lastspike = np.full(spec.n, -np.inf)
@@ -915,9 +922,11 @@ class SparsePropDevice(RuntimeDevice):
         ticks = {m.name: _clock_ticks(m.clock, t_start, t_end) for m in spec.state_monitors + spec.rate_monitors}
         engine = session.engine
         if engine is not None and len(session.state_indices):
-            times = np.unique(np.concatenate([ticks[m.name] for m in spec.state_monitors]))
+            times = [ticks[m.name] for m in spec.state_monitors if not _is_static_monitor(m, spec)]
+            times = np.unique(np.concatenate(times))
             with self._timing("engine"):
-                engine.record_states(session.state_indices, times - session.t_offset)
+                extra = any(spec.monitor_plans[m.name].extra for m in spec.state_monitors)
+                engine.record_states(session.state_indices, times - session.t_offset, extra=extra)
         wall_start = time.time()
         if callback is not None:
             callback(0 * second, 0.0, t_start * second, duration * second)
@@ -1089,9 +1098,14 @@ class SparsePropDevice(RuntimeDevice):
         if engine is not None and len(session.state_indices):
             state_times = np.asarray(engine.state_times, dtype=float)[session.n_states_seen :] + session.t_offset
             state_values = np.asarray(engine.state_values, dtype=float)[session.n_states_seen :]
+            state_extra = engine.state_extra[session.n_states_seen :]
             session.n_states_seen += len(state_times)
             for mon in spec.state_monitors:
-                self._append_states(mon, spec, session, ticks[mon.name], state_times, state_values)
+                if not _is_static_monitor(mon, spec):
+                    self._append_states(mon, spec, ticks[mon.name], session, state_times, (state_values, state_extra))
+        for mon in spec.state_monitors:
+            if _is_static_monitor(mon, spec):
+                self._append_states(mon, spec, ticks[mon.name])
         for mon in spec.state_monitors:  # what Brian2's StateMonitor.record_single_timestep() calls
             mon.codeobj = _RecordNow(mon)
         for mon in spec.rate_monitors:
@@ -1116,22 +1130,44 @@ class SparsePropDevice(RuntimeDevice):
             mon.variables["N"].set_value(int(mon.variables["N"].get_value().reshape(-1)[0]) + len(times))
 
     @staticmethod
-    def _append_states(mon, spec, session, tick, state_times, state_values):
-        group_spec = spec.group_spec(mon.source)
-        engine_indices = spec.neuron_indices(mon.source)[np.asarray(mon.record, dtype=np.int64)]
-        columns = np.searchsorted(session.state_indices, engine_indices)
-        rows = np.searchsorted(state_times, tick - 1e-12 * max(1.0, abs(tick[-1]) if len(tick) else 1.0))
+    def _append_states(mon, spec, tick, session=None, state_times=None, states=None):
+        """Append a StateMonitor's values at its ticks of this run: from the engine's samples (``states``: the
+        state variable's and `EventNetwork.state_extra`'s, taken at ``state_times``) or, for a static group, from
+        the group's values."""
+        local = np.asarray(mon.record, dtype=np.int64) + (mon.source.start if isinstance(mon.source, Subgroup) else 0)
         size = len(mon.variables["t"].get_value())
         mon.resize(size + len(tick))
         mon.variables["t"].get_value()[size:] = tick
-        local = np.asarray(mon.record, dtype=np.int64) + (mon.source.start if isinstance(mon.source, Subgroup) else 0)
-        for name in mon.record_variables:
-            target = mon.recorded_variables[name].get_value()
+        if states is not None:
+            group_spec = spec.group_spec(mon.source)
+            columns = np.searchsorted(
+                session.state_indices, spec.neuron_indices(mon.source)[np.asarray(mon.record, dtype=np.int64)]
+            )
+            rows = np.searchsorted(state_times, tick - 1e-12 * max(1.0, abs(tick[-1]) if len(tick) else 1.0))
+            values, extra = (x[rows][:, columns] for x in states)
+
+        def evolved(name):  # (ticks, neurons) values of a variable the engine evolves
             if name == group_spec.variable:
-                values = group_spec.from_engine(state_values[rows][:, columns], local[None, :])
+                return group_spec.from_engine(values, local[None, :])
+            if name in group_spec.currents:
+                return group_spec.currents_from_engine(extra[..., :2], local)[name]
+            return extra[..., group_spec.linear["variables"].index(name)]
+
+        for name in mon.record_variables:
+            kind, how = spec.monitor_plans[mon.name].recorded[name]
+            if kind == "state":
+                result = evolved(how)
+            elif kind == "constant":
+                result = _root(mon.source).variables[name].get_value()[local]
             else:
-                values = np.broadcast_to(group_spec.group.variables[name].get_value()[local], (len(tick), len(local)))
-            target[size:] = values
+                function, arguments = how
+                args = [
+                    tick[:, None] if a == "t" else evolved(x) if a == "state" else (x[local] if np.ndim(x) else x)
+                    for a, x in arguments
+                ]
+                with np.errstate(all="ignore"):
+                    result = function(*args)
+            mon.recorded_variables[name].get_value()[size:] = np.broadcast_to(result, (len(tick), len(local)))
 
     # ------------------------------------------------------------ analysis
     def exact_network(self, net=None):

@@ -94,6 +94,7 @@ from ._brian2 import (
     SUBEXPRESSION,
     ArrayVariable,
     Constant,
+    NumpyCodeObject,
     Subexpression,
     get_identifiers,
     parse_expression_dimensions,
@@ -156,6 +157,11 @@ _SUPPORTED_STP = (
     "on_pre='u += U*(1 - u); x_post += c*w*u*x; x -= u*x' (statements in any order; without facilitation "
     "'x_post += c*w*x; x -= U*x', without depression 'x_post += c*w*u; u += U*(1 - u)'), without an on_post "
     "pathway"
+)
+_SUPPORTED_STATIC = (
+    "a group without differential equations and without threshold is static (its variables do not change "
+    "during a run): StateMonitors record its parameters and subexpressions; it cannot be connected or receive "
+    "inputs"
 )
 _SUPPORTED_OBJECTS = (
     "supported are NeuronGroup, Subgroup, Synapses, PoissonInput, PoissonGroup, "
@@ -288,12 +294,23 @@ class GroupSpec:
             return self.currents[current]["scale"][idx]
         return 1.0 if self.scale is None else self.scale[idx]
 
-    def currents_from_engine(self, currents):
-        """Engine currents of the group's neurons, shape (n, 2) -> Brian2 values (SI) of each current
-        variable (a dict)."""
+    def currents_from_engine(self, currents, idx=slice(None)):
+        """Engine currents of the group's neurons ``idx``, shape (..., len(idx), 2) -> Brian2 values (SI) of each
+        current variable (a dict)."""
         if self.model == "coba":  # conductances are stored >= 0, whatever the sign of their pulses
-            return {name: currents[:, c["columns"][0]] / np.abs(c["scale"]) for name, c in self.currents.items()}
-        return {name: currents[:, list(c["columns"])].sum(axis=1) / c["scale"] for name, c in self.currents.items()}
+            return {name: currents[..., c["columns"][0]] / np.abs(c["scale"][idx]) for name, c in self.currents.items()}
+        return {
+            name: currents[..., list(c["columns"])].sum(axis=-1) / c["scale"][idx] for name, c in self.currents.items()
+        }
+
+    def state_variables(self):
+        """Names of the group's variables that the engine evolves: the state variable, the currents or
+        conductances, the variables of a linear model."""
+        return [
+            self.variable,
+            *self.currents,
+            *(v for v in (self.linear or {}).get("variables", ()) if v != self.variable),
+        ]
 
 
 @dataclass
@@ -359,6 +376,10 @@ class EngineSpec:
     plasticity: list = field(default_factory=list)
     #: every Synapses: ``synapses``, ``part`` (as in ``plasticity``) and ``positions`` of its synapses in that CSR
     synapses: list = field(default_factory=list)
+    #: per StateMonitor name, how each recorded variable is obtained (`MonitorPlan`)
+    monitor_plans: dict = field(default_factory=dict)
+    #: NeuronGroups without differential equations and without threshold (`_is_static`): not in the engine
+    static_groups: list = field(default_factory=list)
 
     @property
     def n(self):
@@ -1943,10 +1964,19 @@ def recognise_network(objects, run_namespace=None, t=0.0):
         else:
             raise _refuse(obj, f"the object type {type(obj).__name__}", _SUPPORTED_OBJECTS)
 
+    static = [group for group in kinds["neurons"] if _is_static(group)]
+    static_names = {group.name for group in static}
+    for group in static:
+        _check_static(group)
+    for obj in kinds["synapses"] + kinds["poisson_inputs"] + kinds["spike_monitors"] + kinds["rate_monitors"]:
+        for end in ("source", "target", "_group"):
+            root = _root(getattr(obj, end)) if hasattr(obj, end) else None
+            if root is not None and root.name in static_names:
+                raise _refuse(obj, f"the {end.strip('_')} '{root.name}', a static group", _SUPPORTED_STATIC)
     group_specs = {}
     params = []
     offset = 0
-    for group in kinds["neurons"]:
+    for group in (g for g in kinds["neurons"] if g.name not in static_names):
         spec, p = _recognise_group(group, offset, run_namespace, t)
         group_specs[group.name] = spec
         params.append(p)
@@ -2015,6 +2045,7 @@ def recognise_network(objects, run_namespace=None, t=0.0):
         groups=list(group_specs.values()),
         plasticity=plasticity,
         synapses=placed,
+        static_groups=static,
     )
     for source in kinds["sources"]:
         parts = source_parts.get(source.name, [])
@@ -2038,7 +2069,7 @@ def recognise_network(objects, run_namespace=None, t=0.0):
         _check_spike_monitor(mon, group_specs)
         spec.spike_monitors.append(mon)
     for mon in kinds["state_monitors"]:
-        _check_state_monitor(mon, group_specs)
+        spec.monitor_plans[mon.name] = _check_state_monitor(mon, group_specs, static_names, run_namespace)
         spec.state_monitors.append(mon)
     for mon in kinds["rate_monitors"]:
         if _root(mon.source).name not in group_specs:
@@ -2092,7 +2123,90 @@ def _check_spike_monitor(mon, group_specs):
         )
 
 
-def _check_state_monitor(mon, group_specs):
+@dataclass
+class MonitorPlan:
+    """How the device fills a StateMonitor: for each recorded name, ``("state", name)`` (a variable the engine
+    evolves, see `GroupSpec.state_variables`), ``("constant", None)`` (a parameter: constant during a run) or
+    ``("expression", (function, arguments))`` (a subexpression: a numpy function of ``arguments``, each
+    ``("t", None)``, ``("state", name)`` or ``("value", array or scalar)``); ``extra``: whether the engine must
+    record more than the state variable (`brian2_sparseprop.EventNetwork.record_states`)."""
+
+    recorded: dict
+    extra: bool
+
+
+def _numpy_function(mon, group, name, run_namespace, construct):
+    """The numpy implementation of a function that a subexpression calls (Brian2's mathematical functions,
+    TimedArrays, user functions with one); random numbers are refused (they change at every step)."""
+    supported = "a recorded subexpression may call deterministic functions that have a numpy implementation"
+    if name in ("rand", "randn", "poisson"):
+        raise _refuse(mon, f"{construct}: it draws random numbers ({name})", supported)
+    try:
+        return group._resolve(name, run_namespace).implementations[NumpyCodeObject].get_code(group)
+    except (KeyError, AttributeError) as error:
+        raise _refuse(mon, f"{construct}: it calls '{name}' ({error})", supported) from None
+
+
+def _monitor_plan(mon, spec, run_namespace):
+    """The `MonitorPlan` of a StateMonitor of the group of ``spec`` (None: a static group)."""
+    root = _root(mon.source)
+    eqs = root.equations
+    evolved = spec.state_variables() if spec is not None else []
+    recorded, used = {}, set()
+    for name in mon.record_variables:
+        if name in evolved:
+            recorded[name] = ("state", name)
+            used.add(name)
+        elif name in eqs.parameter_names:
+            recorded[name] = ("constant", None)
+        elif name in eqs.subexpr_names:
+            expr = str_to_sympy(eqs[name].expr.code)
+            for _ in range(len(eqs.subexpr_names) + 1):
+                inner = {str(x) for x in expr.free_symbols} & set(eqs.subexpr_names)
+                if not inner:
+                    break
+                expr = expr.subs({_symbol(n): str_to_sympy(eqs[n].expr.code) for n in inner})
+            construct = f"recording the subexpression '{name}'"
+            evaluator = _Evaluator(root, run_namespace, evolved, len(root))
+            functions = {str(call.func): _numpy_function(mon, root, str(call.func), run_namespace, construct)
+                         for call in expr.atoms(AppliedUndef)}  # fmt: skip
+            symbols = sorted(expr.free_symbols, key=str)
+            arguments = []
+            for x in symbols:
+                if str(x) == "t":
+                    arguments.append(("t", None))
+                elif str(x) in evolved:
+                    arguments.append(("state", str(x)))
+                    used.add(str(x))
+                else:  # per-neuron values in their own type (an index 'i' stays an integer)
+                    value = evaluator.values(str(x), construct)
+                    var = root.variables.get(str(x))
+                    raw = isinstance(var, ArrayVariable) and not var.scalar
+                    arguments.append(("value", np.asarray(var.get_value()) if raw else value))
+            recorded[name] = ("expression", (sympy.lambdify(symbols, expr, modules=[functions, "numpy"]), arguments))
+        else:
+            raise _refuse(
+                mon,
+                f"recording '{name}'",
+                f"StateMonitor records the variables {evolved}, parameters and subexpressions of '{root.name}'",
+            )
+    return MonitorPlan(recorded, extra=bool(used - set(evolved[:1])))
+
+
+def _is_static(group):
+    """True for a NeuronGroup whose variables never change during a run: no differential equations, no
+    threshold, reset or other event (Brian2's own tests evaluate expressions with such groups)."""
+    return not group.equations.diff_eq_names and not group.events
+
+
+def _check_static(group):
+    if group._linked_variables:
+        raise _refuse(group, f"the linked variable(s) {sorted(group._linked_variables)}", _SUPPORTED_STATIC)
+    if group.subexpression_updater is not None:
+        raise _refuse(group, "subexpressions flagged '(constant over dt)'", _SUPPORTED_STATIC)
+
+
+def _check_state_monitor(mon, group_specs, static_names, run_namespace):
     if not isinstance(mon.clock, Clock):
         raise _refuse(
             mon,
@@ -2100,14 +2214,8 @@ def _check_state_monitor(mon, group_specs):
             "StateMonitor records on a clock of regular steps (its own dt or the default clock)",
         )
     root = _root(mon.source)
+    if root.name in static_names:
+        return _monitor_plan(mon, None, run_namespace)
     if root.name not in group_specs:
         raise _refuse(mon, f"recording from {type(root).__name__} '{root.name}'", "StateMonitor records NeuronGroups")
-    spec = group_specs[root.name]
-    eqs = root.equations
-    for name in mon.record_variables:
-        if name != spec.variable and name not in eqs.parameter_names:
-            raise _refuse(
-                mon,
-                f"recording '{name}'",
-                f"StateMonitor records the state variable '{spec.variable}' and parameters of '{root.name}'",
-            )
+    return _monitor_plan(mon, group_specs[root.name], run_namespace)

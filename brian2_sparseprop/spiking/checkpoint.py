@@ -293,8 +293,8 @@ class _Replay:
     """Re-runs the recorded run of ``net`` from stored engine states, then puts the network back as it was
     (state, records, tape)."""
 
-    KEEP = ("_tape", "_tape_inputs", "_tape_state0", "_spike_chunks", "_sample_values", "_n_samples_done",
-            "_poisson_chunks", "_rate_counts")  # fmt: skip
+    KEEP = ("_tape", "_tape_inputs", "_tape_state0", "_spike_chunks", "_sample_values", "_sample_extra",
+            "_n_samples_done", "_poisson_chunks", "_rate_counts")  # fmt: skip
 
     def __init__(self, net, saved):
         self.net, self.saved = net, saved
@@ -302,7 +302,7 @@ class _Replay:
     def __enter__(self):
         net = self.net
         self.kept = {k: getattr(net, k) for k in self.KEEP}
-        net._spike_chunks, net._sample_values, net._poisson_chunks = [], [], []
+        net._spike_chunks, net._sample_values, net._sample_extra, net._poisson_chunks = [], [], [], []
         if net._rate_counts is not None:
             net._rate_counts = net._rate_counts.copy()
         return self
@@ -325,6 +325,7 @@ class _Replay:
             )
         net._spike_chunks.clear()
         net._sample_values.clear()
+        net._sample_extra.clear()
         net._poisson_chunks.clear()
         return float(net.t)
 

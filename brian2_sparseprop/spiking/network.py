@@ -716,6 +716,8 @@ class EventNetwork:
         self._sample_idx = None
         self._sample_times = np.zeros(0)
         self._sample_values = []
+        self._sample_extra = []  # chunks of `state_extra` (only with record_states(..., extra=True))
+        self._extra_width = 0
         self._n_samples_done = 0
         self._spike_chunks = []
         self._tape = None  # the adjoint's tape: cause bits of the spikes since t = 0 (list of chunks), or None
@@ -1443,10 +1445,21 @@ class EventNetwork:
         """Position of each Poisson input's first source among all input sources, and their number."""
         return np.cumsum([0] + [p[0].size for p in self._poisson])
 
-    def record_states(self, indices, times):
+    def record_states(self, indices, times, extra=False):
         """Record the exact state of ``indices`` at the absolute times ``times`` (s, ascending).
 
-        May be called again before a later run to add later times for the same neurons.
+        May be called again before a later run to add later times for the same neurons. With ``extra=True``
+        the other variables of models with several (the currents of ``'lif_exp'``, the conductances of
+        ``'coba'``, the state vector of ``'linear'`` neurons) are recorded as well, into `state_extra`.
+
+        Examples
+        --------
+        >>> from brian2_sparseprop import EventNetwork
+        >>> net = EventNetwork(1, model="lif_exp", drive=0.0, tau_e=0.005, i_e_init=1.0)
+        >>> net.record_states([0], [0.0, 0.005], extra=True)
+        >>> net.run(0.01)
+        >>> print(" ".join(f"{x:.12f}" for x in net.state_extra[:, 0, 0]))
+        1.000000000000 0.367879441171
         """
         idx = self._check_indices(indices, "indices")
         times = _real_array("times", si_value("times", times, "time")).reshape(-1)
@@ -1460,8 +1473,14 @@ class EventNetwork:
             raise ValueError(
                 f"times must be >= the current time {self.t} and after those already requested, found {times[0]}"
             )
+        if self._sample_times.size and bool(extra) != bool(self._extra_width):
+            raise ValueError("record_states: later calls must record the same variables (extra as before)")
         self._sample_idx = idx
         self._sample_times = np.concatenate([self._sample_times, times])
+        if extra:
+            d = self._linear["x0"].shape[1] if self._linear is not None else 0
+            has_currents = np.isin(self._codes, [MODELS.index("lif_exp"), MODELS.index("coba")]).any()
+            self._extra_width = max(d, 2 if has_currents else 0)
 
     def record_rate(self, bin_width):
         """Count the spikes of all neurons in bins of ``bin_width`` (s) aligned at t = 0."""
@@ -1860,8 +1879,12 @@ class EventNetwork:
         s0 = self._n_samples_done
         s1 = s0 + int(np.searchsorted(self._sample_times[s0:], t_stop, side="left"))
         out = np.full((s1 - s0, 0 if self._sample_idx is None else self._sample_idx.size), np.nan)
+        out_extra = np.zeros(out.shape + (self._extra_width,))
         eng.set_samples(
-            self._sample_times[s0:s1], self._sample_idx if self._sample_idx is not None else np.zeros(0, np.int32), out
+            self._sample_times[s0:s1],
+            self._sample_idx if self._sample_idx is not None else np.zeros(0, np.int32),
+            out,
+            out_extra,
         )
         if self._rate_bin is not None:
             first = int(np.floor(t_start / self._rate_bin))
@@ -1895,6 +1918,8 @@ class EventNetwork:
             taken = eng.samples_taken
             if taken:
                 self._sample_values.append(out[:taken])
+                if self._extra_width:
+                    self._sample_extra.append(out_extra[:taken])
             self._n_samples_done = s0 + taken
             if self._rate_bin is not None:
                 self._add_rate_counts(counts, first)
@@ -1963,6 +1988,18 @@ class EventNetwork:
         if self._sample_values:
             return self._sample_values[0]
         return np.zeros((0, 0 if self._sample_idx is None else self._sample_idx.size))
+
+    @property
+    def state_extra(self):
+        """The other variables recorded with ``record_states(..., extra=True)``, shape (n_times,
+        n_recorded_neurons, k): ``(I_e, I_i)`` of ``'lif_exp'`` neurons, ``(g_e, g_i)`` of ``'coba'`` neurons,
+        the state vector of ``'linear'`` neurons (columns in the order of the model's ``variables``); 0 in
+        columns a neuron's model does not have."""
+        if len(self._sample_extra) > 1:
+            self._sample_extra = [np.concatenate(self._sample_extra)]
+        if self._sample_extra:
+            return self._sample_extra[0]
+        return np.zeros(self.state_values.shape + (0,))
 
     @property
     def rate_bins(self):
@@ -2681,6 +2718,7 @@ class EventNetwork:
             "sample_idx": self._sample_idx,
             "sample_times": self._sample_times,
             "sample_values": self.state_values if self._sample_values else None,
+            "sample_extra": (self._extra_width, self.state_extra if self._sample_extra else None),
             "spikes": (self.spike_times, self.spike_indices),
             "poisson_record": sorted(self._poisson_record),
             "poisson_events": self._poisson_chunks,
@@ -2695,6 +2733,9 @@ class EventNetwork:
         self._sample_idx, self._sample_times = d["sample_idx"], d["sample_times"]
         if d["sample_values"] is not None:
             self._sample_values = [d["sample_values"]]
+        self._extra_width, extra = d.get("sample_extra", (0, None))
+        if extra is not None:
+            self._sample_extra = [extra]
         if d["spikes"][0].size:
             self._spike_chunks = [d["spikes"]]
         self._poisson_record = set(d.get("poisson_record", ()))  # before set_state builds the engine
