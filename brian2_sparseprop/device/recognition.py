@@ -786,6 +786,11 @@ def _check_group_constructs(group, max_equations=3, relay=False):
         raise _refuse(group, f"the linked variable(s) {sorted(group._linked_variables)}", _SUPPORTED_MODELS)
     if group.subexpression_updater is not None:
         raise _refuse(group, "subexpressions flagged '(constant over dt)'", _SUPPORTED_MODELS)
+    _check_attached(group)
+
+
+def _check_attached(group):
+    """Refuse operations attached to a group (``run_regularly``): the engine runs no code per step."""
     known = set(group.thresholder.values()) | set(group.resetter.values()) | {group.state_updater}
     for obj in group.contained_objects:
         if obj not in known:
@@ -2139,10 +2144,14 @@ def _numpy_function(mon, group, name, run_namespace, construct):
     """The numpy implementation of a function that a subexpression calls (Brian2's mathematical functions,
     TimedArrays, user functions with one); random numbers are refused (they change at every step)."""
     supported = "a recorded subexpression may call deterministic functions that have a numpy implementation"
-    if name in ("rand", "randn", "poisson"):
+    try:  # (Brian2's sympy form names its function 'int' 'int_')
+        function = group._resolve("int" if name == "int_" else name, run_namespace)
+    except KeyError as error:
+        raise _refuse(mon, f"{construct}: it calls '{name}' ({error})", supported) from None
+    if not getattr(function, "stateless", True):
         raise _refuse(mon, f"{construct}: it draws random numbers ({name})", supported)
     try:
-        return group._resolve(name, run_namespace).implementations[NumpyCodeObject].get_code(group)
+        return function.implementations[NumpyCodeObject].get_code(group)
     except (KeyError, AttributeError) as error:
         raise _refuse(mon, f"{construct}: it calls '{name}' ({error})", supported) from None
 
@@ -2168,8 +2177,11 @@ def _monitor_plan(mon, spec, run_namespace):
                 expr = expr.subs({_symbol(n): str_to_sympy(eqs[n].expr.code) for n in inner})
             construct = f"recording the subexpression '{name}'"
             evaluator = _Evaluator(root, run_namespace, evolved, len(root))
-            functions = {str(call.func): _numpy_function(mon, root, str(call.func), run_namespace, construct)
-                         for call in expr.atoms(AppliedUndef)}  # fmt: skip
+            # calls of functions that sympy does not define (Brian2's own, TimedArrays, user functions)
+            calls = {
+                str(c.func) for c in expr.atoms(sympy.Function) if not (type(c).__module__ or "").startswith("sympy")
+            }
+            functions = {name: _numpy_function(mon, root, name, run_namespace, construct) for name in calls}
             symbols = sorted(expr.free_symbols, key=str)
             arguments = []
             for x in symbols:
@@ -2200,6 +2212,7 @@ def _is_static(group):
 
 
 def _check_static(group):
+    _check_attached(group)
     if group._linked_variables:
         raise _refuse(group, f"the linked variable(s) {sorted(group._linked_variables)}", _SUPPORTED_STATIC)
     if group.subexpression_updater is not None:
