@@ -10,6 +10,7 @@ import pickle
 import numpy as np
 import pytest
 from brian2 import (
+    BinomialFunction,
     Hz,
     NeuronGroup,
     PoissonInput,
@@ -211,4 +212,28 @@ def test_static_groups_cannot_be_connected(exact, build, match):
     if isinstance(S, Synapses):
         S.connect()
     with pytest.raises(NotImplementedError, match=match + ".*StateMonitors record its parameters and subexpressions"):
+        run(1 * ms)
+
+
+@pytest.mark.parametrize(
+    ("equations", "match"),
+    [
+        ("f = exprel(x) : 1\nx : 1", r"the subexpression 'f': it calls 'exprel', which has no numpy implementation"),
+        ("f = draw(x) : 1\nx : 1", r"the subexpression 'f': it draws random numbers \(draw\)"),
+    ],
+    ids=["no-numpy-implementation", "random"],
+)
+def test_static_group_subexpressions_refused(exact, equations, match):
+    draw = BinomialFunction(10, 0.5, name="draw")  # noqa: F841 (the equations name it)
+    G = NeuronGroup(2, equations.replace("draw(x)", "draw()*x"))
+    M = StateMonitor(G, "f", record=True)  # noqa: F841 (run() collects it)
+    with pytest.raises(NotImplementedError, match=match):
+        run(1 * ms)
+
+
+def test_static_group_with_run_regularly_refused(exact):
+    G = NeuronGroup(2, "x : 1")
+    G.run_regularly("x += 1")
+    M = StateMonitor(G, "x", record=True)  # noqa: F841 (run() collects it)
+    with pytest.raises(NotImplementedError, match=r"the attached operation '\w+' \(e.g. run_regularly\)"):
         run(1 * ms)
