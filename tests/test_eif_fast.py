@@ -1,8 +1,9 @@
 """The fast EIF tables (_eif_fast.pxd: U(x), the time to blow-up, on uniform panels of x, and its inverse X(u) on
 panels indexed by the bits of u) and the engine's EIF fast path in `kick_row`.
 
-Tolerances: U against mpmath at 30 digits to 4e-15 relative (a few roundings); X(U(x)) back to x within a few
-roundings of x plus the conditioning of x on u (one rounding of u moves x by f(x) ulp(u)); times and free
+Tolerances: U against mpmath at 30 digits to 4e-15 relative (a few roundings); X(U(x)) back to x within 4
+roundings of x plus 16 roundings of u times f(x) (the conditioning of x on u: one rounding of u moves x by
+f(x) ulp(u); measured up to 6.5 such units, at x = -66 for drive -0.5, 2.6 for the other drives); times and free
 evolutions through the engine's readers against mpmath as in test_eif_table.py (1e-13 relative plus the
 conditioning of the end points). A deliberately coarse fast table fails the same checks. Networks on the fast
 tables against the same networks on the panel tables alone (spike for spike, times to 1e-12 relative), and the
@@ -18,7 +19,7 @@ from test_eif_table import time_errors
 from brian2_sparseprop import EventNetwork
 from brian2_sparseprop.spiking import _engine
 
-X_LO, X_HI = -60.0, 15.0
+X_LO, X_HI = -101.0, 20.0  # the engine's range for resets near -1 (100 below) and thresholds up to 20
 FAST_DRIVES = [-0.5, 0.0, 0.5, 3.0, 9.0, 50.0]  # d + 1 from 0.5 to 51 (nearer the saddle-node: no fast tables)
 
 
@@ -38,7 +39,7 @@ def mp_U(x, d):
 @pytest.mark.parametrize("d", FAST_DRIVES)
 def test_U_and_its_inverse_against_mpmath(d, rng):
     T = fast_table(d)
-    assert T.fast_nbytes <= 160 * 1024
+    assert T.fast_nbytes <= 256 * 1024
     x = np.concatenate([rng.uniform(X_LO, X_HI, 12), rng.uniform(-3, 6, 12), [X_LO, X_HI]])
     U = _engine.eif_fast_kernels(T, "U", x)
     ref = np.array([float(mp_U(v, d)) for v in x])
@@ -46,7 +47,7 @@ def test_U_and_its_inverse_against_mpmath(d, rng):
     xs = np.linspace(X_LO, X_HI, 20001)
     back = _engine.eif_fast_kernels(T, "X", _engine.eif_fast_kernels(T, "U", xs))
     f = d - xs + np.exp(xs)
-    tol = 4 * EPS * (np.abs(xs) + 1) + 4 * EPS * f * _engine.eif_fast_kernels(T, "U", xs)
+    tol = 4 * EPS * (np.abs(xs) + 1) + 16 * EPS * f * _engine.eif_fast_kernels(T, "U", xs)
     assert np.all(np.abs(back - xs) <= tol), np.max(np.abs(back - xs) / tol)
     # outside the range: NaN (the readers take the panel tables there)
     assert np.all(np.isnan(_engine.eif_fast_kernels(T, "U", np.array([X_LO - 1e-9, X_HI + 1e-9]))))
