@@ -337,7 +337,7 @@ cdef inline double eif_tab_advance(const EifTable* T, double x0, double dt, doub
         return x0
     if F.ok and F.x_lo <= x0 <= F.x_hi:
         rest = eif_fast_U(F, x0) - s
-        if rest >= F.u_min:
+        if F.u_min <= rest <= F.u_max:         # (above u_max only if U rounds up near x_lo)
             return eif_fast_X(F, rest)
     if not T.ok or x0 >= EIF_XMAX:
         return eif_advance(x0, dt, tau, T.d)
