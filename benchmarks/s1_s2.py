@@ -33,10 +33,11 @@ def worker(kind, n, duration):
     from brian2_sparseprop.spiking.standard import balanced_theta, sparse_inhibitory_lif
 
     out = {"kind": kind, "n": n}
-    if kind in ("s1", "s2", "s1_eif", "s1_eif_quad"):
+    if kind in ("s1", "s2", "s1_eif", "s1_eif_panel", "s1_eif_quad"):
         t0 = time.process_time()
         net = sparse_inhibitory_lif(n) if kind == "s1" else balanced_theta(n) if kind == "s2" else _s1_eif(n)
         net._eif_tables = kind != "s1_eif_quad"  # EIF kernels through tables (default), or by quadrature
+        net._eif_fast = kind != "s1_eif_panel"  # with the fast tables (default), or the panel tables only
         net.record_spikes(np.zeros(0, np.int32))  # count spikes, record none: the loop itself
         net.run(0.1)  # warm-up, builds the engine
         out["build_s"] = time.process_time() - t0
@@ -155,6 +156,7 @@ def main():
             extra.append(("Brian2 dt=0.01ms", run_sub("brian2_0.01", n, min(sim, 0.2, 2e4 / n))))
         if args.eif:  # about 1e4 EIF spikes (100 kicks each), with the tables and by quadrature
             extra.append(("SparseProp, EIF neurons", run_sub("s1_eif", n, min(sim, 1e4 / (9.0 * n)))))
+            extra.append(("SparseProp, EIF, panel tables", run_sub("s1_eif_panel", n, min(sim, 1e4 / (9.0 * n)))))
             extra.append(("SparseProp, EIF by quadrature", run_sub("s1_eif_quad", n, min(sim, 1e4 / (9.0 * n)))))
         for label, e in extra:
             e["label"] = label

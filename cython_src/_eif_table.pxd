@@ -22,6 +22,7 @@
 from libc.stdlib cimport free, malloc, realloc
 from libc.math cimport INFINITY, asinh, cos, exp, fabs, log, sqrt
 
+from ._eif_fast cimport EIF_FAST_TOL, EifFast, eif_fast_build, eif_fast_free, eif_fast_U, eif_fast_X
 from ._eif cimport (EIF_DOUBLE, EIF_FREE, EIF_XMAX, EifGeo, EifPath, eif_advance, eif_geometry_compute, eif_leg,
                     eif_path_g, eif_path_x, eif_time_to)
 
@@ -60,6 +61,7 @@ cdef struct EifTable:
     EifGeo g
     bint ok                     # False: not tabulated (d1 = 0), every call falls back to quadrature
     EifTabLeg leg[4]
+    EifFast fast                # d1 > 0: the directly indexed tables of _eif_fast.pxd (fast.ok: built)
 
 
 cdef inline double eif_cheb(const double* c, int m, double t) noexcept nogil:
@@ -232,6 +234,7 @@ cdef inline int eif_tab_leg_build(EifTabLeg* L, double pa, double pb, double tol
 
 cdef inline void eif_tab_free(EifTable* T) noexcept nogil:
     cdef int j
+    eif_fast_free(&T.fast)
     for j in range(4):
         free(T.leg[j].pb)
         free(T.leg[j].Tb)
@@ -240,9 +243,11 @@ cdef inline void eif_tab_free(EifTable* T) noexcept nogil:
         T.leg[j].n = 0
 
 
-cdef inline int eif_tab_build(EifTable* T, double d, double x_lo, double x_hi, double tol, double width) noexcept nogil:
+cdef inline int eif_tab_build(EifTable* T, double d, double x_lo, double x_hi, double tol, double width,
+                              double fast_tol) noexcept nogil:
     """The table of drive d over [x_lo, x_hi] (x_hi < EIF_XMAX), g fitted to tol on panels of at most width
-    in p (EIF_TAB_TOL and EIF_TAB_WIDTH; coarser only in tests). Returns 0, or -1 if memory ran out."""
+    in p (EIF_TAB_TOL and EIF_TAB_WIDTH; coarser only in tests), and for d + 1 > 0 the fast tables of
+    _eif_fast.pxd fitted to fast_tol (EIF_FAST_TOL; 0: none). Returns 0, or -1 if memory ran out."""
     cdef EifGeo* g = &T.g
     cdef EifTabLeg* L
     cdef double us, uu, xm
@@ -251,6 +256,9 @@ cdef inline int eif_tab_build(EifTable* T, double d, double x_lo, double x_hi, d
         T.leg[j].n = 0
         T.leg[j].pb = T.leg[j].Tb = T.leg[j].cf = NULL
     T.d, T.x_lo, T.x_hi = d, x_lo, x_hi
+    T.fast.ok = False
+    T.fast.why = 0
+    T.fast.uc = T.fast.xc = NULL
     eif_geometry_compute(d, g)
     T.ok = g.regime != EIF_DOUBLE
     if not T.ok:
@@ -260,6 +268,8 @@ cdef inline int eif_tab_build(EifTable* T, double d, double x_lo, double x_hi, d
         L.P.free, L.P.c, L.P.a, L.P.d1 = True, g.c, g.a, g.d1
         err = eif_tab_leg_build(L, asinh((x_lo - g.c) / g.a), asinh((x_hi - g.c) / g.a), tol, width)
         eif_tab_anchor_top(L)
+        if fast_tol > 0.0 and err == 0:
+            err = eif_fast_build(&T.fast, d, g.a, x_lo, x_hi, fast_tol)
         return err
     us = EIF_TAB_UMIN * (fabs(g.xs) + 1.0)
     uu = EIF_TAB_UMIN * (fabs(g.xu) + 1.0)
@@ -295,7 +305,11 @@ cdef inline double eif_tab_time_to(const EifTable* T, double x0, double level, d
     """eif_time_to (time from x0 until the free flow first reaches level > x0) through the table."""
     cdef const EifGeo* g = &T.g
     cdef const EifTabLeg* L
+    cdef const EifFast* F = &T.fast
     cdef double p0, p1
+    if F.ok and F.x_lo <= x0 and level <= F.x_hi:
+        # level == x_hi: the (largest) threshold, whose U is kept
+        return tau * (eif_fast_U(F, x0) - (F.u_min if level == F.x_hi else eif_fast_U(F, level)))
     if T.ok:
         if g.regime == EIF_FREE:
             L = &T.leg[EIF_LEG_ABOVE]
@@ -317,9 +331,14 @@ cdef inline double eif_tab_advance(const EifTable* T, double x0, double dt, doub
     """eif_advance (x after a free evolution of duration dt >= 0) through the table."""
     cdef const EifGeo* g = &T.g
     cdef const EifTabLeg* L
+    cdef const EifFast* F = &T.fast
     cdef double s = dt / tau, x, p0, xm, rest
     if s <= 0.0:
         return x0
+    if F.ok and F.x_lo <= x0 <= F.x_hi:
+        rest = eif_fast_U(F, x0) - s
+        if F.u_min <= rest <= F.u_max:         # (above u_max only if U rounds up near x_lo)
+            return eif_fast_X(F, rest)
     if not T.ok or x0 >= EIF_XMAX:
         return eif_advance(x0, dt, tau, T.d)
     if g.regime == EIF_FREE:

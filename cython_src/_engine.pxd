@@ -162,6 +162,12 @@ cdef class Engine:
     cdef EifTable** eif_tabs
     cdef int32_t[::1] eif_tab
     cdef int64_t m_eif_tab
+    # the EIF fast path of `kick_row` (one table for every EIF neuron, tau and threshold shared): the table, tau,
+    # threshold, and the value of (flags & (F_PENDING | F_REFRACTORY | KIND_MASK)) that takes a target (an active
+    # KIND_EIF neuron; -1 when the path is off)
+    cdef const EifTable* ef_tab
+    cdef double ef_tau, ef_thr
+    cdef readonly int ef_match
     # classes
     cdef NeuronClass* classes
     cdef int64_t[::1] class_offset     # start of each class's block in heap_keys / heap_ids

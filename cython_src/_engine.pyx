@@ -66,6 +66,7 @@ from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
 from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, lexp_time_bound, lexp_time_to
 from ._coba cimport CobaPar, coba_advance, coba_decay, coba_eval, coba_time_bound, coba_time_to
 from ._eif cimport EIF_XMAX, eif_advance, eif_time_to
+from ._eif_fast cimport EIF_FAST_TOL, EIF_FU_NC, EIF_FX_NC, EifFast, eif_fast_U, eif_fast_X
 from ._eif_table cimport EIF_TAB_PER_PANEL, EIF_TAB_TOL, EIF_TAB_WIDTH, EifTable, eif_tab_advance, eif_tab_build, eif_tab_free, eif_tab_time_to
 from ._linear cimport LinSys, lin_advance, lin_dot, lin_reset, lin_time_to
 from ._models cimport (KIND_COBA, KIND_EIF, KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_LINEAR, KIND_QIF,
@@ -145,6 +146,20 @@ cdef inline bint qif_kick(Neuron* r, double* tl, Heap* heap, idx_t j, double w, 
     return False
 
 
+cdef inline bint eif_kick(Neuron* r, double* tl, Heap* heap, idx_t j, double w, double t, const EifTable* T,
+                          double tau, double thr) noexcept nogil:
+    """Kick the active EIF neuron j (record r, t_last at tl) of a timed class by w at t, its table T, tau and
+    threshold given: `Engine.kick`'s arithmetic to the bit (the same table readers), without its dispatch.
+    True if it reached threshold (the caller marks it); else its new key is set by `heap_replace`."""
+    cdef double v = eif_tab_advance(T, r.x, t - tl[0], tau) + w
+    r.x = v
+    tl[0] = t
+    if v >= thr:
+        return True
+    heap_replace(heap, r.pos, t + eif_tab_time_to(T, v, thr, tau), j)
+    return False
+
+
 def _rows_with_repeats(const int64_t[::1] indptr, const idx_t[::1] indices, idx_t n):
     """1 for each row of the CSR connectivity that names a target more than once, else 0. O(nnz + n)."""
     cdef Py_ssize_t n_rows = indptr.shape[0] - 1, r
@@ -208,6 +223,7 @@ cdef class Engine:
     def __init__(self, dict spec, bit_generator):
         """Take the prepared arrays of `spec` (no copies: the caller keeps them alive through us)."""
         cdef int c
+        cdef idx_t i
         self.n = spec["n"]
         self.n_pre = spec["n_pre"]
         self.neurons = spec["neurons"]
@@ -244,6 +260,15 @@ cdef class Engine:
             raise MemoryError("cannot allocate the EIF tables' list")
         for c in range(len(self.eif_owners)):
             self.eif_tabs[c] = &(<EifTableOwner>self.eif_owners[c]).tab
+        self.ef_match = -1
+        if len(self.eif_owners) == 1 and self.m_tau == 0 and bool(np.all(thr == thr[0])):
+            for i in range(self.n):
+                if KIND(self.nrn[i].flags) == KIND_EIF and self.eif_tab[i & self.m_eif_tab] != 0:
+                    break
+            else:
+                self.ef_tab = self.eif_tabs[0]
+                self.ef_tau, self.ef_thr = self.p_tau[0], self.p_thr[0]
+                self.ef_match = KIND_EIF << KIND_SHIFT
         self.indptr = spec["indptr"]
         self.indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
         self.weights, self.m_w = spec["weights"], self._mask(spec["weights"])
@@ -811,14 +836,18 @@ cdef class Engine:
     cdef void kick_row(self, syn_t k, syn_t k_end, double t) noexcept nogil:
         """Kick the targets of synapses k .. k_end - 1 at time t.
 
-        The common cases, a shared-class LIF target and (with tau, drive > 0 and threshold shared) a QIF or
-        theta target, neither refractory nor pending, are done inline with every array pointer held in a
+        The common cases, a shared-class LIF target, (with tau, drive > 0 and threshold shared) a QIF or
+        theta target and (with one EIF table, tau and threshold shared) an EIF target, neither refractory nor
+        pending, are done inline with every array pointer held in a
         local (stores into the neuron records could otherwise alias the engine's fields and force reloads);
         the rest goes through `kick`. Two-stage prefetch: a target's record PF_RECORD synapses ahead, the
         children of its heap node (and a timed target's t_last) PF_CHILDREN ahead."""
         cdef Neuron* nrn = self.nrn
         cdef double* tl = &self.t_last[0]
         cdef int qf_match = self.qf_match
+        cdef int ef_match = self.ef_match
+        cdef const EifTable* ef_tab = self.ef_tab
+        cdef double ef_tau = self.ef_tau, ef_thr = self.ef_thr
         cdef QifPar qf = self.qf
         cdef idx_t* idx = &self.indices[0]
         cdef double* wts = &self.weights[0]
@@ -859,6 +888,10 @@ cdef class Engine:
             if (f & (F_PENDING | F_REFRACTORY | KIND_MASK)) == qf_match:     # an active QIF, shared constants
                 cl = self.classes + CLS(f)
                 if qif_kick(nrn + j, tl + j, &cl.heap, j, w, t, &qf):
+                    self.cross(j)
+            elif (f & (F_PENDING | F_REFRACTORY | KIND_MASK)) == ef_match:   # an active EIF, shared table
+                cl = self.classes + CLS(f)
+                if eif_kick(nrn + j, tl + j, &cl.heap, j, w, t, ef_tab, ef_tau, ef_thr):
                     self.cross(j)
             elif f & (F_PENDING | F_REFRACTORY | KIND_MASK):     # not an active shared LIF
                 self.kick(j, w, t)
@@ -1646,21 +1679,64 @@ cdef class EifTableOwner:
 
     @property
     def nbytes(self):
-        """Memory of the table's arrays in bytes."""
+        """Memory of the table's arrays in bytes (the panel tables and the fast tables)."""
         return sum((2 * (self.tab.leg[j].n + 1) + self.tab.leg[j].n * EIF_TAB_PER_PANEL) * 8
-                   for j in range(4) if self.tab.leg[j].n)
+                   for j in range(4) if self.tab.leg[j].n) + self.fast_nbytes
+
+    @property
+    def fast(self):
+        """None, or the fast tables' (panels of U, panels of X, width of U's panels) (_eif_fast.pxd)."""
+        if not self.tab.fast.ok:
+            return None
+        return self.tab.fast.nu, self.tab.fast.nx, self.tab.fast.h
+
+    @property
+    def fast_why(self):
+        """Why there are no fast tables: 0 (there are, or drive <= -1, or not asked for), 1 (U would need
+        too many panels: a narrow bottleneck), 2 (X would)."""
+        return self.tab.fast.why
+
+    @property
+    def fast_nbytes(self):
+        """Memory of the fast tables in bytes (0 without them)."""
+        if not self.tab.fast.ok:
+            return 0
+        return (self.tab.fast.nu * EIF_FU_NC + self.tab.fast.nx * EIF_FX_NC) * 8
 
 
-def eif_table(double drive, double x_lo, double x_hi, double tol=EIF_TAB_TOL, double width=EIF_TAB_WIDTH):
+def eif_fast_kernels(table, what, const double[::1] a):
+    """The fast tables of `table` (an `EifTableOwner` with them) on arrays, for tests: ``what = 'U'`` gives
+    the time U(a[k]) from x = a[k] to blow-up (units of tau), ``'X'`` its inverse at u = a[k]; NaN outside
+    the tables' range (x in [x_lo, x_hi], u in [U(x_hi), U(x_lo)])."""
+    cdef EifFast* F = &(<EifTableOwner?>table).tab.fast
+    if not F.ok:
+        raise ValueError("this table has no fast tables")
+    cdef Py_ssize_t k, n = a.shape[0]
+    out = np.full(n, np.nan)
+    cdef double[::1] o = out
+    cdef bint U = what == "U"
+    with nogil:
+        for k in range(n):
+            if U and F.x_lo <= a[k] <= F.x_hi:
+                o[k] = eif_fast_U(F, a[k])
+            elif not U and F.u_min <= a[k] <= F.u_max:
+                o[k] = eif_fast_X(F, a[k])
+    return out
+
+
+def eif_table(double drive, double x_lo, double x_hi, double tol=EIF_TAB_TOL, double width=EIF_TAB_WIDTH,
+              fast_tol=EIF_FAST_TOL):
     """Build the table of the EIF time function for `drive`, covering x in [x_lo, x_hi] (x_hi < 700), its
     time per unit of the path's variable fitted to relative `tol` on panels of at most `width` in that
-    variable (coarser only to test the tests)."""
+    variable (coarser only to test the tests), and for drive > -1 the fast tables (_eif_fast.pxd) fitted
+    to `fast_tol` (None: none, the panel tables only; coarser only to test the tests)."""
+    cdef double ftol = 0.0 if fast_tol is None else fast_tol
     if not (x_lo < x_hi < EIF_XMAX):
         raise ValueError(f"eif_table needs x_lo < x_hi < {EIF_XMAX}, found x_lo = {x_lo}, x_hi = {x_hi}")
     owner = EifTableOwner()
     cdef int err
     with nogil:
-        err = eif_tab_build(&owner.tab, drive, x_lo, x_hi, tol, width)
+        err = eif_tab_build(&owner.tab, drive, x_lo, x_hi, tol, width, ftol)
     if err:
         raise MemoryError(f"cannot allocate the EIF table of drive {drive}")
     return owner

@@ -519,6 +519,7 @@ class EventNetwork:
     """
 
     _eif_tables = True  # tables for the EIF kernels (False: quadrature only, for tests comparing the two)
+    _eif_fast = True  # with them, the fast tables of _eif_fast.pxd (False: the panel tables only, for tests)
 
     def __init__(
         self,
@@ -1629,7 +1630,8 @@ class EventNetwork:
         x_hi = np.full(drives.size, -np.inf)
         np.minimum.at(x_lo, inverse, np.minimum(low, drive))
         np.maximum.at(x_hi, inverse, np.broadcast_to(self._thr, (n,))[eif])
-        tables = [_engine.eif_table(float(drives[c]), float(x_lo[c]) - 100.0, float(x_hi[c])) for c in chosen]
+        fast = {} if self._eif_fast else dict(fast_tol=None)
+        tables = [_engine.eif_table(float(drives[c]), float(x_lo[c]) - 100.0, float(x_hi[c]), **fast) for c in chosen]
         tab = np.full(n, -1, np.int32)
         tab[eif] = slot[inverse]
         return dict(eif_tables=tables, eif_tab=tab)
