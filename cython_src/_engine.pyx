@@ -137,12 +137,12 @@ cdef inline bint qif_kick(Neuron* r, double* tl, Heap* heap, idx_t j, double w, 
     and threshold in q: `Engine.kick`'s arithmetic to the bit (the generic kernels call the same `_pos`
     kernels), without its dispatch. True if it reached threshold (the caller marks it); else its new key is
     set by `heap_replace` (its old key, a cache miss, is not read)."""
-    cdef double v = qif_advance_pos(r.x, t - tl[0], q.tau, q.drive, q.a) + w
+    cdef double v = qif_advance_pos(r.x, t - tl[0], q.a, q.a_tau) + w
     r.x = v
     tl[0] = t
     if v >= q.thr:
         return True
-    heap_replace(heap, r.pos, t + qif_time_to_pos(v, q.thr, q.drive, q.a, q.tau_a), j)
+    heap_replace(heap, r.pos, t + qif_time_to_pos(v, q.thr, q.drive, q.a, q.inv_a, q.tau_a), j)
     return False
 
 

@@ -263,3 +263,26 @@ def test_near_zero_drive_matches_small_drive_expansion(model, drive):
     assert abs(net.spike_times[0] - passage) <= 1e-9 * TAU  # the tolerance for spike times
     assert net.state_values[0, 0] == pytest.approx(expected_state, rel=1e-9)
     assert np.isfinite(net.v[0])
+
+
+@pytest.mark.parametrize("drive", [0.5, 40.0])
+@pytest.mark.parametrize("gap", [1e-3, 1e-7, 1e-11, 1e-15])
+@pytest.mark.parametrize("model", ["theta", "qif"])
+def test_short_first_passage_of_qif_and_theta_is_precise_relative_to_itself(model, gap, drive):
+    # a neuron just below its threshold (theta: pi - gap; QIF: 5 (1 - gap)) fires after a time of order
+    # gap tau / drive-ish, far below eps tau: it must carry a relative error of a few eps, not an absolute
+    # error of eps tau (an angle as pi / 2 - atan(v / sqrt(I)) would lose every digit). Reference: the exact
+    # tau / sqrt(I) atan2(sqrt(I) (thr - v0), I + thr v0) with 60 digits, from the same float v0.
+    mpmath = pytest.importorskip("mpmath")
+    v0 = np.pi - gap if model == "theta" else 5.0 * (1.0 - gap)
+    net = EventNetwork(1, model=model, tau=TAU, drive=drive, threshold=5.0, reset=-5.0, v_init=[v0])
+    net.run(1e-3)
+    with mpmath.workdps(60):
+        a = mpmath.sqrt(drive)
+        if model == "theta":
+            expected = TAU / a * mpmath.atan2(a, mpmath.tan(mpmath.mpf(v0) / 2))
+        else:
+            thr, v = mpmath.mpf(5), mpmath.mpf(v0)
+            expected = TAU / a * mpmath.atan2(a * (thr - v), drive + thr * v)
+    assert net.spike_times.size >= 1
+    assert abs(net.spike_times[0] - float(expected)) <= 8 * np.finfo(float).eps * float(expected)
