@@ -237,3 +237,11 @@ def test_static_group_with_run_regularly_refused(exact):
     M = StateMonitor(G, "x", record=True)  # noqa: F841 (run() collects it)
     with pytest.raises(NotImplementedError, match=r"the attached operation '\w+' \(e.g. run_regularly\)"):
         run(1 * ms)
+
+
+def test_state_monitor_after_the_step_refused(exact):
+    """when='end' records the state after the step's update and events, which the device does not sample."""
+    P = NeuronGroup(2, CUBA, threshold="v > 0*mV", reset="v = -60*mV", method="exact", namespace=NAMESPACE)
+    M = StateMonitor(P, "v", record=True, when="end")  # noqa: F841 (run() collects it)
+    with pytest.raises(NotImplementedError, match=r"recording at when='end'.*when='start'"):
+        run(1 * ms)

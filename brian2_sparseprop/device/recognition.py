@@ -2226,6 +2226,13 @@ def _check_state_monitor(mon, group_specs, static_names, run_namespace):
             f"recording on the {type(mon.clock).__name__} '{mon.clock.name}'",
             "StateMonitor records on a clock of regular steps (its own dt or the default clock)",
         )
+    if mon.when not in ("start", "after_start", "before_groups"):
+        raise _refuse(
+            mon,
+            f"recording at when='{mon.when}'",
+            "StateMonitor records the state at the start of each step, before the step's events "
+            "(when='start', Brian2's default, 'after_start' or 'before_groups')",
+        )
     root = _root(mon.source)
     if root.name in static_names:
         return _monitor_plan(mon, None, run_namespace)
