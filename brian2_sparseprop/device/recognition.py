@@ -586,7 +586,8 @@ class _Evaluator:
 
 
 def _model_expression(group, variable):
-    """dx/dt of a group's state variable as a sympy expression, subexpressions substituted."""
+    """dx/dt of a group's state variable (or the expression of a subexpression) as a sympy expression,
+    subexpressions substituted."""
     eqs = group.user_equations
     expr = str_to_sympy(eqs[variable].expr.code)
     for _ in range(len(eqs.subexpr_names) + 1):
@@ -2169,12 +2170,7 @@ def _monitor_plan(mon, spec, run_namespace):
         elif name in eqs.parameter_names:
             recorded[name] = ("constant", None)
         elif name in eqs.subexpr_names:
-            expr = str_to_sympy(eqs[name].expr.code)
-            for _ in range(len(eqs.subexpr_names) + 1):
-                inner = {str(x) for x in expr.free_symbols} & set(eqs.subexpr_names)
-                if not inner:
-                    break
-                expr = expr.subs({_symbol(n): str_to_sympy(eqs[n].expr.code) for n in inner})
+            expr = _model_expression(root, name)
             construct = f"recording the subexpression '{name}'"
             evaluator = _Evaluator(root, run_namespace, evolved, len(root))
             # calls of functions that sympy does not define (Brian2's own, TimedArrays, user functions)
