@@ -167,7 +167,6 @@ def test_relays_against_brian2s_runtime(numpy_target, seed):
     "model, kwargs, match",
     [
         ("v : 1", dict(threshold="v > 1"), "without reset"),
-        ("v : 1", dict(), "without threshold"),
         ("v : 1\nu : 1", dict(threshold="v > 1", reset="u = 0"), r"does not depend on \['u'\]"),
         ("v : 1 (constant)", dict(threshold="v > 1", reset="v = 0"), r"sets \['v'\]"),
         ("v : 1", dict(threshold="v > 1", reset="v -= 1"), "reset"),
