@@ -5,8 +5,8 @@
 # anchored at the fast end so that short times near threshold keep their relative precision. Then
 #   free evolution for s = dt / tau:   x(s) = X(U(x0) - s)    with X the inverse of U,
 #   time from x0 to a level:           U(x0) - U(level).
-# Two tables hold U and X as piecewise polynomials of degree 12 in monomial form (Estrin's scheme) on panels
-# found by an index:
+# The tables hold U, X and pulse responses as piecewise polynomials of degree 12 in monomial form (Estrin's
+# scheme) on panels found by an index:
 #  * U on uniform panels of x of width h (a power of two, so that each panel's centre and the local variable
 #    t = (x - centre) / (h / 2) are exact up to one rounding of x - centre): on each, 1 / f (closed form) is
 #    interpolated at EIF_FU_DEG Chebyshev points, integrated term by term (degree EIF_FU_DEG), converted to
@@ -18,13 +18,16 @@
 #    log. On each panel X is interpolated at EIF_FX_DEG + 1 Chebyshev points, its values found by Newton's
 #    iteration on the U table (U' = -1 / f, closed form): X is the inverse of the tabulated U to a rounding.
 #    The panels per binade double until the last two coefficients are below EIF_FAST_TOL max(1, |X|).
+#  * the pulse responses G_w(u) = U(X(u) + w) of up to EIF_KICK_MAX weights (`eif_fast_add_kick`), on panels
+#    of u as X, fitted to EIF_FAST_TOL of |G| (a time) over the u from which the pulse stays in [x_lo, x_hi):
+#    with a neuron stored by u (the engine's SPARE_EIF_U), a kick by such a weight is one evaluation.
 # The tables cover x in [x_lo, x_hi] (the EIF table's range) and u in [U(x_hi), U(x_lo)] (the X panels at
 # both ends clipped to it, each panel keeping its own centre and half-width). Anything outside (callers check) goes to the
 # panel tables of _eif_table.pxd. A drive whose U table would need more than EIF_FAST_MAXP panels (a
 # bottleneck narrower than about 1e-2: d + 1 below ~1e-4) has none.
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
-from libc.math cimport ceil, cos, fabs, floor, frexp, ldexp, log
+from libc.math cimport INFINITY, ceil, cos, fabs, floor, frexp, ldexp, log
 
 from ._eif cimport EIF_XMAX, eif_phi2, eif_time_to
 from ._typedefs cimport int64_t
@@ -39,12 +42,27 @@ cdef enum:
     EIF_FX_NC = EIF_FX_DEG + 3  # per X panel: centre, 1 / half-width, EIF_FX_DEG + 1 coefficients
     EIF_FX_MB = 2               # at least 2^EIF_FX_MB X panels per binade
     EIF_FAST_MAXP = 4096        # at most this many panels per table
+    EIF_KICK_MAX = 4            # at most this many pulse responses (distinct weights) per drive
 
 cdef extern from *:
     """
     #define EIF_FAST_TOL 1e-15
     """
     const double EIF_FAST_TOL
+
+
+cdef struct EifBits:            # a function of u > 0 on panels indexed by the bits of u (X, and the pulse responses)
+    int shift                   # panel of u: (bits(u) >> shift) - base
+    int64_t base
+    int n
+    double* c                   # n * EIF_FX_NC: per panel its centre, 1 / half-width, EIF_FX_DEG + 1 coefficients
+
+
+cdef struct EifKick:            # the response to a pulse w in the coordinate u: G(u) = U(X(u) + w)
+    double w
+    double u_cross              # the pulse takes x to x_hi or beyond from u <= u_cross = U(x_hi - w) (-inf: w <= 0)
+    double u_lo, u_hi           # G is served on [u_lo, u_hi] (from u_cross or u_min, up to U(x_lo - w) or u_max)
+    EifBits G
 
 
 cdef struct EifFast:
@@ -56,10 +74,9 @@ cdef struct EifFast:
     double xa, h, inv_h         # U panels: [xa + k h, xa + (k + 1) h], k < nu
     int nu
     double* uc                  # nu * EIF_FU_NC monomial coefficients of U in t
-    int shift                   # X panel of u: (bits(u) >> shift) - base
-    int64_t base
-    int nx
-    double* xc                  # nx * EIF_FX_NC
+    EifBits X
+    int nk                      # pulse responses, for the weights kick[k].w
+    EifKick kick[EIF_KICK_MAX]
 
 
 cdef inline double eif_poly12(const double* c, double t) noexcept nogil:
@@ -82,12 +99,26 @@ cdef inline double eif_fast_U(const EifFast* F, double x) noexcept nogil:
     return eif_poly12(c, (x - (F.xa + (k + 0.5) * F.h)) * (2.0 * F.inv_h))
 
 
-cdef inline double eif_fast_X(const EifFast* F, double u) noexcept nogil:
-    """X(u) for u in [u_min, u_max]."""
+cdef inline double eif_bits_eval(const EifBits* B, double u) noexcept nogil:
+    """The tabulated function at u (in its range)."""
     cdef uint64_t b
     memcpy(&b, &u, sizeof(double))
-    cdef const double* c = F.xc + (<int64_t>(b >> F.shift) - F.base) * EIF_FX_NC
+    cdef const double* c = B.c + (<int64_t>(b >> B.shift) - B.base) * EIF_FX_NC
     return eif_poly12(c + 2, (u - c[0]) * c[1])
+
+
+cdef inline double eif_fast_X(const EifFast* F, double u) noexcept nogil:
+    """X(u) for u in [u_min, u_max]."""
+    return eif_bits_eval(&F.X, u)
+
+
+cdef inline const EifKick* eif_fast_kick(const EifFast* F, double w) noexcept nogil:
+    """The pulse response for weight w, or NULL."""
+    cdef int k
+    for k in range(F.nk):
+        if F.kick[k].w == w:
+            return &F.kick[k]
+    return NULL
 
 
 cdef inline void eif_cheb_to_mono(const double* c, int n, double* m) noexcept nogil:
@@ -207,58 +238,102 @@ cdef inline uint64_t eif_double_bits(double v) noexcept nogil:
     return b
 
 
-cdef inline int eif_fast_fit_X(EifFast* F, int mb, double tol) noexcept nogil:
-    """X's panels with 2^mb per binade over [u_min, u_max] (the end panels clipped to it): 0, 1 if a panel
-    misses tol or the panels are too many, -1 without memory."""
+cdef inline double eif_fast_node(const EifFast* F, double u, const EifKick* K) noexcept nogil:
+    """X(u) (K NULL) or U(X(u) + K.w), through Newton's iteration on the U table."""
+    cdef double x = eif_fast_invert(F, u)
+    if K == NULL:
+        return x
+    return eif_fast_U(F, x + K.w)
+
+
+cdef inline int eif_fast_fit_bits(const EifFast* F, EifBits* B, double u_lo, double u_hi, int mb, double tol,
+                                  const EifKick* K) noexcept nogil:
+    """Fit B with 2^mb panels per binade over [u_lo, u_hi] (the end panels clipped to it) to X (K NULL) or to
+    the pulse response G = U(X + K.w): 0, 1 if a panel misses tol or the panels are too many, -1 without
+    memory. The node values come from Newton's iteration on the U table (`eif_fast_invert`)."""
     cdef double v[EIF_FX_DEG + 1]
     cdef double c[EIF_FX_DEG + 1]
     cdef double lo, hi, mid, half, big, vref
     cdef int k, j, n = EIF_FX_DEG + 1
     cdef int64_t k1
-    F.shift = 52 - mb
-    F.base = <int64_t>(eif_double_bits(F.u_min) >> F.shift)
-    k1 = <int64_t>(eif_double_bits(F.u_max) >> F.shift)
-    if k1 - F.base + 1 > EIF_FAST_MAXP:
+    B.shift = 52 - mb
+    B.base = <int64_t>(eif_double_bits(u_lo) >> B.shift)
+    k1 = <int64_t>(eif_double_bits(u_hi) >> B.shift)
+    if k1 - B.base + 1 > EIF_FAST_MAXP:
         return 1
-    F.nx = <int>(k1 - F.base + 1)
-    free(F.xc)
-    F.xc = <double*>malloc(F.nx * EIF_FX_NC * sizeof(double))
-    if F.xc == NULL:
+    B.n = <int>(k1 - B.base + 1)
+    free(B.c)
+    B.c = <double*>malloc(B.n * EIF_FX_NC * sizeof(double))
+    if B.c == NULL:
         return -1
-    for k in range(F.nx):
-        lo = eif_bits_double(<uint64_t>(F.base + k) << F.shift)
-        hi = eif_bits_double(<uint64_t>(F.base + k + 1) << F.shift)
-        lo = lo if lo > F.u_min else F.u_min
-        hi = hi if hi < F.u_max else F.u_max
+    for k in range(B.n):
+        lo = eif_bits_double(<uint64_t>(B.base + k) << B.shift)
+        hi = eif_bits_double(<uint64_t>(B.base + k + 1) << B.shift)
+        lo = lo if lo > u_lo else u_lo
+        hi = hi if hi < u_hi else u_hi
         mid = 0.5 * (lo + hi)
         half = 0.5 * (hi - lo)
         # relative to the value at the centre (the middle node), so that the coefficients and their
-        # conversion to monomials round at the scale of X's variation over the panel, not of X
-        vref = eif_fast_invert(F, mid)
+        # conversion to monomials round at the scale of the function's variation over the panel
+        vref = eif_fast_node(F, mid, K)
         for j in range(n):
-            v[j] = eif_fast_invert(F, mid + half * cos(3.141592653589793 * (j + 0.5) / n)) - vref
+            v[j] = eif_fast_node(F, mid + half * cos(3.141592653589793 * (j + 0.5) / n), K) - vref
         v[EIF_FX_DEG // 2] = 0.0
         eif_cheb_coefs(v, n, c)
-        big = fabs(vref) if fabs(vref) > 1.0 else 1.0
+        # X to tol of max(1, |X|); a pulse response (a time, down to tiny ones near threshold) to tol of itself
+        big = fabs(vref) if (K != NULL or fabs(vref) > 1.0) else 1.0
         for j in range(n):
             if fabs(c[j]) > big:
                 big = fabs(c[j])
-        # beyond tol, the noise of the node values: one rounding of u moves X by |X'| ulp(u), i.e. about
+        # beyond tol, the noise of the node values: one rounding of u moves them by |f'| ulp(u), i.e. about
         # 2^-52 |c_1| mid / half
         if fabs(c[n - 1]) + fabs(c[n - 2]) > tol * big + (8.0 * 2.220446049250313e-16 * fabs(c[1]) * mid / half
                                                          if half > 0.0 else 0.0):
             return 1
-        F.xc[k * EIF_FX_NC] = mid
-        F.xc[k * EIF_FX_NC + 1] = 1.0 / half if half > 0.0 else 0.0
-        eif_cheb_to_mono(c, n, F.xc + k * EIF_FX_NC + 2)
-        F.xc[k * EIF_FX_NC + 2] += vref
+        B.c[k * EIF_FX_NC] = mid
+        B.c[k * EIF_FX_NC + 1] = 1.0 / half if half > 0.0 else 0.0
+        eif_cheb_to_mono(c, n, B.c + k * EIF_FX_NC + 2)
+        B.c[k * EIF_FX_NC + 2] += vref
+    return 0
+
+
+cdef inline int eif_fast_add_kick(EifFast* F, double w, double tol) noexcept nogil:
+    """The pulse response for weight w (F.ok, F.nk < EIF_KICK_MAX): 0 (added, or w out of its scope: w = 0,
+    or a pulse that spans the whole range), -1 without memory."""
+    cdef EifKick* K = &F.kick[F.nk]
+    cdef int mb, err
+    if w == 0.0 or not (F.x_lo < F.x_hi - w and F.x_lo - w < F.x_hi) or eif_fast_kick(F, w) != NULL:
+        return 0
+    K.w = w
+    K.G.c = NULL
+    if w > 0.0:
+        K.u_cross = eif_fast_U(F, F.x_hi - w)
+        K.u_lo, K.u_hi = K.u_cross, F.u_max
+    else:
+        K.u_cross = -INFINITY
+        K.u_lo, K.u_hi = F.u_min, eif_fast_U(F, F.x_lo - w)
+    for mb in range(EIF_FX_MB, 12):
+        err = eif_fast_fit_bits(F, &K.G, K.u_lo, K.u_hi, mb, tol, K)
+        if err < 0:
+            free(K.G.c)
+            K.G.c = NULL
+            return -1
+        if err == 0:
+            F.nk += 1
+            return 0
+    free(K.G.c)                                 # (not seen: as smooth as X)
+    K.G.c = NULL
     return 0
 
 
 cdef inline void eif_fast_free(EifFast* F) noexcept nogil:
+    cdef int k
     free(F.uc)
-    free(F.xc)
-    F.uc = F.xc = NULL
+    free(F.X.c)
+    for k in range(F.nk):
+        free(F.kick[k].G.c)
+    F.uc = F.X.c = NULL
+    F.nk = 0
     F.ok = False
 
 
@@ -270,7 +345,8 @@ cdef inline int eif_fast_build(EifFast* F, double d, double a, double x_lo, doub
     cdef int e, err, mb
     F.ok = False
     F.why = 0
-    F.uc = F.xc = NULL
+    F.uc = F.X.c = NULL
+    F.nk = 0
     F.d1 = d + 1.0
     F.x_lo, F.x_hi = x_lo, x_hi
     frexp(4.0 * a, &e)
@@ -293,7 +369,7 @@ cdef inline int eif_fast_build(EifFast* F, double d, double a, double x_lo, doub
     F.u_min = eif_fast_U(F, x_hi)
     F.u_max = eif_fast_U(F, x_lo)
     for mb in range(EIF_FX_MB, 12):
-        err = eif_fast_fit_X(F, mb, tol)
+        err = eif_fast_fit_bits(F, &F.X, F.u_min, F.u_max, mb, tol, NULL)
         if err < 0:
             eif_fast_free(F)
             return -1

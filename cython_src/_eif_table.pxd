@@ -258,7 +258,8 @@ cdef inline int eif_tab_build(EifTable* T, double d, double x_lo, double x_hi, d
     T.d, T.x_lo, T.x_hi = d, x_lo, x_hi
     T.fast.ok = False
     T.fast.why = 0
-    T.fast.uc = T.fast.xc = NULL
+    T.fast.uc = T.fast.X.c = NULL
+    T.fast.nk = 0
     eif_geometry_compute(d, g)
     T.ok = g.regime != EIF_DOUBLE
     if not T.ok:
@@ -301,6 +302,17 @@ cdef inline void eif_tab_anchor_top(EifTabLeg* L) noexcept nogil:
             L.Tb[k] = L.Tb[k + 1] - eif_cheb(L.cf + k * EIF_TAB_PER_PANEL, EIF_TAB_NT, 1.0)
 
 
+cdef inline bint eif_tab_codes(const EifTable* T, double v, double level) noexcept nogil:
+    """Whether a state v below level is stored by its U = eif_fast_U(v), the kick's coordinate (the engine's
+    SPARE_EIF_U): where the fast tables hold both, so that the time to the level is tau (U(v) - U(level))."""
+    return T.fast.ok and T.fast.x_lo <= v and level <= T.fast.x_hi
+
+
+cdef inline double eif_tab_u_level(const EifTable* T, double level) noexcept nogil:
+    """U(level) for a level in the fast tables' range (level == x_hi: the largest threshold, whose U is kept)."""
+    return T.fast.u_min if level == T.fast.x_hi else eif_fast_U(&T.fast, level)
+
+
 cdef inline double eif_tab_time_to(const EifTable* T, double x0, double level, double tau) noexcept nogil:
     """eif_time_to (time from x0 until the free flow first reaches level > x0) through the table."""
     cdef const EifGeo* g = &T.g
@@ -308,8 +320,7 @@ cdef inline double eif_tab_time_to(const EifTable* T, double x0, double level, d
     cdef const EifFast* F = &T.fast
     cdef double p0, p1
     if F.ok and F.x_lo <= x0 and level <= F.x_hi:
-        # level == x_hi: the (largest) threshold, whose U is kept
-        return tau * (eif_fast_U(F, x0) - (F.u_min if level == F.x_hi else eif_fast_U(F, level)))
+        return tau * (eif_fast_U(F, x0) - eif_tab_u_level(T, level))
     if T.ok:
         if g.regime == EIF_FREE:
             L = &T.leg[EIF_LEG_ABOVE]
@@ -377,3 +388,17 @@ cdef inline double eif_tab_advance(const EifTable* T, double x0, double dt, doub
     if eif_tab_solve(L, p0, s, &x) > 0.0:
         return eif_advance(x0, s * tau, tau, T.d)
     return x
+
+
+cdef inline double eif_tab_x_of_u(const EifTable* T, double u0) noexcept nogil:
+    """The state stored as u0 = U(x) (`eif_tab_codes`)."""
+    return eif_fast_X(&T.fast, T.fast.u_max if u0 > T.fast.u_max else (T.fast.u_min if u0 < T.fast.u_min else u0))
+
+
+cdef inline double eif_tab_advance_u(const EifTable* T, double u0, double dt, double tau) noexcept nogil:
+    """eif_tab_advance from the state stored as u0 = U(x0) (`eif_tab_codes`): X(u0 - s), the number that
+    eif_tab_advance(T, x0, dt, tau) gives for dt > 0, without evaluating U(x0)."""
+    cdef double rest = u0 - dt / tau
+    if T.fast.u_min <= rest <= T.fast.u_max:
+        return eif_fast_X(&T.fast, rest)
+    return eif_tab_advance(T, eif_tab_x_of_u(T, u0), dt, tau)   # past threshold by a rounding, or near x_lo

@@ -54,10 +54,12 @@ cdef inline int CLS(uint16_t f) noexcept nogil:
 cdef enum:
     SPARE_OWN = 1           # from a neuron event's own crossing until its spike is emitted (with a tape)
     SPARE_BOUND = 2         # its heap key is a lower bound of its next crossing, not the crossing ('lif_exp')
+    SPARE_EIF_U = 4         # an active EIF neuron stored by U(x) of its table (`eif_tab_codes`), not by x
 
 
 cdef struct Neuron:             # what a kick touches of its target, in one 16-byte record
-    double x                    # state: u (shared LIF), v (timed), or v held during refractoriness
+    double x                    # state: u (shared LIF), v (timed; U(x) for an EIF with SPARE_EIF_U), or v held
+                                # during refractoriness
     idx_t pos                   # position in its class's heap
     uint16_t flags              # status bits | kind << KIND_SHIFT | class << CLASS_SHIFT
     uint16_t spare              # SPARE_* bits
@@ -166,7 +168,7 @@ cdef class Engine:
     # threshold, and the value of (flags & (F_PENDING | F_REFRACTORY | KIND_MASK)) that takes a target (an active
     # KIND_EIF neuron; -1 when the path is off)
     cdef const EifTable* ef_tab
-    cdef double ef_tau, ef_thr
+    cdef double ef_tau, ef_thr, ef_uthr     # ef_uthr: U(ef_thr), or NaN where the table does not code states
     cdef readonly int ef_match
     # classes
     cdef NeuronClass* classes
@@ -277,6 +279,8 @@ cdef class Engine:
     cdef inline void ensure_base(self, double t) noexcept nogil
     cdef inline double free_v(self, idx_t i, double t) noexcept nogil
     cdef inline double time_to_threshold(self, idx_t i, double v) noexcept nogil
+    cdef inline double timed_store(self, idx_t i, double v) noexcept nogil
+    cdef inline double stored_time_to(self, idx_t i) noexcept nogil
     cdef inline double shared_key(self, idx_t i, double u) noexcept nogil
     cdef double value(self, idx_t i, double t) noexcept nogil
     cdef inline void lexp_load(self, idx_t i, LexpPar* p, LexpState* x) noexcept nogil

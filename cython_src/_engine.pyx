@@ -66,8 +66,10 @@ from ._lif cimport lif_u_crossed, lif_u_key, lif_u_kick, lif_u_of_v, lif_v_of_u
 from ._lif_exp cimport LexpPar, LexpState, lexp_advance, lexp_decay, lexp_eval, lexp_time_bound, lexp_time_to
 from ._coba cimport CobaPar, coba_advance, coba_decay, coba_eval, coba_time_bound, coba_time_to
 from ._eif cimport EIF_XMAX, eif_advance, eif_time_to
-from ._eif_fast cimport EIF_FAST_TOL, EIF_FU_NC, EIF_FX_NC, EifFast, eif_fast_U, eif_fast_X
-from ._eif_table cimport EIF_TAB_PER_PANEL, EIF_TAB_TOL, EIF_TAB_WIDTH, EifTable, eif_tab_advance, eif_tab_build, eif_tab_free, eif_tab_time_to
+from ._eif_fast cimport (EIF_FAST_TOL, EIF_FU_NC, EIF_FX_NC, EIF_KICK_MAX, EifFast, EifKick, eif_bits_eval, eif_fast_add_kick,
+                        eif_fast_kick, eif_fast_U, eif_fast_X)
+from ._eif_table cimport (EIF_TAB_PER_PANEL, EIF_TAB_TOL, EIF_TAB_WIDTH, EifTable, eif_tab_advance, eif_tab_advance_u,
+                          eif_tab_build, eif_tab_codes, eif_tab_free, eif_tab_time_to, eif_tab_u_level)
 from ._linear cimport LinSys, lin_advance, lin_dot, lin_reset, lin_time_to
 from ._models cimport (KIND_COBA, KIND_EIF, KIND_LIF, KIND_LIF_EXP, KIND_LIF_U, KIND_LINEAR, KIND_QIF,
                        model_advance, model_kick, model_time_to)
@@ -89,6 +91,8 @@ FLAG_CODES = {
     "record": F_RECORD,
     "rate": F_RATE,
 }
+# bits of a neuron record's `spare` field that tests read
+SPARE_CODES = {"eif_u": SPARE_EIF_U}
 # what `Engine.advance` returns
 STATUS_CODES = {"done": LOOP_DONE, "budget": LOOP_BUDGET}
 
@@ -146,17 +150,59 @@ cdef inline bint qif_kick(Neuron* r, double* tl, Heap* heap, idx_t j, double w, 
     return False
 
 
-cdef inline bint eif_kick(Neuron* r, double* tl, Heap* heap, idx_t j, double w, double t, const EifTable* T,
-                          double tau, double thr) noexcept nogil:
-    """Kick the active EIF neuron j (record r, t_last at tl) of a timed class by w at t, its table T, tau and
-    threshold given: `Engine.kick`'s arithmetic to the bit (the same table readers), without its dispatch.
-    True if it reached threshold (the caller marks it); else its new key is set by `heap_replace`."""
-    cdef double v = eif_tab_advance(T, r.x, t - tl[0], tau) + w
-    r.x = v
+cdef inline bint eif_pulse(Neuron* r, double* tl, double w, double t, const EifTable* T, double tau, double thr,
+                           double u_thr, double* key) noexcept nogil:
+    """A pulse w at t into the active EIF neuron of record r (t_last at tl), its table T, tau, threshold and
+    U(threshold) (`eif_tab_u_level`; unused where the table does not code states) given: True if it reaches
+    threshold, else False with its new key. A state stored by U (SPARE_EIF_U) takes a pulse whose weight has
+    a tabulated response G = U(X + w) (`eif_fast_kick`, for the table's own threshold x_hi) by one evaluation
+    of G, else by X(u - dt / tau) + w; the kicked state is stored by its U where the table codes it, which
+    also gives the time to threshold. `eif_kick` and `Engine.kick` both come here: the same numbers."""
+    cdef const EifFast* F = &T.fast
+    cdef const EifKick* K
+    cdef double v, u, rest
+    if r.spare & SPARE_EIF_U:
+        rest = r.x - (t - tl[0]) / tau
+        K = eif_fast_kick(F, w) if thr == F.x_hi else NULL
+        if K != NULL and F.u_min <= rest <= K.u_hi:
+            tl[0] = t
+            if rest <= K.u_cross:                # (w > 0) reaches x_hi, the threshold
+                r.x = eif_fast_X(F, rest) + w
+                r.spare &= ~SPARE_EIF_U
+                return True
+            u = eif_bits_eval(&K.G, rest)
+            r.x = u
+            key[0] = t + tau * (u - u_thr)
+            return False
+        v = eif_tab_advance_u(T, r.x, t - tl[0], tau) + w
+    else:
+        v = eif_tab_advance(T, r.x, t - tl[0], tau) + w
     tl[0] = t
     if v >= thr:
+        r.x = v
+        r.spare &= ~SPARE_EIF_U
         return True
-    heap_replace(heap, r.pos, t + eif_tab_time_to(T, v, thr, tau), j)
+    if eif_tab_codes(T, v, thr):
+        u = eif_fast_U(F, v)
+        r.x = u
+        r.spare |= SPARE_EIF_U
+        key[0] = t + tau * (u - u_thr)
+    else:
+        r.x = v
+        r.spare &= ~SPARE_EIF_U
+        key[0] = t + eif_tab_time_to(T, v, thr, tau)
+    return False
+
+
+cdef inline bint eif_kick(Neuron* r, double* tl, Heap* heap, idx_t j, double w, double t, const EifTable* T,
+                          double tau, double thr, double u_thr) noexcept nogil:
+    """Kick the active EIF neuron j (record r, t_last at tl) of a timed class by w at t (`eif_pulse`), without
+    `Engine.kick`'s dispatch. True if it reached threshold (the caller marks it); else its new key is set by
+    `heap_replace`."""
+    cdef double key
+    if eif_pulse(r, tl, w, t, T, tau, thr, u_thr, &key):
+        return True
+    heap_replace(heap, r.pos, key, j)
     return False
 
 
@@ -268,6 +314,7 @@ cdef class Engine:
             else:
                 self.ef_tab = self.eif_tabs[0]
                 self.ef_tau, self.ef_thr = self.p_tau[0], self.p_thr[0]
+                self.ef_uthr = eif_tab_u_level(self.ef_tab, self.ef_thr) if eif_tab_codes(self.ef_tab, self.ef_tab.fast.x_lo, self.ef_thr) else NAN
                 self.ef_match = KIND_EIF << KIND_SHIFT
         self.indptr = spec["indptr"]
         self.indices = spec["indices"] if spec["indices"].size else np.zeros(1, np.int32)
@@ -386,7 +433,7 @@ cdef class Engine:
                 elif self.at_threshold(i):
                     cl.heap.keys[p] = self.t
                 else:
-                    cl.heap.keys[p] = self.t_last[i] + self.time_to_threshold(i, self.nrn[i].x)
+                    cl.heap.keys[p] = self.t_last[i] + self.stored_time_to(i)
             heap_build(&cl.heap)
             self._invalidate(c)
         if self.q > 0.0:                            # on the grid of quanta where given on it
@@ -579,6 +626,9 @@ cdef class Engine:
             lin_advance(L, y, t - self.t_last[i], False)
             return y[L.vi]
         if KIND(self.nrn[i].flags) == KIND_EIF and self.eif_tab[i & self.m_eif_tab] >= 0:
+            if self.nrn[i].spare & SPARE_EIF_U:
+                return eif_tab_advance_u(self.eif_tabs[self.eif_tab[i & self.m_eif_tab]], self.nrn[i].x,
+                                         t - self.t_last[i], self.p_tau[i & self.m_tau])
             return eif_tab_advance(self.eif_tabs[self.eif_tab[i & self.m_eif_tab]], self.nrn[i].x,
                                    t - self.t_last[i], self.p_tau[i & self.m_tau])
         return model_advance(KIND(self.nrn[i].flags), self.nrn[i].x, t - self.t_last[i],
@@ -609,6 +659,32 @@ cdef class Engine:
                                    self.p_tau[i & self.m_tau])
         return model_time_to(KIND(self.nrn[i].flags), v, self.p_thr[i & self.m_thr],
                              self.p_tau[i & self.m_tau], self.p_drive[i & self.m_drive])
+
+    cdef inline double timed_store(self, idx_t i, double v) noexcept nogil:
+        """Store v (below threshold) as the state at t_last of active timed neuron i, and return the time from
+        it to threshold: by its U where the neuron's EIF table codes v (`eif_tab_codes`, SPARE_EIF_U; the
+        arithmetic of `eif_kick`), else as v."""
+        cdef const EifTable* T
+        cdef double u, thr
+        if KIND(self.nrn[i].flags) == KIND_EIF and self.eif_tab[i & self.m_eif_tab] >= 0:
+            T = self.eif_tabs[self.eif_tab[i & self.m_eif_tab]]
+            thr = self.p_thr[i & self.m_thr]
+            if eif_tab_codes(T, v, thr):
+                u = eif_fast_U(&T.fast, v)
+                self.nrn[i].x = u
+                self.nrn[i].spare |= SPARE_EIF_U
+                return self.p_tau[i & self.m_tau] * (u - eif_tab_u_level(T, thr))
+        self.nrn[i].x = v
+        self.nrn[i].spare &= ~SPARE_EIF_U
+        return self.time_to_threshold(i, v)
+
+    cdef inline double stored_time_to(self, idx_t i) noexcept nogil:
+        """Time from the stored state of active timed neuron i (at t_last) to threshold."""
+        cdef const EifTable* T
+        if self.nrn[i].spare & SPARE_EIF_U:
+            T = self.eif_tabs[self.eif_tab[i & self.m_eif_tab]]
+            return self.p_tau[i & self.m_tau] * (self.nrn[i].x - eif_tab_u_level(T, self.p_thr[i & self.m_thr]))
+        return self.time_to_threshold(i, self.nrn[i].x)
 
     cdef inline double shared_key(self, idx_t i, double u) noexcept nogil:
         return lif_u_key(u, self.p_ith[i & self.m_ith], self.p_inv_ith[i & self.m_ith])
@@ -724,6 +800,8 @@ cdef class Engine:
         if KIND(self.nrn[i].flags) == KIND_LINEAR:
             L = self.lin_load(i, y)
             return lin_dot(L.c, y, L.D) >= self.p_thr[i & self.m_thr]
+        if self.nrn[i].spare & SPARE_EIF_U:
+            return False                             # stored by U: below threshold
         return self.nrn[i].x >= self.p_thr[i & self.m_thr]
 
     cdef void kick_lin(self, idx_t i, double w_neg, double w_pos, double t) noexcept nogil:
@@ -782,7 +860,8 @@ cdef class Engine:
     cdef inline void kick(self, idx_t i, double w, double t) noexcept nogil:
         cdef uint16_t f = self.nrn[i].flags
         cdef NeuronClass* cl
-        cdef double E, u, v
+        cdef const EifTable* T
+        cdef double E, u, v, thr, u_thr, key
         if KIND(f) == KIND_LIF_EXP or KIND(f) == KIND_LINEAR or KIND(f) == KIND_COBA:
             # a positive pulse goes into I_e, a negative one into I_i (or a linear model's input variables)
             self.kick_split(i, w if w < 0.0 else 0.0, w if w > 0.0 else 0.0, t)
@@ -796,6 +875,7 @@ cdef class Engine:
                 self.nrn[i].x = lif_u_kick(self.nrn[i].x, w, self.class_E(&self.classes[CLS(self.nrn[i].flags)], t))
             else:
                 self.nrn[i].x = model_kick(KIND(f), self.free_v(i, t), w)
+                self.nrn[i].spare &= ~SPARE_EIF_U
                 self.t_last[i] = t
             return
         cl = &self.classes[CLS(f)]
@@ -810,14 +890,23 @@ cdef class Engine:
                 heap_sift_down(&cl.heap, self.nrn[i].pos, self.shared_key(i, u), i)
             else:
                 heap_sift_up(&cl.heap, self.nrn[i].pos, self.shared_key(i, u), i)
-        else:
-            v = model_kick(KIND(f), self.free_v(i, t), w)
-            self.nrn[i].x = v
-            self.t_last[i] = t
-            if v >= self.p_thr[i & self.m_thr]:
+        elif KIND(f) == KIND_EIF and self.eif_tab[i & self.m_eif_tab] >= 0:
+            T = self.eif_tabs[self.eif_tab[i & self.m_eif_tab]]
+            thr = self.p_thr[i & self.m_thr]
+            u_thr = eif_tab_u_level(T, thr) if eif_tab_codes(T, T.fast.x_lo, thr) else NAN
+            if eif_pulse(&self.nrn[i], &self.t_last[i], w, t, T, self.p_tau[i & self.m_tau], thr, u_thr, &key):
                 self.cross(i)
             else:
-                heap_replace(&cl.heap, self.nrn[i].pos, t + self.time_to_threshold(i, v), i)
+                heap_replace(&cl.heap, self.nrn[i].pos, key, i)
+        else:
+            v = model_kick(KIND(f), self.free_v(i, t), w)
+            self.t_last[i] = t
+            if v >= self.p_thr[i & self.m_thr]:
+                self.nrn[i].x = v
+                self.nrn[i].spare &= ~SPARE_EIF_U
+                self.cross(i)
+            else:
+                heap_replace(&cl.heap, self.nrn[i].pos, t + self.timed_store(i, v), i)
 
     cdef inline void kick_shared(self, Heap* heap, idx_t j, double w, double E, double th,
                                  double inv_th) noexcept nogil:
@@ -847,7 +936,7 @@ cdef class Engine:
         cdef int qf_match = self.qf_match
         cdef int ef_match = self.ef_match
         cdef const EifTable* ef_tab = self.ef_tab
-        cdef double ef_tau = self.ef_tau, ef_thr = self.ef_thr
+        cdef double ef_tau = self.ef_tau, ef_thr = self.ef_thr, ef_uthr = self.ef_uthr
         cdef QifPar qf = self.qf
         cdef idx_t* idx = &self.indices[0]
         cdef double* wts = &self.weights[0]
@@ -891,7 +980,7 @@ cdef class Engine:
                     self.cross(j)
             elif (f & (F_PENDING | F_REFRACTORY | KIND_MASK)) == ef_match:   # an active EIF, shared table
                 cl = self.classes + CLS(f)
-                if eif_kick(nrn + j, tl + j, &cl.heap, j, w, t, ef_tab, ef_tau, ef_thr):
+                if eif_kick(nrn + j, tl + j, &cl.heap, j, w, t, ef_tab, ef_tau, ef_thr, ef_uthr):
                     self.cross(j)
             elif f & (F_PENDING | F_REFRACTORY | KIND_MASK):     # not an active shared LIF
                 self.kick(j, w, t)
@@ -1027,9 +1116,13 @@ cdef class Engine:
         else:
             if KIND(f) == KIND_LIF_EXP or KIND(f) == KIND_COBA:
                 self.lexp_to(i, t, True)             # the currents go on; v is reset below
-            self.nrn[i].x = reset
             self.t_last[i] = t
-            key = self.ref_end[i] if tref > 0.0 else t + self.time_to_threshold(i, reset)
+            if tref > 0.0:
+                self.nrn[i].x = reset
+                self.nrn[i].spare &= ~SPARE_EIF_U
+                key = self.ref_end[i]
+            else:
+                key = t + self.timed_store(i, reset)
         self.nrn[i].spare &= ~SPARE_BOUND
         heap_update(&cl.heap, i, key)
         self.prefetch_row(cl.heap.ids[0])       # the likely next spiker's targets
@@ -1066,11 +1159,11 @@ cdef class Engine:
             if KIND(f) == KIND_LIF_EXP or KIND(f) == KIND_COBA:
                 self.lexp_to(i, t, not (f & F_INTEGRATE_REF))
             v = self.free_v(i, t) if (f & F_INTEGRATE_REF) else self.nrn[i].x
-            self.nrn[i].x = v
             self.t_last[i] = t
             if v >= self.p_thr[i & self.m_thr]:
+                self.nrn[i].x = v
                 return 1
-            heap_update(&cl.heap, i, t + self.time_to_threshold(i, v))
+            heap_update(&cl.heap, i, t + self.timed_store(i, v))
         return 0
 
     cdef int grow_tape(self) except -1 nogil:
@@ -1584,8 +1677,12 @@ cdef class Engine:
                 if KIND(f) == KIND_LINEAR:
                     self.lin_to(i, t, False)         # the other components to t; v is set below
                 self.nrn[i].x = v
+                self.nrn[i].spare &= ~SPARE_EIF_U
                 self.t_last[i] = t
-                key = t if self.at_threshold(i) else t + self.time_to_threshold(i, v)
+                if self.at_threshold(i) or (f & F_REFRACTORY):
+                    key = t                          # (a refractory neuron's key stays)
+                else:
+                    key = t + self.timed_store(i, v)
             if not (f & F_REFRACTORY):
                 self.nrn[i].spare &= ~SPARE_BOUND
                 heap_update(&cl.heap, i, key)
@@ -1688,7 +1785,7 @@ cdef class EifTableOwner:
         """None, or the fast tables' (panels of U, panels of X, width of U's panels) (_eif_fast.pxd)."""
         if not self.tab.fast.ok:
             return None
-        return self.tab.fast.nu, self.tab.fast.nx, self.tab.fast.h
+        return self.tab.fast.nu, self.tab.fast.X.n, self.tab.fast.h
 
     @property
     def fast_why(self):
@@ -1701,17 +1798,35 @@ cdef class EifTableOwner:
         """Memory of the fast tables in bytes (0 without them)."""
         if not self.tab.fast.ok:
             return 0
-        return (self.tab.fast.nu * EIF_FU_NC + self.tab.fast.nx * EIF_FX_NC) * 8
+        return (self.tab.fast.nu * EIF_FU_NC + (self.tab.fast.X.n + sum(
+            self.tab.fast.kick[k].G.n for k in range(self.tab.fast.nk))) * EIF_FX_NC) * 8
+
+    @property
+    def kick_weights(self):
+        """The weights whose pulse responses are tabulated (_eif_fast.pxd: a kick by one of them is one table
+        evaluation)."""
+        return [self.tab.fast.kick[k].w for k in range(self.tab.fast.nk)] if self.tab.fast.ok else []
 
 
-def eif_fast_kernels(table, what, const double[::1] a):
+def eif_fast_kernels(table, what, const double[::1] a, weight=None):
     """The fast tables of `table` (an `EifTableOwner` with them) on arrays, for tests: ``what = 'U'`` gives
-    the time U(a[k]) from x = a[k] to blow-up (units of tau), ``'X'`` its inverse at u = a[k]; NaN outside
-    the tables' range (x in [x_lo, x_hi], u in [U(x_hi), U(x_lo)])."""
+    the time U(a[k]) from x = a[k] to blow-up (units of tau), ``'X'`` its inverse at u = a[k], ``'G'`` the
+    tabulated pulse response U(X(a[k]) + weight); NaN outside the tables' range (x in [x_lo, x_hi], u in
+    [U(x_hi), U(x_lo)], for G the range it is served on)."""
     cdef EifFast* F = &(<EifTableOwner?>table).tab.fast
+    cdef const EifKick* K = NULL
+    cdef Py_ssize_t k, n = a.shape[0]
     if not F.ok:
         raise ValueError("this table has no fast tables")
-    cdef Py_ssize_t k, n = a.shape[0]
+    if what == "G":
+        K = eif_fast_kick(F, float(weight))
+        if K == NULL:
+            raise ValueError(f"no pulse response for weight {weight}: the table has {table.kick_weights}")
+        out = np.full(n, np.nan)
+        for k in range(n):
+            if K.u_lo <= a[k] <= K.u_hi:
+                out[k] = eif_bits_eval(&K.G, a[k])
+        return out
     out = np.full(n, np.nan)
     cdef double[::1] o = out
     cdef bint U = what == "U"
@@ -1725,11 +1840,12 @@ def eif_fast_kernels(table, what, const double[::1] a):
 
 
 def eif_table(double drive, double x_lo, double x_hi, double tol=EIF_TAB_TOL, double width=EIF_TAB_WIDTH,
-              fast_tol=EIF_FAST_TOL):
+              fast_tol=EIF_FAST_TOL, kick_weights=()):
     """Build the table of the EIF time function for `drive`, covering x in [x_lo, x_hi] (x_hi < 700), its
     time per unit of the path's variable fitted to relative `tol` on panels of at most `width` in that
     variable (coarser only to test the tests), and for drive > -1 the fast tables (_eif_fast.pxd) fitted
-    to `fast_tol` (None: none, the panel tables only; coarser only to test the tests)."""
+    to `fast_tol` (None: none, the panel tables only; coarser only to test the tests), with the pulse
+    responses of up to 4 `kick_weights` (the first distinct nonzero ones)."""
     cdef double ftol = 0.0 if fast_tol is None else fast_tol
     if not (x_lo < x_hi < EIF_XMAX):
         raise ValueError(f"eif_table needs x_lo < x_hi < {EIF_XMAX}, found x_lo = {x_lo}, x_hi = {x_hi}")
@@ -1739,6 +1855,14 @@ def eif_table(double drive, double x_lo, double x_hi, double tol=EIF_TAB_TOL, do
         err = eif_tab_build(&owner.tab, drive, x_lo, x_hi, tol, width, ftol)
     if err:
         raise MemoryError(f"cannot allocate the EIF table of drive {drive}")
+    cdef double w
+    for w in kick_weights:
+        if not owner.tab.fast.ok or owner.tab.fast.nk == EIF_KICK_MAX:
+            break
+        with nogil:
+            err = eif_fast_add_kick(&owner.tab.fast, w, ftol)
+        if err:
+            raise MemoryError(f"cannot allocate the EIF pulse response of weight {w} (drive {drive})")
     return owner
 
 

@@ -7,7 +7,10 @@
 #   KIND_QIF    QIF or theta (v = tan(theta / 2)) in a timed class, stored as (v, t_last)
 #   KIND_EIF    exponential integrate-and-fire in a timed class, stored as (x, t_last) in the normalised
 #               coordinate x = (v - V_T) / Delta_T (kernels of _eif.pxd by quadrature, no closed form; through
-#               the tables of _eif_table.pxd where the engine has one for the neuron's drive)
+#               the tables of _eif_table.pxd where the engine has one for the neuron's drive); an active neuron
+#               whose table's fast range holds x is stored by u = U(x), the time to blow-up, instead (its
+#               `spare` field has SPARE_EIF_U), so that a kick takes two table evaluations: X(u - dt / tau)
+#               and U of the kicked state, which is also its time to threshold
 #   KIND_LIF_EXP  LIF with exponential synaptic currents in a timed class, stored as (v, t_last) and the
 #               currents (I_e, I_i) at t_last in the engine's `cur`; its kernels (_lif_exp.pxd) take the
 #               whole state, so the engine calls them itself, as for KIND_LIF_U

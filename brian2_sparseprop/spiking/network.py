@@ -284,6 +284,20 @@ def _one_value(parts):
     return all(p.size == 1 for p in parts) and len({float(p[0]) for p in parts}) == 1
 
 
+def _few_values(parts, k):
+    """The distinct values of per-synapse parts (each a scalar or an array), sorted, if there are at most k;
+    else None. Linear in the synapses: a sample rules out continuous weights before the whole is checked."""
+    found = np.zeros(0)
+    for p in parts:
+        p = np.ravel(p)
+        if p.size == 0:
+            continue
+        found = np.union1d(found, np.unique(p[:4096]))
+        if found.size > k or not np.isin(p, found).all():
+            return None
+    return found
+
+
 def _check_memory(need, n, nnz):
     """MemoryError naming the estimate and the available memory, before anything of size n is allocated."""
     avail = _available_memory()
@@ -1630,7 +1644,9 @@ class EventNetwork:
         x_hi = np.full(drives.size, -np.inf)
         np.minimum.at(x_lo, inverse, np.minimum(low, drive))
         np.maximum.at(x_hi, inverse, np.broadcast_to(self._thr, (n,))[eif])
-        fast = {} if self._eif_fast else dict(fast_tol=None)
+        # the pulse responses of the weights, where they are few (one table evaluation per kick)
+        weights = _few_values([self._weights] + [p[3] for p in self._poisson] + [g[5] for g in self._generators], 4)
+        fast = dict(kick_weights=[] if weights is None else weights.tolist()) if self._eif_fast else dict(fast_tol=None)
         tables = [_engine.eif_table(float(drives[c]), float(x_lo[c]) - 100.0, float(x_hi[c]), **fast) for c in chosen]
         tab = np.full(n, -1, np.int32)
         tab[eif] = slot[inverse]
