@@ -17,6 +17,7 @@ Usage::
     python benchmarks/compare_builds.py HEAD WORKTREE       # WORKTREE: the uncommitted sources
     python benchmarks/compare_builds.py HEAD~1 HEAD --net s2 --n 100000   # S2: theta neurons
     python benchmarks/compare_builds.py 70a923a 6b7a29b --net s2 --n 100000 --rounding
+    python benchmarks/compare_builds.py HEAD WORKTREE --net s1_eif --n 100000   # S1 with EIF neurons
 """
 
 import argparse
@@ -60,7 +61,9 @@ def build(rev, where):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("revs", nargs="+", help="git revisions (or WORKTREE); the first is the baseline")
-    parser.add_argument("--net", choices=["s1", "s2"], default="s1", help="S1 (LIF, default) or S2 (theta)")
+    parser.add_argument(
+        "--net", choices=["s1", "s2", "s1_eif"], default="s1", help="S1 (LIF, default), S2 (theta) or S1-EIF"
+    )
     parser.add_argument("--n", type=int, default=1_000_000, help="network size (default 1e6)")
     parser.add_argument("--chunk", type=float, default=0.05, help="simulated seconds per timed run")
     parser.add_argument("--rounds", type=int, default=8, help="alternating rounds (default 8)")
@@ -74,7 +77,10 @@ def main():
     import brian2_sparseprop.spiking.network as network
     from brian2_sparseprop.spiking.standard import balanced_theta, sparse_inhibitory_lif
 
-    make = sparse_inhibitory_lif if args.net == "s1" else balanced_theta
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from s1_s2 import s1_eif
+
+    make = {"s1": sparse_inhibitory_lif, "s2": balanced_theta, "s1_eif": s1_eif}[args.net]
 
     nets = {}
     with tempfile.TemporaryDirectory() as tmp:
