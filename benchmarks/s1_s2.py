@@ -72,8 +72,10 @@ def worker(kind, n, duration):
     return out
 
 
-def s1_eif(n, k=100, seed=0):
-    """S1 with EIF neurons that fire on their own (drive 0 > -1), initial x uniform in [-1, 2)."""
+def s1_eif(n, k=100, seed=0, spread=0.0):
+    """S1 with EIF neurons that fire on their own (drive 0 > -1), initial x uniform in [-1, 2); with `spread`
+    > 0, per-synapse weights uniform within that fraction around S1's (too many distinct weights for pulse
+    responses: a kick is then two table evaluations instead of one)."""
     from brian2_sparseprop import EventNetwork
     from brian2_sparseprop.connectivity import fixed_out_degree
 
@@ -89,7 +91,7 @@ def s1_eif(n, k=100, seed=0):
         v_init=rng.uniform(-1, 2, n),
         indptr=indptr,
         indices=indices,
-        weights=-1.0 / np.sqrt(k),
+        weights=-1.0 / np.sqrt(k) * (rng.uniform(1 - spread, 1 + spread, indices.size) if spread else 1.0),
         copy=False,
     )
 
