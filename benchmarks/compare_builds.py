@@ -62,7 +62,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("revs", nargs="+", help="git revisions (or WORKTREE); the first is the baseline")
     parser.add_argument(
-        "--net", choices=["s1", "s2", "s1_eif"], default="s1", help="S1 (LIF, default), S2 (theta) or S1-EIF"
+        "--net",
+        choices=["s1", "s2", "s1_eif", "s1_eif_spread"],
+        default="s1",
+        help="S1 (LIF, default), S2 (theta), S1-EIF, or S1-EIF with per-synapse weights (+-10 %%)",
     )
     parser.add_argument("--n", type=int, default=1_000_000, help="network size (default 1e6)")
     parser.add_argument("--chunk", type=float, default=0.05, help="simulated seconds per timed run")
@@ -80,7 +83,12 @@ def main():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from s1_s2 import s1_eif
 
-    make = {"s1": sparse_inhibitory_lif, "s2": balanced_theta, "s1_eif": s1_eif}[args.net]
+    make = {
+        "s1": sparse_inhibitory_lif,
+        "s2": balanced_theta,
+        "s1_eif": s1_eif,
+        "s1_eif_spread": lambda n: s1_eif(n, spread=0.1),
+    }[args.net]
 
     nets = {}
     with tempfile.TemporaryDirectory() as tmp:

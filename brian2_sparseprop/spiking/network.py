@@ -1627,8 +1627,6 @@ class EventNetwork:
         `EIF_MAX_TABLES` drives shared by the most neurons; d = -1 exactly has none), covering x from 100
         below the lowest reset, initial value or drive of its neurons up to their largest threshold; each
         neuron's table (-1: none, the quadrature kernels)."""
-        from . import _engine
-
         n = self.n
         eif = np.flatnonzero(self._codes == MODELS.index("eif"))
         if not self._eif_tables or eif.size == 0:
@@ -1655,8 +1653,6 @@ class EventNetwork:
     def _linear_spec(self, v0):
         """The engine's arrays of the linear neurons: their systems, each neuron's system and its augmented
         state (1, x) (v is kept in the neuron record, from ``v0``)."""
-        from . import _engine
-
         L = self._linear
         if L is None:
             return dict(lin_sys=np.zeros(1, _engine.LIN_SYS_DTYPE), lin_cls=np.zeros(1, np.int32), lin=np.zeros((1, 5)))
