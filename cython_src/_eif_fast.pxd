@@ -37,7 +37,7 @@ cdef extern from "<stdint.h>":
 
 cdef enum:
     EIF_FU_DEG = 12             # degree of U on an x panel (1 / f interpolated at EIF_FU_DEG points)
-    EIF_FU_NC = EIF_FU_DEG + 1  # coefficients per U panel
+    EIF_FU_NC = EIF_FU_DEG + 2  # per U panel: its centre, EIF_FU_DEG + 1 coefficients
     EIF_FX_DEG = 12             # degree of X on a u panel
     EIF_FX_NC = EIF_FX_DEG + 3  # per X panel: centre, 1 / half-width, EIF_FX_DEG + 1 coefficients
     EIF_FX_MB = 2               # at least 2^EIF_FX_MB X panels per binade
@@ -73,7 +73,8 @@ cdef struct EifFast:
     double u_min, u_max         # U(x_hi), U(x_lo) (exactly as eif_fast_U gives them)
     double xa, h, inv_h         # U panels: [xa + k h, xa + (k + 1) h], k < nu
     int nu
-    double* uc                  # nu * EIF_FU_NC monomial coefficients of U in t
+    double* uc                  # nu * EIF_FU_NC: per panel its centre and the monomial coefficients of U in t
+    double t_scale              # 2 / h: t = (x - centre) t_scale
     EifBits X
     int nk                      # pulse responses, for the weights kick[k].w
     EifKick kick[EIF_KICK_MAX]
@@ -96,7 +97,7 @@ cdef inline double eif_fast_U(const EifFast* F, double x) noexcept nogil:
     if k >= F.nu:
         k = F.nu - 1
     cdef const double* c = F.uc + k * EIF_FU_NC
-    return eif_poly12(c, (x - (F.xa + (k + 0.5) * F.h)) * (2.0 * F.inv_h))
+    return eif_poly12(c + 1, (x - c[0]) * F.t_scale)     # (the centre from memory: a shorter dependency chain)
 
 
 cdef inline double eif_bits_eval(const EifBits* B, double u) noexcept nogil:
@@ -195,8 +196,9 @@ cdef inline int eif_fast_fit_U(EifFast* F, double d, double tol) noexcept nogil:
         eif_cheb_to_mono(ci, n + 1, mono)
         # U(t) = Ur + I(1) - I(t)
         for j in range(n + 1):
-            F.uc[k * EIF_FU_NC + j] = -mono[j]
-        F.uc[k * EIF_FU_NC] += Ur + I1
+            F.uc[k * EIF_FU_NC + 1 + j] = -mono[j]
+        F.uc[k * EIF_FU_NC + 1] += Ur + I1
+        F.uc[k * EIF_FU_NC] = mid
         Ur = Ur + I1
     return 0
 
@@ -353,6 +355,7 @@ cdef inline int eif_fast_build(EifFast* F, double d, double a, double x_lo, doub
     F.h = ldexp(1.0, e - 1)                     # from the power of two in (2 a, 4 a], halved as needed
     while True:
         F.inv_h = 1.0 / F.h
+        F.t_scale = 2.0 * F.inv_h
         F.xa = floor(x_lo * F.inv_h) * F.h
         if ceil((x_hi - F.xa) * F.inv_h) + 1 > EIF_FAST_MAXP or x_hi + 2.0 * F.h >= EIF_XMAX:
             eif_fast_free(F)

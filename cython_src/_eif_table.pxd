@@ -398,7 +398,7 @@ cdef inline double eif_tab_x_of_u(const EifTable* T, double u0) noexcept nogil:
 cdef inline double eif_tab_advance_u(const EifTable* T, double u0, double dt, double tau) noexcept nogil:
     """eif_tab_advance from the state stored as u0 = U(x0) (`eif_tab_codes`): X(u0 - s), the number that
     eif_tab_advance(T, x0, dt, tau) gives for dt > 0, without evaluating U(x0)."""
-    cdef double rest = u0 - dt / tau
+    cdef double rest = u0 - dt * (1.0 / tau)            # (as `eif_pulse`, which keeps 1 / tau)
     if T.fast.u_min <= rest <= T.fast.u_max:
         return eif_fast_X(&T.fast, rest)
     return eif_tab_advance(T, eif_tab_x_of_u(T, u0), dt, tau)   # past threshold by a rounding, or near x_lo

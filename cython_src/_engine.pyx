@@ -150,10 +150,10 @@ cdef inline bint qif_kick(Neuron* r, double* tl, Heap* heap, idx_t j, double w, 
     return False
 
 
-cdef inline bint eif_pulse(Neuron* r, double* tl, double w, double t, const EifTable* T, double tau, double thr,
-                           double u_thr, double* key) noexcept nogil:
-    """A pulse w at t into the active EIF neuron of record r (t_last at tl), its table T, tau, threshold and
-    U(threshold) (`eif_tab_u_level`; unused where the table does not code states) given: True if it reaches
+cdef inline bint eif_pulse(Neuron* r, double* tl, double w, double t, const EifTable* T, double tau, double inv_tau,
+                           double thr, double u_thr, double* key) noexcept nogil:
+    """A pulse w at t into the active EIF neuron of record r (t_last at tl), its table T, tau, 1 / tau, threshold
+    and U(threshold) (`eif_tab_u_level`; unused where the table does not code states) given: True if it reaches
     threshold, else False with its new key. A state stored by U (SPARE_EIF_U) takes a pulse whose weight has
     a tabulated response G = U(X + w) (`eif_fast_kick`, for the table's own threshold x_hi) by one evaluation
     of G, else by X(u - dt / tau) + w; the kicked state is stored by its U where the table codes it, which
@@ -162,7 +162,7 @@ cdef inline bint eif_pulse(Neuron* r, double* tl, double w, double t, const EifT
     cdef const EifKick* K
     cdef double v, u, rest
     if r.spare & SPARE_EIF_U:
-        rest = r.x - (t - tl[0]) / tau
+        rest = r.x - (t - tl[0]) * inv_tau           # (a product: a division would lengthen the kick's latency)
         K = eif_fast_kick(F, w) if thr == F.x_hi else NULL
         if K != NULL and F.u_min <= rest <= K.u_hi:
             tl[0] = t
@@ -195,12 +195,12 @@ cdef inline bint eif_pulse(Neuron* r, double* tl, double w, double t, const EifT
 
 
 cdef inline bint eif_kick(Neuron* r, double* tl, Heap* heap, idx_t j, double w, double t, const EifTable* T,
-                          double tau, double thr, double u_thr) noexcept nogil:
+                          double tau, double inv_tau, double thr, double u_thr) noexcept nogil:
     """Kick the active EIF neuron j (record r, t_last at tl) of a timed class by w at t (`eif_pulse`), without
     `Engine.kick`'s dispatch. True if it reached threshold (the caller marks it); else its new key is set by
     `heap_replace`."""
     cdef double key
-    if eif_pulse(r, tl, w, t, T, tau, thr, u_thr, &key):
+    if eif_pulse(r, tl, w, t, T, tau, inv_tau, thr, u_thr, &key):
         return True
     heap_replace(heap, r.pos, key, j)
     return False
@@ -861,7 +861,7 @@ cdef class Engine:
         cdef uint16_t f = self.nrn[i].flags
         cdef NeuronClass* cl
         cdef const EifTable* T
-        cdef double E, u, v, thr, u_thr, key
+        cdef double E, u, v, thr, u_thr, key, tau
         if KIND(f) == KIND_LIF_EXP or KIND(f) == KIND_LINEAR or KIND(f) == KIND_COBA:
             # a positive pulse goes into I_e, a negative one into I_i (or a linear model's input variables)
             self.kick_split(i, w if w < 0.0 else 0.0, w if w > 0.0 else 0.0, t)
@@ -894,7 +894,8 @@ cdef class Engine:
             T = self.eif_tabs[self.eif_tab[i & self.m_eif_tab]]
             thr = self.p_thr[i & self.m_thr]
             u_thr = eif_tab_u_level(T, thr) if eif_tab_codes(T, T.fast.x_lo, thr) else NAN
-            if eif_pulse(&self.nrn[i], &self.t_last[i], w, t, T, self.p_tau[i & self.m_tau], thr, u_thr, &key):
+            tau = self.p_tau[i & self.m_tau]
+            if eif_pulse(&self.nrn[i], &self.t_last[i], w, t, T, tau, 1.0 / tau, thr, u_thr, &key):
                 self.cross(i)
             else:
                 heap_replace(&cl.heap, self.nrn[i].pos, key, i)
@@ -936,7 +937,7 @@ cdef class Engine:
         cdef int qf_match = self.qf_match
         cdef int ef_match = self.ef_match
         cdef const EifTable* ef_tab = self.ef_tab
-        cdef double ef_tau = self.ef_tau, ef_thr = self.ef_thr, ef_uthr = self.ef_uthr
+        cdef double ef_tau = self.ef_tau, ef_inv_tau = 1.0 / self.ef_tau, ef_thr = self.ef_thr, ef_uthr = self.ef_uthr
         cdef QifPar qf = self.qf
         cdef idx_t* idx = &self.indices[0]
         cdef double* wts = &self.weights[0]
@@ -980,7 +981,7 @@ cdef class Engine:
                     self.cross(j)
             elif (f & (F_PENDING | F_REFRACTORY | KIND_MASK)) == ef_match:   # an active EIF, shared table
                 cl = self.classes + CLS(f)
-                if eif_kick(nrn + j, tl + j, &cl.heap, j, w, t, ef_tab, ef_tau, ef_thr, ef_uthr):
+                if eif_kick(nrn + j, tl + j, &cl.heap, j, w, t, ef_tab, ef_tau, ef_inv_tau, ef_thr, ef_uthr):
                     self.cross(j)
             elif f & (F_PENDING | F_REFRACTORY | KIND_MASK):     # not an active shared LIF
                 self.kick(j, w, t)
